@@ -1,0 +1,67 @@
+"""The litestar application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from backend import __version__
+from backend.db import create_engine, session_factory
+from backend.settings import Settings, load_settings
+from backend.system.routes import SystemController
+
+log = logging.getLogger("meterline")
+
+# Capability modules add themselves here: (route handlers, lifespan hooks).
+LifespanHook = Callable[[Litestar], AbstractAsyncContextManager[None]]
+
+
+def route_handlers() -> list[Any]:
+    return [SystemController]
+
+
+def lifespan_hooks() -> list[LifespanHook]:
+    return []
+
+
+def create_app(
+    settings: Settings | None = None, *, extra_lifespan: Sequence[LifespanHook] = ()
+) -> Litestar:
+    settings = settings or load_settings()
+    settings.ensure_secret()
+
+    @asynccontextmanager
+    async def database(app: Litestar) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url)
+        app.state.engine = engine
+        app.state.sessions = session_factory(engine)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    return Litestar(
+        route_handlers=route_handlers(),
+        lifespan=[database, *lifespan_hooks(), *extra_lifespan],
+        state=State({"settings": settings}),
+        openapi_config=OpenAPIConfig(
+            title="meterline API",
+            version=__version__,
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            components=Components(
+                security_schemes={
+                    "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
+                }
+            ),
+        ),
+        debug=False,
+    )

@@ -1,0 +1,132 @@
+"""The ``meterline`` command: demo, serve, ingest, migrate, import, asyncapi."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from backend.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("meterline")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(
+        file=getattr(args, "settings", None),
+        http_host=getattr(args, "host", None),
+        http_port=getattr(args, "port", None),
+        data_dir=getattr(args, "data_dir", None),
+    )
+
+
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    from backend import migrate
+
+    settings = _settings(args)
+    if args.revision.startswith("-"):
+        migrate.downgrade(settings.database_url, args.revision)
+    else:
+        migrate.upgrade(settings.database_url, args.revision)
+    print(f"database at {args.revision}: {settings.database_url}")
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from backend.server import serve
+
+    settings = _settings(args)
+    if args.migrate:
+        from backend import migrate
+
+        migrate.upgrade(settings.database_url)
+    asyncio.run(serve(settings))
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from backend.demo import run_demo
+
+    settings = _settings(args)
+    asyncio.run(run_demo(settings, prefer_mosquitto=not args.amqtt))
+    return 0
+
+
+def _cmd_asyncapi(args: argparse.Namespace) -> int:
+    from backend.asyncapi import render
+
+    text = render()
+    if args.check:
+        with open(args.output, encoding="utf-8") as fh:
+            if fh.read() != text:
+                print(f"{args.output} is stale: run `meterline asyncapi`", file=sys.stderr)
+                return 1
+        return 0
+    with open(args.output, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    print(f"wrote {args.output}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="meterline", description=__doc__)
+    p.add_argument("--settings", help="TOML settings file (else METERLINE_SETTINGS_FILE)")
+    p.add_argument("--log-level", default="INFO")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def http_opts(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--host", help="listen address (METERLINE_HTTP_HOST)")
+        sp.add_argument("--port", type=int, help="listen port (METERLINE_HTTP_PORT)")
+        sp.add_argument("--data-dir", help="data directory (METERLINE_DATA_DIR)")
+
+    sp = sub.add_parser("demo", help="run everything on embedded defaults (SQLite, local broker)")
+    http_opts(sp)
+    sp.add_argument("--amqtt", action="store_true", help="use the in-process amqtt broker")
+    sp.set_defaults(func=_cmd_demo)
+
+    sp = sub.add_parser("serve", help="run the HTTP API (and ingestion unless METERLINE_INGEST=0)")
+    http_opts(sp)
+    sp.add_argument("--migrate", action="store_true", help="apply migrations first")
+    sp.set_defaults(func=_cmd_serve)
+
+    sp = sub.add_parser("migrate", help="apply database migrations (Alembic)")
+    sp.add_argument("revision", nargs="?", default="head", help="target, default head")
+    sp.add_argument("--data-dir")
+    sp.set_defaults(func=_cmd_migrate)
+
+    sp = sub.add_parser("asyncapi", help="write docs/asyncapi.yaml from the contract Structs")
+    sp.add_argument("--output", default="docs/asyncapi.yaml")
+    sp.add_argument("--check", action="store_true", help="fail if the file is stale")
+    sp.set_defaults(func=_cmd_asyncapi)
+
+    for register in _extensions():
+        register(sub)
+    return p
+
+
+def _extensions() -> list:  # type: ignore[type-arg]
+    """Sub-commands contributed by capabilities (ingest, import, users, ...)."""
+    from backend.commands_registry import REGISTRARS
+
+    return list(REGISTRARS)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return int(args.func(args))
+    except SettingsError as exc:
+        print(f"meterline: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""Settings from ``METERLINE_*`` environment variables or a TOML settings file.
+
+Precedence, highest first: environment variables, the file named by ``METERLINE_SETTINGS_FILE``
+(keys are the lower-case names without the prefix), the defaults below. Secrets are never
+defaulted in the repository: the JWT secret is generated on first start and kept in the data
+directory with mode 0600.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import msgspec
+
+ENV_PREFIX = "METERLINE_"
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used; the message names it."""
+
+
+class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    data_dir: str = "var"
+    database_url: str = ""  # default: SQLite (WAL) in data_dir
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
+    mqtt_share_group: str = ""  # e.g. "ingest": several backend processes split ingestion
+    mqtt_client_id: str = ""
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    timezone: str = "Asia/Shanghai"
+    ingest: bool = True  # run ingestion inside the API process
+    ingest_batch_size: int = 2000
+    ingest_batch_ms: int = 50
+    jwt_secret: str = ""
+    access_token_minutes: int = 15
+    refresh_token_days: int = 14
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{Path(self.data_dir) / 'meterline.db'}"
+        if not 0 < self.http_port < 65536:
+            raise SettingsError(f"METERLINE_HTTP_PORT: {self.http_port} is not a TCP port")
+        scheme = urlsplit(self.mqtt_url).scheme
+        if scheme not in ("mqtt", "mqtts", "embedded"):
+            raise SettingsError(
+                f"METERLINE_MQTT_URL: scheme {scheme!r} must be mqtt://, mqtts:// or embedded://"
+            )
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+    @property
+    def mqtt(self) -> MqttEndpoint:
+        return MqttEndpoint.parse(self.mqtt_url)
+
+    def ensure_secret(self) -> str:
+        """Return the JWT secret, creating and storing one in data_dir if none was given."""
+        if self.jwt_secret:
+            return self.jwt_secret
+        path = self.data_path / "jwt-secret"
+        if path.exists():
+            self.jwt_secret = path.read_text().strip()
+        else:
+            self.data_path.mkdir(parents=True, exist_ok=True)
+            self.jwt_secret = secrets.token_urlsafe(48)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(self.jwt_secret)
+        return self.jwt_secret
+
+
+class MqttEndpoint(msgspec.Struct, frozen=True):
+    host: str
+    port: int
+    tls: bool
+    username: str | None
+    password: str | None
+    embedded: bool
+
+    @classmethod
+    def parse(cls, url: str) -> MqttEndpoint:
+        parts = urlsplit(url)
+        tls = parts.scheme == "mqtts"
+        return cls(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or (8883 if tls else 1883),
+            tls=tls,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            embedded=parts.scheme == "embedded",
+        )
+
+
+_FIELDS = set(Settings.__struct_fields__)
+
+
+def load_settings(
+    env: dict[str, str] | None = None, file: str | Path | None = None, **overrides: Any
+) -> Settings:
+    """Build Settings from a file, the environment and explicit overrides (highest)."""
+    env = dict(os.environ) if env is None else env
+    raw: dict[str, Any] = {}
+    file = file or env.get(ENV_PREFIX + "SETTINGS_FILE")
+    if file:
+        try:
+            data = tomllib.loads(Path(file).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise SettingsError(f"settings file {file}: {exc}") from None
+        for key, value in data.items():
+            if key not in _FIELDS:
+                raise SettingsError(f"settings file {file}: unknown key {key!r}")
+            raw[key] = value
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX + "SETTINGS_FILE":
+            continue
+        key = name[len(ENV_PREFIX) :].lower()
+        if key not in _FIELDS:
+            raise SettingsError(f"environment variable {name} is not a meterline setting")
+        raw[key] = value
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise SettingsError(f"setting invalid: {exc}") from None

@@ -1,0 +1,1 @@
+"""System capability: health, version, dead letters shared by all ingestion paths."""

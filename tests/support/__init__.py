@@ -1,0 +1,1 @@
+"""Real services for the tests: Mosquitto and PostgreSQL, started once per run."""

@@ -1,0 +1,47 @@
+"""docker-compose.yml sketches production consistently and keeps secrets out of the repo."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _compose() -> dict:  # type: ignore[type-arg]
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_compose_has_the_production_services() -> None:
+    services = _compose()["services"]
+    assert {"postgres", "mosquitto", "migrate", "api", "ingest"} <= set(services)
+    assert services["ingest"]["environment"]["METERLINE_MQTT_SHARE_GROUP"] == "ingest"
+    assert services["api"]["environment"]["METERLINE_INGEST"] == "false"
+
+
+def test_every_dependency_and_mounted_file_exists() -> None:
+    compose = _compose()
+    services = compose["services"]
+    for name, svc in services.items():
+        for dep in svc.get("depends_on", {}):
+            assert dep in services, f"{name} depends on unknown service {dep}"
+        for volume in svc.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                if source.endswith("/passwd"):
+                    continue  # created at deploy time, never committed
+                assert (ROOT / source).exists(), f"{name} mounts missing {source}"
+            else:
+                assert source in compose["volumes"], f"{name} uses undeclared volume {source}"
+
+
+def test_no_secret_is_written_in_the_compose_file() -> None:
+    text = (ROOT / "docker-compose.yml").read_text()
+    keys = list(re.finditer(r"^\s*[A-Z_]*(PASSWORD|SECRET)[A-Z_]*:\s*(\S+)", text, re.M))
+    assert len(keys) >= 2
+    for match in keys:
+        assert match.group(2).startswith("${"), f"literal secret: {match.group(0)}"
+    assert not re.search(r"://[^:/\s]+:(?!\$\{)[^@\s]+@", text), "literal password in a URL"
+    assert "passwd" in (ROOT / ".gitignore").read_text()
