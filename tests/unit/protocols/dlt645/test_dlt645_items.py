@@ -88,7 +88,8 @@ def test_voltage_block_decodes_three_phases():
 
 
 def test_max_demand_decodes_value_and_time():
-    # 1.2345 kW (1234.5 W, rounds to 1235) at 2024-05-06 07:08; time YYMMDDhhmm sent low byte first: 08 07 06 05 24.
+    # 1.2345 kW (1234.5 W, rounds to 1235) at 2024-05-06 07:08;
+    # the time YYMMDDhhmm is sent low byte first: 08 07 06 05 24.
     item = decode_item(0x01010000, h("45 23 01 08 07 06 05 24"))
     assert item.record == MaxDemand(demand=1235, at=MeterTime(2024, 5, 6, 7, 8))
     assert item.readings[0].quantity is Q.MAX_DEMAND_IMPORT
@@ -191,7 +192,8 @@ def test_every_di_in_the_table_round_trips_a_synthetic_example():
         values: dict[str, int | str | MeterTime] = {}
         for field in entry.fields:
             if field.kind is Kind.NUMBER:
-                values[field.name] = -7 * field.mul if field.signed and field.div == 1 else field.mul
+                negative = field.signed and field.div == 1
+                values[field.name] = -7 * field.mul if negative else field.mul
             elif field.kind is Kind.TIME:
                 values[field.name] = MeterTime(2024, 2, 29, 23, 59, 58, weekday=4)
             elif field.kind is Kind.BITS:
@@ -253,11 +255,7 @@ def test_bcd_round_trips_for_every_size(size: int, data: st.DataObject):
 def test_scaling_round_trips_for_every_single_number_di(data: st.DataObject):
     di = data.draw(
         st.sampled_from(
-            [
-                d
-                for d, e in TABLE.items()
-                if len(e.fields) == 1 and e.fields[0].kind is Kind.NUMBER
-            ]
+            [d for d, e in TABLE.items() if len(e.fields) == 1 and e.fields[0].kind is Kind.NUMBER]
         )
     )
     field = TABLE[di].fields[0]
