@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dlt645.common.transform import bcd_to_float
 from dlt645.protocol.protocol import DLT645Protocol
 
+from protocols.contract.quantities import Quantity as Q
 from protocols.dlt645 import (
     NEED_DATA,
     Frame,
@@ -30,7 +31,6 @@ from protocols.dlt645 import (
     parse_read_reply,
     read_reply,
 )
-from protocols.contract.quantities import Quantity as Q
 
 ADDRESS = "000012345678"
 MIX: list[tuple[int, dict[Q, int], str, int]] = [

@@ -232,14 +232,16 @@ def _record(
 ) -> RecordValue:
     if item.record is Record.STATUS_WORD:
         word = values["word"]
-        assert isinstance(word, int)
+        if not isinstance(word, int):
+            raise LocalProtocolError(f"DI {di:08X} is not laid out as a status word")
         status = StatusWord(di & 0xFF, word)
         if status.relay_state is not None:
             readings.append(Reading(Quantity.RELAY_STATE, int(status.relay_state)))
         return status
     if item.record is Record.MAX_DEMAND:
         demand, at = values[item.fields[0].name], values["at"]
-        assert isinstance(demand, int) and isinstance(at, MeterTime)
+        if not isinstance(demand, int) or not isinstance(at, MeterTime):
+            raise LocalProtocolError(f"DI {di:08X} is not laid out as demand + time")
         return MaxDemand(demand=demand, at=at)
     return msgspec.convert(values, _RECORD_TYPES[item.record], from_attributes=False)
 
