@@ -39,9 +39,9 @@ What was checked for fairness, and changed:
   per-reply pattern) and the baseline was handed each DI's format for free while ours looked
   its DI up; both now follow the real pattern (above). The baseline's client cannot decode
   block DIs (its DI map has no ``FF`` entries): it is given their formats so it can.
-* Timing interleaves the two sides (alternating which goes first) in short repetitions and
-  reports the best of each plus the range of the per-repetition ratios, because the machine
-  is shared; ``--instructions`` counts CPU instructions per frame under callgrind instead, a
+* Timing interleaves the two sides (alternating which goes first) in short repetitions of
+  process CPU time and reports the best of each plus the range of the per-repetition ratios,
+  because the machine is shared; ``--instructions`` counts CPU instructions per frame under callgrind instead, a
   noise-free ratio (slow: a few minutes, mostly importing the baseline under valgrind).
 
 Run: ``.venv/bin/python bench/codec_dlt645.py`` (about 25 s), or with ``--instructions``.
@@ -197,11 +197,12 @@ WORKLOADS: dict[str, Callable[[], int]] = {
 
 
 def rate(fn: Callable[[], int], seconds: float) -> float:
-    """Frames per second over one run of about ``seconds``."""
+    """Frames per CPU second over one run of about ``seconds`` of this process's CPU time
+    (not wall time: on a shared machine, time spent descheduled is not ours to count)."""
     count = 0
-    start = time.perf_counter()
+    start = time.process_time()
     deadline = start + seconds
-    while (now := time.perf_counter()) < deadline:
+    while (now := time.process_time()) < deadline:
         count += fn()
     return count / (now - start)
 

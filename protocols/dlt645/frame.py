@@ -66,8 +66,11 @@ SUB_33 = bytes((i - 0x33) & 0xFF for i in range(256))
 ADDRESS_BYTES = bytes(sorted({(h << 4) | low for h in range(10) for low in range(10)} | {0xAA}))
 
 
-class Frame(msgspec.Struct, frozen=True):
+class Frame(msgspec.Struct, frozen=True, gc=False):
     """One DL/T 645 frame, data un-offset. ``address`` is 12 characters: digits, or ``A`` pairs."""
+
+    # gc=False: a str, an int and bytes can never form a reference cycle, so the collector
+    # need not track frames (cheaper to create, and no collections triggered by a stream).
 
     address: str
     control: int
