@@ -77,8 +77,11 @@ NeedData = _NeedData
 # passing the checksum could fill it) is emptied and relearns.
 
 _Known = tuple[str, int, int, int]  # address, control, frame size, header sum
-_Unpack = Callable[[bytes, int], tuple[bytes, bytes, int, int]]
-_LAYOUTS: list[_Unpack] = [struct.Struct(f"<10s{n}sBB").unpack_from for n in range(256)]
+_Unpack = Callable[[bytes, int], tuple[bytes, bytes, int]]
+# header, L data bytes, then CS and 16H read as one little-endian word: 16xxH when the end is
+# right, so one comparison checks the end byte and the checksum together.
+_LAYOUTS: list[_Unpack] = [struct.Struct(f"<10s{n}sH").unpack_from for n in range(256)]
+_TAIL = END << 8
 _KNOWN: list[dict[bytes, _Known]] = [{} for _ in range(256)]  # by max_data_length
 _KNOWN_LIMIT = 4096
 
@@ -151,16 +154,16 @@ class FrameDecoder:
         # header) goes to the general hunt, which decides as if the fast path did not exist.
         buf = self._buffer
         pos = self._pos
-        start = buf.find(START, pos)
+        start = buf.find(START, pos) if pos else buf.find(START)
         if start >= 0:
             try:
-                header, data, checksum, end = _LAYOUTS[buf[start + 9]](buf, start)
+                header, data, tail = _LAYOUTS[buf[start + 9]](buf, start)
             except (IndexError, struct.error):  # incomplete
                 return self._hunt()
             known = self._known.get(header)
-            if known is not None and end == END:
+            if known is not None:
                 address, control, size, header_sum = known
-                if (header_sum + adler32(data)) & 0xFF == checksum:
+                if (header_sum + adler32(data)) & 0xFF | _TAIL == tail:
                     self._pos = start + size
                     self.skipped_bytes += start - pos
                     self.frames += 1
