@@ -21,8 +21,9 @@ Rows (frames per second, and ours / baseline):
   takes the address already in wire order, so it is given that for free).
 
 Informational rows: ours with a fresh ``FrameDecoder`` per reply (what the agent's
-``transact()`` does today), and the baseline with the one piece of per-frame work that a
-reader might call incidental taken away (below).
+``transact()`` does today); ours with its memory of headers emptied before every reply (the
+general path, as for the first reply of each shape from each meter); and the baseline with the
+one piece of per-frame work that a reader might call incidental taken away (below).
 
 What was checked for fairness, and changed:
 
@@ -33,6 +34,11 @@ What was checked for fairness, and changed:
   every user of the package pays, so the headline rows keep it; the row "baseline without its
   debug repr" replaces ``Frame.__repr__`` with a constant for that run only, to show the ratio
   against the package's parsing alone.
+* Ours remembers each header (address, control code, length) it has accepted, and encode_frame
+  each request shape: the race repeats six replies, so both memories are warm. That is the
+  field too — an agent polls the same DIs of the same meters every cycle, and a DI's reply
+  length does not change with its value — except for the first reply of each shape, which the
+  "headers never seen" row measures.
 * The package's own client is slower than these rows: ``RtuClient._take_complete_frame``
   parses each reply once to find it and ``send_and_handle_request`` parses it again with
   ``deserialize``. We count one parse, in the baseline's favour.
@@ -46,7 +52,7 @@ What was checked for fairness, and changed:
   callgrind instead, a noise-free ratio (slow: minutes, mostly importing the baseline under
   valgrind).
 
-Run: ``.venv/bin/python bench/codec_dlt645.py`` (about 25 s), or with ``--instructions``.
+Run: ``.venv/bin/python bench/codec_dlt645.py`` (about 30 s), or with ``--instructions``.
 """
 
 from __future__ import annotations
@@ -68,6 +74,7 @@ from dlt645.protocol.protocol import DLT645Protocol
 
 from protocols.contract.quantities import Quantity as Q
 from protocols.dlt645 import (
+    MAX_DATA_LENGTH,
     Frame,
     FrameDecoder,
     decode_item,
@@ -76,6 +83,7 @@ from protocols.dlt645 import (
     parse_read_reply,
     read_reply,
 )
+from protocols.dlt645 import decoder as decoder_module
 
 ADDRESS = "000012345678"
 MIX: list[tuple[int, dict[Q, int], str, int]] = [
@@ -107,6 +115,7 @@ WIRES: list[bytes] = [encode_frame(f, 4) for f in FRAMES]
 BASE_FORMATS: dict[int, tuple[str, int]] = {di: (fmt, size) for di, _, fmt, size in MIX}
 BASE_ADDR = bytes.fromhex(ADDRESS)[::-1]
 LINE = FrameDecoder()  # one decoder per serial line, as the stream API intends
+KNOWN_HEADERS = decoder_module._KNOWN[MAX_DATA_LENGTH]  # the fast path's memory, for one row
 
 
 def ours_frames() -> int:
@@ -123,6 +132,16 @@ def ours_frames_fresh() -> int:
         decoder = FrameDecoder()
         decoder.feed(wire)
         if type(decoder.next_event()) is not Frame:
+            raise AssertionError("no frame")
+    return len(WIRES)
+
+
+def ours_frames_cold() -> int:
+    feed, next_event = LINE.feed, LINE.next_event
+    for wire in WIRES:
+        KNOWN_HEADERS.clear()
+        feed(wire)
+        if type(next_event()) is not Frame:
             raise AssertionError("no frame")
     return len(WIRES)
 
@@ -210,6 +229,7 @@ WORKLOADS: dict[str, Callable[[], int]] = {
     for f in (
         ours_frames,
         ours_frames_fresh,
+        ours_frames_cold,
         ours_values,
         ours_encode,
         base_frames,
@@ -279,6 +299,7 @@ def timed() -> None:
         ("decode, frame + values", ours_values, base_values, False),
         ("encode", ours_encode, base_encode, False),
         ("  decode, fresh decoder per reply", ours_frames_fresh, base_frames, False),
+        ("  decode, headers never seen", ours_frames_cold, base_frames, False),
         ("  decode, baseline w/o debug repr", ours_frames, base_frames, True),
     ]
     for label, ours, base, no_repr in rows:
@@ -348,6 +369,7 @@ def instructions() -> None:
         ("decode, frame + values", "ours_values", "base_values"),
         ("encode", "ours_encode", "base_encode"),
         ("  decode, fresh decoder per reply", "ours_frames_fresh", "base_frames"),
+        ("  decode, headers never seen", "ours_frames_cold", "base_frames"),
     ]:
         a, b = per_frame[ours], per_frame[base]
         print(f"{label:34}{a:>13,.0f}{b:>15,.0f}{b / a:>7.1f}x")
