@@ -47,7 +47,8 @@ What was checked for fairness, and changed:
   its DI up; both now follow the real pattern (above). The baseline's client cannot decode
   block DIs (its DI map has no ``FF`` entries): it is given their formats so it can.
 * Timing interleaves the two sides (alternating which goes first) in short repetitions of
-  process CPU time and reports the best of each plus the range of the per-repetition ratios,
+  process CPU time and reports the best of each, and the median and range of the paired
+  per-repetition ratios,
   because the machine is shared; ``--instructions`` counts CPU instructions per frame under
   callgrind instead, a noise-free ratio (slow: minutes, mostly importing the baseline under
   valgrind).
@@ -251,9 +252,9 @@ def rate(fn: Callable[[], int], seconds: float) -> float:
 
 
 def race(
-    ours: Callable[[], int], base: Callable[[], int], reps: int = 8, seconds: float = 0.25
+    ours: Callable[[], int], base: Callable[[], int], reps: int = 12, seconds: float = 0.2
 ) -> tuple[float, float, list[float]]:
-    """Alternate short runs of both sides; best rate of each and every paired ratio."""
+    """Alternate short runs of both sides; best rate of each and every paired ratio, sorted."""
     best_ours = best_base = 0.0
     ratios: list[float] = []
     for rep in range(reps):
@@ -292,8 +293,9 @@ def check_same_answers() -> None:
 
 def timed() -> None:
     print(f"mix: {len(WIRES)} read replies, {sum(map(len, WIRES))} bytes, FE x4 preamble each")
-    print("timing: 8 alternating runs of 0.25 s per side; best of each, ratio range in brackets")
-    print(f"{'':34}{'meterline':>13}{'dlt645 3.2.0':>15}{'ratio':>8}   (range)")
+    print("timing: 12 alternating runs of 0.2 s CPU per side; best of each side and their ratio,")
+    print("then the median and range of the 12 paired ratios")
+    print(f"{'':34}{'meterline':>13}{'dlt645 3.2.0':>15}{'ratio':>8}{'median':>8}   (range)")
     rows: list[tuple[str, Callable[[], int], Callable[[], int], bool]] = [
         ("decode, frame", ours_frames, base_frames, False),
         ("decode, frame + values", ours_values, base_values, False),
@@ -308,8 +310,9 @@ def timed() -> None:
                 a, b, ratios = race(ours, base)
         else:
             a, b, ratios = race(ours, base)
+        median = (ratios[len(ratios) // 2 - 1] + ratios[len(ratios) // 2]) / 2
         spread = f"({ratios[0]:.1f}-{ratios[-1]:.1f})"
-        print(f"{label:34}{a:>11,.0f}/s{b:>13,.0f}/s{a / b:>7.1f}x   {spread}")
+        print(f"{label:34}{a:>11,.0f}/s{b:>13,.0f}/s{a / b:>7.1f}x{median:>7.1f}x   {spread}")
 
 
 # --- instruction counts under callgrind --------------------------------------------------------
