@@ -166,9 +166,11 @@ def pattern_to_float32(pattern: int) -> float:
 
 def float32_to_pattern(value: float) -> int:
     """Nearest float32 to ``value`` (round half to even, IEEE 754); overflow raises."""
-    if math.isfinite(value) and abs(value) > 3.4028234663852886e38:
-        raise ValueError(f"{value} overflows float32")
-    return int.from_bytes(struct.pack(">f", value), "big")
+    try:
+        packed = struct.pack(">f", value)
+    except OverflowError:
+        raise ValueError(f"{value} overflows float32") from None
+    return int.from_bytes(packed, "big")
 
 
 def float32_shortest_decimal(pattern: int) -> str:
@@ -184,6 +186,9 @@ def float32_shortest_decimal(pattern: int) -> str:
         raise ValueError("NaN and infinity have no decimal form")
     for digits in range(1, 10):
         text = f"{value:.{digits}g}"
-        if float32_to_pattern(float(text)) == pattern:
-            return text
+        try:
+            if float32_to_pattern(float(text)) == pattern:
+                return text
+        except ValueError:  # rounded up past the largest float32: not this one
+            continue
     return repr(value)  # unreachable: 9 digits always round-trip a float32
