@@ -143,8 +143,9 @@ def _locate(message: str, document: dict[str, object]) -> str:
     quantity = "?"
     if isinstance(entries, list) and index < len(entries) and isinstance(entries[index], dict):
         quantity = str(entries[index].get("quantity", "?"))
-    field = item["rest"].lstrip(".") or "(entry)"
-    return f"[[register]] #{index + 1} ({quantity}): field `{field}`: {detail}"
+    where = f"[[register]] #{index + 1} ({quantity})"
+    field = item["rest"].lstrip(".")
+    return f"{where}: field `{field}`: {detail}" if field else f"{where}: {detail}"
 
 
 class _Resolver:
