@@ -39,9 +39,11 @@ CREATE TABLE IF NOT EXISTS drops (
     total INTEGER NOT NULL,
     unreported INTEGER NOT NULL
 );
+-- Per meter: when it last answered (for gap filling) and whether it is online (for events).
 CREATE TABLE IF NOT EXISTS meters (
     meter TEXT PRIMARY KEY,
-    last_ok INTEGER NOT NULL
+    last_ok INTEGER,
+    online INTEGER
 );
 -- The command journal: a command is here before 'received' is acknowledged.
 CREATE TABLE IF NOT EXISTS commands (

@@ -13,7 +13,9 @@ class Metrics:
         r = self.registry = CollectorRegistry(auto_describe=True)
         p = "meterline_agent_"
         self.polls = Counter(p + "polls", "Meter polls by result", ["meter", "result"], registry=r)
-        self.meter_online = Gauge(p + "meter_online", "1 if the meter answers", ["meter"], registry=r)
+        self.meter_online = Gauge(
+            p + "meter_online", "1 if the meter answers", ["meter"], registry=r
+        )
         self.frame_errors = Counter(
             p + "frame_errors", "Garbage or malformed frames on a bus", ["bus", "kind"], registry=r
         )
@@ -50,5 +52,7 @@ class Metrics:
 
     def serve(self, listen: str) -> object:
         host, _, port = listen.rpartition(":")
-        server, _thread = start_http_server(int(port), addr=host.strip("[]"), registry=self.registry)
+        server, _thread = start_http_server(
+            int(port), addr=host.strip("[]"), registry=self.registry
+        )
         return server

@@ -9,6 +9,7 @@ Reconnecting is the caller's loop (jittered, capped), not paho's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 import time
@@ -70,10 +71,10 @@ class Connection:
         c.on_message = self._cb_message
         c.on_subscribe = lambda *_a: None
 
-    async def open(self, timeout: float) -> None:
+    async def open(self, wait_s: float) -> None:
         props = None
         if self.v5:
-            props = Properties(PacketTypes.CONNECT)
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = self.broker.session_expiry_s
         # A persistent session: commands published while the link is down wait at the broker.
         kwargs: dict[str, Any] = {"clean_start": False, "properties": props} if self.v5 else {}
@@ -86,7 +87,7 @@ class Connection:
         )
         self.client.loop_start()
         try:
-            await asyncio.wait_for(asyncio.shield(self.connected), timeout)
+            await asyncio.wait_for(asyncio.shield(self.connected), wait_s)
         except BaseException:
             self.abort()
             raise
@@ -143,7 +144,7 @@ class Connection:
             raise ConnectionLost(self.close_reason)
         props = None
         if self.v5 and content_type:
-            props = Properties(PacketTypes.PUBLISH)
+            props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
             props.ContentType = content_type
         info = self.client.publish(topic, payload, qos=1, retain=retain, properties=props)
         if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
@@ -165,11 +166,11 @@ class Connection:
         if not self.closed.is_set():
             self.client.ack(msg.mid, msg.qos)
 
-    async def goodbye(self, topic: str, payload: bytes, timeout: float = 5.0) -> None:
+    async def goodbye(self, topic: str, payload: bytes, wait_s: float = 5.0) -> None:
         """Publish the clean death (retained), wait for its PUBACK, then disconnect normally
         so the broker drops the last will."""
         try:
-            await asyncio.wait_for(self.publish(topic, payload, retain=True), timeout)
+            await asyncio.wait_for(self.publish(topic, payload, retain=True), wait_s)
         finally:
             self.client.disconnect()
             await asyncio.to_thread(self.client.loop_stop)
@@ -180,8 +181,6 @@ class Connection:
         self._lost("aborted")
         sock = self.client.socket()
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 sock.close()
-            except OSError:
-                pass
         self.client.loop_stop()

@@ -19,6 +19,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 
@@ -33,7 +34,7 @@ ACKS = "acks"
 CHANNELS = (READINGS, EVENTS, ACKS)
 
 _encoder = msgspec.msgpack.Encoder()
-_decoders = {
+_decoders: dict[str, msgspec.msgpack.Decoder[Any]] = {
     READINGS: msgspec.msgpack.Decoder(Value),
     EVENTS: msgspec.msgpack.Decoder(MeterEvent),
     ACKS: msgspec.msgpack.Decoder(CommandAck),
@@ -71,9 +72,11 @@ class Outbox:
         self.db = db
         self.limits = limits
         self.clock = clock
+        self.listeners: list[Callable[[], None]] = []
         self._readings = db.call(
-            lambda c: c.execute("SELECT COUNT(*) FROM outbox WHERE channel = ?", (READINGS,))
-            .fetchone()[0]
+            lambda c: c.execute(
+                "SELECT COUNT(*) FROM outbox WHERE channel = ?", (READINGS,)
+            ).fetchone()[0]
         )
 
     # --- writing --------------------------------------------------------------------------
@@ -92,7 +95,9 @@ class Outbox:
     async def put_readings(self, values: Sequence[Value]) -> Stored:
         if not values:
             return Stored(0, 0)
-        return await self.db.run(self._put_readings, list(values))
+        stored: Stored = await self.db.run(self._put_readings, list(values))
+        self.changed()
+        return stored
 
     def _put_readings(self, conn: sqlite3.Connection, values: list[Value]) -> Stored:
         created = self.clock()
@@ -119,19 +124,22 @@ class Outbox:
     async def put_events(self, events: Sequence[MeterEvent]) -> None:
         if events:
             await self.db.run(self._put_other, EVENTS, list(events))
+            self.changed()
 
     async def put_ack(self, ack: CommandAck) -> None:
         await self.db.run(self._put_other, ACKS, [ack])
+        self.changed()
+
+    def changed(self) -> None:
+        """Tell the forwarder there is something new to send."""
+        for listener in self.listeners:
+            listener()
 
     def _put_other(
         self, conn: sqlite3.Connection, channel: str, items: list[MeterEvent] | list[CommandAck]
     ) -> None:
-        created = self.clock()
         with Transaction(conn):
-            conn.executemany(
-                "INSERT INTO outbox (channel, meter, created, body) VALUES (?, ?, ?, ?)",
-                [(channel, i.meter, created, _encoder.encode(i)) for i in items],
-            )
+            insert_items(conn, channel, items, self.clock())
 
     # --- limits -------------------------------------------------------------------------
 
@@ -144,7 +152,10 @@ class Outbox:
 
     async def report_drops(self) -> int:
         """Turn unreported drops into one readings_dropped event per meter (same commit)."""
-        return int(await self.db.run(self._report_drops))
+        n = int(await self.db.run(self._report_drops))
+        if n:
+            self.changed()
+        return n
 
     def _report_drops(self, conn: sqlite3.Connection) -> int:
         ts = self.clock()
@@ -208,10 +219,22 @@ class Outbox:
         return counts
 
     async def oldest_created(self) -> int | None:
-        row = await self.db.run(
-            lambda c: c.execute("SELECT MIN(created) FROM outbox").fetchone()
-        )
+        row = await self.db.run(lambda c: c.execute("SELECT MIN(created) FROM outbox").fetchone())
         return None if row[0] is None else int(row[0])
+
+
+def insert_items(
+    conn: sqlite3.Connection,
+    channel: str,
+    items: Sequence[MeterEvent] | Sequence[CommandAck],
+    created: int,
+) -> None:
+    """Insert events or acks inside the caller's transaction (the command journal commits a
+    state change and its ack together)."""
+    conn.executemany(
+        "INSERT INTO outbox (channel, meter, created, body) VALUES (?, ?, ?, ?)",
+        [(channel, i.meter, created, _encoder.encode(i)) for i in items],
+    )
 
 
 def _count_drop(conn: sqlite3.Connection, meter: str, n: int) -> None:

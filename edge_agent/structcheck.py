@@ -78,7 +78,9 @@ def check(value: object, tp: Any, path: str, errors: list[str]) -> None:
         errors.append(f"{path}: {_describe(value)} is invalid: {reason}")
 
 
-def _check_struct(value: object, struct: type[msgspec.Struct], path: str, errors: list[str]) -> None:
+def _check_struct(
+    value: object, struct: type[msgspec.Struct], path: str, errors: list[str]
+) -> None:
     where = path or "(top level)"
     if not isinstance(value, dict):
         errors.append(f"{where}: expected a table, got {_describe(value)}")

@@ -68,7 +68,7 @@ class TokenBucket:
 def backoff_delay(attempt: int, low: float, high: float) -> float:
     """Capped exponential with jitter (half to full), so agents do not reconnect in step."""
     cap = min(high, low * 2 ** min(attempt, 30))
-    return cap * random.uniform(0.5, 1.0)
+    return float(cap * random.uniform(0.5, 1.0))
 
 
 class Uplink:
@@ -131,7 +131,7 @@ class Uplink:
 
     async def _session(self) -> None:
         conn = self._connection()
-        await conn.open(timeout=max(10.0, self.config.broker.keepalive_s))
+        await conn.open(wait_s=max(10.0, self.config.broker.keepalive_s))
         self.connection = conn
         self.metrics.mqtt_connected.set(1)
         log.info("MQTT connected to %s:%d", self.config.broker.host, self.config.broker.port)
@@ -194,9 +194,9 @@ class Uplink:
             self.wakeup.clear()
             sent = False
             for channel, size in ((ACKS, 1), (EVENTS, limits.batch_size)):
-                batch = await self.outbox.next_batch(channel, size)
-                if batch is not None:
-                    await send(batch)
+                formed = await self.outbox.next_batch(channel, size)
+                if formed is not None:
+                    await send(formed)
                     sent = True
             # One live batch, then one backlog batch: live values are never stuck behind an
             # hours-long backlog, and the backlog still drains at its throttled rate.
@@ -237,7 +237,7 @@ class Uplink:
         ack: CommandAck = batch.items[0]  # type: ignore[assignment]
         return agent_topic(self.agent, Channel.ACKS), encode(ack, self.encoding)
 
-    async def close(self, timeout: float = 5.0) -> None:
+    async def close(self, wait_s: float = 5.0) -> None:
         """Clean goodbye: a retained death with clean=true, then DISCONNECT (no will)."""
         self._stopping = True
         conn = self.connection
@@ -246,7 +246,7 @@ class Uplink:
         death = AgentDeath(agent=self.agent, ts=now_ms(), clean=True)
         try:
             await conn.goodbye(
-                agent_topic(self.agent, Channel.STATE), encode(death, self.encoding), timeout
+                agent_topic(self.agent, Channel.STATE), encode(death, self.encoding), wait_s
             )
         except (ConnectionLost, TimeoutError) as exc:
             log.warning("clean goodbye not acknowledged: %s", exc)

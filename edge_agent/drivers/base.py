@@ -36,8 +36,9 @@ class Driver(Protocol):
         """Read one poll group. Raises MeterTimeout if the meter is silent."""
         ...
 
-    async def relay(self, meter: Meter, kind: CommandKind, valid_s: int) -> None:
-        """Send the relay command for ``kind`` (disconnect, reconnect, arm_reconnect)."""
+    async def relay(self, meter: Meter, kind: CommandKind, valid_s: int) -> RelayState:
+        """Send the relay command for ``kind`` (disconnect, reconnect, arm_reconnect); return
+        the state the relay must then show (the meter's control mode may arm, not close)."""
         ...
 
     async def relay_state(self, meter: Meter) -> RelayState: ...

@@ -36,6 +36,13 @@ _RELAY_ACTIONS = {
 }
 
 
+_EXPECTED = {
+    CommandKind.DISCONNECT: RelayState.DISCONNECTED,
+    CommandKind.RECONNECT: RelayState.CONNECTED,
+    CommandKind.ARM_RECONNECT: RelayState.READY_FOR_RECONNECTION,
+}
+
+
 def known_di(di: int) -> bool:
     return di in dlt645.TABLE
 
@@ -138,7 +145,7 @@ class Dlt645Driver:
             raise MeterReplyError("; ".join(problems))
         return values
 
-    async def relay(self, meter: Meter, kind: CommandKind, valid_s: int) -> None:
+    async def relay(self, meter: Meter, kind: CommandKind, valid_s: int) -> RelayState:
         assert meter.address is not None
         creds = self.credentials.get(meter.id)
         if creds is None:
@@ -156,6 +163,7 @@ class Dlt645Driver:
             dlt645.parse_ack(reply, Function.RELAY_CONTROL)
         except (dlt645.MeterRefused, dlt645.RemoteProtocolError) as exc:
             raise MeterReplyError(str(exc)) from None
+        return _EXPECTED[kind]
 
     async def relay_state(self, meter: Meter) -> RelayState:
         assert meter.address is not None
@@ -167,7 +175,9 @@ class Dlt645Driver:
 
     async def time_sync(self, meter: Meter) -> None:
         # 08H is a broadcast: every meter on this bus sets its clock; none replies.
-        await self.link.write(dlt645.encode_frame(dlt645.broadcast_time(self._meter_time(now_ms()))))
+        await self.link.write(
+            dlt645.encode_frame(dlt645.broadcast_time(self._meter_time(now_ms())))
+        )
         await self.gap()
 
     async def clock_drift_ms(self, meter: Meter) -> int | None:

@@ -82,12 +82,12 @@ class StreamLink:
             return n
         return 0
 
-    async def read_some(self, timeout: float) -> bytes:
-        """Up to 256 bytes, waiting at most ``timeout``; b"" on timeout."""
+    async def read_some(self, wait_s: float) -> bytes:
+        """Up to 256 bytes, waiting at most ``wait_s``; b"" when nothing came."""
         await self.open()
         assert self.reader is not None
         try:
-            chunk = await asyncio.wait_for(self.reader.read(256), timeout)
+            chunk = await asyncio.wait_for(self.reader.read(256), wait_s)
         except TimeoutError:
             return b""
         except OSError as exc:
