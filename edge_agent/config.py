@@ -104,7 +104,9 @@ class DisconnectPolicy(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     """The agent's own re-check before cutting supply (the backend checks too)."""
 
     enabled: bool = True
-    days: list[Weekday] = [Weekday.MON, Weekday.TUE, Weekday.WED, Weekday.THU, Weekday.FRI]
+    days: list[Weekday] = msgspec.field(
+        default_factory=lambda: [Weekday.MON, Weekday.TUE, Weekday.WED, Weekday.THU, Weekday.FRI]
+    )
     start: HhMm = "09:00"
     end: HhMm = "16:00"
     holidays: list[IsoDate] = []  # local dates on which no disconnect is allowed
@@ -215,7 +217,12 @@ def parse_config(
     config, problems = structcheck.build(document, AgentConfig)
     if config is None:
         raise ConfigError(source, problems)
-    problems = rules(config, environ=environ, base=base or Path.cwd())
+    base = base or Path.cwd()
+    problems = rules(config, environ=environ, base=base)
     if problems:
         raise ConfigError(source, problems)
+    for _bus, meter in config.meters():  # a map path is relative to the config file
+        if meter.map and (meter.map.endswith(".toml") or "/" in meter.map):
+            path = Path(meter.map)
+            meter.map = str(path if path.is_absolute() else base / path)
     return config

@@ -225,7 +225,7 @@ class Dlt645Driver:
     def _meter_time(self, ms: int) -> MeterTime:
         local = datetime.fromtimestamp(ms / 1000, self.tz)
         return MeterTime(
-            local.year % 100,
+            local.year,
             local.month,
             local.day,
             local.hour,
@@ -237,7 +237,7 @@ class Dlt645Driver:
     def _utc_ms(self, t: MeterTime) -> int:
         try:
             local = datetime(
-                2000 + t.year, t.month, t.day, t.hour, t.minute, t.second, tzinfo=self.tz
+                t.year if t.year >= 100 else 2000 + t.year, t.month, t.day, t.hour, t.minute, t.second, tzinfo=self.tz
             )
         except ValueError as exc:
             raise MeterReplyError(f"meter time {t.as_tuple()} is not a date: {exc}") from None
