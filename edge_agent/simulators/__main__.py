@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from edge_agent.simulators.cli import add_arguments, main
+from edge_agent.simulators.cli import build_parser, main
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(prog="python -m edge_agent.simulators", description=__doc__)
-    add_arguments(parser)
-    sys.exit(main(parser.parse_args()))
+    sys.exit(main(build_parser("python -m edge_agent.simulators").parse_args()))

@@ -22,6 +22,7 @@ import contextlib
 import json
 import signal
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict, replace
 from datetime import datetime
 from pathlib import Path
@@ -219,8 +220,19 @@ async def _run(args: argparse.Namespace, spec: FleetSpec) -> int:
     return 0
 
 
-def main(args: argparse.Namespace) -> int:
-    """Run the simulators the parsed ``args`` describe until SIGINT / SIGTERM."""
+def build_parser(prog: str = "python -m edge_agent simulate") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_arguments(parser)
+    return parser
+
+
+def main(args: argparse.Namespace | Sequence[str] | None = None) -> int:
+    """Run the simulators ``args`` describe until SIGINT / SIGTERM. ``args`` is a Namespace
+    parsed by a parser given :func:`add_arguments`, or the raw flags (None: ``sys.argv``)."""
+    if not isinstance(args, argparse.Namespace):
+        args = build_parser().parse_args(args)
     try:
         spec = spec_from_args(args)
     except (ValueError, TypeError) as exc:

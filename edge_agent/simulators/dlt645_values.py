@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from protocols.contract.quantities import Quantity
-from protocols.dlt645 import MeterTime
+from protocols.dlt645 import MeterTime, decode_time, encode_time
 from protocols.dlt645.di_table import TABLE, DataItem, Field, Kind, Record
 from protocols.dlt645.items import FieldValue
 from edge_agent.simulators.meter import MeterModel, RelayRecord
@@ -64,10 +64,20 @@ def _nth(items: object, n: int) -> object:
 
 
 def item_values(model: MeterModel, di: int, now_ms: int) -> dict[str, FieldValue] | None:
-    """Field values for ``di`` at ``now_ms``, or None if the meter has no such data."""
+    """Field values for ``di`` at ``now_ms``, or None if the meter has no such data. Times
+    carry just what their layout shows (no seconds in YYMMDDhhmm, a weekday only in YYMMDDWW),
+    so the values equal what the agent decodes."""
     item = TABLE.get(di)
     if item is None:
         return None
+    values = _values(model, item, di, now_ms)
+    for f in item.fields:
+        if f.kind is Kind.TIME and f.name in values:
+            values[f.name] = decode_time(encode_time(values[f.name], f.fmt), f.fmt)  # type: ignore[arg-type]
+    return values
+
+
+def _values(model: MeterModel, item: DataItem, di: int, now_ms: int) -> dict[str, FieldValue]:
     family, n = di >> 8, di & 0xFF
     events = model.events
     if item.record is Record.EVENT_COUNT:

@@ -142,6 +142,8 @@ class MeterModel:
         self.now_ms = now_ms
         self._tz = ZoneInfo(config.timezone)
         self._offsets: dict[int, int] = {}
+        self._days: dict[int, tuple[tuple[float, ...], float]] = {}  # local day -> shape, scale
+        self._seeds = (mix(config.seed, 2), mix(config.seed, 5))
         self._minute_cache = (-1, 0, 0)  # minute, active W, reactive var
         # Energy in watt-milliseconds by tariff (index 0 unused); the opening reading is spread
         # over the tariffs as a typical household's split would be.
@@ -198,18 +200,24 @@ class MeterModel:
 
     def load_w(self, minute: int) -> int:
         """The customer's demand during true minute ``minute`` (since the epoch), watts."""
-        cfg = self.config
         local = self._true_local_ms(minute * MINUTE_MS) // MINUTE_MS
         day, minute_of_day = divmod(local, MINUTES_PER_DAY)
-        when = datetime(1970, 1, 1) + timedelta(days=day)
-        shape = SHAPES[(cfg.profile, when.weekday() >= 5)][minute_of_day]
-        day_factor = 1 + 0.10 * unit_noise(cfg.seed, 1, day)
-        wiggle = 1 + 0.25 * smooth_noise(mix(cfg.seed, 2), local, 20) + 0.10 * unit_noise(cfg.seed, 3, local)
-        power = cfg.peak_w * MONTH_FACTOR[when.month - 1] * shape * day_factor * wiggle
-        return max(0, round(power))
+        cached = self._days.get(day)
+        if cached is None:
+            cfg = self.config
+            when = datetime(1970, 1, 1) + timedelta(days=day)
+            scale = cfg.peak_w * MONTH_FACTOR[when.month - 1] * (1 + 0.10 * unit_noise(cfg.seed, 1, day))
+            cached = self._days[day] = (SHAPES[(cfg.profile, when.weekday() >= 5)], scale)
+        shape, scale = cached
+        wiggle = (
+            1
+            + 0.25 * smooth_noise(self._seeds[0], local, 20)
+            + 0.10 * unit_noise(self.config.seed, 3, local)
+        )
+        return max(0, round(scale * shape[minute_of_day] * wiggle))
 
     def power_factor(self, minute: int) -> int:
-        pf = self.config.power_factor + 20 * smooth_noise(mix(self.config.seed, 5), minute, 30)
+        pf = self.config.power_factor + 20 * smooth_noise(self._seeds[1], minute, 30)
         return max(800, min(995, round(pf)))
 
     def effective_w(self, minute: int) -> int:

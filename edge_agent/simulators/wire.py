@@ -219,4 +219,9 @@ def open_serial(path: str, baud: int, parity: str = serial.PARITY_EVEN) -> FdLin
         if getattr(exc, "errno", None) != errno.EINVAL and "Invalid argument" not in str(exc):
             raise
         port = serial.Serial(path, baudrate=baud, parity=serial.PARITY_NONE, timeout=0)
+    # pyserial leaves VMIN = 0, and a tty read with VMIN = 0 returns b"" rather than EAGAIN when
+    # no byte is waiting, which would look like end of file: ask for at least one byte.
+    attrs = termios.tcgetattr(port.fileno())
+    attrs[6][termios.VMIN], attrs[6][termios.VTIME] = 1, 0
+    termios.tcsetattr(port.fileno(), termios.TCSANOW, attrs)
     return FdLink(port.fileno(), port)
