@@ -254,7 +254,3 @@ def markdown_table() -> str:
             parts.append(f"{f.name}: {f.fmt} {f.unit}{sign}{scale}{target}".replace("  ", " "))
         rows.append(f"| `{item.di:08X}` | {item.name} | {'; '.join(parts)} |")
     return "\n".join(rows)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    print(markdown_table())
