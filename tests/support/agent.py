@@ -66,8 +66,7 @@ reconnect_max_s = 0.5
 {broker_extra}
 
 [outbox]
-batch_size = 50
-{outbox}
+{outbox if "batch_size" in outbox else "batch_size = 50" + chr(10) + outbox}
 
 [metrics]
 listen = ""
@@ -212,6 +211,14 @@ class Backend:
     def close(self) -> None:
         self.c.disconnect()
         self.c.loop_stop()
+
+
+async def wait_until(predicate: Callable[[], Any], timeout: float = 15.0) -> None:
+    """Poll a condition of this process (a fake meter's counters) until true or fail."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"condition not met in {timeout}s"
+        await asyncio.sleep(0.02)
 
 
 def command(kind: str, meter: str = "m1", **kw: Any) -> Command:
