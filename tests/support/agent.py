@@ -32,6 +32,7 @@ from protocols.contract import (
 from tests.support.services import Mosquitto
 
 AGENT = "agent-1"
+UPLINK = (Channel.STATE, Channel.READINGS, Channel.EVENTS, Channel.ACKS)
 
 
 def agent_toml(
@@ -131,8 +132,10 @@ class Backend:
         self.c.on_message = self._on_message
         self.c.on_subscribe = lambda *_a: self._subscribed.set()
         self.c.on_connect = lambda c, *_a: c.subscribe(
-            [(subscription(ch), 1) for ch in (Channel.STATE, Channel.READINGS, Channel.EVENTS,
-                                              Channel.ACKS)]  # fmt: skip
+            [
+                (subscription(ch), 1)
+                for ch in (Channel.STATE, Channel.READINGS, Channel.EVENTS, Channel.ACKS)
+            ]
         )
         self.c.connect(broker.host, broker.port)
         self.c.loop_start()
@@ -153,18 +156,18 @@ class Backend:
             for loop, event in self._waiters:
                 loop.call_soon_threadsafe(event.set)
 
-    async def until(self, predicate: Callable[[], Any], timeout: float = 15.0) -> Any:
+    async def until(self, predicate: Callable[[], Any], within: float = 15.0) -> Any:
         """Wait (without blocking the event loop) until ``predicate()`` is true after a
-        message arrives; fail after ``timeout`` seconds."""
+        message arrives; fail after ``within`` seconds."""
         event = asyncio.Event()
         entry = (asyncio.get_running_loop(), event)
         with self._cond:
             self._waiters.append(entry)
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         try:
             while not (result := predicate()):
                 remaining = deadline - time.monotonic()
-                assert remaining > 0, f"not met in {timeout}s; {len(self.messages)} messages"
+                assert remaining > 0, f"not met in {within}s; {len(self.messages)} messages"
                 event.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(event.wait(), remaining)
@@ -173,7 +176,7 @@ class Backend:
             with self._cond:
                 self._waiters.remove(entry)
 
-    async def birth(self, timeout: float = 15.0) -> AgentBirth:
+    async def birth(self, within: float = 15.0) -> AgentBirth:
         """The birth of the agent started by this test (retained ones from before are older
         than this subscriber); commands sent after it reach the agent's subscription."""
         births = await self.until(
@@ -182,7 +185,7 @@ class Backend:
                 for (ch, m), (_c, _p, retained) in zip(self.messages, self.raw, strict=True)
                 if isinstance(m, AgentBirth) and not retained
             ],
-            timeout,
+            within,
         )
         return births[-1]  # type: ignore[no-any-return]
 
@@ -213,11 +216,11 @@ class Backend:
         self.c.loop_stop()
 
 
-async def wait_until(predicate: Callable[[], Any], timeout: float = 15.0) -> None:
+async def wait_until(predicate: Callable[[], Any], within: float = 15.0) -> None:
     """Poll a condition of this process (a fake meter's counters) until true or fail."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while not predicate():
-        assert time.monotonic() < deadline, f"condition not met in {timeout}s"
+        assert time.monotonic() < deadline, f"condition not met in {within}s"
         await asyncio.sleep(0.02)
 
 

@@ -10,6 +10,7 @@ import pytest
 from edge_agent.agent import Agent
 from edge_agent.config import load_config
 from tests.support.agent import Backend
+from tests.support.serial import serial_pair  # noqa: F401 - a fixture of these tests
 from tests.support.services import Mosquitto
 
 

@@ -91,8 +91,10 @@ async def test_an_expired_command_is_refused_and_never_reaches_the_meter(
             backend.send(late)
             backend.send(expires_queued)
             await backend.until(
-                lambda: CommandState.REFUSED_EXPIRED in states(backend, late.id)
-                and CommandState.REFUSED_EXPIRED in states(backend, expires_queued.id)
+                lambda: (
+                    CommandState.REFUSED_EXPIRED in states(backend, late.id)
+                    and CommandState.REFUSED_EXPIRED in states(backend, expires_queued.id)
+                )
             )
     finally:
         await fake.stop()
@@ -122,8 +124,10 @@ async def test_a_disconnect_outside_the_allowed_local_hours_is_refused_by_policy
             backend.send(cmd)
             backend.send(reconnect)
             await backend.until(
-                lambda: CommandState.REFUSED_POLICY in states(backend, cmd.id)
-                and CommandState.EXECUTED in states(backend, reconnect.id)
+                lambda: (
+                    CommandState.REFUSED_POLICY in states(backend, cmd.id)
+                    and CommandState.EXECUTED in states(backend, reconnect.id)
+                )
             )
     finally:
         await fake.stop()

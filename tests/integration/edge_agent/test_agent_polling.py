@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -129,10 +130,11 @@ async def test_the_metrics_endpoint_reports_polls_and_outbox_depth(
         async with running_agent(config):
             await backend.until(lambda: len(backend.values()) >= 3)
             url = f"http://127.0.0.1:{metrics_port}/metrics"
-            body = urllib.request.urlopen(url, timeout=5).read().decode()
+            body = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=5).read())
     finally:
         await fake.stop()
-    assert 'meterline_agent_polls_total{meter="m1",result="ok"}' in body
-    assert 'meterline_agent_outbox_depth{channel="readings"}' in body
-    assert "meterline_agent_readings_dropped " in body
-    assert "meterline_agent_publish_latency_seconds_count" in body
+    text = body.decode()
+    assert 'meterline_agent_polls_total{meter="m1",result="ok"}' in text
+    assert 'meterline_agent_outbox_depth{channel="readings"}' in text
+    assert "meterline_agent_readings_dropped " in text
+    assert "meterline_agent_publish_latency_seconds_count" in text

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import msgspec
 import pytest
@@ -81,7 +82,7 @@ async def test_readings_taken_while_the_broker_is_down_all_arrive_after_it_retur
             assert agent.outbox.readings_depth >= 30
             restart(private_broker)
             backend = Backend(private_broker)
-            await backend.until(lambda: agent.outbox.readings_depth == 0, timeout=30)
+            await backend.until(lambda: agent.outbox.readings_depth == 0, within=30)
             await backend.until(lambda: len(natural_keys(backend.values())) >= 40)
     finally:
         backend.close()
@@ -94,6 +95,10 @@ async def test_readings_taken_while_the_broker_is_down_all_arrive_after_it_retur
     assert outage == list(range(outage[0], outage[-1] + 10, 10))
 
 
+def _log_file(directory: Path) -> BinaryIO:
+    return open(directory / "agent.log", "ab")  # the agents' log, read on failure
+
+
 def _snapshot(db_path: Path) -> dict[tuple[str, int, str], int]:
     """The readings committed in the agent's outbox (read between kills)."""
     if not db_path.exists():
@@ -104,9 +109,7 @@ def _snapshot(db_path: Path) -> dict[tuple[str, int, str], int]:
     finally:
         conn.close()
     dec = msgspec.msgpack.Decoder(Value)
-    return {
-        (v.meter, v.ts, v.quantity.value): v.value for v in (dec.decode(r[0]) for r in rows)
-    }
+    return {(v.meter, v.ts, v.quantity.value): v.value for v in (dec.decode(r[0]) for r in rows)}
 
 
 async def test_sigkill_at_random_moments_loses_no_recorded_reading(
@@ -121,7 +124,7 @@ async def test_sigkill_at_random_moments_loses_no_recorded_reading(
     recorded: dict[tuple[str, int, str], int] = {}
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     rng = random.Random(4)
-    log = open(tmp_path / "agent.log", "ab")  # noqa: SIM115 - read when a run fails
+    log = _log_file(tmp_path)
     try:
         for _ in range(5):
             proc = await asyncio.create_subprocess_exec(
@@ -129,7 +132,7 @@ async def test_sigkill_at_random_moments_loses_no_recorded_reading(
                 env=env, stdout=log, stderr=log,
             )  # fmt: skip
             count = len(backend.values())
-            await backend.until(lambda c=count: len(backend.values()) > c + 3, timeout=30)
+            await backend.until(lambda c=count: len(backend.values()) > c + 3, within=30)
             await asyncio.sleep(rng.uniform(0.0, 0.3))  # a random moment, mid-publish
             proc.send_signal(signal.SIGKILL)
             await proc.wait()
@@ -139,9 +142,7 @@ async def test_sigkill_at_random_moments_loses_no_recorded_reading(
             sys.executable, "-m", "edge_agent", "run", "--config", str(config),
             env=env, stdout=log, stderr=log,
         )  # fmt: skip
-        await backend.until(
-            lambda: set(recorded) <= set(natural_keys(backend.values())), timeout=30
-        )
+        await backend.until(lambda: set(recorded) <= set(natural_keys(backend.values())), within=30)
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 15) == 0
     finally:
