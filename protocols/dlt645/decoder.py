@@ -18,9 +18,9 @@ Guarantees (each one is tested, most by hypothesis on arbitrary bytes):
 
 * ``next_event()`` returns a :class:`Frame` or :data:`NEED_DATA`, or raises a
   :class:`FrameError` subclass. Nothing else escapes, whatever bytes were fed.
-* FE wake-up bytes and any noise before a ``68H`` are skipped (noise is counted in
-  :attr:`FrameDecoder.noise_bytes`, not raised: a lone ``68H`` that is not followed by a second
-  ``68H`` seven bytes later is noise too).
+* FE wake-up bytes and any noise before a ``68H`` are skipped (counted in
+  :attr:`FrameDecoder.skipped_bytes`, not raised: a lone ``68H`` that is not followed by a
+  second ``68H`` seven bytes later is noise too).
 * A candidate whose header is right (``68`` six bytes ``68``) but whose length, end byte,
   checksum or address is wrong raises the named error after dropping *one* byte, so the hunt for
   the next ``68H`` starts inside the bad candidate: a good frame hidden in a bad one's tail is
@@ -45,7 +45,6 @@ from protocols.dlt645.frame import (
     MAX_DATA_LENGTH,
     START,
     SUB_33,
-    WAKE_UP,
     Frame,
 )
 
@@ -66,7 +65,7 @@ NeedData = _NeedData
 class FrameDecoder:
     """Incremental DL/T 645 deframer for one byte stream (one serial line or TCP connection)."""
 
-    __slots__ = ("_buffer", "_max_length", "frames", "noise_bytes")
+    __slots__ = ("_addresses", "_buffer", "_max_length", "frames", "skipped_bytes")
 
     def __init__(self, max_data_length: int = MAX_DATA_LENGTH) -> None:
         # 200 is the 2007 limit; some meters' vendor extensions send up to 255, and a deployment
@@ -75,8 +74,11 @@ class FrameDecoder:
             raise ValueError("max_data_length must be 0..255")
         self._buffer = bytearray()
         self._max_length = max_data_length
+        # A bus has a handful of meters: remember each validated address's string form so the
+        # hot path is one dict lookup instead of validate + reverse + hex + upper.
+        self._addresses: dict[bytes, str] = {}
         self.frames = 0
-        self.noise_bytes = 0
+        self.skipped_bytes = 0  # FE wake-up bytes and noise before frames, and stray 68H
 
     @property
     def buffered(self) -> int:
@@ -101,19 +103,29 @@ class FrameDecoder:
         if not self._buffer:
             return False
         del self._buffer[:1]
-        self.noise_bytes += 1
+        self.skipped_bytes += 1
         return True
+
+    def _address(self, raw: bytes) -> str:
+        address = self._addresses.get(raw)
+        if address is None:
+            if raw.translate(None, ADDRESS_BYTES):
+                raise BadAddress(f"address bytes {raw.hex().upper()} are not BCD/AA")
+            if len(self._addresses) >= 1024:
+                self._addresses.clear()
+            address = self._addresses[raw] = raw[::-1].hex().upper()
+        return address
 
     def next_event(self) -> Frame | NeedData:
         buf = self._buffer
         while True:
             start = buf.find(START)
             if start < 0:
-                self.noise_bytes += len(buf) - buf.count(WAKE_UP)
+                self.skipped_bytes += len(buf)
                 buf.clear()
                 return NEED_DATA
             if start:
-                self.noise_bytes += start - buf.count(WAKE_UP, 0, start)
+                self.skipped_bytes += start
                 del buf[:start]
             available = len(buf)
             if available < 10:
@@ -121,7 +133,7 @@ class FrameDecoder:
             if buf[7] != START:
                 # Not a header: a 68H inside noise. Skip it silently and hunt on.
                 del buf[:1]
-                self.noise_bytes += 1
+                self.skipped_bytes += 1
                 continue
             length = buf[9]
             if length > self._max_length:
@@ -138,15 +150,12 @@ class FrameDecoder:
                 got = buf[checksum_at]
                 del buf[:1]
                 raise BadChecksum(f"checksum {got:02X}H, computed {checksum:02X}H")
-            wire_address = bytes(buf[6:0:-1])
-            if wire_address.translate(None, ADDRESS_BYTES):
+            try:
+                address = self._address(bytes(buf[1:7]))
+            except BadAddress:
                 del buf[:1]
-                raise BadAddress(f"address bytes {wire_address.hex().upper()} are not BCD/AA")
-            frame = Frame(
-                wire_address.hex().upper(),
-                buf[8],
-                bytes(buf[10:checksum_at]).translate(SUB_33),
-            )
+                raise
+            frame = Frame(address, buf[8], bytes(buf[10:checksum_at]).translate(SUB_33))
             del buf[: checksum_at + 2]
             self.frames += 1
             return frame

@@ -15,8 +15,8 @@ order; each :class:`Field` says how to read its bytes:
 
 Block DIs (``FF`` in DI1 or DI0) concatenate the single items. An energy block lists the total
 and then as many tariffs as the meter is configured for, so ``min_fields`` lets a two-tariff
-meter's shorter answer decode; tariffs beyond the fourth have no contract quantity and are
-ignored (documented in docs/protocols-dlt645.md).
+meter's shorter answer decode; a longer block (more than four tariffs, which the contract
+cannot name) is refused as an unexpected reply rather than silently cut.
 
 To add a DI: append an entry below (or a loop generating a family), add a hand-checked example
 to tests/unit/protocols/dlt645/test_dlt645_di_table.py, and regenerate the docs table with
@@ -254,7 +254,3 @@ def markdown_table() -> str:
             parts.append(f"{f.name}: {f.fmt} {f.unit}{sign}{scale}{target}".replace("  ", " "))
         rows.append(f"| `{item.di:08X}` | {item.name} | {'; '.join(parts)} |")
     return "\n".join(rows)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    print(markdown_table())

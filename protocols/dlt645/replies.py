@@ -64,16 +64,24 @@ def check_reply(frame: Frame, function: int) -> Frame:
     return frame
 
 
+_READ_REPLIES = frozenset({0x91, 0xB1, 0x92, 0xB2})
+_FOLLOWUP = int(Function.READ_FOLLOWUP)
+
+
 def parse_read_reply(frame: Frame, di: int | None = None) -> ReadReply:
     """Parse a reply to read (11H, control 91H/B1H) or follow-up (12H, 92H/B2H).
 
     If ``di`` is given the reply must be for it: a meter answering another DI is a remote fault
     (it happens when a previous late reply is still on the line).
     """
-    function = frame.control & FUNCTION_MASK
-    if function not in (Function.READ_DATA, Function.READ_FOLLOWUP):
-        raise UnexpectedReply(f"function {function:02X}H is not a read reply")
-    check_reply(frame, function)
+    control = frame.control
+    # Plain ints, not Function members: this runs once per value read and enum comparisons
+    # cost more than the rest of the check. 91H / B1H (read) and 92H / B2H (follow-up).
+    if control not in _READ_REPLIES:
+        if control & ~MORE not in _READ_REPLIES:
+            check_reply(frame, control & FUNCTION_MASK)  # raises the precise error
+        raise UnexpectedReply(f"control {control:02X}H is not a read reply")
+    function = control & FUNCTION_MASK
     data = frame.data
     if len(data) < 4:
         raise UnexpectedReply(f"read reply has {len(data)} data bytes, fewer than a DI")
@@ -82,12 +90,12 @@ def parse_read_reply(frame: Frame, di: int | None = None) -> ReadReply:
         raise UnexpectedReply(f"reply is for DI {got:08X}, asked for {di:08X}")
     seq: int | None = None
     payload = data[4:]
-    if function == Function.READ_FOLLOWUP:
+    if function == _FOLLOWUP:
         if not payload:
             raise UnexpectedReply("follow-up reply lacks its sequence byte")
         seq = payload[-1]
         payload = payload[:-1]
-    return ReadReply(frame.address, got, payload, bool(frame.control & MORE), seq)
+    return ReadReply(frame.address, got, payload, bool(control & MORE), seq)
 
 
 def parse_address_reply(frame: Frame) -> str:

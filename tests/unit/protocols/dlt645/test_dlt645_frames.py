@@ -130,7 +130,7 @@ def test_noise_before_a_frame_is_skipped_and_counted():
     decoder = FrameDecoder()
     decoder.feed(b"\x00\xff\x12\xfe\xfe" + GOLDEN[0][1])
     assert drain(decoder) == [GOLDEN[0][0]]
-    assert decoder.noise_bytes == 3
+    assert decoder.skipped_bytes == 5
 
 
 def test_bad_checksum_raises_and_the_next_frame_is_still_decoded():

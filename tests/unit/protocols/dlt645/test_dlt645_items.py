@@ -265,3 +265,12 @@ def test_scaling_round_trips_for_every_single_number_di(data: st.DataObject):
     digits = (abs(digits) // field.div * field.div) * (-1 if digits < 0 else 1)
     value = digits * field.mul // field.div
     assert decode_item(di, encode_item(di, {field.name: value})).values[field.name] == value
+
+
+def test_the_documented_di_table_matches_the_code() -> None:
+    from pathlib import Path
+
+    from protocols.dlt645.di_table import markdown_table
+
+    doc = (Path(__file__).resolve().parents[4] / "docs" / "protocols-dlt645.md").read_text()
+    assert markdown_table() in doc, "docs/protocols-dlt645.md DI table is stale"

@@ -1,0 +1,1 @@
+"""Customers and their accounts (prepaid or postpaid), and the ledger."""

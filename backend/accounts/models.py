@@ -1,0 +1,65 @@
+"""Customers and accounts."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, Boolean, Date, Float, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from backend.db import Base
+from backend.types import UTCDateTime, str_enum, utcnow
+
+
+class CustomerCategory(enum.StrEnum):
+    """用电类别 (R41)."""
+
+    RESIDENTIAL = "residential"  # 居民生活
+    NON_RESIDENTIAL_LIGHTING = "non_residential_lighting"  # 非居民照明
+    GENERAL_INDUSTRY = "general_industry"  # 一般工商业
+    LARGE_INDUSTRY = "large_industry"  # 大工业
+    AGRICULTURAL = "agricultural"  # 农业生产
+    COMMERCIAL = "commercial"  # 商业
+
+
+class AccountKind(enum.StrEnum):
+    PREPAID = "prepaid"  # 预付费 (费控)
+    POSTPAID = "postpaid"
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)  # 户号
+    name: Mapped[str] = mapped_column(String(100))
+    phone: Mapped[str] = mapped_column(String(32), default="")
+    category: Mapped[CustomerCategory] = mapped_column(str_enum(CustomerCategory, 32))
+    address: Mapped[str] = mapped_column(String(200), default="")
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"), index=True)
+    transformer_area_id: Mapped[int | None] = mapped_column(
+        ForeignKey("transformer_areas.id"), index=True
+    )
+    # never disconnected automatically: medical or critical loads, key accounts class 1 (R90)
+    protected: Mapped[bool] = mapped_column(Boolean, default=False)
+    key_account_class: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    kind: Mapped[AccountKind] = mapped_column(str_enum(AccountKind, 16))
+    # cached from the ledger (integer fen); the ledger is the truth
+    balance_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    credit_limit_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    # start of this account's tariff cycle (阶梯 counters restart here each year or month)
+    cycle_start: Mapped[date | None] = mapped_column(Date)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,1 @@
+"""Agents, meters, readings, meter events, ingestion and consumption."""

@@ -1,0 +1,125 @@
+"""Agents, meters, readings and meter events.
+
+``readings.ts`` is UTC epoch milliseconds (BIGINT), exactly as on the wire: it is the hottest
+table, and an integer key is smaller and faster to index than a timestamp on both databases.
+On PostgreSQL the table is partitioned by month on ``ts`` (migration 0002).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from backend.db import Base
+from backend.types import UTCDateTime, str_enum, utcnow
+
+
+class ReadingSource(enum.StrEnum):
+    AMI = "ami"  # from an agent (用电信息采集)
+    FIELD = "field"  # an inspector's confirmed reading
+    BACKFILL = "backfill"  # read later from the meter's frozen values
+
+
+class MeterStatus(enum.StrEnum):
+    PENDING = "pending"  # seen on the wire before anyone registered it
+    ACTIVE = "active"
+    REMOVED = "removed"  # replaced or dismantled: its chain of readings ends
+
+
+class Agent(Base):
+    __tablename__ = "agents"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), default="")
+    version: Mapped[str] = mapped_column(String(64), default="")
+    online: Mapped[bool] = mapped_column(default=False)
+    last_birth_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # highest sequence number accepted per channel, for gap detection
+    last_reading_seq: Mapped[int | None] = mapped_column(BigInteger)
+    last_event_seq: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class Meter(Base):
+    __tablename__ = "meters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    meter_id: Mapped[str] = mapped_column(String(64), unique=True)  # the contract's meter id
+    serial: Mapped[str] = mapped_column(String(64), default="")  # 表号 / asset number
+    protocol: Mapped[str] = mapped_column(String(16), default="")  # dlt645, modbus, manual
+    address: Mapped[str] = mapped_column(String(64), default="")
+    agent_id: Mapped[str | None] = mapped_column(ForeignKey("agents.id"), index=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
+    status: Mapped[MeterStatus] = mapped_column(
+        str_enum(MeterStatus, 16), default=MeterStatus.ACTIVE
+    )
+    installed_on: Mapped[date | None] = mapped_column(Date)
+    expires_on: Mapped[date | None] = mapped_column(Date)  # 轮换 / verification due (R19)
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    replaces_meter_id: Mapped[int | None] = mapped_column(ForeignKey("meters.id"))
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    # DLMS IC70 control mode 0..6: which remote / manual / local transitions are allowed
+    relay_control_mode: Mapped[int] = mapped_column(SmallInteger, default=2)
+    relay_state: Mapped[int | None] = mapped_column(SmallInteger)  # RelayState, last known
+    online: Mapped[bool] = mapped_column(default=False)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Reading(Base):
+    __tablename__ = "readings"
+    __table_args__ = (
+        PrimaryKeyConstraint("meter_pk", "quantity", "ts", name="pk_readings"),
+        Index("ix_readings_ts", "ts"),
+    )
+
+    meter_pk: Mapped[int] = mapped_column(Integer)  # meters.id (no FK: partitioned hot table)
+    quantity: Mapped[str] = mapped_column(String(32))
+    ts: Mapped[int] = mapped_column(BigInteger)  # UTC epoch ms, acquisition time
+    value: Mapped[int] = mapped_column(BigInteger)  # integer in the quantity's unit
+    quality: Mapped[str] = mapped_column(String(16), default="good")
+    source: Mapped[str] = mapped_column(String(16), default=ReadingSource.AMI.value)
+    received_at: Mapped[int] = mapped_column(BigInteger)  # UTC epoch ms, server receipt
+
+
+class MeterEvent(Base):
+    __tablename__ = "meter_events"
+    __table_args__ = (UniqueConstraint("meter_pk", "ts", "kind", name="uq_meter_events_key"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    meter_pk: Mapped[int] = mapped_column(ForeignKey("meters.id"), index=True)
+    ts: Mapped[int] = mapped_column(BigInteger)  # UTC epoch ms
+    kind: Mapped[str] = mapped_column(String(32))
+    value: Mapped[int | None] = mapped_column(BigInteger)
+    text: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class IngestGap(Base):
+    """Sequence numbers an agent skipped: messages that never arrived (or not yet)."""
+
+    __tablename__ = "ingest_gaps"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agent_id: Mapped[str] = mapped_column(String(64), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    first_missing: Mapped[int] = mapped_column(BigInteger)
+    last_missing: Mapped[int] = mapped_column(BigInteger)
+    detected_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
