@@ -147,9 +147,7 @@ async def test_broadcast_time_sets_every_meter_clock_and_gets_no_reply(
     await client.send(encode_frame(broadcast_time(MeterTime(*shown.timetuple()[:6]))))
     item = await read(client, M3, 0x04000102)
     assert item.values["at"] == MeterTime(0, 0, 0, 19, 4, 7)
-    assert all(
-        m.model.meter_time(clock()) == shown for s in fleet.servers for m in s.meters.values()
-    )
+    assert all(m.model.meter_time(clock()) == shown for s in fleet.servers for m in s.meters.values())
 
 
 async def test_a_broadcast_correction_of_more_than_five_minutes_is_ignored(
