@@ -43,8 +43,10 @@ async def test_probe_dlt645_over_tcp_prints_the_values_as_json() -> None:
     fake = FakeBus(FakeMeter(A1))
     port = await fake.start_tcp()
     try:
-        code, out, _ = await cli("probe", "dlt645", "--tcp", f"127.0.0.1:{port}",
-                                 "--address", A1, "--di", "00010000", "--di", "02010100")  # fmt: skip
+        code, out, _ = await cli(
+            *("probe", "dlt645", "--tcp", f"127.0.0.1:{port}", "--address", A1),
+            *("--di", "00010000", "--di", "02010100"),
+        )
     finally:
         await fake.stop()
     assert code == 0
@@ -80,8 +82,10 @@ async def test_probe_exits_2_with_a_clear_message_when_the_meter_is_silent() -> 
     fake = FakeBus(FakeMeter(A1, silent=True))
     port = await fake.start_tcp()
     try:
-        code, out, err = await cli("probe", "dlt645", "--tcp", f"127.0.0.1:{port}",
-                                   "--address", A1, "--di", "00010000", "--timeout", "0.3")  # fmt: skip
+        code, out, err = await cli(
+            *("probe", "dlt645", "--tcp", f"127.0.0.1:{port}", "--address", A1),
+            *("--di", "00010000", "--timeout", "0.3"),
+        )
     finally:
         await fake.stop()
     assert code == 2
@@ -94,8 +98,10 @@ async def test_probe_names_the_bad_frames_when_the_line_only_carries_garbage() -
     fake = CorruptingBus(FakeMeter(A1))
     port = await fake.start_tcp()
     try:
-        code, _, err = await cli("probe", "dlt645", "--tcp", f"127.0.0.1:{port}",
-                                 "--address", A1, "--di", "00010000", "--timeout", "0.3")  # fmt: skip
+        code, _, err = await cli(
+            *("probe", "dlt645", "--tcp", f"127.0.0.1:{port}", "--address", A1),
+            *("--di", "00010000", "--timeout", "0.3"),
+        )
     finally:
         await fake.stop()
     assert code == 2
