@@ -14,7 +14,7 @@ import zlib
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from edge_agent.simulators.clock import Clock
 from edge_agent.simulators.faults import Fault, FaultKind, garbage

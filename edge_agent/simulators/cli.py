@@ -28,12 +28,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from protocols.dlt645 import Password
 from edge_agent.simulators.clock import Clock, ScaledClock, system_clock
 from edge_agent.simulators.control import serve_control
 from edge_agent.simulators.faults import parse_fault
 from edge_agent.simulators.fleet import BusSpec, Fleet, FleetSpec, start_simulators
 from edge_agent.simulators.loadshape import Profile
+from protocols.dlt645 import Password
 
 _BUS_FLAGS = {
     "--dlt645-tcp": ("dlt645", "tcp"),
@@ -209,6 +209,7 @@ async def _run(args: argparse.Namespace, spec: FleetSpec) -> int:
             print(f"control tcp://{args.control[0]}:{port}", flush=True)
         if args.ready_file is not None:
             args.ready_file.write_text(json.dumps(endpoints, indent=2))
+        print("simulators ready (Ctrl-C stops them)", flush=True)
         await stop.wait()
     finally:
         if control is not None:

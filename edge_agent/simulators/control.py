@@ -34,7 +34,9 @@ def execute(fleet: Fleet, line: str) -> str:
         if command == "clear":
             return f"ok {fleet.set_fault(argument, None)}"
         if command == "stats":
-            return "ok " + json.dumps({f"{s.protocol}-{i}": dict(s.stats) for i, s in enumerate(fleet.servers)})
+            return "ok " + json.dumps(
+                {f"{s.protocol}-{i}": dict(s.stats) for i, s in enumerate(fleet.servers)}
+            )
         meters = fleet.meters(argument)
         if not meters:
             return f"error no simulated meter {argument!r}"

@@ -12,6 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
+from edge_agent.simulators.bus import BusServer, Reply, Request, Session, SimMeter
+from edge_agent.simulators.clock import Clock
+from edge_agent.simulators.dlt645_values import item_values
+from edge_agent.simulators.faults import FaultKind
+from edge_agent.simulators.meter import RelayRefused
+from edge_agent.simulators.wire import Line, Timing
 from protocols.dlt645 import (
     BROADCAST_ADDRESS,
     NEED_DATA,
@@ -31,12 +37,6 @@ from protocols.dlt645 import (
 )
 from protocols.dlt645.errors import Dlt645Error
 from protocols.dlt645.frame import address_to_wire
-from edge_agent.simulators.bus import BusServer, Reply, Request, Session, SimMeter
-from edge_agent.simulators.clock import Clock
-from edge_agent.simulators.dlt645_values import item_values
-from edge_agent.simulators.faults import FaultKind
-from edge_agent.simulators.meter import RelayRefused
-from edge_agent.simulators.wire import Line, Timing
 
 DEFAULT_PASSWORDS = (Password(2, "000000"), Password(4, "000000"))
 TURNAROUND_S = 0.020  # DL/T 645-2007: a meter answers 20 ms to 500 ms after a request
@@ -52,9 +52,7 @@ def dlt645_timing(baud: int | None, turnaround_s: float = TURNAROUND_S) -> Timin
 
 def matches(pattern: str, address: str) -> bool:
     """Address match with the AA wildcard in any byte (通配 / 缩位寻址)."""
-    return all(
-        pattern[i : i + 2] in ("AA", address[i : i + 2]) for i in range(0, 12, 2)
-    )
+    return all(pattern[i : i + 2] in ("AA", address[i : i + 2]) for i in range(0, 12, 2))
 
 
 class _Dlt645Session(Session):
@@ -150,7 +148,7 @@ class Dlt645Server(BusServer):
             return
         try:
             shown = decode_time(request.data, "YYMMDDhhmmss")
-            when = datetime(*shown.as_tuple())
+            when = datetime(*shown.as_tuple())  # noqa: DTZ001 - meter local time
         except (Dlt645Error, ValueError):
             return
         for meter in self.meters.values():
@@ -200,7 +198,7 @@ class Dlt645Server(BusServer):
         model = meter.model
         try:
             valid = decode_time(data[10:16], "YYMMDDhhmmss")
-            valid_until = datetime(*valid.as_tuple())
+            valid_until = datetime(*valid.as_tuple())  # noqa: DTZ001 - meter local time
             action = RelayAction(data[8])
         except (Dlt645Error, ValueError):
             return abnormal_reply(address, function, ErrorFlag.OTHER)
@@ -238,7 +236,8 @@ class Dlt645Server(BusServer):
             if di == 0x04000101 and len(payload) == 4:
                 day = decode_time(payload, "YYMMDDWW")
                 model.set_clock(
-                    now_ms, shown.replace(year=day.year, month=day.month, day=day.day, microsecond=0)
+                    now_ms,
+                    shown.replace(year=day.year, month=day.month, day=day.day, microsecond=0),
                 )
             elif di == 0x04000102 and len(payload) == 3:
                 clock = decode_time(payload, "hhmmss")

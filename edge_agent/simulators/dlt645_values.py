@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from edge_agent.simulators.meter import MeterModel, RelayRecord
 from protocols.contract.quantities import Quantity
 from protocols.dlt645 import MeterTime, decode_time, encode_time
 from protocols.dlt645.di_table import TABLE, DataItem, Field, Kind, Record
 from protocols.dlt645.items import FieldValue
-from edge_agent.simulators.meter import MeterModel, RelayRecord
 
 UNSET = MeterTime(0, 0, 0)  # never-used record slots read as zeros, as on real meters
 CUMULATIVE_UNITS = {"kWh", "kvarh"}
@@ -34,15 +34,15 @@ def fit(field: Field, value: int) -> int:
     its BCD digits. Energy is truncated like a register display; the rest is rounded."""
     digits = 2 * field.size
     limit = 8 * 10 ** (digits - 1) - 1 if field.signed else 10**digits - 1
+    low = -limit if field.signed else 0
     if field.div != 1:
         steps = value * field.div
-        return max(-limit if field.signed else 0, min(limit, steps)) // field.div
+        return int(max(low, min(limit, steps)) // field.div)
     if field.unit in CUMULATIVE_UNITS:
         steps = value // field.mul
     else:
         steps = (value + field.mul // 2) // field.mul
-    steps = max(-limit if field.signed else 0, min(limit, steps))
-    return steps * field.mul
+    return int(max(low, min(limit, steps)) * field.mul)
 
 
 def _relay_values(record: RelayRecord | None) -> dict[str, FieldValue]:

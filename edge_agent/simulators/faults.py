@@ -71,10 +71,14 @@ def parse_fault(text: str) -> tuple[str, Fault]:
         try:
             probability = float(probability_text)
         except ValueError:
-            raise ValueError(f"fault {text!r}: probability {probability_text!r} is not a number") from None
+            raise ValueError(
+                f"fault {text!r}: probability {probability_text!r} is not a number"
+            ) from None
     try:
         if kind is FaultKind.SLOW:
-            fault = Fault(kind, delay_s=float(param) if colon else DEFAULT_SLOW_S, probability=probability)
+            fault = Fault(
+                kind, delay_s=float(param) if colon else DEFAULT_SLOW_S, probability=probability
+            )
         elif kind in (FaultKind.GARBAGE, FaultKind.GARBAGE_ONLY):
             count = int(param) if colon else DEFAULT_GARBAGE_BYTES
             fault = Fault(kind, garbage_bytes=count, probability=probability)

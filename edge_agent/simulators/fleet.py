@@ -16,8 +16,6 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from protocols.dlt645 import Password
-from protocols.modbus import load_map
 from edge_agent.simulators.bus import BusServer, Endpoint, SimMeter
 from edge_agent.simulators.clock import Clock, system_clock
 from edge_agent.simulators.dlt645_server import DEFAULT_PASSWORDS, Dlt645Server, dlt645_timing
@@ -25,6 +23,8 @@ from edge_agent.simulators.faults import Fault
 from edge_agent.simulators.loadshape import Profile, mix
 from edge_agent.simulators.meter import DAY_MS, MeterConfig, MeterModel
 from edge_agent.simulators.modbus_server import ModbusServer, modbus_timing
+from protocols.dlt645 import Password
+from protocols.modbus import load_map
 
 FIRST_ADDRESS = "111111111111"
 DEFAULT_BAUD = {"dlt645": 2400, "modbus": 9600}

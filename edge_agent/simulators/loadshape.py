@@ -56,7 +56,9 @@ class TouSchedule:
                 tariff = _TARIFF_NAMES.get(name) or Tariff(int(name))
                 periods.append((int(hours) * 60 + int(minutes), tariff))
             except ValueError:
-                raise ValueError(f"TOU row {row!r} is not 'HH:MM tariff' (尖/峰/平/谷 or 1-4)") from None
+                raise ValueError(
+                    f"TOU row {row!r} is not 'HH:MM tariff' (尖/峰/平/谷 or 1-4)"
+                ) from None
         return cls(tuple(periods))
 
     def tariff_at(self, minute_of_day: float) -> Tariff:
@@ -91,7 +93,13 @@ _SHAPES: dict[tuple[Profile, bool], tuple[float, _Bumps]] = {
     ),
     (Profile.RESIDENTIAL, True): (
         0.12,
-        ((9.0, 1.5, 0.45), (12.5, 1.5, 0.35), (15.5, 2.0, 0.20), (19.4, 1.6, 0.85), (22.6, 0.9, 0.3)),
+        (
+            (9.0, 1.5, 0.45),
+            (12.5, 1.5, 0.35),
+            (15.5, 2.0, 0.20),
+            (19.4, 1.6, 0.85),
+            (22.6, 0.9, 0.3),
+        ),
     ),
     (Profile.COMMERCIAL, False): (0.15, ((12.6, 0.6, -0.12), (19.0, 1.0, 0.10))),
     (Profile.COMMERCIAL, True): (0.15, ((13.0, 2.5, 0.20),)),

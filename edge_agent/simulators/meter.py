@@ -19,8 +19,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from protocols.contract.messages import RelayState
-from protocols.contract.quantities import Quantity as Q
 from edge_agent.simulators.loadshape import (
     DEFAULT_TOU,
     MINUTES_PER_DAY,
@@ -34,7 +32,12 @@ from edge_agent.simulators.loadshape import (
     unit_noise,
 )
 from edge_agent.simulators.physics import Instantaneous, instantaneous, reactive_w
+from protocols.contract.messages import RelayState
+from protocols.contract.quantities import Quantity as Q
 
+# Meter clocks show local time without a zone (as DL/T 645 carries it): naive datetimes here
+# are meter local time on purpose, counted from this naive epoch.
+LOCAL_EPOCH = datetime(1970, 1, 1)  # noqa: DTZ001
 MINUTE_MS = 60_000
 DAY_MS = 86_400_000
 WMS_PER_WH = 3_600_000  # watt-milliseconds in a watt-hour
@@ -163,7 +166,11 @@ class MeterModel:
         self._last_freeze_day = self._meter_local_ms(now_ms) // DAY_MS
         self._demand_window: deque[int] = deque(maxlen=DEMAND_WINDOW)
         self.max_demand = [Demand() for _ in range(5)]  # total, then tariffs 1..4
-        weights = [1.0] if config.phases == 1 else [1 + 0.08 * unit_noise(config.seed, 40 + i) for i in range(3)]
+        weights = (
+            [1.0]
+            if config.phases == 1
+            else [1 + 0.08 * unit_noise(config.seed, 40 + i) for i in range(3)]
+        )
         self._phase_weights = tuple(w / sum(weights) for w in weights)
 
     # --- time -------------------------------------------------------------------------------
@@ -188,12 +195,12 @@ class MeterModel:
 
     def meter_time(self, now_ms: int) -> datetime:
         """What the meter's clock shows (local time, naive)."""
-        return datetime(1970, 1, 1) + timedelta(milliseconds=self._meter_local_ms(now_ms))
+        return LOCAL_EPOCH + timedelta(milliseconds=self._meter_local_ms(now_ms))
 
     def set_clock(self, now_ms: int, shown: datetime) -> None:
         """Set the meter clock so it shows ``shown`` (local, naive) at ``now_ms`` (校时)."""
         self.advance(now_ms)
-        shown_ms = (shown - datetime(1970, 1, 1)) // timedelta(milliseconds=1)
+        shown_ms = (shown - LOCAL_EPOCH) // timedelta(milliseconds=1)
         self._clock_offset_at = (now_ms, shown_ms - self._true_local_ms(now_ms))
 
     # --- load -------------------------------------------------------------------------------
@@ -205,8 +212,12 @@ class MeterModel:
         cached = self._days.get(day)
         if cached is None:
             cfg = self.config
-            when = datetime(1970, 1, 1) + timedelta(days=day)
-            scale = cfg.peak_w * MONTH_FACTOR[when.month - 1] * (1 + 0.10 * unit_noise(cfg.seed, 1, day))
+            when = LOCAL_EPOCH + timedelta(days=day)
+            scale = (
+                cfg.peak_w
+                * MONTH_FACTOR[when.month - 1]
+                * (1 + 0.10 * unit_noise(cfg.seed, 1, day))
+            )
             cached = self._days[day] = (SHAPES[(cfg.profile, when.weekday() >= 5)], scale)
         shape, scale = cached
         wiggle = (
@@ -275,7 +286,7 @@ class MeterModel:
         self._last_freeze_day = day
         self.frozen.appendleft(
             DailyFreeze(
-                at=datetime(1970, 1, 1) + timedelta(days=day),
+                at=LOCAL_EPOCH + timedelta(days=day),
                 import_wh=self._wh_by_tariff(self._import),
                 export_wh=(0, 0, 0, 0, 0),
             )

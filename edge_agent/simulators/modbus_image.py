@@ -8,8 +8,11 @@ the largest values it could show, as real SunSpec meters fix theirs.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
+from fractions import Fraction
 
+from edge_agent.simulators.meter import MeterModel
 from protocols.contract.quantities import QUANTITIES, Unit
 from protocols.modbus import (
     DataType,
@@ -21,7 +24,6 @@ from protocols.modbus import (
     encode_value,
 )
 from protocols.modbus.registers import int_to_pattern, pattern_to_words
-from edge_agent.simulators.meter import MeterModel
 
 SUNSPEC_ID = (0x5375, 0x6E53)  # "SunS" at 40000
 SUNSPEC_COMMON_LENGTH = 66
@@ -84,7 +86,11 @@ class ModbusImage:
         for address, sf in self.scale_factors.items():
             table.setdefault(Function.HOLDING, {})[address] = int_to_pattern(sf, DataType.INT16)
         for reg in self.map.registers:
-            sf = self.scale_factors.get(reg.scale_factor_address, 0) if reg.scale_factor_address is not None else 0
+            sf = (
+                self.scale_factors.get(reg.scale_factor_address, 0)
+                if reg.scale_factor_address is not None
+                else 0
+            )
             words = self._encode(reg, values.get(reg.quantity), sf)
             if words is None:
                 continue
@@ -99,7 +105,9 @@ class ModbusImage:
             if state.function.is_bits:
                 cells[state.address] = raw
             else:
-                words = pattern_to_words(raw, state.count, word_order=state.word_order, byte_order=state.byte_order)
+                words = pattern_to_words(
+                    raw, state.count, word_order=state.word_order, byte_order=state.byte_order
+                )
                 for offset, word in enumerate(words):
                     cells[state.address + offset] = word
         if "sunspec" in self.map.name.lower():
@@ -111,6 +119,11 @@ class ModbusImage:
         try:
             if value is None:
                 return encode_not_implemented(reg)
+            step = reg.scale * Fraction(10) ** sf * reg.factor
+            cumulative = QUANTITIES[reg.quantity].cumulative
+            if cumulative and reg.data_type is not DataType.FLOAT32 and step >= 1:
+                # A register shows the energy counted so far, truncated, never rounded up.
+                value = int(math.floor(Fraction(value) / step) * step)
             return encode_value(reg, value, scale_factor=sf)
         except ValueError:  # too large for the register, or no "not implemented" pattern
             try:
@@ -119,7 +132,7 @@ class ModbusImage:
                 return None
 
     def _sunspec_markers(self, table: RegisterTable) -> None:
-        """"SunS", a common block and the model header, so SunSpec scanners find the model."""
+        """ "SunS", a common block and the model header, so SunSpec scanners find the model."""
         cells = table.setdefault(Function.HOLDING, {})
         base = self.map.base
         cells[40000], cells[40001] = SUNSPEC_ID

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 
 from pymodbus.constants import ExcCodes
 from pymodbus.framer import FramerRTU, FramerSocket
-from pymodbus.framer.base import FramerBase
 from pymodbus.pdu import DecodePDU, ExceptionResponse, ModbusPDU
 from pymodbus.pdu.bit_message import (
     ReadCoilsResponse,
@@ -28,13 +27,13 @@ from pymodbus.pdu.register_message import (
     WriteSingleRegisterResponse,
 )
 
-from protocols.contract.messages import CommandKind
-from protocols.modbus import Function, RegisterMap
 from edge_agent.simulators.bus import BusServer, Reply, Request, Session, SimMeter
 from edge_agent.simulators.clock import Clock
 from edge_agent.simulators.faults import FaultKind
 from edge_agent.simulators.modbus_image import ModbusImage
 from edge_agent.simulators.wire import Line, Timing
+from protocols.contract.messages import CommandKind
+from protocols.modbus import Function, RegisterMap
 
 RTU_GAP_CHARS = 3.5  # Modbus over serial line, 2.5.1.1: frames are separated by ≥ 3.5 chars
 
@@ -53,24 +52,53 @@ def modbus_timing(baud: int | None) -> Timing:
     return Timing(Line(baud), gap_chars=RTU_GAP_CHARS)
 
 
+def rtu_deframe(decoder: DecodePDU, buffer: bytes) -> tuple[int, int, bytes]:
+    """Find the first RTU frame with a good CRC: (bytes consumed, unit, PDU bytes).
+
+    pymodbus's own RTU framer consumes the whole buffer with the first frame (it assumes one
+    request at a time); a bus can deliver two back to back, so this consumes exactly one and
+    hunts byte by byte past noise and bad CRCs. (0, 0, b"") means: need more bytes.
+    """
+    for offset in range(len(buffer) - FramerRTU.MIN_SIZE + 1):
+        candidate = buffer[offset:]
+        pdu_class = decoder.lookupPduClass(candidate)
+        if pdu_class is None:
+            continue
+        size = pdu_class.calculateRtuFrameSize(candidate)
+        if not size or len(candidate) < size:
+            return 0, 0, b""
+        crc = int.from_bytes(candidate[size - 2 : size], "big")
+        if FramerRTU.check_CRC(candidate[: size - 2], crc):
+            return offset + size, candidate[0], candidate[1 : size - 2]
+    return 0, 0, b""
+
+
 class _ModbusSession(Session):
-    def __init__(self, server: ModbusServer, framer: FramerBase) -> None:
+    def __init__(self, server: ModbusServer, rtu: bool) -> None:
         self.server = server
-        self.framer = framer
+        self.rtu = rtu
+        self.decoder = DecodePDU(is_server=True)
+        self.socket_framer = FramerSocket(self.decoder)
         self.buffer = bytearray()
+
+    def _next(self) -> tuple[int, int, int, bytes]:
+        if self.rtu:
+            used, unit, pdu = rtu_deframe(self.decoder, bytes(self.buffer))
+            return used, unit, 0, pdu
+        return self.socket_framer.decode(bytes(self.buffer))
 
     def feed(self, data: bytes) -> list[Request]:
         self.buffer += data
         requests = []
         while self.buffer:
-            used, dev_id, tid, pdu_bytes = self.framer.decode(bytes(self.buffer))
+            used, dev_id, tid, pdu_bytes = self._next()
             if not used:
                 break
             del self.buffer[:used]
             if not pdu_bytes:
                 self.server.stats["frame_errors"] += 1
                 continue
-            pdu = self.framer.decoder.decode(pdu_bytes)
+            pdu = self.decoder.decode(pdu_bytes)
             if pdu is None:
                 pdu = ExceptionResponse(pdu_bytes[0] & 0x7F, ExcCodes.ILLEGAL_FUNCTION)
             pdu.dev_id = dev_id
@@ -82,6 +110,8 @@ class _ModbusSession(Session):
         return len(self.buffer)
 
     def drop_partial(self) -> None:
+        if self.buffer:
+            self.server.stats["frame_errors"] += 1
         self.buffer.clear()
 
 
@@ -112,8 +142,7 @@ class ModbusServer(BusServer):
         return self.transport != "tcp" or self.rtu_over_tcp
 
     def session(self) -> Session:
-        framer_class = FramerRTU if self.rtu else FramerSocket
-        return _ModbusSession(self, framer_class(DecodePDU(is_server=True)))
+        return _ModbusSession(self, self.rtu)
 
     def corrupt(self, data: bytes) -> bytes:
         if self.rtu:
@@ -136,8 +165,8 @@ class ModbusServer(BusServer):
                     self._execute(meter, request, now_ms)
             self.stats["broadcasts"] += 1
             return []
-        meter = self.meters.get(str(unit))
-        if meter is None:
+        target = self.meters.get(str(unit))
+        if target is None:
             self.stats["ignored"] += 1
             if self.rtu:
                 return []  # nobody on the line has that address
@@ -146,12 +175,12 @@ class ModbusServer(BusServer):
             )
             response.dev_id, response.transaction_id = unit, request.transaction_id
             return [Reply(None, self._frame(response))]
-        fault = meter.strike()
+        fault = target.strike()
         if fault is not None and fault.kind is FaultKind.SILENT:
             return []
-        response = self._execute(meter, request, now_ms)
+        response = self._execute(target, request, now_ms)
         response.dev_id, response.transaction_id = unit, request.transaction_id
-        return [Reply(meter, self._frame(response), fault)]
+        return [Reply(target, self._frame(response), fault)]
 
     def _execute(self, meter: SimMeter, request: ModbusPDU, now_ms: int) -> ModbusPDU:
         code = request.function_code

@@ -40,17 +40,17 @@ class RawClient:
         self.writer.write(data)
         await self.writer.drain()
 
-    async def read_some(self, timeout: float = 3.0) -> bytes:
-        chunk = await asyncio.wait_for(self.reader.read(4096), timeout)
+    async def read_some(self, wait_s: float = 3.0) -> bytes:
+        chunk = await asyncio.wait_for(self.reader.read(4096), wait_s)
         if not chunk:
             raise ConnectionError("the simulator closed the link")
         self.received += chunk
         return chunk
 
-    async def read_at_least(self, count: int, timeout: float = 3.0) -> bytes:
+    async def read_at_least(self, count: int, wait_s: float = 3.0) -> bytes:
         start = len(self.received)
         while len(self.received) - start < count:
-            await self.read_some(timeout)
+            await self.read_some(wait_s)
         return bytes(self.received[start:])
 
     async def close(self) -> None:
@@ -63,7 +63,7 @@ class Dlt645Client(RawClient):
         self.decoder = FrameDecoder()
         self.errors: Counter[str] = Counter()
 
-    async def receive(self, timeout: float = 3.0) -> Frame:
+    async def receive(self, wait_s: float = 3.0) -> Frame:
         while True:
             try:
                 event = self.decoder.next_event()
@@ -73,11 +73,11 @@ class Dlt645Client(RawClient):
             if event is not NEED_DATA:
                 assert isinstance(event, Frame)
                 return event
-            self.decoder.feed(await self.read_some(timeout))
+            self.decoder.feed(await self.read_some(wait_s))
 
-    async def ask(self, frame: Frame, timeout: float = 3.0) -> Frame:
+    async def ask(self, frame: Frame, wait_s: float = 3.0) -> Frame:
         await self.send(encode_frame(frame))
-        return await self.receive(timeout)
+        return await self.receive(wait_s)
 
 
 class RtuClient(RawClient):
@@ -92,20 +92,20 @@ class RtuClient(RawClient):
     def frame(self, request: ModbusPDU) -> bytes:
         return self.framer.buildFrame(request)
 
-    async def receive(self, timeout: float = 3.0) -> ModbusPDU:
+    async def receive(self, wait_s: float = 3.0) -> ModbusPDU:
         while True:
             if self.pending:
-                used, _, _, pdu = self.framer.handleFrame(bytes(self.pending), 0, 0)
+                used, pdu = self.framer.handleFrame(bytes(self.pending), 0, 0)
                 del self.pending[:used]
                 if pdu is not None:
                     return pdu
                 if used:
                     self.errors += 1  # a frame with a bad CRC: pymodbus drops it
-            self.pending += await self.read_some(timeout)
+            self.pending += await self.read_some(wait_s)
 
-    async def ask(self, request: ModbusPDU, timeout: float = 3.0) -> ModbusPDU:
+    async def ask(self, request: ModbusPDU, wait_s: float = 3.0) -> ModbusPDU:
         await self.send(self.frame(request))
-        return await self.receive(timeout)
+        return await self.receive(wait_s)
 
 
 async def dlt645_client(endpoint: Endpoint) -> Dlt645Client:

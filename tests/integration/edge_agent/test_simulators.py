@@ -136,7 +136,8 @@ async def test_read_address_with_two_meters_on_the_bus_collides(client: Dlt645Cl
     garbled = await client.read_at_least(4 + 18)  # both replies, on top of each other
     client.decoder.feed(garbled)
     reply = await client.ask(read_request(M1, 0x00010000))
-    assert reply.address == M1 and reply.function == Function.READ_DATA
+    assert reply.address == M1
+    assert reply.function == Function.READ_DATA
     assert sum(client.errors.values()) >= 1
 
 
@@ -147,7 +148,9 @@ async def test_broadcast_time_sets_every_meter_clock_and_gets_no_reply(
     await client.send(encode_frame(broadcast_time(MeterTime(*shown.timetuple()[:6]))))
     item = await read(client, M3, 0x04000102)
     assert item.values["at"] == MeterTime(0, 0, 0, 19, 4, 7)
-    assert all(m.model.meter_time(clock()) == shown for s in fleet.servers for m in s.meters.values())
+    assert all(
+        m.model.meter_time(clock()) == shown for s in fleet.servers for m in s.meters.values()
+    )
 
 
 async def test_a_broadcast_correction_of_more_than_five_minutes_is_ignored(
@@ -166,7 +169,9 @@ async def test_a_trip_with_the_right_password_opens_the_relay_and_is_recorded(
     reply = await client.ask(relay_control(M2, RelayAction.TRIP, PASSWORD, OPERATOR, LATER))
     parse_ack(reply, Function.RELAY_CONTROL)
     status = (await read(client, M2, 0x04000503)).record
-    assert isinstance(status, StatusWord) and status.relay_open and status.relay_command_trip
+    assert isinstance(status, StatusWord)
+    assert status.relay_open
+    assert status.relay_command_trip
     record = (await read(client, M2, 0x1D000101)).record
     assert isinstance(record, RelayEvent)
     assert (record.operator, record.at) == (OPERATOR, MeterTime(2025, 3, 3, 19, 0, 0))
@@ -199,7 +204,9 @@ async def test_close_permitted_arms_the_relay_and_the_customers_button_closes_it
     for action in (RelayAction.TRIP, RelayAction.CLOSE_PERMITTED):
         await client.ask(relay_control(M1, action, PASSWORD, OPERATOR, LATER))
     status = (await read(client, M1, 0x04000503)).record
-    assert isinstance(status, StatusWord) and status.relay_open and not status.relay_command_trip
+    assert isinstance(status, StatusWord)
+    assert status.relay_open
+    assert not status.relay_command_trip
     clock.advance(minutes=2)
     assert fleet.meter(M1).model.press_button(clock())
     assert (await read(client, M1, 0x04000503)).record == StatusWord(3, 0)

@@ -22,12 +22,28 @@ def parse(*argv: str) -> argparse.Namespace:
 def test_per_bus_flags_apply_to_the_bus_before_them() -> None:
     spec = spec_from_args(
         parse(
-            "--dlt645-tcp", "127.0.0.1:8021", "--meters", "3",
-            "--modbus-tcp", "0.0.0.0:5020", "--map", "generic_prepaid", "--meters", "4",
-            "--dlt645-pty", "--baud", "1200", "--profile", "commercial",
+            "--dlt645-tcp",
+            "127.0.0.1:8021",
+            "--meters",
+            "3",
+            "--modbus-tcp",
+            "0.0.0.0:5020",
+            "--map",
+            "generic_prepaid",
+            "--meters",
+            "4",
+            "--dlt645-pty",
+            "--baud",
+            "1200",
+            "--profile",
+            "commercial",
             "--modbus-pty",
-            "--seed", "9", "--enforce-timing", "--fault", "silent@111111111113",
-        )  # fmt: skip
+            "--seed",
+            "9",
+            "--enforce-timing",
+            "--fault",
+            "silent@111111111113",
+        )
     )
     assert spec.buses == [
         BusSpec("dlt645", "tcp", meters=3, host="127.0.0.1", port=8021, enforce_timing=True),

@@ -43,7 +43,9 @@ def test_energy_is_truncated_to_the_display_and_the_rest_rounded(meter: MeterMod
     assert fit(voltage, 220_460) == 220_500  # XXX.X V: 100 mV steps
     assert fit(voltage, 2_000_000) == 999_900  # clamped to what the digits hold
     readings = meter.readings(meter.now_ms)
-    answer = decode_item(0x0001FF00, encode_item(0x0001FF00, item_values(meter, 0x0001FF00, meter.now_ms)))  # type: ignore[arg-type]
+    answer = decode_item(
+        0x0001FF00, encode_item(0x0001FF00, item_values(meter, 0x0001FF00, meter.now_ms))
+    )  # type: ignore[arg-type]
     assert answer.readings[0].value == readings[Q.ENERGY_IMPORT] // 10 * 10
 
 
@@ -61,7 +63,9 @@ def test_events_and_freezes_read_as_the_meter_recorded_them(meter: MeterModel) -
     assert isinstance(outage, PowerFailure)
     assert (outage.start.hour, outage.end.hour, outage.end.minute) == (2, 2, 1)
     status = record(0x04000503)
-    assert isinstance(status, StatusWord) and status.relay_open and status.relay_command_trip
+    assert isinstance(status, StatusWord)
+    assert status.relay_open
+    assert status.relay_command_trip
     frozen = decode_item(0x05060101, encode_item(0x05060101, item_values(meter, 0x05060101, now)))  # type: ignore[arg-type]
     assert frozen.readings[0].value == meter.frozen[0].import_wh[0] // 10 * 10
     assert record(0x05060001).at == MeterTime(2025, 3, 5, 0, 0)  # type: ignore[attr-defined]

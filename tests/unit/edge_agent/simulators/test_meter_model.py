@@ -198,9 +198,7 @@ def test_the_meter_freezes_its_registers_at_midnight_and_keeps_the_last_days() -
     midnight = MONDAY + DAY_MS
     at_midnight = meter.registers(midnight)
     assert meter.frozen[0].at == datetime(2025, 3, 4)
-    assert meter.frozen[0].import_wh == tuple(
-        at_midnight[q] for q in ENERGY[:5]
-    )
+    assert meter.frozen[0].import_wh == tuple(at_midnight[q] for q in ENERGY[:5])
     meter.registers(midnight + 4 * DAY_MS + HOUR_MS)
     assert [f.at for f in meter.frozen] == [datetime(2025, 3, d) for d in (8, 7, 6)]
     assert meter.frozen[0].import_wh[0] > meter.frozen[1].import_wh[0]
