@@ -48,10 +48,9 @@ def _probe(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    # The meter simulators live in edge_agent/simulators/ (their own module and options).
-    from edge_agent.simulators.cli import main as simulate_main
+    from edge_agent.simulators import cli as simulators_cli
 
-    return int(simulate_main(args.simulate_args))
+    return int(simulators_cli.main(args))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,10 +72,16 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_arguments(pr)
     pr.set_defaults(func=_probe)
 
+    # The meter simulators live in edge_agent/simulators/, which owns their options.
+    from edge_agent.simulators import cli as simulators_cli
+
     sim = sub.add_parser(
-        "simulate", help="run meter simulators (see simulate --help)", add_help=False
+        "simulate",
+        help="run Modbus and DL/T 645 meter simulators",
+        description=simulators_cli.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sim.add_argument("simulate_args", nargs=argparse.REMAINDER)
+    simulators_cli.add_arguments(sim)
     sim.set_defaults(func=_simulate)
     return p
 

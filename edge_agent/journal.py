@@ -179,7 +179,7 @@ class Journal:
         rows = await self.db.run(
             lambda c: c.execute(
                 "SELECT body, state, attempts, relay_state, error FROM commands "
-                "WHERE state IN (?, ?) ORDER BY received_at",
+                "WHERE state IN (?, ?) ORDER BY received_at, rowid",
                 (RECEIVED, EXECUTING),
             ).fetchall()
         )

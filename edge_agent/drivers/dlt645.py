@@ -237,7 +237,13 @@ class Dlt645Driver:
     def _utc_ms(self, t: MeterTime) -> int:
         try:
             local = datetime(
-                t.year if t.year >= 100 else 2000 + t.year, t.month, t.day, t.hour, t.minute, t.second, tzinfo=self.tz
+                t.year if t.year >= 100 else 2000 + t.year,
+                t.month,
+                t.day,
+                t.hour,
+                t.minute,
+                t.second,
+                tzinfo=self.tz,
             )
         except ValueError as exc:
             raise MeterReplyError(f"meter time {t.as_tuple()} is not a date: {exc}") from None

@@ -16,7 +16,7 @@ from edge_agent.drivers.dlt645 import Dlt645Driver
 from edge_agent.secrets import RelayCredentials
 from protocols.contract import CommandKind, Quality, Quantity, RelayState
 from tests.support.dlt645_meter import TZ, FakeBus, FakeMeter
-from tests.support.serial import SerialPair, serial_pair  # noqa: F401 - fixture
+from tests.support.serial import SerialPair
 
 ADDRESS = "310000000001"
 CREDS = {"m1": RelayCredentials(2, "123456", "1A2B3C4D")}
@@ -31,7 +31,9 @@ def serial_bus(device: str) -> Bus:
 
 
 @pytest.fixture
-async def line(serial_pair: SerialPair) -> AsyncIterator[tuple[FakeMeter, Dlt645Driver, Counter[str]]]:  # noqa: F811, E501
+async def line(
+    serial_pair: SerialPair,
+) -> AsyncIterator[tuple[FakeMeter, Dlt645Driver, Counter[str]]]:
     meter = FakeMeter(ADDRESS)
     bus = FakeBus(meter)
     await bus.start_serial(serial_pair.meter)
