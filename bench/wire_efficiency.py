@@ -94,7 +94,7 @@ async def start_simulators(ready: Path) -> tuple[asyncio.subprocess.Process, lis
         if not line:
             raise RuntimeError("the simulators exited before they were ready")
         if line.startswith("simulators ready"):
-            return process, json.loads(ready.read_text())
+            return process, json.loads(await asyncio.to_thread(ready.read_text))
 
 
 async def run_dlt645(path: str, meters: list[str], seconds: float) -> Result:

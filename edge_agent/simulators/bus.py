@@ -210,7 +210,14 @@ class BusServer(ABC):
                 arrived = loop.time()
                 if not session.buffered():
                     first_byte_at = arrived
-                for request in session.feed(data):
+                try:
+                    requests = session.feed(data)
+                except Exception:  # a deframer bug must not take the bus down: count, drop
+                    log.exception("%s: cannot deframe %s", self.protocol, data.hex(" "))
+                    self.stats["internal_errors"] += 1
+                    session.drop_partial()
+                    continue
+                for request in requests:
                     async with self._lock:
                         await self._transact(link, request, first_byte_at)
                     first_byte_at = arrived
@@ -224,7 +231,12 @@ class BusServer(ABC):
     async def _transact(self, link: Link, request: Request, first_byte_at: float) -> None:
         self.stats["requests"] += 1
         request_end = self._wire.request_end(first_byte_at, request.nbytes)
-        replies = self.respond(request.message, self.clock())
+        try:
+            replies = self.respond(request.message, self.clock())
+        except Exception:  # a simulator bug: no answer (as a confused meter), bus carries on
+            log.exception("%s: cannot answer %r", self.protocol, request.message)
+            self.stats["internal_errors"] += 1
+            replies = []
         data, delay = self._shape(replies)
         if data is None:
             self._wire.idle_after(request_end)

@@ -32,6 +32,14 @@ from edge_agent.simulators.loadshape import (
     unit_noise,
 )
 from edge_agent.simulators.physics import Instantaneous, instantaneous, reactive_w
+from edge_agent.simulators.records import (
+    DailyFreeze,
+    Demand,
+    EventLog,
+    PowerFailureRecord,
+    RelayRecord,
+    RelayRefused,
+)
 from protocols.contract.messages import RelayState
 from protocols.contract.quantities import Quantity as Q
 
@@ -89,54 +97,6 @@ class MeterConfig:
         )
 
 
-@dataclass(frozen=True)
-class PowerFailureRecord:
-    """掉电记录, meter local time; ``end`` is None while the outage lasts."""
-
-    start: datetime
-    end: datetime | None = None
-
-
-@dataclass(frozen=True)
-class RelayRecord:
-    """跳闸/合闸记录: when (meter local time), who, and the registers at that moment."""
-
-    at: datetime
-    operator: str
-    import_wh: int
-    export_wh: int
-    reactive_wh: tuple[int, int, int, int]  # quadrants I..IV, varh
-
-
-@dataclass(frozen=True)
-class DailyFreeze:
-    """日冻结: the registers at the meter's midnight. Index 0 is the total, 1..4 the tariffs."""
-
-    at: datetime
-    import_wh: tuple[int, int, int, int, int]
-    export_wh: tuple[int, int, int, int, int]
-
-
-@dataclass(frozen=True)
-class Demand:
-    w: int = 0
-    at: datetime | None = None
-
-
-class RelayRefused(Exception):
-    """The meter will not trip: keep-power (保电) is in force."""
-
-
-@dataclass
-class _Events:
-    power_failures: deque[PowerFailureRecord]
-    trips: deque[RelayRecord]
-    closes: deque[RelayRecord]
-    power_failure_count: int = 0
-    trip_count: int = 0
-    close_count: int = 0
-
-
 class MeterModel:
     """One meter's state. Every method that observes or changes it takes ``now_ms``."""
 
@@ -161,7 +121,7 @@ class MeterModel:
         self.powered = True
         self._clock_offset_at = (now_ms, config.clock_offset_ms)
         kept = config.events_kept
-        self.events = _Events(deque(maxlen=kept), deque(maxlen=kept), deque(maxlen=kept))
+        self.events = EventLog(deque(maxlen=kept), deque(maxlen=kept), deque(maxlen=kept))
         self.frozen: deque[DailyFreeze] = deque(maxlen=config.frozen_days)  # newest first
         self._last_freeze_day = self._meter_local_ms(now_ms) // DAY_MS
         self._demand_window: deque[int] = deque(maxlen=DEMAND_WINDOW)

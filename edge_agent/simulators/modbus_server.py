@@ -99,8 +99,11 @@ class _ModbusSession(Session):
                 self.server.stats["frame_errors"] += 1
                 continue
             pdu = self.decoder.decode(pdu_bytes)
-            if pdu is None:
-                pdu = ExceptionResponse(pdu_bytes[0] & 0x7F, ExcCodes.ILLEGAL_FUNCTION)
+            if pdu is None:  # a known function with bad fields (count 0 or > 125), or unknown
+                known = self.decoder.lookupPduClass(bytes((dev_id,)) + pdu_bytes) is not None
+                code = ExcCodes.ILLEGAL_VALUE if known else ExcCodes.ILLEGAL_FUNCTION
+                self.server.stats["bad_requests"] += 1
+                pdu = ExceptionResponse(pdu_bytes[0] & 0x7F, code)
             pdu.dev_id = dev_id
             pdu.transaction_id = tid
             requests.append(Request(pdu, used))

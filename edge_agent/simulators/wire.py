@@ -119,7 +119,7 @@ async def _sleep_until(loop: asyncio.AbstractEventLoop, due: float, *, precise: 
         await asyncio.sleep(remaining - SPIN_S)
     elif not precise and remaining > 0:
         await asyncio.sleep(remaining)
-    while precise and loop.time() < due:
+    while precise and loop.time() < due:  # noqa: ASYNC110 - a deliberate spin to the deadline
         await asyncio.sleep(0)
 
 

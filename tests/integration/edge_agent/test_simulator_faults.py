@@ -172,3 +172,25 @@ async def test_a_modbus_rtu_frame_takes_at_least_its_wire_time_when_timing_is_en
         await client.close()
     wire = (8 + 5 + 60 + 3.5) * 11 / 9600  # request, reply, 3.5-character gap
     assert elapsed >= wire
+
+
+async def test_bad_requests_are_counted_and_the_bus_keeps_answering(
+    dlt645: tuple[Fleet, Dlt645Client], rtu: tuple[Fleet, RtuClient]
+) -> None:
+    fleet, client = dlt645
+    bad = bytearray(encode_frame(read_request(M1, ENERGY)))
+    bad[-2] ^= 0xFF  # our own request with a broken checksum
+    await client.send(b"\x00\x68\x12" + bytes(bad))
+    assert (await client.ask(read_request(M2, ENERGY))).address == M2
+    assert fleet.servers[0].stats["frame_errors"] == 1
+
+    modbus, rtu_link = rtu
+    too_many = ReadHoldingRegistersRequest(address=0, count=1, dev_id=1)
+    frame = bytearray(rtu_link.frame(too_many))
+    frame[4:6] = (200).to_bytes(2, "big")  # 200 registers: more than Modbus allows
+    crc = FramerRTU.compute_CRC(bytes(frame[:-2]))
+    await rtu_link.send(bytes(frame[:-2]) + crc.to_bytes(2, "big"))
+    refused = await rtu_link.receive()
+    assert refused.isError() and refused.exception_code == 3  # illegal data value
+    assert (await rtu_link.ask(read_state(2))).registers == [RelayState.CONNECTED]
+    assert modbus.servers[0].stats["bad_requests"] == 1
