@@ -209,3 +209,41 @@ async def test_a_relay_command_the_meter_refuses_fails_with_its_reason(
     assert "UNAUTHORISED" in failed.error
     assert failed.relay_state is RelayState.CONNECTED
     assert meter.relay_commands == [0x1A]  # a refusal is not retried
+
+
+async def test_a_modbus_meter_is_polled_and_disconnected_through_its_maps_relay_entries(
+    tmp_path: Path, mosquitto: Mosquitto, backend: Backend
+) -> None:
+    from edge_agent.simulators import BusSpec, FleetSpec, run_simulators
+    from protocols.contract import Quantity
+
+    spec = FleetSpec([BusSpec("modbus", "tcp", meters=1, register_map="generic_prepaid")],
+                     clock_error=False)  # fmt: skip
+    async with run_simulators(spec) as fleet:
+        bus = f"""
+[[buses]]
+name = "panel"
+transport = "tcp"
+protocol = "modbus_tcp"
+host = "127.0.0.1"
+port = {fleet.endpoints[0].port}
+timeout_ms = 300
+  [[buses.meters]]
+  id = "pp1"
+  unit = 1
+  map = "generic_prepaid"
+    [[buses.meters.groups]]
+    name = "all"
+    every_s = 0.2
+"""
+        cmd = command("disconnect", meter="pp1")
+        async with running_agent(agent_toml(tmp_path, mosquitto, bus)):
+            await backend.birth()
+            await backend.until(lambda: backend.values())
+            backend.send(cmd)
+            await backend.until(lambda: CommandState.EXECUTED in states(backend, cmd.id))
+            relay_now = fleet.meter("1").model.relay
+    executed = backend.acks(cmd.id)[-1]
+    assert executed.relay_state is RelayState.DISCONNECTED
+    assert relay_now is RelayState.DISCONNECTED
+    assert {Quantity.ENERGY_IMPORT, Quantity.RELAY_STATE} <= {v.quantity for v in backend.values()}
