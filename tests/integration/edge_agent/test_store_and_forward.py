@@ -142,6 +142,10 @@ async def test_sigkill_at_random_moments_loses_no_recorded_reading(
             sys.executable, "-m", "edge_agent", "run", "--config", str(config),
             env=env, stdout=log, stderr=log,
         )  # fmt: skip
+        count = len(backend.values())
+        # the new process is up (it publishes fresh readings) before it may be stopped: an
+        # early SIGTERM would hit it while it is still importing, before its handler exists
+        await backend.until(lambda c=count: len(backend.values()) > c + 3, within=30)
         await backend.until(lambda: set(recorded) <= set(natural_keys(backend.values())), within=30)
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 15) == 0
