@@ -118,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _extensions() -> list:  # type: ignore[type-arg]
     """Sub-commands contributed by capabilities (ingest, import, users, ...)."""
     from backend.commands_registry import REGISTRARS
+    from backend.metering.ingest import command as _ingest  # noqa: F401 - registers itself
 
     return list(REGISTRARS)
 
