@@ -16,7 +16,6 @@ from backend.field.models import Grid, TransformerArea
 from backend.metering.models import Agent, Meter, MeterStatus
 
 PASSWORD = "correct horse battery"
-_HASH = hash_password(PASSWORD)  # hashed once: Argon2 is slow on purpose
 
 
 @dataclass
@@ -72,8 +71,9 @@ async def build_world(engine: AsyncEngine) -> World:
             "op": User(username="op", role=Role.OPERATOR),
             "admin": User(username="admin", role=Role.ADMIN),
         }
+        password_hash = hash_password(PASSWORD)
         for u in users.values():
-            u.password_hash = _HASH
+            u.password_hash = password_hash
         s.add_all(users.values())
         await s.flush()
         g1.inspector_id = users["insp1"].id

@@ -30,6 +30,20 @@ class Api:
         return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
+@pytest.fixture(autouse=True)
+def cheap_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real Argon2id, with test-sized cost: the production cost (~1 s a login on two busy
+    cores) would dominate the suite. The parameters travel in each hash, so nothing else
+    changes."""
+    from argon2 import PasswordHasher
+
+    from backend.auth import passwords
+
+    monkeypatch.setattr(
+        passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    )
+
+
 @pytest.fixture
 async def api(database_url: str, tmp_path: Path, engine: AsyncEngine) -> AsyncIterator[Api]:
     world = await build_world(engine)
