@@ -28,6 +28,7 @@ LifespanHook = Callable[[Litestar], AbstractAsyncContextManager[None]]
 def route_handlers() -> list[Any]:
     from backend.accounts.routes import AccountController, CustomerController
     from backend.auth.routes import AuthController, SessionController
+    from backend.field.routes import GridController
     from backend.metering.routes import MeterController, MeteringController
 
     return [
@@ -38,6 +39,7 @@ def route_handlers() -> list[Any]:
         AccountController,
         MeterController,
         MeteringController,
+        GridController,
     ]
 
 
