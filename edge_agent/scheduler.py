@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+from edge_agent.aio import raise_if_cancelled
 from edge_agent.config import AgentConfig, Bus, Meter, PollGroup
 from edge_agent.drivers.base import Driver, MeterError, MeterTimeout
 from edge_agent.meterstate import MeterStates
@@ -112,6 +113,7 @@ class BusScheduler:
         try:
             while True:
                 await self._step()
+                raise_if_cancelled()  # the driver's wait_for may have lost our cancel
         finally:
             await self.driver.close()
 
@@ -130,7 +132,8 @@ class BusScheduler:
         if due > now:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), min(due - now, 60.0))
+                async with asyncio.timeout(min(due - now, 60.0)):  # not wait_for: see aio.py
+                    await self._wake.wait()
             return
         if not self.outbox.has_room():  # stop_polling policy and the outbox is full
             self.metrics.polling_paused.set(1)
