@@ -121,6 +121,7 @@ class Subscriber:
     def __init__(self, port: int, password: str) -> None:
         self.lock = threading.Lock()
         self.points = 0
+        self.messages = 0
         self.latencies_ms: list[int] = []
         self.subscribed = threading.Event()
         c = self.client = mqtt.Client(
@@ -141,12 +142,14 @@ class Subscriber:
         now = time.time_ns() // 1_000_000
         with self.lock:
             self.points += len(batch.values)
+            self.messages += 1
             self.latencies_ms.extend(now - v.ts for v in batch.values)
 
-    def take(self) -> tuple[int, list[int]]:
+    def take(self) -> tuple[int, int, list[int]]:
+        """Points and messages so far, and the latencies since the last call."""
         with self.lock:
             latencies, self.latencies_ms = self.latencies_ms, []
-            return self.points, latencies
+            return self.points, self.messages, latencies
 
     def close(self) -> None:
         self.client.disconnect()
@@ -221,6 +224,7 @@ class Run:
     seconds: float
     points: int
     polls: int
+    messages: int
     agent_cpu_s: float
     sim_cpu_s: float
     broker_cpu_s: float
@@ -260,16 +264,17 @@ def run_agent(d: Path, broker: subprocess.Popen[bytes], broker_port: int,
         time.sleep(warmup)
         db = work / "data" / "agent.db"
         depth_start = depth_max = outbox_depth(db)
-        polls0, points0 = scrape_polls(metrics_port), sub.take()[0]
+        polls0, (points0, messages0, _) = scrape_polls(metrics_port), sub.take()
         cpu0 = (cpu_s(proc.pid), cpu_s(sim.pid), cpu_s(broker.pid))
         t0 = time.monotonic()
         while (left := t0 + seconds - time.monotonic()) > 0:
             time.sleep(min(2.0, left))
             depth_max = max(depth_max, outbox_depth(db))
         cpu1 = (cpu_s(proc.pid), cpu_s(sim.pid), cpu_s(broker.pid))
-        points1, latencies = sub.take()
+        points1, messages1, latencies = sub.take()
         polls1, elapsed = scrape_polls(metrics_port), time.monotonic() - t0
         depth_end = outbox_depth(db)
+        depth_max = max(depth_max, depth_end)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
@@ -277,6 +282,7 @@ def run_agent(d: Path, broker: subprocess.Popen[bytes], broker_port: int,
     if proc.returncode != 0:
         raise RuntimeError(f"the agent exited {proc.returncode}; see {work / 'agent.log'}")
     return Run(mode, len(endpoints), every_s, elapsed, points1 - points0, polls1 - polls0,
+               messages1 - messages0,
                cpu1[0] - cpu0[0], cpu1[1] - cpu0[1], cpu1[2] - cpu0[2],
                depth_start, depth_end, depth_max, latencies)  # fmt: skip
 
@@ -297,31 +303,45 @@ def percentile(values: list[int], p: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(p) - 1]
 
 
+COLUMNS = [  # (heading, width)
+    ("mode", 8), ("every", 5), ("sched/s", 7), ("polls %", 7), ("points/s", 8),
+    ("agent CPU", 9), ("CPU s/1k", 8), ("base s/1k", 9), ("ratio", 5), ("base pts/s", 10),
+    ("pts/msg", 7), ("outbox start/end/max", 20), ("lat p50/p99 ms", 14), ("sim CPU", 7),
+    ("mqtt CPU", 8),
+]  # fmt: skip
+
+
 def report(runs: list[Run], baselines: dict[str, dict[str, float]]) -> None:
     print("\nagent fleet: python -m edge_agent run, 50 Modbus TCP meters (sdm630, 10 quantities,"
           " 3 block reads a poll),\nMosquitto QoS 1 with ACL, SQLite outbox synchronous=FULL;"
-          " baseline = bare pymodbus loop, same meters and reads, no outbox, no MQTT\n")  # fmt: skip
-    head = (f"{'mode':10} {'every':>6} {'sched/s':>8} {'polls %':>8} {'points/s':>9} "
-            f"{'agent CPU':>9} {'CPU s/1k':>9} {'base s/1k':>9} {'ratio':>6} "
-            f"{'base pts/s':>10} {'outbox start/end/max':>21} {'lat p50/p99 ms':>15} "
-            f"{'sim CPU':>7} {'mqtt CPU':>8}")  # fmt: skip
-    print(head)
-    print("-" * len(head))
+          " baseline =\nbare pymodbus loop, same meters and reads, no outbox, no MQTT\n")  # fmt: skip
+    print("  ".join(f"{h:>{w}}" for h, w in COLUMNS))
+    print("-" * (sum(w for _, w in COLUMNS) + 2 * (len(COLUMNS) - 1)))
     for r in runs:
         b = baselines[r.mode]
         base_per_1k = b["cpu_s"] / (b["points"] / 1000) if b["points"] else float("inf")
-        fraction = f"{100 * r.polls / r.scheduled:.1f}" if r.mode == "cadence" else "-"
-        lat = f"{percentile(r.latencies_ms, 50):.0f}/{percentile(r.latencies_ms, 99):.0f}"
-        depth = f"{r.depth_start}/{r.depth_end}/{r.depth_max}"
-        print(f"{r.mode:10} {r.every_s:6.2f} {r.scheduled / r.seconds:8.0f} {fraction:>8} "
-              f"{r.rate:9.0f} {100 * r.agent_cpu_s / r.seconds:8.1f}% {r.cpu_per_1k:9.4f} "
-              f"{base_per_1k:9.4f} {r.cpu_per_1k / base_per_1k:6.2f} "
-              f"{b['points'] / b['seconds']:10.0f} {depth:>21} {lat:>15} "
-              f"{100 * r.sim_cpu_s / r.seconds:6.1f}% {100 * r.broker_cpu_s / r.seconds:7.1f}%")  # fmt: skip
+        cells = [
+            r.mode,
+            f"{r.every_s:.2f}",
+            f"{r.scheduled / r.seconds:.0f}",
+            f"{100 * r.polls / r.scheduled:.1f}" if r.mode == "cadence" else "-",
+            f"{r.rate:.0f}",
+            f"{100 * r.agent_cpu_s / r.seconds:.1f}%",
+            f"{r.cpu_per_1k:.4f}",
+            f"{base_per_1k:.4f}",
+            f"{r.cpu_per_1k / base_per_1k:.2f}",
+            f"{b['points'] / b['seconds']:.0f}",
+            f"{r.points / max(r.messages, 1):.1f}",
+            f"{r.depth_start}/{r.depth_end}/{r.depth_max}",
+            f"{percentile(r.latencies_ms, 50):.0f}/{percentile(r.latencies_ms, 99):.0f}",
+            f"{100 * r.sim_cpu_s / r.seconds:.1f}%",
+            f"{100 * r.broker_cpu_s / r.seconds:.1f}%",
+        ]
+        print("  ".join(f"{c:>{w}}" for c, (_, w) in zip(cells, COLUMNS, strict=True)))
     print("\nratio = agent CPU s per 1,000 points / baseline's (lower is better; the agent also"
-          " stores, batches and publishes every point).\nCPU % is of one core; this machine has"
-          f" {os.cpu_count()}. For scale: published reports put today's Python IoT gateway"
-          " (ThingsBoard's)\nat a few hundred data points per second.")  # fmt: skip
+          " stores, batches and\npublishes every point). CPU % is of one core; this machine has"
+          f" {os.cpu_count()}. For scale: published reports put\ntoday's Python IoT gateway"
+          " (ThingsBoard's) at a few hundred data points per second.")  # fmt: skip
 
 
 def main(args: argparse.Namespace) -> int:

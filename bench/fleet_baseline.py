@@ -72,13 +72,9 @@ class Meter:
         self.client.close()
 
 
-async def main(endpoints: Path, quantities: list[str], every_s: float, warmup: float,
+async def main(endpoints: list[dict], qs: list[str], every_s: float, warmup: float,  # type: ignore[type-arg]
                seconds: float) -> dict[str, float]:  # fmt: skip
-    meters = [
-        Meter(e["host"], e["port"], int(unit), quantities)
-        for e in json.loads(endpoints.read_text())
-        for unit in e["meters"]
-    ]
+    meters = [Meter(e["host"], e["port"], int(u), qs) for e in endpoints for u in e["meters"]]
     stop_at = time.monotonic() + warmup + seconds
     tasks = [asyncio.create_task(m.run(every_s, stop_at)) for m in meters]
     await asyncio.sleep(warmup)
@@ -105,5 +101,6 @@ if __name__ == "__main__":
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--seconds", type=float, default=30.0)
     a = parser.parse_args()
-    out = asyncio.run(main(a.endpoints, a.quantities.split(","), a.every, a.warmup, a.seconds))
+    endpoints = json.loads(a.endpoints.read_text())
+    out = asyncio.run(main(endpoints, a.quantities.split(","), a.every, a.warmup, a.seconds))
     print(json.dumps(out), flush=True)
