@@ -138,7 +138,7 @@ class Subscriber:
             raise TimeoutError("the subscriber was not subscribed within 10 s")
 
     def _message(self, _c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
-        batch = decode(bytes(msg.payload), ReadingBatch)
+        batch: ReadingBatch = decode(bytes(msg.payload), ReadingBatch)
         now = time.time_ns() // 1_000_000
         with self.lock:
             self.points += len(batch.values)
