@@ -160,7 +160,6 @@ class BusScheduler:
 
     async def _poll(self, run: MeterRun, group: PollGroup) -> None:
         meter = run.meter
-        started = self.clock()
         try:
             values = await self.driver.poll(meter, group)
         except MeterError as exc:
@@ -169,15 +168,23 @@ class BusScheduler:
                 await self._silent(run, exc)
             else:  # it answered, so it is online; the error is logged once per change
                 await self._answered(run, str(exc))
-                run.due[group.name] = next_due(group, max(started, run.due[group.name]), self.tz)
+                self._advance(run, group)
             return
         await self.outbox.put_readings(values)  # the poll is done only when this commits
         self.metrics.polls.labels(meter.id, "ok").inc()
-        run.due[group.name] = next_due(group, max(started, run.due[group.name]), self.tz)
-        if run.due[group.name] <= started:  # fell behind (long outage): skip, do not burst
-            run.due[group.name] = next_due(group, started, self.tz)
+        self._advance(run, group)
         await self._answered(run, None)
         await self._housekeeping(run)
+
+    def _advance(self, run: MeterRun, group: PollGroup) -> None:
+        """Schedule the group's next poll one interval after this one was *due*, not after it
+        started: a poll that starts 20 ms late (a busy loop, a slow neighbour on the bus) must
+        not push every later poll 20 ms back — that drift alone loses one poll in fifty at 1 s.
+        If even that time has passed (an outage, a poll slower than its interval), the next
+        slot after now: skip, never burst."""
+        due = next_due(group, run.due[group.name], self.tz)
+        now = self.clock()
+        run.due[group.name] = due if due > now else next_due(group, now, self.tz)
 
     async def _silent(self, run: MeterRun, exc: MeterError) -> None:
         run.failures += 1
