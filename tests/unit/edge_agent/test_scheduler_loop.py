@@ -121,8 +121,8 @@ async def test_after_an_outage_the_poller_skips_to_the_next_slot_rather_than_bur
     group = PollGroup(name="fast", every_s=1)
     config, bus = one_meter_bus(group)
     clock = Clock(1_000.0)
-    scheduler = BusScheduler(config, bus, Answers(), Outbox(db, config.outbox), Metrics(),
-                             MeterStates(db), clock)  # type: ignore[arg-type]  # fmt: skip
+    outbox = Outbox(db, config.outbox)
+    scheduler = BusScheduler(config, bus, Answers(), outbox, Metrics(), MeterStates(db), clock)  # type: ignore[arg-type]
     clock.now = 1_005.5  # five and a half intervals behind
     await scheduler._step()
     assert scheduler.meters["m1"].due["fast"] == 1_006.5
