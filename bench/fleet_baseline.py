@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from pymodbus.client import AsyncModbusTcpClient
+from pymodbus.exceptions import ModbusException
 
 from protocols.modbus import Function, load_map, plan_spans
 
@@ -50,12 +51,19 @@ class Meter:
         self.blocks, self.offsets = plan(quantities, unit)
         self.points = 0
         self.polls = 0
+        self.failed = 0
 
     async def poll(self) -> None:
         words: list[int] = []
-        for start, count in self.blocks:
-            rr = await self.client.read_input_registers(start, count=count, device_id=self.unit)
-            words += rr.registers
+        try:
+            if not self.client.connected:
+                await self.client.connect()
+            for start, count in self.blocks:
+                rr = await self.client.read_input_registers(start, count=count, device_id=self.unit)
+                words += rr.registers
+        except ModbusException:  # a timeout on a loaded machine: this poll is lost, go on
+            self.failed += 1
+            return
         values = [_FLOAT.unpack(_WORDS.pack(words[o], words[o + 1]))[0] for o in self.offsets]
         self.points += len(values)
         self.polls += 1
@@ -85,6 +93,7 @@ async def main(endpoints: list[dict], qs: list[str], every_s: float, warmup: flo
     result = {
         "points": sum(m.points for m in meters) - points,
         "polls": sum(m.polls for m in meters) - polls,
+        "failed": sum(m.failed for m in meters),
         "scheduled": len(meters) * elapsed / every_s if every_s else 0,
         "cpu_s": cpu,
         "seconds": elapsed,
