@@ -130,6 +130,7 @@ class ModbusDriver:
         if plan is None:
             plan = self._plans[key] = _PollPlan.make(self._map(meter).map, meter, group)
         return plan
+
     async def _read(self, request: ReadRequest) -> Sequence[int]:
         await self._connect()
         c, start, count, unit = self.client, request.start, request.count, request.unit
