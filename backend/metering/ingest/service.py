@@ -18,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-import paho.mqtt.client as mqtt
 from sqlalchemy import or_, update
 
 from backend.db import create_engine
@@ -83,6 +82,7 @@ class Ingestor:
             on_message=self._received,
             on_connected=self._connected,
         )
+        self.writer.throttle = self.subscriber.throttle
         self._stats_every_s = stats_every_s
         self._housekeeping_every_s = housekeeping_every_s
         self._tasks: list[asyncio.Task[None]] = []
@@ -93,6 +93,11 @@ class Ingestor:
     def status(self) -> str:
         """connecting, connected, disconnected or stopped."""
         return self.subscriber.status
+
+    @property
+    def counters(self) -> IngestStats:
+        """The live counters (cheap to read; ``stats()`` adds percentiles and state)."""
+        return self._stats
 
     def stats(self) -> dict[str, Any]:
         out = self._stats.snapshot()
@@ -140,18 +145,14 @@ class Ingestor:
 
     # --- MQTT callbacks (on the event loop) -----------------------------------------------
 
-    def _received(self, link: Link, msg: mqtt.MQTTMessage) -> None:
-        try:
-            topic, valid = msg.topic, True
-        except UnicodeDecodeError:
-            topic, valid = msg._topic.decode("utf-8", "replace"), False
-        item = Item(
-            topic, bytes(msg.payload), link=link, mid=msg.mid, qos=msg.qos, received=msg.timestamp
-        )
-        if valid:
-            classify(item)
-        else:
+    def _received(
+        self, link: Link, topic: str | None, payload: bytes, mid: int, qos: int, at: float
+    ) -> None:
+        item = Item(topic or "", payload, link=link, mid=mid, qos=qos, received=at)
+        if topic is None:
             item.reason = "topic is not valid UTF-8"
+        else:
+            classify(item)
         self.writer.offer(item)
 
     def _connected(self, link: Link) -> None:
