@@ -72,12 +72,14 @@ class Link:
         receive_maximum: int,
         on_message: OnMessage,
         keepalive_s: int = 30,
+        clean: bool = False,
     ) -> None:
         self.loop = asyncio.get_running_loop()
         self.endpoint = endpoint
         self.v5 = v5
         self.keepalive_s = keepalive_s
         self.receive_maximum = receive_maximum
+        self.clean = clean  # start afresh, and let the session end with the connection
         self.session_present = False
         self.closed = asyncio.Event()
         self.close_reason = ""
@@ -93,7 +95,7 @@ class Link:
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-            clean_session=None if v5 else False,
+            clean_session=None if v5 else clean,
             reconnect_on_failure=False,
             manual_ack=True,
         )
@@ -118,7 +120,7 @@ class Link:
         props = None
         if self.v5:
             props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            props.SessionExpiryInterval = SESSION_EXPIRY_S
+            props.SessionExpiryInterval = 0 if self.clean else SESSION_EXPIRY_S
             # The broker sends at most this many unacknowledged QoS 1 messages: our bound on
             # what sits in memory waiting for a commit (3.1.1 brokers use their own limit).
             props.ReceiveMaximum = self.receive_maximum
@@ -127,7 +129,7 @@ class Link:
             self.endpoint.host,
             self.endpoint.port,
             keepalive=self.keepalive_s,
-            clean_start=False if self.v5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
+            clean_start=self.clean if self.v5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
             properties=props,
         )
         try:

@@ -57,6 +57,7 @@ class Ingestor:
         after_commit: Sequence[hooks.AfterCommit] = (),
         stats_every_s: float = 60.0,
         housekeeping_every_s: float = 60.0,
+        leave: bool = False,
     ) -> None:
         self.settings = settings
         self.client_id = client_id or default_client_id(settings, role)
@@ -81,6 +82,7 @@ class Ingestor:
             receive_maximum=self.receive_maximum,
             on_message=self._received,
             on_connected=self._connected,
+            leave=leave,
         )
         self.writer.throttle = self.subscriber.throttle
         self._stats_every_s = stats_every_s
@@ -135,6 +137,22 @@ class Ingestor:
         self._tasks = []
         await self.store.close()
         log.info("ingestion stopped: %s", self._summary())
+
+    async def drain_and_leave(self, quiet_s: float = 2.0) -> None:
+        """Retire this client id for good (``leave=True``): commit whatever the broker had
+        queued for its session, stop once nothing has arrived for ``quiet_s``, then delete the
+        session, so that a shared group stops routing messages to a member that will never
+        come back."""
+        await self.subscriber.connected.wait()
+        loop = asyncio.get_running_loop()
+        while True:
+            last = max(self.writer.last_arrival, self.subscriber.connected_at)
+            quiet = loop.time() - last
+            if quiet >= quiet_s and self.writer.idle.is_set() and not self.writer.backlog:
+                break
+            await asyncio.sleep(max(0.05, quiet_s - quiet))
+        await self.stop()
+        await self.subscriber.end_session()
 
     async def __aenter__(self) -> Ingestor:
         await self.start()

@@ -46,6 +46,7 @@ class Subscriber:
         receive_maximum: int,
         on_message: OnMessage,
         on_connected: Callable[[Link], None] | None = None,
+        leave: bool = False,
     ) -> None:
         self.endpoint = endpoint
         self.client_id = client_id
@@ -53,6 +54,10 @@ class Subscriber:
         self.receive_maximum = receive_maximum
         self.on_message = on_message
         self.on_connected = on_connected
+        # leaving: subscribe to nothing and drop our filters, so the broker routes nothing new
+        # to this session and only delivers what it had queued for it
+        self.leave = leave
+        self.connected_at = 0.0
         self.v5 = True  # until the broker says it speaks only 3.1.1
         self.link: Link | None = None
         self.status = "connecting"
@@ -111,9 +116,14 @@ class Subscriber:
             if self._paused:
                 return
             wanted, stale = filters(self.share_group)
-            if stale and link.session_present:
-                link.unsubscribe(stale)
-            suback = link.subscribe(wanted)
+            if self.leave:
+                link.unsubscribe(wanted + stale)
+                suback: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                suback.set_result(None)
+            else:
+                if stale and link.session_present:
+                    link.unsubscribe(stale)
+                suback = link.subscribe(wanted)
             if self.on_connected is not None:
                 self.on_connected(link)
             # A resumed session delivers its queue at once, ahead of the SUBACK, which may then
@@ -139,7 +149,8 @@ class Subscriber:
             elif not link.session_present:
                 log.info("MQTT session %s created (none existed on the broker)", self.client_id)
             self._had_session = True
-            self.status = "connected"
+            self.status = "leaving" if self.leave else "connected"
+            self.connected_at = time.monotonic()
             self.connected.set()
             log.info(
                 "MQTT connected to %s:%d as %s (MQTT %s%s)",
@@ -173,6 +184,21 @@ class Subscriber:
             link.pause()
         else:
             link.resume()
+
+    async def end_session(self) -> None:
+        """Delete our session on the broker (queue and subscriptions): connect once with a
+        clean start and a session that ends with the connection."""
+        link = Link(
+            self.endpoint,
+            self.client_id,
+            v5=self.v5,
+            receive_maximum=self.receive_maximum,
+            on_message=lambda *_: None,
+            clean=True,
+        )
+        await link.open(timeout_s=5.0)
+        await link.close()
+        log.info("MQTT session %s deleted from the broker", self.client_id)
 
     async def close(self) -> None:
         """Disconnect cleanly (acknowledgements queued before this are sent first)."""

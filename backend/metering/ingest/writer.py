@@ -100,6 +100,11 @@ class Writer:
     def backlog(self) -> int:
         return len(self._pending)
 
+    @property
+    def last_arrival(self) -> float:
+        """time.monotonic() of the last message received (0 before the first)."""
+        return self._last_arrival
+
     # --- the loop -----------------------------------------------------------------------
 
     async def run(self) -> None:
