@@ -180,9 +180,7 @@ class CorrectionDecision(Base):
 
     __tablename__ = "field_correction_decisions"
 
-    correction_id: Mapped[int] = mapped_column(
-        ForeignKey("field_readings.id"), primary_key=True
-    )
+    correction_id: Mapped[int] = mapped_column(ForeignKey("field_readings.id"), primary_key=True)
     approved: Mapped[bool] = mapped_column(Boolean)
     decided_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -8,6 +8,7 @@ anyone by itself. Thresholds come from settings (``Thresholds.from_settings``).
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
@@ -117,20 +118,28 @@ def usual_daily_wh(first: Sample | None, last: Sample | None, th: Thresholds) ->
     return (last.value - first.value) / days
 
 
+def daily_rates(usual: float, th: Thresholds) -> tuple[float, float]:
+    """Lowest and highest plausible use per day (Wh) for a customer whose usual use is known.
+
+    The low side applies only to customers who normally use something (a vacant flat may read
+    zero); the high side has a floor so a light user's first kettle is not an anomaly."""
+    low = usual * th.consumption_low_factor if usual >= th.usual_min_daily_wh else 0.0
+    high = max(usual, th.usual_min_daily_wh) * th.consumption_high_factor
+    return low, high
+
+
 def expected_range(
     previous: Sample | None, usual: float | None, at_ts: int, th: Thresholds
 ) -> tuple[int, int] | None:
-    """The register values a reading at ``at_ts`` may plausibly show (Wh, inclusive)."""
+    """The register values a reading at ``at_ts`` may plausibly show (Wh, inclusive):
+    previous + low/day × days … previous + high/day × max(days, 1). The app computes the same
+    from the book's ``expected`` (previous value and the two daily rates)."""
     if previous is None or usual is None or at_ts < previous.ts:
         return None
     days = (at_ts - previous.ts) / DAY_MS
-    # low side only for customers who normally use something: a vacant flat may read zero
-    low = previous.value
-    if usual >= th.usual_min_daily_wh:
-        low += int(usual * days * th.consumption_low_factor)
-    # at least a day's worth at the floor rate, so a reading an hour later is not flagged
-    high_daily = max(usual, th.usual_min_daily_wh) * th.consumption_high_factor
-    high = previous.value + int(high_daily * max(days, 1.0)) + 1
+    low_rate, high_rate = daily_rates(usual, th)
+    low = previous.value + math.floor(low_rate * days)
+    high = previous.value + math.ceil(high_rate * max(days, 1.0))
     return (low, high)
 
 
@@ -152,7 +161,9 @@ def check_consumption(
     )
 
 
-def check_far_from_meter(fix: Fix, meter: tuple[float, float] | None, th: Thresholds) -> Finding | None:
+def check_far_from_meter(
+    fix: Fix, meter: tuple[float, float] | None, th: Thresholds
+) -> Finding | None:
     if meter is None:
         return None
     d = haversine_m(fix.lat, fix.lon, meter[0], meter[1])
@@ -216,7 +227,9 @@ class SameFix(NamedTuple):
 def check_repeated_coordinates(matches: Sequence[SameFix], th: Thresholds) -> Finding | None:
     """Real GPS fixes jitter; bit-identical coordinates for meters in different places mean one
     fix was reused (or the location faked). Meters in one meter box may share a cached fix."""
-    far = [m for m in matches if m.meters_apart_m is None or m.meters_apart_m > th.location_tolerance_m]
+    far = [
+        m for m in matches if m.meters_apart_m is None or m.meters_apart_m > th.location_tolerance_m
+    ]
     if not far:
         return None
     shown = ", ".join(f"meter {m.meter_id} (reading {m.reading_id})" for m in far[:5])

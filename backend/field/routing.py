@@ -13,6 +13,7 @@ cannot be placed; they go last, in their label order, so the book still lists th
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -31,9 +32,7 @@ class Stop:
 
 
 def path_length_m(points: Sequence[tuple[float, float]]) -> float:
-    return sum(
-        haversine_m(a[0], a[1], b[0], b[1]) for a, b in zip(points, points[1:], strict=False)
-    )
+    return sum(haversine_m(a[0], a[1], b[0], b[1]) for a, b in itertools.pairwise(points))
 
 
 def plan_route(stops: Sequence[Stop], start: tuple[float, float] | None = None) -> list[int]:
