@@ -28,7 +28,11 @@ LifespanHook = Callable[[Litestar], AbstractAsyncContextManager[None]]
 def route_handlers() -> list[Any]:
     from backend.accounts.routes import AccountController, CustomerController
     from backend.auth.routes import AuthController, SessionController
+    from backend.field.routes_books import FieldBookController
+    from backend.field.routes_map import FieldMapController
+    from backend.field.routes_readings import FieldReadingController
     from backend.metering.routes import MeterController, MeteringController
+    from backend.servicedesk.routes import ServiceDeskController
 
     return [
         SystemController,
@@ -38,6 +42,10 @@ def route_handlers() -> list[Any]:
         AccountController,
         MeterController,
         MeteringController,
+        FieldReadingController,
+        FieldBookController,
+        FieldMapController,
+        ServiceDeskController,
     ]
 
 

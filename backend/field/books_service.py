@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.accounts.models import Customer
+from backend.auth.guards import Caller
 from backend.auth.models import Role, User
 from backend.field import books_view
 from backend.field.books_schemas import Book, BookSummary, Position
@@ -33,7 +34,7 @@ from backend.field.models import (
     ReadingBookItem,
 )
 from backend.field.routing import Stop, plan_route
-from backend.field.scope import Actor, grids_of
+from backend.field.scope import grids_of
 from backend.metering.models import Meter, MeterStatus
 from backend.settings import Settings
 from backend.types import from_epoch_ms, to_epoch_ms
@@ -157,15 +158,15 @@ async def _inspector(session: AsyncSession, inspector_id: int) -> User:
 
 async def generate(
     session: AsyncSession,
-    actor: Actor,
+    caller: Caller,
     inspector_id: int,
     cycle: str | None,
     now_ms: int,
     settings: Settings,
     start: Position | None = None,
-) -> ReadingBook:
-    """The inspector's book for the cycle, made on first request (idempotent)."""
-    if not actor.is_staff and inspector_id != actor.user_id:
+) -> tuple[ReadingBook, bool]:
+    """The inspector's book for the cycle, made on first request (idempotent); True if made."""
+    if not caller.unscoped and inspector_id != caller.user_id:
         raise NotFound(f"inspector {inspector_id} not found", "inspector_id")
     await _inspector(session, inspector_id)
     cycle = cycle or cycle_of(now_ms, settings.timezone)
@@ -175,7 +176,7 @@ async def generate(
         )
     )
     if existing is not None:
-        return existing
+        return existing, False
     point = (start.latitude, start.longitude) if start else None
     ordered = _order(await needed(session, inspector_id, cycle, now_ms, settings), point)
     at = from_epoch_ms(now_ms)
@@ -202,20 +203,20 @@ async def generate(
         )
         if raced is None:
             raise
-        return raced
-    return book
+        return raced, False
+    return book, True
 
 
-async def visible_book(session: AsyncSession, actor: Actor, book_id: int) -> ReadingBook:
+async def visible_book(session: AsyncSession, caller: Caller, book_id: int) -> ReadingBook:
     book = await session.get(ReadingBook, book_id)
-    if book is None or (not actor.is_staff and book.inspector_id != actor.user_id):
+    if book is None or (not caller.unscoped and book.inspector_id != caller.user_id):
         raise NotFound(f"book {book_id} not found")
     return book
 
 
 async def replan(
     session: AsyncSession,
-    actor: Actor,
+    caller: Caller,
     book_id: int,
     now_ms: int,
     settings: Settings,
@@ -224,7 +225,7 @@ async def replan(
     """Bring the book up to date mid-cycle: keep what was read, in place; add meters that now
     need a person, drop unread ones that no longer do, and re-plan the rest of the walk from
     the last meter read (or the start). The version moves only if something changed."""
-    book = await visible_book(session, actor, book_id)
+    book = await visible_book(session, caller, book_id)
     lo, hi = cycle_bounds(book.cycle, settings.timezone)
     old = (
         await session.scalars(
@@ -285,11 +286,11 @@ async def view(session: AsyncSession, book: ReadingBook, settings: Settings) -> 
 
 
 async def list_books(
-    session: AsyncSession, actor: Actor, inspector_id: int | None, cycle: str | None
+    session: AsyncSession, caller: Caller, inspector_id: int | None, cycle: str | None
 ) -> list[BookSummary]:
     query = select(ReadingBook).order_by(ReadingBook.cycle.desc(), ReadingBook.inspector_id)
-    if not actor.is_staff:
-        query = query.where(ReadingBook.inspector_id == actor.user_id)
+    if not caller.unscoped:
+        query = query.where(ReadingBook.inspector_id == caller.user_id)
     if inspector_id is not None:
         query = query.where(ReadingBook.inspector_id == inspector_id)
     if cycle is not None:

@@ -15,6 +15,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.accounts.models import Customer
+from backend.auth.guards import Caller
+from backend.auth.scope import customer_scope
 from backend.field import feed
 from backend.field.errors import Conflict, FieldError, Forbidden, NotFound
 from backend.field.models import (
@@ -25,7 +27,7 @@ from backend.field.models import (
 from backend.field.readings_schemas import DecisionSubmit, ReadingHistory
 from backend.field.readings_schemas import FieldReading as FieldReadingOut
 from backend.field.readings_view import corrections_of, effective_registers, view
-from backend.field.scope import Actor, visible_meter_pk
+from backend.field.scope import visible_meter_pk
 from backend.metering.models import Meter
 from backend.types import from_epoch_ms
 
@@ -59,7 +61,7 @@ def _insert_only(_mapper: Any, _connection: Any, target: Any) -> None:
     raise ReadingImmutable(f"the decision on correction {target.correction_id}")
 
 
-async def _correction(session: AsyncSession, actor: Actor, client_id: str) -> FieldReading:
+async def _correction(session: AsyncSession, caller: Caller, client_id: str) -> FieldReading:
     row = await session.scalar(
         select(FieldReading).where(
             FieldReading.client_id == client_id, FieldReading.kind == FieldReadingKind.CORRECTION
@@ -67,30 +69,35 @@ async def _correction(session: AsyncSession, actor: Actor, client_id: str) -> Fi
     )
     if row is None:
         raise NotFound(f"correction {client_id} not found")
-    await visible_meter_pk(session, actor, row.meter_pk)
+    await visible_meter_pk(session, caller, row.meter_pk)
     return row
 
 
 async def decide(
-    session: AsyncSession, actor: Actor, client_id: str, body: DecisionSubmit, now_ms: int
+    session: AsyncSession,
+    caller: Caller,
+    client_id: str,
+    body: DecisionSubmit,
+    now_ms: int,
+    timezone: str,
 ) -> FieldReadingOut:
-    correction = await _correction(session, actor, client_id)
+    correction = await _correction(session, caller, client_id)
     existing = await session.get(CorrectionDecision, correction.id)
     if existing is not None:
         if (
             existing.approved == body.approved
             and existing.note == body.note
-            and (existing.decided_by == actor.user_id)
+            and (existing.decided_by == caller.user_id)
         ):
             return await view(session, correction)  # a resend of the same decision
         verdict = "approved" if existing.approved else "rejected"
         raise Conflict(f"correction {client_id} was already {verdict}; a decision is final")
-    if correction.inspector_id == actor.user_id:
+    if correction.inspector_id == caller.user_id:
         raise Forbidden(f"you submitted correction {client_id}; another supervisor must decide it")
     decision = CorrectionDecision(
         correction_id=correction.id,
         approved=body.approved,
-        decided_by=actor.user_id,
+        decided_by=caller.user_id,
         decided_at=from_epoch_ms(now_ms),
         note=body.note,
     )
@@ -108,15 +115,17 @@ async def decide(
             f"correction {client_id} was decided at the same moment by someone else"
         ) from None
     if body.approved:
-        await feed.committed(session, correction.meter_pk, correction.ts)
+        await feed.committed(
+            session, correction.meter_pk, correction.ts, sorted(correction.registers), timezone
+        )
     return await view(session, correction)
 
 
-async def history(session: AsyncSession, actor: Actor, client_id: str) -> ReadingHistory:
+async def history(session: AsyncSession, caller: Caller, client_id: str) -> ReadingHistory:
     row = await session.scalar(select(FieldReading).where(FieldReading.client_id == client_id))
     if row is None:
         raise NotFound(f"reading {client_id} not found")
-    await visible_meter_pk(session, actor, row.meter_pk)
+    await visible_meter_pk(session, caller, row.meter_pk)
     if row.kind == FieldReadingKind.CORRECTION:
         original = await session.get(FieldReading, row.corrects_id)
         assert original is not None
@@ -130,14 +139,14 @@ async def history(session: AsyncSession, actor: Actor, client_id: str) -> Readin
 
 
 async def list_corrections(
-    session: AsyncSession, actor: Actor, status: str = "pending_approval", limit: int = 200
+    session: AsyncSession, caller: Caller, status: str = "pending_approval", limit: int = 200
 ) -> list[FieldReadingOut]:
     query = (
         select(FieldReading)
         .join(Meter, Meter.id == FieldReading.meter_pk)
         .outerjoin(Customer, Customer.id == Meter.customer_id)
         .outerjoin(CorrectionDecision, CorrectionDecision.correction_id == FieldReading.id)
-        .where(FieldReading.kind == FieldReadingKind.CORRECTION, actor.customer_filter())
+        .where(FieldReading.kind == FieldReadingKind.CORRECTION, customer_scope(caller))
         .order_by(FieldReading.received_at, FieldReading.id)
         .limit(limit)
     )

@@ -29,7 +29,9 @@ class Conflict(FieldError):
 
 
 class Invalid(FieldError):
-    status = 422
+    """Well-formed but unacceptable (400, like the rest of the API's InvalidRequest)."""
+
+    status = 400
 
 
 class TooLarge(FieldError):

@@ -7,6 +7,7 @@ the consumption engine is told, so billing follows at once: read and bill in one
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
 from sqlalchemy import select
@@ -14,8 +15,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.field.errors import Conflict
+from backend.metering.consumption import on_readings_committed
 from backend.metering.models import Reading, ReadingSource
 from backend.types import from_epoch_ms
+
+log = logging.getLogger("meterline.field")
 
 
 async def ensure_free(
@@ -65,7 +69,7 @@ async def apply_correction(
             "quantity": q,
             "ts": ts,
             "value": v,
-            "quality": "corrected",
+            "quality": "good",  # approved: the consumption chain takes it like any good reading
             "source": ReadingSource.FIELD.value,
             "received_at": received_at,
         }
@@ -85,7 +89,19 @@ async def apply_correction(
     await session.execute(stmt)
 
 
-async def committed(session: AsyncSession, meter_pk: int, ts: int) -> None:
-    """Tell the consumption engine about readings just committed (wired at the engine's entry
-    point), so daily consumption and prepaid billing follow the reading at once."""
-    return None
+async def committed(
+    session: AsyncSession, meter_pk: int, ts: int, quantities: list[str], timezone: str
+) -> None:
+    """Tell the consumption engine about readings just committed, so daily consumption and
+    prepaid billing follow the reading at once. The readings are already safe: if the
+    recomputation fails it is logged, and the next reading of the meter (or a rebuild)
+    repairs the days; the inspector's submission still succeeds."""
+    try:
+        await on_readings_committed(
+            session, [(meter_pk, q, ts, ts) for q in quantities], timezone=timezone
+        )
+    except Exception:
+        await session.rollback()
+        log.exception(
+            "consumption of meter %s at %s not recomputed after a field reading", meter_pk, ts
+        )

@@ -9,19 +9,20 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.accounts.models import Customer
+from backend.auth.guards import Caller
+from backend.auth.scope import customer_scope
 from backend.field.errors import Conflict, Invalid, NotFound
 from backend.field.models import FieldFlag, FieldReading, FlagStatus
 from backend.field.plausibility import FlagKind
 from backend.field.readings_schemas import Flag, FlagResolve
 from backend.field.readings_view import flag_view
-from backend.field.scope import Actor
 from backend.metering.models import Meter
 from backend.types import from_epoch_ms
 
 
 async def list_flags(
     session: AsyncSession,
-    actor: Actor,
+    caller: Caller,
     *,
     status: str | None = "open",
     kind: str | None = None,
@@ -34,7 +35,7 @@ async def list_flags(
         .join(FieldReading, FieldReading.id == FieldFlag.field_reading_id)
         .join(Meter, Meter.id == FieldFlag.meter_pk)
         .outerjoin(Customer, Customer.id == Meter.customer_id)
-        .where(actor.customer_filter())
+        .where(customer_scope(caller))
         .order_by(FieldFlag.created_at, FieldFlag.id)
         .limit(limit)
     )
@@ -56,7 +57,7 @@ async def list_flags(
 
 
 async def resolve(
-    session: AsyncSession, actor: Actor, flag_id: int, body: FlagResolve, now_ms: int
+    session: AsyncSession, caller: Caller, flag_id: int, body: FlagResolve, now_ms: int
 ) -> Flag:
     row = (
         await session.execute(
@@ -64,18 +65,18 @@ async def resolve(
             .join(FieldReading, FieldReading.id == FieldFlag.field_reading_id)
             .join(Meter, Meter.id == FieldFlag.meter_pk)
             .outerjoin(Customer, Customer.id == Meter.customer_id)
-            .where(FieldFlag.id == flag_id, actor.customer_filter())
+            .where(FieldFlag.id == flag_id, customer_scope(caller))
         )
     ).first()
     if row is None:
         raise NotFound(f"flag {flag_id} not found")
     flag, client_id, meter_id = row
     if flag.status == FlagStatus.RESOLVED:
-        if flag.resolution == body.note and flag.resolved_by == actor.user_id:
+        if flag.resolution == body.note and flag.resolved_by == caller.user_id:
             return flag_view(flag, client_id, meter_id)  # a resend
         raise Conflict(f"flag {flag_id} is already resolved: {flag.resolution}")
     flag.status = FlagStatus.RESOLVED
-    flag.resolved_by = actor.user_id
+    flag.resolved_by = caller.user_id
     flag.resolved_at = from_epoch_ms(now_ms)
     flag.resolution = body.note
     await session.commit()

@@ -16,9 +16,10 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.accounts.models import Customer
+from backend.auth.guards import Caller
+from backend.auth.scope import customer_scope
 from backend.field.errors import Invalid
 from backend.field.geo import bounding_box, haversine_m
-from backend.field.scope import Actor
 from backend.metering.models import Meter, MeterStatus
 
 CO_LOCATED_M = 3.0  # meters this close share a meter box (表箱): one stop, several meters
@@ -91,7 +92,7 @@ def probable(
 
 async def nearby(
     session: AsyncSession,
-    actor: Actor,
+    caller: Caller,
     lat: float,
     lon: float,
     accuracy_m: float,
@@ -118,7 +119,7 @@ async def nearby(
     rows = await session.execute(
         select(Meter, Customer)
         .join(Customer, Customer.id == Meter.customer_id)
-        .where(or_(own, inherited), Meter.status != MeterStatus.REMOVED, actor.customer_filter())
+        .where(or_(own, inherited), Meter.status != MeterStatus.REMOVED, customer_scope(caller))
     )
     found: list[NearbyMeter] = []
     for meter, customer in rows:

@@ -17,6 +17,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.accounts.models import Customer
+from backend.auth.guards import Caller
+from backend.auth.scope import customer_scope
 from backend.field import checks, feed
 from backend.field.cycles import cycle_of
 from backend.field.errors import Conflict, Invalid, NotFound
@@ -37,7 +39,7 @@ from backend.field.readings_schemas import (
 )
 from backend.field.readings_schemas import FieldReading as FieldReadingOut
 from backend.field.readings_view import pending_correction_of, view
-from backend.field.scope import Actor, visible_meter, visible_meter_pk
+from backend.field.scope import visible_meter, visible_meter_pk
 from backend.metering.models import Meter, MeterStatus
 from backend.settings import Settings
 
@@ -80,13 +82,13 @@ async def check_photo(session: AsyncSession, sha: str | None) -> None:
 
 
 async def _existing(
-    session: AsyncSession, actor: Actor, client_id: str, digest: str, kind: FieldReadingKind
+    session: AsyncSession, caller: Caller, client_id: str, digest: str, kind: FieldReadingKind
 ) -> Submitted | None:
     row = await session.scalar(select(FieldReading).where(FieldReading.client_id == client_id))
     if row is None:
         return None
     try:
-        await visible_meter_pk(session, actor, row.meter_pk)
+        await visible_meter_pk(session, caller, row.meter_pk)
     except NotFound:
         raise Conflict(
             f"client_id {client_id} is already used by another submission", "client_id"
@@ -130,15 +132,15 @@ def _flags(row: FieldReading, findings: list[Finding]) -> list[FieldFlag]:
 
 
 async def submit_reading(
-    session: AsyncSession, actor: Actor, body: ReadingSubmit, settings: Settings, now_ms: int
+    session: AsyncSession, caller: Caller, body: ReadingSubmit, settings: Settings, now_ms: int
 ) -> Submitted:
     client_id = str(body.client_id)
     digest = body_digest(body)
-    replay = await _existing(session, actor, client_id, digest, FieldReadingKind.READING)
+    replay = await _existing(session, caller, client_id, digest, FieldReadingKind.READING)
     if replay is not None:
         return replay
     check_registers(body.registers)
-    meter, customer = await visible_meter(session, actor, body.meter_id)
+    meter, customer = await visible_meter(session, caller, body.meter_id)
     if meter.status == MeterStatus.REMOVED:
         raise Invalid(
             f"meter {meter.meter_id} has been removed; read the meter that replaced it", "meter_id"
@@ -152,8 +154,8 @@ async def submit_reading(
         client_id=client_id,
         kind=FieldReadingKind.READING,
         meter_pk=meter.id,
-        inspector_id=actor.user_id,
-        book_id=await _book_for(session, actor.user_id, meter.id, cycle_of(ts, settings.timezone)),
+        inspector_id=caller.user_id,
+        book_id=await _book_for(session, caller.user_id, meter.id, cycle_of(ts, settings.timezone)),
         registers=dict(sorted(body.registers.items())),
         photo_sha256=body.photo_sha256,
         latitude=body.fix.latitude,
@@ -178,21 +180,21 @@ async def submit_reading(
         # the same id raced in from a second connection of the same device (or the key was
         # taken meanwhile): answer as a resend would, or say what collided
         await session.rollback()
-        replay = await _existing(session, actor, client_id, digest, FieldReadingKind.READING)
+        replay = await _existing(session, caller, client_id, digest, FieldReadingKind.READING)
         if replay is not None:
             return replay
         await feed.ensure_free(session, meter.id, meter.meter_id, ts, sorted(body.registers))
         raise
-    await feed.committed(session, meter.id, ts)
+    await feed.committed(session, meter.id, ts, sorted(body.registers), settings.timezone)
     return Submitted(await view(session, row), replayed=False)
 
 
 async def submit_correction(
-    session: AsyncSession, actor: Actor, body: CorrectionSubmit, settings: Settings, now_ms: int
+    session: AsyncSession, caller: Caller, body: CorrectionSubmit, settings: Settings, now_ms: int
 ) -> Submitted:
     client_id = str(body.client_id)
     digest = body_digest(body)
-    replay = await _existing(session, actor, client_id, digest, FieldReadingKind.CORRECTION)
+    replay = await _existing(session, caller, client_id, digest, FieldReadingKind.CORRECTION)
     if replay is not None:
         return replay
     original = await session.scalar(
@@ -200,7 +202,9 @@ async def submit_correction(
     )
     if original is None:
         raise NotFound(f"reading {body.corrects} not found", "corrects")
-    meter, _customer = await visible_meter_pk(session, actor, original.meter_pk)  # 404 outside grid
+    meter, _customer = await visible_meter_pk(
+        session, caller, original.meter_pk
+    )  # 404 outside grid
     if original.kind != FieldReadingKind.READING:
         raise Invalid(
             f"corrects: {body.corrects} is itself a correction; refer to the original reading",
@@ -226,7 +230,7 @@ async def submit_correction(
         client_id=client_id,
         kind=FieldReadingKind.CORRECTION,
         meter_pk=original.meter_pk,
-        inspector_id=actor.user_id,
+        inspector_id=caller.user_id,
         book_id=original.book_id,
         corrects_id=original.id,
         reason=body.reason,
@@ -254,24 +258,24 @@ async def submit_correction(
         await session.commit()
     except IntegrityError:
         await session.rollback()
-        replay = await _existing(session, actor, client_id, digest, FieldReadingKind.CORRECTION)
+        replay = await _existing(session, caller, client_id, digest, FieldReadingKind.CORRECTION)
         if replay is not None:
             return replay
         raise
     return Submitted(await view(session, row), replayed=False)
 
 
-async def get_reading(session: AsyncSession, actor: Actor, client_id: str) -> FieldReadingOut:
+async def get_reading(session: AsyncSession, caller: Caller, client_id: str) -> FieldReadingOut:
     row = await session.scalar(select(FieldReading).where(FieldReading.client_id == client_id))
     if row is None:
         raise NotFound(f"reading {client_id} not found")
-    await visible_meter_pk(session, actor, row.meter_pk)
+    await visible_meter_pk(session, caller, row.meter_pk)
     return await view(session, row)
 
 
 async def list_readings(
     session: AsyncSession,
-    actor: Actor,
+    caller: Caller,
     *,
     meter_id: str | None = None,
     inspector_id: int | None = None,
@@ -283,7 +287,7 @@ async def list_readings(
         select(FieldReading)
         .join(Meter, Meter.id == FieldReading.meter_pk)
         .outerjoin(Customer, Customer.id == Meter.customer_id)
-        .where(actor.customer_filter())
+        .where(customer_scope(caller))
         .order_by(FieldReading.ts.desc(), FieldReading.id.desc())
         .limit(limit)
     )

@@ -9,10 +9,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.accounts.models import Customer
+from backend.auth.guards import Caller
+from backend.auth.scope import customer_scope
 from backend.field.books_schemas import Task, TaskComplete, TaskCreate
 from backend.field.errors import Conflict, Invalid, NotFound
 from backend.field.models import FieldTask, FieldTaskKind, FieldTaskStatus
-from backend.field.scope import Actor, visible_customer, visible_meter
+from backend.field.scope import visible_customer, visible_meter
 from backend.metering.models import Meter
 from backend.types import from_epoch_ms, to_epoch_ms
 
@@ -44,11 +46,11 @@ def _due(value: str | None) -> date | None:
         raise Invalid(f"due_on {value!r} is not YYYY-MM-DD", "due_on") from None
 
 
-async def create(session: AsyncSession, actor: Actor, body: TaskCreate, now_ms: int) -> Task:
-    customer = await visible_customer(session, actor, body.customer_id)
+async def create(session: AsyncSession, caller: Caller, body: TaskCreate, now_ms: int) -> Task:
+    customer = await visible_customer(session, caller, body.customer_id)
     meter: Meter | None = None
     if body.meter_id is not None:
-        meter, _ = await visible_meter(session, actor, body.meter_id)
+        meter, _ = await visible_meter(session, caller, body.meter_id)
         if meter.customer_id != customer.id:
             raise Invalid(
                 f"meter {body.meter_id} does not belong to customer {customer.number}", "meter_id"
@@ -61,7 +63,7 @@ async def create(session: AsyncSession, actor: Actor, body: TaskCreate, now_ms: 
         meter_pk=meter.id if meter else None,
         due_on=_due(body.due_on),
         note=body.note,
-        created_by=actor.user_id,
+        created_by=caller.user_id,
         created_at=from_epoch_ms(now_ms),
     )
     session.add(task)
@@ -70,7 +72,7 @@ async def create(session: AsyncSession, actor: Actor, body: TaskCreate, now_ms: 
 
 
 async def schedule_safety_inspections(
-    session: AsyncSession, actor: Actor, today: date, interval_days: int, due_in_days: int = 14
+    session: AsyncSession, caller: Caller, today: date, interval_days: int, due_in_days: int = 14
 ) -> list[Task]:
     """A safety inspection for every key account (R14) without an open one and without one done
     in the last ``interval_days``. Idempotent: running it twice creates nothing new."""
@@ -89,7 +91,7 @@ async def schedule_safety_inspections(
     )
     keys = await session.scalars(
         select(Customer)
-        .where(Customer.key_account_class.is_not(None), actor.customer_filter())
+        .where(Customer.key_account_class.is_not(None), customer_scope(caller))
         .order_by(Customer.id)
     )
     created = []
@@ -101,7 +103,7 @@ async def schedule_safety_inspections(
             customer_id=customer.id,
             due_on=today + timedelta(days=due_in_days),
             note=f"scheduled safety inspection, key account class {customer.key_account_class}",
-            created_by=actor.user_id,
+            created_by=caller.user_id,
         )
         session.add(task)
         created.append((task, customer.number))
@@ -114,14 +116,14 @@ def _ms(d: date) -> int:
 
 
 async def _visible_task(
-    session: AsyncSession, actor: Actor, task_id: int
+    session: AsyncSession, caller: Caller, task_id: int
 ) -> tuple[FieldTask, Customer, str | None]:
     row = (
         await session.execute(
             select(FieldTask, Customer, Meter.meter_id)
             .join(Customer, Customer.id == FieldTask.customer_id)
             .outerjoin(Meter, Meter.id == FieldTask.meter_pk)
-            .where(FieldTask.id == task_id, actor.customer_filter())
+            .where(FieldTask.id == task_id, customer_scope(caller))
         )
     ).first()
     if row is None:
@@ -129,19 +131,19 @@ async def _visible_task(
     return row[0], row[1], row[2]
 
 
-async def get(session: AsyncSession, actor: Actor, task_id: int) -> Task:
-    task, customer, meter_id = await _visible_task(session, actor, task_id)
+async def get(session: AsyncSession, caller: Caller, task_id: int) -> Task:
+    task, customer, meter_id = await _visible_task(session, caller, task_id)
     return _view(task, customer.number, meter_id)
 
 
 async def list_tasks(
-    session: AsyncSession, actor: Actor, status: str | None = "open", kind: str | None = None
+    session: AsyncSession, caller: Caller, status: str | None = "open", kind: str | None = None
 ) -> list[Task]:
     query = (
         select(FieldTask, Customer.number, Meter.meter_id)
         .join(Customer, Customer.id == FieldTask.customer_id)
         .outerjoin(Meter, Meter.id == FieldTask.meter_pk)
-        .where(actor.customer_filter())
+        .where(customer_scope(caller))
         .order_by(FieldTask.due_on.is_(None), FieldTask.due_on, FieldTask.id)
         .limit(1000)
     )
@@ -153,18 +155,18 @@ async def list_tasks(
 
 
 async def complete(
-    session: AsyncSession, actor: Actor, task_id: int, body: TaskComplete, now_ms: int
+    session: AsyncSession, caller: Caller, task_id: int, body: TaskComplete, now_ms: int
 ) -> Task:
-    task, customer, meter_id = await _visible_task(session, actor, task_id)
+    task, customer, meter_id = await _visible_task(session, caller, task_id)
     if task.status == FieldTaskStatus.DONE:
-        if task.result == body.result and task.completed_by == actor.user_id:
+        if task.result == body.result and task.completed_by == caller.user_id:
             return _view(task, customer.number, meter_id)  # a resend from the handheld
         raise Conflict(f"task {task_id} is already done")
     if task.status == FieldTaskStatus.CANCELLED:
         raise Conflict(f"task {task_id} was cancelled")
     task.status = FieldTaskStatus.DONE
     task.result = body.result
-    task.completed_by = actor.user_id
+    task.completed_by = caller.user_id
     task.completed_at = from_epoch_ms(body.fix.fix_at if body.fix else now_ms)
     if body.fix is not None:
         task.latitude = body.fix.latitude

@@ -10,6 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.accounts.models import Customer
+from backend.auth.guards import Caller
 from backend.auth.models import Role, User
 from backend.field.books_schemas import Coverage, CoverageItem
 from backend.field.books_service import visible_book
@@ -27,7 +28,6 @@ from backend.field.models import (
 from backend.field.plausibility import FlagKind
 from backend.field.readings_service import FUTURE_SLACK_MS
 from backend.field.routing import path_length_m
-from backend.field.scope import Actor
 from backend.field.tracks_schemas import (
     PointEvent,
     ReadingEvent,
@@ -40,7 +40,7 @@ from backend.metering.models import Meter
 
 
 async def upload(
-    session: AsyncSession, actor: Actor, body: TrackUpload, now_ms: int
+    session: AsyncSession, caller: Caller, body: TrackUpload, now_ms: int
 ) -> TrackUploaded:
     for n, p in enumerate(body.points):
         if p.ts > now_ms + FUTURE_SLACK_MS:
@@ -51,7 +51,7 @@ async def upload(
     stored = set(
         await session.scalars(
             select(TrackPoint.ts).where(
-                TrackPoint.inspector_id == actor.user_id, TrackPoint.ts.in_(sorted(batch))
+                TrackPoint.inspector_id == caller.user_id, TrackPoint.ts.in_(sorted(batch))
             )
         )
     )
@@ -62,7 +62,7 @@ async def upload(
         stmt = insert_(TrackPoint).values(
             [
                 {
-                    "inspector_id": actor.user_id,
+                    "inspector_id": caller.user_id,
                     "ts": p.ts,
                     "latitude": p.latitude,
                     "longitude": p.longitude,
@@ -77,11 +77,11 @@ async def upload(
     return TrackUploaded(accepted=len(new), duplicates=len(body.points) - len(new))
 
 
-async def _inspector(session: AsyncSession, actor: Actor, inspector_id: int) -> User:
+async def _inspector(session: AsyncSession, caller: Caller, inspector_id: int) -> User:
     user = await session.get(User, inspector_id)
     if user is None or user.role != Role.INSPECTOR:
         raise NotFound(f"inspector {inspector_id} not found")
-    if not actor.is_staff and actor.user_id != inspector_id:
+    if not caller.unscoped and caller.user_id != inspector_id:
         raise NotFound(f"inspector {inspector_id} not found")
     return user
 
@@ -97,9 +97,9 @@ async def _points(session: AsyncSession, inspector_id: int, lo: int, hi: int) ->
 
 
 async def replay(
-    session: AsyncSession, actor: Actor, inspector_id: int, day: str, timezone: str
+    session: AsyncSession, caller: Caller, inspector_id: int, day: str, timezone: str
 ) -> Replay:
-    await _inspector(session, actor, inspector_id)
+    await _inspector(session, caller, inspector_id)
     lo, hi = local_day_bounds(day, timezone)
     points = await _points(session, inspector_id, lo, hi)
     rows = (
@@ -183,8 +183,8 @@ def in_order(seqs: Sequence[int]) -> set[int]:
     return keep
 
 
-async def coverage(session: AsyncSession, actor: Actor, book_id: int, timezone: str) -> Coverage:
-    book = await visible_book(session, actor, book_id)
+async def coverage(session: AsyncSession, caller: Caller, book_id: int, timezone: str) -> Coverage:
+    book = await visible_book(session, caller, book_id)
     lo, hi = cycle_bounds(book.cycle, timezone)
     rows = (
         await session.execute(

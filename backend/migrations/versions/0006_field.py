@@ -5,7 +5,7 @@ Confirmed field readings and the decisions on corrections are insert-only (R8): 
 each database refuses UPDATE and DELETE (and TRUNCATE on PostgreSQL) with a message saying so.
 
 Revision ID: 0006
-Revises: 0002 (re-chained after the other branches' migrations when merged)
+Revises: 0004 (re-chained after the other branches' migrations when merged)
 Create Date: 2026-11-22
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 
 
 revision: str = '0006'
-down_revision: str | None = '0002'
+down_revision: str | None = '0004'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
