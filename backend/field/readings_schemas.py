@@ -39,7 +39,7 @@ class ReadingSubmit(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     registers: dict[str, Wh]  # quantity → Wh; energy_import required
     fix: GpsFix
     device_at: EpochMs  # the device clock when the inspector confirmed
-    photo_sha256: Sha256 | None = None  # upload first: POST /field/photos
+    photo_sha256: Sha256 | None = None  # upload first: POST /api/field/photos
     note: Text500 = ""
 
 
