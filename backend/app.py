@@ -28,6 +28,7 @@ LifespanHook = Callable[[Litestar], AbstractAsyncContextManager[None]]
 def route_handlers() -> list[Any]:
     from backend.accounts.routes import AccountController, CustomerController
     from backend.auth.routes import AuthController, SessionController
+    from backend.field.routes import GridController
     from backend.field.routes_books import FieldBookController
     from backend.field.routes_map import FieldMapController
     from backend.field.routes_readings import FieldReadingController
@@ -42,6 +43,7 @@ def route_handlers() -> list[Any]:
         AccountController,
         MeterController,
         MeteringController,
+        GridController,
         FieldReadingController,
         FieldBookController,
         FieldMapController,

@@ -163,6 +163,9 @@ async def intervals(
 
 
 def check_days(from_day: date, to_day: date) -> None:
+    for name, day in (("from", from_day), ("to", to_day)):
+        if not date(1970, 1, 2) <= day <= date(2999, 12, 30):
+            raise InvalidRequest(name, "must lie between 1970 and 2999")
     if to_day < from_day:
         raise InvalidRequest("to", "must not be before from")
     if (to_day - from_day).days >= MAX_DAYS:
@@ -293,7 +296,9 @@ async def collection_rate(
         collected: set[int] = set()
         if in_service:
             got = await session.scalars(
-                select(Reading.meter_pk.distinct()).where(
+                select(Reading.meter_pk)
+                .distinct()
+                .where(
                     Reading.quantity == COLLECTION_QUANTITY,
                     Reading.ts > start,
                     Reading.ts <= end,
