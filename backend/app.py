@@ -52,7 +52,9 @@ def route_handlers() -> list[Any]:
 
 
 def lifespan_hooks() -> list[LifespanHook]:
-    return []
+    from backend.metering.ingest.lifespan import ingest_lifespan
+
+    return [ingest_lifespan]
 
 
 def create_app(
