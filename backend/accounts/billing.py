@@ -170,7 +170,7 @@ async def bill_account(
     for old in live:
         if old.id not in keep:
             await ledger.reverse(
-                session, old.entry_id, actor=ACTOR, memo="re-rated: the readings changed"
+                session, old.entry_id, actor=ACTOR, memo="re-rated: the readings changed", rerating=True
             )
             result.reversed += 1
     result.kept = len(keep)

@@ -95,7 +95,9 @@ async def billing_state(session: AsyncSession, account_id: int) -> BillingState:
     return state
 
 
-async def reverse(session: AsyncSession, entry_id: int, *, actor: str, memo: str) -> LedgerEntry:
+async def reverse(
+    session: AsyncSession, entry_id: int, *, actor: str, memo: str, rerating: bool = False
+) -> LedgerEntry:
     """Post the exact negation of an entry. A consumption charge's exact amount leaves the
     billing total too, and its charge row is marked reversed (re-rating does this)."""
     original = await session.get(LedgerEntry, entry_id)
@@ -103,6 +105,10 @@ async def reverse(session: AsyncSession, entry_id: int, *, actor: str, memo: str
         raise LedgerError(f"ledger entry {entry_id} does not exist")
     if original.kind is EntryKind.REVERSAL:
         raise LedgerError("a reversal is not reversed again: post a new entry instead")
+    if original.kind is EntryKind.CONSUMPTION_CHARGE and not rerating:
+        raise LedgerError(
+            "consumption charges follow the readings (re-rating); to waive one, post an adjustment"
+        )
     already = await session.scalar(
         select(LedgerEntry.id).where(LedgerEntry.reverses_id == entry_id)
     )
