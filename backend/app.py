@@ -14,6 +14,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from backend import __version__
+from backend.auth.guards import configure_auth
 from backend.db import create_engine, session_factory
 from backend.settings import Settings, load_settings
 from backend.system.routes import SystemController
@@ -25,7 +26,19 @@ LifespanHook = Callable[[Litestar], AbstractAsyncContextManager[None]]
 
 
 def route_handlers() -> list[Any]:
-    return [SystemController]
+    from backend.accounts.routes import AccountController, CustomerController
+    from backend.auth.routes import AuthController, SessionController
+    from backend.metering.routes import MeterController, MeteringController
+
+    return [
+        SystemController,
+        AuthController,
+        SessionController,
+        CustomerController,
+        AccountController,
+        MeterController,
+        MeteringController,
+    ]
 
 
 def lifespan_hooks() -> list[LifespanHook]:
@@ -63,5 +76,6 @@ def create_app(
                 }
             ),
         ),
+        on_app_init=[configure_auth],  # deny by default: see backend/auth/guards.py
         debug=False,
     )
