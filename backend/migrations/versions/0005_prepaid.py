@@ -2,7 +2,7 @@
 episodes, remote commands with their audit trail and approval batches.
 
 Revision ID: 0005
-Revises: 0002 (re-chained after the other branches' migrations at merge)
+Revises: 0004 (re-chained after the other branches' migrations at merge)
 Create Date: 2026-11-22
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 
 
 revision: str = '0005'
-down_revision: str | None = '0002'
+down_revision: str | None = '0004'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
