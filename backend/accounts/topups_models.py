@@ -40,7 +40,8 @@ class TopUp(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
-    idempotency_key: Mapped[str] = mapped_column(String(128))
+    # NULL once purged (after settings.idempotency_retention_days): the payment record stays
+    idempotency_key: Mapped[str | None] = mapped_column(String(128))
     request_hash: Mapped[str] = mapped_column(String(64))
     status: Mapped[TopUpStatus] = mapped_column(str_enum(TopUpStatus, 16))
     channel: Mapped[Channel] = mapped_column(str_enum(Channel, 16))

@@ -161,7 +161,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('customer_id', sa.Integer(), nullable=False),
     sa.Column('account_id', sa.Integer(), nullable=False),
-    sa.Column('idempotency_key', sa.String(length=128), nullable=False),
+    sa.Column('idempotency_key', sa.String(length=128), nullable=True),
     sa.Column('request_hash', sa.String(length=64), nullable=False),
     sa.Column('status', sa.Enum('in_progress', 'completed', 'failed', name='topupstatus', native_enum=False, length=16), nullable=False),
     sa.Column('channel', sa.Enum('counter', 'bank', 'wechat', 'alipay', 'app', name='channel', native_enum=False, length=16), nullable=False),
