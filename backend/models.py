@@ -1,7 +1,7 @@
 """Every capability's tables, imported in one place so Alembic sees the whole metadata."""
 
-from backend.accounts import models as _accounts  # noqa: F401
 from backend.accounts import ledger_models as _ledger  # noqa: F401
+from backend.accounts import models as _accounts  # noqa: F401
 from backend.accounts import notifications_models as _notices  # noqa: F401
 from backend.accounts import topups_models as _topups  # noqa: F401
 from backend.auth import models as _auth  # noqa: F401

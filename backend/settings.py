@@ -60,7 +60,9 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         if not 0 < self.http_port < 65536:
             raise SettingsError(f"METERLINE_HTTP_PORT: {self.http_port} is not a TCP port")
         if self.idempotency_retention_days < 7:
-            raise SettingsError("METERLINE_IDEMPOTENCY_RETENTION_DAYS: keys are kept 7 days at least")
+            raise SettingsError(
+                "METERLINE_IDEMPOTENCY_RETENTION_DAYS: keys are kept 7 days at least"
+            )
         scheme = urlsplit(self.mqtt_url).scheme
         if scheme not in ("mqtt", "mqtts", "embedded"):
             raise SettingsError(

@@ -14,6 +14,7 @@ earliest change: every live charge from there on whose interval or lines differ 
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -76,7 +77,7 @@ async def _intervals(
         if from_ms is not None:
             q = q.where(Reading.ts >= from_ms)
         rows = (await session.execute(q.order_by(Reading.ts))).all()
-        for (t0, v0), (t1, v1) in zip(rows, rows[1:], strict=False):
+        for (t0, v0), (t1, v1) in itertools.pairwise(rows):
             if v1 < v0:  # register reset or meter swap: not billable, flagged
                 skipped.append(f"meter {pk}: register fell from {v0} to {v1} Wh at {t1}")
                 continue
@@ -170,7 +171,11 @@ async def bill_account(
     for old in live:
         if old.id not in keep:
             await ledger.reverse(
-                session, old.entry_id, actor=ACTOR, memo="re-rated: the readings changed", rerating=True
+                session,
+                old.entry_id,
+                actor=ACTOR,
+                memo="re-rated: the readings changed",
+                rerating=True,
             )
             result.reversed += 1
     result.kept = len(keep)

@@ -25,7 +25,7 @@ class LedgerError(ValueError):
 async def lock_account(session: AsyncSession, account_id: int) -> Account:
     """Take the account's write lock first, so that concurrent money work serialises per
     account instead of deadlocking (PostgreSQL: row lock; SQLite: the database write lock)."""
-    if session.bind.dialect.name == "sqlite":
+    if session.get_bind().dialect.name == "sqlite":
         await session.execute(
             update(Account).where(Account.id == account_id).values(balance_fen=Account.balance_fen)
         )

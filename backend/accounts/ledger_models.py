@@ -39,9 +39,7 @@ class LedgerEntry(Base):
     balance_after_fen: Mapped[int] = mapped_column(BigInteger)
     exact_cny: Mapped[str | None] = mapped_column(String(48))  # charges: the unrounded amount
     # a reversal names the entry it negates; unique, so nothing is reversed twice
-    reverses_id: Mapped[int | None] = mapped_column(
-        ForeignKey("ledger_entries.id"), unique=True
-    )
+    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"), unique=True)
     actor: Mapped[str] = mapped_column(String(64))
     memo: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -112,8 +112,12 @@ async def notify(
     new = 0
     for ch in channels:
         exists = await session.scalar(
-            select(Notice.id).where(Notice.account_id == account.id, Notice.episode == ep.episode,
-                                    Notice.kind == kind, Notice.channel == ch)  # fmt: skip
+            select(Notice.id).where(
+                Notice.account_id == account.id,
+                Notice.episode == ep.episode,
+                Notice.kind == kind,
+                Notice.channel == ch,
+            )
         )
         if exists is not None:
             continue

@@ -98,7 +98,8 @@ async def _claim(
                 "Idempotency-Key was already used for a different top-up; use a new key"
             )
         if found.status is not TopUpStatus.IN_PROGRESS:
-            assert found.response is not None and found.response_status is not None
+            assert found.response is not None
+            assert found.response_status is not None
             return None, (found.response_status, found.response.encode())
         if found.started_at > utcnow() - STALE_AFTER:
             raise KeyInProgress("a top-up with this Idempotency-Key is still being processed")

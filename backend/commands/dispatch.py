@@ -64,8 +64,8 @@ class Dispatcher:
             self.client.tls_set()
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
-        self.client.on_disconnect = lambda *a: self._loop and self._loop.call_soon_threadsafe(
-            self.connected.clear
+        self.client.on_disconnect = lambda *a: (
+            self._loop and self._loop.call_soon_threadsafe(self.connected.clear)
         )
         self._endpoint = ep
 
@@ -82,11 +82,11 @@ class Dispatcher:
         assert self._loop is not None
         self._loop.call_soon_threadsafe(self.acks.put_nowait, (msg.topic, msg.payload, msg.mid))
 
-    async def start(self, timeout: float = 10.0) -> None:
+    async def start(self, connect_within_s: float = 10.0) -> None:
         self._loop = asyncio.get_running_loop()
         self.client.connect_async(self._endpoint.host, self._endpoint.port, keepalive=30)
         self.client.loop_start()
-        await asyncio.wait_for(self.connected.wait(), timeout)
+        await asyncio.wait_for(self.connected.wait(), connect_within_s)
 
     async def stop(self) -> None:
         self.client.disconnect()
@@ -132,7 +132,7 @@ class Dispatcher:
                 agent, channel = parse_topic(topic)
                 if channel is not Channel.ACKS:
                     raise TopicError(f"{topic}: not an acks topic")
-                ack = decode(payload, CommandAck)
+                ack: CommandAck = decode(payload, CommandAck)
             except (ContractError, TopicError) as exc:
                 bad = True
                 log.warning("bad command ack on %s: %s", topic, exc)

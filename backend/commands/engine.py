@@ -47,8 +47,9 @@ async def _meters(session: AsyncSession, account_id: int) -> list[Meter]:
     return list(
         (
             await session.scalars(
-                select(Meter).where(Meter.account_id == account_id,
-                                    Meter.status == MeterStatus.ACTIVE)  # fmt: skip
+                select(Meter).where(
+                    Meter.account_id == account_id, Meter.status == MeterStatus.ACTIVE
+                )
             )
         ).all()
     )
@@ -84,7 +85,7 @@ async def sweep(session: AsyncSession, settings: Settings, now: datetime) -> Swe
     chans = channels(settings)
     ttl = timedelta(minutes=settings.command_ttl_minutes)
     result = SweepResult({}, [])
-    accounts = (await session.scalars(select(Account).where(Account.kind == AccountKind.PREPAID)))
+    accounts = await session.scalars(select(Account).where(Account.kind == AccountKind.PREPAID))
     for account in accounts.all():
         daily = await notices.average_daily_spend_fen(session, account.id, now)
         left = notices.days_left(account.balance_fen, daily)
@@ -141,11 +142,15 @@ async def after_payment(
     created: list[Command] = []
     for meter in await _meters(session, account_id):
         pending = await service.open_command(session, meter.id)
-        if pending is not None and pending.kind is CommandKind.DISCONNECT:
-            if pending.state in (State.QUEUED, State.AWAITING_APPROVAL):
-                await service.transition(session, pending, Event.CANCEL, service.ENGINE,
-                                         "customer paid before dispatch")  # fmt: skip
-                pending = None
+        if (
+            pending is not None
+            and pending.kind is CommandKind.DISCONNECT
+            and pending.state in (State.QUEUED, State.AWAITING_APPROVAL)
+        ):
+            await service.transition(
+                session, pending, Event.CANCEL, service.ENGINE, "customer paid before dispatch"
+            )
+            pending = None
         if pending is not None or meter.relay_state != int(RelayState.DISCONNECTED):
             continue
         how = remote_reconnect(meter.relay_control_mode)

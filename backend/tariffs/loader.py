@@ -54,10 +54,10 @@ def _spans(periods: dict[str, Any], where: str) -> list[Span]:
                 f"(one of {', '.join(p.value for p in Period)})"
             ) from None
         if not isinstance(ranges, list):
-            raise TariffError(f"{where}.periods.{name}: a list of \"HH:MM-HH:MM\" strings")
+            raise TariffError(f'{where}.periods.{name}: a list of "HH:MM-HH:MM" strings')
         for text in ranges:
             if not isinstance(text, str) or text.count("-") != 1:
-                raise TariffError(f"{where}.periods.{name}: {text!r} is not \"HH:MM-HH:MM\"")
+                raise TariffError(f'{where}.periods.{name}: {text!r} is not "HH:MM-HH:MM"')
             a, b = (_hhmm(x, f"{where}.periods.{name}") for x in text.split("-"))
             if b != time(0) and b <= a:  # over midnight: 22:00-08:00 is two spans
                 spans.append(Span(period, a, time(0)))

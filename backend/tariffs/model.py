@@ -71,9 +71,7 @@ class Tariff(msgspec.Struct, frozen=True, kw_only=True):
 
     def __post_init__(self) -> None:
         where = f"tariff {self.code!r}"
-        if any(t <= 0 for t in self.tiers_wh) or list(self.tiers_wh) != sorted(
-            set(self.tiers_wh)
-        ):
+        if any(t <= 0 for t in self.tiers_wh) or list(self.tiers_wh) != sorted(set(self.tiers_wh)):
             raise TariffError(f"{where}: tier thresholds must be positive and ascending")
         periods = self.periods
         for period in () if self.flat_only else periods:

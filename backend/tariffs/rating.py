@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import calendar
+import itertools
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
@@ -80,11 +81,13 @@ def cycle_start(day: date, anchor: date, cycle: Cycle) -> date:
     raise AssertionError("unreachable")
 
 
-def split_energy(start_ms: int, end_ms: int, wh: int, cuts: Sequence[int]) -> list[tuple[int, int, int]]:
+def split_energy(
+    start_ms: int, end_ms: int, wh: int, cuts: Sequence[int]
+) -> list[tuple[int, int, int]]:
     """Share ``wh`` over [start, end) cut at ``cuts``, in proportion to time (largest
     remainder, ties to the earlier piece). Returns (start_ms, end_ms, wh) pieces."""
     points = [start_ms, *sorted(c for c in set(cuts) if start_ms < c < end_ms), end_ms]
-    spans = [(a, b) for a, b in zip(points, points[1:], strict=False)]
+    spans = [(a, b) for a, b in itertools.pairwise(points)]
     total = end_ms - start_ms
     if total <= 0:
         raise ValueError(f"interval [{start_ms}, {end_ms}) is empty")
@@ -145,7 +148,9 @@ def rate_interval(
     lines: dict[tuple[date, str, int, Period, Decimal], list[int | Decimal]] = {}
     if wh == 0:
         return []
-    for a, _b, piece_wh in split_energy(start_ms, end_ms, wh, cut_points(schedule, tz, start_ms, end_ms)):
+    for a, _b, piece_wh in split_energy(
+        start_ms, end_ms, wh, cut_points(schedule, tz, start_ms, end_ms)
+    ):
         if piece_wh == 0:
             continue
         local = _local(a, tz)

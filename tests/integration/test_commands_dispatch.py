@@ -75,8 +75,8 @@ class FakeAgentLink:
         self.client.loop_stop()
 
 
-async def wait_for_state(sessions, command_id: str, states: set[State], timeout: float = 10.0):  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
+async def wait_for_state(sessions, command_id: str, states: set[State], within_s: float = 10.0):  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + within_s
     while True:
         async with sessions() as s:
             c = await s.get(Command, command_id)
@@ -120,7 +120,8 @@ async def test_a_disconnect_is_published_acked_by_the_agent_and_verified_by_read
         async with sessions() as s:
             trail = (
                 await s.scalars(
-                    select(CommandAudit).where(CommandAudit.command_id == c.id)
+                    select(CommandAudit)
+                    .where(CommandAudit.command_id == c.id)
                     .order_by(CommandAudit.id)
                 )
             ).all()

@@ -13,7 +13,13 @@ from backend.accounts.ledger_models import BillingState, Charge, EntryKind, Ledg
 from backend.accounts.models import Account, CustomerCategory
 from backend.db import session_factory
 from backend.tariffs.rating import round_fen
-from tests.support.prepaid_data import TZ, add_readings, load_default_tariffs, local_ms, make_account
+from tests.support.prepaid_data import (
+    TZ,
+    add_readings,
+    load_default_tariffs,
+    local_ms,
+    make_account,
+)
 
 
 async def entries(session, account_id: int) -> list[tuple[int, str, int, int]]:
@@ -50,7 +56,9 @@ async def test_an_entry_is_reversed_at_most_once_and_a_charge_only_by_re_rating(
         await ledger.reverse(s, top.id, actor="t", memo="bounced")
         with pytest.raises(ledger.LedgerError, match="already reversed"):
             await ledger.reverse(s, top.id, actor="t", memo="again")
-        await add_readings(s, meter.id, [(local_ms(2026, 5, 6, 10), 0), (local_ms(2026, 5, 6, 11), 1000)])
+        await add_readings(
+            s, meter.id, [(local_ms(2026, 5, 6, 10), 0), (local_ms(2026, 5, 6, 11), 1000)]
+        )
         await billing.bill_account(s, account.id, TZ)
         charge = await s.scalar(select(Charge))
         assert charge is not None
@@ -109,7 +117,9 @@ async def test_a_late_reading_re_rates_by_reversal_without_editing_any_entry(eng
     async with sessions() as s:
         _, account, meter = await make_account(s, category=CustomerCategory.GENERAL_INDUSTRY)
         await load_default_tariffs(s)
-        await add_readings(s, meter.id, [(local_ms(2026, 5, 6, 7), 0), (local_ms(2026, 5, 6, 9), 2000)])
+        await add_readings(
+            s, meter.id, [(local_ms(2026, 5, 6, 7), 0), (local_ms(2026, 5, 6, 9), 2000)]
+        )
         await billing.bill_account(s, account.id, TZ)
         await s.commit()
     async with sessions() as s:

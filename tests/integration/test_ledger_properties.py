@@ -28,7 +28,13 @@ from backend.accounts.models import Account, CustomerCategory
 from backend.db import create_engine, session_factory
 from backend.tariffs import service as tariff_service
 from backend.tariffs.rating import rate_interval, round_fen
-from tests.support.prepaid_data import TZ, add_readings, load_default_tariffs, local_ms, make_account
+from tests.support.prepaid_data import (
+    TZ,
+    add_readings,
+    load_default_tariffs,
+    local_ms,
+    make_account,
+)
 
 HOURS = 10
 START = local_ms(2026, 5, 6, 4)  # across the 07:00/08:00 valley→peak boundaries of GI-2026
@@ -144,9 +150,7 @@ def make_machine(db_path: Path) -> type[RuleBasedStateMachine]:
                                 )
                             )
                         ).all()
-                        assert sum(map(Decimal, live), Decimal(0)) == Decimal(
-                            state.exact_total_cny
-                        )
+                        assert sum(map(Decimal, live), Decimal(0)) == Decimal(state.exact_total_cny)
 
             self.run(go())
 
@@ -163,7 +167,7 @@ def make_machine(db_path: Path) -> type[RuleBasedStateMachine]:
         async def _all_arrived(self) -> None:
             """With every reading in, the live charges are the whole curve rated from scratch."""
             async with self.sessions() as s:
-                customer_category = (await tariff_service.schedules(s))
+                customer_category = await tariff_service.schedules(s)
                 from backend.accounts.models import Customer
 
                 cust = await s.get(Customer, self.account.customer_id)
@@ -185,10 +189,10 @@ def make_machine(db_path: Path) -> type[RuleBasedStateMachine]:
 
 
 def test_the_ledger_holds_under_any_sequence_of_operations_including_re_rating(
-    _migrated_sqlite: Path, tmp_path: Path
+    request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     db = tmp_path / "ledger.db"
-    shutil.copy(_migrated_sqlite, db)
+    shutil.copy(request.getfixturevalue("_migrated_sqlite"), db)
 
     async def seed() -> None:
         engine = create_engine(f"sqlite+aiosqlite:///{db}")

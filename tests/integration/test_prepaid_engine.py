@@ -30,7 +30,7 @@ async def test_arrears_are_warned_then_disconnected_and_payment_restores_supply(
     settings = load_settings(env={}, data_dir=str(tmp_path))
     sessions = session_factory(engine)
     async with sessions() as s:
-        _, account, meter = await make_account(s, control_mode=2)
+        _, account, _ = await make_account(s, control_mode=2)
         await ledger.post(s, account.id, EntryKind.ADJUSTMENT, -1_500, actor="t", memo="debt")
         await s.commit()
     tuesday = datetime(2026, 5, 5, 10, tzinfo=TZ).astimezone(ZoneInfo("UTC"))
@@ -58,8 +58,13 @@ async def test_arrears_are_warned_then_disconnected_and_payment_restores_supply(
     async with sessions() as s:
         c = await s.get(Command, cid)
         assert c is not None
-        assert (c.kind, c.state, c.actor) == (CommandKind.DISCONNECT, State.QUEUED, "prepaid-engine")
-        assert "is a working day" in c.reason and "inside the disconnect window" in c.reason
+        assert (c.kind, c.state, c.actor) == (
+            CommandKind.DISCONNECT,
+            State.QUEUED,
+            "prepaid-engine",
+        )
+        assert "is a working day" in c.reason
+        assert "inside the disconnect window" in c.reason
         # the customer pays before dispatch: the disconnect is withdrawn
         await ledger.post(s, account.id, EntryKind.TOP_UP, 5_000, actor="alice")
         assert await prepaid.after_payment(s, settings, account.id, wednesday) == []

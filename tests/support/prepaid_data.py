@@ -77,7 +77,10 @@ async def make_account(
 
 
 async def add_readings(
-    session: AsyncSession, meter_pk: int, points: list[tuple[int, int]], quantity: str = "energy_import"
+    session: AsyncSession,
+    meter_pk: int,
+    points: list[tuple[int, int]],
+    quantity: str = "energy_import",
 ) -> None:
     await session.execute(
         insert(Reading),

@@ -40,10 +40,14 @@ def test_a_period_over_midnight_is_written_as_one_range() -> None:
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ('[tariff.periods]\npeak = ["08:00-22:00"]\n[tariff.prices]\npeak = 1\n',
-         "covered 0 times"),
-        ('[tariff.periods]\nnoon = ["00:00-24:00"]\n[tariff.prices]\nflat = 1\n',
-         "unknown period 'noon'"),
+        (
+            '[tariff.periods]\npeak = ["08:00-22:00"]\n[tariff.prices]\npeak = 1\n',
+            "covered 0 times",
+        ),
+        (
+            '[tariff.periods]\nnoon = ["00:00-24:00"]\n[tariff.prices]\nflat = 1\n',
+            "unknown period 'noon'",
+        ),
         ("tiers_kwh = [2880]\n[tariff.prices]\nflat = [0.4883]\n", "needs 2 (one per tier)"),
         ("tiers_kwh = [4800, 2880]\n[tariff.prices]\nflat = [1, 2, 3]\n", "ascending"),
         ("colour = 1\n[tariff.prices]\nflat = 1\n", "unknown key(s) colour"),

@@ -54,7 +54,12 @@ valley = [0.2883, 0.3383, 0.5883]
 def test_the_kwh_crossing_a_tier_threshold_mid_interval_is_priced_at_the_next_tier() -> None:
     counters = {date(2026, 1, 1): 2_879_500}
     lines = rate_interval(
-        schedule("RES-2026"), TZ, date(2026, 1, 1), ms(2026, 5, 6, 10), ms(2026, 5, 6, 11), 2000,
+        schedule("RES-2026"),
+        TZ,
+        date(2026, 1, 1),
+        ms(2026, 5, 6, 10),
+        ms(2026, 5, 6, 11),
+        2000,
         counters,
     )
     assert [(ln.tier, ln.wh, ln.price, ln.amount) for ln in lines] == [
@@ -66,8 +71,13 @@ def test_the_kwh_crossing_a_tier_threshold_mid_interval_is_priced_at_the_next_ti
 
 def test_an_interval_across_a_tou_boundary_is_split_at_the_boundary() -> None:
     lines = rate_interval(
-        schedule("GI-2026"), TZ, date(2026, 1, 1), ms(2026, 5, 6, 7, 30), ms(2026, 5, 6, 8, 30),
-        1000, {},
+        schedule("GI-2026"),
+        TZ,
+        date(2026, 1, 1),
+        ms(2026, 5, 6, 7, 30),
+        ms(2026, 5, 6, 8, 30),
+        1000,
+        {},
     )
     assert {(ln.period, ln.wh, ln.amount) for ln in lines} == {
         (Period.VALLEY, 500, D("0.1618")),
@@ -78,8 +88,13 @@ def test_an_interval_across_a_tou_boundary_is_split_at_the_boundary() -> None:
 def test_tier_and_tou_combine_with_a_price_per_tier_and_period() -> None:
     counters = {date(2026, 1, 1): 2_879_000}
     lines = rate_interval(
-        Schedule(RES_TOU), TZ, date(2026, 1, 1), ms(2026, 8, 1, 21, 30), ms(2026, 8, 1, 22, 30),
-        2000, counters,
+        Schedule(RES_TOU),
+        TZ,
+        date(2026, 1, 1),
+        ms(2026, 8, 1, 21, 30),
+        ms(2026, 8, 1, 22, 30),
+        2000,
+        counters,
     )
     # 21:30-22:00 peak, 1000 Wh, all still in tier 1; 22:00-22:30 valley, 1000 Wh in tier 2
     assert [(ln.tier, ln.period, ln.wh, ln.amount) for ln in lines] == [
