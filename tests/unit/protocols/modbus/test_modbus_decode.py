@@ -141,7 +141,14 @@ def test_sunspec_acc32_energy_with_a_kwh_scale_factor() -> None:
             NoValueReason.NOT_IMPLEMENTED,
         ),
     ],
-    ids=["int16-0x8000", "sf-0x8000", "sf-out-of-range", "sf-not-read", "value-not-read", "acc32-0"],
+    ids=[
+        "int16-0x8000",
+        "sf-0x8000",
+        "sf-out-of-range",
+        "sf-not-read",
+        "value-not-read",
+        "acc32-0",
+    ],
 )
 def test_sunspec_sentinels_and_missing_registers_are_no_value_with_the_reason(
     table: RegisterTable, quantity: Quantity, reason: NoValueReason

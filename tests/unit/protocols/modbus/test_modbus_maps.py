@@ -118,7 +118,10 @@ BROKEN = [
     ),
     pytest.param(
         HEAD + '[[register]]\nquantity = "energy_import"\naddress = 0\nunit = "V"\n',
-        ["#1 (energy_import): field `unit`", "'V' converts to mV, but energy_import is reported in Wh"],
+        [
+            "#1 (energy_import): field `unit`",
+            "'V' converts to mV, but energy_import is reported in Wh",
+        ],
         id="unit-does-not-fit-quantity",
     ),
     pytest.param(
@@ -171,7 +174,8 @@ BROKEN = [
         HEAD
         + GOOD
         + "[relay]\ncontrol_mode = 1\n"
-        + 'state = { function = "coil", address = 5, values = { connected = 1, disconnected = 0 } }\n'
+        + 'state = { function = "coil", address = 5, '
+        + "values = { connected = 1, disconnected = 0 } }\n"
         + 'disconnect = { function = "coil", address = 5, value = 0 }\n'
         + 'reconnect = { function = "coil", address = 5, value = 1 }\n'
         + 'arm = { function = "coil", address = 6, value = 1 }\n',
@@ -215,5 +219,5 @@ def test_a_broken_map_file_names_the_file_the_register_and_the_field(
 def test_parse_map_works_on_text_without_touching_a_file() -> None:
     register_map = parse_map(HEAD + GOOD, "inline.toml")
     assert register_map.register(Quantity.VOLTAGE_A).function is Function.INPUT
-    with pytest.raises(MapError, match="inline.toml: base 70000 is outside"):
+    with pytest.raises(MapError, match=r"inline\.toml: base 70000 is outside"):
         parse_map(HEAD + GOOD, "inline.toml", base=70000)
