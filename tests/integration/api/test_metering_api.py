@@ -159,3 +159,15 @@ async def test_collection_rate_overall_and_per_transformer_area(api: Api) -> Non
         headers=await api.login("insp2"),
     )
     assert [(r["group_code"], r["expected"], r["collected"]) for r in mine.json()] == [("G2", 1, 0)]
+
+
+async def test_an_unknown_query_parameter_is_400_not_silently_ignored(api: Api) -> None:
+    r = await api.client.get("/api/meters?customerid=1", headers=await api.login("op"))
+    assert r.status_code == 400
+    assert r.json()["extra"][0]["key"] == "customerid"
+
+
+async def test_a_number_is_not_a_time(api: Api) -> None:
+    r = await api.client.get("/api/anomalies?to=0.5", headers=await api.login("op"))
+    assert r.status_code == 400
+    assert r.json()["extra"][0]["key"] == "to"
