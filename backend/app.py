@@ -26,8 +26,10 @@ LifespanHook = Callable[[Litestar], AbstractAsyncContextManager[None]]
 
 
 def route_handlers() -> list[Any]:
+    from backend.accounts.prepaid_routes import PrepaidAccountController, PrepaidOperatorController
     from backend.accounts.routes import AccountController, CustomerController
     from backend.auth.routes import AuthController, SessionController
+    from backend.commands.routes import CommandBatchController, CommandController
     from backend.metering.routes import MeterController, MeteringController
 
     return [
@@ -38,11 +40,17 @@ def route_handlers() -> list[Any]:
         AccountController,
         MeterController,
         MeteringController,
+        PrepaidAccountController,
+        PrepaidOperatorController,
+        CommandController,
+        CommandBatchController,
     ]
 
 
 def lifespan_hooks() -> list[LifespanHook]:
-    return []
+    from backend.commands.lifespan import prepaid_lifespan
+
+    return [prepaid_lifespan]
 
 
 def create_app(
