@@ -49,8 +49,9 @@ def route_handlers() -> list[Any]:
 
 def lifespan_hooks() -> list[LifespanHook]:
     from backend.commands.lifespan import prepaid_lifespan
+    from backend.metering.ingest.lifespan import ingest_lifespan
 
-    return [prepaid_lifespan]
+    return [ingest_lifespan, prepaid_lifespan]
 
 
 def create_app(

@@ -36,6 +36,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     ingest: bool = True  # run ingestion inside the API process
     ingest_batch_size: int = 2000
     ingest_batch_ms: int = 50
+    ingest_offline_after_s: int = 3600  # a meter not heard from this long is marked offline
     jwt_secret: str = ""
     access_token_minutes: int = 15
     refresh_token_days: int = 14
