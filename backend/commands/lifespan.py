@@ -8,6 +8,8 @@ Named background tasks, each switched by its setting and each stopped cleanly on
   (``METERLINE_PREPAID_SWEEP_SECONDS``; 0 turns it off);
 * ``notice-delivery`` — the notices outbox to the provider (``METERLINE_PREPAID_NOTIFY_SECONDS``);
 * ``idempotency-purge`` — forgets expired top-up keys (``METERLINE_IDEMPOTENCY_PURGE_HOURS``);
+* consumption — the consumption engine's hook (``backend.metering.consumption``) is registered
+  here too, before billing, so the API process keeps daily consumption as it ingests;
 * ``billing`` — charges the readings ingestion commits (``METERLINE_PREPAID_BILLING``): the
   after-commit hook only notes which meters got readings, and this task bills their accounts,
   so ingestion never waits for billing. Billing reads the readings themselves, not the
@@ -37,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from backend.accounts import billing, notifications, topups
 from backend.commands import engine
 from backend.commands.dispatch import Dispatcher
+from backend.metering import consumption
 from backend.metering.ingest import AffectedInterval, register_after_commit, unregister_after_commit
 from backend.settings import Settings
 from backend.types import to_epoch_ms, utcnow
@@ -164,6 +167,14 @@ async def prepaid_lifespan(app: Litestar) -> AsyncIterator[None]:
         loops["idempotency-purge"] = Loop(
             "idempotency-purge", settings.idempotency_purge_hours * 3600, purge_round
         )
+
+    # consumption first (daily kWh, anomalies), then billing; billing reads the readings
+    # themselves, so the order is for the reader of the logs, not for correctness
+    async def consumption_after_commit(intervals: list[AffectedInterval]) -> None:
+        spans = [(i.meter_pk, i.quantity, i.min_ts, i.max_ts) for i in intervals]
+        await consumption.on_readings_committed(sessions, spans, timezone=settings.timezone)
+
+    register_after_commit(consumption_after_commit)
     queue: BillingQueue | None = None
     if settings.prepaid_billing:
         queue = BillingQueue(sessions, ZoneInfo(settings.timezone))
@@ -178,6 +189,7 @@ async def prepaid_lifespan(app: Litestar) -> AsyncIterator[None]:
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        unregister_after_commit(consumption_after_commit)
         if queue is not None:
             unregister_after_commit(queue.after_commit)
             await queue.drain()  # ingestion stopped before us: its last batches get billed

@@ -255,7 +255,7 @@ async def test_a_prepaid_customer_runs_out_is_disconnected_tops_up_and_is_restor
         ))  # fmt: skip
         client = await stack.enter_async_context(httpx.AsyncClient(base_url=base, timeout=30))
         try:
-            await _run(client, sessions, world, control_port)
+            await _run(client, sessions, world, control_port, zone)
         except BaseException:
             for name in ("agent", "simulators"):
                 text = await asyncio.to_thread((tmp_path / f"{name}.log").read_text)
@@ -298,7 +298,9 @@ async def _notices(sessions: Any, account_id: int) -> list[Notice]:
         return list(rows)
 
 
-async def _run(client: httpx.AsyncClient, sessions: Any, world: World, control: int) -> None:
+async def _run(
+    client: httpx.AsyncClient, sessions: Any, world: World, control: int, zone: str
+) -> None:
     customer, operator = await _login(client, "zhangsan"), await _login(client, "op1")
     acc = world.account_id
 
@@ -348,6 +350,12 @@ async def _run(client: httpx.AsyncClient, sessions: Any, world: World, control: 
     assert [a["to_state"] for a in detail["audit"]] == [
         "queued", "dispatched", "received", "executed", "verified",
     ]  # fmt: skip
+    today = datetime.now(UTC).astimezone(ZoneInfo(zone)).date()
+    days = await client.get(
+        f"/api/accounts/{acc}/consumption/daily?from={today - timedelta(days=1)}&to={today}",
+        headers=customer,
+    )  # the consumption engine runs on the same ingestion hook
+    assert sum(d["wh"] for d in days.json()) > 0
     notices = await _notices(sessions, acc)
     told = {(n.kind, n.episode) for n in notices}
     episode = warning.episode
