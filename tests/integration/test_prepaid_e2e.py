@@ -53,8 +53,6 @@ from tests.support.services import Mosquitto, free_port
 pytestmark = pytest.mark.mosquitto
 
 T = TypeVar("T")
-METER = "E2E-1"
-ADDRESS = "111111111111"  # the simulator's first DL/T 645 address
 PASSWORD = "e2e password 1"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -85,42 +83,55 @@ async def until(probe: Callable[[], Awaitable[T | None]], what: str, within_s: f
     return found
 
 
-@dataclass
-class World:
-    account_id: int
-    meter_pk: int
+@dataclass(frozen=True)
+class House:
+    """One prepaid customer with one DL/T 645 meter behind the agent's gateway."""
+
+    user: str
+    meter: str
+    address: str  # the simulator numbers its meters from 111111111111
+    control_mode: int  # IC 70: 2 reconnects directly, 1 only arms (the customer presses)
 
 
-async def seed(engine: AsyncEngine) -> World:
+DIRECT = House("zhangsan", "E2E-1", "111111111111", 2)
+ARMED = House("lisi", "E2E-2", "111111111112", 1)
+HOUSES = (DIRECT, ARMED)
+
+
+async def seed(engine: AsyncEngine) -> dict[House, int]:
+    """Tariffs, the agent, the houses (¥3 of credit each) and an operator; account ids."""
     cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    accounts: dict[House, int] = {}
     async with session_factory(engine)() as s:
         await store_tariffs(s, load_file(DEFAULT_FILE))
         s.add(Agent(id="agent-1"))
-        customer = Customer(number="C-E2E", name="张三", phone="13900000001",
-                            category=CustomerCategory.RESIDENTIAL)  # fmt: skip
-        s.add(customer)
-        await s.flush()
-        account = Account(number="A-E2E", customer_id=customer.id, kind=AccountKind.PREPAID)
-        s.add(account)
-        await s.flush()
-        await ledger.post(s, account.id, EntryKind.TOP_UP, 300, actor="counter")  # ¥3 left
-        meter = Meter(meter_id=METER, agent_id="agent-1", customer_id=customer.id,
-                      account_id=account.id, protocol="dlt645", address=ADDRESS,
-                      relay_control_mode=2, relay_state=int(RelayState.CONNECTED))  # fmt: skip
-        s.add(meter)
-        s.add_all([
-            User(username="zhangsan", role=Role.CUSTOMER, customer_id=customer.id,
-                 password_hash=cheap.hash(PASSWORD)),
-            User(username="op1", role=Role.OPERATOR, password_hash=cheap.hash(PASSWORD)),
-        ])  # fmt: skip
+        s.add(User(username="op1", role=Role.OPERATOR, password_hash=cheap.hash(PASSWORD)))
+        for n, house in enumerate(HOUSES, 1):
+            customer = Customer(number=f"C-E2E-{n}", name=house.user, phone=f"1390000000{n}",
+                                category=CustomerCategory.RESIDENTIAL)  # fmt: skip
+            s.add(customer)
+            await s.flush()
+            account = Account(number=f"A-E2E-{n}", customer_id=customer.id,
+                              kind=AccountKind.PREPAID)  # fmt: skip
+            s.add(account)
+            await s.flush()
+            await ledger.post(s, account.id, EntryKind.TOP_UP, 300, actor="counter")
+            s.add(Meter(meter_id=house.meter, agent_id="agent-1", customer_id=customer.id,
+                        account_id=account.id, protocol="dlt645", address=house.address,
+                        relay_control_mode=house.control_mode,
+                        relay_state=int(RelayState.CONNECTED)))  # fmt: skip
+            s.add(User(username=house.user, role=Role.CUSTOMER, customer_id=customer.id,
+                       password_hash=cheap.hash(PASSWORD)))  # fmt: skip
+            accounts[house] = account.id
         await s.commit()
-        return World(account.id, meter.id)
+    return accounts
 
 
 def agent_config(tmp: Path, broker: Mosquitto, gateway_port: int) -> Path:
     (tmp / "agent-password").write_text(broker.users["agent-1"])
     path = tmp / "agent.toml"
-    path.write_text(f"""
+    path.write_text(
+        f"""
 agent_id = "agent-1"
 data_dir = "{tmp / "agent"}"
 timezone = "Asia/Shanghai"
@@ -160,13 +171,19 @@ inter_frame_gap_ms = 0
   every_s = 0.5
   dis = ["00010000"]
 
+"""
+        + "".join(
+            f"""
   [[buses.meters]]
-  id = "{METER}"
-  address = "{ADDRESS}"
+  id = "{h.meter}"
+  address = "{h.address}"
   relay_secret = "env:E2E_RELAY_SECRET"
   clock_check_s = 86400
   backfill_days = 0
-""")
+"""
+            for h in HOUSES
+        )
+    )
     return path
 
 
@@ -188,13 +205,18 @@ async def process(log: Path, *args: str, env: dict[str, str]) -> AsyncIterator[A
                     await proc.wait()
 
 
-async def relay_of(control_port: int) -> str:
-    reader, writer = await asyncio.open_connection("127.0.0.1", control_port)
-    writer.write(f"state {ADDRESS}\n".encode())
+async def control(port: int, command: str, house: House) -> Any:
+    """One line to the simulators' control port: ``state`` or ``button`` (the customer)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"{command} {house.address}\n".encode())
     line = (await reader.readline()).decode()
     writer.close()
     assert line.startswith("ok "), line
-    return str(json.loads(line[3:])[0]["relay"])
+    return json.loads(line[3:])[0]
+
+
+async def relay_of(port: int, house: House) -> str:
+    return str((await control(port, "state", house))["relay"])
 
 
 @pytest.fixture
@@ -222,7 +244,7 @@ async def test_a_prepaid_customer_runs_out_is_disconnected_tops_up_and_is_restor
     zone = midday_zone(now)
     url = sqlite_url
     engine = create_engine(url)
-    world = await seed(engine)
+    accounts = await seed(engine)
     sessions = session_factory(engine)
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("METERLINE_")}
     http_port, gateway_port, control_port = free_port(), free_port(), free_port()
@@ -240,7 +262,7 @@ async def test_a_prepaid_customer_runs_out_is_disconnected_tops_up_and_is_restor
             tmp_path / "simulators.log", "-m", "edge_agent", "simulate", "--seed", "7",
             "--speed", "600", "--start", sim_start, "--exact-clocks",
             "--control", f"127.0.0.1:{control_port}",
-            "--dlt645-tcp", f"127.0.0.1:{gateway_port}", "--meters", "1",
+            "--dlt645-tcp", f"127.0.0.1:{gateway_port}", "--meters", str(len(HOUSES)),
             "--profile", "commercial", "--ready-file", str(ready), env=base_env,
         ))  # fmt: skip
         server = make_server(settings)  # `meterline serve`, in this event loop
@@ -255,7 +277,7 @@ async def test_a_prepaid_customer_runs_out_is_disconnected_tops_up_and_is_restor
         ))  # fmt: skip
         client = await stack.enter_async_context(httpx.AsyncClient(base_url=base, timeout=30))
         try:
-            await _run(client, sessions, world, control_port, zone)
+            await _run(client, sessions, accounts, control_port, zone)
         except BaseException:
             for name in ("agent", "simulators"):
                 text = await asyncio.to_thread((tmp_path / f"{name}.log").read_text)
@@ -283,11 +305,14 @@ async def _login(client: httpx.AsyncClient, user: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
-async def _command(sessions: Any, kind: CommandKind, state: State) -> Command | None:
+async def _command(sessions: Any, account_id: int, kind: CommandKind) -> Command | None:
     async with sessions() as s:
         return await s.scalar(  # type: ignore[no-any-return]
-            select(Command).where(Command.kind == kind, Command.state == state)
-        )
+            select(Command).where(
+                Command.account_id == account_id, Command.kind == kind,
+                Command.state == State.VERIFIED,
+            )
+        )  # fmt: skip
 
 
 async def _notices(sessions: Any, account_id: int) -> list[Notice]:
@@ -299,71 +324,89 @@ async def _notices(sessions: Any, account_id: int) -> list[Notice]:
 
 
 async def _run(
-    client: httpx.AsyncClient, sessions: Any, world: World, control: int, zone: str
+    client: httpx.AsyncClient, sessions: Any, accounts: dict[House, int], port: int, zone: str
 ) -> None:
-    customer, operator = await _login(client, "zhangsan"), await _login(client, "op1")
-    acc = world.account_id
+    login = {h: await _login(client, h.user) for h in HOUSES}
+    operator = await _login(client, "op1")
 
-    async def in_arrears() -> int | None:
-        r = await client.get(f"/api/accounts/{acc}/balance", headers=customer)
-        return r.json()["balance_fen"] if r.json()["balance_fen"] < 0 else None
+    async def all_in_arrears() -> bool | None:
+        for h, acc in accounts.items():
+            r = await client.get(f"/api/accounts/{acc}/balance", headers=login[h])
+            if r.json()["balance_fen"] >= 0:
+                return None
+        return True
 
-    await until(in_arrears, "metered consumption to use up the balance")
-    off = await until(
-        lambda: _command(sessions, CommandKind.DISCONNECT, State.VERIFIED),
-        "the engine's disconnect to be verified by the meter's read-back",
-    )
-    assert off.actor == "prepaid-engine"
-    assert "inside the disconnect window" in off.reason
-    assert off.readback_relay_state == int(RelayState.DISCONNECTED)
-    assert await relay_of(control) == "disconnected"
-    kinds = {n.kind for n in await _notices(sessions, acc)}
-    assert {NoticeKind.LOW_BALANCE, NoticeKind.DISCONNECT_WARNING} <= kinds
-    warning = next(n for n in await _notices(sessions, acc)
-                   if n.kind is NoticeKind.DISCONNECT_WARNING)  # fmt: skip
-    assert warning.status is NoticeStatus.DELIVERED
+    await until(all_in_arrears, "metered consumption to use up both balances")
+    disconnects: dict[House, Command] = {}
+    for h, acc in accounts.items():
+        off = await until(
+            lambda acc=acc: _command(sessions, acc, CommandKind.DISCONNECT),  # type: ignore[misc]
+            f"{h.user}: the engine's disconnect to be verified by the meter's read-back",
+        )
+        assert off.actor == "prepaid-engine"
+        assert "inside the disconnect window" in off.reason
+        assert off.readback_relay_state == int(RelayState.DISCONNECTED)
+        assert await relay_of(port, h) == "disconnected"
+        disconnects[h] = off
+        supply = (await client.get(f"/api/accounts/{acc}/supply", headers=login[h])).json()
+        assert (supply["supply"], supply["action"]) == ("disconnected", "top_up")
+        assert supply["amount_to_restore_fen"] > 0
+        paid = await client.post(
+            f"/api/accounts/{acc}/topups",
+            json={"amount_fen": supply["amount_to_restore_fen"] + 50_000, "channel": "wechat"},
+            headers={**login[h], "Idempotency-Key": f"e2e-payment-{h.user}"},
+        )
+        assert paid.status_code == 201, paid.text
 
-    supply = (await client.get(f"/api/accounts/{acc}/supply", headers=customer)).json()
-    assert (supply["supply"], supply["action"]) == ("disconnected", "top_up")
-    owed = supply["amount_to_restore_fen"]
-    assert owed > 0
-    paid = await client.post(
-        f"/api/accounts/{acc}/topups", json={"amount_fen": owed + 50_000, "channel": "wechat"},
-        headers={**customer, "Idempotency-Key": "e2e-payment-0001"},
-    )  # fmt: skip
-    assert paid.status_code == 201, paid.text
     on = await until(
-        lambda: _command(sessions, CommandKind.RECONNECT, State.VERIFIED),
-        "the reconnect after payment to be verified",
+        lambda: _command(sessions, accounts[DIRECT], CommandKind.RECONNECT),
+        "the direct meter's reconnect after payment to be verified",
     )
-    assert await relay_of(control) == "connected"
-    assert on.paid_at is not None
-    assert on.restored_at is not None
-    assert on.restored_at > on.paid_at
+    assert await relay_of(port, DIRECT) == "connected"
+    armed = await until(
+        lambda: _command(sessions, accounts[ARMED], CommandKind.ARM_RECONNECT),
+        "the arming meter's arm after payment to be verified",
+    )
+    assert await relay_of(port, ARMED) == "ready_for_reconnection"
+    told = (await client.get(f"/api/accounts/{accounts[ARMED]}/supply",
+                             headers=login[ARMED])).json()  # fmt: skip
+    assert (told["supply"], told["action"]) == ("ready_to_reconnect", "press_button")
+    await control(port, "button", ARMED)  # the customer presses the meter's button
+    assert await relay_of(port, ARMED) == "connected"
 
     times = (await client.get("/api/prepaid/restore-times", headers=operator)).json()
-    assert [i["command_id"] for i in times["items"]] == [on.id]
-    assert times["items"][0]["seconds"] == pytest.approx(
-        (on.restored_at - on.paid_at).total_seconds()
-    )
-    detail = (await client.get(f"/api/commands/{off.id}", headers=operator)).json()
+    assert {i["command_id"] for i in times["items"]} == {on.id, armed.id}
+    for c in (on, armed):
+        assert c.paid_at is not None
+        assert c.restored_at is not None
+        assert c.restored_at > c.paid_at
+        (item,) = [i for i in times["items"] if i["command_id"] == c.id]
+        assert item["seconds"] == pytest.approx((c.restored_at - c.paid_at).total_seconds())
+    detail = (await client.get(f"/api/commands/{disconnects[DIRECT].id}",
+                               headers=operator)).json()  # fmt: skip
     assert [a["to_state"] for a in detail["audit"]] == [
         "queued", "dispatched", "received", "executed", "verified",
     ]  # fmt: skip
     today = datetime.now(UTC).astimezone(ZoneInfo(zone)).date()
     days = await client.get(
-        f"/api/accounts/{acc}/consumption/daily?from={today - timedelta(days=1)}&to={today}",
-        headers=customer,
+        f"/api/accounts/{accounts[DIRECT]}/consumption/daily"
+        f"?from={today - timedelta(days=1)}&to={today}",
+        headers=login[DIRECT],
     )  # the consumption engine runs on the same ingestion hook
     assert sum(d["wh"] for d in days.json()) > 0
+    for h, acc in accounts.items():
+        await _check_notices_and_ledger(sessions, acc, h)
+
+
+async def _check_notices_and_ledger(sessions: Any, acc: int, house: House) -> None:
     notices = await _notices(sessions, acc)
-    told = {(n.kind, n.episode) for n in notices}
-    episode = warning.episode
-    for kind in (NoticeKind.LOW_BALANCE, NoticeKind.DISCONNECT_WARNING,
-                 NoticeKind.DISCONNECTED, NoticeKind.RESTORED):  # fmt: skip
-        assert (kind, episode) in told, kind
-    per_kind = [n.kind for n in notices if n.episode == episode]
-    assert len(per_kind) == 8  # four kinds, once each on sms and app
+    warning = next(n for n in notices if n.kind is NoticeKind.DISCONNECT_WARNING)
+    assert warning.status is NoticeStatus.DELIVERED
+    episode = [n.kind for n in notices if n.episode == warning.episode]
+    assert sorted(episode) == sorted(
+        [NoticeKind.LOW_BALANCE, NoticeKind.DISCONNECT_WARNING, NoticeKind.DISCONNECTED,
+         NoticeKind.RESTORED] * 2
+    ), house  # four kinds, once each on sms and app  # fmt: skip
     async with sessions() as s:  # billing goes on meanwhile: check up to one entry
         last = await s.scalar(
             select(LedgerEntry).where(LedgerEntry.account_id == acc).order_by(
