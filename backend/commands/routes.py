@@ -150,13 +150,11 @@ class CommandBatchController(ApiController):
     ) -> BatchOut:
         """All or nothing. A bulk disconnect waits (awaiting_approval) until another operator
         approves it; other kinds are queued at once."""
-        wanted = list(dict.fromkeys(data.meter_pks))
-        if len(wanted) != len(data.meter_pks):
-            raise InvalidRequest("meter_pks", "a meter is listed twice")
+        wanted = data.meter_pks
         meters = {
             m.id: m for m in await db_session.scalars(select(Meter).where(Meter.id.in_(wanted)))
         }
-        missing = [pk for pk in wanted if pk not in meters]
+        missing = sorted({pk for pk in wanted if pk not in meters})
         if missing:
             raise InvalidRequest("meter_pks", f"no meter(s) {', '.join(map(str, missing[:20]))}")
         try:
