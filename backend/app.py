@@ -30,7 +30,12 @@ def route_handlers() -> list[Any]:
     from backend.accounts.routes import AccountController, CustomerController
     from backend.auth.routes import AuthController, SessionController
     from backend.commands.routes import CommandBatchController, CommandController
+    from backend.field.routes import GridController
+    from backend.field.routes_books import FieldBookController
+    from backend.field.routes_map import FieldMapController
+    from backend.field.routes_readings import FieldReadingController
     from backend.metering.routes import MeterController, MeteringController
+    from backend.servicedesk.routes import ServiceDeskController
 
     return [
         SystemController,
@@ -44,6 +49,11 @@ def route_handlers() -> list[Any]:
         PrepaidOperatorController,
         CommandController,
         CommandBatchController,
+        GridController,
+        FieldReadingController,
+        FieldBookController,
+        FieldMapController,
+        ServiceDeskController,
     ]
 
 

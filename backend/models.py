@@ -9,6 +9,7 @@ from backend.commands import models as _commands  # noqa: F401
 from backend.db import Base
 from backend.field import models as _field  # noqa: F401
 from backend.metering import models as _metering  # noqa: F401
+from backend.servicedesk import models as _servicedesk  # noqa: F401
 from backend.system import models as _system  # noqa: F401
 from backend.tariffs import models as _tariffs  # noqa: F401
 

@@ -52,6 +52,8 @@ from backend.paging import (
 from backend.types import from_epoch_ms
 from protocols.contract.quantities import Quantity
 
+ENERGY_IMPORT = EnergyQuantity("energy_import")
+
 
 class MeterController(ApiController):
     path = "/api/meters"
@@ -141,7 +143,10 @@ class MeterController(ApiController):
         quantity: FromQuery[Quantity | None] = None,
         from_: FromTime = None,
         to: ToTime = None,
-        cursor: Annotated[int | None, QueryParameter(ge=0, description="next_cursor")] = None,
+        cursor: Annotated[
+            str | None,
+            QueryParameter(pattern=service.CURSOR, description="next_cursor of the previous page"),
+        ] = None,
         limit: Limit = 100,
     ) -> ReadingPage:
         """Readings of one meter, newest first, in [from, to)."""
@@ -163,7 +168,7 @@ class MeterController(ApiController):
         meter_pk: Id,
         from_: RequiredFrom,
         to: RequiredTo,
-        quantity: FromQuery[EnergyQuantity] = EnergyQuantity.ENERGY_IMPORT,
+        quantity: FromQuery[EnergyQuantity] = ENERGY_IMPORT,
     ) -> list[IntervalOut]:
         """Energy between consecutive readings ending in [from, to), at most 31 days."""
         lo, hi = utc_ms(from_, "from") or 0, utc_ms(to, "to") or 0
