@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import timedelta
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -191,3 +192,11 @@ class Dispatcher:
             self.wake.clear()
             if get in done:
                 await self.handle_ack(*get.result())
+
+
+def wake_dispatcher(state: Any) -> None:
+    """Publish new commands now rather than at the next round (``state``: the app's state,
+    where the lifespan keeps this process's dispatcher, if it runs one)."""
+    dispatcher: Dispatcher | None = state.get("command_dispatcher")
+    if dispatcher is not None:
+        dispatcher.wake.set()
