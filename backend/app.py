@@ -26,8 +26,10 @@ LifespanHook = Callable[[Litestar], AbstractAsyncContextManager[None]]
 
 
 def route_handlers() -> list[Any]:
+    from backend.accounts.prepaid_routes import PrepaidAccountController, PrepaidOperatorController
     from backend.accounts.routes import AccountController, CustomerController
     from backend.auth.routes import AuthController, SessionController
+    from backend.commands.routes import CommandBatchController, CommandController
     from backend.field.routes import GridController
     from backend.field.routes_books import FieldBookController
     from backend.field.routes_map import FieldMapController
@@ -43,6 +45,10 @@ def route_handlers() -> list[Any]:
         AccountController,
         MeterController,
         MeteringController,
+        PrepaidAccountController,
+        PrepaidOperatorController,
+        CommandController,
+        CommandBatchController,
         GridController,
         FieldReadingController,
         FieldBookController,
@@ -52,9 +58,10 @@ def route_handlers() -> list[Any]:
 
 
 def lifespan_hooks() -> list[LifespanHook]:
+    from backend.commands.lifespan import prepaid_lifespan
     from backend.metering.ingest.lifespan import ingest_lifespan
 
-    return [ingest_lifespan]
+    return [prepaid_lifespan, ingest_lifespan]  # billing registers before the ingestor starts
 
 
 def create_app(
