@@ -25,7 +25,9 @@ LifespanHook = Callable[[Litestar], AbstractAsyncContextManager[None]]
 
 
 def route_handlers() -> list[Any]:
-    return [SystemController]
+    from backend.system.pwa import pwa_handler
+
+    return [SystemController, pwa_handler()]
 
 
 def lifespan_hooks() -> list[LifespanHook]:

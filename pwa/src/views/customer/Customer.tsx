@@ -1,0 +1,1 @@
+export function Customer() { return <p>…</p>; }
