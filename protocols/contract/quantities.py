@@ -70,6 +70,23 @@ class Quantity(enum.StrEnum):
     POWER_FACTOR_C = "power_factor_c"
     FREQUENCY = "frequency"
     RELAY_STATE = "relay_state"  # 继电器状态, value is a RelayState code
+    # added for DL/T 645 tariff registers (费率), appended so existing codes keep their place
+    ENERGY_COMBINED_T1 = "energy_combined_t1"
+    ENERGY_COMBINED_T2 = "energy_combined_t2"
+    ENERGY_COMBINED_T3 = "energy_combined_t3"
+    ENERGY_COMBINED_T4 = "energy_combined_t4"
+    REACTIVE_ENERGY_IMPORT_T1 = "reactive_energy_import_t1"
+    REACTIVE_ENERGY_IMPORT_T2 = "reactive_energy_import_t2"
+    REACTIVE_ENERGY_IMPORT_T3 = "reactive_energy_import_t3"
+    REACTIVE_ENERGY_IMPORT_T4 = "reactive_energy_import_t4"
+    REACTIVE_ENERGY_EXPORT_T1 = "reactive_energy_export_t1"
+    REACTIVE_ENERGY_EXPORT_T2 = "reactive_energy_export_t2"
+    REACTIVE_ENERGY_EXPORT_T3 = "reactive_energy_export_t3"
+    REACTIVE_ENERGY_EXPORT_T4 = "reactive_energy_export_t4"
+    MAX_DEMAND_IMPORT_T1 = "max_demand_import_t1"
+    MAX_DEMAND_IMPORT_T2 = "max_demand_import_t2"
+    MAX_DEMAND_IMPORT_T3 = "max_demand_import_t3"
+    MAX_DEMAND_IMPORT_T4 = "max_demand_import_t4"
 
 
 class QuantitySpec(msgspec.Struct, frozen=True):
@@ -138,6 +155,42 @@ QUANTITIES: dict[Quantity, QuantitySpec] = {
     },
     Quantity.FREQUENCY: _spec(Quantity.FREQUENCY, Unit.MHZ, "grid frequency"),
     Quantity.RELAY_STATE: _spec(Quantity.RELAY_STATE, Unit.STATE, "relay state (RelayState code)"),
+    **{
+        q: _spec(q, Unit.WH, f"combined active energy, tariff {q.value[-1]}", cumulative=True)
+        for q in (
+            Quantity.ENERGY_COMBINED_T1,
+            Quantity.ENERGY_COMBINED_T2,
+            Quantity.ENERGY_COMBINED_T3,
+            Quantity.ENERGY_COMBINED_T4,
+        )
+    },
+    **{
+        q: _spec(q, Unit.VARH, f"combined reactive energy 1, tariff {q.value[-1]}", cumulative=True)
+        for q in (
+            Quantity.REACTIVE_ENERGY_IMPORT_T1,
+            Quantity.REACTIVE_ENERGY_IMPORT_T2,
+            Quantity.REACTIVE_ENERGY_IMPORT_T3,
+            Quantity.REACTIVE_ENERGY_IMPORT_T4,
+        )
+    },
+    **{
+        q: _spec(q, Unit.VARH, f"combined reactive energy 2, tariff {q.value[-1]}", cumulative=True)
+        for q in (
+            Quantity.REACTIVE_ENERGY_EXPORT_T1,
+            Quantity.REACTIVE_ENERGY_EXPORT_T2,
+            Quantity.REACTIVE_ENERGY_EXPORT_T3,
+            Quantity.REACTIVE_ENERGY_EXPORT_T4,
+        )
+    },
+    **{
+        q: _spec(q, Unit.W, f"maximum import active demand, tariff {q.value[-1]}")
+        for q in (
+            Quantity.MAX_DEMAND_IMPORT_T1,
+            Quantity.MAX_DEMAND_IMPORT_T2,
+            Quantity.MAX_DEMAND_IMPORT_T3,
+            Quantity.MAX_DEMAND_IMPORT_T4,
+        )
+    },
 }
 
 ENERGY_QUANTITIES: frozenset[Quantity] = frozenset(q for q, s in QUANTITIES.items() if s.cumulative)
