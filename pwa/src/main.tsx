@@ -1,7 +1,7 @@
 import { render } from 'preact';
 import { App } from './app';
 import { lang } from './i18n';
-import { registerServiceWorker } from './sw-register';
+import { registerServiceWorker } from './lib/sw-register';
 import './styles.css';
 
 document.documentElement.lang = lang.value;

@@ -1,7 +1,7 @@
 import 'fake-indexeddb/auto';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { resetDb } from '../src/db';
-import { attentionCount, enqueue, list, outboxCount, replay, retry } from '../src/outbox';
+import { resetDb } from '../src/lib/db';
+import { attentionCount, enqueue, list, outboxCount, replay, retry } from '../src/lib/outbox';
 
 function item(id: string) {
   return { id, kind: 'reading' as const, method: 'POST' as const, url: '/api/x', body: { id }, label: id };

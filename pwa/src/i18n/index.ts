@@ -28,6 +28,13 @@ export function t(key: string, params?: Record<string, string | number>): string
   return text;
 }
 
+/** A label for a value from the server (a flag kind, a reason, a state): its translation when
+ * the catalog has `prefix.value`, else the value itself, so a new server value still shows. */
+export function label(prefix: string, value: string): string {
+  const key = `${prefix}.${value}`;
+  return catalogs[lang.value][key] ?? en[key] ?? value;
+}
+
 /** Money: integer fen → "¥12.34" in the current locale. Never a float in storage. */
 export function yuan(fen: number): string {
   const sign = fen < 0 ? '-' : '';

@@ -1,7 +1,6 @@
 import { useLocation } from 'preact-iso';
-import { useState } from 'preact/hooks';
-import { ApiError, login } from '../api';
-import { homeFor } from '../app';
+import { useEffect, useState } from 'preact/hooks';
+import { ApiError, homeFor, login, me, online } from '../lib/api';
 import { t } from '../i18n';
 
 export function Login() {
@@ -10,6 +9,9 @@ export function Login() {
   const [password, setPassword] = useState('');
   const [error, setError] = useState('');
   const [busy, setBusy] = useState(false);
+  useEffect(() => {
+    if (me.value) route(homeFor(me.value.role), true);
+  }, []);
 
   async function submit(e: Event) {
     e.preventDefault();
@@ -36,6 +38,7 @@ export function Login() {
         {t('login.password')}
         <input name="password" type="password" autoComplete="current-password" required value={password} onInput={(e) => setPassword(e.currentTarget.value)} />
       </label>
+      {!online.value && <p class="warn">{t('login.offline')}</p>}
       {error && (
         <p class="error" role="alert">
           {error}

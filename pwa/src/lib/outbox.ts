@@ -46,13 +46,14 @@ export interface ReplayResult {
   stoppedAt?: string; // why replay stopped early
 }
 
-export async function replay(send: Sender): Promise<ReplayResult> {
+/** `mine` picks the items this login may send (a capture goes out under the login that made it). */
+export async function replay(send: Sender, mine: (item: OutboxItem) => boolean = () => true): Promise<ReplayResult> {
   if (replaying.value) return { sent: 0, attention: 0, stoppedAt: 'busy' };
   replaying.value = true;
   const result: ReplayResult = { sent: 0, attention: 0 };
   try {
     const d = await db();
-    const items = (await d.getAll('outbox')).filter((i) => i.state === 'waiting');
+    const items = (await d.getAll('outbox')).filter((i) => i.state === 'waiting' && mine(i));
     for (const item of items) {
       const photo = item.photoKey ? toBlob(await d.get('photos', item.photoKey)) : undefined;
       let response: Response;

@@ -5,10 +5,12 @@ export interface OutboxItem {
   seq?: number; // auto-increment key: replay order
   id: string; // client-made idempotency id, also sent to the server
   kind: 'reading' | 'track' | 'repair';
+  user?: number; // who captured it: shown, and replayed only under that login
   method: 'POST' | 'PUT';
   url: string;
   body: unknown;
-  photoKey?: string; // a Blob in the photos store, sent with the reading
+  photoKey?: string; // key of the photo's bytes in the photos store
+  photoUrl?: string; // where the photo is uploaded before the item itself
   createdAt: number;
   attempts: number;
   state: 'waiting' | 'attention';

@@ -7,6 +7,7 @@ export interface Me {
   role: 'customer' | 'inspector' | 'supervisor' | 'operator' | 'admin';
   display_name: string;
   customer_id: number | null;
+  grid_ids?: number[];
 }
 
 export class ApiError extends Error {
@@ -121,6 +122,22 @@ export async function logout(): Promise<void> {
   clearSession();
 }
 
+/** A version-4 UUID made on the device: the idempotency id of a capture, command or payment.
+ * crypto.randomUUID exists only in secure contexts; a phone on the plain-HTTP LAN address of a
+ * demo is not one, but getRandomValues works everywhere. */
 export function newId(): string {
-  return crypto.randomUUID();
+  if (typeof crypto.randomUUID === 'function' && globalThis.isSecureContext !== false) return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/** Where a role starts. */
+export function homeFor(role: string | undefined): string {
+  if (role === 'customer') return '/customer';
+  if (role === 'inspector') return '/inspector';
+  if (role) return '/operator'; // operator, supervisor, admin
+  return '/login';
 }
