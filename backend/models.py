@@ -5,6 +5,7 @@ from backend.auth import models as _auth  # noqa: F401
 from backend.db import Base
 from backend.field import models as _field  # noqa: F401
 from backend.metering import models as _metering  # noqa: F401
+from backend.servicedesk import models as _servicedesk  # noqa: F401
 from backend.system import models as _system  # noqa: F401
 
 metadata = Base.metadata

@@ -40,6 +40,25 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     access_token_minutes: int = 15
     refresh_token_days: int = 14
     log_level: str = "INFO"
+    # field work (抄表, backend/field): reading books, photos, plausibility flags
+    field_photo_max_bytes: int = 2 * 1024 * 1024
+    field_ami_recent_hours: int = 72  # a meter with an AMI reading this recent needs no visit
+    field_safety_inspection_days: int = 180  # key accounts' safety inspection interval (R14)
+    field_nearby_max_radius_m: int = 2000
+    field_probable_tolerance_m: float = 15.0  # slack over GPS accuracy for "you are here"
+    field_register_rollover_wh: int = 1_000_000_000  # 999999.99 kWh wraps to zero
+    field_consumption_high_factor: float = 3.0
+    field_consumption_low_factor: float = 0.2
+    field_usual_min_daily_wh: int = 500
+    field_usual_min_history_days: int = 7
+    field_usual_lookback_days: int = 90
+    field_location_tolerance_m: float = 30.0
+    field_max_accuracy_m: float = 50.0
+    field_max_speed_kmh: float = 120.0
+    field_late_submission_hours: float = 24.0
+    field_ami_tolerance_wh: int = 1000
+    field_ami_window_hours: int = 24
+    field_clock_skew_minutes: float = 10.0
 
     def __post_init__(self) -> None:
         if not self.database_url:
