@@ -108,7 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extensions() -> list:  # type: ignore[type-arg]
     """Sub-commands contributed by capabilities (ingest, import, users, ...)."""
+    from backend.auth import cli as _users  # noqa: F401 - registers `users`
     from backend.commands_registry import REGISTRARS
+    from backend.importer import cli as _import  # noqa: F401 - registers `import`
 
     return list(REGISTRARS)
 

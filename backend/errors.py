@@ -7,9 +7,11 @@ field ``{"status_code": 400, "detail": "...", "extra": [{"key": "to", "message":
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from litestar import Request, Response
+from litestar.exceptions import ValidationException
 from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_404_NOT_FOUND
 
 
@@ -43,4 +45,27 @@ def _invalid(_: Request[Any, Any, Any], exc: InvalidRequest) -> Response[dict[st
     return Response(body, status_code=HTTP_400_BAD_REQUEST)
 
 
-EXCEPTION_HANDLERS: dict[type[Exception], Any] = {NotFound: _not_found, InvalidRequest: _invalid}
+_FIELD_IN_MESSAGE = re.compile(r"field `([^`]+)`")
+
+
+def _validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
+    """litestar's 400 for a bad body or parameter, with ``key`` naming the field itself even
+    when msgspec reports it only in the message (a missing or unknown field)."""
+    extra: list[Any] = []
+    for item in exc.extra if isinstance(exc.extra, list) else []:
+        if isinstance(item, dict) and item.get("key") == "data":
+            found = _FIELD_IN_MESSAGE.search(str(item.get("message", "")))
+            if found:
+                item = {**item, "key": found.group(1)}
+        extra.append(item)
+    body: dict[str, Any] = {"status_code": exc.status_code, "detail": exc.detail}
+    if extra:
+        body["extra"] = extra
+    return Response(body, status_code=exc.status_code)
+
+
+EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+    NotFound: _not_found,
+    InvalidRequest: _invalid,
+    ValidationException: _validation,
+}

@@ -293,7 +293,9 @@ async def collection_rate(
         collected: set[int] = set()
         if in_service:
             got = await session.scalars(
-                select(Reading.meter_pk.distinct()).where(
+                select(Reading.meter_pk)
+                .distinct()
+                .where(
                     Reading.quantity == COLLECTION_QUANTITY,
                     Reading.ts > start,
                     Reading.ts <= end,
