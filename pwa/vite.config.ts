@@ -31,7 +31,6 @@ export default defineConfig({
     VitePWA({
       registerType: 'autoUpdate',
       injectRegister: false, // registered in src/sw-register.ts
-      includeAssets: ['favicon.svg', 'icons/*.png'],
       manifest: {
         name: 'meterline 电力服务',
         short_name: 'meterline',
@@ -50,6 +49,9 @@ export default defineConfig({
         ],
       },
       workbox: {
+        // take over the open page at once: the first visit is already installed for offline use
+        clientsClaim: true,
+        skipWaiting: true,
         navigateFallback: '/index.html',
         navigateFallbackDenylist: [/^\/api\//, /^\/schema/, /^\/health/],
         globPatterns: ['**/*.{js,css,html,svg,png,webmanifest}'],

@@ -81,8 +81,12 @@ export function App() {
         <Router>
           <Route path="/" component={Home} />
           <Route path="/login" component={Login} />
+          {/* "/x/*" does not match "/x" itself in preact-iso: both, same component (no remount) */}
+          <Route path="/inspector" component={InspectorPage} />
           <Route path="/inspector/*" component={InspectorPage} />
+          <Route path="/customer" component={CustomerPage} />
           <Route path="/customer/*" component={CustomerPage} />
+          <Route path="/operator" component={OperatorPage} />
           <Route path="/operator/*" component={OperatorPage} />
           <Route default component={Home} />
         </Router>

@@ -4,7 +4,7 @@ import { type BatchRules, TrackBatcher, type TrackPoint } from '../src/lib/track
 
 const rules: BatchRules = { maxPoints: 3, maxAgeMs: 60_000, minMoveM: 5, keepAliveMs: 30_000 };
 // about 11 m north per step
-const at = (i: number, t = i * 1000): TrackPoint => ({ latitude: 31.23 + i * 0.0001, longitude: 121.47, accuracy_m: 5, fix_at: t });
+const at = (i: number, t = i * 1000): TrackPoint => ({ latitude: 31.23 + i * 0.0001, longitude: 121.47, accuracy_m: 5, ts: t });
 
 describe('track batching', () => {
   it('cuts a batch when it holds maxPoints fixes', () => {
@@ -23,7 +23,7 @@ describe('track batching', () => {
 
   it('drops a fix that barely moved, unless keepAliveMs has passed', () => {
     const b = new TrackBatcher(rules);
-    const still = (t: number): TrackPoint => ({ ...at(0), fix_at: t });
+    const still = (t: number): TrackPoint => ({ ...at(0), ts: t });
     b.push(still(0));
     b.push(still(10_000)); // 0 m, 10 s later: dropped
     expect(b.size).toBe(1);

@@ -11,7 +11,7 @@ export interface TrackPoint {
   latitude: number;
   longitude: number;
   accuracy_m: number;
-  fix_at: number; // epoch ms of the fix
+  ts: number; // epoch ms of the fix (the API's TrackPointIn)
 }
 
 export interface BatchRules {
@@ -33,14 +33,14 @@ export class TrackBatcher {
   push(p: TrackPoint): TrackPoint[] | null {
     const last = this.last;
     if (last) {
-      if (p.fix_at <= last.fix_at) return null; // repeated or out-of-order fix
+      if (p.ts <= last.ts) return null; // repeated or out-of-order fix
       const moved = distanceM({ lat: last.latitude, lon: last.longitude }, { lat: p.latitude, lon: p.longitude });
-      if (moved < this.rules.minMoveM && p.fix_at - last.fix_at < this.rules.keepAliveMs) return null;
+      if (moved < this.rules.minMoveM && p.ts - last.ts < this.rules.keepAliveMs) return null;
     }
     this.last = p;
     this.points.push(p);
     const first = this.points[0];
-    if (this.points.length >= this.rules.maxPoints || p.fix_at - first.fix_at >= this.rules.maxAgeMs) return this.flush();
+    if (this.points.length >= this.rules.maxPoints || p.ts - first.ts >= this.rules.maxAgeMs) return this.flush();
     return null;
   }
 
@@ -71,7 +71,7 @@ async function save(batch: TrackPoint[] | null): Promise<void> {
     kind: 'track',
     method: 'POST',
     url: '/api/field/tracks',
-    body: { client_id: id, points: batch },
+    body: { points: batch }, // idempotent by (inspector, ts) on the server
     label: `track:${batch.length}`,
     user: me.value?.id,
   });
@@ -92,7 +92,7 @@ export function startTrack(): void {
         latitude: pos.coords.latitude,
         longitude: pos.coords.longitude,
         accuracy_m: Math.max(pos.coords.accuracy, 0.1),
-        fix_at: Math.round(pos.timestamp),
+        ts: Math.round(pos.timestamp),
       });
       trackPoints.value = trackPoints.value + 1;
       void save(batch);

@@ -95,13 +95,13 @@ const iso = (d: Date) => `${d.getFullYear()}-${String(d.getMonth() + 1).padStart
 export function daily(accountId: number, days = 30): Promise<DailyUse[]> {
   const to = new Date();
   const from = new Date(to.getTime() - (days - 1) * 86_400_000);
-  return get<DailyUse[]>(`/accounts/${accountId}/consumption/daily?from=${iso(from)}&to=${iso(to)}`);
+  return get<DailyUse[]>(`/accounts/${accountId}/consumption/daily?quantity=energy_import&from=${iso(from)}&to=${iso(to)}`);
 }
 
 export function monthly(accountId: number, months = 12): Promise<MonthlyUse[]> {
   const to = new Date();
   const from = new Date(to.getFullYear(), to.getMonth() - (months - 1), 1);
-  return get<MonthlyUse[]>(`/accounts/${accountId}/consumption/monthly?from=${iso(from).slice(0, 7)}&to=${iso(to).slice(0, 7)}`);
+  return get<MonthlyUse[]>(`/accounts/${accountId}/consumption/monthly?quantity=energy_import&from=${iso(from).slice(0, 7)}&to=${iso(to).slice(0, 7)}`);
 }
 
 export const sendTopUp: TopUpSender = (accountId, amountFen, key) =>

@@ -1,11 +1,12 @@
 // The plausibility flags on this inspector's readings: what a supervisor will look at.
 import { label, t, when } from '../../i18n';
+import { me } from '../../lib/api';
 import { getCached } from '../../lib/cached';
 import { Show, Stale, useAsync } from '../common';
 import type { Flag } from './types';
 
 export function Flags() {
-  const state = useAsync(() => getCached<Flag[]>('/field/flags?mine=true'));
+  const state = useAsync(() => getCached<Flag[]>(`/field/flags?status=open&inspector_id=${me.value?.id ?? 0}`));
   return (
     <section aria-labelledby="flags-title">
       <h1 id="flags-title">{t('flags.mine')}</h1>

@@ -1,5 +1,6 @@
 // "You are at …": the customer at the inspector's position pops up, with a button to read the
-// meter. Online it asks the nearby endpoint; offline it measures against the cached book.
+// meter. Online it asks the nearby endpoint (its `here`); offline it measures against the
+// cached book the same way: within the fix's accuracy plus a little slack.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { t } from '../../i18n';
 import { get, online } from '../../lib/api';
@@ -8,75 +9,81 @@ import { distanceM } from '../../lib/units';
 import { book, isDone } from './book';
 import type { BookItem, Nearby } from './types';
 
-const SLACK_M = 15; // over the fix's accuracy, as the server's field_probable_tolerance_m
+const SLACK_M = 15; // as the server's field_probable_tolerance_m
 const REQUERY_M = 10;
 const REQUERY_MS = 20_000;
 
+export interface Here {
+  item: BookItem;
+  distance_m: number;
+}
+
 /** The book's stops within reach of the fix, nearest first (the offline answer). */
-export function nearbyFromBook(items: BookItem[], fix: Fix): Nearby[] {
-  const out: Nearby[] = [];
+export function hereFromBook(items: BookItem[], fix: Fix): Here[] {
+  const out: Here[] = [];
   for (const item of items) {
     const lat = item.meter?.latitude ?? item.customer.latitude;
     const lon = item.meter?.longitude ?? item.customer.longitude;
     if (lat === null || lon === null) continue;
     const d = distanceM({ lat, lon }, fix);
-    if (d > fix.accuracy + SLACK_M) continue;
-    out.push({
-      customer_number: item.customer.number,
-      name: item.customer.name,
-      address: item.customer.address,
-      meter_id: item.meter?.meter_id ?? null,
-      distance_m: d,
-      probable: true,
-    });
+    if (d <= fix.accuracy + SLACK_M) out.push({ item, distance_m: d });
   }
   return out.sort((a, b) => a.distance_m - b.distance_m);
 }
 
-async function lookUp(fix: Fix): Promise<Nearby[]> {
+/** The server's `here`, as the book's stops (a meter outside the book has nothing to do). */
+export function hereFromServer(n: Nearby, items: BookItem[]): Here[] {
+  if (!n.here) return [];
+  return n.here.meters.flatMap((m) => {
+    const item = items.find((i) => i.meter?.meter_id === m.meter_id);
+    return item ? [{ item, distance_m: m.distance_m }] : [];
+  });
+}
+
+async function lookUp(fix: Fix, items: BookItem[]): Promise<Here[]> {
   if (online.value) {
     try {
-      const q = `latitude=${fix.lat}&longitude=${fix.lon}&accuracy_m=${Math.round(fix.accuracy)}`;
-      return await get<Nearby[]>(`/field/nearby?${q}`);
+      const q = `lat=${fix.lat}&lon=${fix.lon}&accuracy_m=${Math.max(1, Math.round(fix.accuracy))}`;
+      return hereFromServer(await get<Nearby>(`/field/nearby?${q}`), items);
     } catch {
       // fall through to the cached book
     }
   }
-  return nearbyFromBook(book.value?.items ?? [], fix);
+  return hereFromBook(items, fix);
 }
 
 export function NearbyPopup() {
   useGeolocation();
-  const [found, setFound] = useState<Nearby | null>(null);
-  const [dismissed, setDismissed] = useState<string | null>(null);
+  const [found, setFound] = useState<Here[]>([]);
+  const [dismissed, setDismissed] = useState<number | null>(null);
   const last = useRef<Fix | null>(null);
   const fix = position.value;
+  const items = book.value?.items;
 
   useEffect(() => {
-    if (!fix) return;
+    if (!fix || !items) return;
     const prev = last.current;
     if (prev && distanceM(prev, fix) < REQUERY_M && fix.at - prev.at < REQUERY_MS) return;
     last.current = fix;
-    void lookUp(fix).then((all) => setFound(all.find((n) => n.probable) ?? null));
-  }, [fix]);
+    void lookUp(fix, items).then(setFound);
+  }, [fix, items]);
 
-  const item = found && book.value?.items.find((i) => i.customer.number === found.customer_number);
-  if (!found || dismissed === found.customer_number || (item && isDone(item))) return null;
+  const next = found.find((h) => !isDone(h.item));
+  if (!next || dismissed === next.item.seq) return null;
+  const { item } = next;
   return (
     <section class="card popup" aria-live="polite" aria-labelledby="nearby-title" data-testid="nearby">
-      <p class="muted">{t('nearby.here', { m: Math.round(found.distance_m) })}</p>
-      <h2 id="nearby-title">{found.name}</h2>
+      <p class="muted">{t('nearby.here', { m: Math.round(next.distance_m) })}</p>
+      <h2 id="nearby-title">{item.customer.name}</h2>
       <p>
-        {found.address} · {found.customer_number}
-        {found.meter_id && ` · ${t('insp.meter')} ${found.meter_id}`}
+        {item.customer.address} · {item.customer.number}
+        {item.meter && ` · ${t('insp.meter')} ${item.meter.meter_id}`}
       </p>
       <div class="row">
-        {item && (
-          <a class="button primary" href={`/inspector/meter/${item.seq}`}>
-            {t('nearby.read')}
-          </a>
-        )}
-        <button type="button" onClick={() => setDismissed(found.customer_number)}>
+        <a class="button primary" href={`/inspector/meter/${item.seq}`}>
+          {t('nearby.read')}
+        </a>
+        <button type="button" onClick={() => setDismissed(item.seq)}>
           {t('nearby.dismiss')}
         </button>
       </div>

@@ -8,7 +8,7 @@ import { enqueue } from '../../lib/outbox';
 import { nudge } from '../../lib/sync';
 import { GpsStatus } from './Capture';
 
-export const REPAIR_URL = '/api/field/repair-jobs';
+export const REPAIR_URL = '/api/servicedesk/repair-jobs';
 
 export function Repair() {
   useGeolocation();

@@ -102,13 +102,24 @@ export interface FieldReading {
   flags: Flag[];
 }
 
-export interface Nearby {
-  customer_number: string;
-  name: string;
-  address: string;
-  meter_id: string | null;
+/** GET /api/field/nearby: meters near a fix, and `here`, the stop the inspector most
+ * probably stands at (one meter or a meter box), with a confidence from 0 to 1. */
+export interface NearbyMeter {
+  meter_id: string;
+  serial: string;
+  customer: { id: number; number: string; name: string; address: string };
+  latitude: number;
+  longitude: number;
   distance_m: number;
-  probable: boolean; // within the fix's accuracy (plus slack): "you are here"
+}
+
+export interface Nearby {
+  latitude: number;
+  longitude: number;
+  accuracy_m: number;
+  radius_m: number;
+  here: { confidence: number; distance_m: number; meters: NearbyMeter[] } | null;
+  meters: NearbyMeter[];
 }
 
 /** The range a reading at time t should fall in, or null without history. Mirrors the backend. */

@@ -2,7 +2,7 @@
 // A flag is never a penalty by itself; resolving it takes a note saying what was found.
 import { useState } from 'preact/hooks';
 import { label, t, when } from '../../i18n';
-import { get, post } from '../../lib/api';
+import { get, me, post } from '../../lib/api';
 import { errorText, Show, useAsync } from '../common';
 import type { Flag } from '../inspector/types';
 
@@ -56,7 +56,7 @@ export function FlagReview() {
                     </strong>
                     <div class="muted">{f.detail}</div>
                     <div class="muted">{t('op.flags.by', { who: f.inspector_id, when: when(f.created_at) })}</div>
-                    <Resolve flag={f} done={state.reload} />
+                    {me.value?.role === 'supervisor' && <Resolve flag={f} done={state.reload} />}
                   </div>
                 </li>
               ))}
