@@ -81,3 +81,23 @@ describe('a top-up attempt', () => {
     expect(attemptKey(7, 3000, makeId)).not.toBe(key);
   });
 });
+
+describe('a top-up the server is still working on', () => {
+  beforeEach(() => localStorage.clear());
+
+  it('keeps its key on 409 (the first request with the key is still running)', async () => {
+    const keys: string[] = [];
+    const send = async (_a: number, _f: number, key: string) => {
+      keys.push(key);
+      return keys.length === 1 ? json(409, { detail: 'in progress' }) : json(201, {});
+    };
+    expect((await topUp(3, 5000, send, makeId)).kind).toBe('unknown');
+    expect((await topUp(3, 5000, send, makeId)).kind).toBe('done');
+    expect(keys[1]).toBe(keys[0]);
+  });
+
+  it('says why it was refused, from the JSON detail', async () => {
+    const out = await topUp(3, 5000, async () => json(422, { detail: 'amount_fen: too large' }), makeId);
+    expect(out).toMatchObject({ kind: 'refused', detail: 'amount_fen: too large' });
+  });
+});

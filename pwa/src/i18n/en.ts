@@ -204,6 +204,7 @@ export const en: Record<string, string> = {
   'cust.topup.resume': 'A top-up of {amount} was not confirmed. Paying again is safe: you will not be charged twice.',
   'cust.topup.done': '{amount} added',
   'cust.topup.newbalance': 'New balance: {balance}',
+  'cust.topup.receipt': 'Receipt no. {n}',
   'cust.topup.refused': 'The top-up was refused.',
   'cust.topup.unknown': 'No confirmation yet. Tap pay again when you are back online: the same payment is retried, never charged twice.',
 

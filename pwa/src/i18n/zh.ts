@@ -204,6 +204,7 @@ export const zh: Record<string, string> = {
   'cust.topup.resume': '一笔 {amount} 的充值尚未确认。再次支付是安全的，不会重复扣款。',
   'cust.topup.done': '已充值 {amount}',
   'cust.topup.newbalance': '当前余额：{balance}',
+  'cust.topup.receipt': '购电凭证号 {n}',
   'cust.topup.refused': '充值被拒绝。',
   'cust.topup.unknown': '尚未收到确认。联网后再次点击支付即可：会重试同一笔充值，绝不会重复扣款。',
 

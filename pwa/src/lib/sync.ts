@@ -27,7 +27,8 @@ export async function sendItem(item: OutboxItem, photo: Blob | undefined): Promi
 export async function sendNow(): Promise<ReplayResult> {
   const who = me.value?.id;
   const result = await replay(sendItem, (item) => item.user === undefined || item.user === who);
-  lastReplay.value = { ...result, at: Date.now() };
+  // an attempt with nothing to send is not news; a stop or a delivery is
+  if (result.sent || result.attention || (result.stoppedAt && result.stoppedAt !== 'busy')) lastReplay.value = { ...result, at: Date.now() };
   return result;
 }
 

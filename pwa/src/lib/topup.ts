@@ -20,6 +20,15 @@ export type TopUpSender = (accountId: number, amountFen: number, key: string) =>
 
 const STORE = 'pending_topup';
 
+async function errorDetail(r: Response): Promise<string> {
+  const text = await r.text().catch(() => '');
+  try {
+    return String((JSON.parse(text) as { detail?: unknown }).detail ?? text);
+  } catch {
+    return text;
+  }
+}
+
 export function pendingTopUp(): PendingTopUp | null {
   try {
     return JSON.parse(localStorage.getItem(STORE) ?? 'null') as PendingTopUp | null;
@@ -59,8 +68,10 @@ export function topUp<T>(accountId: number, amountFen: number, send: TopUpSender
       forgetPendingTopUp();
       return { kind: 'done', result: (await response.json()) as T, key };
     }
-    const detail = await response.text().catch(() => '');
-    if (response.status >= 400 && response.status < 500 && response.status !== 408 && response.status !== 429 && response.status !== 401) {
+    const detail = await errorDetail(response);
+    // 409: the first request with this key is still running on the server — its outcome is
+    // unknown, so the key stays; 401/408/429 are not answers either
+    if (response.status >= 400 && response.status < 500 && ![401, 408, 409, 429].includes(response.status)) {
       forgetPendingTopUp();
       return { kind: 'refused', status: response.status, detail, key };
     }

@@ -56,7 +56,8 @@ export function TopUp({ account }: { account: Account }) {
       {outcome?.kind === 'done' && (
         <div class="card" role="status" data-testid="topup-done">
           <p class="ok big-text">{t('cust.topup.done', { amount: yuan(outcome.result.amount_fen) })}</p>
-          <p>{t('cust.topup.newbalance', { balance: yuan(outcome.result.balance_fen) })}</p>
+          <p>{t('cust.topup.newbalance', { balance: yuan(outcome.result.balance_after_fen) })}</p>
+          <p class="muted">{t('cust.topup.receipt', { n: outcome.result.receipt_number })}</p>
           <a class="button" href="/customer">
             {t('cust.tab.home')}
           </a>

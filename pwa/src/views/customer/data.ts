@@ -65,10 +65,15 @@ export interface MonthlyUse {
   wh: number;
 }
 
+/** The receipt of a top-up (购电凭证). */
 export interface TopUpResult {
-  id: number | string;
+  receipt_number: string;
+  account_id: number;
+  account_number: string;
   amount_fen: number;
-  balance_fen: number;
+  channel: string;
+  paid_at: string;
+  balance_after_fen: number;
 }
 
 export const detail = signal<CustomerDetail | null>(null);
@@ -108,5 +113,5 @@ export const sendTopUp: TopUpSender = (accountId, amountFen, key) =>
   authFetch(`/api/accounts/${accountId}/top-ups`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'idempotency-key': key },
-    body: JSON.stringify({ amount_fen: amountFen }),
+    body: JSON.stringify({ amount_fen: amountFen, channel: 'app' }),
   });
