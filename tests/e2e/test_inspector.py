@@ -4,6 +4,8 @@ afterwards, flags visible; and the server holds exactly what was confirmed."""
 from __future__ import annotations
 
 import re
+from datetime import datetime
+from zoneinfo import ZoneInfo
 from typing import Any
 
 import pytest
@@ -72,3 +74,49 @@ def test_inspector_reads_two_meters_sees_them_locked_and_flagged(phone: Phone, s
     for stop, wh in [(first, 1_234_560), (second, 2_000_500)]:
         readings = server.api("GET", f"/field/readings?meter_id={stop.meter_id}", token)
         assert [x["registers"] for x in readings] == [{"energy_import": wh}]
+
+
+def test_inspector_sees_the_route_on_a_map_records_a_track_and_reports_a_repair_job(
+    phone: Phone, server: Server
+) -> None:
+    r = server.seeded.rounds["track"]
+    a, b = r.stops
+    ctx = phone(locale="en", geolocation=(a.lat, a.lon, 5))
+    page = ctx.new_page()
+    log_in(page, r.inspector, "/inspector")
+
+    # the map works with no tile server: the stops and the inspector on a blank background
+    page.get_by_role("link", name="Map", exact=True).click()
+    expect(page.locator("path.stop-marker")).to_have_count(2)
+    expect(page.locator("path.you-marker")).to_have_count(1)
+    expect(page.get_by_text("no map tiles configured")).to_be_visible()
+    shot(page, "inspector-map-en")
+
+    page.get_by_role("link", name="Route", exact=True).click()
+    page.get_by_role("button", name="Start track").click()
+    expect(page.get_by_text("Track recording on · 1 fixes")).to_be_visible()
+    ctx.set_geolocation({"latitude": b.lat, "longitude": b.lon, "accuracy": 5})
+    expect(page.get_by_text("Track recording on · 2 fixes")).to_be_visible()
+    page.get_by_role("button", name="Stop track").click()
+    expect(page.get_by_text("Track recording off")).to_be_visible()
+
+    page.get_by_role("link", name="Repair job", exact=True).click()
+    page.fill("textarea[name=content]", "更换 10 kV 跌落式熔断器")
+    page.fill("input[name=area]", "文三路 4 号台区")
+    page.fill("input[name=workers]", "张三, 李四")
+    page.select_option("select[name=hours]", "4")
+    page.get_by_role("button", name="Report").click()
+    expect(page.get_by_role("heading", name="Repair job reported")).to_be_visible()
+    shot(page, "inspector-repair-en")
+    expect(page.get_by_test_id("outbox-badge")).to_have_count(0)  # both went out at once
+
+    token = server.token(r.inspector)
+    day = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    me = server.api("GET", "/me", token)
+    replay = server.api("GET", f"/field/inspectors/{me['id']}/days/{day}", token)
+    assert replay["points"] == 2
+    jobs = server.api("GET", "/servicedesk/repair-jobs", token)
+    assert [(j["content"], j["workers"], j["area"]) for j in jobs] == [
+        ("更换 10 kV 跌落式熔断器", ["张三", "李四"], "文三路 4 号台区")
+    ]
+    assert jobs[0]["expected_finish_at"] - jobs[0]["started_at"] == 4 * 3_600_000

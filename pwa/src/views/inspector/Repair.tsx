@@ -24,7 +24,7 @@ export function Repair() {
 
   async function submit(e: Event) {
     e.preventDefault();
-    const names = workers.split(/[,，、\s]+/).filter(Boolean);
+    const names = workers.split(/[,，、;；]+/).map((w) => w.trim()).filter(Boolean);
     if (!content.trim() || !area.trim() || names.length === 0) return setError(t('repair.missing'));
     if (!fix) return setError(t('gps.waiting'));
     const now = Date.now();

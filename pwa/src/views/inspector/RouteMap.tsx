@@ -5,7 +5,7 @@
 import 'leaflet/dist/leaflet.css';
 import L from 'leaflet';
 import { useLocation } from 'preact-iso';
-import { useEffect, useRef } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { t } from '../../i18n';
 import { position, useGeolocation } from '../../lib/geo';
 import { Loading } from '../common';
@@ -19,30 +19,27 @@ export function RouteMap() {
   useGeolocation();
   const { route } = useLocation();
   const el = useRef<HTMLDivElement>(null);
-  const map = useRef<L.Map | null>(null);
-  const stops = useRef<L.LayerGroup | null>(null);
-  const me = useRef<L.LayerGroup | null>(null);
+  const [map, setMap] = useState<{ m: L.Map; stops: L.LayerGroup; you: L.LayerGroup } | null>(null);
   const b = book.value;
+  const fix = position.value;
 
+  // the map element exists once the book is there; the layers are redrawn whenever it or the
+  // position changes
   useEffect(() => {
     if (!el.current) return;
     const m = L.map(el.current, { zoomControl: true, attributionControl: Boolean(TILE_URL) });
     if (TILE_URL) L.tileLayer(TILE_URL, { maxZoom: 19, attribution: TILE_ATTRIBUTION }).addTo(m);
-    stops.current = L.layerGroup().addTo(m);
-    me.current = L.layerGroup().addTo(m);
     m.setView([31.23, 121.47], 15);
-    map.current = m;
+    setMap({ m, stops: L.layerGroup().addTo(m), you: L.layerGroup().addTo(m) });
     return () => {
       m.remove();
-      map.current = null;
+      setMap(null);
     };
-  }, [el.current !== null]);
+  }, [b !== null]);
 
   useEffect(() => {
-    const m = map.current;
-    const layer = stops.current;
-    if (!m || !layer || !b) return;
-    layer.clearLayers();
+    if (!map || !b) return;
+    map.stops.clearLayers();
     const points: L.LatLngExpression[] = [];
     for (const item of b.items) {
       const lat = item.meter?.latitude ?? item.customer.latitude;
@@ -50,25 +47,23 @@ export function RouteMap() {
       if (lat === null || lon === null) continue;
       points.push([lat, lon]);
       const done = isDone(item);
-      L.circleMarker([lat, lon], { radius: 11, color: '#fff', weight: 2, fillColor: done ? '#0d6b36' : '#0b5cad', fillOpacity: 1 })
-        .bindTooltip(`${item.seq}. ${item.customer.name}${done ? ` ✓` : ''}`, { direction: 'top' })
+      L.circleMarker([lat, lon], { radius: 11, color: '#fff', weight: 2, fillColor: done ? '#0d6b36' : '#0b5cad', fillOpacity: 1, className: 'stop-marker' })
+        .bindTooltip(`${item.seq}. ${item.customer.name}${done ? ' ✓' : ''}`, { direction: 'top' })
         .on('click', () => route(`/inspector/meter/${item.seq}`))
-        .addTo(layer);
+        .addTo(map.stops);
     }
-    if (points.length > 1) L.polyline(points, { color: '#0b5cad', weight: 2, dashArray: '6 6' }).addTo(layer);
-    if (points.length) m.fitBounds(L.latLngBounds(points), { padding: [24, 24], maxZoom: 18 });
-  }, [b, map.current]);
+    if (points.length > 1) L.polyline(points, { color: '#0b5cad', weight: 2, dashArray: '6 6', interactive: false }).addTo(map.stops);
+    if (points.length) map.m.fitBounds(L.latLngBounds(points), { padding: [24, 24], maxZoom: 18 });
+  }, [b, map]);
 
-  const fix = position.value;
   useEffect(() => {
-    const layer = me.current;
-    if (!layer || !fix) return;
-    layer.clearLayers();
-    L.circle([fix.lat, fix.lon], { radius: fix.accuracy, color: '#b00020', weight: 1, fillOpacity: 0.1 }).addTo(layer);
-    L.circleMarker([fix.lat, fix.lon], { radius: 7, color: '#fff', weight: 2, fillColor: '#b00020', fillOpacity: 1 })
+    if (!map || !fix) return;
+    map.you.clearLayers();
+    L.circle([fix.lat, fix.lon], { radius: fix.accuracy, color: '#b00020', weight: 1, fillOpacity: 0.1, interactive: false }).addTo(map.you);
+    L.circleMarker([fix.lat, fix.lon], { radius: 7, color: '#fff', weight: 2, fillColor: '#b00020', fillOpacity: 1, className: 'you-marker' })
       .bindTooltip(t('map.you'))
-      .addTo(layer);
-  }, [fix, map.current]);
+      .addTo(map.you);
+  }, [fix, map]);
 
   if (!b) return <Loading />;
   return (
