@@ -68,6 +68,8 @@ class EventKind(enum.StrEnum):
     COVER_OPENED = "cover_opened"  # 开表盖
     RELAY_CHANGED = "relay_changed"
     CLOCK_DRIFT = "clock_drift"  # value: drift in ms, meter minus agent
+    READINGS_DROPPED = "readings_dropped"  # value: readings of this meter the agent's full
+    # outbox had to drop (its limits and policy); loss is reported, never silent
 
 
 class Value(msgspec.Struct, frozen=True, omit_defaults=True):

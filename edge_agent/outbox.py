@@ -1,0 +1,329 @@
+"""The durable store-and-forward outbox: never lose a reading.
+
+Guarantees (docs/edge-agent.md, "Outbox"):
+
+* ``put_*`` returns only after the rows are committed with ``synchronous=FULL``; a poll is done
+  only then.
+* A row leaves only when the PUBACK of the batch that carried it arrives (:meth:`acked`). A batch
+  gets its ``seq`` when first formed (per channel, persisted, only increasing across restarts)
+  and keeps it, and its values, on every resend.
+* Rows are taken in insertion order, so each meter's values go out in acquisition order.
+* Size and age are bounded. Over ``max_rows`` the policy drops the oldest unsent readings (or
+  refuses the newest, or tells the pollers to pause); every dropped reading is counted per meter,
+  persistently, and reported as a ``readings_dropped`` event — events and acks are never dropped.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from edge_agent.config import DropPolicy
+from edge_agent.config import Outbox as OutboxLimits
+from edge_agent.database import Database, Transaction, get_meta, set_meta
+from protocols.contract import CommandAck, EventKind, MeterEvent, Value
+
+READINGS = "readings"
+EVENTS = "events"
+ACKS = "acks"
+CHANNELS = (READINGS, EVENTS, ACKS)
+
+_encoder = msgspec.msgpack.Encoder()
+_decoders: dict[str, msgspec.msgpack.Decoder[Any]] = {
+    READINGS: msgspec.msgpack.Decoder(Value),
+    EVENTS: msgspec.msgpack.Decoder(MeterEvent),
+    ACKS: msgspec.msgpack.Decoder(CommandAck),
+}
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True)
+class Batch:
+    channel: str
+    seq: int
+    items: list[Value] | list[MeterEvent] | list[CommandAck]
+    oldest_id: int
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+@dataclass(frozen=True)
+class Stored:
+    stored: int
+    dropped: int
+
+
+class Outbox:
+    def __init__(
+        self,
+        db: Database,
+        limits: OutboxLimits,
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
+        self.db = db
+        self.limits = limits
+        self.clock = clock
+        self.listeners: list[Callable[[], None]] = []
+        self._readings = db.call(
+            lambda c: c.execute(
+                "SELECT COUNT(*) FROM outbox WHERE channel = ?", (READINGS,)
+            ).fetchone()[0]
+        )
+
+    # --- writing --------------------------------------------------------------------------
+
+    @property
+    def readings_depth(self) -> int:
+        return int(self._readings)
+
+    def has_room(self) -> bool:
+        """False when the policy is stop_polling and the outbox is full: pollers pause."""
+        return (
+            self.limits.policy is not DropPolicy.STOP_POLLING
+            or self._readings < self.limits.max_rows
+        )
+
+    async def put_readings(self, values: Sequence[Value]) -> Stored:
+        if not values:
+            return Stored(0, 0)
+        stored: Stored = await self.db.run(self._put_readings, list(values))
+        self.changed()
+        return stored
+
+    def _put_readings(self, conn: sqlite3.Connection, values: list[Value]) -> Stored:
+        created = self.clock()
+        room = self.limits.max_rows - self._readings
+        dropped = 0
+        with Transaction(conn):
+            keep = values
+            if len(values) > room and self.limits.policy is DropPolicy.DROP_NEWEST:
+                keep = values[: max(room, 0)]
+                for v in values[len(keep) :]:
+                    _count_drop(conn, v.meter, 1)
+                dropped = len(values) - len(keep)
+            conn.executemany(
+                "INSERT INTO outbox (channel, meter, created, body) VALUES (?, ?, ?, ?)",
+                [(READINGS, v.meter, created, _encoder.encode(v)) for v in keep],
+            )
+            over = self._readings + len(keep) - self.limits.max_rows
+            removed = 0
+            if over > 0 and self.limits.policy is DropPolicy.DROP_OLDEST:
+                removed = _drop_oldest(conn, over)
+        self._readings += len(keep) - removed
+        return Stored(len(keep), dropped + removed)
+
+    async def put_events(self, events: Sequence[MeterEvent]) -> None:
+        if events:
+            await self.db.run(self._put_other, EVENTS, list(events))
+            self.changed()
+
+    async def put_ack(self, ack: CommandAck) -> None:
+        await self.db.run(self._put_other, ACKS, [ack])
+        self.changed()
+
+    def changed(self) -> None:
+        """Tell the forwarder there is something new to send."""
+        for listener in self.listeners:
+            listener()
+
+    def _put_other(
+        self, conn: sqlite3.Connection, channel: str, items: list[MeterEvent] | list[CommandAck]
+    ) -> None:
+        with Transaction(conn):
+            insert_items(conn, channel, items, self.clock())
+
+    # --- limits -------------------------------------------------------------------------
+
+    async def expire(self) -> int:
+        """Drop readings older than max_age_days (counted); returns how many."""
+        cutoff = self.clock() - int(self.limits.max_age_days * 86_400_000)
+        removed: int = await self.db.run(_expire, cutoff)
+        self._readings -= removed
+        return removed
+
+    async def report_drops(self) -> int:
+        """Turn unreported drops into one readings_dropped event per meter (same commit)."""
+        n = int(await self.db.run(self._report_drops))
+        if n:
+            self.changed()
+        return n
+
+    def _report_drops(self, conn: sqlite3.Connection) -> int:
+        ts = self.clock()
+        with Transaction(conn):
+            rows = conn.execute("SELECT meter, unreported FROM drops WHERE unreported > 0")
+            events = [
+                MeterEvent(
+                    meter=meter,
+                    ts=ts,
+                    kind=EventKind.READINGS_DROPPED,
+                    value=count,
+                    text=f"outbox limits ({self.limits.policy.value}) dropped {count} readings",
+                )
+                for meter, count in rows.fetchall()
+            ]
+            conn.execute("UPDATE drops SET unreported = 0 WHERE unreported > 0")
+            conn.executemany(
+                "INSERT INTO outbox (channel, meter, created, body) VALUES (?, ?, ?, ?)",
+                [(EVENTS, e.meter, ts, _encoder.encode(e)) for e in events],
+            )
+        return len(events)
+
+    async def dropped_total(self) -> int:
+        return int(
+            await self.db.run(
+                lambda c: c.execute("SELECT COALESCE(SUM(total), 0) FROM drops").fetchone()[0]
+            )
+        )
+
+    # --- forwarding ---------------------------------------------------------------------
+
+    async def max_id(self) -> int:
+        return int(
+            await self.db.run(
+                lambda c: c.execute("SELECT COALESCE(MAX(id), 0) FROM outbox").fetchone()[0]
+            )
+        )
+
+    async def unacked(self, channel: str) -> list[Batch]:
+        """Batches formed earlier whose PUBACK never came, oldest seq first (to resend)."""
+        return await self.db.run(_unacked, channel)
+
+    async def next_batch(
+        self, channel: str, limit: int, *, after_id: int = 0, upto_id: int | None = None
+    ) -> Batch | None:
+        """Form a new batch from unsent rows with ``after_id < id <= upto_id``, oldest first."""
+        return await self.db.run(_next_batch, channel, limit, after_id, upto_id)
+
+    async def acked(self, channel: str, seq: int) -> int:
+        removed: int = await self.db.run(_acked, channel, seq)
+        if channel == READINGS:
+            self._readings -= removed
+        return removed
+
+    async def depth(self) -> dict[str, int]:
+        rows = await self.db.run(
+            lambda c: c.execute("SELECT channel, COUNT(*) FROM outbox GROUP BY channel").fetchall()
+        )
+        counts = dict.fromkeys(CHANNELS, 0)
+        counts.update({ch: int(n) for ch, n in rows})
+        return counts
+
+    async def oldest_created(self) -> int | None:
+        row = await self.db.run(lambda c: c.execute("SELECT MIN(created) FROM outbox").fetchone())
+        return None if row[0] is None else int(row[0])
+
+
+def insert_items(
+    conn: sqlite3.Connection,
+    channel: str,
+    items: Sequence[MeterEvent] | Sequence[CommandAck],
+    created: int,
+) -> None:
+    """Insert events or acks inside the caller's transaction (the command journal commits a
+    state change and its ack together)."""
+    conn.executemany(
+        "INSERT INTO outbox (channel, meter, created, body) VALUES (?, ?, ?, ?)",
+        [(channel, i.meter, created, _encoder.encode(i)) for i in items],
+    )
+
+
+def _count_drop(conn: sqlite3.Connection, meter: str, n: int) -> None:
+    conn.execute(
+        "INSERT INTO drops (meter, total, unreported) VALUES (?, ?, ?) ON CONFLICT (meter) "
+        "DO UPDATE SET total = total + excluded.total, unreported = unreported + excluded.total",
+        (meter, n, n),
+    )
+
+
+def _drop_rows(conn: sqlite3.Connection, rows: list[tuple[int, str]]) -> int:
+    per_meter: dict[str, int] = {}
+    for _id, meter in rows:
+        per_meter[meter] = per_meter.get(meter, 0) + 1
+    conn.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i, _ in rows])
+    for meter, n in per_meter.items():
+        _count_drop(conn, meter, n)
+    return len(rows)
+
+
+def _drop_oldest(conn: sqlite3.Connection, n: int) -> int:
+    # Unsent rows first: a row already in flight may still be acknowledged.
+    rows = conn.execute(
+        "SELECT id, meter FROM outbox WHERE channel = ? AND seq IS NULL ORDER BY id LIMIT ?",
+        (READINGS, n),
+    ).fetchall()
+    if len(rows) < n:
+        rows += conn.execute(
+            "SELECT id, meter FROM outbox WHERE channel = ? AND seq IS NOT NULL "
+            "ORDER BY id LIMIT ?",
+            (READINGS, n - len(rows)),
+        ).fetchall()
+    return _drop_rows(conn, rows)
+
+
+def _expire(conn: sqlite3.Connection, cutoff: int) -> int:
+    with Transaction(conn):
+        rows = conn.execute(
+            "SELECT id, meter FROM outbox WHERE channel = ? AND created < ?", (READINGS, cutoff)
+        ).fetchall()
+        return _drop_rows(conn, rows)
+
+
+def _decode(channel: str, bodies: list[bytes]) -> list[object]:
+    dec = _decoders[channel]
+    return [dec.decode(b) for b in bodies]
+
+
+def _unacked(conn: sqlite3.Connection, channel: str) -> list[Batch]:
+    rows = conn.execute(
+        "SELECT seq, id, body FROM outbox WHERE channel = ? AND seq IS NOT NULL ORDER BY seq, id",
+        (channel,),
+    ).fetchall()
+    batches: list[Batch] = []
+    current: int | None = None
+    bodies: list[bytes] = []
+    first = 0
+    for seq, row_id, body in rows:
+        if seq != current:
+            if current is not None:
+                batches.append(Batch(channel, current, _decode(channel, bodies), first))  # type: ignore[arg-type]
+            current, bodies, first = seq, [], row_id
+        bodies.append(body)
+    if current is not None:
+        batches.append(Batch(channel, current, _decode(channel, bodies), first))  # type: ignore[arg-type]
+    return batches
+
+
+def _next_batch(
+    conn: sqlite3.Connection, channel: str, limit: int, after_id: int, upto_id: int | None
+) -> Batch | None:
+    upper = upto_id if upto_id is not None else 2**62
+    with Transaction(conn):
+        rows = conn.execute(
+            "SELECT id, body FROM outbox WHERE channel = ? AND seq IS NULL AND id > ? AND id <= ? "
+            "ORDER BY id LIMIT ?",
+            (channel, after_id, upper, limit),
+        ).fetchall()
+        if not rows:
+            return None
+        key = f"seq:{channel}"
+        seq = get_meta(conn, key) + 1
+        set_meta(conn, key, seq)
+        conn.executemany("UPDATE outbox SET seq = ? WHERE id = ?", [(seq, r[0]) for r in rows])
+    return Batch(channel, seq, _decode(channel, [r[1] for r in rows]), rows[0][0])  # type: ignore[arg-type]
+
+
+def _acked(conn: sqlite3.Connection, channel: str, seq: int) -> int:
+    with Transaction(conn):
+        return conn.execute(
+            "DELETE FROM outbox WHERE channel = ? AND seq = ?", (channel, seq)
+        ).rowcount

@@ -1,0 +1,261 @@
+"""One scheduler per physical bus: one transaction at a time, an inter-frame gap between them,
+commands ahead of routine polls, and silent meters backed off so they cannot starve the bus.
+
+Timestamps: a value is stamped with the moment its reply arrived (the driver does it), also for
+energy groups aligned to :00/:15/:30/:45 — the alignment decides when we *ask*, never what time
+we *claim*. The backend sees the true acquisition time and interpolates to boundaries itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from edge_agent.config import AgentConfig, Bus, Meter, PollGroup
+from edge_agent.drivers.base import Driver, MeterError, MeterTimeout
+from edge_agent.meterstate import MeterStates
+from edge_agent.metrics import Metrics
+from edge_agent.outbox import Outbox, now_ms
+from protocols.contract import EventKind, MeterEvent
+
+log = logging.getLogger("edge_agent.scheduler")
+T = TypeVar("T")
+
+COMMAND_PRIORITY = 0
+POLL_PRIORITY = 1
+
+
+def next_due(group: PollGroup, after: float, tz: ZoneInfo) -> float:
+    """The next time (epoch s) to poll ``group`` after ``after``: a wall-clock multiple of
+    every_s in local time when aligned (00:00, 00:15, … for 900 s), else after + every_s."""
+    if not group.align:
+        return after + group.every_s
+    offset = datetime.fromtimestamp(after, tz).utcoffset()
+    shift = offset.total_seconds() if offset else 0.0
+    return (math.floor((after + shift) / group.every_s) + 1) * group.every_s - shift
+
+
+@dataclass
+class MeterRun:
+    meter: Meter
+    groups: list[PollGroup]
+    due: dict[str, float]
+    failures: int = 0
+    retry_at: float = 0.0
+    next_clock_check: float = 0.0
+    needs_backfill: bool = True  # after start and after every outage
+    shortest: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.shortest = min((g.every_s for g in self.groups), default=60.0)
+
+
+@dataclass(order=True)
+class _Job:
+    priority: int
+    order: int
+    run: Callable[[Driver], Awaitable[Any]] = field(compare=False)
+    done: asyncio.Future[Any] = field(compare=False)
+
+
+class BusScheduler:
+    def __init__(
+        self,
+        config: AgentConfig,
+        bus: Bus,
+        driver: Driver,
+        outbox: Outbox,
+        metrics: Metrics,
+        states: MeterStates,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.bus = bus
+        self.driver = driver
+        self.outbox = outbox
+        self.metrics = metrics
+        self.states = states
+        self.clock = clock
+        self.tz = ZoneInfo(config.timezone)
+        self.jobs: asyncio.PriorityQueue[_Job] = asyncio.PriorityQueue()
+        self._order = itertools.count()
+        self._wake = asyncio.Event()
+        start = clock()
+        self.meters = {
+            m.id: MeterRun(
+                m,
+                groups := config.groups_of(bus, m),
+                {g.name: next_due(g, start, self.tz) if g.align else start for g in groups},
+            )
+            for m in bus.meters
+        }
+
+    async def submit(
+        self, run: Callable[[Driver], Awaitable[T]], priority: int = COMMAND_PRIORITY
+    ) -> T:
+        """Run ``run(driver)`` on this bus between two transactions, ahead of routine polls."""
+        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        await self.jobs.put(_Job(priority, next(self._order), run, fut))
+        self._wake.set()
+        return await fut
+
+    async def run(self) -> None:
+        try:
+            while True:
+                await self._step()
+        finally:
+            await self.driver.close()
+
+    async def _step(self) -> None:
+        if not self.jobs.empty():
+            job = self.jobs.get_nowait()
+            try:
+                job.done.set_result(await job.run(self.driver))
+            except Exception as exc:  # the job's owner decides what a failure means
+                if not job.done.done():
+                    job.done.set_exception(exc)
+            await self._gap()
+            return
+        now = self.clock()
+        run, group, due = self._earliest()
+        if due > now:
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), min(due - now, 60.0))
+            return
+        if not self.outbox.has_room():  # stop_polling policy and the outbox is full
+            self.metrics.polling_paused.set(1)
+            await asyncio.sleep(1.0)
+            return
+        self.metrics.polling_paused.set(0)
+        assert group is not None
+        await self._poll(run, group)
+        await self._gap()
+
+    def _earliest(self) -> tuple[MeterRun, PollGroup | None, float]:
+        best: tuple[MeterRun, PollGroup | None, float] | None = None
+        for run in self.meters.values():
+            for group in run.groups:
+                due = max(run.due[group.name], run.retry_at)
+                if best is None or due < best[2]:
+                    best = (run, group, due)
+        assert best is not None
+        return best
+
+    async def _gap(self) -> None:
+        if self.bus.inter_frame_gap_ms:
+            await asyncio.sleep(self.bus.inter_frame_gap_ms / 1000)
+
+    async def _poll(self, run: MeterRun, group: PollGroup) -> None:
+        meter = run.meter
+        started = self.clock()
+        try:
+            values = await self.driver.poll(meter, group)
+        except MeterError as exc:
+            self.metrics.polls.labels(meter.id, "failed").inc()
+            if isinstance(exc, MeterTimeout):
+                await self._silent(run, exc)
+            else:  # it answered, so it is online; the error is logged once per change
+                await self._answered(run, str(exc))
+                run.due[group.name] = next_due(group, max(started, run.due[group.name]), self.tz)
+            return
+        await self.outbox.put_readings(values)  # the poll is done only when this commits
+        self.metrics.polls.labels(meter.id, "ok").inc()
+        run.due[group.name] = next_due(group, max(started, run.due[group.name]), self.tz)
+        if run.due[group.name] <= started:  # fell behind (long outage): skip, do not burst
+            run.due[group.name] = next_due(group, started, self.tz)
+        await self._answered(run, None)
+        await self._housekeeping(run)
+
+    async def _silent(self, run: MeterRun, exc: MeterError) -> None:
+        run.failures += 1
+        delay = min(self.bus.backoff_max_s, run.shortest * 2 ** (run.failures - 1))
+        run.retry_at = self.clock() + delay
+        meter = run.meter
+        if run.failures >= self.bus.offline_after and self.states.online(meter.id) is not False:
+            log.warning("meter %s offline after %d silent polls: %s", meter.id, run.failures, exc)
+            await self._event(meter.id, EventKind.OFFLINE, text=str(exc)[:500])
+            await self.states.set_online(meter.id, False)
+            self.metrics.meter_online.labels(meter.id).set(0)
+            run.needs_backfill = True
+        else:
+            log.debug("meter %s silent (%d): %s", meter.id, run.failures, exc)
+
+    async def _answered(self, run: MeterRun, error: str | None) -> None:
+        meter = run.meter
+        run.failures, run.retry_at = 0, 0.0
+        self.metrics.meter_online.labels(meter.id).set(1)
+        if self.states.online(meter.id) is False:
+            log.info("meter %s is back online", meter.id)
+            await self._event(meter.id, EventKind.ONLINE)
+        if self.states.online(meter.id) is not True:
+            await self.states.set_online(meter.id, True)
+        if self.states.note_error(meter.id, error):
+            if error:
+                log.warning("meter %s: %s", meter.id, error)
+            else:
+                log.info("meter %s: answering normally again", meter.id)
+
+    async def _housekeeping(self, run: MeterRun) -> None:
+        """After a good poll: gap filling once after an outage, the clock check when due."""
+        meter = run.meter
+        if run.needs_backfill:
+            run.needs_backfill = False
+            since = self.states.last_ok(meter.id)
+            if since is not None:
+                await self._backfill(meter, since)
+        self.states.ok(meter.id, now_ms())
+        if self.clock() >= run.next_clock_check:
+            run.next_clock_check = self.clock() + meter.clock_check_s
+            await self._check_clock(meter)
+
+    async def _backfill(self, meter: Meter, since: int) -> None:
+        try:
+            values = await self.driver.backfill(meter, since)
+        except MeterError as exc:
+            log.warning("meter %s: gap filling failed: %s", meter.id, exc)
+            return
+        if values:
+            log.info("meter %s: backfilled %d frozen values", meter.id, len(values))
+            await self.outbox.put_readings(values)
+
+    async def _check_clock(self, meter: Meter) -> None:
+        try:
+            drift = await self.driver.clock_drift_ms(meter)
+        except MeterError as exc:
+            log.debug("meter %s: clock unreadable: %s", meter.id, exc)
+            return
+        if drift is None or abs(drift) <= self.config.clock_drift_limit_s * 1000:
+            return
+        log.warning("meter %s clock off by %d ms; broadcasting the time", meter.id, drift)
+        await self._event(meter.id, EventKind.CLOCK_DRIFT, value=drift)
+        try:
+            await self.driver.time_sync(meter)
+            self.metrics.clock_corrections.labels(self.bus.name).inc()
+        except MeterError as exc:
+            log.warning("meter %s: time sync failed: %s", meter.id, exc)
+
+    async def _event(
+        self, meter: str, kind: EventKind, *, value: int | None = None, text: str | None = None
+    ) -> None:
+        event = MeterEvent(meter=meter, ts=now_ms(), kind=kind, value=value, text=text)
+        await self.outbox.put_events([event])
+
+    async def poll_now(self, meter_id: str) -> int:
+        """read_now: every group of the meter, now (call from a bus job). Returns values read."""
+        run = self.meters[meter_id]
+        count = 0
+        for group in run.groups:
+            values = await self.driver.poll(run.meter, group)
+            await self.outbox.put_readings(values)
+            count += len(values)
+        return count

@@ -1,0 +1,140 @@
+"""The whole agent (in this process) against real Mosquitto and DL/T 645 meters over TCP."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from protocols.contract import AgentBirth, AgentDeath, EventKind, Quantity
+from tests.integration.edge_agent.conftest import running_agent
+from tests.support.agent import Backend, agent_toml, dlt645_tcp_bus
+from tests.support.dlt645_meter import FakeBus, FakeMeter
+from tests.support.services import Mosquitto
+
+pytestmark = pytest.mark.mosquitto
+
+A1, A2 = "310000000001", "310000000002"
+
+
+async def test_readings_arrive_with_acquisition_times_and_increasing_seq(
+    tmp_path: Path, mosquitto: Mosquitto, backend: Backend
+) -> None:
+    meter = FakeMeter(A1)
+    fake = FakeBus(meter)
+    port = await fake.start_tcp()
+    config = agent_toml(tmp_path, mosquitto, dlt645_tcp_bus(port, [A1]))
+    started = int(time.time() * 1000)
+    try:
+        async with running_agent(config) as agent:
+            await backend.until(lambda: len(backend.values()) >= 5)
+            births = [m for m in backend.of("state") if isinstance(m, AgentBirth)]
+            assert births[-1].meters[0].meter == "m1"
+            assert births[-1].meters[0].address == A1
+            await backend.until(lambda: agent.outbox.readings_depth == 0)
+    finally:
+        await fake.stop()
+    batches = backend.of("readings")
+    seqs = [b.seq for b in batches]
+    assert seqs == sorted(set(seqs))
+    values = backend.values()
+    assert all(v.meter == "m1" and v.quantity is Quantity.ENERGY_IMPORT for v in values)
+    assert all(v.ts >= started for v in values)
+    assert [v.value for v in values] == sorted(v.value for v in values)  # per-meter order
+    death = backend.of("state")[-1]
+    assert isinstance(death, AgentDeath)
+    assert death.clean is True
+
+
+async def test_seq_keeps_increasing_across_a_restart(
+    tmp_path: Path, mosquitto: Mosquitto, backend: Backend
+) -> None:
+    fake = FakeBus(FakeMeter(A1))
+    port = await fake.start_tcp()
+    config = agent_toml(tmp_path, mosquitto, dlt645_tcp_bus(port, [A1]))
+    try:
+        async with running_agent(config):
+            await backend.until(lambda: len(backend.of("readings")) >= 2)
+        first_run = max(b.seq for b in backend.of("readings"))
+        count = len(backend.of("readings"))
+        async with running_agent(config):
+            await backend.until(lambda: len(backend.of("readings")) >= count + 2)
+    finally:
+        await fake.stop()
+    second_run = [b.seq for b in backend.of("readings")[count:]]
+    assert min(second_run) > first_run
+
+
+async def test_a_silent_meter_backs_off_goes_offline_and_the_other_keeps_its_schedule(
+    tmp_path: Path, mosquitto: Mosquitto, backend: Backend
+) -> None:
+    good, silent = FakeMeter(A1), FakeMeter(A2, silent=True)
+    fake = FakeBus(good, silent)
+    port = await fake.start_tcp()
+    config = agent_toml(tmp_path, mosquitto, dlt645_tcp_bus(port, [A1, A2], every_s=0.1))
+    try:
+        async with running_agent(config):
+            await backend.until(lambda: backend.events(EventKind.OFFLINE, "m2"))
+            window_start = time.monotonic()
+            asked_m2 = sum(1 for f in fake.frames if f.address == A2)
+            good_reads = good.reads
+            await backend.until(lambda: good.reads >= good_reads + 15)
+            elapsed = time.monotonic() - window_start
+            asked_m2_after = sum(1 for f in fake.frames if f.address == A2) - asked_m2
+            silent.silent = False
+            await backend.until(lambda: backend.events(EventKind.ONLINE, "m2"))
+    finally:
+        await fake.stop()
+    # 15 polls of m1 at 0.1 s: the silent meter (0.15 s timeout each) did not eat the bus.
+    assert elapsed < 15 * 0.1 + 1.5
+    assert asked_m2_after <= 4  # backed off: 0.1, 0.2, 0.4, 0.8 … capped at 2 s
+    assert len(backend.events(EventKind.OFFLINE, "m2")) == 1  # once per state change
+    assert backend.events(EventKind.OFFLINE, "m1") == []
+
+
+async def test_a_meter_whose_clock_drifts_gets_broadcast_time_and_a_clock_drift_event(
+    tmp_path: Path, mosquitto: Mosquitto, backend: Backend
+) -> None:
+    from datetime import timedelta
+
+    meter = FakeMeter(A1, clock_offset=timedelta(minutes=-3))
+    fake = FakeBus(meter)
+    port = await fake.start_tcp()
+    config = agent_toml(tmp_path, mosquitto, dlt645_tcp_bus(port, [A1]))
+    try:
+        async with running_agent(config):
+            events = await backend.until(lambda: backend.events(EventKind.CLOCK_DRIFT, "m1"))
+    finally:
+        await fake.stop()
+    assert -182_000 <= events[0].value <= -178_000
+    assert meter.time_syncs == 1
+
+
+async def test_the_metrics_endpoint_reports_polls_and_outbox_depth(
+    tmp_path: Path, mosquitto: Mosquitto, backend: Backend
+) -> None:
+    import urllib.request
+
+    from tests.support.services import free_port
+
+    fake = FakeBus(FakeMeter(A1))
+    port = await fake.start_tcp()
+    metrics_port = free_port()
+    config = agent_toml(tmp_path, mosquitto, dlt645_tcp_bus(port, [A1]))
+    config.write_text(
+        config.read_text().replace('listen = ""', f'listen = "127.0.0.1:{metrics_port}"')
+    )
+    try:
+        async with running_agent(config):
+            await backend.until(lambda: len(backend.values()) >= 3)
+            url = f"http://127.0.0.1:{metrics_port}/metrics"
+            body = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=5).read())
+    finally:
+        await fake.stop()
+    text = body.decode()
+    assert 'meterline_agent_polls_total{meter="m1",result="ok"}' in text
+    assert 'meterline_agent_outbox_depth{channel="readings"}' in text
+    assert "meterline_agent_readings_dropped " in text
+    assert "meterline_agent_publish_latency_seconds_count" in text

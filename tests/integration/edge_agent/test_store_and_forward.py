@@ -1,0 +1,159 @@
+"""Store and forward under faults: the broker down for a while, and the agent killed with
+SIGKILL at random moments mid-publish. Nothing recorded may be lost."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+import msgspec
+import pytest
+
+from protocols.contract import EventKind, Value
+from tests.conftest import TEST_AGENTS
+from tests.integration.edge_agent.conftest import running_agent
+from tests.support.agent import Backend, agent_toml, dlt645_tcp_bus, wait_until
+from tests.support.dlt645_meter import FakeBus, FakeMeter
+from tests.support.services import Mosquitto, start_mosquitto, wait_port
+
+pytestmark = pytest.mark.mosquitto
+
+A1, A2 = "310000000001", "310000000002"
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture
+def private_broker() -> Iterator[Mosquitto]:
+    """A Mosquitto of this test alone, so that it can be stopped and started again."""
+    broker = start_mosquitto(TEST_AGENTS)
+    yield broker
+    if broker.process.poll() is None:
+        broker.process.terminate()
+        broker.process.wait(timeout=10)
+    shutil.rmtree(broker.directory, ignore_errors=True)
+
+
+def restart(broker: Mosquitto) -> None:
+    log = open(broker.directory / "mosquitto.log", "ab")  # noqa: SIM115
+    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    broker.process = subprocess.Popen(
+        [binary, "-c", str(broker.directory / "mosquitto.conf")],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    wait_port(broker.port)
+
+
+def natural_keys(values: list[Value]) -> dict[tuple[str, int, str], int]:
+    """(meter, ts, quantity) -> value; fails if a duplicate carries a different value."""
+    seen: dict[tuple[str, int, str], int] = {}
+    for v in values:
+        key = (v.meter, v.ts, v.quantity.value)
+        assert seen.setdefault(key, v.value) == v.value, f"{key} arrived with two values"
+    return seen
+
+
+async def test_readings_taken_while_the_broker_is_down_all_arrive_after_it_returns(
+    tmp_path: Path, private_broker: Mosquitto
+) -> None:
+    meter = FakeMeter(A1)
+    fake = FakeBus(meter)
+    port = await fake.start_tcp()
+    config = agent_toml(tmp_path, private_broker, dlt645_tcp_bus(port, [A1], every_s=0.05),
+                        outbox="catch_up_rate = 200")  # fmt: skip
+    backend = Backend(private_broker)
+    try:
+        async with running_agent(config) as agent:
+            await backend.until(lambda: len(backend.values()) >= 3)
+            private_broker.process.terminate()
+            private_broker.process.wait(timeout=10)
+            backend.close()
+            reads_at_outage = meter.reads
+            await wait_until(lambda: meter.reads >= reads_at_outage + 40)  # into the outbox
+            assert agent.outbox.readings_depth >= 30
+            restart(private_broker)
+            backend = Backend(private_broker)
+            await backend.until(lambda: agent.outbox.readings_depth == 0, within=30)
+            await backend.until(lambda: len(natural_keys(backend.values())) >= 40)
+    finally:
+        backend.close()
+        await fake.stop()
+    delivered = natural_keys(backend.values())
+    energies = sorted(value for (_m, _t, _q), value in delivered.items())
+    # every reading taken during the outage (energy rises by 10 Wh per read) is there
+    outage = [e for e in energies if e > 1_000_000 + 10 * (reads_at_outage + 1)]
+    assert len(outage) >= 38
+    assert outage == list(range(outage[0], outage[-1] + 10, 10))
+
+
+def _log_file(directory: Path) -> BinaryIO:
+    return open(directory / "agent.log", "ab")  # the agents' log, read on failure
+
+
+def _snapshot(db_path: Path) -> dict[tuple[str, int, str], int]:
+    """The readings committed in the agent's outbox (read between kills)."""
+    if not db_path.exists():
+        return {}
+    conn = sqlite3.connect(db_path)
+    try:
+        rows = conn.execute("SELECT body FROM outbox WHERE channel = 'readings'").fetchall()
+    finally:
+        conn.close()
+    dec = msgspec.msgpack.Decoder(Value)
+    return {(v.meter, v.ts, v.quantity.value): v.value for v in (dec.decode(r[0]) for r in rows)}
+
+
+async def test_sigkill_at_random_moments_loses_no_recorded_reading(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    meters = FakeBus(FakeMeter(A1), FakeMeter(A2))
+    port = await meters.start_tcp()
+    config = agent_toml(tmp_path, mosquitto, dlt645_tcp_bus(port, [A1, A2], every_s=0.02),
+                        outbox="batch_size = 7\ninflight = 4")  # fmt: skip
+    backend = Backend(mosquitto)
+    db_path = tmp_path / "data" / "agent.db"
+    recorded: dict[tuple[str, int, str], int] = {}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    rng = random.Random(4)
+    log = _log_file(tmp_path)
+    try:
+        for _ in range(5):
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "edge_agent", "run", "--config", str(config),
+                env=env, stdout=log, stderr=log,
+            )  # fmt: skip
+            count = len(backend.values())
+            await backend.until(lambda c=count: len(backend.values()) > c + 3, within=30)
+            await asyncio.sleep(rng.uniform(0.0, 0.3))  # a random moment, mid-publish
+            proc.send_signal(signal.SIGKILL)
+            await proc.wait()
+            recorded.update(_snapshot(db_path))
+        # a last, clean run drains what the kills left behind
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "edge_agent", "run", "--config", str(config),
+            env=env, stdout=log, stderr=log,
+        )  # fmt: skip
+        count = len(backend.values())
+        # the new process is up (it publishes fresh readings) before it may be stopped: an
+        # early SIGTERM would hit it while it is still importing, before its handler exists
+        await backend.until(lambda c=count: len(backend.values()) > c + 3, within=30)
+        await backend.until(lambda: set(recorded) <= set(natural_keys(backend.values())), within=30)
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 60) == 0
+    finally:
+        log.close()
+        backend.close()
+        await meters.stop()
+    delivered = natural_keys(backend.values())
+    assert len(recorded) > 0
+    assert all(delivered[key] == value for key, value in recorded.items())
+    assert backend.events(EventKind.READINGS_DROPPED) == []
