@@ -29,8 +29,9 @@ Two dependencies are available to every handler: ``caller`` (:class:`Caller`) an
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Annotated, Any, get_args, get_origin, get_type_hints
 
 import msgspec
 from litestar import Controller, Litestar, Request
@@ -38,10 +39,18 @@ from litestar.config.app import AppConfig
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+    ValidationException,
+)
+from litestar.handlers import HTTPRouteHandler
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.middleware.base import DefineMiddleware
+from litestar.params import QueryParameter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -161,9 +170,57 @@ DbSession = NamedDependency[AsyncSession]
 
 
 class ApiController(Controller):
-    """Base for authenticated controllers: declares the bearer token in the OpenAPI schema."""
+    """Base for authenticated controllers: declares the bearer token and the denials every
+    handler can answer (401, 403, and 404 where the path names an object) in the OpenAPI
+    schema, so that clients and schema checks know them."""
 
     security = [{BEARER: []}]  # noqa: RUF012 - litestar reads this class attribute
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for value in vars(cls).values():
+            if isinstance(value, HTTPRouteHandler):
+                denials: list[type[HTTPException]] = [
+                    NotAuthorizedException,
+                    PermissionDeniedException,
+                ]
+                if any("{" in p for p in value.paths):
+                    denials.append(NotFoundException)
+                value.raises = [*(value.raises or []), *denials]
+                value.opt[QUERY_PARAMS] = declared_query_params(value.fn)
+
+
+QUERY_PARAMS = "meterline_query_params"
+
+
+def declared_query_params(fn: Callable[..., Any]) -> frozenset[str]:
+    """The query parameter names a handler declares (``FromQuery``/``QueryParameter``)."""
+    names: set[str] = set()
+    hints = get_type_hints(fn, include_extras=True)
+    for param in inspect.signature(fn).parameters.values():
+        hint = hints.get(param.name)
+        if get_origin(hint) is not Annotated:
+            continue
+        for meta in get_args(hint)[1:]:
+            if isinstance(meta, QueryParameter):
+                names.add(meta.query or meta.name or param.name)
+    return frozenset(names)
+
+
+def reject_unknown_query(request: Request[Any, Any, Any]) -> None:
+    """``before_request``: a query parameter the route does not know is a 400, not ignored, so
+    that a typo (``?customerid=7``) never silently widens a list."""
+    known = request.route_handler.opt.get(QUERY_PARAMS)
+    if known is None:
+        return
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        raise ValidationException(
+            f"unknown query parameter(s): {', '.join(unknown)}",
+            extra=[
+                {"key": k, "message": "unknown query parameter", "source": "query"} for k in unknown
+            ],
+        )
 
 
 def assert_routes_guarded(app: Litestar) -> None:
@@ -188,6 +245,8 @@ def configure_auth(app_config: AppConfig) -> AppConfig:
     app_config.dependencies.setdefault("db_session", Provide(provide_db_session))
     app_config.dependencies.setdefault("caller", Provide(provide_caller, sync_to_thread=False))
     app_config.on_startup.append(assert_routes_guarded)
+    if app_config.before_request is None:
+        app_config.before_request = reject_unknown_query
     for exc, handler in EXCEPTION_HANDLERS.items():
         app_config.exception_handlers.setdefault(exc, handler)
     return app_config

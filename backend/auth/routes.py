@@ -22,7 +22,13 @@ class AuthController(Controller):
     path = "/api/auth"
     tags = ("auth",)
 
-    @post("/login", status_code=HTTP_200_OK, opt={PUBLIC: True}, summary="Log in")
+    @post(
+        "/login",
+        status_code=HTTP_200_OK,
+        opt={PUBLIC: True},
+        raises=[NotAuthorizedException],
+        summary="Log in",
+    )
     async def login(
         self, data: JSONBody[LoginIn], db_session: DbSession, state: State
     ) -> TokenPair:
@@ -32,7 +38,13 @@ class AuthController(Controller):
         except service.AuthError as exc:
             raise _refused(exc) from None
 
-    @post("/refresh", status_code=HTTP_200_OK, opt={PUBLIC: True}, summary="Rotate tokens")
+    @post(
+        "/refresh",
+        status_code=HTTP_200_OK,
+        opt={PUBLIC: True},
+        raises=[NotAuthorizedException],
+        summary="Rotate tokens",
+    )
     async def refresh(
         self, data: JSONBody[RefreshIn], db_session: DbSession, state: State
     ) -> TokenPair:

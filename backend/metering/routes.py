@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -43,6 +42,8 @@ from backend.paging import (
     Limit,
     Offset,
     OptId,
+    RequiredFrom,
+    RequiredTo,
     ToDay,
     ToMonth,
     ToTime,
@@ -96,7 +97,12 @@ class MeterController(ApiController):
         caller: CallerDep,
         db_session: DbSession,
         silent_since: Annotated[
-            datetime | None, QueryParameter(description="only meters not seen since (ISO 8601)")
+            str | None,
+            QueryParameter(
+                description="only meters not seen since (ISO 8601)",
+                format="date-time",
+                max_length=40,
+            ),
         ] = None,
         limit: Limit = 50,
         offset: Offset = 0,
@@ -155,8 +161,8 @@ class MeterController(ApiController):
         caller: CallerDep,
         db_session: DbSession,
         meter_pk: Id,
-        from_: Annotated[datetime, QueryParameter(name="from", description="ISO 8601, inclusive")],
-        to: Annotated[datetime, QueryParameter(name="to", description="ISO 8601, exclusive")],
+        from_: RequiredFrom,
+        to: RequiredTo,
         quantity: FromQuery[EnergyQuantity] = EnergyQuantity.ENERGY_IMPORT,
     ) -> list[IntervalOut]:
         """Energy between consecutive readings ending in [from, to), at most 31 days."""

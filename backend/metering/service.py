@@ -163,6 +163,9 @@ async def intervals(
 
 
 def check_days(from_day: date, to_day: date) -> None:
+    for name, day in (("from", from_day), ("to", to_day)):
+        if not date(1970, 1, 2) <= day <= date(2999, 12, 30):
+            raise InvalidRequest(name, "must lie between 1970 and 2999")
     if to_day < from_day:
         raise InvalidRequest("to", "must not be before from")
     if (to_day - from_day).days >= MAX_DAYS:

@@ -57,8 +57,9 @@ async def build_world(engine: AsyncEngine) -> World:
         m1 = Meter(meter_id="M-ALICE", customer_id=alice.id, account_id=acc1.id,
                    agent_id="agent-1", status=MeterStatus.ACTIVE, online=True,
                    installed_on=date(2025, 1, 1))  # fmt: skip
-        m2 = Meter(meter_id="M-BOB", customer_id=bob.id, account_id=acc2.id, agent_id="agent-1",
-                   status=MeterStatus.ACTIVE, online=False, installed_on=date(2025, 1, 1))  # fmt: skip
+        m2 = Meter(meter_id="M-BOB", customer_id=bob.id, account_id=acc2.id,
+                   agent_id="agent-1", status=MeterStatus.ACTIVE, online=False,
+                   installed_on=date(2025, 1, 1))  # fmt: skip
         m3 = Meter(meter_id="M-NEW", agent_id="agent-1", status=MeterStatus.PENDING)
         s.add_all([m1, m2, m3])
         await s.flush()

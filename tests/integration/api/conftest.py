@@ -31,17 +31,8 @@ class Api:
 
 
 @pytest.fixture(autouse=True)
-def cheap_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Real Argon2id, with test-sized cost: the production cost (~1 s a login on two busy
-    cores) would dominate the suite. The parameters travel in each hash, so nothing else
-    changes."""
-    from argon2 import PasswordHasher
-
-    from backend.auth import passwords
-
-    monkeypatch.setattr(
-        passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    )
+def _cheap_argon2(cheap_argon2: None) -> None:
+    """Every API test logs in: use test-cost Argon2 (tests/integration/conftest.py)."""
 
 
 @pytest.fixture
