@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import msgspec
 from sqlalchemy import delete, select
@@ -38,6 +39,8 @@ from backend.field.scope import grids_of
 from backend.metering.models import Meter, MeterStatus
 from backend.settings import Settings
 from backend.types import from_epoch_ms, to_epoch_ms
+
+TASK_LOOKAHEAD = timedelta(days=30)
 
 
 @dataclass
@@ -68,6 +71,8 @@ async def needed(
     recent = await meters_with_recent_ami(
         session, [m.id for m, _ in rows], now_ms - settings.field_ami_recent_hours * 3_600_000
     )
+    # visits due this cycle or within TASK_LOOKAHEAD of its end: planned while passing by
+    horizon = cycle_last_day(cycle) + TASK_LOOKAHEAD
     tasks = (
         await session.scalars(
             select(FieldTask)
@@ -75,7 +80,7 @@ async def needed(
             .where(
                 Customer.grid_id.in_(sorted(grids)),
                 FieldTask.status == FieldTaskStatus.OPEN,
-                (FieldTask.due_on.is_(None)) | (FieldTask.due_on <= cycle_last_day(cycle)),
+                (FieldTask.due_on.is_(None)) | (FieldTask.due_on <= horizon),
             )
             .order_by(FieldTask.id)
         )

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
-from litestar.params import QueryParameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_304_NOT_MODIFIED
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -90,7 +90,7 @@ class FieldBookController(FieldApiController):
         db_session: DbSession,
         state: State,
         request: Request[Any, Any, Any],
-        data: BookCreate,
+        data: JSONBody[BookCreate],
     ) -> Response[Book]:
         """Idempotent per (inspector, cycle): 201 when made, 200 with the existing book."""
         now = now_ms(state)
@@ -118,7 +118,7 @@ class FieldBookController(FieldApiController):
         db_session: DbSession,
         state: State,
         request: Request[Any, Any, Any],
-        book_id: int,
+        book_id: FromPath[int],
     ) -> Response[Book]:
         book = await books_service.visible_book(db_session, caller, book_id)
         return await _book_response(db_session, book, state, request)
@@ -135,8 +135,8 @@ class FieldBookController(FieldApiController):
         db_session: DbSession,
         state: State,
         request: Request[Any, Any, Any],
-        book_id: int,
-        data: BookReplan,
+        book_id: FromPath[int],
+        data: JSONBody[BookReplan],
     ) -> Response[Book]:
         """Keeps what was read; adds meters that now need a person, drops unread ones that no
         longer do and re-plans the rest of the walk. ``version`` moves if anything changed."""
@@ -151,7 +151,7 @@ class FieldBookController(FieldApiController):
         summary="How the book was walked",
     )
     async def coverage(
-        self, caller: CallerDep, db_session: DbSession, state: State, book_id: int
+        self, caller: CallerDep, db_session: DbSession, state: State, book_id: FromPath[int]
     ) -> Coverage:
         """Meters not read (漏抄), read out of route order, read far from their place; time
         spent and distance walked."""
@@ -159,7 +159,7 @@ class FieldBookController(FieldApiController):
 
     @post("/tasks", guards=[requires_role(*OVERSEERS)], summary="Create a field task")
     async def create_task(
-        self, caller: CallerDep, db_session: DbSession, state: State, data: TaskCreate
+        self, caller: CallerDep, db_session: DbSession, state: State, data: JSONBody[TaskCreate]
     ) -> Task:
         return await tasks_service.create(db_session, caller, data, now_ms(state))
 
@@ -188,7 +188,9 @@ class FieldBookController(FieldApiController):
         return await tasks_service.list_tasks(db_session, caller, status, kind)
 
     @get("/tasks/{task_id:int}", guards=[requires_role(*FIELD_VIEW)], summary="One field task")
-    async def get_task(self, caller: CallerDep, db_session: DbSession, task_id: int) -> Task:
+    async def get_task(
+        self, caller: CallerDep, db_session: DbSession, task_id: FromPath[int]
+    ) -> Task:
         return await tasks_service.get(db_session, caller, task_id)
 
     @post(
@@ -202,7 +204,7 @@ class FieldBookController(FieldApiController):
         caller: CallerDep,
         db_session: DbSession,
         state: State,
-        task_id: int,
-        data: TaskComplete,
+        task_id: FromPath[int],
+        data: JSONBody[TaskComplete],
     ) -> Task:
         return await tasks_service.complete(db_session, caller, task_id, data, now_ms(state))

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from litestar import get, post
 from litestar.datastructures import State
-from litestar.params import PathParameter, QueryParameter
+from litestar.params import FromPath, JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
 from backend.auth.guards import CallerDep, DbSession, requires_role
@@ -47,7 +47,7 @@ class FieldMapController(FieldApiController):
         summary="Upload track points",
     )
     async def upload(
-        self, caller: CallerDep, db_session: DbSession, state: State, data: TrackUpload
+        self, caller: CallerDep, db_session: DbSession, state: State, data: JSONBody[TrackUpload]
     ) -> TrackUploaded:
         """A batch of fixes (at most 5000). Idempotent: a point is keyed by (inspector, ts),
         so resending a batch, whole or in part, stores nothing twice."""
@@ -63,7 +63,7 @@ class FieldMapController(FieldApiController):
         caller: CallerDep,
         db_session: DbSession,
         state: State,
-        inspector_id: int,
+        inspector_id: FromPath[int],
         day: Annotated[str, PathParameter(pattern=r"^\d{4}-\d{2}-\d{2}$")],
     ) -> Replay:
         """Track points and readings of one local day on one timeline, in time order."""

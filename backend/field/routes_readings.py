@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from litestar import Request, Response, get, post, route
 from litestar.datastructures import State
-from litestar.params import QueryParameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from backend.auth.guards import CallerDep, DbSession, requires_role
@@ -49,7 +49,7 @@ class FieldReadingController(FieldApiController):
 
     @post("/readings", guards=[requires_role(*READERS)], summary="Submit a confirmed reading")
     async def submit(
-        self, caller: CallerDep, db_session: DbSession, state: State, data: ReadingSubmit
+        self, caller: CallerDep, db_session: DbSession, state: State, data: JSONBody[ReadingSubmit]
     ) -> Response[FieldReading]:
         """A confirmed reading (the confirm step is on the device). Idempotent by client_id:
         the same id and body again returns the same reading (header Idempotent-Replayed: true);
@@ -84,7 +84,7 @@ class FieldReadingController(FieldApiController):
 
     @get("/readings/{reading_id:uuid}", guards=[requires_role(*FIELD_VIEW)], summary="One reading")
     async def get_reading(
-        self, caller: CallerDep, db_session: DbSession, reading_id: uuid.UUID
+        self, caller: CallerDep, db_session: DbSession, reading_id: FromPath[uuid.UUID]
     ) -> FieldReading:
         return await readings_service.get_reading(db_session, caller, str(reading_id))
 
@@ -94,7 +94,7 @@ class FieldReadingController(FieldApiController):
         summary="A reading with all its corrections",
     )
     async def history(
-        self, caller: CallerDep, db_session: DbSession, reading_id: uuid.UUID
+        self, caller: CallerDep, db_session: DbSession, reading_id: FromPath[uuid.UUID]
     ) -> ReadingHistory:
         return await corrections_service.history(db_session, caller, str(reading_id))
 
@@ -105,12 +105,16 @@ class FieldReadingController(FieldApiController):
         summary="Refused: confirmed readings are immutable",
         include_in_schema=False,
     )
-    async def refuse(self, reading_id: uuid.UUID) -> None:
+    async def refuse(self, reading_id: FromPath[uuid.UUID]) -> None:
         corrections_service.refuse_change(str(reading_id))
 
     @post("/corrections", guards=[requires_role(*READERS)], summary="Submit a correction")
     async def correct(
-        self, caller: CallerDep, db_session: DbSession, state: State, data: CorrectionSubmit
+        self,
+        caller: CallerDep,
+        db_session: DbSession,
+        state: State,
+        data: JSONBody[CorrectionSubmit],
     ) -> Response[FieldReading]:
         """A new record referring to the original, with a reason. It counts only once a
         supervisor approves it; the original stays as it was. Idempotent by client_id."""
@@ -142,8 +146,8 @@ class FieldReadingController(FieldApiController):
         caller: CallerDep,
         db_session: DbSession,
         state: State,
-        reading_id: uuid.UUID,
-        data: DecisionSubmit,
+        reading_id: FromPath[uuid.UUID],
+        data: JSONBody[DecisionSubmit],
     ) -> FieldReading:
         """Final. An approval writes the corrected values and recomputes consumption and
         billing from the original's instant. The submitter cannot decide their own."""
@@ -185,7 +189,7 @@ class FieldReadingController(FieldApiController):
         media_type="application/octet-stream",
     )
     async def get_photo(
-        self, caller: CallerDep, db_session: DbSession, state: State, sha256: str
+        self, caller: CallerDep, db_session: DbSession, state: State, sha256: FromPath[str]
     ) -> Response[bytes]:
         row = await visible_photo(db_session, caller, sha256)
         if row is None:
@@ -230,7 +234,7 @@ class FieldReadingController(FieldApiController):
         caller: CallerDep,
         db_session: DbSession,
         state: State,
-        flag_id: int,
-        data: FlagResolve,
+        flag_id: FromPath[int],
+        data: JSONBody[FlagResolve],
     ) -> Flag:
         return await flags_service.resolve(db_session, caller, flag_id, data, now_ms(state))

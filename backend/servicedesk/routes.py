@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from litestar import Response, get, post
 from litestar.datastructures import State
+from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from backend.auth.guards import EVERYONE, CallerDep, DbSession, requires_role
@@ -31,7 +32,11 @@ class ServiceDeskController(FieldApiController):
 
     @post("/repair-jobs", guards=[requires_role(*CREWS)], summary="Report a repair job")
     async def report(
-        self, caller: CallerDep, db_session: DbSession, state: State, data: RepairJobReport
+        self,
+        caller: CallerDep,
+        db_session: DbSession,
+        state: State,
+        data: JSONBody[RepairJobReport],
     ) -> Response[RepairJob]:
         """Sent by the crew's PDA on arrival; the service centre sees it at once. Idempotent
         by client_id: 201 when recorded, 200 with the same job for a resend."""
@@ -44,7 +49,7 @@ class ServiceDeskController(FieldApiController):
         caller: CallerDep,
         db_session: DbSession,
         state: State,
-        active: bool = True,
+        active: FromQuery[bool] = True,
         limit: Limit = 200,
     ) -> list[RepairJob]:
         """Active jobs (default) by expected finish: which area is worked on, until when.
@@ -53,7 +58,7 @@ class ServiceDeskController(FieldApiController):
 
     @get("/repair-jobs/{job_id:int}", guards=[requires_role(*CREWS, *CENTRE)], summary="A job")
     async def get_job(
-        self, caller: CallerDep, db_session: DbSession, state: State, job_id: int
+        self, caller: CallerDep, db_session: DbSession, state: State, job_id: FromPath[int]
     ) -> RepairJob:
         return await service.get_job(db_session, caller, job_id, now_ms(state))
 
@@ -64,8 +69,8 @@ class ServiceDeskController(FieldApiController):
         summary="Finish a repair job",
     )
     async def finish(
-        self, caller: CallerDep, db_session: DbSession, state: State, job_id: int,
-        data: RepairJobFinish,
+        self, caller: CallerDep, db_session: DbSession, state: State, job_id: FromPath[int],
+        data: JSONBody[RepairJobFinish],
     ) -> RepairJob:  # fmt: skip
         return await service.finish_job(db_session, caller, job_id, data, now_ms(state))
 
@@ -76,14 +81,14 @@ class ServiceDeskController(FieldApiController):
         summary="Move a job's expected finish",
     )
     async def extend(
-        self, caller: CallerDep, db_session: DbSession, state: State, job_id: int,
-        data: RepairJobExtend,
+        self, caller: CallerDep, db_session: DbSession, state: State, job_id: FromPath[int],
+        data: JSONBody[RepairJobExtend],
     ) -> RepairJob:  # fmt: skip
         return await service.extend_job(db_session, caller, job_id, data, now_ms(state))
 
     @post("/outages", guards=[requires_role(*CENTRE)], summary="Publish an outage notice")
     async def create_outage(
-        self, caller: CallerDep, db_session: DbSession, state: State, data: OutageCreate
+        self, caller: CallerDep, db_session: DbSession, state: State, data: JSONBody[OutageCreate]
     ) -> Outage:
         return await service.create_outage(db_session, caller, data, now_ms(state))
 
@@ -92,7 +97,7 @@ class ServiceDeskController(FieldApiController):
         self,
         db_session: DbSession,
         state: State,
-        current: bool = True,
+        current: FromQuery[bool] = True,
         transformer_area_id: OptId = None,
         limit: Limit = 200,
     ) -> list[Outage]:
@@ -108,7 +113,11 @@ class ServiceDeskController(FieldApiController):
         summary="Power restored",
     )
     async def end(
-        self, db_session: DbSession, state: State, outage_id: int, data: OutageEnd
+        self,
+        db_session: DbSession,
+        state: State,
+        outage_id: FromPath[int],
+        data: JSONBody[OutageEnd],
     ) -> Outage:
         return await service.end_outage(db_session, outage_id, data, now_ms(state))
 
@@ -118,5 +127,5 @@ class ServiceDeskController(FieldApiController):
         status_code=HTTP_200_OK,
         summary="Cancel an outage notice",
     )
-    async def cancel(self, db_session: DbSession, state: State, outage_id: int) -> Outage:
+    async def cancel(self, db_session: DbSession, state: State, outage_id: FromPath[int]) -> Outage:
         return await service.cancel_outage(db_session, outage_id, now_ms(state))
