@@ -59,12 +59,29 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     field_ami_tolerance_wh: int = 1000
     field_ami_window_hours: int = 24
     field_clock_skew_minutes: float = 10.0
+    # prepaid (docs/prepaid.md)
+    prepaid_disconnect_window: str = "09:00-16:00"  # local time, working days only
+    prepaid_holiday_calendar: str = ""  # TOML file; empty: the shipped China 2026 calendar
+    prepaid_warning_lead_hours: int = 24  # a disconnect warning must be this old
+    prepaid_low_balance_fen: int = 2000  # warn below this balance ...
+    prepaid_low_balance_days: int = 3  # ... or below this many days of credit left
+    prepaid_auto_disconnect: bool = True  # the engine queues disconnects when due
+    prepaid_sweep_seconds: int = 300  # policy / warnings / expiry sweep period
+    prepaid_notice_channels: str = "sms,app"  # sms, wechat, app
+    notification_provider: str = "log"  # where notices go; "log" writes them to the log
+    command_ttl_minutes: int = 120  # a command's not_after, from its creation
+    command_ack_grace_seconds: int = 300  # wait this long past not_after for a late ack
+    idempotency_retention_days: int = 7  # top-up idempotency keys are kept at least this long
 
     def __post_init__(self) -> None:
         if not self.database_url:
             self.database_url = f"sqlite+aiosqlite:///{Path(self.data_dir) / 'meterline.db'}"
         if not 0 < self.http_port < 65536:
             raise SettingsError(f"METERLINE_HTTP_PORT: {self.http_port} is not a TCP port")
+        if self.idempotency_retention_days < 7:
+            raise SettingsError(
+                "METERLINE_IDEMPOTENCY_RETENTION_DAYS: keys are kept 7 days at least"
+            )
         scheme = urlsplit(self.mqtt_url).scheme
         if scheme not in ("mqtt", "mqtts", "embedded"):
             raise SettingsError(
