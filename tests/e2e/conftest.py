@@ -106,7 +106,7 @@ def server(pwa_dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
     data = tmp_path_factory.mktemp("e2e-server")
     database_url = f"sqlite+aiosqlite:///{data / 'e2e.db'}"
-    migrate.upgrade(database_url)
+    migrate.upgrade(database_url, "heads")  # "heads": whatever branches the migrations have
     # pytest-asyncio may have its session loop running here: seed in a thread's own loop
     with ThreadPoolExecutor(1) as pool:
         seeded = pool.submit(asyncio.run, seed(database_url)).result()
@@ -165,7 +165,11 @@ def phone(browser: Any, server: Server) -> Iterator[Phone]:
     ) -> Any:
         geo = None
         if geolocation:
-            geo = {"latitude": geolocation[0], "longitude": geolocation[1], "accuracy": geolocation[2]}
+            geo = {
+                "latitude": geolocation[0],
+                "longitude": geolocation[1],
+                "accuracy": geolocation[2],
+            }
         ctx = browser.new_context(
             base_url=server.url,
             viewport={"width": 360, "height": 640},
@@ -191,7 +195,6 @@ def phone(browser: Any, server: Server) -> Iterator[Phone]:
         ctx.close()
     print("\n".join(console))  # shown by pytest when the test fails
     assert errors == [], f"uncaught errors in the page: {errors}"
-
 
 
 def shot(page: Any, name: str) -> None:

@@ -102,10 +102,16 @@ async def seed(database_url: str) -> Seeded:
     try:
         async with session_factory(engine)() as session:
             rounds = {}
-            for i, (key, size) in enumerate([("round", 3), ("offline", 3), ("retry", 2), ("track", 2)], 1):
+            for i, (key, size) in enumerate(
+                [("round", 3), ("offline", 3), ("retry", 2), ("track", 2)], 1
+            ):
                 rounds[key] = await _round(session, key, i, size)
             users = {r.inspector: "inspector" for r in rounds.values()}
-            for name, role in [("op-a", Role.OPERATOR), ("op-b", Role.OPERATOR), ("sup", Role.SUPERVISOR)]:
+            for name, role in [
+                ("op-a", Role.OPERATOR),
+                ("op-b", Role.OPERATOR),
+                ("sup", Role.SUPERVISOR),
+            ]:
                 await create_user(session, UserCreate(username=name, password=PASSWORD, role=role))
                 users[name] = role.value
             await create_user(

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from zoneinfo import ZoneInfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import expect
@@ -23,7 +23,9 @@ def capture(page: Any, value: str) -> None:
     expect(page.get_by_test_id("locked")).to_be_visible()
 
 
-def test_inspector_reads_two_meters_sees_them_locked_and_flagged(phone: Phone, server: Server) -> None:
+def test_inspector_reads_two_meters_sees_them_locked_and_flagged(
+    phone: Phone, server: Server
+) -> None:
     r = server.seeded.rounds["round"]
     first, second = r.stops[0], r.stops[1]
     ctx = phone(locale="zh-CN", geolocation=(first.lat, first.lon, 8))
@@ -31,7 +33,9 @@ def test_inspector_reads_two_meters_sees_them_locked_and_flagged(phone: Phone, s
     log_in(page, r.inspector, "/inspector")
 
     expect(page.get_by_text("已完成 0 / 3")).to_be_visible()
-    expect(page.get_by_role("list", name="按路线顺序的抄表点").get_by_role("listitem")).to_have_count(3)
+    expect(
+        page.get_by_role("list", name="按路线顺序的抄表点").get_by_role("listitem")
+    ).to_have_count(3)
     shot(page, "inspector-route-zh")
 
     # standing at the first customer's meter: it pops up

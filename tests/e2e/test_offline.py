@@ -92,7 +92,10 @@ def test_readings_captured_offline_wait_survive_a_restart_and_replay_once(
     expect(page.get_by_test_id("outbox-count")).to_have_text("0 waiting to be sent")
     expect(page.get_by_test_id("outbox-badge")).to_have_count(0)
 
-    got_first, got_second = held_readings(server, first.meter_id), held_readings(server, second.meter_id)
+    got_first, got_second = (
+        held_readings(server, first.meter_id),
+        held_readings(server, second.meter_id),
+    )
     assert [x["registers"] for x in got_first] == [{"energy_import": 4_321_500}]
     assert [x["registers"] for x in got_second] == [{"energy_import": 777_000}]
     assert re.fullmatch("[0-9a-f]{64}", got_first[0]["photo_sha256"])
