@@ -10,9 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.accounts.models import AccountKind, CustomerCategory
+from backend.accounts import ledger
+from backend.accounts.ledger_models import EntryKind
+from backend.accounts.models import Account, AccountKind, CustomerCategory
 from backend.auth.models import Role
 from backend.auth.schemas import UserCreate
 from backend.auth.service import create_user
@@ -45,12 +48,52 @@ class Round:
 
 
 @dataclass
+class Debtor:
+    account: str  # account number
+    name: str
+    owed_fen: int
+
+
+@dataclass
 class Seeded:
     rounds: dict[str, Round]
     users: dict[str, str]  # username → role
+    debtors: list[Debtor] = field(default_factory=list)
+    topup_account: str = ""
 
 
 NAMES = ["王建国", "李秀英", "张伟", "刘洋", "陈静"]
+
+
+async def _debtors(session: AsyncSession) -> list[Debtor]:
+    """Prepaid customers in arrears with the supply on, behind a concentrator: the disconnect
+    queue's material. The debt is posted to the ledger as an adjustment, as a back office would."""
+    out = []
+    for n, (name, owed) in enumerate([("赵敏", 5_000), ("孙浩", 12_345)]):
+        number, account = f"E2E9{n:02d}", f"ACC9{n:02d}"
+        await upsert_customer(
+            session,
+            CustomerRow(
+                number=number, name=name, category=CustomerCategory.RESIDENTIAL,
+                address=f"学院路 {n + 1} 号", grid_code="GE2E9", grid_name="网格 arrears",
+                account_number=account, account_kind=AccountKind.PREPAID,
+            ),
+            TZ,
+        )  # fmt: skip
+        await upsert_meter(
+            session,
+            MeterRow(meter_id=f"M-DEBT-{n + 1}", customer_number=number, agent_id="agent-e2e"),
+            TZ,
+        )
+        account_id = await session.scalar(select(Account.id).where(Account.number == account))
+        assert account_id is not None
+        await ledger.lock_account(session, account_id)
+        await ledger.post(
+            session, account_id, EntryKind.ADJUSTMENT, -owed, actor="e2e", memo="arrears"
+        )
+        await session.commit()
+        out.append(Debtor(account, name, owed))
+    return out
 
 
 async def _round(session: AsyncSession, key: str, index: int, size: int) -> Round:
@@ -124,6 +167,7 @@ async def seed(database_url: str) -> Seeded:
                 ),
             )
             users["cust-topup"] = "customer"
-        return Seeded(rounds=rounds, users=users)
+            debtors = await _debtors(session)
+        return Seeded(rounds=rounds, users=users, debtors=debtors, topup_account="ACC100")
     finally:
         await engine.dispose()

@@ -2,71 +2,91 @@
 import { lazy, Route, Router } from 'preact-iso';
 import { label, t, when, yuan } from '../../i18n';
 import { Show, Tabs, useAsync } from '../common';
-import { type Account, ledger, loadDetail, mainAccount, type Notice, notices, prepaidStatus, type SupplyState } from './data';
+import { type Account, balance, ledger, loadDetail, mainAccount, notices, outages, type Supply, supply } from './data';
 import { TopUp } from './TopUp';
 
 const Usage = lazy(() => import('./Usage').then((m) => m.Usage));
 
-export function SupplyCard({ supply, reason }: { supply: SupplyState; reason: string }) {
-  const cls = supply === 'connected' ? 'ok' : supply === 'disconnected' ? 'error' : 'warn';
+export function SupplyCard({ s }: { s: Supply }) {
+  const cls = s.supply === 'connected' ? 'ok' : s.supply === 'disconnected' ? 'error' : 'warn';
   return (
-    <div class={`card supply ${supply}`} data-testid="supply">
+    <div class={`card supply ${s.supply}`} data-testid="supply">
       <h2>{t('cust.supply')}</h2>
-      <p class={`${cls} big-text`}>{t(`supply.${supply}`)}</p>
-      <p>{t(`supply.${supply}.todo`)}</p>
-      {reason && <p class="muted">{reason}</p>}
+      <p class={`${cls} big-text`}>{label('supply', s.supply)}</p>
+      <p>{t(`action.${s.action}`, { amount: yuan(s.amount_to_restore_fen) })}</p>
+      {s.planned_disconnect_at && s.supply === 'connected' && (
+        <p class="warn">{t('cust.disconnect.planned', { when: when(s.planned_disconnect_at) })}</p>
+      )}
     </div>
   );
 }
 
-function NoticeList({ items }: { items: Notice[] }) {
-  if (items.length === 0) return <p class="muted">{t('cust.notices.none')}</p>;
+function Notices({ account, areaId }: { account: Account; areaId: number | null }) {
+  const state = useAsync(() => Promise.all([notices(account.id), outages(areaId)]), [account.id, areaId]);
   return (
-    <ul class="list" data-testid="notices">
-      {items.map((n) => (
-        <li key={n.id} class={`notice ${n.kind}`}>
-          <div class="item">
-            <strong>{n.title || label('notice', n.kind)}</strong>
-            <div>{n.body}</div>
-            <div class="muted">{when(n.at)}</div>
-          </div>
-        </li>
-      ))}
-    </ul>
+    <Show state={state}>
+      {([items, outs]) =>
+        items.length + outs.length === 0 ? (
+          <p class="muted">{t('cust.notices.none')}</p>
+        ) : (
+          <ul class="list" data-testid="notices">
+            {outs.map((o) => (
+              <li key={`o${o.id}`} class="notice outage">
+                <div class="item">
+                  <strong>{t(o.kind === 'planned' ? 'notice.outage.planned' : 'notice.outage.unplanned')}</strong>
+                  <div>{t('notice.outage.when', { area: o.area, from: when(o.starts_at), to: when(o.expected_end_at) })}</div>
+                  <div class="muted">{o.reason}</div>
+                </div>
+              </li>
+            ))}
+            {items.map((n) => (
+              <li key={n.id} class={`notice ${n.kind}`}>
+                <div class="item">
+                  <strong>{label('notice', n.kind)}</strong>
+                  <div>{n.text}</div>
+                  <div class="muted">{when(n.created_at)}</div>
+                </div>
+              </li>
+            ))}
+          </ul>
+        )
+      }
+    </Show>
   );
 }
 
-function Overview({ account }: { account: Account }) {
-  const status = useAsync(() => prepaidStatus(account.id), [account.id], 30_000);
-  const news = useAsync(() => notices(account.id), [account.id]);
+function Overview({ account, areaId }: { account: Account; areaId: number | null }) {
+  const bal = useAsync(() => balance(account.id), [account.id], 30_000);
+  const sup = useAsync(() => supply(account.id), [account.id], 30_000);
   return (
     <>
-      <Show state={status}>
-        {(s) => (
-          <>
-            <div class="card" data-testid="balance-card">
-              <h1>{t('cust.balance')}</h1>
-              <p class={`big ${s.balance_fen < 0 ? 'error' : ''}`} data-testid="balance">
-                {yuan(s.balance_fen)}
+      <Show state={bal}>
+        {(b) => (
+          <div class="card" data-testid="balance-card">
+            <h1>{t('cust.balance')}</h1>
+            <p class={`big ${b.balance_fen < 0 ? 'error' : ''}`} data-testid="balance">
+              {yuan(b.balance_fen)}
+            </p>
+            <p data-testid="days-left" class={b.low ? 'warn' : undefined}>
+              {b.days_left === null ? t('cust.days.unknown') : t('cust.days', { n: Math.floor(b.days_left) })}
+            </p>
+            {b.in_arrears && <p class="error">{t('cust.arrears')}</p>}
+            {b.tier && (
+              <p class="muted" data-testid="tier">
+                {t('cust.tier', { tier: b.tier.tier, price: b.tier.price })}
+                {b.tier.next_threshold_wh !== null &&
+                  ` · ${t('cust.tier.next', { kwh: Math.max(0, Math.round((b.tier.next_threshold_wh - b.tier.used_wh) / 1000)) })}`}
               </p>
-              <p data-testid="days-left">{s.days_left === null ? t('cust.days.unknown') : t('cust.days', { n: s.days_left })}</p>
-              {s.tier && (
-                <p class="muted" data-testid="tier">
-                  {t('cust.tier', { tier: s.tier.tier, price: s.tier.price })}
-                  {s.tier.next_threshold_wh !== null &&
-                    ` · ${t('cust.tier.next', { kwh: Math.max(0, Math.round((s.tier.next_threshold_wh - s.tier.used_wh) / 1000)) })}`}
-                </p>
-              )}
-              <a class="button primary" href="/customer/topup">
-                {t('cust.topup')}
-              </a>
-            </div>
-            <SupplyCard supply={s.supply} reason={s.supply_reason} />
-          </>
+            )}
+            <a class="button primary" href="/customer/topup">
+              {t('cust.topup')}
+            </a>
+          </div>
         )}
       </Show>
+      <Show state={sup}>{(s) => <SupplyCard s={s} />}</Show>
       <h2>{t('cust.notices')}</h2>
-      <Show state={news}>{(items) => <NoticeList items={items} />}</Show>
+      <Notices account={account} areaId={areaId} />
     </>
   );
 }
@@ -97,7 +117,7 @@ function Ledger({ account }: { account: Account }) {
               <tbody>
                 {items.map((e) => (
                   <tr key={e.id}>
-                    <td>{when(e.at)}</td>
+                    <td>{when(e.created_at)}</td>
                     <td>
                       {label('entry', e.kind)}
                       {e.memo && <div class="muted">{e.memo}</div>}
@@ -141,7 +161,7 @@ export function Customer() {
                 {d.customer.name} · {t('cust.account')} {account.number}
               </p>
               <Router>
-                <Route path="/" component={Overview} account={account} />
+                <Route path="/" component={Overview} account={account} areaId={d.customer.transformer_area_id} />
                 <Route path="/usage" component={Usage} account={account} />
                 <Route path="/ledger" component={Ledger} account={account} />
                 <Route path="/topup" component={TopUp} account={account} />

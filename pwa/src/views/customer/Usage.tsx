@@ -5,7 +5,7 @@ import uPlot from 'uplot';
 import { useEffect, useRef } from 'preact/hooks';
 import { day, kwh, lang, t } from '../../i18n';
 import { Show, useAsync } from '../common';
-import { type Account, daily, monthly, prepaidStatus } from './data';
+import { type Account, balance, daily, monthly } from './data';
 
 interface Series {
   labels: string[];
@@ -68,7 +68,7 @@ function BarChart({ series, title }: { series: Series; title: string }) {
 export function Usage({ account }: { account: Account }) {
   const days = useAsync(() => daily(account.id), [account.id]);
   const months = useAsync(() => monthly(account.id), [account.id]);
-  const status = useAsync(() => prepaidStatus(account.id), [account.id]);
+  const status = useAsync(() => balance(account.id), [account.id]);
   return (
     <section aria-labelledby="usage-title">
       <h1 id="usage-title">{t('cust.usage')}</h1>

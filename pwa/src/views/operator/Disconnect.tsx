@@ -1,13 +1,13 @@
 // Arrears and the disconnect queue (欠费停电), each entry with the policy's explanation, and the
 // bulk disconnect batches waiting for a second operator's approval (four-eyes).
-import { useMemo, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import { label, t, when, yuan } from '../../i18n';
-import { me, newId } from '../../lib/api';
+import { me } from '../../lib/api';
 import { errorText, Show, useAsync } from '../common';
-import { approveBatch, arrears, type Batch, batches, proposeBatch, queue, type QueueItem, rejectBatch } from './data';
+import { approveBatch, arrears, awaitingApproval, type Batch, proposeDisconnect, queue, type QueueItem, rejectBatch } from './data';
 
 function Approvals() {
-  const state = useAsync(batches, [], 5_000);
+  const state = useAsync(awaitingApproval, [], 5_000);
   const [busy, setBusy] = useState<number | null>(null);
   const [message, setMessage] = useState('');
 
@@ -17,7 +17,7 @@ function Approvals() {
     try {
       if (approve) await approveBatch(b.id);
       else await rejectBatch(b.id, t('op.batch.rejected.note'));
-      setMessage(approve ? t('op.batch.approved', { n: b.count }) : t('op.batch.rejected'));
+      setMessage(approve ? t('op.batch.approved', { n: b.commands.length }) : t('op.batch.rejected'));
       state.reload();
     } catch (err) {
       setMessage(errorText(err));
@@ -46,9 +46,10 @@ function Approvals() {
                   <li key={b.id}>
                     <div class="item">
                       <strong>
-                        {label('action', b.action)} × {b.count}
+                        {label('kind', b.kind)} × {b.commands.length}
                       </strong>
                       <div>{b.reason}</div>
+                      <div class="muted">{b.commands.map((c) => c.meter_id).join(', ')}</div>
                       <div class="muted">{t('op.batch.by', { who: b.requested_by, when: when(b.created_at) })}</div>
                       {mine ? (
                         <p class="muted">{t('op.batch.own')}</p>
@@ -75,26 +76,35 @@ function Approvals() {
 }
 
 function QueueEntry({ item, checked, toggle }: { item: QueueItem; checked: boolean; toggle: () => void }) {
+  const { due, reasons, next_allowed_at } = item.policy;
+  const busy = item.pending_commands.length > 0;
   return (
-    <li class={item.eligible ? undefined : 'held'}>
+    <li class={due ? undefined : 'held'}>
       <div class="item">
         <div class="row spread">
           <strong>
-            {item.customer_name} · {item.customer_number}
+            {item.customer_name} · {item.account_number}
           </strong>
           <span class="error">{yuan(item.balance_fen)}</span>
         </div>
-        <div class="muted">
-          {t('insp.meter')} {item.meter_id} · {label('qstate', item.state)}
-        </div>
+        <p class={due ? 'error' : 'muted'}>
+          {due ? t('op.queue.due') : next_allowed_at ? t('op.queue.next', { when: when(next_allowed_at) }) : t('op.queue.never')}
+        </p>
         <ul class="explain" aria-label={t('op.queue.why')}>
-          {item.explanation.map((line) => (
-            <li key={line}>{line}</li>
+          {reasons.map((r) => (
+            <li key={r.rule} class={r.ok ? undefined : 'blocks'}>
+              <span aria-hidden="true">{r.ok ? '✓' : '✗'}</span> <strong>{label('rule', r.rule)}</strong>
+              <span class="visually-hidden">{r.ok ? t('op.rule.ok') : t('op.rule.blocks')}</span>: {r.message}
+            </li>
           ))}
         </ul>
-        {item.eligible && (
+        {busy ? (
+          <p class="muted">
+            {item.pending_commands.map((c) => `${label('kind', c.kind)}: ${label('cmd', c.state)}`).join(' · ')}
+          </p>
+        ) : (
           <label class="check">
-            <input type="checkbox" checked={checked} onChange={toggle} />
+            <input type="checkbox" name={`account-${item.account_id}`} checked={checked} onChange={toggle} />
             {t('op.queue.select')}
           </label>
         )}
@@ -108,24 +118,34 @@ function Queue() {
   const [picked, setPicked] = useState<Set<number>>(new Set());
   const [reason, setReason] = useState('');
   const [message, setMessage] = useState('');
-  const key = useMemo(() => newId(), [message]); // one proposal, one key: a double tap asks once
+  const [busy, setBusy] = useState(false);
 
   async function propose(e: Event) {
     e.preventDefault();
+    if (busy) return;
     if (picked.size === 0 || reason.trim().length < 3) return setMessage(t('op.queue.need'));
+    setBusy(true);
     try {
-      const b = await proposeBatch([...picked], reason.trim(), key);
+      const b = await proposeDisconnect([...picked], reason.trim());
       setPicked(new Set());
-      setMessage(t('op.queue.proposed', { n: b.count }));
+      setReason('');
+      setMessage(t('op.queue.proposed', { n: b.commands.length }));
       state.reload();
     } catch (err) {
       setMessage(errorText(err));
+    } finally {
+      setBusy(false);
     }
   }
 
   return (
     <section aria-labelledby="queue-title">
       <h2 id="queue-title">{t('op.queue')}</h2>
+      {message && (
+        <p class="card" role="status" data-testid="queue-message">
+          {message}
+        </p>
+      )}
       <Show state={state}>
         {({ items, total }) =>
           items.length === 0 ? (
@@ -136,12 +156,12 @@ function Queue() {
               <ul class="list" data-testid="queue">
                 {items.map((i) => (
                   <QueueEntry
-                    key={i.id}
+                    key={i.account_id}
                     item={i}
-                    checked={picked.has(i.id)}
+                    checked={picked.has(i.account_id)}
                     toggle={() => {
                       const next = new Set(picked);
-                      if (!next.delete(i.id)) next.add(i.id);
+                      if (!next.delete(i.account_id)) next.add(i.account_id);
                       setPicked(next);
                     }}
                   />
@@ -151,8 +171,7 @@ function Queue() {
                 {t('op.queue.reason')}
                 <input name="reason" value={reason} maxLength={500} onInput={(e) => setReason(e.currentTarget.value)} />
               </label>
-              {message && <p role="status">{message}</p>}
-              <button class="primary" type="submit" disabled={picked.size === 0}>
+              <button class="primary" type="submit" disabled={picked.size === 0 || busy}>
                 {t('op.queue.propose', { n: picked.size })}
               </button>
             </form>
@@ -182,7 +201,7 @@ export function Arrears() {
                     <th scope="col" class="num">
                       {t('cust.balance')}
                     </th>
-                    <th scope="col">{t('op.since')}</th>
+                    <th scope="col">{t('cust.supply')}</th>
                   </tr>
                 </thead>
                 <tbody>
@@ -196,7 +215,10 @@ export function Arrears() {
                         </div>
                       </td>
                       <td class="num error">{yuan(a.balance_fen)}</td>
-                      <td>{a.since ? when(a.since) : '—'}</td>
+                      <td>
+                        {label('supply', a.supply)}
+                        {a.episode_opened_at && <div class="muted">{t('op.warned', { when: when(a.episode_opened_at) })}</div>}
+                      </td>
                     </tr>
                   ))}
                 </tbody>

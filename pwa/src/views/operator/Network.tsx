@@ -5,7 +5,7 @@ import { Show, useAsync } from '../common';
 import { collectionRate, commands, offlineMeters } from './data';
 
 const POLL_MS = 3_000;
-const FINAL = new Set(['verified', 'failed', 'expired', 'refused', 'rejected', 'cancelled']);
+
 
 export function Commands() {
   const state = useAsync(commands, [], POLL_MS);
@@ -24,16 +24,16 @@ export function Commands() {
                   <div class="item">
                     <div class="row spread">
                       <strong>
-                        {label('action', c.action)} · {c.meter_id}
+                        {label('kind', c.kind)} · {c.meter_id}
                       </strong>
-                      <span class={`state ${FINAL.has(c.state) ? (c.state === 'verified' ? 'ok' : 'error') : 'warn'}`} data-testid="command-state">
+                      <span class={`state ${c.terminal ? (c.state === 'verified' ? 'ok' : 'error') : 'warn'}`} data-testid="command-state">
                         {label('cmd', c.state)}
                       </span>
                     </div>
                     <div class="muted">
                       {c.reason} · {c.actor} · {when(c.updated_at)}
                     </div>
-                    {c.detail && <div class="muted">{c.detail}</div>}
+                    {c.error && <div class="error">{c.error}</div>}
                   </div>
                 </li>
               ))}

@@ -1,5 +1,6 @@
 // The service centre's data (95598): arrears, the disconnect queue with the policy's reasons,
-// commands and their approvals, offline meters, the collection success rate, field flags.
+// commands and bulk commands with their four-eyes approval, offline meters, the collection
+// success rate. Money integer fen, times UTC.
 import { get, post } from '../../lib/api';
 
 export interface Page<T> {
@@ -12,48 +13,68 @@ export interface Page<T> {
 export interface Arrear {
   account_id: number;
   account_number: string;
+  customer_id: number;
   customer_number: string;
   customer_name: string;
-  balance_fen: number;
-  since: string | number | null; // when the balance went below zero
+  phone: string;
   protected: boolean;
+  balance_fen: number;
+  credit_limit_fen: number;
+  supply: string;
+  episode_opened_at: string | null;
 }
 
-/** One account the prepaid engine would disconnect, and why (or why not yet). */
+export interface PolicyReason {
+  rule: string; // arrears, protected, supply, warning, working_day, holiday_eve, hours
+  ok: boolean; // this rule allows the disconnect
+  message: string;
+}
+
+export interface CommandRef {
+  id: string;
+  kind: string;
+  state: string;
+  created_at: string;
+}
+
+/** An account past the disconnect threshold with supply on, and the policy's verdict. */
 export interface QueueItem {
-  id: number;
   account_id: number;
   account_number: string;
-  customer_number: string;
   customer_name: string;
-  meter_id: string;
   balance_fen: number;
-  state: string; // e.g. eligible, held, approved, sent
-  explanation: string[]; // the policy's steps in words: warning sent, grace over, not quiet hours…
-  eligible: boolean;
+  credit_limit_fen: number;
+  policy: { due: boolean; reasons: PolicyReason[]; next_allowed_at: string | null };
+  pending_commands: CommandRef[];
 }
 
 export interface Command {
   id: string;
+  meter_pk: number;
   meter_id: string;
-  action: string; // disconnect, reconnect, …
-  state: string; // awaiting_approval, queued, dispatched, received, executed, verified, failed, …
+  account_id: number | null;
+  kind: string; // disconnect, reconnect, arm_reconnect, …
+  state: string; // awaiting_approval, queued, dispatched, received, executed, verified, …
+  terminal: boolean;
   reason: string;
   actor: string;
-  created_at: string | number;
-  updated_at: string | number;
-  detail?: string;
-  batch_id?: number | null;
+  approver: string | null;
+  batch_id: number | null;
+  error: string | null;
+  created_at: string;
+  updated_at: string;
 }
 
 export interface Batch {
   id: number;
-  action: string;
-  count: number;
+  kind: string;
   reason: string;
   requested_by: string;
-  created_at: string | number;
-  state: string; // awaiting_approval, approved, rejected
+  needs_approval: boolean;
+  decision: string | null;
+  decided_by: string | null;
+  created_at: string;
+  commands: Command[];
 }
 
 export interface Meter {
@@ -74,16 +95,20 @@ export interface RateRow {
 }
 
 export const arrears = () => get<Page<Arrear>>('/prepaid/arrears?limit=100');
-export const queue = () => get<Page<QueueItem>>('/prepaid/disconnect-queue?limit=100');
-export const batches = () => get<Page<Batch>>('/commands/batches?state=awaiting_approval');
+export const queue = () => get<Page<QueueItem> & { as_of: string }>('/prepaid/disconnect-queue?limit=100');
+export const awaitingApproval = () => get<Page<Batch>>('/command-batches?awaiting_approval=true');
 export const commands = () => get<Page<Command>>('/commands?limit=50');
 export const offlineMeters = () => get<Page<Meter>>('/meters/offline?limit=100');
 
-/** Ask for a disconnect batch from queue items; a second operator approves it. */
-export const proposeBatch = (ids: number[], reason: string, key: string) =>
-  post<Batch>('/prepaid/disconnect-queue/batches', { queue_ids: ids, reason }, { 'idempotency-key': key });
-export const approveBatch = (id: number) => post<Batch>(`/commands/batches/${id}/approve`, {});
-export const rejectBatch = (id: number, note: string) => post<Batch>(`/commands/batches/${id}/reject`, { note });
+/** Order a bulk disconnect of the accounts' meters; it waits for a second operator. */
+export async function proposeDisconnect(accountIds: number[], reason: string): Promise<Batch> {
+  const pages = await Promise.all(accountIds.map((id) => get<Page<Meter>>(`/meters?account_id=${id}&status=active&limit=100`)));
+  const meterPks = pages.flatMap((p) => p.items.map((m) => m.id));
+  return post<Batch>('/command-batches', { meter_pks: meterPks, kind: 'disconnect', reason });
+}
+
+export const approveBatch = (id: number) => post<Batch>(`/command-batches/${id}/approve`, { comment: '' });
+export const rejectBatch = (id: number, comment: string) => post<Batch>(`/command-batches/${id}/reject`, { comment });
 
 const iso = (d: Date) => `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
 
