@@ -26,8 +26,10 @@ LifespanHook = Callable[[Litestar], AbstractAsyncContextManager[None]]
 
 
 def route_handlers() -> list[Any]:
+    from backend.accounts.prepaid_routes import PrepaidAccountController, PrepaidOperatorController
     from backend.accounts.routes import AccountController, CustomerController
     from backend.auth.routes import AuthController, SessionController
+    from backend.commands.routes import CommandBatchController, CommandController
     from backend.field.routes_books import FieldBookController
     from backend.field.routes_map import FieldMapController
     from backend.field.routes_readings import FieldReadingController
@@ -47,12 +49,19 @@ def route_handlers() -> list[Any]:
         FieldBookController,
         FieldMapController,
         ServiceDeskController,
+        PrepaidAccountController,
+        PrepaidOperatorController,
+        CommandController,
+        CommandBatchController,
         pwa_handler(),  # last: the SPA fallback for every path that is not the API
     ]
 
 
 def lifespan_hooks() -> list[LifespanHook]:
-    return []
+    from backend.commands.lifespan import prepaid_lifespan
+    from backend.metering.ingest.lifespan import ingest_lifespan
+
+    return [ingest_lifespan, prepaid_lifespan]
 
 
 def create_app(

@@ -36,6 +36,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     ingest: bool = True  # run ingestion inside the API process
     ingest_batch_size: int = 2000
     ingest_batch_ms: int = 50
+    ingest_offline_after_s: int = 3600  # a meter not heard from this long is marked offline
     jwt_secret: str = ""
     access_token_minutes: int = 15
     refresh_token_days: int = 14
@@ -72,6 +73,10 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     command_ttl_minutes: int = 120  # a command's not_after, from its creation
     command_ack_grace_seconds: int = 300  # wait this long past not_after for a late ack
     idempotency_retention_days: int = 7  # top-up idempotency keys are kept at least this long
+    idempotency_purge_hours: int = 24  # how often expired keys are purged; 0: never here
+    prepaid_billing: bool = True  # bill readings as ingestion commits them (in this process)
+    prepaid_notify_seconds: int = 10  # notice delivery period; 0: no delivery from here
+    command_dispatch: bool | None = None  # run the command channel here; unset: as `ingest`
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -87,6 +92,10 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             raise SettingsError(
                 f"METERLINE_MQTT_URL: scheme {scheme!r} must be mqtt://, mqtts:// or embedded://"
             )
+
+    @property
+    def runs_command_dispatch(self) -> bool:
+        return self.ingest if self.command_dispatch is None else self.command_dispatch
 
     @property
     def data_path(self) -> Path:

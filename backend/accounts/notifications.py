@@ -175,3 +175,29 @@ async def warning_delivered_at(session: AsyncSession, account_id: int) -> dateti
             Notice.status == NoticeStatus.DELIVERED,
         )
     )  # fmt: skip
+
+
+async def sent_this_episode(session: AsyncSession, account_id: int, kind: NoticeKind) -> bool:
+    """Whether the account's open episode already has a notice of this kind (any channel)."""
+    ep = await session.get(WarningEpisode, account_id)
+    if ep is None or not ep.open:
+        return False
+    found = await session.scalar(
+        select(Notice.id)
+        .where(Notice.account_id == account_id, Notice.episode == ep.episode, Notice.kind == kind)
+        .limit(1)
+    )
+    return found is not None
+
+
+PROVIDERS: dict[str, type[NotificationProvider]] = {"log": LoggingProvider}
+
+
+def provider_for(name: str) -> NotificationProvider:
+    """The provider named by ``METERLINE_NOTIFICATION_PROVIDER``."""
+    try:
+        return PROVIDERS[name]()
+    except KeyError:
+        raise ValueError(
+            f"METERLINE_NOTIFICATION_PROVIDER: {name!r} is not one of {', '.join(PROVIDERS)}"
+        ) from None

@@ -20,7 +20,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from backend.commands import service
+from backend.commands import engine, service
 from backend.commands.lifecycle import Event, State
 from backend.commands.models import Command as CommandRow
 from backend.settings import Settings
@@ -77,16 +77,22 @@ class Dispatcher:
         client.subscribe(subscription(Channel.ACKS, share_group=share), qos=1)
         assert self._loop is not None
         self._loop.call_soon_threadsafe(self.connected.set)
+        self._loop.call_soon_threadsafe(self.wake.set)  # send what queued up meanwhile
 
     def _on_message(self, client, userdata, msg):  # type: ignore[no-untyped-def]
         assert self._loop is not None
         self._loop.call_soon_threadsafe(self.acks.put_nowait, (msg.topic, msg.payload, msg.mid))
 
-    async def start(self, connect_within_s: float = 10.0) -> None:
+    async def start(self, connect_within_s: float | None = 10.0) -> None:
+        """Connect; paho keeps reconnecting in its thread (1 s doubling to 60 s). With
+        ``connect_within_s=None`` do not wait: a broker that is down must not stop the API
+        from starting, and commands stay queued until it is back."""
         self._loop = asyncio.get_running_loop()
+        self.client.reconnect_delay_set(1, 60)
         self.client.connect_async(self._endpoint.host, self._endpoint.port, keepalive=30)
         self.client.loop_start()
-        await asyncio.wait_for(self.connected.wait(), connect_within_s)
+        if connect_within_s is not None:
+            await asyncio.wait_for(self.connected.wait(), connect_within_s)
 
     async def stop(self) -> None:
         self.client.disconnect()
@@ -143,7 +149,9 @@ class Dispatcher:
                     )
                 )  # fmt: skip
             else:
-                await service.apply_ack(s, ack, agent)
+                command = await service.apply_ack(s, ack, agent)
+                if command is not None:  # "disconnected" / "restored" notices, same commit
+                    await engine.after_verified(s, self.settings, command, utcnow())
             await s.commit()
         self.rejected += bad
         self.client.ack(mid, 1)  # only now: the change is committed

@@ -93,7 +93,10 @@ async def sweep(session: AsyncSession, settings: Settings, now: datetime) -> Swe
             left is not None and left < settings.prepaid_low_balance_days
         )
         if not low:
-            await notices.close_episode(session, account.id, now)
+            # an episode that saw a disconnect stays open until supply is restored, so the
+            # "restored" notice belongs to it
+            if not await _any_off(session, account.id):
+                await notices.close_episode(session, account.id, now)
             continue
         await notices.notify(
             session, account, NoticeKind.LOW_BALANCE, chans, now=now,
@@ -137,7 +140,6 @@ async def after_payment(
     account = await session.get(Account, account_id)
     if account is None or account.balance_fen < 0:
         return []
-    await notices.close_episode(session, account_id, paid_at)
     ttl = timedelta(minutes=settings.command_ttl_minutes)
     created: list[Command] = []
     for meter in await _meters(session, account_id):
@@ -163,4 +165,52 @@ async def after_payment(
                 reason=f"paid: balance ¥{_yuan(account.balance_fen)}",
             )
         )  # fmt: skip
+    if not await _any_off(session, account_id):
+        # nothing to restore: the episode ends with the payment (else with the restore)
+        await notices.close_episode(session, account_id, paid_at)
     return created
+
+
+async def _any_off(session: AsyncSession, account_id: int) -> bool:
+    return any(
+        m.relay_state == int(RelayState.DISCONNECTED) for m in await _meters(session, account_id)
+    )
+
+
+async def after_verified(
+    session: AsyncSession, settings: Settings, command: Command, now: datetime
+) -> int:
+    """Tell the customer when a relay command is verified: "disconnected" and, in the same
+    episode, "restored" (or "press the button" for an armed meter), each once per episode.
+    The restore ends the episode, so a later arrears needs a fresh warning and lead time."""
+    if command.state is not State.VERIFIED or command.account_id is None:
+        return 0
+    if command.kind not in service.RELAY_KINDS:
+        return 0
+    account = await session.get(Account, command.account_id)
+    if account is None:
+        return 0
+    tz = ZoneInfo(settings.timezone)
+    at = f"{now.astimezone(tz):%Y-%m-%d %H:%M}"
+    chans = channels(settings)
+    if command.kind is CommandKind.DISCONNECT:
+        owed = (
+            f", 欠费 ¥{_yuan(-account.balance_fen)}, 缴费后将自动复电。"
+            if account.balance_fen < 0
+            else "。如有疑问请致电 95598。"
+        )
+        return await notices.notify(
+            session, account, NoticeKind.DISCONNECTED, chans, now=now,
+            text=f"您的电表 {command.meter_id} 已于 {at} 停电{owed}",
+        )  # fmt: skip
+    if not await notices.sent_this_episode(session, account.id, NoticeKind.DISCONNECTED):
+        return 0  # no disconnect told in this episode: nothing to take back
+    text = (
+        f"您的电表 {command.meter_id} 已于 {at} 恢复供电。"
+        if command.kind is CommandKind.RECONNECT
+        else f"您的电表 {command.meter_id} 已于 {at} 允许合闸, 请按电表上的按钮恢复供电。"
+    )
+    new = await notices.notify(session, account, NoticeKind.RESTORED, chans, now=now, text=text)
+    if not await _any_off(session, account.id):
+        await notices.close_episode(session, account.id, now)
+    return new

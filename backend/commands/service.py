@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.commands.lifecycle import OPEN, Event, State, next_state
 from backend.commands.models import Command, CommandAudit, CommandBatch
+from backend.errors import NotFound
 from backend.metering.models import Meter
 from backend.types import utcnow
 from protocols.contract import CommandAck, CommandKind, CommandState, RelayState
@@ -22,6 +23,7 @@ from protocols.relay import IllegalTransition, command_outcome
 
 RELAY_KINDS = (CommandKind.DISCONNECT, CommandKind.RECONNECT, CommandKind.ARM_RECONNECT)
 ENGINE = "prepaid-engine"
+NOT_REQUIRED = "not_required"  # a batch that needs no second operator
 
 
 class CommandRefused(ValueError):
@@ -113,12 +115,59 @@ async def create(
     return command
 
 
+async def create_batch(
+    session: AsyncSession,
+    meters: list[Meter],
+    kind: CommandKind,
+    *,
+    reason: str,
+    actor: str,
+    ttl: timedelta,
+) -> tuple[CommandBatch, list[Command]]:
+    """A bulk order, all or nothing: a meter that cannot take the command refuses the batch.
+    Bulk disconnects wait for a second operator (four-eyes); other kinds go out at once."""
+    seen: set[int] = set()
+    for m in meters:
+        if m.id in seen:
+            raise CommandRefused(f"meter {m.meter_id} is listed twice")
+        seen.add(m.id)
+    needs_approval = kind is CommandKind.DISCONNECT
+    batch = CommandBatch(
+        kind=kind, reason=reason.strip(), requested_by=actor, created_at=utcnow(),
+        decision=None if needs_approval else NOT_REQUIRED,
+    )  # fmt: skip
+    session.add(batch)
+    await session.flush()
+    commands = [
+        await create(
+            session,
+            m,
+            kind,
+            reason=reason,
+            actor=actor,
+            ttl=ttl,
+            needs_approval=needs_approval,
+            batch_id=batch.id,
+        )
+        for m in meters
+    ]
+    return batch, commands
+
+
+async def cancel(session: AsyncSession, command: Command, actor: str, reason: str) -> Command:
+    """Withdraw a command before it is sent (raises IllegalCommandTransition once sent)."""
+    await transition(session, command, Event.CANCEL, actor, reason)
+    return command
+
+
 async def decide_batch(
-    session: AsyncSession, batch_id: int, approver: str, *, approve: bool
+    session: AsyncSession, batch_id: int, approver: str, *, approve: bool, comment: str = ""
 ) -> CommandBatch:
     batch = await session.get(CommandBatch, batch_id)
     if batch is None:
-        raise LookupError(f"batch {batch_id} not found")
+        raise NotFound("command batch", batch_id)
+    if batch.decision == NOT_REQUIRED:
+        raise CommandRefused(f"batch {batch_id} needs no approval")
     if batch.decision is not None:
         raise CommandRefused(f"batch {batch_id} was already {batch.decision} by {batch.decided_by}")
     if approver == batch.requested_by:
@@ -131,7 +180,7 @@ async def decide_batch(
         if c.state is State.AWAITING_APPROVAL:
             await transition(
                 session, c, Event.APPROVE if approve else Event.REJECT, approver,
-                f"batch {batch_id} {batch.decision}",
+                f"batch {batch_id} {batch.decision}" + (f": {comment}" if comment else ""),
             )  # fmt: skip
             c.approver = approver
     return batch
@@ -186,9 +235,10 @@ async def _verify(session: AsyncSession, command: Command, actor: str) -> None:
     if command.readback_relay_state is None:
         return  # stays executed until a relay_state reading confirms it
     if command.readback_relay_state == command.expected_relay_state:
-        now = utcnow()
-        if command.readback_relay_state == int(RelayState.CONNECTED):
-            command.restored_at = now
+        if command.kind in (CommandKind.RECONNECT, CommandKind.ARM_RECONNECT):
+            # supply is back (or, armed, the customer's button restores it): the end of the
+            # payment-to-restore time when a payment ordered it
+            command.restored_at = utcnow()
         await transition(
             session, command, Event.VERIFY, actor,
             f"read back {RelayState(command.readback_relay_state).name.lower()} as expected",
