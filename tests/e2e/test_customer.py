@@ -56,9 +56,9 @@ def test_customer_tops_up_once_despite_a_double_tap_and_a_lost_answer(
     assert len(keys) == 2
     assert keys[0] == keys[1]
 
-    page.get_by_role("link", name="Balance", exact=True).click()
+    page.get_by_role("navigation").get_by_role("link", name="Balance").click()
     expect(page.get_by_test_id("balance")).to_have_text("¥70.00")
-    page.get_by_role("link", name="Statement", exact=True).click()
+    page.get_by_role("navigation").get_by_role("link", name="Statement").click()
     expect(page.get_by_test_id("ledger").locator("tbody tr")).to_have_count(2)
     shot(page, "customer-ledger-en")
 
