@@ -173,6 +173,7 @@ export const en: Record<string, string> = {
   'supply.unknown': 'Not reported yet',
   'action.none': 'Your electricity is on. Nothing to do.',
   'action.top_up': 'Top up at least {amount} and the supply comes back by itself.',
+  'action.top_up.keep': 'Your balance is low: top up to keep the electricity on.',
   'action.press_button': 'Press the button on your meter to switch the electricity back on.',
   'action.wait': 'Your payment is in: the supply is being switched back on.',
   'action.contact_service': 'Please call 95598: the supply is off for a reason a payment cannot fix.',

@@ -173,6 +173,7 @@ export const zh: Record<string, string> = {
   'supply.unknown': '尚未上报',
   'action.none': '供电正常，无需操作。',
   'action.top_up': '请至少充值 {amount}，充值后自动恢复供电。',
+  'action.top_up.keep': '余额不足，请及时充值以免停电。',
   'action.press_button': '请按一下电表上的按键恢复供电。',
   'action.wait': '已收到缴费，正在恢复供电。',
   'action.contact_service': '请拨打 95598：停电原因无法通过缴费解决。',

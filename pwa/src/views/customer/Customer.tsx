@@ -13,7 +13,11 @@ export function SupplyCard({ s }: { s: Supply }) {
     <div class={`card supply ${s.supply}`} data-testid="supply">
       <h2>{t('cust.supply')}</h2>
       <p class={`${cls} big-text`}>{label('supply', s.supply)}</p>
-      <p>{t(`action.${s.action}`, { amount: yuan(s.amount_to_restore_fen) })}</p>
+      <p>
+        {s.action === 'top_up' && s.amount_to_restore_fen === 0
+          ? t('action.top_up.keep')
+          : t(`action.${s.action}`, { amount: yuan(s.amount_to_restore_fen) })}
+      </p>
       {s.planned_disconnect_at && s.supply === 'connected' && (
         <p class="warn">{t('cust.disconnect.planned', { when: when(s.planned_disconnect_at) })}</p>
       )}

@@ -38,7 +38,7 @@ export function TopUp({ account }: { account: Account }) {
           <div class="row">
             {PRESETS.map((p) => (
               <button key={p} type="button" aria-pressed={fen === p} onClick={() => setAmount(String(p / 100))}>
-                {yuan(p)}
+                ¥{p / 100}
               </button>
             ))}
           </div>
