@@ -8,10 +8,11 @@ see each other's readings.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from backend.accounts import ledger
 from backend.accounts.ledger_models import EntryKind
@@ -22,6 +23,8 @@ from backend.auth.service import create_user
 from backend.db import create_engine, session_factory
 from backend.importer.schemas import CustomerRow, MeterRow
 from backend.importer.service import upsert_customer, upsert_meter
+from backend.metering.models import Meter
+from tests.support.readings import commit_readings
 
 PASSWORD = "e2e-password-1"
 TZ = ZoneInfo("Asia/Shanghai")
@@ -96,6 +99,36 @@ async def _debtors(session: AsyncSession) -> list[Debtor]:
     return out
 
 
+async def _usage_customer(session: AsyncSession, engine: AsyncEngine) -> None:
+    """A prepaid customer whose meter reported once a day for the last 30 days, written the
+    way ingestion writes readings (with the consumption hook after the commit)."""
+    await upsert_customer(
+        session,
+        CustomerRow(
+            number="E2E800", name="周婷", category=CustomerCategory.RESIDENTIAL,
+            address="天目山路 8 号", grid_code="GE2E8", grid_name="网格 usage",
+            account_number="ACC800", account_kind=AccountKind.PREPAID,
+        ),
+        TZ,
+    )  # fmt: skip
+    await upsert_meter(session, MeterRow(meter_id="M-USAGE-1", customer_number="E2E800"), TZ)
+    await session.commit()
+    meter_pk = await session.scalar(select(Meter.id).where(Meter.meter_id == "M-USAGE-1"))
+    assert meter_pk is not None
+    noon = datetime.now(TZ).replace(hour=12, minute=0, second=0, microsecond=0)
+    points, value = [], 1_000_000
+    for back in range(30, -1, -1):
+        ts = int((noon - timedelta(days=back)).timestamp() * 1000)
+        value += 4_000 + (back % 7) * 1_500  # 4–13 kWh a day, a weekly rhythm
+        points.append((ts, value))
+    await commit_readings(engine, meter_pk, points)
+    await create_user(
+        session,
+        UserCreate(username="cust-usage", password=PASSWORD, role=Role.CUSTOMER,
+                   customer_number="E2E800"),
+    )  # fmt: skip
+
+
 async def _round(session: AsyncSession, key: str, index: int, size: int) -> Round:
     grid = f"GE2E{index}"
     r = Round(inspector=f"insp-{key}", grid=grid)
@@ -168,6 +201,8 @@ async def seed(database_url: str) -> Seeded:
             )
             users["cust-topup"] = "customer"
             debtors = await _debtors(session)
+            await _usage_customer(session, engine)
+            users["cust-usage"] = "customer"
         return Seeded(rounds=rounds, users=users, debtors=debtors, topup_account="ACC100")
     finally:
         await engine.dispose()

@@ -72,11 +72,19 @@ def test_customer_tops_up_once_despite_a_double_tap_and_a_lost_answer(
     assert server.api("GET", f"/accounts/{acc}/balance", token)["balance_fen"] == 7000
 
 
-def test_customer_sees_usage_supply_and_notices_in_chinese(phone: Phone, server: Server) -> None:
+def test_customer_sees_daily_and_monthly_usage_charts_in_chinese(
+    phone: Phone, server: Server
+) -> None:
     page = phone(locale="zh-CN").new_page()
-    log_in(page, "cust-topup", "/customer")
+    log_in(page, "cust-usage", "/customer")
     expect(page.get_by_role("heading", name="余额")).to_be_visible()
-    expect(page.get_by_test_id("supply")).to_be_visible()
-    page.get_by_role("link", name="用电", exact=True).click()
-    expect(page.get_by_role("heading", name="用电量")).to_be_visible()
+    page.get_by_role("navigation").get_by_role("link", name="用电").click()
+    daily = page.get_by_role("figure").filter(has_text="近 30 天")
+    monthly = page.get_by_role("figure").filter(has_text="近 12 个月")
+    expect(daily.locator(".uplot canvas")).to_have_count(1)
+    expect(monthly.locator(".uplot canvas")).to_have_count(1)
+    daily.get_by_text("以表格显示").click()
+    rows = daily.locator("tbody tr")
+    expect(rows).not_to_have_count(0)
+    expect(rows.first).to_contain_text("kWh")
     shot(page, "customer-usage-zh")
