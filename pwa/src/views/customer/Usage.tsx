@@ -25,7 +25,7 @@ function BarChart({ series, title }: { series: Series; title: string }) {
         height: 220,
         legend: { show: false },
         cursor: { show: false },
-        scales: { x: { time: false } },
+        scales: { x: { time: false }, y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] } },
         axes: [
           { values: (_u, ticks) => ticks.map((i) => series.labels[i] ?? ''), stroke: '#4a5563', grid: { show: false } },
           { label: 'kWh', stroke: '#4a5563', size: 50 },
