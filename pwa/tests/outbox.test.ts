@@ -85,3 +85,14 @@ describe('outbox', () => {
     expect(await list()).toEqual([]);
   });
 });
+
+describe('the reason shown for a refused item', () => {
+  it('is the API detail, not raw JSON', async () => {
+    const { reason } = await import('../src/lib/outbox');
+    expect(reason('{"status_code":422,"detail":"meter_id: no such meter"}')).toBe('meter_id: no such meter');
+    expect(reason('{"detail":"Validation failed","extra":[{"key":"fix.accuracy_m","message":"must be > 0"}]}')).toBe(
+      'Validation failed; must be > 0',
+    );
+    expect(reason('Bad Gateway')).toBe('Bad Gateway');
+  });
+});

@@ -136,3 +136,41 @@ def test_a_503_during_replay_leaves_the_reading_waiting_until_send_now(
     assert answered == [503, 0]
     got = held_readings(server, stop.meter_id)
     assert [x["registers"] for x in got] == [{"energy_import": 100_250}]
+
+
+def test_a_refused_reading_needs_attention_until_the_inspector_tries_again(
+    phone: Phone, server: Server
+) -> None:
+    r = server.seeded.rounds["retry"]
+    stop = r.stops[1]
+    ctx = phone(locale="en", geolocation=(stop.lat, stop.lon, 5), service_workers="block")
+    page = ctx.new_page()
+    refused: list[bool] = []
+
+    def refuse_once(route: Any) -> None:
+        if not refused:
+            refused.append(True)
+            body = '{"status_code":422,"detail":"registers.energy_import: not a plausible value"}'
+            route.fulfill(status=422, content_type="application/json", body=body)
+        else:
+            route.continue_()
+
+    page.route("**/api/field/readings", refuse_once)
+    log_in(page, r.inspector, "/inspector")
+    capture(page, 2, "55.5")
+
+    page.get_by_role("link", name="Outbox").first.click()
+    attention = page.get_by_test_id("outbox-attention")
+    expect(attention).to_contain_text("422")
+    expect(attention).to_contain_text("not a plausible value")
+    expect(page.get_by_test_id("outbox-count")).to_have_text("0 waiting to be sent")
+    expect(page.get_by_test_id("outbox-badge")).to_have_text("⇪ 1")  # never silently gone
+    shot(page, "inspector-outbox-attention-en")
+
+    attention.get_by_role("button", name="Try again").click()
+    expect(page.get_by_test_id("outbox-count")).to_have_text("1 waiting to be sent")
+    page.get_by_role("button", name="Send now").click()
+    expect(page.get_by_test_id("outbox-count")).to_have_text("0 waiting to be sent")
+    expect(page.get_by_test_id("outbox-attention")).to_have_count(0)
+    got = held_readings(server, stop.meter_id)
+    assert [x["registers"] for x in got] == [{"energy_import": 55_500}]

@@ -46,6 +46,10 @@ def test_operators_review_the_disconnect_queue_and_approve_a_bulk_disconnect(
     batch.get_by_role("button", name="Approve").click()
     expect(b.get_by_test_id("approval-message")).to_have_text("Approved: 1 commands queued.")
 
+    b.get_by_role("link", name="Arrears", exact=True).click()
+    expect(b.get_by_test_id("arrears")).to_contain_text(debtor.name)
+    expect(b.get_by_test_id("arrears")).to_contain_text("-¥123.45")
+
     b.get_by_role("link", name="Commands", exact=True).click()
     command = b.get_by_test_id("commands").get_by_role("listitem").filter(has_text="M-DEBT-2")
     expect(command).to_contain_text("Disconnect")

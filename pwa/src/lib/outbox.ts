@@ -15,6 +15,18 @@ export type Sender = (item: OutboxItem, photo: Blob | undefined) => Promise<Resp
 
 const toBlob = (p: StoredPhoto | undefined) => (p ? new Blob([p.bytes], { type: p.type }) : undefined);
 
+/** What the server said, in words: the API's JSON `detail` (and the fields it names). */
+export function reason(body: string): string {
+  try {
+    const parsed = JSON.parse(body) as { detail?: unknown; extra?: { key?: string; message?: string }[] };
+    if (typeof parsed.detail !== 'string') return body;
+    const fields = (parsed.extra ?? []).map((e) => e.message ?? e.key).filter((m) => m && m !== parsed.detail);
+    return [parsed.detail, ...fields].join('; ');
+  } catch {
+    return body;
+  }
+}
+
 export async function refreshCounts(): Promise<void> {
   const items = await (await db()).getAll('outbox');
   outboxCount.value = items.filter((i) => i.state === 'waiting').length;
@@ -71,7 +83,7 @@ export async function replay(send: Sender, mine: (item: OutboxItem) => boolean =
         await tx.done;
         result.sent += 1;
       } else if (response.status >= 400 && response.status < 500 && response.status !== 408 && response.status !== 429 && response.status !== 401) {
-        const detail = await response.text().catch(() => '');
+        const detail = reason(await response.text().catch(() => ''));
         await d.put('outbox', { ...item, attempts: item.attempts + 1, state: 'attention', lastError: `${response.status} ${detail}`.slice(0, 500) });
         result.attention += 1;
       } else {
