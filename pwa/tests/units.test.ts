@@ -53,3 +53,28 @@ describe('the expected range of a reading', () => {
     expect(expectedRange(null, 0)).toBeNull();
   });
 });
+
+describe('the offline "you are here"', async () => {
+  const { hereFromBook } = await import('../src/views/inspector/Nearby');
+  const stop = (seq: number, lat: number | null, lon: number | null) =>
+    ({
+      seq,
+      kind: 'reading',
+      reasons: [],
+      tasks: [],
+      done: null,
+      customer: { id: seq, number: `C${seq}`, name: `n${seq}`, address: '', phone: '', category: 'residential', key_account_class: null, latitude: lat, longitude: lon },
+      meter: { meter_id: `M${seq}`, serial: '', latitude: lat, longitude: lon, last: {}, expected: null },
+    }) as import('../src/views/inspector/types').BookItem;
+
+  it('finds the stops within the accuracy plus 15 m, nearest first', () => {
+    const items = [stop(1, 30.0003, 120), stop(2, 30.0001, 120), stop(3, 30.01, 120), stop(4, null, null)];
+    const here = hereFromBook(items, { lat: 30, lon: 120, accuracy: 25, at: 0 });
+    // 0.0001° ≈ 11 m, 0.0003° ≈ 33 m (inside 25 + 15), 0.01° ≈ 1.1 km
+    expect(here.map((h) => h.item.seq)).toEqual([2, 1]);
+  });
+
+  it('finds nothing when the fix is too poor to say', () => {
+    expect(hereFromBook([stop(1, 30.001, 120)], { lat: 30, lon: 120, accuracy: 50, at: 0 })).toEqual([]);
+  });
+});
