@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import re
+import urllib.request
 from typing import Any
 
 import pytest
@@ -31,6 +32,26 @@ def register_photo(page: Any) -> bytes:
         }"""
     )
     return base64.b64decode(data_url.split(",", 1)[1])
+
+
+def jpeg_size(data: bytes) -> tuple[int, int]:
+    """Width and height from a JPEG's start-of-frame segment."""
+    i = 2
+    while i < len(data):
+        marker, length = data[i + 1], int.from_bytes(data[i + 2 : i + 4], "big")
+        if marker in (0xC0, 0xC1, 0xC2):
+            return int.from_bytes(data[i + 7 : i + 9], "big"), int.from_bytes(
+                data[i + 5 : i + 7], "big"
+            )
+        i += 2 + length
+    raise ValueError("no start-of-frame segment")
+
+
+def photo_bytes(server: Server, sha256: str) -> bytes:
+    req = urllib.request.Request(f"{server.url}/api/field/photos/{sha256}")
+    req.add_header("authorization", f"Bearer {server.token('sup')}")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return bytes(r.read())
 
 
 def capture(page: Any, seq: int, value: str, photo: bytes | None = None) -> None:
@@ -99,6 +120,11 @@ def test_readings_captured_offline_wait_survive_a_restart_and_replay_once(
     assert [x["registers"] for x in got_first] == [{"energy_import": 4_321_500}]
     assert [x["registers"] for x in got_second] == [{"energy_import": 777_000}]
     assert re.fullmatch("[0-9a-f]{64}", got_first[0]["photo_sha256"])
+    # the 4000×3000 camera photo went up downscaled on the phone
+    stored = photo_bytes(server, got_first[0]["photo_sha256"])
+    assert stored[:3] == b"\xff\xd8\xff"
+    assert jpeg_size(stored) == (1600, 1200)
+    assert len(stored) < 400_000
     assert got_second[0]["photo_sha256"] is None
 
 
