@@ -30,6 +30,7 @@ def route_handlers() -> list[Any]:
     from backend.accounts.routes import AccountController, CustomerController
     from backend.auth.routes import AuthController, SessionController
     from backend.commands.routes import CommandBatchController, CommandController
+    from backend.field.routes import GridController
     from backend.field.routes_books import FieldBookController
     from backend.field.routes_map import FieldMapController
     from backend.field.routes_readings import FieldReadingController
@@ -53,6 +54,7 @@ def route_handlers() -> list[Any]:
         PrepaidOperatorController,
         CommandController,
         CommandBatchController,
+        GridController,
         pwa_handler(),  # last: the SPA fallback for every path that is not the API
     ]
 

@@ -141,7 +141,10 @@ class MeterController(ApiController):
         quantity: FromQuery[Quantity | None] = None,
         from_: FromTime = None,
         to: ToTime = None,
-        cursor: Annotated[int | None, QueryParameter(ge=0, description="next_cursor")] = None,
+        cursor: Annotated[
+            str | None,
+            QueryParameter(pattern=service.CURSOR, description="next_cursor of the previous page"),
+        ] = None,
         limit: Limit = 100,
     ) -> ReadingPage:
         """Readings of one meter, newest first, in [from, to)."""

@@ -69,7 +69,7 @@ class ReadingOut(msgspec.Struct):
 class ReadingPage(msgspec.Struct):
     items: list[ReadingOut]
     limit: int
-    next_cursor: int | None  # pass as ``cursor`` for the next page; null at the end
+    next_cursor: str | None  # pass as ``cursor`` for the next page; null at the end
 
 
 class IntervalOut(msgspec.Struct):

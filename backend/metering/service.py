@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.accounts.models import Customer
@@ -89,6 +89,9 @@ async def get_meter(session: AsyncSession, caller: Caller, meter_pk: int) -> Met
     return meter
 
 
+CURSOR = r"^[0-9]{1,15}~[a-z0-9_]{1,32}$"
+
+
 async def list_readings(
     session: AsyncSession,
     caller: Caller,
@@ -97,11 +100,12 @@ async def list_readings(
     quantity: str | None,
     from_ms: int | None,
     to_ms: int | None,
-    cursor: int | None,
+    cursor: str | None,
     limit: int,
-) -> tuple[list[ReadingOut], int | None]:
-    """Newest first. ``cursor`` is the ``ts_ms`` of the last reading of the previous page; with
-    a quantity filter the (meter, quantity, ts) key makes each page an index range scan."""
+) -> tuple[list[ReadingOut], str | None]:
+    """Newest first, then by quantity. ``cursor`` is ``"{ts_ms}~{quantity}"`` of the last
+    reading of the previous page (keyset paging: no offset scan, nothing skipped or repeated
+    while new readings arrive); with a quantity filter each page is an index range scan."""
     await get_meter(session, caller, meter_pk)
     stmt = select(Reading).where(Reading.meter_pk == meter_pk)
     if quantity is not None:
@@ -111,18 +115,17 @@ async def list_readings(
     if to_ms is not None:
         stmt = stmt.where(Reading.ts < to_ms)
     if cursor is not None:
-        stmt = stmt.where(Reading.ts < cursor)
-    # one page holds whole timestamps, so that the ts cursor never splits one
+        ts_text, _, after_quantity = cursor.partition("~")
+        ts = int(ts_text)
+        stmt = stmt.where(
+            or_(Reading.ts < ts, and_(Reading.ts == ts, Reading.quantity > after_quantity))
+        )
     rows = list(
         await session.scalars(stmt.order_by(Reading.ts.desc(), Reading.quantity).limit(limit + 1))
     )
     more = len(rows) > limit
     rows = rows[:limit]
-    if more and rows:
-        last_ts = rows[-1].ts
-        whole = [r for r in rows if r.ts != last_ts]
-        rows = whole or rows
-    next_cursor = rows[-1].ts if more and rows else None
+    next_cursor = f"{rows[-1].ts}~{rows[-1].quantity}" if more and rows else None
     items = [
         ReadingOut(from_epoch_ms(r.ts), r.ts, r.quantity, r.value, r.quality, r.source)
         for r in rows
@@ -282,6 +285,12 @@ async def collection_rate(
         )
     ).all()  # fmt: skip
     codes = await _group_codes(session, group)
+    # a subquery, not a list: a fleet of 300,000 meters would not fit in bind parameters
+    scope_ids = (
+        select(Meter.id)
+        .where(meter_scope(caller), Meter.status.in_([MeterStatus.ACTIVE, MeterStatus.REMOVED]))
+        .scalar_subquery()
+    )
     out: list[CollectionRateRow] = []
     day = from_day
     while day <= to_day:
@@ -303,10 +312,10 @@ async def collection_rate(
                     Reading.ts > start,
                     Reading.ts <= end,
                     Reading.quality.in_(cons.CHAIN_QUALITIES),
-                    Reading.meter_pk.in_([m for m, _ in in_service]),
+                    Reading.meter_pk.in_(scope_ids),
                 )
             )
-            collected = set(got)
+            collected = set(got) & {m for m, _ in in_service}
         groups: dict[int | None, list[int]] = defaultdict(lambda: [0, 0])
         for m, g in in_service:
             groups[g][0] += 1

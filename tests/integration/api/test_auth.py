@@ -6,10 +6,12 @@ from datetime import timedelta
 
 import pytest
 from litestar import Litestar, get
+from litestar.testing import AsyncTestClient
 from sqlalchemy import update
 
-from backend.auth.guards import assert_routes_guarded, configure_auth
+from backend.auth.guards import configure_auth
 from backend.auth.models import User
+from backend.auth.service import AuthError, refresh
 from backend.auth.tokens import issue_access_token
 from backend.db import session_factory
 from backend.types import utcnow
@@ -149,5 +151,16 @@ async def test_an_app_with_an_unguarded_route_refuses_to_start() -> None:
         return "secret"
 
     app = Litestar([forgotten], on_app_init=[configure_auth])
-    with pytest.raises(RuntimeError, match="/api/forgotten"):
-        assert_routes_guarded(app)
+    with pytest.RaisesGroup(pytest.RaisesExc(RuntimeError, match="/api/forgotten")):
+        async with AsyncTestClient(app):
+            pass
+
+
+async def test_an_expired_refresh_token_is_refused(api: Api) -> None:
+    pair = (
+        await api.client.post("/api/auth/login", json={"username": "op", "password": PASSWORD})
+    ).json()
+    later = utcnow() + timedelta(days=api.settings.refresh_token_days, seconds=1)
+    async with session_factory(api.engine)() as s:
+        with pytest.raises(AuthError, match="expired"):
+            await refresh(s, api.settings, pair["refresh_token"], now=later)

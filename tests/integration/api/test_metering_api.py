@@ -171,3 +171,22 @@ async def test_a_number_is_not_a_time(api: Api) -> None:
     r = await api.client.get("/api/anomalies?to=0.5", headers=await api.login("op"))
     assert r.status_code == 400
     assert r.json()["extra"][0]["key"] == "to"
+
+
+async def test_paging_never_splits_or_skips_readings_sharing_a_timestamp(api: Api) -> None:
+    m = api.world.alice_meter
+    quantities = ["energy_import", "energy_import_t1", "energy_import_t2", "voltage_a"]
+    for q in quantities:
+        await commit_readings(api.engine, m, [(ms(2026, 3, 1, h), h) for h in range(3)],
+                              quantity=q, hook=False)  # fmt: skip
+    op = await api.login("op")
+    seen: list[tuple[int, str]] = []
+    cursor = None
+    while True:
+        params = {"limit": "3", **({"cursor": cursor} if cursor else {})}
+        page = (await api.client.get(f"/api/meters/{m}/readings", params=params, headers=op)).json()
+        seen += [(x["ts_ms"], x["quantity"]) for x in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [(ms(2026, 3, 1, h), q) for h in (2, 1, 0) for q in sorted(quantities)]

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from schemathesis import checks
 
 from backend import migrate
@@ -96,7 +96,8 @@ schema = schemathesis.openapi.from_dict(_openapi())
 
 @schema.parametrize()
 @settings(
-    max_examples=12,
+    max_examples=3,
+    phases=[Phase.explicit, Phase.generate],
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -106,3 +106,14 @@ async def test_back_office_sees_every_customer(api: Api, user: str) -> None:
     r = await api.client.get("/api/customers", headers=await api.login(user))
     assert r.status_code == 200
     assert [c["number"] for c in r.json()["items"]] == ["C001", "C002"]
+
+
+async def test_inspector_lists_only_the_grids_they_own(api: Api) -> None:
+    r = await api.client.get("/api/grids", headers=await api.login("insp2"))
+    assert r.status_code == 200
+    assert [(g["code"], [a["code"] for a in g["transformer_areas"]]) for g in r.json()] == [
+        ("G2", ["TA2"])
+    ]
+    everything = await api.client.get("/api/grids", headers=await api.login("op"))
+    assert [g["code"] for g in everything.json()] == ["G1", "G2"]
+    assert (await api.client.get("/api/grids", headers=await api.login("bob"))).status_code == 403
