@@ -7,10 +7,12 @@ Ingestion calls, after each committed batch::
     await on_readings_committed(engine_or_session_factory_or_session, affected, timezone=tz)
 
 where ``affected`` is an iterable of ``(meter_pk, quantity, min_ts, max_ts)`` (epoch ms) for the
-readings just committed. Non-cumulative quantities are ignored. Each chain (meter, quantity) is
-recomputed in its own transaction, from the local day of ``min_ts`` forwards until the result
-agrees with what was stored before (a late reading can change later days: see docs). The call is
-idempotent: a duplicate or replayed batch recomputes the same rows.
+readings just committed. Non-cumulative quantities are ignored. The whole batch is applied in
+one transaction: a chain whose new readings all come after what it has seen (the usual case) is
+*appended* — its newest day row is extended, in bulk with the other appends, without re-reading
+the day — and any other chain is *recomputed* from the local day of ``min_ts`` forwards until
+the result agrees with what was stored before (a late reading can change later days: see
+docs/consumption.md). The call is idempotent: a duplicate or replayed batch changes nothing.
 
 The rules (pure functions, below)
 ---------------------------------
@@ -30,141 +32,46 @@ The rules (pure functions, below)
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
-from datetime import date, datetime, time, timedelta
-from typing import NamedTuple
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, delete, func, insert, select, text
+from sqlalchemy import and_, delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from backend.metering.consumption_rules import (
+    ROLLOVER_MARGIN,
+    ROLLOVER_MODULI,
+    Anomaly,
+    DayRow,
+    Interval,
+    Point,
+    chain,
+    day_start_ms,
+    days_of,
+    reading_day,
+    rollover_modulus,
+)
 from backend.metering.models import ConsumptionAnomaly, ConsumptionDaily, Reading
 from backend.types import utcnow
 from protocols.contract.quantities import ENERGY_QUANTITIES
+
+__all__ = [
+    "CHAIN_QUALITIES", "CUMULATIVE", "ROLLOVER_MARGIN", "ROLLOVER_MODULI", "Anomaly", "DayRow",
+    "Interval", "Point", "chain", "day_start_ms", "days_of", "load_points",
+    "on_readings_committed", "reading_day", "rebuild", "recompute_chain", "rollover_modulus",
+]  # fmt: skip
 
 log = logging.getLogger("meterline.consumption")
 
 CUMULATIVE: frozenset[str] = frozenset(q.value for q in ENERGY_QUANTITIES)
 CHAIN_QUALITIES = ("good", "backfilled")
-# wrap points of energy registers, in the register's integer unit (Wh)
-ROLLOVER_MODULI: tuple[int, ...] = (10**9, 2**32, 10**10)
-ROLLOVER_MARGIN = 0.1  # previous value in the top 10 %, new value in the bottom 10 %
 DAY_MS = 86_400_000
+APPEND_WINDOW_DAYS = 7  # a chain silent longer than this is recomputed, not appended to
 
-
-class Point(NamedTuple):
-    ts: int
-    value: int
-
-
-class Interval(NamedTuple):
-    start: Point
-    end: Point
-    wh: int
-    rollover: bool
-
-
-class Anomaly(NamedTuple):
-    reading: Point
-    baseline: Point
-    kind: str = "negative_delta"
-
-
-# --- pure -------------------------------------------------------------------------------------
-
-
-def rollover_modulus(previous: int, new: int) -> int | None:
-    for m in ROLLOVER_MODULI:
-        if (1 - ROLLOVER_MARGIN) * m <= previous < m and 0 <= new < ROLLOVER_MARGIN * m:
-            return m
-    return None
-
-
-def chain(
-    base: Point | None, points: Iterable[Point]
-) -> tuple[list[Interval], list[Anomaly], Point | None]:
-    """Walk readings in time order from ``base`` (the last accepted reading before them).
-
-    Returns the intervals, the refused readings, and — when there was no base — the chain's
-    first reading (accepted, but the start of no interval's energy)."""
-    intervals: list[Interval] = []
-    anomalies: list[Anomaly] = []
-    first: Point | None = None
-    prev = base
-    for p in sorted(points):
-        if prev is None:
-            prev = first = p
-            continue
-        if p.ts <= prev.ts:  # the base itself, or a duplicate timestamp
-            continue
-        delta = p.value - prev.value
-        if delta >= 0:
-            intervals.append(Interval(prev, p, delta, False))
-            prev = p
-            continue
-        modulus = rollover_modulus(prev.value, p.value)
-        if modulus is not None:
-            intervals.append(Interval(prev, p, modulus - prev.value + p.value, True))
-            prev = p
-        else:
-            anomalies.append(Anomaly(p, prev))
-    return intervals, anomalies, first
-
-
-def reading_day(ts_ms: int, tz: ZoneInfo) -> date:
-    """The local day a reading (or an interval ending at it) belongs to: (midnight, midnight]."""
-    return datetime.fromtimestamp((ts_ms - 1) // 1000, tz).date()
-
-
-def day_start_ms(day: date, tz: ZoneInfo) -> int:
-    """Epoch ms of local midnight opening ``day``; day ``d`` holds readings in (start, next]."""
-    return int(datetime.combine(day, time(0), tz).timestamp()) * 1000
-
-
-class DayRow(NamedTuple):
-    day: date
-    wh: int
-    first: Point
-    last: Point  # baseline at the end of the day
-    intervals: int
-    rollovers: int
-    anomalies: int
-
-
-def days_of(
-    first: Point | None,
-    intervals: Sequence[Interval],
-    anomalies: Sequence[Anomaly],
-    tz: ZoneInfo,
-) -> list[DayRow]:
-    """Bucket a chain walk into local days. A day with readings but no interval (the chain's
-    first day, or a day of refused readings only) still gets a row, carrying the baseline."""
-    events: list[tuple[int, Interval | Anomaly | Point]] = [(i.end.ts, i) for i in intervals]
-    events += [(a.reading.ts, a) for a in anomalies]
-    if first is not None:
-        events.append((first.ts, first))
-    rows: dict[date, DayRow] = {}
-    for ts, ev in sorted(events, key=lambda e: e[0]):
-        d = reading_day(ts, tz)
-        row = rows.get(d)
-        if isinstance(ev, Interval):
-            row = row or DayRow(d, 0, ev.start, ev.end, 0, 0, 0)
-            row = row._replace(
-                wh=row.wh + ev.wh,
-                last=ev.end,
-                intervals=row.intervals + 1,
-                rollovers=row.rollovers + int(ev.rollover),
-            )
-        elif isinstance(ev, Anomaly):
-            row = row or DayRow(d, 0, ev.baseline, ev.baseline, 0, 0, 0)
-            row = row._replace(anomalies=row.anomalies + 1, last=ev.baseline)
-        else:
-            row = row or DayRow(d, 0, ev, ev, 0, 0, 0)
-        rows[d] = row
-    return [rows[d] for d in sorted(rows)]
-
-
-# --- database ---------------------------------------------------------------------------------
+Chain = tuple[int, str]
 
 
 class Affected(NamedTuple):
@@ -175,7 +82,7 @@ class Affected(NamedTuple):
 
 
 async def _base_before(
-    session: AsyncSession, meter_pk: int, quantity: str, day: date
+    session: AsyncSession, meter_pk: int, quantity: str, day: Any
 ) -> Point | None:
     row = (
         await session.execute(
@@ -219,12 +126,36 @@ async def _first_ts(
     )
 
 
-async def _lock_chain(session: AsyncSession, meter_pk: int, quantity: str) -> None:
-    """Serialise recomputations of one chain across processes (SQLite has one writer anyway)."""
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(
-            text("SELECT pg_advisory_xact_lock(:a, hashtext(:q))"), {"a": meter_pk, "q": quantity}
-        )
+async def _lock_chains(session: AsyncSession, chains: list[Chain]) -> None:
+    """Serialise work on the same chains across ingest processes, in one round trip and in a
+    fixed order (PostgreSQL; SQLite has a single writer anyway)."""
+    if session.get_bind().dialect.name != "postgresql" or not chains:
+        return
+    await session.execute(
+        text(
+            "SELECT count(pg_advisory_xact_lock(m, hashtext(q))) FROM ("
+            " SELECT unnest(CAST(:ms AS integer[])) AS m, unnest(CAST(:qs AS text[])) AS q"
+            " ORDER BY 1, 2) AS k"
+        ),
+        {"ms": [m for m, _ in chains], "qs": [q for _, q in chains]},
+    )
+
+
+def _row(meter_pk: int, quantity: str, r: DayRow, now: Any) -> dict[str, Any]:
+    return {
+        "meter_pk": meter_pk, "quantity": quantity, "day": r.day, "wh": r.wh,
+        "first_ts": r.first.ts, "last_ts": r.last.ts, "first_value": r.first.value,
+        "last_value": r.last.value, "through_ts": r.through, "intervals": r.intervals,
+        "rollovers": r.rollovers, "anomalies": r.anomalies, "computed_at": now,
+    }  # fmt: skip
+
+
+def _anomaly(meter_pk: int, quantity: str, a: Anomaly, now: Any) -> dict[str, Any]:
+    return {
+        "meter_pk": meter_pk, "quantity": quantity, "kind": a.kind, "ts": a.reading.ts,
+        "value": a.reading.value, "previous_ts": a.baseline.ts,
+        "previous_value": a.baseline.value, "detected_at": now,
+    }  # fmt: skip
 
 
 async def recompute_chain(
@@ -232,7 +163,7 @@ async def recompute_chain(
 ) -> int:
     """Recompute the days touched by readings in [min_ts, max_ts]; return the days rewritten.
     Runs in the caller's transaction (the caller commits)."""
-    await _lock_chain(session, meter_pk, quantity)
+    await _lock_chains(session, [(meter_pk, quantity)])
     first_day = reading_day(min_ts, tz)
     base = await _base_before(session, meter_pk, quantity, first_day)
     if base is None:  # nothing materialised before: start from the chain's first reading
@@ -242,13 +173,13 @@ async def recompute_chain(
         first_day = min(first_day, reading_day(earliest, tz))
     nxt = await _first_ts(session, meter_pk, quantity, after=max_ts)
     last_day = reading_day(max(max_ts, nxt or max_ts), tz)
+    key = and_(ConsumptionDaily.meter_pk == meter_pk, ConsumptionDaily.quantity == quantity)
     rewritten = 0
     while True:
         start, end = day_start_ms(first_day, tz), day_start_ms(last_day + timedelta(days=1), tz)
         points = await load_points(session, meter_pk, quantity, start, end)
         intervals, anomalies, first = chain(base, points)
         rows = days_of(first, intervals, anomalies, tz)
-        key = and_(ConsumptionDaily.meter_pk == meter_pk, ConsumptionDaily.quantity == quantity)
         old_end = (
             await session.execute(
                 select(ConsumptionDaily.last_ts, ConsumptionDaily.last_value)
@@ -271,31 +202,13 @@ async def recompute_chain(
         now = utcnow()
         if rows:
             await session.execute(
-                insert(ConsumptionDaily),
-                [
-                    {
-                        "meter_pk": meter_pk, "quantity": quantity, "day": r.day, "wh": r.wh,
-                        "first_ts": r.first.ts, "last_ts": r.last.ts,
-                        "first_value": r.first.value, "last_value": r.last.value,
-                        "intervals": r.intervals, "rollovers": r.rollovers,
-                        "anomalies": r.anomalies, "computed_at": now,
-                    }
-                    for r in rows
-                ],
-            )  # fmt: skip
+                insert(ConsumptionDaily), [_row(meter_pk, quantity, r, now) for r in rows]
+            )
         if anomalies:
             await session.execute(
                 insert(ConsumptionAnomaly),
-                [
-                    {
-                        "meter_pk": meter_pk, "quantity": quantity, "kind": a.kind,
-                        "ts": a.reading.ts, "value": a.reading.value,
-                        "previous_ts": a.baseline.ts, "previous_value": a.baseline.value,
-                        "detected_at": now,
-                    }
-                    for a in anomalies
-                ],
-            )  # fmt: skip
+                [_anomaly(meter_pk, quantity, a, now) for a in anomalies],
+            )
         rewritten += len(rows)
         new_end = rows[-1].last if rows else base
         if old_end is not None and new_end is not None and tuple(old_end) == tuple(new_end):
@@ -308,6 +221,84 @@ async def recompute_chain(
         last_day = max(first_day, reading_day(later, tz))
 
 
+async def _apply(session: AsyncSession, chains: dict[Chain, tuple[int, int]], tz: ZoneInfo) -> int:
+    """One batch in the caller's transaction: appends in bulk, the other chains recomputed."""
+    keys = sorted(chains)
+    await _lock_chains(session, keys)
+    d = ConsumptionDaily
+    since = reading_day(min(lo for lo, _ in chains.values()), tz) - timedelta(
+        days=APPEND_WINDOW_DAYS
+    )
+    pks = sorted({m for m, _ in keys})
+    newest = (
+        select(d.meter_pk, d.quantity, func.max(d.day).label("day"))
+        .where(d.meter_pk.in_(pks), d.day >= since)
+        .group_by(d.meter_pk, d.quantity)
+        .subquery()
+    )
+    latest = {
+        (r.meter_pk, r.quantity): r
+        for r in await session.scalars(
+            select(d).join(
+                newest,
+                and_(
+                    d.meter_pk == newest.c.meter_pk,
+                    d.quantity == newest.c.quantity,
+                    d.day == newest.c.day,
+                ),
+            )
+        )
+    }
+    # an append: every new reading comes after everything this chain has seen
+    appends = {k: latest[k] for k in keys if k in latest and chains[k][0] > latest[k].through_ts}
+    total = 0
+    if appends:
+        points: dict[Chain, list[Point]] = defaultdict(list)
+        rows = await session.execute(
+            select(Reading.meter_pk, Reading.quantity, Reading.ts, Reading.value)
+            .where(
+                Reading.meter_pk.in_(sorted({m for m, _ in appends})),
+                Reading.quantity.in_(sorted({q for _, q in appends})),
+                Reading.ts > min(r.through_ts for r in appends.values()),
+                Reading.quality.in_(CHAIN_QUALITIES),
+            )
+            .order_by(Reading.ts)
+        )
+        for m, q, ts, value in rows.all():
+            row = appends.get((m, q))
+            if row is not None and ts > row.through_ts:
+                points[(m, q)].append(Point(ts, value))
+        now = utcnow()
+        updates: list[dict[str, Any]] = []
+        inserts: list[dict[str, Any]] = []
+        refused: list[dict[str, Any]] = []
+        for (m, q), row in appends.items():
+            intervals, anomalies, _ = chain(Point(row.last_ts, row.last_value), points[(m, q)])
+            for r in days_of(None, intervals, anomalies, tz):
+                if r.day == row.day:  # extend the newest day
+                    updates.append({
+                        "meter_pk": m, "quantity": q, "day": r.day, "wh": row.wh + r.wh,
+                        "last_ts": r.last.ts, "last_value": r.last.value,
+                        "through_ts": r.through, "intervals": row.intervals + r.intervals,
+                        "rollovers": row.rollovers + r.rollovers,
+                        "anomalies": row.anomalies + r.anomalies, "computed_at": now,
+                    })  # fmt: skip
+                else:
+                    inserts.append(_row(m, q, r, now))
+            refused += [_anomaly(m, q, a, now) for a in anomalies]
+        if updates:
+            await session.execute(update(ConsumptionDaily), updates)  # by primary key
+        if inserts:
+            await session.execute(insert(ConsumptionDaily), inserts)
+        if refused:
+            await session.execute(insert(ConsumptionAnomaly), refused)
+        total += len(updates) + len(inserts)
+    for m, q in keys:
+        if (m, q) not in appends:
+            total += await recompute_chain(session, m, q, *chains[(m, q)], tz)
+    return total
+
+
 SessionSource = AsyncEngine | async_sessionmaker[AsyncSession] | AsyncSession
 
 
@@ -317,23 +308,24 @@ async def on_readings_committed(
     *,
     timezone: str = "Asia/Shanghai",
 ) -> int:
-    """Ingestion's hook (see the module doc). Returns the number of day rows rewritten.
+    """Ingestion's hook (see the module doc). Returns the number of day rows written.
 
-    With an engine or a session factory, each chain gets its own transaction and a failure is
-    logged without stopping the others (the readings are safe; a later batch or ``rebuild``
-    repairs the days). With a session, everything runs in it and it is committed at the end.
+    With a session, everything runs in it and it is committed at the end. With an engine or a
+    session factory the batch is one transaction; should it fail, each chain is retried in its
+    own, and a chain that still fails is logged without stopping the others (the readings are
+    safe; a later batch or :func:`rebuild` repairs its days).
     """
     tz = ZoneInfo(timezone)
-    merged: dict[tuple[int, str], tuple[int, int]] = {}
+    merged: dict[Chain, tuple[int, int]] = {}
     for meter_pk, quantity, lo, hi in affected:
         if quantity not in CUMULATIVE:
             continue
         old = merged.get((meter_pk, quantity))
         merged[(meter_pk, quantity)] = (min(lo, old[0]), max(hi, old[1])) if old else (lo, hi)
+    if not merged:
+        return 0
     if isinstance(target, AsyncSession):
-        total = 0
-        for (m, q), (lo, hi) in sorted(merged.items()):
-            total += await recompute_chain(target, m, q, lo, hi, tz)
+        total = await _apply(target, merged, tz)
         await target.commit()
         return total
     factory = (
@@ -341,13 +333,18 @@ async def on_readings_committed(
         if isinstance(target, AsyncEngine)
         else target
     )
+    try:
+        async with factory() as session, session.begin():
+            return await _apply(session, merged, tz)
+    except Exception:
+        log.warning("consumption batch failed; retrying chain by chain", exc_info=True)
     total = 0
-    for (m, q), (lo, hi) in sorted(merged.items()):
+    for key, span in sorted(merged.items()):
         try:
             async with factory() as session, session.begin():
-                total += await recompute_chain(session, m, q, lo, hi, tz)
+                total += await _apply(session, {key: span}, tz)
         except Exception:
-            log.exception("consumption of meter %s %s not recomputed", m, q)
+            log.exception("consumption of meter %s %s not recomputed", *key)
     return total
 
 

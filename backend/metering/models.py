@@ -154,6 +154,9 @@ class ConsumptionDaily(Base):
     last_ts: Mapped[int] = mapped_column(BigInteger)  # baseline reading at the end of the day
     first_value: Mapped[int] = mapped_column(BigInteger)
     last_value: Mapped[int] = mapped_column(BigInteger)
+    # the newest reading (accepted or refused) seen by the end of the day: a batch entirely
+    # after it is a pure append, computed from this row without re-reading the day
+    through_ts: Mapped[int] = mapped_column(BigInteger)
     intervals: Mapped[int] = mapped_column(Integer)
     rollovers: Mapped[int] = mapped_column(Integer, default=0)
     anomalies: Mapped[int] = mapped_column(Integer, default=0)  # readings refused as going back

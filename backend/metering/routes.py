@@ -52,6 +52,8 @@ from backend.paging import (
 from backend.types import from_epoch_ms
 from protocols.contract.quantities import Quantity
 
+ENERGY_IMPORT = EnergyQuantity("energy_import")
+
 
 class MeterController(ApiController):
     path = "/api/meters"
@@ -166,7 +168,7 @@ class MeterController(ApiController):
         meter_pk: Id,
         from_: RequiredFrom,
         to: RequiredTo,
-        quantity: FromQuery[EnergyQuantity] = EnergyQuantity.ENERGY_IMPORT,
+        quantity: FromQuery[EnergyQuantity] = ENERGY_IMPORT,
     ) -> list[IntervalOut]:
         """Energy between consecutive readings ending in [from, to), at most 31 days."""
         lo, hi = utc_ms(from_, "from") or 0, utc_ms(to, "to") or 0

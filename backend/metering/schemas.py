@@ -8,24 +8,13 @@ from datetime import date, datetime
 import msgspec
 
 from backend.metering.models import MeterStatus
+from protocols.contract.quantities import ENERGY_QUANTITIES, Quantity
 
-
-class EnergyQuantity(enum.StrEnum):
-    """The cumulative registers consumption is computed for (the contract's cumulative ones)."""
-
-    ENERGY_IMPORT = "energy_import"
-    ENERGY_IMPORT_T1 = "energy_import_t1"
-    ENERGY_IMPORT_T2 = "energy_import_t2"
-    ENERGY_IMPORT_T3 = "energy_import_t3"
-    ENERGY_IMPORT_T4 = "energy_import_t4"
-    ENERGY_EXPORT = "energy_export"
-    ENERGY_EXPORT_T1 = "energy_export_t1"
-    ENERGY_EXPORT_T2 = "energy_export_t2"
-    ENERGY_EXPORT_T3 = "energy_export_t3"
-    ENERGY_EXPORT_T4 = "energy_export_t4"
-    ENERGY_COMBINED = "energy_combined"
-    REACTIVE_ENERGY_IMPORT = "reactive_energy_import"
-    REACTIVE_ENERGY_EXPORT = "reactive_energy_export"
+# The cumulative registers consumption is computed for: exactly the contract's cumulative
+# quantities, so a register added to the contract is queryable without touching this file.
+EnergyQuantity = enum.StrEnum(  # type: ignore[misc]
+    "EnergyQuantity", {q.name: q.value for q in Quantity if q in ENERGY_QUANTITIES}
+)
 
 
 class MeterOut(msgspec.Struct):

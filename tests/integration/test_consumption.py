@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import date
 
 from sqlalchemy import select
@@ -153,3 +154,33 @@ async def test_readings_of_bad_quality_do_not_count(engine: AsyncEngine) -> None
     )
     await commit_readings(engine, w.alice_meter, [(ms(2026, 3, 1, 5), 99_999)], quality="invalid")
     assert await days(engine, w.alice_meter) == {D1: 800}
+
+
+async def test_in_order_appends_and_any_delivery_order_give_the_same_days_as_all_at_once(
+    engine: AsyncEngine,
+) -> None:
+    w = await build_world(engine)
+    rng = random.Random(645)
+    points, value = [], 999_990_000  # close to the DL/T 645 wrap: it will roll over
+    for i in range(50):
+        value = (value + rng.randrange(0, 900)) % 10**9
+        points.append((ms(2026, 3, 1) + i * 97 * 60_000, value))
+    points[30] = (points[30][0], 5)  # a glitch
+    points[40] = (points[40][0], points[40][1] + 7_000_000)  # a spike: the next ones fall back
+    await commit_readings(engine, w.bob_meter, points)  # all at once
+    for i in range(0, len(points), 3):  # in order, a few at a time: appends
+        await commit_readings(engine, w.alice_meter, points[i : i + 3])
+    shuffled = points[:]
+    rng.shuffle(shuffled)
+    while shuffled:  # out of order, in batches of 1 to 8: recomputations
+        batch = shuffled[: rng.randint(1, 8)]
+        shuffled = shuffled[len(batch) :]
+        await commit_readings(engine, w.pending_meter, batch)
+    expected_days, expected_anomalies = (
+        await days(engine, w.bob_meter),
+        await anomalies(engine, w.bob_meter),
+    )
+    assert len(expected_anomalies) >= 2
+    for meter in (w.alice_meter, w.pending_meter):
+        assert await days(engine, meter) == expected_days
+        assert await anomalies(engine, meter) == expected_anomalies

@@ -26,6 +26,7 @@ def upgrade() -> None:
     sa.Column('last_ts', sa.BigInteger(), nullable=False),
     sa.Column('first_value', sa.BigInteger(), nullable=False),
     sa.Column('last_value', sa.BigInteger(), nullable=False),
+    sa.Column('through_ts', sa.BigInteger(), nullable=False),
     sa.Column('intervals', sa.Integer(), nullable=False),
     sa.Column('rollovers', sa.Integer(), nullable=False),
     sa.Column('anomalies', sa.Integer(), nullable=False),
