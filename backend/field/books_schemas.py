@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
-from backend.field.readings_schemas import GpsFix
+from backend.field.readings_schemas import NO_NUL, GpsFix, MeterId, RowId
 
 Cycle = Annotated[str, Meta(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
 
@@ -18,7 +18,7 @@ class Position(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class BookCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    inspector_id: int
+    inspector_id: RowId
     cycle: Cycle | None = None  # default: the current local month
     start: Position | None = None  # where the walk begins (the office); default: an edge
 
@@ -124,14 +124,14 @@ class TaskCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         "onsite_application",
         "customer_visit",
     ]
-    customer_id: int
-    meter_id: str | None = None  # required for meter_check
-    due_on: str | None = None  # YYYY-MM-DD, local date
-    note: Annotated[str, Meta(max_length=1000)] = ""
+    customer_id: RowId
+    meter_id: MeterId | None = None  # required for meter_check
+    due_on: Annotated[str, Meta(pattern=r"^\d{4}-\d{2}-\d{2}$")] | None = None  # local date
+    note: Annotated[str, Meta(max_length=1000, pattern=NO_NUL)] = ""
 
 
 class TaskComplete(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    result: Annotated[str, Meta(min_length=1, max_length=4000)]
+    result: Annotated[str, Meta(min_length=1, max_length=4000, pattern=NO_NUL)]
     fix: GpsFix | None = None
 
 

@@ -40,7 +40,7 @@ class ReadingImmutable(FieldError):
     def __init__(self, what: str) -> None:
         super().__init__(
             f"{what} is confirmed and cannot be changed or deleted (R8); submit a correction "
-            "instead: POST /field/corrections with the reading's id, the corrected registers "
+            "instead: POST /api/field/corrections with the reading's id, the corrected registers "
             "and a reason"
         )
 

@@ -1,6 +1,6 @@
 """Register photos: size-limited, type checked by magic bytes, stored once by SHA-256.
 
-The app uploads a photo first (``POST /field/photos``, the raw bytes) and the reading refers to
+The app uploads a photo first (``POST /api/field/photos``, the raw bytes) and the reading refers to
 it by hash. Content addressing makes the upload idempotent by nature: a resend stores nothing
 new. Files live in ``<data_dir>/photos/ab/abcdef…`` and are written to a temporary name, synced
 and renamed, so a crash never leaves half a photo under a real hash.

@@ -21,7 +21,12 @@ TOTAL = "energy_import"  # 正向有功总: required in every reading
 EpochMs = Annotated[int, Meta(ge=946_684_800_000, le=4_102_444_800_000)]  # 2000 … 2100
 Wh = Annotated[int, Meta(ge=0, le=10**13)]
 Sha256 = Annotated[str, Meta(pattern="^[0-9a-f]{64}$")]
-Text500 = Annotated[str, Meta(max_length=500)]
+RowId = Annotated[int, Meta(ge=1, le=2**31 - 1)]  # fits every id column on both databases
+NO_NUL = "^[^\x00]*$"  # PostgreSQL text cannot hold NUL: refuse it as bad input, not a 500
+Text500 = Annotated[str, Meta(max_length=500, pattern=NO_NUL)]
+Reason = Annotated[str, Meta(min_length=3, max_length=500, pattern=NO_NUL)]
+Note1000 = Annotated[str, Meta(min_length=1, max_length=1000, pattern=NO_NUL)]
+MeterId = Annotated[str, Meta(min_length=1, max_length=64, pattern=NO_NUL)]
 
 
 class GpsFix(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -35,11 +40,11 @@ class ReadingSubmit(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """A confirmed reading: the app's confirm step happened on the device before it was sent."""
 
     client_id: uuid.UUID  # made by the device; a resend carries the same id and body
-    meter_id: Annotated[str, Meta(min_length=1, max_length=64)]
+    meter_id: MeterId
     registers: dict[str, Wh]  # quantity → Wh; energy_import required
     fix: GpsFix
     device_at: EpochMs  # the device clock when the inspector confirmed
-    photo_sha256: Sha256 | None = None  # upload first: POST /field/photos
+    photo_sha256: Sha256 | None = None  # upload first: POST /api/field/photos
     note: Text500 = ""
 
 
@@ -49,7 +54,7 @@ class CorrectionSubmit(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
     client_id: uuid.UUID
     corrects: uuid.UUID  # the client_id of the original reading
     registers: dict[str, Wh]  # the corrected values; quantities not named stay as they were
-    reason: Annotated[str, Meta(min_length=3, max_length=500)]
+    reason: Reason
     device_at: EpochMs
     fix: GpsFix | None = None
     photo_sha256: Sha256 | None = None
@@ -62,7 +67,7 @@ class DecisionSubmit(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class FlagResolve(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    note: Annotated[str, Meta(min_length=1, max_length=1000)]
+    note: Note1000
 
 
 class Photo(msgspec.Struct, kw_only=True):

@@ -42,6 +42,7 @@ from backend.field.readings_view import pending_correction_of, view
 from backend.field.scope import visible_meter, visible_meter_pk
 from backend.metering.models import Meter, MeterStatus
 from backend.settings import Settings
+from backend.types import from_epoch_ms
 
 FUTURE_SLACK_MS = 5 * 60_000  # a phone clock a little ahead is normal; hours ahead is not
 
@@ -76,7 +77,7 @@ def check_not_future(value: int, now_ms: int, field: str) -> None:
 async def check_photo(session: AsyncSession, sha: str | None) -> None:
     if sha is not None and await session.get(FieldPhoto, sha) is None:
         raise Invalid(
-            f"photo_sha256: no photo {sha} was uploaded; upload it first (POST /field/photos)",
+            f"photo_sha256: no photo {sha} was uploaded; upload it first (POST /api/field/photos)",
             "photo_sha256",
         )
 
@@ -126,6 +127,7 @@ def _flags(row: FieldReading, findings: list[Finding]) -> list[FieldFlag]:
             inspector_id=row.inspector_id,
             kind=f.kind.value,
             detail=f.detail,
+            created_at=from_epoch_ms(row.received_at),
         )
         for f in findings
     ]

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_304_NOT_MODIFIED
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,7 +24,7 @@ from backend.field.books_schemas import (
     TaskCreate,
 )
 from backend.field.cycles import cycle_of, parse_cycle
-from backend.field.models import ReadingBook
+from backend.field.models import FieldTaskKind, ReadingBook
 from backend.field.routes_common import (
     FIELD_VIEW,
     OVERSEERS,
@@ -33,9 +33,10 @@ from backend.field.routes_common import (
     FieldApiController,
     now_ms,
 )
-from backend.paging import OptId
+from backend.paging import Id, OptId
 from backend.types import from_epoch_ms
 
+TASK_KINDS = "^(" + "|".join(k.value for k in FieldTaskKind) + ")$"
 CycleQuery = Annotated[
     str | None, QueryParameter(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM, local")
 ]
@@ -118,7 +119,7 @@ class FieldBookController(FieldApiController):
         db_session: DbSession,
         state: State,
         request: Request[Any, Any, Any],
-        book_id: FromPath[int],
+        book_id: Id,
     ) -> Response[Book]:
         book = await books_service.visible_book(db_session, caller, book_id)
         return await _book_response(db_session, book, state, request)
@@ -135,7 +136,7 @@ class FieldBookController(FieldApiController):
         db_session: DbSession,
         state: State,
         request: Request[Any, Any, Any],
-        book_id: FromPath[int],
+        book_id: Id,
         data: JSONBody[BookReplan],
     ) -> Response[Book]:
         """Keeps what was read; adds meters that now need a person, drops unread ones that no
@@ -151,7 +152,7 @@ class FieldBookController(FieldApiController):
         summary="How the book was walked",
     )
     async def coverage(
-        self, caller: CallerDep, db_session: DbSession, state: State, book_id: FromPath[int]
+        self, caller: CallerDep, db_session: DbSession, state: State, book_id: Id
     ) -> Coverage:
         """Meters not read (漏抄), read out of route order, read far from their place; time
         spent and distance walked."""
@@ -183,14 +184,12 @@ class FieldBookController(FieldApiController):
         caller: CallerDep,
         db_session: DbSession,
         status: Annotated[str | None, QueryParameter(pattern="^(open|done|cancelled)$")] = "open",
-        kind: Annotated[str | None, QueryParameter(max_length=32)] = None,
+        kind: Annotated[str | None, QueryParameter(pattern=TASK_KINDS)] = None,
     ) -> list[Task]:
         return await tasks_service.list_tasks(db_session, caller, status, kind)
 
     @get("/tasks/{task_id:int}", guards=[requires_role(*FIELD_VIEW)], summary="One field task")
-    async def get_task(
-        self, caller: CallerDep, db_session: DbSession, task_id: FromPath[int]
-    ) -> Task:
+    async def get_task(self, caller: CallerDep, db_session: DbSession, task_id: Id) -> Task:
         return await tasks_service.get(db_session, caller, task_id)
 
     @post(
@@ -204,7 +203,7 @@ class FieldBookController(FieldApiController):
         caller: CallerDep,
         db_session: DbSession,
         state: State,
-        task_id: FromPath[int],
+        task_id: Id,
         data: JSONBody[TaskComplete],
     ) -> Task:
         return await tasks_service.complete(db_session, caller, task_id, data, now_ms(state))

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from litestar import get, post
 from litestar.datastructures import State
-from litestar.params import FromPath, JSONBody, PathParameter, QueryParameter
+from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
 from backend.auth.guards import CallerDep, DbSession, requires_role
@@ -14,6 +14,7 @@ from backend.auth.models import Role
 from backend.field import nearby, tracks_service
 from backend.field.routes_common import OVERSEERS, READERS, FieldApiController, now_ms
 from backend.field.tracks_schemas import Replay, TrackUpload, TrackUploaded
+from backend.paging import Id
 
 
 class FieldMapController(FieldApiController):
@@ -63,7 +64,7 @@ class FieldMapController(FieldApiController):
         caller: CallerDep,
         db_session: DbSession,
         state: State,
-        inspector_id: FromPath[int],
+        inspector_id: Id,
         day: Annotated[str, PathParameter(pattern=r"^\d{4}-\d{2}-\d{2}$")],
     ) -> Replay:
         """Track points and readings of one local day on one timeline, in time order."""

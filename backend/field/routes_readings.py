@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from litestar import Request, Response, get, post, route
 from litestar.datastructures import State
+from litestar.exceptions import MethodNotAllowedException
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
@@ -14,6 +15,7 @@ from backend.auth.guards import CallerDep, DbSession, requires_role
 from backend.field import corrections_service, flags_service, photos, readings_service
 from backend.field.errors import NotFound
 from backend.field.photo_access import visible_photo
+from backend.field.plausibility import FlagKind
 from backend.field.readings_schemas import (
     CorrectionSubmit,
     DecisionSubmit,
@@ -29,12 +31,17 @@ from backend.field.routes_common import (
     READERS,
     REVIEWERS,
     FieldApiController,
+    TooLargeAnswer,
+    UnsupportedMediaAnswer,
     now_ms,
 )
-from backend.paging import FromTime, Limit, OptId, ToTime, utc_ms
+from backend.paging import FromTime, Id, Limit, OptId, ToTime, utc_ms
 
 REPLAYED = "Idempotent-Replayed"
-MeterIdQuery = Annotated[str | None, QueryParameter(min_length=1, max_length=64)]
+MeterIdQuery = Annotated[
+    str | None, QueryParameter(min_length=1, max_length=64, pattern="^[^\\x00]*$")
+]
+FLAG_KINDS = "^(" + "|".join(k.value for k in FlagKind) + ")$"
 
 
 def _answer(result: readings_service.Submitted) -> Response[FieldReading]:
@@ -104,6 +111,7 @@ class FieldReadingController(FieldApiController):
         guards=[requires_role(*FIELD_VIEW)],
         summary="Refused: confirmed readings are immutable",
         include_in_schema=False,
+        raises=[MethodNotAllowedException],
     )
     async def refuse(self, reading_id: FromPath[uuid.UUID]) -> None:
         corrections_service.refuse_change(str(reading_id))
@@ -155,7 +163,12 @@ class FieldReadingController(FieldApiController):
             db_session, caller, str(reading_id), data, now_ms(state), state.settings.timezone
         )
 
-    @post("/photos", guards=[requires_role(*READERS)], summary="Upload a register photo")
+    @post(
+        "/photos",
+        guards=[requires_role(*READERS)],
+        summary="Upload a register photo",
+        raises=[TooLargeAnswer, UnsupportedMediaAnswer],
+    )
     async def upload_photo(
         self,
         caller: CallerDep,
@@ -185,8 +198,7 @@ class FieldReadingController(FieldApiController):
     @get(
         "/photos/{sha256:str}",
         guards=[requires_role(*FIELD_VIEW)],
-        summary="A register photo",
-        media_type="application/octet-stream",
+        summary="A register photo (the image bytes, with their content type)",
     )
     async def get_photo(
         self, caller: CallerDep, db_session: DbSession, state: State, sha256: FromPath[str]
@@ -207,7 +219,7 @@ class FieldReadingController(FieldApiController):
         caller: CallerDep,
         db_session: DbSession,
         status: Annotated[str | None, QueryParameter(pattern="^(open|resolved)$")] = "open",
-        kind: Annotated[str | None, QueryParameter(max_length=32)] = None,
+        kind: Annotated[str | None, QueryParameter(pattern=FLAG_KINDS)] = None,
         inspector_id: OptId = None,
         meter_id: MeterIdQuery = None,
         limit: Limit = 200,
@@ -234,7 +246,7 @@ class FieldReadingController(FieldApiController):
         caller: CallerDep,
         db_session: DbSession,
         state: State,
-        flag_id: FromPath[int],
+        flag_id: Id,
         data: JSONBody[FlagResolve],
     ) -> Flag:
         return await flags_service.resolve(db_session, caller, flag_id, data, now_ms(state))

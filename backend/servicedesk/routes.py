@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from litestar import Response, get, post
 from litestar.datastructures import State
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from backend.auth.guards import EVERYONE, CallerDep, DbSession, requires_role
 from backend.auth.models import Role
 from backend.field.routes_common import FieldApiController, now_ms
-from backend.paging import Limit, OptId
+from backend.paging import Id, Limit, OptId
 from backend.servicedesk import service
 from backend.servicedesk.schemas import (
     Outage,
@@ -58,7 +58,7 @@ class ServiceDeskController(FieldApiController):
 
     @get("/repair-jobs/{job_id:int}", guards=[requires_role(*CREWS, *CENTRE)], summary="A job")
     async def get_job(
-        self, caller: CallerDep, db_session: DbSession, state: State, job_id: FromPath[int]
+        self, caller: CallerDep, db_session: DbSession, state: State, job_id: Id
     ) -> RepairJob:
         return await service.get_job(db_session, caller, job_id, now_ms(state))
 
@@ -69,7 +69,7 @@ class ServiceDeskController(FieldApiController):
         summary="Finish a repair job",
     )
     async def finish(
-        self, caller: CallerDep, db_session: DbSession, state: State, job_id: FromPath[int],
+        self, caller: CallerDep, db_session: DbSession, state: State, job_id: Id,
         data: JSONBody[RepairJobFinish],
     ) -> RepairJob:  # fmt: skip
         return await service.finish_job(db_session, caller, job_id, data, now_ms(state))
@@ -81,7 +81,7 @@ class ServiceDeskController(FieldApiController):
         summary="Move a job's expected finish",
     )
     async def extend(
-        self, caller: CallerDep, db_session: DbSession, state: State, job_id: FromPath[int],
+        self, caller: CallerDep, db_session: DbSession, state: State, job_id: Id,
         data: JSONBody[RepairJobExtend],
     ) -> RepairJob:  # fmt: skip
         return await service.extend_job(db_session, caller, job_id, data, now_ms(state))
@@ -116,7 +116,7 @@ class ServiceDeskController(FieldApiController):
         self,
         db_session: DbSession,
         state: State,
-        outage_id: FromPath[int],
+        outage_id: Id,
         data: JSONBody[OutageEnd],
     ) -> Outage:
         return await service.end_outage(db_session, outage_id, data, now_ms(state))
@@ -127,5 +127,5 @@ class ServiceDeskController(FieldApiController):
         status_code=HTTP_200_OK,
         summary="Cancel an outage notice",
     )
-    async def cancel(self, db_session: DbSession, state: State, outage_id: FromPath[int]) -> Outage:
+    async def cancel(self, db_session: DbSession, state: State, outage_id: Id) -> Outage:
         return await service.cancel_outage(db_session, outage_id, now_ms(state))

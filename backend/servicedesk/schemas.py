@@ -8,9 +8,10 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
-from backend.field.readings_schemas import EpochMs, GpsFix
+from backend.field.readings_schemas import NO_NUL, EpochMs, GpsFix, RowId
 
-Name = Annotated[str, Meta(min_length=1, max_length=50)]
+Name = Annotated[str, Meta(min_length=1, max_length=50, pattern=NO_NUL)]
+Area = Annotated[str, Meta(min_length=1, max_length=200, pattern=NO_NUL)]
 
 
 class RepairJobReport(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -18,9 +19,9 @@ class RepairJobReport(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     client_id: uuid.UUID  # made by the PDA: resending is safe
     workers: Annotated[list[Name], Meta(min_length=1, max_length=20)]
-    content: Annotated[str, Meta(min_length=1, max_length=2000)]
-    area: Annotated[str, Meta(min_length=1, max_length=200)]  # e.g. 文三路 12 号台区
-    transformer_area_id: int | None = None
+    content: Annotated[str, Meta(min_length=1, max_length=2000, pattern=NO_NUL)]
+    area: Area  # e.g. 文三路 12 号台区
+    transformer_area_id: RowId | None = None
     started_at: EpochMs
     expected_finish_at: EpochMs
     fix: GpsFix
@@ -28,7 +29,7 @@ class RepairJobReport(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 class RepairJobFinish(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     finished_at: EpochMs
-    note: Annotated[str, Meta(max_length=2000)] = ""
+    note: Annotated[str, Meta(max_length=2000, pattern=NO_NUL)] = ""
 
 
 class RepairJobExtend(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -54,12 +55,12 @@ class RepairJob(msgspec.Struct, kw_only=True):
 
 class OutageCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     kind: Literal["planned", "unplanned"]
-    area: Annotated[str, Meta(min_length=1, max_length=200)]
-    transformer_area_id: int | None = None
+    area: Area
+    transformer_area_id: RowId | None = None
     starts_at: EpochMs
     expected_end_at: EpochMs
-    reason: Annotated[str, Meta(min_length=1, max_length=1000)]
-    repair_job_id: int | None = None
+    reason: Annotated[str, Meta(min_length=1, max_length=1000, pattern=NO_NUL)]
+    repair_job_id: RowId | None = None
 
 
 class OutageEnd(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

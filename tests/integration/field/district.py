@@ -154,7 +154,7 @@ async def build_district(engine: AsyncEngine, seed: int = 20261120) -> District:
                         else rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(["", *GIVEN])
                     )
                     customers.append({
-                        "id": customer_id, "number": f"33010600{customer_id:04d}", "name": name,
+                        "id": customer_id, "number": f"33060{customer_id:05d}", "name": name,
                         "phone": f"1{rng.randint(3, 9)}{rng.randint(0, 999999999):09d}",
                         "category": {"flat": "residential", "shop": "commercial",
                                      "key": "general_industry"}[kind],
@@ -194,7 +194,7 @@ async def build_district(engine: AsyncEngine, seed: int = 20261120) -> District:
                     })  # fmt: skip
                 last_ts, last_value = history[-1]
                 district.meters.append(
-                    MeterInfo(pk, meter_id, customer_id, f"33010600{customer_id:04d}", grid, kind,
+                    MeterInfo(pk, meter_id, customer_id, f"33060{customer_id:05d}", grid, kind,
                               ulat, ulon, ami, usual, last_ts, last_value // 10 * 10)
                 )  # fmt: skip
             lon += 0.0011

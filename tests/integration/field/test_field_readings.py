@@ -252,7 +252,7 @@ async def test_a_confirmed_reading_cannot_be_changed_through_the_api(
         )
         assert r.status_code == 405
         assert "cannot be changed or deleted (R8)" in r.json()["detail"]
-        assert "POST /field/corrections" in r.json()["detail"]
+        assert "POST /api/field/corrections" in r.json()["detail"]
     after = await client.get(path, headers=auth("insp-west"))
     assert after.json()["registers"] == body["registers"]
 
