@@ -63,7 +63,7 @@ def lifespan_hooks() -> list[LifespanHook]:
     from backend.commands.lifespan import prepaid_lifespan
     from backend.metering.ingest.lifespan import ingest_lifespan
 
-    return [ingest_lifespan, prepaid_lifespan]
+    return [prepaid_lifespan, ingest_lifespan]  # billing registers before the ingestor starts
 
 
 def create_app(

@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.accounts import ledger
@@ -221,16 +222,25 @@ async def bill_account(
 
 async def on_readings_committed(
     sessions: async_sessionmaker[AsyncSession],
-    affected: Iterable[tuple[int, str, int, int]],
+    affected: Iterable[Sequence[Any]],
     tz: ZoneInfo,
 ) -> list[BillingResult]:
-    """Ingestion's post-commit hook: (meter_pk, quantity, min_ts, max_ts) per affected meter.
-    Each account is billed in its own transaction; a failure is logged and retried by the
-    next reading or the periodic sweep (billing restarts where it stopped)."""
-    earliest: dict[int, int] = {}
-    for meter_pk, quantity, min_ts, _max_ts in affected:
+    """Ingestion's post-commit hook: (meter_pk, quantity, min_ts, max_ts, …) per affected
+    meter (``backend.metering.ingest.AffectedInterval``). Each account is billed in its own
+    transaction; a failure is logged and retried by the next reading or by :func:`catch_up`
+    (billing restarts where it stopped)."""
+    earliest: dict[int, int | None] = {}
+    for meter_pk, quantity, min_ts, *_ in affected:
         if quantity == ENERGY:
-            earliest[meter_pk] = min(min_ts, earliest.get(meter_pk, min_ts))
+            earliest[meter_pk] = min(min_ts, earliest.get(meter_pk) or min_ts)
+    return await bill_meters(sessions, earliest, tz)
+
+
+async def bill_meters(
+    sessions: async_sessionmaker[AsyncSession], earliest: dict[int, int | None], tz: ZoneInfo
+) -> list[BillingResult]:
+    """Bill the accounts of these meters, each from its meter's earliest new reading (None:
+    from where the account's billing stopped)."""
     results = []
     for meter_pk, min_ts in sorted(earliest.items()):
         async with sessions() as session:
@@ -239,10 +249,36 @@ async def on_readings_committed(
                 continue
             try:
                 results.append(
-                    await bill_account(session, account_id, tz, meter_pk=meter_pk, min_ts=min_ts)
-                )
+                    await bill_account(
+                        session, account_id, tz,
+                        meter_pk=None if min_ts is None else meter_pk, min_ts=min_ts,
+                    )
+                )  # fmt: skip
                 await session.commit()
             except TariffError as exc:
                 await session.rollback()
                 log.error("account %s not billed: %s", account_id, exc)
     return results
+
+
+async def catch_up(
+    sessions: async_sessionmaker[AsyncSession], tz: ZoneInfo, since_ms: int
+) -> list[BillingResult]:
+    """Bill every meter with energy readings since ``since_ms`` that its account's billing
+    has not reached: what a hook missed (a crash between commit and hook, a failed run, or
+    ingestion in another process) is charged by the periodic sweep."""
+    async with sessions() as s:
+        rows = (
+            await s.execute(
+                select(Reading.meter_pk, func.min(Reading.ts), func.max(Reading.ts))
+                .join(Meter, Meter.id == Reading.meter_pk)
+                .outerjoin(BillingState, BillingState.account_id == Meter.account_id)
+                .where(
+                    Reading.ts >= since_ms, Reading.quantity == ENERGY,
+                    Meter.account_id.is_not(None),
+                )
+                .group_by(Reading.meter_pk, BillingState.billed_through_ms)
+                .having(func.max(Reading.ts) > func.coalesce(BillingState.billed_through_ms, -1))
+            )
+        ).all()  # fmt: skip
+    return await bill_meters(sessions, {pk: None for pk, _lo, _hi in rows}, tz)

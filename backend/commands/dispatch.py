@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from datetime import timedelta
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.commands import engine, service
 from backend.commands.lifecycle import Event, State
 from backend.commands.models import Command as CommandRow
+from backend.metering.ingest.service import default_client_id
 from backend.settings import Settings
 from backend.system.models import DeadLetter
 from backend.types import to_epoch_ms, utcnow
@@ -40,10 +42,16 @@ from protocols.contract import (
 )
 
 log = logging.getLogger("meterline.commands")
+SESSION_EXPIRY_S = 7 * 24 * 3600
 
 
 class Dispatcher:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        client_id: str | None = None,
+    ) -> None:
         self.sessions = sessions
         self.settings = settings
         self.acks: asyncio.Queue[tuple[str, bytes, int]] = asyncio.Queue()
@@ -54,7 +62,7 @@ class Dispatcher:
         ep = settings.mqtt
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=f"{settings.mqtt_client_id or 'meterline'}-commands-{uuid.uuid4().hex[:8]}",
+            client_id=client_id or f"{default_client_id(settings, 'api')}-commands",
             protocol=mqtt.MQTTv5,
             manual_ack=True,
         )
@@ -89,7 +97,14 @@ class Dispatcher:
         from starting, and commands stay queued until it is back."""
         self._loop = asyncio.get_running_loop()
         self.client.reconnect_delay_set(1, 60)
-        self.client.connect_async(self._endpoint.host, self._endpoint.port, keepalive=30)
+        # a persistent session (stable client id, clean_start off): acks that agents send
+        # while this process is down wait at the broker instead of being lost
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = SESSION_EXPIRY_S
+        self.client.connect_async(
+            self._endpoint.host, self._endpoint.port, keepalive=30, clean_start=False,
+            properties=props,
+        )  # fmt: skip
         self.client.loop_start()
         if connect_within_s is not None:
             await asyncio.wait_for(self.connected.wait(), connect_within_s)
