@@ -23,7 +23,9 @@ mimetypes.add_type("application/manifest+json", ".webmanifest")
 def pwa_handler(dist: Path = DIST) -> HTTPRouteHandler:
     root = dist.resolve()
 
-    @get(["/", "/{path:path}"], include_in_schema=False, exclude_from_auth=True, sync_to_thread=False)
+    @get(
+        ["/", "/{path:path}"], include_in_schema=False, exclude_from_auth=True, sync_to_thread=False
+    )
     def serve_pwa(path: str = "") -> Response[bytes]:
         rel = path.lstrip("/")
         if rel.startswith(_RESERVED):
@@ -34,8 +36,10 @@ def pwa_handler(dist: Path = DIST) -> HTTPRouteHandler:
         if not target.is_file():
             raise NotFoundException("the PWA is not built: run `npm run build` in pwa/")
         cache = (
-            "no-cache" if target.name in _NO_CACHE or target.suffix == ".html"
-            else "public, max-age=31536000, immutable" if "/assets/" in target.as_posix()
+            "no-cache"
+            if target.name in _NO_CACHE or target.suffix == ".html"
+            else "public, max-age=31536000, immutable"
+            if "/assets/" in target.as_posix()
             else "public, max-age=3600"
         )
         media_type = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
