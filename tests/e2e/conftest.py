@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,6 +109,10 @@ def server(pwa_dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     data = tmp_path_factory.mktemp("e2e-server")
     database_url = f"sqlite+aiosqlite:///{data / 'e2e.db'}"
     migrate.upgrade(database_url, "heads")  # "heads": whatever branches the migrations have
+    with closing(sqlite3.connect(data / "e2e.db")) as db:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    needed = {"users", "meters", "reading_books", "field_readings", "topups", "commands"}
+    assert needed <= tables, f"the migrations did not create {sorted(needed - tables)}"
     # pytest-asyncio may have its session loop running here: seed in a thread's own loop
     with ThreadPoolExecutor(1) as pool:
         seeded = pool.submit(asyncio.run, seed(database_url)).result()
