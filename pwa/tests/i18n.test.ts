@@ -40,6 +40,7 @@ describe('the catalogs', () => {
       entry: ['top_up', 'consumption_charge', 'adjustment', 'refund', 'reversal'],
       notice: ['low_balance', 'disconnect_warning', 'disconnected', 'restored'],
       rule: ['arrears', 'protected', 'supply', 'warning', 'working_day', 'holiday_eve', 'hours'],
+      gps: ['denied', 'unavailable'],
       kind: ['disconnect', 'reconnect', 'arm_reconnect', 'read_now', 'time_sync'],
       flag: ['value_below_previous', 'consumption_out_of_range', 'far_from_meter', 'poor_accuracy', 'impossible_speed', 'repeated_coordinates', 'late_submission', 'ami_disagreement', 'clock_skew'],
       cmd: ['awaiting_approval', 'queued', 'dispatched', 'received', 'executed', 'verified', 'failed', 'expired', 'refused', 'rejected', 'cancelled'],

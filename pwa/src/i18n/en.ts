@@ -70,6 +70,8 @@ export const en: Record<string, string> = {
   'insp.locked.correction': 'To change it, ask your supervisor for a correction.',
   gps: 'GPS',
   'gps.waiting': 'Waiting for a GPS fix…',
+  'gps.denied': 'Location is blocked for this app. Allow location in the browser settings to capture readings.',
+  'gps.unavailable': 'No GPS position. Move into the open or check that location is on.',
   'gps.accuracy': 'GPS accuracy ±{m} m',
   'gps.poor': 'poor, move into the open if you can',
   photo: 'Photo',

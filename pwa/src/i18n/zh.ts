@@ -70,6 +70,8 @@ export const zh: Record<string, string> = {
   'insp.locked.correction': '如需修改，请向班长申请更正。',
   gps: 'GPS',
   'gps.waiting': '正在获取 GPS 定位…',
+  'gps.denied': '本应用的定位权限被拒绝。请在浏览器设置中允许定位后再抄表。',
+  'gps.unavailable': '无法获取 GPS 位置。请到开阔处或检查定位是否开启。',
   'gps.accuracy': 'GPS 精度 ±{m} 米',
   'gps.poor': '精度较差，请尽量到开阔处',
   photo: '照片',

@@ -4,7 +4,7 @@
 import { useMemo, useState } from 'preact/hooks';
 import { kwh, label, t, when } from '../../i18n';
 import { me, newId } from '../../lib/api';
-import { position, useGeolocation } from '../../lib/geo';
+import { geoError, position, useGeolocation } from '../../lib/geo';
 import { enqueue } from '../../lib/outbox';
 import { downscale } from '../../lib/photo';
 import { nudge } from '../../lib/sync';
@@ -19,6 +19,7 @@ const GOOD_ACCURACY_M = 50; // the server flags fixes worse than this (field_max
 
 export function GpsStatus() {
   const fix = position.value;
+  if (!fix && geoError.value) return <p class="error" role="status">{t(`gps.${geoError.value}`)}</p>;
   if (!fix) return <p class="warn" role="status">{t('gps.waiting')}</p>;
   const good = fix.accuracy <= GOOD_ACCURACY_M;
   return (
