@@ -239,14 +239,25 @@ def assert_routes_guarded(app: Litestar) -> None:
         raise RuntimeError("routes without a requires_role guard: " + ", ".join(sorted(missing)))
 
 
+def _chain_before_request(other: Any) -> Any:
+    if other is None:
+        return reject_unknown_query
+
+    async def both(request: Request[Any, Any, Any]) -> Any:
+        reject_unknown_query(request)
+        result = other(request)
+        return await result if inspect.isawaitable(result) else result
+
+    return both
+
+
 def configure_auth(app_config: AppConfig) -> AppConfig:
     """``on_app_init`` hook: authentication middleware, dependencies and the startup check."""
     app_config.middleware.insert(0, DefineMiddleware(BearerAuthMiddleware, exclude=["^/schema"]))
     app_config.dependencies.setdefault("db_session", Provide(provide_db_session))
     app_config.dependencies.setdefault("caller", Provide(provide_caller, sync_to_thread=False))
     app_config.on_startup.append(assert_routes_guarded)
-    if app_config.before_request is None:
-        app_config.before_request = reject_unknown_query
+    app_config.before_request = _chain_before_request(app_config.before_request)
     for exc, handler in EXCEPTION_HANDLERS.items():
         app_config.exception_handlers.setdefault(exc, handler)
     return app_config

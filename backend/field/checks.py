@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.accounts.models import Customer
 from backend.field import plausibility as p
 from backend.field.geo import haversine_m
-from backend.field.history import TOTAL, ami_around, previous_sample, usual_before
+from backend.field.history import ami_around, previous_sample, usual_before
 from backend.field.models import FieldReading, FieldReadingKind, TrackPoint
 from backend.field.scope import meter_position
 from backend.metering.models import Meter
@@ -123,7 +123,3 @@ async def same_fix(
         apart = None if here is None or there is None else haversine_m(*here, *there)
         out.append(p.SameFix(meter.meter_id, client_id, apart))
     return out
-
-
-def total_of(registers: dict[str, int]) -> int | None:
-    return registers.get(TOTAL)

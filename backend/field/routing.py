@@ -37,12 +37,14 @@ def path_length_m(points: Sequence[tuple[float, float]]) -> float:
 
 def plan_route(stops: Sequence[Stop], start: tuple[float, float] | None = None) -> list[int]:
     """Return the stops' keys in walking order."""
-    placed = sorted((s for s in stops if s.lat is not None and s.lon is not None), key=_key)
+    placed = sorted(
+        ((s, (s.lat, s.lon)) for s in stops if s.lat is not None and s.lon is not None),
+        key=lambda t: t[0].key,
+    )
     unplaced = sorted((s for s in stops if s.lat is None or s.lon is None), key=_label)
     if not placed:
         return [s.key for s in unplaced]
-    coords = [(s.lat, s.lon) for s in placed]
-    points: list[tuple[float, float]] = [(float(a), float(b)) for a, b in coords]  # type: ignore[arg-type]
+    points = [p for _, p in placed]
     if start is not None:
         points.insert(0, start)
     n = len(points)
@@ -53,11 +55,7 @@ def plan_route(stops: Sequence[Stop], start: tuple[float, float] | None = None) 
         order = _two_opt(dist, order)
     if start is not None:
         order = [i - 1 for i in order if i != 0]
-    return [placed[i].key for i in order] + [s.key for s in unplaced]
-
-
-def _key(s: Stop) -> int:
-    return s.key
+    return [placed[i][0].key for i in order] + [s.key for s in unplaced]
 
 
 def _label(s: Stop) -> tuple[str, int]:

@@ -84,7 +84,7 @@ async def schedule_safety_inspections(
                 (FieldTask.status == FieldTaskStatus.OPEN)
                 | (
                     (FieldTask.status == FieldTaskStatus.DONE)
-                    & (FieldTask.completed_at >= from_epoch_ms(_ms(recent)))
+                    & (FieldTask.completed_at >= datetime(*recent.timetuple()[:3], tzinfo=UTC))
                 ),
             )
         )
@@ -109,10 +109,6 @@ async def schedule_safety_inspections(
         created.append((task, customer.number))
     await session.commit()
     return [_view(t, number, None) for t, number in created]
-
-
-def _ms(d: date) -> int:
-    return to_epoch_ms(datetime(d.year, d.month, d.day, tzinfo=UTC))
 
 
 async def _visible_task(

@@ -38,7 +38,7 @@ from datetime import timedelta
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, delete, func, insert, select, text, update
+from sqlalchemy import Table, and_, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from backend.metering.consumption_rules import (
@@ -236,15 +236,16 @@ async def _apply(session: AsyncSession, chains: dict[Chain, tuple[int, int]], tz
         .group_by(d.meter_pk, d.quantity)
         .subquery()
     )
+    table = _DAILY
     latest = {
-        (r.meter_pk, r.quantity): r
-        for r in await session.scalars(
-            select(d).join(
+        (r.meter_pk, r.quantity): r  # plain rows: no ORM objects to build and synchronise
+        for r in await session.execute(
+            select(table).join(
                 newest,
                 and_(
-                    d.meter_pk == newest.c.meter_pk,
-                    d.quantity == newest.c.quantity,
-                    d.day == newest.c.day,
+                    table.c.meter_pk == newest.c.meter_pk,
+                    table.c.quantity == newest.c.quantity,
+                    table.c.day == newest.c.day,
                 ),
             )
         )
@@ -277,7 +278,7 @@ async def _apply(session: AsyncSession, chains: dict[Chain, tuple[int, int]], tz
             for r in days_of(None, intervals, anomalies, tz):
                 if r.day == row.day:  # extend the newest day
                     updates.append({
-                        "meter_pk": m, "quantity": q, "day": r.day, "wh": row.wh + r.wh,
+                        "k_meter_pk": m, "k_quantity": q, "k_day": r.day, "wh": row.wh + r.wh,
                         "last_ts": r.last.ts, "last_value": r.last.value,
                         "through_ts": r.through, "intervals": row.intervals + r.intervals,
                         "rollovers": row.rollovers + r.rollovers,
@@ -287,7 +288,7 @@ async def _apply(session: AsyncSession, chains: dict[Chain, tuple[int, int]], tz
                     inserts.append(_row(m, q, r, now))
             refused += [_anomaly(m, q, a, now) for a in anomalies]
         if updates:
-            await session.execute(update(ConsumptionDaily), updates)  # by primary key
+            await session.execute(_EXTEND_DAY, updates)
         if inserts:
             await session.execute(insert(ConsumptionDaily), inserts)
         if refused:
@@ -298,6 +299,20 @@ async def _apply(session: AsyncSession, chains: dict[Chain, tuple[int, int]], tz
             total += await recompute_chain(session, m, q, *chains[(m, q)], tz)
     return total
 
+
+_DAILY: Table = ConsumptionDaily.__table__  # type: ignore[assignment]
+_EXTENDED = ("wh", "last_ts", "last_value", "through_ts", "intervals", "rollovers", "anomalies",
+             "computed_at")  # fmt: skip
+# extend the newest day of many chains at once (executemany), keyed by the primary key
+_EXTEND_DAY = (
+    update(_DAILY)
+    .where(
+        _DAILY.c.meter_pk == bindparam("k_meter_pk"),
+        _DAILY.c.quantity == bindparam("k_quantity"),
+        _DAILY.c.day == bindparam("k_day"),
+    )
+    .values({c: bindparam(c) for c in _EXTENDED})
+)
 
 SessionSource = AsyncEngine | async_sessionmaker[AsyncSession] | AsyncSession
 

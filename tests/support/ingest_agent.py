@@ -197,5 +197,5 @@ async def scalar(database_url: str, sql: str, **params: Any) -> Any:
 async def settled(ing: Any, messages: int, timeout_s: float = 20.0) -> None:
     """Wait until the ingestor ``ing`` has received ``messages`` messages and committed (and
     acknowledged) all of them."""
-    await until(lambda: ing.stats()["messages"] >= messages, timeout_s, f"{messages} messages")
+    await until(lambda: ing.counters.messages >= messages, timeout_s, f"{messages} messages")
     await until(lambda: ing.writer.backlog == 0 and ing.writer.idle.is_set(), timeout_s, "commit")

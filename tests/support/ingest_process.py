@@ -28,6 +28,7 @@ class IngestProcess:
         database_url: str,
         data_dir: Path,
         client_id: str,
+        *args: str,
         **settings: str,
     ) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("METERLINE_")}
@@ -42,7 +43,7 @@ class IngestProcess:
         self._connected = threading.Event()
         self._stopped = threading.Event()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "backend.cli", "--log-level", "INFO", "ingest"],
+            [sys.executable, "-m", "backend.cli", "--log-level", "INFO", "ingest", *args],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -70,6 +71,11 @@ class IngestProcess:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=30)
 
+    def wait(self, timeout_s: float = 60.0) -> int:
+        code = self.proc.wait(timeout=timeout_s)
+        self._stopped.wait(10)
+        return code
+
     def terminate(self, timeout_s: float = 60.0) -> int:
         self.proc.send_signal(signal.SIGTERM)
         code = self.proc.wait(timeout=timeout_s)
@@ -86,6 +92,30 @@ class IngestProcess:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=30)
+
+
+def session_exists(broker: Mosquitto, client_id: str) -> bool:
+    """Whether the broker holds a session for ``client_id`` (asked without changing it)."""
+    done = threading.Event()
+    present: list[bool] = []
+
+    def on_connect(
+        _c: object, _u: object, flags: mqtt.ConnectFlags, _rc: object, _p: object
+    ) -> None:
+        present.append(flags.session_present)
+        done.set()
+
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    c.username_pw_set(Mosquitto.BACKEND, broker.users[Mosquitto.BACKEND])
+    c.on_connect = on_connect
+    c.connect(broker.host, broker.port, clean_start=False)  # keeps its expiry as it was
+    c.loop_start()
+    try:
+        assert done.wait(10)
+    finally:
+        c.disconnect()
+        c.loop_stop()
+    return present[0]
 
 
 def drain_session(broker: Mosquitto, client_id: str, until_payload: bytes) -> list[bytes]:

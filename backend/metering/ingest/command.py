@@ -16,12 +16,19 @@ from backend.settings import Settings, load_settings
 log = logging.getLogger("meterline.ingest")
 
 
-async def run_ingest(settings: Settings) -> int:
+async def run_ingest(settings: Settings, *, leave: bool = False) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    ingestor = Ingestor(settings, role="ingest")
+    ingestor = Ingestor(settings, role="ingest", leave=leave)
+    if leave:
+        log.info(
+            "draining the broker's queue for %s, then deleting its session", ingestor.client_id
+        )
+        await ingestor.start()
+        await ingestor.drain_and_leave()
+        return 0
     endpoint = settings.mqtt
     log.info(
         "ingesting from %s:%d as %s%s",
@@ -43,7 +50,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         from backend import migrate
 
         migrate.upgrade(settings.database_url)
-    return asyncio.run(run_ingest(settings))
+    return asyncio.run(run_ingest(settings, leave=args.leave))
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -52,6 +59,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     sp.add_argument("--data-dir", help="data directory (METERLINE_DATA_DIR)")
     sp.add_argument("--migrate", action="store_true", help="apply migrations first")
+    sp.add_argument(
+        "--leave",
+        action="store_true",
+        help="retire this client id: commit what the broker queued for it, then delete its"
+        " session (scaling a shared group down)",
+    )
     sp.set_defaults(func=_cmd_ingest)
 
 

@@ -25,6 +25,7 @@ import random
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -35,6 +36,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from backend.metering.ingest.lean import LeanClient
 from backend.settings import MqttEndpoint
 
 log = logging.getLogger("meterline.ingest.mqtt")
@@ -54,7 +56,8 @@ class ConnectError(Exception):
         self.unsupported_protocol = unsupported_protocol
 
 
-OnMessage = Callable[["Link", mqtt.MQTTMessage], None]
+# (link, topic or None when not UTF-8, payload, mid, qos, receipt time.monotonic())
+OnMessage = Callable[["Link", str | None, bytes, int, int, float], None]
 
 
 class Link:
@@ -69,12 +72,14 @@ class Link:
         receive_maximum: int,
         on_message: OnMessage,
         keepalive_s: int = 30,
+        clean: bool = False,
     ) -> None:
         self.loop = asyncio.get_running_loop()
         self.endpoint = endpoint
         self.v5 = v5
         self.keepalive_s = keepalive_s
         self.receive_maximum = receive_maximum
+        self.clean = clean  # start afresh, and let the session end with the connection
         self.session_present = False
         self.closed = asyncio.Event()
         self.close_reason = ""
@@ -82,15 +87,15 @@ class Link:
         self.received = 0
         self._on_message = on_message
         self._connack: asyncio.Future[None] = self.loop.create_future()
-        self._subacks: dict[int, asyncio.Future[list[ReasonCode]]] = {}
+        self._subacks: dict[int, tuple[list[str], asyncio.Future[None]]] = {}
         self._sock: Any = None
         self._misc: asyncio.TimerHandle | None = None
         self._loop_thread = threading.get_ident()
-        c = self.client = mqtt.Client(
+        c = self.client = LeanClient(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-            clean_session=None if v5 else False,
+            clean_session=None if v5 else clean,
             reconnect_on_failure=False,
             manual_ack=True,
         )
@@ -101,7 +106,8 @@ class Link:
         c.on_connect = self._handle_connect
         c.on_disconnect = self._handle_disconnect
         c.on_subscribe = self._handle_subscribe
-        c.on_message = self._handle_message
+        c.on_message = self._handle_message  # QoS 2 only (never, with QoS 1 subscriptions)
+        c.on_publish_received = self._deliver
         c.on_socket_open = self._socket_open
         c.on_socket_close = self._socket_close
         c.on_socket_register_write = self._socket_want_write
@@ -114,7 +120,7 @@ class Link:
         props = None
         if self.v5:
             props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            props.SessionExpiryInterval = SESSION_EXPIRY_S
+            props.SessionExpiryInterval = 0 if self.clean else SESSION_EXPIRY_S
             # The broker sends at most this many unacknowledged QoS 1 messages: our bound on
             # what sits in memory waiting for a commit (3.1.1 brokers use their own limit).
             props.ReceiveMaximum = self.receive_maximum
@@ -123,7 +129,7 @@ class Link:
             self.endpoint.host,
             self.endpoint.port,
             keepalive=self.keepalive_s,
-            clean_start=False if self.v5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
+            clean_start=self.clean if self.v5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
             properties=props,
         )
         try:
@@ -169,7 +175,9 @@ class Link:
 
     # --- subscribing --------------------------------------------------------------------
 
-    async def subscribe(self, filters: Sequence[str], timeout_s: float = 10.0) -> None:
+    def subscribe(self, filters: Sequence[str]) -> asyncio.Future[None]:
+        """Send SUBSCRIBE (QoS 1); the future resolves on the SUBACK, or fails with
+        ConnectError when a filter is refused or the connection closes first."""
         if self.v5:
             opts = SubscribeOptions(qos=1)
             result, mid = self.client.subscribe([(f, opts) for f in filters])
@@ -177,11 +185,9 @@ class Link:
             result, mid = self.client.subscribe([(f, 1) for f in filters])
         if result != mqtt.MQTT_ERR_SUCCESS or mid is None:
             raise ConnectError(f"SUBSCRIBE could not be sent: {mqtt.error_string(result)}")
-        fut = self._subacks[mid] = self.loop.create_future()
-        codes = await asyncio.wait_for(fut, timeout_s)
-        refused = [f"{f}: {rc}" for f, rc in zip(filters, codes, strict=False) if rc.is_failure]
-        if refused:
-            raise ConnectError("subscription refused: " + "; ".join(refused))
+        fut: asyncio.Future[None] = self.loop.create_future()
+        self._subacks[mid] = (list(filters), fut)
+        return fut
 
     def unsubscribe(self, filters: Sequence[str]) -> None:
         self.client.unsubscribe(list(filters))
@@ -189,21 +195,35 @@ class Link:
     def _handle_subscribe(
         self, _c: Any, _u: Any, mid: int, codes: list[ReasonCode], _p: Any
     ) -> None:
-        fut = self._subacks.pop(mid, None)
-        if fut is not None and not fut.done():
-            fut.set_result(codes)
+        filters, fut = self._subacks.pop(mid, ([], None))
+        if fut is None or fut.done():
+            return
+        refused = [f"{f}: {rc}" for f, rc in zip(filters, codes, strict=False) if rc.is_failure]
+        if refused:
+            fut.set_exception(ConnectError("subscription refused: " + "; ".join(refused)))
+        else:
+            fut.set_result(None)
 
     # --- receiving and acknowledging ----------------------------------------------------
 
-    def _handle_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+    def _deliver(self, topic: str | None, payload: bytes, mid: int, qos: int) -> None:
         self.received += 1
-        self._on_message(self, msg)
+        self._on_message(self, topic, payload, mid, qos, time.monotonic())
 
-    def ack(self, mid: int, qos: int) -> bool:
-        """PUBACK one message; False when this link is gone (the broker will redeliver)."""
-        if self.closed.is_set() or qos == 0:
+    def _handle_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            topic: str | None = msg.topic
+        except UnicodeDecodeError:
+            topic = None
+        self._deliver(topic, bytes(msg.payload), msg.mid, msg.qos)
+
+    def ack(self, mids: Sequence[int]) -> bool:
+        """PUBACK these QoS 1 messages, in order, in one write; False when this link is gone
+        (the broker redelivers them on the next connection instead)."""
+        if self.closed.is_set():
             return False
-        return self.client.ack(mid, qos) == mqtt.MQTT_ERR_SUCCESS
+        self.client.queue_pubacks(mids)
+        return True
 
     def pause(self) -> None:
         """Stop reading: messages not yet read stay with the broker (unacknowledged)."""
@@ -211,11 +231,21 @@ class Link:
         if self._sock is not None:
             self.loop.remove_reader(self._sock)
 
+    def resume(self) -> None:
+        if self.paused and not self.closed.is_set():
+            self.paused = False
+            if self._sock is not None:
+                self.loop.add_reader(self._sock, self._readable)
+                self.loop.call_soon(self._readable)  # TLS may hold decrypted bytes already
+
     async def close(self, timeout_s: float = 5.0) -> None:
         """DISCONNECT after every queued PUBACK has been written; the session stays."""
         if self.closed.is_set():
             return
         self.pause()
+        if not self._connack.done() or self._connack.exception() is not None:
+            self.abort()  # not connected: nothing to say goodbye to
+            return
         self.client.disconnect()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.closed.wait(), timeout_s)
@@ -238,9 +268,9 @@ class Link:
             self._misc = None
         if not self.closed.is_set():
             self.closed.set()
-        for fut in self._subacks.values():
+        for _filters, fut in self._subacks.values():
             if not fut.done():
-                fut.set_exception(ConnectError("connection closed"))
+                fut.set_exception(ConnectError("connection closed before SUBACK"))
 
     # --- socket callbacks: paho asks, the event loop does --------------------------------
 
@@ -286,17 +316,21 @@ class Link:
             self.loop.remove_writer(sock)
 
     def _readable(self) -> None:
-        # paho reads one packet per loop_read: drain what the socket holds (bounded, so a
-        # flood cannot starve the writer task) instead of one event-loop turn per message.
-        # A read that delivered no message means the socket is drained (or the packet was
-        # not a PUBLISH); level-triggered readiness brings us back if more is waiting.
-        for _ in range(256):
+        # paho parses one packet per loop_read: go on while packets come (bounded, so a flood
+        # cannot starve the writer task) instead of one event-loop turn per message. Stop when
+        # a read delivered nothing and nothing is buffered: readiness brings us back.
+        client = self.client
+        for _ in range(512):
             before = self.received
-            rc = self.client.loop_read()
+            rc = client.loop_read()
             if rc != mqtt.MQTT_ERR_SUCCESS or self._sock is None or self.paused:
                 return
-            if self.received == before:
+            if self.received == before and not client.buffered():
                 break
+        else:
+            if client.buffered():  # budget spent with packets in hand: after other tasks
+                self.loop.call_soon(self._readable)
+                return
         pending = getattr(self._sock, "pending", None)
         if pending is not None and pending() > 0:  # TLS: decrypted bytes select cannot see
             self.loop.call_soon(self._readable)

@@ -6,7 +6,7 @@ late arrival shrinks, splits or closes a recorded gap.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -54,19 +54,27 @@ class Plan:
 def build_plan(
     items: Sequence[Item],
     refs: Mapping[str, MeterRef],
-    seen_due: Callable[[int], bool],
+    seen_written: Mapping[int, float],
+    seen_due_before: float,
 ) -> Plan:
-    """``refs`` resolves every meter id the items name; ``seen_due(pk)`` says whether that
-    meter's last_seen_at is due for a write (throttled by the caller)."""
+    """``refs`` resolves every meter id the items name. A meter's last_seen_at is written only
+    if its ``seen_written`` time (monotonic) is before ``seen_due_before`` (the caller's
+    throttle)."""
     plan = Plan()
-    rows, seen = plan.rows, plan.meters_seen
+    rows, seen, agents_seen, seqs = plan.rows, plan.meters_seen, plan.agents_seen, plan.seqs
     for item in items:
         agent, recv = item.agent, item.received_ms
         if agent is not None:
-            if plan.agents_seen.get(agent, -1) < recv:
-                plan.agents_seen[agent] = recv
+            if agents_seen.get(agent, -1) < recv:
+                agents_seen[agent] = recv
             if item.seq is not None:
-                plan.seqs.setdefault((agent, item.channel.value), []).append(item.seq)  # type: ignore[union-attr]
+                # a Channel is a StrEnum: it hashes and compares as its value
+                key: SeqKey = (agent, item.channel)  # type: ignore[assignment]
+                found = seqs.get(key)
+                if found is None:
+                    seqs[key] = [item.seq]
+                else:
+                    found.append(item.seq)
         msg = item.message
         if item.reason is not None:
             plan.dead.append((recv, item.topic, item.reason, item.payload))
@@ -88,7 +96,7 @@ def build_plan(
                         if v.meter in own
                     ]
                 )
-            due = {own[m] for m in own if seen_due(own[m])}
+            due = {pk for pk in own.values() if seen_written.get(pk, -1e18) <= seen_due_before}
             if due:
                 limit = recv  # a meter clock ahead of ours does not make it "seen in the future"
                 for v in values:

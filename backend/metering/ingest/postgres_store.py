@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import asyncpg
 
@@ -58,17 +57,16 @@ FROM unnest($1::text[], $2::text[], $3::text[]) AS u(m, p, a) ORDER BY m
 ON CONFLICT (meter_id) DO NOTHING"""
 BIND_METERS = "UPDATE meters SET agent_id = $1 WHERE agent_id IS NULL AND meter_id = ANY($2)"
 SELECT_METERS = "SELECT id, meter_id, agent_id FROM meters WHERE meter_id = ANY($1)"
-# Locks the agents' rows (in id order: no deadlock between processes) for the mark update.
-LOCK_MARKS = """
+# Locks the batch's agent rows, in id order (no deadlock between processes), for the update.
+LOCK_AGENTS = """
 SELECT id, last_reading_seq, last_event_seq FROM agents WHERE id = ANY($1) ORDER BY id
 FOR UPDATE"""
-SET_MARKS = """
+# sequence marks move (null: unchanged) and last_seen_at, for every agent of the batch
+AGENTS = """
 UPDATE agents a SET last_reading_seq = coalesce(u.r, a.last_reading_seq),
-                    last_event_seq = coalesce(u.e, a.last_event_seq)
-FROM unnest($1::text[], $2::int8[], $3::int8[]) AS u(id, r, e) WHERE a.id = u.id"""
-AGENT_SEEN = """
-UPDATE agents a SET last_seen_at = GREATEST(a.last_seen_at, u.seen)
-FROM (SELECT * FROM unnest($1::text[], $2::timestamptz[]) ORDER BY 1) AS u(id, seen)
+                    last_event_seq = coalesce(u.e, a.last_event_seq),
+                    last_seen_at = GREATEST(a.last_seen_at, u.seen)
+FROM unnest($1::text[], $2::int8[], $3::int8[], $4::timestamptz[]) AS u(id, r, e, seen)
 WHERE a.id = u.id"""
 INSERT_GAPS = """
 INSERT INTO ingest_gaps (agent_id, channel, first_missing, last_missing, detected_at)
@@ -231,11 +229,22 @@ class PostgresStore(Store):
         result.data_done = True
 
     async def _bookkeeping(self, conn: asyncpg.Connection, plan: Plan, result: WriteResult) -> None:
+        states = gaps = filled = 0
         async with conn.transaction():
-            gaps, filled = await self._sequences(conn, plan)
             if plan.agents_seen:
                 agents = sorted(plan.agents_seen)
-                await conn.execute(AGENT_SEEN, agents, [utc(plan.agents_seen[a]) for a in agents])
+                locked = await conn.fetch(LOCK_AGENTS, agents)
+                marks: dict[str, dict[str, int | None]] = {
+                    r[0]: {"readings": r[1], "events": r[2]} for r in locked
+                }
+                moved, gaps, filled = await self._sequences(conn, plan, marks)
+                await conn.execute(
+                    AGENTS,
+                    agents,
+                    [moved.get(a, {}).get("readings") for a in agents],
+                    [moved.get(a, {}).get("events") for a in agents],
+                    [utc(plan.agents_seen[a]) for a in agents],
+                )
             if plan.events:
                 await self._presence(conn, plan)
             if plan.meters_seen:
@@ -247,7 +256,6 @@ class PostgresStore(Store):
                 )
             if plan.birth_meters:
                 await conn.execute(BIRTH_METERS, *zip(*plan.birth_meters, strict=True))
-            states = 0
             for state, _received in plan.states:
                 if isinstance(state, AgentBirth):
                     status = await conn.execute(BIRTH, state.version, utc(state.ts), state.agent)
@@ -265,56 +273,29 @@ class PostgresStore(Store):
             if rows:
                 await conn.executemany(sql, [(utc(ts), pk, ts) for pk, ts in rows])
 
-    async def _sequences(self, conn: asyncpg.Connection, plan: Plan) -> tuple[int, int]:
-        if not plan.seqs:
-            return 0, 0
-        agents = sorted({a for a, _c in plan.seqs})
-        marks: dict[str, dict[str, int | None]] = {
-            r[0]: {"readings": r[1], "events": r[2]} for r in await conn.fetch(LOCK_MARKS, agents)
-        }
-        new_marks: dict[str, dict[str, Any]] = {
-            a: {"readings": None, "events": None} for a in agents
-        }
+    async def _sequences(
+        self, conn: asyncpg.Connection, plan: Plan, marks: dict[str, dict[str, int | None]]
+    ) -> tuple[dict[str, dict[str, int | None]], int, int]:
+        """New sequence marks per agent and channel; records and fills gaps on the way."""
+        moved: dict[str, dict[str, int | None]] = {}
         gaps = filled = 0
         for (agent, channel), adv in sorted(advances(plan, marks).items()):
-            new_marks[agent][channel] = adv.mark
+            moved.setdefault(agent, {})[channel] = adv.mark
             at = utc(plan.agents_seen[agent])
             if adv.gaps:
-                await conn.execute(
-                    INSERT_GAPS,
-                    agent,
-                    channel,
-                    [a for a, _b in adv.gaps],
-                    [b for _a, b in adv.gaps],
-                    at,
-                )
+                firsts, lasts = [a for a, _b in adv.gaps], [b for _a, b in adv.gaps]
+                await conn.execute(INSERT_GAPS, agent, channel, firsts, lasts, at)
                 gaps += len(adv.gaps)
             if adv.late:
-                open_gaps = await conn.fetch(
-                    SELECT_GAPS, agent, channel, min(adv.late), max(adv.late)
-                )
-                change = fill_gaps([tuple(g) for g in open_gaps], adv.late)
+                found = await conn.fetch(SELECT_GAPS, agent, channel, min(adv.late), max(adv.late))
+                change = fill_gaps([tuple(g) for g in found], adv.late)
                 if change.deleted:
                     await conn.execute("DELETE FROM ingest_gaps WHERE id = ANY($1)", change.deleted)
                 if change.updated:
-                    await conn.executemany(
-                        UPDATE_GAP,
-                        change.updated,
-                    )
+                    await conn.executemany(UPDATE_GAP, change.updated)
                 if change.inserted:
-                    await conn.execute(
-                        INSERT_GAPS,
-                        agent,
-                        channel,
-                        [a for a, _b in change.inserted],
-                        [b for _a, b in change.inserted],
-                        at,
-                    )
+                    firsts = [a for a, _b in change.inserted]
+                    lasts = [b for _a, b in change.inserted]
+                    await conn.execute(INSERT_GAPS, agent, channel, firsts, lasts, at)
                 filled += change.filled
-        await conn.execute(
-            SET_MARKS,
-            agents,
-            [new_marks[a]["readings"] for a in agents],
-            [new_marks[a]["events"] for a in agents],
-        )
-        return gaps, filled
+        return moved, gaps, filled

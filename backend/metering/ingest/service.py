@@ -18,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-import paho.mqtt.client as mqtt
 from sqlalchemy import or_, update
 
 from backend.db import create_engine
@@ -58,6 +57,7 @@ class Ingestor:
         after_commit: Sequence[hooks.AfterCommit] = (),
         stats_every_s: float = 60.0,
         housekeeping_every_s: float = 60.0,
+        leave: bool = False,
     ) -> None:
         self.settings = settings
         self.client_id = client_id or default_client_id(settings, role)
@@ -82,7 +82,9 @@ class Ingestor:
             receive_maximum=self.receive_maximum,
             on_message=self._received,
             on_connected=self._connected,
+            leave=leave,
         )
+        self.writer.throttle = self.subscriber.throttle
         self._stats_every_s = stats_every_s
         self._housekeeping_every_s = housekeeping_every_s
         self._tasks: list[asyncio.Task[None]] = []
@@ -93,6 +95,11 @@ class Ingestor:
     def status(self) -> str:
         """connecting, connected, disconnected or stopped."""
         return self.subscriber.status
+
+    @property
+    def counters(self) -> IngestStats:
+        """The live counters (cheap to read; ``stats()`` adds percentiles and state)."""
+        return self._stats
 
     def stats(self) -> dict[str, Any]:
         out = self._stats.snapshot()
@@ -131,6 +138,22 @@ class Ingestor:
         await self.store.close()
         log.info("ingestion stopped: %s", self._summary())
 
+    async def drain_and_leave(self, quiet_s: float = 2.0) -> None:
+        """Retire this client id for good (``leave=True``): commit whatever the broker had
+        queued for its session, stop once nothing has arrived for ``quiet_s``, then delete the
+        session, so that a shared group stops routing messages to a member that will never
+        come back."""
+        await self.subscriber.connected.wait()
+        loop = asyncio.get_running_loop()
+        while True:
+            last = max(self.writer.last_arrival, self.subscriber.connected_at)
+            quiet = loop.time() - last
+            if quiet >= quiet_s and self.writer.idle.is_set() and not self.writer.backlog:
+                break
+            await asyncio.sleep(max(0.05, quiet_s - quiet))
+        await self.stop()
+        await self.subscriber.end_session()
+
     async def __aenter__(self) -> Ingestor:
         await self.start()
         return self
@@ -140,18 +163,14 @@ class Ingestor:
 
     # --- MQTT callbacks (on the event loop) -----------------------------------------------
 
-    def _received(self, link: Link, msg: mqtt.MQTTMessage) -> None:
-        try:
-            topic, valid = msg.topic, True
-        except UnicodeDecodeError:
-            topic, valid = msg._topic.decode("utf-8", "replace"), False
-        item = Item(
-            topic, bytes(msg.payload), link=link, mid=msg.mid, qos=msg.qos, received=msg.timestamp
-        )
-        if valid:
-            classify(item)
-        else:
+    def _received(
+        self, link: Link, topic: str | None, payload: bytes, mid: int, qos: int, at: float
+    ) -> None:
+        item = Item(topic or "", payload, link=link, mid=mid, qos=qos, received=at)
+        if topic is None:
             item.reason = "topic is not valid UTF-8"
+        else:
+            classify(item)
         self.writer.offer(item)
 
     def _connected(self, link: Link) -> None:

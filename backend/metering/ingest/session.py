@@ -14,6 +14,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from backend.metering.ingest.mqtt import ConnectError, Link, OnMessage, backoff_delay
 from backend.settings import MqttEndpoint
@@ -45,6 +46,7 @@ class Subscriber:
         receive_maximum: int,
         on_message: OnMessage,
         on_connected: Callable[[Link], None] | None = None,
+        leave: bool = False,
     ) -> None:
         self.endpoint = endpoint
         self.client_id = client_id
@@ -52,13 +54,18 @@ class Subscriber:
         self.receive_maximum = receive_maximum
         self.on_message = on_message
         self.on_connected = on_connected
+        # leaving: subscribe to nothing and drop our filters, so the broker routes nothing new
+        # to this session and only delivers what it had queued for it
+        self.leave = leave
+        self.connected_at = 0.0
         self.v5 = True  # until the broker says it speaks only 3.1.1
         self.link: Link | None = None
         self.status = "connecting"
         self.sessions_lost = 0
         self.connected = asyncio.Event()
         self._stopping = False
-        self._paused = False
+        self._paused = False  # for good: shutting down
+        self._throttled = False  # for now: the writer has enough in hand
         self._had_session = False
         self._wakeup = asyncio.Event()
 
@@ -99,14 +106,39 @@ class Subscriber:
             receive_maximum=self.receive_maximum,
             on_message=self.on_message,
         )
+        # Flow control reaches the link from the start: a resumed session's queue arrives right
+        # behind the CONNACK, before open() has even returned.
+        self.link = link
+        if self._throttled:
+            link.pause()
         try:
             await link.open(timeout_s=5.0)
             if self._paused:
-                link.pause()
+                return
             wanted, stale = filters(self.share_group)
-            if stale and link.session_present:
-                link.unsubscribe(stale)
-            await link.subscribe(wanted)
+            if self.leave:
+                link.unsubscribe(wanted + stale)
+                suback: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                suback.set_result(None)
+            else:
+                if stale and link.session_present:
+                    link.unsubscribe(stale)
+                suback = link.subscribe(wanted)
+            if self.on_connected is not None:
+                self.on_connected(link)
+            # A resumed session delivers its queue at once, ahead of the SUBACK, which may then
+            # wait behind messages that flow control leaves unread: no timeout here (a dead
+            # broker is noticed by the keepalive and closes the link).
+            closed = asyncio.ensure_future(link.closed.wait())
+            waiters: set[asyncio.Future[Any]] = {suback, closed}
+            try:
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                closed.cancel()
+            if not suback.done():
+                suback.cancel()
+                raise ConnectError(f"connection lost before SUBACK: {link.close_reason}")
+            suback.result()  # raises when the broker refused a filter
             if not link.session_present and self._had_session:
                 self.sessions_lost += 1
                 log.warning(
@@ -117,11 +149,9 @@ class Subscriber:
             elif not link.session_present:
                 log.info("MQTT session %s created (none existed on the broker)", self.client_id)
             self._had_session = True
-            self.link = link
-            self.status = "connected"
+            self.status = "leaving" if self.leave else "connected"
+            self.connected_at = time.monotonic()
             self.connected.set()
-            if self.on_connected is not None:
-                self.on_connected(link)
             log.info(
                 "MQTT connected to %s:%d as %s (MQTT %s%s)",
                 self.endpoint.host,
@@ -141,6 +171,34 @@ class Subscriber:
         self._paused = True
         if self.link is not None:
             self.link.pause()
+
+    def throttle(self, on: bool) -> None:
+        """Flow control: while on, leave further messages in the socket and the broker (TCP
+        backpressure) instead of in our memory, so a message waits for its commit only behind
+        what is already in hand."""
+        self._throttled = on
+        link = self.link
+        if link is None or self._paused:
+            return
+        if on:
+            link.pause()
+        else:
+            link.resume()
+
+    async def end_session(self) -> None:
+        """Delete our session on the broker (queue and subscriptions): connect once with a
+        clean start and a session that ends with the connection."""
+        link = Link(
+            self.endpoint,
+            self.client_id,
+            v5=self.v5,
+            receive_maximum=self.receive_maximum,
+            on_message=lambda *_: None,
+            clean=True,
+        )
+        await link.open(timeout_s=5.0)
+        await link.close()
+        log.info("MQTT session %s deleted from the broker", self.client_id)
 
     async def close(self) -> None:
         """Disconnect cleanly (acknowledgements queued before this are sent first)."""

@@ -76,21 +76,29 @@ WHERE id = ?2 AND (last_seen_at IS NULL OR last_seen_at <= ?1) AND NOT EXISTS (
   AND e.ts > ?3)"""
 # Fresh readings: last heard from now; online unless the meter was reported offline later or
 # the reading is too old to say anything about now (?4).
-METER_SEEN = """
-UPDATE meters SET last_seen_at = max(coalesce(last_seen_at, ?1), ?1),
-  online = CASE WHEN ?4 AND NOT EXISTS (SELECT 1 FROM meter_events e
-    WHERE e.meter_pk = ?2 AND e.kind = 'offline' AND e.ts > ?3) THEN 1 ELSE online END
-WHERE id = ?2"""
+# Bookkeeping statements take their rows as one JSON array too: one statement, one GIL release
+# (see the module docstring), however many meters or agents a batch touches.
+METERS_SEEN = """
+UPDATE meters SET last_seen_at = max(coalesce(meters.last_seen_at, u.seen), u.seen),
+  online = CASE WHEN u.recent AND NOT EXISTS (SELECT 1 FROM meter_events e
+    WHERE e.meter_pk = meters.id AND e.kind = 'offline' AND e.ts > u.ts)
+    THEN 1 ELSE meters.online END
+FROM (SELECT value->>0 AS pk, value->>1 AS seen, value->>2 AS ts, value->>3 AS recent
+      FROM json_each(?)) AS u
+WHERE meters.id = u.pk"""
 BIRTH_METER = """
 UPDATE meters SET protocol = ?, address = ? WHERE id = ? AND protocol = '' AND address = ''"""
-AGENT_SEEN = "UPDATE agents SET last_seen_at = max(coalesce(last_seen_at, ?1), ?1) WHERE id = ?2"
+# sequence marks move (null: unchanged) and last_seen_at, for every agent of the batch
+AGENTS = """
+UPDATE agents SET last_reading_seq = coalesce(u.r, agents.last_reading_seq),
+  last_event_seq = coalesce(u.e, agents.last_event_seq),
+  last_seen_at = max(coalesce(agents.last_seen_at, u.seen), u.seen)
+FROM (SELECT value->>0 AS id, value->>1 AS r, value->>2 AS e, value->>3 AS seen
+      FROM json_each(?)) AS u
+WHERE agents.id = u.id"""
 SELECT_MARKS = """
 SELECT id, last_reading_seq, last_event_seq FROM agents
 WHERE id IN (SELECT value FROM json_each(?))"""
-SET_MARK = {
-    "readings": "UPDATE agents SET last_reading_seq = ? WHERE id = ?",
-    "events": "UPDATE agents SET last_event_seq = ? WHERE id = ?",
-}
 INSERT_GAP = """
 INSERT INTO ingest_gaps (agent_id, channel, first_missing, last_missing, detected_at)
 VALUES (?, ?, ?, ?, ?)"""
@@ -216,65 +224,85 @@ class SqliteStore(Store):
             before = conn.total_changes
             conn.executemany(INSERT_EVENT, plan.events)
             events = conn.total_changes - before
-            conn.executemany(RELAY, [(state, pk, ts) for pk, ts, state in relay_updates(plan)])
-            for sql, kind in ((ONLINE, "online"), (OFFLINE, "offline")):
-                conn.executemany(
-                    sql, [(sqlite_time(ts), pk, ts) for pk, ts in presence_events(plan, kind)]
-                )
+            self._presence(conn, plan)
         if plan.dead:
             conn.executemany(
                 INSERT_DEAD,
                 [(sqlite_time(r), t[:TOPIC_MAX], why, p) for r, t, why, p in plan.dead],
             )
-        gaps, filled = self._sequences(conn, plan)
-        self._liveness(conn, plan)
-        states = self._states(conn, plan)
+        marks, gaps, filled = self._sequences(conn, plan)
+        self._liveness(conn, plan, marks)
+        states = self._states(conn, plan) if plan.states else 0
         return inserted, events, states, gaps, filled, keys
 
-    def _sequences(self, conn: sqlite3.Connection, plan: Plan) -> tuple[int, int]:
+    def _presence(self, conn: sqlite3.Connection, plan: Plan) -> None:
+        relays = relay_updates(plan)
+        if relays:
+            conn.executemany(RELAY, [(state, pk, ts) for pk, ts, state in relays])
+        for sql, kind in ((ONLINE, "online"), (OFFLINE, "offline")):
+            rows = presence_events(plan, kind)
+            if rows:
+                conn.executemany(sql, [(sqlite_time(ts), pk, ts) for pk, ts in rows])
+
+    def _sequences(
+        self, conn: sqlite3.Connection, plan: Plan
+    ) -> tuple[dict[str, dict[str, int | None]], int, int]:
+        """New sequence marks per agent and channel; records and fills gaps on the way."""
         if not plan.seqs:
-            return 0, 0
+            return {}, 0, 0
         agents = _json.encode(sorted({a for a, _c in plan.seqs}))
         marks: dict[str, dict[str, int | None]] = {
             agent: {"readings": r, "events": e}
             for agent, r, e in conn.execute(SELECT_MARKS, (agents,))
         }
+        moved: dict[str, dict[str, int | None]] = {}
         gaps = filled = 0
         for (agent, channel), adv in advances(plan, marks).items():
+            moved.setdefault(agent, {})[channel] = adv.mark
             at = sqlite_time(plan.agents_seen[agent])
-            conn.executemany(INSERT_GAP, [(agent, channel, a, b, at) for a, b in adv.gaps])
-            gaps += len(adv.gaps)
+            if adv.gaps:
+                conn.executemany(INSERT_GAP, [(agent, channel, a, b, at) for a, b in adv.gaps])
+                gaps += len(adv.gaps)
             if adv.late:
                 args = (agent, channel, min(adv.late), max(adv.late))
                 change = fill_gaps(conn.execute(SELECT_GAPS, args).fetchall(), adv.late)
-                conn.executemany(
-                    "DELETE FROM ingest_gaps WHERE id = ?", [(g,) for g in change.deleted]
-                )
-                conn.executemany(
-                    "UPDATE ingest_gaps SET first_missing = ?, last_missing = ? WHERE id = ?",
-                    [(a, b, g) for g, a, b in change.updated],
-                )
-                conn.executemany(
-                    INSERT_GAP, [(agent, channel, a, b, at) for a, b in change.inserted]
-                )
+                if change.filled:
+                    conn.executemany(
+                        "DELETE FROM ingest_gaps WHERE id = ?", [(g,) for g in change.deleted]
+                    )
+                    conn.executemany(
+                        "UPDATE ingest_gaps SET first_missing = ?, last_missing = ? WHERE id = ?",
+                        [(a, b, g) for g, a, b in change.updated],
+                    )
+                    conn.executemany(
+                        INSERT_GAP, [(agent, channel, a, b, at) for a, b in change.inserted]
+                    )
                 filled += change.filled
-            conn.execute(SET_MARK[channel], (adv.mark, agent))
-        return gaps, filled
+        return moved, gaps, filled
 
-    def _liveness(self, conn: sqlite3.Connection, plan: Plan) -> None:
-        conn.executemany(
-            AGENT_SEEN, [(sqlite_time(ms), agent) for agent, ms in plan.agents_seen.items()]
-        )
+    def _liveness(
+        self, conn: sqlite3.Connection, plan: Plan, marks: dict[str, dict[str, int | None]]
+    ) -> None:
+        if plan.agents_seen:
+            rows = [
+                (
+                    agent,
+                    marks.get(agent, {}).get("readings"),
+                    marks.get(agent, {}).get("events"),
+                    sqlite_time(ms),
+                )
+                for agent, ms in plan.agents_seen.items()
+            ]
+            conn.execute(AGENTS, (_json.encode(rows),))
         if plan.meters_seen:
             recent = time.time_ns() // 1_000_000 - self.offline_after_ms
-            conn.executemany(
-                METER_SEEN,
-                [
-                    (sqlite_time(ts), pk, ts, ts >= recent)
-                    for pk, ts in sorted(plan.meters_seen.items())
-                ],
-            )
-        conn.executemany(BIRTH_METER, [(p, a, pk) for pk, p, a in plan.birth_meters])
+            rows2 = [
+                (pk, sqlite_time(ts), ts, int(ts >= recent))
+                for pk, ts in sorted(plan.meters_seen.items())
+            ]
+            conn.execute(METERS_SEEN, (_json.encode(rows2),))
+        if plan.birth_meters:
+            conn.executemany(BIRTH_METER, [(p, a, pk) for pk, p, a in plan.birth_meters])
 
     def _states(self, conn: sqlite3.Connection, plan: Plan) -> int:
         applied = 0

@@ -23,7 +23,8 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from backend.metering.ingest.hooks import AfterCommit
 from backend.metering.ingest.inbox import Item
@@ -61,6 +62,12 @@ class Writer:
         self.stats = stats
         self.hooks = list(hooks)
         self.window: int | None = None  # messages the broker may send before we ack (MQTT 5)
+        # flow control: with a full batch in hand besides the one committing, stop reading; read
+        # again as soon as that batch is taken to commit (a message then waits for at most the
+        # commit ahead of it and its own)
+        self.high_water = self.batch_size
+        self.throttle: Callable[[bool], None] = lambda _on: None
+        self._throttled = False
         self._pending: deque[Item] = deque()
         self._pending_size = 0
         self._last_arrival = 0.0
@@ -80,6 +87,9 @@ class Writer:
         self._pending.append(item)
         self._pending_size += item.size
         self._last_arrival = item.received
+        if self._pending_size >= self.high_water and not self._throttled:
+            self._throttled = True
+            self.throttle(True)
         self.stats.messages += 1
         if self.idle.is_set():
             self.idle.clear()
@@ -89,6 +99,11 @@ class Writer:
     @property
     def backlog(self) -> int:
         return len(self._pending)
+
+    @property
+    def last_arrival(self) -> float:
+        """time.monotonic() of the last message received (0 before the first)."""
+        return self._last_arrival
 
     # --- the loop -----------------------------------------------------------------------
 
@@ -130,8 +145,8 @@ class Writer:
         loop = asyncio.get_running_loop()
         deadline = self._pending[0].received + self.batch_s
         while not self._closing and self._pending_size < self.batch_size:
-            if self.window is not None and len(self._pending) >= self.window:
-                return
+            if self._throttled or (self.window is not None and len(self._pending) >= self.window):
+                return  # nothing more will arrive before we commit
             now = loop.time()
             if now >= deadline or now - self._last_arrival >= IDLE_S:
                 return
@@ -146,13 +161,24 @@ class Writer:
             items.append(item)
             size += item.size
         self._pending_size -= size
+        if self._throttled and self._pending_size < self.high_water:
+            self._throttled = False
+            self.throttle(False)
         return items
 
     def _ack(self, items: list[Item]) -> None:
         now = time.monotonic()
+        link: Any = None
+        mids: list[int] = []
         for item in items:
-            if item.link is not None:
-                item.link.ack(item.mid, item.qos)
+            if item.qos and item.link is not None:
+                if item.link is not link:
+                    if link is not None:
+                        link.ack(mids)
+                    link, mids = item.link, []
+                mids.append(item.mid)
+        if link is not None:
+            link.ack(mids)
         self.stats.latency.add_many([now - item.received for item in items])
 
     async def _notify(self, result: WriteResult) -> None:
@@ -243,11 +269,7 @@ class Writer:
         await self._resolve(items)
         now = time.monotonic()
         written = self._seen_written
-
-        def seen_due(pk: int) -> bool:
-            return now - written.get(pk, -SEEN_EVERY_S) >= SEEN_EVERY_S
-
-        plan = build_plan(items, self._refs, seen_due)
+        plan = build_plan(items, self._refs, written, now - SEEN_EVERY_S)
         for pk in plan.meters_seen:
             written[pk] = now
         for pk, _ts, kind, _v, _t, _r in plan.events:

@@ -246,3 +246,42 @@ async def test_field_tasks_are_completed_once_within_the_grid(
     )
     assert r.status_code == 400
     assert "meter_id" in r.json()["detail"]
+
+
+async def test_a_key_account_is_inspected_again_only_after_the_interval(
+    client: AsyncTestClient, auth: Tokens, district: District
+) -> None:
+    """R14: safety inspections recur every field_safety_inspection_days (180 by default)."""
+    tasks = (
+        await client.post("/api/field/tasks/schedule-safety-inspections", headers=auth("sup-chen"))
+    ).json()
+    west_key = next(
+        t for t in tasks if t["customer_id"] in {m.customer_id for m in district.in_grid("west")}
+    )
+    recent = {
+        "result": "配电室设备正常",
+        "fix": {
+            "latitude": 30.2654,
+            "longitude": 120.1453,
+            "accuracy_m": 5,
+            "fix_at": NOW_MS - 10 * 86_400_000,
+        },
+    }
+    long_ago = {**recent, "fix": {**recent["fix"], "fix_at": NOW_MS - 200 * 86_400_000}}
+    others = [t for t in tasks if t["id"] != west_key["id"]]
+    r = await client.post(
+        f"/api/field/tasks/{west_key['id']}/complete", json=recent, headers=auth("insp-west")
+    )
+    assert r.json()["status"] == "done"
+    again = await client.post(
+        "/api/field/tasks/schedule-safety-inspections", headers=auth("sup-chen")
+    )
+    assert again.json() == []  # done ten days ago: not due
+    r = await client.post(
+        f"/api/field/tasks/{others[0]['id']}/complete", json=long_ago, headers=auth("sup-chen")
+    )
+    assert r.json()["completed_at"] == NOW_MS - 200 * 86_400_000
+    due = await client.post(
+        "/api/field/tasks/schedule-safety-inspections", headers=auth("sup-chen")
+    )
+    assert [t["customer_id"] for t in due.json()] == [others[0]["customer_id"]]

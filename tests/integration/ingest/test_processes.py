@@ -13,8 +13,9 @@ from sqlalchemy import text
 
 from backend.db import create_engine
 from protocols.contract import Channel, ReadingBatch, agent_topic, decode, encode
+from tests.integration.ingest.conftest import StartIngestor
 from tests.support.ingest_agent import T0, Agent, forget_session, until, values
-from tests.support.ingest_process import IngestProcess, drain_session
+from tests.support.ingest_process import IngestProcess, drain_session, session_exists
 from tests.support.services import Mosquitto
 
 pytestmark = pytest.mark.mosquitto
@@ -185,3 +186,37 @@ async def test_two_ingest_processes_in_a_shared_group_split_the_stream_and_store
     assert dup_a == dup_b == 0
     assert stored_a > 0
     assert stored_b > 0
+
+
+async def test_a_retired_group_member_hands_over_its_queue_and_its_session_is_deleted(
+    database_url: str, mosquitto: Mosquitto, ingestor: StartIngestor, tmp_path: Path
+) -> None:
+    group = f"share{next(_ids)}"
+    staying = await ingestor(database_url, client_id=f"{group}-a", mqtt_share_group=group)
+    leaving = await ingestor(database_url, client_id=f"{group}-b", mqtt_share_group=group)
+    await leaving.stop()  # its persistent session stays in the group and keeps its share
+    agent = Agent(mosquitto)
+    engine = create_engine(database_url)
+    try:
+        await agent.publish(Channel.READINGS, *stream(100))
+        retire = IngestProcess(
+            mosquitto, database_url, tmp_path, f"{group}-b", "--leave", mqtt_share_group=group
+        )
+        assert await asyncio.to_thread(retire.wait) == 0
+        drained, _stored, _dups = retire.summary()
+        assert drained > 0  # the share the broker had queued for the stopped member
+        assert not await asyncio.to_thread(session_exists, mosquitto, f"{group}-b")
+
+        async def stored() -> int:
+            async with engine.connect() as conn:
+                result = await conn.execute(text("SELECT count(*) FROM readings"))
+                return int(result.scalar_one())
+
+        await until(lambda: _at_least(stored, 1000), 30, "every reading")
+        # nothing new goes to the retired member: the one left gets everything now
+        before = staying.counters.messages
+        await agent.publish(Channel.READINGS, *stream(10, first_seq=101))
+        await until(lambda: staying.counters.messages == before + 10, 20, "the rest")
+    finally:
+        agent.close()
+        await engine.dispose()

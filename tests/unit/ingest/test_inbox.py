@@ -55,7 +55,7 @@ def test_a_seq_beyond_64_bits_is_refused_before_the_database_sees_it() -> None:
 def test_values_for_meters_of_another_agent_are_left_out_and_named_in_a_dead_letter() -> None:
     item = classify(Item(TOPIC, _batch("mine", "theirs")))
     refs = {"mine": MeterRef(1, "agent-1"), "theirs": MeterRef(2, "agent-9")}
-    plan = build_plan([item], refs, lambda _pk: False)
+    plan = build_plan([item], refs, {}, 0.0)
     assert [r[0] for r in plan.rows] == [1]
     assert [d[2] for d in plan.dead] == [
         "not stored for agent 'agent-1': meter 'theirs' is assigned to agent 'agent-9'"
