@@ -71,7 +71,11 @@ def check_registers(registers: dict[str, int]) -> None:
 def check_not_future(value: int, now_ms: int, field: str) -> None:
     if value > now_ms + FUTURE_SLACK_MS:
         ahead = (value - now_ms) / 60_000
-        raise Invalid(f"{field} is {ahead:.0f} min in the future (server time)", field)
+        raise Invalid(
+            f"{field} is {ahead:.0f} min in the future (server time): check the phone's date, "
+            "time and time zone settings",
+            field,
+        )
 
 
 async def check_photo(session: AsyncSession, sha: str | None) -> None:
@@ -147,8 +151,9 @@ async def submit_reading(
         raise Invalid(
             f"meter {meter.meter_id} has been removed; read the meter that replaced it", "meter_id"
         )
+    # the fix time becomes the reading's time, so it may not lie ahead; the phone's own clock
+    # is only evidence (a wrong one is a clock_skew flag, never a reading the phone cannot send)
     check_not_future(body.fix.fix_at, now_ms, "fix.fix_at")
-    check_not_future(body.device_at, now_ms, "device_at")
     await check_photo(session, body.photo_sha256)
     ts = body.fix.fix_at  # docs/field.md "Which time is the reading's time"
     await feed.ensure_free(session, meter.id, meter.meter_id, ts, sorted(body.registers))
@@ -224,7 +229,6 @@ async def submit_correction(
             "a supervisor must decide it first",
             "corrects",
         )
-    check_not_future(body.device_at, now_ms, "device_at")
     if body.fix is not None:
         check_not_future(body.fix.fix_at, now_ms, "fix.fix_at")
     await check_photo(session, body.photo_sha256)

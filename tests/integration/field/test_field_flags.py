@@ -77,6 +77,11 @@ def _scenarios(district: District) -> list[tuple[str, dict[str, Any], set[str]]]
             at(manual[7], 8, device_at=t[8] + 45 * MINUTE_MS),
             {"clock_skew"},
         ),
+        (
+            "the phone clock set to tomorrow: still accepted",
+            at(manual[8], 9, device_at=NOW_MS + 24 * HOUR_MS),
+            {"clock_skew"},
+        ),
     ]
 
 
