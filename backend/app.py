@@ -46,15 +46,15 @@ def route_handlers() -> list[Any]:
         AccountController,
         MeterController,
         MeteringController,
-        FieldReadingController,
-        FieldBookController,
-        FieldMapController,
-        ServiceDeskController,
         PrepaidAccountController,
         PrepaidOperatorController,
         CommandController,
         CommandBatchController,
         GridController,
+        FieldReadingController,
+        FieldBookController,
+        FieldMapController,
+        ServiceDeskController,
         pwa_handler(),  # last: the SPA fallback for every path that is not the API
     ]
 

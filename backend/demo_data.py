@@ -18,6 +18,8 @@ from backend.db import create_engine, session_factory
 from backend.field.models import Grid, TransformerArea
 from backend.metering.models import Agent, Meter, MeterStatus
 from backend.settings import Settings
+from backend.tariffs.loader import DEFAULT_FILE, load_file
+from backend.tariffs.service import store_tariffs
 
 T = TypeVar("T")
 
@@ -113,6 +115,7 @@ async def seed(settings: Settings, fleet: DemoFleet) -> None:
     engine = create_engine(settings.database_url)
     try:
         async with session_factory(engine)() as session, session.begin():
+            await store_tariffs(session, load_file(DEFAULT_FILE))  # prepaid billing needs them
             grid = await _get_or_create(session, Grid, {"code": "XH-01"}, name="西湖网格一")
             area = await _get_or_create(
                 session, TransformerArea, {"code": "TA-0101"}, name="文三路1号台区", grid_id=grid.id

@@ -41,6 +41,23 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     access_token_minutes: int = 15
     refresh_token_days: int = 14
     log_level: str = "INFO"
+    # prepaid (docs/prepaid.md)
+    prepaid_disconnect_window: str = "09:00-16:00"  # local time, working days only
+    prepaid_holiday_calendar: str = ""  # TOML file; empty: the shipped China 2026 calendar
+    prepaid_warning_lead_hours: int = 24  # a disconnect warning must be this old
+    prepaid_low_balance_fen: int = 2000  # warn below this balance ...
+    prepaid_low_balance_days: int = 3  # ... or below this many days of credit left
+    prepaid_auto_disconnect: bool = True  # the engine queues disconnects when due
+    prepaid_sweep_seconds: int = 300  # policy / warnings / expiry sweep period
+    prepaid_notice_channels: str = "sms,app"  # sms, wechat, app
+    notification_provider: str = "log"  # where notices go; "log" writes them to the log
+    command_ttl_minutes: int = 120  # a command's not_after, from its creation
+    command_ack_grace_seconds: int = 300  # wait this long past not_after for a late ack
+    idempotency_retention_days: int = 7  # top-up idempotency keys are kept at least this long
+    idempotency_purge_hours: int = 24  # how often expired keys are purged; 0: never here
+    prepaid_billing: bool = True  # bill readings as ingestion commits them (in this process)
+    prepaid_notify_seconds: int = 10  # notice delivery period; 0: no delivery from here
+    command_dispatch: bool | None = None  # run the command channel here; unset: as `ingest`
     # field work (抄表, backend/field): reading books, photos, plausibility flags
     field_photo_max_bytes: int = 2 * 1024 * 1024
     field_ami_recent_hours: int = 72  # a meter with an AMI reading this recent needs no visit
@@ -60,23 +77,6 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     field_ami_tolerance_wh: int = 1000
     field_ami_window_hours: int = 24
     field_clock_skew_minutes: float = 10.0
-    # prepaid (docs/prepaid.md)
-    prepaid_disconnect_window: str = "09:00-16:00"  # local time, working days only
-    prepaid_holiday_calendar: str = ""  # TOML file; empty: the shipped China 2026 calendar
-    prepaid_warning_lead_hours: int = 24  # a disconnect warning must be this old
-    prepaid_low_balance_fen: int = 2000  # warn below this balance ...
-    prepaid_low_balance_days: int = 3  # ... or below this many days of credit left
-    prepaid_auto_disconnect: bool = True  # the engine queues disconnects when due
-    prepaid_sweep_seconds: int = 300  # policy / warnings / expiry sweep period
-    prepaid_notice_channels: str = "sms,app"  # sms, wechat, app
-    notification_provider: str = "log"  # where notices go; "log" writes them to the log
-    command_ttl_minutes: int = 120  # a command's not_after, from its creation
-    command_ack_grace_seconds: int = 300  # wait this long past not_after for a late ack
-    idempotency_retention_days: int = 7  # top-up idempotency keys are kept at least this long
-    idempotency_purge_hours: int = 24  # how often expired keys are purged; 0: never here
-    prepaid_billing: bool = True  # bill readings as ingestion commits them (in this process)
-    prepaid_notify_seconds: int = 10  # notice delivery period; 0: no delivery from here
-    command_dispatch: bool | None = None  # run the command channel here; unset: as `ingest`
 
     def __post_init__(self) -> None:
         if not self.database_url:

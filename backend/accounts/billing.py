@@ -41,6 +41,7 @@ ENERGY = "energy_import"
 USABLE_QUALITY = ("good", "backfilled", "estimated")  # stale/invalid values are not billed
 ACTOR = "billing"
 _lines_encoder = msgspec.json.Encoder()
+_told: set[str] = set()  # tariff problems already logged at ERROR by this process
 
 
 @dataclass
@@ -257,7 +258,10 @@ async def bill_meters(
                 await session.commit()
             except TariffError as exc:
                 await session.rollback()
-                log.error("account %s not billed: %s", account_id, exc)
+                # once per problem, not per reading: the fix is a tariff file, not a retry
+                level = logging.DEBUG if str(exc) in _told else logging.ERROR
+                _told.add(str(exc))
+                log.log(level, "account %s not billed: %s", account_id, exc)
     return results
 
 

@@ -35,7 +35,7 @@ from backend.auth.guards import (
     requires_role,
 )
 from backend.auth.models import Role
-from backend.commands.routes import wake_dispatcher
+from backend.commands.dispatch import wake_dispatcher
 from backend.errors import InvalidRequest
 from backend.httperrors import Conflict, Unprocessable
 from backend.paging import FromTime, Id, Limit, Offset, ToTime, parse_time

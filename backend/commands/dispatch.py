@@ -13,11 +13,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import timedelta
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -42,7 +41,6 @@ from protocols.contract import (
 )
 
 log = logging.getLogger("meterline.commands")
-SESSION_EXPIRY_S = 7 * 24 * 3600
 
 
 class Dispatcher:
@@ -63,7 +61,10 @@ class Dispatcher:
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id or f"{default_client_id(settings, 'api')}-commands",
-            protocol=mqtt.MQTTv5,
+            # 3.1.1 is all this channel needs (QoS 1, a persistent session, manual acks; shared
+            # subscriptions work on Mosquitto and EMQX), and the demo's amqtt speaks only it
+            protocol=mqtt.MQTTv311,
+            clean_session=False,  # acks sent while this process is down wait at the broker
             manual_ack=True,
         )
         if ep.username:
@@ -97,14 +98,7 @@ class Dispatcher:
         from starting, and commands stay queued until it is back."""
         self._loop = asyncio.get_running_loop()
         self.client.reconnect_delay_set(1, 60)
-        # a persistent session (stable client id, clean_start off): acks that agents send
-        # while this process is down wait at the broker instead of being lost
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = SESSION_EXPIRY_S
-        self.client.connect_async(
-            self._endpoint.host, self._endpoint.port, keepalive=30, clean_start=False,
-            properties=props,
-        )  # fmt: skip
+        self.client.connect_async(self._endpoint.host, self._endpoint.port, keepalive=30)
         self.client.loop_start()
         if connect_within_s is not None:
             await asyncio.wait_for(self.connected.wait(), connect_within_s)
@@ -198,3 +192,11 @@ class Dispatcher:
             self.wake.clear()
             if get in done:
                 await self.handle_ack(*get.result())
+
+
+def wake_dispatcher(state: Any) -> None:
+    """Publish new commands now rather than at the next round (``state``: the app's state,
+    where the lifespan keeps this process's dispatcher, if it runs one)."""
+    dispatcher: Dispatcher | None = state.get("command_dispatcher")
+    if dispatcher is not None:
+        dispatcher.wake.set()

@@ -7,7 +7,7 @@ every move is in its audit trail. A bulk disconnect waits for a second operator'
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from litestar import get, post
 from litestar.datastructures import State as AppState
@@ -19,6 +19,7 @@ from sqlalchemy import select
 from backend.auth.guards import BACK_OFFICE, OPERATORS, ApiController, CallerDep, DbSession
 from backend.auth.guards import requires_role as role
 from backend.commands import queries, service
+from backend.commands.dispatch import wake_dispatcher
 from backend.commands.lifecycle import IllegalCommandTransition, State
 from backend.commands.schemas import (
     BatchCreate,
@@ -46,13 +47,6 @@ Wait = Annotated[int, QueryParameter(ge=0, le=30, description="seconds to wait f
 
 def _ttl(state: AppState) -> timedelta:
     return timedelta(minutes=state.settings.command_ttl_minutes)
-
-
-def wake_dispatcher(state: AppState) -> None:
-    """Publish new commands now rather than at the dispatcher's next round."""
-    dispatcher: Any = state.get("command_dispatcher")
-    if dispatcher is not None:
-        dispatcher.wake.set()
 
 
 class CommandController(ApiController):
@@ -150,13 +144,11 @@ class CommandBatchController(ApiController):
     ) -> BatchOut:
         """All or nothing. A bulk disconnect waits (awaiting_approval) until another operator
         approves it; other kinds are queued at once."""
-        wanted = list(dict.fromkeys(data.meter_pks))
-        if len(wanted) != len(data.meter_pks):
-            raise InvalidRequest("meter_pks", "a meter is listed twice")
+        wanted = data.meter_pks
         meters = {
             m.id: m for m in await db_session.scalars(select(Meter).where(Meter.id.in_(wanted)))
         }
-        missing = [pk for pk in wanted if pk not in meters]
+        missing = sorted({pk for pk in wanted if pk not in meters})
         if missing:
             raise InvalidRequest("meter_pks", f"no meter(s) {', '.join(map(str, missing[:20]))}")
         try:

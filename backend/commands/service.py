@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.commands.lifecycle import OPEN, Event, State, next_state
 from backend.commands.models import Command, CommandAudit, CommandBatch
-from backend.errors import NotFound
+from backend.errors import InvalidRequest, NotFound
 from backend.metering.models import Meter
 from backend.types import utcnow
 from protocols.contract import CommandAck, CommandKind, CommandState, RelayState
@@ -126,11 +126,8 @@ async def create_batch(
 ) -> tuple[CommandBatch, list[Command]]:
     """A bulk order, all or nothing: a meter that cannot take the command refuses the batch.
     Bulk disconnects wait for a second operator (four-eyes); other kinds go out at once."""
-    seen: set[int] = set()
-    for m in meters:
-        if m.id in seen:
-            raise CommandRefused(f"meter {m.meter_id} is listed twice")
-        seen.add(m.id)
+    if len({m.id for m in meters}) != len(meters):
+        raise InvalidRequest("meter_pks", "a meter is listed twice")
     needs_approval = kind is CommandKind.DISCONNECT
     batch = CommandBatch(
         kind=kind, reason=reason.strip(), requested_by=actor, created_at=utcnow(),

@@ -17,15 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import shutil
-import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -48,39 +45,22 @@ from backend.settings import load_settings
 from backend.tariffs.loader import DEFAULT_FILE, load_file
 from backend.tariffs.service import store_tariffs
 from protocols.contract import CommandKind, RelayState
+from tests.support.e2e import (
+    control,
+    exists,
+    midday_zone,
+    past_weekday_morning,
+    process,
+    relay_of,
+    stop_server,
+    true_if,
+    until,
+)
 from tests.support.services import Mosquitto, free_port
 
 pytestmark = pytest.mark.mosquitto
 
-T = TypeVar("T")
 PASSWORD = "e2e password 1"
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-
-def midday_zone(now: datetime) -> str:
-    """A fixed-offset zone in which it is now 12:xx, so the 09:00-16:00 window is open."""
-    offset = 12 - now.astimezone(UTC).hour  # -11 .. +12
-    return "Etc/GMT" if offset == 0 else f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"
-
-
-def past_weekday_morning(now: datetime) -> datetime:
-    """09:00 Shanghai on a weekday at least two days back: office hours for the simulated
-    meter, whose clock then stays behind real time for the whole test."""
-    day = now.astimezone(SHANGHAI).date() - timedelta(days=2)
-    while day.weekday() >= 5:
-        day -= timedelta(days=1)
-    return datetime(day.year, day.month, day.day, 9, tzinfo=SHANGHAI)
-
-
-async def until(probe: Callable[[], Awaitable[T | None]], what: str, within_s: float = 60.0) -> T:
-    """Poll ``probe`` until it returns something; fail naming ``what`` after ``within_s``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within_s
-    while (found := await probe()) is None:
-        if loop.time() > deadline:
-            raise AssertionError(f"not within {within_s}s: {what}")
-        await asyncio.sleep(0.1)
-    return found
 
 
 @dataclass(frozen=True)
@@ -187,38 +167,6 @@ inter_frame_gap_ms = 0
     return path
 
 
-@contextlib.asynccontextmanager
-async def process(log: Path, *args: str, env: dict[str, str]) -> AsyncIterator[Any]:
-    with log.open("wb") as out:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, *args, env=env, stdout=out, stderr=asyncio.subprocess.STDOUT
-        )
-        try:
-            yield proc
-        finally:
-            if proc.returncode is None:
-                proc.terminate()
-                try:
-                    await asyncio.wait_for(proc.wait(), 20)
-                except TimeoutError:
-                    proc.kill()
-                    await proc.wait()
-
-
-async def control(port: int, command: str, house: House) -> Any:
-    """One line to the simulators' control port: ``state`` or ``button`` (the customer)."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(f"{command} {house.address}\n".encode())
-    line = (await reader.readline()).decode()
-    writer.close()
-    assert line.startswith("ok "), line
-    return json.loads(line[3:])[0]
-
-
-async def relay_of(port: int, house: House) -> str:
-    return str((await control(port, "state", house))["relay"])
-
-
 @pytest.fixture
 def sqlite_url(tmp_path: Path, _migrated_sqlite: Path) -> str:
     """The embedded default: a migrated SQLite file (WAL) shared by the test and the server."""
@@ -267,9 +215,9 @@ async def test_a_prepaid_customer_runs_out_is_disconnected_tops_up_and_is_restor
         ))  # fmt: skip
         server = make_server(settings)  # `meterline serve`, in this event loop
         serving = asyncio.create_task(server.serve(), name="meterline-serve")
-        stack.push_async_callback(_stop, server, serving)
-        await until(lambda: _true(ready), "the simulators to listen", 30)
-        await until(lambda: _true_if(server.started), "the API to start", 60)
+        stack.push_async_callback(stop_server, server, serving)
+        await until(lambda: exists(ready), "the simulators to listen", 30)
+        await until(lambda: true_if(server.started), "the API to start", 60)
         await stack.enter_async_context(process(
             tmp_path / "agent.log", "-m", "edge_agent", "run", "--config",
             str(agent_config(tmp_path, mosquitto, gateway_port)),
@@ -284,19 +232,6 @@ async def test_a_prepaid_customer_runs_out_is_disconnected_tops_up_and_is_restor
                 print(f"--- {name}.log ---\n{text[-4000:]}")
             raise
     await engine.dispose()
-
-
-async def _stop(server: Any, serving: asyncio.Task[None]) -> None:
-    server.should_exit = True
-    await asyncio.wait_for(serving, 30)
-
-
-async def _true_if(value: bool) -> bool | None:
-    return True if value else None
-
-
-async def _true(path: Path) -> bool | None:
-    return True if await asyncio.to_thread(path.exists) else None
 
 
 async def _login(client: httpx.AsyncClient, user: str) -> dict[str, str]:
@@ -346,7 +281,7 @@ async def _run(
         assert off.actor == "prepaid-engine"
         assert "inside the disconnect window" in off.reason
         assert off.readback_relay_state == int(RelayState.DISCONNECTED)
-        assert await relay_of(port, h) == "disconnected"
+        assert await relay_of(port, h.address) == "disconnected"
         disconnects[h] = off
         supply = (await client.get(f"/api/accounts/{acc}/supply", headers=login[h])).json()
         assert (supply["supply"], supply["action"]) == ("disconnected", "top_up")
@@ -362,17 +297,17 @@ async def _run(
         lambda: _command(sessions, accounts[DIRECT], CommandKind.RECONNECT),
         "the direct meter's reconnect after payment to be verified",
     )
-    assert await relay_of(port, DIRECT) == "connected"
+    assert await relay_of(port, DIRECT.address) == "connected"
     armed = await until(
         lambda: _command(sessions, accounts[ARMED], CommandKind.ARM_RECONNECT),
         "the arming meter's arm after payment to be verified",
     )
-    assert await relay_of(port, ARMED) == "ready_for_reconnection"
+    assert await relay_of(port, ARMED.address) == "ready_for_reconnection"
     told = (await client.get(f"/api/accounts/{accounts[ARMED]}/supply",
                              headers=login[ARMED])).json()  # fmt: skip
     assert (told["supply"], told["action"]) == ("ready_to_reconnect", "press_button")
-    await control(port, "button", ARMED)  # the customer presses the meter's button
-    assert await relay_of(port, ARMED) == "connected"
+    await control(port, "button", ARMED.address)  # the customer presses the meter's button
+    assert await relay_of(port, ARMED.address) == "connected"
 
     times = (await client.get("/api/prepaid/restore-times", headers=operator)).json()
     assert {i["command_id"] for i in times["items"]} == {on.id, armed.id}

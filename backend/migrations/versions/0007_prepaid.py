@@ -1,8 +1,8 @@
 """Prepaid: tariffs, ledger, charges and billing state, top-ups, notices and warning
 episodes, remote commands with their audit trail and approval batches.
 
-Revision ID: 0005
-Revises: 0004 (re-chained after the other branches' migrations at merge)
+Revision ID: 0007
+Revises: 0006 (field work; re-chained after the other branches' migrations at merge)
 Create Date: 2026-11-22
 """
 
@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision: str = '0005'
-down_revision: str | None = '0004'
+revision: str = '0007'
+down_revision: str | None = '0006'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
