@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.accounts.models import Account, Customer, CustomerCategory
@@ -102,9 +102,9 @@ async def get_account(session: AsyncSession, caller: Caller, account_id: int) ->
     return a
 
 
-def meters_of_customer(customer_id: int):  # type: ignore[no-untyped-def]
+def meters_of_customer(customer_id: int) -> Select[int]:
     return select(Meter.id).where(Meter.customer_id == customer_id)
 
 
-def meters_of_account(account_id: int):  # type: ignore[no-untyped-def]
+def meters_of_account(account_id: int) -> Select[int]:
     return select(Meter.id).where(Meter.account_id == account_id)

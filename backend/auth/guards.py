@@ -2,15 +2,21 @@
 
 How a route declares who may call it (reuse this in every capability)::
 
-    from backend.auth.guards import ApiController, Caller, requires_role, STAFF
-    from backend.auth.models import Role
+    from litestar import get
+    from litestar.params import FromQuery
 
-    class MeterController(ApiController):          # documents the bearer token in OpenAPI
+    from backend.auth.guards import STAFF, ApiController, CallerDep, DbSession, requires_role
+    from backend.paging import Limit, Offset
+
+    class MeterController(ApiController):      # bearer token and 401/403/404 in OpenAPI
         path = "/api/meters"
 
-        @get("/", guards=[requires_role(*STAFF)])    # a named role guard is mandatory
-        async def list_meters(self, caller: Caller, db_session: AsyncSession) -> ...:
-            return await service.list_meters(db_session, caller, ...)
+        @get("/", guards=[requires_role(*STAFF)])  # a named role guard is mandatory
+        async def list_meters(
+            self, caller: CallerDep, db_session: DbSession,
+            online: FromQuery[bool | None] = None, limit: Limit = 50, offset: Offset = 0,
+        ) -> MeterPage:
+            return await service.list_meters(db_session, caller, ...)   # scoped there
 
 Rules enforced here:
 
@@ -19,9 +25,13 @@ Rules enforced here:
   token or a bad one is **401**.
 * Every non-public route must carry a guard made by :func:`requires_role`; the app refuses to
   start otherwise (:func:`assert_routes_guarded`), so a forgotten guard is a crash, not a hole.
-  A caller whose role is not listed gets **403**.
+  A caller whose role is not listed gets **403**. Role groups: ``EVERYONE``, ``STAFF``
+  (inspector and up), ``BACK_OFFICE`` (supervisor, operator, admin), ``OPERATORS``.
 * Services receive a :class:`Caller` and scope every query with ``backend.auth.scope``; an object
-  outside the caller's scope is **404** (not 403), so ids of other customers cannot be probed.
+  outside the caller's scope is **404** (raise ``backend.errors.NotFound``), never 403, so ids of
+  other customers cannot be probed.
+* On an ``ApiController``, query parameters must be declared (``FromQuery``/``QueryParameter``,
+  or the aliases in ``backend.paging``); an unknown one is a 400, so a typo never widens a list.
 
 Two dependencies are available to every handler: ``caller`` (:class:`Caller`) and
 ``db_session`` (an ``AsyncSession`` closed after the request; services commit their writes).

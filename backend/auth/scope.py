@@ -12,7 +12,7 @@ An object outside the caller's scope is then simply not found, and the route ans
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, false, select, true
+from sqlalchemy import ColumnElement, ScalarSelect, false, select, true
 
 from backend.accounts.models import Account, Customer
 from backend.auth.guards import Caller
@@ -20,7 +20,7 @@ from backend.auth.models import Role
 from backend.metering.models import Meter
 
 
-def _customer_ids_in_grids(caller: Caller):  # type: ignore[no-untyped-def]
+def _customer_ids_in_grids(caller: Caller) -> ScalarSelect[int]:
     return select(Customer.id).where(Customer.grid_id.in_(caller.grid_ids)).scalar_subquery()
 
 
