@@ -36,6 +36,7 @@ def route_handlers() -> list[Any]:
     from backend.field.routes_readings import FieldReadingController
     from backend.metering.routes import MeterController, MeteringController
     from backend.servicedesk.routes import ServiceDeskController
+    from backend.system.pwa import pwa_handler
 
     return [
         SystemController,
@@ -54,6 +55,7 @@ def route_handlers() -> list[Any]:
         FieldBookController,
         FieldMapController,
         ServiceDeskController,
+        pwa_handler(),  # last: the SPA fallback for every path that is not the API
     ]
 
 
