@@ -8,7 +8,7 @@ from tests.integration.field.district import District
 
 
 def test_the_district_has_a_few_hundred_meters_in_three_grids(
-    _district_sqlite: tuple[Path, District],
+    _district_sqlite: tuple[Path, District],  # noqa: PT019 - its value is used
 ) -> None:
     district = _district_sqlite[1]
     assert 250 <= len(district.meters) <= 450
