@@ -120,6 +120,8 @@ def _extensions() -> list:  # type: ignore[type-arg]
     from backend.auth import cli as _users  # noqa: F401 - registers `users`
     from backend.commands_registry import REGISTRARS
     from backend.importer import cli as _import  # noqa: F401 - registers `import`
+    from backend.metering.ingest import command as _ingest  # noqa: F401 - registers itself
+    from backend.tariffs import cli as _tariffs  # noqa: F401 - registers `tariffs`
 
     return list(REGISTRARS)
 

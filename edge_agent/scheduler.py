@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+from edge_agent.aio import raise_if_cancelled
 from edge_agent.config import AgentConfig, Bus, Meter, PollGroup
 from edge_agent.drivers.base import Driver, MeterError, MeterTimeout
 from edge_agent.meterstate import MeterStates
@@ -32,6 +33,7 @@ T = TypeVar("T")
 
 COMMAND_PRIORITY = 0
 POLL_PRIORITY = 1
+STAGGER_S = 10.0  # buses' first polls are spread over at most this (or their interval)
 
 
 def next_due(group: PollGroup, after: float, tz: ZoneInfo) -> float:
@@ -42,6 +44,16 @@ def next_due(group: PollGroup, after: float, tz: ZoneInfo) -> float:
     offset = datetime.fromtimestamp(after, tz).utcoffset()
     shift = offset.total_seconds() if offset else 0.0
     return (math.floor((after + shift) / group.every_s) + 1) * group.every_s - shift
+
+
+def first_due(group: PollGroup, start: float, phase: float, tz: ZoneInfo) -> float:
+    """When to poll ``group`` first. Aligned groups: the next wall-clock boundary. Others: at
+    ``phase`` (0 ≤ phase < 1, this bus's place among the agent's buses) of the interval, at
+    most STAGGER_S in: fifty buses started in step would poll in step — a burst of requests,
+    decoding and commits every interval, the slowest of which then misses its next slot."""
+    if group.align:
+        return next_due(group, start, tz)
+    return start + phase * min(group.every_s, STAGGER_S)
 
 
 @dataclass
@@ -77,6 +89,7 @@ class BusScheduler:
         metrics: Metrics,
         states: MeterStates,
         clock: Callable[[], float] = time.time,
+        phase: float = 0.0,
     ) -> None:
         self.config = config
         self.bus = bus
@@ -94,7 +107,7 @@ class BusScheduler:
             m.id: MeterRun(
                 m,
                 groups := config.groups_of(bus, m),
-                {g.name: next_due(g, start, self.tz) if g.align else start for g in groups},
+                {g.name: first_due(g, start, phase, self.tz) for g in groups},
             )
             for m in bus.meters
         }
@@ -112,6 +125,7 @@ class BusScheduler:
         try:
             while True:
                 await self._step()
+                raise_if_cancelled()  # the driver's wait_for may have lost our cancel
         finally:
             await self.driver.close()
 
@@ -130,7 +144,8 @@ class BusScheduler:
         if due > now:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), min(due - now, 60.0))
+                async with asyncio.timeout(min(due - now, 60.0)):  # not wait_for: see aio.py
+                    await self._wake.wait()
             return
         if not self.outbox.has_room():  # stop_polling policy and the outbox is full
             self.metrics.polling_paused.set(1)
@@ -157,7 +172,6 @@ class BusScheduler:
 
     async def _poll(self, run: MeterRun, group: PollGroup) -> None:
         meter = run.meter
-        started = self.clock()
         try:
             values = await self.driver.poll(meter, group)
         except MeterError as exc:
@@ -166,15 +180,23 @@ class BusScheduler:
                 await self._silent(run, exc)
             else:  # it answered, so it is online; the error is logged once per change
                 await self._answered(run, str(exc))
-                run.due[group.name] = next_due(group, max(started, run.due[group.name]), self.tz)
+                self._advance(run, group)
             return
         await self.outbox.put_readings(values)  # the poll is done only when this commits
         self.metrics.polls.labels(meter.id, "ok").inc()
-        run.due[group.name] = next_due(group, max(started, run.due[group.name]), self.tz)
-        if run.due[group.name] <= started:  # fell behind (long outage): skip, do not burst
-            run.due[group.name] = next_due(group, started, self.tz)
+        self._advance(run, group)
         await self._answered(run, None)
         await self._housekeeping(run)
+
+    def _advance(self, run: MeterRun, group: PollGroup) -> None:
+        """Schedule the group's next poll one interval after this one was *due*, not after it
+        started: a poll that starts 20 ms late (a busy loop, a slow neighbour on the bus) must
+        not push every later poll 20 ms back — that drift alone loses one poll in fifty at 1 s.
+        If even that time has passed (an outage, a poll slower than its interval), the next
+        slot after now: skip, never burst."""
+        due = next_due(group, run.due[group.name], self.tz)
+        now = self.clock()
+        run.due[group.name] = due if due > now else next_due(group, now, self.tz)
 
     async def _silent(self, run: MeterRun, exc: MeterError) -> None:
         run.failures += 1

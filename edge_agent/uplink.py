@@ -210,8 +210,11 @@ class Uplink:
                 await send(backlog)
                 sent = True
             if not sent:
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel
+                # that lands as the event is set, and this loop would then never stop.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wakeup.wait(), 1.0)
+                    async with asyncio.timeout(1.0):
+                        await self.wakeup.wait()
 
     async def _send(self, conn: Connection, batch: Batch, slots: asyncio.Semaphore) -> None:
         try:

@@ -101,7 +101,11 @@ class Reading(Base):
 
 class MeterEvent(Base):
     __tablename__ = "meter_events"
-    __table_args__ = (UniqueConstraint("meter_pk", "ts", "kind", name="uq_meter_events_key"),)
+    __table_args__ = (
+        UniqueConstraint("meter_pk", "ts", "kind", name="uq_meter_events_key"),
+        # ingestion asks "is there a newer relay/online/offline event of this meter?" (0003)
+        Index("ix_meter_events_meter_kind_ts", "meter_pk", "kind", "ts"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     meter_pk: Mapped[int] = mapped_column(ForeignKey("meters.id"), index=True)
@@ -116,6 +120,8 @@ class IngestGap(Base):
     """Sequence numbers an agent skipped: messages that never arrived (or not yet)."""
 
     __tablename__ = "ingest_gaps"
+    # a late message looks up the open gaps of its agent and channel around its seq (0003)
+    __table_args__ = (Index("ix_ingest_gaps_agent_channel", "agent_id", "channel", "last_missing"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     agent_id: Mapped[str] = mapped_column(String(64), index=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 from pymodbus import FramerType
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
@@ -23,6 +24,7 @@ from protocols.modbus import (
     Function,
     Reading,
     ReadRequest,
+    RegisterMap,
     UnsupportedCommand,
     decode_blocks,
     decode_relay_state,
@@ -33,6 +35,46 @@ from protocols.relay import IllegalTransition
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True)
+class _PollPlan:
+    """What one poll of (meter, group) reads and decodes, worked out once."""
+
+    requests: list[ReadRequest]
+    map: RegisterMap  # the meter's map cut down to the group's registers
+    carried_by: list[int | None]  # per register of ``map`` (then its relay): request index
+
+    @staticmethod
+    def make(rmap: RegisterMap, meter: Meter, group: PollGroup) -> _PollPlan:
+        wanted = set(group.quantities)
+        registers = tuple(r for r in rmap.registers if not wanted or r.quantity.value in wanted)
+        spans: list[tuple[Function, int, int]] = []
+        for reg in registers:
+            spans.append((reg.function, reg.address, reg.count))
+            if reg.scale_factor_address is not None:
+                spans.append((reg.function, reg.scale_factor_address, 1))
+        relay = rmap.relay
+        if relay is not None and (not wanted or Quantity.RELAY_STATE.value in wanted):
+            spans.append((relay.state.function, relay.state.address, relay.state.count))
+        else:
+            relay = None
+        assert meter.unit is not None
+        requests = plan_spans(
+            spans, unit=meter.unit, max_registers=rmap.max_registers, max_gap=rmap.max_gap
+        )
+        where = [(r.function, r.address) for r in registers]
+        if relay is not None:
+            where.append((relay.state.function, relay.state.address))
+        carried_by = [_carrier(requests, function, address) for function, address in where]
+        return _PollPlan(requests, replace(rmap, registers=registers, relay=relay), carried_by)
+
+
+def _carrier(requests: list[ReadRequest], function: Function, address: int) -> int | None:
+    for i, rq in enumerate(requests):
+        if rq.function is function and rq.start <= address < rq.stop:
+            return i
+    return None
 
 
 class ModbusDriver:
@@ -66,7 +108,7 @@ class ModbusDriver:
                 retries=0,
                 reconnect_delay=0,
             )
-        self._plans: dict[tuple[str, str], list[ReadRequest]] = {}
+        self._plans: dict[tuple[str, str], _PollPlan] = {}
 
     async def close(self) -> None:
         self.client.close()
@@ -80,26 +122,13 @@ class ModbusDriver:
         return load(meter.map)
 
     def _plan(self, meter: Meter, group: PollGroup) -> list[ReadRequest]:
+        return self._poll_plan(meter, group).requests
+
+    def _poll_plan(self, meter: Meter, group: PollGroup) -> _PollPlan:
         key = (meter.id, group.name)
         plan = self._plans.get(key)
         if plan is None:
-            rmap = self._map(meter).map
-            wanted = set(group.quantities)
-            spans: list[tuple[Function, int, int]] = []
-            for reg in rmap.registers:
-                if wanted and reg.quantity.value not in wanted:
-                    continue
-                spans.append((reg.function, reg.address, reg.count))
-                if reg.scale_factor_address is not None:
-                    spans.append((reg.function, reg.scale_factor_address, 1))
-            if rmap.relay is not None and (not wanted or Quantity.RELAY_STATE.value in wanted):
-                state = rmap.relay.state
-                spans.append((state.function, state.address, state.count))
-            assert meter.unit is not None
-            plan = plan_spans(
-                spans, unit=meter.unit, max_registers=rmap.max_registers, max_gap=rmap.max_gap
-            )
-            self._plans[key] = plan
+            plan = self._plans[key] = _PollPlan.make(self._map(meter).map, meter, group)
         return plan
 
     async def _read(self, request: ReadRequest) -> Sequence[int]:
@@ -127,42 +156,29 @@ class ModbusDriver:
         return list(rr.registers)
 
     async def poll(self, meter: Meter, group: PollGroup) -> list[Value]:
-        rmap = self._map(meter).map
+        plan = self._poll_plan(meter, group)
         replies: dict[ReadRequest, Sequence[int]] = {}
-        stamps: list[tuple[ReadRequest, int]] = []
+        stamps: list[int | None] = []  # per request: when its reply arrived
         refused: list[str] = []
-        for request in self._plan(meter, group):
+        for request in plan.requests:
             try:
                 replies[request] = await self._read(request)
             except MeterReplyError as exc:
                 refused.append(str(exc))
+                stamps.append(None)
                 continue
-            stamps.append((request, now_ms()))
+            stamps.append(now_ms())
         if not replies:
             raise MeterReplyError("; ".join(refused))
-        wanted = set(group.quantities)
+        last = next(ts for ts in reversed(stamps) if ts is not None)
         values: list[Value] = []
-        registers = {r.quantity: r for r in rmap.registers}
-        for decoded in decode_blocks(rmap, replies):
-            if not isinstance(decoded, Reading):
-                continue
-            if wanted and decoded.quantity.value not in wanted:
-                continue
-            reg = registers.get(decoded.quantity)
-            if reg is not None:
-                function, address = reg.function, reg.address
-            else:
-                assert rmap.relay is not None
-                function, address = rmap.relay.state.function, rmap.relay.state.address
-            ts = next(
-                (
-                    at
-                    for rq, at in stamps
-                    if rq.function is function and rq.start <= address < rq.stop
-                ),
-                stamps[-1][1],
-            )
-            values.append(Value(meter.id, ts, decoded.quantity, decoded.value))
+        # Only the group's own registers are decoded (plan.map), each stamped with the arrival
+        # of the reply that carried it.
+        for decoded, at in zip(decode_blocks(plan.map, replies), plan.carried_by, strict=True):
+            if isinstance(decoded, Reading):
+                ts = stamps[at] if at is not None else None
+                stamp = last if ts is None else ts
+                values.append(Value(meter.id, stamp, decoded.quantity, decoded.value))
         return values
 
     async def relay_state(self, meter: Meter) -> RelayState:

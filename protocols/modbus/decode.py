@@ -127,21 +127,37 @@ def decode_value(reg: Register, words: Sequence[int], scale_factor: int = 0) -> 
     pattern = words_to_pattern(words, word_order=reg.word_order, byte_order=reg.byte_order)
     if pattern in reg.not_implemented:
         return NoValue(reg.quantity, NoValueReason.NOT_IMPLEMENTED, f"raw 0x{pattern:X}")
-    number: Fraction
+    numerator, denominator = 0, 1
     if reg.data_type is DataType.FLOAT32:
         as_float = pattern_to_float32(pattern)
         if math.isnan(as_float):
             return NoValue(reg.quantity, NoValueReason.NAN, f"raw 0x{pattern:08X}")
         if math.isinf(as_float):
             return NoValue(reg.quantity, NoValueReason.INFINITE, f"raw 0x{pattern:08X}")
-        number = Fraction(Decimal(float32_shortest_decimal(pattern)))
+        numerator, denominator = Decimal(float32_shortest_decimal(pattern)).as_integer_ratio()
     else:
-        number = Fraction(pattern_to_int(pattern, reg.data_type))
-    exact = number * reg.scale * Fraction(10) ** scale_factor * reg.factor
-    value = round(exact)  # Fraction.__round__ rounds half to even
+        numerator = pattern_to_int(pattern, reg.data_type)
+    # number × scale × 10^sf × factor, in integers: the exact value a Fraction would hold,
+    # without building Fractions for every value polled; rounded once.
+    numerator *= reg.scale.numerator * reg.factor.numerator
+    denominator *= reg.scale.denominator * reg.factor.denominator
+    if scale_factor >= 0:
+        numerator *= 10**scale_factor
+    else:
+        denominator *= 10**-scale_factor
+    value = _round_half_even(numerator, denominator)
     if not -_WIRE_LIMIT <= value < _WIRE_LIMIT:
         return NoValue(reg.quantity, NoValueReason.OUT_OF_RANGE, f"{value} {reg.contract_unit}")
     return Reading(reg.quantity, value)
+
+
+def _round_half_even(numerator: int, denominator: int) -> int:
+    """numerator / denominator (denominator > 0) rounded half to even, exactly."""
+    quotient, remainder = divmod(numerator, denominator)  # floor: 0 <= remainder < denominator
+    twice = 2 * remainder
+    if twice > denominator or (twice == denominator and quotient % 2):
+        quotient += 1
+    return quotient
 
 
 def decode_relay_state(state: RelayStateRegister, table: RegisterTable) -> Decoded:

@@ -1,7 +1,7 @@
 """Consumption: daily materialised consumption, register anomalies, refresh tokens.
 
 Revision ID: 0004
-Revises: 0002 (re-point to 0003 when the ingestion migration lands)
+Revises: 0003
 """
 
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ from alembic import op
 
 
 revision: str = '0004'
-down_revision: str | None = '0002'
+down_revision: str | None = '0003'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

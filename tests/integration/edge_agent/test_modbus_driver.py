@@ -31,7 +31,7 @@ async def test_a_modbus_tcp_poll_decodes_the_map_in_block_reads() -> None:
             before = time.time_ns() // 1_000_000
             values = await driver.poll(Meter(id="sdm", unit=2, map="sdm630"), ALL)
             after = time.time_ns() // 1_000_000
-            plan = driver._plans[("sdm", "all")]
+            plan = driver._plans[("sdm", "all")].requests
         finally:
             await driver.close()
     quantities = {v.quantity for v in values}
