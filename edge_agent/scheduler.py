@@ -172,6 +172,7 @@ class BusScheduler:
 
     async def _poll(self, run: MeterRun, group: PollGroup) -> None:
         meter = run.meter
+        started = self.clock()
         try:
             values = await self.driver.poll(meter, group)
         except MeterError as exc:
@@ -180,23 +181,22 @@ class BusScheduler:
                 await self._silent(run, exc)
             else:  # it answered, so it is online; the error is logged once per change
                 await self._answered(run, str(exc))
-                self._advance(run, group)
+                self._advance(run, group, started)
             return
         await self.outbox.put_readings(values)  # the poll is done only when this commits
         self.metrics.polls.labels(meter.id, "ok").inc()
-        self._advance(run, group)
+        self._advance(run, group, started)
         await self._answered(run, None)
         await self._housekeeping(run)
 
-    def _advance(self, run: MeterRun, group: PollGroup) -> None:
+    def _advance(self, run: MeterRun, group: PollGroup, started: float) -> None:
         """Schedule the group's next poll one interval after this one was *due*, not after it
         started: a poll that starts 20 ms late (a busy loop, a slow neighbour on the bus) must
         not push every later poll 20 ms back — that drift alone loses one poll in fifty at 1 s.
-        If even that time has passed (an outage, a poll slower than its interval), the next
-        slot after now: skip, never burst."""
+        A poll that ran past the next slot is followed at once (one catch-up); one that
+        *started* a whole interval late (an outage) skips to the next slot: never a burst."""
         due = next_due(group, run.due[group.name], self.tz)
-        now = self.clock()
-        run.due[group.name] = due if due > now else next_due(group, now, self.tz)
+        run.due[group.name] = due if due > started else next_due(group, started, self.tz)
 
     async def _silent(self, run: MeterRun, exc: MeterError) -> None:
         run.failures += 1

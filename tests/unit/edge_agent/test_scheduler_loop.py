@@ -151,3 +151,27 @@ async def test_an_agents_buses_start_out_of_step_and_aligned_groups_stay_aligned
     # a quarter of the interval apart (each scheduler reads the clock itself: allow for that)
     assert [t - firsts[0] for t in firsts] == pytest.approx([0, 0.25, 0.5, 0.75], abs=0.05)
     assert quarters == {0.0}  # 15-minute groups still ask on the quarter hours
+
+
+class TakesLong(Answers):
+    """A meter whose poll takes one and a half intervals (of the test's clock)."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+
+    async def poll(self, meter: Meter, group: PollGroup) -> list[Value]:
+        self.clock.now += 1.5
+        return await super().poll(meter, group)
+
+
+async def test_a_poll_that_overruns_its_interval_is_followed_at_once_not_a_slot_later(
+    db: Database,
+) -> None:
+    group = PollGroup(name="fast", every_s=1)
+    config, bus = one_meter_bus(group)
+    clock = Clock(1_000.0)
+    outbox = Outbox(db, config.outbox)
+    slow = TakesLong(clock)
+    scheduler = BusScheduler(config, bus, slow, outbox, Metrics(), MeterStates(db), clock)  # type: ignore[arg-type]
+    await scheduler._step()  # polls from 1000.0 to 1001.5
+    assert scheduler.meters["m1"].due["fast"] == 1_001.0  # already due: the next poll runs now
