@@ -33,7 +33,6 @@ T = TypeVar("T")
 
 COMMAND_PRIORITY = 0
 POLL_PRIORITY = 1
-STAGGER_S = 10.0  # buses' first polls are spread over at most this (or their interval)
 
 
 def next_due(group: PollGroup, after: float, tz: ZoneInfo) -> float:
@@ -44,16 +43,6 @@ def next_due(group: PollGroup, after: float, tz: ZoneInfo) -> float:
     offset = datetime.fromtimestamp(after, tz).utcoffset()
     shift = offset.total_seconds() if offset else 0.0
     return (math.floor((after + shift) / group.every_s) + 1) * group.every_s - shift
-
-
-def first_due(group: PollGroup, start: float, phase: float, tz: ZoneInfo) -> float:
-    """When to poll ``group`` first. Aligned groups: the next wall-clock boundary. Others: at
-    ``phase`` (0 ≤ phase < 1, this bus's place among the agent's buses) of the interval, at
-    most STAGGER_S in: fifty buses started in step would poll in step — a burst of requests,
-    decoding and commits every interval, the slowest of which then misses its next slot."""
-    if group.align:
-        return next_due(group, start, tz)
-    return start + phase * min(group.every_s, STAGGER_S)
 
 
 @dataclass
@@ -89,7 +78,6 @@ class BusScheduler:
         metrics: Metrics,
         states: MeterStates,
         clock: Callable[[], float] = time.time,
-        phase: float = 0.0,
     ) -> None:
         self.config = config
         self.bus = bus
@@ -107,7 +95,7 @@ class BusScheduler:
             m.id: MeterRun(
                 m,
                 groups := config.groups_of(bus, m),
-                {g.name: first_due(g, start, phase, self.tz) for g in groups},
+                {g.name: next_due(g, start, self.tz) if g.align else start for g in groups},
             )
             for m in bus.meters
         }
