@@ -14,6 +14,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from backend import __version__
+from backend.auth.guards import configure_auth
 from backend.db import create_engine, session_factory
 from backend.settings import Settings, load_settings
 from backend.system.routes import SystemController
@@ -25,11 +26,44 @@ LifespanHook = Callable[[Litestar], AbstractAsyncContextManager[None]]
 
 
 def route_handlers() -> list[Any]:
-    return [SystemController]
+    from backend.accounts.prepaid_routes import PrepaidAccountController, PrepaidOperatorController
+    from backend.accounts.routes import AccountController, CustomerController
+    from backend.auth.routes import AuthController, SessionController
+    from backend.commands.routes import CommandBatchController, CommandController
+    from backend.field.routes import GridController
+    from backend.field.routes_books import FieldBookController
+    from backend.field.routes_map import FieldMapController
+    from backend.field.routes_readings import FieldReadingController
+    from backend.metering.routes import MeterController, MeteringController
+    from backend.servicedesk.routes import ServiceDeskController
+    from backend.system.pwa import pwa_handler
+
+    return [
+        SystemController,
+        AuthController,
+        SessionController,
+        CustomerController,
+        AccountController,
+        MeterController,
+        MeteringController,
+        PrepaidAccountController,
+        PrepaidOperatorController,
+        CommandController,
+        CommandBatchController,
+        GridController,
+        FieldReadingController,
+        FieldBookController,
+        FieldMapController,
+        ServiceDeskController,
+        pwa_handler(),  # last: the SPA fallback for every path that is not the API
+    ]
 
 
 def lifespan_hooks() -> list[LifespanHook]:
-    return []
+    from backend.commands.lifespan import prepaid_lifespan
+    from backend.metering.ingest.lifespan import ingest_lifespan
+
+    return [prepaid_lifespan, ingest_lifespan]  # billing registers before the ingestor starts
 
 
 def create_app(
@@ -63,5 +97,6 @@ def create_app(
                 }
             ),
         ),
+        on_app_init=[configure_auth],  # deny by default: see backend/auth/guards.py
         debug=False,
     )

@@ -50,7 +50,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from backend.demo import run_demo
 
     settings = _settings(args)
-    asyncio.run(run_demo(settings, prefer_mosquitto=not args.amqtt))
+    asyncio.run(
+        run_demo(settings, prefer_mosquitto=not args.amqtt, meters=args.meters, speed=args.speed)
+    )
     return 0
 
 
@@ -84,6 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("demo", help="run everything on embedded defaults (SQLite, local broker)")
     http_opts(sp)
     sp.add_argument("--amqtt", action="store_true", help="use the in-process amqtt broker")
+    sp.add_argument("--meters", type=int, default=12, help="simulated AMI meters (12)")
+    sp.add_argument(
+        "--speed",
+        type=float,
+        default=60.0,
+        help="simulated seconds per real second (60: a day of load in 24 minutes)",
+    )
     sp.set_defaults(func=_cmd_demo)
 
     sp = sub.add_parser("serve", help="run the HTTP API (and ingestion unless METERLINE_INGEST=0)")
@@ -108,7 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extensions() -> list:  # type: ignore[type-arg]
     """Sub-commands contributed by capabilities (ingest, import, users, ...)."""
+    from backend.auth import cli as _users  # noqa: F401 - registers `users`
     from backend.commands_registry import REGISTRARS
+    from backend.importer import cli as _import  # noqa: F401 - registers `import`
+    from backend.metering.ingest import command as _ingest  # noqa: F401 - registers itself
+    from backend.tariffs import cli as _tariffs  # noqa: F401 - registers `tariffs`
 
     return list(REGISTRARS)
 

@@ -36,21 +36,66 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     ingest: bool = True  # run ingestion inside the API process
     ingest_batch_size: int = 2000
     ingest_batch_ms: int = 50
+    ingest_offline_after_s: int = 3600  # a meter not heard from this long is marked offline
     jwt_secret: str = ""
     access_token_minutes: int = 15
     refresh_token_days: int = 14
     log_level: str = "INFO"
+    # prepaid (docs/prepaid.md)
+    prepaid_disconnect_window: str = "09:00-16:00"  # local time, working days only
+    prepaid_holiday_calendar: str = ""  # TOML file; empty: the shipped China 2026 calendar
+    prepaid_warning_lead_hours: int = 24  # a disconnect warning must be this old
+    prepaid_low_balance_fen: int = 2000  # warn below this balance ...
+    prepaid_low_balance_days: int = 3  # ... or below this many days of credit left
+    prepaid_auto_disconnect: bool = True  # the engine queues disconnects when due
+    prepaid_sweep_seconds: int = 300  # policy / warnings / expiry sweep period
+    prepaid_notice_channels: str = "sms,app"  # sms, wechat, app
+    notification_provider: str = "log"  # where notices go; "log" writes them to the log
+    command_ttl_minutes: int = 120  # a command's not_after, from its creation
+    command_ack_grace_seconds: int = 300  # wait this long past not_after for a late ack
+    idempotency_retention_days: int = 7  # top-up idempotency keys are kept at least this long
+    idempotency_purge_hours: int = 24  # how often expired keys are purged; 0: never here
+    prepaid_billing: bool = True  # bill readings as ingestion commits them (in this process)
+    prepaid_notify_seconds: int = 10  # notice delivery period; 0: no delivery from here
+    command_dispatch: bool | None = None  # run the command channel here; unset: as `ingest`
+    # field work (抄表, backend/field): reading books, photos, plausibility flags
+    field_photo_max_bytes: int = 2 * 1024 * 1024
+    field_ami_recent_hours: int = 72  # a meter with an AMI reading this recent needs no visit
+    field_safety_inspection_days: int = 180  # key accounts' safety inspection interval (R14)
+    field_nearby_max_radius_m: int = 2000
+    field_probable_tolerance_m: float = 15.0  # slack over GPS accuracy for "you are here"
+    field_register_rollover_wh: int = 1_000_000_000  # 999999.99 kWh wraps to zero
+    field_consumption_high_factor: float = 3.0
+    field_consumption_low_factor: float = 0.2
+    field_usual_min_daily_wh: int = 500
+    field_usual_min_history_days: int = 7
+    field_usual_lookback_days: int = 90
+    field_location_tolerance_m: float = 30.0
+    field_max_accuracy_m: float = 50.0
+    field_max_speed_kmh: float = 120.0
+    field_late_submission_hours: float = 24.0
+    field_ami_tolerance_wh: int = 1000
+    field_ami_window_hours: int = 24
+    field_clock_skew_minutes: float = 10.0
 
     def __post_init__(self) -> None:
         if not self.database_url:
             self.database_url = f"sqlite+aiosqlite:///{Path(self.data_dir) / 'meterline.db'}"
         if not 0 < self.http_port < 65536:
             raise SettingsError(f"METERLINE_HTTP_PORT: {self.http_port} is not a TCP port")
+        if self.idempotency_retention_days < 7:
+            raise SettingsError(
+                "METERLINE_IDEMPOTENCY_RETENTION_DAYS: keys are kept 7 days at least"
+            )
         scheme = urlsplit(self.mqtt_url).scheme
         if scheme not in ("mqtt", "mqtts", "embedded"):
             raise SettingsError(
                 f"METERLINE_MQTT_URL: scheme {scheme!r} must be mqtt://, mqtts:// or embedded://"
             )
+
+    @property
+    def runs_command_dispatch(self) -> bool:
+        return self.ingest if self.command_dispatch is None else self.command_dispatch
 
     @property
     def data_path(self) -> Path:

@@ -101,7 +101,11 @@ class Reading(Base):
 
 class MeterEvent(Base):
     __tablename__ = "meter_events"
-    __table_args__ = (UniqueConstraint("meter_pk", "ts", "kind", name="uq_meter_events_key"),)
+    __table_args__ = (
+        UniqueConstraint("meter_pk", "ts", "kind", name="uq_meter_events_key"),
+        # ingestion asks "is there a newer relay/online/offline event of this meter?" (0003)
+        Index("ix_meter_events_meter_kind_ts", "meter_pk", "kind", "ts"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     meter_pk: Mapped[int] = mapped_column(ForeignKey("meters.id"), index=True)
@@ -116,10 +120,63 @@ class IngestGap(Base):
     """Sequence numbers an agent skipped: messages that never arrived (or not yet)."""
 
     __tablename__ = "ingest_gaps"
+    # a late message looks up the open gaps of its agent and channel around its seq (0003)
+    __table_args__ = (Index("ix_ingest_gaps_agent_channel", "agent_id", "channel", "last_missing"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     agent_id: Mapped[str] = mapped_column(String(64), index=True)
     channel: Mapped[str] = mapped_column(String(16))
     first_missing: Mapped[int] = mapped_column(BigInteger)
     last_missing: Mapped[int] = mapped_column(BigInteger)
+    detected_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ConsumptionDaily(Base):
+    """Energy per meter, register (quantity) and local day, materialised from the readings.
+
+    An interval between two consecutive accepted readings belongs to the local day in which it
+    ends; a reading at exactly local midnight closes the day before (like a 日冻结 value).
+    ``last_ts``/``last_value`` are the chain's baseline at the end of the day: the next day's
+    first interval starts there. See docs/consumption.md.
+    """
+
+    __tablename__ = "consumption_daily"
+    __table_args__ = (
+        PrimaryKeyConstraint("meter_pk", "quantity", "day", name="pk_consumption_daily"),
+        Index("ix_consumption_daily_day", "day"),
+    )
+
+    meter_pk: Mapped[int] = mapped_column(ForeignKey("meters.id", ondelete="CASCADE"))
+    quantity: Mapped[str] = mapped_column(String(32))
+    day: Mapped[date] = mapped_column(Date)  # local day (settings.timezone)
+    wh: Mapped[int] = mapped_column(BigInteger)  # unit of the register: Wh (varh for reactive)
+    first_ts: Mapped[int] = mapped_column(BigInteger)  # start of the day's first interval
+    last_ts: Mapped[int] = mapped_column(BigInteger)  # baseline reading at the end of the day
+    first_value: Mapped[int] = mapped_column(BigInteger)
+    last_value: Mapped[int] = mapped_column(BigInteger)
+    # the newest reading (accepted or refused) seen by the end of the day: a batch entirely
+    # after it is a pure append, computed from this row without re-reading the day
+    through_ts: Mapped[int] = mapped_column(BigInteger)
+    intervals: Mapped[int] = mapped_column(Integer)
+    rollovers: Mapped[int] = mapped_column(Integer, default=0)
+    anomalies: Mapped[int] = mapped_column(Integer, default=0)  # readings refused as going back
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ConsumptionAnomaly(Base):
+    """A cumulative register that went backwards (not a rollover): never charged, kept to see."""
+
+    __tablename__ = "consumption_anomalies"
+    __table_args__ = (
+        UniqueConstraint("meter_pk", "quantity", "ts", name="uq_consumption_anomalies_key"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    meter_pk: Mapped[int] = mapped_column(ForeignKey("meters.id", ondelete="CASCADE"), index=True)
+    quantity: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(32))  # "negative_delta"
+    ts: Mapped[int] = mapped_column(BigInteger, index=True)  # the refused reading
+    value: Mapped[int] = mapped_column(BigInteger)
+    previous_ts: Mapped[int] = mapped_column(BigInteger)  # the baseline it fell below
+    previous_value: Mapped[int] = mapped_column(BigInteger)
     detected_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -30,12 +30,20 @@ Guarantees (each one is tested, most by hypothesis on arbitrary bytes):
   of the longest legal frame (L ≤ 200). Bytes passed to ``feed()`` are held until drained.
 * No clock: if the line goes quiet in the middle of a candidate (a stray header announced 200
   bytes that never come), the caller's timeout calls :meth:`FrameDecoder.abandon_partial`.
+* ``feed()`` keeps a ``bytes`` object as it is and copies a ``bytearray`` or ``memoryview``, so
+  the caller may reuse its read buffer at once.
+* Speed without a second behaviour: a frame whose header was accepted before takes a fast path
+  that only ever returns what the general hunt would have returned (tested by comparing a
+  decoder that has never seen the headers with one that has, on damaged streams).
 """
 
 from __future__ import annotations
 
 import enum
+import struct
+from collections.abc import Callable
 from typing import Final
+from zlib import adler32
 
 from protocols.dlt645.errors import BadAddress, BadChecksum, BadLength, MissingEnd
 from protocols.dlt645.frame import (
@@ -61,29 +69,58 @@ NEED_DATA: Final = _NeedData.NEED_DATA
 
 NeedData = _NeedData
 
+# --- the fast path's memory of headers already validated -------------------------------------
+#
+# A line carries replies from a handful of meters, each in a handful of shapes, so the ten
+# header bytes ``68 A0..A5 68 C L`` repeat. Once the general hunt has accepted a frame, its
+# header maps to everything the header decides: the address string, the control code, the
+# frame's size and the header's part of the checksum. A repeat then costs one struct call (cut
+# header, data, CS and end byte) and one dict lookup instead of a dozen index operations, the
+# address check and the hex conversion. Kept per ``max_data_length`` (a header with L = 210 is
+# valid for one decoder and a BadLength for another) and shared by every decoder with that
+# limit, since the agent makes a fresh decoder per transaction. A table that fills (only noise
+# passing the checksum could fill it) is emptied and relearns.
+
+_Known = tuple[str, int, int, int]  # address, control, frame size, header sum
+_Unpack = Callable[[bytes, int], tuple[bytes, bytes, int, int]]
+_LAYOUTS: list[_Unpack] = [struct.Struct(f"<10s{n}sBB").unpack_from for n in range(256)]
+_KNOWN: list[dict[bytes, _Known]] = [{} for _ in range(256)]  # by max_data_length
+_KNOWN_LIMIT = 4096
+
+
+def _learn(known: dict[bytes, _Known], header: bytes, address: str) -> None:
+    if len(known) >= _KNOWN_LIMIT:
+        known.clear()
+    # zlib's Adler-32 keeps 1 + the byte sum in its low 16 bits, exact for up to 256 bytes of
+    # FFH (the data is at most 255), and its high bits vanish under & 0xFF: the checksum is
+    # (this + adler32(data)) & 0xFF, with adler's 1 taken off here.
+    known[header] = (address, header[8], FRAME_OVERHEAD + header[9], sum(header) - 1)
+
 
 class FrameDecoder:
     """Incremental DL/T 645 deframer for one byte stream (one serial line or TCP connection)."""
 
-    __slots__ = ("_addresses", "_buffer", "_max_length", "frames", "skipped_bytes")
+    # The unread bytes are _buffer[_pos:]. An immutable bytes and an offset rather than a
+    # bytearray: a reply fed whole is kept without a copy, and consuming a frame or dropping a
+    # byte is an index move, never a memmove.
+    __slots__ = ("_buffer", "_known", "_max_length", "_pos", "frames", "skipped_bytes")
 
     def __init__(self, max_data_length: int = MAX_DATA_LENGTH) -> None:
         # 200 is the 2007 limit; some meters' vendor extensions send up to 255, and a deployment
         # that must talk to them can raise it here (the buffer bound grows with it).
         if not 0 <= max_data_length <= 255:
             raise ValueError("max_data_length must be 0..255")
-        self._buffer = bytearray()
+        self._buffer = b""
+        self._pos = 0
         self._max_length = max_data_length
-        # A bus has a handful of meters: remember each validated address's string form so the
-        # hot path is one dict lookup instead of validate + reverse + hex + upper.
-        self._addresses: dict[bytes, str] = {}
+        self._known = _KNOWN[max_data_length]
         self.frames = 0
         self.skipped_bytes = 0  # FE wake-up bytes and noise before frames, and stray 68H
 
     @property
     def buffered(self) -> int:
         """Bytes currently held (fed but not yet consumed)."""
-        return len(self._buffer)
+        return len(self._buffer) - self._pos
 
     @property
     def max_buffered(self) -> int:
@@ -91,7 +128,13 @@ class FrameDecoder:
         return FRAME_OVERHEAD + self._max_length - 1
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
-        self._buffer += data
+        if self._pos == len(self._buffer):
+            # Nothing held: keep the caller's bytes as they are, or an immutable copy of a
+            # bytearray / memoryview the caller may reuse.
+            self._buffer = data if type(data) is bytes else bytes(data)
+        else:
+            self._buffer = self._buffer[self._pos :] + data
+        self._pos = 0
 
     def abandon_partial(self) -> bool:
         """Give up on the incomplete candidate at the head of the buffer (the line went quiet).
@@ -100,62 +143,82 @@ class FrameDecoder:
         False if nothing was buffered. Call ``next_event()`` until ``NEED_DATA`` afterwards, and
         repeat while this returns True if the whole remainder should be discarded.
         """
-        if not self._buffer:
+        if self._pos == len(self._buffer):
             return False
-        del self._buffer[:1]
+        self._pos += 1
         self.skipped_bytes += 1
         return True
 
-    def _address(self, raw: bytes) -> str:
-        address = self._addresses.get(raw)
-        if address is None:
-            if raw.translate(None, ADDRESS_BYTES):
-                raise BadAddress(f"address bytes {raw.hex().upper()} are not BCD/AA")
-            if len(self._addresses) >= 1024:
-                self._addresses.clear()
-            address = self._addresses[raw] = raw[::-1].hex().upper()
-        return address
-
     def next_event(self) -> Frame | NeedData:
+        # Fast path: the first 68H starts a header seen before and the frame behind it is
+        # complete, ends in 16H and sums right — every reply on a healthy line. Nothing changes
+        # unless all of that holds; anything else (noise, a partial frame, an error, a new
+        # header) goes to the general hunt, which decides as if the fast path did not exist.
         buf = self._buffer
+        pos = self._pos
+        start = buf.find(START, pos)
+        if start >= 0:
+            try:
+                header, data, checksum, end = _LAYOUTS[buf[start + 9]](buf, start)
+                address, control, size, header_sum = self._known[header]
+            except (IndexError, struct.error, KeyError):  # incomplete, or a header not yet seen
+                return self._hunt()
+            if end == END and (header_sum + adler32(data)) & 0xFF == checksum:
+                self._pos = start + size
+                self.skipped_bytes += start - pos
+                self.frames += 1
+                return Frame(address, control, data.translate(SUB_33))
+        return self._hunt()
+
+    def _hunt(self) -> Frame | NeedData:
+        buf = self._buffer
+        pos = self._pos
         while True:
-            start = buf.find(START)
+            start = buf.find(START, pos)
             if start < 0:
-                self.skipped_bytes += len(buf)
-                buf.clear()
+                self.skipped_bytes += len(buf) - pos
+                self._buffer = b""
+                self._pos = 0
                 return NEED_DATA
-            if start:
-                self.skipped_bytes += start
-                del buf[:start]
-            available = len(buf)
-            if available < 10:
+            if start != pos:
+                self.skipped_bytes += start - pos
+                pos = self._pos = start
+            if len(buf) - pos < 10:
+                self._compact()
                 return NEED_DATA
-            if buf[7] != START:
+            if buf[pos + 7] != START:
                 # Not a header: a 68H inside noise. Skip it silently and hunt on.
-                del buf[:1]
+                pos = self._pos = pos + 1
                 self.skipped_bytes += 1
                 continue
-            length = buf[9]
+            length = buf[pos + 9]
             if length > self._max_length:
-                del buf[:1]
+                self._pos = pos + 1
                 raise BadLength(f"length byte {length} exceeds {self._max_length}")
-            checksum_at = 10 + length
-            if available < checksum_at + 2:
+            checksum_at = pos + 10 + length
+            if len(buf) < checksum_at + 2:
+                self._compact()
                 return NEED_DATA
             if buf[checksum_at + 1] != END:
-                del buf[:1]
+                self._pos = pos + 1
                 raise MissingEnd(f"expected 16H after {length} data bytes")
-            checksum = sum(buf[:checksum_at]) & 0xFF
+            checksum = sum(buf[pos:checksum_at]) & 0xFF
             if buf[checksum_at] != checksum:
                 got = buf[checksum_at]
-                del buf[:1]
+                self._pos = pos + 1
                 raise BadChecksum(f"checksum {got:02X}H, computed {checksum:02X}H")
-            try:
-                address = self._address(bytes(buf[1:7]))
-            except BadAddress:
-                del buf[:1]
-                raise
-            frame = Frame(address, buf[8], bytes(buf[10:checksum_at]).translate(SUB_33))
-            del buf[: checksum_at + 2]
+            raw = buf[pos + 1 : pos + 7]
+            if raw.translate(None, ADDRESS_BYTES):
+                self._pos = pos + 1
+                raise BadAddress(f"address bytes {raw.hex().upper()} are not BCD/AA")
+            address = raw[::-1].hex().upper()
+            _learn(self._known, buf[pos : pos + 10], address)
+            self._pos = checksum_at + 2
             self.frames += 1
-            return frame
+            return Frame(address, buf[pos + 8], buf[pos + 10 : checksum_at].translate(SUB_33))
+
+    def _compact(self) -> None:
+        """Before NEED_DATA: let go of consumed bytes, keep the partial frame."""
+        if self._pos:
+            self._buffer = self._buffer[self._pos :]
+            self._pos = 0

@@ -7,6 +7,8 @@ raises :class:`UnexpectedReply` (the meter's fault, a remote error).
 
 from __future__ import annotations
 
+import struct
+
 import msgspec
 
 from protocols.dlt645.errors import (
@@ -19,9 +21,11 @@ from protocols.dlt645.frame import ABNORMAL, FUNCTION_MASK, MORE, REPLY, Frame, 
 from protocols.dlt645.items import Item, decode_item
 
 
-class ReadReply(msgspec.Struct, frozen=True):
+class ReadReply(msgspec.Struct, frozen=True, gc=False):
     """A read (11H) or follow-up (12H) reply: the DI, its raw data, whether more frames follow,
     and for a follow-up the frame sequence number the meter echoed."""
+
+    # gc=False: str, int, bytes, bool and int | None cannot form a cycle; untracked is cheaper.
 
     address: str
     di: int
@@ -64,8 +68,17 @@ def check_reply(frame: Frame, function: int) -> Frame:
     return frame
 
 
-_READ_REPLIES = frozenset({0x91, 0xB1, 0x92, 0xB2})
-_FOLLOWUP = int(Function.READ_FOLLOWUP)
+# The read-reply control codes (plain ints, not Function members: enum comparisons cost more than
+# the rest of the check) -> (more frames follow, is a follow-up): 91H / B1H read, 92H / B2H
+# follow-up.
+_READ_REPLIES: dict[int, tuple[bool, bool]] = {
+    0x91: (False, False),
+    0xB1: (True, False),
+    0x92: (False, True),
+    0xB2: (True, True),
+}
+# By the data's length less 4: the DI (low byte first) and what follows it, in one C call.
+_SPLIT_DI = [struct.Struct(f"<I{n}s").unpack_from for n in range(256)]
 
 
 def parse_read_reply(frame: Frame, di: int | None = None) -> ReadReply:
@@ -75,27 +88,26 @@ def parse_read_reply(frame: Frame, di: int | None = None) -> ReadReply:
     (it happens when a previous late reply is still on the line).
     """
     control = frame.control
-    # Plain ints, not Function members: this runs once per value read and enum comparisons
-    # cost more than the rest of the check. 91H / B1H (read) and 92H / B2H (follow-up).
-    if control not in _READ_REPLIES:
+    kind = _READ_REPLIES.get(control)
+    if kind is None:
         if control & ~MORE not in _READ_REPLIES:
             check_reply(frame, control & FUNCTION_MASK)  # raises the precise error
         raise UnexpectedReply(f"control {control:02X}H is not a read reply")
-    function = control & FUNCTION_MASK
     data = frame.data
     if len(data) < 4:
         raise UnexpectedReply(f"read reply has {len(data)} data bytes, fewer than a DI")
-    got = int.from_bytes(data[:4], "little")
+    try:
+        got, payload = _SPLIT_DI[len(data) - 4](data)
+    except IndexError:  # longer than a decoded frame can be: built by hand
+        got, payload = int.from_bytes(data[:4], "little"), data[4:]
     if di is not None and got != di:
         raise UnexpectedReply(f"reply is for DI {got:08X}, asked for {di:08X}")
-    seq: int | None = None
-    payload = data[4:]
-    if function == _FOLLOWUP:
-        if not payload:
-            raise UnexpectedReply("follow-up reply lacks its sequence byte")
-        seq = payload[-1]
-        payload = payload[:-1]
-    return ReadReply(frame.address, got, payload, bool(control & MORE), seq)
+    more, followup = kind
+    if not followup:
+        return ReadReply(frame.address, got, payload, more)
+    if not payload:
+        raise UnexpectedReply("follow-up reply lacks its sequence byte")
+    return ReadReply(frame.address, got, payload[:-1], more, payload[-1])
 
 
 def parse_address_reply(frame: Frame) -> str:

@@ -148,7 +148,7 @@ async def test_sigkill_at_random_moments_loses_no_recorded_reading(
         await backend.until(lambda c=count: len(backend.values()) > c + 3, within=30)
         await backend.until(lambda: set(recorded) <= set(natural_keys(backend.values())), within=30)
         proc.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(proc.wait(), 15) == 0
+        assert await asyncio.wait_for(proc.wait(), 60) == 0
     finally:
         log.close()
         backend.close()

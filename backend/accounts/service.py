@@ -1,0 +1,110 @@
+"""Customers and accounts, scoped to the caller. No HTTP here."""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, Select, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.accounts.models import Account, Customer, CustomerCategory
+from backend.accounts.schemas import AccountOut, CustomerDetail, CustomerOut, MeterRef
+from backend.auth.guards import Caller
+from backend.auth.scope import account_scope, customer_scope, meter_scope
+from backend.errors import NotFound
+from backend.metering.models import Meter
+from backend.paging import fetch_page
+
+
+def customer_out(c: Customer) -> CustomerOut:
+    return CustomerOut(
+        id=c.id, number=c.number, name=c.name, phone=c.phone,
+        category=CustomerCategory(c.category), address=c.address, latitude=c.latitude,
+        longitude=c.longitude, grid_id=c.grid_id, transformer_area_id=c.transformer_area_id,
+        protected=c.protected, key_account_class=c.key_account_class,
+    )  # fmt: skip
+
+
+def account_out(a: Account) -> AccountOut:
+    return AccountOut(
+        id=a.id, number=a.number, customer_id=a.customer_id, kind=a.kind,
+        balance_fen=a.balance_fen, credit_limit_fen=a.credit_limit_fen,
+        cycle_start=a.cycle_start, opened_at=a.opened_at,
+    )  # fmt: skip
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def list_customers(
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    q: str | None,
+    grid_id: int | None,
+    transformer_area_id: int | None,
+    category: CustomerCategory | None,
+    protected: bool | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[CustomerOut], int]:
+    conds: list[ColumnElement[bool]] = [customer_scope(caller)]
+    if q is not None:
+        conds.append(
+            or_(
+                Customer.number.like(_like(q), escape="\\"),
+                Customer.name.like(_like(q), escape="\\"),
+            )
+        )
+    if grid_id is not None:
+        conds.append(Customer.grid_id == grid_id)
+    if transformer_area_id is not None:
+        conds.append(Customer.transformer_area_id == transformer_area_id)
+    if category is not None:
+        conds.append(Customer.category == category)
+    if protected is not None:
+        conds.append(Customer.protected.is_(protected))
+    stmt = select(Customer).where(*conds).order_by(Customer.number)
+    rows, total = await fetch_page(session, stmt, limit, offset)
+    return [customer_out(r[0]) for r in rows], total
+
+
+async def get_customer(session: AsyncSession, caller: Caller, customer_id: int) -> Customer:
+    c = await session.scalar(
+        select(Customer).where(Customer.id == customer_id, customer_scope(caller))
+    )
+    if c is None:
+        raise NotFound("customer", customer_id)
+    return c
+
+
+async def customer_detail(
+    session: AsyncSession, caller: Caller, customer_id: int
+) -> CustomerDetail:
+    c = await get_customer(session, caller, customer_id)
+    accounts = await session.scalars(
+        select(Account).where(Account.customer_id == c.id).order_by(Account.number)
+    )
+    meters = await session.scalars(
+        select(Meter).where(Meter.customer_id == c.id, meter_scope(caller)).order_by(Meter.id)
+    )
+    return CustomerDetail(
+        customer=customer_out(c),
+        accounts=[account_out(a) for a in accounts],
+        meters=[MeterRef(m.id, m.meter_id, m.status, m.account_id) for m in meters],
+    )
+
+
+async def get_account(session: AsyncSession, caller: Caller, account_id: int) -> Account:
+    a = await session.scalar(select(Account).where(Account.id == account_id, account_scope(caller)))
+    if a is None:
+        raise NotFound("account", account_id)
+    return a
+
+
+def meters_of_customer(customer_id: int) -> Select[int]:
+    return select(Meter.id).where(Meter.customer_id == customer_id)
+
+
+def meters_of_account(account_id: int) -> Select[int]:
+    return select(Meter.id).where(Meter.account_id == account_id)

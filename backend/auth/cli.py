@@ -1,0 +1,81 @@
+"""``meterline users create``: the first operator, inspectors, customer logins."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+
+import msgspec
+
+from backend.commands_registry import REGISTRARS
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        raise ValueError("password: the two entries differ")
+    return first
+
+
+def _create(args: argparse.Namespace) -> int:
+    from backend.auth.schemas import UserCreate
+    from backend.auth.service import UserError, create_user
+    from backend.cli import _settings
+    from backend.db import create_engine, session_factory
+
+    settings = _settings(args)
+    try:
+        data = msgspec.convert(
+            {
+                "username": args.username,
+                "password": _read_password(args),
+                "role": args.role,
+                "display_name": args.display_name,
+                "customer_number": args.customer,
+                "grid_codes": args.grid or [],
+            },
+            UserCreate,
+        )
+    except (msgspec.ValidationError, ValueError) as exc:
+        print(f"meterline users: {str(exc).replace('$.', '')}", file=sys.stderr)
+        return 2
+
+    async def main() -> int:
+        engine = create_engine(settings.database_url)
+        try:
+            async with session_factory(engine)() as session:
+                user = await create_user(session, data)
+        except UserError as exc:
+            print(f"meterline users: {exc}", file=sys.stderr)
+            return 2
+        finally:
+            await engine.dispose()
+        print(f"user {user.username} created (id {user.id}, role {user.role})")
+        return 0
+
+    return asyncio.run(main())
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sp = sub.add_parser("users", help="manage users")
+    users = sp.add_subparsers(dest="users_command", required=True)
+    c = users.add_parser("create", help="create a user (password from a prompt or stdin)")
+    c.add_argument("--username", required=True)
+    c.add_argument(
+        "--role",
+        required=True,
+        choices=["customer", "inspector", "supervisor", "operator", "admin"],
+    )
+    c.add_argument("--customer", metavar="NUMBER", help="customer number (户号), role customer")
+    c.add_argument("--grid", action="append", metavar="CODE", help="grid an inspector owns")
+    c.add_argument("--display-name", default="")
+    c.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    c.add_argument("--data-dir")
+    c.set_defaults(func=_create)
+
+
+REGISTRARS.append(register)

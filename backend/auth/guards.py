@@ -1,0 +1,273 @@
+"""Authentication and authorisation: deny by default, roles on every route, the caller for services.
+
+How a route declares who may call it (reuse this in every capability)::
+
+    from litestar import get
+    from litestar.params import FromQuery
+
+    from backend.auth.guards import STAFF, ApiController, CallerDep, DbSession, requires_role
+    from backend.paging import Limit, Offset
+
+    class MeterController(ApiController):      # bearer token and 401/403/404 in OpenAPI
+        path = "/api/meters"
+
+        @get("/", guards=[requires_role(*STAFF)])  # a named role guard is mandatory
+        async def list_meters(
+            self, caller: CallerDep, db_session: DbSession,
+            online: FromQuery[bool | None] = None, limit: Limit = 50, offset: Offset = 0,
+        ) -> MeterPage:
+            return await service.list_meters(db_session, caller, ...)   # scoped there
+
+Rules enforced here:
+
+* Every request is authenticated (``Authorization: Bearer <access token>``) unless its handler
+  says ``opt={PUBLIC: True}`` (login, refresh, ``/health``) or it is the OpenAPI schema. No
+  token or a bad one is **401**.
+* Every non-public route must carry a guard made by :func:`requires_role`; the app refuses to
+  start otherwise (:func:`assert_routes_guarded`), so a forgotten guard is a crash, not a hole.
+  A caller whose role is not listed gets **403**. Role groups: ``EVERYONE``, ``STAFF``
+  (inspector and up), ``BACK_OFFICE`` (supervisor, operator, admin), ``OPERATORS``.
+* Services receive a :class:`Caller` and scope every query with ``backend.auth.scope``; an object
+  outside the caller's scope is **404** (raise ``backend.errors.NotFound``), never 403, so ids of
+  other customers cannot be probed.
+* On an ``ApiController``, query parameters must be declared (``FromQuery``/``QueryParameter``,
+  or the aliases in ``backend.paging``); an unknown one is a 400, so a typo never widens a list.
+
+Two dependencies are available to every handler: ``caller`` (:class:`Caller`) and
+``db_session`` (an ``AsyncSession`` closed after the request; services commit their writes).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any, get_args, get_origin, get_type_hints
+
+import msgspec
+from litestar import Controller, Litestar, Request
+from litestar.config.app import AppConfig
+from litestar.connection import ASGIConnection
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+    ValidationException,
+)
+from litestar.handlers import HTTPRouteHandler
+from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+from litestar.middleware.base import DefineMiddleware
+from litestar.params import QueryParameter
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.auth.models import Role, User
+from backend.auth.tokens import InvalidToken, decode_access_token
+from backend.errors import EXCEPTION_HANDLERS
+from backend.field.models import Grid
+
+PUBLIC = "exclude_from_auth"  # litestar's key: ``opt={PUBLIC: True}`` or ``exclude_from_auth=True``
+BEARER = "BearerToken"  # the OpenAPI security scheme declared in backend/app.py
+
+EVERYONE: tuple[Role, ...] = tuple(Role)
+STAFF: tuple[Role, ...] = (Role.INSPECTOR, Role.SUPERVISOR, Role.OPERATOR, Role.ADMIN)
+BACK_OFFICE: tuple[Role, ...] = (Role.SUPERVISOR, Role.OPERATOR, Role.ADMIN)
+OPERATORS: tuple[Role, ...] = (Role.OPERATOR, Role.ADMIN)
+
+# roles that see every customer; the others are scoped (customer: themselves, inspector: grids)
+UNSCOPED: frozenset[Role] = frozenset(BACK_OFFICE)
+
+
+class Caller(msgspec.Struct, frozen=True):
+    """Who is calling, as the services need it. Built once per request from the user row."""
+
+    user_id: int
+    username: str
+    role: Role
+    customer_id: int | None = None  # set for role customer
+    grid_ids: tuple[int, ...] = ()  # the grids (网格) an inspector owns
+
+    @property
+    def unscoped(self) -> bool:
+        return self.role in UNSCOPED
+
+
+_GUARD_ROLES = "_meterline_roles"
+
+
+def requires_role(*roles: Role) -> Callable[[ASGIConnection[Any, Any, Any, Any], Any], None]:
+    """A guard admitting only callers with one of ``roles`` (403 for the others)."""
+    if not roles:
+        raise ValueError("requires_role needs at least one role")
+    allowed = frozenset(roles)
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        caller = connection.user
+        if not isinstance(caller, Caller) or caller.role not in allowed:
+            raise PermissionDeniedException(
+                f"role {getattr(caller, 'role', '?')!s} may not do this; "
+                f"allowed: {', '.join(sorted(r.value for r in allowed))}"
+            )
+
+    setattr(guard, _GUARD_ROLES, allowed)
+    guard.__name__ = "requires_role(" + ",".join(sorted(r.value for r in allowed)) + ")"
+    return guard
+
+
+def _unauthorised(detail: str) -> NotAuthorizedException:
+    return NotAuthorizedException(detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
+    """Turns ``Authorization: Bearer …`` into a :class:`Caller`, or answers 401."""
+
+    async def authenticate_request(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AuthenticationResult:
+        header = connection.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise _unauthorised("missing bearer token in the Authorization header")
+        state = connection.app.state
+        try:
+            claims = decode_access_token(state.settings, token.strip())
+        except InvalidToken as exc:
+            raise _unauthorised(f"invalid access token: {exc}") from None
+        async with state.sessions() as session:
+            caller = await load_caller(session, claims.user_id)
+        if caller is None:
+            raise _unauthorised("user unknown or deactivated")
+        return AuthenticationResult(user=caller, auth=claims)
+
+
+async def load_caller(session: AsyncSession, user_id: int) -> Caller | None:
+    user = await session.scalar(select(User).where(User.id == user_id, User.active.is_(True)))
+    if user is None:
+        return None
+    grid_ids: tuple[int, ...] = ()
+    if user.role == Role.INSPECTOR:
+        rows = await session.scalars(
+            select(Grid.id).where(Grid.inspector_id == user.id).order_by(Grid.id)
+        )
+        grid_ids = tuple(rows)
+    return Caller(
+        user_id=user.id,
+        username=user.username,
+        role=Role(user.role),
+        customer_id=user.customer_id,
+        grid_ids=grid_ids,
+    )
+
+
+async def provide_db_session(state: State) -> AsyncIterator[AsyncSession]:
+    async with state.sessions() as session:
+        yield session
+
+
+def provide_caller(request: Request[Any, Any, Any]) -> Caller:
+    caller = request.user
+    if not isinstance(caller, Caller):  # only reachable on a public route asking for a caller
+        raise _unauthorised("authentication required")
+    return caller
+
+
+# explicit dependency markers for handler signatures: ``caller: CallerDep, db_session: DbSession``
+CallerDep = NamedDependency[Caller]
+DbSession = NamedDependency[AsyncSession]
+
+
+class ApiController(Controller):
+    """Base for authenticated controllers: declares the bearer token and the denials every
+    handler can answer (401, 403, and 404 where the path names an object) in the OpenAPI
+    schema, so that clients and schema checks know them."""
+
+    security = [{BEARER: []}]  # noqa: RUF012 - litestar reads this class attribute
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for value in vars(cls).values():
+            if isinstance(value, HTTPRouteHandler):
+                denials: list[type[HTTPException]] = [
+                    NotAuthorizedException,
+                    PermissionDeniedException,
+                ]
+                if any("{" in p for p in value.paths):
+                    denials.append(NotFoundException)
+                value.raises = [*(value.raises or []), *denials]
+                value.opt[QUERY_PARAMS] = declared_query_params(value.fn)
+
+
+QUERY_PARAMS = "meterline_query_params"
+
+
+def declared_query_params(fn: Callable[..., Any]) -> frozenset[str]:
+    """The query parameter names a handler declares (``FromQuery``/``QueryParameter``)."""
+    names: set[str] = set()
+    hints = get_type_hints(fn, include_extras=True)
+    for param in inspect.signature(fn).parameters.values():
+        hint = hints.get(param.name)
+        if get_origin(hint) is not Annotated:
+            continue
+        for meta in get_args(hint)[1:]:
+            if isinstance(meta, QueryParameter):
+                names.add(meta.query or meta.name or param.name)
+    return frozenset(names)
+
+
+def reject_unknown_query(request: Request[Any, Any, Any]) -> None:
+    """``before_request``: a query parameter the route does not know is a 400, not ignored, so
+    that a typo (``?customerid=7``) never silently widens a list."""
+    known = request.route_handler.opt.get(QUERY_PARAMS)
+    if known is None:
+        return
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        raise ValidationException(
+            f"unknown query parameter(s): {', '.join(unknown)}",
+            extra=[
+                {"key": k, "message": "unknown query parameter", "source": "query"} for k in unknown
+            ],
+        )
+
+
+def assert_routes_guarded(app: Litestar) -> None:
+    """Refuse to run an app with a non-public HTTP route that has no :func:`requires_role`."""
+    missing: list[str] = []
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", ()):
+            if handler.opt.get(PUBLIC) or route.path.startswith("/schema"):
+                continue
+            if handler.http_methods <= {"OPTIONS"}:  # litestar's automatic CORS preflight
+                continue
+            guards = [getattr(g, "func", g) for g in handler.resolve_guards()]
+            if not any(hasattr(g, _GUARD_ROLES) for g in guards):
+                missing.append(f"{route.path} ({handler.handler_name})")
+    if missing:
+        raise RuntimeError("routes without a requires_role guard: " + ", ".join(sorted(missing)))
+
+
+def _chain_before_request(other: Any) -> Any:
+    if other is None:
+        return reject_unknown_query
+
+    async def both(request: Request[Any, Any, Any]) -> Any:
+        reject_unknown_query(request)
+        result = other(request)
+        return await result if inspect.isawaitable(result) else result
+
+    return both
+
+
+def configure_auth(app_config: AppConfig) -> AppConfig:
+    """``on_app_init`` hook: authentication middleware, dependencies and the startup check."""
+    app_config.middleware.insert(0, DefineMiddleware(BearerAuthMiddleware, exclude=["^/schema"]))
+    app_config.dependencies.setdefault("db_session", Provide(provide_db_session))
+    app_config.dependencies.setdefault("caller", Provide(provide_caller, sync_to_thread=False))
+    app_config.on_startup.append(assert_routes_guarded)
+    app_config.before_request = _chain_before_request(app_config.before_request)
+    for exc, handler in EXCEPTION_HANDLERS.items():
+        app_config.exception_handlers.setdefault(exc, handler)
+    return app_config

@@ -1,0 +1,221 @@
+"""Remote commands under /api/commands and bulk orders under /api/command-batches.
+
+Operators order and cancel; supervisors may look. Every command has a reason and an actor, and
+every move is in its audit trail. A bulk disconnect waits for a second operator's approval.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from litestar import get, post
+from litestar.datastructures import State as AppState
+from litestar.exceptions import PermissionDeniedException
+from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+from sqlalchemy import select
+
+from backend.auth.guards import BACK_OFFICE, OPERATORS, ApiController, CallerDep, DbSession
+from backend.auth.guards import requires_role as role
+from backend.commands import queries, service
+from backend.commands.dispatch import wake_dispatcher
+from backend.commands.lifecycle import IllegalCommandTransition, State
+from backend.commands.schemas import (
+    BatchCreate,
+    BatchOut,
+    BatchPage,
+    CancelIn,
+    CommandCreate,
+    CommandDetail,
+    CommandOut,
+    CommandPage,
+    CommandStatus,
+    DecisionIn,
+)
+from backend.errors import InvalidRequest
+from backend.httperrors import Conflict
+from backend.metering.models import Meter
+from backend.paging import Id, Limit, Offset, OptId
+from protocols.contract import CommandKind
+
+CommandIdPath = Annotated[
+    str, PathParameter(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+]
+Wait = Annotated[int, QueryParameter(ge=0, le=30, description="seconds to wait for a change")]
+
+
+def _ttl(state: AppState) -> timedelta:
+    return timedelta(minutes=state.settings.command_ttl_minutes)
+
+
+class CommandController(ApiController):
+    path = "/api/commands"
+    tags = ("commands",)
+
+    @post(
+        "/", guards=[role(*OPERATORS)], status_code=HTTP_201_CREATED, raises=[Conflict],
+        summary="Order a command",
+    )  # fmt: skip
+    async def create(
+        self, data: JSONBody[CommandCreate], caller: CallerDep, db_session: DbSession,
+        state: AppState,
+    ) -> CommandOut:  # fmt: skip
+        """A manual disconnect, reconnect, arm, read or time sync of one meter, with a reason.
+        409 when the meter already has a command on its way or its control mode cannot do it."""
+        meter = await db_session.get(Meter, data.meter_pk)
+        if meter is None:
+            raise InvalidRequest("meter_pk", f"no meter {data.meter_pk}")
+        try:
+            c = await service.create(
+                db_session, meter, data.kind, reason=data.reason, actor=caller.username,
+                ttl=_ttl(state), command_id=data.id,
+            )  # fmt: skip
+        except service.CommandRefused as exc:
+            raise Conflict(str(exc)) from None
+        out = queries.command_out(c)
+        await db_session.commit()
+        wake_dispatcher(state)
+        return out
+
+    @get("/", guards=[role(*BACK_OFFICE)], summary="List commands")
+    async def list_commands(
+        self,
+        db_session: DbSession,
+        state_: Annotated[State | None, QueryParameter(name="state")] = None,
+        kind: FromQuery[CommandKind | None] = None,
+        meter_pk: OptId = None,
+        account_id: OptId = None,
+        batch_id: OptId = None,
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> CommandPage:
+        """Newest first."""
+        items, total = await queries.list_commands(
+            db_session, state=state_, kind=kind, meter_pk=meter_pk, account_id=account_id,
+            batch_id=batch_id, limit=limit, offset=offset,
+        )  # fmt: skip
+        return CommandPage(items, total, limit, offset)
+
+    @get("/{command_id:str}", guards=[role(*BACK_OFFICE)], summary="One command and its audit")
+    async def detail(self, db_session: DbSession, command_id: CommandIdPath) -> CommandDetail:
+        return await queries.detail(db_session, command_id)
+
+    @get("/{command_id:str}/status", guards=[role(*BACK_OFFICE)], summary="Live command status")
+    async def status(
+        self,
+        db_session: DbSession,
+        command_id: CommandIdPath,
+        after: FromQuery[State | None] = None,
+        wait: Wait = 0,
+    ) -> CommandStatus:
+        """Long poll: with ``after`` (the state the client last saw) the answer comes as soon
+        as the command has moved on, or after ``wait`` seconds with the state unchanged."""
+        return await queries.wait_status(db_session, command_id, after, timedelta(seconds=wait))
+
+    @post(
+        "/{command_id:str}/cancel", guards=[role(*OPERATORS)], status_code=HTTP_200_OK,
+        raises=[Conflict], summary="Withdraw a command before it is sent",
+    )  # fmt: skip
+    async def cancel(
+        self, data: JSONBody[CancelIn], caller: CallerDep, db_session: DbSession,
+        command_id: CommandIdPath,
+    ) -> CommandOut:  # fmt: skip
+        c = await queries.get_command(db_session, command_id)
+        try:
+            await service.cancel(db_session, c, caller.username, data.reason)
+        except IllegalCommandTransition as exc:
+            raise Conflict(str(exc)) from None
+        out = queries.command_out(c)
+        await db_session.commit()
+        return out
+
+
+class CommandBatchController(ApiController):
+    path = "/api/command-batches"
+    tags = ("commands",)
+
+    @post(
+        "/", guards=[role(*OPERATORS)], status_code=HTTP_201_CREATED, raises=[Conflict],
+        summary="Order a bulk command",
+    )  # fmt: skip
+    async def create(
+        self, data: JSONBody[BatchCreate], caller: CallerDep, db_session: DbSession, state: AppState
+    ) -> BatchOut:
+        """All or nothing. A bulk disconnect waits (awaiting_approval) until another operator
+        approves it; other kinds are queued at once."""
+        wanted = data.meter_pks
+        meters = {
+            m.id: m for m in await db_session.scalars(select(Meter).where(Meter.id.in_(wanted)))
+        }
+        missing = sorted({pk for pk in wanted if pk not in meters})
+        if missing:
+            raise InvalidRequest("meter_pks", f"no meter(s) {', '.join(map(str, missing[:20]))}")
+        try:
+            batch, _ = await service.create_batch(
+                db_session, [meters[pk] for pk in wanted], data.kind, reason=data.reason,
+                actor=caller.username, ttl=_ttl(state),
+            )  # fmt: skip
+        except service.CommandRefused as exc:
+            raise Conflict(str(exc)) from None
+        out = await queries.batch_out(db_session, batch)
+        await db_session.commit()
+        wake_dispatcher(state)
+        return out
+
+    @get("/", guards=[role(*BACK_OFFICE)], summary="List bulk commands")
+    async def list_batches(
+        self,
+        db_session: DbSession,
+        awaiting_approval: FromQuery[bool | None] = None,
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> BatchPage:
+        """``awaiting_approval=true``: the approvals queue of the four-eyes rule."""
+        items, total = await queries.list_batches(
+            db_session, awaiting_approval=awaiting_approval, limit=limit, offset=offset
+        )
+        return BatchPage(items, total, limit, offset)
+
+    @get("/{batch_id:int}", guards=[role(*BACK_OFFICE)], summary="One bulk command")
+    async def detail(self, db_session: DbSession, batch_id: Id) -> BatchOut:
+        return await queries.batch_out(db_session, await queries.get_batch(db_session, batch_id))
+
+    async def _decide(
+        self, approve: bool, data: DecisionIn, caller: CallerDep, db_session: DbSession,
+        batch_id: int, state: AppState,
+    ) -> BatchOut:  # fmt: skip
+        try:
+            batch = await service.decide_batch(
+                db_session, batch_id, caller.username, approve=approve, comment=data.comment
+            )
+        except service.FourEyes as exc:
+            raise PermissionDeniedException(str(exc)) from None
+        except service.CommandRefused as exc:
+            raise Conflict(str(exc)) from None
+        out = await queries.batch_out(db_session, batch)
+        await db_session.commit()
+        if approve:
+            wake_dispatcher(state)
+        return out
+
+    @post(
+        "/{batch_id:int}/approve", guards=[role(*OPERATORS)], status_code=HTTP_200_OK,
+        raises=[Conflict], summary="Approve a bulk command (second operator)",
+    )  # fmt: skip
+    async def approve(
+        self, data: JSONBody[DecisionIn], caller: CallerDep, db_session: DbSession,
+        batch_id: Id, state: AppState,
+    ) -> BatchOut:  # fmt: skip
+        """Four-eyes: the requester may not approve their own batch (403)."""
+        return await self._decide(True, data, caller, db_session, batch_id, state)
+
+    @post(
+        "/{batch_id:int}/reject", guards=[role(*OPERATORS)], status_code=HTTP_200_OK,
+        raises=[Conflict], summary="Reject a bulk command",
+    )  # fmt: skip
+    async def reject(
+        self, data: JSONBody[DecisionIn], caller: CallerDep, db_session: DbSession,
+        batch_id: Id, state: AppState,
+    ) -> BatchOut:  # fmt: skip
+        return await self._decide(False, data, caller, db_session, batch_id, state)

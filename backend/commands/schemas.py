@@ -1,0 +1,117 @@
+"""API shapes of remote commands: one Struct per operation, unknown fields refused on input."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+
+from backend.commands.lifecycle import State
+from protocols.contract import CommandKind
+
+CommandId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+Reason = Annotated[str, msgspec.Meta(min_length=3, max_length=500)]
+MeterPk = Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
+MAX_BATCH = 1000
+
+
+class CommandCreate(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """One command for one meter. ``id`` is the client's own (a retry with the same id returns
+    the same command); without it the server makes one."""
+
+    meter_pk: MeterPk
+    kind: CommandKind
+    reason: Reason  # 原因: written to the audit trail and sent to the agent
+    id: CommandId | None = None
+
+
+class BatchCreate(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """A bulk order. Bulk disconnects wait for a second operator's approval (four-eyes)."""
+
+    meter_pks: Annotated[list[MeterPk], msgspec.Meta(min_length=1, max_length=MAX_BATCH)]
+    kind: CommandKind
+    reason: Reason
+
+
+class CancelIn(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    reason: Reason
+
+
+class DecisionIn(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    comment: Annotated[str, msgspec.Meta(max_length=500)] = ""
+
+
+class CommandOut(msgspec.Struct):
+    id: str
+    meter_pk: int
+    meter_id: str
+    agent_id: str | None
+    account_id: int | None
+    kind: CommandKind
+    state: State
+    terminal: bool
+    reason: str
+    actor: str
+    approver: str | None
+    batch_id: int | None
+    not_after: datetime
+    expected_relay_state: int | None
+    readback_relay_state: int | None
+    error: str | None
+    paid_at: datetime | None
+    restored_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class CommandPage(msgspec.Struct):
+    items: list[CommandOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class AuditOut(msgspec.Struct):
+    at: datetime
+    actor: str
+    event: str
+    from_state: str | None
+    to_state: str
+    detail: str
+
+
+class CommandDetail(msgspec.Struct):
+    command: CommandOut
+    audit: list[AuditOut]  # oldest first: the whole story of the command
+
+
+class CommandStatus(msgspec.Struct):
+    """The live status (long poll): answered as soon as the state differs from ``after``."""
+
+    id: str
+    state: State
+    terminal: bool
+    readback_relay_state: int | None
+    error: str | None
+    updated_at: datetime
+
+
+class BatchOut(msgspec.Struct):
+    id: int
+    kind: CommandKind
+    reason: str
+    requested_by: str
+    needs_approval: bool
+    decision: str | None  # approved / rejected / not_required; None while awaiting approval
+    decided_by: str | None
+    decided_at: datetime | None
+    created_at: datetime
+    commands: list[CommandOut]
+
+
+class BatchPage(msgspec.Struct):
+    items: list[BatchOut]
+    total: int
+    limit: int
+    offset: int

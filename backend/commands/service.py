@@ -1,0 +1,270 @@
+"""Creating commands, moving them through the lifecycle table, and applying agents' acks.
+
+Every change goes through :func:`transition`, which consults ``lifecycle.TRANSITIONS`` and writes
+an audit row (actor, time, from, to, detail) in the same transaction; an illegal move raises
+before anything is written.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.commands.lifecycle import OPEN, Event, State, next_state
+from backend.commands.models import Command, CommandAudit, CommandBatch
+from backend.errors import InvalidRequest, NotFound
+from backend.metering.models import Meter
+from backend.types import utcnow
+from protocols.contract import CommandAck, CommandKind, CommandState, RelayState
+from protocols.relay import IllegalTransition, command_outcome
+
+RELAY_KINDS = (CommandKind.DISCONNECT, CommandKind.RECONNECT, CommandKind.ARM_RECONNECT)
+ENGINE = "prepaid-engine"
+NOT_REQUIRED = "not_required"  # a batch that needs no second operator
+
+
+class CommandRefused(ValueError):
+    """The command cannot be created (answered 409/422 with this message)."""
+
+
+class FourEyes(PermissionError):
+    """The approver must be a different operator than the requester."""
+
+
+async def audit(
+    session: AsyncSession, command: Command, event: str, actor: str, frm: State | None,
+    to: State, detail: str = "",
+) -> None:  # fmt: skip
+    session.add(
+        CommandAudit(
+            command_id=command.id, at=utcnow(), actor=actor, event=event,
+            from_state=frm.value if frm else None, to_state=to.value, detail=detail,
+        )
+    )  # fmt: skip
+
+
+async def transition(
+    session: AsyncSession, command: Command, event: Event, actor: str, detail: str = ""
+) -> State:
+    old = command.state
+    new = next_state(old, event)  # raises IllegalCommandTransition, nothing changed
+    command.state = new
+    command.updated_at = utcnow()
+    await audit(session, command, event.value, actor, old, new, detail)
+    return new
+
+
+async def open_command(session: AsyncSession, meter_pk: int) -> Command | None:
+    return await session.scalar(
+        select(Command)
+        .where(Command.meter_pk == meter_pk, Command.state.in_(OPEN))
+        .order_by(Command.created_at.desc())
+        .limit(1)
+    )
+
+
+async def create(
+    session: AsyncSession,
+    meter: Meter,
+    kind: CommandKind,
+    *,
+    reason: str,
+    actor: str,
+    ttl: timedelta,
+    needs_approval: bool = False,
+    batch_id: int | None = None,
+    paid_at: datetime | None = None,
+    command_id: str | None = None,
+) -> Command:
+    reason = reason.strip()
+    if not reason:
+        raise CommandRefused("a command needs a reason")
+    if command_id is not None:
+        existing = await session.get(Command, command_id)
+        if existing is not None:  # client retry with the same id: the same command
+            return existing
+    if meter.agent_id is None:
+        raise CommandRefused(f"meter {meter.meter_id} has no agent to carry the command")
+    busy = await open_command(session, meter.id)
+    if busy is not None:
+        raise CommandRefused(
+            f"meter {meter.meter_id} already has command {busy.id} ({busy.kind.value}, "
+            f"{busy.state.value}); wait for it or cancel it"
+        )
+    expected: int | None = None
+    if kind in RELAY_KINDS:
+        state = RelayState(meter.relay_state if meter.relay_state is not None else 1)
+        try:
+            expected = int(command_outcome(meter.relay_control_mode, state, kind))
+        except IllegalTransition as exc:
+            raise CommandRefused(f"meter {meter.meter_id}: {exc}") from None
+    now = utcnow()
+    command = Command(
+        id=command_id or uuid.uuid4().hex, meter_pk=meter.id, meter_id=meter.meter_id,
+        agent_id=meter.agent_id, account_id=meter.account_id, kind=kind,
+        state=State.AWAITING_APPROVAL if needs_approval else State.QUEUED, reason=reason,
+        actor=actor, batch_id=batch_id, not_after=now + ttl, expected_relay_state=expected,
+        paid_at=paid_at, created_at=now, updated_at=now,
+    )  # fmt: skip
+    session.add(command)
+    await session.flush()
+    await audit(session, command, "create", actor, None, command.state, reason)
+    return command
+
+
+async def create_batch(
+    session: AsyncSession,
+    meters: list[Meter],
+    kind: CommandKind,
+    *,
+    reason: str,
+    actor: str,
+    ttl: timedelta,
+) -> tuple[CommandBatch, list[Command]]:
+    """A bulk order, all or nothing: a meter that cannot take the command refuses the batch.
+    Bulk disconnects wait for a second operator (four-eyes); other kinds go out at once."""
+    if len({m.id for m in meters}) != len(meters):
+        raise InvalidRequest("meter_pks", "a meter is listed twice")
+    needs_approval = kind is CommandKind.DISCONNECT
+    batch = CommandBatch(
+        kind=kind, reason=reason.strip(), requested_by=actor, created_at=utcnow(),
+        decision=None if needs_approval else NOT_REQUIRED,
+    )  # fmt: skip
+    session.add(batch)
+    await session.flush()
+    commands = [
+        await create(
+            session,
+            m,
+            kind,
+            reason=reason,
+            actor=actor,
+            ttl=ttl,
+            needs_approval=needs_approval,
+            batch_id=batch.id,
+        )
+        for m in meters
+    ]
+    return batch, commands
+
+
+async def cancel(session: AsyncSession, command: Command, actor: str, reason: str) -> Command:
+    """Withdraw a command before it is sent (raises IllegalCommandTransition once sent)."""
+    await transition(session, command, Event.CANCEL, actor, reason)
+    return command
+
+
+async def decide_batch(
+    session: AsyncSession, batch_id: int, approver: str, *, approve: bool, comment: str = ""
+) -> CommandBatch:
+    batch = await session.get(CommandBatch, batch_id)
+    if batch is None:
+        raise NotFound("command batch", batch_id)
+    if batch.decision == NOT_REQUIRED:
+        raise CommandRefused(f"batch {batch_id} needs no approval")
+    if batch.decision is not None:
+        raise CommandRefused(f"batch {batch_id} was already {batch.decision} by {batch.decided_by}")
+    if approver == batch.requested_by:
+        raise FourEyes("four-eyes rule: a second operator must approve this, not the requester")
+    batch.decision = "approved" if approve else "rejected"
+    batch.decided_by = approver
+    batch.decided_at = utcnow()
+    commands = (await session.scalars(select(Command).where(Command.batch_id == batch_id))).all()
+    for c in commands:
+        if c.state is State.AWAITING_APPROVAL:
+            await transition(
+                session, c, Event.APPROVE if approve else Event.REJECT, approver,
+                f"batch {batch_id} {batch.decision}" + (f": {comment}" if comment else ""),
+            )  # fmt: skip
+            c.approver = approver
+    return batch
+
+
+_REFUSED = {
+    CommandState.REFUSED_EXPIRED,
+    CommandState.REFUSED_POLICY,
+    CommandState.REFUSED_UNKNOWN_METER,
+}
+
+
+async def apply_ack(session: AsyncSession, ack: CommandAck, agent: str) -> Command | None:
+    """Move a command on an agent's ack. Unknown ids, another agent's commands and acks that
+    change nothing (duplicates, repeats) are audited or ignored, never raised."""
+    command = await session.get(Command, ack.id)
+    if command is None or command.agent_id != agent or command.meter_id != ack.meter:
+        return None
+    actor = f"agent:{agent}"
+    detail = f"ack {ack.state.value}" + (f": {ack.error}" if ack.error else "")
+    if ack.relay_state is not None:
+        command.readback_relay_state = int(ack.relay_state)
+    state = command.state
+    if ack.state is CommandState.RECEIVED and state is State.DISPATCHED:
+        await transition(session, command, Event.RECEIVE, actor, detail)
+    elif ack.state is CommandState.EXECUTED and state in (
+        State.DISPATCHED, State.RECEIVED, State.EXPIRED,
+    ):  # fmt: skip
+        late = " (late ack after expiry)" if state is State.EXPIRED else ""
+        await transition(session, command, Event.EXECUTE, actor, detail + late)
+        await _verify(session, command, actor)
+    elif ack.state is CommandState.FAILED and state in (
+        State.DISPATCHED, State.RECEIVED, State.EXPIRED,
+    ):  # fmt: skip
+        command.error = ack.error
+        await transition(session, command, Event.FAIL, actor, detail)
+    elif ack.state in _REFUSED and state in (State.DISPATCHED, State.RECEIVED):
+        command.error = ack.error or ack.state.value
+        await transition(session, command, Event.REFUSE, actor, detail)
+    else:  # duplicate, or an ack overtaken by a later one: recorded, nothing moves
+        await audit(session, command, "ack_ignored", actor, state, state, detail)
+    return command
+
+
+async def _verify(session: AsyncSession, command: Command, actor: str) -> None:
+    meter = await session.get(Meter, command.meter_pk)
+    if command.readback_relay_state is not None and meter is not None:
+        meter.relay_state = command.readback_relay_state
+    if command.expected_relay_state is None:  # read_now, time_sync: executed is the end
+        await transition(session, command, Event.VERIFY, actor, "no relay to check")
+        return
+    if command.readback_relay_state is None:
+        return  # stays executed until a relay_state reading confirms it
+    if command.readback_relay_state == command.expected_relay_state:
+        if command.kind in (CommandKind.RECONNECT, CommandKind.ARM_RECONNECT):
+            # supply is back (or, armed, the customer's button restores it): the end of the
+            # payment-to-restore time when a payment ordered it
+            command.restored_at = utcnow()
+        await transition(
+            session, command, Event.VERIFY, actor,
+            f"read back {RelayState(command.readback_relay_state).name.lower()} as expected",
+        )  # fmt: skip
+    else:
+        command.error = (
+            f"read back {command.readback_relay_state}, expected {command.expected_relay_state}"
+        )
+        await transition(session, command, Event.FAIL, actor, command.error)
+
+
+async def expire_due(session: AsyncSession, now: datetime, grace: timedelta) -> int:
+    """Expire commands past not_after: not yet sent at once; sent ones after a grace for a
+    late ack (the agent itself refuses anything past not_after)."""
+    n = 0
+    rows = (
+        await session.scalars(
+            select(Command).where(
+                Command.state.in_(
+                    [State.AWAITING_APPROVAL, State.QUEUED, State.DISPATCHED, State.RECEIVED]
+                ),
+                Command.not_after < now,
+            )
+        )
+    ).all()
+    for c in rows:
+        sent = c.state in (State.DISPATCHED, State.RECEIVED)
+        if sent and c.not_after + grace > now:
+            continue
+        await transition(session, c, Event.EXPIRE, "expiry-sweep", f"not_after {c.not_after}")
+        n += 1
+    return n

@@ -1,0 +1,214 @@
+"""Demo data: a small district of customers whose meters are simulated, seeded idempotently.
+
+Everything is created through the same tables and services production uses, keyed by natural
+numbers (customer 户号, meter id), so running the demo again reuses what is there.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from backend.accounts.models import Account, AccountKind, Customer, CustomerCategory
+from backend.auth.models import Role, User
+from backend.auth.schemas import UserCreate
+from backend.auth.service import create_user
+from backend.db import create_engine, session_factory
+from backend.field.models import Grid, TransformerArea
+from backend.metering.models import Agent, Meter, MeterStatus
+from backend.settings import Settings
+from backend.tariffs.loader import DEFAULT_FILE, load_file
+from backend.tariffs.service import store_tariffs
+
+T = TypeVar("T")
+
+# West Lake district, Hangzhou: real-looking coordinates for the inspector's map
+BASE_LAT, BASE_LON = 30.2590, 120.1300
+GRID_CODE = "XH-01"
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平"
+
+
+@dataclass(frozen=True)
+class DemoMeter:
+    meter_id: str
+    address: str
+    protocol: str  # dlt645 / modbus / manual
+    customer_number: str
+    name: str
+    latitude: float
+    longitude: float
+    category: CustomerCategory
+
+
+@dataclass
+class DemoFleet:
+    agent_id: str
+    speed: float
+    dlt645_port: int
+    modbus_port: int
+    dlt645: list[DemoMeter] = field(default_factory=list)
+    modbus: list[DemoMeter] = field(default_factory=list)
+    manual: list[DemoMeter] = field(default_factory=list)  # read by inspectors, no AMI
+
+    @classmethod
+    def plan(cls, *, meters: int, speed: float, dlt645_port: int, modbus_port: int) -> DemoFleet:
+        fleet = cls("demo-agent", speed, dlt645_port, modbus_port)
+        n_modbus = max(1, meters // 3)
+        n_dlt = max(1, meters - n_modbus)
+        for i in range(n_dlt):
+            address = f"{111111111111 + i:012d}"
+            fleet.dlt645.append(
+                _meter(i, f"m-{address}", address, "dlt645", CustomerCategory.RESIDENTIAL)
+            )
+        for i in range(n_modbus):
+            fleet.modbus.append(
+                _meter(
+                    100 + i, f"mb-{i + 1:03d}", str(i + 1), "modbus", CustomerCategory.COMMERCIAL
+                )
+            )
+        for i in range(24):
+            fleet.manual.append(
+                _meter(200 + i, f"man-{i + 1:04d}", "", "manual", CustomerCategory.RESIDENTIAL)
+            )
+        return fleet
+
+    def all(self) -> Iterator[DemoMeter]:
+        yield from self.dlt645
+        yield from self.modbus
+        yield from self.manual
+
+    def users(self) -> list[tuple[str, Role, str, str | None, list[str]]]:
+        """(username, role, display name, customer number, grid codes) of the demo's people."""
+        return [
+            ("operator", Role.OPERATOR, "95598 值班员 张敏", None, []),
+            ("operator2", Role.OPERATOR, "95598 复核员 李强", None, []),
+            ("supervisor", Role.SUPERVISOR, "抄表班长 王伟", None, []),
+            ("inspector", Role.INSPECTOR, "客户经理 陈杰", None, [GRID_CODE]),
+            ("customer", Role.CUSTOMER, self.dlt645[0].name, self.dlt645[0].customer_number, []),
+            ("customer2", Role.CUSTOMER, self.dlt645[1].name, self.dlt645[1].customer_number, []),
+        ]
+
+
+def _meter(i: int, meter_id: str, address: str, protocol: str, cat: CustomerCategory) -> DemoMeter:
+    # a walkable grid of streets: ~70 m between buildings
+    row, col = divmod(i, 6)
+    name = SURNAMES[i % len(SURNAMES)] + GIVEN[(i * 7) % len(GIVEN)]
+    if cat is CustomerCategory.COMMERCIAL:
+        name += "商店"
+    return DemoMeter(
+        meter_id=meter_id,
+        address=address,
+        protocol=protocol,
+        customer_number=f"33010{i:05d}",
+        name=name,
+        latitude=round(BASE_LAT + row * 0.00063, 6),
+        longitude=round(BASE_LON + col * 0.00073, 6),
+        category=cat,
+    )
+
+
+async def _get_or_create(
+    session: AsyncSession, model: type[T], key: dict[str, object], **values: object
+) -> T:
+    row = (await session.execute(select(model).filter_by(**key))).scalar_one_or_none()
+    if row is None:
+        row = model(**key, **values)
+        session.add(row)
+        await session.flush()
+    return row
+
+
+async def seed(settings: Settings, fleet: DemoFleet) -> list[str]:
+    """Create the demo district; return one line per demo user (name, password, role)."""
+    engine = create_engine(settings.database_url)
+    try:
+        async with session_factory(engine)() as session, session.begin():
+            await store_tariffs(session, load_file(DEFAULT_FILE))  # prepaid billing needs them
+            grid = await _get_or_create(session, Grid, {"code": GRID_CODE}, name="西湖网格一")
+            area = await _get_or_create(
+                session, TransformerArea, {"code": "TA-0101"}, name="文三路1号台区", grid_id=grid.id
+            )
+            await _get_or_create(session, Agent, {"id": fleet.agent_id}, name="演示集中器")
+            for m in fleet.all():
+                customer = await _get_or_create(
+                    session,
+                    Customer,
+                    {"number": m.customer_number},
+                    name=m.name,
+                    category=m.category,
+                    phone="13800000000",
+                    address=f"杭州市西湖区文三路{int(m.customer_number[-3:]) + 1}号",
+                    latitude=m.latitude,
+                    longitude=m.longitude,
+                    grid_id=grid.id,
+                    transformer_area_id=area.id,
+                )
+                account = await _get_or_create(
+                    session,
+                    Account,
+                    {"number": f"A{m.customer_number}"},
+                    customer_id=customer.id,
+                    kind=AccountKind.PREPAID if m.protocol != "manual" else AccountKind.POSTPAID,
+                )
+                await _get_or_create(
+                    session,
+                    Meter,
+                    {"meter_id": m.meter_id},
+                    serial=m.meter_id.upper(),
+                    protocol=m.protocol,
+                    address=m.address,
+                    agent_id=fleet.agent_id if m.protocol != "manual" else None,
+                    customer_id=customer.id,
+                    account_id=account.id,
+                    status=MeterStatus.ACTIVE,
+                    latitude=m.latitude,
+                    longitude=m.longitude,
+                    relay_control_mode=2,
+                )
+        return await _seed_users(session_factory(engine), fleet, settings.data_path)
+    finally:
+        await engine.dispose()
+
+
+async def _seed_users(
+    factory: async_sessionmaker[AsyncSession], fleet: DemoFleet, data_dir: Path
+) -> list[str]:
+    """Demo users with passwords generated on first run and kept in the data directory (0600):
+    nothing secret is in the repository, and every run prints how to log in."""
+    path = data_dir / "demo-accounts.txt"
+    known: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            name, _, pw = line.partition(" ")
+            known[name] = pw
+    lines = []
+    for username, role, display, customer, grids in fleet.users():
+        password = known.get(username) or secrets.token_urlsafe(6)
+        async with factory() as session:
+            exists = await session.scalar(select(User.id).where(User.username == username))
+            if exists is None:
+                await create_user(
+                    session,
+                    UserCreate(
+                        username=username,
+                        password=password,
+                        role=role,
+                        display_name=display,
+                        customer_number=customer,
+                        grid_codes=grids,
+                    ),
+                )
+        known[username] = password
+        lines.append(f"{username:<11} {password:<10} {role.value}: {display}")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("".join(f"{u} {p}\n" for u, p in known.items()))
+    return lines

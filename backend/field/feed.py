@@ -1,0 +1,107 @@
+"""A confirmed field reading goes into ``readings`` exactly like an AMI reading (R4, R7).
+
+Natural key (meter, ts, quantity), source ``field``. ``ts`` is the GPS fix time (see
+docs/field.md: the phone's clock can be set by hand, the satellites' cannot). After the commit
+the consumption engine is told, so billing follows at once: read and bill in one pass (遍抄遍算).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.field.errors import Conflict
+from backend.metering.consumption import on_readings_committed
+from backend.metering.models import Reading, ReadingSource
+from backend.types import from_epoch_ms
+
+log = logging.getLogger("meterline.field")
+
+
+async def ensure_free(
+    session: AsyncSession, meter_pk: int, meter_id: str, ts: int, quantities: list[str]
+) -> None:
+    """Refuse a reading whose natural key is taken: one instant holds one value per register."""
+    taken = (
+        await session.execute(
+            select(Reading.quantity, Reading.source).where(
+                Reading.meter_pk == meter_pk, Reading.ts == ts, Reading.quantity.in_(quantities)
+            )
+        )
+    ).first()
+    if taken is not None:
+        raise Conflict(
+            f"meter {meter_id} already has a {taken[1]} reading of {taken[0]} at "
+            f"{from_epoch_ms(ts).isoformat()} (ts {ts}); a second reading at the same instant "
+            "is refused",
+            "fix.fix_at",
+        )
+
+
+async def insert(
+    session: AsyncSession, meter_pk: int, ts: int, registers: Mapping[str, int], received_at: int
+) -> None:
+    session.add_all(
+        Reading(
+            meter_pk=meter_pk,
+            quantity=q,
+            ts=ts,
+            value=v,
+            quality="good",
+            source=ReadingSource.FIELD.value,
+            received_at=received_at,
+        )
+        for q, v in sorted(registers.items())
+    )
+
+
+async def apply_correction(
+    session: AsyncSession, meter_pk: int, ts: int, registers: Mapping[str, int], received_at: int
+) -> None:
+    """An approved correction replaces the values at the original reading's key."""
+    rows = [
+        {
+            "meter_pk": meter_pk,
+            "quantity": q,
+            "ts": ts,
+            "value": v,
+            "quality": "good",  # approved: the consumption chain takes it like any good reading
+            "source": ReadingSource.FIELD.value,
+            "received_at": received_at,
+        }
+        for q, v in sorted(registers.items())
+    ]
+    dialect = session.get_bind().dialect.name
+    insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert_(Reading).values(rows)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["meter_pk", "quantity", "ts"],
+        set_={
+            "value": stmt.excluded.value,
+            "quality": stmt.excluded.quality,
+            "received_at": stmt.excluded.received_at,
+        },
+    )
+    await session.execute(stmt)
+
+
+async def committed(
+    session: AsyncSession, meter_pk: int, ts: int, quantities: list[str], timezone: str
+) -> None:
+    """Tell the consumption engine about readings just committed, so daily consumption and
+    prepaid billing follow the reading at once. The readings are already safe: if the
+    recomputation fails it is logged, and the next reading of the meter (or a rebuild)
+    repairs the days; the inspector's submission still succeeds."""
+    try:
+        await on_readings_committed(
+            session, [(meter_pk, q, ts, ts) for q in quantities], timezone=timezone
+        )
+    except Exception:
+        await session.rollback()
+        log.exception(
+            "consumption of meter %s at %s not recomputed after a field reading", meter_pk, ts
+        )

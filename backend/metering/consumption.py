@@ -1,0 +1,385 @@
+"""Consumption from cumulative energy registers: intervals, materialised days, anomalies.
+
+The ingestion hook
+------------------
+Ingestion calls, after each committed batch::
+
+    await on_readings_committed(engine_or_session_factory_or_session, affected, timezone=tz)
+
+where ``affected`` is an iterable of ``(meter_pk, quantity, min_ts, max_ts)`` (epoch ms) for the
+readings just committed. Non-cumulative quantities are ignored. The whole batch is applied in
+one transaction: a chain whose new readings all come after what it has seen (the usual case) is
+*appended* — its newest day row is extended, in bulk with the other appends, without re-reading
+the day — and any other chain is *recomputed* from the local day of ``min_ts`` forwards until
+the result agrees with what was stored before (a late reading can change later days: see
+docs/consumption.md). The call is idempotent: a duplicate or replayed batch changes nothing.
+
+The rules (pure functions, below)
+---------------------------------
+* A *chain* is one meter's readings of one register, in time order, of quality good or
+  backfilled. Chains never cross meters: a replacement meter starts its own.
+* Each pair of consecutive accepted readings is an *interval*; its energy is the difference.
+* A drop is a *rollover* when the previous value is within the top 10 % of a known register
+  modulus and the new one within the bottom 10 % (DL/T 645 ``999999.99 kWh`` wraps at 10^9 Wh,
+  a 32-bit Wh counter at 2^32): the energy is ``modulus - previous + new``.
+* Any other drop is an *anomaly*: the reading is refused (stored in consumption_anomalies, never
+  charged) and the chain continues from the last accepted reading, so a glitch is not counted
+  twice. A meter that was really reset must be registered as a new meter.
+* An interval belongs to the local day (``timezone``) in which it ends; a reading at exactly local
+  midnight closes the previous day, like a meter's daily frozen value (日冻结).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Table, and_, bindparam, delete, func, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from backend.metering.consumption_rules import (
+    ROLLOVER_MARGIN,
+    ROLLOVER_MODULI,
+    Anomaly,
+    DayRow,
+    Interval,
+    Point,
+    chain,
+    day_start_ms,
+    days_of,
+    reading_day,
+    rollover_modulus,
+)
+from backend.metering.models import ConsumptionAnomaly, ConsumptionDaily, Reading
+from backend.types import utcnow
+from protocols.contract.quantities import ENERGY_QUANTITIES
+
+__all__ = [
+    "CHAIN_QUALITIES", "CUMULATIVE", "ROLLOVER_MARGIN", "ROLLOVER_MODULI", "Anomaly", "DayRow",
+    "Interval", "Point", "chain", "day_start_ms", "days_of", "load_points",
+    "on_readings_committed", "reading_day", "rebuild", "recompute_chain", "rollover_modulus",
+]  # fmt: skip
+
+log = logging.getLogger("meterline.consumption")
+
+CUMULATIVE: frozenset[str] = frozenset(q.value for q in ENERGY_QUANTITIES)
+CHAIN_QUALITIES = ("good", "backfilled")
+DAY_MS = 86_400_000
+APPEND_WINDOW_DAYS = 7  # a chain silent longer than this is recomputed, not appended to
+
+Chain = tuple[int, str]
+
+
+class Affected(NamedTuple):
+    meter_pk: int
+    quantity: str
+    min_ts: int
+    max_ts: int
+
+
+async def _base_before(
+    session: AsyncSession, meter_pk: int, quantity: str, day: Any
+) -> Point | None:
+    row = (
+        await session.execute(
+            select(ConsumptionDaily.last_ts, ConsumptionDaily.last_value)
+            .where(
+                ConsumptionDaily.meter_pk == meter_pk,
+                ConsumptionDaily.quantity == quantity,
+                ConsumptionDaily.day < day,
+            )
+            .order_by(ConsumptionDaily.day.desc())
+            .limit(1)
+        )
+    ).first()
+    return Point(row[0], row[1]) if row else None
+
+
+async def load_points(
+    session: AsyncSession, meter_pk: int, quantity: str, after_ts: int, until_ts: int | None
+) -> list[Point]:
+    q = select(Reading.ts, Reading.value).where(
+        Reading.meter_pk == meter_pk,
+        Reading.quantity == quantity,
+        Reading.ts > after_ts,
+        Reading.quality.in_(CHAIN_QUALITIES),
+    )
+    if until_ts is not None:
+        q = q.where(Reading.ts <= until_ts)
+    return [Point(ts, v) for ts, v in (await session.execute(q.order_by(Reading.ts))).all()]
+
+
+async def _first_ts(
+    session: AsyncSession, meter_pk: int, quantity: str, *, after: int = -1
+) -> int | None:
+    return await session.scalar(
+        select(func.min(Reading.ts)).where(
+            Reading.meter_pk == meter_pk,
+            Reading.quantity == quantity,
+            Reading.ts > after,
+            Reading.quality.in_(CHAIN_QUALITIES),
+        )
+    )
+
+
+async def _lock_chains(session: AsyncSession, chains: list[Chain]) -> None:
+    """Serialise work on the same chains across ingest processes, in one round trip and in a
+    fixed order (PostgreSQL; SQLite has a single writer anyway)."""
+    if session.get_bind().dialect.name != "postgresql" or not chains:
+        return
+    await session.execute(
+        text(
+            "SELECT count(pg_advisory_xact_lock(m, hashtext(q))) FROM ("
+            " SELECT unnest(CAST(:ms AS integer[])) AS m, unnest(CAST(:qs AS text[])) AS q"
+            " ORDER BY 1, 2) AS k"
+        ),
+        {"ms": [m for m, _ in chains], "qs": [q for _, q in chains]},
+    )
+
+
+def _row(meter_pk: int, quantity: str, r: DayRow, now: Any) -> dict[str, Any]:
+    return {
+        "meter_pk": meter_pk, "quantity": quantity, "day": r.day, "wh": r.wh,
+        "first_ts": r.first.ts, "last_ts": r.last.ts, "first_value": r.first.value,
+        "last_value": r.last.value, "through_ts": r.through, "intervals": r.intervals,
+        "rollovers": r.rollovers, "anomalies": r.anomalies, "computed_at": now,
+    }  # fmt: skip
+
+
+def _anomaly(meter_pk: int, quantity: str, a: Anomaly, now: Any) -> dict[str, Any]:
+    return {
+        "meter_pk": meter_pk, "quantity": quantity, "kind": a.kind, "ts": a.reading.ts,
+        "value": a.reading.value, "previous_ts": a.baseline.ts,
+        "previous_value": a.baseline.value, "detected_at": now,
+    }  # fmt: skip
+
+
+async def recompute_chain(
+    session: AsyncSession, meter_pk: int, quantity: str, min_ts: int, max_ts: int, tz: ZoneInfo
+) -> int:
+    """Recompute the days touched by readings in [min_ts, max_ts]; return the days rewritten.
+    Runs in the caller's transaction (the caller commits)."""
+    await _lock_chains(session, [(meter_pk, quantity)])
+    first_day = reading_day(min_ts, tz)
+    base = await _base_before(session, meter_pk, quantity, first_day)
+    if base is None:  # nothing materialised before: start from the chain's first reading
+        earliest = await _first_ts(session, meter_pk, quantity)
+        if earliest is None:
+            return 0
+        first_day = min(first_day, reading_day(earliest, tz))
+    nxt = await _first_ts(session, meter_pk, quantity, after=max_ts)
+    last_day = reading_day(max(max_ts, nxt or max_ts), tz)
+    key = and_(ConsumptionDaily.meter_pk == meter_pk, ConsumptionDaily.quantity == quantity)
+    rewritten = 0
+    while True:
+        start, end = day_start_ms(first_day, tz), day_start_ms(last_day + timedelta(days=1), tz)
+        points = await load_points(session, meter_pk, quantity, start, end)
+        intervals, anomalies, first = chain(base, points)
+        rows = days_of(first, intervals, anomalies, tz)
+        old_end = (
+            await session.execute(
+                select(ConsumptionDaily.last_ts, ConsumptionDaily.last_value)
+                .where(key, ConsumptionDaily.day <= last_day)
+                .order_by(ConsumptionDaily.day.desc())
+                .limit(1)
+            )
+        ).first()
+        await session.execute(
+            delete(ConsumptionDaily).where(key, ConsumptionDaily.day.between(first_day, last_day))
+        )
+        await session.execute(
+            delete(ConsumptionAnomaly).where(
+                ConsumptionAnomaly.meter_pk == meter_pk,
+                ConsumptionAnomaly.quantity == quantity,
+                ConsumptionAnomaly.ts > start,
+                ConsumptionAnomaly.ts <= end,
+            )
+        )
+        now = utcnow()
+        if rows:
+            await session.execute(
+                insert(ConsumptionDaily), [_row(meter_pk, quantity, r, now) for r in rows]
+            )
+        if anomalies:
+            await session.execute(
+                insert(ConsumptionAnomaly),
+                [_anomaly(meter_pk, quantity, a, now) for a in anomalies],
+            )
+        rewritten += len(rows)
+        new_end = rows[-1].last if rows else base
+        if old_end is not None and new_end is not None and tuple(old_end) == tuple(new_end):
+            return rewritten  # later days start from the same baseline: they stand
+        later = await _first_ts(session, meter_pk, quantity, after=end)
+        if later is None:
+            return rewritten
+        # the baseline changed: carry on with the following days until it agrees again
+        base, first_day = new_end, last_day + timedelta(days=1)
+        last_day = max(first_day, reading_day(later, tz))
+
+
+async def _apply(session: AsyncSession, chains: dict[Chain, tuple[int, int]], tz: ZoneInfo) -> int:
+    """One batch in the caller's transaction: appends in bulk, the other chains recomputed."""
+    keys = sorted(chains)
+    await _lock_chains(session, keys)
+    d = ConsumptionDaily
+    since = reading_day(min(lo for lo, _ in chains.values()), tz) - timedelta(
+        days=APPEND_WINDOW_DAYS
+    )
+    pks = sorted({m for m, _ in keys})
+    newest = (
+        select(d.meter_pk, d.quantity, func.max(d.day).label("day"))
+        .where(d.meter_pk.in_(pks), d.day >= since)
+        .group_by(d.meter_pk, d.quantity)
+        .subquery()
+    )
+    table = _DAILY
+    latest = {
+        (r.meter_pk, r.quantity): r  # plain rows: no ORM objects to build and synchronise
+        for r in await session.execute(
+            select(table).join(
+                newest,
+                and_(
+                    table.c.meter_pk == newest.c.meter_pk,
+                    table.c.quantity == newest.c.quantity,
+                    table.c.day == newest.c.day,
+                ),
+            )
+        )
+    }
+    # an append: every new reading comes after everything this chain has seen
+    appends = {k: latest[k] for k in keys if k in latest and chains[k][0] > latest[k].through_ts}
+    total = 0
+    if appends:
+        points: dict[Chain, list[Point]] = defaultdict(list)
+        rows = await session.execute(
+            select(Reading.meter_pk, Reading.quantity, Reading.ts, Reading.value)
+            .where(
+                Reading.meter_pk.in_(sorted({m for m, _ in appends})),
+                Reading.quantity.in_(sorted({q for _, q in appends})),
+                Reading.ts > min(r.through_ts for r in appends.values()),
+                Reading.quality.in_(CHAIN_QUALITIES),
+            )
+            .order_by(Reading.ts)
+        )
+        for m, q, ts, value in rows.all():
+            row = appends.get((m, q))
+            if row is not None and ts > row.through_ts:
+                points[(m, q)].append(Point(ts, value))
+        now = utcnow()
+        updates: list[dict[str, Any]] = []
+        inserts: list[dict[str, Any]] = []
+        refused: list[dict[str, Any]] = []
+        for (m, q), row in appends.items():
+            intervals, anomalies, _ = chain(Point(row.last_ts, row.last_value), points[(m, q)])
+            for r in days_of(None, intervals, anomalies, tz):
+                if r.day == row.day:  # extend the newest day
+                    updates.append({
+                        "k_meter_pk": m, "k_quantity": q, "k_day": r.day, "wh": row.wh + r.wh,
+                        "last_ts": r.last.ts, "last_value": r.last.value,
+                        "through_ts": r.through, "intervals": row.intervals + r.intervals,
+                        "rollovers": row.rollovers + r.rollovers,
+                        "anomalies": row.anomalies + r.anomalies, "computed_at": now,
+                    })  # fmt: skip
+                else:
+                    inserts.append(_row(m, q, r, now))
+            refused += [_anomaly(m, q, a, now) for a in anomalies]
+        if updates:
+            await session.execute(_EXTEND_DAY, updates)
+        if inserts:
+            await session.execute(insert(ConsumptionDaily), inserts)
+        if refused:
+            await session.execute(insert(ConsumptionAnomaly), refused)
+        total += len(updates) + len(inserts)
+    for m, q in keys:
+        if (m, q) not in appends:
+            total += await recompute_chain(session, m, q, *chains[(m, q)], tz)
+    return total
+
+
+_DAILY: Table = ConsumptionDaily.__table__  # type: ignore[assignment]
+_EXTENDED = ("wh", "last_ts", "last_value", "through_ts", "intervals", "rollovers", "anomalies",
+             "computed_at")  # fmt: skip
+# extend the newest day of many chains at once (executemany), keyed by the primary key
+_EXTEND_DAY = (
+    update(_DAILY)
+    .where(
+        _DAILY.c.meter_pk == bindparam("k_meter_pk"),
+        _DAILY.c.quantity == bindparam("k_quantity"),
+        _DAILY.c.day == bindparam("k_day"),
+    )
+    .values({c: bindparam(c) for c in _EXTENDED})
+)
+
+SessionSource = AsyncEngine | async_sessionmaker[AsyncSession] | AsyncSession
+
+
+async def on_readings_committed(
+    target: SessionSource,
+    affected: Iterable[tuple[int, str, int, int]],
+    *,
+    timezone: str = "Asia/Shanghai",
+) -> int:
+    """Ingestion's hook (see the module doc). Returns the number of day rows written.
+
+    With a session, everything runs in it and it is committed at the end. With an engine or a
+    session factory the batch is one transaction; should it fail, each chain is retried in its
+    own, and a chain that still fails is logged without stopping the others (the readings are
+    safe; a later batch or :func:`rebuild` repairs its days).
+    """
+    tz = ZoneInfo(timezone)
+    merged: dict[Chain, tuple[int, int]] = {}
+    for meter_pk, quantity, lo, hi in affected:
+        if quantity not in CUMULATIVE:
+            continue
+        old = merged.get((meter_pk, quantity))
+        merged[(meter_pk, quantity)] = (min(lo, old[0]), max(hi, old[1])) if old else (lo, hi)
+    if not merged:
+        return 0
+    if isinstance(target, AsyncSession):
+        total = await _apply(target, merged, tz)
+        await target.commit()
+        return total
+    factory = (
+        async_sessionmaker(target, expire_on_commit=False)
+        if isinstance(target, AsyncEngine)
+        else target
+    )
+    try:
+        async with factory() as session, session.begin():
+            return await _apply(session, merged, tz)
+    except Exception:
+        log.warning("consumption batch failed; retrying chain by chain", exc_info=True)
+    total = 0
+    for key, span in sorted(merged.items()):
+        try:
+            async with factory() as session, session.begin():
+                total += await _apply(session, {key: span}, tz)
+        except Exception:
+            log.exception("consumption of meter %s %s not recomputed", *key)
+    return total
+
+
+async def rebuild(
+    target: AsyncEngine | async_sessionmaker[AsyncSession],
+    meter_pks: Iterable[int],
+    *,
+    timezone: str = "Asia/Shanghai",
+) -> int:
+    """Recompute every chain of these meters from their first reading (after a backfill)."""
+    factory = (
+        async_sessionmaker(target, expire_on_commit=False)
+        if isinstance(target, AsyncEngine)
+        else target
+    )
+    async with factory() as session:
+        rows = await session.execute(
+            select(Reading.meter_pk, Reading.quantity, func.min(Reading.ts), func.max(Reading.ts))
+            .where(Reading.meter_pk.in_(list(meter_pks)), Reading.quantity.in_(CUMULATIVE))
+            .group_by(Reading.meter_pk, Reading.quantity)
+        )
+        affected = [(m, q, lo, hi) for m, q, lo, hi in rows.all()]
+    return await on_readings_committed(factory, affected, timezone=timezone)

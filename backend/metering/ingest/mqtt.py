@@ -1,0 +1,350 @@
+"""The backend's MQTT session: paho-mqtt 2 driven by the asyncio loop, with manual acknowledgement.
+
+Why paho runs inside the event loop (``loop_read``/``loop_write`` on socket readiness) rather
+than in its own thread: every received message is handed straight to the writer without a
+thread hop, and ``ack`` is called from the same thread that owns the socket, so nothing needs
+a lock. Only the blocking TCP connect runs in an executor; the socket callbacks it triggers are
+marshalled back onto the loop.
+
+A fresh paho client per connection (a ``Link``): message ids belong to one connection, so a
+message received on a link that has since closed is never acknowledged on its successor — the
+broker redelivers it there instead, and the duplicate is counted, not stored twice.
+
+The session is persistent (MQTT 5 ``clean_start=False`` with a session expiry; 3.1.1
+``clean_session=False``) under a stable client id, so QoS 1 messages that arrive while the
+backend restarts wait in the broker and are delivered when it returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import random
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from backend.metering.ingest.lean import LeanClient
+from backend.settings import MqttEndpoint
+
+log = logging.getLogger("meterline.ingest.mqtt")
+
+# How long the broker keeps our session (and the QoS 1 messages queued for it) while no
+# backend process is connected. Agents delete a reading once the broker has it, so an expired
+# session would lose data: a week covers any outage we would not notice.
+SESSION_EXPIRY_S = 7 * 24 * 3600
+UNSUPPORTED_PROTOCOL = 0x84
+
+
+class ConnectError(Exception):
+    """The broker refused the connection, or did not answer in time."""
+
+    def __init__(self, reason: str, *, unsupported_protocol: bool = False) -> None:
+        super().__init__(reason)
+        self.unsupported_protocol = unsupported_protocol
+
+
+# (link, topic or None when not UTF-8, payload, mid, qos, receipt time.monotonic())
+OnMessage = Callable[["Link", str | None, bytes, int, int, float], None]
+
+
+class Link:
+    """One connection to the broker: a paho client whose socket the event loop drives."""
+
+    def __init__(
+        self,
+        endpoint: MqttEndpoint,
+        client_id: str,
+        *,
+        v5: bool,
+        receive_maximum: int,
+        on_message: OnMessage,
+        keepalive_s: int = 30,
+        clean: bool = False,
+    ) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.endpoint = endpoint
+        self.v5 = v5
+        self.keepalive_s = keepalive_s
+        self.receive_maximum = receive_maximum
+        self.clean = clean  # start afresh, and let the session end with the connection
+        self.session_present = False
+        self.closed = asyncio.Event()
+        self.close_reason = ""
+        self.paused = False
+        self.received = 0
+        self._on_message = on_message
+        self._connack: asyncio.Future[None] = self.loop.create_future()
+        self._subacks: dict[int, tuple[list[str], asyncio.Future[None]]] = {}
+        self._sock: Any = None
+        self._misc: asyncio.TimerHandle | None = None
+        self._loop_thread = threading.get_ident()
+        c = self.client = LeanClient(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+            clean_session=None if v5 else clean,
+            reconnect_on_failure=False,
+            manual_ack=True,
+        )
+        if endpoint.username is not None:
+            c.username_pw_set(endpoint.username, endpoint.password)
+        if endpoint.tls:
+            c.tls_set_context(ssl.create_default_context())
+        c.on_connect = self._handle_connect
+        c.on_disconnect = self._handle_disconnect
+        c.on_subscribe = self._handle_subscribe
+        c.on_message = self._handle_message  # QoS 2 only (never, with QoS 1 subscriptions)
+        c.on_publish_received = self._deliver
+        c.on_socket_open = self._socket_open
+        c.on_socket_close = self._socket_close
+        c.on_socket_register_write = self._socket_want_write
+        c.on_socket_unregister_write = self._socket_done_writing
+
+    # --- connecting ---------------------------------------------------------------------
+
+    async def open(self, timeout_s: float = 10.0) -> None:
+        """Connect and wait for a successful CONNACK, or raise ConnectError."""
+        props = None
+        if self.v5:
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = 0 if self.clean else SESSION_EXPIRY_S
+            # The broker sends at most this many unacknowledged QoS 1 messages: our bound on
+            # what sits in memory waiting for a commit (3.1.1 brokers use their own limit).
+            props.ReceiveMaximum = self.receive_maximum
+        connect = functools.partial(
+            self.client.connect,
+            self.endpoint.host,
+            self.endpoint.port,
+            keepalive=self.keepalive_s,
+            clean_start=self.clean if self.v5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
+            properties=props,
+        )
+        try:
+            await asyncio.wait_for(self.loop.run_in_executor(None, connect), timeout_s)
+        except (OSError, TimeoutError, socket.gaierror) as exc:
+            self.abort()
+            raise ConnectError(f"{type(exc).__name__}: {exc}") from None
+        try:
+            await asyncio.wait_for(asyncio.shield(self._connack), timeout_s)
+        except TimeoutError:
+            self.abort()
+            # Some 3.1.1-only brokers (amqtt) choke on an MQTT 5 CONNECT's properties and
+            # never answer; others refuse it with a CONNACK. Either way: try 3.1.1.
+            raise ConnectError(
+                f"no CONNACK within {timeout_s:g}s", unsupported_protocol=self.v5
+            ) from None
+        except ConnectError:
+            self.abort()
+            raise
+
+    def _handle_connect(self, _c: Any, _u: Any, flags: Any, rc: ReasonCode, _props: Any) -> None:
+        if self._connack.done():
+            return
+        if rc.is_failure:
+            self._connack.set_exception(
+                ConnectError(
+                    f"broker refused the connection: {rc}",
+                    unsupported_protocol=rc.value == UNSUPPORTED_PROTOCOL,
+                )
+            )
+        else:
+            self.session_present = bool(flags.session_present)
+            self._connack.set_result(None)
+
+    def _handle_disconnect(self, _c: Any, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
+        self.close_reason = self.close_reason or str(rc)
+        if not self._connack.done():
+            # A 3.1.1-only broker may simply hang up on an MQTT 5 CONNECT.
+            self._connack.set_exception(
+                ConnectError(f"connection closed before CONNACK: {rc}", unsupported_protocol=True)
+            )
+        self._mark_closed()
+
+    # --- subscribing --------------------------------------------------------------------
+
+    def subscribe(self, filters: Sequence[str]) -> asyncio.Future[None]:
+        """Send SUBSCRIBE (QoS 1); the future resolves on the SUBACK, or fails with
+        ConnectError when a filter is refused or the connection closes first."""
+        if self.v5:
+            opts = SubscribeOptions(qos=1)
+            result, mid = self.client.subscribe([(f, opts) for f in filters])
+        else:
+            result, mid = self.client.subscribe([(f, 1) for f in filters])
+        if result != mqtt.MQTT_ERR_SUCCESS or mid is None:
+            raise ConnectError(f"SUBSCRIBE could not be sent: {mqtt.error_string(result)}")
+        fut: asyncio.Future[None] = self.loop.create_future()
+        self._subacks[mid] = (list(filters), fut)
+        return fut
+
+    def unsubscribe(self, filters: Sequence[str]) -> None:
+        self.client.unsubscribe(list(filters))
+
+    def _handle_subscribe(
+        self, _c: Any, _u: Any, mid: int, codes: list[ReasonCode], _p: Any
+    ) -> None:
+        filters, fut = self._subacks.pop(mid, ([], None))
+        if fut is None or fut.done():
+            return
+        refused = [f"{f}: {rc}" for f, rc in zip(filters, codes, strict=False) if rc.is_failure]
+        if refused:
+            fut.set_exception(ConnectError("subscription refused: " + "; ".join(refused)))
+        else:
+            fut.set_result(None)
+
+    # --- receiving and acknowledging ----------------------------------------------------
+
+    def _deliver(self, topic: str | None, payload: bytes, mid: int, qos: int) -> None:
+        self.received += 1
+        self._on_message(self, topic, payload, mid, qos, time.monotonic())
+
+    def _handle_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            topic: str | None = msg.topic
+        except UnicodeDecodeError:
+            topic = None
+        self._deliver(topic, bytes(msg.payload), msg.mid, msg.qos)
+
+    def ack(self, mids: Sequence[int]) -> bool:
+        """PUBACK these QoS 1 messages, in order, in one write; False when this link is gone
+        (the broker redelivers them on the next connection instead)."""
+        if self.closed.is_set():
+            return False
+        self.client.queue_pubacks(mids)
+        return True
+
+    def pause(self) -> None:
+        """Stop reading: messages not yet read stay with the broker (unacknowledged)."""
+        self.paused = True
+        if self._sock is not None:
+            self.loop.remove_reader(self._sock)
+
+    def resume(self) -> None:
+        if self.paused and not self.closed.is_set():
+            self.paused = False
+            if self._sock is not None:
+                self.loop.add_reader(self._sock, self._readable)
+                self.loop.call_soon(self._readable)  # TLS may hold decrypted bytes already
+
+    async def close(self, timeout_s: float = 5.0) -> None:
+        """DISCONNECT after every queued PUBACK has been written; the session stays."""
+        if self.closed.is_set():
+            return
+        self.pause()
+        if not self._connack.done() or self._connack.exception() is not None:
+            self.abort()  # not connected: nothing to say goodbye to
+            return
+        self.client.disconnect()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.closed.wait(), timeout_s)
+        self.abort()
+
+    def abort(self) -> None:
+        """Drop the socket without a DISCONNECT (the broker keeps the session)."""
+        if self._sock is not None:
+            with contextlib.suppress(Exception):
+                self.loop.remove_reader(self._sock)
+                self.loop.remove_writer(self._sock)
+            with contextlib.suppress(OSError):
+                self._sock.close()
+            self._sock = None
+        self._mark_closed()
+
+    def _mark_closed(self) -> None:
+        if self._misc is not None:
+            self._misc.cancel()
+            self._misc = None
+        if not self.closed.is_set():
+            self.closed.set()
+        for _filters, fut in self._subacks.values():
+            if not fut.done():
+                fut.set_exception(ConnectError("connection closed before SUBACK"))
+
+    # --- socket callbacks: paho asks, the event loop does --------------------------------
+
+    def _in_loop(self, fn: Callable[..., None], *args: Any) -> None:
+        if threading.get_ident() == self._loop_thread:
+            fn(*args)
+        else:  # the blocking connect runs in an executor thread
+            self.loop.call_soon_threadsafe(fn, *args)
+
+    def _socket_open(self, _c: Any, _u: Any, sock: Any) -> None:
+        self._in_loop(self._add_socket, sock)
+
+    def _add_socket(self, sock: Any) -> None:
+        self._sock = sock
+        if not self.paused:
+            self.loop.add_reader(sock, self._readable)
+        self._misc = self.loop.call_later(1.0, self._tick)
+
+    def _socket_close(self, _c: Any, _u: Any, sock: Any) -> None:
+        self._in_loop(self._drop_socket, sock)
+
+    def _drop_socket(self, sock: Any) -> None:
+        with contextlib.suppress(Exception):
+            self.loop.remove_reader(sock)
+            self.loop.remove_writer(sock)
+        if sock is self._sock:
+            self._sock = None
+        self.close_reason = self.close_reason or "socket closed"
+        self._mark_closed()
+
+    def _socket_want_write(self, _c: Any, _u: Any, sock: Any) -> None:
+        self._in_loop(self._add_writer, sock)
+
+    def _add_writer(self, sock: Any) -> None:
+        with contextlib.suppress(ValueError, OSError):  # closed meanwhile
+            self.loop.add_writer(sock, self.client.loop_write)
+
+    def _socket_done_writing(self, _c: Any, _u: Any, sock: Any) -> None:
+        self._in_loop(self._remove_writer, sock)
+
+    def _remove_writer(self, sock: Any) -> None:
+        with contextlib.suppress(ValueError, OSError):
+            self.loop.remove_writer(sock)
+
+    def _readable(self) -> None:
+        # paho parses one packet per loop_read: go on while packets come (bounded, so a flood
+        # cannot starve the writer task) instead of one event-loop turn per message. Stop when
+        # a read delivered nothing and nothing is buffered: readiness brings us back.
+        client = self.client
+        for _ in range(512):
+            before = self.received
+            rc = client.loop_read()
+            if rc != mqtt.MQTT_ERR_SUCCESS or self._sock is None or self.paused:
+                return
+            if self.received == before and not client.buffered():
+                break
+        else:
+            if client.buffered():  # budget spent with packets in hand: after other tasks
+                self.loop.call_soon(self._readable)
+                return
+        pending = getattr(self._sock, "pending", None)
+        if pending is not None and pending() > 0:  # TLS: decrypted bytes select cannot see
+            self.loop.call_soon(self._readable)
+
+    def _tick(self) -> None:
+        self._misc = None
+        if self._sock is None:
+            return
+        self.client.loop_misc()  # keepalive: PINGREQ, and a dead broker is noticed
+        if self._sock is not None:
+            self._misc = self.loop.call_later(1.0, self._tick)
+
+
+def backoff_delay(attempt: int, low_s: float = 0.5, high_s: float = 30.0) -> float:
+    """Jittered, capped exponential backoff (full jitter above the floor)."""
+    cap = min(high_s, low_s * 2.0 ** min(attempt, 16))
+    return float(low_s + random.random() * (cap - low_s))

@@ -1,0 +1,237 @@
+"""The ingestion service: the MQTT session, the batching writer and their housekeeping.
+
+Runs inside the API process (a lifespan hook) or alone (``meterline ingest``). Shutdown order
+is what makes it lossless: stop reading, commit what was read, acknowledge it, then
+disconnect; whatever was not read stays with the broker for the next process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import re
+import socket
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from sqlalchemy import or_, update
+
+from backend.db import create_engine
+from backend.metering import partitions
+from backend.metering.ingest import hooks
+from backend.metering.ingest.inbox import Item, classify
+from backend.metering.ingest.mqtt import Link
+from backend.metering.ingest.session import Subscriber
+from backend.metering.ingest.stats import IngestStats
+from backend.metering.ingest.store import open_store
+from backend.metering.ingest.writer import Writer
+from backend.metering.models import Meter
+from backend.settings import Settings
+
+log = logging.getLogger("meterline.ingest")
+
+PARTITIONS_EVERY_S = 24 * 3600.0
+
+
+def default_client_id(settings: Settings, role: Literal["api", "ingest"]) -> str:
+    """Stable across restarts (so the broker keeps our session and queue), distinct per host,
+    data directory and role, so two processes never take over each other's session."""
+    if settings.mqtt_client_id:
+        return settings.mqtt_client_id
+    host = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:32]
+    place = hashlib.sha256(str(Path(settings.data_dir).resolve()).encode()).hexdigest()[:8]
+    return f"meterline-{role}-{host}-{place}"
+
+
+class Ingestor:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        role: Literal["api", "ingest"] = "ingest",
+        client_id: str | None = None,
+        after_commit: Sequence[hooks.AfterCommit] = (),
+        stats_every_s: float = 60.0,
+        housekeeping_every_s: float = 60.0,
+        leave: bool = False,
+    ) -> None:
+        self.settings = settings
+        self.client_id = client_id or default_client_id(settings, role)
+        self._stats = IngestStats()
+        self.store = open_store(
+            settings.database_url, offline_after_s=settings.ingest_offline_after_s
+        )
+        self.writer = Writer(
+            self.store,
+            batch_size=settings.ingest_batch_size,
+            batch_ms=settings.ingest_batch_ms,
+            stats=self._stats,
+            hooks=[*hooks.registered(), *after_commit],
+        )
+        # the broker may send this many messages before our first PUBACK: a full batch being
+        # committed plus a full one filling behind it
+        self.receive_maximum = min(65535, max(100, 2 * settings.ingest_batch_size))
+        self.subscriber = Subscriber(
+            settings.mqtt,
+            self.client_id,
+            share_group=settings.mqtt_share_group or None,
+            receive_maximum=self.receive_maximum,
+            on_message=self._received,
+            on_connected=self._connected,
+            leave=leave,
+        )
+        self.writer.throttle = self.subscriber.throttle
+        self._stats_every_s = stats_every_s
+        self._housekeeping_every_s = housekeeping_every_s
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # --- state for /health and the API --------------------------------------------------
+
+    @property
+    def status(self) -> str:
+        """connecting, connected, disconnected or stopped."""
+        return self.subscriber.status
+
+    @property
+    def counters(self) -> IngestStats:
+        """The live counters (cheap to read; ``stats()`` adds percentiles and state)."""
+        return self._stats
+
+    def stats(self) -> dict[str, Any]:
+        out = self._stats.snapshot()
+        out["sessions_lost"] = self.subscriber.sessions_lost
+        out["backlog"] = self.writer.backlog
+        out["mqtt"] = self.status
+        return out
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._tasks:
+            return
+        spawn = asyncio.get_running_loop().create_task
+        self._tasks = [
+            spawn(self.writer.run(), name="ingest-writer"),
+            spawn(self.subscriber.run(), name="ingest-mqtt"),
+            spawn(self._housekeeping(), name="ingest-housekeeping"),
+            spawn(self._log_stats(), name="ingest-stats"),
+        ]
+
+    async def stop(self, timeout_s: float = 30.0) -> None:
+        """Stop reading, commit and acknowledge what was read, disconnect."""
+        if not self._tasks:
+            return
+        others = self._tasks[2:]  # housekeeping and stats: nothing to finish
+        self.subscriber.pause()
+        await self.writer.close(timeout_s)
+        await self.subscriber.close()
+        for task in others:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(task, 10)
+        self._tasks = []
+        await self.store.close()
+        log.info("ingestion stopped: %s", self._summary())
+
+    async def drain_and_leave(self, quiet_s: float = 2.0) -> None:
+        """Retire this client id for good (``leave=True``): commit whatever the broker had
+        queued for its session, stop once nothing has arrived for ``quiet_s``, then delete the
+        session, so that a shared group stops routing messages to a member that will never
+        come back."""
+        await self.subscriber.connected.wait()
+        loop = asyncio.get_running_loop()
+        while True:
+            last = max(self.writer.last_arrival, self.subscriber.connected_at)
+            quiet = loop.time() - last
+            if quiet >= quiet_s and self.writer.idle.is_set() and not self.writer.backlog:
+                break
+            await asyncio.sleep(max(0.05, quiet_s - quiet))
+        await self.stop()
+        await self.subscriber.end_session()
+
+    async def __aenter__(self) -> Ingestor:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.stop()
+
+    # --- MQTT callbacks (on the event loop) -----------------------------------------------
+
+    def _received(
+        self, link: Link, topic: str | None, payload: bytes, mid: int, qos: int, at: float
+    ) -> None:
+        item = Item(topic or "", payload, link=link, mid=mid, qos=qos, received=at)
+        if topic is None:
+            item.reason = "topic is not valid UTF-8"
+        else:
+            classify(item)
+        self.writer.offer(item)
+
+    def _connected(self, link: Link) -> None:
+        self.writer.window = link.receive_maximum if link.v5 else None
+
+    # --- housekeeping -------------------------------------------------------------------
+
+    async def _housekeeping(self) -> None:
+        engine = create_engine(self.settings.database_url, **self._pool_args())
+        next_partitions = 0.0
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                try:
+                    if loop.time() >= next_partitions:
+                        async with engine.connect() as conn:
+                            made = await partitions.ensure_reading_partitions(conn)
+                        if made:
+                            log.info("created reading partitions %s", ", ".join(made))
+                        next_partitions = loop.time() + PARTITIONS_EVERY_S
+                    await self.mark_offline(engine)
+                except Exception as exc:  # the database may be down: try again next round
+                    log.warning("ingest housekeeping failed: %s: %s", type(exc).__name__, exc)
+                await asyncio.sleep(self._housekeeping_every_s)
+        finally:
+            await engine.dispose()
+
+    def _pool_args(self) -> dict[str, Any]:
+        return {} if self.settings.database_url.startswith("sqlite") else {"pool_size": 1}
+
+    async def mark_offline(self, engine: Any, now: datetime | None = None) -> int:
+        """Meters not heard from within ``ingest_offline_after_s`` go offline."""
+        now = now or datetime.now(UTC)
+        cutoff = now - timedelta(seconds=self.settings.ingest_offline_after_s)
+        async with engine.begin() as conn:
+            result = await conn.execute(
+                update(Meter)
+                .where(
+                    Meter.online.is_(True),
+                    or_(Meter.last_seen_at.is_(None), Meter.last_seen_at < cutoff),
+                )
+                .values(online=False)
+            )
+        if result.rowcount:
+            log.info("%d meters not heard from since %s marked offline", result.rowcount, cutoff)
+        return int(result.rowcount)
+
+    async def _log_stats(self) -> None:
+        last: dict[str, Any] = {}
+        while True:
+            await asyncio.sleep(self._stats_every_s)
+            now = self._stats.snapshot()
+            if now != last:
+                log.info("ingest: %s", self._summary())
+                last = now
+
+    def _summary(self) -> str:
+        s = self.stats()
+        return (
+            f"{s['messages']} messages, {s['accepted']} readings stored, {s['duplicates']}"
+            f" duplicates, {s['dead_letters']} dead letters, {s['gaps']} gaps,"
+            f" commit p50 {s['commit_p50_ms']} ms p99 {s['commit_p99_ms']} ms,"
+            f" receipt→commit p99 {s['latency_p99_ms']} ms, mqtt {s['mqtt']}"
+        )

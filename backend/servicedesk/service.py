@@ -1,0 +1,265 @@
+"""Repair jobs and outage notices: recorded from the field, seen at the service centre at once.
+
+A crew's PDA reports a job on arrival (R50) with a device-made id, so a report sent twice over
+a bad GPRS link is one job. The service centre lists the active jobs: which area is being
+worked on, by whom, until when. Outage notices are what customers see in the app.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import msgspec
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.auth.guards import Caller
+from backend.field.errors import Conflict, Invalid, NotFound
+from backend.field.models import TransformerArea
+from backend.field.readings_schemas import GpsFix
+from backend.servicedesk.models import OutageKind, OutageNotice
+from backend.servicedesk.models import RepairJob as RepairJobRow
+from backend.servicedesk.schemas import (
+    Outage,
+    OutageCreate,
+    OutageEnd,
+    RepairJob,
+    RepairJobExtend,
+    RepairJobFinish,
+    RepairJobReport,
+)
+from backend.types import from_epoch_ms, to_epoch_ms
+
+FUTURE_SLACK_MS = 5 * 60_000
+
+
+def job_view(row: RepairJobRow, now_ms: int) -> RepairJob:
+    expected = to_epoch_ms(row.expected_finish_at)
+    status = "finished" if row.finished_at else ("overdue" if expected < now_ms else "active")
+    return RepairJob(
+        id=row.id,
+        client_id=row.client_id,
+        status=status,  # type: ignore[arg-type]
+        reported_by=row.reported_by,
+        workers=list(row.workers),
+        content=row.content,
+        area=row.area,
+        transformer_area_id=row.transformer_area_id,
+        started_at=to_epoch_ms(row.started_at),
+        expected_finish_at=expected,
+        finished_at=to_epoch_ms(row.finished_at) if row.finished_at else None,
+        finish_note=row.finish_note,
+        fix=GpsFix(
+            latitude=row.latitude,
+            longitude=row.longitude,
+            accuracy_m=row.accuracy_m,
+            fix_at=row.fix_at,
+        ),
+        received_at=to_epoch_ms(row.created_at),
+    )
+
+
+async def _check_area(session: AsyncSession, area_id: int | None) -> None:
+    if area_id is not None and await session.get(TransformerArea, area_id) is None:
+        raise Invalid(f"transformer area {area_id} does not exist", "transformer_area_id")
+
+
+async def report_job(
+    session: AsyncSession, caller: Caller, body: RepairJobReport, now_ms: int
+) -> tuple[RepairJob, bool]:
+    """Record a job; (job, True) when new, (job, False) for a resend of the same report."""
+    digest = hashlib.sha256(msgspec.json.encode(body, order="sorted")).hexdigest()
+    client_id = str(body.client_id)
+    existing = await session.scalar(select(RepairJobRow).where(RepairJobRow.client_id == client_id))
+    if existing is not None:
+        if existing.body_sha256 != digest or existing.reported_by != caller.user_id:
+            raise Conflict(
+                f"client_id {client_id} was already used for a different job report; a resend "
+                "must carry exactly the same body",
+                "client_id",
+            )
+        return job_view(existing, now_ms), False
+    if body.expected_finish_at <= body.started_at:
+        raise Invalid("expected_finish_at must be after started_at", "expected_finish_at")
+    if body.started_at > now_ms + FUTURE_SLACK_MS:
+        raise Invalid("started_at is in the future: report a job on arrival", "started_at")
+    await _check_area(session, body.transformer_area_id)
+    row = RepairJobRow(
+        client_id=client_id,
+        reported_by=caller.user_id,
+        workers=list(body.workers),
+        content=body.content,
+        area=body.area,
+        transformer_area_id=body.transformer_area_id,
+        started_at=from_epoch_ms(body.started_at),
+        expected_finish_at=from_epoch_ms(body.expected_finish_at),
+        latitude=body.fix.latitude,
+        longitude=body.fix.longitude,
+        accuracy_m=body.fix.accuracy_m,
+        fix_at=body.fix.fix_at,
+        body_sha256=digest,
+        created_at=from_epoch_ms(now_ms),
+        updated_at=from_epoch_ms(now_ms),
+    )
+    session.add(row)
+    try:
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        return await report_job(session, caller, body, now_ms)
+    return job_view(row, now_ms), True
+
+
+async def _job(session: AsyncSession, caller: Caller, job_id: int) -> RepairJobRow:
+    row = await session.get(RepairJobRow, job_id)
+    # crews see their own jobs; the back office sees every job
+    if row is None or (not caller.unscoped and row.reported_by != caller.user_id):
+        raise NotFound(f"repair job {job_id} not found")
+    return row
+
+
+async def get_job(session: AsyncSession, caller: Caller, job_id: int, now_ms: int) -> RepairJob:
+    return job_view(await _job(session, caller, job_id), now_ms)
+
+
+async def finish_job(
+    session: AsyncSession, caller: Caller, job_id: int, body: RepairJobFinish, now_ms: int
+) -> RepairJob:
+    row = await _job(session, caller, job_id)
+    if row.finished_at is not None:
+        if to_epoch_ms(row.finished_at) == body.finished_at and row.finish_note == body.note:
+            return job_view(row, now_ms)  # a resend
+        raise Conflict(f"repair job {job_id} is already finished")
+    if body.finished_at < to_epoch_ms(row.started_at):
+        raise Invalid("finished_at is before the job started", "finished_at")
+    if body.finished_at > now_ms + FUTURE_SLACK_MS:
+        raise Invalid("finished_at is in the future", "finished_at")
+    row.finished_at = from_epoch_ms(body.finished_at)
+    row.finish_note = body.note
+    await session.commit()
+    return job_view(row, now_ms)
+
+
+async def extend_job(
+    session: AsyncSession, caller: Caller, job_id: int, body: RepairJobExtend, now_ms: int
+) -> RepairJob:
+    row = await _job(session, caller, job_id)
+    if row.finished_at is not None:
+        raise Conflict(f"repair job {job_id} is already finished")
+    if body.expected_finish_at <= to_epoch_ms(row.started_at):
+        raise Invalid("expected_finish_at must be after started_at", "expected_finish_at")
+    row.expected_finish_at = from_epoch_ms(body.expected_finish_at)
+    await session.commit()
+    return job_view(row, now_ms)
+
+
+async def list_jobs(
+    session: AsyncSession, caller: Caller, active_only: bool, now_ms: int, limit: int = 200
+) -> list[RepairJob]:
+    query = select(RepairJobRow).order_by(RepairJobRow.expected_finish_at, RepairJobRow.id)
+    if active_only:
+        query = query.where(RepairJobRow.finished_at.is_(None))
+    if not caller.unscoped:
+        query = query.where(RepairJobRow.reported_by == caller.user_id)
+    return [job_view(r, now_ms) for r in await session.scalars(query.limit(limit))]
+
+
+def outage_view(row: OutageNotice, now_ms: int) -> Outage:
+    if row.cancelled:
+        status = "cancelled"
+    elif row.ended_at is not None:
+        status = "ended"
+    else:
+        status = "upcoming" if to_epoch_ms(row.starts_at) > now_ms else "ongoing"
+    return Outage(
+        id=row.id,
+        kind=row.kind.value,
+        status=status,  # type: ignore[arg-type]
+        area=row.area,
+        transformer_area_id=row.transformer_area_id,
+        starts_at=to_epoch_ms(row.starts_at),
+        expected_end_at=to_epoch_ms(row.expected_end_at),
+        ended_at=to_epoch_ms(row.ended_at) if row.ended_at else None,
+        reason=row.reason,
+        repair_job_id=row.repair_job_id,
+    )
+
+
+async def create_outage(
+    session: AsyncSession, caller: Caller, body: OutageCreate, now_ms: int
+) -> Outage:
+    if body.expected_end_at <= body.starts_at:
+        raise Invalid("expected_end_at must be after starts_at", "expected_end_at")
+    await _check_area(session, body.transformer_area_id)
+    if (
+        body.repair_job_id is not None
+        and await session.get(RepairJobRow, body.repair_job_id) is None
+    ):
+        raise Invalid(f"repair job {body.repair_job_id} does not exist", "repair_job_id")
+    row = OutageNotice(
+        kind=OutageKind(body.kind),
+        area=body.area,
+        transformer_area_id=body.transformer_area_id,
+        starts_at=from_epoch_ms(body.starts_at),
+        expected_end_at=from_epoch_ms(body.expected_end_at),
+        reason=body.reason,
+        repair_job_id=body.repair_job_id,
+        created_by=caller.user_id,
+        created_at=from_epoch_ms(now_ms),
+    )
+    session.add(row)
+    await session.commit()
+    return outage_view(row, now_ms)
+
+
+async def _outage(session: AsyncSession, outage_id: int) -> OutageNotice:
+    row = await session.get(OutageNotice, outage_id)
+    if row is None:
+        raise NotFound(f"outage notice {outage_id} not found")
+    return row
+
+
+async def end_outage(session: AsyncSession, outage_id: int, body: OutageEnd, now_ms: int) -> Outage:
+    row = await _outage(session, outage_id)
+    if row.cancelled:
+        raise Conflict(f"outage notice {outage_id} was cancelled")
+    if row.ended_at is not None:
+        if to_epoch_ms(row.ended_at) == body.ended_at:
+            return outage_view(row, now_ms)
+        raise Conflict(f"outage notice {outage_id} has already ended")
+    if body.ended_at > now_ms + FUTURE_SLACK_MS:
+        raise Invalid("ended_at is in the future", "ended_at")
+    row.ended_at = from_epoch_ms(body.ended_at)
+    await session.commit()
+    return outage_view(row, now_ms)
+
+
+async def cancel_outage(session: AsyncSession, outage_id: int, now_ms: int) -> Outage:
+    row = await _outage(session, outage_id)
+    if row.ended_at is not None:
+        raise Conflict(f"outage notice {outage_id} has already ended")
+    row.cancelled = True
+    await session.commit()
+    return outage_view(row, now_ms)
+
+
+async def list_outages(
+    session: AsyncSession,
+    now_ms: int,
+    current_only: bool,
+    transformer_area_id: int | None = None,
+    limit: int = 200,
+) -> list[Outage]:
+    """Notices ordered by start. ``current_only``: upcoming and ongoing (not ended, not
+    cancelled, expected end not yet passed) — what a customer needs to know now."""
+    query = select(OutageNotice).order_by(OutageNotice.starts_at, OutageNotice.id)
+    if current_only:
+        query = query.where(
+            OutageNotice.cancelled.is_(False),
+            OutageNotice.ended_at.is_(None),
+            OutageNotice.expected_end_at > from_epoch_ms(now_ms),
+        )
+    if transformer_area_id is not None:
+        query = query.where(OutageNotice.transformer_area_id == transformer_area_id)
+    return [outage_view(r, now_ms) for r in await session.scalars(query.limit(limit))]

@@ -1,0 +1,167 @@
+"""Read tariffs from a TOML file (``meterline tariffs load FILE.toml``).
+
+Numbers are read as exact decimals (``tomllib`` with ``parse_float=Decimal``), so ``0.4883``
+in the file is exactly 0.4883 CNY/kWh, never a binary float. The example file shipped with the
+project is ``backend/tariffs/default_tariffs.toml``; ``docs/prepaid.md`` explains the format.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import date, time
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from backend.accounts.models import CustomerCategory
+from backend.tariffs.model import Cycle, Period, Span, Tariff, TariffError
+
+DEFAULT_FILE = Path(__file__).with_name("default_tariffs.toml")
+_KEYS = {
+    "code",
+    "name",
+    "category",
+    "effective_from",
+    "cycle",
+    "tiers_kwh",
+    "periods",
+    "prices",
+    "flat_only",
+}
+
+
+def _hhmm(text: str, where: str) -> time:
+    try:
+        hh, mm = text.strip().split(":")
+        h, m = int(hh), int(mm)
+    except ValueError:
+        raise TariffError(f"{where}: {text!r} is not HH:MM") from None
+    if h == 24 and m == 0:
+        return time(0, 0)
+    if not (0 <= h < 24 and 0 <= m < 60):
+        raise TariffError(f"{where}: {text!r} is not a time of day")
+    return time(h, m)
+
+
+def _spans(periods: dict[str, Any], where: str) -> list[Span]:
+    spans: list[Span] = []
+    for name, ranges in periods.items():
+        try:
+            period = Period(name)
+        except ValueError:
+            raise TariffError(
+                f"{where}.periods: unknown period {name!r} "
+                f"(one of {', '.join(p.value for p in Period)})"
+            ) from None
+        if not isinstance(ranges, list):
+            raise TariffError(f'{where}.periods.{name}: a list of "HH:MM-HH:MM" strings')
+        for text in ranges:
+            if not isinstance(text, str) or text.count("-") != 1:
+                raise TariffError(f'{where}.periods.{name}: {text!r} is not "HH:MM-HH:MM"')
+            a, b = (_hhmm(x, f"{where}.periods.{name}") for x in text.split("-"))
+            if b != time(0) and b <= a:  # over midnight: 22:00-08:00 is two spans
+                spans.append(Span(period, a, time(0)))
+                if b != time(0):
+                    spans.append(Span(period, time(0), b))
+            else:
+                spans.append(Span(period, a, b))
+    return spans
+
+
+def _decimal(value: Any, where: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (int, Decimal, str)):
+        raise TariffError(f"{where}: {value!r} is not a number")
+    try:
+        return Decimal(value)
+    except InvalidOperation:
+        raise TariffError(f"{where}: {value!r} is not a number") from None
+
+
+def parse_tariff(raw: dict[str, Any], where: str) -> Tariff:
+    if "code" in raw:
+        where = f"{where} ({raw['code']})"
+    unknown = set(raw) - _KEYS
+    if unknown:
+        raise TariffError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+    for key in ("code", "name", "category", "effective_from", "prices"):
+        if key not in raw:
+            raise TariffError(f"{where}: missing {key!r}")
+    try:
+        category = CustomerCategory(raw["category"])
+    except ValueError:
+        raise TariffError(
+            f"{where}.category: {raw['category']!r} is not one of "
+            f"{', '.join(c.value for c in CustomerCategory)}"
+        ) from None
+    if not isinstance(raw["effective_from"], date):
+        raise TariffError(f"{where}.effective_from: a date like 2026-01-01 (no quotes)")
+    try:
+        cycle = Cycle(raw.get("cycle", "annual"))
+    except ValueError:
+        raise TariffError(f"{where}.cycle: 'annual' or 'monthly'") from None
+    tiers_wh = []
+    for kwh in raw.get("tiers_kwh", []):
+        wh = _decimal(kwh, f"{where}.tiers_kwh") * 1000
+        if wh != wh.to_integral_value():
+            raise TariffError(f"{where}.tiers_kwh: {kwh} kWh is finer than 1 Wh")
+        tiers_wh.append(int(wh))
+    spans = _spans(raw.get("periods", {}), where)
+    prices: dict[Period, tuple[Decimal, ...]] = {}
+    for name, row in raw["prices"].items():
+        try:
+            period = Period(name)
+        except ValueError:
+            raise TariffError(f"{where}.prices: unknown period {name!r}") from None
+        if not isinstance(row, list):
+            row = [row]
+        prices[period] = tuple(_decimal(p, f"{where}.prices.{name}") for p in row)
+    try:
+        return _build(raw, category, cycle, tiers_wh, spans, prices)
+    except TariffError as exc:
+        raise TariffError(f"{where}: {exc}") from None
+
+
+def _build(
+    raw: dict[str, Any],
+    category: CustomerCategory,
+    cycle: Cycle,
+    tiers_wh: list[int],
+    spans: list[Span],
+    prices: dict[Period, tuple[Decimal, ...]],
+) -> Tariff:
+    return Tariff(
+        code=str(raw["code"]),
+        name=str(raw["name"]),
+        category=category,
+        effective_from=raw["effective_from"],
+        cycle=cycle,
+        tiers_wh=tuple(tiers_wh),
+        spans=tuple(spans),
+        prices=prices,
+        flat_only=bool(raw.get("flat_only", False)),
+    )
+
+
+def parse_tariffs(text: str, source: str = "<text>") -> list[Tariff]:
+    try:
+        data = tomllib.loads(text, parse_float=Decimal)
+    except tomllib.TOMLDecodeError as exc:
+        raise TariffError(f"{source}: {exc}") from None
+    items = data.get("tariff")
+    if not isinstance(items, list) or not items:
+        raise TariffError(f"{source}: no [[tariff]] tables")
+    tariffs = [parse_tariff(raw, f"{source}: tariff #{i + 1}") for i, raw in enumerate(items)]
+    codes = [t.code for t in tariffs]
+    dupes = sorted({c for c in codes if codes.count(c) > 1})
+    if dupes:
+        raise TariffError(f"{source}: tariff code(s) {', '.join(dupes)} appear twice")
+    return tariffs
+
+
+def load_file(path: str | Path) -> list[Tariff]:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise TariffError(f"{p}: {exc.strerror}") from None
+    return parse_tariffs(text, str(p))

@@ -1,0 +1,184 @@
+"""Pure rating: an interval's energy → priced lines, tiers applied as consumption happens.
+
+An interval (two consecutive register reads of one meter) is cut at every local midnight, every
+TOU boundary and every tariff change inside it, and its Wh are shared between the pieces in
+proportion to their duration (exact integers, largest remainder: the pieces sum to the
+interval). Hourly reads (R17) with boundaries on the hour make the TOU split exact.
+
+The pieces are then walked in time order against a running counter per tariff cycle (阶梯: the
+account's own cycle start, restarting every year or month), so the kWh that crosses a threshold
+is priced at the next tier from that moment. Each (tier, period) has its own price. Amounts are
+exact ``Decimal`` CNY; rounding to fen happens once, when the ledger posts (with carry).
+"""
+
+from __future__ import annotations
+
+import bisect
+import calendar
+import itertools
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal, localcontext
+from zoneinfo import ZoneInfo
+
+import msgspec
+
+from backend.tariffs.model import Cycle, Period, Tariff, TariffError
+
+MS = 1000
+
+
+class Line(msgspec.Struct, frozen=True):
+    """One priced slice of an interval: ``wh`` at ``price`` in (tier, period) of ``cycle``."""
+
+    cycle: date  # the tariff cycle's first local day
+    tariff: str
+    tier: int  # 1-based, as customers read it: 第一档, 第二档, 第三档
+    period: Period
+    wh: int
+    price: Decimal  # CNY/kWh
+    amount: Decimal  # CNY, exact
+
+
+class Schedule:
+    """The tariffs of one category, in force one after another from their effective dates."""
+
+    def __init__(self, tariffs: Sequence[Tariff]) -> None:
+        self.tariffs = sorted(tariffs, key=lambda t: t.effective_from)
+        if not self.tariffs:
+            raise TariffError("no tariff for this category")
+        self._starts = [t.effective_from for t in self.tariffs]
+        if len(set(self._starts)) != len(self._starts):
+            raise TariffError("two tariffs of one category take effect on the same day")
+
+    def at(self, day: date) -> Tariff:
+        i = bisect.bisect_right(self._starts, day) - 1
+        if i < 0:
+            raise TariffError(
+                f"no {self.tariffs[0].category.value} tariff in force on {day.isoformat()} "
+                f"(the first starts {self._starts[0].isoformat()})"
+            )
+        return self.tariffs[i]
+
+
+def cycle_start(day: date, anchor: date, cycle: Cycle) -> date:
+    """The first day of the tariff cycle containing ``day`` for an account anchored at
+    ``anchor`` (its cycle_start). Days past a short month's end fall on its last day."""
+    if cycle is Cycle.ANNUAL:
+        for year in (day.year, day.year - 1):
+            last = calendar.monthrange(year, anchor.month)[1]
+            start = date(year, anchor.month, min(anchor.day, last))
+            if start <= day:
+                return start
+        raise AssertionError("unreachable")
+    year, month = day.year, day.month
+    for _ in range(2):
+        last = calendar.monthrange(year, month)[1]
+        start = date(year, month, min(anchor.day, last))
+        if start <= day:
+            return start
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    raise AssertionError("unreachable")
+
+
+def split_energy(
+    start_ms: int, end_ms: int, wh: int, cuts: Sequence[int]
+) -> list[tuple[int, int, int]]:
+    """Share ``wh`` over [start, end) cut at ``cuts``, in proportion to time (largest
+    remainder, ties to the earlier piece). Returns (start_ms, end_ms, wh) pieces."""
+    points = [start_ms, *sorted(c for c in set(cuts) if start_ms < c < end_ms), end_ms]
+    spans = [(a, b) for a, b in itertools.pairwise(points)]
+    total = end_ms - start_ms
+    if total <= 0:
+        raise ValueError(f"interval [{start_ms}, {end_ms}) is empty")
+    shares = [wh * (b - a) // total for a, b in spans]
+    rema = [(-(wh * (b - a) % total), i) for i, (a, b) in enumerate(spans)]
+    for _, i in sorted(rema)[: wh - sum(shares)]:
+        shares[i] += 1
+    return [(a, b, s) for (a, b), s in zip(spans, shares, strict=True)]
+
+
+def _local(ms: int, tz: ZoneInfo) -> datetime:
+    return datetime.fromtimestamp(ms / MS, UTC).astimezone(tz)
+
+
+def _to_ms(local: datetime) -> int:
+    return int(local.astimezone(UTC).timestamp() * MS)
+
+
+def cut_points(schedule: Schedule, tz: ZoneInfo, start_ms: int, end_ms: int) -> list[int]:
+    """Local midnights (cycle and tariff changes happen there) and TOU boundaries inside."""
+    cuts: list[int] = []
+    day = _local(start_ms, tz).date()
+    last = _local(end_ms, tz).date()
+    while day <= last:
+        midnight = datetime(day.year, day.month, day.day, tzinfo=tz)
+        cuts.append(_to_ms(midnight))
+        try:
+            tariff = schedule.at(day)
+        except TariffError:
+            tariff = None
+        for minute in tariff.boundaries() if tariff else ():
+            cuts.append(_to_ms(midnight + timedelta(minutes=minute)))
+        day += timedelta(days=1)
+    return [c for c in cuts if start_ms < c < end_ms]
+
+
+def kwh_amount(wh: int, price: Decimal) -> Decimal:
+    with localcontext() as ctx:
+        ctx.prec = 50
+        return Decimal(wh).scaleb(-3) * price
+
+
+def rate_interval(
+    schedule: Schedule,
+    tz: ZoneInfo,
+    anchor: date,
+    start_ms: int,
+    end_ms: int,
+    wh: int,
+    counters: dict[date, int],
+) -> list[Line]:
+    """Price one interval's energy; ``counters`` (Wh used so far per cycle start) is advanced.
+
+    Raises TariffError when no tariff is in force for part of the interval.
+    """
+    if wh < 0:
+        raise ValueError(f"negative energy {wh} Wh")
+    lines: dict[tuple[date, str, int, Period, Decimal], list[int | Decimal]] = {}
+    if wh == 0:
+        return []
+    for a, _b, piece_wh in split_energy(
+        start_ms, end_ms, wh, cut_points(schedule, tz, start_ms, end_ms)
+    ):
+        if piece_wh == 0:
+            continue
+        local = _local(a, tz)
+        tariff: Tariff = schedule.at(local.date())
+        period = tariff.period_at(local.time())
+        if tariff.flat_only:
+            period = Period.FLAT
+        cycle = cycle_start(local.date(), anchor, tariff.cycle)
+        used = counters.get(cycle, 0)
+        remaining = piece_wh
+        while remaining:
+            tier = tariff.tier_at(used)
+            room = tariff.tiers_wh[tier] - used if tier < len(tariff.tiers_wh) else remaining
+            take = min(remaining, room)
+            price = tariff.price(tier, period)
+            key = (cycle, tariff.code, tier + 1, period, price)
+            acc = lines.setdefault(key, [0, Decimal(0)])
+            acc[0] = int(acc[0]) + take
+            acc[1] = Decimal(acc[1]) + kwh_amount(take, price)
+            used += take
+            remaining -= take
+        counters[cycle] = used
+    return [
+        Line(cycle=c, tariff=code, tier=t, period=p, wh=int(v[0]), price=pr, amount=Decimal(v[1]))
+        for (c, code, t, p, pr), v in lines.items()
+    ]
+
+
+def round_fen(cny: Decimal) -> int:
+    """CNY → integer fen, half up (四舍五入), the one rounding a charge ever sees."""
+    return int((cny * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))

@@ -1,0 +1,85 @@
+// Lighthouse, mobile emulation (its defaults: Moto G Power, slow 4G, 4× CPU slowdown), against the
+// built app. With no argument it serves dist/ with `vite preview` on a free port and audits
+// /login; or pass URLs, e.g. `npm run lighthouse -- http://127.0.0.1:8000/login` for the app as the
+// backend serves it. Uses Debian's Chromium (CHROME_PATH to override); never downloads a browser.
+// Scores on a busy machine vary from run to run (Lighthouse multiplies the observed main-thread
+// time by its 4× CPU slowdown), so each URL is audited LH_RUNS times (default 3) and the median
+// run counts, as Lighthouse's own documentation recommends. Reports of the median runs go to
+// ../test-artifacts/lighthouse/. Exit code 1 when a median score is below 95.
+import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import * as chromeLauncher from 'chrome-launcher';
+import lighthouse from 'lighthouse';
+
+const MIN = 95;
+const RUNS = Number(process.env.LH_RUNS ?? 3);
+const CATEGORIES = ['performance', 'accessibility', 'best-practices'];
+const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const out = new URL('../../test-artifacts/lighthouse/', import.meta.url).pathname;
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitFor(url, ms = 30_000) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      /* not up yet */
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${url} did not answer within ${ms} ms`);
+}
+
+let preview = null;
+let urls = process.argv.slice(2);
+if (urls.length === 0) {
+  const port = await freePort();
+  preview = spawn('npx', ['vite', 'preview', '--host', '127.0.0.1', '--port', String(port), '--strictPort'], { stdio: 'ignore', detached: true });
+  urls = [`http://127.0.0.1:${port}/login`];
+  await waitFor(urls[0]);
+}
+
+const chrome = await chromeLauncher.launch({ chromePath: process.env.CHROME_PATH ?? '/usr/bin/chromium', chromeFlags: FLAGS });
+let failed = false;
+try {
+  mkdirSync(out, { recursive: true });
+  for (const url of urls) {
+    const runs = [];
+    for (let i = 0; i < RUNS; i++) {
+      const r = await lighthouse(url, { port: chrome.port, output: 'html', onlyCategories: CATEGORIES, logLevel: 'error' });
+      const total = CATEGORIES.reduce((sum, c) => sum + r.lhr.categories[c].score, 0);
+      runs.push({ r, total });
+      console.log(`  run ${i + 1}: ${CATEGORIES.map((c) => `${c} ${Math.round(r.lhr.categories[c].score * 100)}`).join('  ')}`);
+    }
+    runs.sort((a, b) => a.total - b.total);
+    const result = runs[Math.floor(runs.length / 2)].r;
+    const name = new URL(url).pathname.replace(/\W+/g, '_').replace(/^_|_$/g, '') || 'root';
+    writeFileSync(`${out}${name}.html`, result.report);
+    const scores = CATEGORIES.map((c) => [c, Math.round(result.lhr.categories[c].score * 100)]);
+    console.log(`${url}  median of ${RUNS}: ${scores.map(([c, s]) => `${c} ${s}`).join('  ')}`);
+    const m = (id) => result.lhr.audits[id].displayValue;
+    console.log(`  FCP ${m('first-contentful-paint')}  LCP ${m('largest-contentful-paint')}  TBT ${m('total-blocking-time')}  CLS ${m('cumulative-layout-shift')}  SI ${m('speed-index')}`);
+    for (const [, s] of scores) if (s < MIN) failed = true;
+    for (const c of CATEGORIES) {
+      for (const ref of result.lhr.categories[c].auditRefs) {
+        const audit = result.lhr.audits[ref.id];
+        if (ref.weight > 0 && audit.score !== null && audit.score < 0.9) console.log(`  ${c}: ${audit.id} ${audit.displayValue ?? ''} (${audit.title})`);
+      }
+    }
+  }
+} finally {
+  chrome.kill();
+  if (preview) process.kill(-preview.pid);
+}
+console.log(`reports in ${out}; every score must be ≥ ${MIN}: ${failed ? 'FAILED' : 'ok'}`);
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,179 @@
+// The customer's app: balance and days left, supply state, notices, usage, ledger, top-up.
+import { lazy, Route, Router } from 'preact-iso';
+import { label, t, when, yuan } from '../../i18n';
+import { Show, Tabs, useAsync } from '../common';
+import { type Account, balance, ledger, loadDetail, mainAccount, notices, outages, type Supply, supply } from './data';
+import { TopUp } from './TopUp';
+
+const Usage = lazy(() => import('./Usage').then((m) => m.Usage));
+
+export function SupplyCard({ s }: { s: Supply }) {
+  const cls = s.supply === 'connected' ? 'ok' : s.supply === 'disconnected' ? 'error' : 'warn';
+  return (
+    <div class={`card supply ${s.supply}`} data-testid="supply">
+      <h2>{t('cust.supply')}</h2>
+      <p class={`${cls} big-text`}>{label('supply', s.supply)}</p>
+      <p>
+        {s.action === 'top_up' && s.amount_to_restore_fen === 0
+          ? t('action.top_up.keep')
+          : t(`action.${s.action}`, { amount: yuan(s.amount_to_restore_fen) })}
+      </p>
+      {s.planned_disconnect_at && s.supply === 'connected' && (
+        <p class="warn">{t('cust.disconnect.planned', { when: when(s.planned_disconnect_at) })}</p>
+      )}
+    </div>
+  );
+}
+
+function Notices({ account, areaId }: { account: Account; areaId: number | null }) {
+  const state = useAsync(() => Promise.all([notices(account.id), outages(areaId)]), [account.id, areaId]);
+  return (
+    <Show state={state}>
+      {([items, outs]) =>
+        items.length + outs.length === 0 ? (
+          <p class="muted">{t('cust.notices.none')}</p>
+        ) : (
+          <ul class="list" data-testid="notices">
+            {outs.map((o) => (
+              <li key={`o${o.id}`} class="notice outage">
+                <div class="item">
+                  <strong>{t(o.kind === 'planned' ? 'notice.outage.planned' : 'notice.outage.unplanned')}</strong>
+                  <div>{t('notice.outage.when', { area: o.area, from: when(o.starts_at), to: when(o.expected_end_at) })}</div>
+                  <div class="muted">{o.reason}</div>
+                </div>
+              </li>
+            ))}
+            {items.map((n) => (
+              <li key={n.id} class={`notice ${n.kind}`}>
+                <div class="item">
+                  <strong>{label('notice', n.kind)}</strong>
+                  <div>{n.text}</div>
+                  <div class="muted">{when(n.created_at)}</div>
+                </div>
+              </li>
+            ))}
+          </ul>
+        )
+      }
+    </Show>
+  );
+}
+
+function Overview({ account, areaId }: { account: Account; areaId: number | null }) {
+  const bal = useAsync(() => balance(account.id), [account.id], 30_000);
+  const sup = useAsync(() => supply(account.id), [account.id], 30_000);
+  return (
+    <>
+      <Show state={bal}>
+        {(b) => (
+          <div class="card" data-testid="balance-card">
+            <h1>{t('cust.balance')}</h1>
+            <p class={`big ${b.balance_fen < 0 ? 'error' : ''}`} data-testid="balance">
+              {yuan(b.balance_fen)}
+            </p>
+            <p data-testid="days-left" class={b.low ? 'warn' : undefined}>
+              {b.days_left === null ? t('cust.days.unknown') : t('cust.days', { n: Math.floor(b.days_left) })}
+            </p>
+            {b.in_arrears && <p class="error">{t('cust.arrears')}</p>}
+            {b.tier && (
+              <p class="muted" data-testid="tier">
+                {t('cust.tier', { tier: b.tier.tier, price: b.tier.price })}
+                {b.tier.next_threshold_wh !== null &&
+                  ` · ${t('cust.tier.next', { kwh: Math.max(0, Math.round((b.tier.next_threshold_wh - b.tier.used_wh) / 1000)) })}`}
+              </p>
+            )}
+            <a class="button primary" href="/customer/topup">
+              {t('cust.topup')}
+            </a>
+          </div>
+        )}
+      </Show>
+      <Show state={sup}>{(s) => <SupplyCard s={s} />}</Show>
+      <h2>{t('cust.notices')}</h2>
+      <Notices account={account} areaId={areaId} />
+    </>
+  );
+}
+
+function Ledger({ account }: { account: Account }) {
+  const state = useAsync(() => ledger(account.id), [account.id]);
+  return (
+    <section aria-labelledby="ledger-title">
+      <h1 id="ledger-title">{t('cust.ledger')}</h1>
+      <Show state={state}>
+        {({ items }) =>
+          items.length === 0 ? (
+            <p class="muted">{t('cust.ledger.empty')}</p>
+          ) : (
+            <table data-testid="ledger">
+              <thead>
+                <tr>
+                  <th scope="col">{t('cust.ledger.when')}</th>
+                  <th scope="col">{t('cust.ledger.what')}</th>
+                  <th scope="col" class="num">
+                    {t('cust.ledger.amount')}
+                  </th>
+                  <th scope="col" class="num">
+                    {t('cust.ledger.balance')}
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {items.map((e) => (
+                  <tr key={e.id}>
+                    <td>{when(e.created_at)}</td>
+                    <td>
+                      {label('entry', e.kind)}
+                      {e.memo && <div class="muted">{e.memo}</div>}
+                    </td>
+                    <td class={`num ${e.amount_fen > 0 ? 'ok' : ''}`}>
+                      {e.amount_fen > 0 ? '+' : ''}
+                      {yuan(e.amount_fen)}
+                    </td>
+                    <td class="num">{yuan(e.balance_after_fen)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )
+        }
+      </Show>
+    </section>
+  );
+}
+
+export function Customer() {
+  const state = useAsync(loadDetail);
+  return (
+    <>
+      <Tabs
+        base="/customer"
+        tabs={[
+          ['', t('cust.tab.home')],
+          ['/usage', t('cust.tab.usage')],
+          ['/ledger', t('cust.tab.ledger')],
+          ['/topup', t('cust.tab.topup')],
+        ]}
+      />
+      <Show state={state}>
+        {(d) => {
+          const account = mainAccount(d);
+          if (!account) return <p class="card">{t('cust.noaccount')}</p>;
+          return (
+            <>
+              <p class="muted">
+                {d.customer.name} · {t('cust.account')} {account.number}
+              </p>
+              <Router>
+                <Route path="/" component={Overview} account={account} areaId={d.customer.transformer_area_id} />
+                <Route path="/usage" component={Usage} account={account} />
+                <Route path="/ledger" component={Ledger} account={account} />
+                <Route path="/topup" component={TopUp} account={account} />
+              </Router>
+            </>
+          );
+        }}
+      </Show>
+    </>
+  );
+}

@@ -1,0 +1,161 @@
+// The customer's data: their customer record and accounts, the prepaid state of the account
+// (balance, supply, ledger, notices), outages in their area, consumption. Money integer fen,
+// energy integer Wh, times UTC.
+import { authFetch, get, me } from '../../lib/api';
+import type { TopUpSender } from '../../lib/topup';
+
+export interface Account {
+  id: number;
+  number: string;
+  customer_id: number;
+  kind: 'prepaid' | 'postpaid';
+  balance_fen: number;
+  credit_limit_fen: number;
+  cycle_start: string | null;
+}
+
+export interface CustomerDetail {
+  customer: { id: number; number: string; name: string; address: string; transformer_area_id: number | null };
+  accounts: Account[];
+  meters: { id: number; meter_id: string; status: string; account_id: number | null }[];
+}
+
+/** The current tariff tier (阶梯), when the API reports it with the balance. */
+export interface TierNow {
+  tier: number;
+  used_wh: number; // in this tariff cycle so far
+  next_threshold_wh: number | null; // where the next tier starts; null on the last tier
+  price: string; // exact decimal CNY per kWh
+}
+
+export interface Balance {
+  account_id: number;
+  account_number: string;
+  balance_fen: number;
+  credit_limit_fen: number;
+  available_fen: number;
+  average_daily_spend_fen: number;
+  days_left: number | null; // days of credit at the recent spend; null without consumption
+  low: boolean;
+  in_arrears: boolean;
+  as_of: string;
+  tier?: TierNow | null;
+}
+
+export type SupplyState = 'connected' | 'disconnected' | 'ready_to_reconnect' | 'unknown';
+export type SupplyAction = 'none' | 'top_up' | 'press_button' | 'wait' | 'contact_service';
+
+export interface Supply {
+  account_id: number;
+  supply: SupplyState;
+  action: SupplyAction;
+  message: string;
+  amount_to_restore_fen: number;
+  planned_disconnect_at: string | null;
+}
+
+export interface LedgerEntry {
+  id: number;
+  kind: string; // top_up, consumption_charge, adjustment, refund, reversal
+  amount_fen: number;
+  balance_after_fen: number;
+  memo: string;
+  created_at: string;
+}
+
+export interface Notice {
+  id: number;
+  kind: string; // low_balance, disconnect_warning, disconnected, restored
+  channel: string;
+  text: string;
+  planned_disconnect_at: string | null;
+  created_at: string;
+}
+
+export interface Outage {
+  id: number;
+  kind: 'planned' | 'unplanned';
+  status: 'upcoming' | 'ongoing' | 'ended' | 'cancelled';
+  area: string;
+  starts_at: number;
+  expected_end_at: number;
+  reason: string;
+}
+
+interface Page<T> {
+  items: T[];
+  total: number;
+}
+
+export interface DailyUse {
+  day: string;
+  wh: number;
+}
+
+export interface MonthlyUse {
+  month: string;
+  wh: number;
+}
+
+/** The receipt of a top-up (购电凭证). */
+export interface TopUpResult {
+  receipt_number: string;
+  account_id: number;
+  account_number: string;
+  amount_fen: number;
+  channel: string;
+  paid_at: string;
+  balance_after_fen: number;
+}
+
+export async function loadDetail(): Promise<CustomerDetail> {
+  const id = me.value?.customer_id;
+  if (!id) throw new Error('not a customer login');
+  return get<CustomerDetail>(`/customers/${id}`);
+}
+
+/** The account the screens show: the first prepaid one, else the first. */
+export function mainAccount(d: CustomerDetail): Account | undefined {
+  return d.accounts.find((a) => a.kind === 'prepaid') ?? d.accounts[0];
+}
+
+export const balance = (accountId: number) => get<Balance>(`/accounts/${accountId}/balance`);
+export const supply = (accountId: number) => get<Supply>(`/accounts/${accountId}/supply`);
+export const ledger = (accountId: number) => get<Page<LedgerEntry>>(`/accounts/${accountId}/ledger?limit=50`);
+
+/** A notice goes out once per channel (SMS, app, …): the app shows each one once. */
+export async function notices(accountId: number): Promise<Notice[]> {
+  const page = await get<Page<Notice>>(`/accounts/${accountId}/notices?limit=50`);
+  const seen = new Set<string>();
+  return page.items.filter((n) => {
+    const key = `${n.kind}|${n.text}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+export function outages(areaId: number | null): Promise<Outage[]> {
+  return get<Outage[]>(areaId === null ? '/servicedesk/outages' : `/servicedesk/outages?transformer_area_id=${areaId}`);
+}
+
+const iso = (d: Date) => `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
+
+export function daily(accountId: number, days = 30): Promise<DailyUse[]> {
+  const to = new Date();
+  const from = new Date(to.getTime() - (days - 1) * 86_400_000);
+  return get<DailyUse[]>(`/accounts/${accountId}/consumption/daily?quantity=energy_import&from=${iso(from)}&to=${iso(to)}`);
+}
+
+export function monthly(accountId: number, months = 12): Promise<MonthlyUse[]> {
+  const to = new Date();
+  const from = new Date(to.getFullYear(), to.getMonth() - (months - 1), 1);
+  return get<MonthlyUse[]>(`/accounts/${accountId}/consumption/monthly?quantity=energy_import&from=${iso(from).slice(0, 7)}&to=${iso(to).slice(0, 7)}`);
+}
+
+export const sendTopUp: TopUpSender = (accountId, amountFen, key) =>
+  authFetch(`/api/accounts/${accountId}/topups`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'idempotency-key': key },
+    body: JSON.stringify({ amount_fen: amountFen, channel: 'app' }),
+  });

@@ -1,0 +1,34 @@
+// The service centre (95598): disconnect review and approvals, arrears, live commands, offline
+// meters, the collection success rate, and field flags for supervisors.
+import { Route, Router } from 'preact-iso';
+import { t } from '../../i18n';
+import { Tabs } from '../common';
+import { Arrears, Disconnect } from './Disconnect';
+import { FlagReview } from './FlagReview';
+import { CollectionRate, Commands, OfflineMeters } from './Network';
+
+export function Operator() {
+  return (
+    <>
+      <Tabs
+        base="/operator"
+        tabs={[
+          ['', t('op.tab.disconnect')],
+          ['/arrears', t('op.tab.arrears')],
+          ['/commands', t('op.tab.commands')],
+          ['/meters', t('op.tab.offline')],
+          ['/rate', t('op.tab.rate')],
+          ['/flags', t('op.tab.flags')],
+        ]}
+      />
+      <Router>
+        <Route path="/" component={Disconnect} />
+        <Route path="/arrears" component={Arrears} />
+        <Route path="/commands" component={Commands} />
+        <Route path="/meters" component={OfflineMeters} />
+        <Route path="/rate" component={CollectionRate} />
+        <Route path="/flags" component={FlagReview} />
+      </Router>
+    </>
+  );
+}

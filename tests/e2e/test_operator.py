@@ -1,0 +1,103 @@
+"""The operator's disconnect review: the queue with each account's policy explanation, a bulk
+disconnect requested by one operator and approved by another (four-eyes), its commands then
+visible with their live state; a supervisor resolves a field flag."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import Phone, Server, log_in, shot
+
+pytestmark = pytest.mark.e2e
+
+
+def test_operators_review_the_disconnect_queue_and_approve_a_bulk_disconnect(
+    phone: Phone, server: Server
+) -> None:
+    debtor = server.seeded.debtors[1]
+    a = phone(locale="zh-CN").new_page()
+    log_in(a, "op-a", "/operator")
+    queue = a.get_by_test_id("queue")
+    entry = queue.get_by_role("listitem").filter(has_text=debtor.account)
+    expect(entry).to_contain_text(debtor.name)
+    expect(entry).to_contain_text("-¥123.45")
+    expect(entry.get_by_role("list", name="原因").get_by_role("listitem")).not_to_have_count(0)
+    expect(entry).to_contain_text("欠费")
+    shot(a, "operator-queue-zh")
+
+    entry.get_by_role("checkbox").check()
+    a.fill("input[name=reason]", "欠费超过 100 元，已发停电预告")
+    a.get_by_role("button", name="提交审批（1 户）").click()
+    expect(a.get_by_test_id("queue-message")).to_contain_text("等待另一位操作员审批")
+    approvals = a.get_by_test_id("approvals")
+    expect(approvals).to_contain_text("这是您提交的批次")  # the requester cannot approve
+    expect(approvals.get_by_role("button", name="批准")).to_have_count(0)
+
+    b = phone(locale="en").new_page()
+    log_in(b, "op-b", "/operator")
+    batch = b.get_by_test_id("approvals").get_by_role("listitem").first
+    expect(batch).to_contain_text("Disconnect × 1")
+    expect(batch).to_contain_text("M-DEBT-2")
+    shot(b, "operator-approval-en")
+    batch.get_by_role("button", name="Approve").click()
+    expect(b.get_by_test_id("approval-message")).to_have_text("Approved: 1 commands queued.")
+
+    b.get_by_role("link", name="Arrears", exact=True).click()
+    expect(b.get_by_test_id("arrears")).to_contain_text(debtor.name)
+    expect(b.get_by_test_id("arrears")).to_contain_text("-¥123.45")
+
+    b.get_by_role("link", name="Commands", exact=True).click()
+    command = b.get_by_test_id("commands").get_by_role("listitem").filter(has_text="M-DEBT-2")
+    expect(command).to_contain_text("Disconnect")
+    expect(command.get_by_test_id("command-state")).not_to_have_text("Awaiting approval")
+    shot(b, "operator-commands-en")
+
+    token = server.token("op-b")
+    commands = server.api("GET", "/commands?limit=50", token)["items"]
+    mine = [c for c in commands if c["meter_id"] == "M-DEBT-2"]
+    assert [(c["kind"], c["actor"], c["approver"]) for c in mine] == [
+        ("disconnect", "op-a", "op-b")
+    ]
+
+
+def test_operator_sees_offline_meters_and_the_collection_rate(phone: Phone, server: Server) -> None:
+    page = phone(locale="en").new_page()
+    log_in(page, "op-a", "/operator")
+    page.get_by_role("link", name="Offline meters", exact=True).click()
+    expect(page.get_by_test_id("offline-meters")).to_contain_text("M-DEBT-1")
+    page.get_by_role("link", name="Collection", exact=True).click()
+    expect(page.get_by_test_id("rate")).to_be_visible()
+    shot(page, "operator-rate-en")
+
+
+def test_supervisor_resolves_a_field_flag(phone: Phone, server: Server) -> None:
+    stop = server.seeded.rounds["track"].stops[1]
+    now = int(time.time() * 1000)
+    reading = {
+        "client_id": str(uuid.uuid4()),
+        "meter_id": stop.meter_id,
+        "registers": {"energy_import": 1_000_000},
+        "fix": {"latitude": stop.lat, "longitude": stop.lon, "accuracy_m": 95.0, "fix_at": now},
+        "device_at": now,
+    }
+    sent = server.api("POST", "/field/readings", server.token("insp-track"), reading)
+    assert [f["kind"] for f in sent["flags"]] == ["poor_accuracy"]
+
+    page = phone(locale="en").new_page()
+    log_in(page, "sup", "/operator")
+    page.get_by_role("link", name="Field flags", exact=True).click()
+    flag = (
+        page.get_by_test_id("review-flags").get_by_role("listitem").filter(has_text=stop.meter_id)
+    )
+    expect(flag).to_contain_text("Poor GPS accuracy")
+    shot(page, "supervisor-flags-en")
+    flag.get_by_label("What you found").fill("Met the inspector: cellar, no sky view")
+    flag.get_by_role("button", name="Resolve").click()
+    expect(page.get_by_test_id("review-flags").filter(has_text=stop.meter_id)).to_have_count(0)
+
+    open_flags = server.api("GET", f"/field/flags?meter_id={stop.meter_id}", server.token("sup"))
+    assert open_flags == []

@@ -1,0 +1,256 @@
+"""The prepaid API: balance, ledger, top-ups with idempotency keys, notices, supply, and the
+operators' arrears list, disconnect queue and payment-to-restore times."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from backend.accounts.ledger_models import EntryKind, LedgerEntry
+from backend.accounts.topups_models import Channel, TopUp, TopUpStatus
+from backend.commands import engine as prepaid
+from backend.commands.lifecycle import State
+from backend.commands.models import Command
+from backend.db import session_factory
+from backend.types import utcnow
+from protocols.contract import CommandKind, RelayState
+from tests.integration.api.conftest import Api
+from tests.integration.prepaid.conftest import post, set_relay
+
+OFF, ON, READY = (int(RelayState.DISCONNECTED), int(RelayState.CONNECTED),
+                  int(RelayState.READY_FOR_RECONNECTION))  # fmt: skip
+
+
+def key(n: int) -> dict[str, str]:
+    return {"Idempotency-Key": f"pay-{n:08d}"}
+
+
+async def test_customer_sees_balance_and_days_of_credit_left(quiet_api: Api) -> None:
+    api, acc = quiet_api, quiet_api.world.alice_account
+    await post(api.engine, acc, EntryKind.TOP_UP, 10_000)
+    await post(api.engine, acc, EntryKind.CONSUMPTION_CHARGE, -3_000)  # ¥30 in 30 days
+    r = await api.client.get(f"/api/accounts/{acc}/balance", headers=await api.login("alice"))
+    assert r.status_code == 200
+    body = r.json()
+    assert body["balance_fen"] == 7_000
+    assert body["average_daily_spend_fen"] == 100
+    assert body["days_left"] == 70.0
+    assert body["low"] is False
+    assert body["in_arrears"] is False
+
+
+async def test_customer_cannot_read_another_customers_balance_ledger_notices_or_supply(
+    quiet_api: Api,
+) -> None:
+    bob = await quiet_api.login("bob")
+    acc = quiet_api.world.alice_account
+    for what in ("balance", "ledger", "notices", "supply"):
+        r = await quiet_api.client.get(f"/api/accounts/{acc}/{what}", headers=bob)
+        assert r.status_code == 404, what
+
+
+async def test_customer_cannot_top_up_another_customers_account(quiet_api: Api) -> None:
+    r = await quiet_api.client.post(
+        f"/api/accounts/{quiet_api.world.alice_account}/topups",
+        json={"amount_fen": 100}, headers={**await quiet_api.login("bob"), **key(1)},
+    )  # fmt: skip
+    assert r.status_code == 404
+
+
+async def test_ledger_is_paged_newest_first_with_the_balance_after_each_entry(
+    quiet_api: Api,
+) -> None:
+    acc = quiet_api.world.alice_account
+    for fen in (1_000, 2_000, 3_000):
+        await post(quiet_api.engine, acc, EntryKind.TOP_UP, fen)
+    r = await quiet_api.client.get(
+        f"/api/accounts/{acc}/ledger?limit=2", headers=await quiet_api.login("alice")
+    )
+    assert r.status_code == 200
+    page = r.json()
+    assert page["total"] == 3
+    assert [(e["amount_fen"], e["balance_after_fen"]) for e in page["items"]] == [
+        (3_000, 6_000), (2_000, 3_000),
+    ]  # fmt: skip
+
+
+async def test_top_up_with_the_same_key_and_body_answers_the_same_receipt_and_pays_once(
+    quiet_api: Api,
+) -> None:
+    api, acc = quiet_api, quiet_api.world.alice_account
+    headers = {**await api.login("alice"), **key(2)}
+    body = {"amount_fen": 5_000, "channel": "wechat"}
+    first = await api.client.post(f"/api/accounts/{acc}/topups", json=body, headers=headers)
+    second = await api.client.post(f"/api/accounts/{acc}/topups", json=body, headers=headers)
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert first.content == second.content
+    assert first.headers["idempotent-replayed"] == "false"
+    assert second.headers["idempotent-replayed"] == "true"
+    assert first.json()["balance_after_fen"] == 5_000
+    async with session_factory(api.engine)() as s:
+        n = await s.scalar(
+            select(func.count()).where(
+                LedgerEntry.account_id == acc, LedgerEntry.kind == EntryKind.TOP_UP
+            )
+        )
+    assert n == 1
+
+
+async def test_top_up_with_the_same_key_and_another_body_is_422(quiet_api: Api) -> None:
+    api, acc = quiet_api, quiet_api.world.alice_account
+    headers = {**await api.login("alice"), **key(3)}
+    url = f"/api/accounts/{acc}/topups"
+    assert (await api.client.post(url, json={"amount_fen": 100}, headers=headers)).is_success
+    r = await api.client.post(url, json={"amount_fen": 200}, headers=headers)
+    assert r.status_code == 422
+    assert "different top-up" in r.json()["detail"]
+
+
+async def test_top_up_while_the_first_request_with_the_key_still_runs_is_409(
+    quiet_api: Api,
+) -> None:
+    api, acc = quiet_api, quiet_api.world.alice_account
+    body = {"amount_fen": 100, "channel": "app"}
+    from backend.accounts import topups
+
+    async with session_factory(api.engine)() as s:
+        s.add(
+            TopUp(
+                customer_id=api.world.alice, account_id=acc, idempotency_key="pay-00000004",
+                request_hash=topups.request_hash(acc, topups.TopUpIn(100, Channel.APP)),
+                status=TopUpStatus.IN_PROGRESS, channel=Channel.APP, amount_fen=100,
+                actor="alice", started_at=utcnow(),
+            )
+        )  # fmt: skip
+        await s.commit()
+    r = await api.client.post(
+        f"/api/accounts/{acc}/topups", json=body, headers={**await api.login("alice"), **key(4)}
+    )
+    assert r.status_code == 409
+    assert "still being processed" in r.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "field"),
+    [
+        ({}, {"amount_fen": 100}, "idempotency"),
+        ({"Idempotency-Key": "short"}, {"amount_fen": 100}, "idempotency"),
+        (key(5), {"amount_fen": 0}, "amount_fen"),
+        (key(5), {"amount_fen": 100, "balance_fen": 1}, "balance_fen"),
+        (key(5), {"amount_fen": 100, "channel": "counter"}, "channel"),
+    ],
+)
+async def test_a_bad_top_up_is_refused_naming_what_is_wrong(
+    quiet_api: Api, headers: dict[str, str], body: dict[str, object], field: str
+) -> None:
+    r = await quiet_api.client.post(
+        f"/api/accounts/{quiet_api.world.alice_account}/topups", json=body,
+        headers={**await quiet_api.login("alice"), **headers},
+    )  # fmt: skip
+    assert r.status_code == 400
+    assert field in r.text.lower()
+
+
+async def test_an_operator_records_a_counter_payment(quiet_api: Api) -> None:
+    r = await quiet_api.client.post(
+        f"/api/accounts/{quiet_api.world.alice_account}/topups",
+        json={"amount_fen": 2_000, "channel": "counter"},
+        headers={**await quiet_api.login("op"), **key(6)},
+    )
+    assert r.status_code == 201
+    assert r.json()["channel"] == "counter"
+
+
+async def test_supply_off_for_arrears_says_how_much_to_pay_and_a_top_up_starts_the_restore(
+    quiet_api: Api,
+) -> None:
+    api, acc = quiet_api, quiet_api.world.alice_account
+    await set_relay(api.engine, api.world.alice_meter, OFF, mode=2)
+    await post(api.engine, acc, EntryKind.ADJUSTMENT, -1_234)
+    alice = await api.login("alice")
+    off = (await api.client.get(f"/api/accounts/{acc}/supply", headers=alice)).json()
+    assert (off["supply"], off["action"], off["amount_to_restore_fen"]) == (
+        "disconnected", "top_up", 1_234,
+    )  # fmt: skip
+    paid = await api.client.post(
+        f"/api/accounts/{acc}/topups", json={"amount_fen": 1_234}, headers={**alice, **key(7)}
+    )
+    assert paid.status_code == 201
+    wait = (await api.client.get(f"/api/accounts/{acc}/supply", headers=alice)).json()
+    assert wait["action"] == "wait"
+    assert wait["meters"][0]["pending_command"]["kind"] == "reconnect"
+
+
+async def test_supply_of_an_armed_meter_says_press_the_button(quiet_api: Api) -> None:
+    await set_relay(quiet_api.engine, quiet_api.world.alice_meter, READY, mode=1)
+    r = await quiet_api.client.get(
+        f"/api/accounts/{quiet_api.world.alice_account}/supply",
+        headers=await quiet_api.login("alice"),
+    )
+    assert (r.json()["supply"], r.json()["action"]) == ("ready_to_reconnect", "press_button")
+
+
+async def test_notices_of_the_sweep_are_listed_for_the_customer(quiet_api: Api) -> None:
+    api, acc = quiet_api, quiet_api.world.alice_account
+    await set_relay(api.engine, api.world.alice_meter, ON)
+    await post(api.engine, acc, EntryKind.ADJUSTMENT, -500)
+    async with session_factory(api.engine)() as s:
+        await prepaid.sweep(s, api.settings, utcnow())
+        await s.commit()
+    r = await api.client.get(f"/api/accounts/{acc}/notices", headers=await api.login("alice"))
+    kinds = {(n["kind"], n["channel"]) for n in r.json()["items"]}
+    assert kinds == {
+        ("low_balance", "sms"), ("low_balance", "app"),
+        ("disconnect_warning", "sms"), ("disconnect_warning", "app"),
+    }  # fmt: skip
+
+
+async def test_arrears_list_the_most_owed_first_and_inspectors_only_their_grid(
+    quiet_api: Api,
+) -> None:
+    api = quiet_api
+    await post(api.engine, api.world.alice_account, EntryKind.ADJUSTMENT, -700)
+    op = (await api.client.get("/api/prepaid/arrears", headers=await api.login("op"))).json()
+    assert [(i["account_id"], i["balance_fen"]) for i in op["items"]] == [
+        (api.world.alice_account, -700)
+    ]
+    insp2 = await api.client.get("/api/prepaid/arrears", headers=await api.login("insp2"))
+    assert insp2.json()["total"] == 0
+    customer = await api.client.get("/api/prepaid/arrears", headers=await api.login("alice"))
+    assert customer.status_code == 403
+
+
+async def test_disconnect_queue_explains_every_rule_for_each_account(quiet_api: Api) -> None:
+    api = quiet_api
+    await set_relay(api.engine, api.world.alice_meter, ON)
+    await post(api.engine, api.world.alice_account, EntryKind.ADJUSTMENT, -700)
+    r = await api.client.get("/api/prepaid/disconnect-queue", headers=await api.login("op"))
+    assert r.status_code == 200
+    (item,) = r.json()["items"]
+    rules = {x["rule"]: x["ok"] for x in item["policy"]["reasons"]}
+    assert rules["arrears"] is True
+    assert rules["warning"] is False  # nobody was warned yet
+    assert item["policy"]["due"] is False
+    assert (await api.client.get("/api/prepaid/disconnect-queue",
+                                 headers=await api.login("insp1"))).status_code == 403  # fmt: skip
+
+
+async def test_restore_times_report_payment_to_supply_per_command_and_in_summary(
+    quiet_api: Api,
+) -> None:
+    api = quiet_api
+    await set_relay(api.engine, api.world.alice_meter, OFF)
+    paid = utcnow() - timedelta(minutes=10)
+    async with session_factory(api.engine)() as s:
+        await post(api.engine, api.world.alice_account, EntryKind.TOP_UP, 100)
+        (c,) = await prepaid.after_payment(s, api.settings, api.world.alice_account, paid)
+        c.state, c.restored_at = State.VERIFIED, paid + timedelta(seconds=90)
+        await s.commit()
+    r = await api.client.get("/api/prepaid/restore-times", headers=await api.login("sup"))
+    body = r.json()
+    assert (body["total"], body["restored"], body["median_s"]) == (1, 1, 90.0)
+    assert body["items"][0]["kind"] == CommandKind.RECONNECT.value
+    async with session_factory(api.engine)() as s:
+        assert await s.scalar(select(func.count()).select_from(Command)) == 1

@@ -1,0 +1,186 @@
+"""Consumption materialised from readings: late, rolled-over, replaced, duplicated, anomalous."""
+
+from __future__ import annotations
+
+import random
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from backend.accounts.service import meters_of_customer
+from backend.db import session_factory
+from backend.metering import service
+from backend.metering.consumption import on_readings_committed
+from backend.metering.models import ConsumptionAnomaly, ConsumptionDaily, Meter, MeterStatus
+from tests.support.readings import commit_readings, ms
+from tests.support.world import build_world
+
+D1, D2, D3 = date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 3)
+
+
+async def days(engine: AsyncEngine, meter_pk: int) -> dict[date, int]:
+    async with session_factory(engine)() as s:
+        rows = await s.execute(
+            select(ConsumptionDaily.day, ConsumptionDaily.wh)
+            .where(ConsumptionDaily.meter_pk == meter_pk)
+            .order_by(ConsumptionDaily.day)
+        )
+        return dict(rows.all())  # type: ignore[arg-type]
+
+
+async def anomalies(engine: AsyncEngine, meter_pk: int) -> list[tuple[int, int]]:
+    async with session_factory(engine)() as s:
+        rows = await s.execute(
+            select(ConsumptionAnomaly.ts, ConsumptionAnomaly.value)
+            .where(ConsumptionAnomaly.meter_pk == meter_pk)
+            .order_by(ConsumptionAnomaly.ts)
+        )
+        return [tuple(r) for r in rows.all()]  # type: ignore[misc]
+
+
+async def test_daily_consumption_follows_shanghai_days(engine: AsyncEngine) -> None:
+    w = await build_world(engine)
+    # 2026-03-01 16:00 UTC is midnight in Shanghai: it closes 1 March
+    await commit_readings(engine, w.alice_meter, [
+        (ms(2026, 2, 28, 16, 0), 10_000),  # 1 March 00:00 local: closes 28 February
+        (ms(2026, 3, 1, 4, 0), 12_000),  # 1 March 12:00
+        (ms(2026, 3, 1, 16, 0), 15_000),  # 2 March 00:00: still 1 March's energy
+        (ms(2026, 3, 1, 16, 0, 1), 15_010),  # one second later: 2 March
+    ])  # fmt: skip
+    assert await days(engine, w.alice_meter) == {date(2026, 2, 28): 0, D1: 5_000, D2: 10}
+
+
+async def test_a_late_reading_recomputes_the_days_it_touches(engine: AsyncEngine) -> None:
+    w = await build_world(engine)
+    await commit_readings(engine, w.alice_meter, [(ms(2026, 3, 1, 4), 1_000)])
+    await commit_readings(engine, w.alice_meter, [(ms(2026, 3, 3, 4), 3_000)])
+    # the gap's energy lands on the day the gap closes...
+    assert await days(engine, w.alice_meter) == {D1: 0, D3: 2_000}
+    # ...until the reading of 2 March arrives late and splits it
+    await commit_readings(engine, w.alice_meter, [(ms(2026, 3, 2, 4), 1_600)])
+    assert await days(engine, w.alice_meter) == {D1: 0, D2: 600, D3: 1_400}
+
+
+async def test_a_late_reading_that_changes_the_baseline_carries_into_later_days(
+    engine: AsyncEngine,
+) -> None:
+    w = await build_world(engine)
+    await commit_readings(engine, w.alice_meter, [
+        (ms(2026, 3, 1, 4), 1_000), (ms(2026, 3, 2, 4), 2_000), (ms(2026, 3, 3, 4), 3_000),
+    ])  # fmt: skip
+    assert await days(engine, w.alice_meter) == {D1: 0, D2: 1_000, D3: 1_000}
+    # a late, impossible reading on 1 March: the later ones now fall below it
+    await commit_readings(engine, w.alice_meter, [(ms(2026, 3, 1, 5), 9_000)])
+    assert await days(engine, w.alice_meter) == {D1: 8_000, D2: 0, D3: 0}
+    assert await anomalies(engine, w.alice_meter) == [
+        (ms(2026, 3, 2, 4), 2_000),
+        (ms(2026, 3, 3, 4), 3_000),
+    ]
+
+
+async def test_register_rollover_is_counted_across_the_wrap(engine: AsyncEngine) -> None:
+    w = await build_world(engine)
+    await commit_readings(engine, w.alice_meter, [
+        (ms(2026, 3, 1, 1), 999_999_000),  # 999999.00 kWh
+        (ms(2026, 3, 1, 2), 999_999_990),  # 999999.99 kWh, the top of a DL/T 645 register
+        (ms(2026, 3, 1, 3), 490),  # wrapped: 0.49 kWh
+    ])  # fmt: skip
+    assert await days(engine, w.alice_meter) == {D1: 990 + 500}
+    assert await anomalies(engine, w.alice_meter) == []
+
+
+async def test_a_negative_delta_is_an_anomaly_and_never_charged(engine: AsyncEngine) -> None:
+    w = await build_world(engine)
+    await commit_readings(engine, w.alice_meter, [
+        (ms(2026, 3, 1, 1), 50_000), (ms(2026, 3, 1, 2), 20_000), (ms(2026, 3, 1, 3), 50_700),
+    ])  # fmt: skip
+    assert await days(engine, w.alice_meter) == {D1: 700}
+    assert await anomalies(engine, w.alice_meter) == [(ms(2026, 3, 1, 2), 20_000)]
+
+
+async def test_replaying_a_batch_changes_nothing(engine: AsyncEngine) -> None:
+    w = await build_world(engine)
+    points = [(ms(2026, 3, 1, h), 1_000 + 100 * h) for h in range(0, 24, 3)]
+    await commit_readings(engine, w.alice_meter, points)
+    first = await days(engine, w.alice_meter)
+    affected = [(w.alice_meter, "energy_import", points[0][0], points[-1][0])]
+    await on_readings_committed(engine, affected)
+    await on_readings_committed(engine, affected)
+    assert await days(engine, w.alice_meter) == first == {D1: 1_500, D2: 600}
+
+
+async def test_tariff_registers_have_their_own_chains(engine: AsyncEngine) -> None:
+    w = await build_world(engine)
+    await commit_readings(engine, w.alice_meter, [(ms(2026, 3, 1, 1), 10), (ms(2026, 3, 1, 5), 70)],
+                          quantity="energy_import_t4")  # fmt: skip
+    await commit_readings(engine, w.alice_meter, [(ms(2026, 3, 1, 1), 1), (ms(2026, 3, 1, 5), 9)],
+                          quantity="voltage_a")  # fmt: skip
+    async with session_factory(engine)() as s:
+        rows = (await s.execute(select(ConsumptionDaily.quantity, ConsumptionDaily.wh))).all()
+    assert [tuple(r) for r in rows] == [("energy_import_t4", 60)]
+
+
+async def test_a_replacement_meter_starts_a_new_chain_and_the_customer_sums_both(
+    engine: AsyncEngine,
+) -> None:
+    w = await build_world(engine)
+    async with session_factory(engine)() as s:
+        old = await s.get(Meter, w.alice_meter)
+        assert old is not None
+        old.status = MeterStatus.REMOVED
+        new = Meter(meter_id="M-ALICE-2", customer_id=w.alice, account_id=w.alice_account,
+                    replaces_meter_id=old.id, status=MeterStatus.ACTIVE)  # fmt: skip
+        s.add(new)
+        await s.commit()
+        new_pk = new.id
+    await commit_readings(
+        engine, w.alice_meter, [(ms(2026, 3, 1, 1), 80_000), (ms(2026, 3, 1, 5), 80_400)]
+    )
+    # the new meter starts near zero: no delta is ever taken across the two meters
+    await commit_readings(engine, new_pk, [(ms(2026, 3, 1, 6), 5), (ms(2026, 3, 1, 9), 305)])
+    assert await days(engine, w.alice_meter) == {D1: 400}
+    assert await days(engine, new_pk) == {D1: 300}
+    assert await anomalies(engine, new_pk) == []
+    async with session_factory(engine)() as s:
+        total = await service.daily(s, meters_of_customer(w.alice), "energy_import", D1, D1)
+    assert [(d.day, d.wh, d.meters) for d in total] == [(D1, 700, 2)]
+
+
+async def test_readings_of_bad_quality_do_not_count(engine: AsyncEngine) -> None:
+    w = await build_world(engine)
+    await commit_readings(
+        engine, w.alice_meter, [(ms(2026, 3, 1, 1), 100), (ms(2026, 3, 1, 9), 900)]
+    )
+    await commit_readings(engine, w.alice_meter, [(ms(2026, 3, 1, 5), 99_999)], quality="invalid")
+    assert await days(engine, w.alice_meter) == {D1: 800}
+
+
+async def test_in_order_appends_and_any_delivery_order_give_the_same_days_as_all_at_once(
+    engine: AsyncEngine,
+) -> None:
+    w = await build_world(engine)
+    rng = random.Random(645)
+    points, value = [], 999_990_000  # close to the DL/T 645 wrap: it will roll over
+    for i in range(50):
+        value = (value + rng.randrange(0, 900)) % 10**9
+        points.append((ms(2026, 3, 1) + i * 97 * 60_000, value))
+    points[30] = (points[30][0], 5)  # a glitch
+    points[40] = (points[40][0], points[40][1] + 7_000_000)  # a spike: the next ones fall back
+    await commit_readings(engine, w.bob_meter, points)  # all at once
+    for i in range(0, len(points), 3):  # in order, a few at a time: appends
+        await commit_readings(engine, w.alice_meter, points[i : i + 3])
+    shuffled = points[:]
+    rng.shuffle(shuffled)
+    while shuffled:  # out of order, in batches of 1 to 8: recomputations
+        batch = shuffled[: rng.randint(1, 8)]
+        shuffled = shuffled[len(batch) :]
+        await commit_readings(engine, w.pending_meter, batch)
+    expected_days, expected_anomalies = (
+        await days(engine, w.bob_meter),
+        await anomalies(engine, w.bob_meter),
+    )
+    assert len(expected_anomalies) >= 2
+    for meter in (w.alice_meter, w.pending_meter):
+        assert await days(engine, meter) == expected_days
+        assert await anomalies(engine, meter) == expected_anomalies

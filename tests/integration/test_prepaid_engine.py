@@ -1,0 +1,95 @@
+"""The prepaid engine: warn, wait for the warning's lead time, disconnect when the policy says
+due, and restore after payment (directly or armed, by the meter's control mode)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from backend.accounts import ledger
+from backend.accounts.ledger_models import EntryKind
+from backend.accounts.notifications import LoggingProvider, deliver_pending
+from backend.accounts.notifications_models import Notice, NoticeKind, NoticeStatus
+from backend.commands import engine as prepaid
+from backend.commands.lifecycle import State
+from backend.commands.models import Command
+from backend.db import session_factory
+from backend.settings import load_settings
+from protocols.contract import CommandKind, RelayState
+from tests.support.prepaid_data import make_account
+
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+async def test_arrears_are_warned_then_disconnected_and_payment_restores_supply(
+    engine, tmp_path: Path
+) -> None:
+    settings = load_settings(env={}, data_dir=str(tmp_path))
+    sessions = session_factory(engine)
+    async with sessions() as s:
+        _, account, _ = await make_account(s, control_mode=2)
+        await ledger.post(s, account.id, EntryKind.ADJUSTMENT, -1_500, actor="t", memo="debt")
+        await s.commit()
+    tuesday = datetime(2026, 5, 5, 10, tzinfo=TZ).astimezone(ZoneInfo("UTC"))
+    # 2026-05-05 is a holiday (劳动节): warned, not disconnected
+    async with sessions() as s:
+        first = await prepaid.sweep(s, settings, tuesday)
+        await deliver_pending(s, LoggingProvider(), tuesday)
+        await s.commit()
+    assert first.disconnects == []
+    async with sessions() as s:
+        kinds = {(n.kind, n.status) for n in (await s.scalars(select(Notice))).all()}
+        assert (NoticeKind.DISCONNECT_WARNING, NoticeStatus.DELIVERED) in kinds
+        assert (NoticeKind.LOW_BALANCE, NoticeStatus.DELIVERED) in kinds
+    # the next sweep does not send the same notices again
+    async with sessions() as s:
+        await prepaid.sweep(s, settings, tuesday + timedelta(hours=1))
+        assert await deliver_pending(s, LoggingProvider()) == 0
+        await s.commit()
+    wednesday = tuesday + timedelta(days=1, hours=1)  # 11:00, warning 25 h old
+    async with sessions() as s:
+        second = await prepaid.sweep(s, settings, wednesday)
+        await s.commit()
+    assert second.decisions[account.id].due
+    (cid,) = second.disconnects
+    async with sessions() as s:
+        c = await s.get(Command, cid)
+        assert c is not None
+        assert (c.kind, c.state, c.actor) == (
+            CommandKind.DISCONNECT,
+            State.QUEUED,
+            "prepaid-engine",
+        )
+        assert "is a working day" in c.reason
+        assert "inside the disconnect window" in c.reason
+        # the customer pays before dispatch: the disconnect is withdrawn
+        await ledger.post(s, account.id, EntryKind.TOP_UP, 5_000, actor="alice")
+        assert await prepaid.after_payment(s, settings, account.id, wednesday) == []
+        await s.commit()
+        await s.refresh(c)
+        assert c.state is State.CANCELLED
+
+
+async def test_after_payment_a_direct_mode_meter_reconnects_and_an_arming_mode_meter_is_armed(
+    engine, tmp_path: Path
+) -> None:
+    settings = load_settings(env={}, data_dir=str(tmp_path))
+    sessions = session_factory(engine)
+    off = int(RelayState.DISCONNECTED)
+    async with sessions() as s:
+        _, direct, _ = await make_account(s, control_mode=2, relay_state=off)
+        _, armed, _ = await make_account(s, control_mode=1, relay_state=off)
+        for acc in (direct, armed):
+            await ledger.post(s, acc.id, EntryKind.TOP_UP, 1_000, actor="t")
+        paid = datetime(2026, 5, 6, 3, tzinfo=ZoneInfo("UTC"))
+        (a,) = await prepaid.after_payment(s, settings, direct.id, paid)
+        (b,) = await prepaid.after_payment(s, settings, armed.id, paid)
+        await s.commit()
+    assert (a.kind, a.expected_relay_state) == (CommandKind.RECONNECT, int(RelayState.CONNECTED))
+    assert (b.kind, b.expected_relay_state) == (
+        CommandKind.ARM_RECONNECT, int(RelayState.READY_FOR_RECONNECTION),
+    )  # fmt: skip
+    assert a.paid_at == paid
