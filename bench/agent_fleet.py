@@ -399,7 +399,7 @@ if __name__ == "__main__":
     parser.add_argument("--meters", type=int, default=50)
     parser.add_argument("--every", type=float, default=1.0, help="poll interval, cadence mode")
     parser.add_argument("--seconds", type=float, default=60.0, help="agent window, cadence mode")
-    parser.add_argument("--baseline-seconds", type=float, default=20.0)
+    parser.add_argument("--baseline-seconds", type=float, default=15.0)
     parser.add_argument("--max-every", type=float, default=0.01, help="poll interval, max mode")
     parser.add_argument("--max-seconds", type=float, default=15.0)
     parser.add_argument("--warmup", type=float, default=5.0)
