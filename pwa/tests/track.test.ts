@@ -29,6 +29,7 @@ describe('track batching', () => {
     expect(b.size).toBe(1);
     b.push(still(30_000)); // still there 30 s later: kept
     expect(b.size).toBe(2);
+    expect(b.accepted).toBe(2);
   });
 
   it('ignores repeated and out-of-order fixes', () => {

@@ -148,7 +148,11 @@ def server(pwa_dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         missing("Chromium", "apt-get install chromium")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    # waits are on conditions, never sleeps; a CI box with two cores shared by the whole suite
+    # can be slow to reach them, so allow more than Playwright's 5 s default
+    expect.set_options(timeout=15_000)
 
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

@@ -112,7 +112,10 @@ def test_inspector_sees_the_route_on_a_map_records_a_track_and_reports_a_repair_
     page.get_by_role("button", name="Report").click()
     expect(page.get_by_role("heading", name="Repair job reported")).to_be_visible()
     shot(page, "inspector-repair-en")
-    expect(page.get_by_test_id("outbox-badge")).to_have_count(0)  # both went out at once
+    page.get_by_role("link", name="Outbox", exact=True).click()  # both went out at once
+    expect(page.get_by_test_id("outbox-count")).to_have_text("0 waiting to be sent")
+    expect(page.get_by_test_id("outbox-attention")).to_have_count(0)
+    expect(page.get_by_test_id("outbox-badge")).to_have_count(0)
 
     token = server.token(r.inspector)
     day = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()

@@ -31,15 +31,21 @@ function start(): void {
   );
 }
 
+/** Keep the position fresh until the returned function is called (reference counted). */
+export function acquireGeolocation(): () => void {
+  if (users++ === 0) start();
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    if (--users === 0 && watchId !== null) {
+      navigator.geolocation.clearWatch(watchId);
+      watchId = null;
+    }
+  };
+}
+
 /** Keep the position fresh while the calling component is mounted. */
 export function useGeolocation(): void {
-  useEffect(() => {
-    if (users++ === 0) start();
-    return () => {
-      if (--users === 0 && watchId !== null) {
-        navigator.geolocation.clearWatch(watchId);
-        watchId = null;
-      }
-    };
-  }, []);
+  useEffect(() => acquireGeolocation(), []);
 }

@@ -1,8 +1,9 @@
 // Track recording (R5, R10): watchPosition while the inspector has it switched on, points
 // gathered into batches, each batch an outbox item so a walk recorded offline is sent later in
 // order. The batching is a pure class so it can be tested without a GPS.
-import { signal } from '@preact/signals';
+import { effect, signal } from '@preact/signals';
 import { me, newId } from './api';
+import { acquireGeolocation, position } from './geo';
 import { enqueue } from './outbox';
 import { nudge } from './sync';
 import { distanceM } from './units';
@@ -26,6 +27,7 @@ export const DEFAULT_RULES: BatchRules = { maxPoints: 30, maxAgeMs: 60_000, minM
 export class TrackBatcher {
   private points: TrackPoint[] = [];
   private last: TrackPoint | null = null;
+  accepted = 0; // fixes kept since this batcher was made
 
   constructor(private readonly rules: BatchRules = DEFAULT_RULES) {}
 
@@ -38,6 +40,7 @@ export class TrackBatcher {
       if (moved < this.rules.minMoveM && p.ts - last.ts < this.rules.keepAliveMs) return null;
     }
     this.last = p;
+    this.accepted += 1;
     this.points.push(p);
     const first = this.points[0];
     if (this.points.length >= this.rules.maxPoints || p.ts - first.ts >= this.rules.maxAgeMs) return this.flush();
@@ -58,9 +61,9 @@ export class TrackBatcher {
 }
 
 export const recording = signal(false);
-export const trackPoints = signal(0); // points recorded in this session, for the screen
+export const trackPoints = signal(0); // fixes kept since recording started, for the screen
 
-let watchId: number | null = null;
+let stopWatching: (() => void) | null = null;
 let batcher = new TrackBatcher();
 
 async function save(batch: TrackPoint[] | null): Promise<void> {
@@ -82,30 +85,30 @@ function onHidden(): void {
   if (document.visibilityState === 'hidden') void save(batcher.flush());
 }
 
+/** Record from the shared position (lib/geo.ts): the fix known now, then every new one. */
 export function startTrack(): void {
-  if (watchId !== null || !('geolocation' in navigator)) return;
+  if (stopWatching !== null || !('geolocation' in navigator)) return;
   batcher = new TrackBatcher();
+  trackPoints.value = 0;
   recording.value = true;
-  watchId = navigator.geolocation.watchPosition(
-    (pos) => {
-      const batch = batcher.push({
-        latitude: pos.coords.latitude,
-        longitude: pos.coords.longitude,
-        accuracy_m: Math.max(pos.coords.accuracy, 0.1),
-        ts: Math.round(pos.timestamp),
-      });
-      trackPoints.value = trackPoints.value + 1;
-      void save(batch);
-    },
-    () => undefined, // errors show on the position indicator; recording stays on
-    { enableHighAccuracy: true, maximumAge: 5_000 },
-  );
+  const release = acquireGeolocation();
+  const unsubscribe = effect(() => {
+    const fix = position.value;
+    if (!fix) return;
+    const batch = batcher.push({ latitude: fix.lat, longitude: fix.lon, accuracy_m: Math.max(fix.accuracy, 0.1), ts: fix.at });
+    trackPoints.value = batcher.accepted;
+    void save(batch);
+  });
+  stopWatching = () => {
+    unsubscribe();
+    release();
+  };
   document.addEventListener('visibilitychange', onHidden);
 }
 
 export async function stopTrack(): Promise<void> {
-  if (watchId !== null) navigator.geolocation.clearWatch(watchId);
-  watchId = null;
+  stopWatching?.();
+  stopWatching = null;
   recording.value = false;
   document.removeEventListener('visibilitychange', onHidden);
   await save(batcher.flush());
