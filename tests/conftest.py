@@ -75,3 +75,10 @@ async def engine(database_url: str) -> AsyncIterator[object]:
     eng = create_engine(database_url)
     yield eng
     await eng.dispose()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the browser tests last: Playwright's sync API keeps an event loop running in the main
+    thread for as long as its session-scoped browser lives, and pytest-asyncio cannot start its
+    own loop for async tests while it does. The sort is stable, so the rest keeps its order."""
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)
