@@ -12,11 +12,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.accounts.models import Account, AccountKind, Customer, CustomerCategory
+from backend.accounts.topups import TopUpIn, top_up
+from backend.accounts.topups_models import Channel
 from backend.auth.models import Role, User
 from backend.auth.schemas import UserCreate
 from backend.auth.service import create_user
@@ -32,6 +35,7 @@ T = TypeVar("T")
 # West Lake district, Hangzhou: real-looking coordinates for the inspector's map
 BASE_LAT, BASE_LON = 30.2590, 120.1300
 GRID_CODE = "XH-01"
+OPENING_CREDIT_FEN = 500  # ¥5: lasts about half an hour of real time at the default speed
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平"
 
@@ -173,9 +177,29 @@ async def seed(settings: Settings, fleet: DemoFleet) -> list[str]:
                     longitude=m.longitude,
                     relay_control_mode=2,
                 )
-        return await _seed_users(session_factory(engine), fleet, settings.data_path)
+        factory = session_factory(engine)
+        await _opening_credit(factory, settings)
+        return await _seed_users(factory, fleet, settings.data_path)
     finally:
         await engine.dispose()
+
+
+async def _opening_credit(factory: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+    """A small opening top-up at the counter for every prepaid account, so the demo shows the
+    balance falling, then the warning and the disconnect (idempotent: one key per account)."""
+    async with factory() as session:
+        accounts = (
+            await session.scalars(select(Account).where(Account.kind == AccountKind.PREPAID))
+        ).all()
+    for account in accounts:
+        await top_up(
+            factory,
+            account,
+            f"demo-opening-{account.number}",
+            TopUpIn(amount_fen=OPENING_CREDIT_FEN, channel=Channel.COUNTER),
+            actor="demo",
+            tz=ZoneInfo(settings.timezone),
+        )
 
 
 async def _seed_users(
