@@ -134,7 +134,7 @@ async def run_demo(
     fleet = DemoFleet.plan(
         meters=meters, speed=speed, dlt645_port=free_port(), modbus_port=free_port()
     )
-    await seed(settings, fleet)
+    people = await seed(settings, fleet)
     endpoint = settings.mqtt
     port = endpoint.port if endpoint.host in ("127.0.0.1", "localhost") else free_port()
     env = {**os.environ, "METERLINE_DEMO_RELAY": "02:000000:00000000"}
@@ -212,8 +212,12 @@ async def run_demo(
             f"simulated time {speed:g}x; agent metrics http://127.0.0.1:{metrics_port}/metrics",
             flush=True,
         )
-        for line in fleet.accounts_help():
-            print(f"  {line}", flush=True)
+        print(
+            f"  log in as (user, password, role) — kept in {data / 'demo-accounts.txt'}:",
+            flush=True,
+        )
+        for line in people:
+            print(f"    {line}", flush=True)
         print(f"  logs and data in {data}/   Ctrl-C stops it.", flush=True)
         with contextlib.suppress(asyncio.CancelledError):
             await task

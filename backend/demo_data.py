@@ -6,14 +6,20 @@ numbers (customer 户号, meter id), so running the demo again reuses what is th
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypeVar
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.accounts.models import Account, AccountKind, Customer, CustomerCategory
+from backend.auth.models import Role, User
+from backend.auth.schemas import UserCreate
+from backend.auth.service import create_user
 from backend.db import create_engine, session_factory
 from backend.field.models import Grid, TransformerArea
 from backend.metering.models import Agent, Meter, MeterStatus
@@ -25,6 +31,7 @@ T = TypeVar("T")
 
 # West Lake district, Hangzhou: real-looking coordinates for the inspector's map
 BASE_LAT, BASE_LON = 30.2590, 120.1300
+GRID_CODE = "XH-01"
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平"
 
@@ -78,8 +85,16 @@ class DemoFleet:
         yield from self.modbus
         yield from self.manual
 
-    def accounts_help(self) -> list[str]:
-        return []
+    def users(self) -> list[tuple[str, Role, str, str | None, list[str]]]:
+        """(username, role, display name, customer number, grid codes) of the demo's people."""
+        return [
+            ("operator", Role.OPERATOR, "95598 值班员 张敏", None, []),
+            ("operator2", Role.OPERATOR, "95598 复核员 李强", None, []),
+            ("supervisor", Role.SUPERVISOR, "抄表班长 王伟", None, []),
+            ("inspector", Role.INSPECTOR, "客户经理 陈杰", None, [GRID_CODE]),
+            ("customer", Role.CUSTOMER, self.dlt645[0].name, self.dlt645[0].customer_number, []),
+            ("customer2", Role.CUSTOMER, self.dlt645[1].name, self.dlt645[1].customer_number, []),
+        ]
 
 
 def _meter(i: int, meter_id: str, address: str, protocol: str, cat: CustomerCategory) -> DemoMeter:
@@ -111,12 +126,13 @@ async def _get_or_create(
     return row
 
 
-async def seed(settings: Settings, fleet: DemoFleet) -> None:
+async def seed(settings: Settings, fleet: DemoFleet) -> list[str]:
+    """Create the demo district; return one line per demo user (name, password, role)."""
     engine = create_engine(settings.database_url)
     try:
         async with session_factory(engine)() as session, session.begin():
             await store_tariffs(session, load_file(DEFAULT_FILE))  # prepaid billing needs them
-            grid = await _get_or_create(session, Grid, {"code": "XH-01"}, name="西湖网格一")
+            grid = await _get_or_create(session, Grid, {"code": GRID_CODE}, name="西湖网格一")
             area = await _get_or_create(
                 session, TransformerArea, {"code": "TA-0101"}, name="文三路1号台区", grid_id=grid.id
             )
@@ -157,5 +173,42 @@ async def seed(settings: Settings, fleet: DemoFleet) -> None:
                     longitude=m.longitude,
                     relay_control_mode=2,
                 )
+        return await _seed_users(session_factory(engine), fleet, settings.data_path)
     finally:
         await engine.dispose()
+
+
+async def _seed_users(
+    factory: async_sessionmaker[AsyncSession], fleet: DemoFleet, data_dir: Path
+) -> list[str]:
+    """Demo users with passwords generated on first run and kept in the data directory (0600):
+    nothing secret is in the repository, and every run prints how to log in."""
+    path = data_dir / "demo-accounts.txt"
+    known: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            name, _, pw = line.partition(" ")
+            known[name] = pw
+    lines = []
+    for username, role, display, customer, grids in fleet.users():
+        password = known.get(username) or secrets.token_urlsafe(6)
+        async with factory() as session:
+            exists = await session.scalar(select(User.id).where(User.username == username))
+            if exists is None:
+                await create_user(
+                    session,
+                    UserCreate(
+                        username=username,
+                        password=password,
+                        role=role,
+                        display_name=display,
+                        customer_number=customer,
+                        grid_codes=grids,
+                    ),
+                )
+        known[username] = password
+        lines.append(f"{username:<11} {password:<10} {role.value}: {display}")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("".join(f"{u} {p}\n" for u, p in known.items()))
+    return lines

@@ -1,21 +1,12 @@
 """Agent fleet: the real edge agent polling 50 Modbus TCP meters every second, end to end.
 
-Every part is real and in its own process, so each one's CPU time is its own:
-
-* the meter simulators (``python -m edge_agent.simulators``): 50 sdm630 meters, each on its own
-  TCP port as Modbus TCP meters are (one IP each), so the agent runs 50 buses;
-* a private Mosquitto with the production ACL and password file;
-* the agent (``python -m edge_agent run --config …``) with its defaults (SQLite outbox, WAL,
-  ``synchronous=FULL``, batches of 500, JSON), polling 10 quantities per meter;
-* a subscriber in this process, as the backend's user, decoding every ReadingBatch.
-
-For a fixed window after a warm-up it measures: data points delivered to the broker per
-second, the fraction of scheduled polls done (the agent's own ``polls_total``), the agent's CPU
-seconds per 1,000 data points (``/proc/<pid>/stat`` utime + stime), the outbox depth (read from
-the agent's SQLite file) and acquisition → broker latency. The baseline, run in the same
-session against the same simulators, is ``bench/fleet_baseline.py``: a bare pymodbus loop
-(same meters, same block reads, same cadence, no outbox, no MQTT). The "max" mode polls as fast
-as the agent can (every 0.01 s, no inter-frame gap) to find its ceiling on this machine.
+Simulators (50 sdm630 meters, each on its own TCP port: 50 buses), a private Mosquitto with the
+production ACL, and ``python -m edge_agent run`` with its defaults each run in their own
+process; a subscriber here decodes every ReadingBatch. Over a fixed window after a warm-up:
+points/s at the broker, polls done, agent CPU s per 1,000 points (/proc/<pid>/stat), outbox
+depth, latency. Baseline in the same run: ``bench/fleet_baseline.py`` (bare pymodbus, same
+meters, reads and cadence). "max" polls every 0.01 s for the ceiling. See docs/edge-agent.md,
+"Performance".
 
 Run: ``.venv/bin/python bench/agent_fleet.py`` (about 2.5 minutes; ``--quick`` for a smoke run).
 """
@@ -399,7 +390,7 @@ if __name__ == "__main__":
     parser.add_argument("--meters", type=int, default=50)
     parser.add_argument("--every", type=float, default=1.0, help="poll interval, cadence mode")
     parser.add_argument("--seconds", type=float, default=60.0, help="agent window, cadence mode")
-    parser.add_argument("--baseline-seconds", type=float, default=20.0)
+    parser.add_argument("--baseline-seconds", type=float, default=15.0)
     parser.add_argument("--max-every", type=float, default=0.01, help="poll interval, max mode")
     parser.add_argument("--max-seconds", type=float, default=15.0)
     parser.add_argument("--warmup", type=float, default=5.0)

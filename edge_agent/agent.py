@@ -64,9 +64,8 @@ class Agent:
                 self.outbox,
                 self.metrics,
                 self.states,
-                phase=i / len(config.buses),  # buses poll out of step (scheduler.first_due)
             )
-            for i, bus in enumerate(config.buses)
+            for bus in config.buses
         }
         self.executor = CommandExecutor(config, self.journal, self.outbox, self.metrics, self.buses)
         meters = [

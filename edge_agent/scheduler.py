@@ -33,7 +33,6 @@ T = TypeVar("T")
 
 COMMAND_PRIORITY = 0
 POLL_PRIORITY = 1
-STAGGER_S = 10.0  # buses' first polls are spread over at most this (or their interval)
 
 
 def next_due(group: PollGroup, after: float, tz: ZoneInfo) -> float:
@@ -44,16 +43,6 @@ def next_due(group: PollGroup, after: float, tz: ZoneInfo) -> float:
     offset = datetime.fromtimestamp(after, tz).utcoffset()
     shift = offset.total_seconds() if offset else 0.0
     return (math.floor((after + shift) / group.every_s) + 1) * group.every_s - shift
-
-
-def first_due(group: PollGroup, start: float, phase: float, tz: ZoneInfo) -> float:
-    """When to poll ``group`` first. Aligned groups: the next wall-clock boundary. Others: at
-    ``phase`` (0 ≤ phase < 1, this bus's place among the agent's buses) of the interval, at
-    most STAGGER_S in: fifty buses started in step would poll in step — a burst of requests,
-    decoding and commits every interval, the slowest of which then misses its next slot."""
-    if group.align:
-        return next_due(group, start, tz)
-    return start + phase * min(group.every_s, STAGGER_S)
 
 
 @dataclass
@@ -89,7 +78,6 @@ class BusScheduler:
         metrics: Metrics,
         states: MeterStates,
         clock: Callable[[], float] = time.time,
-        phase: float = 0.0,
     ) -> None:
         self.config = config
         self.bus = bus
@@ -107,7 +95,7 @@ class BusScheduler:
             m.id: MeterRun(
                 m,
                 groups := config.groups_of(bus, m),
-                {g.name: first_due(g, start, phase, self.tz) for g in groups},
+                {g.name: next_due(g, start, self.tz) if g.align else start for g in groups},
             )
             for m in bus.meters
         }
@@ -172,6 +160,7 @@ class BusScheduler:
 
     async def _poll(self, run: MeterRun, group: PollGroup) -> None:
         meter = run.meter
+        started = self.clock()
         try:
             values = await self.driver.poll(meter, group)
         except MeterError as exc:
@@ -180,23 +169,22 @@ class BusScheduler:
                 await self._silent(run, exc)
             else:  # it answered, so it is online; the error is logged once per change
                 await self._answered(run, str(exc))
-                self._advance(run, group)
+                self._advance(run, group, started)
             return
         await self.outbox.put_readings(values)  # the poll is done only when this commits
         self.metrics.polls.labels(meter.id, "ok").inc()
-        self._advance(run, group)
+        self._advance(run, group, started)
         await self._answered(run, None)
         await self._housekeeping(run)
 
-    def _advance(self, run: MeterRun, group: PollGroup) -> None:
+    def _advance(self, run: MeterRun, group: PollGroup, started: float) -> None:
         """Schedule the group's next poll one interval after this one was *due*, not after it
         started: a poll that starts 20 ms late (a busy loop, a slow neighbour on the bus) must
         not push every later poll 20 ms back — that drift alone loses one poll in fifty at 1 s.
-        If even that time has passed (an outage, a poll slower than its interval), the next
-        slot after now: skip, never burst."""
+        A poll that ran past the next slot is followed at once (one catch-up); one that
+        *started* a whole interval late (an outage) skips to the next slot: never a burst."""
         due = next_due(group, run.due[group.name], self.tz)
-        now = self.clock()
-        run.due[group.name] = due if due > now else next_due(group, now, self.tz)
+        run.due[group.name] = due if due > started else next_due(group, started, self.tz)
 
     async def _silent(self, run: MeterRun, exc: MeterError) -> None:
         run.failures += 1

@@ -54,7 +54,11 @@ meterline_bootstrap() {
   if [ -f pwa/package.json ]; then
     if [ ! -d pwa/node_modules ] || [ pwa/package-lock.json -nt pwa/node_modules/.package-lock.json ]; then
       _say "installing the PWA's npm packages"
-      (cd pwa && npm ci --no-audit --no-fund --loglevel=error) || return 1
+      # npm ci installs exactly package-lock.json; npm 11 sometimes judges a lock that lists
+      # optional per-platform packages (rollup's) out of sync, so fall back to npm install,
+      # which resolves the same pinned versions
+      (cd pwa && { npm ci --no-audit --no-fund --loglevel=error 2>/dev/null \
+        || npm install --no-audit --no-fund --loglevel=error; }) || return 1
     fi
   fi
 }

@@ -8,13 +8,13 @@ Named background tasks, each switched by its setting and each stopped cleanly on
   (``METERLINE_PREPAID_SWEEP_SECONDS``; 0 turns it off);
 * ``notice-delivery`` — the notices outbox to the provider (``METERLINE_PREPAID_NOTIFY_SECONDS``);
 * ``idempotency-purge`` — forgets expired top-up keys (``METERLINE_IDEMPOTENCY_PURGE_HOURS``);
-* consumption — the consumption engine's hook (``backend.metering.consumption``) is registered
-  here too, before billing, so the API process keeps daily consumption as it ingests;
-* ``billing`` — charges the readings ingestion commits (``METERLINE_PREPAID_BILLING``): the
-  after-commit hook only notes which meters got readings, and this task bills their accounts,
-  so ingestion never waits for billing. Billing reads the readings themselves, not the
-  consumption tables, so it needs no ordering against the consumption hook. What a hook
-  missed (a crash, ingestion in another process) is billed by the sweep's catch-up.
+* ``after-ingest`` — with ingestion in this process (``METERLINE_INGEST``), keeps up with the
+  readings it commits: the consumption engine (``backend.metering.consumption``: daily kWh,
+  anomalies), then billing (``METERLINE_PREPAID_BILLING``). The after-commit hook only merges
+  spans; this task does the work, so ingestion never waits for it. Billing reads the readings
+  themselves, not the consumption tables, so the order is for the logs, not for correctness.
+  What a hook missed (a crash, ingestion in another process) is billed by the sweep's
+  catch-up.
 
 This hook must be entered before ingestion's (``backend.app.lifespan_hooks``): the ingestor
 takes the registered after-commit hooks when it is built.
@@ -50,36 +50,51 @@ Clock = Callable[[], datetime]
 CATCH_UP_MS = 2 * 24 * 3600 * 1000  # the sweep's billing catch-up looks this far back
 
 
-class BillingQueue:
-    """Meters with new energy readings, coalesced (earliest reading per meter), billed by one
-    task. Shutdown bills what is still queued."""
+class AfterIngest:
+    """What this process derives from the readings ingestion commits: consumption (daily kWh,
+    anomalies), then billing. The after-commit hook only merges the spans (per meter and
+    quantity, earliest to latest reading); one task does the work, so ingestion never waits
+    for it. Shutdown finishes what is still queued."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], tz: ZoneInfo) -> None:
-        self.sessions, self.tz = sessions, tz
-        self.pending: dict[int, int | None] = {}
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], settings: Settings, *, bill: bool
+    ) -> None:
+        self.sessions, self.bill = sessions, bill
+        self.timezone = settings.timezone
+        self.pending: dict[tuple[int, str], tuple[int, int]] = {}
         self.ready = asyncio.Event()
         self.billed = 0  # accounts billed, for tests and logs
 
     async def after_commit(self, intervals: list[AffectedInterval]) -> None:
         for iv in intervals:
-            if iv.quantity == billing.ENERGY:
-                old = self.pending.get(iv.meter_pk, iv.min_ts)
-                self.pending[iv.meter_pk] = min(iv.min_ts, old if old is not None else iv.min_ts)
-                self.ready.set()
+            old = self.pending.get((iv.meter_pk, iv.quantity))
+            lo, hi = (min(old[0], iv.min_ts), max(old[1], iv.max_ts)) if old else (
+                iv.min_ts, iv.max_ts,
+            )  # fmt: skip
+            self.pending[(iv.meter_pk, iv.quantity)] = (lo, hi)
+        if intervals:
+            self.ready.set()
 
     async def drain(self) -> None:
         batch, self.pending = self.pending, {}
         self.ready.clear()
-        if batch:
-            self.billed += len(await billing.bill_meters(self.sessions, batch, self.tz))
+        if not batch:
+            return
+        spans = [(pk, q, lo, hi) for (pk, q), (lo, hi) in batch.items()]
+        await consumption.on_readings_committed(self.sessions, spans, timezone=self.timezone)
+        if self.bill:
+            done = await billing.on_readings_committed(
+                self.sessions, spans, ZoneInfo(self.timezone)
+            )
+            self.billed += len(done)
 
     async def run(self) -> None:
         while True:
             await self.ready.wait()
             try:
                 await self.drain()
-            except Exception:  # the readings stay; the next reading or the catch-up bills them
-                log.exception("billing round failed")
+            except Exception:  # the readings stay: the next batch, a rebuild or the catch-up
+                log.exception("consumption / billing round failed")
 
 
 class Loop:
@@ -168,19 +183,12 @@ async def prepaid_lifespan(app: Litestar) -> AsyncIterator[None]:
             "idempotency-purge", settings.idempotency_purge_hours * 3600, purge_round
         )
 
-    # consumption first (daily kWh, anomalies), then billing; billing reads the readings
-    # themselves, so the order is for the reader of the logs, not for correctness
-    async def consumption_after_commit(intervals: list[AffectedInterval]) -> None:
-        spans = [(i.meter_pk, i.quantity, i.min_ts, i.max_ts) for i in intervals]
-        await consumption.on_readings_committed(sessions, spans, timezone=settings.timezone)
-
-    register_after_commit(consumption_after_commit)
-    queue: BillingQueue | None = None
-    if settings.prepaid_billing:
-        queue = BillingQueue(sessions, ZoneInfo(settings.timezone))
-        register_after_commit(queue.after_commit)
-        tasks.append(asyncio.create_task(queue.run(), name="billing"))
-    app.state.billing_queue = queue
+    derived: AfterIngest | None = None
+    if settings.ingest:  # ingestion runs in this process: keep up with what it commits
+        derived = AfterIngest(sessions, settings, bill=settings.prepaid_billing)
+        register_after_commit(derived.after_commit)
+        tasks.append(asyncio.create_task(derived.run(), name="after-ingest"))
+    app.state.after_ingest = derived
     app.state.prepaid_loops = loops
     tasks += [asyncio.create_task(lp.run(), name=name) for name, lp in loops.items()]
     try:
@@ -189,9 +197,8 @@ async def prepaid_lifespan(app: Litestar) -> AsyncIterator[None]:
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        unregister_after_commit(consumption_after_commit)
-        if queue is not None:
-            unregister_after_commit(queue.after_commit)
-            await queue.drain()  # ingestion stopped before us: its last batches get billed
+        if derived is not None:
+            unregister_after_commit(derived.after_commit)
+            await derived.drain()  # ingestion stopped before us: its last batches count too
         if dispatcher is not None:
             await dispatcher.stop()

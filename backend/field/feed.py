@@ -2,7 +2,7 @@
 
 Natural key (meter, ts, quantity), source ``field``. ``ts`` is the GPS fix time (see
 docs/field.md: the phone's clock can be set by hand, the satellites' cannot). After the commit
-the consumption engine is told, so billing follows at once: read and bill in one pass (遍抄遍算).
+consumption and billing are told, as ingestion tells them: read and bill in one pass (遍抄遍算).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.field.errors import Conflict
 from backend.metering.consumption import on_readings_committed
+from backend.metering.ingest.hooks import intervals_from, registered
 from backend.metering.models import Reading, ReadingSource
 from backend.types import from_epoch_ms
 
@@ -92,16 +93,26 @@ async def apply_correction(
 async def committed(
     session: AsyncSession, meter_pk: int, ts: int, quantities: list[str], timezone: str
 ) -> None:
-    """Tell the consumption engine about readings just committed, so daily consumption and
-    prepaid billing follow the reading at once. The readings are already safe: if the
-    recomputation fails it is logged, and the next reading of the meter (or a rebuild)
-    repairs the days; the inspector's submission still succeeds."""
-    try:
-        await on_readings_committed(
-            session, [(meter_pk, q, ts, ts) for q in quantities], timezone=timezone
-        )
-    except Exception:
-        await session.rollback()
-        log.exception(
-            "consumption of meter %s at %s not recomputed after a field reading", meter_pk, ts
-        )
+    """Tell whoever derives data from readings, exactly as ingestion does after a batch: every
+    after-commit hook registered with ingestion (in the API process: consumption, then the
+    prepaid billing queue) gets the affected intervals. With no hook registered (a process
+    without the prepaid engine) the consumption engine is called directly.
+
+    The readings are already committed and safe: a failing hook is logged, and the next reading
+    of the meter (or a rebuild, or billing's catch-up) repairs what it missed; the inspector's
+    submission still succeeds."""
+    intervals = intervals_from([(meter_pk, q, ts) for q in quantities])
+    callbacks = registered()
+    if not callbacks:
+        try:
+            spans = [(i.meter_pk, i.quantity, i.min_ts, i.max_ts) for i in intervals]
+            await on_readings_committed(session, spans, timezone=timezone)
+        except Exception:
+            await session.rollback()
+            log.exception("consumption of meter %s at %s not recomputed", meter_pk, ts)
+        return
+    for callback in callbacks:
+        try:
+            await callback(intervals)
+        except Exception:
+            log.exception("after-commit hook %r failed for meter %s at %s", callback, meter_pk, ts)

@@ -128,6 +128,9 @@ class FrameDecoder:
         return FRAME_OVERHEAD + self._max_length - 1
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
+        """Hand over bytes from the line. Drain with ``next_event()`` until ``NEED_DATA``
+        between feeds, as the loop above does: what is still held then (fewer than
+        :attr:`max_buffered` bytes) is copied once to join the new bytes."""
         if self._pos == len(self._buffer):
             # Nothing held: keep the caller's bytes as they are, or an immutable copy of a
             # bytearray / memoryview the caller may reuse.

@@ -209,7 +209,8 @@ def start_postgres() -> Postgres:
     )
     opts = (
         f"-p {port} -k {d} -c listen_addresses=127.0.0.1 -c fsync=off "
-        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=1000 "
+        "-c shared_buffers=64MB"
     )
     subprocess.run(
         [*run_as, ctl, "-D", str(d / "data"), "-o", opts, "-l", str(d / "log"), "-w", "start"],

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -35,11 +36,25 @@ def _cheap_argon2(cheap_argon2: None) -> None:
     """Every API test logs in: use test-cost Argon2 (tests/integration/conftest.py)."""
 
 
+_APP: dict[str, tuple[Litestar, Settings]] = {}
+
+
+def _app(data_dir: Path) -> tuple[Litestar, Settings]:
+    """One app for the whole run: building one (signatures, OpenAPI) costs more than most
+    tests. Its lifespan opens the engine from ``settings.database_url`` at each client start,
+    so each test points the shared settings at its own fresh database first."""
+    if "app" not in _APP:
+        settings = load_settings(env={}, data_dir=str(data_dir), ingest=False)
+        _APP["app"] = (create_app(settings), settings)
+    return _APP["app"]
+
+
 @pytest.fixture
-async def api(database_url: str, tmp_path: Path, engine: AsyncEngine) -> AsyncIterator[Api]:
+async def api(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory, engine: AsyncEngine
+) -> AsyncIterator[Api]:
     world = await build_world(engine)
-    settings = load_settings(
-        env={}, database_url=database_url, data_dir=str(tmp_path), ingest=False
-    )
-    async with AsyncTestClient(create_app(settings)) as client:
+    app, settings = _app(tmp_path_factory.getbasetemp() / "api-app")
+    settings.database_url = database_url
+    async with AsyncTestClient(app) as client:
         yield Api(client, world, settings, engine)

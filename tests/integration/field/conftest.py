@@ -30,7 +30,7 @@ _names = itertools.count()
 
 
 @pytest.fixture(scope="session")
-async def _district_sqlite(
+async def field_district_sqlite(
     _migrated_sqlite: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Path, District]:
     path = tmp_path_factory.mktemp("district") / "district.db"
@@ -42,7 +42,9 @@ async def _district_sqlite(
 
 
 @pytest.fixture(scope="session")
-async def _district_postgres(postgres: Postgres, _migrated_postgres: str) -> tuple[str, District]:
+async def field_district_postgres(
+    postgres: Postgres, _migrated_postgres: str
+) -> tuple[str, District]:
     postgres.psql(f"CREATE DATABASE field_district TEMPLATE {_migrated_postgres}")
     engine = create_engine(postgres.url("field_district"))
     district = await build_district(engine)
@@ -55,12 +57,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh copy of the migrated database with the district in it, on both databases."""
     n = next(_names)
     if request.param == "sqlite":
-        template, _ = request.getfixturevalue("_district_sqlite")
+        template, _ = request.getfixturevalue("field_district_sqlite")
         path = tmp_path / f"field{n}.db"
         shutil.copy(template, path)
         return f"sqlite+aiosqlite:///{path}"
     pg: Postgres = request.getfixturevalue("postgres")
-    template_name, _ = request.getfixturevalue("_district_postgres")
+    template_name, _ = request.getfixturevalue("field_district_postgres")
     pg.psql(f"CREATE DATABASE field{n} TEMPLATE {template_name}")
     return pg.url(f"field{n}")
 
@@ -73,7 +75,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 @pytest.fixture
 def district(request: pytest.FixtureRequest, database_url: str) -> District:
     """The district that is in this test's database (a copy: tests may add to it)."""
-    name = "_district_sqlite" if database_url.startswith("sqlite") else "_district_postgres"
+    sqlite = database_url.startswith("sqlite")
+    name = "field_district_sqlite" if sqlite else "field_district_postgres"
     return copy.deepcopy(request.getfixturevalue(name)[1])
 
 

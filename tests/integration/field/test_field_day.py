@@ -57,7 +57,7 @@ class Transcript:
 
 
 async def test_a_day_of_reading_in_the_central_grid_and_its_review(
-    client: AsyncTestClient, district: District, session: AsyncSession
+    client: AsyncTestClient, district: District, session: AsyncSession, cheap_argon2: None
 ) -> None:
     for username in ("insp-central", "sup-chen"):
         await session.execute(

@@ -8,9 +8,9 @@ from tests.integration.field.district import District
 
 
 def test_the_district_has_a_few_hundred_meters_in_three_grids(
-    _district_sqlite: tuple[Path, District],
+    field_district_sqlite: tuple[Path, District],
 ) -> None:
-    district = _district_sqlite[1]
+    district = field_district_sqlite[1]
     assert 250 <= len(district.meters) <= 450
     for grid in ("west", "central", "east"):
         assert len(district.in_grid(grid, ami=False)) >= 20

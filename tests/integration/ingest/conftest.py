@@ -5,6 +5,7 @@ a shared group would even take a share of the next test's messages)."""
 from __future__ import annotations
 
 import itertools
+import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,14 @@ async def ingestor(mosquitto: Mosquitto, tmp_path: Path) -> AsyncIterator[StartI
         await ing.stop()
     for cid in {ing.client_id for ing in started}:
         forget_session(mosquitto, cid)
+
+
+@pytest.fixture
+def sqlite_database_url(_migrated_sqlite: Path, tmp_path: Path) -> str:
+    """A fresh migrated SQLite database, for tests whose subject is not the database."""
+    path = tmp_path / f"ingest{next(_ids)}.db"
+    shutil.copy(_migrated_sqlite, path)
+    return f"sqlite+aiosqlite:///{path}"
 
 
 @pytest.fixture

@@ -189,8 +189,9 @@ async def test_two_ingest_processes_in_a_shared_group_split_the_stream_and_store
 
 
 async def test_a_retired_group_member_hands_over_its_queue_and_its_session_is_deleted(
-    database_url: str, mosquitto: Mosquitto, ingestor: StartIngestor, tmp_path: Path
+    sqlite_database_url: str, mosquitto: Mosquitto, ingestor: StartIngestor, tmp_path: Path
 ) -> None:
+    database_url = sqlite_database_url  # the subject is the broker session, not the database
     group = f"share{next(_ids)}"
     staying = await ingestor(database_url, client_id=f"{group}-a", mqtt_share_group=group)
     leaving = await ingestor(database_url, client_id=f"{group}-b", mqtt_share_group=group)

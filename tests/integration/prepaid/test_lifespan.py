@@ -1,6 +1,6 @@
 """The prepaid engine's background tasks in the API process: each runs when its setting says
-so, the billing and consumption hooks are registered with ingestion, and all of it stops with
-the app."""
+so, the after-ingest hook (consumption, billing) is registered with ingestion, and all of it
+stops with the app."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ from backend.metering.ingest import hooks
 from backend.settings import load_settings
 from tests.support.services import Mosquitto
 
-TASKS = {"command-dispatcher", "prepaid-sweep", "notice-delivery", "idempotency-purge", "billing"}
+TASKS = {
+    "command-dispatcher", "prepaid-sweep", "notice-delivery", "idempotency-purge", "after-ingest"
+}  # fmt: skip
 
 
 def running() -> dict[str, asyncio.Task[object]]:
@@ -28,8 +30,8 @@ async def test_every_engine_task_runs_when_enabled_and_stops_with_the_app(
     database_url: str, tmp_path: Path, mosquitto: Mosquitto
 ) -> None:
     settings = load_settings(
-        env={}, database_url=database_url, data_dir=str(tmp_path), ingest=False,
-        command_dispatch=True, mqtt_url=mosquitto.url(Mosquitto.BACKEND),
+        env={}, database_url=database_url, data_dir=str(tmp_path), ingest=True,
+        mqtt_url=mosquitto.url(Mosquitto.BACKEND),
     )  # fmt: skip
     app = create_app(settings)
     engine = create_engine(database_url)
@@ -38,8 +40,7 @@ async def test_every_engine_task_runs_when_enabled_and_stops_with_the_app(
     async with prepaid_lifespan(app):
         tasks = running()
         assert set(tasks) == TASKS
-        assert len(hooks.registered()) == len(before) + 2  # consumption, then billing
-        assert hooks.registered()[-1] == app.state.billing_queue.after_commit
+        assert hooks.registered() == [*before, app.state.after_ingest.after_commit]
         await asyncio.wait_for(app.state.command_dispatcher.connected.wait(), 10)
     assert all(t.done() for t in tasks.values())
     assert hooks.registered() == before
@@ -56,6 +57,6 @@ async def test_each_engine_task_can_be_switched_off(database_url: str, tmp_path:
     engine = create_engine(database_url)
     app.state.sessions = session_factory(engine)
     async with prepaid_lifespan(app):
-        assert running() == {}  # the dispatcher follows METERLINE_INGEST=false
-        assert app.state.billing_queue is None
+        assert running() == {}  # dispatcher and after-ingest follow METERLINE_INGEST=false
+        assert app.state.after_ingest is None
     await engine.dispose()

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.agent import Agent
 from edge_agent.config import AgentConfig, Broker, Bus, BusProtocol, Meter, PollGroup, Transport
 from edge_agent.database import Database
 from edge_agent.meterstate import MeterStates
@@ -129,25 +128,25 @@ async def test_after_an_outage_the_poller_skips_to_the_next_slot_rather_than_bur
     assert scheduler.meters["m1"].due["fast"] == 1_006.5
 
 
-async def test_an_agents_buses_start_out_of_step_and_aligned_groups_stay_aligned(
-    tmp_path: Path,
+class TakesLong(Answers):
+    """A meter whose poll takes one and a half intervals (of the test's clock)."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+
+    async def poll(self, meter: Meter, group: PollGroup) -> list[Value]:
+        self.clock.now += 1.5
+        return await super().poll(meter, group)
+
+
+async def test_a_poll_that_overruns_its_interval_is_followed_at_once_not_a_slot_later(
+    db: Database,
 ) -> None:
-    fast = PollGroup(name="fast", every_s=1)
-    energy = PollGroup(name="energy", every_s=900, align=True)
-    buses = [
-        Bus(name=f"b{i}", transport=Transport.TCP, protocol=BusProtocol.MODBUS_TCP,
-            host="127.0.0.1", port=502, groups=[fast, energy],
-            meters=[Meter(id=f"m{i}", unit=1, map="sdm630")])
-        for i in range(4)
-    ]  # fmt: skip
-    config = AgentConfig(agent_id="a1", data_dir=str(tmp_path), broker=Broker(host="localhost"),
-                         buses=buses)  # fmt: skip
-    agent = Agent(config)
-    try:
-        firsts = [agent.buses[f"b{i}"].meters[f"m{i}"].due["fast"] for i in range(4)]
-        quarters = {agent.buses[f"b{i}"].meters[f"m{i}"].due["energy"] % 900 for i in range(4)}
-    finally:
-        agent.db.close()
-    # a quarter of the interval apart (each scheduler reads the clock itself: allow for that)
-    assert [t - firsts[0] for t in firsts] == pytest.approx([0, 0.25, 0.5, 0.75], abs=0.05)
-    assert quarters == {0.0}  # 15-minute groups still ask on the quarter hours
+    group = PollGroup(name="fast", every_s=1)
+    config, bus = one_meter_bus(group)
+    clock = Clock(1_000.0)
+    outbox = Outbox(db, config.outbox)
+    slow = TakesLong(clock)
+    scheduler = BusScheduler(config, bus, slow, outbox, Metrics(), MeterStates(db), clock)  # type: ignore[arg-type]
+    await scheduler._step()  # polls from 1000.0 to 1001.5
+    assert scheduler.meters["m1"].due["fast"] == 1_001.0  # already due: the next poll runs now

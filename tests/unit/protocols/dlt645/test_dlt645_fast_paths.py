@@ -70,7 +70,7 @@ def damaged_streams(draw: st.DrawFn) -> bytes:
     return bytes(stream)
 
 
-@settings(max_examples=300)
+@settings(max_examples=200)
 @given(damaged_streams(), st.integers(1, 48))
 def test_a_decoder_that_remembers_headers_decides_as_one_that_has_never_seen_them(
     stream: bytes, chunk_size: int
@@ -159,7 +159,7 @@ def outcome(decode: object, di: int, data: bytes) -> object:
         return (type(exc), str(exc))
 
 
-@settings(max_examples=500)
+@settings(max_examples=300)
 @given(st.sampled_from(SINGLE_NUMBERS), st.data())
 def test_single_number_fast_path_decodes_as_the_general_path(di: int, data: st.DataObject):
     size = TABLE[di].fields[0].size
