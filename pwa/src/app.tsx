@@ -71,8 +71,14 @@ function Header() {
 
 export function App() {
   useEffect(() => {
-    void refreshCounts();
-    startSync(); // whatever waits on this device goes out now and whenever the network returns
+    // whatever waits on this device goes out at start and whenever the network returns; after
+    // the first screen is up, so opening IndexedDB never delays it
+    const begin = () => {
+      void refreshCounts();
+      startSync();
+    };
+    if ('requestIdleCallback' in window) requestIdleCallback(begin, { timeout: 2000 });
+    else setTimeout(begin, 0);
   }, []);
   return (
     <LocationProvider>
