@@ -90,9 +90,10 @@ try {
     const runs = [];
     for (let i = 0; i < RUNS; i++) {
       const r = await lighthouse(url, flags);
-      const total = CATEGORIES.reduce((sum, c) => sum + r.lhr.categories[c].score, 0);
+      if (r.lhr.runtimeError) console.log(`  run ${i + 1} failed: ${r.lhr.runtimeError.code} ${r.lhr.runtimeError.message}`);
+      const total = CATEGORIES.reduce((sum, c) => sum + (r.lhr.categories[c].score ?? 0), 0);
       runs.push({ r, total });
-      console.log(`  run ${i + 1}: ${CATEGORIES.map((c) => `${c} ${Math.round(r.lhr.categories[c].score * 100)}`).join('  ')}  (benchmarkIndex ${r.lhr.environment.benchmarkIndex}, CPU ${r.lhr.configSettings.throttling.cpuSlowdownMultiplier}×)`);
+      console.log(`  run ${i + 1}: ${CATEGORIES.map((c) => `${c} ${Math.round((r.lhr.categories[c].score ?? 0) * 100)}`).join('  ')}  (benchmarkIndex ${r.lhr.environment.benchmarkIndex}, CPU ${r.lhr.configSettings.throttling.cpuSlowdownMultiplier}×)`);
     }
     runs.sort((a, b) => a.total - b.total);
     const result = runs[Math.floor(runs.length / 2)].r;
