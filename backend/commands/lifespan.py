@@ -8,7 +8,8 @@ Named background tasks, each switched by its setting and each stopped cleanly on
   (``METERLINE_PREPAID_SWEEP_SECONDS``; 0 turns it off);
 * ``notice-delivery`` — the notices outbox to the provider (``METERLINE_PREPAID_NOTIFY_SECONDS``);
 * ``idempotency-purge`` — forgets expired top-up keys (``METERLINE_IDEMPOTENCY_PURGE_HOURS``);
-* ``after-ingest`` — with ingestion in this process (``METERLINE_INGEST``), keeps up with the
+* ``after-ingest`` — in every API process (ingestion and field readings commit here), keeps
+  up with the
   readings it commits: the consumption engine (``backend.metering.consumption``: daily kWh,
   anomalies), then billing (``METERLINE_PREPAID_BILLING``). The after-commit hook only merges
   spans; this task does the work, so ingestion never waits for it. Billing reads the readings
@@ -183,11 +184,12 @@ async def prepaid_lifespan(app: Litestar) -> AsyncIterator[None]:
             "idempotency-purge", settings.idempotency_purge_hours * 3600, purge_round
         )
 
-    derived: AfterIngest | None = None
-    if settings.ingest:  # ingestion runs in this process: keep up with what it commits
-        derived = AfterIngest(sessions, settings, bill=settings.prepaid_billing)
-        register_after_commit(derived.after_commit)
-        tasks.append(asyncio.create_task(derived.run(), name="after-ingest"))
+    # In every API process: ingestion may run here, and field readings (HTTP) are committed here
+    # in any case, so consumption and billing must follow them at once (R4, R7: read and bill
+    # in one pass).
+    derived = AfterIngest(sessions, settings, bill=settings.prepaid_billing)
+    register_after_commit(derived.after_commit)
+    tasks.append(asyncio.create_task(derived.run(), name="after-ingest"))
     app.state.after_ingest = derived
     app.state.prepaid_loops = loops
     tasks += [asyncio.create_task(lp.run(), name=name) for name, lp in loops.items()]
@@ -197,8 +199,7 @@ async def prepaid_lifespan(app: Litestar) -> AsyncIterator[None]:
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if derived is not None:
-            unregister_after_commit(derived.after_commit)
-            await derived.drain()  # ingestion stopped before us: its last batches count too
+        unregister_after_commit(derived.after_commit)
+        await derived.drain()  # ingestion stopped before us: its last batches count too
         if dispatcher is not None:
             await dispatcher.stop()
