@@ -156,7 +156,7 @@ class Backend:
             for loop, event in self._waiters:
                 loop.call_soon_threadsafe(event.set)
 
-    async def until(self, predicate: Callable[[], Any], within: float = 15.0) -> Any:
+    async def until(self, predicate: Callable[[], Any], within: float = 45.0) -> Any:
         """Wait (without blocking the event loop) until ``predicate()`` is true after a
         message arrives; fail after ``within`` seconds."""
         event = asyncio.Event()
