@@ -157,8 +157,9 @@ class Backend:
                 loop.call_soon_threadsafe(event.set)
 
     async def until(self, predicate: Callable[[], Any], within: float = 45.0) -> Any:
-        """Wait (without blocking the event loop) until ``predicate()`` is true after a
-        message arrives; fail after ``within`` seconds."""
+        """Wait (without blocking the event loop) until ``predicate()`` is true, checked when a
+        message arrives and at least every 100 ms (a predicate may read the agent's own state,
+        such as its outbox depth, which changes without a message); fail after ``within``."""
         event = asyncio.Event()
         entry = (asyncio.get_running_loop(), event)
         with self._cond:
@@ -170,7 +171,7 @@ class Backend:
                 assert remaining > 0, f"not met in {within}s; {len(self.messages)} messages"
                 event.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(event.wait(), remaining)
+                    await asyncio.wait_for(event.wait(), min(remaining, 0.1))
             return result
         finally:
             with self._cond:
