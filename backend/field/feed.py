@@ -95,23 +95,22 @@ async def committed(
 ) -> None:
     """Tell whoever derives data from readings, exactly as ingestion does after a batch: every
     after-commit hook registered with ingestion (in the API process: consumption, then the
-    prepaid billing queue) gets the affected intervals. With no hook registered (a process
-    without the prepaid engine) the consumption engine is called directly.
+    prepaid billing queue) gets the affected intervals, after the consumption engine has been
+    called directly.
 
     The readings are already committed and safe: a failing hook is logged, and the next reading
     of the meter (or a rebuild, or billing's catch-up) repairs what it missed; the inspector's
     submission still succeeds."""
     intervals = intervals_from([(meter_pk, q, ts) for q in quantities])
-    callbacks = registered()
-    if not callbacks:
-        try:
-            spans = [(i.meter_pk, i.quantity, i.min_ts, i.max_ts) for i in intervals]
-            await on_readings_committed(session, spans, timezone=timezone)
-        except Exception:
-            await session.rollback()
-            log.exception("consumption of meter %s at %s not recomputed", meter_pk, ts)
-        return
-    for callback in callbacks:
+    # consumption at once, so the inspector's and supervisor's next request already sees it;
+    # the hooks (billing) follow, and recomputing the same days there is idempotent
+    try:
+        spans = [(i.meter_pk, i.quantity, i.min_ts, i.max_ts) for i in intervals]
+        await on_readings_committed(session, spans, timezone=timezone)
+    except Exception:
+        await session.rollback()
+        log.exception("consumption of meter %s at %s not recomputed", meter_pk, ts)
+    for callback in registered():
         try:
             await callback(intervals)
         except Exception:
