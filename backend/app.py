@@ -26,15 +26,15 @@ LifespanHook = Callable[[Litestar], AbstractAsyncContextManager[None]]
 
 
 def route_handlers() -> list[Any]:
-    from backend.accounts.prepaid_routes import PrepaidAccountController, PrepaidOperatorController
     from backend.accounts.routes import AccountController, CustomerController
     from backend.auth.routes import AuthController, SessionController
     from backend.commands.routes import CommandBatchController, CommandController
-    from backend.field.routes import GridController
-    from backend.field.routes_books import FieldBookController
-    from backend.field.routes_map import FieldMapController
-    from backend.field.routes_readings import FieldReadingController
+    from backend.field.books.routes import FieldBookController
+    from backend.field.grids.routes import GridController
+    from backend.field.readings.routes import FieldReadingController
+    from backend.field.tracks.routes import FieldMapController
     from backend.metering.routes import MeterController, MeteringController
+    from backend.prepaid.routes import PrepaidAccountController, PrepaidOperatorController
     from backend.servicedesk.routes import ServiceDeskController
     from backend.system.pwa import pwa_handler
 
@@ -60,8 +60,8 @@ def route_handlers() -> list[Any]:
 
 
 def lifespan_hooks() -> list[LifespanHook]:
-    from backend.commands.lifespan import prepaid_lifespan
     from backend.metering.ingest.lifespan import ingest_lifespan
+    from backend.prepaid.lifespan import prepaid_lifespan
 
     return [prepaid_lifespan, ingest_lifespan]  # billing registers before the ingestor starts
 

@@ -18,14 +18,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.accounts.models import Account, AccountKind, Customer, CustomerCategory
-from backend.accounts.topups import TopUpIn, top_up
-from backend.accounts.topups_models import Channel
 from backend.auth.models import Role, User
 from backend.auth.schemas import UserCreate
 from backend.auth.service import create_user
 from backend.db import create_engine, session_factory
-from backend.field.models import Grid, TransformerArea
+from backend.field.grids.models import Grid, TransformerArea
 from backend.metering.models import Agent, Meter, MeterStatus
+from backend.prepaid.models import Channel
+from backend.prepaid.topups import TopUpIn, top_up
 from backend.settings import Settings
 from backend.tariffs.loader import DEFAULT_FILE, load_file
 from backend.tariffs.service import store_tariffs

@@ -2,7 +2,7 @@
 the same run.
 
 1. Nearby (R3). A city of N meters (default 100 000) spread over 30 × 30 km around Hangzhou, on
-   SQLite (the embedded default), migrated like production. Ours: ``backend.field.nearby`` —
+   SQLite (the embedded default), migrated like production. Ours: ``backend.field.tracks.nearby`` —
    the latitude/longitude box selected in SQL on the position index, haversine on the few
    candidates. Baseline: the same scoped query without the box, every meter measured in Python
    (what one writes without a spatial prefilter). Both answer the same positions and must
@@ -32,9 +32,9 @@ from backend.auth.guards import Caller
 from backend.auth.models import Role
 from backend.auth.scope import customer_scope
 from backend.db import create_engine, session_factory
-from backend.field import routing
+from backend.field.books import routing
 from backend.field.geo import haversine_m
-from backend.field.nearby import nearby
+from backend.field.tracks.nearby import nearby
 from backend.metering.models import Meter
 
 CENTRE = (30.27, 120.15)

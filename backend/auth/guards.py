@@ -67,7 +67,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.auth.models import Role, User
 from backend.auth.tokens import InvalidToken, decode_access_token
 from backend.errors import EXCEPTION_HANDLERS
-from backend.field.models import Grid
+from backend.field.grids.models import Grid
 
 PUBLIC = "exclude_from_auth"  # litestar's key: ``opt={PUBLIC: True}`` or ``exclude_from_auth=True``
 BEARER = "BearerToken"  # the OpenAPI security scheme declared in backend/app.py

@@ -17,7 +17,7 @@ from backend.auth.tokens import (
     new_family,
     new_refresh_token,
 )
-from backend.field.models import Grid
+from backend.field.grids.models import Grid
 from backend.settings import Settings
 from backend.types import utcnow
 

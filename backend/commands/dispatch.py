@@ -20,10 +20,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from backend.commands import engine, service
+from backend.commands import service
 from backend.commands.lifecycle import Event, State
 from backend.commands.models import Command as CommandRow
 from backend.metering.ingest.service import default_client_id
+from backend.prepaid import engine
 from backend.settings import Settings
 from backend.system.models import DeadLetter
 from backend.types import to_epoch_ms, utcnow

@@ -2,7 +2,7 @@
 
 Commands are back-office objects (the routes admit operators and supervisors only), so these
 queries need no owner scope; customers learn about their supply through
-``backend.accounts.prepaid_service.supply``.
+``backend.prepaid.service.supply``.
 """
 
 from __future__ import annotations

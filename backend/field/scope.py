@@ -14,7 +14,7 @@ from backend.accounts.models import Customer
 from backend.auth.guards import Caller
 from backend.auth.scope import customer_scope
 from backend.field.errors import NotFound
-from backend.field.models import Grid
+from backend.field.grids.models import Grid
 from backend.metering.models import Meter
 
 

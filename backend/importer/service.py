@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.accounts.models import Account, Customer
-from backend.field.models import Grid, TransformerArea
+from backend.field.grids.models import Grid, TransformerArea
 from backend.importer.schemas import HEADER_ALIASES, VALUE_ALIASES, CustomerRow, MeterRow
 from backend.metering.models import Agent, Meter, MeterStatus
 

@@ -15,7 +15,7 @@ from backend.accounts.models import Customer
 from backend.auth.guards import Caller
 from backend.auth.scope import meter_scope
 from backend.errors import InvalidRequest, NotFound
-from backend.field.models import Grid, TransformerArea
+from backend.field.grids.models import Grid, TransformerArea
 from backend.metering import consumption as cons
 from backend.metering.models import (
     Agent,

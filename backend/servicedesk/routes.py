@@ -9,7 +9,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from backend.auth.guards import EVERYONE, CallerDep, DbSession, requires_role
 from backend.auth.models import Role
-from backend.field.routes_common import FieldApiController, now_ms
+from backend.controllers import FieldApiController, now_ms
 from backend.paging import Id, Limit, OptId
 from backend.servicedesk import service
 from backend.servicedesk.schemas import (

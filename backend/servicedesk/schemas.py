@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
-from backend.field.readings_schemas import NO_NUL, EpochMs, GpsFix, RowId
+from backend.field.readings.schemas import NO_NUL, EpochMs, GpsFix, RowId
 
 Name = Annotated[str, Meta(min_length=1, max_length=50, pattern=NO_NUL)]
 Area = Annotated[str, Meta(min_length=1, max_length=200, pattern=NO_NUL)]

@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth.guards import Caller
 from backend.field.errors import Conflict, Invalid, NotFound
-from backend.field.models import TransformerArea
-from backend.field.readings_schemas import GpsFix
+from backend.field.grids.models import TransformerArea
+from backend.field.readings.schemas import GpsFix
 from backend.servicedesk.models import OutageKind, OutageNotice
 from backend.servicedesk.models import RepairJob as RepairJobRow
 from backend.servicedesk.schemas import (

@@ -14,8 +14,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from backend.accounts import ledger
-from backend.accounts.ledger_models import EntryKind
 from backend.accounts.models import Account, AccountKind, CustomerCategory
 from backend.auth.models import Role
 from backend.auth.schemas import UserCreate
@@ -24,6 +22,8 @@ from backend.db import create_engine, session_factory
 from backend.importer.schemas import CustomerRow, MeterRow
 from backend.importer.service import upsert_customer, upsert_meter
 from backend.metering.models import Meter
+from backend.prepaid import ledger
+from backend.prepaid.models import EntryKind
 from tests.support.readings import commit_readings
 
 PASSWORD = "e2e-password-1"

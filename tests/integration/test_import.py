@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from backend.accounts.models import Account, Customer
 from backend.cli import main
 from backend.db import session_factory
-from backend.field.models import Grid, TransformerArea
+from backend.field.grids.models import Grid, TransformerArea
 from backend.metering.models import Meter, MeterStatus
 
 

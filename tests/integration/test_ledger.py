@@ -8,10 +8,10 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from backend.accounts import billing, ledger
-from backend.accounts.ledger_models import BillingState, Charge, EntryKind, LedgerEntry
 from backend.accounts.models import Account, CustomerCategory
 from backend.db import session_factory
+from backend.prepaid import billing, ledger
+from backend.prepaid.models import BillingState, Charge, EntryKind, LedgerEntry
 from backend.tariffs.rating import round_fen
 from tests.support.prepaid_data import (
     TZ,

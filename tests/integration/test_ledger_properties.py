@@ -22,10 +22,10 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import select
 
-from backend.accounts import billing, ledger
-from backend.accounts.ledger_models import BillingState, Charge, EntryKind, LedgerEntry
 from backend.accounts.models import Account, CustomerCategory
 from backend.db import create_engine, session_factory
+from backend.prepaid import billing, ledger
+from backend.prepaid.models import BillingState, Charge, EntryKind, LedgerEntry
 from backend.tariffs import service as tariff_service
 from backend.tariffs.rating import rate_interval, round_fen
 from tests.support.prepaid_data import (

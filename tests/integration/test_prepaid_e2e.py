@@ -31,15 +31,14 @@ from argon2 import PasswordHasher
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from backend.accounts import ledger
-from backend.accounts.ledger_models import EntryKind, LedgerEntry
 from backend.accounts.models import Account, AccountKind, Customer, CustomerCategory
-from backend.accounts.notifications_models import Notice, NoticeKind, NoticeStatus
 from backend.auth.models import Role, User
 from backend.commands.lifecycle import State
 from backend.commands.models import Command
 from backend.db import create_engine, session_factory
 from backend.metering.models import Agent, Meter
+from backend.prepaid import ledger
+from backend.prepaid.models import EntryKind, LedgerEntry, Notice, NoticeKind, NoticeStatus
 from backend.server import make_server
 from backend.settings import load_settings
 from backend.tariffs.loader import DEFAULT_FILE, load_file

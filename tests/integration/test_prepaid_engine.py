@@ -9,14 +9,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from backend.accounts import ledger
-from backend.accounts.ledger_models import EntryKind
-from backend.accounts.notifications import LoggingProvider, deliver_pending
-from backend.accounts.notifications_models import Notice, NoticeKind, NoticeStatus
-from backend.commands import engine as prepaid
 from backend.commands.lifecycle import State
 from backend.commands.models import Command
 from backend.db import session_factory
+from backend.prepaid import engine as prepaid
+from backend.prepaid import ledger
+from backend.prepaid.models import EntryKind, Notice, NoticeKind, NoticeStatus
+from backend.prepaid.notices import LoggingProvider, deliver_pending
 from backend.settings import load_settings
 from protocols.contract import CommandKind, RelayState
 from tests.support.prepaid_data import make_account

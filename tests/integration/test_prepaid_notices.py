@@ -9,13 +9,12 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from backend.accounts import ledger
-from backend.accounts.ledger_models import EntryKind
-from backend.accounts.notifications_models import Notice, NoticeKind, WarningEpisode
-from backend.commands import engine as prepaid
 from backend.commands import service
 from backend.commands.lifecycle import Event
 from backend.db import session_factory
+from backend.prepaid import engine as prepaid
+from backend.prepaid import ledger
+from backend.prepaid.models import EntryKind, Notice, NoticeKind, WarningEpisode
 from backend.settings import load_settings
 from backend.types import to_epoch_ms, utcnow
 from protocols.contract import CommandAck, CommandKind, CommandState, RelayState

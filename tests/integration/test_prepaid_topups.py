@@ -9,11 +9,10 @@ import msgspec
 import pytest
 from sqlalchemy import func, select
 
-from backend.accounts import topups
-from backend.accounts.ledger_models import EntryKind, LedgerEntry
 from backend.accounts.models import Account
-from backend.accounts.topups_models import Channel, TopUp, TopUpStatus
 from backend.db import session_factory
+from backend.prepaid import topups
+from backend.prepaid.models import Channel, EntryKind, LedgerEntry, TopUp, TopUpStatus
 from backend.types import utcnow
 from tests.support.prepaid_data import TZ, make_account
 

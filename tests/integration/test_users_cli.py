@@ -14,7 +14,7 @@ from backend.auth.models import Role, User
 from backend.auth.passwords import verify_password
 from backend.cli import main
 from backend.db import session_factory
-from backend.field.models import Grid
+from backend.field.grids.models import Grid
 from tests.support.world import build_world
 
 pytestmark = pytest.mark.usefixtures("cheap_argon2")

@@ -12,7 +12,7 @@ from backend.accounts.models import Account, AccountKind, Customer, CustomerCate
 from backend.auth.models import Role, User
 from backend.auth.passwords import hash_password
 from backend.db import session_factory
-from backend.field.models import Grid, TransformerArea
+from backend.field.grids.models import Grid, TransformerArea
 from backend.metering.models import Agent, Meter, MeterStatus
 
 PASSWORD = "correct horse battery"

@@ -251,7 +251,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_field_flags_inspector_id'), ['inspector_id'], unique=False)
         batch_op.create_index('ix_field_flags_status', ['status', 'created_at'], unique=False)
 
-    # the "nearby" query's bounding-box prefilter (backend/field/nearby.py)
+    # the "nearby" query's bounding-box prefilter (backend/field/tracks/nearby.py)
     op.create_index('ix_customers_position', 'customers', ['latitude', 'longitude'], unique=False)
     op.create_index('ix_meters_position', 'meters', ['latitude', 'longitude'], unique=False)
 

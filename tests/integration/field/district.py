@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from backend.accounts.models import Customer
 from backend.auth.models import User
-from backend.field.models import Grid, TransformerArea
+from backend.field.grids.models import Grid, TransformerArea
 from backend.metering.models import Agent, Meter, Reading
 
 NOW_MS = int(datetime(2026, 11, 20, 2, 0, tzinfo=UTC).timestamp() * 1000)  # 10:00 in Hangzhou

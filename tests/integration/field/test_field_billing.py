@@ -10,10 +10,10 @@ import sqlalchemy as sa
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from backend.accounts.ledger_models import Charge
 from backend.accounts.models import Account, AccountKind
 from backend.db import session_factory
 from backend.metering.models import Meter
+from backend.prepaid.models import Charge
 from backend.tariffs.loader import DEFAULT_FILE, load_file
 from backend.tariffs.service import store_tariffs
 from tests.integration.field.conftest import Tokens

@@ -10,8 +10,8 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from backend.field.corrections_service import ReadingImmutable
-from backend.field.models import FieldReading
+from backend.field.readings.corrections import ReadingImmutable
+from backend.field.readings.models import FieldReading
 from backend.metering.models import ConsumptionDaily, Reading
 from tests.integration.field.conftest import Tokens
 from tests.integration.field.district import NOW_MS, District

@@ -11,11 +11,11 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from backend.accounts import ledger
-from backend.accounts.ledger_models import EntryKind
 from backend.app import create_app
 from backend.db import session_factory
 from backend.metering.models import Meter
+from backend.prepaid import ledger
+from backend.prepaid.models import EntryKind
 from backend.settings import load_settings
 from tests.integration.api.conftest import Api
 from tests.support.world import build_world

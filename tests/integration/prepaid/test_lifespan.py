@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from backend.app import create_app
-from backend.commands.lifespan import prepaid_lifespan
 from backend.db import create_engine, session_factory
 from backend.metering.ingest import hooks
+from backend.prepaid.lifespan import prepaid_lifespan
 from backend.settings import load_settings
 from tests.support.services import Mosquitto
 

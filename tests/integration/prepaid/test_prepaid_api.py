@@ -8,12 +8,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from backend.accounts.ledger_models import EntryKind, LedgerEntry
-from backend.accounts.topups_models import Channel, TopUp, TopUpStatus
-from backend.commands import engine as prepaid
 from backend.commands.lifecycle import State
 from backend.commands.models import Command
 from backend.db import session_factory
+from backend.prepaid import engine as prepaid
+from backend.prepaid.models import Channel, EntryKind, LedgerEntry, TopUp, TopUpStatus
 from backend.types import utcnow
 from protocols.contract import CommandKind, RelayState
 from tests.integration.api.conftest import Api
@@ -113,7 +112,7 @@ async def test_top_up_while_the_first_request_with_the_key_still_runs_is_409(
 ) -> None:
     api, acc = quiet_api, quiet_api.world.alice_account
     body = {"amount_fen": 100, "channel": "app"}
-    from backend.accounts import topups
+    from backend.prepaid import topups
 
     async with session_factory(api.engine)() as s:
         s.add(

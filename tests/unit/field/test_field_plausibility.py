@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from backend.field import plausibility as p
-from backend.field.plausibility import DAY_MS, HOUR_MS, Fix, FlagKind, SameFix, Sample
+from backend.field.readings import plausibility as p
+from backend.field.readings.plausibility import DAY_MS, HOUR_MS, Fix, FlagKind, SameFix, Sample
 from backend.settings import load_settings
 
 TH = p.Thresholds()

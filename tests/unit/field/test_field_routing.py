@@ -7,10 +7,10 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from backend.field.books.routing import Stop, path_length_m, plan_route
 from backend.field.geo import bounding_box, haversine_m
-from backend.field.nearby import Candidate, probable
-from backend.field.routing import Stop, path_length_m, plan_route
-from backend.field.tracks_service import in_order
+from backend.field.tracks.nearby import Candidate, probable
+from backend.field.tracks.service import in_order
 
 LAT, LON = 30.27, 120.15
 

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from backend.accounts.policy import (
+from backend.prepaid.policy import (
     AccountFacts,
     HolidayCalendar,
     PolicyConfig,

@@ -1,0 +1,159 @@
+"""What the readings table says about a meter's register: previous values, usual use, AMI.
+
+Every query walks the readings primary key (meter_pk, quantity, ts), so each is an index range
+scan of a few rows however large the table grows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from backend.field.readings.plausibility import DAY_MS, Sample, Thresholds, usual_daily_wh
+from backend.metering.models import Reading, ReadingSource
+
+TOTAL = "energy_import"
+
+
+async def previous_sample(
+    session: AsyncSession, meter_pk: int, before_ts: int, quantity: str = TOTAL
+) -> Sample | None:
+    row = (
+        await session.execute(
+            select(Reading.ts, Reading.value)
+            .where(
+                Reading.meter_pk == meter_pk, Reading.quantity == quantity, Reading.ts < before_ts
+            )
+            .order_by(Reading.ts.desc())
+            .limit(1)
+        )
+    ).first()
+    return Sample(row[0], row[1]) if row else None
+
+
+async def first_sample_since(
+    session: AsyncSession, meter_pk: int, since_ts: int, quantity: str = TOTAL
+) -> Sample | None:
+    row = (
+        await session.execute(
+            select(Reading.ts, Reading.value)
+            .where(
+                Reading.meter_pk == meter_pk, Reading.quantity == quantity, Reading.ts >= since_ts
+            )
+            .order_by(Reading.ts)
+            .limit(1)
+        )
+    ).first()
+    return Sample(row[0], row[1]) if row else None
+
+
+async def usual_before(
+    session: AsyncSession,
+    meter_pk: int,
+    previous: Sample | None,
+    lookback_days: int,
+    th: Thresholds,
+) -> float | None:
+    """The usual daily use up to the previous reading, over the lookback window before it."""
+    if previous is None:
+        return None
+    first = await first_sample_since(session, meter_pk, previous.ts - lookback_days * DAY_MS)
+    return usual_daily_wh(first, previous, th)
+
+
+async def ami_around(
+    session: AsyncSession, meter_pk: int, ts: int, window_ms: int
+) -> tuple[Sample | None, Sample | None]:
+    """The meter's AMI readings of the total just before and after ``ts``, within the window."""
+    base = select(Reading.ts, Reading.value).where(
+        Reading.meter_pk == meter_pk,
+        Reading.quantity == TOTAL,
+        Reading.source == ReadingSource.AMI.value,
+    )
+    before = (
+        await session.execute(
+            base.where(Reading.ts <= ts, Reading.ts >= ts - window_ms)
+            .order_by(Reading.ts.desc())
+            .limit(1)
+        )
+    ).first()
+    after = (
+        await session.execute(
+            base.where(Reading.ts > ts, Reading.ts <= ts + window_ms).order_by(Reading.ts).limit(1)
+        )
+    ).first()
+    return (
+        Sample(before[0], before[1]) if before else None,
+        Sample(after[0], after[1]) if after else None,
+    )
+
+
+async def latest_values(
+    session: AsyncSession, meter_pks: Iterable[int], quantities: Iterable[str]
+) -> dict[int, dict[str, tuple[int, int, str]]]:
+    """Each meter's latest reading of each quantity: {meter_pk: {quantity: (ts, value, source)}}."""
+    pks = sorted(set(meter_pks))
+    out: dict[int, dict[str, tuple[int, int, str]]] = {pk: {} for pk in pks}
+    if not pks:
+        return out
+    r2 = aliased(Reading)
+    latest_ts = (
+        select(func.max(r2.ts))
+        .where(r2.meter_pk == Reading.meter_pk, r2.quantity == Reading.quantity)
+        .scalar_subquery()
+    )
+    for chunk in _chunks(pks, 500):
+        rows = await session.execute(
+            select(
+                Reading.meter_pk, Reading.quantity, Reading.ts, Reading.value, Reading.source
+            ).where(
+                Reading.meter_pk.in_(chunk),
+                Reading.quantity.in_(sorted(set(quantities))),
+                Reading.ts == latest_ts,
+            )
+        )
+        for pk, q, ts, value, source in rows:
+            out[pk][q] = (ts, value, source)
+    return out
+
+
+async def first_values_since(
+    session: AsyncSession, since_by_meter: dict[int, int], quantity: str = TOTAL
+) -> dict[int, Sample]:
+    """For each meter, its earliest reading at or after the given time."""
+    out: dict[int, Sample] = {}
+    for pk, since in since_by_meter.items():  # one index seek each; books hold a few hundred
+        sample = await first_sample_since(session, pk, since, quantity)
+        if sample is not None:
+            out[pk] = sample
+    return out
+
+
+async def meters_with_recent_ami(
+    session: AsyncSession, meter_pks: Iterable[int], since_ts: int
+) -> set[int]:
+    pks = sorted(set(meter_pks))
+    found: set[int] = set()
+    for chunk in _chunks(pks, 500):
+        rows = await session.scalars(
+            select(Reading.meter_pk)
+            .where(
+                and_(
+                    Reading.meter_pk.in_(chunk),
+                    Reading.quantity == TOTAL,
+                    Reading.ts >= since_ts,
+                    Reading.source == ReadingSource.AMI.value,
+                )
+            )
+            .distinct()
+        )
+        found.update(rows)
+    return found
+
+
+def _chunks(items: list[int], size: int) -> Iterable[list[int]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

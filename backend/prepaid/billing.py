@@ -1,0 +1,288 @@
+"""Continuous billing (R27: no billing day): each metered interval is charged as it arrives.
+
+An interval is two consecutive ``energy_import`` reads of one meter (hourly from load-control
+terminals, R17). The account's intervals are priced in time order against per-cycle tier
+counters (backend.tariffs.rating), and each becomes one ``consumption_charge`` entry: its exact
+amount is added to the account's running exact total and the entry posts
+``round(total) - posted`` fen, so the remainder is carried and the ledger sums to the exact bill.
+
+Late readings (an agent's backlog, a backfill from the meter's frozen values, an inspector's
+reading) change past intervals. Then the account is re-rated from the reading before the
+earliest change: every live charge from there on whose interval or lines differ is reversed
+(an exact negating entry) and the new charge posted. No entry is ever edited.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import msgspec
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from backend.accounts.models import Account, Customer
+from backend.metering.models import Meter, Reading
+from backend.prepaid import ledger
+from backend.prepaid.models import BillingState, Charge, EntryKind
+from backend.tariffs import service as tariff_service
+from backend.tariffs.model import TariffError
+from backend.tariffs.rating import Line, Schedule, rate_interval, round_fen
+
+log = logging.getLogger("meterline.billing")
+
+ENERGY = "energy_import"
+USABLE_QUALITY = ("good", "backfilled", "estimated")  # stale/invalid values are not billed
+ACTOR = "billing"
+_lines_encoder = msgspec.json.Encoder()
+_told: set[str] = set()  # tariff problems already logged at ERROR by this process
+
+
+@dataclass
+class BillingResult:
+    account_id: int
+    posted: int = 0
+    reversed: int = 0
+    kept: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Interval:
+    meter_pk: int
+    start_ms: int
+    end_ms: int
+    wh: int
+
+
+def anchor_of(account: Account) -> date:
+    """The account's own cycle start; calendar years when none is set."""
+    return account.cycle_start or date(2000, 1, 1)
+
+
+async def _intervals(
+    session: AsyncSession, meter_pks: list[int], from_ms: int | None
+) -> tuple[list[Interval], list[str]]:
+    """Consecutive-read intervals starting at or after ``from_ms`` for each meter."""
+    out: list[Interval] = []
+    skipped: list[str] = []
+    for pk in meter_pks:
+        q = select(Reading.ts, Reading.value).where(
+            Reading.meter_pk == pk, Reading.quantity == ENERGY, Reading.quality.in_(USABLE_QUALITY)
+        )
+        if from_ms is not None:
+            q = q.where(Reading.ts >= from_ms)
+        rows = (await session.execute(q.order_by(Reading.ts))).all()
+        for (t0, v0), (t1, v1) in itertools.pairwise(rows):
+            if v1 < v0:  # register reset or meter swap: not billable, flagged
+                skipped.append(f"meter {pk}: register fell from {v0} to {v1} Wh at {t1}")
+                continue
+            if v1 > v0:
+                out.append(Interval(pk, t0, t1, v1 - v0))
+    out.sort(key=lambda i: (i.start_ms, i.meter_pk))
+    return out, skipped
+
+
+def _counters_from(lines_json: Iterable[str]) -> dict[date, int]:
+    counters: dict[date, int] = {}
+    for text in lines_json:
+        for ln in msgspec.json.decode(text, type=list[Line]):
+            counters[ln.cycle] = counters.get(ln.cycle, 0) + ln.wh
+    return counters
+
+
+async def _start_point(
+    session: AsyncSession, meter_pk: int | None, min_ts: int | None, state: BillingState
+) -> int | None:
+    """Re-rate from the reading before the earliest change (or from where billing stopped)."""
+    if state.billed_through_ms is None:
+        return None  # never billed: from the first reading
+    start = state.billed_through_ms
+    if meter_pk is not None and min_ts is not None:
+        before = await session.scalar(
+            select(Reading.ts)
+            .where(Reading.meter_pk == meter_pk, Reading.quantity == ENERGY, Reading.ts < min_ts)
+            .order_by(Reading.ts.desc())
+            .limit(1)
+        )
+        start = min(start, before if before is not None else min_ts)
+    return start
+
+
+async def bill_account(
+    session: AsyncSession,
+    account_id: int,
+    tz: ZoneInfo,
+    *,
+    schedules: dict | None = None,  # type: ignore[type-arg]
+    meter_pk: int | None = None,
+    min_ts: int | None = None,
+) -> BillingResult:
+    """Bring the account's charges in line with its readings. Runs inside the caller's
+    transaction; raises TariffError (nothing posted) when no tariff covers an interval."""
+    result = BillingResult(account_id)
+    account = await ledger.lock_account(session, account_id)
+    customer = await session.get(Customer, account.customer_id)
+    assert customer is not None
+    schedules = schedules if schedules is not None else await tariff_service.schedules(session)
+    schedule: Schedule | None = schedules.get(customer.category)
+    state = await ledger.billing_state(session, account_id)
+    from_ms = await _start_point(session, meter_pk, min_ts, state)
+    meters = list(
+        (await session.scalars(select(Meter.id).where(Meter.account_id == account_id))).all()
+    )
+    intervals, result.skipped = await _intervals(session, meters, from_ms)
+    live_q = select(Charge).where(Charge.account_id == account_id, Charge.reversed_at.is_(None))
+    if from_ms is not None:
+        live_q = live_q.where(Charge.start_ms >= from_ms)
+    live = list((await session.scalars(live_q.order_by(Charge.start_ms))).all())
+    if not intervals and not live:
+        return result
+    if schedule is None and intervals:
+        raise TariffError(f"no tariff for category {customer.category.value}")
+    # counters before the re-rated stretch: everything billed, less what is being re-rated
+    all_live = (
+        await session.scalars(
+            select(Charge.lines).where(
+                Charge.account_id == account_id, Charge.reversed_at.is_(None)
+            )
+        )
+    ).all()
+    counters = _counters_from(all_live)
+    for c, n in _counters_from(ch.lines for ch in live).items():
+        counters[c] -= n
+    by_key = {(c.meter_pk, c.start_ms, c.end_ms): c for c in live}
+    wanted: list[tuple[Interval, list[Line], str]] = []
+    for iv in intervals:
+        assert schedule is not None
+        lines = rate_interval(
+            schedule, tz, anchor_of(account), iv.start_ms, iv.end_ms, iv.wh, counters
+        )
+        wanted.append((iv, lines, _lines_encoder.encode(lines).decode()))
+    keep: set[int] = set()
+    for iv, _lines, text in wanted:
+        old = by_key.get((iv.meter_pk, iv.start_ms, iv.end_ms))
+        if old is not None and old.lines == text and old.wh == iv.wh:
+            keep.add(old.id)
+    for old in live:
+        if old.id not in keep:
+            await ledger.reverse(
+                session,
+                old.entry_id,
+                actor=ACTOR,
+                memo="re-rated: the readings changed",
+                rerating=True,
+            )
+            result.reversed += 1
+    result.kept = len(keep)
+    for iv, lines, text in wanted:
+        old = by_key.get((iv.meter_pk, iv.start_ms, iv.end_ms))
+        if old is not None and old.id in keep:
+            continue
+        exact = sum((ln.amount for ln in lines), Decimal(0))
+        total = Decimal(state.exact_total_cny) + exact
+        fen = round_fen(total) - state.posted_fen
+        entry = await ledger.post(
+            session,
+            account_id,
+            EntryKind.CONSUMPTION_CHARGE,
+            -fen,
+            actor=ACTOR,
+            memo=f"meter {iv.meter_pk}: {iv.wh} Wh",
+            exact_cny=-exact,
+        )
+        state.exact_total_cny = str(total)
+        state.posted_fen += fen
+        session.add(
+            Charge(
+                account_id=account_id,
+                meter_pk=iv.meter_pk,
+                start_ms=iv.start_ms,
+                end_ms=iv.end_ms,
+                wh=iv.wh,
+                exact_cny=str(exact),
+                lines=text,
+                entry_id=entry.id,
+            )
+        )
+        result.posted += 1
+    if intervals:
+        last = max(iv.end_ms for iv in intervals)
+        state.billed_through_ms = max(state.billed_through_ms or last, last)
+    await session.flush()
+    for msg in result.skipped:
+        log.warning("account %s: %s", account_id, msg)
+    return result
+
+
+async def on_readings_committed(
+    sessions: async_sessionmaker[AsyncSession],
+    affected: Iterable[Sequence[Any]],
+    tz: ZoneInfo,
+) -> list[BillingResult]:
+    """Ingestion's post-commit hook: (meter_pk, quantity, min_ts, max_ts, …) per affected
+    meter (``backend.metering.ingest.AffectedInterval``). Each account is billed in its own
+    transaction; a failure is logged and retried by the next reading or by :func:`catch_up`
+    (billing restarts where it stopped)."""
+    earliest: dict[int, int | None] = {}
+    for meter_pk, quantity, min_ts, *_ in affected:
+        if quantity == ENERGY:
+            earliest[meter_pk] = min(min_ts, earliest.get(meter_pk) or min_ts)
+    return await bill_meters(sessions, earliest, tz)
+
+
+async def bill_meters(
+    sessions: async_sessionmaker[AsyncSession], earliest: dict[int, int | None], tz: ZoneInfo
+) -> list[BillingResult]:
+    """Bill the accounts of these meters, each from its meter's earliest new reading (None:
+    from where the account's billing stopped)."""
+    results = []
+    for meter_pk, min_ts in sorted(earliest.items()):
+        async with sessions() as session:
+            account_id = await session.scalar(select(Meter.account_id).where(Meter.id == meter_pk))
+            if account_id is None:
+                continue
+            try:
+                results.append(
+                    await bill_account(
+                        session, account_id, tz,
+                        meter_pk=None if min_ts is None else meter_pk, min_ts=min_ts,
+                    )
+                )  # fmt: skip
+                await session.commit()
+            except TariffError as exc:
+                await session.rollback()
+                # once per problem, not per reading: the fix is a tariff file, not a retry
+                level = logging.DEBUG if str(exc) in _told else logging.ERROR
+                _told.add(str(exc))
+                log.log(level, "account %s not billed: %s", account_id, exc)
+    return results
+
+
+async def catch_up(
+    sessions: async_sessionmaker[AsyncSession], tz: ZoneInfo, since_ms: int
+) -> list[BillingResult]:
+    """Bill every meter with energy readings since ``since_ms`` that its account's billing
+    has not reached: what a hook missed (a crash between commit and hook, a failed run, or
+    ingestion in another process) is charged by the periodic sweep."""
+    async with sessions() as s:
+        rows = (
+            await s.execute(
+                select(Reading.meter_pk, func.min(Reading.ts), func.max(Reading.ts))
+                .join(Meter, Meter.id == Reading.meter_pk)
+                .outerjoin(BillingState, BillingState.account_id == Meter.account_id)
+                .where(
+                    Reading.ts >= since_ms, Reading.quantity == ENERGY,
+                    Meter.account_id.is_not(None),
+                )
+                .group_by(Reading.meter_pk, BillingState.billed_through_ms)
+                .having(func.max(Reading.ts) > func.coalesce(BillingState.billed_through_ms, -1))
+            )
+        ).all()  # fmt: skip
+    return await bill_meters(sessions, {pk: None for pk, _lo, _hi in rows}, tz)

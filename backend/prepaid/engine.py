@@ -1,0 +1,216 @@
+"""The prepaid engine: warnings, automatic disconnects when the policy says due, and automatic
+reconnection after a payment (R28, R30, R31).
+
+``sweep`` runs periodically (settings.prepaid_sweep_seconds); ``after_payment`` runs right after
+a top-up commits. Reconnection needs no operator: meters whose control mode closes the relay on
+a remote reconnect get ``reconnect``; the others get ``arm_reconnect`` (ready_for_reconnection)
+and the customer presses the meter's button (protocols.relay.remote_reconnect says which).
+The time from payment to restored supply is kept on the command (paid_at → restored_at).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.accounts.models import Account, AccountKind, Customer
+from backend.commands import service
+from backend.commands.lifecycle import Event, State
+from backend.commands.models import Command
+from backend.metering.models import Meter, MeterStatus
+from backend.prepaid import notices
+from backend.prepaid.models import NoticeChannel, NoticeKind
+from backend.prepaid.policy import AccountFacts, Decision, HolidayCalendar, PolicyConfig, explain
+from backend.settings import Settings
+from protocols.contract import CommandKind, RelayState
+from protocols.relay import Reconnect, remote_reconnect
+
+
+def policy_config(settings: Settings) -> PolicyConfig:
+    start, end = PolicyConfig.parse_window(settings.prepaid_disconnect_window)
+    return PolicyConfig(
+        tz=settings.timezone, window_start=start, window_end=end,
+        warning_lead_hours=settings.prepaid_warning_lead_hours,
+        calendar=HolidayCalendar.load(settings.prepaid_holiday_calendar),
+    )  # fmt: skip
+
+
+def channels(settings: Settings) -> list[NoticeChannel]:
+    return [NoticeChannel(c.strip()) for c in settings.prepaid_notice_channels.split(",") if c]
+
+
+async def _meters(session: AsyncSession, account_id: int) -> list[Meter]:
+    return list(
+        (
+            await session.scalars(
+                select(Meter).where(
+                    Meter.account_id == account_id, Meter.status == MeterStatus.ACTIVE
+                )
+            )
+        ).all()
+    )
+
+
+async def facts_of(session: AsyncSession, account: Account) -> AccountFacts:
+    customer = await session.get(Customer, account.customer_id)
+    assert customer is not None
+    meters = await _meters(session, account.id)
+    return AccountFacts(
+        account_id=account.id, balance_fen=account.balance_fen,
+        credit_limit_fen=account.credit_limit_fen, protected=customer.protected,
+        key_account_class=customer.key_account_class,
+        supply_on=any(m.relay_state != int(RelayState.DISCONNECTED) for m in meters),
+        warning_delivered_at=await notices.warning_delivered_at(session, account.id),
+    )  # fmt: skip
+
+
+def _yuan(fen: int) -> str:
+    return f"{'-' if fen < 0 else ''}{abs(fen) // 100}.{abs(fen) % 100:02d}"
+
+
+@dataclass
+class SweepResult:
+    decisions: dict[int, Decision]
+    disconnects: list[str]
+
+
+async def sweep(session: AsyncSession, settings: Settings, now: datetime) -> SweepResult:
+    """Warn low accounts, queue disconnects that are due, close healthy episodes."""
+    config = policy_config(settings)
+    tz = ZoneInfo(settings.timezone)
+    chans = channels(settings)
+    ttl = timedelta(minutes=settings.command_ttl_minutes)
+    result = SweepResult({}, [])
+    accounts = await session.scalars(select(Account).where(Account.kind == AccountKind.PREPAID))
+    for account in accounts.all():
+        daily = await notices.average_daily_spend_fen(session, account.id, now)
+        left = notices.days_left(account.balance_fen, daily)
+        low = account.balance_fen < settings.prepaid_low_balance_fen or (
+            left is not None and left < settings.prepaid_low_balance_days
+        )
+        if not low:
+            # an episode that saw a disconnect stays open until supply is restored, so the
+            # "restored" notice belongs to it
+            if not await _any_off(session, account.id):
+                await notices.close_episode(session, account.id, now)
+            continue
+        await notices.notify(
+            session, account, NoticeKind.LOW_BALANCE, chans, now=now,
+            text=f"您的电费余额 ¥{_yuan(account.balance_fen)}"
+            + (f", 约可用 {left:.0f} 天" if left is not None else "") + ", 请及时缴费。",
+        )  # fmt: skip
+        facts = await facts_of(session, account)
+        decision = explain(facts, now, config)
+        result.decisions[account.id] = decision
+        arrears = next(r for r in decision.reasons if r.rule == "arrears")
+        if arrears.ok and facts.supply_on and not facts.protected:
+            planned = decision.next_allowed_at or now
+            await notices.notify(
+                session, account, NoticeKind.DISCONNECT_WARNING, chans, now=now, planned=planned,
+                text=f"您已欠费 ¥{_yuan(-account.balance_fen)}, 最早将于 "
+                f"{planned.astimezone(tz):%Y-%m-%d %H:%M} 停电, 缴费后自动复电。",
+            )  # fmt: skip
+        if decision.due and settings.prepaid_auto_disconnect:
+            for meter in await _meters(session, account.id):
+                if meter.relay_state == int(RelayState.DISCONNECTED):
+                    continue
+                if await service.open_command(session, meter.id) is not None:
+                    continue
+                try:
+                    c = await service.create(
+                        session, meter, CommandKind.DISCONNECT, actor=service.ENGINE, ttl=ttl,
+                        reason=f"arrears: balance ¥{_yuan(account.balance_fen)}; "
+                        + "; ".join(r.message for r in decision.reasons),
+                    )  # fmt: skip
+                except service.CommandRefused:
+                    continue
+                result.disconnects.append(c.id)
+    return result
+
+
+async def after_payment(
+    session: AsyncSession, settings: Settings, account_id: int, paid_at: datetime
+) -> list[Command]:
+    """Once the balance is back to zero or above: withdraw pending disconnects and restore
+    supply on every disconnected meter (reconnect, or arm where a local press is required)."""
+    account = await session.get(Account, account_id)
+    if account is None or account.balance_fen < 0:
+        return []
+    ttl = timedelta(minutes=settings.command_ttl_minutes)
+    created: list[Command] = []
+    for meter in await _meters(session, account_id):
+        pending = await service.open_command(session, meter.id)
+        if (
+            pending is not None
+            and pending.kind is CommandKind.DISCONNECT
+            and pending.state in (State.QUEUED, State.AWAITING_APPROVAL)
+        ):
+            await service.transition(
+                session, pending, Event.CANCEL, service.ENGINE, "customer paid before dispatch"
+            )
+            pending = None
+        if pending is not None or meter.relay_state != int(RelayState.DISCONNECTED):
+            continue
+        how = remote_reconnect(meter.relay_control_mode)
+        if how is Reconnect.NOT_ALLOWED:
+            continue
+        kind = CommandKind.RECONNECT if how is Reconnect.DIRECT else CommandKind.ARM_RECONNECT
+        created.append(
+            await service.create(
+                session, meter, kind, actor=service.ENGINE, ttl=ttl, paid_at=paid_at,
+                reason=f"paid: balance ¥{_yuan(account.balance_fen)}",
+            )
+        )  # fmt: skip
+    if not await _any_off(session, account_id):
+        # nothing to restore: the episode ends with the payment (else with the restore)
+        await notices.close_episode(session, account_id, paid_at)
+    return created
+
+
+async def _any_off(session: AsyncSession, account_id: int) -> bool:
+    return any(
+        m.relay_state == int(RelayState.DISCONNECTED) for m in await _meters(session, account_id)
+    )
+
+
+async def after_verified(
+    session: AsyncSession, settings: Settings, command: Command, now: datetime
+) -> int:
+    """Tell the customer when a relay command is verified: "disconnected" and, in the same
+    episode, "restored" (or "press the button" for an armed meter), each once per episode.
+    The restore ends the episode, so a later arrears needs a fresh warning and lead time."""
+    if command.state is not State.VERIFIED or command.account_id is None:
+        return 0
+    if command.kind not in service.RELAY_KINDS:
+        return 0
+    account = await session.get(Account, command.account_id)
+    if account is None:
+        return 0
+    tz = ZoneInfo(settings.timezone)
+    at = f"{now.astimezone(tz):%Y-%m-%d %H:%M}"
+    chans = channels(settings)
+    if command.kind is CommandKind.DISCONNECT:
+        owed = (
+            f", 欠费 ¥{_yuan(-account.balance_fen)}, 缴费后将自动复电。"
+            if account.balance_fen < 0
+            else "。如有疑问请致电 95598。"
+        )
+        return await notices.notify(
+            session, account, NoticeKind.DISCONNECTED, chans, now=now,
+            text=f"您的电表 {command.meter_id} 已于 {at} 停电{owed}",
+        )  # fmt: skip
+    if not await notices.sent_this_episode(session, account.id, NoticeKind.DISCONNECTED):
+        return 0  # no disconnect told in this episode: nothing to take back
+    text = (
+        f"您的电表 {command.meter_id} 已于 {at} 恢复供电。"
+        if command.kind is CommandKind.RECONNECT
+        else f"您的电表 {command.meter_id} 已于 {at} 允许合闸, 请按电表上的按钮恢复供电。"
+    )
+    new = await notices.notify(session, account, NoticeKind.RESTORED, chans, now=now, text=text)
+    if not await _any_off(session, account.id):
+        await notices.close_episode(session, account.id, now)
+    return new

@@ -1,0 +1,201 @@
+"""Prepaid tables: the ledger and billing state, top-ups, the notices outbox, warning episodes.
+
+Money is integer fen. A charge's exact amount (Decimal CNY) is kept as a string beside the fen
+actually posted, so the rounding remainder can be carried and audited.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from backend.db import Base
+from backend.types import UTCDateTime, str_enum, utcnow
+
+BigId = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER only
+
+
+class EntryKind(enum.StrEnum):
+    TOP_UP = "top_up"  # 购电 / 缴费: money in
+    CONSUMPTION_CHARGE = "consumption_charge"  # 电费: money out, per metered interval
+    ADJUSTMENT = "adjustment"  # 调账: either sign, with a memo and an actor
+    REFUND = "refund"  # 退费: money out to the customer
+    REVERSAL = "reversal"  # 冲正: exactly negates one earlier entry
+
+
+class LedgerEntry(Base):
+    """One movement of money. Never updated, never deleted: corrections are new entries."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (Index("ix_ledger_entries_account_id_id", "account_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    kind: Mapped[EntryKind] = mapped_column(str_enum(EntryKind, 24))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)  # + credits the account, - debits it
+    balance_after_fen: Mapped[int] = mapped_column(BigInteger)
+    exact_cny: Mapped[str | None] = mapped_column(String(48))  # charges: the unrounded amount
+    # a reversal names the entry it negates; unique, so nothing is reversed twice
+    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"), unique=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    memo: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class BillingState(Base):
+    """Per account: the exact total of live charges and the fen posted for them.
+
+    ``posted_fen - round(exact_total)`` is the carried remainder; each new charge posts
+    ``round(exact_total + charge) - posted_fen``, so the posted charges always sum to the exact
+    bill rounded once.
+    """
+
+    __tablename__ = "billing_states"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    exact_total_cny: Mapped[str] = mapped_column(String(48), default="0")
+    posted_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    billed_through_ms: Mapped[int | None] = mapped_column(BigInteger)  # last interval end
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Charge(Base):
+    """The priced consumption of one meter interval, behind one consumption_charge entry.
+
+    Live while ``reversed_at`` is null. Re-rating (late readings) reverses a charge and posts
+    new ones; a charge row is never edited except to mark it reversed.
+    """
+
+    __tablename__ = "charges"
+    __table_args__ = (
+        Index("ix_charges_account_live", "account_id", "reversed_at", "start_ms"),
+        Index("ix_charges_meter_start", "meter_pk", "start_ms"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    meter_pk: Mapped[int] = mapped_column(ForeignKey("meters.id"))
+    start_ms: Mapped[int] = mapped_column(BigInteger)  # UTC epoch ms, earlier reading
+    end_ms: Mapped[int] = mapped_column(BigInteger)  # later reading
+    wh: Mapped[int] = mapped_column(BigInteger)
+    exact_cny: Mapped[str] = mapped_column(String(48))
+    lines: Mapped[str] = mapped_column(Text)  # JSON list of backend.tariffs.rating.Line
+    entry_id: Mapped[int] = mapped_column(ForeignKey("ledger_entries.id"))
+    reversed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Channel(enum.StrEnum):
+    """Where the money came in (R36-R39)."""
+
+    COUNTER = "counter"  # 营业厅
+    BANK = "bank"  # 银行代收 (ICBC, BoCom, ...)
+    WECHAT = "wechat"  # 微信缴费
+    ALIPAY = "alipay"  # 支付宝
+    APP = "app"  # 网上营业厅 / this app
+
+
+class TopUpStatus(enum.StrEnum):
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    FAILED = "failed"  # refused (e.g. unknown account): the stored answer is the error
+
+
+class TopUp(Base):
+    """One request under one idempotency key. The unique (customer, key) constraint, not a
+    read-then-write check, is what makes 50 identical parallel requests post once."""
+
+    __tablename__ = "topups"
+    __table_args__ = (
+        UniqueConstraint("customer_id", "idempotency_key", name="uq_topups_customer_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    # NULL once purged (after settings.idempotency_retention_days): the payment record stays
+    idempotency_key: Mapped[str | None] = mapped_column(String(128))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[TopUpStatus] = mapped_column(str_enum(TopUpStatus, 16))
+    channel: Mapped[Channel] = mapped_column(str_enum(Channel, 16))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    actor: Mapped[str] = mapped_column(String(64))
+    entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
+    receipt_number: Mapped[str | None] = mapped_column(String(32), unique=True)
+    response_status: Mapped[int | None] = mapped_column(SmallInteger)
+    response: Mapped[str | None] = mapped_column(Text)  # the exact body answered, JSON
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+
+class NoticeKind(enum.StrEnum):
+    """Escalating notices of one episode, each sent once."""
+
+    LOW_BALANCE = "low_balance"  # 余额不足提醒
+    DISCONNECT_WARNING = "disconnect_warning"  # 停电预告, with the earliest disconnect time
+    DISCONNECTED = "disconnected"  # 已停电
+    RESTORED = "restored"  # 已复电
+
+
+class NoticeChannel(enum.StrEnum):
+    SMS = "sms"  # 催缴短信
+    WECHAT = "wechat"
+    APP = "app"  # push to this app
+
+
+class NoticeStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENT = "sent"  # handed to the provider, no delivery receipt yet
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class Notice(Base):
+    __tablename__ = "notices"
+    __table_args__ = (
+        UniqueConstraint("account_id", "episode", "kind", "channel", name="uq_notices_once"),
+        Index("ix_notices_status_created_at", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    episode: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[NoticeKind] = mapped_column(str_enum(NoticeKind, 24))
+    channel: Mapped[NoticeChannel] = mapped_column(str_enum(NoticeChannel, 16))
+    recipient: Mapped[str] = mapped_column(String(64), default="")
+    text: Mapped[str] = mapped_column(Text)
+    planned_disconnect_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    balance_fen: Mapped[int] = mapped_column(Integer)
+    status: Mapped[NoticeStatus] = mapped_column(str_enum(NoticeStatus, 16))
+    attempts: Mapped[int] = mapped_column(SmallInteger, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    provider_ref: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WarningEpisode(Base):
+    """Per account: the current low-balance episode. It opens when the balance first looks
+    low and closes when the balance is healthy again; notices are unique per episode."""
+
+    __tablename__ = "warning_episodes"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    episode: Mapped[int] = mapped_column(Integer, default=0)
+    open: Mapped[bool] = mapped_column(Boolean, default=False)
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,204 @@
+"""Balance warnings (R30) through an outbox: notices are rows first, sent after.
+
+An episode opens when an account's balance first looks low (below an amount, or fewer days
+of credit than configured at its average daily spend: the "balance ratio") and closes when it
+is healthy again. Within one episode each kind of notice goes out once per channel, in order:
+low balance → disconnect warning (with the planned earliest disconnect time) → disconnected →
+restored. The unique (account, episode, kind, channel) constraint makes "once" hold even when
+two sweeps race.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.accounts.models import Account, Customer
+from backend.prepaid.models import (
+    EntryKind,
+    LedgerEntry,
+    Notice,
+    NoticeChannel,
+    NoticeKind,
+    NoticeStatus,
+    WarningEpisode,
+)
+from backend.types import utcnow
+
+log = logging.getLogger("meterline.notices")
+
+
+class DeliveryResult(Protocol):
+    delivered: bool
+    ref: str
+    error: str | None
+
+
+class Delivery:
+    def __init__(self, delivered: bool, ref: str = "", error: str | None = None) -> None:
+        self.delivered, self.ref, self.error = delivered, ref, error
+
+
+class NotificationProvider(Protocol):
+    """SMS gateway, WeChat template messages, app push: one method each must offer."""
+
+    async def send(self, notice: Notice) -> Delivery: ...
+
+
+class LoggingProvider:
+    """The default: writes each notice to the log and counts it delivered."""
+
+    async def send(self, notice: Notice) -> Delivery:
+        log.info("notice %s to %s via %s: %s", notice.id, notice.recipient or "-",
+                 notice.channel.value, notice.text)  # fmt: skip
+        return Delivery(True, ref=f"log-{notice.id}")
+
+
+async def average_daily_spend_fen(session: AsyncSession, account_id: int, now: datetime) -> int:
+    """Consumption charges over the last 30 days, per day (0 when there are none)."""
+    since = now - timedelta(days=30)
+    total = await session.scalar(
+        select(func.coalesce(func.sum(LedgerEntry.amount_fen), 0)).where(
+            LedgerEntry.account_id == account_id,
+            LedgerEntry.kind == EntryKind.CONSUMPTION_CHARGE,
+            LedgerEntry.created_at >= since,
+        )
+    )
+    return max(0, -int(total or 0)) // 30
+
+
+def days_left(balance_fen: int, daily_fen: int) -> float | None:
+    if daily_fen <= 0:
+        return None
+    return max(balance_fen, 0) / daily_fen
+
+
+async def episode(session: AsyncSession, account_id: int) -> WarningEpisode:
+    ep = await session.get(WarningEpisode, account_id)
+    if ep is None:
+        ep = WarningEpisode(account_id=account_id, episode=0, open=False)
+        session.add(ep)
+        await session.flush()
+    return ep
+
+
+async def open_episode(session: AsyncSession, account_id: int, now: datetime) -> WarningEpisode:
+    ep = await episode(session, account_id)
+    if not ep.open:
+        ep.episode += 1
+        ep.open = True
+        ep.opened_at = now
+    return ep
+
+
+async def close_episode(session: AsyncSession, account_id: int, now: datetime) -> None:
+    ep = await episode(session, account_id)
+    if ep.open:
+        ep.open = False
+        ep.closed_at = now
+
+
+async def notify(
+    session: AsyncSession, account: Account, kind: NoticeKind, channels: list[NoticeChannel],
+    text: str, *, now: datetime, planned: datetime | None = None,
+) -> int:  # fmt: skip
+    """Queue a notice of this episode on each channel, once. Returns how many were new."""
+    ep = await open_episode(session, account.id, now)
+    customer = await session.get(Customer, account.customer_id)
+    new = 0
+    for ch in channels:
+        exists = await session.scalar(
+            select(Notice.id).where(
+                Notice.account_id == account.id,
+                Notice.episode == ep.episode,
+                Notice.kind == kind,
+                Notice.channel == ch,
+            )
+        )
+        if exists is not None:
+            continue
+        try:
+            async with session.begin_nested():
+                session.add(
+                    Notice(
+                        account_id=account.id, episode=ep.episode, kind=kind, channel=ch,
+                        recipient=customer.phone if customer else "", text=text,
+                        planned_disconnect_at=planned, balance_fen=account.balance_fen,
+                        status=NoticeStatus.PENDING, created_at=now,
+                    )
+                )  # fmt: skip
+            new += 1
+        except IntegrityError:  # a concurrent sweep queued it first
+            continue
+    return new
+
+
+async def deliver_pending(
+    session: AsyncSession, provider: NotificationProvider, now: datetime | None = None
+) -> int:
+    rows = (
+        await session.scalars(
+            select(Notice).where(Notice.status == NoticeStatus.PENDING).order_by(Notice.id)
+        )
+    ).all()
+    for n in rows:
+        n.attempts += 1
+        try:
+            result = await provider.send(n)
+        except Exception as exc:  # a provider outage: recorded, retried next sweep
+            n.last_error = str(exc)[:500]
+            continue
+        n.sent_at = now or utcnow()
+        n.provider_ref = result.ref
+        if result.delivered:
+            n.status, n.delivered_at = NoticeStatus.DELIVERED, n.sent_at
+        elif result.error:
+            n.status, n.last_error = NoticeStatus.FAILED, result.error
+        else:
+            n.status = NoticeStatus.SENT
+    return len(rows)
+
+
+async def warning_delivered_at(session: AsyncSession, account_id: int) -> datetime | None:
+    """When this episode's disconnect warning first reached the customer, if it has."""
+    ep = await session.get(WarningEpisode, account_id)
+    if ep is None or not ep.open:
+        return None
+    return await session.scalar(
+        select(func.min(Notice.delivered_at)).where(
+            Notice.account_id == account_id, Notice.episode == ep.episode,
+            Notice.kind == NoticeKind.DISCONNECT_WARNING,
+            Notice.status == NoticeStatus.DELIVERED,
+        )
+    )  # fmt: skip
+
+
+async def sent_this_episode(session: AsyncSession, account_id: int, kind: NoticeKind) -> bool:
+    """Whether the account's open episode already has a notice of this kind (any channel)."""
+    ep = await session.get(WarningEpisode, account_id)
+    if ep is None or not ep.open:
+        return False
+    found = await session.scalar(
+        select(Notice.id)
+        .where(Notice.account_id == account_id, Notice.episode == ep.episode, Notice.kind == kind)
+        .limit(1)
+    )
+    return found is not None
+
+
+PROVIDERS: dict[str, type[NotificationProvider]] = {"log": LoggingProvider}
+
+
+def provider_for(name: str) -> NotificationProvider:
+    """The provider named by ``METERLINE_NOTIFICATION_PROVIDER``."""
+    try:
+        return PROVIDERS[name]()
+    except KeyError:
+        raise ValueError(
+            f"METERLINE_NOTIFICATION_PROVIDER: {name!r} is not one of {', '.join(PROVIDERS)}"
+        ) from None

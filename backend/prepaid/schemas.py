@@ -1,0 +1,167 @@
+"""API shapes of the prepaid engine: balance, ledger, notices, supply, arrears, the disconnect
+queue and payment-to-restore times. Top-up input and receipt are ``topups.TopUpIn`` and
+``topups.Receipt`` (the receipt is stored and replayed byte for byte)."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import msgspec
+
+from backend.commands.lifecycle import State
+from backend.prepaid.models import EntryKind, NoticeChannel, NoticeKind, NoticeStatus
+from backend.prepaid.policy import Decision
+from protocols.contract import CommandKind
+
+
+class BalanceOut(msgspec.Struct):
+    account_id: int
+    account_number: str
+    balance_fen: int
+    credit_limit_fen: int  # friendly credit: supply stays on down to minus this
+    available_fen: int  # balance + credit limit
+    average_daily_spend_fen: int  # consumption charges of the last 30 days, per day
+    days_left: float | None  # days of credit at that spend; None without consumption
+    low: bool  # below the warning threshold (amount or days)
+    in_arrears: bool  # below zero (below minus the credit limit: disconnect threshold)
+    as_of: datetime
+
+
+class LedgerEntryOut(msgspec.Struct):
+    id: int
+    kind: EntryKind
+    amount_fen: int  # + money in, - money out
+    balance_after_fen: int
+    memo: str
+    reverses_id: int | None
+    created_at: datetime
+
+
+class LedgerPage(msgspec.Struct):
+    items: list[LedgerEntryOut]  # newest first
+    total: int
+    limit: int
+    offset: int
+
+
+class NoticeOut(msgspec.Struct):
+    id: int
+    kind: NoticeKind
+    channel: NoticeChannel
+    text: str
+    status: NoticeStatus
+    planned_disconnect_at: datetime | None
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+class NoticePage(msgspec.Struct):
+    items: list[NoticeOut]  # newest first
+    total: int
+    limit: int
+    offset: int
+
+
+class SupplyState(enum.StrEnum):
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"
+    READY_TO_RECONNECT = "ready_to_reconnect"  # 允许合闸: press the meter's button
+    UNKNOWN = "unknown"  # not reported by the meter yet
+
+
+class Action(enum.StrEnum):
+    """What the customer should do now (the app words it in the customer's language)."""
+
+    NONE = "none"
+    TOP_UP = "top_up"  # pay at least amount_to_restore_fen (or to avoid a disconnect)
+    PRESS_BUTTON = "press_button"  # the meter is armed: press its button
+    WAIT = "wait"  # a reconnect is on its way
+    CONTACT_SERVICE = "contact_service"  # off for a reason payment cannot fix: call 95598
+
+
+class CommandRef(msgspec.Struct):
+    id: str
+    kind: CommandKind
+    state: State
+    created_at: datetime
+
+
+class MeterSupply(msgspec.Struct):
+    meter_pk: int
+    meter_id: str
+    relay_state: int | None  # 0 disconnected, 1 connected, 2 ready for reconnection
+    supply: SupplyState
+    pending_command: CommandRef | None
+
+
+class SupplyOut(msgspec.Struct):
+    account_id: int
+    supply: SupplyState  # the worst of the account's meters
+    action: Action
+    message: str
+    amount_to_restore_fen: int  # pay at least this much for supply to come back (0: nothing)
+    planned_disconnect_at: datetime | None  # in arrears with supply on: earliest disconnect
+    meters: list[MeterSupply]
+
+
+class ArrearsItem(msgspec.Struct):
+    account_id: int
+    account_number: str
+    customer_id: int
+    customer_number: str
+    customer_name: str
+    phone: str
+    grid_id: int | None
+    protected: bool
+    balance_fen: int
+    credit_limit_fen: int
+    supply: SupplyState
+    episode_opened_at: datetime | None  # when the current warning episode began
+
+
+class ArrearsPage(msgspec.Struct):
+    items: list[ArrearsItem]  # most owed first
+    total: int
+    limit: int
+    offset: int
+
+
+class QueueItem(msgspec.Struct):
+    account_id: int
+    account_number: str
+    customer_name: str
+    balance_fen: int
+    credit_limit_fen: int
+    policy: Decision  # due now?, every rule's verdict in words, the earliest allowed time
+    pending_commands: list[CommandRef]
+
+
+class QueuePage(msgspec.Struct):
+    items: list[QueueItem]
+    total: int
+    limit: int
+    offset: int
+    as_of: datetime
+
+
+class RestoreTime(msgspec.Struct):
+    command_id: str
+    account_id: int | None
+    meter_id: str
+    kind: CommandKind  # reconnect (supply back) or arm_reconnect (ready for the button)
+    state: State
+    paid_at: datetime
+    restored_at: datetime | None
+    seconds: float | None
+
+
+class RestoreTimes(msgspec.Struct):
+    items: list[RestoreTime]  # newest payment first
+    total: int
+    limit: int
+    offset: int
+    restored: int  # of total, how many are restored
+    median_s: float | None
+    p90_s: float | None
+    max_s: float | None
