@@ -9,7 +9,7 @@ import sys
 
 import msgspec
 
-from backend.commands_registry import REGISTRARS
+from backend.cliargs import SubParsers, settings_from
 
 
 def _read_password(args: argparse.Namespace) -> str:
@@ -24,10 +24,9 @@ def _read_password(args: argparse.Namespace) -> str:
 def _create(args: argparse.Namespace) -> int:
     from backend.auth.schemas import UserCreate
     from backend.auth.service import UserError, create_user
-    from backend.cli import _settings
     from backend.db import create_engine, session_factory
 
-    settings = _settings(args)
+    settings = settings_from(args)
     try:
         data = msgspec.convert(
             {
@@ -60,7 +59,7 @@ def _create(args: argparse.Namespace) -> int:
     return asyncio.run(main())
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: SubParsers) -> None:
     sp = sub.add_parser("users", help="manage users")
     users = sp.add_subparsers(dest="users_command", required=True)
     c = users.add_parser("create", help="create a user (password from a prompt or stdin)")
@@ -76,6 +75,3 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     c.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     c.add_argument("--data-dir")
     c.set_defaults(func=_create)
-
-
-REGISTRARS.append(register)
