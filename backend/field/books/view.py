@@ -23,7 +23,7 @@ from backend.field.books.schemas import (
     Expected,
     LastValue,
 )
-from backend.field.readings.history import TOTAL, first_values_since, latest_values
+from backend.field.readings.history import first_values_since, latest_values
 from backend.field.readings.models import FieldReading, FieldReadingKind
 from backend.field.readings.plausibility import (
     DAY_MS,
@@ -32,7 +32,7 @@ from backend.field.readings.plausibility import (
     daily_rates,
     usual_daily_wh,
 )
-from backend.field.readings.schemas import READABLE
+from backend.field.readings.schemas import READABLE, TOTAL
 from backend.metering.models import Meter
 from backend.settings import Settings
 from backend.types import to_epoch_ms

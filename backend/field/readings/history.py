@@ -13,9 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from backend.field.readings.plausibility import DAY_MS, Sample, Thresholds, usual_daily_wh
+from backend.field.readings.schemas import TOTAL
 from backend.metering.models import Reading, ReadingSource
-
-TOTAL = "energy_import"
 
 
 async def previous_sample(
