@@ -48,7 +48,7 @@ class _PollPlan:
     @staticmethod
     def make(rmap: RegisterMap, meter: Meter, group: PollGroup) -> _PollPlan:
         wanted = set(group.quantities)
-        registers = tuple(r for r in rmap.registers if not wanted or r.quantity.value in wanted)
+        registers = tuple(r for r in rmap.registers if not wanted or r.quantity in wanted)
         spans: list[tuple[Function, int, int]] = []
         for reg in registers:
             spans.append((reg.function, reg.address, reg.count))
