@@ -55,7 +55,7 @@ class _PollPlan:
             if reg.scale_factor_address is not None:
                 spans.append((reg.function, reg.scale_factor_address, 1))
         relay = rmap.relay
-        if relay is not None and (not wanted or Quantity.RELAY_STATE.value in wanted):
+        if relay is not None and (not wanted or Quantity.RELAY_STATE in wanted):
             spans.append((relay.state.function, relay.state.address, relay.state.count))
         else:
             relay = None

@@ -71,8 +71,10 @@ async def test_readings_taken_while_the_broker_is_down_all_arrive_after_it_retur
     meter = FakeMeter(A1)
     fake = FakeBus(meter)
     port = await fake.start_tcp()
-    config = agent_toml(tmp_path, private_broker, dlt645_tcp_bus(port, [A1], every_s=0.05),
-                        outbox="catch_up_rate = 200")  # fmt: skip
+    # a generous reply timeout: the meter counts every read it serves, and a reply that came
+    # after the agent gave up (a busy machine) would look like a lost reading
+    bus = dlt645_tcp_bus(port, [A1], every_s=0.05).replace("timeout_ms = 150", "timeout_ms = 3000")
+    config = agent_toml(tmp_path, private_broker, bus, outbox="catch_up_rate = 200")
     backend = Backend(private_broker)
     try:
         async with running_agent(config) as agent:
@@ -83,6 +85,7 @@ async def test_readings_taken_while_the_broker_is_down_all_arrive_after_it_retur
             reads_at_outage = meter.reads
             await wait_until(lambda: meter.reads >= reads_at_outage + 40)  # into the outbox
             assert agent.outbox.readings_depth >= 30
+            held = await asyncio.to_thread(_snapshot, tmp_path / "data" / "agent.db")
             restart(private_broker)
             backend = Backend(private_broker)
             await backend.until(lambda: agent.outbox.readings_depth == 0, within=30)
@@ -96,6 +99,8 @@ async def test_readings_taken_while_the_broker_is_down_all_arrive_after_it_retur
     outage = [e for e in energies if e > 1_000_000 + 10 * (reads_at_outage + 1)]
     assert len(outage) >= 38
     assert outage == list(range(outage[0], outage[-1] + 10, 10))
+    assert len(held) >= 30
+    assert all(delivered[key] == value for key, value in held.items())  # the outbox's, by key
 
 
 def _log_file(directory: Path) -> BinaryIO:
