@@ -288,8 +288,8 @@ async def _agent(
     args = ("-m", "edge_agent", "run", "--config", str(path))
     async with _process("edge agent", *args, env=env, log_path=log_path) as agent:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(agent.wait(), 3)  # a bad config ends it at once
-        if agent.returncode is not None:
+            await asyncio.wait_for(agent.wait(), 3)  # a bad config ends it at once (code 2)
+        if agent.returncode not in (None, 0):  # 0: stopped by the terminal's Ctrl-C meanwhile
             text = await asyncio.to_thread(log_path.read_text)
             raise RuntimeError(f"the edge agent exited (code {agent.returncode}):\n{text[-2000:]}")
         yield agent
