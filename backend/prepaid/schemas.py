@@ -5,7 +5,9 @@ queue and payment-to-restore times. Top-up input and receipt are ``topups.TopUpI
 from __future__ import annotations
 
 import enum
+import re
 from datetime import datetime
+from typing import TypeVar
 
 import msgspec
 
@@ -13,6 +15,31 @@ from backend.commands.lifecycle import State
 from backend.prepaid.models import EntryKind, NoticeChannel, NoticeKind, NoticeStatus
 from backend.prepaid.policy import Decision
 from protocols.contract import CommandKind
+
+T = TypeVar("T")
+_PATH = re.compile(r"at `\$\.([A-Za-z_][A-Za-z0-9_]*)")
+
+
+class BodyError(ValueError):
+    """A request body that does not decode strictly; ``field`` names the culprit."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def decode_strict(raw: bytes, type_: type[T]) -> T:
+    """Decode a JSON body with msgspec's strict rules: money is an integer, never ``"100"``,
+    ``1e3``, ``1000.0`` or ``true`` (the framework's own conversion is lenient)."""
+    try:
+        return msgspec.json.decode(raw, type=type_, strict=True)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        found = _PATH.search(text) or re.search(r"field `([^`]+)`", text)
+        raise BodyError(found.group(1) if found else "body", text) from None
+    except msgspec.DecodeError as exc:
+        raise BodyError("body", str(exc)) from None
 
 
 class BalanceOut(msgspec.Struct):

@@ -336,7 +336,15 @@ async def restore_after_payment(
     """After a top-up (first answer or replay alike: it is idempotent): withdraw queued
     disconnects and order the reconnects (or arms) its balance allows."""
     paid = msgspec.json.decode(receipt, type=topups.Receipt)
+    return await restore_for(sessions, settings, paid.account_id, paid.paid_at)
+
+
+async def restore_for(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, account_id: int,
+    paid_at: datetime,
+) -> list[Command]:  # fmt: skip
+    """After money arrived on the account (a receipt, or a provider's confirmation)."""
     async with sessions() as s:
-        created = await engine.after_payment(s, settings, paid.account_id, paid.paid_at)
+        created = await engine.after_payment(s, settings, account_id, paid_at)
         await s.commit()
     return created
