@@ -127,9 +127,8 @@ async def test_a_double_tap_with_one_key_makes_one_order(pay_api: Api) -> None:
     )
     assert (first.status_code, second.status_code) == (201, 201)
     assert first.json()["order_no"] == second.json()["order_no"]
-    assert sorted([first.headers["idempotent-replayed"], second.headers["idempotent-replayed"]]) == [
-        "false", "true",
-    ]  # fmt: skip
+    replayed = sorted(x.headers["idempotent-replayed"] for x in (first, second))
+    assert replayed == ["false", "true"]
     other = await api.client.post(url, json={**body, "amount_fen": 6_000}, headers=headers)
     assert other.status_code == 422
     async with session_factory(api.engine)() as s:
@@ -270,21 +269,25 @@ async def test_the_simulated_wallet_is_not_there_unless_configured(api: Api) -> 
 
 
 @pytest.mark.parametrize(
-    "amount", ["100", "1e3", 1e3, 1000.0, True, None, -5, 0, 10_000_001, 2**63]
-)
+    "amount",
+    ['"100"', '"1e3"', "1e3", "1000.0", "true", "null", "-5", "0", "10000001",
+     "9223372036854775808"],
+)  # fmt: skip
 async def test_money_that_is_not_a_positive_integer_is_refused_naming_the_field(
-    pay_api: Api, amount: object
+    pay_api: Api, amount: str
 ) -> None:
     api, acc = pay_api, pay_api.world.alice_account
+    json_type = {"content-type": "application/json"}
     r = await api.client.post(
-        f"/api/accounts/{acc}/payment-orders", json={"amount_fen": amount},
-        headers={**await api.login("alice"), "Idempotency-Key": "intent-strict"},
+        f"/api/accounts/{acc}/payment-orders", content=f'{{"amount_fen": {amount}}}',
+        headers={**await api.login("alice"), **json_type, "Idempotency-Key": "intent-strict"},
     )  # fmt: skip
     assert r.status_code == 400, r.text
     assert any(e["key"] == "amount_fen" for e in r.json()["extra"])
     r = await api.client.post(
-        f"/api/accounts/{acc}/topups", json={"amount_fen": amount, "channel": "counter"},
-        headers={**await api.login("op"), "Idempotency-Key": "counter-strict"},
+        f"/api/accounts/{acc}/topups",
+        content=f'{{"amount_fen": {amount}, "channel": "counter"}}',
+        headers={**await api.login("op"), **json_type, "Idempotency-Key": "counter-strict"},
     )  # fmt: skip
     assert r.status_code == 400, r.text
     assert any(e["key"] == "amount_fen" for e in r.json()["extra"])
