@@ -23,7 +23,9 @@ from backend.prepaid.payments.providers import StatementLine
 from backend.prepaid.payments.providers.simulated import SimulatedWallet, trade_bill
 from backend.settings import load_settings
 from backend.types import utcnow
+from protocols.contract import RelayState
 from tests.integration.api.conftest import Api
+from tests.integration.prepaid.conftest import post, set_relay
 from tests.support.world import build_world
 
 NOTIFY = "/api/payments/notify/simulated"
@@ -159,6 +161,22 @@ async def test_the_providers_signed_notification_credits_the_order_once_however_
     assert seen.json()["receipt_number"].startswith("R")
     c = await counts(api)
     assert (c["credited"], c["duplicate"], c["rejected"]) == (1, 10, 0)
+
+
+async def test_a_confirmed_payment_starts_the_restore_of_a_disconnected_meter(
+    pay_api: Api,
+) -> None:
+    api, acc = pay_api, pay_api.world.alice_account
+    await set_relay(api.engine, api.world.alice_meter, int(RelayState.DISCONNECTED), mode=2)
+    await post(api.engine, acc, EntryKind.ADJUSTMENT, -1_234)
+    created = await order(api, 1_234)
+    alice = await api.login("alice")
+    before = (await api.client.get(f"/api/accounts/{acc}/supply", headers=alice)).json()
+    assert before["action"] == "top_up"  # the order alone restores nothing
+    assert (await notify(api, *signed(api, created["order_no"], 1_234))).status_code == 200
+    after = (await api.client.get(f"/api/accounts/{acc}/supply", headers=alice)).json()
+    assert after["action"] == "wait"
+    assert after["meters"][0]["pending_command"]["kind"] == "reconnect"
 
 
 async def test_a_replayed_notification_is_refused_and_counted(pay_api: Api) -> None:

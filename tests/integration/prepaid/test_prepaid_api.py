@@ -79,8 +79,8 @@ async def test_top_up_with_the_same_key_and_body_answers_the_same_receipt_and_pa
     quiet_api: Api,
 ) -> None:
     api, acc = quiet_api, quiet_api.world.alice_account
-    headers = {**await api.login("alice"), **key(2)}
-    body = {"amount_fen": 5_000, "channel": "wechat"}
+    headers = {**await api.login("op"), **key(2)}  # the counter takes cash: staff enter it
+    body = {"amount_fen": 5_000, "channel": "counter"}
     first = await api.client.post(f"/api/accounts/{acc}/topups", json=body, headers=headers)
     second = await api.client.post(f"/api/accounts/{acc}/topups", json=body, headers=headers)
     assert (first.status_code, second.status_code) == (201, 201)
@@ -99,10 +99,13 @@ async def test_top_up_with_the_same_key_and_body_answers_the_same_receipt_and_pa
 
 async def test_top_up_with_the_same_key_and_another_body_is_422(quiet_api: Api) -> None:
     api, acc = quiet_api, quiet_api.world.alice_account
-    headers = {**await api.login("alice"), **key(3)}
+    headers = {**await api.login("op"), **key(3)}
     url = f"/api/accounts/{acc}/topups"
-    assert (await api.client.post(url, json={"amount_fen": 100}, headers=headers)).is_success
-    r = await api.client.post(url, json={"amount_fen": 200}, headers=headers)
+    cash = {"channel": "counter"}
+    assert (
+        await api.client.post(url, json={"amount_fen": 100, **cash}, headers=headers)
+    ).is_success
+    r = await api.client.post(url, json={"amount_fen": 200, **cash}, headers=headers)
     assert r.status_code == 422
     assert "different top-up" in r.json()["detail"]
 
@@ -111,21 +114,21 @@ async def test_top_up_while_the_first_request_with_the_key_still_runs_is_409(
     quiet_api: Api,
 ) -> None:
     api, acc = quiet_api, quiet_api.world.alice_account
-    body = {"amount_fen": 100, "channel": "app"}
+    body = {"amount_fen": 100, "channel": "counter"}
     from backend.prepaid import topups
 
     async with session_factory(api.engine)() as s:
         s.add(
             TopUp(
                 customer_id=api.world.alice, account_id=acc, idempotency_key="pay-00000004",
-                request_hash=topups.request_hash(acc, topups.TopUpIn(100, Channel.APP)),
-                status=TopUpStatus.IN_PROGRESS, channel=Channel.APP, amount_fen=100,
-                actor="alice", started_at=utcnow(),
+                request_hash=topups.request_hash(acc, topups.TopUpIn(100, Channel.COUNTER)),
+                status=TopUpStatus.IN_PROGRESS, channel=Channel.COUNTER, amount_fen=100,
+                actor="op", started_at=utcnow(),
             )
         )  # fmt: skip
         await s.commit()
     r = await api.client.post(
-        f"/api/accounts/{acc}/topups", json=body, headers={**await api.login("alice"), **key(4)}
+        f"/api/accounts/{acc}/topups", json=body, headers={**await api.login("op"), **key(4)}
     )
     assert r.status_code == 409
     assert "still being processed" in r.json()["detail"]
@@ -138,7 +141,7 @@ async def test_top_up_while_the_first_request_with_the_key_still_runs_is_409(
         ({"Idempotency-Key": "short"}, {"amount_fen": 100}, "idempotency"),
         (key(5), {"amount_fen": 0}, "amount_fen"),
         (key(5), {"amount_fen": 100, "balance_fen": 1}, "balance_fen"),
-        (key(5), {"amount_fen": 100, "channel": "counter"}, "channel"),
+        (key(5), {"amount_fen": 100, "channel": "cash"}, "channel"),
     ],
 )
 async def test_a_bad_top_up_is_refused_naming_what_is_wrong(
@@ -150,6 +153,16 @@ async def test_a_bad_top_up_is_refused_naming_what_is_wrong(
     )  # fmt: skip
     assert r.status_code == 400
     assert field in r.text.lower()
+
+
+async def test_an_operator_cannot_enter_online_money_by_hand(quiet_api: Api) -> None:
+    r = await quiet_api.client.post(
+        f"/api/accounts/{quiet_api.world.alice_account}/topups",
+        json={"amount_fen": 2_000, "channel": "wechat"},
+        headers={**await quiet_api.login("op"), **key(8)},
+    )
+    assert r.status_code == 400
+    assert r.json()["extra"][0]["key"] == "channel"
 
 
 async def test_an_operator_records_a_counter_payment(quiet_api: Api) -> None:
@@ -174,8 +187,9 @@ async def test_supply_off_for_arrears_says_how_much_to_pay_and_a_top_up_starts_t
         "disconnected", "top_up", 1_234,
     )  # fmt: skip
     paid = await api.client.post(
-        f"/api/accounts/{acc}/topups", json={"amount_fen": 1_234}, headers={**alice, **key(7)}
-    )
+        f"/api/accounts/{acc}/topups", json={"amount_fen": 1_234, "channel": "counter"},
+        headers={**await api.login("op"), **key(7)},
+    )  # fmt: skip
     assert paid.status_code == 201
     wait = (await api.client.get(f"/api/accounts/{acc}/supply", headers=alice)).json()
     assert wait["action"] == "wait"
