@@ -48,8 +48,8 @@ class BalanceOut(msgspec.Struct):
     balance_fen: int
     credit_limit_fen: int  # friendly credit: supply stays on down to minus this
     available_fen: int  # balance + credit limit
-    average_daily_spend_fen: int  # consumption charges of the last 30 days, per day
-    days_left: float | None  # days of credit at that spend; None without consumption
+    average_daily_spend_fen: int  # spend per day at the recent rate (backend/prepaid/spend.py)
+    days_left: float | None  # days of credit at that rate; None without recent charges
     low: bool  # below the warning threshold (amount or days)
     in_arrears: bool  # below zero (below minus the credit limit: disconnect threshold)
     as_of: datetime

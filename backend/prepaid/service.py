@@ -19,7 +19,7 @@ from backend.commands.lifecycle import OPEN
 from backend.commands.models import Command
 from backend.metering.models import Meter, MeterStatus
 from backend.paging import fetch_page
-from backend.prepaid import engine, notices, topups
+from backend.prepaid import engine, spend, topups
 from backend.prepaid.models import LedgerEntry, Notice, WarningEpisode
 from backend.prepaid.policy import explain
 from backend.prepaid.schemas import (
@@ -71,8 +71,7 @@ def _ref(c: Command) -> CommandRef:
 async def balance(
     session: AsyncSession, account: Account, settings: Settings, now: datetime
 ) -> BalanceOut:
-    daily = await notices.average_daily_spend_fen(session, account.id, now)
-    left = notices.days_left(account.balance_fen, daily)
+    daily, left = await spend.days_of_credit(session, account.id, account.balance_fen, now)
     low = account.balance_fen < settings.prepaid_low_balance_fen or (
         left is not None and left < settings.prepaid_low_balance_days
     )
@@ -80,7 +79,7 @@ async def balance(
         account_id=account.id, account_number=account.number, balance_fen=account.balance_fen,
         credit_limit_fen=account.credit_limit_fen,
         available_fen=account.balance_fen + account.credit_limit_fen,
-        average_daily_spend_fen=daily, days_left=None if left is None else round(left, 1),
+        average_daily_spend_fen=daily, days_left=None if left is None else round(left, 3),
         low=low, in_arrears=account.balance_fen < 0, as_of=now,
     )  # fmt: skip
 

@@ -12,7 +12,8 @@ from backend.commands.lifecycle import State
 from backend.commands.models import Command
 from backend.db import session_factory
 from backend.prepaid import engine as prepaid
-from backend.prepaid.models import Channel, EntryKind, LedgerEntry, TopUp, TopUpStatus
+from backend.prepaid import ledger
+from backend.prepaid.models import Channel, Charge, EntryKind, LedgerEntry, TopUp, TopUpStatus
 from backend.types import utcnow
 from protocols.contract import CommandKind, RelayState
 from tests.integration.api.conftest import Api
@@ -22,6 +23,23 @@ OFF, ON, READY = (int(RelayState.DISCONNECTED), int(RelayState.CONNECTED),
                   int(RelayState.READY_FOR_RECONNECTION))  # fmt: skip
 
 
+async def charge(api: Api, account: int, fen: int, covering: timedelta) -> None:
+    """A consumption charge for the metered interval that ends now."""
+    end = int(utcnow().timestamp() * 1000)
+    async with session_factory(api.engine)() as s:
+        entry = await ledger.post(
+            s, account, EntryKind.CONSUMPTION_CHARGE, fen, actor="billing", memo="test"
+        )
+        s.add(
+            Charge(
+                account_id=account, meter_pk=api.world.alice_meter,
+                start_ms=end - int(covering.total_seconds() * 1000), end_ms=end, wh=1,
+                exact_cny=f"{-fen / 100:.2f}", lines="[]", entry_id=entry.id,
+            )
+        )  # fmt: skip
+        await s.commit()
+
+
 def key(n: int) -> dict[str, str]:
     return {"Idempotency-Key": f"pay-{n:08d}"}
 
@@ -29,7 +47,7 @@ def key(n: int) -> dict[str, str]:
 async def test_customer_sees_balance_and_days_of_credit_left(quiet_api: Api) -> None:
     api, acc = quiet_api, quiet_api.world.alice_account
     await post(api.engine, acc, EntryKind.TOP_UP, 10_000)
-    await post(api.engine, acc, EntryKind.CONSUMPTION_CHARGE, -3_000)  # ¥30 in 30 days
+    await charge(api, acc, -3_000, timedelta(days=30))  # ¥30 metered over 30 days
     r = await api.client.get(f"/api/accounts/{acc}/balance", headers=await api.login("alice"))
     assert r.status_code == 200
     body = r.json()
