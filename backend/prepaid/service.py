@@ -44,8 +44,12 @@ _SUPPLY = {
     int(RelayState.DISCONNECTED): SupplyState.DISCONNECTED,
     int(RelayState.READY_FOR_RECONNECTION): SupplyState.READY_TO_RECONNECT,
 }
-# the account's supply is its worst meter's
-_ORDER = [SupplyState.DISCONNECTED, SupplyState.READY_TO_RECONNECT, SupplyState.CONNECTED]
+# the account's supply is its worst meter's; a meter that has not read back its relay is
+# "unknown", and one unknown meter makes the account unknown: never "connected" on a guess
+_ORDER = [
+    SupplyState.DISCONNECTED, SupplyState.READY_TO_RECONNECT, SupplyState.UNKNOWN,
+    SupplyState.CONNECTED,
+]  # fmt: skip
 RESTORING = (CommandKind.RECONNECT, CommandKind.ARM_RECONNECT)
 
 

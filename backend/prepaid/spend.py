@@ -11,9 +11,8 @@ Without any charge in 7 days the figure is unknown (``None``), never a guess.
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -43,7 +42,7 @@ async def daily_spend_fen(session: AsyncSession, account_id: int, now: datetime)
         total_fen = sum((Decimal(r.exact_cny) for r in rows), Decimal(0)) * 100
         if span_ms <= 0 or total_fen <= 0:
             continue
-        return int(math.ceil(total_fen * DAY_MS / span_ms))
+        return int((total_fen * DAY_MS / span_ms).to_integral_value(rounding=ROUND_CEILING))
     return 0
 
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from backend.commands.lifecycle import State
 from backend.commands.models import Command
 from backend.db import session_factory
+from backend.metering.models import Meter
 from backend.prepaid import engine as prepaid
 from backend.prepaid import ledger
 from backend.prepaid.models import Channel, Charge, EntryKind, LedgerEntry, TopUp, TopUpStatus
@@ -212,6 +213,25 @@ async def test_supply_off_for_arrears_says_how_much_to_pay_and_a_top_up_starts_t
     wait = (await api.client.get(f"/api/accounts/{acc}/supply", headers=alice)).json()
     assert wait["action"] == "wait"
     assert wait["meters"][0]["pending_command"]["kind"] == "reconnect"
+
+
+async def test_supply_is_unknown_not_connected_while_a_meter_has_not_read_back_its_relay(
+    quiet_api: Api,
+) -> None:
+    api, acc = quiet_api, quiet_api.world.alice_account
+    await set_relay(api.engine, api.world.alice_meter, ON)
+    async with session_factory(api.engine)() as s:  # a second meter, never read back
+        await s.execute(
+            update(Meter)
+            .where(Meter.id == api.world.bob_meter)
+            .values(account_id=acc, relay_state=None)
+        )
+        await s.commit()
+    r = await api.client.get(f"/api/accounts/{acc}/supply", headers=await api.login("alice"))
+    body = r.json()
+    assert body["supply"] == "unknown"
+    assert sorted(m["supply"] for m in body["meters"]) == ["connected", "unknown"]
+    assert "on" not in body["message"].lower().split()
 
 
 async def test_supply_of_an_armed_meter_says_press_the_button(quiet_api: Api) -> None:
