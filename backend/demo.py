@@ -130,6 +130,8 @@ async def run_demo(
 ) -> None:
     data = settings.data_path
     data.mkdir(parents=True, exist_ok=True)
+    if settings.payments_provider == "none":  # customers pay through the simulated wallet
+        settings.payments_provider = "simulated"
     migrate.upgrade(settings.database_url)
     fleet = DemoFleet.plan(
         meters=meters, speed=speed, dlt645_port=free_port(), modbus_port=free_port()
