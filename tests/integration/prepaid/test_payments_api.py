@@ -270,8 +270,8 @@ async def test_the_simulated_wallet_pays_through_the_signed_notification_path(
     assert (await counts(api))["credited"] == 1
 
 
-async def test_the_simulated_wallet_is_not_there_unless_configured(api: Api) -> None:
-    acc = api.world.alice_account
+async def test_the_simulated_wallet_is_not_there_unless_configured(quiet_api: Api) -> None:
+    api, acc = quiet_api, quiet_api.world.alice_account
     r = await api.client.post(
         f"/api/accounts/{acc}/payment-orders/MLX000001/simulated-payment",
         headers=await api.login("alice"),
