@@ -34,6 +34,11 @@ def route_handlers() -> list[Any]:
     from backend.field.readings.routes import FieldReadingController
     from backend.field.tracks.routes import FieldMapController
     from backend.metering.routes import MeterController, MeteringController
+    from backend.prepaid.payments.routes import (
+        PaymentNotifyController,
+        PaymentOperatorController,
+        PaymentOrderController,
+    )
     from backend.prepaid.routes import PrepaidAccountController, PrepaidOperatorController
     from backend.servicedesk.routes import ServiceDeskController
     from backend.system.pwa import pwa_handler
@@ -48,6 +53,9 @@ def route_handlers() -> list[Any]:
         MeteringController,
         PrepaidAccountController,
         PrepaidOperatorController,
+        PaymentOrderController,
+        PaymentNotifyController,
+        PaymentOperatorController,
         CommandController,
         CommandBatchController,
         GridController,

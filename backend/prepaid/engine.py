@@ -22,7 +22,7 @@ from backend.commands import service
 from backend.commands.lifecycle import Event, State
 from backend.commands.models import Command
 from backend.metering.models import Meter, MeterStatus
-from backend.prepaid import notices
+from backend.prepaid import notices, spend
 from backend.prepaid.models import NoticeChannel, NoticeKind
 from backend.prepaid.policy import AccountFacts, Decision, HolidayCalendar, PolicyConfig, explain
 from backend.settings import Settings
@@ -87,8 +87,7 @@ async def sweep(session: AsyncSession, settings: Settings, now: datetime) -> Swe
     result = SweepResult({}, [])
     accounts = await session.scalars(select(Account).where(Account.kind == AccountKind.PREPAID))
     for account in accounts.all():
-        daily = await notices.average_daily_spend_fen(session, account.id, now)
-        left = notices.days_left(account.balance_fen, daily)
+        _, left = await spend.days_of_credit(session, account.id, account.balance_fen, now)
         low = account.balance_fen < settings.prepaid_low_balance_fen or (
             left is not None and left < settings.prepaid_low_balance_days
         )

@@ -298,4 +298,13 @@ export const en: Record<string, string> = {
   'cmd.refused': 'Refused',
   'cmd.rejected': 'Rejected',
   'cmd.cancelled': 'Cancelled',
+  'pay.pending': 'Payment of {amount} started: waiting for the payment provider to confirm it',
+  'pay.pending.hint': 'Your balance rises as soon as the provider confirms the payment. Paying again is not needed.',
+  'pay.order': 'Order no. {n}',
+  'pay.confirmed': '{amount} confirmed and added',
+  'pay.expired': 'This payment order expired without being paid. Nothing was charged; start a new top-up.',
+  'pay.simulated': 'Pay in the simulated wallet (demo)',
+  'cust.days.hours': 'Less than a day of electricity left (about {n} h at the recent rate)',
+  'cust.days.minutes': 'Less than an hour of electricity left at the recent rate',
+  'action.none.unknown': 'The meter has not reported whether the supply is on yet.',
 };

@@ -298,4 +298,13 @@ export const zh: Record<string, string> = {
   'cmd.refused': '被拒绝',
   'cmd.rejected': '已驳回',
   'cmd.cancelled': '已撤销',
+  'pay.pending': '已发起 {amount} 的支付, 等待支付机构确认',
+  'pay.pending.hint': '支付机构确认后余额立即增加, 无需重复支付。',
+  'pay.order': '订单号 {n}',
+  'pay.confirmed': '{amount} 已确认到账',
+  'pay.expired': '该支付订单已过期且未支付, 未扣款; 请重新充值。',
+  'pay.simulated': '在模拟钱包中支付 (演示)',
+  'cust.days.hours': '按近期用电速度, 余额不足一天 (约 {n} 小时)',
+  'cust.days.minutes': '按近期用电速度, 余额不足一小时',
+  'action.none.unknown': '电表尚未上报是否供电。',
 };
