@@ -25,8 +25,9 @@ from backend.auth.guards import (
 )
 from backend.auth.models import Role
 from backend.commands.dispatch import wake_dispatcher
-from backend.errors import InvalidRequest
-from backend.httperrors import Conflict, Unprocessable
+from backend.controllers import answers
+from backend.errors import Conflict, Invalid, Unprocessable
+from backend.errors import ErrorCode as E
 from backend.paging import FromTime, Id, Limit, Offset, ToTime, parse_time
 from backend.prepaid import service as prepaid
 from backend.prepaid import topups
@@ -77,7 +78,7 @@ class PrepaidAccountController(ApiController):
 
     @post(
         "/{account_id:int}/topups", guards=[requires_role(*PAYERS)],
-        status_code=HTTP_201_CREATED, raises=[Conflict, Unprocessable], summary="Top up",
+        status_code=HTTP_201_CREATED, responses=answers(Conflict, Unprocessable), summary="Top up",
     )  # fmt: skip
     async def top_up(
         self, data: JSONBody[topups.TopUpIn], caller: CallerDep, db_session: DbSession,
@@ -90,9 +91,9 @@ class PrepaidAccountController(ApiController):
         balance is back to zero or above."""
         account = await service.get_account(db_session, caller, account_id)
         if caller.role is Role.CUSTOMER and data.channel not in ONLINE:
-            raise InvalidRequest(
-                "channel", f"{data.channel.value} payments are recorded by staff; use app, "
-                "wechat or alipay",
+            raise Invalid(
+                E.CHANNEL_STAFF_ONLY, f"{data.channel.value} payments are recorded by staff; "
+                "use app, wechat or alipay", field="channel", channel=data.channel.value,
             )  # fmt: skip
         try:
             status, body, replayed = await topups.top_up(
@@ -100,9 +101,9 @@ class PrepaidAccountController(ApiController):
                 tz=ZoneInfo(state.settings.timezone),
             )  # fmt: skip
         except topups.KeyReused as exc:
-            raise Unprocessable(str(exc)) from None
+            raise Unprocessable(E.IDEMPOTENCY_KEY_REUSED, str(exc)) from None
         except topups.KeyInProgress as exc:
-            raise Conflict(str(exc)) from None
+            raise Conflict(E.PAYMENT_IN_PROGRESS, str(exc)) from None
         if await prepaid.restore_after_payment(state.sessions, state.settings, body):
             wake_dispatcher(state)
         return Response(
