@@ -1,7 +1,7 @@
 // Top-up (充值). One attempt, one Idempotency-Key, reused on every retry of that attempt, so a
 // double tap, a timeout or a flaky network never pays twice (see lib/topup.ts).
 import { useState } from 'preact/hooks';
-import { t, yuan } from '../../i18n';
+import { say, t, yuan } from '../../i18n';
 import { newId } from '../../lib/api';
 import { pendingTopUp, topUp, type TopUpOutcome } from '../../lib/topup';
 import { parseYuan } from '../../lib/units';
@@ -65,7 +65,7 @@ export function TopUp({ account }: { account: Account }) {
       )}
       {outcome?.kind === 'refused' && (
         <p class="card error" role="alert">
-          {t('cust.topup.refused')} {outcome.detail}
+          {t('cust.topup.refused')} {outcome.text ? say(outcome.text.code, { field: outcome.text.field, ...outcome.text.params }) : ''}
         </p>
       )}
       {outcome?.kind === 'unknown' && (
