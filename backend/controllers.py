@@ -130,7 +130,9 @@ def answers(*errors: type[ServiceError]) -> dict[int, ResponseSpec]:
     schema, so the OpenAPI document (and schemathesis) know them."""
     return {
         e.status: ResponseSpec(
-            data_container=ErrorBody, description=(e.__doc__ or e.__name__).split("\n")[0]
+            data_container=ErrorBody,
+            description=(e.__doc__ or e.__name__).split("\n")[0],
+            generate_examples=False,
         )
         for e in errors
     }
