@@ -24,7 +24,9 @@ import enum
 
 import msgspec
 
-Param = str | int | float | bool | None
+# a JSON number is one type: ints are floats to the type checker (and stay ints on the wire),
+# so the OpenAPI schema has no two kinds of number a value could match at once
+Param = str | float | bool | None
 Params = dict[str, Param]
 
 
