@@ -15,6 +15,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from backend import __version__
 from backend.auth.guards import configure_auth
+from backend.controllers import EXCEPTION_HANDLERS
 from backend.db import create_engine, session_factory
 from backend.settings import Settings, load_settings
 from backend.system.routes import SystemController
@@ -105,6 +106,7 @@ def create_app(
                 }
             ),
         ),
+        exception_handlers=EXCEPTION_HANDLERS,  # one body for every error: backend/errors.py
         on_app_init=[configure_auth],  # deny by default: see backend/auth/guards.py
         debug=False,
     )

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     ForeignKey,
@@ -52,6 +54,9 @@ class LedgerEntry(Base):
     reverses_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"), unique=True)
     actor: Mapped[str] = mapped_column(String(64))
     memo: Mapped[str] = mapped_column(String(500), default="")
+    # a memo the system wrote, as a code for people (backend.texts); staff memos have none
+    memo_code: Mapped[str | None] = mapped_column(String(48))
+    memo_params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -176,7 +181,9 @@ class Notice(Base):
     kind: Mapped[NoticeKind] = mapped_column(str_enum(NoticeKind, 24))
     channel: Mapped[NoticeChannel] = mapped_column(str_enum(NoticeChannel, 16))
     recipient: Mapped[str] = mapped_column(String(64), default="")
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)  # as sent: worded in the customer's language
+    code: Mapped[str | None] = mapped_column(String(48))  # the same as a code (backend.texts)
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     planned_disconnect_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     balance_fen: Mapped[int] = mapped_column(Integer)
     status: Mapped[NoticeStatus] = mapped_column(str_enum(NoticeStatus, 16))

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
-from litestar.exceptions import PermissionDeniedException, ValidationException
+from litestar.exceptions import ValidationException
 from litestar.params import HeaderParameter, JSONBody
 from litestar.status_codes import HTTP_201_CREATED
 
@@ -26,8 +26,9 @@ from backend.auth.guards import (
 )
 from backend.auth.models import Role
 from backend.commands.dispatch import wake_dispatcher
-from backend.errors import InvalidRequest
-from backend.httperrors import Conflict, Unprocessable
+from backend.controllers import answers
+from backend.errors import Conflict, Forbidden, Invalid, Unprocessable
+from backend.errors import ErrorCode as E
 from backend.paging import FromTime, Id, Limit, Offset, ToTime, parse_time
 from backend.prepaid import service as prepaid
 from backend.prepaid import topups
@@ -93,7 +94,7 @@ class PrepaidAccountController(ApiController):
 
     @post(
         "/{account_id:int}/topups", guards=[requires_role(*PAYERS)],
-        status_code=HTTP_201_CREATED, raises=[Conflict, Unprocessable], summary="Top up",
+        status_code=HTTP_201_CREATED, responses=answers(Conflict, Unprocessable), summary="Top up",
     )  # fmt: skip
     async def top_up(
         self, data: JSONBody[topups.TopUpIn], request: Request[Any, Any, Any],
@@ -112,15 +113,15 @@ class PrepaidAccountController(ApiController):
         account = await service.get_account(db_session, caller, account_id)
         await db_session.commit()  # hand the connection back: the top-up uses its own
         if caller.role is Role.CUSTOMER:
-            raise PermissionDeniedException(
-                "customers pay online through a payment order (POST "
-                f"/api/accounts/{account_id}/payment-orders); only the provider's "
-                "confirmation credits the account"
-            )
+            raise Forbidden(
+                E.CUSTOMERS_PAY_BY_ORDER, "customers pay online through a payment order; only "
+                "the provider's confirmation credits the account", account=account_id,
+            )  # fmt: skip
         if body.channel in ONLINE:
-            raise InvalidRequest(
-                "channel", f"{body.channel.value} payments are credited by the provider's "
-                "confirmation, not entered by hand; use counter or bank",
+            raise Invalid(
+                E.CHANNEL_CONFIRMED_BY_PROVIDER, f"{body.channel.value} payments are credited by "
+                "the provider's confirmation, not entered by hand; use counter or bank",
+                field="channel", channel=body.channel.value,
             )  # fmt: skip
         try:
             status, raw, replayed = await topups.top_up(
@@ -128,9 +129,9 @@ class PrepaidAccountController(ApiController):
                 tz=ZoneInfo(state.settings.timezone),
             )  # fmt: skip
         except topups.KeyReused as exc:
-            raise Unprocessable(str(exc)) from None
+            raise Unprocessable(E.IDEMPOTENCY_KEY_REUSED, str(exc)) from None
         except topups.KeyInProgress as exc:
-            raise Conflict(str(exc)) from None
+            raise Conflict(E.PAYMENT_IN_PROGRESS, str(exc)) from None
         if await prepaid.restore_after_payment(state.sessions, state.settings, raw):
             wake_dispatcher(state)
         return Response(

@@ -14,6 +14,7 @@ import msgspec
 from backend.commands.lifecycle import State
 from backend.prepaid.models import EntryKind, NoticeChannel, NoticeKind, NoticeStatus
 from backend.prepaid.policy import Decision
+from backend.texts import Param
 from protocols.contract import CommandKind
 
 T = TypeVar("T")
@@ -60,9 +61,11 @@ class LedgerEntryOut(msgspec.Struct):
     kind: EntryKind
     amount_fen: int  # + money in, - money out
     balance_after_fen: int
-    memo: str
+    memo: str  # as written: by staff, or (English) by the system
     reverses_id: int | None
     created_at: datetime
+    memo_code: str | None = None  # a system memo as a code for people (ledger.MemoText)
+    memo_params: dict[str, Param] = msgspec.field(default_factory=dict)
 
 
 class LedgerPage(msgspec.Struct):
@@ -76,11 +79,13 @@ class NoticeOut(msgspec.Struct):
     id: int
     kind: NoticeKind
     channel: NoticeChannel
-    text: str
+    text: str  # as sent, in the customer's language
     status: NoticeStatus
     planned_disconnect_at: datetime | None
     created_at: datetime
     delivered_at: datetime | None
+    code: str | None = None  # notices.NoticeText: the app words it in its own language
+    params: dict[str, Param] = msgspec.field(default_factory=dict)
 
 
 class NoticePage(msgspec.Struct):

@@ -99,7 +99,15 @@ async def ledger_page(
     rows, total = await fetch_page(session, stmt, limit, offset)
     return [
         LedgerEntryOut(
-            e.id, e.kind, e.amount_fen, e.balance_after_fen, e.memo, e.reverses_id, e.created_at
+            e.id,
+            e.kind,
+            e.amount_fen,
+            e.balance_after_fen,
+            e.memo,
+            e.reverses_id,
+            e.created_at,
+            e.memo_code,
+            e.memo_params or {},
         )
         for (e,) in rows
     ], total
@@ -120,6 +128,8 @@ async def notices_page(
             n.planned_disconnect_at,
             n.created_at,
             n.delivered_at,
+            n.code,
+            n.params or {},
         )
         for (n,) in rows
     ], total

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from backend.accounts.models import Account
 from backend.prepaid import ledger
 from backend.prepaid.models import Channel, EntryKind, TopUp, TopUpStatus
+from backend.texts import Text
 from backend.types import utcnow
 
 STALE_AFTER = timedelta(seconds=60)
@@ -159,6 +160,7 @@ async def _top_up(
         entry = await ledger.post(
             s, account.id, EntryKind.TOP_UP, body.amount_fen, actor=actor,
             memo=f"{body.channel.value} top-up, receipt for key {key}",
+            note=Text(ledger.MemoText.TOP_UP, {"channel": body.channel.value, "key": key}),
         )  # fmt: skip
         paid_at = entry.created_at
         number = f"R{paid_at.astimezone(tz):%Y%m%d}{row.id:08d}"

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
-from litestar.exceptions import NotFoundException, ValidationException
+from litestar.exceptions import ValidationException
 from litestar.params import FromPath, HeaderParameter, JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
@@ -35,8 +35,9 @@ from backend.auth.guards import (
 )
 from backend.auth.models import Role
 from backend.commands.dispatch import wake_dispatcher
-from backend.errors import InvalidRequest, NotFound
-from backend.httperrors import Unprocessable
+from backend.controllers import answers
+from backend.errors import ErrorCode as E
+from backend.errors import Invalid, NotFound, Unprocessable
 from backend.paging import Id
 from backend.prepaid import service as prepaid
 from backend.prepaid.models import NotificationOutcome, OrderStatus, PaymentProvider
@@ -86,7 +87,8 @@ class PaymentOrderController(ApiController):
 
     @post(
         "/{account_id:int}/payment-orders", guards=[requires_role(*PAYERS)],
-        status_code=HTTP_201_CREATED, raises=[Unprocessable], summary="Start an online payment",
+        status_code=HTTP_201_CREATED, responses=answers(Invalid, Unprocessable),
+        summary="Start an online payment",
     )  # fmt: skip
     async def create(
         self, data: JSONBody[OrderIn], request: Request[Any, Any, Any], caller: CallerDep,
@@ -105,9 +107,9 @@ class PaymentOrderController(ApiController):
                 actor=caller.username, now=utcnow(),
             )  # fmt: skip
         except service.PaymentsOff as exc:
-            raise InvalidRequest("channel", str(exc)) from None
+            raise Invalid(E.PAYMENTS_OFF, str(exc), field="channel") from None
         except service.OrderKeyReused as exc:
-            raise Unprocessable(str(exc)) from None
+            raise Unprocessable(E.IDEMPOTENCY_KEY_REUSED, str(exc)) from None
         return Response(
             order, status_code=HTTP_201_CREATED,
             headers={"Idempotent-Replayed": "true" if replayed else "false"},
@@ -125,7 +127,9 @@ class PaymentOrderController(ApiController):
         await accounts.get_account(db_session, caller, account_id)
         found = await service.get_order(db_session, account_id, order_no, utcnow())
         if found is None:
-            raise NotFound("payment order", order_no)
+            raise NotFound(
+                E.PAYMENT_ORDER_NOT_FOUND, f"payment order {order_no} not found", order=order_no
+            )
         return service.order_out(found)
 
     @post(
@@ -141,13 +145,19 @@ class PaymentOrderController(ApiController):
         exactly as WeChat Pay v3 would and posts it to the notification handler. 404 unless
         ``METERLINE_PAYMENTS_PROVIDER=simulated``."""
         if PaymentProvider.SIMULATED not in service.enabled(state.settings):
-            raise NotFoundException("the simulated wallet is not enabled here")
+            raise NotFound(
+                E.PAYMENT_PROVIDER_NOT_FOUND,
+                "the simulated wallet is not enabled here",
+                provider="simulated",
+            )
         await accounts.get_account(db_session, caller, account_id)
         now = utcnow()
         found = await service.get_order(db_session, account_id, order_no, now)
         await db_session.commit()
         if found is None or found.provider is not PaymentProvider.SIMULATED:
-            raise NotFound("payment order", order_no)
+            raise NotFound(
+                E.PAYMENT_ORDER_NOT_FOUND, f"payment order {order_no} not found", order=order_no
+            )
         if found.status is OrderStatus.PENDING:
             headers, body = service.wallet(state.settings).notification(
                 order_no=found.order_no, amount_fen=found.amount_fen, paid_at=now, now=now,
@@ -185,7 +195,11 @@ class PaymentNotifyController(ApiController):
                 await request.body(), utcnow(),
             )  # fmt: skip
         except (ValueError, service.PaymentsOff):
-            raise NotFoundException(f"no payment provider {provider[:20]!r} here") from None
+            raise NotFound(
+                E.PAYMENT_PROVIDER_NOT_FOUND,
+                f"no payment provider {provider[:20]!r} here",
+                provider=provider[:20],
+            ) from None
         await _after_credit(state, received)
         a = received.answer
         return Response(a.body, status_code=a.status, media_type=a.media_type)
@@ -216,11 +230,13 @@ class PaymentOperatorController(ApiController):
         try:
             text = (await request.body()).decode("utf-8-sig")
         except UnicodeDecodeError:
-            raise InvalidRequest("body", "the statement is not UTF-8 text") from None
+            raise Invalid(
+                E.STATEMENT_NOT_TEXT, "the statement is not UTF-8 text", field="body"
+            ) from None
         try:
             lines, skipped = parse_trade_bill(text)
             return await service.reconcile(
                 db_session, provider, lines, skipped, [day] if day else None
             )
         except (BillError, service.ReconcileError) as exc:
-            raise InvalidRequest("body", str(exc)) from None
+            raise Invalid(E.STATEMENT_INVALID, str(exc), field="body") from None

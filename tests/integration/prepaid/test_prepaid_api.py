@@ -107,6 +107,9 @@ async def test_top_up_with_the_same_key_and_body_answers_the_same_receipt_and_pa
     assert first.headers["idempotent-replayed"] == "false"
     assert second.headers["idempotent-replayed"] == "true"
     assert first.json()["balance_after_fen"] == 5_000
+    ledger = await api.client.get(f"/api/accounts/{acc}/ledger", headers=headers)
+    (entry,) = ledger.json()["items"]
+    assert (entry["memo_code"], entry["memo_params"]["channel"]) == ("memo.top_up", "wechat")
     async with session_factory(api.engine)() as s:
         n = await s.scalar(
             select(func.count()).where(
@@ -127,6 +130,7 @@ async def test_top_up_with_the_same_key_and_another_body_is_422(quiet_api: Api) 
     r = await api.client.post(url, json={"amount_fen": 200, **cash}, headers=headers)
     assert r.status_code == 422
     assert "different top-up" in r.json()["detail"]
+    assert r.json()["code"] == "error.idempotency_key_reused"
 
 
 async def test_top_up_while_the_first_request_with_the_key_still_runs_is_409(
@@ -151,6 +155,7 @@ async def test_top_up_while_the_first_request_with_the_key_still_runs_is_409(
     )
     assert r.status_code == 409
     assert "still being processed" in r.json()["detail"]
+    assert r.json()["code"] == "error.payment_in_progress"
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,6 @@
 // The customer's app: balance and days left, supply state, notices, usage, ledger, top-up.
 import { lazy, Route, Router } from 'preact-iso';
-import { label, t, when, yuan } from '../../i18n';
+import { label, say, t, when, yuan } from '../../i18n';
 import { Show, Tabs, useAsync } from '../common';
 import { type Account, balance, ledger, loadDetail, mainAccount, notices, outages, type Supply, supply } from './data';
 import { TopUp } from './TopUp';
@@ -57,7 +57,7 @@ function Notices({ account, areaId }: { account: Account; areaId: number | null 
               <li key={n.id} class={`notice ${n.kind}`}>
                 <div class="item">
                   <strong>{label('notice', n.kind)}</strong>
-                  <div>{n.text}</div>
+                  <div>{n.code ? say(n.code, n.params) : n.text}</div>
                   <div class="muted">{when(n.created_at)}</div>
                 </div>
               </li>
@@ -134,7 +134,7 @@ function Ledger({ account }: { account: Account }) {
                     <td>{when(e.created_at)}</td>
                     <td>
                       {label('entry', e.kind)}
-                      {e.memo && <div class="muted">{e.memo}</div>}
+                      {e.memo_code ? <div class="muted">{say(e.memo_code, e.memo_params)}</div> : e.memo && <div class="muted">{e.memo}</div>}
                     </td>
                     <td class={`num ${e.amount_fen > 0 ? 'ok' : ''}`}>
                       {e.amount_fen > 0 ? '+' : ''}

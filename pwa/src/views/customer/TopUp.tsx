@@ -4,7 +4,7 @@
 // tap or a lost answer never makes two orders. The order is credited only when the payment
 // provider confirms it; the screen polls the order and shows pending → confirmed.
 import { useEffect, useState } from 'preact/hooks';
-import { t, yuan } from '../../i18n';
+import { say, t, yuan } from '../../i18n';
 import { newId } from '../../lib/api';
 import { pendingTopUp, topUp, type TopUpOutcome } from '../../lib/topup';
 import { parseYuan } from '../../lib/units';
@@ -118,7 +118,7 @@ export function TopUp({ account }: { account: Account }) {
       {outcome?.kind === 'done' && <OrderStatus key={outcome.result.order_no} account={account} first={outcome.result} />}
       {outcome?.kind === 'refused' && (
         <p class="card error" role="alert">
-          {t('cust.topup.refused')} {outcome.detail}
+          {t('cust.topup.refused')} {outcome.text ? say(outcome.text.code, { field: outcome.text.field, ...outcome.text.params }) : ''}
         </p>
       )}
       {outcome?.kind === 'unknown' && (

@@ -1,6 +1,7 @@
 // The customer's data: their customer record and accounts, the prepaid state of the account
 // (balance, supply, ledger, notices), outages in their area, consumption. Money integer fen,
 // energy integer Wh, times UTC.
+import type { Params } from '../../i18n';
 import { authFetch, get, me, post } from '../../lib/api';
 import type { TopUpSender } from '../../lib/topup';
 
@@ -59,17 +60,21 @@ export interface LedgerEntry {
   kind: string; // top_up, consumption_charge, adjustment, refund, reversal
   amount_fen: number;
   balance_after_fen: number;
-  memo: string;
+  memo: string; // as written by staff (or, in English, by the system: then `memo_code` says it)
   created_at: string;
+  memo_code: string | null;
+  memo_params: Params;
 }
 
 export interface Notice {
   id: number;
   kind: string; // low_balance, disconnect_warning, disconnected, restored
   channel: string;
-  text: string;
+  text: string; // as sent to the customer (SMS): the app words `code` in its own language
   planned_disconnect_at: string | null;
   created_at: string;
+  code: string | null;
+  params: Params;
 }
 
 export interface Outage {

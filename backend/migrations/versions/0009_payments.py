@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision: str = '0008_payments'
-down_revision: str | None = '0007'
+revision: str = '0009_payments'
+down_revision: str | None = '0008_text_codes'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
