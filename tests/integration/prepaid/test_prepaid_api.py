@@ -109,7 +109,7 @@ async def test_top_up_with_the_same_key_and_body_answers_the_same_receipt_and_pa
     assert first.json()["balance_after_fen"] == 5_000
     ledger = await api.client.get(f"/api/accounts/{acc}/ledger", headers=headers)
     (entry,) = ledger.json()["items"]
-    assert (entry["memo_code"], entry["memo_params"]["channel"]) == ("memo.top_up", "wechat")
+    assert (entry["memo_code"], entry["memo_params"]["channel"]) == ("memo.top_up", "counter")
     async with session_factory(api.engine)() as s:
         n = await s.scalar(
             select(func.count()).where(
