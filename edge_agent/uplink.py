@@ -36,6 +36,7 @@ from protocols.contract import (
     EventBatch,
     MeterEvent,
     MeterInfo,
+    Quality,
     ReadingBatch,
     Value,
     agent_topic,
@@ -122,6 +123,23 @@ class Uplink:
         self.connection: Connection | None = None
         self.connected_once = asyncio.Event()
         self._stopping = False
+        # for the overload control (edge_agent/pacing.py): live readings batches in flight
+        # (seq -> when their oldest row was stored) and the last PUBACK's (monotonic s, lag s)
+        self._live: dict[int, int] = {}
+        self._last_ack: tuple[float, float] = (0.0, 0.0)
+
+    def lag_s(self) -> float:
+        """How far behind the uplink is: the age of the oldest live reading not yet
+        acknowledged — in flight now, or in the batch acknowledged last (within the past
+        second). 0 while disconnected: the backlog of an outage is not overload."""
+        conn = self.connection
+        if conn is None or conn.closed.is_set():
+            return 0.0
+        at, lag = self._last_ack
+        recent = lag if time.monotonic() - at < 1.0 else 0.0
+        if self._live:
+            return max(recent, (now_ms() - min(self._live.values())) / 1000)
+        return recent
 
     def notify(self) -> None:
         """New rows in the outbox: wake the forwarder."""
@@ -200,6 +218,7 @@ class Uplink:
 
     async def _forward(self, conn: Connection) -> None:
         limits = self.config.outbox
+        self._live.clear()
         sending = _InFlight(limits.inflight, lambda batch: self._send(conn, batch))
         bucket = TokenBucket(limits.catch_up_rate, max(limits.catch_up_rate, limits.batch_size))
         watermark = await self.outbox.max_id()
@@ -226,8 +245,10 @@ class Uplink:
             await self.outbox.next_batch(Channel.EVENTS, size),
             # One live batch, then one backlog batch: live values are never stuck behind an
             # hours-long backlog, and the backlog still drains at its throttled rate.
-            await self.outbox.next_batch(Channel.READINGS, size, after_id=watermark),
+            live := await self.outbox.next_batch(Channel.READINGS, size, after_id=watermark),
         ]
+        if live is not None:
+            self._live[live.seq] = live.created
         for batch in formed:
             if batch is not None:
                 await sending.send(batch)
@@ -240,11 +261,24 @@ class Uplink:
     async def _send(self, conn: Connection, batch: Batch) -> None:
         topic, payload = self._payload(batch)
         started = time.monotonic()
-        ok = await conn.publish(topic, payload, content_type=self.encoding.content_type)
-        if ok:
-            await self.outbox.acked(batch.channel, batch.seq)
-            self.metrics.publish_latency.observe(time.monotonic() - started)
-            self.metrics.published.labels(batch.channel).inc()
+        try:
+            ok = await conn.publish(topic, payload, content_type=self.encoding.content_type)
+        finally:
+            live = self._live.pop(batch.seq, None) if batch.channel is Channel.READINGS else None
+        if not ok:
+            return
+        acked_at = time.monotonic()
+        if batch.channel is Channel.READINGS:
+            now = now_ms()
+            values: list[Value] = batch.items  # type: ignore[assignment]
+            self.metrics.read_to_puback.observe_many(
+                (now - v.ts) / 1000 for v in values if v.quality is not Quality.BACKFILLED
+            )
+            if live is not None:
+                self._last_ack = (acked_at, (now - live) / 1000)
+        self.metrics.publish_latency.observe(acked_at - started)
+        self.metrics.published.labels(batch.channel).inc()
+        await self.outbox.acked(batch.channel, batch.seq)
 
     def _payload(self, batch: Batch) -> tuple[str, bytes]:
         if batch.channel == Channel.READINGS:
