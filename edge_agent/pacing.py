@@ -13,6 +13,7 @@ Each (bus, poll group) has a *stretch* factor s ≥ 1; its effective period is `
 * **lateness** — how late the group's polls start against their schedule. Every poll of two
   cycles in a row starting more than half a period late means the bus cannot go round its
   meters in one period (one late cycle is a hiccup: a long command, a pause of the machine).
+  Lateness under 20 ms is never "late": that much is the event loop's jitter.
 
 The rule, evaluated for a group at the start of one of its polls, at most once per effective
 period and at most four times a second (a *cycle*)::
@@ -20,7 +21,7 @@ period and at most four times a second (a *cycle*)::
     up    if lag > target and lag has not fallen since the last decision,
           or every poll of this cycle and the last started > ½ effective period late:
                                                                            s ← min(s × 1.25, max)
-    down  if lag < target / 2 and no poll of the cycle started > ⅒ period late:
+    down  if lag < target / 2 and a poll of the cycle started ≤ ⅒ period late:
                                                                            s ← max(s × 0.95, 1)
     hold  otherwise
 
@@ -42,7 +43,8 @@ UP = 1.25
 DOWN = 0.95
 MIN_CYCLE_S = 0.25
 BEHIND = 0.5  # of the effective period: every poll of the cycle this late → stretch
-ON_TIME = 0.1  # of the effective period: no poll of the cycle later than this → may shrink
+ON_TIME = 0.1  # of the effective period: a poll of the cycle no later than this → may shrink
+JITTER_S = 0.02  # lateness this small is the event loop's, not the bus's
 
 
 @dataclass
@@ -58,7 +60,6 @@ class Pace:
     _last_lag: float = 0.0
     _was_behind: bool = False
     _min_late: float = math.inf
-    _max_late: float = 0.0
     _polls: int = 0
 
     @property
@@ -69,7 +70,6 @@ class Pace:
         """A poll of the group starts ``late_s`` after it was due."""
         late = max(0.0, late_s)
         self._min_late = min(self._min_late, late)
-        self._max_late = max(self._max_late, late)
         self._polls += 1
 
     def decide(self, now: float, lag_s: float) -> bool:
@@ -77,8 +77,8 @@ class Pace:
         if now < self._next_decision or self._polls == 0:
             return False
         period = self.period_s
-        behind = self._min_late > BEHIND * period
-        on_time = self._max_late <= ON_TIME * period
+        behind = self._min_late > max(BEHIND * period, JITTER_S)
+        on_time = self._min_late <= max(ON_TIME * period, JITTER_S)
         before = self.stretch
         if (lag_s > self.target_lag_s and lag_s >= self._last_lag) or (behind and self._was_behind):
             self.stretch = min(self.max_stretch, self.stretch * UP)
@@ -86,7 +86,7 @@ class Pace:
             lower = self.stretch * DOWN
             self.stretch = 1.0 if lower < 1.01 else lower
         self._last_lag, self._was_behind = lag_s, behind
-        self._min_late, self._max_late, self._polls = math.inf, 0.0, 0
+        self._min_late, self._polls = math.inf, 0
         self._next_decision = now + max(self.period_s, MIN_CYCLE_S)
         return self.stretch != before
 
