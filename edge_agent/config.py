@@ -73,7 +73,7 @@ class Overload(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     enabled: bool = True
     target_lag_s: Positive = 0.5  # the oldest live reading awaiting its PUBACK, at most about
-    max_stretch: Annotated[float, msgspec.Meta(ge=1, le=1000)] = 16.0  # effective / every_s
+    max_stretch: Annotated[float, msgspec.Meta(ge=1, le=1000)] = 64.0  # effective / every_s
 
 
 class Metrics(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -4,12 +4,13 @@ letting readings queue.
 Each (bus, poll group) has a *stretch* factor s ≥ 1; its effective period is ``every_s × s``
 (an aligned group skips slots instead: every ⌈s⌉-th wall-clock multiple). Two signals:
 
-* **lag** — the age of the oldest *live* reading the broker has not yet acknowledged (read by
-  the uplink: in-flight batches, and the last PUBACK of the past second). It grows when the
-  agent reads faster than it can store, publish and have acknowledged — the uplink or the CPU
-  is the bottleneck, and a queue forms. Readings left from before the current connection (the
-  backlog after an outage, drained on purpose at ``catch_up_rate``) do not count, and while
-  the broker is unreachable the lag is 0: then the outbox is doing its job.
+* **lag** — the age (since it was read) of the oldest *live* reading the broker has not yet
+  acknowledged (kept by the uplink: in-flight batches, and the last PUBACK of the past
+  second). It grows when the agent reads faster than it can store, publish and have
+  acknowledged — the uplink or the CPU is the bottleneck, and a queue forms. Readings left
+  from before the current connection (the backlog after an outage, drained on purpose at
+  ``catch_up_rate``) do not count, and while the broker is unreachable the lag is 0: then the
+  outbox is doing its job.
 * **lateness** — how late the group's polls start against their schedule. Every poll of two
   cycles in a row starting more than half a period late means the bus cannot go round its
   meters in one period (one late cycle is a hiccup: a long command, a pause of the machine).

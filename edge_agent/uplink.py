@@ -71,11 +71,20 @@ def backoff_delay(attempt: int, low: float, high: float) -> float:
     return float(cap * random.uniform(0.5, 1.0))
 
 
+def _oldest_read(batch: Batch) -> int:
+    """When the batch's oldest value was read (epoch ms); frozen values read back later
+    (``backfilled``, stamped with their freeze time) do not count."""
+    values: list[Value] = batch.items  # type: ignore[assignment]
+    stamps = [v.ts for v in values if v.quality is not Quality.BACKFILLED]
+    return min(stamps) if stamps else now_ms()
+
+
 class _InFlight:
     """Up to ``limit`` batches published at once, each in its own task; the first failure is
     kept so the forwarder can end the session with it."""
 
     def __init__(self, limit: int, publish: Callable[[Batch], Awaitable[None]]) -> None:
+        self.limit = limit
         self.slots = asyncio.Semaphore(limit)
         self.publish = publish
         self.tasks: set[asyncio.Task[None]] = set()
@@ -97,6 +106,9 @@ class _InFlight:
         self.tasks.discard(task)
         if not task.cancelled() and task.exception() is not None and self.failure is None:
             self.failure = task.exception()
+
+    def free(self) -> int:
+        return self.limit - len(self.tasks)
 
     def raise_failure(self) -> None:
         if self.failure is not None:
@@ -124,7 +136,7 @@ class Uplink:
         self.connected_once = asyncio.Event()
         self._stopping = False
         # for the overload control (edge_agent/pacing.py): live readings batches in flight
-        # (seq -> when their oldest row was stored) and the last PUBACK's (monotonic s, lag s)
+        # (seq -> when their oldest value was read) and the last PUBACK's (monotonic s, lag s)
         self._live: dict[int, int] = {}
         self._last_ack: tuple[float, float] = (0.0, 0.0)
 
@@ -238,25 +250,29 @@ class Uplink:
                         await self.wakeup.wait()
 
     async def _send_new(self, sending: _InFlight, bucket: TokenBucket, watermark: int) -> bool:
-        """Form and send one batch of each kind that has unsent rows; False if none had."""
+        """Form and send the batches of each kind that has unsent rows, all formed in one
+        transaction; False if none had."""
         size = self.config.outbox.batch_size
-        formed = [
-            await self.outbox.next_batch(Channel.ACKS, 1),
-            await self.outbox.next_batch(Channel.EVENTS, size),
-            # One live batch, then one backlog batch: live values are never stuck behind an
-            # hours-long backlog, and the backlog still drains at its throttled rate.
-            live := await self.outbox.next_batch(Channel.READINGS, size, after_id=watermark),
-        ]
-        if live is not None:
-            self._live[live.seq] = live.created
-        for batch in formed:
+        # As many live batches as there are free slots (at least one, at most four): a deep
+        # queue drains in a few trips to the database instead of one trip per batch.
+        live_n = max(1, min(4, sending.free()))
+        # One live batch, then one backlog batch: live values are never stuck behind an
+        # hours-long backlog, and the backlog still drains at its throttled rate.
+        formed = await self.outbox.next_batches(
+            [(Channel.ACKS, 1, 0, None), (Channel.EVENTS, size, 0, None)]
+            + [(Channel.READINGS, size, watermark, None)] * live_n
+            + [(Channel.READINGS, size, 0, watermark)]
+        )
+        *now, backlog = formed
+        for batch in now:
             if batch is not None:
+                if batch.channel is Channel.READINGS:
+                    self._live[batch.seq] = _oldest_read(batch)
                 await sending.send(batch)
-        backlog = await self.outbox.next_batch(Channel.READINGS, size, upto_id=watermark)
         if backlog is not None:
             await bucket.take(len(backlog))
             await sending.send(backlog)
-        return backlog is not None or any(b is not None for b in formed)
+        return any(b is not None for b in formed)
 
     async def _send(self, conn: Connection, batch: Batch) -> None:
         topic, payload = self._payload(batch)
