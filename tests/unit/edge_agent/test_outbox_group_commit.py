@@ -108,3 +108,23 @@ async def test_a_failed_commit_leaves_the_acknowledged_rows_and_the_depth_as_the
     assert box.readings_depth == 3
     assert await box.acked(Channel.READINGS, batch.seq) == 3
     assert box.readings_depth == 0
+
+
+async def test_several_batches_are_formed_in_one_transaction_in_order(db: Database) -> None:
+    box = Outbox(db, Limits())
+    await box.put_readings(poll("m1", 7))
+    statements = count_commits(db)
+    spec = (Channel.READINGS, 3, 0, None)
+    formed = await box.next_batches([spec, spec, spec, spec])
+    assert statements.count("COMMIT") == 1
+    assert [None if b is None else (b.seq, len(b)) for b in formed] == [
+        (1, 3),
+        (2, 3),
+        (3, 1),
+        None,
+    ]
+    assert [v.value for b in formed if b is not None for v in b.items] == [
+        230_000 + i for i in range(7)
+    ]
+    assert await box.acked(Channel.READINGS, 2) == 3
+    assert [b.seq for b in await box.unacked(Channel.READINGS)] == [1, 3]
