@@ -10,7 +10,7 @@ pymodbus, same meters, reads and cadence). Three configurations: "cadence" (50 m
 than the agent can carry, to show that it polls less often instead of queueing). See
 docs/edge-agent.md, "Performance".
 
-Run: ``.venv/bin/python bench/agent_fleet.py`` (about 4 minutes; ``--quick`` for a smoke run).
+Run: ``.venv/bin/python bench/agent_fleet.py`` (about 5 minutes; ``--quick`` for a smoke run).
 """
 
 from __future__ import annotations
