@@ -1,14 +1,16 @@
-"""Agent fleet: the real edge agent polling 50 Modbus TCP meters every second, end to end.
+"""Agent fleet: the real edge agent polling simulated Modbus TCP meters, end to end.
 
-Simulators (50 sdm630 meters, each on its own TCP port: 50 buses), a private Mosquitto with the
+Simulators (sdm630 meters, each on its own TCP port: one bus each), a private Mosquitto with the
 production ACL, and ``python -m edge_agent run`` with its defaults each run in their own
 process; a subscriber here decodes every ReadingBatch. Over a fixed window after a warm-up:
 points/s at the broker, polls done, agent CPU s per 1,000 points (/proc/<pid>/stat), outbox
-depth, latency. Baseline in the same run: ``bench/fleet_baseline.py`` (bare pymodbus, same
-meters, reads and cadence). "max" polls every 0.01 s for the ceiling. See docs/edge-agent.md,
-"Performance".
+depth, read-to-PUBACK latency. Baseline in the same run: ``bench/fleet_baseline.py`` (bare
+pymodbus, same meters, reads and cadence). Three configurations: "cadence" (50 meters every
+1 s), "max" (50 meters every 0.01 s: the ceiling) and "overload" (200 meters every 0.1 s: more
+than the agent can carry, to show that it polls less often instead of queueing). See
+docs/edge-agent.md, "Performance".
 
-Run: ``.venv/bin/python bench/agent_fleet.py`` (about 2.5 minutes; ``--quick`` for a smoke run).
+Run: ``.venv/bin/python bench/agent_fleet.py`` (about 5 minutes; ``--quick`` for a smoke run).
 """
 
 from __future__ import annotations
@@ -93,17 +95,28 @@ def start_mosquitto(d: Path, passwords: dict[str, str]) -> tuple[subprocess.Pope
     return proc, port
 
 
-def start_simulators(d: Path, meters: int) -> tuple[subprocess.Popen[bytes], list[dict]]:  # type: ignore[type-arg]
-    ready = d / "simulators.json"
-    buses = [arg for _ in range(meters) for arg in ("--modbus-tcp", "127.0.0.1:0")]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "edge_agent.simulators", "--seed", "1", "--exact-clocks",
-         "--map", "sdm630", "--meters", "1", *buses, "--ready-file", str(ready)],
-        stdout=subprocess.DEVNULL, cwd=ROOT,
-    )  # fmt: skip
-    wait_for(ready.exists, 60, "simulators")
-    time.sleep(0.2)  # the file is written in one call; let it land whole
-    return proc, json.loads(ready.read_text())
+def start_simulators(
+    d: Path, meters: int, processes: int
+) -> tuple[list[subprocess.Popen[bytes]], list[dict]]:  # type: ignore[type-arg]
+    """``meters`` simulated meters, each on its own port, spread over ``processes`` processes
+    (one Python process cannot answer 200 meters every 0.1 s)."""
+    procs, endpoints = [], []
+    shares = [meters // processes + (i < meters % processes) for i in range(processes)]
+    for i, share in enumerate(s for s in shares if s):
+        ready = d / f"simulators-{i}.json"
+        buses = [arg for _ in range(share) for arg in ("--modbus-tcp", "127.0.0.1:0")]
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "edge_agent.simulators", "--seed", str(1 + i),
+             "--exact-clocks", "--map", "sdm630", "--meters", "1", *buses,
+             "--ready-file", str(ready)],
+            stdout=subprocess.DEVNULL, cwd=ROOT,
+        ))  # fmt: skip
+    for i in range(len(procs)):
+        ready = d / f"simulators-{i}.json"
+        wait_for(ready.exists, 60, "simulators")
+        time.sleep(0.2)  # the file is written in one call; let it land whole
+        endpoints += json.loads(ready.read_text())
+    return procs, endpoints
 
 
 class Subscriber:
@@ -189,14 +202,48 @@ inter_frame_gap_ms = 0
     return path
 
 
-def scrape_polls(port: int) -> int:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-        text = r.read().decode()
-    return sum(
-        int(float(line.rsplit(" ", 1)[1]))
-        for line in text.splitlines()
-        if line.startswith("meterline_agent_polls_total{") and 'result="ok"' in line
-    )
+@dataclass
+class Scrape:
+    """What the agent's /metrics says at one moment."""
+
+    polls_ok: int
+    puback_buckets: dict[float, float]  # le -> cumulative count (read -> PUBACK, per reading)
+    stretch: list[float]  # per (bus, group)
+
+    @staticmethod
+    def of(port: int) -> Scrape:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+        polls, buckets, stretch = 0, {}, []
+        for line in text.splitlines():
+            if line.startswith("#"):
+                continue
+            name, _, number = line.rpartition(" ")
+            if name.startswith("meterline_agent_polls_total{") and 'result="ok"' in name:
+                polls += int(float(number))
+            elif name.startswith("meterline_agent_read_to_puback_seconds_bucket{"):
+                le = name.partition('le="')[2].partition('"')[0]
+                buckets[float(le)] = float(number)
+            elif name.startswith("meterline_agent_poll_stretch{"):
+                stretch.append(float(number))
+        return Scrape(polls, buckets, stretch)
+
+
+def histogram_quantile(start: dict[float, float], end: dict[float, float], q: float) -> float:
+    """The q-quantile of what a Prometheus histogram counted between two scrapes (linear
+    within a bucket, as PromQL's histogram_quantile); nan without data."""
+    bounds = sorted(end)
+    counts = [end[b] - start.get(b, 0.0) for b in bounds]
+    if not counts or counts[-1] <= 0:
+        return float("nan")
+    rank, lower, below = q * counts[-1], 0.0, 0.0
+    for bound, count in zip(bounds, counts, strict=True):
+        if count >= rank:
+            if bound == float("inf"):
+                return lower
+            return lower + (bound - lower) * (rank - below) / max(count - below, 1e-9)
+        lower, below = bound, count
+    return lower
 
 
 def outbox_depth(db: Path) -> int:
@@ -222,7 +269,10 @@ class Run:
     depth_start: int
     depth_end: int
     depth_max: int
-    latencies_ms: list[int]
+    latencies_ms: list[int]  # read -> arrival at the subscriber, per reading
+    puback_p50_s: float  # read -> PUBACK at the agent (its histogram; nan if it has none)
+    puback_p99_s: float
+    stretch_max: float  # the largest stretch factor of any group at the end (nan: no metric)
 
     @property
     def scheduled(self) -> float:
@@ -238,7 +288,7 @@ class Run:
 
 
 def run_agent(d: Path, broker: subprocess.Popen[bytes], broker_port: int,
-              sim: subprocess.Popen[bytes], endpoints: list[dict], sub: Subscriber,  # type: ignore[type-arg]
+              sims: list[subprocess.Popen[bytes]], endpoints: list[dict], sub: Subscriber,  # type: ignore[type-arg]
               mode: str, every_s: float, warmup: float, seconds: float,
               agent_tree: Path) -> Run:  # fmt: skip
     work = d / f"agent-{mode}"
@@ -251,21 +301,25 @@ def run_agent(d: Path, broker: subprocess.Popen[bytes], broker_port: int,
         stdout=log, stderr=log, cwd=agent_tree,
         env={**os.environ, "PYTHONPATH": str(agent_tree)},
     )  # fmt: skip
+
+    def sim_cpu() -> float:
+        return sum(cpu_s(p.pid) for p in sims)
+
     try:
         start_points = sub.take()[0]
         wait_for(lambda: sub.take()[0] > start_points, 60, f"the agent's first readings ({mode})")
         time.sleep(warmup)
         db = work / "data" / "agent.db"
         depth_start = depth_max = outbox_depth(db)
-        polls0, (points0, messages0, _) = scrape_polls(metrics_port), sub.take()
-        cpu0 = (cpu_s(proc.pid), cpu_s(sim.pid), cpu_s(broker.pid))
+        scrape0, (points0, messages0, _) = Scrape.of(metrics_port), sub.take()
+        cpu0 = (cpu_s(proc.pid), sim_cpu(), cpu_s(broker.pid))
         t0 = time.monotonic()
         while (left := t0 + seconds - time.monotonic()) > 0:
             time.sleep(min(2.0, left))
             depth_max = max(depth_max, outbox_depth(db))
-        cpu1 = (cpu_s(proc.pid), cpu_s(sim.pid), cpu_s(broker.pid))
+        cpu1 = (cpu_s(proc.pid), sim_cpu(), cpu_s(broker.pid))
         points1, messages1, latencies = sub.take()
-        polls1, elapsed = scrape_polls(metrics_port), time.monotonic() - t0
+        scrape1, elapsed = Scrape.of(metrics_port), time.monotonic() - t0
         depth_end = outbox_depth(db)
         depth_max = max(depth_max, depth_end)
     finally:
@@ -279,13 +333,19 @@ def run_agent(d: Path, broker: subprocess.Popen[bytes], broker_port: int,
         log.close()
     if proc.returncode not in (0, -signal.SIGKILL):
         raise RuntimeError(f"the agent exited {proc.returncode}; see {work / 'agent.log'}")
-    return Run(mode, len(endpoints), every_s, elapsed, points1 - points0, polls1 - polls0,
-               messages1 - messages0,
+    b0, b1 = scrape0.puback_buckets, scrape1.puback_buckets
+    return Run(mode, len(endpoints), every_s, elapsed, points1 - points0,
+               scrape1.polls_ok - scrape0.polls_ok, messages1 - messages0,
                cpu1[0] - cpu0[0], cpu1[1] - cpu0[1], cpu1[2] - cpu0[2],
-               depth_start, depth_end, depth_max, latencies)  # fmt: skip
+               depth_start, depth_end, depth_max, latencies,
+               histogram_quantile(b0, b1, 0.5), histogram_quantile(b0, b1, 0.99),
+               max(scrape1.stretch, default=float("nan")))  # fmt: skip
 
 
-def run_baseline(ready: Path, every_s: float, warmup: float, seconds: float) -> dict[str, float]:
+def run_baseline(d: Path, mode: str, endpoints: list[dict], every_s: float, warmup: float,  # type: ignore[type-arg]
+                 seconds: float) -> dict[str, float]:  # fmt: skip
+    ready = d / f"baseline-{mode}.json"
+    ready.write_text(json.dumps(endpoints))
     out = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "fleet_baseline.py"), "--endpoints", str(ready),
          "--quantities", ",".join(QUANTITIES), "--every", str(every_s),
@@ -304,7 +364,7 @@ def percentile(values: list[int], p: float) -> float:
 
 
 def report(runs: list[Run], baselines: dict[str, dict[str, float]], load: list[float]) -> None:
-    print("\nagent fleet: python -m edge_agent run, 50 Modbus TCP meters (sdm630, 10 quantities,"
+    print("\nagent fleet: python -m edge_agent run, Modbus TCP meters (sdm630, 10 quantities,"
           " 3 block reads a poll),\nMosquitto QoS 1 with ACL, SQLite outbox synchronous=FULL."
           " Baseline: a bare pymodbus loop, same meters,\nsame reads, same cadence, no outbox,"
           " no MQTT.\n")  # fmt: skip
@@ -313,17 +373,21 @@ def report(runs: list[Run], baselines: dict[str, dict[str, float]], load: list[f
         return cpu_s / (points / 1000) if points else float("inf")
 
     base = {r.mode: per_1k(baselines[r.mode]["cpu_s"], baselines[r.mode]["points"]) for r in runs}
+    asked = {r.mode: r.meters * len(QUANTITIES) / r.every_s for r in runs}
+    paced = ("cadence", "overload")
     rows: list[tuple[str, list[str]]] = [
-        ("", [f"{r.mode} (every {r.every_s:g} s)" for r in runs]),
+        ("", [f"{r.mode}: {r.meters} x {r.every_s:g} s" for r in runs]),
         ("polls scheduled /s", [f"{r.scheduled / r.seconds:,.0f}" for r in runs]),
+        ("data points asked /s", [f"{asked[r.mode]:,.0f}" for r in runs]),
         ("polls done (of scheduled)",
-         [f"{100 * r.polls / r.scheduled:.1f} %" if r.mode == "cadence" else "-" for r in runs]),
+         [f"{100 * r.polls / r.scheduled:.1f} %" if r.mode in paced else "-" for r in runs]),
         ("  baseline: polls done",
          [f"{100 * baselines[r.mode]['polls'] / baselines[r.mode]['scheduled']:.1f} %"
-          if r.mode == "cadence" else "-" for r in runs]),
-        ("data points /s at the broker", [f"{r.rate:,.0f}" for r in runs]),
+          if r.mode in paced else "-" for r in runs]),
+        ("data points /s delivered (at the broker)", [f"{r.rate:,.0f}" for r in runs]),
         ("  baseline: data points /s read",
          [f"{baselines[r.mode]['points'] / baselines[r.mode]['seconds']:,.0f}" for r in runs]),
+        ("asked / delivered", [f"{asked[r.mode] / max(r.rate, 1):.2f}" for r in runs]),
         ("agent CPU, % of one core", [f"{100 * r.agent_cpu_s / r.seconds:.1f} %" for r in runs]),
         ("agent CPU s per 1,000 points", [f"{r.cpu_per_1k:.3f}" for r in runs]),
         ("  baseline CPU s per 1,000 points", [f"{base[r.mode]:.3f}" for r in runs]),
@@ -333,47 +397,54 @@ def report(runs: list[Run], baselines: dict[str, dict[str, float]], load: list[f
         ("points per MQTT message", [f"{r.points / max(r.messages, 1):.0f}" for r in runs]),
         ("outbox depth start / end / max",
          [f"{r.depth_start} / {r.depth_end} / {r.depth_max}" for r in runs]),
-        ("read -> broker latency p50 / p99 ms",
+        ("read -> PUBACK p50 / p99 ms (agent)",
+         [f"{1000 * r.puback_p50_s:.0f} / {1000 * r.puback_p99_s:.0f}" for r in runs]),
+        ("read -> subscriber p50 / p99 ms",
          [f"{percentile(r.latencies_ms, 50):.0f} / {percentile(r.latencies_ms, 99):.0f}"
           for r in runs]),
+        ("largest stretch factor at the end", [f"{r.stretch_max:.2f}" for r in runs]),
         ("simulators CPU, % of one core", [f"{100 * r.sim_cpu_s / r.seconds:.1f} %" for r in runs]),
         ("mosquitto CPU, % of one core",
          [f"{100 * r.broker_cpu_s / r.seconds:.1f} %" for r in runs]),
     ]  # fmt: skip
     for label, cells in rows:
-        print(f"{label:38}" + "".join(f"{c:>24}" for c in cells))
+        print(f"{label:42}" + "".join(f"{c:>24}" for c in cells))
     print(f"\nratio: lower is better; the agent also stores (fsynced), batches and publishes every"
           f" point. Points per\nCPU-second = what one fully busy core would sustain: the agent's"
           f" ceiling when the simulators and\nthe rest of the machine are not the limit. Load"
           f" average {load[0]:.1f} -> {load[1]:.1f} on {os.cpu_count()} cores (other work slows"
-          f" every\nprocess; the ratios are measured under the same load). For scale: published"
-          f" reports put today's Python\nIoT gateway (ThingsBoard's) at a few hundred data points"
-          f" per second.")  # fmt: skip
+          f" every\nprocess; the ratios are measured under the same load). read -> PUBACK is the"
+          f" agent's own histogram\n(per reading; nan: an agent without it); read -> subscriber"
+          f" is measured here, per reading.")  # fmt: skip
 
 
 def main(args: argparse.Namespace) -> int:
     d = Path(tempfile.mkdtemp(prefix="meterline-fleet-"))
     passwords = {BACKEND: "backend-pw", AGENT: f"{AGENT}-pw"}
     broker, port = start_mosquitto(d, passwords)
-    sim, endpoints = start_simulators(d, args.meters)
+    modes = [("cadence", args.meters, args.every, args.seconds, args.baseline_seconds),
+             ("max", args.meters, args.max_every, args.max_seconds, args.max_seconds),
+             ("overload", args.overload_meters, args.overload_every, args.overload_seconds,
+              args.max_seconds)]  # fmt: skip
+    modes = [m for m in modes if m[0] in args.modes]
+    sims, endpoints = start_simulators(d, max(m[1] for m in modes), args.sim_processes)
     sub = Subscriber(port, passwords[BACKEND])
     runs: list[Run] = []
     baselines: dict[str, dict[str, float]] = {}
     load = [os.getloadavg()[0]]
     try:
-        modes = [("cadence", args.every, args.seconds, args.baseline_seconds),
-                 ("max", args.max_every, args.max_seconds, args.max_seconds)]  # fmt: skip
-        for mode, every, seconds, base_seconds in modes:
-            print(f"{mode}: agent, every {every} s, {seconds:.0f} s window …", flush=True)
-            runs.append(run_agent(d, broker, port, sim, endpoints, sub, mode, every,
+        for mode, meters, every, seconds, base_seconds in modes:
+            print(f"{mode}: agent, {meters} meters every {every} s, {seconds:.0f} s window …",
+                  flush=True)  # fmt: skip
+            runs.append(run_agent(d, broker, port, sims, endpoints[:meters], sub, mode, every,
                                   args.warmup, seconds, args.agent_tree))  # fmt: skip
             print(f"{mode}: baseline, {base_seconds:.0f} s window …", flush=True)
-            base_every = every if mode == "cadence" else 0.0
-            baselines[mode] = run_baseline(d / "simulators.json", base_every, args.warmup / 2,
-                                           base_seconds)  # fmt: skip
+            base_every = 0.0 if mode == "max" else every
+            baselines[mode] = run_baseline(d, mode, endpoints[:meters], base_every,
+                                           args.warmup / 2, base_seconds)  # fmt: skip
     finally:
         sub.close()
-        for proc in (sim, broker):
+        for proc in (*sims, broker):
             proc.terminate()
             proc.wait(10)
     load.append(os.getloadavg()[0])
@@ -393,6 +464,11 @@ if __name__ == "__main__":
     parser.add_argument("--baseline-seconds", type=float, default=15.0)
     parser.add_argument("--max-every", type=float, default=0.01, help="poll interval, max mode")
     parser.add_argument("--max-seconds", type=float, default=15.0)
+    parser.add_argument("--overload-meters", type=int, default=200)
+    parser.add_argument("--overload-every", type=float, default=0.1)
+    parser.add_argument("--overload-seconds", type=float, default=40.0)
+    parser.add_argument("--sim-processes", type=int, default=4, help="simulator processes")
+    parser.add_argument("--modes", default="cadence,max,overload", help="comma-separated")
     parser.add_argument("--warmup", type=float, default=5.0)
     parser.add_argument(
         "--agent-tree",
@@ -403,6 +479,8 @@ if __name__ == "__main__":
     parser.add_argument("--keep", action="store_true", help="keep the logs and databases")
     parser.add_argument("--quick", action="store_true", help="short windows (a smoke run)")
     a = parser.parse_args()
+    a.modes = a.modes.split(",")
     if a.quick:
         a.seconds, a.baseline_seconds, a.max_seconds, a.warmup = 10, 5, 5, 3
+        a.overload_seconds = 10
     sys.exit(main(a))

@@ -65,6 +65,7 @@ class Agent:
                 self.outbox,
                 self.metrics,
                 self.states,
+                lag=lambda: self.uplink.lag_s(),  # the uplink is made below
             )
             for bus in config.buses
         }

@@ -68,6 +68,14 @@ class Outbox(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     catch_up_rate: Positive = 2000.0  # backlog readings per second after an outage
 
 
+class Overload(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Poll less often instead of queueing (edge_agent/pacing.py has the rule)."""
+
+    enabled: bool = True
+    target_lag_s: Positive = 0.5  # the oldest live reading awaiting its PUBACK, at most about
+    max_stretch: Annotated[float, msgspec.Meta(ge=1, le=1000)] = 64.0  # effective / every_s
+
+
 class Metrics(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     listen: str = "127.0.0.1:9108"  # "" turns the endpoint off
 
@@ -168,6 +176,7 @@ class AgentConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     log_level: str = "INFO"
     broker: Broker
     outbox: Outbox = msgspec.field(default_factory=Outbox)
+    overload: Overload = msgspec.field(default_factory=Overload)
     metrics: Metrics = msgspec.field(default_factory=Metrics)
     commands: Commands = msgspec.field(default_factory=Commands)
     disconnect_policy: DisconnectPolicy = msgspec.field(default_factory=DisconnectPolicy)

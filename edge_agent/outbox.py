@@ -49,9 +49,13 @@ class Batch:
     seq: int
     items: list[Value] | list[MeterEvent] | list[CommandAck]
     oldest_id: int
+    created: int = 0  # when its oldest row was stored (epoch ms)
 
     def __len__(self) -> int:
         return len(self.items)
+
+
+BatchSpec = tuple[Channel, int, int, int | None]  # channel, limit, after_id, upto_id
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,7 @@ class Outbox:
         self.clock = clock
         self.listeners: list[Callable[[], None]] = []
         self._queued: list[tuple[list[Value], asyncio.Future[Stored]]] = []
+        self._acks: list[tuple[Channel, int, asyncio.Future[int]]] = []
         self._committer: asyncio.Task[None] | None = None
         self._readings = db.call(
             lambda c: c.execute(
@@ -103,17 +108,23 @@ class Outbox:
             return Stored(0, 0)
         done: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
         self._queued.append((list(values), done))
-        if self._committer is None or self._committer.done():
-            self._committer = asyncio.create_task(self._commit_queued(), name="outbox-commit")
+        self._commit_soon()
         return await done
 
+    def _commit_soon(self) -> None:
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_queued(), name="outbox-commit")
+
     async def _commit_queued(self) -> None:
-        while self._queued:
+        while self._queued or self._acks:
             group, self._queued = self._queued, []
+            acks, self._acks = self._acks, []
             try:
-                results = await self.db.run(self._put_readings, [values for values, _ in group])
+                results, removed = await self.db.run(
+                    self._commit, [values for values, _ in group], [(c, s) for c, s, _ in acks]
+                )
             except BaseException as exc:
-                for _, done in group:
+                for done in [d for _, d in group] + [d for _, _, d in acks]:
                     if not done.done():
                         if isinstance(exc, Exception):
                             done.set_exception(exc)
@@ -125,21 +136,30 @@ class Outbox:
             for (_, done), stored in zip(group, results, strict=True):
                 if not done.done():  # its poller may have been cancelled meanwhile
                     done.set_result(stored)
-            self.changed()
+            for (_, _, ack_done), n in zip(acks, removed, strict=True):
+                if not ack_done.done():
+                    ack_done.set_result(n)
+            if group:
+                self.changed()
 
-    def _put_readings(self, conn: sqlite3.Connection, groups: list[list[Value]]) -> list[Stored]:
+    def _commit(
+        self, conn: sqlite3.Connection, groups: list[list[Value]], acks: list[tuple[Channel, int]]
+    ) -> tuple[list[Stored], list[int]]:
+        """One transaction: the acknowledged batches leave, then the polls' values go in."""
         created = self.clock()
-        added = 0  # net rows this transaction adds, for the in-memory depth after the commit
         results: list[Stored] = []
         with Transaction(conn):
+            removed = [_delete_batch(conn, channel, seq) for channel, seq in acks]
+            acked = sum(
+                n for (ch, _), n in zip(acks, removed, strict=True) if ch is Channel.READINGS
+            )
+            depth = self._readings - acked  # readings after this transaction, so far
             for values in groups:
-                stored, removed = self._insert_readings(
-                    conn, values, created, self._readings + added
-                )
-                added += stored.stored - removed
+                stored, dropped = self._insert_readings(conn, values, created, depth)
+                depth += stored.stored - dropped
                 results.append(stored)
-        self._readings += added
-        return results
+        self._readings = depth  # only once committed
+        return results, removed
 
     def _insert_readings(
         self, conn: sqlite3.Connection, values: list[Value], created: int, depth: int
@@ -245,13 +265,21 @@ class Outbox:
         self, channel: Channel, limit: int, *, after_id: int = 0, upto_id: int | None = None
     ) -> Batch | None:
         """Form a new batch from unsent rows with ``after_id < id <= upto_id``, oldest first."""
-        return await self.db.run(_next_batch, channel, limit, after_id, upto_id)
+        return (await self.next_batches([(channel, limit, after_id, upto_id)]))[0]
+
+    async def next_batches(self, wanted: list[BatchSpec]) -> list[Batch | None]:
+        """Form several batches (as :meth:`next_batch`, in this order) in one transaction: one
+        trip to the database thread and one fsync instead of one per batch."""
+        return await self.db.run(_next_batches, wanted)
 
     async def acked(self, channel: Channel, seq: int) -> int:
-        removed: int = await self.db.run(_acked, channel, seq)
-        if channel == Channel.READINGS:
-            self._readings -= removed
-        return removed
+        """The batch ``seq`` of ``channel`` was acknowledged: delete its rows; returns how
+        many. Deletions share the next commit of polled values (one fsync for both): until it
+        is on disk a crash only means the batch is sent again, never that a row is lost."""
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._acks.append((channel, seq, done))
+        self._commit_soon()
+        return await done
 
     async def depth(self) -> dict[Channel, int]:
         rows = await self.db.run(
@@ -347,27 +375,36 @@ def _unacked(conn: sqlite3.Connection, channel: Channel) -> list[Batch]:
     return batches
 
 
+def _next_batches(conn: sqlite3.Connection, wanted: list[BatchSpec]) -> list[Batch | None]:
+    with Transaction(conn):
+        return [_next_batch(conn, *spec) for spec in wanted]
+
+
 def _next_batch(
     conn: sqlite3.Connection, channel: Channel, limit: int, after_id: int, upto_id: int | None
 ) -> Batch | None:
+    """Inside the caller's transaction."""
     upper = upto_id if upto_id is not None else 2**62
-    with Transaction(conn):
-        rows = conn.execute(
-            "SELECT id, body FROM outbox WHERE channel = ? AND seq IS NULL AND id > ? AND id <= ? "
-            "ORDER BY id LIMIT ?",
-            (channel, after_id, upper, limit),
-        ).fetchall()
-        if not rows:
-            return None
-        key = f"seq:{channel}"
-        seq = get_meta(conn, key) + 1
-        set_meta(conn, key, seq)
-        conn.executemany("UPDATE outbox SET seq = ? WHERE id = ?", [(seq, r[0]) for r in rows])
-    return Batch(channel, seq, _decode(channel, [r[1] for r in rows]), rows[0][0])  # type: ignore[arg-type]
+    rows = conn.execute(
+        "SELECT id, created, body FROM outbox WHERE channel = ? AND seq IS NULL AND id > ? "
+        "AND id <= ? ORDER BY id LIMIT ?",
+        (channel, after_id, upper, limit),
+    ).fetchall()
+    if not rows:
+        return None
+    key = f"seq:{channel}"
+    seq = get_meta(conn, key) + 1
+    set_meta(conn, key, seq)
+    # The rows are the first unsent ones of the channel from rows[0] on, so every unsent row
+    # of the channel between the first and the last id is one of them: one statement.
+    conn.execute(
+        "UPDATE outbox SET seq = ? WHERE channel = ? AND seq IS NULL AND id BETWEEN ? AND ?",
+        (seq, channel, rows[0][0], rows[-1][0]),
+    )
+    bodies = [r[2] for r in rows]
+    return Batch(channel, seq, _decode(channel, bodies), rows[0][0], rows[0][1])  # type: ignore[arg-type]
 
 
-def _acked(conn: sqlite3.Connection, channel: Channel, seq: int) -> int:
-    with Transaction(conn):
-        return conn.execute(
-            "DELETE FROM outbox WHERE channel = ? AND seq = ?", (channel, seq)
-        ).rowcount
+def _delete_batch(conn: sqlite3.Connection, channel: Channel, seq: int) -> int:
+    cursor = conn.execute("DELETE FROM outbox WHERE channel = ? AND seq = ?", (channel, seq))
+    return int(cursor.rowcount)

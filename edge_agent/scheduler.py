@@ -26,6 +26,7 @@ from edge_agent.drivers.base import Driver, MeterError, MeterTimeout
 from edge_agent.meterstate import MeterStates
 from edge_agent.metrics import Metrics
 from edge_agent.outbox import Outbox, now_ms
+from edge_agent.pacing import Pace
 from protocols.contract import EventKind, MeterEvent
 
 log = logging.getLogger("edge_agent.scheduler")
@@ -35,14 +36,17 @@ COMMAND_PRIORITY = 0
 POLL_PRIORITY = 1
 
 
-def next_due(group: PollGroup, after: float, tz: ZoneInfo) -> float:
+def next_due(group: PollGroup, after: float, tz: ZoneInfo, stretch: float = 1.0) -> float:
     """The next time (epoch s) to poll ``group`` after ``after``: a wall-clock multiple of
-    every_s in local time when aligned (00:00, 00:15, … for 900 s), else after + every_s."""
+    every_s in local time when aligned (00:00, 00:15, … for 900 s), else after + every_s.
+    Stretched by overload (edge_agent/pacing.py): every_s × stretch, or, aligned, every
+    ⌈stretch⌉-th multiple, so an aligned group stays on its wall-clock grid."""
     if not group.align:
-        return after + group.every_s
+        return after + group.every_s * stretch
     offset = datetime.fromtimestamp(after, tz).utcoffset()
     shift = offset.total_seconds() if offset else 0.0
-    return (math.floor((after + shift) / group.every_s) + 1) * group.every_s - shift
+    slots = math.ceil(stretch - 1e-9)
+    return (math.floor((after + shift) / group.every_s) + slots) * group.every_s - shift
 
 
 @dataclass
@@ -78,6 +82,7 @@ class BusScheduler:
         metrics: Metrics,
         states: MeterStates,
         clock: Callable[[], float] = time.time,
+        lag: Callable[[], float] = lambda: 0.0,
     ) -> None:
         self.config = config
         self.bus = bus
@@ -99,6 +104,16 @@ class BusScheduler:
             )
             for m in bus.meters
         }
+        # overload control per poll group of this bus (edge_agent/pacing.py)
+        self.lag = lag
+        self.paces: dict[str, Pace] = {}
+        for run in self.meters.values():
+            for g in run.groups:
+                if g.name not in self.paces:
+                    self.paces[g.name] = Pace(
+                        g.every_s, config.overload.target_lag_s, config.overload.max_stretch
+                    )
+                    self._show(g.name)
 
     async def submit(
         self, run: Callable[[Driver], Awaitable[T]], priority: int = COMMAND_PRIORITY
@@ -141,8 +156,40 @@ class BusScheduler:
             return
         self.metrics.polling_paused.set(0)
         assert group is not None
+        if self.config.overload.enabled and run.retry_at <= run.due[group.name]:
+            await self._pace(group, now - run.due[group.name], now)
         await self._poll(run, group)
         await self._gap()
+
+    async def _pace(self, group: PollGroup, late: float, now: float) -> None:
+        """Overload control: observe this poll's lateness; once a cycle, stretch or shrink."""
+        pace = self.paces[group.name]
+        pace.observe(late)
+        if not pace.decide(now, self.lag()):
+            return
+        self._show(group.name)
+        if pace.report():
+            period, every = pace.period_s, pace.every_s
+            if pace.stretch > 1.0:
+                log.warning("bus %s, group %s: overloaded, polled every %.3g s instead of %g s",
+                            self.bus.name, group.name, period, every)  # fmt: skip
+                text = f"overload: group {group.name} polled every {period:.3g} s, not {every:g} s"
+            else:
+                log.info("bus %s, group %s: polled every %g s again",
+                         self.bus.name, group.name, every)  # fmt: skip
+                text = f"group {group.name} polled every {every:g} s again"
+            events = [
+                MeterEvent(meter=r.meter.id, ts=now_ms(), kind=EventKind.POLL_STRETCHED,
+                           value=round(period * 1000), text=text, group=group.name)
+                for r in self.meters.values()
+                if any(g.name == group.name for g in r.groups)
+            ]  # fmt: skip
+            await self.outbox.put_events(events)
+
+    def _show(self, group: str) -> None:
+        pace = self.paces[group]
+        self.metrics.poll_stretch.labels(self.bus.name, group).set(pace.stretch)
+        self.metrics.poll_period.labels(self.bus.name, group).set(pace.period_s)
 
     def _earliest(self) -> tuple[MeterRun, PollGroup | None, float]:
         best: tuple[MeterRun, PollGroup | None, float] | None = None
@@ -183,8 +230,9 @@ class BusScheduler:
         not push every later poll 20 ms back — that drift alone loses one poll in fifty at 1 s.
         A poll that ran past the next slot is followed at once (one catch-up); one that
         *started* a whole interval late (an outage) skips to the next slot: never a burst."""
-        due = next_due(group, run.due[group.name], self.tz)
-        run.due[group.name] = due if due > started else next_due(group, started, self.tz)
+        stretch = self.paces[group.name].stretch
+        due = next_due(group, run.due[group.name], self.tz, stretch)
+        run.due[group.name] = due if due > started else next_due(group, started, self.tz, stretch)
 
     async def _silent(self, run: MeterRun, exc: MeterError) -> None:
         run.failures += 1

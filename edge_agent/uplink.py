@@ -36,6 +36,7 @@ from protocols.contract import (
     EventBatch,
     MeterEvent,
     MeterInfo,
+    Quality,
     ReadingBatch,
     Value,
     agent_topic,
@@ -70,11 +71,20 @@ def backoff_delay(attempt: int, low: float, high: float) -> float:
     return float(cap * random.uniform(0.5, 1.0))
 
 
+def _oldest_read(batch: Batch) -> int:
+    """When the batch's oldest value was read (epoch ms); frozen values read back later
+    (``backfilled``, stamped with their freeze time) do not count."""
+    values: list[Value] = batch.items  # type: ignore[assignment]
+    stamps = [v.ts for v in values if v.quality is not Quality.BACKFILLED]
+    return min(stamps) if stamps else now_ms()
+
+
 class _InFlight:
     """Up to ``limit`` batches published at once, each in its own task; the first failure is
     kept so the forwarder can end the session with it."""
 
     def __init__(self, limit: int, publish: Callable[[Batch], Awaitable[None]]) -> None:
+        self.limit = limit
         self.slots = asyncio.Semaphore(limit)
         self.publish = publish
         self.tasks: set[asyncio.Task[None]] = set()
@@ -96,6 +106,9 @@ class _InFlight:
         self.tasks.discard(task)
         if not task.cancelled() and task.exception() is not None and self.failure is None:
             self.failure = task.exception()
+
+    def free(self) -> int:
+        return self.limit - len(self.tasks)
 
     def raise_failure(self) -> None:
         if self.failure is not None:
@@ -122,6 +135,23 @@ class Uplink:
         self.connection: Connection | None = None
         self.connected_once = asyncio.Event()
         self._stopping = False
+        # for the overload control (edge_agent/pacing.py): live readings batches in flight
+        # (seq -> when their oldest value was read) and the last PUBACK's (monotonic s, lag s)
+        self._live: dict[int, int] = {}
+        self._last_ack: tuple[float, float] = (0.0, 0.0)
+
+    def lag_s(self) -> float:
+        """How far behind the uplink is: the age of the oldest live reading not yet
+        acknowledged — in flight now, or in the batch acknowledged last (within the past
+        second). 0 while disconnected: the backlog of an outage is not overload."""
+        conn = self.connection
+        if conn is None or conn.closed.is_set():
+            return 0.0
+        at, lag = self._last_ack
+        recent = lag if time.monotonic() - at < 1.0 else 0.0
+        if self._live:
+            return max(recent, (now_ms() - min(self._live.values())) / 1000)
+        return recent
 
     def notify(self) -> None:
         """New rows in the outbox: wake the forwarder."""
@@ -200,6 +230,7 @@ class Uplink:
 
     async def _forward(self, conn: Connection) -> None:
         limits = self.config.outbox
+        self._live.clear()
         sending = _InFlight(limits.inflight, lambda batch: self._send(conn, batch))
         bucket = TokenBucket(limits.catch_up_rate, max(limits.catch_up_rate, limits.batch_size))
         watermark = await self.outbox.max_id()
@@ -219,32 +250,51 @@ class Uplink:
                         await self.wakeup.wait()
 
     async def _send_new(self, sending: _InFlight, bucket: TokenBucket, watermark: int) -> bool:
-        """Form and send one batch of each kind that has unsent rows; False if none had."""
+        """Form and send the batches of each kind that has unsent rows, all formed in one
+        transaction; False if none had."""
         size = self.config.outbox.batch_size
-        formed = [
-            await self.outbox.next_batch(Channel.ACKS, 1),
-            await self.outbox.next_batch(Channel.EVENTS, size),
-            # One live batch, then one backlog batch: live values are never stuck behind an
-            # hours-long backlog, and the backlog still drains at its throttled rate.
-            await self.outbox.next_batch(Channel.READINGS, size, after_id=watermark),
-        ]
-        for batch in formed:
+        # As many live batches as there are free slots (at least one, at most four): a deep
+        # queue drains in a few trips to the database instead of one trip per batch.
+        live_n = max(1, min(4, sending.free()))
+        # One live batch, then one backlog batch: live values are never stuck behind an
+        # hours-long backlog, and the backlog still drains at its throttled rate.
+        formed = await self.outbox.next_batches(
+            [(Channel.ACKS, 1, 0, None), (Channel.EVENTS, size, 0, None)]
+            + [(Channel.READINGS, size, watermark, None)] * live_n
+            + [(Channel.READINGS, size, 0, watermark)]
+        )
+        *now, backlog = formed
+        for batch in now:
             if batch is not None:
+                if batch.channel is Channel.READINGS:
+                    self._live[batch.seq] = _oldest_read(batch)
                 await sending.send(batch)
-        backlog = await self.outbox.next_batch(Channel.READINGS, size, upto_id=watermark)
         if backlog is not None:
             await bucket.take(len(backlog))
             await sending.send(backlog)
-        return backlog is not None or any(b is not None for b in formed)
+        return any(b is not None for b in formed)
 
     async def _send(self, conn: Connection, batch: Batch) -> None:
         topic, payload = self._payload(batch)
         started = time.monotonic()
-        ok = await conn.publish(topic, payload, content_type=self.encoding.content_type)
-        if ok:
-            await self.outbox.acked(batch.channel, batch.seq)
-            self.metrics.publish_latency.observe(time.monotonic() - started)
-            self.metrics.published.labels(batch.channel).inc()
+        try:
+            ok = await conn.publish(topic, payload, content_type=self.encoding.content_type)
+        finally:
+            live = self._live.pop(batch.seq, None) if batch.channel is Channel.READINGS else None
+        if not ok:
+            return
+        acked_at = time.monotonic()
+        if batch.channel is Channel.READINGS:
+            now = now_ms()
+            values: list[Value] = batch.items  # type: ignore[assignment]
+            self.metrics.read_to_puback.observe_many(
+                (now - v.ts) / 1000 for v in values if v.quality is not Quality.BACKFILLED
+            )
+            if live is not None:
+                self._last_ack = (acked_at, (now - live) / 1000)
+        self.metrics.publish_latency.observe(acked_at - started)
+        self.metrics.published.labels(batch.channel).inc()
+        await self.outbox.acked(batch.channel, batch.seq)
 
     def _payload(self, batch: Batch) -> tuple[str, bytes]:
         if batch.channel == Channel.READINGS:

@@ -70,6 +70,9 @@ class EventKind(enum.StrEnum):
     CLOCK_DRIFT = "clock_drift"  # value: drift in ms, meter minus agent
     READINGS_DROPPED = "readings_dropped"  # value: readings of this meter the agent's full
     # outbox had to drop (its limits and policy); loss is reported, never silent
+    POLL_STRETCHED = "poll_stretched"  # value: the effective period (ms) at which the agent now
+    # polls this meter's ``group``, stretched under overload; back to its configured period when
+    # the overload is over (docs/edge-agent.md, "Overload")
 
 
 class Value(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -97,6 +100,7 @@ class MeterEvent(msgspec.Struct, frozen=True, omit_defaults=True):
     kind: EventKind
     value: int | None = None
     text: Text | None = None
+    group: Ident | None = None  # the agent's poll group the event is about (poll_stretched)
 
 
 class EventBatch(msgspec.Struct, frozen=True, omit_defaults=True):

@@ -69,3 +69,62 @@ async def test_the_limits_apply_across_the_polls_of_one_group_commit(db: Databas
     assert box.readings_depth == 100
     assert committed_rows(db) == 100
     assert (await box.depth())[Channel.READINGS] == 100
+
+
+async def test_puback_deletions_and_polls_arriving_together_share_one_commit(
+    db: Database,
+) -> None:
+    box = Outbox(db, Limits())
+    await box.put_readings(poll("m0", 6))
+    first = await box.next_batch(Channel.READINGS, 3)
+    second = await box.next_batch(Channel.READINGS, 3)
+    assert first is not None
+    assert second is not None
+    statements = count_commits(db)
+    removed = await asyncio.gather(
+        box.acked(Channel.READINGS, first.seq),
+        box.put_readings(poll("m1", 4)),
+        box.acked(Channel.READINGS, second.seq),
+    )
+    assert removed == [3, Stored(4, 0), 3]
+    assert statements.count("COMMIT") == 1
+    assert committed_rows(db) == 4
+    assert box.readings_depth == 4
+
+
+async def test_a_failed_commit_leaves_the_acknowledged_rows_and_the_depth_as_they_were(
+    db: Database,
+) -> None:
+    box = Outbox(db, Limits())
+    await box.put_readings(poll("m0", 3))
+    batch = await box.next_batch(Channel.READINGS, 3)
+    assert batch is not None
+    bad = [Value("m1", 1_763_800_000_000, Quantity.VOLTAGE_A, 2**70)]  # no SQLite integer
+    results = await asyncio.gather(
+        box.acked(Channel.READINGS, batch.seq), box.put_readings(bad), return_exceptions=True
+    )
+    assert all(isinstance(r, Exception) for r in results)
+    assert committed_rows(db) == 3  # rolled back: the batch is still there, to be resent
+    assert box.readings_depth == 3
+    assert await box.acked(Channel.READINGS, batch.seq) == 3
+    assert box.readings_depth == 0
+
+
+async def test_several_batches_are_formed_in_one_transaction_in_order(db: Database) -> None:
+    box = Outbox(db, Limits())
+    await box.put_readings(poll("m1", 7))
+    statements = count_commits(db)
+    spec = (Channel.READINGS, 3, 0, None)
+    formed = await box.next_batches([spec, spec, spec, spec])
+    assert statements.count("COMMIT") == 1
+    assert [None if b is None else (b.seq, len(b)) for b in formed] == [
+        (1, 3),
+        (2, 3),
+        (3, 1),
+        None,
+    ]
+    assert [v.value for b in formed if b is not None for v in b.items] == [
+        230_000 + i for i in range(7)
+    ]
+    assert await box.acked(Channel.READINGS, 2) == 3
+    assert [b.seq for b in await box.unacked(Channel.READINGS)] == [1, 3]
