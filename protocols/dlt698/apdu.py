@@ -181,6 +181,8 @@ class ActionResponseNormal(msgspec.Struct, frozen=True, gc=False):
 class ErrorResponse(msgspec.Struct, frozen=True, gc=False):
     piid: int
     kind: int
+    follow: tuple[FollowItem, ...] = ()
+    time_tag: TimeTag | None = None
 
 
 Response = Union[  # noqa: UP007
@@ -283,8 +285,8 @@ def encode_apdu(apdu: Apdu) -> bytes:
             body = _oad(omd) + _byte(dar, "DAR")
             body += b"\x00" if value is None else b"\x01" + encode_data(value)
             return b"\x87\x01" + _byte(piid, "PIID") + body + _tail(follow, tag)
-        case ErrorResponse(piid, kind):
-            return b"\xee" + _byte(piid, "PIID") + _byte(kind, "error kind")
+        case ErrorResponse(piid, kind, follow, tag):
+            return b"\xee" + _byte(piid, "PIID") + _byte(kind, "error kind") + _tail(follow, tag)
         case SecurityRequest() | SecurityResponse():
             return encode_security(apdu)
     raise LocalProtocolError(f"cannot encode {type(apdu).__name__}")
@@ -374,7 +376,8 @@ def decode_apdu(raw: bytes) -> Apdu:
     if tag in (SECURITY_REQUEST, SECURITY_RESPONSE):
         return decode_security(raw)
     if tag == Service.ERROR_RESPONSE:
-        result: Apdu = ErrorResponse(r.byte("PIID-ACD"), r.byte("error kind"))
+        piid, kind = r.byte("PIID-ACD"), r.byte("error kind")
+        result: Apdu = ErrorResponse(piid, kind, r.follow(), r.time_tag())
         r.end()
         return result
     choice = r.byte("service choice")

@@ -108,7 +108,7 @@ def _encode(value: Data, out: bytearray, depth: int) -> None:
 def _encode_value(tag: int, v: object, out: bytearray, depth: int) -> None:
     number = _NUMBERS.get(tag)
     if number is not None:
-        if type(v) is not int:
+        if not isinstance(v, int) or isinstance(v, bool):
             raise TypeError("an integer is required")
         out += number.pack(v)
     elif tag == DataType.NULL:

@@ -92,7 +92,7 @@ def trip(
 
 def close(relay: int = RELAY_1, command: CloseCommand = CloseCommand.DIRECT) -> ActionNormal:
     """8000 method 130 (合闸): close ``relay`` now, or only permit the customer to."""
-    return ActionNormal(0, REMOTE_CLOSE, array([structure([oad(relay), enumerated(command)])]))
+    return ActionNormal(0, REMOTE_CLOSE, array([structure([oad(relay), enumerated(int(command))])]))
 
 
 def value_of(result: ResultNormal) -> Data:
