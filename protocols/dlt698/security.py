@@ -75,12 +75,13 @@ MacFunction = Callable[[bytes], SidMac]
 """Given the plaintext APDU, the SID and MAC an ESAM would compute for it."""
 
 
-def keyed_mac(key: bytes, ident: int = 0x81000000) -> MacFunction:
-    """A stand-in MAC for simulators and tests: the first 4 bytes of HMAC-SHA256(key, APDU).
-    Not the State Grid algorithm; real meters reject it."""
+def keyed_mac(key: bytes, ident: int = 0x81000000, extra: bytes = b"") -> MacFunction:
+    """A stand-in MAC for simulators and tests: the first 4 bytes of HMAC-SHA256(key, APDU),
+    with SID ``ident`` and additional data ``extra`` (e.g. an operator code). Not the State
+    Grid algorithm; real meters reject it."""
 
     def mac(apdu: bytes) -> SidMac:
-        return SidMac(Sid(ident), hmac.new(key, apdu, hashlib.sha256).digest()[:4])
+        return SidMac(Sid(ident, extra), hmac.new(key, apdu, hashlib.sha256).digest()[:4])
 
     return mac
 
