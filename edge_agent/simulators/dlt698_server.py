@@ -13,7 +13,7 @@ meter's own. See docs/simulators.md.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from edge_agent.simulators.bus import BusServer, Reply, Request, Session, SimMeter
 from edge_agent.simulators.clock import Clock
@@ -61,6 +61,7 @@ from protocols.dlt698 import (
     SetNormal,
     SetResponseNormal,
     SidMac,
+    TimeTag,
     decode_apdu,
     encode_apdu,
     encode_frame,
@@ -232,10 +233,13 @@ class Dlt698Server(BusServer):
                 return GetResponseRecord(piid, self._records(meter, oad, rsd, rcsd))
             case SetNormal(piid, oad, value):
                 return SetResponseNormal(piid, oad, self._set(meter, oad, value, now_ms))
-            case ActionNormal(piid, omd, value):
+            case ActionNormal(piid, omd, value, tag):
                 if omd in SECURED_METHODS and not secured:
                     self.stats["refused_security"] += 1
                     return ActionResponseNormal(piid, omd, Dar.SECURITY_UNMATCHED)
+                if tag is not None and not _in_time(tag, meter.model.meter_time(now_ms)):
+                    self.stats["refused_expired"] += 1
+                    return ActionResponseNormal(piid, omd, Dar.TIME_TAG_INVALID)
                 return ActionResponseNormal(piid, omd, self._act(meter, omd, value, now_ms))
         return ErrorResponse(getattr(apdu, "piid", 0), ErrorKind.SERVICE_UNSUPPORTED)
 
@@ -299,6 +303,22 @@ class Dlt698Server(BusServer):
 def naive_local(shown: DateTimeS) -> datetime:
     """The meter's local time as the model keeps it (naive on purpose: the meter has no zone)."""
     return datetime(shown.year, shown.month, shown.day, shown.hour, shown.minute, shown.second)  # noqa: DTZ001
+
+
+_TI_SECONDS = {0: 1, 1: 60, 2: 3600, 3: 86_400}
+
+
+def _in_time(tag: TimeTag, meter_now: datetime) -> bool:
+    """A time tag holds while the meter's clock is within [sent, sent + allowed delay]."""
+    seconds = _TI_SECONDS.get(tag.allowed_delay.unit)
+    try:
+        sent = naive_local(tag.sent)
+    except ValueError:
+        return False
+    if seconds is None:
+        return False
+    deadline = sent + timedelta(seconds=seconds * tag.allowed_delay.interval)
+    return sent - timedelta(minutes=5) <= meter_now <= deadline
 
 
 def _items(value: Data) -> tuple[Data, ...]:

@@ -202,6 +202,17 @@ def lookup(oad: int) -> tuple[Attribute, int]:
     return attribute, index_of(oad)
 
 
+def readable(oad: int) -> bool:
+    """Whether ``oad`` is in the table and gives contract readings (a poll can use it)."""
+    try:
+        attribute, index = lookup(oad)
+    except LocalProtocolError:
+        return False
+    if not attribute.quantities or index > len(attribute.quantities):
+        return False
+    return index == 0 or attribute.quantities[index - 1] is not None
+
+
 def scale(attribute: Attribute, raw: int) -> int:
     """A raw integer of ``attribute`` in the contract's unit (exact, or rounded half away from
     zero where the contract unit is coarser)."""
