@@ -45,7 +45,9 @@ from protocols.dlt698.records import ResultRecord, Selector9
 
 
 class CloseCommand(enum.IntEnum):
-    """The 命令 of method 130 (合闸)."""
+    """The 命令 of method 130 (合闸). The numbering is best knowledge of the standard's text
+    (合闸允许 0, 直接合闸 1), not yet confirmed by a capture: check a meter's answer before
+    relying on it in the field."""
 
     PERMIT = 0  # 合闸允许: armed; supply returns when the customer presses the button
     DIRECT = 1  # 直接合闸
