@@ -237,9 +237,10 @@ def _take(buf: bytes, pos: int, n: int, tag: int) -> bytes:
 
 
 def _decode_value(tag: int, buf: bytes, pos: int, depth: int) -> tuple[Data, int]:
-    number = _NUMBERS.get(tag)
-    if number is not None:
-        return Data(DataType(tag), number.unpack_from(buf, pos)[0]), pos + number.size
+    fixed = _FIXED.get(tag)
+    if fixed is not None:  # the plain numbers: most of what meters send
+        dtype, unpack, size = fixed
+        return Data(dtype, unpack(buf, pos)[0]), pos + size
     dtype = _type(tag)
     if tag == DataType.NULL:
         return Data(dtype), pos
@@ -296,11 +297,14 @@ def _decode_value(tag: int, buf: bytes, pos: int, depth: int) -> tuple[Data, int
     return Data(dtype, rcsd), pos
 
 
+_TYPES = {t.value: t for t in DataType}
+_FIXED = {tag: (_TYPES[tag], f.unpack_from, f.size) for tag, f in _NUMBERS.items()}
+
+
 def _type(tag: int) -> DataType:
-    try:
-        dtype = DataType(tag)
-    except ValueError:
-        raise DecodeError(f"unknown data type tag {tag}") from None
+    dtype = _TYPES.get(tag)
+    if dtype is None:
+        raise DecodeError(f"unknown data type tag {tag}")
     return dtype
 
 

@@ -28,6 +28,9 @@ Guarantees (tested, the first three by hypothesis on arbitrary bytes):
   impossible raises :class:`BadLength`; a frame whose end byte or FCS is wrong raises
   :class:`MissingEnd` / :class:`BadFrameChecksum`. Each drops *one* byte first, so the hunt
   resumes inside the bad candidate and a good frame hidden in its tail is still found.
+* Speed without a second behaviour: a header accepted once is remembered, and a repeat skips
+  its HCS and address conversion (the FCS and end byte are checked on every frame); a test
+  compares decoders that did and did not see the headers, on damaged streams.
 * No clock: a stray header may announce up to :data:`MAX_LENGTH` bytes that never come; the
   caller's inter-byte timeout calls :meth:`FrameDecoder.abandon_partial`.
 """
@@ -66,14 +69,26 @@ NEED_DATA: Final = _NeedData.NEED_DATA
 
 NeedData = _NeedData
 
-# SA byte -> (address type, logic address, address length); all 256 are well-formed.
-_SA = [(AddressType(sa >> 6), (sa >> 4) & 3, (sa & 0x0F) + 1) for sa in range(256)]
+# SA byte -> (address type, logic address, address length, header length); all 256 are valid.
+_SA = [
+    (AddressType(sa >> 6), (sa >> 4) & 3, (sa & 0x0F) + 1, header_length((sa & 0x0F) + 1))
+    for sa in range(256)
+]
+
+# Headers already accepted (L .. HCS, the HCS included) -> what they decide: the server
+# address, control byte, client address and length. A line carries answers from a handful of
+# meters in a handful of shapes, so a repeat skips the HCS and the address conversion; the FCS
+# and end byte are checked on every frame. Per max_length (a length valid for one decoder is a
+# BadLength for another) and shared by every decoder with that limit; emptied when full.
+_Known = tuple[ServerAddress, int, int, int]
+_KNOWN: dict[int, dict[bytes, _Known]] = {}
+_KNOWN_LIMIT = 4096
 
 
 class FrameDecoder:
     """Incremental DL/T 698.45 deframer for one byte stream."""
 
-    __slots__ = ("_buffer", "_max_length", "_pos", "frames", "skipped_bytes")
+    __slots__ = ("_buffer", "_known", "_max_length", "_pos", "frames", "skipped_bytes")
 
     def __init__(self, max_length: int = MAX_LENGTH) -> None:
         if not header_length(1) + 1 <= max_length <= LENGTH_MASK:
@@ -81,6 +96,7 @@ class FrameDecoder:
         self._buffer = b""
         self._pos = 0
         self._max_length = max_length
+        self._known = _KNOWN.setdefault(max_length, {})
         self.frames = 0
         self.skipped_bytes = 0  # wake-up bytes, noise, and 68H whose header checksum failed
 
@@ -125,22 +141,18 @@ class FrameDecoder:
                 pos = self._pos = start
             if len(buf) - pos < 5:
                 return self._need_data()
-            kind, logic, size = _SA[buf[pos + 4]]
-            head = header_length(size)
+            kind, logic, size, head = _SA[buf[pos + 4]]
             if len(buf) - pos < head:
                 return self._need_data()
-            hcs_at = pos + head - 2
-            if fcs16(buf[pos + 1 : hcs_at]) != buf[hcs_at] | buf[hcs_at + 1] << 8:
-                pos = self._pos = pos + 1  # a 68H in noise: not a header
-                self.skipped_bytes += 1
-                continue
-            field = buf[pos + 1] | buf[pos + 2] << 8
-            length = field & LENGTH_MASK
-            if field & LENGTH_KB or length > self._max_length or length < head + 1:
-                self._pos = pos + 1
-                raise BadLength(
-                    f"length field {field:#06x}: must count bytes, {head + 1}..{self._max_length}"
-                )
+            header = buf[pos + 1 : pos + head]
+            known = self._known.get(header)
+            if known is None:
+                known = self._header(buf, pos, header, kind, logic, size, head)
+                if known is None:
+                    pos = self._pos = pos + 1  # a 68H in noise: not a header
+                    self.skipped_bytes += 1
+                    continue
+            server, control, client, length = known
             end_at = pos + length + 1
             if len(buf) <= end_at:
                 return self._need_data()
@@ -152,14 +164,40 @@ class FrameDecoder:
             if fcs != computed:
                 self._pos = pos + 1
                 raise BadFrameChecksum(f"FCS {fcs:04X}H, computed {computed:04X}H")
-            control = buf[pos + 3]
-            address = buf[pos + 5 : pos + 5 + size][::-1].hex().upper()
             apdu = buf[pos + head : end_at - 2]
             if control & SCRAMBLE:
                 apdu = apdu.translate(SUB_33)
             self._pos = end_at + 1
             self.frames += 1
-            return Frame(ServerAddress(address, kind, logic), apdu, control, buf[hcs_at - 1])
+            return Frame(server, apdu, control, client)
+
+    def _header(
+        self,
+        buf: bytes,
+        pos: int,
+        header: bytes,
+        kind: AddressType,
+        logic: int,
+        size: int,
+        head: int,
+    ) -> _Known | None:
+        """Check a header seen for the first time: None if its HCS fails (noise), BadLength if
+        its length is impossible, else what it decides (remembered for the next time)."""
+        if fcs16(header[:-2]) != header[-2] | header[-1] << 8:
+            return None
+        field = header[0] | header[1] << 8
+        length = field & LENGTH_MASK
+        if field & LENGTH_KB or length > self._max_length or length < head + 1:
+            self._pos = pos + 1
+            raise BadLength(
+                f"length field {field:#06x}: must count bytes, {head + 1}..{self._max_length}"
+            )
+        address = buf[pos + 5 : pos + 5 + size][::-1].hex().upper()
+        known = (ServerAddress(address, kind, logic), buf[pos + 3], buf[pos + head - 3], length)
+        if len(self._known) >= _KNOWN_LIMIT:
+            self._known.clear()
+        self._known[header] = known
+        return known
 
     def _need_data(self) -> NeedData:
         if self._pos:

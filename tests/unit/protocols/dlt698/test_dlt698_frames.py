@@ -269,3 +269,45 @@ def test_valid_frames_separated_by_noise_are_all_recovered_whatever_the_chunking
                 break
             got.append(encode_frame(event))  # type: ignore[arg-type]
     assert got == frames
+
+
+def _events(decoder: FrameDecoder, stream: bytes, step: int) -> list[object]:
+    got: list[object] = []
+    for at in range(0, len(stream), step):
+        decoder.feed(stream[at : at + step])
+        while True:
+            try:
+                event = decoder.next_event()
+            except FrameError as exc:
+                got.append(type(exc))
+                continue
+            if event is NEED_DATA:
+                break
+            got.append(event)
+    got.append(decoder.buffered)
+    return got
+
+
+@settings(max_examples=200)
+@given(
+    st.lists(st.sampled_from([g[1] for g in GOLDEN]), min_size=1, max_size=6),
+    st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255)), max_size=6),
+    st.integers(min_value=1, max_value=50),
+)
+def test_a_decoder_that_remembers_headers_decides_as_one_that_never_saw_them(
+    frames: list[bytes], damage: list[tuple[int, int]], step: int
+) -> None:
+    from protocols.dlt698 import decoder as module
+
+    stream = bytearray(b"".join(frames))
+    for at, value in damage:
+        stream[at % len(stream)] = value
+    warm = FrameDecoder()
+    for wire in frames:  # every header of the stream learned before
+        warm.feed(wire)
+        warm.next_event()
+    expected_warm = _events(warm, bytes(stream), step)
+    module._KNOWN.clear()
+    cold = _events(FrameDecoder(), bytes(stream), step)
+    module._KNOWN.clear()
+    assert expected_warm == cold
