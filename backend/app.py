@@ -15,6 +15,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from backend import __version__
 from backend.auth.guards import configure_auth
+from backend.controllers import EXCEPTION_HANDLERS
 from backend.db import create_engine, session_factory
 from backend.settings import Settings, load_settings
 from backend.system.routes import SystemController
@@ -34,6 +35,11 @@ def route_handlers() -> list[Any]:
     from backend.field.readings.routes import FieldReadingController
     from backend.field.tracks.routes import FieldMapController
     from backend.metering.routes import MeterController, MeteringController
+    from backend.prepaid.payments.routes import (
+        PaymentNotifyController,
+        PaymentOperatorController,
+        PaymentOrderController,
+    )
     from backend.prepaid.routes import PrepaidAccountController, PrepaidOperatorController
     from backend.servicedesk.routes import ServiceDeskController
     from backend.system.pwa import pwa_handler
@@ -48,6 +54,9 @@ def route_handlers() -> list[Any]:
         MeteringController,
         PrepaidAccountController,
         PrepaidOperatorController,
+        PaymentOrderController,
+        PaymentNotifyController,
+        PaymentOperatorController,
         CommandController,
         CommandBatchController,
         GridController,
@@ -97,6 +106,7 @@ def create_app(
                 }
             ),
         ),
+        exception_handlers=EXCEPTION_HANDLERS,  # one body for every error: backend/errors.py
         on_app_init=[configure_auth],  # deny by default: see backend/auth/guards.py
         debug=False,
     )

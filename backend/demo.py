@@ -246,6 +246,8 @@ class RunningDemo:
 async def prepare(settings: Settings, *, meters: int, speed: float) -> tuple[DemoFleet, list[str]]:
     """Migrate the database and seed the district; the fleet and one line per demo user."""
     settings.data_path.mkdir(parents=True, exist_ok=True)
+    if settings.payments_provider == "none":  # customers pay through the simulated wallet
+        settings.payments_provider = "simulated"
     migrate.upgrade(settings.database_url)
     fleet = DemoFleet.plan(
         meters=meters,

@@ -1,71 +1,205 @@
-"""Service-level errors and how the API answers them.
+"""The one family of service errors: what went wrong, as a code for people and a status.
 
-Services raise these (they know nothing of HTTP); the app maps them to the same JSON shape as
-litestar's own errors: ``{"status_code": 404, "detail": "meter 7 not found"}``, and for a bad
-field ``{"status_code": 400, "detail": "...", "extra": [{"key": "to", "message": "..."}]}``.
+Services raise these and know nothing of HTTP beyond the status each class stands for; one
+exception handler (``backend.controllers.answer_error``, registered in ``backend/app.py``) turns
+every one of them, and litestar's own errors, into the same JSON body::
+
+    {"status_code": 409, "code": "error.flag_resolved", "detail": "flag 7 is already resolved",
+     "field": null, "params": {"flag": 7}}
+
+``code`` is stable and is what clients act on and the PWA words (zh-CN, English); ``params``
+fill its template (see ``backend.texts`` for how a parameter's name says how it is shown);
+``detail`` is a short English sentence for logs and developers; ``field`` names the culprit in
+the request when there is one (then ``extra`` repeats it as litestar does:
+``[{"key": field, "message": ...}]``).
+
+A caller asking for something outside their scope gets ``NotFound``, exactly as if it did not
+exist, never ``Forbidden``: ids of other customers cannot be probed.
 """
 
 from __future__ import annotations
 
-import re
-from typing import Any
+from typing import ClassVar
 
-from litestar import Request, Response
-from litestar.exceptions import ValidationException
-from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_404_NOT_FOUND
+from backend.texts import Param, Params, TextCode
 
 
-class NotFound(LookupError):
-    """No such object *for this caller*: absent, or outside their scope. Answered 404, never 403,
-    so a caller cannot tell another customer's object from a missing one."""
+class ErrorCode(TextCode):
+    # answers of the framework itself (a bad body or parameter, no token, a wrong role, …)
+    INVALID_REQUEST = "error.invalid_request"
+    UNAUTHENTICATED = "error.unauthenticated"
+    FORBIDDEN = "error.forbidden"
+    NOT_FOUND = "error.not_found"
+    METHOD_NOT_ALLOWED = "error.method_not_allowed"
+    TOO_MANY_REQUESTS = "error.too_many_requests"
+    HTTP = "error.http"  # any other status: {status}
+    # logging in
+    WRONG_CREDENTIALS = "error.wrong_credentials"
+    REFRESH_TOKEN_UNKNOWN = "error.refresh_token_unknown"
+    REFRESH_TOKEN_EXPIRED = "error.refresh_token_expired"
+    REFRESH_TOKEN_REUSED = "error.refresh_token_reused"
+    USER_INACTIVE = "error.user_inactive"
+    # no such object (for this caller)
+    METER_NOT_FOUND = "error.meter_not_found"
+    CUSTOMER_NOT_FOUND = "error.customer_not_found"
+    ACCOUNT_NOT_FOUND = "error.account_not_found"
+    READING_NOT_FOUND = "error.reading_not_found"
+    CORRECTION_NOT_FOUND = "error.correction_not_found"
+    FLAG_NOT_FOUND = "error.flag_not_found"
+    PHOTO_NOT_FOUND = "error.photo_not_found"
+    INSPECTOR_NOT_FOUND = "error.inspector_not_found"
+    BOOK_NOT_FOUND = "error.book_not_found"
+    TASK_NOT_FOUND = "error.task_not_found"
+    AREA_NOT_FOUND = "error.area_not_found"
+    REPAIR_JOB_NOT_FOUND = "error.repair_job_not_found"
+    OUTAGE_NOT_FOUND = "error.outage_not_found"
+    COMMAND_NOT_FOUND = "error.command_not_found"
+    BATCH_NOT_FOUND = "error.batch_not_found"
+    # a value that parses but makes no sense
+    NOT_ONE_OF = "error.not_one_of"
+    BAD_TIME = "error.bad_time"
+    TIME_ZONE_MISSING = "error.time_zone_missing"
+    YEAR_OUT_OF_RANGE = "error.year_out_of_range"
+    BAD_DATE = "error.bad_date"
+    BAD_CYCLE = "error.bad_cycle"
+    END_BEFORE_START = "error.end_before_start"
+    RANGE_TOO_LONG = "error.range_too_long"
+    IN_THE_FUTURE = "error.in_the_future"
+    CLOCK_AHEAD = "error.clock_ahead"
+    NOT_ON_EARTH = "error.not_on_earth"
+    RADIUS_OUT_OF_RANGE = "error.radius_out_of_range"
+    ACCURACY_INVALID = "error.accuracy_invalid"
+    REGISTERS_UNREADABLE = "error.registers_unreadable"
+    TOTAL_REQUIRED = "error.total_required"
+    METER_REMOVED = "error.meter_removed"
+    METER_NOT_OF_CUSTOMER = "error.meter_not_of_customer"
+    METER_CHECK_NEEDS_METER = "error.meter_check_needs_meter"
+    METER_LISTED_TWICE = "error.meter_listed_twice"
+    PHOTO_NOT_UPLOADED = "error.photo_not_uploaded"
+    PHOTO_EMPTY = "error.photo_empty"
+    PHOTO_TOO_LARGE = "error.photo_too_large"
+    PHOTO_TYPE_REFUSED = "error.photo_type_refused"
+    PHOTO_NOT_AN_IMAGE = "error.photo_not_an_image"
+    PHOTO_TYPE_MISMATCH = "error.photo_type_mismatch"
+    CORRECTION_OF_CORRECTION = "error.correction_of_correction"
+    CORRECTION_REGISTERS = "error.correction_registers"
+    CUSTOMERS_PAY_BY_ORDER = "error.customers_pay_by_order"
+    CHANNEL_CONFIRMED_BY_PROVIDER = "error.channel_confirmed_by_provider"
+    # the request clashes with the object's state
+    CLIENT_ID_TAKEN = "error.client_id_taken"
+    RESEND_DIFFERS = "error.resend_differs"
+    READING_EXISTS = "error.reading_exists"
+    READING_IMMUTABLE = "error.reading_immutable"
+    DECISION_IMMUTABLE = "error.decision_immutable"
+    CORRECTION_PENDING = "error.correction_pending"
+    CORRECTION_APPROVED = "error.correction_approved"
+    CORRECTION_REJECTED = "error.correction_rejected"
+    DECIDED_CONCURRENTLY = "error.decided_concurrently"
+    OWN_CORRECTION = "error.own_correction"
+    FLAG_RESOLVED = "error.flag_resolved"
+    TASK_DONE = "error.task_done"
+    TASK_CANCELLED = "error.task_cancelled"
+    REPAIR_JOB_FINISHED = "error.repair_job_finished"
+    OUTAGE_CANCELLED = "error.outage_cancelled"
+    OUTAGE_ENDED = "error.outage_ended"
+    COMMAND_NEEDS_REASON = "error.command_needs_reason"
+    METER_HAS_NO_AGENT = "error.meter_has_no_agent"
+    METER_BUSY = "error.meter_busy"
+    RELAY_REFUSES = "error.relay_refuses"
+    COMMAND_STATE = "error.command_state"
+    BATCH_NEEDS_NO_APPROVAL = "error.batch_needs_no_approval"
+    BATCH_APPROVED = "error.batch_approved"
+    BATCH_REJECTED = "error.batch_rejected"
+    FOUR_EYES = "error.four_eyes"
+    PAYMENT_IN_PROGRESS = "error.payment_in_progress"
+    IDEMPOTENCY_KEY_REUSED = "error.idempotency_key_reused"
+    # online payments (backend/prepaid/payments)
+    PAYMENTS_OFF = "error.payments_off"
+    PAYMENT_ORDER_NOT_FOUND = "error.payment_order_not_found"
+    PAYMENT_PROVIDER_NOT_FOUND = "error.payment_provider_not_found"
+    STATEMENT_NOT_TEXT = "error.statement_not_text"
+    STATEMENT_INVALID = "error.statement_invalid"
 
-    def __init__(self, what: str, key: object) -> None:
-        super().__init__(f"{what} {key} not found")
 
+class ServiceError(Exception):
+    """Base of the family. ``detail`` is English for logs; ``code`` and ``params`` are for
+    people (the PWA words them); ``field`` names the part of the request at fault."""
 
-class InvalidRequest(ValueError):
-    """A request that parses but makes no sense; ``field`` names the culprit. Answered 400."""
+    status: ClassVar[int] = 400
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
+    def __init__(
+        self, code: ErrorCode, detail: str, *, field: str | None = None, **params: Param
+    ) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
         self.field = field
-        self.message = message
+        self.params: Params = params
 
 
-def _not_found(_: Request[Any, Any, Any], exc: NotFound) -> Response[dict[str, Any]]:
-    return Response({"status_code": 404, "detail": str(exc)}, status_code=HTTP_404_NOT_FOUND)
+class Invalid(ServiceError):
+    """400: well-formed, but makes no sense (a date that is not one, an end before a start)."""
+
+    status = 400
 
 
-def _invalid(_: Request[Any, Any, Any], exc: InvalidRequest) -> Response[dict[str, Any]]:
-    body = {
-        "status_code": 400,
-        "detail": str(exc),
-        "extra": [{"key": exc.field, "message": exc.message}],
-    }
-    return Response(body, status_code=HTTP_400_BAD_REQUEST)
+class Unauthorised(ServiceError):
+    """401: who is calling is not established (answered with ``WWW-Authenticate: Bearer``)."""
+
+    status = 401
 
 
-_FIELD_IN_MESSAGE = re.compile(r"field `([^`]+)`")
+class Forbidden(ServiceError):
+    """403: the caller is known and the object visible, but this act is not theirs to do."""
+
+    status = 403
 
 
-def _validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
-    """litestar's 400 for a bad body or parameter, with ``key`` naming the field itself even
-    when msgspec reports it only in the message (a missing or unknown field)."""
-    extra: list[Any] = []
-    for item in exc.extra if isinstance(exc.extra, list) else []:
-        if isinstance(item, dict) and item.get("key") == "data":
-            found = _FIELD_IN_MESSAGE.search(str(item.get("message", "")))
-            if found:
-                item = {**item, "key": found.group(1)}
-        extra.append(item)
-    body: dict[str, Any] = {"status_code": exc.status_code, "detail": exc.detail}
-    if extra:
-        body["extra"] = extra
-    return Response(body, status_code=exc.status_code)
+class NotFound(ServiceError):
+    """404: no such object *for this caller*: absent, or outside their scope."""
+
+    status = 404
 
 
-EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
-    NotFound: _not_found,
-    InvalidRequest: _invalid,
-    ValidationException: _validation,
-}
+class NotAllowed(ServiceError):
+    """405: the object exists but this is never done to it (a confirmed reading is not
+    changed)."""
+
+    status = 405
+
+
+class Conflict(ServiceError):
+    """409: the request clashes with the object's current state (retry or choose otherwise)."""
+
+    status = 409
+
+
+class TooLarge(ServiceError):
+    """413: the upload is larger than allowed."""
+
+    status = 413
+
+
+class UnsupportedMedia(ServiceError):
+    """415: the upload is of a type not accepted."""
+
+    status = 415
+
+
+class Unprocessable(ServiceError):
+    """422: cannot be done as asked (an idempotency key reused for another request)."""
+
+    status = 422
+
+
+FAMILY: tuple[type[ServiceError], ...] = (
+    Invalid,
+    Unauthorised,
+    Forbidden,
+    NotFound,
+    NotAllowed,
+    Conflict,
+    TooLarge,
+    UnsupportedMedia,
+    Unprocessable,
+)

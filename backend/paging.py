@@ -15,7 +15,8 @@ from litestar.params import PathParameter, QueryParameter
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.errors import InvalidRequest
+from backend.errors import ErrorCode as E
+from backend.errors import Invalid
 
 MAX_LIMIT = 500
 Limit = Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT, description="page size, at most 500")]
@@ -62,11 +63,15 @@ def parse_time(text: str, field: str) -> datetime:
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise InvalidRequest(field, f"{text!r} is not an ISO 8601 time") from None
+        raise Invalid(
+            E.BAD_TIME, f"{text!r} is not an ISO 8601 time", field=field, value=text
+        ) from None
     if value.tzinfo is None:
-        raise InvalidRequest(field, "give the time zone, e.g. 2026-01-31T16:00:00Z")
+        raise Invalid(
+            E.TIME_ZONE_MISSING, "give the time zone, e.g. 2026-01-31T16:00:00Z", field=field
+        )
     if not EARLIEST <= value <= LATEST:
-        raise InvalidRequest(field, "must lie between 1970 and 2999")
+        raise Invalid(E.YEAR_OUT_OF_RANGE, "must lie between 1970 and 2999", field=field)
     return value.astimezone(UTC)
 
 

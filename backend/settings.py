@@ -58,6 +58,15 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     prepaid_billing: bool = True  # bill readings as ingestion commits them (in this process)
     prepaid_notify_seconds: int = 10  # notice delivery period; 0: no delivery from here
     command_dispatch: bool | None = None  # run the command channel here; unset: as `ingest`
+    # online payments (docs/prepaid.md "Payments"): none, simulated, or live (WeChat, Alipay)
+    payments_provider: str = "none"
+    payments_order_ttl_minutes: int = 30  # an unpaid order expires after this long
+    payments_wechat_mchid: str = ""
+    payments_wechat_serial: str = ""  # platform certificate serial or public key id
+    payments_wechat_public_key_file: str = ""  # PEM: platform public key or certificate
+    payments_wechat_apiv3_key_file: str = ""  # file holding the 32-byte APIv3 key (a secret)
+    payments_alipay_app_id: str = ""
+    payments_alipay_public_key_file: str = ""  # PEM: Alipay's public key
     # field work (抄表, backend/field): reading books, photos, plausibility flags
     field_photo_max_bytes: int = 2 * 1024 * 1024
     field_ami_recent_hours: int = 72  # a meter with an AMI reading this recent needs no visit
@@ -87,6 +96,8 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             raise SettingsError(
                 "METERLINE_IDEMPOTENCY_RETENTION_DAYS: keys are kept 7 days at least"
             )
+        if self.payments_provider not in ("none", "simulated", "live"):
+            raise SettingsError("METERLINE_PAYMENTS_PROVIDER: none, simulated or live")
         scheme = urlsplit(self.mqtt_url).scheme
         if scheme not in ("mqtt", "mqtts", "embedded"):
             raise SettingsError(

@@ -69,6 +69,14 @@ MEANINGS: dict[str, str] = {
     "prepaid_billing": "bill readings as ingestion commits them, in this process",
     "prepaid_notify_seconds": "period of notice delivery; `0`: no delivery from this process",
     "command_dispatch": "run the command channel (publish commands, apply acks, expire) in this process",
+    "payments_provider": "online payments: `none` (counter and bank only), `simulated` (demo wallet, signs as WeChat Pay v3), `live` (WeChat Pay, Alipay); see docs/prepaid.md",
+    "payments_order_ttl_minutes": "an unpaid payment order expires after this long",
+    "payments_wechat_mchid": "WeChat Pay merchant number (`live`)",
+    "payments_wechat_serial": "WeChat Pay platform certificate serial or public key id",
+    "payments_wechat_public_key_file": "PEM file: WeChat Pay platform public key or certificate",
+    "payments_wechat_apiv3_key_file": "file holding the 32-byte APIv3 key (a secret)",
+    "payments_alipay_app_id": "Alipay app id (`live`)",
+    "payments_alipay_public_key_file": "PEM file: Alipay public key (RSA2)",
 }
 
 # Defaults that are computed at start-up rather than written in ``Settings``.

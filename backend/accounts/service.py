@@ -9,6 +9,7 @@ from backend.accounts.models import Account, Customer, CustomerCategory
 from backend.accounts.schemas import AccountOut, CustomerDetail, CustomerOut, MeterRef
 from backend.auth.guards import Caller
 from backend.auth.scope import account_scope, customer_scope, meter_scope
+from backend.errors import ErrorCode as E
 from backend.errors import NotFound
 from backend.metering.models import Meter
 from backend.paging import fetch_page
@@ -74,7 +75,9 @@ async def get_customer(session: AsyncSession, caller: Caller, customer_id: int) 
         select(Customer).where(Customer.id == customer_id, customer_scope(caller))
     )
     if c is None:
-        raise NotFound("customer", customer_id)
+        raise NotFound(
+            E.CUSTOMER_NOT_FOUND, f"customer {customer_id} not found", customer=customer_id
+        )
     return c
 
 
@@ -98,7 +101,7 @@ async def customer_detail(
 async def get_account(session: AsyncSession, caller: Caller, account_id: int) -> Account:
     a = await session.scalar(select(Account).where(Account.id == account_id, account_scope(caller)))
     if a is None:
-        raise NotFound("account", account_id)
+        raise NotFound(E.ACCOUNT_NOT_FOUND, f"account {account_id} not found", account=account_id)
     return a
 
 

@@ -66,7 +66,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth.models import Role, User
 from backend.auth.tokens import InvalidToken, decode_access_token
-from backend.errors import EXCEPTION_HANDLERS
 from backend.field.grids.models import Grid
 
 PUBLIC = "exclude_from_auth"  # litestar's key: ``opt={PUBLIC: True}`` or ``exclude_from_auth=True``
@@ -268,6 +267,4 @@ def configure_auth(app_config: AppConfig) -> AppConfig:
     app_config.dependencies.setdefault("caller", Provide(provide_caller, sync_to_thread=False))
     app_config.on_startup.append(assert_routes_guarded)
     app_config.before_request = _chain_before_request(app_config.before_request)
-    for exc, handler in EXCEPTION_HANDLERS.items():
-        app_config.exception_handlers.setdefault(exc, handler)
     return app_config

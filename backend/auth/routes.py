@@ -14,10 +14,6 @@ from backend.auth.models import User
 from backend.auth.schemas import LoginIn, LogoutIn, Me, RefreshIn, TokenPair
 
 
-def _refused(exc: service.AuthError) -> NotAuthorizedException:
-    return NotAuthorizedException(str(exc), headers={"WWW-Authenticate": "Bearer"})
-
-
 class AuthController(Controller):
     path = "/api/auth"
     tags = ("auth",)
@@ -33,10 +29,7 @@ class AuthController(Controller):
         self, data: JSONBody[LoginIn], db_session: DbSession, state: State
     ) -> TokenPair:
         """Exchange a username and password for an access token and a refresh token."""
-        try:
-            return await service.login(db_session, state.settings, data.username, data.password)
-        except service.AuthError as exc:
-            raise _refused(exc) from None
+        return await service.login(db_session, state.settings, data.username, data.password)
 
     @post(
         "/refresh",
@@ -49,10 +42,7 @@ class AuthController(Controller):
         self, data: JSONBody[RefreshIn], db_session: DbSession, state: State
     ) -> TokenPair:
         """Spend a refresh token for a new pair. Reusing a spent token revokes the login."""
-        try:
-            return await service.refresh(db_session, state.settings, data.refresh_token)
-        except service.AuthError as exc:
-            raise _refused(exc) from None
+        return await service.refresh(db_session, state.settings, data.refresh_token)
 
 
 class SessionController(ApiController):

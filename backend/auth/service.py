@@ -17,13 +17,15 @@ from backend.auth.tokens import (
     new_family,
     new_refresh_token,
 )
+from backend.errors import ErrorCode as E
+from backend.errors import Unauthorised
 from backend.field.grids.models import Grid
 from backend.settings import Settings
 from backend.types import utcnow
 
 
-class AuthError(Exception):
-    """Credentials or refresh token refused; the message is safe to show."""
+class AuthError(Unauthorised):
+    """Credentials or refresh token refused (401); the code says which."""
 
 
 class UserError(ValueError):
@@ -36,7 +38,7 @@ async def login(
     user = await session.scalar(select(User).where(User.username == username))
     ok = verify_password(user.password_hash if user else None, password)
     if user is None or not ok or not user.active:
-        raise AuthError("wrong username or password")
+        raise AuthError(E.WRONG_CREDENTIALS, "wrong username or password")
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     pair = await _issue(session, settings, user, family=new_family(), now=utcnow())
@@ -74,9 +76,9 @@ async def refresh(
         select(RefreshToken).where(RefreshToken.token_hash == hash_refresh_token(token))
     )
     if row is None or row.revoked_at is not None:
-        raise AuthError("refresh token unknown or revoked")
+        raise AuthError(E.REFRESH_TOKEN_UNKNOWN, "refresh token unknown or revoked")
     if row.expires_at <= now:
-        raise AuthError("refresh token expired")
+        raise AuthError(E.REFRESH_TOKEN_EXPIRED, "refresh token expired")
     # conditional update: of two concurrent refreshes with the same token, one wins
     spent = await session.execute(
         update(RefreshToken)
@@ -86,11 +88,14 @@ async def refresh(
     if spent.rowcount != 1:  # type: ignore[attr-defined]
         await revoke_family(session, row.family, now)
         await session.commit()
-        raise AuthError("refresh token reuse detected: all sessions of this login are revoked")
+        raise AuthError(
+            E.REFRESH_TOKEN_REUSED,
+            "refresh token reuse detected: all sessions of this login are revoked",
+        )
     user = await session.get(User, row.user_id)
     if user is None or not user.active:
         await session.rollback()
-        raise AuthError("user unknown or deactivated")
+        raise AuthError(E.USER_INACTIVE, "user unknown or deactivated")
     pair = await _issue(session, settings, user, family=row.family, now=now)
     await session.commit()
     return pair

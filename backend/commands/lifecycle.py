@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import enum
 
+from backend.errors import Conflict, ErrorCode
+
 
 class State(enum.StrEnum):
     AWAITING_APPROVAL = "awaiting_approval"  # four-eyes: a second operator must approve
@@ -82,14 +84,17 @@ OPEN: frozenset[State] = frozenset(
 TERMINAL: frozenset[State] = frozenset(s for s in State if s not in OPEN)
 
 
-class IllegalCommandTransition(ValueError):
+class IllegalCommandTransition(Conflict):
     def __init__(self, state: State, event: Event) -> None:
         self.state = state
         self.event = event
         allowed = sorted(e.value for (s, e) in TRANSITIONS if s is state)
         super().__init__(
+            ErrorCode.COMMAND_STATE,
             f"cannot {event.value} a command that is {state.value} "
-            f"(allowed: {', '.join(allowed) or 'nothing, it is final'})"
+            f"(allowed: {', '.join(allowed) or 'nothing, it is final'})",
+            event=event.value,
+            state=state.value,
         )
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, SmallInteger, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.commands.lifecycle import State
@@ -54,6 +55,11 @@ class Command(Base):
     expected_relay_state: Mapped[int | None] = mapped_column(SmallInteger)
     readback_relay_state: Mapped[int | None] = mapped_column(SmallInteger)
     error: Mapped[str | None] = mapped_column(Text)
+    # reason (when the engine wrote it) and error as codes for people (backend.texts)
+    reason_code: Mapped[str | None] = mapped_column(String(48))
+    reason_params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error_code: Mapped[str | None] = mapped_column(String(48))
+    error_params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # a reconnect after a top-up: when the money arrived, and when supply came back
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     restored_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -18,6 +18,7 @@ from backend.commands.lifecycle import TERMINAL, State
 from backend.commands.models import Command, CommandAudit, CommandBatch
 from backend.commands.schemas import AuditOut, BatchOut, CommandDetail, CommandOut, CommandStatus
 from backend.commands.service import NOT_REQUIRED
+from backend.errors import ErrorCode as E
 from backend.errors import NotFound
 from backend.paging import fetch_page
 from protocols.contract import CommandKind
@@ -33,13 +34,15 @@ def command_out(c: Command) -> CommandOut:
         not_after=c.not_after, expected_relay_state=c.expected_relay_state,
         readback_relay_state=c.readback_relay_state, error=c.error, paid_at=c.paid_at,
         restored_at=c.restored_at, created_at=c.created_at, updated_at=c.updated_at,
+        reason_code=c.reason_code, reason_params=c.reason_params or {},
+        error_code=c.error_code, error_params=c.error_params or {},
     )  # fmt: skip
 
 
 async def get_command(session: AsyncSession, command_id: str) -> Command:
     c = await session.get(Command, command_id, populate_existing=True)
     if c is None:
-        raise NotFound("command", command_id)
+        raise NotFound(E.COMMAND_NOT_FOUND, f"command {command_id} not found", command=command_id)
     return c
 
 
@@ -121,7 +124,7 @@ async def batch_out(session: AsyncSession, batch: CommandBatch) -> BatchOut:
 async def get_batch(session: AsyncSession, batch_id: int) -> CommandBatch:
     batch = await session.get(CommandBatch, batch_id, populate_existing=True)
     if batch is None:
-        raise NotFound("command batch", batch_id)
+        raise NotFound(E.BATCH_NOT_FOUND, f"command batch {batch_id} not found", batch=batch_id)
     return batch
 
 

@@ -11,7 +11,6 @@ from typing import Annotated
 
 from litestar import get, post
 from litestar.datastructures import State as AppState
-from litestar.exceptions import PermissionDeniedException
 from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from sqlalchemy import select
@@ -20,7 +19,7 @@ from backend.auth.guards import BACK_OFFICE, OPERATORS, ApiController, CallerDep
 from backend.auth.guards import requires_role as role
 from backend.commands import queries, service
 from backend.commands.dispatch import wake_dispatcher
-from backend.commands.lifecycle import IllegalCommandTransition, State
+from backend.commands.lifecycle import State
 from backend.commands.schemas import (
     BatchCreate,
     BatchOut,
@@ -33,8 +32,9 @@ from backend.commands.schemas import (
     CommandStatus,
     DecisionIn,
 )
-from backend.errors import InvalidRequest
-from backend.httperrors import Conflict
+from backend.controllers import answers
+from backend.errors import Conflict, Forbidden, Invalid
+from backend.errors import ErrorCode as E
 from backend.metering.models import Meter
 from backend.paging import Id, Limit, Offset, OptId
 from protocols.contract import CommandKind
@@ -54,7 +54,7 @@ class CommandController(ApiController):
     tags = ("commands",)
 
     @post(
-        "/", guards=[role(*OPERATORS)], status_code=HTTP_201_CREATED, raises=[Conflict],
+        "/", guards=[role(*OPERATORS)], status_code=HTTP_201_CREATED, responses=answers(Conflict),
         summary="Order a command",
     )  # fmt: skip
     async def create(
@@ -65,14 +65,14 @@ class CommandController(ApiController):
         409 when the meter already has a command on its way or its control mode cannot do it."""
         meter = await db_session.get(Meter, data.meter_pk)
         if meter is None:
-            raise InvalidRequest("meter_pk", f"no meter {data.meter_pk}")
-        try:
-            c = await service.create(
-                db_session, meter, data.kind, reason=data.reason, actor=caller.username,
-                ttl=_ttl(state), command_id=data.id,
+            raise Invalid(
+                E.METER_NOT_FOUND, f"no meter {data.meter_pk}", field="meter_pk",
+                meter=data.meter_pk,
             )  # fmt: skip
-        except service.CommandRefused as exc:
-            raise Conflict(str(exc)) from None
+        c = await service.create(
+            db_session, meter, data.kind, reason=data.reason, actor=caller.username,
+            ttl=_ttl(state), command_id=data.id,
+        )  # fmt: skip
         out = queries.command_out(c)
         await db_session.commit()
         wake_dispatcher(state)
@@ -115,17 +115,14 @@ class CommandController(ApiController):
 
     @post(
         "/{command_id:str}/cancel", guards=[role(*OPERATORS)], status_code=HTTP_200_OK,
-        raises=[Conflict], summary="Withdraw a command before it is sent",
+        responses=answers(Conflict), summary="Withdraw a command before it is sent",
     )  # fmt: skip
     async def cancel(
         self, data: JSONBody[CancelIn], caller: CallerDep, db_session: DbSession,
         command_id: CommandIdPath,
     ) -> CommandOut:  # fmt: skip
         c = await queries.get_command(db_session, command_id)
-        try:
-            await service.cancel(db_session, c, caller.username, data.reason)
-        except IllegalCommandTransition as exc:
-            raise Conflict(str(exc)) from None
+        await service.cancel(db_session, c, caller.username, data.reason)
         out = queries.command_out(c)
         await db_session.commit()
         return out
@@ -136,7 +133,7 @@ class CommandBatchController(ApiController):
     tags = ("commands",)
 
     @post(
-        "/", guards=[role(*OPERATORS)], status_code=HTTP_201_CREATED, raises=[Conflict],
+        "/", guards=[role(*OPERATORS)], status_code=HTTP_201_CREATED, responses=answers(Conflict),
         summary="Order a bulk command",
     )  # fmt: skip
     async def create(
@@ -150,14 +147,12 @@ class CommandBatchController(ApiController):
         }
         missing = sorted({pk for pk in wanted if pk not in meters})
         if missing:
-            raise InvalidRequest("meter_pks", f"no meter(s) {', '.join(map(str, missing[:20]))}")
-        try:
-            batch, _ = await service.create_batch(
-                db_session, [meters[pk] for pk in wanted], data.kind, reason=data.reason,
-                actor=caller.username, ttl=_ttl(state),
-            )  # fmt: skip
-        except service.CommandRefused as exc:
-            raise Conflict(str(exc)) from None
+            shown = ", ".join(map(str, missing[:20]))
+            raise Invalid(E.METER_NOT_FOUND, f"no meter(s) {shown}", field="meter_pks", meter=shown)
+        batch, _ = await service.create_batch(
+            db_session, [meters[pk] for pk in wanted], data.kind, reason=data.reason,
+            actor=caller.username, ttl=_ttl(state),
+        )  # fmt: skip
         out = await queries.batch_out(db_session, batch)
         await db_session.commit()
         wake_dispatcher(state)
@@ -185,14 +180,9 @@ class CommandBatchController(ApiController):
         self, approve: bool, data: DecisionIn, caller: CallerDep, db_session: DbSession,
         batch_id: int, state: AppState,
     ) -> BatchOut:  # fmt: skip
-        try:
-            batch = await service.decide_batch(
-                db_session, batch_id, caller.username, approve=approve, comment=data.comment
-            )
-        except service.FourEyes as exc:
-            raise PermissionDeniedException(str(exc)) from None
-        except service.CommandRefused as exc:
-            raise Conflict(str(exc)) from None
+        batch = await service.decide_batch(
+            db_session, batch_id, caller.username, approve=approve, comment=data.comment
+        )
         out = await queries.batch_out(db_session, batch)
         await db_session.commit()
         if approve:
@@ -201,7 +191,7 @@ class CommandBatchController(ApiController):
 
     @post(
         "/{batch_id:int}/approve", guards=[role(*OPERATORS)], status_code=HTTP_200_OK,
-        raises=[Conflict], summary="Approve a bulk command (second operator)",
+        responses=answers(Conflict, Forbidden), summary="Approve a bulk command (second operator)",
     )  # fmt: skip
     async def approve(
         self, data: JSONBody[DecisionIn], caller: CallerDep, db_session: DbSession,
@@ -212,7 +202,7 @@ class CommandBatchController(ApiController):
 
     @post(
         "/{batch_id:int}/reject", guards=[role(*OPERATORS)], status_code=HTTP_200_OK,
-        raises=[Conflict], summary="Reject a bulk command",
+        responses=answers(Conflict, Forbidden), summary="Reject a bulk command",
     )  # fmt: skip
     async def reject(
         self, data: JSONBody[DecisionIn], caller: CallerDep, db_session: DbSession,

@@ -8,6 +8,7 @@ from typing import Annotated
 import msgspec
 
 from backend.commands.lifecycle import State
+from backend.texts import Param
 from protocols.contract import CommandKind
 
 CommandId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
@@ -63,6 +64,12 @@ class CommandOut(msgspec.Struct):
     restored_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    # for people: the engine's reason and the error as codes (service.CommandText); an
+    # operator's reason is their own words and has no code
+    reason_code: str | None = None
+    reason_params: dict[str, Param] = msgspec.field(default_factory=dict)
+    error_code: str | None = None
+    error_params: dict[str, Param] = msgspec.field(default_factory=dict)
 
 
 class CommandPage(msgspec.Struct):

@@ -15,8 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.commands.lifecycle import OPEN, Event, State, next_state
 from backend.commands.models import Command, CommandAudit, CommandBatch
-from backend.errors import InvalidRequest, NotFound
+from backend.errors import Conflict, Forbidden, Invalid, NotFound
+from backend.errors import ErrorCode as E
 from backend.metering.models import Meter
+from backend.texts import Text, TextCode
 from backend.types import utcnow
 from protocols.contract import CommandAck, CommandKind, CommandState, RelayState
 from protocols.relay import IllegalTransition, command_outcome
@@ -26,12 +28,24 @@ ENGINE = "prepaid-engine"
 NOT_REQUIRED = "not_required"  # a batch that needs no second operator
 
 
-class CommandRefused(ValueError):
-    """The command cannot be created (answered 409/422 with this message)."""
+class CommandText(TextCode):
+    """A command's reason (when the engine wrote it) and error, as codes for people."""
+
+    REASON_ARREARS = "command.reason_arrears"  # {balance_fen}: the policy said due
+    REASON_PAID = "command.reason_paid"  # {balance_fen}: a payment restores supply
+    FAILED = "command.failed"  # the agent or the meter failed (its own words in ``error``)
+    REFUSED_EXPIRED = "command.refused_expired"
+    REFUSED_POLICY = "command.refused_policy"
+    REFUSED_UNKNOWN_METER = "command.refused_unknown_meter"
+    READBACK_MISMATCH = "command.readback_mismatch"  # {readback, expected} relay states
 
 
-class FourEyes(PermissionError):
-    """The approver must be a different operator than the requester."""
+class CommandRefused(Conflict):
+    """The command cannot be created or decided (409)."""
+
+
+class FourEyes(Forbidden):
+    """The approver must be a different operator than the requester (403)."""
 
 
 async def audit(
@@ -78,21 +92,31 @@ async def create(
     batch_id: int | None = None,
     paid_at: datetime | None = None,
     command_id: str | None = None,
+    reason_text: Text | None = None,
 ) -> Command:
     reason = reason.strip()
     if not reason:
-        raise CommandRefused("a command needs a reason")
+        raise CommandRefused(E.COMMAND_NEEDS_REASON, "a command needs a reason", field="reason")
     if command_id is not None:
         existing = await session.get(Command, command_id)
         if existing is not None:  # client retry with the same id: the same command
             return existing
     if meter.agent_id is None:
-        raise CommandRefused(f"meter {meter.meter_id} has no agent to carry the command")
+        raise CommandRefused(
+            E.METER_HAS_NO_AGENT,
+            f"meter {meter.meter_id} has no agent to carry the command",
+            meter=meter.meter_id,
+        )
     busy = await open_command(session, meter.id)
     if busy is not None:
         raise CommandRefused(
+            E.METER_BUSY,
             f"meter {meter.meter_id} already has command {busy.id} ({busy.kind.value}, "
-            f"{busy.state.value}); wait for it or cancel it"
+            f"{busy.state.value}); wait for it or cancel it",
+            meter=meter.meter_id,
+            command=busy.id,
+            kind=busy.kind.value,
+            state=busy.state.value,
         )
     expected: int | None = None
     if kind in RELAY_KINDS:
@@ -100,7 +124,14 @@ async def create(
         try:
             expected = int(command_outcome(meter.relay_control_mode, state, kind))
         except IllegalTransition as exc:
-            raise CommandRefused(f"meter {meter.meter_id}: {exc}") from None
+            raise CommandRefused(
+                E.RELAY_REFUSES,
+                f"meter {meter.meter_id}: {exc}",
+                meter=meter.meter_id,
+                kind=kind.value,
+                mode=int(meter.relay_control_mode),
+                relay=int(state),
+            ) from None
     now = utcnow()
     command = Command(
         id=command_id or uuid.uuid4().hex, meter_pk=meter.id, meter_id=meter.meter_id,
@@ -108,6 +139,8 @@ async def create(
         state=State.AWAITING_APPROVAL if needs_approval else State.QUEUED, reason=reason,
         actor=actor, batch_id=batch_id, not_after=now + ttl, expected_relay_state=expected,
         paid_at=paid_at, created_at=now, updated_at=now,
+        reason_code=reason_text.code if reason_text else None,
+        reason_params=dict(reason_text.params) if reason_text else None,
     )  # fmt: skip
     session.add(command)
     await session.flush()
@@ -127,7 +160,7 @@ async def create_batch(
     """A bulk order, all or nothing: a meter that cannot take the command refuses the batch.
     Bulk disconnects wait for a second operator (four-eyes); other kinds go out at once."""
     if len({m.id for m in meters}) != len(meters):
-        raise InvalidRequest("meter_pks", "a meter is listed twice")
+        raise Invalid(E.METER_LISTED_TWICE, "a meter is listed twice", field="meter_pks")
     needs_approval = kind is CommandKind.DISCONNECT
     batch = CommandBatch(
         kind=kind, reason=reason.strip(), requested_by=actor, created_at=utcnow(),
@@ -162,13 +195,22 @@ async def decide_batch(
 ) -> CommandBatch:
     batch = await session.get(CommandBatch, batch_id)
     if batch is None:
-        raise NotFound("command batch", batch_id)
+        raise NotFound(E.BATCH_NOT_FOUND, f"command batch {batch_id} not found", batch=batch_id)
     if batch.decision == NOT_REQUIRED:
-        raise CommandRefused(f"batch {batch_id} needs no approval")
+        raise CommandRefused(
+            E.BATCH_NEEDS_NO_APPROVAL, f"batch {batch_id} needs no approval", batch=batch_id
+        )
     if batch.decision is not None:
-        raise CommandRefused(f"batch {batch_id} was already {batch.decision} by {batch.decided_by}")
+        raise CommandRefused(
+            E.BATCH_APPROVED if batch.decision == "approved" else E.BATCH_REJECTED,
+            f"batch {batch_id} was already {batch.decision} by {batch.decided_by}",
+            batch=batch_id,
+            by=batch.decided_by,
+        )
     if approver == batch.requested_by:
-        raise FourEyes("four-eyes rule: a second operator must approve this, not the requester")
+        raise FourEyes(
+            E.FOUR_EYES, "four-eyes rule: a second operator must approve this, not the requester"
+        )
     batch.decision = "approved" if approve else "rejected"
     batch.decided_by = approver
     batch.decided_at = utcnow()
@@ -184,9 +226,9 @@ async def decide_batch(
 
 
 _REFUSED = {
-    CommandState.REFUSED_EXPIRED,
-    CommandState.REFUSED_POLICY,
-    CommandState.REFUSED_UNKNOWN_METER,
+    CommandState.REFUSED_EXPIRED: CommandText.REFUSED_EXPIRED,
+    CommandState.REFUSED_POLICY: CommandText.REFUSED_POLICY,
+    CommandState.REFUSED_UNKNOWN_METER: CommandText.REFUSED_UNKNOWN_METER,
 }
 
 
@@ -213,9 +255,11 @@ async def apply_ack(session: AsyncSession, ack: CommandAck, agent: str) -> Comma
         State.DISPATCHED, State.RECEIVED, State.EXPIRED,
     ):  # fmt: skip
         command.error = ack.error
+        command.error_code = CommandText.FAILED
         await transition(session, command, Event.FAIL, actor, detail)
     elif ack.state in _REFUSED and state in (State.DISPATCHED, State.RECEIVED):
         command.error = ack.error or ack.state.value
+        command.error_code = _REFUSED[ack.state]
         await transition(session, command, Event.REFUSE, actor, detail)
     else:  # duplicate, or an ack overtaken by a later one: recorded, nothing moves
         await audit(session, command, "ack_ignored", actor, state, state, detail)
@@ -244,6 +288,11 @@ async def _verify(session: AsyncSession, command: Command, actor: str) -> None:
         command.error = (
             f"read back {command.readback_relay_state}, expected {command.expected_relay_state}"
         )
+        command.error_code = CommandText.READBACK_MISMATCH
+        command.error_params = {
+            "readback": command.readback_relay_state,
+            "expected": command.expected_relay_state,
+        }
         await transition(session, command, Event.FAIL, actor, command.error)
 
 

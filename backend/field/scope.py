@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.accounts.models import Customer
 from backend.auth.guards import Caller
 from backend.auth.scope import customer_scope
-from backend.field.errors import NotFound
+from backend.errors import ErrorCode as E
+from backend.errors import NotFound
 from backend.field.grids.models import Grid
 from backend.metering.models import Meter
 
@@ -34,7 +35,9 @@ async def visible_meter(
     )
     row = (await session.execute(query)).first()
     if row is None:
-        raise NotFound(f"meter {meter_id!r} not found", "meter_id")
+        raise NotFound(
+            E.METER_NOT_FOUND, f"meter {meter_id!r} not found", field="meter_id", meter=meter_id
+        )
     return row[0], row[1]
 
 
@@ -48,7 +51,7 @@ async def visible_meter_pk(
     )
     row = (await session.execute(query)).first()
     if row is None:
-        raise NotFound(f"meter {meter_pk} not found")
+        raise NotFound(E.METER_NOT_FOUND, f"meter {meter_pk} not found", meter=meter_pk)
     return row[0], row[1]
 
 
@@ -57,7 +60,12 @@ async def visible_customer(session: AsyncSession, caller: Caller, customer_id: i
         select(Customer).where(Customer.id == customer_id, customer_scope(caller))
     )
     if customer is None:
-        raise NotFound(f"customer {customer_id} not found", "customer_id")
+        raise NotFound(
+            E.CUSTOMER_NOT_FOUND,
+            f"customer {customer_id} not found",
+            field="customer_id",
+            customer=customer_id,
+        )
     return customer
 
 

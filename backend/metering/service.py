@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.accounts.models import Customer
 from backend.auth.guards import Caller
 from backend.auth.scope import meter_scope
-from backend.errors import InvalidRequest, NotFound
+from backend.errors import ErrorCode as E
+from backend.errors import Invalid, NotFound
 from backend.field.grids.models import Grid, TransformerArea
 from backend.metering import consumption as cons
 from backend.metering.models import (
@@ -86,7 +87,7 @@ async def list_meters(
 async def get_meter(session: AsyncSession, caller: Caller, meter_pk: int) -> Meter:
     meter = await session.scalar(scoped_meters(caller).where(Meter.id == meter_pk))
     if meter is None:
-        raise NotFound("meter", meter_pk)
+        raise NotFound(E.METER_NOT_FOUND, f"meter {meter_pk} not found", meter=meter_pk)
     return meter
 
 
@@ -139,9 +140,14 @@ async def intervals(
 ) -> list[IntervalOut]:
     """Energy of each pair of consecutive accepted readings ending in [from, to)."""
     if to_ms <= from_ms:
-        raise InvalidRequest("to", "must be after from")
+        raise Invalid(E.END_BEFORE_START, "must be after from", field="to", start="from")
     if to_ms - from_ms > MAX_INTERVAL_DAYS * cons.DAY_MS:
-        raise InvalidRequest("to", f"at most {MAX_INTERVAL_DAYS} days of intervals per query")
+        raise Invalid(
+            E.RANGE_TOO_LONG,
+            f"at most {MAX_INTERVAL_DAYS} days of intervals per query",
+            field="to",
+            days=MAX_INTERVAL_DAYS,
+        )
     await get_meter(session, caller, meter_pk)
     base_row = (
         await session.execute(
@@ -169,11 +175,13 @@ async def intervals(
 def check_days(from_day: date, to_day: date) -> None:
     for name, day in (("from", from_day), ("to", to_day)):
         if not date(1970, 1, 2) <= day <= date(2999, 12, 30):
-            raise InvalidRequest(name, "must lie between 1970 and 2999")
+            raise Invalid(E.YEAR_OUT_OF_RANGE, "must lie between 1970 and 2999", field=name)
     if to_day < from_day:
-        raise InvalidRequest("to", "must not be before from")
+        raise Invalid(E.END_BEFORE_START, "must not be before from", field="to", start="from")
     if (to_day - from_day).days >= MAX_DAYS:
-        raise InvalidRequest("to", f"at most {MAX_DAYS} days per query")
+        raise Invalid(
+            E.RANGE_TOO_LONG, f"at most {MAX_DAYS} days per query", field="to", days=MAX_DAYS
+        )
 
 
 async def daily(

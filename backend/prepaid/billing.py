@@ -34,6 +34,7 @@ from backend.prepaid.models import BillingState, Charge, EntryKind
 from backend.tariffs import service as tariff_service
 from backend.tariffs.model import TariffError
 from backend.tariffs.rating import Line, Schedule, rate_interval, round_fen
+from backend.texts import Text
 from protocols.contract import Quality, Quantity
 
 log = logging.getLogger("meterline.billing")
@@ -179,6 +180,7 @@ async def bill_account(
                 old.entry_id,
                 actor=ACTOR,
                 memo="re-rated: the readings changed",
+                note=Text(ledger.MemoText.RERATED),
                 rerating=True,
             )
             result.reversed += 1
@@ -197,6 +199,7 @@ async def bill_account(
             -fen,
             actor=ACTOR,
             memo=f"meter {iv.meter_pk}: {iv.wh} Wh",
+            note=Text(ledger.MemoText.CONSUMPTION, {"meter": iv.meter_pk, "energy_wh": iv.wh}),
             exact_cny=-exact,
         )
         state.exact_total_cny = str(total)

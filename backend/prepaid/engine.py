@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,10 +21,12 @@ from backend.commands import service
 from backend.commands.lifecycle import Event, State
 from backend.commands.models import Command
 from backend.metering.models import Meter, MeterStatus
-from backend.prepaid import notices
+from backend.prepaid import notices, spend
 from backend.prepaid.models import NoticeChannel, NoticeKind
+from backend.prepaid.notices import NoticeText, epoch_ms
 from backend.prepaid.policy import AccountFacts, Decision, HolidayCalendar, PolicyConfig, explain
 from backend.settings import Settings
+from backend.texts import Text
 from protocols.contract import CommandKind, RelayState
 from protocols.relay import Reconnect, remote_reconnect
 
@@ -81,14 +82,13 @@ class SweepResult:
 async def sweep(session: AsyncSession, settings: Settings, now: datetime) -> SweepResult:
     """Warn low accounts, queue disconnects that are due, close healthy episodes."""
     config = policy_config(settings)
-    tz = ZoneInfo(settings.timezone)
+    tz = settings.timezone
     chans = channels(settings)
     ttl = timedelta(minutes=settings.command_ttl_minutes)
     result = SweepResult({}, [])
     accounts = await session.scalars(select(Account).where(Account.kind == AccountKind.PREPAID))
     for account in accounts.all():
-        daily = await notices.average_daily_spend_fen(session, account.id, now)
-        left = notices.days_left(account.balance_fen, daily)
+        _, left = await spend.days_of_credit(session, account.id, account.balance_fen, now)
         low = account.balance_fen < settings.prepaid_low_balance_fen or (
             left is not None and left < settings.prepaid_low_balance_days
         )
@@ -98,21 +98,30 @@ async def sweep(session: AsyncSession, settings: Settings, now: datetime) -> Swe
             if not await _any_off(session, account.id):
                 await notices.close_episode(session, account.id, now)
             continue
+        low_text = (
+            Text(NoticeText.LOW_BALANCE, {"balance_fen": account.balance_fen})
+            if left is None
+            else Text(
+                NoticeText.LOW_BALANCE_DAYS,
+                {"balance_fen": account.balance_fen, "days": round(left)},
+            )
+        )
         await notices.notify(
-            session, account, NoticeKind.LOW_BALANCE, chans, now=now,
-            text=f"您的电费余额 ¥{_yuan(account.balance_fen)}"
-            + (f", 约可用 {left:.0f} 天" if left is not None else "") + ", 请及时缴费。",
-        )  # fmt: skip
+            session, account, NoticeKind.LOW_BALANCE, chans, low_text, now=now, tz=tz
+        )
         facts = await facts_of(session, account)
         decision = explain(facts, now, config)
         result.decisions[account.id] = decision
         arrears = next(r for r in decision.reasons if r.rule == "arrears")
         if arrears.ok and facts.supply_on and not facts.protected:
             planned = decision.next_allowed_at or now
+            warning = Text(
+                NoticeText.DISCONNECT_WARNING,
+                {"owed_fen": -account.balance_fen, "planned_at": epoch_ms(planned)},
+            )
             await notices.notify(
-                session, account, NoticeKind.DISCONNECT_WARNING, chans, now=now, planned=planned,
-                text=f"您已欠费 ¥{_yuan(-account.balance_fen)}, 最早将于 "
-                f"{planned.astimezone(tz):%Y-%m-%d %H:%M} 停电, 缴费后自动复电。",
+                session, account, NoticeKind.DISCONNECT_WARNING, chans, warning, now=now, tz=tz,
+                planned=planned,
             )  # fmt: skip
         if decision.due and settings.prepaid_auto_disconnect:
             for meter in await _meters(session, account.id):
@@ -125,6 +134,10 @@ async def sweep(session: AsyncSession, settings: Settings, now: datetime) -> Swe
                         session, meter, CommandKind.DISCONNECT, actor=service.ENGINE, ttl=ttl,
                         reason=f"arrears: balance ¥{_yuan(account.balance_fen)}; "
                         + "; ".join(r.message for r in decision.reasons),
+                        reason_text=Text(
+                            service.CommandText.REASON_ARREARS,
+                            {"balance_fen": account.balance_fen},
+                        ),
                     )  # fmt: skip
                 except service.CommandRefused:
                     continue
@@ -163,6 +176,9 @@ async def after_payment(
             await service.create(
                 session, meter, kind, actor=service.ENGINE, ttl=ttl, paid_at=paid_at,
                 reason=f"paid: balance ¥{_yuan(account.balance_fen)}",
+                reason_text=Text(
+                    service.CommandText.REASON_PAID, {"balance_fen": account.balance_fen}
+                ),
             )
         )  # fmt: skip
     if not await _any_off(session, account_id):
@@ -190,27 +206,24 @@ async def after_verified(
     account = await session.get(Account, command.account_id)
     if account is None:
         return 0
-    tz = ZoneInfo(settings.timezone)
-    at = f"{now.astimezone(tz):%Y-%m-%d %H:%M}"
+    tz = settings.timezone
     chans = channels(settings)
     if command.kind is CommandKind.DISCONNECT:
-        owed = (
-            f", 欠费 ¥{_yuan(-account.balance_fen)}, 缴费后将自动复电。"
-            if account.balance_fen < 0
-            else "。如有疑问请致电 95598。"
-        )
+        off = Text(NoticeText.DISCONNECTED, {"meter": command.meter_id, "off_at": epoch_ms(now)})
+        if account.balance_fen < 0:
+            off = Text(
+                NoticeText.DISCONNECTED_OWED, {**off.params, "owed_fen": -account.balance_fen}
+            )
         return await notices.notify(
-            session, account, NoticeKind.DISCONNECTED, chans, now=now,
-            text=f"您的电表 {command.meter_id} 已于 {at} 停电{owed}",
-        )  # fmt: skip
+            session, account, NoticeKind.DISCONNECTED, chans, off, now=now, tz=tz
+        )
     if not await notices.sent_this_episode(session, account.id, NoticeKind.DISCONNECTED):
         return 0  # no disconnect told in this episode: nothing to take back
-    text = (
-        f"您的电表 {command.meter_id} 已于 {at} 恢复供电。"
-        if command.kind is CommandKind.RECONNECT
-        else f"您的电表 {command.meter_id} 已于 {at} 允许合闸, 请按电表上的按钮恢复供电。"
+    on = Text(
+        NoticeText.RESTORED if command.kind is CommandKind.RECONNECT else NoticeText.ARMED,
+        {"meter": command.meter_id, "on_at": epoch_ms(now)},
     )
-    new = await notices.notify(session, account, NoticeKind.RESTORED, chans, now=now, text=text)
+    new = await notices.notify(session, account, NoticeKind.RESTORED, chans, on, now=now, tz=tz)
     if not await _any_off(session, account.id):
         await notices.close_episode(session, account.id, now)
     return new

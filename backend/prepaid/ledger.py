@@ -15,7 +15,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.accounts.models import Account
 from backend.prepaid.models import BillingState, Charge, EntryKind, LedgerEntry
+from backend.texts import Text, TextCode
 from backend.types import utcnow
+
+
+class MemoText(TextCode):
+    """Memos the system writes, as codes for people (staff write their own words)."""
+
+    CONSUMPTION = "memo.consumption"  # {meter, energy_wh}
+    RERATED = "memo.rerated"  # a charge withdrawn because its readings changed
+    TOP_UP = "memo.top_up"  # {channel, key}
 
 
 class LedgerError(ValueError):
@@ -47,9 +56,12 @@ async def post(
     *,
     actor: str,
     memo: str = "",
+    note: Text | None = None,
     exact_cny: Decimal | None = None,
     reverses_id: int | None = None,
 ) -> LedgerEntry:
+    """Post one entry. ``memo`` is the words as written; ``note`` the same as a code for
+    people when the system wrote it."""
     if not isinstance(amount_fen, int) or isinstance(amount_fen, bool):
         raise LedgerError(f"amount must be integer fen, not {type(amount_fen).__name__}")
     if kind is EntryKind.TOP_UP and amount_fen <= 0:
@@ -79,6 +91,8 @@ async def post(
         reverses_id=reverses_id,
         actor=actor,
         memo=memo,
+        memo_code=note.code if note else None,
+        memo_params=dict(note.params) if note else None,
         created_at=utcnow(),
     )
     session.add(entry)
@@ -96,7 +110,13 @@ async def billing_state(session: AsyncSession, account_id: int) -> BillingState:
 
 
 async def reverse(
-    session: AsyncSession, entry_id: int, *, actor: str, memo: str, rerating: bool = False
+    session: AsyncSession,
+    entry_id: int,
+    *,
+    actor: str,
+    memo: str,
+    note: Text | None = None,
+    rerating: bool = False,
 ) -> LedgerEntry:
     """Post the exact negation of an entry. A consumption charge's exact amount leaves the
     billing total too, and its charge row is marked reversed (re-rating does this)."""
@@ -122,6 +142,7 @@ async def reverse(
         -original.amount_fen,
         actor=actor,
         memo=memo,
+        note=note,
         exact_cny=exact,
         reverses_id=original.id,
     )

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     ForeignKey,
@@ -52,6 +54,9 @@ class LedgerEntry(Base):
     reverses_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"), unique=True)
     actor: Mapped[str] = mapped_column(String(64))
     memo: Mapped[str] = mapped_column(String(500), default="")
+    # a memo the system wrote, as a code for people (backend.texts); staff memos have none
+    memo_code: Mapped[str | None] = mapped_column(String(48))
+    memo_params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -176,7 +181,9 @@ class Notice(Base):
     kind: Mapped[NoticeKind] = mapped_column(str_enum(NoticeKind, 24))
     channel: Mapped[NoticeChannel] = mapped_column(str_enum(NoticeChannel, 16))
     recipient: Mapped[str] = mapped_column(String(64), default="")
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)  # as sent: worded in the customer's language
+    code: Mapped[str | None] = mapped_column(String(48))  # the same as a code (backend.texts)
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     planned_disconnect_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     balance_fen: Mapped[int] = mapped_column(Integer)
     status: Mapped[NoticeStatus] = mapped_column(str_enum(NoticeStatus, 16))
@@ -199,3 +206,77 @@ class WarningEpisode(Base):
     open: Mapped[bool] = mapped_column(Boolean, default=False)
     opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PaymentProvider(enum.StrEnum):
+    """Who confirms an online payment (backend/prepaid/payments/providers)."""
+
+    WECHAT = "wechat"  # 微信支付 API v3
+    ALIPAY = "alipay"  # 支付宝, RSA2 notifications
+    SIMULATED = "simulated"  # the demo's and the tests' wallet: signs exactly as WeChat v3
+
+
+class OrderStatus(enum.StrEnum):
+    PENDING = "pending"  # waiting for the provider's signed confirmation
+    PAID = "paid"  # confirmed: the ledger has its top_up entry
+    EXPIRED = "expired"  # not paid before expires_at
+
+
+class PaymentOrder(Base):
+    """One online payment intent (支付订单). Created by the customer's request, credited only by
+    the provider's signed notification, exactly once: the pending → paid move is a
+    compare-and-set in the same transaction as the ledger entry."""
+
+    __tablename__ = "payment_orders"
+    __table_args__ = (
+        UniqueConstraint("customer_id", "idempotency_key", name="uq_payment_orders_customer_key"),
+        UniqueConstraint("provider", "provider_txn_id", name="uq_payment_orders_provider_txn"),
+        Index("ix_payment_orders_status_paid_at", "status", "paid_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_no: Mapped[str] = mapped_column(String(32), unique=True)  # out_trade_no
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(128))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[Channel] = mapped_column(str_enum(Channel, 16))
+    provider: Mapped[PaymentProvider] = mapped_column(str_enum(PaymentProvider, 16))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[OrderStatus] = mapped_column(str_enum(OrderStatus, 16))
+    actor: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the provider's success time
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when we credited
+    provider_txn_id: Mapped[str | None] = mapped_column(String(64))  # transaction_id / trade_no
+    entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
+    receipt_number: Mapped[str | None] = mapped_column(String(32), unique=True)
+    balance_after_fen: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class NotificationOutcome(enum.StrEnum):
+    CREDITED = "credited"  # verified, and it paid its order
+    DUPLICATE = "duplicate"  # verified, its order was already paid: acknowledged, no money
+    REJECTED = "rejected"  # refused; ``reason`` says why
+
+
+class PaymentNotification(Base):
+    """Every provider notification received, with what became of it: the audit trail and the
+    counter of refused ones. ``replay_key`` (provider, timestamp and nonce of a verified
+    signature) is unique, so a captured notification sent again is refused as a replay."""
+
+    __tablename__ = "payment_notifications"
+    __table_args__ = (
+        UniqueConstraint("provider", "replay_key", name="uq_payment_notifications_replay"),
+        Index("ix_payment_notifications_outcome_reason", "outcome", "reason"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    provider: Mapped[PaymentProvider] = mapped_column(str_enum(PaymentProvider, 16))
+    outcome: Mapped[NotificationOutcome] = mapped_column(str_enum(NotificationOutcome, 16))
+    reason: Mapped[str | None] = mapped_column(String(32))  # a RejectReason when rejected
+    detail: Mapped[str] = mapped_column(String(500), default="")
+    order_no: Mapped[str | None] = mapped_column(String(64))
+    replay_key: Mapped[str | None] = mapped_column(String(160))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -6,13 +6,19 @@ is healthy again. Within one episode each kind of notice goes out once per chann
 low balance → disconnect warning (with the planned earliest disconnect time) → disconnected →
 restored. The unique (account, episode, kind, channel) constraint makes "once" hold even when
 two sweeps race.
+
+A notice is made as a code with parameters (:class:`NoticeText`) and worded here, from a small
+catalogue, in the customer's language before it is stored and sent; the app shows the same code
+in its own language. There is no language preference on a customer yet, so every customer is
+written to in zh-CN (:func:`language_of`).
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -28,9 +34,90 @@ from backend.prepaid.models import (
     NoticeStatus,
     WarningEpisode,
 )
+from backend.texts import Params, Text, TextCode
 from backend.types import utcnow
 
 log = logging.getLogger("meterline.notices")
+
+
+class NoticeText(TextCode):
+    LOW_BALANCE = "notice.text.low_balance"  # {balance_fen}
+    LOW_BALANCE_DAYS = "notice.text.low_balance_days"  # {balance_fen, days}
+    DISCONNECT_WARNING = "notice.text.disconnect_warning"  # {owed_fen, planned_at}
+    DISCONNECTED = "notice.text.disconnected"  # {meter, off_at}
+    DISCONNECTED_OWED = "notice.text.disconnected_owed"  # {meter, off_at, owed_fen}
+    RESTORED = "notice.text.restored"  # {meter, on_at}
+    ARMED = "notice.text.armed"  # {meter, on_at}: press the meter's button
+
+
+DEFAULT_LANGUAGE = "zh-CN"
+# the same templates as the app's (pwa/src/i18n), which tests/unit/test_text_codes.py checks
+CATALOGUE: dict[str, dict[NoticeText, str]] = {
+    "zh-CN": {
+        NoticeText.LOW_BALANCE: "您的电费余额 {balance_fen}，请及时缴费。",
+        NoticeText.LOW_BALANCE_DAYS: "您的电费余额 {balance_fen}，约可用 {days} 天，请及时缴费。",
+        NoticeText.DISCONNECT_WARNING: (
+            "您已欠费 {owed_fen}，最早将于 {planned_at} 停电，缴费后自动复电。"
+        ),
+        NoticeText.DISCONNECTED: "您的电表 {meter} 已于 {off_at} 停电。如有疑问请致电 95598。",
+        NoticeText.DISCONNECTED_OWED: (
+            "您的电表 {meter} 已于 {off_at} 停电，欠费 {owed_fen}，缴费后将自动复电。"
+        ),
+        NoticeText.RESTORED: "您的电表 {meter} 已于 {on_at} 恢复供电。",
+        NoticeText.ARMED: "您的电表 {meter} 已于 {on_at} 允许合闸，请按电表上的按钮恢复供电。",
+    },
+    "en": {
+        NoticeText.LOW_BALANCE: "Your electricity balance is {balance_fen}. Please top up soon.",
+        NoticeText.LOW_BALANCE_DAYS: (
+            "Your electricity balance is {balance_fen}, about {days} days of use. "
+            "Please top up soon."
+        ),
+        NoticeText.DISCONNECT_WARNING: (
+            "You owe {owed_fen}. The supply may be cut from {planned_at}; it comes "
+            "back by itself once you pay."
+        ),
+        NoticeText.DISCONNECTED: (
+            "The supply of your meter {meter} was cut at {off_at}. Questions: call 95598."
+        ),
+        NoticeText.DISCONNECTED_OWED: (
+            "The supply of your meter {meter} was cut at {off_at}. You owe "
+            "{owed_fen}; the supply comes back by itself once you pay."
+        ),
+        NoticeText.RESTORED: "The supply of your meter {meter} was restored at {on_at}.",
+        NoticeText.ARMED: (
+            "Your meter {meter} may be switched on again since {on_at}: press the "
+            "button on the meter."
+        ),
+    },
+}
+
+
+def _shown(name: str, value: object, tz: ZoneInfo) -> str:
+    """A parameter as people read it, by its name's ending (see backend.texts)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if name.endswith("_fen"):
+            return f"{'-' if value < 0 else ''}¥{abs(value) // 100}.{abs(value) % 100:02d}"
+        if name.endswith("_wh"):
+            return f"{value / 1000:.2f} kWh"
+        if name.endswith("_at"):
+            return f"{datetime.fromtimestamp(value / 1000, UTC).astimezone(tz):%Y-%m-%d %H:%M}"
+    return str(value)
+
+
+def word(message: Text, language: str, tz: ZoneInfo) -> str:
+    """The notice in ``language`` (zh-CN when the catalogue has not that language)."""
+    templates = CATALOGUE.get(language, CATALOGUE[DEFAULT_LANGUAGE])
+    template = templates[NoticeText(message.code)]
+    return template.format_map({k: _shown(k, v, tz) for k, v in message.params.items()})
+
+
+def language_of(customer: Customer | None) -> str:
+    """The language a customer is written to. Customers carry no preference yet: zh-CN."""
+    return DEFAULT_LANGUAGE
+
+
+def epoch_ms(at: datetime) -> int:
+    return int(at.timestamp() * 1000)
 
 
 class DeliveryResult(Protocol):
@@ -105,11 +192,14 @@ async def close_episode(session: AsyncSession, account_id: int, now: datetime) -
 
 async def notify(
     session: AsyncSession, account: Account, kind: NoticeKind, channels: list[NoticeChannel],
-    text: str, *, now: datetime, planned: datetime | None = None,
+    message: Text, *, now: datetime, tz: str, planned: datetime | None = None,
 ) -> int:  # fmt: skip
-    """Queue a notice of this episode on each channel, once. Returns how many were new."""
+    """Queue a notice of this episode on each channel, once, worded in the customer's
+    language. Returns how many were new."""
     ep = await open_episode(session, account.id, now)
     customer = await session.get(Customer, account.customer_id)
+    text = word(message, language_of(customer), ZoneInfo(tz))
+    params: Params = dict(message.params)
     new = 0
     for ch in channels:
         exists = await session.scalar(
@@ -128,6 +218,7 @@ async def notify(
                     Notice(
                         account_id=account.id, episode=ep.episode, kind=kind, channel=ch,
                         recipient=customer.phone if customer else "", text=text,
+                        code=message.code, params=params,
                         planned_disconnect_at=planned, balance_fen=account.balance_fen,
                         status=NoticeStatus.PENDING, created_at=now,
                     )

@@ -1,7 +1,8 @@
 """The disconnect policy (R31), pure and explainable.
 
 ``explain(facts, now, config)`` answers, for any account, whether an automatic disconnect is
-due now, every rule's verdict in words, and the earliest moment it could be due. Rules:
+due now, every rule's verdict (a code with parameters for people, and the same in English for
+logs), and the earliest moment it could be due. One small function per rule:
 
 * the balance is below zero, or below minus the credit limit (friendly / emergency credit
   accrues as debt until then);
@@ -24,6 +25,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import msgspec
+
+from backend.texts import Params, TextCode
 
 DEFAULT_CALENDAR = Path(__file__).with_name("policy_calendar_cn_2026.toml")
 
@@ -89,10 +92,36 @@ class AccountFacts(msgspec.Struct, frozen=True):
     warning_delivered_at: datetime | None = None  # this episode's disconnect warning
 
 
+class PolicyText(TextCode):
+    """What each rule says, for people (the PWA words it; ``message`` is the English)."""
+
+    ARREARS_BELOW = "policy.arrears_below"  # {balance_fen, threshold_fen}
+    ARREARS_BELOW_CREDIT = "policy.arrears_below_credit"  # … and {credit_limit_fen}
+    ARREARS_NOT_BELOW = "policy.arrears_not_below"
+    ARREARS_NOT_BELOW_CREDIT = "policy.arrears_not_below_credit"
+    PROTECTED = "policy.protected"
+    NOT_PROTECTED = "policy.not_protected"
+    SUPPLY_ON = "policy.supply_on"
+    SUPPLY_OFF = "policy.supply_off"
+    NO_WARNING = "policy.no_warning"
+    WARNED_LONG_AGO = "policy.warned_long_ago"  # {warned_at, hours}
+    WARNED_RECENTLY = "policy.warned_recently"  # {warned_at, hours}
+    WORKING_DAY = "policy.working_day"  # {day}
+    MAKE_UP_DAY = "policy.make_up_day"  # {day}
+    PUBLIC_HOLIDAY = "policy.public_holiday"  # {day}
+    WEEKEND = "policy.weekend"  # {day}
+    HOLIDAY_EVE = "policy.holiday_eve"
+    NOT_HOLIDAY_EVE = "policy.not_holiday_eve"
+    IN_HOURS = "policy.in_hours"  # {local_time, window_start, window_end}
+    OUT_OF_HOURS = "policy.out_of_hours"  # {local_time, window_start, window_end}
+
+
 class Reason(msgspec.Struct, frozen=True):
     rule: str  # arrears, protected, supply, warning, working_day, holiday_eve, hours
     ok: bool  # True: this rule allows the disconnect
-    message: str
+    message: str  # English, for logs and the audit trail
+    code: PolicyText  # the same, for people: the PWA words it with ``params``
+    params: Params = msgspec.field(default_factory=dict)
 
 
 class Decision(msgspec.Struct, frozen=True):
@@ -125,97 +154,121 @@ def earliest_allowed(config: PolicyConfig, after: datetime) -> datetime | None:
     return None
 
 
-def explain(facts: AccountFacts, now: datetime, config: PolicyConfig) -> Decision:
-    if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
-    tz = ZoneInfo(config.tz)
-    local = now.astimezone(tz)
-    today = local.date()
-    cal = config.calendar
+def _arrears(facts: AccountFacts) -> Reason:
     threshold = -facts.credit_limit_fen
-    reasons: list[Reason] = []
-
     arrears = facts.balance_fen < threshold
-    reasons.append(
-        Reason(
-            "arrears",
-            arrears,
-            f"balance {_fen(facts.balance_fen)} is "
-            + ("below" if arrears else "not below")
-            + f" the disconnect threshold {_fen(threshold)}"
-            + (f" (credit limit {_fen(facts.credit_limit_fen)})" if facts.credit_limit_fen else ""),
-        )
+    message = (
+        f"balance {_fen(facts.balance_fen)} is "
+        + ("below" if arrears else "not below")
+        + f" the disconnect threshold {_fen(threshold)}"
+        + (f" (credit limit {_fen(facts.credit_limit_fen)})" if facts.credit_limit_fen else "")
     )
-    protected = facts.protected or facts.key_account_class == 1
-    reasons.append(
-        Reason(
+    params: Params = {"balance_fen": facts.balance_fen, "threshold_fen": threshold}
+    if facts.credit_limit_fen:
+        params["credit_limit_fen"] = facts.credit_limit_fen
+        code = PolicyText.ARREARS_BELOW_CREDIT if arrears else PolicyText.ARREARS_NOT_BELOW_CREDIT
+    else:
+        code = PolicyText.ARREARS_BELOW if arrears else PolicyText.ARREARS_NOT_BELOW
+    return Reason("arrears", arrears, message, code, params)
+
+
+def _protected(facts: AccountFacts) -> Reason:
+    if facts.protected or facts.key_account_class == 1:
+        return Reason(
             "protected",
-            not protected,
+            False,
             "protected customer (medical or critical load, key account class 1): "
-            "never disconnected automatically"
-            if protected
-            else "not a protected customer",
+            "never disconnected automatically",
+            PolicyText.PROTECTED,
         )
-    )
-    reasons.append(
-        Reason(
-            "supply",
-            facts.supply_on,
-            "supply is on" if facts.supply_on else "supply is already off: nothing to do",
-        )
-    )
-    lead = timedelta(hours=config.warning_lead_hours)
+    return Reason("protected", True, "not a protected customer", PolicyText.NOT_PROTECTED)
+
+
+def _supply(facts: AccountFacts) -> Reason:
+    if facts.supply_on:
+        return Reason("supply", True, "supply is on", PolicyText.SUPPLY_ON)
+    return Reason("supply", False, "supply is already off: nothing to do", PolicyText.SUPPLY_OFF)
+
+
+def _warning(facts: AccountFacts, now: datetime, config: PolicyConfig) -> Reason:
     warned = facts.warning_delivered_at
     if warned is None:
-        reasons.append(Reason("warning", False, "no disconnect warning delivered yet"))
+        return Reason(
+            "warning", False, "no disconnect warning delivered yet", PolicyText.NO_WARNING
+        )
+    hours = config.warning_lead_hours
+    ok = now >= warned + timedelta(hours=hours)
+    local = warned.astimezone(ZoneInfo(config.tz))
+    return Reason(
+        "warning",
+        ok,
+        f"disconnect warning delivered {local:%Y-%m-%d %H:%M}, "
+        + (f"at least {hours} h ago" if ok else f"less than {hours} h ago"),
+        PolicyText.WARNED_LONG_AGO if ok else PolicyText.WARNED_RECENTLY,
+        {"warned_at": int(warned.timestamp() * 1000), "hours": hours},
+    )
+
+
+def _working_day(cal: HolidayCalendar, today: date) -> Reason:
+    if today in cal.workdays:
+        kind, code = "a make-up working day (调休)", PolicyText.MAKE_UP_DAY
+    elif today in cal.holidays:
+        kind, code = "a public holiday", PolicyText.PUBLIC_HOLIDAY
+    elif today.weekday() >= 5:
+        kind, code = "a weekend day", PolicyText.WEEKEND
     else:
-        ok = now >= warned + lead
-        reasons.append(
-            Reason(
-                "warning",
-                ok,
-                f"disconnect warning delivered {warned.astimezone(tz):%Y-%m-%d %H:%M}, "
-                + (
-                    f"at least {config.warning_lead_hours} h ago"
-                    if ok
-                    else f"less than {config.warning_lead_hours} h ago"
-                ),
-            )
-        )
-    working = cal.is_working_day(today)
-    kind = (
-        "a make-up working day (调休)"
-        if today in cal.workdays
-        else "a public holiday"
-        if today in cal.holidays
-        else "a weekend day"
-        if today.weekday() >= 5
-        else "a working day"
-    )
-    reasons.append(Reason("working_day", working, f"{today.isoformat()} is {kind}"))
-    eve = (today + timedelta(days=1)) in cal.holidays
-    reasons.append(
-        Reason(
+        kind, code = "a working day", PolicyText.WORKING_DAY
+    day = today.isoformat()
+    return Reason("working_day", cal.is_working_day(today), f"{day} is {kind}", code, {"day": day})
+
+
+def _holiday_eve(cal: HolidayCalendar, today: date) -> Reason:
+    if (today + timedelta(days=1)) in cal.holidays:
+        return Reason(
             "holiday_eve",
-            not eve,
-            "tomorrow is a public holiday: no disconnects the day before"
-            if eve
-            else "tomorrow is not a public holiday",
+            False,
+            "tomorrow is a public holiday: no disconnects the day before",
+            PolicyText.HOLIDAY_EVE,
         )
+    return Reason(
+        "holiday_eve", True, "tomorrow is not a public holiday", PolicyText.NOT_HOLIDAY_EVE
     )
+
+
+def _hours(config: PolicyConfig, local: datetime) -> Reason:
+    start, end = f"{config.window_start:%H:%M}", f"{config.window_end:%H:%M}"
     in_hours = config.window_start <= local.time() < config.window_end
-    reasons.append(
-        Reason(
-            "hours",
-            in_hours,
-            f"{local:%H:%M} local is "
-            + ("inside" if in_hours else "outside")
-            + f" the disconnect window {config.window_start:%H:%M}-{config.window_end:%H:%M}",
-        )
+    return Reason(
+        "hours",
+        in_hours,
+        f"{local:%H:%M} local is "
+        + ("inside" if in_hours else "outside")
+        + f" the disconnect window {start}-{end}",
+        PolicyText.IN_HOURS if in_hours else PolicyText.OUT_OF_HOURS,
+        {"local_time": f"{local:%H:%M}", "window_start": start, "window_end": end},
     )
+
+
+def explain(facts: AccountFacts, now: datetime, config: PolicyConfig) -> Decision:
+    """Every rule's verdict on an automatic disconnect of this account now, and the earliest
+    moment all of them could allow it (None: a rule that time does not change forbids it)."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    local = now.astimezone(ZoneInfo(config.tz))
+    reasons = [
+        _arrears(facts),
+        _protected(facts),
+        _supply(facts),
+        _warning(facts, now, config),
+        _working_day(config.calendar, local.date()),
+        _holiday_eve(config.calendar, local.date()),
+        _hours(config, local),
+    ]
     due = all(r.ok for r in reasons)
-    if not (arrears and not protected and facts.supply_on):
+    if not all(r.ok for r in reasons[:3]):  # arrears, not protected, supply on
         return Decision(due=False, reasons=reasons, next_allowed_at=None)
-    after = max(now, (warned or now) + lead)
-    nxt = earliest_allowed(config, after)
-    return Decision(due=due, reasons=reasons, next_allowed_at=now if due else nxt)
+    lead = timedelta(hours=config.warning_lead_hours)
+    after = max(now, (facts.warning_delivered_at or now) + lead)
+    return Decision(
+        due=due, reasons=reasons, next_allowed_at=now if due else earliest_allowed(config, after)
+    )

@@ -5,11 +5,12 @@ customer's account is 404."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from litestar import Response, get, post
+from litestar import Request, Response, get, post
 from litestar.datastructures import State
+from litestar.exceptions import ValidationException
 from litestar.params import HeaderParameter, JSONBody
 from litestar.status_codes import HTTP_201_CREATED
 
@@ -25,8 +26,9 @@ from backend.auth.guards import (
 )
 from backend.auth.models import Role
 from backend.commands.dispatch import wake_dispatcher
-from backend.errors import InvalidRequest
-from backend.httperrors import Conflict, Unprocessable
+from backend.controllers import answers
+from backend.errors import Conflict, Forbidden, Invalid, Unprocessable
+from backend.errors import ErrorCode as E
 from backend.paging import FromTime, Id, Limit, Offset, ToTime, parse_time
 from backend.prepaid import service as prepaid
 from backend.prepaid import topups
@@ -34,13 +36,17 @@ from backend.prepaid.models import Channel
 from backend.prepaid.schemas import (
     ArrearsPage,
     BalanceOut,
+    BodyError,
     LedgerPage,
     NoticePage,
     QueuePage,
     RestoreTimes,
     SupplyOut,
+    decode_strict,
 )
 from backend.types import utcnow
+
+T = TypeVar("T")
 
 IdempotencyKey = Annotated[
     str,
@@ -51,6 +57,17 @@ IdempotencyKey = Annotated[
 ]  # fmt: skip
 PAYERS = (Role.CUSTOMER, Role.OPERATOR, Role.ADMIN)  # 收费: the customer online, or the counter
 ONLINE = frozenset({Channel.APP, Channel.WECHAT, Channel.ALIPAY})
+
+
+def strict_body(request: Request[Any, Any, Any], raw: bytes, type_: type[T]) -> T:
+    """The body decoded strictly (integer money), or litestar's 400 naming the field."""
+    try:
+        return decode_strict(raw, type_)
+    except BodyError as exc:
+        raise ValidationException(
+            f"Validation failed for {request.method} {request.url.path}",
+            extra=[{"key": exc.field, "message": exc.message, "source": "body"}],
+        ) from None
 
 
 class PrepaidAccountController(ApiController):
@@ -77,36 +94,48 @@ class PrepaidAccountController(ApiController):
 
     @post(
         "/{account_id:int}/topups", guards=[requires_role(*PAYERS)],
-        status_code=HTTP_201_CREATED, raises=[Conflict, Unprocessable], summary="Top up",
+        status_code=HTTP_201_CREATED, responses=answers(Conflict, Unprocessable), summary="Top up",
     )  # fmt: skip
     async def top_up(
-        self, data: JSONBody[topups.TopUpIn], caller: CallerDep, db_session: DbSession,
-        account_id: Id, idempotency_key: IdempotencyKey, state: State,
+        self, data: JSONBody[topups.TopUpIn], request: Request[Any, Any, Any],
+        caller: CallerDep, db_session: DbSession, account_id: Id,
+        idempotency_key: IdempotencyKey, state: State,
     ) -> Response[topups.Receipt]:  # fmt: skip
-        """购电. Same ``Idempotency-Key`` and body: the same receipt again (header
+        """缴费 at the counter or through a bank, recorded by staff with a receipt. Same
+        ``Idempotency-Key`` and body: the same receipt again (header
         ``Idempotent-Replayed: true``); same key, other body: 422; while the first request
-        with the key is still running: 409. Customers pay online (app, wechat, alipay); the
-        counter and the bank are recorded by staff. Supply is restored by itself once the
-        balance is back to zero or above."""
+        with the key is still running: 409. Online money (app, wechat, alipay) is credited
+        only by the provider's signed confirmation: customers start a payment order
+        (``POST /api/accounts/{id}/payment-orders``), here they get 403. Amounts are integer
+        fen (``"100"``, ``1e3``, ``100.0`` are refused, naming the field). Supply is restored
+        by itself once the balance is back to zero or above."""
+        body = strict_body(request, await request.body(), topups.TopUpIn)
         account = await service.get_account(db_session, caller, account_id)
-        if caller.role is Role.CUSTOMER and data.channel not in ONLINE:
-            raise InvalidRequest(
-                "channel", f"{data.channel.value} payments are recorded by staff; use app, "
-                "wechat or alipay",
+        await db_session.commit()  # hand the connection back: the top-up uses its own
+        if caller.role is Role.CUSTOMER:
+            raise Forbidden(
+                E.CUSTOMERS_PAY_BY_ORDER, "customers pay online through a payment order; only "
+                "the provider's confirmation credits the account", account=account_id,
+            )  # fmt: skip
+        if body.channel in ONLINE:
+            raise Invalid(
+                E.CHANNEL_CONFIRMED_BY_PROVIDER, f"{body.channel.value} payments are credited by "
+                "the provider's confirmation, not entered by hand; use counter or bank",
+                field="channel", channel=body.channel.value,
             )  # fmt: skip
         try:
-            status, body, replayed = await topups.top_up(
-                state.sessions, account, idempotency_key, data, actor=caller.username,
+            status, raw, replayed = await topups.top_up(
+                state.sessions, account, idempotency_key, body, actor=caller.username,
                 tz=ZoneInfo(state.settings.timezone),
             )  # fmt: skip
         except topups.KeyReused as exc:
-            raise Unprocessable(str(exc)) from None
+            raise Unprocessable(E.IDEMPOTENCY_KEY_REUSED, str(exc)) from None
         except topups.KeyInProgress as exc:
-            raise Conflict(str(exc)) from None
-        if await prepaid.restore_after_payment(state.sessions, state.settings, body):
+            raise Conflict(E.PAYMENT_IN_PROGRESS, str(exc)) from None
+        if await prepaid.restore_after_payment(state.sessions, state.settings, raw):
             wake_dispatcher(state)
         return Response(
-            content=body,  # type: ignore[arg-type]  # the stored bytes, replayed as they are
+            content=raw,  # type: ignore[arg-type]  # the stored bytes, replayed as they are
             status_code=status,
             media_type="application/json",
             headers={"Idempotent-Replayed": "true" if replayed else "false"},

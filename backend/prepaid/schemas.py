@@ -5,14 +5,42 @@ queue and payment-to-restore times. Top-up input and receipt are ``topups.TopUpI
 from __future__ import annotations
 
 import enum
+import re
 from datetime import datetime
+from typing import TypeVar
 
 import msgspec
 
 from backend.commands.lifecycle import State
 from backend.prepaid.models import EntryKind, NoticeChannel, NoticeKind, NoticeStatus
 from backend.prepaid.policy import Decision
+from backend.texts import Param
 from protocols.contract import CommandKind
+
+T = TypeVar("T")
+_PATH = re.compile(r"at `\$\.([A-Za-z_][A-Za-z0-9_]*)")
+
+
+class BodyError(ValueError):
+    """A request body that does not decode strictly; ``field`` names the culprit."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def decode_strict(raw: bytes, type_: type[T]) -> T:
+    """Decode a JSON body with msgspec's strict rules: money is an integer, never ``"100"``,
+    ``1e3``, ``1000.0`` or ``true`` (the framework's own conversion is lenient)."""
+    try:
+        return msgspec.json.decode(raw, type=type_, strict=True)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        found = _PATH.search(text) or re.search(r"field `([^`]+)`", text)
+        raise BodyError(found.group(1) if found else "body", text) from None
+    except msgspec.DecodeError as exc:
+        raise BodyError("body", str(exc)) from None
 
 
 class BalanceOut(msgspec.Struct):
@@ -21,8 +49,8 @@ class BalanceOut(msgspec.Struct):
     balance_fen: int
     credit_limit_fen: int  # friendly credit: supply stays on down to minus this
     available_fen: int  # balance + credit limit
-    average_daily_spend_fen: int  # consumption charges of the last 30 days, per day
-    days_left: float | None  # days of credit at that spend; None without consumption
+    average_daily_spend_fen: int  # spend per day at the recent rate (backend/prepaid/spend.py)
+    days_left: float | None  # days of credit at that rate; None without recent charges
     low: bool  # below the warning threshold (amount or days)
     in_arrears: bool  # below zero (below minus the credit limit: disconnect threshold)
     as_of: datetime
@@ -33,9 +61,11 @@ class LedgerEntryOut(msgspec.Struct):
     kind: EntryKind
     amount_fen: int  # + money in, - money out
     balance_after_fen: int
-    memo: str
+    memo: str  # as written: by staff, or (English) by the system
     reverses_id: int | None
     created_at: datetime
+    memo_code: str | None = None  # a system memo as a code for people (ledger.MemoText)
+    memo_params: dict[str, Param] = msgspec.field(default_factory=dict)
 
 
 class LedgerPage(msgspec.Struct):
@@ -49,11 +79,13 @@ class NoticeOut(msgspec.Struct):
     id: int
     kind: NoticeKind
     channel: NoticeChannel
-    text: str
+    text: str  # as sent, in the customer's language
     status: NoticeStatus
     planned_disconnect_at: datetime | None
     created_at: datetime
     delivered_at: datetime | None
+    code: str | None = None  # notices.NoticeText: the app words it in its own language
+    params: dict[str, Param] = msgspec.field(default_factory=dict)
 
 
 class NoticePage(msgspec.Struct):

@@ -19,7 +19,7 @@ from backend.commands.lifecycle import OPEN
 from backend.commands.models import Command
 from backend.metering.models import Meter, MeterStatus
 from backend.paging import fetch_page
-from backend.prepaid import engine, notices, topups
+from backend.prepaid import engine, spend, topups
 from backend.prepaid.models import LedgerEntry, Notice, WarningEpisode
 from backend.prepaid.policy import explain
 from backend.prepaid.schemas import (
@@ -44,8 +44,12 @@ _SUPPLY = {
     int(RelayState.DISCONNECTED): SupplyState.DISCONNECTED,
     int(RelayState.READY_FOR_RECONNECTION): SupplyState.READY_TO_RECONNECT,
 }
-# the account's supply is its worst meter's
-_ORDER = [SupplyState.DISCONNECTED, SupplyState.READY_TO_RECONNECT, SupplyState.CONNECTED]
+# the account's supply is its worst meter's; a meter that has not read back its relay is
+# "unknown", and one unknown meter makes the account unknown: never "connected" on a guess
+_ORDER = [
+    SupplyState.DISCONNECTED, SupplyState.READY_TO_RECONNECT, SupplyState.UNKNOWN,
+    SupplyState.CONNECTED,
+]  # fmt: skip
 RESTORING = (CommandKind.RECONNECT, CommandKind.ARM_RECONNECT)
 
 
@@ -71,8 +75,7 @@ def _ref(c: Command) -> CommandRef:
 async def balance(
     session: AsyncSession, account: Account, settings: Settings, now: datetime
 ) -> BalanceOut:
-    daily = await notices.average_daily_spend_fen(session, account.id, now)
-    left = notices.days_left(account.balance_fen, daily)
+    daily, left = await spend.days_of_credit(session, account.id, account.balance_fen, now)
     low = account.balance_fen < settings.prepaid_low_balance_fen or (
         left is not None and left < settings.prepaid_low_balance_days
     )
@@ -80,7 +83,7 @@ async def balance(
         account_id=account.id, account_number=account.number, balance_fen=account.balance_fen,
         credit_limit_fen=account.credit_limit_fen,
         available_fen=account.balance_fen + account.credit_limit_fen,
-        average_daily_spend_fen=daily, days_left=None if left is None else round(left, 1),
+        average_daily_spend_fen=daily, days_left=None if left is None else round(left, 3),
         low=low, in_arrears=account.balance_fen < 0, as_of=now,
     )  # fmt: skip
 
@@ -96,7 +99,15 @@ async def ledger_page(
     rows, total = await fetch_page(session, stmt, limit, offset)
     return [
         LedgerEntryOut(
-            e.id, e.kind, e.amount_fen, e.balance_after_fen, e.memo, e.reverses_id, e.created_at
+            e.id,
+            e.kind,
+            e.amount_fen,
+            e.balance_after_fen,
+            e.memo,
+            e.reverses_id,
+            e.created_at,
+            e.memo_code,
+            e.memo_params or {},
         )
         for (e,) in rows
     ], total
@@ -117,6 +128,8 @@ async def notices_page(
             n.planned_disconnect_at,
             n.created_at,
             n.delivered_at,
+            n.code,
+            n.params or {},
         )
         for (n,) in rows
     ], total
@@ -336,7 +349,15 @@ async def restore_after_payment(
     """After a top-up (first answer or replay alike: it is idempotent): withdraw queued
     disconnects and order the reconnects (or arms) its balance allows."""
     paid = msgspec.json.decode(receipt, type=topups.Receipt)
+    return await restore_for(sessions, settings, paid.account_id, paid.paid_at)
+
+
+async def restore_for(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, account_id: int,
+    paid_at: datetime,
+) -> list[Command]:  # fmt: skip
+    """After money arrived on the account (a receipt, or a provider's confirmation)."""
     async with sessions() as s:
-        created = await engine.after_payment(s, settings, paid.account_id, paid.paid_at)
+        created = await engine.after_payment(s, settings, account_id, paid_at)
         await s.commit()
     return created

@@ -16,7 +16,9 @@ Keys are kept at least ``settings.idempotency_retention_days`` (7) days after co
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import weakref
 from datetime import datetime, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -29,9 +31,23 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from backend.accounts.models import Account
 from backend.prepaid import ledger
 from backend.prepaid.models import Channel, EntryKind, TopUp, TopUpStatus
+from backend.texts import Text
 from backend.types import utcnow
 
 STALE_AFTER = timedelta(seconds=60)
+# Top-ups of one account queue here, in the process, instead of each holding a database
+# connection while it waits for the account's row lock: 100 at once for one account then use
+# one connection, and the pool stays free for everyone else.
+_account_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
+
+
+def account_lock(account_id: int) -> asyncio.Lock:
+    lock = _account_locks.get(account_id)
+    if lock is None:
+        lock = _account_locks[account_id] = asyncio.Lock()
+    return lock
+
+
 MAX_TOPUP_FEN = 10_000_000  # ¥100,000 in one payment
 
 Key = Annotated[str, msgspec.Meta(min_length=8, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
@@ -124,6 +140,14 @@ async def top_up(
     tz: ZoneInfo,
 ) -> tuple[int, bytes, bool]:
     """Returns (HTTP status, response body, replayed). Raises KeyReused / KeyInProgress."""
+    async with account_lock(account.id):
+        return await _top_up(sessions, account, key, body, actor=actor, tz=tz)
+
+
+async def _top_up(
+    sessions: async_sessionmaker[AsyncSession], account: Account, key: str, body: TopUpIn, *,
+    actor: str, tz: ZoneInfo,
+) -> tuple[int, bytes, bool]:  # fmt: skip
     digest = request_hash(account.id, body)
     row_id, stored = await _claim(sessions, account, key, body, digest, actor)
     if stored is not None:
@@ -136,6 +160,7 @@ async def top_up(
         entry = await ledger.post(
             s, account.id, EntryKind.TOP_UP, body.amount_fen, actor=actor,
             memo=f"{body.channel.value} top-up, receipt for key {key}",
+            note=Text(ledger.MemoText.TOP_UP, {"channel": body.channel.value, "key": key}),
         )  # fmt: skip
         paid_at = entry.created_at
         number = f"R{paid_at.astimezone(tz):%Y%m%d}{row.id:08d}"

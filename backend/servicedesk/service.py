@@ -15,7 +15,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth.guards import Caller
-from backend.field.errors import Conflict, Invalid, NotFound
+from backend.errors import Conflict, Invalid, NotFound
+from backend.errors import ErrorCode as E
 from backend.field.grids.models import TransformerArea
 from backend.field.readings.schemas import GpsFix
 from backend.servicedesk.models import OutageKind, OutageNotice
@@ -62,7 +63,12 @@ def job_view(row: RepairJobRow, now_ms: int) -> RepairJob:
 
 async def _check_area(session: AsyncSession, area_id: int | None) -> None:
     if area_id is not None and await session.get(TransformerArea, area_id) is None:
-        raise Invalid(f"transformer area {area_id} does not exist", "transformer_area_id")
+        raise Invalid(
+            E.AREA_NOT_FOUND,
+            f"transformer area {area_id} does not exist",
+            field="transformer_area_id",
+            area=area_id,
+        )
 
 
 async def report_job(
@@ -75,15 +81,26 @@ async def report_job(
     if existing is not None:
         if existing.body_sha256 != digest or existing.reported_by != caller.user_id:
             raise Conflict(
+                E.RESEND_DIFFERS,
                 f"client_id {client_id} was already used for a different job report; a resend "
                 "must carry exactly the same body",
-                "client_id",
+                field="client_id",
+                client_id=client_id,
             )
         return job_view(existing, now_ms), False
     if body.expected_finish_at <= body.started_at:
-        raise Invalid("expected_finish_at must be after started_at", "expected_finish_at")
+        raise Invalid(
+            E.END_BEFORE_START,
+            "expected_finish_at must be after started_at",
+            field="expected_finish_at",
+            start="started_at",
+        )
     if body.started_at > now_ms + FUTURE_SLACK_MS:
-        raise Invalid("started_at is in the future: report a job on arrival", "started_at")
+        raise Invalid(
+            E.IN_THE_FUTURE,
+            "started_at is in the future: report a job on arrival",
+            field="started_at",
+        )
     await _check_area(session, body.transformer_area_id)
     row = RepairJobRow(
         client_id=client_id,
@@ -115,7 +132,7 @@ async def _job(session: AsyncSession, caller: Caller, job_id: int) -> RepairJobR
     row = await session.get(RepairJobRow, job_id)
     # crews see their own jobs; the back office sees every job
     if row is None or (not caller.unscoped and row.reported_by != caller.user_id):
-        raise NotFound(f"repair job {job_id} not found")
+        raise NotFound(E.REPAIR_JOB_NOT_FOUND, f"repair job {job_id} not found", job=job_id)
     return row
 
 
@@ -130,11 +147,18 @@ async def finish_job(
     if row.finished_at is not None:
         if to_epoch_ms(row.finished_at) == body.finished_at and row.finish_note == body.note:
             return job_view(row, now_ms)  # a resend
-        raise Conflict(f"repair job {job_id} is already finished")
+        raise Conflict(
+            E.REPAIR_JOB_FINISHED, f"repair job {job_id} is already finished", job=job_id
+        )
     if body.finished_at < to_epoch_ms(row.started_at):
-        raise Invalid("finished_at is before the job started", "finished_at")
+        raise Invalid(
+            E.END_BEFORE_START,
+            "finished_at is before the job started",
+            field="finished_at",
+            start="started_at",
+        )
     if body.finished_at > now_ms + FUTURE_SLACK_MS:
-        raise Invalid("finished_at is in the future", "finished_at")
+        raise Invalid(E.IN_THE_FUTURE, "finished_at is in the future", field="finished_at")
     row.finished_at = from_epoch_ms(body.finished_at)
     row.finish_note = body.note
     await session.commit()
@@ -146,9 +170,16 @@ async def extend_job(
 ) -> RepairJob:
     row = await _job(session, caller, job_id)
     if row.finished_at is not None:
-        raise Conflict(f"repair job {job_id} is already finished")
+        raise Conflict(
+            E.REPAIR_JOB_FINISHED, f"repair job {job_id} is already finished", job=job_id
+        )
     if body.expected_finish_at <= to_epoch_ms(row.started_at):
-        raise Invalid("expected_finish_at must be after started_at", "expected_finish_at")
+        raise Invalid(
+            E.END_BEFORE_START,
+            "expected_finish_at must be after started_at",
+            field="expected_finish_at",
+            start="started_at",
+        )
     row.expected_finish_at = from_epoch_ms(body.expected_finish_at)
     await session.commit()
     return job_view(row, now_ms)
@@ -190,13 +221,23 @@ async def create_outage(
     session: AsyncSession, caller: Caller, body: OutageCreate, now_ms: int
 ) -> Outage:
     if body.expected_end_at <= body.starts_at:
-        raise Invalid("expected_end_at must be after starts_at", "expected_end_at")
+        raise Invalid(
+            E.END_BEFORE_START,
+            "expected_end_at must be after starts_at",
+            field="expected_end_at",
+            start="starts_at",
+        )
     await _check_area(session, body.transformer_area_id)
     if (
         body.repair_job_id is not None
         and await session.get(RepairJobRow, body.repair_job_id) is None
     ):
-        raise Invalid(f"repair job {body.repair_job_id} does not exist", "repair_job_id")
+        raise Invalid(
+            E.REPAIR_JOB_NOT_FOUND,
+            f"repair job {body.repair_job_id} does not exist",
+            field="repair_job_id",
+            job=body.repair_job_id,
+        )
     row = OutageNotice(
         kind=OutageKind(body.kind),
         area=body.area,
@@ -216,20 +257,24 @@ async def create_outage(
 async def _outage(session: AsyncSession, outage_id: int) -> OutageNotice:
     row = await session.get(OutageNotice, outage_id)
     if row is None:
-        raise NotFound(f"outage notice {outage_id} not found")
+        raise NotFound(E.OUTAGE_NOT_FOUND, f"outage notice {outage_id} not found", outage=outage_id)
     return row
 
 
 async def end_outage(session: AsyncSession, outage_id: int, body: OutageEnd, now_ms: int) -> Outage:
     row = await _outage(session, outage_id)
     if row.cancelled:
-        raise Conflict(f"outage notice {outage_id} was cancelled")
+        raise Conflict(
+            E.OUTAGE_CANCELLED, f"outage notice {outage_id} was cancelled", outage=outage_id
+        )
     if row.ended_at is not None:
         if to_epoch_ms(row.ended_at) == body.ended_at:
             return outage_view(row, now_ms)
-        raise Conflict(f"outage notice {outage_id} has already ended")
+        raise Conflict(
+            E.OUTAGE_ENDED, f"outage notice {outage_id} has already ended", outage=outage_id
+        )
     if body.ended_at > now_ms + FUTURE_SLACK_MS:
-        raise Invalid("ended_at is in the future", "ended_at")
+        raise Invalid(E.IN_THE_FUTURE, "ended_at is in the future", field="ended_at")
     row.ended_at = from_epoch_ms(body.ended_at)
     await session.commit()
     return outage_view(row, now_ms)
@@ -238,7 +283,9 @@ async def end_outage(session: AsyncSession, outage_id: int, body: OutageEnd, now
 async def cancel_outage(session: AsyncSession, outage_id: int, now_ms: int) -> Outage:
     row = await _outage(session, outage_id)
     if row.ended_at is not None:
-        raise Conflict(f"outage notice {outage_id} has already ended")
+        raise Conflict(
+            E.OUTAGE_ENDED, f"outage notice {outage_id} has already ended", outage=outage_id
+        )
     row.cancelled = True
     await session.commit()
     return outage_view(row, now_ms)

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { en } from '../src/i18n/en';
-import { kwh, label, setLang, t, yuan } from '../src/i18n';
+import { kwh, label, say, setLang, t, yuan } from '../src/i18n';
 import { zh } from '../src/i18n/zh';
 
 function sources(dir: string): string[] {
@@ -59,6 +59,26 @@ describe('the catalogs', () => {
   it('show a server value that has no translation as itself', () => {
     expect(label('flag', 'far_from_meter')).toBe('Far from the meter');
     expect(label('flag', 'something_new')).toBe('something_new');
+  });
+});
+
+describe('texts from the server (a code and its parameters)', () => {
+  afterEach(() => setLang('en'));
+
+  it('are worded in the chosen language, money, energy and states formatted', () => {
+    const params = { balance_fen: -1500, threshold_fen: 0 };
+    setLang('zh-CN');
+    expect(say('policy.arrears_below', params)).toBe('余额 -¥15.00 低于停电阈值 ¥0.00');
+    expect(say('memo.consumption', { meter: 1, energy_wh: 390 })).toBe('电表 1：0.39 kWh');
+    expect(say('error.command_state', { state: 'dispatched', event: 'cancel' })).toBe('指令处于“已下发”状态，不能这样更改。');
+    setLang('en');
+    expect(say('policy.arrears_below', params)).toBe('Balance -¥15.00 is below the disconnect threshold ¥0.00');
+  });
+
+  it('fall back to a generic phrase and the code when the code is unknown, never to English', () => {
+    setLang('zh-CN');
+    expect(say('policy.something_new', { x: 1 })).toBe('服务器消息（policy.something_new）');
+    expect(say(null)).toBe('服务器消息（?）');
   });
 });
 

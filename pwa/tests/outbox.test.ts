@@ -67,6 +67,15 @@ describe('outbox', () => {
     expect(attentionCount.value).toBe(0);
   });
 
+  it('keeps the code and parameters of a refusal so the list words it in the language of the moment', async () => {
+    await enqueue(item('late'));
+    const body = { status_code: 409, code: 'error.reading_exists', detail: 'meter M1 already has a reading', field: 'fix.fix_at', params: { meter: 'M1', reading_at: 0 } };
+    await replay(() => Promise.resolve(new Response(JSON.stringify(body), { status: 409 })));
+    const [left] = await list();
+    expect(left.state).toBe('attention');
+    expect(left.lastText).toEqual({ code: 'error.reading_exists', params: { meter: 'M1', reading_at: 0 }, field: 'fix.fix_at' });
+  });
+
   it('enqueues a double tap once', async () => {
     await enqueue(item('same'));
     await enqueue(item('same'));

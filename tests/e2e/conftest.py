@@ -125,6 +125,7 @@ def server(pwa_dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         METERLINE_HTTP_PORT=str(port),
         METERLINE_INGEST="false",  # no broker: the journeys need the HTTP API only
         METERLINE_PREPAID_SWEEP_SECONDS="0",  # no background sweep deciding things mid-test
+        METERLINE_PAYMENTS_PROVIDER="simulated",  # the simulated wallet confirms payments
         METERLINE_LOG_LEVEL="WARNING",
     )
     log = open(data / "server.log", "wb")  # noqa: SIM115 - kept open for the process's life

@@ -1,8 +1,12 @@
-"""The customer's top-up: the balance rises exactly once, after a double tap and after an answer
-lost on the way back (the retry carries the same Idempotency-Key)."""
+"""The customer's top-up: one intent is one payment order whatever the taps (a double click,
+an answer lost on the way back), and the balance rises exactly once, when the simulated
+payment provider confirms the order — shown as pending, then confirmed, in English and
+zh-CN."""
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from typing import Any
 
 import pytest
@@ -19,9 +23,26 @@ def account_id(server: Server, token: str, number: str) -> int:
     return next(int(a["id"]) for a in detail["accounts"] if a["number"] == number)
 
 
-def test_customer_tops_up_once_despite_a_double_tap_and_a_lost_answer(
+def orders_of(server: Server, account: int) -> list[tuple[str, int, str]]:
+    path = server.database_url.split(":///", 1)[1]
+    with closing(sqlite3.connect(path)) as db:
+        rows = db.execute(
+            "SELECT order_no, amount_fen, status FROM payment_orders WHERE account_id = ? "
+            "ORDER BY id", (account,),
+        ).fetchall()  # fmt: skip
+    return [(str(r[0]), int(r[1]), str(r[2])) for r in rows]
+
+
+def top_ups_of(server: Server, token: str, account: int) -> list[int]:
+    entries = server.api("GET", f"/accounts/{account}/ledger", token)["items"]
+    return sorted(e["amount_fen"] for e in entries if e["kind"] == "top_up")
+
+
+def test_a_double_click_makes_one_order_credited_once_when_the_provider_confirms(
     phone: Phone, server: Server
 ) -> None:
+    token = server.token("cust-topup")
+    acc = account_id(server, token, server.seeded.topup_account)
     page = phone(locale="en").new_page()
     log_in(page, "cust-topup", "/customer")
     expect(page.get_by_test_id("balance")).to_have_text("¥0.00")
@@ -31,11 +52,24 @@ def test_customer_tops_up_once_despite_a_double_tap_and_a_lost_answer(
     page.get_by_role("link", name="Top up", exact=True).first.click()
     page.fill("input[name=amount]", "50")
     page.get_by_role("button", name="Pay ¥50.00").dblclick()
-    expect(page.get_by_test_id("topup-done")).to_contain_text("¥50.00 added")
-    expect(page.get_by_test_id("topup-done")).to_contain_text("New balance: ¥50.00")
-    shot(page, "customer-topup-done-en")
+    expect(page.get_by_test_id("topup-pending")).to_contain_text("waiting for the payment provider")
+    shot(page, "customer-topup-pending-en")
+    orders = orders_of(server, acc)
+    assert [(fen, status) for _, fen, status in orders] == [(5_000, "pending")]
+    assert top_ups_of(server, token, acc) == []  # nothing credited by the request
 
-    # the server takes the second payment but its answer never reaches the phone
+    # the provider confirms (the simulated wallet signs its notification as WeChat Pay v3)
+    paid = server.api(
+        "POST", f"/accounts/{acc}/payment-orders/{orders[0][0]}/simulated-payment", token
+    )
+    assert paid["status"] == "paid"
+    expect(page.get_by_test_id("topup-done")).to_contain_text("¥50.00 confirmed and added")
+    expect(page.get_by_test_id("topup-done")).to_contain_text("New balance: ¥50.00")
+    shot(page, "customer-topup-confirmed-en")
+    assert len(orders_of(server, acc)) == 1
+    assert top_ups_of(server, token, acc) == [5_000]
+
+    # the next intent: the server makes the order but its answer never reaches the phone
     keys: list[str] = []
 
     def lose_answer(route: Any) -> None:
@@ -46,30 +80,41 @@ def test_customer_tops_up_once_despite_a_double_tap_and_a_lost_answer(
         else:
             route.continue_()
 
-    page.route("**/api/accounts/*/topups", lose_answer)
+    page.route("**/api/accounts/*/payment-orders", lose_answer)
     page.fill("input[name=amount]", "20")
     page.get_by_role("button", name="Pay ¥20.00").click()
     expect(page.get_by_test_id("topup-unknown")).to_be_visible()
-    shot(page, "customer-topup-unknown-en")
     page.get_by_role("button", name="Pay ¥20.00").click()
-    expect(page.get_by_test_id("topup-done")).to_contain_text("New balance: ¥70.00")
+    expect(page.get_by_test_id("topup-pending")).to_be_visible()
     assert len(keys) == 2
     assert keys[0] == keys[1]
+    assert [fen for _, fen, _ in orders_of(server, acc)] == [5_000, 2_000]
+    page.get_by_test_id("simulated-wallet").click()  # the demo's wallet pays
+    expect(page.get_by_test_id("topup-done")).to_contain_text("New balance: ¥70.00")
 
     page.get_by_role("navigation").get_by_role("link", name="Balance").click()
     expect(page.get_by_test_id("balance")).to_have_text("¥70.00")
     page.get_by_role("navigation").get_by_role("link", name="Statement").click()
     expect(page.get_by_test_id("ledger").locator("tbody tr")).to_have_count(2)
     shot(page, "customer-ledger-en")
+    assert top_ups_of(server, token, acc) == [2_000, 5_000]
+    assert server.api("GET", f"/accounts/{acc}/balance", token)["balance_fen"] == 7000
 
+
+def test_the_customer_sees_pending_then_confirmed_in_chinese(phone: Phone, server: Server) -> None:
     token = server.token("cust-topup")
     acc = account_id(server, token, server.seeded.topup_account)
-    entries = server.api("GET", f"/accounts/{acc}/ledger", token)["items"]
-    assert sorted((e["kind"], e["amount_fen"]) for e in entries) == [
-        ("top_up", 2000),
-        ("top_up", 5000),
-    ]
-    assert server.api("GET", f"/accounts/{acc}/balance", token)["balance_fen"] == 7000
+    before = server.api("GET", f"/accounts/{acc}/balance", token)["balance_fen"]
+    page = phone(locale="zh-CN").new_page()
+    log_in(page, "cust-topup", "/customer")
+    page.goto("/customer/topup")
+    page.fill("input[name=amount]", "10")
+    page.get_by_role("button", name="支付 ¥10.00").click()
+    expect(page.get_by_test_id("topup-pending")).to_contain_text("等待支付机构确认")
+    page.get_by_test_id("simulated-wallet").click()
+    expect(page.get_by_test_id("topup-done")).to_contain_text("已确认到账")
+    shot(page, "customer-topup-confirmed-zh")
+    assert server.api("GET", f"/accounts/{acc}/balance", token)["balance_fen"] == before + 1_000
 
 
 def test_customer_sees_daily_and_monthly_usage_charts_in_chinese(

@@ -71,7 +71,18 @@ def test_inspector_reads_two_meters_sees_them_locked_and_flagged(
     expect(page.get_by_text("已完成 2 / 3")).to_be_visible()
     expect(page.locator("li.done")).to_have_count(2)
     page.get_by_role("link", name="疑点").click()
-    expect(page.get_by_test_id("flags")).to_contain_text("GPS 精度差")
+    flags = page.get_by_test_id("flags")
+    expect(flags).to_contain_text("GPS 精度差")
+    expect(flags).to_contain_text("GPS 精度 80 米，超过上限")
+    # each finding is worded from its code: none of the server's English detail shows
+    details = [
+        f["detail"]
+        for f in server.api("GET", f"/field/flags?meter_id={second.meter_id}", server.token("sup"))
+    ]
+    assert details  # the flags the screen shows
+    shown = flags.inner_text()
+    assert [d for d in details if d in shown] == []
+    assert re.findall(r"[A-Za-z]{2,}(?:[ ,:;]+[A-Za-z]{2,}){2,}", shown) == []
 
     # what the server holds: one reading per confirmation, with the values typed
     token = server.token("sup")

@@ -4,6 +4,7 @@ visible with their live state; a supervisor resolves a field flag."""
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 
@@ -13,6 +14,8 @@ from playwright.sync_api import expect
 from tests.e2e.conftest import Phone, Server, log_in, shot
 
 pytestmark = pytest.mark.e2e
+
+ENGLISH = re.compile(r"[A-Za-z]{2,}(?:[ ,:;]+[A-Za-z]{2,}){2,}")  # three English words in a row
 
 
 def test_operators_review_the_disconnect_queue_and_approve_a_bulk_disconnect(
@@ -27,7 +30,15 @@ def test_operators_review_the_disconnect_queue_and_approve_a_bulk_disconnect(
     expect(entry).to_contain_text("-¥123.45")
     expect(entry.get_by_role("list", name="原因").get_by_role("listitem")).not_to_have_count(0)
     expect(entry).to_contain_text("欠费")
+    why = entry.get_by_role("list", name="原因")
+    expect(why).to_contain_text("余额 -¥123.45 低于停电阈值 ¥0.00")
     shot(a, "operator-queue-zh")
+    # the policy's reasons are worded from their codes: none of the server's English shows
+    queue_api = server.api("GET", "/prepaid/disconnect-queue?limit=100", server.token("op-a"))
+    (item,) = [i for i in queue_api["items"] if i["account_number"] == debtor.account]
+    shown = why.inner_text()
+    assert [r["message"] for r in item["policy"]["reasons"] if r["message"] in shown] == []
+    assert ENGLISH.findall(shown) == []
 
     entry.get_by_role("checkbox").check()
     a.fill("input[name=reason]", "欠费超过 100 元，已发停电预告")

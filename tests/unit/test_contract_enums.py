@@ -49,14 +49,37 @@ def _channel_places(tree: ast.AST) -> set[int]:
     return out
 
 
+def _other_enum_values(tree: ast.AST) -> set[int]:
+    """The member values of the backend's own enums (a payment refusal may be "stale" too):
+    a value that defines another enum's member is not a contract value retyped."""
+    out: set[int] = set()
+    for cls in ast.walk(tree):
+        if isinstance(cls, ast.ClassDef) and any(
+            isinstance(b, (ast.Name, ast.Attribute))
+            and (b.id if isinstance(b, ast.Name) else b.attr).endswith("Enum")
+            for b in cls.bases
+        ):
+            out |= {
+                id(stmt.value)
+                for stmt in cls.body
+                if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Constant)
+            }
+    return out
+
+
 def literals(source: str) -> list[str]:
     """``"value" -> Enum.MEMBER`` for every contract value written as a string literal, in
     source order."""
     tree = ast.parse(source)
     channel_places = _channel_places(tree)
+    other_enums = _other_enum_values(tree)
     found: list[tuple[int, int, str]] = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and id(node) not in other_enums
+        ):
             member = VALUES.get(node.value)
             if member is None and id(node) in channel_places:
                 member = CHANNELS.get(node.value)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from backend.field.errors import Invalid
+from backend.errors import ErrorCode as E
+from backend.errors import Invalid
 from backend.types import from_epoch_ms, to_epoch_ms
 
 
@@ -40,7 +41,9 @@ def local_day_bounds(day: str, timezone: str) -> tuple[int, int]:
     try:
         d = date.fromisoformat(day)
     except ValueError:
-        raise Invalid(f"date {day!r} is not YYYY-MM-DD", "date") from None
+        raise Invalid(
+            E.BAD_DATE, f"date {day!r} is not YYYY-MM-DD", field="date", value=day
+        ) from None
     tz = ZoneInfo(timezone)
     start = datetime(d.year, d.month, d.day, tzinfo=tz)
     return to_epoch_ms(start), to_epoch_ms(start + timedelta(days=1))
@@ -55,7 +58,7 @@ def _parts(cycle: str) -> tuple[int, int]:
         year, month = int(cycle[:4]), int(cycle[5:])
         if 1 <= month <= 12 and year >= 2000:
             return year, month
-    raise Invalid(f"cycle {cycle!r} is not YYYY-MM", "cycle")
+    raise Invalid(E.BAD_CYCLE, f"cycle {cycle!r} is not YYYY-MM", field="cycle", value=cycle)
 
 
 def ids(text: str) -> list[int]:

@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.accounts.models import Customer
 from backend.auth.guards import Caller
 from backend.auth.models import Role, User
+from backend.errors import ErrorCode as E
+from backend.errors import NotFound
 from backend.field.books import view as books_view
 from backend.field.books.cycles import cycle_bounds, cycle_last_day, cycle_of, ids
 from backend.field.books.models import (
@@ -31,7 +33,6 @@ from backend.field.books.models import (
 )
 from backend.field.books.routing import Stop, plan_route
 from backend.field.books.schemas import Book, BookSummary, Position
-from backend.field.errors import NotFound
 from backend.field.readings.history import meters_with_recent_ami
 from backend.field.readings.models import FieldReading, FieldReadingKind
 from backend.field.scope import grids_of
@@ -156,7 +157,12 @@ async def _write_items(session: AsyncSession, book: ReadingBook, ordered: list[N
 async def _inspector(session: AsyncSession, inspector_id: int) -> User:
     user = await session.get(User, inspector_id)
     if user is None or user.role != Role.INSPECTOR:
-        raise NotFound(f"inspector {inspector_id} not found", "inspector_id")
+        raise NotFound(
+            E.INSPECTOR_NOT_FOUND,
+            f"inspector {inspector_id} not found",
+            field="inspector_id",
+            inspector=inspector_id,
+        )
     return user
 
 
@@ -171,7 +177,12 @@ async def generate(
 ) -> tuple[ReadingBook, bool]:
     """The inspector's book for the cycle, made on first request (idempotent); True if made."""
     if not caller.unscoped and inspector_id != caller.user_id:
-        raise NotFound(f"inspector {inspector_id} not found", "inspector_id")
+        raise NotFound(
+            E.INSPECTOR_NOT_FOUND,
+            f"inspector {inspector_id} not found",
+            field="inspector_id",
+            inspector=inspector_id,
+        )
     await _inspector(session, inspector_id)
     cycle = cycle or cycle_of(now_ms, settings.timezone)
     existing = await session.scalar(
@@ -214,7 +225,7 @@ async def generate(
 async def visible_book(session: AsyncSession, caller: Caller, book_id: int) -> ReadingBook:
     book = await session.get(ReadingBook, book_id)
     if book is None or (not caller.unscoped and book.inspector_id != caller.user_id):
-        raise NotFound(f"book {book_id} not found")
+        raise NotFound(E.BOOK_NOT_FOUND, f"book {book_id} not found", book=book_id)
     return book
 
 

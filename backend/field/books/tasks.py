@@ -11,9 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.accounts.models import Customer
 from backend.auth.guards import Caller
 from backend.auth.scope import customer_scope
+from backend.errors import Conflict, Invalid, NotFound
+from backend.errors import ErrorCode as E
 from backend.field.books.models import FieldTask, FieldTaskKind, FieldTaskStatus
 from backend.field.books.schemas import Task, TaskComplete, TaskCreate
-from backend.field.errors import Conflict, Invalid, NotFound
 from backend.field.scope import visible_customer, visible_meter
 from backend.metering.models import Meter
 from backend.types import from_epoch_ms, to_epoch_ms
@@ -43,7 +44,9 @@ def _due(value: str | None) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise Invalid(f"due_on {value!r} is not YYYY-MM-DD", "due_on") from None
+        raise Invalid(
+            E.BAD_DATE, f"due_on {value!r} is not YYYY-MM-DD", field="due_on", value=value
+        ) from None
 
 
 async def create(session: AsyncSession, caller: Caller, body: TaskCreate, now_ms: int) -> Task:
@@ -53,10 +56,18 @@ async def create(session: AsyncSession, caller: Caller, body: TaskCreate, now_ms
         meter, _ = await visible_meter(session, caller, body.meter_id)
         if meter.customer_id != customer.id:
             raise Invalid(
-                f"meter {body.meter_id} does not belong to customer {customer.number}", "meter_id"
+                E.METER_NOT_OF_CUSTOMER,
+                f"meter {body.meter_id} does not belong to customer {customer.number}",
+                field="meter_id",
+                meter=body.meter_id,
+                customer=customer.number,
             )
     if body.kind == FieldTaskKind.METER_CHECK.value and meter is None:
-        raise Invalid("meter_id: a meter_check needs the meter to check", "meter_id")
+        raise Invalid(
+            E.METER_CHECK_NEEDS_METER,
+            "meter_id: a meter_check needs the meter to check",
+            field="meter_id",
+        )
     task = FieldTask(
         kind=FieldTaskKind(body.kind),
         customer_id=customer.id,
@@ -123,7 +134,7 @@ async def _visible_task(
         )
     ).first()
     if row is None:
-        raise NotFound(f"task {task_id} not found")
+        raise NotFound(E.TASK_NOT_FOUND, f"task {task_id} not found", task=task_id)
     return row[0], row[1], row[2]
 
 
@@ -157,9 +168,9 @@ async def complete(
     if task.status == FieldTaskStatus.DONE:
         if task.result == body.result and task.completed_by == caller.user_id:
             return _view(task, customer.number, meter_id)  # a resend from the handheld
-        raise Conflict(f"task {task_id} is already done")
+        raise Conflict(E.TASK_DONE, f"task {task_id} is already done", task=task_id)
     if task.status == FieldTaskStatus.CANCELLED:
-        raise Conflict(f"task {task_id} was cancelled")
+        raise Conflict(E.TASK_CANCELLED, f"task {task_id} was cancelled", task=task_id)
     task.status = FieldTaskStatus.DONE
     task.result = body.result
     task.completed_by = caller.user_id

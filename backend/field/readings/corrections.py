@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.accounts.models import Customer
 from backend.auth.guards import Caller
 from backend.auth.scope import customer_scope
-from backend.field.errors import Conflict, FieldError, Forbidden, NotFound
+from backend.errors import Conflict, Forbidden, NotAllowed, NotFound
+from backend.errors import ErrorCode as E
 from backend.field.readings import feed
 from backend.field.readings.models import CorrectionDecision, FieldReading, FieldReadingKind
 from backend.field.readings.schemas import DecisionSubmit, ReadingHistory
@@ -25,25 +26,26 @@ from backend.field.readings.schemas import FieldReading as FieldReadingOut
 from backend.field.readings.view import corrections_of, effective_registers, view
 from backend.field.scope import visible_meter_pk
 from backend.metering.models import Meter
+from backend.texts import Param
 from backend.types import from_epoch_ms
 
 
-class ReadingImmutable(FieldError):
+class ReadingImmutable(NotAllowed):
     """Raised on any attempt to change or delete a confirmed reading (R8)."""
 
-    status = 405
-
-    def __init__(self, what: str) -> None:
+    def __init__(self, what: str, code: E = E.READING_IMMUTABLE, **params: Param) -> None:
         super().__init__(
+            code,
             f"{what} is confirmed and cannot be changed or deleted (R8); submit a correction "
             "instead: POST /api/field/corrections with the reading's id, the corrected registers "
-            "and a reason"
+            "and a reason",
         )
+        self.params = params
 
 
 def refuse_change(client_id: str) -> None:
     """The answer to PUT, PATCH or DELETE on a reading: there is no such thing."""
-    raise ReadingImmutable(f"field reading {client_id}")
+    raise ReadingImmutable(f"field reading {client_id}", reading=client_id)
 
 
 @event.listens_for(FieldReading, "before_update")
@@ -53,8 +55,12 @@ def refuse_change(client_id: str) -> None:
 def _insert_only(_mapper: Any, _connection: Any, target: Any) -> None:
     """The ORM refuses before the database's trigger has to."""
     if isinstance(target, FieldReading):
-        raise ReadingImmutable(f"field reading {target.client_id}")
-    raise ReadingImmutable(f"the decision on correction {target.correction_id}")
+        raise ReadingImmutable(f"field reading {target.client_id}", reading=target.client_id)
+    raise ReadingImmutable(
+        f"the decision on correction {target.correction_id}",
+        E.DECISION_IMMUTABLE,
+        correction=target.correction_id,
+    )
 
 
 async def _correction(session: AsyncSession, caller: Caller, client_id: str) -> FieldReading:
@@ -64,7 +70,9 @@ async def _correction(session: AsyncSession, caller: Caller, client_id: str) -> 
         )
     )
     if row is None:
-        raise NotFound(f"correction {client_id} not found")
+        raise NotFound(
+            E.CORRECTION_NOT_FOUND, f"correction {client_id} not found", correction=client_id
+        )
     await visible_meter_pk(session, caller, row.meter_pk)
     return row
 
@@ -87,9 +95,17 @@ async def decide(
         ):
             return await view(session, correction)  # a resend of the same decision
         verdict = "approved" if existing.approved else "rejected"
-        raise Conflict(f"correction {client_id} was already {verdict}; a decision is final")
+        raise Conflict(
+            E.CORRECTION_APPROVED if existing.approved else E.CORRECTION_REJECTED,
+            f"correction {client_id} was already {verdict}; a decision is final",
+            correction=client_id,
+        )
     if correction.inspector_id == caller.user_id:
-        raise Forbidden(f"you submitted correction {client_id}; another supervisor must decide it")
+        raise Forbidden(
+            E.OWN_CORRECTION,
+            f"you submitted correction {client_id}; another supervisor must decide it",
+            correction=client_id,
+        )
     decision = CorrectionDecision(
         correction_id=correction.id,
         approved=body.approved,
@@ -108,7 +124,9 @@ async def decide(
     except IntegrityError:
         await session.rollback()
         raise Conflict(
-            f"correction {client_id} was decided at the same moment by someone else"
+            E.DECIDED_CONCURRENTLY,
+            f"correction {client_id} was decided at the same moment by someone else",
+            correction=client_id,
         ) from None
     if body.approved:
         await feed.committed(
@@ -120,7 +138,7 @@ async def decide(
 async def history(session: AsyncSession, caller: Caller, client_id: str) -> ReadingHistory:
     row = await session.scalar(select(FieldReading).where(FieldReading.client_id == client_id))
     if row is None:
-        raise NotFound(f"reading {client_id} not found")
+        raise NotFound(E.READING_NOT_FOUND, f"reading {client_id} not found", reading=client_id)
     await visible_meter_pk(session, caller, row.meter_pk)
     if row.kind == FieldReadingKind.CORRECTION:
         original = await session.get(FieldReading, row.corrects_id)

@@ -14,7 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.field.errors import Conflict
+from backend.errors import Conflict
+from backend.errors import ErrorCode as E
 from backend.metering.consumption import on_readings_committed
 from backend.metering.ingest.hooks import intervals_from, registered
 from backend.metering.models import Reading, ReadingSource
@@ -37,10 +38,14 @@ async def ensure_free(
     ).first()
     if taken is not None:
         raise Conflict(
+            E.READING_EXISTS,
             f"meter {meter_id} already has a {taken[1]} reading of {taken[0]} at "
             f"{from_epoch_ms(ts).isoformat()} (ts {ts}); a second reading at the same instant "
             "is refused",
-            "fix.fix_at",
+            field="fix.fix_at",
+            meter=meter_id,
+            source=str(taken[1]),
+            reading_at=ts,
         )
 
 

@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.accounts.models import Customer
 from backend.auth.guards import Caller
 from backend.auth.scope import customer_scope
-from backend.field.errors import Conflict, Invalid, NotFound
+from backend.errors import Conflict, Invalid, NotFound
+from backend.errors import ErrorCode as E
 from backend.field.readings.models import FieldFlag, FieldReading, FlagStatus
 from backend.field.readings.plausibility import FlagKind
 from backend.field.readings.schemas import Flag, FlagResolve
@@ -41,12 +42,23 @@ async def list_flags(
     )
     if status is not None:
         if status not in {s.value for s in FlagStatus}:
-            raise Invalid(f"status {status!r} is not open or resolved", "status")
+            raise Invalid(
+                E.NOT_ONE_OF,
+                f"status {status!r} is not open or resolved",
+                field="status",
+                value=status,
+                choices="open, resolved",
+            )
         query = query.where(FieldFlag.status == FlagStatus(status))
     if kind is not None:
         if kind not in {k.value for k in FlagKind}:
+            choices = ", ".join(k.value for k in FlagKind)
             raise Invalid(
-                f"kind {kind!r} is not one of {', '.join(k.value for k in FlagKind)}", "kind"
+                E.NOT_ONE_OF,
+                f"kind {kind!r} is not one of {choices}",
+                field="kind",
+                value=kind,
+                choices=choices,
             )
         query = query.where(FieldFlag.kind == kind)
     if inspector_id is not None:
@@ -69,12 +81,17 @@ async def resolve(
         )
     ).first()
     if row is None:
-        raise NotFound(f"flag {flag_id} not found")
+        raise NotFound(E.FLAG_NOT_FOUND, f"flag {flag_id} not found", flag=flag_id)
     flag, client_id, meter_id = row
     if flag.status == FlagStatus.RESOLVED:
         if flag.resolution == body.note and flag.resolved_by == caller.user_id:
             return flag_view(flag, client_id, meter_id)  # a resend
-        raise Conflict(f"flag {flag_id} is already resolved: {flag.resolution}")
+        raise Conflict(
+            E.FLAG_RESOLVED,
+            f"flag {flag_id} is already resolved: {flag.resolution}",
+            flag=flag_id,
+            resolution=flag.resolution,
+        )
     flag.status = FlagStatus.RESOLVED
     flag.resolved_by = caller.user_id
     flag.resolved_at = from_epoch_ms(now_ms)

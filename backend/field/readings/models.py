@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -103,7 +104,9 @@ class FieldFlag(Base):
     meter_pk: Mapped[int] = mapped_column(ForeignKey("meters.id"))
     inspector_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     kind: Mapped[str] = mapped_column(String(32))  # plausibility.FlagKind
-    detail: Mapped[str] = mapped_column(Text)
+    detail: Mapped[str] = mapped_column(Text)  # English, for logs
+    detail_code: Mapped[str | None] = mapped_column(String(48))  # plausibility.FlagText
+    detail_params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     status: Mapped[FlagStatus] = mapped_column(str_enum(FlagStatus, 16), default=FlagStatus.OPEN)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     resolved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

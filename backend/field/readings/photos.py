@@ -15,7 +15,8 @@ from pathlib import Path
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.field.errors import Invalid, NotFound, TooLarge, UnsupportedMedia
+from backend.errors import ErrorCode as E
+from backend.errors import Invalid, NotFound, TooLarge, UnsupportedMedia
 from backend.field.readings.models import FieldPhoto
 from backend.field.readings.schemas import Photo
 
@@ -36,21 +37,39 @@ def sniff(data: bytes) -> str | None:
 def check(data: bytes, declared: str | None, max_bytes: int) -> str:
     """Return the content type, or raise naming the problem."""
     if len(data) > max_bytes:
-        raise TooLarge(f"photo is {len(data)} bytes; the limit is {max_bytes} bytes", "photo")
+        raise TooLarge(
+            E.PHOTO_TOO_LARGE,
+            f"photo is {len(data)} bytes; the limit is {max_bytes} bytes",
+            field="photo",
+            size=len(data),
+            limit=max_bytes,
+        )
     if not data:
-        raise Invalid("photo is empty", "photo")
+        raise Invalid(E.PHOTO_EMPTY, "photo is empty", field="photo")
     declared_type = (declared or "").split(";")[0].strip().lower()
     if declared_type and declared_type not in TYPES:
         raise UnsupportedMedia(
-            f"content type {declared_type!r} is not accepted; send {', '.join(TYPES)}", "photo"
+            E.PHOTO_TYPE_REFUSED,
+            f"content type {declared_type!r} is not accepted; send {', '.join(TYPES)}",
+            field="photo",
+            type=declared_type,
+            accepted=", ".join(TYPES),
         )
     actual = sniff(data)
     if actual is None:
         raise UnsupportedMedia(
-            "photo content is not a JPEG, PNG or WebP image (checked by its first bytes)", "photo"
+            E.PHOTO_NOT_AN_IMAGE,
+            "photo content is not a JPEG, PNG or WebP image (checked by its first bytes)",
+            field="photo",
         )
     if declared_type and declared_type != actual:
-        raise Invalid(f"photo is declared {declared_type} but its content is {actual}", "photo")
+        raise Invalid(
+            E.PHOTO_TYPE_MISMATCH,
+            f"photo is declared {declared_type} but its content is {actual}",
+            field="photo",
+            declared=declared_type,
+            actual=actual,
+        )
     return actual
 
 
@@ -100,5 +119,5 @@ async def store(
 def load(root: Path, row: FieldPhoto) -> bytes:
     path = photo_path(root, row.sha256)
     if not path.exists():
-        raise NotFound(f"photo {row.sha256} not found")
+        raise NotFound(E.PHOTO_NOT_FOUND, f"photo {row.sha256} not found", photo=row.sha256)
     return path.read_bytes()

@@ -16,6 +16,7 @@ import msgspec
 
 from backend.field.geo import haversine_m
 from backend.settings import Settings
+from backend.texts import Params, TextCode
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
@@ -33,9 +34,29 @@ class FlagKind(enum.StrEnum):
     CLOCK_SKEW = "clock_skew"  # device clock and GPS fix time disagree
 
 
+class FlagText(TextCode):
+    """What a finding says, for people (stored with the flag; the PWA words it)."""
+
+    VALUE_BELOW_PREVIOUS = "check.value_below_previous"
+    CONSUMPTION_OUT_OF_RANGE = "check.consumption_out_of_range"
+    FAR_FROM_METER = "check.far_from_meter"
+    POOR_ACCURACY = "check.poor_accuracy"
+    SPEED_EARLIER = "check.speed_earlier"
+    SPEED_LATER = "check.speed_later"
+    SAME_INSTANT = "check.same_instant"
+    REPEATED_COORDINATES = "check.repeated_coordinates"
+    REPEATED_COORDINATES_MORE = "check.repeated_coordinates_more"
+    LATE_SUBMISSION = "check.late_submission"
+    AMI_BELOW = "check.ami_below"
+    AMI_ABOVE = "check.ami_above"
+    CLOCK_SKEW = "check.clock_skew"
+
+
 class Finding(msgspec.Struct, frozen=True):
     kind: FlagKind
-    detail: str
+    detail: str  # English, for logs
+    code: FlagText  # the same, for people, with ``params``
+    params: Params = msgspec.field(default_factory=dict)
 
 
 class Sample(NamedTuple):
@@ -104,6 +125,8 @@ def check_value_below_previous(
         FlagKind.VALUE_BELOW_PREVIOUS,
         f"{kwh(value)} is {kwh(previous.value - value)} below the previous reading "
         f"{kwh(previous.value)} and is not a register rollover",
+        FlagText.VALUE_BELOW_PREVIOUS,
+        {"value_wh": value, "below_wh": previous.value - value, "previous_wh": previous.value},
     )
 
 
@@ -154,10 +177,20 @@ def check_consumption(
         return None
     days = (ts - previous.ts) / DAY_MS
     used = value - previous.value
+    daily = used / max(days, 1e-9)
     return Finding(
         FlagKind.CONSUMPTION_OUT_OF_RANGE,
-        f"{kwh(used)} in {days:.1f} days ({kwh(used / max(days, 1e-9))}/day) against a usual "
+        f"{kwh(used)} in {days:.1f} days ({kwh(daily)}/day) against a usual "
         f"{kwh(usual)}/day: expected a reading between {kwh(low)} and {kwh(high)}",
+        FlagText.CONSUMPTION_OUT_OF_RANGE,
+        {
+            "used_wh": used,
+            "days": round(days, 1),
+            "daily_wh": round(daily),
+            "usual_wh": round(usual),
+            "low_wh": low,
+            "high_wh": high,
+        },
     )
 
 
@@ -174,6 +207,13 @@ def check_far_from_meter(
         FlagKind.FAR_FROM_METER,
         f"the fix is {d:.0f} m from the meter's registered location; allowed {allowed:.0f} m "
         f"(accuracy {fix.accuracy_m:.0f} m + tolerance {th.location_tolerance_m:.0f} m)",
+        FlagText.FAR_FROM_METER,
+        {
+            "distance_m": round(d),
+            "allowed_m": round(allowed),
+            "accuracy_m": round(fix.accuracy_m),
+            "tolerance_m": round(th.location_tolerance_m),
+        },
     )
 
 
@@ -183,6 +223,8 @@ def check_accuracy(accuracy_m: float, th: Thresholds) -> Finding | None:
     return Finding(
         FlagKind.POOR_ACCURACY,
         f"GPS accuracy {accuracy_m:.0f} m is worse than the limit of {th.max_accuracy_m:.0f} m",
+        FlagText.POOR_ACCURACY,
+        {"accuracy_m": round(accuracy_m), "limit_m": round(th.max_accuracy_m)},
     )
 
 
@@ -207,12 +249,26 @@ def check_speed(fix: Fix, neighbours: Iterable[Fix], th: Thresholds) -> Finding 
     v, other = worst
     d = haversine_m(fix.lat, fix.lon, other.lat, other.lon)
     gap_s = abs(fix.ts - other.ts) / 1000
-    speed = "at the same instant" if v == float("inf") else f"{v:.0f} km/h"
+    instant = v == float("inf")
+    speed = "at the same instant" if instant else f"{v:.0f} km/h"
+    earlier = other.ts <= fix.ts
+    code = (
+        FlagText.SAME_INSTANT
+        if instant
+        else FlagText.SPEED_EARLIER
+        if earlier
+        else FlagText.SPEED_LATER
+    )
+    params: Params = {"distance_m": round(d), "limit_kmh": round(th.max_speed_kmh)}
+    if not instant:
+        params.update(seconds=round(gap_s), speed_kmh=round(v))
     return Finding(
         FlagKind.IMPOSSIBLE_SPEED,
         f"{d:.0f} m from the inspector's fix {gap_s:.0f} s "
-        f"{'earlier' if other.ts <= fix.ts else 'later'}: {speed}, "
+        f"{'earlier' if earlier else 'later'}: {speed}, "
         f"limit {th.max_speed_kmh:.0f} km/h",
+        code,
+        params,
     )
 
 
@@ -234,9 +290,14 @@ def check_repeated_coordinates(matches: Sequence[SameFix], th: Thresholds) -> Fi
         return None
     shown = ", ".join(f"meter {m.meter_id} (reading {m.reading_id})" for m in far[:5])
     more = f" and {len(far) - 5} more" if len(far) > 5 else ""
+    params: Params = {"meters": ", ".join(m.meter_id for m in far[:5])}
+    if len(far) > 5:
+        params["more"] = len(far) - 5
     return Finding(
         FlagKind.REPEATED_COORDINATES,
         f"identical coordinates were submitted for {shown}{more}",
+        FlagText.REPEATED_COORDINATES_MORE if len(far) > 5 else FlagText.REPEATED_COORDINATES,
+        params,
     )
 
 
@@ -247,6 +308,8 @@ def check_late_submission(fix_at: int, received_at: int, th: Thresholds) -> Find
     return Finding(
         FlagKind.LATE_SUBMISSION,
         f"received {late_h:.1f} h after the fix; limit {th.late_submission_hours:.0f} h",
+        FlagText.LATE_SUBMISSION,
+        {"hours": round(late_h, 1), "limit_hours": round(th.late_submission_hours)},
     )
 
 
@@ -261,12 +324,16 @@ def check_ami(
             FlagKind.AMI_DISAGREEMENT,
             f"{kwh(value)} is below the AMI reading {kwh(before.value)} taken earlier "
             f"(tolerance {kwh(tol)})",
+            FlagText.AMI_BELOW,
+            {"value_wh": value, "ami_wh": before.value, "tolerance_wh": tol},
         )
     if after is not None and value > after.value + tol:
         return Finding(
             FlagKind.AMI_DISAGREEMENT,
             f"{kwh(value)} is above the AMI reading {kwh(after.value)} taken later "
             f"(tolerance {kwh(tol)})",
+            FlagText.AMI_ABOVE,
+            {"value_wh": value, "ami_wh": after.value, "tolerance_wh": tol},
         )
     return None
 
@@ -279,4 +346,6 @@ def check_clock_skew(device_at: int, fix_at: int, th: Thresholds) -> Finding | N
         FlagKind.CLOCK_SKEW,
         f"the device clock and the GPS fix time differ by {skew_min:.0f} min "
         f"(limit {th.clock_skew_minutes:.0f} min): a stale fix or a wrong phone clock",
+        FlagText.CLOCK_SKEW,
+        {"minutes": round(skew_min), "limit_minutes": round(th.clock_skew_minutes)},
     )

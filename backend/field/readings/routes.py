@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 from litestar import Request, Response, get, post, route
 from litestar.datastructures import State
-from litestar.exceptions import MethodNotAllowedException
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
@@ -17,11 +16,10 @@ from backend.controllers import (
     READERS,
     REVIEWERS,
     FieldApiController,
-    TooLargeAnswer,
-    UnsupportedMediaAnswer,
+    answers,
     now_ms,
 )
-from backend.field.errors import NotFound
+from backend.errors import ErrorCode, NotAllowed, NotFound, TooLarge, UnsupportedMedia
 from backend.field.readings import corrections as corrections_service
 from backend.field.readings import flags as flags_service
 from backend.field.readings import photos
@@ -114,7 +112,7 @@ class FieldReadingController(FieldApiController):
         guards=[requires_role(*FIELD_VIEW)],
         summary="Refused: confirmed readings are immutable",
         include_in_schema=False,
-        raises=[MethodNotAllowedException],
+        responses=answers(NotAllowed),
     )
     async def refuse(self, reading_id: FromPath[uuid.UUID]) -> None:
         corrections_service.refuse_change(str(reading_id))
@@ -170,7 +168,7 @@ class FieldReadingController(FieldApiController):
         "/photos",
         guards=[requires_role(*READERS)],
         summary="Upload a register photo",
-        raises=[TooLargeAnswer, UnsupportedMediaAnswer],
+        responses=answers(TooLarge, UnsupportedMedia),
     )
     async def upload_photo(
         self,
@@ -208,7 +206,7 @@ class FieldReadingController(FieldApiController):
     ) -> Response[bytes]:
         row = await visible_photo(db_session, caller, sha256)
         if row is None:
-            raise NotFound(f"photo {sha256} not found")
+            raise NotFound(ErrorCode.PHOTO_NOT_FOUND, f"photo {sha256} not found", photo=sha256)
         data = photos.load(state.settings.data_path, row)
         return Response(
             data,

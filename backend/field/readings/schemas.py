@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
+from backend.texts import Param
 from protocols.contract import ENERGY_QUANTITIES, Quantity
 
 # registers a person can read off a meter: the cumulative energy ones (Wh, varh)
@@ -79,7 +80,9 @@ class Photo(msgspec.Struct, kw_only=True):
 class Flag(msgspec.Struct, kw_only=True):
     id: int
     kind: str
-    detail: str
+    detail: str  # English, for logs; people read ``code`` with ``params`` (the PWA words it)
+    code: str | None = None  # plausibility.FlagText; None on flags raised before codes
+    params: dict[str, Param] = msgspec.field(default_factory=dict)
     status: Literal["open", "resolved"]
     reading_id: str
     meter_id: str

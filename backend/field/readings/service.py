@@ -19,9 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.accounts.models import Customer
 from backend.auth.guards import Caller
 from backend.auth.scope import customer_scope
+from backend.errors import Conflict, Invalid, NotFound
+from backend.errors import ErrorCode as E
 from backend.field.books.cycles import cycle_of
 from backend.field.books.models import ReadingBook, ReadingBookItem
-from backend.field.errors import Conflict, Invalid, NotFound
 from backend.field.readings import checks, feed
 from backend.field.readings.models import FieldFlag, FieldPhoto, FieldReading, FieldReadingKind
 from backend.field.readings.plausibility import Finding
@@ -55,28 +56,40 @@ def check_registers(registers: dict[str, int]) -> None:
     unknown = sorted(set(registers) - READABLE)
     if unknown:
         raise Invalid(
+            E.REGISTERS_UNREADABLE,
             f"registers: {', '.join(unknown)} not readable; use {', '.join(sorted(READABLE))}",
-            "registers",
+            field="registers",
+            registers=", ".join(unknown),
+            readable=", ".join(sorted(READABLE)),
         )
     if TOTAL not in registers:
-        raise Invalid(f"registers: {TOTAL} (the total, in Wh) is required", "registers")
+        raise Invalid(
+            E.TOTAL_REQUIRED,
+            f"registers: {TOTAL} (the total, in Wh) is required",
+            field="registers",
+            register=TOTAL,
+        )
 
 
 def check_not_future(value: int, now_ms: int, field: str) -> None:
     if value > now_ms + FUTURE_SLACK_MS:
         ahead = (value - now_ms) / 60_000
         raise Invalid(
+            E.CLOCK_AHEAD,
             f"{field} is {ahead:.0f} min in the future (server time): check the phone's date, "
             "time and time zone settings",
-            field,
+            field=field,
+            minutes=round(ahead),
         )
 
 
 async def check_photo(session: AsyncSession, sha: str | None) -> None:
     if sha is not None and await session.get(FieldPhoto, sha) is None:
         raise Invalid(
+            E.PHOTO_NOT_UPLOADED,
             f"photo_sha256: no photo {sha} was uploaded; upload it first (POST /api/field/photos)",
-            "photo_sha256",
+            field="photo_sha256",
+            photo=sha,
         )
 
 
@@ -90,15 +103,20 @@ async def _existing(
         await visible_meter_pk(session, caller, row.meter_pk)
     except NotFound:
         raise Conflict(
-            f"client_id {client_id} is already used by another submission", "client_id"
+            E.CLIENT_ID_TAKEN,
+            f"client_id {client_id} is already used by another submission",
+            field="client_id",
+            client_id=client_id,
         ) from None
     if row.body_sha256 != digest or row.kind != kind:
         received = datetime.fromtimestamp(row.received_at / 1000, UTC).isoformat()
         raise Conflict(
+            E.RESEND_DIFFERS,
             f"client_id {client_id} was already used for a different {row.kind} (received "
             f"{received}); a resend must carry exactly the same body, and a new reading needs "
             "a new client_id",
-            "client_id",
+            field="client_id",
+            client_id=client_id,
         )
     return Submitted(await view(session, row), replayed=True)
 
@@ -125,6 +143,8 @@ def _flags(row: FieldReading, findings: list[Finding]) -> list[FieldFlag]:
             inspector_id=row.inspector_id,
             kind=f.kind.value,
             detail=f.detail,
+            detail_code=f.code.value,
+            detail_params=f.params,
             created_at=from_epoch_ms(row.received_at),
         )
         for f in findings
@@ -143,7 +163,10 @@ async def submit_reading(
     meter, customer = await visible_meter(session, caller, body.meter_id)
     if meter.status == MeterStatus.REMOVED:
         raise Invalid(
-            f"meter {meter.meter_id} has been removed; read the meter that replaced it", "meter_id"
+            E.METER_REMOVED,
+            f"meter {meter.meter_id} has been removed; read the meter that replaced it",
+            field="meter_id",
+            meter=meter.meter_id,
         )
     # the fix time becomes the reading's time, so it may not lie ahead; the phone's own clock
     # is only evidence (a wrong one is a clock_skew flag, never a reading the phone cannot send)
@@ -202,26 +225,38 @@ async def submit_correction(
         select(FieldReading).where(FieldReading.client_id == str(body.corrects))
     )
     if original is None:
-        raise NotFound(f"reading {body.corrects} not found", "corrects")
+        raise NotFound(
+            E.READING_NOT_FOUND,
+            f"reading {body.corrects} not found",
+            field="corrects",
+            reading=str(body.corrects),
+        )
     meter, _customer = await visible_meter_pk(
         session, caller, original.meter_pk
     )  # 404 outside grid
     if original.kind != FieldReadingKind.READING:
         raise Invalid(
+            E.CORRECTION_OF_CORRECTION,
             f"corrects: {body.corrects} is itself a correction; refer to the original reading",
-            "corrects",
+            field="corrects",
+            reading=str(body.corrects),
         )
     unknown = sorted(set(body.registers) - READABLE)
     if unknown or not body.registers:
         raise Invalid(
-            f"registers: give the corrected readable registers ({', '.join(unknown)})", "registers"
+            E.CORRECTION_REGISTERS,
+            f"registers: give the corrected readable registers ({', '.join(unknown)})",
+            field="registers",
+            readable=", ".join(sorted(READABLE)),
         )
     pending = await pending_correction_of(session, original.id)
     if pending is not None:
         raise Conflict(
+            E.CORRECTION_PENDING,
             f"correction {pending.client_id} of this reading is still pending approval; "
             "a supervisor must decide it first",
-            "corrects",
+            field="corrects",
+            correction=pending.client_id,
         )
     if body.fix is not None:
         check_not_future(body.fix.fix_at, now_ms, "fix.fix_at")
@@ -268,7 +303,7 @@ async def submit_correction(
 async def get_reading(session: AsyncSession, caller: Caller, client_id: str) -> FieldReadingOut:
     row = await session.scalar(select(FieldReading).where(FieldReading.client_id == client_id))
     if row is None:
-        raise NotFound(f"reading {client_id} not found")
+        raise NotFound(E.READING_NOT_FOUND, f"reading {client_id} not found", reading=client_id)
     await visible_meter_pk(session, caller, row.meter_pk)
     return await view(session, row)
 

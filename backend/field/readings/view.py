@@ -23,6 +23,8 @@ def flag_view(flag: FieldFlag, reading_id: str, meter_id: str) -> Flag:
         id=flag.id,
         kind=flag.kind,
         detail=flag.detail,
+        code=flag.detail_code,
+        params=flag.detail_params or {},
         status=flag.status.value,
         reading_id=reading_id,
         meter_id=meter_id,

@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.accounts.models import Customer
 from backend.auth.guards import Caller
 from backend.auth.scope import customer_scope
-from backend.field.errors import Invalid
+from backend.errors import ErrorCode as E
+from backend.errors import Invalid
 from backend.field.geo import bounding_box, haversine_m
 from backend.metering.models import Meter, MeterStatus
 
@@ -101,11 +102,24 @@ async def nearby(
     tolerance_m: float,
 ) -> Nearby:
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        raise Invalid(f"position {lat}, {lon} is not on the earth", "lat")
+        raise Invalid(
+            E.NOT_ON_EARTH,
+            f"position {lat}, {lon} is not on the earth",
+            field="lat",
+            lat=lat,
+            lon=lon,
+        )
     if not 0 < radius_m <= max_radius_m:
-        raise Invalid(f"radius_m must be between 0 and {max_radius_m:.0f} m", "radius_m")
+        raise Invalid(
+            E.RADIUS_OUT_OF_RANGE,
+            f"radius_m must be between 0 and {max_radius_m:.0f} m",
+            field="radius_m",
+            max_m=round(max_radius_m),
+        )
     if not 0 < accuracy_m <= 100_000:
-        raise Invalid("accuracy_m must be a positive number of metres", "accuracy_m")
+        raise Invalid(
+            E.ACCURACY_INVALID, "accuracy_m must be a positive number of metres", field="accuracy_m"
+        )
     box = bounding_box(lat, lon, radius_m)
     own = and_(
         Meter.latitude.between(box.min_lat, box.max_lat),

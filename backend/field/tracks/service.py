@@ -12,12 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.accounts.models import Customer
 from backend.auth.guards import Caller
 from backend.auth.models import Role, User
+from backend.errors import ErrorCode as E
+from backend.errors import Invalid, NotFound
 from backend.field.books.cycles import cycle_bounds, ids, local_day_bounds, local_day_of
 from backend.field.books.models import FieldTask, FieldTaskStatus, ReadingBookItem
 from backend.field.books.routing import path_length_m
 from backend.field.books.schemas import Coverage, CoverageItem
 from backend.field.books.service import visible_book
-from backend.field.errors import Invalid, NotFound
 from backend.field.readings.models import FieldFlag, FieldReading, FieldReadingKind
 from backend.field.readings.plausibility import FlagKind
 from backend.field.readings.service import FUTURE_SLACK_MS
@@ -38,7 +39,11 @@ async def upload(
 ) -> TrackUploaded:
     for n, p in enumerate(body.points):
         if p.ts > now_ms + FUTURE_SLACK_MS:
-            raise Invalid(f"points[{n}].ts is in the future (server time)", f"points[{n}].ts")
+            raise Invalid(
+                E.IN_THE_FUTURE,
+                f"points[{n}].ts is in the future (server time)",
+                field=f"points[{n}].ts",
+            )
     batch: dict[int, TrackPointIn] = {}
     for p in body.points:  # within one batch the first point of an instant wins
         batch.setdefault(p.ts, p)
@@ -73,10 +78,12 @@ async def upload(
 
 async def _inspector(session: AsyncSession, caller: Caller, inspector_id: int) -> User:
     user = await session.get(User, inspector_id)
-    if user is None or user.role != Role.INSPECTOR:
-        raise NotFound(f"inspector {inspector_id} not found")
-    if not caller.unscoped and caller.user_id != inspector_id:
-        raise NotFound(f"inspector {inspector_id} not found")
+    if (user is None or user.role != Role.INSPECTOR) or (
+        not caller.unscoped and caller.user_id != inspector_id
+    ):
+        raise NotFound(
+            E.INSPECTOR_NOT_FOUND, f"inspector {inspector_id} not found", inspector=inspector_id
+        )
     return user
 
 

@@ -35,6 +35,30 @@ export function label(prefix: string, value: string): string {
   return catalogs[lang.value][key] ?? en[key] ?? value;
 }
 
+/** A parameter of a server text as people read it: by its name's ending (backend/texts.py):
+ * `…_fen` money, `…_wh` energy, `…_at` a UTC instant (epoch ms or ISO); a command's `state`
+ * and `kind`, a payment `channel` and a relay state by their labels; anything else as it is. */
+const LABELLED: Record<string, string> = { state: 'cmd', kind: 'kind', channel: 'channel', readback: 'relay', expected: 'relay' };
+
+function shown(name: string, value: unknown): string {
+  if (value === null || value === undefined) return '';
+  if (typeof value === 'number' && name.endsWith('_fen')) return yuan(value);
+  if (typeof value === 'number' && name.endsWith('_wh')) return kwh(value);
+  if ((typeof value === 'number' || typeof value === 'string') && name.endsWith('_at')) return when(value);
+  if (name in LABELLED) return label(LABELLED[name], String(value));
+  return String(value); // ids, counts, names: as they are
+}
+
+export type Params = Record<string, string | number | boolean | null>;
+
+/** A text from the server (a code and its parameters) in the current language. A code this app
+ * does not know yet reads as a generic phrase with the code, never as the server's English. */
+export function say(code: string | null | undefined, params: Params = {}): string {
+  const template = code ? (catalogs[lang.value][code] ?? en[code]) : undefined;
+  if (template === undefined) return t('text.unknown', { code: code ?? '?' });
+  return template.replace(/\{(\w+)\}/g, (_, name: string) => shown(name, params[name]));
+}
+
 /** Money: integer fen → "¥12.34" in the current locale. Never a float in storage. */
 export function yuan(fen: number): string {
   const sign = fen < 0 ? '-' : '';

@@ -1,5 +1,6 @@
 // The only door to the backend: HTTP under /api, bearer tokens, one refresh on 401.
 import { signal } from '@preact/signals';
+import type { Params } from '../i18n';
 
 export interface Me {
   id: number;
@@ -10,13 +11,50 @@ export interface Me {
   grid_ids?: number[];
 }
 
+/** An error answer of the API (backend/errors.py): `code` and `params` are for people (see
+ * `say` in i18n), `detail` is English for logs, `field` names the part of the request at fault. */
+export interface ErrorBody {
+  status_code?: number;
+  code?: string;
+  detail?: string;
+  field?: string | null;
+  params?: Params;
+  extra?: unknown;
+}
+
 export class ApiError extends Error {
   constructor(
     public status: number,
     public detail: string,
+    public code: string | null = null,
+    public params: Params = {},
+    public field: string | null = null,
   ) {
-    super(`${status}: ${detail}`);
+    super(`${status}: ${code ?? detail}`);
   }
+}
+
+/** A refusal as a code for people (backend/errors.py), when an answer's body carries one. */
+export function refusal(body: string): { code: string; params: Params; field: string | null } | undefined {
+  try {
+    const parsed = JSON.parse(body) as ErrorBody;
+    if (typeof parsed.code !== 'string') return undefined;
+    return { code: parsed.code, params: parsed.params ?? {}, field: parsed.field ?? null };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The ApiError for a response that is not ok: its JSON body when it has one. */
+export async function apiError(r: Response): Promise<ApiError> {
+  let body: ErrorBody = {};
+  try {
+    body = (await r.json()) as ErrorBody;
+  } catch {
+    // not JSON (a proxy's page): the status says enough
+  }
+  const extra = body.extra ? ` ${JSON.stringify(body.extra)}` : '';
+  return new ApiError(r.status, `${body.detail ?? r.statusText}${extra}`, body.code ?? null, body.params ?? {}, body.field ?? null);
 }
 
 const REFRESH_KEY = 'refresh_token';
@@ -78,23 +116,13 @@ export async function authFetch(path: string, init: RequestInit = {}): Promise<R
   return response;
 }
 
-async function errorDetail(r: Response): Promise<string> {
-  try {
-    const body = (await r.json()) as { detail?: string; extra?: unknown };
-    const extra = body.extra ? ` ${JSON.stringify(body.extra)}` : '';
-    return `${body.detail ?? r.statusText}${extra}`;
-  } catch {
-    return r.statusText;
-  }
-}
-
 export async function api<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
   const r = await authFetch(`/api${path}`, {
     method,
     headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  if (!r.ok) throw new ApiError(r.status, await errorDetail(r));
+  if (!r.ok) throw await apiError(r);
   return (r.status === 204 ? undefined : await r.json()) as T;
 }
 
@@ -107,7 +135,7 @@ export async function login(username: string, password: string): Promise<Me> {
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ username, password }),
   });
-  if (!r.ok) throw new ApiError(r.status, await errorDetail(r));
+  if (!r.ok) throw await apiError(r);
   const body = (await r.json()) as { access_token: string; refresh_token: string };
   setTokens(body.access_token, body.refresh_token);
   const who = await get<Me>('/me');

@@ -1,7 +1,7 @@
 // GET with an IndexedDB copy: the inspector's reading book must open in a cellar with no signal.
 // Online: revalidate with If-None-Match when the API gave an ETag (304 → the stored copy).
 // Offline or failing: the stored copy, marked stale with the time it was saved.
-import { ApiError, authFetch, me } from './api';
+import { apiError, authFetch, me } from './api';
 import { cacheGet, cachePut } from './db';
 
 export interface Cached<T> {
@@ -31,7 +31,7 @@ export async function getCached<T>(path: string): Promise<Cached<T>> {
   if (!response.ok) {
     // a 5xx with a stored copy: show the copy; a 4xx (gone, forbidden) is the truth
     if (stored && response.status >= 500) return { value: stored.value, savedAt: stored.savedAt, fresh: false };
-    throw new ApiError(response.status, response.statusText);
+    throw await apiError(response);
   }
   const value = (await response.json()) as T;
   await cachePut(key, value, response.headers.get('etag') ?? undefined);

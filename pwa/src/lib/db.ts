@@ -14,7 +14,8 @@ export interface OutboxItem {
   createdAt: number;
   attempts: number;
   state: 'waiting' | 'attention';
-  lastError?: string;
+  lastError?: string; // for developers: the status and the server's English detail
+  lastText?: { code: string; params: Record<string, string | number | boolean | null>; field: string | null }; // the refusal, for people
   label: string; // what the user sees in the outbox list
 }
 

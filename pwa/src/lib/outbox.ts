@@ -5,6 +5,7 @@
 //   "needs attention" list instead of blocking the queue, and never disappears by itself;
 // - nothing expires silently.
 import { signal } from '@preact/signals';
+import { refusal } from './api';
 import { db, type OutboxItem, type StoredPhoto } from './db';
 
 export const outboxCount = signal(0);
@@ -72,7 +73,7 @@ export async function replay(send: Sender, mine: (item: OutboxItem) => boolean =
       try {
         response = await send(item, photo);
       } catch (err) {
-        await d.put('outbox', { ...item, attempts: item.attempts + 1, lastError: String(err) });
+        await d.put('outbox', { ...item, attempts: item.attempts + 1, lastError: String(err), lastText: undefined });
         result.stoppedAt = 'network';
         break;
       }
@@ -83,11 +84,12 @@ export async function replay(send: Sender, mine: (item: OutboxItem) => boolean =
         await tx.done;
         result.sent += 1;
       } else if (response.status >= 400 && response.status < 500 && response.status !== 408 && response.status !== 429 && response.status !== 401) {
-        const detail = reason(await response.text().catch(() => ''));
-        await d.put('outbox', { ...item, attempts: item.attempts + 1, state: 'attention', lastError: `${response.status} ${detail}`.slice(0, 500) });
+        const body = await response.text().catch(() => '');
+        const lastError = `${response.status} ${reason(body)}`.slice(0, 500);
+        await d.put('outbox', { ...item, attempts: item.attempts + 1, state: 'attention', lastError, lastText: refusal(body) });
         result.attention += 1;
       } else {
-        await d.put('outbox', { ...item, attempts: item.attempts + 1, lastError: `HTTP ${response.status}` });
+        await d.put('outbox', { ...item, attempts: item.attempts + 1, lastError: `HTTP ${response.status}`, lastText: undefined });
         result.stoppedAt = `http-${response.status}`;
         break;
       }

@@ -3,6 +3,10 @@
 // the phone restarted all carry the same key; the server answers a repeated key with the first
 // result. The key is forgotten only when the server has answered definitively (2xx or 4xx).
 
+import { refusal } from './api';
+
+type Refusal = NonNullable<ReturnType<typeof refusal>>;
+
 export interface PendingTopUp {
   key: string;
   accountId: number;
@@ -12,7 +16,7 @@ export interface PendingTopUp {
 
 export type TopUpOutcome<T> =
   | { kind: 'done'; result: T; key: string }
-  | { kind: 'refused'; status: number; detail: string; key: string }
+  | { kind: 'refused'; status: number; detail: string; key: string; text?: Refusal }
   | { kind: 'unknown'; detail: string; key: string }; // not confirmed: retrying is safe
 
 /** Sends one request with the given key; returns the HTTP response (or throws when offline). */
@@ -20,12 +24,12 @@ export type TopUpSender = (accountId: number, amountFen: number, key: string) =>
 
 const STORE = 'pending_topup';
 
-async function errorDetail(r: Response): Promise<string> {
-  const text = await r.text().catch(() => '');
+async function errorDetail(r: Response): Promise<{ detail: string; text?: Refusal }> {
+  const body = await r.text().catch(() => '');
   try {
-    return String((JSON.parse(text) as { detail?: unknown }).detail ?? text);
+    return { detail: String((JSON.parse(body) as { detail?: unknown }).detail ?? body), text: refusal(body) };
   } catch {
-    return text;
+    return { detail: body };
   }
 }
 
@@ -68,12 +72,12 @@ export function topUp<T>(accountId: number, amountFen: number, send: TopUpSender
       forgetPendingTopUp();
       return { kind: 'done', result: (await response.json()) as T, key };
     }
-    const detail = await errorDetail(response);
+    const { detail, text } = await errorDetail(response);
     // 409: the first request with this key is still running on the server — its outcome is
     // unknown, so the key stays; 401/408/429 are not answers either
     if (response.status >= 400 && response.status < 500 && ![401, 408, 409, 429].includes(response.status)) {
       forgetPendingTopUp();
-      return { kind: 'refused', status: response.status, detail, key };
+      return { kind: 'refused', status: response.status, detail, key, ...(text ? { text } : {}) };
     }
     return { kind: 'unknown', detail: `HTTP ${response.status} ${detail}`.trim(), key };
   })().finally(() => inFlight.delete(key));

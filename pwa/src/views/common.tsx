@@ -3,7 +3,7 @@ import type { ComponentChildren } from 'preact';
 import { useLocation } from 'preact-iso';
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError } from '../lib/api';
-import { t, when } from '../i18n';
+import { say, t, when } from '../i18n';
 
 export function Tabs({ base, tabs }: { base: string; tabs: [string, string][] }) {
   const { path } = useLocation();
@@ -22,13 +22,16 @@ export function Tabs({ base, tabs }: { base: string; tabs: [string, string][] })
   );
 }
 
+/** What went wrong, in the user's language: the server's code with its parameters (never
+ * its English detail), or a phrase for the status when the answer carries no code. */
 export function errorText(err: unknown): string {
   if (err instanceof ApiError) {
     if (err.status === 401) return t('error.session');
+    if (err.status >= 500) return t('error.server');
+    if (err.code) return say(err.code, { field: err.field, ...err.params });
     if (err.status === 403) return t('error.forbidden');
     if (err.status === 404) return t('error.notfound');
-    if (err.status >= 500) return t('error.server');
-    return err.detail;
+    return t('text.unknown', { code: err.status });
   }
   if (err instanceof TypeError) return t('error.network');
   return String(err);

@@ -43,6 +43,15 @@ async def test_arrears_are_warned_then_disconnected_and_payment_restores_supply(
         kinds = {(n.kind, n.status) for n in (await s.scalars(select(Notice))).all()}
         assert (NoticeKind.DISCONNECT_WARNING, NoticeStatus.DELIVERED) in kinds
         assert (NoticeKind.LOW_BALANCE, NoticeStatus.DELIVERED) in kinds
+        # each notice is a code with parameters, worded for the customer (zh-CN) from it
+        warning = await s.scalar(
+            select(Notice).where(Notice.kind == NoticeKind.DISCONNECT_WARNING).limit(1)
+        )
+        assert warning is not None
+        assert warning.code == "notice.text.disconnect_warning"
+        assert warning.params is not None
+        assert warning.params["owed_fen"] == 1_500
+        assert warning.text.startswith("您已欠费 ¥15.00，最早将于 2026-05-06 10:00 停电")
     # the next sweep does not send the same notices again
     async with sessions() as s:
         await prepaid.sweep(s, settings, tuesday + timedelta(hours=1))
@@ -64,6 +73,10 @@ async def test_arrears_are_warned_then_disconnected_and_payment_restores_supply(
         )
         assert "is a working day" in c.reason
         assert "inside the disconnect window" in c.reason
+        assert (c.reason_code, c.reason_params) == (
+            "command.reason_arrears",
+            {"balance_fen": -1_500},
+        )
         # the customer pays before dispatch: the disconnect is withdrawn
         await ledger.post(s, account.id, EntryKind.TOP_UP, 5_000, actor="alice")
         assert await prepaid.after_payment(s, settings, account.id, wednesday) == []

@@ -149,3 +149,34 @@ async def test_a_late_reading_re_rates_by_reversal_without_editing_any_entry(eng
         assert acc.balance_fen == await ledger.ledger_sum(s, account.id) == -78
         live = (await s.scalars(select(Charge).where(Charge.reversed_at.is_(None)))).all()
         assert sorted(c.wh for c in live) == [200, 1800]
+
+
+async def test_the_system_writes_its_memos_as_codes_with_parameters(engine) -> None:
+    sessions = session_factory(engine)
+    async with sessions() as s:
+        _, account, meter = await make_account(s, category=CustomerCategory.GENERAL_INDUSTRY)
+        await load_default_tariffs(s)
+        await add_readings(
+            s, meter.id, [(local_ms(2026, 5, 6, 7), 0), (local_ms(2026, 5, 6, 9), 2000)]
+        )
+        await billing.bill_account(s, account.id, TZ)
+        await s.commit()
+    late = local_ms(2026, 5, 6, 8)
+    async with sessions() as s:
+        await add_readings(s, meter.id, [(late, 1800)])
+        await s.commit()
+    await billing.on_readings_committed(sessions, [(meter.id, "energy_import", late, late)], TZ)
+    async with sessions() as s:
+        rows = (
+            await s.scalars(
+                select(LedgerEntry)
+                .where(LedgerEntry.account_id == account.id)
+                .order_by(LedgerEntry.id)
+            )
+        ).all()
+    assert [(e.kind.value, e.memo_code, e.memo_params) for e in rows] == [
+        ("consumption_charge", "memo.consumption", {"meter": meter.id, "energy_wh": 2000}),
+        ("reversal", "memo.rerated", {}),
+        ("consumption_charge", "memo.consumption", {"meter": meter.id, "energy_wh": 1800}),
+        ("consumption_charge", "memo.consumption", {"meter": meter.id, "energy_wh": 200}),
+    ]

@@ -6,13 +6,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from backend.commands.lifecycle import State
 from backend.commands.models import Command
 from backend.db import session_factory
+from backend.metering.models import Meter
 from backend.prepaid import engine as prepaid
-from backend.prepaid.models import Channel, EntryKind, LedgerEntry, TopUp, TopUpStatus
+from backend.prepaid import ledger
+from backend.prepaid.models import Channel, Charge, EntryKind, LedgerEntry, TopUp, TopUpStatus
 from backend.types import utcnow
 from protocols.contract import CommandKind, RelayState
 from tests.integration.api.conftest import Api
@@ -22,6 +24,23 @@ OFF, ON, READY = (int(RelayState.DISCONNECTED), int(RelayState.CONNECTED),
                   int(RelayState.READY_FOR_RECONNECTION))  # fmt: skip
 
 
+async def charge(api: Api, account: int, fen: int, covering: timedelta) -> None:
+    """A consumption charge for the metered interval that ends now."""
+    end = int(utcnow().timestamp() * 1000)
+    async with session_factory(api.engine)() as s:
+        entry = await ledger.post(
+            s, account, EntryKind.CONSUMPTION_CHARGE, fen, actor="billing", memo="test"
+        )
+        s.add(
+            Charge(
+                account_id=account, meter_pk=api.world.alice_meter,
+                start_ms=end - int(covering.total_seconds() * 1000), end_ms=end, wh=1,
+                exact_cny=f"{-fen / 100:.2f}", lines="[]", entry_id=entry.id,
+            )
+        )  # fmt: skip
+        await s.commit()
+
+
 def key(n: int) -> dict[str, str]:
     return {"Idempotency-Key": f"pay-{n:08d}"}
 
@@ -29,7 +48,7 @@ def key(n: int) -> dict[str, str]:
 async def test_customer_sees_balance_and_days_of_credit_left(quiet_api: Api) -> None:
     api, acc = quiet_api, quiet_api.world.alice_account
     await post(api.engine, acc, EntryKind.TOP_UP, 10_000)
-    await post(api.engine, acc, EntryKind.CONSUMPTION_CHARGE, -3_000)  # ¥30 in 30 days
+    await charge(api, acc, -3_000, timedelta(days=30))  # ¥30 metered over 30 days
     r = await api.client.get(f"/api/accounts/{acc}/balance", headers=await api.login("alice"))
     assert r.status_code == 200
     body = r.json()
@@ -79,8 +98,8 @@ async def test_top_up_with_the_same_key_and_body_answers_the_same_receipt_and_pa
     quiet_api: Api,
 ) -> None:
     api, acc = quiet_api, quiet_api.world.alice_account
-    headers = {**await api.login("alice"), **key(2)}
-    body = {"amount_fen": 5_000, "channel": "wechat"}
+    headers = {**await api.login("op"), **key(2)}  # the counter takes cash: staff enter it
+    body = {"amount_fen": 5_000, "channel": "counter"}
     first = await api.client.post(f"/api/accounts/{acc}/topups", json=body, headers=headers)
     second = await api.client.post(f"/api/accounts/{acc}/topups", json=body, headers=headers)
     assert (first.status_code, second.status_code) == (201, 201)
@@ -88,6 +107,9 @@ async def test_top_up_with_the_same_key_and_body_answers_the_same_receipt_and_pa
     assert first.headers["idempotent-replayed"] == "false"
     assert second.headers["idempotent-replayed"] == "true"
     assert first.json()["balance_after_fen"] == 5_000
+    ledger = await api.client.get(f"/api/accounts/{acc}/ledger", headers=headers)
+    (entry,) = ledger.json()["items"]
+    assert (entry["memo_code"], entry["memo_params"]["channel"]) == ("memo.top_up", "counter")
     async with session_factory(api.engine)() as s:
         n = await s.scalar(
             select(func.count()).where(
@@ -99,36 +121,41 @@ async def test_top_up_with_the_same_key_and_body_answers_the_same_receipt_and_pa
 
 async def test_top_up_with_the_same_key_and_another_body_is_422(quiet_api: Api) -> None:
     api, acc = quiet_api, quiet_api.world.alice_account
-    headers = {**await api.login("alice"), **key(3)}
+    headers = {**await api.login("op"), **key(3)}
     url = f"/api/accounts/{acc}/topups"
-    assert (await api.client.post(url, json={"amount_fen": 100}, headers=headers)).is_success
-    r = await api.client.post(url, json={"amount_fen": 200}, headers=headers)
+    cash = {"channel": "counter"}
+    assert (
+        await api.client.post(url, json={"amount_fen": 100, **cash}, headers=headers)
+    ).is_success
+    r = await api.client.post(url, json={"amount_fen": 200, **cash}, headers=headers)
     assert r.status_code == 422
     assert "different top-up" in r.json()["detail"]
+    assert r.json()["code"] == "error.idempotency_key_reused"
 
 
 async def test_top_up_while_the_first_request_with_the_key_still_runs_is_409(
     quiet_api: Api,
 ) -> None:
     api, acc = quiet_api, quiet_api.world.alice_account
-    body = {"amount_fen": 100, "channel": "app"}
+    body = {"amount_fen": 100, "channel": "counter"}
     from backend.prepaid import topups
 
     async with session_factory(api.engine)() as s:
         s.add(
             TopUp(
                 customer_id=api.world.alice, account_id=acc, idempotency_key="pay-00000004",
-                request_hash=topups.request_hash(acc, topups.TopUpIn(100, Channel.APP)),
-                status=TopUpStatus.IN_PROGRESS, channel=Channel.APP, amount_fen=100,
-                actor="alice", started_at=utcnow(),
+                request_hash=topups.request_hash(acc, topups.TopUpIn(100, Channel.COUNTER)),
+                status=TopUpStatus.IN_PROGRESS, channel=Channel.COUNTER, amount_fen=100,
+                actor="op", started_at=utcnow(),
             )
         )  # fmt: skip
         await s.commit()
     r = await api.client.post(
-        f"/api/accounts/{acc}/topups", json=body, headers={**await api.login("alice"), **key(4)}
+        f"/api/accounts/{acc}/topups", json=body, headers={**await api.login("op"), **key(4)}
     )
     assert r.status_code == 409
     assert "still being processed" in r.json()["detail"]
+    assert r.json()["code"] == "error.payment_in_progress"
 
 
 @pytest.mark.parametrize(
@@ -138,7 +165,7 @@ async def test_top_up_while_the_first_request_with_the_key_still_runs_is_409(
         ({"Idempotency-Key": "short"}, {"amount_fen": 100}, "idempotency"),
         (key(5), {"amount_fen": 0}, "amount_fen"),
         (key(5), {"amount_fen": 100, "balance_fen": 1}, "balance_fen"),
-        (key(5), {"amount_fen": 100, "channel": "counter"}, "channel"),
+        (key(5), {"amount_fen": 100, "channel": "cash"}, "channel"),
     ],
 )
 async def test_a_bad_top_up_is_refused_naming_what_is_wrong(
@@ -150,6 +177,16 @@ async def test_a_bad_top_up_is_refused_naming_what_is_wrong(
     )  # fmt: skip
     assert r.status_code == 400
     assert field in r.text.lower()
+
+
+async def test_an_operator_cannot_enter_online_money_by_hand(quiet_api: Api) -> None:
+    r = await quiet_api.client.post(
+        f"/api/accounts/{quiet_api.world.alice_account}/topups",
+        json={"amount_fen": 2_000, "channel": "wechat"},
+        headers={**await quiet_api.login("op"), **key(8)},
+    )
+    assert r.status_code == 400
+    assert r.json()["extra"][0]["key"] == "channel"
 
 
 async def test_an_operator_records_a_counter_payment(quiet_api: Api) -> None:
@@ -174,12 +211,32 @@ async def test_supply_off_for_arrears_says_how_much_to_pay_and_a_top_up_starts_t
         "disconnected", "top_up", 1_234,
     )  # fmt: skip
     paid = await api.client.post(
-        f"/api/accounts/{acc}/topups", json={"amount_fen": 1_234}, headers={**alice, **key(7)}
-    )
+        f"/api/accounts/{acc}/topups", json={"amount_fen": 1_234, "channel": "counter"},
+        headers={**await api.login("op"), **key(7)},
+    )  # fmt: skip
     assert paid.status_code == 201
     wait = (await api.client.get(f"/api/accounts/{acc}/supply", headers=alice)).json()
     assert wait["action"] == "wait"
     assert wait["meters"][0]["pending_command"]["kind"] == "reconnect"
+
+
+async def test_supply_is_unknown_not_connected_while_a_meter_has_not_read_back_its_relay(
+    quiet_api: Api,
+) -> None:
+    api, acc = quiet_api, quiet_api.world.alice_account
+    await set_relay(api.engine, api.world.alice_meter, ON)
+    async with session_factory(api.engine)() as s:  # a second meter, never read back
+        await s.execute(
+            update(Meter)
+            .where(Meter.id == api.world.bob_meter)
+            .values(account_id=acc, relay_state=None)
+        )
+        await s.commit()
+    r = await api.client.get(f"/api/accounts/{acc}/supply", headers=await api.login("alice"))
+    body = r.json()
+    assert body["supply"] == "unknown"
+    assert sorted(m["supply"] for m in body["meters"]) == ["connected", "unknown"]
+    assert "on" not in body["message"].lower().split()
 
 
 async def test_supply_of_an_armed_meter_says_press_the_button(quiet_api: Api) -> None:

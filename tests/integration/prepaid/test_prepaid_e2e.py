@@ -199,7 +199,7 @@ async def test_a_prepaid_customer_runs_out_is_disconnected_tops_up_and_is_restor
         env={}, database_url=url, data_dir=str(tmp_path / "server"), http_port=http_port,
         mqtt_url=mosquitto.url(Mosquitto.BACKEND), timezone=zone, log_level="WARNING",
         prepaid_holiday_calendar=str(calendar), prepaid_warning_lead_hours=0,
-        prepaid_sweep_seconds=1, prepaid_notify_seconds=1,
+        prepaid_sweep_seconds=1, prepaid_notify_seconds=1, payments_provider="simulated",
     )  # fmt: skip
     sim_start = past_weekday_morning(now).isoformat()
     base = f"http://127.0.0.1:{http_port}"
@@ -285,12 +285,18 @@ async def _run(
         supply = (await client.get(f"/api/accounts/{acc}/supply", headers=login[h])).json()
         assert (supply["supply"], supply["action"]) == ("disconnected", "top_up")
         assert supply["amount_to_restore_fen"] > 0
-        paid = await client.post(
-            f"/api/accounts/{acc}/topups",
+        # the customer's order, then the (simulated) provider's signed confirmation
+        order = await client.post(
+            f"/api/accounts/{acc}/payment-orders",
             json={"amount_fen": supply["amount_to_restore_fen"] + 50_000, "channel": "wechat"},
             headers={**login[h], "Idempotency-Key": f"e2e-payment-{h.user}"},
         )
-        assert paid.status_code == 201, paid.text
+        assert order.status_code == 201, order.text
+        paid = await client.post(
+            f"/api/accounts/{acc}/payment-orders/{order.json()['order_no']}/simulated-payment",
+            headers=login[h],
+        )
+        assert paid.json()["status"] == "paid", paid.text
 
     on = await until(
         lambda: _command(sessions, accounts[DIRECT], CommandKind.RECONNECT),

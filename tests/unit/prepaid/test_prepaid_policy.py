@@ -12,6 +12,7 @@ from backend.prepaid.policy import (
     HolidayCalendar,
     PolicyConfig,
     PolicyError,
+    PolicyText,
     explain,
 )
 
@@ -120,3 +121,50 @@ def test_friendly_credit_accrues_as_debt_until_the_credit_limit() -> None:
 def test_a_bad_disconnect_window_is_refused_with_its_text() -> None:
     with pytest.raises(PolicyError, match="'16:00-09:00' ends before it starts"):
         PolicyConfig.parse_window("16:00-09:00")
+
+
+def test_every_reason_carries_a_code_and_its_parameters_for_people() -> None:
+    now = at(2026, 5, 6, 10)  # Wednesday
+    warned = now - timedelta(hours=48)
+    d = explain(facts(now, warning_delivered_at=warned), now, CONFIG)
+    assert [(r.rule, r.code) for r in d.reasons] == [
+        ("arrears", PolicyText.ARREARS_BELOW),
+        ("protected", PolicyText.NOT_PROTECTED),
+        ("supply", PolicyText.SUPPLY_ON),
+        ("warning", PolicyText.WARNED_LONG_AGO),
+        ("working_day", PolicyText.WORKING_DAY),
+        ("holiday_eve", PolicyText.NOT_HOLIDAY_EVE),
+        ("hours", PolicyText.IN_HOURS),
+    ]
+    params = {r.rule: r.params for r in d.reasons}
+    assert params["arrears"] == {"balance_fen": -500, "threshold_fen": 0}
+    assert params["warning"] == {"warned_at": int(warned.timestamp() * 1000), "hours": 24}
+    assert params["working_day"] == {"day": "2026-05-06"}
+    assert params["hours"] == {
+        "local_time": "10:00",
+        "window_start": "09:00",
+        "window_end": "16:00",
+    }
+
+
+def test_the_codes_follow_the_verdicts() -> None:
+    now = at(2026, 10, 7, 17)  # 国庆, after hours
+    d = explain(
+        facts(now, balance_fen=-100, credit_limit_fen=500, protected=True, supply_on=False,
+              warning_delivered_at=now - timedelta(hours=1)),
+        now, CONFIG,
+    )  # fmt: skip
+    assert [r.code for r in d.reasons] == [
+        PolicyText.ARREARS_NOT_BELOW_CREDIT,
+        PolicyText.PROTECTED,
+        PolicyText.SUPPLY_OFF,
+        PolicyText.WARNED_RECENTLY,
+        PolicyText.PUBLIC_HOLIDAY,
+        PolicyText.NOT_HOLIDAY_EVE,
+        PolicyText.OUT_OF_HOURS,
+    ]
+    assert d.reasons[0].params == {
+        "balance_fen": -100,
+        "threshold_fen": -500,
+        "credit_limit_fen": 500,
+    }

@@ -1,11 +1,19 @@
 // The customer's app: balance and days left, supply state, notices, usage, ledger, top-up.
 import { lazy, Route, Router } from 'preact-iso';
-import { label, t, when, yuan } from '../../i18n';
+import { label, say, t, when, yuan } from '../../i18n';
 import { Show, Tabs, useAsync } from '../common';
 import { type Account, balance, ledger, loadDetail, mainAccount, notices, outages, type Supply, supply } from './data';
 import { TopUp } from './TopUp';
 
 const Usage = lazy(() => import('./Usage').then((m) => m.Usage));
+
+/** Days of credit at the recent spend rate; under a day in hours, never "0 days". */
+function daysLeft(days: number | null): string {
+  if (days === null) return t('cust.days.unknown');
+  if (days >= 1) return t('cust.days', { n: Math.floor(days) });
+  const hours = Math.floor(days * 24);
+  return hours >= 1 ? t('cust.days.hours', { n: hours }) : t('cust.days.minutes');
+}
 
 export function SupplyCard({ s }: { s: Supply }) {
   const cls = s.supply === 'connected' ? 'ok' : s.supply === 'disconnected' ? 'error' : 'warn';
@@ -16,7 +24,9 @@ export function SupplyCard({ s }: { s: Supply }) {
       <p>
         {s.action === 'top_up' && s.amount_to_restore_fen === 0
           ? t('action.top_up.keep')
-          : t(`action.${s.action}`, { amount: yuan(s.amount_to_restore_fen) })}
+          : s.action === 'none' && s.supply !== 'connected'
+            ? t('action.none.unknown') // never "your electricity is on" when it is not known
+            : t(`action.${s.action}`, { amount: yuan(s.amount_to_restore_fen) })}
       </p>
       {s.planned_disconnect_at && s.supply === 'connected' && (
         <p class="warn">{t('cust.disconnect.planned', { when: when(s.planned_disconnect_at) })}</p>
@@ -47,7 +57,7 @@ function Notices({ account, areaId }: { account: Account; areaId: number | null 
               <li key={n.id} class={`notice ${n.kind}`}>
                 <div class="item">
                   <strong>{label('notice', n.kind)}</strong>
-                  <div>{n.text}</div>
+                  <div>{n.code ? say(n.code, n.params) : n.text}</div>
                   <div class="muted">{when(n.created_at)}</div>
                 </div>
               </li>
@@ -72,7 +82,7 @@ function Overview({ account, areaId }: { account: Account; areaId: number | null
               {yuan(b.balance_fen)}
             </p>
             <p data-testid="days-left" class={b.low ? 'warn' : undefined}>
-              {b.days_left === null ? t('cust.days.unknown') : t('cust.days', { n: Math.floor(b.days_left) })}
+              {daysLeft(b.days_left)}
             </p>
             {b.in_arrears && <p class="error">{t('cust.arrears')}</p>}
             {b.tier && (
@@ -124,7 +134,7 @@ function Ledger({ account }: { account: Account }) {
                     <td>{when(e.created_at)}</td>
                     <td>
                       {label('entry', e.kind)}
-                      {e.memo && <div class="muted">{e.memo}</div>}
+                      {e.memo_code ? <div class="muted">{say(e.memo_code, e.memo_params)}</div> : e.memo && <div class="muted">{e.memo}</div>}
                     </td>
                     <td class={`num ${e.amount_fen > 0 ? 'ok' : ''}`}>
                       {e.amount_fen > 0 ? '+' : ''}

@@ -1,7 +1,8 @@
 // The customer's data: their customer record and accounts, the prepaid state of the account
 // (balance, supply, ledger, notices), outages in their area, consumption. Money integer fen,
 // energy integer Wh, times UTC.
-import { authFetch, get, me } from '../../lib/api';
+import type { Params } from '../../i18n';
+import { authFetch, get, me, post } from '../../lib/api';
 import type { TopUpSender } from '../../lib/topup';
 
 export interface Account {
@@ -59,17 +60,21 @@ export interface LedgerEntry {
   kind: string; // top_up, consumption_charge, adjustment, refund, reversal
   amount_fen: number;
   balance_after_fen: number;
-  memo: string;
+  memo: string; // as written by staff (or, in English, by the system: then `memo_code` says it)
   created_at: string;
+  memo_code: string | null;
+  memo_params: Params;
 }
 
 export interface Notice {
   id: number;
   kind: string; // low_balance, disconnect_warning, disconnected, restored
   channel: string;
-  text: string;
+  text: string; // as sent to the customer (SMS): the app words `code` in its own language
   planned_disconnect_at: string | null;
   created_at: string;
+  code: string | null;
+  params: Params;
 }
 
 export interface Outage {
@@ -95,6 +100,21 @@ export interface DailyUse {
 export interface MonthlyUse {
   month: string;
   wh: number;
+}
+
+/** An online payment order: pending until the payment provider confirms it. */
+export interface PaymentOrder {
+  order_no: string;
+  account_id: number;
+  amount_fen: number;
+  channel: string;
+  provider: 'wechat' | 'alipay' | 'simulated';
+  status: 'pending' | 'paid' | 'expired';
+  created_at: string;
+  expires_at: string;
+  paid_at: string | null;
+  receipt_number: string | null;
+  balance_after_fen: number | null;
 }
 
 /** The receipt of a top-up (购电凭证). */
@@ -153,9 +173,17 @@ export function monthly(accountId: number, months = 12): Promise<MonthlyUse[]> {
   return get<MonthlyUse[]>(`/accounts/${accountId}/consumption/monthly?quantity=energy_import&from=${iso(from).slice(0, 7)}&to=${iso(to).slice(0, 7)}`);
 }
 
+/** Starts an online payment: the server makes one pending order per Idempotency-Key. */
 export const sendTopUp: TopUpSender = (accountId, amountFen, key) =>
-  authFetch(`/api/accounts/${accountId}/topups`, {
+  authFetch(`/api/accounts/${accountId}/payment-orders`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'idempotency-key': key },
     body: JSON.stringify({ amount_fen: amountFen, channel: 'app' }),
   });
+
+export const paymentOrder = (accountId: number, orderNo: string) =>
+  get<PaymentOrder>(`/accounts/${accountId}/payment-orders/${encodeURIComponent(orderNo)}`);
+
+/** Demo only: the simulated wallet pays the order (it signs the provider's notification). */
+export const payWithSimulatedWallet = (accountId: number, orderNo: string) =>
+  post<PaymentOrder>(`/accounts/${accountId}/payment-orders/${encodeURIComponent(orderNo)}/simulated-payment`);

@@ -1,5 +1,5 @@
 // The plausibility flags on this inspector's readings: what a supervisor will look at.
-import { label, t, when } from '../../i18n';
+import { label, say, t, when } from '../../i18n';
 import { me } from '../../lib/api';
 import { getCached } from '../../lib/cached';
 import { Show, Stale, useAsync } from '../common';
@@ -23,7 +23,7 @@ export function Flags() {
                     <div class="item">
                       <span class="flag">⚑ {label('flag', f.kind)}</span>
                       <strong> {t('insp.meter')} {f.meter_id}</strong>
-                      <div class="muted">{f.detail}</div>
+                      {f.code && <div class="muted">{say(f.code, f.params)}</div>}
                       <div class="muted">
                         {when(f.created_at)} · {f.status === 'open' ? t('flags.open') : `${t('flags.resolved')}: ${f.resolution ?? ''}`}
                       </div>

@@ -1,6 +1,6 @@
 // A confirmed reading: locked. Shows whether it still waits on the device or the server has it,
 // and the server's plausibility flags once it has.
-import { kwh, label, t, when } from '../../i18n';
+import { kwh, label, say, t, when } from '../../i18n';
 import { ApiError, get, online } from '../../lib/api';
 import { list, outboxCount } from '../../lib/outbox';
 import { useAsync } from '../common';
@@ -14,7 +14,7 @@ export function FlagList({ flags }: { flags: Flag[] }) {
       {flags.map((f) => (
         <li key={f.id}>
           <span class="flag">⚑ {label('flag', f.kind)}</span>
-          <span class="muted"> {f.detail}</span>
+          {f.code && <span class="muted"> {say(f.code, f.params)}</span>}
           {f.status === 'resolved' && <span class="ok"> ✓ {t('flags.resolved')}</span>}
         </li>
       ))}

@@ -1,6 +1,6 @@
 // What is waiting on this device, what needs attention, and a "send now" button.
 // Nothing here disappears by itself: only delivery, or the user's explicit discard.
-import { t, when } from '../../i18n';
+import { say, t, when } from '../../i18n';
 import { online } from '../../lib/api';
 import type { OutboxItem } from '../../lib/db';
 import { attentionCount, discard, list, outboxCount, replaying, retry } from '../../lib/outbox';
@@ -23,7 +23,11 @@ function Item({ item }: { item: OutboxItem }) {
           {item.photoKey && ` · ${t('photo.attached')}`}
           {item.attempts > 0 && ` · ${t('outbox.attempts', { n: item.attempts })}`}
         </div>
-        {item.lastError && <div class={item.state === 'attention' ? 'error' : 'muted'}>{item.lastError}</div>}
+        {(item.lastText ?? item.lastError) && (
+          <div class={item.state === 'attention' ? 'error' : 'muted'}>
+            {item.lastText ? say(item.lastText.code, { field: item.lastText.field, ...item.lastText.params }) : item.lastError}
+          </div>
+        )}
         {item.state === 'attention' && (
           <div class="row">
             <button type="button" onClick={() => void retry(item.seq!)}>

@@ -1,4 +1,5 @@
 // Shapes of the field API (backend/field/*_schemas.py). Energy integer Wh, times UTC epoch ms.
+import type { Params } from '../../i18n';
 
 export interface LastValue {
   value_wh: number;
@@ -76,7 +77,9 @@ export interface GpsFix {
 export interface Flag {
   id: number;
   kind: string;
-  detail: string;
+  detail: string; // English, for logs: the screens word `code` with `params`
+  code: string | null; // null on flags raised before codes: the kind says it
+  params: Params;
   status: 'open' | 'resolved';
   reading_id: string;
   meter_id: string;

@@ -1,7 +1,7 @@
 // Arrears and the disconnect queue (欠费停电), each entry with the policy's explanation, and the
 // bulk disconnect batches waiting for a second operator's approval (four-eyes).
 import { useState } from 'preact/hooks';
-import { label, t, when, yuan } from '../../i18n';
+import { label, say, t, when, yuan } from '../../i18n';
 import { me } from '../../lib/api';
 import { errorText, Show, useAsync } from '../common';
 import { approveBatch, arrears, awaitingApproval, type Batch, proposeDisconnect, queue, type QueueItem, rejectBatch } from './data';
@@ -94,7 +94,7 @@ function QueueEntry({ item, checked, toggle }: { item: QueueItem; checked: boole
           {reasons.map((r) => (
             <li key={r.rule} class={r.ok ? undefined : 'blocks'}>
               <span aria-hidden="true">{r.ok ? '✓' : '✗'}</span> <strong>{label('rule', r.rule)}</strong>
-              <span class="visually-hidden">{r.ok ? t('op.rule.ok') : t('op.rule.blocks')}</span>: {r.message}
+              <span class="visually-hidden">{r.ok ? t('op.rule.ok') : t('op.rule.blocks')}</span>: {say(r.code, r.params)}
             </li>
           ))}
         </ul>

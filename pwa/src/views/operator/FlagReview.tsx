@@ -1,7 +1,7 @@
 // Field flags for a supervisor to look at: what the plausibility checks found on a reading.
 // A flag is never a penalty by itself; resolving it takes a note saying what was found.
 import { useState } from 'preact/hooks';
-import { label, t, when } from '../../i18n';
+import { label, say, t, when } from '../../i18n';
 import { get, me, post } from '../../lib/api';
 import { errorText, Show, useAsync } from '../common';
 import type { Flag } from '../inspector/types';
@@ -54,7 +54,7 @@ export function FlagReview() {
                       {' '}
                       {t('insp.meter')} {f.meter_id}
                     </strong>
-                    <div class="muted">{f.detail}</div>
+                    {f.code && <div class="muted">{say(f.code, f.params)}</div>}
                     <div class="muted">{t('op.flags.by', { who: f.inspector_id, when: when(f.created_at) })}</div>
                     {me.value?.role === 'supervisor' && <Resolve flag={f} done={state.reload} />}
                   </div>

@@ -1,6 +1,6 @@
 // Live command status (polled every few seconds), offline meters, and the collection success
 // rate (采集成功率).
-import { label, t, when } from '../../i18n';
+import { label, say, t, when } from '../../i18n';
 import { Show, useAsync } from '../common';
 import { collectionRate, commands, offlineMeters } from './data';
 
@@ -31,9 +31,9 @@ export function Commands() {
                       </span>
                     </div>
                     <div class="muted">
-                      {c.reason} · {c.actor} · {when(c.updated_at)}
+                      {c.reason_code ? say(c.reason_code, c.reason_params) : c.reason} · {c.actor} · {when(c.updated_at)}
                     </div>
-                    {c.error && <div class="error">{c.error}</div>}
+                    {(c.error_code ?? c.error) && <div class="error">{say(c.error_code, c.error_params)}</div>}
                   </div>
                 </li>
               ))}

@@ -1,6 +1,7 @@
 // The service centre's data (95598): arrears, the disconnect queue with the policy's reasons,
 // commands and bulk commands with their four-eyes approval, offline meters, the collection
 // success rate. Money integer fen, times UTC.
+import type { Params } from '../../i18n';
 import { get, post } from '../../lib/api';
 
 export interface Page<T> {
@@ -27,7 +28,9 @@ export interface Arrear {
 export interface PolicyReason {
   rule: string; // arrears, protected, supply, warning, working_day, holiday_eve, hours
   ok: boolean; // this rule allows the disconnect
-  message: string;
+  message: string; // English, for logs: the screen words `code` with `params`
+  code: string;
+  params: Params;
 }
 
 export interface CommandRef {
@@ -60,9 +63,13 @@ export interface Command {
   actor: string;
   approver: string | null;
   batch_id: number | null;
-  error: string | null;
+  error: string | null; // English or the agent's words: the screen words `error_code`
   created_at: string;
   updated_at: string;
+  reason_code: string | null; // set when the engine gave the reason; an operator's is `reason`
+  reason_params: Params;
+  error_code: string | null;
+  error_params: Params;
 }
 
 export interface Batch {

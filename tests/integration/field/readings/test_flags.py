@@ -105,6 +105,8 @@ async def test_each_plausibility_flag_is_raised_by_the_submission_that_deserves_
         assert {f["kind"] for f in out["flags"]} == expected, (what, out["flags"])
         assert out["status"] == "counted", what  # a flag is a question, never a penalty
         assert all(f["detail"] for f in out["flags"])
+        # for people: the finding as a code of its kind's family, with its parameters
+        assert all(f["code"].startswith("check.") and f["params"] for f in out["flags"]), what
 
 
 async def test_a_supervisor_reviews_and_resolves_flags(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from backend.field.errors import Invalid, TooLarge, UnsupportedMedia
+from backend.errors import Invalid, TooLarge, UnsupportedMedia
 from backend.field.readings.photos import check, sniff
 
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 100

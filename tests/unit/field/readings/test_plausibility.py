@@ -180,3 +180,45 @@ class TestAmi:
 
     def test_without_ami_readings_nothing_is_compared(self) -> None:
         assert p.check_ami(1, None, None, TH) is None
+
+
+class TestFindingsSpeakInCodes:
+    """What a person reads is a code with parameters (the PWA words it), not the English."""
+
+    def test_a_value_below_the_previous_reading_names_the_values_in_wh(self) -> None:
+        found = p.check_value_below_previous(1_000_000, Sample(T0, 1_050_000), TH)
+        assert found is not None
+        assert found.code == p.FlagText.VALUE_BELOW_PREVIOUS
+        assert found.params == {"value_wh": 1_000_000, "below_wh": 50_000, "previous_wh": 1_050_000}
+
+    def test_a_far_fix_names_the_distance_and_what_was_allowed(self) -> None:
+        fix = Fix(T0, HANGZHOU[0] + 0.001, HANGZHOU[1], 10.0)
+        found = p.check_far_from_meter(fix, HANGZHOU, TH)
+        assert found is not None
+        assert found.code == p.FlagText.FAR_FROM_METER
+        assert found.params == {
+            "distance_m": 111,
+            "allowed_m": 40,
+            "accuracy_m": 10,
+            "tolerance_m": 30,
+        }
+
+    def test_the_direction_in_time_of_an_impossible_speed_is_its_own_code(self) -> None:
+        here = Fix(T0, HANGZHOU[0], HANGZHOU[1], 5.0)
+        before = Fix(T0 - 30_000, HANGZHOU[0] + 0.018, HANGZHOU[1], 5.0)
+        after = Fix(T0 + 30_000, HANGZHOU[0] + 0.018, HANGZHOU[1], 5.0)
+        same = Fix(T0, HANGZHOU[0] + 0.005, HANGZHOU[1], 5.0)
+        codes = [p.check_speed(here, [o], TH) for o in (before, after, same)]
+        assert [f.code if f else None for f in codes] == [
+            p.FlagText.SPEED_EARLIER, p.FlagText.SPEED_LATER, p.FlagText.SAME_INSTANT,
+        ]  # fmt: skip
+        assert codes[2] is not None
+        assert "speed_kmh" not in codes[2].params
+
+    def test_ami_disagreement_says_which_side(self) -> None:
+        below = p.check_ami(1_000, Sample(T0 - HOUR_MS, 5_000), None, TH)
+        above = p.check_ami(9_000, None, Sample(T0 + HOUR_MS, 5_000), TH)
+        assert below is not None
+        assert above is not None
+        assert (below.code, above.code) == (p.FlagText.AMI_BELOW, p.FlagText.AMI_ABOVE)
+        assert below.params == {"value_wh": 1_000, "ami_wh": 5_000, "tolerance_wh": 1_000}

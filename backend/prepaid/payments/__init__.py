@@ -1,0 +1,1 @@
+"""Online payments (R36-R38): orders, provider notifications, reconciliation."""

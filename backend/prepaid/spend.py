@@ -1,0 +1,60 @@
+"""Days of credit left, from the recent spend rate (docs/prepaid.md, "Days left").
+
+The rate is money charged per unit of *metered time*: each live consumption charge covers the
+interval between two readings (``Charge.start_ms`` .. ``end_ms``), so the rate is the charges'
+exact total over the span from the earliest start to the latest end, taken over the charges
+that end in the last 24 hours — or, when there are none, in the last 7 days. A daily-read meter
+(one charge covering 24 h) and a meter charged every 15 s are measured alike, and an account
+whose spending has just gone up is told so the same day instead of at a 30-day average.
+Without any charge in 7 days the figure is unknown (``None``), never a guess.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import ROUND_CEILING, Decimal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.prepaid.models import Charge
+
+WINDOWS = (timedelta(hours=24), timedelta(days=7))
+DAY_MS = 86_400_000
+
+
+async def daily_spend_fen(session: AsyncSession, account_id: int, now: datetime) -> int:
+    """Fen per day at the recent rate (rounded up); 0 without recent charges."""
+    now_ms = int(now.timestamp() * 1000)
+    for window in WINDOWS:
+        since_ms = now_ms - int(window.total_seconds() * 1000)
+        rows = (
+            await session.execute(
+                select(Charge.start_ms, Charge.end_ms, Charge.exact_cny).where(
+                    Charge.account_id == account_id, Charge.reversed_at.is_(None),
+                    Charge.end_ms > since_ms, Charge.end_ms <= now_ms,
+                )
+            )
+        ).all()  # fmt: skip
+        if not rows:
+            continue
+        span_ms = max(r.end_ms for r in rows) - min(r.start_ms for r in rows)
+        total_fen = sum((Decimal(r.exact_cny) for r in rows), Decimal(0)) * 100
+        if span_ms <= 0 or total_fen <= 0:
+            continue
+        return int((total_fen * DAY_MS / span_ms).to_integral_value(rounding=ROUND_CEILING))
+    return 0
+
+
+def days_left(balance_fen: int, daily_fen: int) -> float | None:
+    """Days the balance lasts at ``daily_fen``; None when nothing is being spent."""
+    if daily_fen <= 0:
+        return None
+    return max(balance_fen, 0) / daily_fen
+
+
+async def days_of_credit(
+    session: AsyncSession, account_id: int, balance_fen: int, now: datetime
+) -> tuple[int, float | None]:
+    daily = await daily_spend_fen(session, account_id, now)
+    return daily, days_left(balance_fen, daily)
