@@ -58,8 +58,16 @@ def simulator_args(fleet: DemoFleet, ready: Path) -> list[str]:
         "--dlt645-tcp", f"127.0.0.1:{fleet.dlt645_port}", "--meters", str(len(fleet.dlt645)),
         "--modbus-tcp", f"127.0.0.1:{fleet.modbus_port}", "--map", "generic_prepaid",
         "--meters", str(len(fleet.modbus)),
+        *_dlt698_simulator(fleet),
         "--ready-file", str(ready),
     ]  # fmt: skip
+
+
+def _dlt698_simulator(fleet: DemoFleet) -> list[str]:
+    if not fleet.dlt698:
+        return []
+    return ["--dlt698-tcp", f"127.0.0.1:{fleet.dlt698_port}", "--meters", str(len(fleet.dlt698)),
+            "--first-address", fleet.dlt698[0].address]  # fmt: skip
 
 
 # --- the agent's configuration ----------------------------------------------------------------
@@ -72,6 +80,7 @@ def agent_config(fleet: DemoFleet, data_dir: Path, broker_port: int, metrics_por
             _agent_top(fleet, data_dir, broker_port, metrics_port),
             _dlt645_bus(fleet.dlt645, fleet.dlt645_port),
             _modbus_bus(fleet.modbus, fleet.modbus_port),
+            *([_dlt698_bus(fleet.dlt698, fleet.dlt698_port)] if fleet.dlt698 else []),
         )
     )
 
@@ -148,6 +157,33 @@ timeout_ms = 1000
 {listed}"""
 
 
+def _dlt698_bus(meters: list[DemoMeter], port: int) -> str:
+    listed = "".join(
+        f'\n  [[buses.meters]]\n  id = "{m.meter_id}"\n  address = "{m.address}"\n'
+        f'  relay_secret = "env:{RELAY_SECRET_VAR}"\n  clock_check_s = 86400\n'
+        for m in meters
+    )
+    return f"""[[buses]]
+name = "dlt698-gateway"
+transport = "tcp"
+protocol = "dlt698"
+host = "127.0.0.1"
+port = {port}
+timeout_ms = 1500
+inter_frame_gap_ms = 0
+
+  [[buses.groups]]
+  name = "energy"
+  every_s = 15
+  oads = ["00100200"]
+
+  [[buses.groups]]
+  name = "instant"
+  every_s = 10
+  oads = ["20000200", "20010200", "20040200", "20140200"]
+{listed}"""
+
+
 # --- child processes ------------------------------------------------------------------------
 
 
@@ -214,7 +250,11 @@ async def prepare(settings: Settings, *, meters: int, speed: float) -> tuple[Dem
         settings.payments_provider = "simulated"
     migrate.upgrade(settings.database_url)
     fleet = DemoFleet.plan(
-        meters=meters, speed=speed, dlt645_port=free_port(), modbus_port=free_port()
+        meters=meters,
+        speed=speed,
+        dlt645_port=free_port(),
+        modbus_port=free_port(),
+        dlt698_port=free_port(),
     )
     return fleet, await seed(settings, fleet)
 
@@ -343,7 +383,8 @@ def _banner(settings: Settings, fleet: DemoFleet, demo: RunningDemo, people: lis
     lines = [
         f"meterline demo is running: open {url}",
         f"  API docs: {url}schema   health: {url}health   broker: {demo.broker}",
-        f"  {len(fleet.dlt645)} DL/T 645 meters (tcp://127.0.0.1:{fleet.dlt645_port}) and "
+        f"  {len(fleet.dlt645)} DL/T 645 meters (tcp://127.0.0.1:{fleet.dlt645_port}), "
+        f"{len(fleet.dlt698)} DL/T 698.45 meters (tcp://127.0.0.1:{fleet.dlt698_port}) and "
         f"{len(fleet.modbus)} Modbus meters (tcp://127.0.0.1:{fleet.modbus_port}), "
         f"simulated time {fleet.speed:g}x; agent metrics "
         f"http://127.0.0.1:{demo.metrics_port}/metrics",

@@ -58,15 +58,26 @@ class DemoFleet:
     speed: float
     dlt645_port: int
     modbus_port: int
+    dlt698_port: int = 0  # 0: no DL/T 698.45 bus
     dlt645: list[DemoMeter] = field(default_factory=list)
     modbus: list[DemoMeter] = field(default_factory=list)
+    dlt698: list[DemoMeter] = field(default_factory=list)
     manual: list[DemoMeter] = field(default_factory=list)  # read by inspectors, no AMI
 
     @classmethod
-    def plan(cls, *, meters: int, speed: float, dlt645_port: int, modbus_port: int) -> DemoFleet:
-        fleet = cls("demo-agent", speed, dlt645_port, modbus_port)
+    def plan(
+        cls, *, meters: int, speed: float, dlt645_port: int, modbus_port: int, dlt698_port: int = 0
+    ) -> DemoFleet:
+        fleet = cls("demo-agent", speed, dlt645_port, modbus_port, dlt698_port)
         n_modbus = max(1, meters // 3)
-        n_dlt = max(1, meters - n_modbus)
+        rest = meters - n_modbus  # a quarter of it DL/T 698.45, keeping two DL/T 645 customers
+        n_698 = max(1, rest // 4) if dlt698_port and rest >= 3 else 0
+        n_dlt = max(1, meters - n_modbus - n_698)
+        for i in range(n_698):  # addressed after the DL/T 645 meters, as the simulators count
+            address = f"{111111111111 + n_dlt + i:012d}"
+            fleet.dlt698.append(
+                _meter(50 + i, f"m-{address}", address, "dlt698", CustomerCategory.RESIDENTIAL)
+            )
         for i in range(n_dlt):
             address = f"{111111111111 + i:012d}"
             fleet.dlt645.append(
@@ -86,6 +97,7 @@ class DemoFleet:
 
     def all(self) -> Iterator[DemoMeter]:
         yield from self.dlt645
+        yield from self.dlt698
         yield from self.modbus
         yield from self.manual
 

@@ -16,6 +16,7 @@ from edge_agent.config import AgentConfig, Bus, BusProtocol
 from edge_agent.database import Database
 from edge_agent.drivers.base import Driver
 from edge_agent.drivers.dlt645 import Dlt645Driver
+from edge_agent.drivers.dlt698 import Dlt698Driver
 from edge_agent.drivers.modbus import ModbusDriver
 from edge_agent.executor import CommandExecutor
 from edge_agent.journal import Journal
@@ -35,7 +36,7 @@ class _Stop(Exception):
 
 
 def make_driver(config: AgentConfig, bus: Bus, metrics: Metrics) -> Driver:
-    if bus.protocol is BusProtocol.DLT645:
+    if bus.protocol in (BusProtocol.DLT645, BusProtocol.DLT698):
         secrets_doc = load_secrets_file(config.secrets_file) if config.secrets_file else None
         creds: dict[str, RelayCredentials] = {
             m.id: resolve_relay(m.relay_secret, secrets_doc)
@@ -43,7 +44,8 @@ def make_driver(config: AgentConfig, bus: Bus, metrics: Metrics) -> Driver:
             if m.relay_secret is not None
         }
         errors = metrics.frame_errors
-        return Dlt645Driver(
+        driver = Dlt698Driver if bus.protocol is BusProtocol.DLT698 else Dlt645Driver
+        return driver(
             bus, ZoneInfo(config.timezone), creds, lambda kind: errors.labels(bus.name, kind).inc()
         )
     return ModbusDriver(bus)
@@ -73,7 +75,7 @@ class Agent:
         meters = [
             MeterInfo(
                 meter=m.id,
-                protocol="dlt645" if b.protocol is BusProtocol.DLT645 else "modbus",
+                protocol=b.protocol.value if b.protocol.value.startswith("dlt") else "modbus",
                 address=m.address or str(m.unit or ""),
             )
             for b, m in config.meters()

@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sim = sub.add_parser(
         "simulate",
-        help="run Modbus and DL/T 645 meter simulators",
+        help="run Modbus, DL/T 645 and DL/T 698.45 meter simulators",
         description=simulators_cli.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

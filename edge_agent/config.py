@@ -121,6 +121,7 @@ class BusProtocol(enum.StrEnum):
     MODBUS_RTU = "modbus_rtu"  # serial; or over TCP through a transparent gateway
     MODBUS_TCP = "modbus_tcp"  # MBAP framing, TCP only
     DLT645 = "dlt645"  # serial; or over TCP through a transparent gateway
+    DLT698 = "dlt698"  # DL/T 698.45: serial; or over TCP through a transparent gateway
 
 
 class Parity(enum.StrEnum):
@@ -134,12 +135,13 @@ class PollGroup(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     every_s: Positive
     align: bool = False  # start on wall-clock multiples of every_s (local time), e.g. :00/:15
     dis: list[str] = []  # DL/T 645: data identifiers, 8 hex digits each
+    oads: list[str] = []  # DL/T 698.45: object attribute descriptors, 8 hex digits each
     quantities: list[Quantity] = []  # Modbus: quantity codes from the map; empty means all
 
 
 class Meter(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     id: Ident
-    address: str | None = None  # DL/T 645: 12 BCD digits as on the nameplate
+    address: str | None = None  # DL/T 645 / 698.45: 12 digits as on the nameplate
     unit: Annotated[int, msgspec.Meta(ge=0, le=247)] | None = None  # Modbus unit id
     map: str | None = None  # Modbus register map: shipped name or a path
     groups: list[PollGroup] | None = None  # default: the bus's groups

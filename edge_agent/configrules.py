@@ -15,6 +15,7 @@ from edge_agent import secrets
 from edge_agent.config import AgentConfig, Bus, BusProtocol, Meter, PollGroup, Transport
 from edge_agent.drivers.modbus_maps import AgentMap, MapLoadError, load
 from protocols import dlt645
+from protocols.dlt698.objects import readable as dlt698_readable
 
 _BCD12 = re.compile(r"^[0-9]{12}$")
 _DI = re.compile(r"^[0-9A-Fa-f]{8}$")
@@ -122,6 +123,9 @@ def _check_meter(
     for dup in sorted({n for n in names if names.count(n) > 1}):
         problems.append(f"{where}.groups: group {dup!r} is defined twice")
     gwhere = f"{where}.groups" if meter.groups is not None else f"{where} (bus groups)"
+    if bus.protocol is BusProtocol.DLT698:
+        _check_dlt698_meter(meter, groups, where, gwhere, problems, ctx)
+        return
     if bus.protocol is BusProtocol.DLT645:
         _check_dlt645_meter(meter, where, problems)
         for g, group in enumerate(groups):
@@ -193,3 +197,35 @@ def _check_modbus_groups(
                     f"{gwhere}[{g}].quantities: {q.value!r} is not in map {meter.map!r} "
                     f"(it has {', '.join(sorted(known))})"
                 )
+
+
+def _check_dlt698_meter(
+    meter: Meter,
+    groups: list[PollGroup],
+    where: str,
+    gwhere: str,
+    problems: list[str],
+    ctx: _Context,
+) -> None:
+    if meter.address is None:
+        problems.append(f"{where}.address: required for a DL/T 698.45 meter")
+    elif not _BCD12.match(meter.address):
+        problems.append(f"{where}.address: {meter.address!r} is not 12 digits")
+    if meter.unit is not None or meter.map is not None:
+        problems.append(f"{where}: unit/map are Modbus keys; a DL/T 698.45 meter has address")
+    for g, group in enumerate(groups):
+        gw = f"{gwhere}[{g}]"
+        if group.dis or group.quantities:
+            problems.append(f"{gw}: a DL/T 698.45 group lists oads, not dis or quantities")
+        if not group.oads:
+            problems.append(f"{gw}.oads: a DL/T 698.45 group needs at least one OAD")
+        for oad in group.oads:
+            if not _DI.match(oad):
+                problems.append(f"{gw}.oads: {oad!r} is not 8 hex digits")
+            elif not dlt698_readable(int(oad, 16)):
+                problems.append(f"{gw}.oads: OAD {oad.upper()} gives no readings (see the table)")
+    if meter.relay_secret is not None:
+        try:
+            secrets.resolve_relay(meter.relay_secret, ctx.secrets_doc, ctx.environ)
+        except secrets.SecretError as exc:
+            problems.append(f"{where}.relay_secret: {exc}")

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from edge_agent.config import Bus, BusProtocol, Meter, Parity, PollGroup, Transport
 from edge_agent.drivers.base import Driver, MeterReplyError, MeterTimeout
 from edge_agent.drivers.dlt645 import Dlt645Driver, known_di
+from edge_agent.drivers.dlt698 import Dlt698Driver, known_oad
 from edge_agent.drivers.modbus import ModbusDriver
 from edge_agent.drivers.modbus_maps import MapLoadError, load
 from protocols.contract import Quantity
@@ -21,19 +22,24 @@ from protocols.contract import Quantity
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="protocol", required=True)
-    for name in ("dlt645", "modbus"):
+    for name in ("dlt645", "dlt698", "modbus"):
         q = sub.add_parser(name, help=f"read a {name} meter once")
         where = q.add_mutually_exclusive_group(required=True)
         where.add_argument("--tcp", metavar="HOST:PORT", help="meter or serial-to-TCP gateway")
         where.add_argument("--serial", metavar="DEVICE", help="serial port, e.g. /dev/ttyUSB0")
-        q.add_argument("--baud", type=int, default=2400 if name == "dlt645" else 9600)
-        q.add_argument(
-            "--parity", choices=["N", "E", "O"], default="E" if name == "dlt645" else "N"
-        )
+        dlt = name.startswith("dlt")
+        q.add_argument("--baud", type=int, default=2400 if dlt else 9600)
+        q.add_argument("--parity", choices=["N", "E", "O"], default="E" if dlt else "N")
         q.add_argument("--timeout", type=float, default=2.0, help="seconds per request")
         if name == "dlt645":
             q.add_argument("--address", required=True, help="12 digits as on the nameplate")
             q.add_argument("--di", action="append", required=True, help="DI, 8 hex digits")
+        elif name == "dlt698":
+            q.add_argument("--address", required=True, help="12 digits as on the nameplate")
+            q.add_argument(
+                "--oad", action="append", default=None, help="OAD, 8 hex digits (repeatable); "
+                "default: energy, voltage, current, power and status words",
+            )  # fmt: skip
         else:
             q.add_argument("--unit", type=int, required=True, help="unit id 1..247")
             q.add_argument("--map", required=True, help="shipped map name or a TOML path")
@@ -48,8 +54,8 @@ def _bus(args: argparse.Namespace) -> Bus:
         if not host or not port_text.isdigit():
             raise ValueError(f"--tcp {args.tcp!r} is not HOST:PORT")
         port = int(port_text)
-    if args.protocol == "dlt645":
-        protocol = BusProtocol.DLT645
+    if args.protocol in ("dlt645", "dlt698"):
+        protocol = BusProtocol(args.protocol)
     elif args.tcp and not args.rtu_over_tcp:
         protocol = BusProtocol.MODBUS_TCP
     else:
@@ -67,6 +73,21 @@ def _bus(args: argparse.Namespace) -> Bus:
     )
 
 
+DLT698_DEFAULT_OADS = ["00100200", "00200200", "20000200", "20010200", "20040200", "20140200"]
+
+
+def _dlt698_target(args: argparse.Namespace) -> tuple[Meter, PollGroup]:
+    if len(args.address) != 12 or not args.address.isdigit():
+        raise ValueError(f"--address {args.address!r} is not 12 digits")
+    oads = args.oad or DLT698_DEFAULT_OADS
+    for oad in oads:
+        if len(oad) != 8 or not all(c in "0123456789abcdefABCDEF" for c in oad):
+            raise ValueError(f"--oad {oad!r} is not 8 hex digits")
+        if not known_oad(int(oad, 16)):
+            raise ValueError(f"--oad {oad!r} gives no readings (not in the DL/T 698.45 table)")
+    return Meter(id="probe", address=args.address), PollGroup(name="probe", every_s=1, oads=oads)
+
+
 async def _probe(args: argparse.Namespace) -> dict[str, object]:
     bus = _bus(args)
     errors: Counter[str] = Counter()
@@ -80,6 +101,9 @@ async def _probe(args: argparse.Namespace) -> dict[str, object]:
         meter = Meter(id="probe", address=args.address)
         group = PollGroup(name="probe", every_s=1, dis=args.di)
         driver = Dlt645Driver(bus, ZoneInfo("Asia/Shanghai"), {}, lambda k: errors.update([k]))
+    elif args.protocol == "dlt698":
+        meter, group = _dlt698_target(args)
+        driver = Dlt698Driver(bus, ZoneInfo("Asia/Shanghai"), {}, lambda k: errors.update([k]))
     else:
         try:
             known = load(args.map).quantities()

@@ -19,6 +19,7 @@ from typing import Literal
 from edge_agent.simulators.bus import BusServer, Endpoint, SimMeter
 from edge_agent.simulators.clock import Clock, system_clock
 from edge_agent.simulators.dlt645_server import DEFAULT_PASSWORDS, Dlt645Server, dlt645_timing
+from edge_agent.simulators.dlt698_server import Dlt698Server, dlt698_timing
 from edge_agent.simulators.faults import Fault
 from edge_agent.simulators.loadshape import Profile, mix
 from edge_agent.simulators.meter import DAY_MS, MeterConfig, MeterModel
@@ -27,7 +28,8 @@ from protocols.dlt645 import Password
 from protocols.modbus import load_map
 
 FIRST_ADDRESS = "111111111111"
-DEFAULT_BAUD = {"dlt645": 2400, "modbus": 9600}
+DEFAULT_BAUD = {"dlt645": 2400, "modbus": 9600, "dlt698": 2400}
+ADDRESSED = ("dlt645", "dlt698")  # meters with 12-digit addresses (Modbus has unit ids)
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,7 @@ class BusSpec:
     following on from the previous DL/T 645 bus); Modbus meters unit ids ``first_unit``, ….
     """
 
-    protocol: Literal["dlt645", "modbus"]
+    protocol: Literal["dlt645", "modbus", "dlt698"]
     transport: Literal["tcp", "pty", "serial"] = "tcp"
     meters: int = 10
     host: str = "127.0.0.1"
@@ -128,9 +130,9 @@ def build_servers(spec: FleetSpec, clock: Clock) -> list[BusServer]:
     next_address = FIRST_ADDRESS
     for bus_index, bus in enumerate(spec.buses):
         profile = bus.profile or (
-            Profile.RESIDENTIAL if bus.protocol == "dlt645" else Profile.COMMERCIAL
+            Profile.RESIDENTIAL if bus.protocol in ADDRESSED else Profile.COMMERCIAL
         )
-        if bus.protocol == "dlt645":
+        if bus.protocol in ADDRESSED:
             first = bus.first_address or next_address
             ids = [_address(first, i) for i in range(bus.meters)]
             next_address = _address(first, bus.meters)
@@ -145,7 +147,7 @@ def build_servers(spec: FleetSpec, clock: Clock) -> list[BusServer]:
                 model.advance(now)
             meters.append(SimMeter(meter_id, model))
         # Modbus TCP proper has no serial line to pace; a gateway's RTU-over-TCP has one.
-        serial_line = bus.protocol == "dlt645" or bus.transport != "tcp" or bus.rtu_over_tcp
+        serial_line = bus.protocol in ADDRESSED or bus.transport != "tcp" or bus.rtu_over_tcp
         baud = bus.line_baud if bus.enforce_timing and serial_line else None
         server: BusServer
         if bus.protocol == "dlt645":
@@ -153,6 +155,10 @@ def build_servers(spec: FleetSpec, clock: Clock) -> list[BusServer]:
                 meters, clock, dlt645_timing(baud), seed=spec.seed,
                 passwords=spec.passwords, broadcast_limit_s=spec.broadcast_limit_s,
             )  # fmt: skip
+        elif bus.protocol == "dlt698":
+            server = Dlt698Server(
+                meters, clock, dlt698_timing(baud), seed=spec.seed, passwords=spec.passwords
+            )
         else:
             server = ModbusServer(
                 meters, clock, load_map(bus.register_map), modbus_timing(baud),

@@ -117,23 +117,25 @@ async def _run_command(settings: Settings, meter: DemoMeter, kind: CommandKind) 
     return done
 
 
-async def test_the_demos_dlt645_and_modbus_meters_disconnect_and_reconnect_verified_by_read_back(
+async def test_the_demos_dlt645_dlt698_and_modbus_meters_disconnect_and_reconnect_by_read_back(
     tmp_path: Path,
 ) -> None:
     settings = demo_settings(tmp_path)
     fleet, _ = await prepare(settings, meters=DEFAULT_METERS, speed=DEFAULT_SPEED)
-    dlt, modbus = fleet.dlt645[0], fleet.modbus[0]
+    dlt, modbus, dlt698 = fleet.dlt645[0], fleet.modbus[0], fleet.dlt698[0]
     async with running(settings, fleet) as demo:
         assert demo.broker.startswith("mosquitto")
         agent = load_config(settings.data_path / "agent" / "agent.toml", environ=child_env())
-        await until(lambda: _has_readings(settings, [dlt, modbus]), "the first readings", 90)
+        await until(
+            lambda: _has_readings(settings, [dlt, modbus, dlt698]), "the first readings", 90
+        )
         # the demo's meters run 60x: their clocks are soon further ahead of the agent's than
         # the validity the agent writes into a relay command (what the meters used to refuse)
         valid_ms = agent.commands.relay_valid_s * 1000
         await until(
             lambda: _true_if_ahead(fleet, dlt, 2 * valid_ms), "the meter clock to run ahead", 60
         )
-        for meter in (dlt, modbus):
+        for meter in (dlt, modbus, dlt698):
             off = await _run_command(settings, meter, CommandKind.DISCONNECT)
             assert off.readback_relay_state == int(RelayState.DISCONNECTED)
             on = await _run_command(settings, meter, CommandKind.RECONNECT)
@@ -141,7 +143,7 @@ async def test_the_demos_dlt645_and_modbus_meters_disconnect_and_reconnect_verif
         log = await asyncio.to_thread(demo.agent_log.read_text)
     assert demo.agent_log == settings.data_path / "agent.log"
     assert f"agent {fleet.agent_id} " in log
-    for meter in (dlt, modbus):
+    for meter in (dlt, modbus, dlt698):
         for kind in ("disconnect", "reconnect"):
             assert f"{kind} on {meter.meter_id}: executed" in log
 

@@ -40,3 +40,26 @@ def test_the_simulators_are_started_with_one_bus_per_protocol_and_the_fleets_siz
         "127.0.0.1:5020", "--map", "generic_prepaid", "--meters", "2",
     ]  # fmt: skip
     assert "--exact-clocks" in args
+
+
+def test_the_demo_fleet_includes_dlt698_meters_on_a_bus_of_their_own() -> None:
+    fleet = DemoFleet.plan(
+        meters=DEFAULT_METERS, speed=DEFAULT_SPEED, dlt645_port=8021, modbus_port=5020,
+        dlt698_port=8698,
+    )  # fmt: skip
+    config = parse_config(
+        agent_config(fleet, Path("/srv/demo/agent"), 1883, 9108), environ=child_env()
+    )
+    [dlt698] = [b for b in config.buses if b.protocol is BusProtocol.DLT698]
+    assert dlt698.port == 8698
+    assert [m.address for m in dlt698.meters] == [m.address for m in fleet.dlt698]
+    assert len(fleet.dlt698) >= 1
+    assert all(m.relay_secret is not None for m in dlt698.meters)
+    args = simulator_args(fleet, Path("/srv/demo/simulators.json"))
+    at = args.index("--dlt698-tcp")
+    assert args[at + 1 : at + 6] == [
+        "127.0.0.1:8698", "--meters", str(len(fleet.dlt698)),
+        "--first-address", fleet.dlt698[0].address,
+    ]  # fmt: skip
+    addresses = [m.address for m in (*fleet.dlt645, *fleet.dlt698)]
+    assert len(set(addresses)) == len(addresses)

@@ -87,7 +87,8 @@ def test_every_type_problem_is_reported_at_once_with_its_key() -> None:
         "broker.port: 70000 is invalid: Expected `int` <= 65535",
         "buses[0].port: 'x' is invalid: Expected `int | null`, got `str`",
         "buses[0].groups[0].every_s: -1 is invalid: Expected `float` > 0.0",
-        "buses[0].groups[0].colour: unknown key (allowed: align, dis, every_s, name, quantities)",
+        "buses[0].groups[0].colour: unknown key "
+        "(allowed: align, dis, every_s, name, oads, quantities)",
     ]
 
 
