@@ -130,6 +130,8 @@ async def run_demo(
 ) -> None:
     data = settings.data_path
     data.mkdir(parents=True, exist_ok=True)
+    if "METERLINE_AUTH_REQUIRE_TOTP" not in os.environ:  # the demo's operators log in at once
+        settings.auth_require_totp = False  # (docs/security.md; production requires TOTP)
     migrate.upgrade(settings.database_url)
     fleet = DemoFleet.plan(
         meters=meters, speed=speed, dlt645_port=free_port(), modbus_port=free_port()

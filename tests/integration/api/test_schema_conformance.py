@@ -58,6 +58,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
         "METERLINE_HTTP_PORT": str(port),
         "METERLINE_INGEST": "false",
         "METERLINE_LOG_LEVEL": "WARNING",
+        "METERLINE_AUTH_REQUIRE_TOTP": "false",  # the operator works without a second factor
     }
     log = (data / "server.log").open("wb")
     proc = subprocess.Popen(
