@@ -138,9 +138,9 @@ async def test_logout_revokes_the_refresh_token_and_the_access_token(api: Api) -
     headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
     r = await api.client.post("/api/auth/logout", json={}, headers=headers)
     assert r.status_code == 204
-    assert 'meterline_refresh=""' in r.headers["set-cookie"] or "Max-Age=0" in r.headers[
-        "set-cookie"
-    ]
+    assert (
+        'meterline_refresh=""' in r.headers["set-cookie"] or "Max-Age=0" in r.headers["set-cookie"]
+    )
     assert (await api.client.get("/api/me", headers=headers)).status_code == 401
     again = await refresh_with(api, token)
     assert again.status_code == 401
