@@ -206,7 +206,7 @@ async def test_a_meter_id_twice_in_one_file_is_rejected_on_both_lines(
 @pytest.mark.parametrize(
     ("cell", "start"),
     [
-        ("=HYPERLINK(\"http://x\")", "'='"),
+        ('=HYPERLINK("http://x")', "'='"),
         ("+cmd|' /C calc'!A0", "'+'"),
         ("-2+3+cmd|' /C calc'!A0", "'-'"),
         ("@SUM(1+1)*cmd|' /C calc'!A0", "'@'"),
