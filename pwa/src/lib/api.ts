@@ -1,4 +1,7 @@
 // The only door to the backend: HTTP under /api, bearer tokens, one refresh on 401.
+// The refresh token never reaches this code: the server keeps it in an httpOnly, SameSite=Strict
+// cookie scoped to /api/auth, which the browser sends to /api/auth/refresh by itself. Only the
+// short-lived access token is held here (sessionStorage: gone with the tab).
 import { signal } from '@preact/signals';
 
 export interface Me {
@@ -8,56 +11,64 @@ export interface Me {
   display_name: string;
   customer_id: number | null;
   grid_ids?: number[];
+  totp_enabled?: boolean;
+  totp_enrolment_required?: boolean;
 }
 
 export class ApiError extends Error {
   constructor(
     public status: number,
     public detail: string,
+    /** the server's stable reason code (`extra.reason`), e.g. totp_required, locked */
+    public reason = '',
+    /** seconds to wait (Retry-After of a 429) */
+    public retryAfter = 0,
+    /** per-field problems of a 400: [{key, message}] */
+    public fields: { key: string; message: string }[] = [],
   ) {
     super(`${status}: ${detail}`);
   }
 }
 
-const REFRESH_KEY = 'refresh_token';
+interface TokenAnswer {
+  access_token: string;
+  expires_in: number;
+  totp_enrolment_required?: boolean;
+}
+
 let accessToken: string | null = sessionStorage.getItem('access_token');
 export const me = signal<Me | null>(JSON.parse(localStorage.getItem('me') ?? 'null') as Me | null);
 export const online = signal(navigator.onLine);
 addEventListener('online', () => (online.value = true));
 addEventListener('offline', () => (online.value = false));
 
-function setTokens(access: string, refresh: string): void {
+function setToken(access: string): void {
+  localStorage.removeItem('refresh_token'); // where versions before the cookie kept it
   accessToken = access;
   sessionStorage.setItem('access_token', access);
-  localStorage.setItem(REFRESH_KEY, refresh);
 }
 
 export function clearSession(): void {
   accessToken = null;
   sessionStorage.removeItem('access_token');
-  localStorage.removeItem(REFRESH_KEY);
+  localStorage.removeItem('refresh_token'); // where versions before the cookie kept it
   localStorage.removeItem('me');
   me.value = null;
 }
 
 let refreshing: Promise<boolean> | null = null;
 
+/** A new access token for the refresh-token cookie (sent by the browser, unseen by us). */
 async function refresh(): Promise<boolean> {
-  const token = localStorage.getItem(REFRESH_KEY);
-  if (!token) return false;
+  if (!me.value) return false; // never logged in on this device: nothing to refresh
   refreshing ??= (async () => {
     try {
-      const r = await fetch('/api/auth/refresh', {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ refresh_token: token }),
-      });
+      const r = await fetch('/api/auth/refresh', { method: 'POST', credentials: 'same-origin' });
       if (!r.ok) {
         if (r.status === 401) clearSession();
         return false;
       }
-      const body = (await r.json()) as { access_token: string; refresh_token: string };
-      setTokens(body.access_token, body.refresh_token);
+      setToken(((await r.json()) as TokenAnswer).access_token);
       return true;
     } finally {
       refreshing = null;
@@ -80,12 +91,27 @@ export async function authFetch(path: string, init: RequestInit = {}): Promise<R
 
 async function errorDetail(r: Response): Promise<string> {
   try {
-    const body = (await r.json()) as { detail?: string; extra?: unknown };
+    const body = (await r.clone().json()) as { detail?: string; extra?: unknown };
     const extra = body.extra ? ` ${JSON.stringify(body.extra)}` : '';
     return `${body.detail ?? r.statusText}${extra}`;
   } catch {
     return r.statusText;
   }
+}
+
+/** An ApiError with the server's reason code, Retry-After and field problems, when given. */
+export async function apiError(r: Response): Promise<ApiError> {
+  const detail = await errorDetail(r);
+  let reason = '';
+  let fields: { key: string; message: string }[] = [];
+  try {
+    const body = (await r.json()) as { extra?: { reason?: string } | { key: string; message: string }[] };
+    if (Array.isArray(body.extra)) fields = body.extra;
+    else reason = body.extra?.reason ?? '';
+  } catch {
+    // not JSON: the status says enough
+  }
+  return new ApiError(r.status, detail, reason, Number(r.headers.get('retry-after') ?? 0), fields);
 }
 
 export async function api<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
@@ -94,22 +120,29 @@ export async function api<T>(method: string, path: string, body?: unknown, heade
     headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  if (!r.ok) throw new ApiError(r.status, await errorDetail(r));
+  if (!r.ok) throw await apiError(r);
   return (r.status === 204 ? undefined : await r.json()) as T;
 }
 
 export const get = <T>(path: string) => api<T>('GET', path);
 export const post = <T>(path: string, body?: unknown, headers?: Record<string, string>) => api<T>('POST', path, body ?? {}, headers);
 
-export async function login(username: string, password: string): Promise<Me> {
+/** Log in; `code` is the TOTP code or a recovery code, for users with a second factor. An
+ * ApiError with reason `totp_required` means: ask for the code and call again with it. */
+export async function login(username: string, password: string, code?: string): Promise<Me> {
   const r = await fetch('/api/auth/login', {
     method: 'POST',
+    credentials: 'same-origin',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username, password }),
+    body: JSON.stringify(code ? { username, password, code } : { username, password }),
   });
-  if (!r.ok) throw new ApiError(r.status, await errorDetail(r));
-  const body = (await r.json()) as { access_token: string; refresh_token: string };
-  setTokens(body.access_token, body.refresh_token);
+  if (!r.ok) throw await apiError(r);
+  setToken(((await r.json()) as TokenAnswer).access_token);
+  return reloadMe();
+}
+
+/** Ask the server who we are again (after enrolling a second factor, say). */
+export async function reloadMe(): Promise<Me> {
   const who = await get<Me>('/me');
   localStorage.setItem('me', JSON.stringify(who));
   me.value = who;
@@ -117,8 +150,7 @@ export async function login(username: string, password: string): Promise<Me> {
 }
 
 export async function logout(): Promise<void> {
-  const token = localStorage.getItem(REFRESH_KEY);
-  if (token) await api('POST', '/auth/logout', { refresh_token: token }).catch(() => undefined);
+  await api('POST', '/auth/logout', {}).catch(() => undefined); // the cookie goes along
   clearSession();
 }
 
@@ -134,8 +166,9 @@ export function newId(): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
-/** Where a role starts. */
+/** Where a role starts (a user who must enrol a second factor first: the enrolment). */
 export function homeFor(role: string | undefined): string {
+  if (role && me.value?.totp_enrolment_required) return '/totp';
   if (role === 'customer') return '/customer';
   if (role === 'inspector') return '/inspector';
   if (role) return '/operator'; // operator, supervisor, admin
