@@ -6,11 +6,11 @@ import { homeFor, logout, type Me, me, online } from './lib/api';
 import { attentionCount, outboxCount, refreshCounts } from './lib/outbox';
 import { startSync } from './lib/sync';
 import { Login } from './views/Login';
-import { Totp } from './views/Totp';
 
 const Inspector = lazy(() => import('./views/inspector/Inspector').then((m) => m.Inspector));
 const Customer = lazy(() => import('./views/customer/Customer').then((m) => m.Customer));
 const Operator = lazy(() => import('./views/operator/Operator').then((m) => m.Operator));
+const Totp = lazy(() => import('./views/Totp').then((m) => m.Totp));
 
 function Home() {
   const { route } = useLocation();
