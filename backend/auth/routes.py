@@ -50,6 +50,12 @@ RefreshCookie = Annotated[
 ]
 
 
+# logging out clears the cookie (the token is revoked on the server anyway)
+CLEARED = Cookie(
+    key=REFRESH_COOKIE, value="", path=COOKIE_PATH, max_age=0, httponly=True, samesite="strict"
+)
+
+
 def _refused(exc: service.AuthError) -> NotAuthorizedException:
     return NotAuthorizedException(
         str(exc), headers={"WWW-Authenticate": "Bearer"}, extra={"reason": exc.reason}
@@ -152,6 +158,7 @@ class SessionController(ApiController):
         status_code=HTTP_204_NO_CONTENT,
         guards=[requires_role(*EVERYONE)],
         opt={ENROLMENT: True},
+        response_cookies=[CLEARED],
         summary="Log out",
     )
     async def logout(
@@ -160,13 +167,10 @@ class SessionController(ApiController):
         caller: CallerDep,
         db_session: DbSession,
         refresh: RefreshCookie = None,
-    ) -> Response[None]:
+    ) -> None:
         """End this login (the refresh-token cookie's), or every login with ``all_sessions``;
-        the user's access tokens stop working at once."""
+        the user's access tokens stop working at once, and the cookie is cleared."""
         await service.logout(db_session, caller.user_id, refresh, all_sessions=data.all_sessions)
-        response: Response[None] = Response(None, status_code=HTTP_204_NO_CONTENT)
-        response.delete_cookie(REFRESH_COOKIE, path=COOKIE_PATH)
-        return response
 
     @post(
         "/auth/password",
