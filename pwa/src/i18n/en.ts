@@ -322,4 +322,5 @@ export const en: Record<string, string> = {
   'totp.codes.title': 'Recovery codes',
   'totp.codes.hint': 'Keep these codes somewhere safe. Each one logs you in once if you lose your phone. They are shown only now.',
   'totp.codes.done': 'I have saved them',
+  'login.code.wrong': 'That code is not right, or was used already. Try the next code.',
 };

@@ -322,4 +322,5 @@ export const zh: Record<string, string> = {
   'totp.codes.title': '恢复码',
   'totp.codes.hint': '请妥善保存这些恢复码。手机丢失时，每个恢复码可登录一次。它们只显示这一次。',
   'totp.codes.done': '我已保存',
+  'login.code.wrong': '验证码不正确或已使用过，请输入下一个验证码。',
 };

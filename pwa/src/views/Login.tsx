@@ -4,10 +4,10 @@ import { ApiError, homeFor, login, me, online } from '../lib/api';
 import { t } from '../i18n';
 
 /** The words for a refused login: wrong, locked (for how long), or the second step. */
-function refusal(err: unknown): string {
+function refusal(err: unknown, codeStep: boolean): string {
   if (!(err instanceof ApiError)) return t('login.failed');
   if (err.status === 429) return t('login.locked', { min: Math.max(1, Math.ceil(err.retryAfter / 60)) });
-  if (err.status === 401) return err.reason === 'totp_required' ? '' : t('login.wrong');
+  if (err.status === 401) return err.reason === 'totp_required' ? '' : codeStep ? t('login.code.wrong') : t('login.wrong');
   return t('login.failed');
 }
 
@@ -32,7 +32,7 @@ export function Login() {
       route(homeFor(who.role), true);
     } catch (err) {
       if (err instanceof ApiError && err.reason === 'totp_required') setAskCode(true);
-      setError(refusal(err));
+      setError(refusal(err, askCode));
     } finally {
       setBusy(false);
     }
