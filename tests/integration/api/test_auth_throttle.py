@@ -6,12 +6,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
+from litestar.testing import AsyncTestClient
 
+from backend.app import create_app
 from backend.auth import service
 from backend.db import session_factory
+from backend.settings import load_settings
 from backend.types import utcnow
 from tests.integration.api.conftest import Api
 from tests.support.world import PASSWORD
@@ -123,3 +127,21 @@ async def test_parallel_guesses_cannot_overrun_the_limit(limits: Api) -> None:
     statuses = sorted(a.status_code for a in answers)
     # each attempt is counted before its hash is checked: 4 wrong answers, then locked
     assert statuses == [401] * 4 + [429] * 16
+
+
+async def test_two_api_replicas_share_the_counts(limits: Api, tmp_path: Path) -> None:
+    api = limits
+    settings = load_settings(
+        env={}, database_url=api.settings.database_url, data_dir=str(tmp_path), ingest=False,
+        auth_require_totp=False,
+    )  # fmt: skip
+    async with AsyncTestClient(create_app(settings)) as replica:
+
+        async def there(password: str) -> int:
+            body = {"username": "op", "password": password}
+            return (await replica.post("/api/auth/login", json=body)).status_code
+
+        here = [(await _login(api, "op", "wrong")).status_code for _ in range(2)]
+        assert [*here, await there("wrong"), await there("wrong")] == [401] * 4
+        assert await there("wrong") == 429  # the fifth failure, counted over both
+        assert (await _login(api, "op", PASSWORD)).status_code == 429
