@@ -8,24 +8,16 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from backend.settings import Settings, SettingsError, load_settings
+from backend.cliargs import SubParsers, settings_from
+from backend.settings import SettingsError
 
 log = logging.getLogger("meterline")
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings(
-        file=getattr(args, "settings", None),
-        http_host=getattr(args, "host", None),
-        http_port=getattr(args, "port", None),
-        data_dir=getattr(args, "data_dir", None),
-    )
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
     from backend import migrate
 
-    settings = _settings(args)
+    settings = settings_from(args)
     if args.revision.startswith("-"):
         migrate.downgrade(settings.database_url, args.revision)
     else:
@@ -37,7 +29,7 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     from backend.server import serve
 
-    settings = _settings(args)
+    settings = settings_from(args)
     if args.migrate:
         from backend import migrate
 
@@ -49,7 +41,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from backend.demo import run_demo
 
-    settings = _settings(args)
+    settings = settings_from(args)
     asyncio.run(
         run_demo(settings, prefer_mosquitto=not args.amqtt, meters=args.meters, speed=args.speed)
     )
@@ -110,20 +102,21 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--check", action="store_true", help="fail if the file is stale")
     sp.set_defaults(func=_cmd_asyncapi)
 
-    for register in _extensions():
-        register(sub)
+    _capability_commands(sub)
     return p
 
 
-def _extensions() -> list:  # type: ignore[type-arg]
-    """Sub-commands contributed by capabilities (ingest, import, users, ...)."""
-    from backend.auth import cli as _users  # noqa: F401 - registers `users`
-    from backend.commands_registry import REGISTRARS
-    from backend.importer import cli as _import  # noqa: F401 - registers `import`
-    from backend.metering.ingest import command as _ingest  # noqa: F401 - registers itself
-    from backend.tariffs import cli as _tariffs  # noqa: F401 - registers `tariffs`
+def _capability_commands(sub: SubParsers) -> None:
+    """Sub-commands of the capabilities (users, import, ingest, tariffs). Each capability's
+    ``cli`` module has a ``register(sub)`` and imports ``backend.cliargs``, never this module:
+    the tree is built here, top down, with no registry filled at import time."""
+    from backend.auth import cli as users
+    from backend.importer import cli as importer
+    from backend.metering.ingest import command as ingest
+    from backend.tariffs import cli as tariffs
 
-    return list(REGISTRARS)
+    for capability in (users, importer, ingest, tariffs):
+        capability.register(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

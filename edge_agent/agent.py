@@ -11,6 +11,7 @@ import signal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from edge_agent import __version__
 from edge_agent.config import AgentConfig, Bus, BusProtocol
 from edge_agent.database import Database
 from edge_agent.drivers.base import Driver
@@ -81,6 +82,10 @@ class Agent:
         self.stop = asyncio.Event()
 
     async def run(self) -> None:
+        broker = self.config.broker
+        log.info("agent %s %s starting: %d bus(es), %d meter(s), broker %s:%d",
+                 self.config.agent_id, __version__, len(self.buses), len(self.executor.where),
+                 broker.host, broker.port)  # fmt: skip
         if self.config.metrics.listen:
             self.metrics.serve(self.config.metrics.listen)
         try:

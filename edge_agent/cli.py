@@ -9,7 +9,8 @@ import sys
 from collections.abc import Sequence
 
 from edge_agent import __version__
-from edge_agent.config import ConfigError, load_config
+from edge_agent.config import ConfigError
+from edge_agent.configfile import load_config
 
 
 def _run(args: argparse.Namespace) -> int:

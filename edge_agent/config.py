@@ -1,21 +1,18 @@
 """The agent's configuration: one TOML file, validated into msgspec Structs.
 
 Every key is documented in docs/edge-agent.md and shown in edge_agent/examples/agent.toml.
-``load_config`` collects every problem of a file (syntax, types, unknown keys, then the rules
-that span keys such as unique meter ids or a DL/T 645 address being 12 BCD digits) and raises
-one :class:`ConfigError` listing them all, so the agent never starts half-configured.
+This module is the schema only; :mod:`edge_agent.configfile` reads a file into it, and
+:mod:`edge_agent.configrules` checks the rules that span keys.
 """
 
 from __future__ import annotations
 
 import enum
-import tomllib
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 
-from edge_agent import structcheck
+from protocols.contract import Encoding, Quantity
 
 Ident = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Positive = Annotated[float, msgspec.Meta(gt=0)]
@@ -31,11 +28,6 @@ class ConfigError(ValueError):
         self.problems = problems
         lines = "\n".join(f"  - {p}" for p in problems)
         super().__init__(f"{source}: {len(problems)} problem(s):\n{lines}")
-
-
-class Encoding(enum.StrEnum):
-    JSON = "json"
-    MSGPACK = "msgpack"
 
 
 class MqttProtocol(enum.StrEnum):
@@ -134,7 +126,7 @@ class PollGroup(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     every_s: Positive
     align: bool = False  # start on wall-clock multiples of every_s (local time), e.g. :00/:15
     dis: list[str] = []  # DL/T 645: data identifiers, 8 hex digits each
-    quantities: list[str] = []  # Modbus: quantity codes from the map; empty means all
+    quantities: list[Quantity] = []  # Modbus: quantity codes from the map; empty means all
 
 
 class Meter(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -186,43 +178,3 @@ class AgentConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     def groups_of(self, bus: Bus, meter: Meter) -> list[PollGroup]:
         return meter.groups if meter.groups is not None else bus.groups
-
-
-def load_config(path: str | Path, *, environ: dict[str, str] | None = None) -> AgentConfig:
-    """Read, validate and return the configuration, or raise ConfigError with every problem."""
-    from edge_agent.configrules import check_rules
-
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(source, [f"cannot read the file: {exc.strerror}"]) from None
-    return parse_config(text, source, environ=environ, base=Path(path).parent, rules=check_rules)
-
-
-def parse_config(
-    text: str,
-    source: str = "<string>",
-    *,
-    environ: dict[str, str] | None = None,
-    base: Path | None = None,
-    rules: Any = None,
-) -> AgentConfig:
-    if rules is None:
-        from edge_agent.configrules import check_rules as rules
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(source, [f"not valid TOML: {exc}"]) from None
-    config, problems = structcheck.build(document, AgentConfig)
-    if config is None:
-        raise ConfigError(source, problems)
-    base = base or Path.cwd()
-    problems = rules(config, environ=environ, base=base)
-    if problems:
-        raise ConfigError(source, problems)
-    for _bus, meter in config.meters():  # a map path is relative to the config file
-        if meter.map and (meter.map.endswith(".toml") or "/" in meter.map):
-            path = Path(meter.map)
-            meter.map = str(path if path.is_absolute() else base / path)
-    return config

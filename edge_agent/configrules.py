@@ -8,14 +8,26 @@ from __future__ import annotations
 import logging
 import re
 import zoneinfo
+from dataclasses import dataclass
 from pathlib import Path
 
 from edge_agent import secrets
 from edge_agent.config import AgentConfig, Bus, BusProtocol, Meter, PollGroup, Transport
+from edge_agent.drivers.modbus_maps import AgentMap, MapLoadError, load
+from protocols import dlt645
 
 _BCD12 = re.compile(r"^[0-9]{12}$")
 _DI = re.compile(r"^[0-9A-Fa-f]{8}$")
 _HOSTPORT = re.compile(r"^(\[[0-9A-Fa-f:]+\]|[A-Za-z0-9_.-]+):([0-9]{1,5})$")
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What the meter rules look things up in: relay secrets and map files."""
+
+    secrets_doc: dict[str, object] | None
+    environ: dict[str, str] | None
+    base: Path | None
 
 
 def check_rules(
@@ -23,7 +35,7 @@ def check_rules(
 ) -> list[str]:
     problems: list[str] = []
     _check_top(config, problems, environ)
-    secrets_doc = _secrets(config, problems)
+    ctx = _Context(_secrets(config, problems), environ, base)
     meter_ids: dict[str, str] = {}
     bus_names: set[str] = set()
     for b, bus in enumerate(config.buses):
@@ -38,7 +50,7 @@ def check_rules(
                 problems.append(f"{mwhere}.id: meter {meter.id!r} is already {meter_ids[meter.id]}")
             else:
                 meter_ids[meter.id] = mwhere
-            _check_meter(config, bus, meter, mwhere, problems, secrets_doc, environ, base)
+            _check_meter(config, bus, meter, mwhere, problems, ctx)
     return problems
 
 
@@ -101,14 +113,7 @@ def _check_bus(bus: Bus, where: str, problems: list[str]) -> None:
 
 
 def _check_meter(
-    config: AgentConfig,
-    bus: Bus,
-    meter: Meter,
-    where: str,
-    problems: list[str],
-    secrets_doc: dict[str, object] | None,
-    environ: dict[str, str] | None,
-    base: Path | None,
+    config: AgentConfig, bus: Bus, meter: Meter, where: str, problems: list[str], ctx: _Context
 ) -> None:
     groups = config.groups_of(bus, meter)
     if not groups:
@@ -118,20 +123,43 @@ def _check_meter(
         problems.append(f"{where}.groups: group {dup!r} is defined twice")
     gwhere = f"{where}.groups" if meter.groups is not None else f"{where} (bus groups)"
     if bus.protocol is BusProtocol.DLT645:
-        if meter.address is None:
-            problems.append(f"{where}.address: required for a DL/T 645 meter")
-        elif not _BCD12.match(meter.address):
-            problems.append(f"{where}.address: {meter.address!r} is not 12 BCD digits")
-        if meter.unit is not None or meter.map is not None:
-            problems.append(f"{where}: unit/map are Modbus keys; a DL/T 645 meter has address")
+        _check_dlt645_meter(meter, where, problems)
         for g, group in enumerate(groups):
             _check_dlt645_group(group, f"{gwhere}[{g}]", problems)
         if meter.relay_secret is not None:
             try:
-                secrets.resolve_relay(meter.relay_secret, secrets_doc, environ)
+                secrets.resolve_relay(meter.relay_secret, ctx.secrets_doc, ctx.environ)
             except secrets.SecretError as exc:
                 problems.append(f"{where}.relay_secret: {exc}")
-        return
+    else:
+        _check_modbus_meter(bus, meter, where, problems)
+        register_map = _modbus_map(meter, where, problems, ctx)
+        if register_map is not None:
+            _check_modbus_groups(register_map, meter, groups, gwhere, problems)
+
+
+def _check_dlt645_meter(meter: Meter, where: str, problems: list[str]) -> None:
+    if meter.address is None:
+        problems.append(f"{where}.address: required for a DL/T 645 meter")
+    elif not _BCD12.match(meter.address):
+        problems.append(f"{where}.address: {meter.address!r} is not 12 BCD digits")
+    if meter.unit is not None or meter.map is not None:
+        problems.append(f"{where}: unit/map are Modbus keys; a DL/T 645 meter has address")
+
+
+def _check_dlt645_group(group: PollGroup, where: str, problems: list[str]) -> None:
+    if group.quantities:
+        problems.append(f"{where}.quantities: a DL/T 645 group lists dis, not quantities")
+    if not group.dis:
+        problems.append(f"{where}.dis: a DL/T 645 group needs at least one DI")
+    for di in group.dis:
+        if not _DI.match(di):
+            problems.append(f"{where}.dis: {di!r} is not 8 hex digits")
+        elif int(di, 16) not in dlt645.TABLE:
+            problems.append(f"{where}.dis: DI {di.upper()} is not in the DL/T 645 table")
+
+
+def _check_modbus_meter(bus: Bus, meter: Meter, where: str, problems: list[str]) -> None:
     if meter.unit is None:
         problems.append(f"{where}.unit: required for a Modbus meter (1..247)")
     elif meter.unit == 0 and bus.protocol is BusProtocol.MODBUS_RTU:
@@ -140,14 +168,21 @@ def _check_meter(
         problems.append(f"{where}.address: a Modbus meter has unit, not address")
     if meter.map is None:
         problems.append(f"{where}.map: required for a Modbus meter (a shipped name or a path)")
-        return
-    from edge_agent.drivers.modbus_maps import MapLoadError, load
 
+
+def _modbus_map(meter: Meter, where: str, problems: list[str], ctx: _Context) -> AgentMap | None:
+    if meter.map is None:
+        return None  # reported by _check_modbus_meter
     try:
-        register_map = load(meter.map, base)
+        return load(meter.map, ctx.base)
     except MapLoadError as exc:
         problems.append(f"{where}.map: {exc}")
-        return
+        return None
+
+
+def _check_modbus_groups(
+    register_map: AgentMap, meter: Meter, groups: list[PollGroup], gwhere: str, problems: list[str]
+) -> None:
     known = set(register_map.quantities())
     for g, group in enumerate(groups):
         if group.dis:
@@ -155,20 +190,6 @@ def _check_meter(
         for q in group.quantities:
             if q not in known:
                 problems.append(
-                    f"{gwhere}[{g}].quantities: {q!r} is not in map {meter.map!r} "
+                    f"{gwhere}[{g}].quantities: {q.value!r} is not in map {meter.map!r} "
                     f"(it has {', '.join(sorted(known))})"
                 )
-
-
-def _check_dlt645_group(group: PollGroup, where: str, problems: list[str]) -> None:
-    from edge_agent.drivers.dlt645 import known_di
-
-    if group.quantities:
-        problems.append(f"{where}.quantities: a DL/T 645 group lists dis, not quantities")
-    if not group.dis:
-        problems.append(f"{where}.dis: a DL/T 645 group needs at least one DI")
-    for di in group.dis:
-        if not _DI.match(di):
-            problems.append(f"{where}.dis: {di!r} is not 8 hex digits")
-        elif not known_di(int(di, 16)):
-            problems.append(f"{where}.dis: DI {di.upper()} is not in the DL/T 645 table")

@@ -107,8 +107,12 @@ class CommandExecutor:
         )
         self.outbox.changed()
         self.metrics.commands.labels(outcome.state.value).inc()
-        log.info("command %s %s on %s: %s", command.id, command.kind.value, command.meter,
-                 outcome.state.value)  # fmt: skip
+        if outcome.state is CommandState.EXECUTED:
+            log.info("command %s %s on %s: executed", command.id, command.kind.value,
+                     command.meter)  # fmt: skip
+        else:  # an operator asks why: say it where the agent's log is kept
+            log.warning("command %s %s on %s: %s: %s", command.id, command.kind.value,
+                        command.meter, outcome.state.value, outcome.error)  # fmt: skip
 
     async def _wait_for_window(self, command: Command) -> None:
         now = now_ms()

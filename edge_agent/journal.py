@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import msgspec
 
 from edge_agent.database import Database, Transaction
-from edge_agent.outbox import ACKS, insert_items, now_ms
-from protocols.contract import Command, CommandAck, CommandState, RelayState
+from edge_agent.outbox import insert_items, now_ms
+from protocols.contract import Channel, Command, CommandAck, CommandState, RelayState
 
 RECEIVED = "received"
 EXECUTING = "executing"
@@ -100,7 +100,7 @@ class Journal:
                     error=outcome[:500],
                     attempts=earlier.attempts,
                 )
-                insert_items(conn, ACKS, [ack], now)
+                insert_items(conn, Channel.ACKS, [ack], now)
                 return CommandState.DUPLICATE.value, earlier
             if not known_meter:
                 state, error = CommandState.REFUSED_UNKNOWN_METER.value, "no such meter here"
@@ -117,7 +117,7 @@ class Journal:
             ack = CommandAck(
                 id=command.id, meter=command.meter, state=CommandState(state), ts=now, error=error
             )
-            insert_items(conn, ACKS, [ack], now)
+            insert_items(conn, Channel.ACKS, [ack], now)
             return state, None
 
     async def executing(self, command_id: str, attempts: int) -> None:
@@ -172,7 +172,7 @@ class Journal:
                 error=error,
                 attempts=entry.attempts,
             )
-            insert_items(conn, ACKS, [ack], now)
+            insert_items(conn, Channel.ACKS, [ack], now)
             return ack
 
     async def unfinished(self) -> list[Entry]:

@@ -27,18 +27,15 @@ import msgspec
 from edge_agent.config import DropPolicy
 from edge_agent.config import Outbox as OutboxLimits
 from edge_agent.database import Database, Transaction, get_meta, set_meta
-from protocols.contract import CommandAck, EventKind, MeterEvent, Value
+from protocols.contract import Channel, CommandAck, EventKind, MeterEvent, Value
 
-READINGS = "readings"
-EVENTS = "events"
-ACKS = "acks"
-CHANNELS = (READINGS, EVENTS, ACKS)
+CHANNELS = (Channel.READINGS, Channel.EVENTS, Channel.ACKS)  # what the outbox stores
 
 _encoder = msgspec.msgpack.Encoder()
-_decoders: dict[str, msgspec.msgpack.Decoder[Any]] = {
-    READINGS: msgspec.msgpack.Decoder(Value),
-    EVENTS: msgspec.msgpack.Decoder(MeterEvent),
-    ACKS: msgspec.msgpack.Decoder(CommandAck),
+_decoders: dict[Channel, msgspec.msgpack.Decoder[Any]] = {
+    Channel.READINGS: msgspec.msgpack.Decoder(Value),
+    Channel.EVENTS: msgspec.msgpack.Decoder(MeterEvent),
+    Channel.ACKS: msgspec.msgpack.Decoder(CommandAck),
 }
 
 
@@ -48,7 +45,7 @@ def now_ms() -> int:
 
 @dataclass(frozen=True)
 class Batch:
-    channel: str
+    channel: Channel
     seq: int
     items: list[Value] | list[MeterEvent] | list[CommandAck]
     oldest_id: int
@@ -78,7 +75,7 @@ class Outbox:
         self._committer: asyncio.Task[None] | None = None
         self._readings = db.call(
             lambda c: c.execute(
-                "SELECT COUNT(*) FROM outbox WHERE channel = ?", (READINGS,)
+                "SELECT COUNT(*) FROM outbox WHERE channel = ?", (Channel.READINGS,)
             ).fetchone()[0]
         )
 
@@ -159,7 +156,7 @@ class Outbox:
             dropped = len(values) - len(keep)
         conn.executemany(
             "INSERT INTO outbox (channel, meter, created, body) VALUES (?, ?, ?, ?)",
-            [(READINGS, v.meter, created, _encoder.encode(v)) for v in keep],
+            [(Channel.READINGS, v.meter, created, _encoder.encode(v)) for v in keep],
         )
         over = depth + len(keep) - self.limits.max_rows
         removed = 0
@@ -169,11 +166,11 @@ class Outbox:
 
     async def put_events(self, events: Sequence[MeterEvent]) -> None:
         if events:
-            await self.db.run(self._put_other, EVENTS, list(events))
+            await self.db.run(self._put_other, Channel.EVENTS, list(events))
             self.changed()
 
     async def put_ack(self, ack: CommandAck) -> None:
-        await self.db.run(self._put_other, ACKS, [ack])
+        await self.db.run(self._put_other, Channel.ACKS, [ack])
         self.changed()
 
     def changed(self) -> None:
@@ -182,7 +179,7 @@ class Outbox:
             listener()
 
     def _put_other(
-        self, conn: sqlite3.Connection, channel: str, items: list[MeterEvent] | list[CommandAck]
+        self, conn: sqlite3.Connection, channel: Channel, items: list[MeterEvent] | list[CommandAck]
     ) -> None:
         with Transaction(conn):
             insert_items(conn, channel, items, self.clock())
@@ -220,7 +217,7 @@ class Outbox:
             conn.execute("UPDATE drops SET unreported = 0 WHERE unreported > 0")
             conn.executemany(
                 "INSERT INTO outbox (channel, meter, created, body) VALUES (?, ?, ?, ?)",
-                [(EVENTS, e.meter, ts, _encoder.encode(e)) for e in events],
+                [(Channel.EVENTS, e.meter, ts, _encoder.encode(e)) for e in events],
             )
         return len(events)
 
@@ -240,28 +237,28 @@ class Outbox:
             )
         )
 
-    async def unacked(self, channel: str) -> list[Batch]:
+    async def unacked(self, channel: Channel) -> list[Batch]:
         """Batches formed earlier whose PUBACK never came, oldest seq first (to resend)."""
         return await self.db.run(_unacked, channel)
 
     async def next_batch(
-        self, channel: str, limit: int, *, after_id: int = 0, upto_id: int | None = None
+        self, channel: Channel, limit: int, *, after_id: int = 0, upto_id: int | None = None
     ) -> Batch | None:
         """Form a new batch from unsent rows with ``after_id < id <= upto_id``, oldest first."""
         return await self.db.run(_next_batch, channel, limit, after_id, upto_id)
 
-    async def acked(self, channel: str, seq: int) -> int:
+    async def acked(self, channel: Channel, seq: int) -> int:
         removed: int = await self.db.run(_acked, channel, seq)
-        if channel == READINGS:
+        if channel == Channel.READINGS:
             self._readings -= removed
         return removed
 
-    async def depth(self) -> dict[str, int]:
+    async def depth(self) -> dict[Channel, int]:
         rows = await self.db.run(
             lambda c: c.execute("SELECT channel, COUNT(*) FROM outbox GROUP BY channel").fetchall()
         )
         counts = dict.fromkeys(CHANNELS, 0)
-        counts.update({ch: int(n) for ch, n in rows})
+        counts.update({Channel(ch): int(n) for ch, n in rows})
         return counts
 
     async def oldest_created(self) -> int | None:
@@ -271,7 +268,7 @@ class Outbox:
 
 def insert_items(
     conn: sqlite3.Connection,
-    channel: str,
+    channel: Channel,
     items: Sequence[MeterEvent] | Sequence[CommandAck],
     created: int,
 ) -> None:
@@ -305,13 +302,13 @@ def _drop_oldest(conn: sqlite3.Connection, n: int) -> int:
     # Unsent rows first: a row already in flight may still be acknowledged.
     rows = conn.execute(
         "SELECT id, meter FROM outbox WHERE channel = ? AND seq IS NULL ORDER BY id LIMIT ?",
-        (READINGS, n),
+        (Channel.READINGS, n),
     ).fetchall()
     if len(rows) < n:
         rows += conn.execute(
             "SELECT id, meter FROM outbox WHERE channel = ? AND seq IS NOT NULL "
             "ORDER BY id LIMIT ?",
-            (READINGS, n - len(rows)),
+            (Channel.READINGS, n - len(rows)),
         ).fetchall()
     return _drop_rows(conn, rows)
 
@@ -319,17 +316,18 @@ def _drop_oldest(conn: sqlite3.Connection, n: int) -> int:
 def _expire(conn: sqlite3.Connection, cutoff: int) -> int:
     with Transaction(conn):
         rows = conn.execute(
-            "SELECT id, meter FROM outbox WHERE channel = ? AND created < ?", (READINGS, cutoff)
+            "SELECT id, meter FROM outbox WHERE channel = ? AND created < ?",
+            (Channel.READINGS, cutoff),
         ).fetchall()
         return _drop_rows(conn, rows)
 
 
-def _decode(channel: str, bodies: list[bytes]) -> list[object]:
+def _decode(channel: Channel, bodies: list[bytes]) -> list[object]:
     dec = _decoders[channel]
     return [dec.decode(b) for b in bodies]
 
 
-def _unacked(conn: sqlite3.Connection, channel: str) -> list[Batch]:
+def _unacked(conn: sqlite3.Connection, channel: Channel) -> list[Batch]:
     rows = conn.execute(
         "SELECT seq, id, body FROM outbox WHERE channel = ? AND seq IS NOT NULL ORDER BY seq, id",
         (channel,),
@@ -350,7 +348,7 @@ def _unacked(conn: sqlite3.Connection, channel: str) -> list[Batch]:
 
 
 def _next_batch(
-    conn: sqlite3.Connection, channel: str, limit: int, after_id: int, upto_id: int | None
+    conn: sqlite3.Connection, channel: Channel, limit: int, after_id: int, upto_id: int | None
 ) -> Batch | None:
     upper = upto_id if upto_id is not None else 2**62
     with Transaction(conn):
@@ -368,7 +366,7 @@ def _next_batch(
     return Batch(channel, seq, _decode(channel, [r[1] for r in rows]), rows[0][0])  # type: ignore[arg-type]
 
 
-def _acked(conn: sqlite3.Connection, channel: str, seq: int) -> int:
+def _acked(conn: sqlite3.Connection, channel: Channel, seq: int) -> int:
     with Transaction(conn):
         return conn.execute(
             "DELETE FROM outbox WHERE channel = ? AND seq = ?", (channel, seq)

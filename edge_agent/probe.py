@@ -16,6 +16,7 @@ from edge_agent.drivers.base import Driver, MeterReplyError, MeterTimeout
 from edge_agent.drivers.dlt645 import Dlt645Driver, known_di
 from edge_agent.drivers.modbus import ModbusDriver
 from edge_agent.drivers.modbus_maps import MapLoadError, load
+from protocols.contract import Quantity
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -88,7 +89,7 @@ async def _probe(args: argparse.Namespace) -> dict[str, object]:
             if q not in known:
                 raise ValueError(f"--quantity {q!r} is not in map {args.map!r}")
         meter = Meter(id="probe", unit=args.unit, map=args.map)
-        group = PollGroup(name="probe", every_s=1, quantities=args.quantity)
+        group = PollGroup(name="probe", every_s=1, quantities=[Quantity(q) for q in args.quantity])
         driver = ModbusDriver(bus)
     try:
         values = await driver.poll(meter, group)

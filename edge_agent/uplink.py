@@ -23,10 +23,9 @@ import paho.mqtt.client as mqtt
 
 from edge_agent import __version__
 from edge_agent.config import AgentConfig
-from edge_agent.config import Encoding as ConfigEncoding
 from edge_agent.metrics import Metrics
 from edge_agent.mqtt import Connection, ConnectionLost
-from edge_agent.outbox import ACKS, EVENTS, READINGS, Batch, Outbox, now_ms
+from edge_agent.outbox import Batch, Outbox, now_ms
 from edge_agent.secrets import read_password
 from protocols.contract import (
     AgentBirth,
@@ -71,6 +70,38 @@ def backoff_delay(attempt: int, low: float, high: float) -> float:
     return float(cap * random.uniform(0.5, 1.0))
 
 
+class _InFlight:
+    """Up to ``limit`` batches published at once, each in its own task; the first failure is
+    kept so the forwarder can end the session with it."""
+
+    def __init__(self, limit: int, publish: Callable[[Batch], Awaitable[None]]) -> None:
+        self.slots = asyncio.Semaphore(limit)
+        self.publish = publish
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.failure: BaseException | None = None
+
+    async def send(self, batch: Batch) -> None:
+        await self.slots.acquire()
+        task = asyncio.create_task(self._publish(batch), name="uplink-send")
+        self.tasks.add(task)
+        task.add_done_callback(self._done)
+
+    async def _publish(self, batch: Batch) -> None:
+        try:
+            await self.publish(batch)
+        finally:
+            self.slots.release()
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None and self.failure is None:
+            self.failure = task.exception()
+
+    def raise_failure(self) -> None:
+        if self.failure is not None:
+            raise self.failure
+
+
 class Uplink:
     def __init__(
         self,
@@ -86,9 +117,7 @@ class Uplink:
         self.on_command = on_command
         self.meters = meters
         self.agent = config.agent_id
-        self.encoding = (
-            Encoding.MSGPACK if config.broker.encoding is ConfigEncoding.MSGPACK else Encoding.JSON
-        )
+        self.encoding: Encoding = config.broker.encoding
         self.wakeup = asyncio.Event()
         self.connection: Connection | None = None
         self.connected_once = asyncio.Event()
@@ -171,69 +200,58 @@ class Uplink:
 
     async def _forward(self, conn: Connection) -> None:
         limits = self.config.outbox
-        slots = asyncio.Semaphore(limits.inflight)
-        tasks: set[asyncio.Task[None]] = set()
+        sending = _InFlight(limits.inflight, lambda batch: self._send(conn, batch))
         bucket = TokenBucket(limits.catch_up_rate, max(limits.catch_up_rate, limits.batch_size))
-
-        async def send(batch: Batch) -> None:
-            await slots.acquire()
-            task = asyncio.create_task(self._send(conn, batch, slots), name="uplink-send")
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-
         watermark = await self.outbox.max_id()
-        for channel in (ACKS, EVENTS, READINGS):
+        for channel in (Channel.ACKS, Channel.EVENTS, Channel.READINGS):
             for batch in await self.outbox.unacked(channel):
-                if channel == READINGS:
+                if channel is Channel.READINGS:
                     await bucket.take(len(batch))
-                await send(batch)
+                await sending.send(batch)
         while True:
-            for t in list(tasks):
-                if t.done() and t.exception():
-                    raise t.exception()  # type: ignore[misc]
+            sending.raise_failure()
             self.wakeup.clear()
-            sent = False
-            for channel, size in ((ACKS, 1), (EVENTS, limits.batch_size)):
-                formed = await self.outbox.next_batch(channel, size)
-                if formed is not None:
-                    await send(formed)
-                    sent = True
-            # One live batch, then one backlog batch: live values are never stuck behind an
-            # hours-long backlog, and the backlog still drains at its throttled rate.
-            live = await self.outbox.next_batch(READINGS, limits.batch_size, after_id=watermark)
-            if live is not None:
-                await send(live)
-                sent = True
-            backlog = await self.outbox.next_batch(READINGS, limits.batch_size, upto_id=watermark)
-            if backlog is not None:
-                await bucket.take(len(backlog))
-                await send(backlog)
-                sent = True
-            if not sent:
+            if not await self._send_new(sending, bucket, watermark):
                 # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel
                 # that lands as the event is set, and this loop would then never stop.
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(1.0):
                         await self.wakeup.wait()
 
-    async def _send(self, conn: Connection, batch: Batch, slots: asyncio.Semaphore) -> None:
-        try:
-            topic, payload = self._payload(batch)
-            started = time.monotonic()
-            ok = await conn.publish(topic, payload, content_type=self.encoding.content_type)
-            if ok:
-                await self.outbox.acked(batch.channel, batch.seq)
-                self.metrics.publish_latency.observe(time.monotonic() - started)
-                self.metrics.published.labels(batch.channel).inc()
-        finally:
-            slots.release()
+    async def _send_new(self, sending: _InFlight, bucket: TokenBucket, watermark: int) -> bool:
+        """Form and send one batch of each kind that has unsent rows; False if none had."""
+        size = self.config.outbox.batch_size
+        formed = [
+            await self.outbox.next_batch(Channel.ACKS, 1),
+            await self.outbox.next_batch(Channel.EVENTS, size),
+            # One live batch, then one backlog batch: live values are never stuck behind an
+            # hours-long backlog, and the backlog still drains at its throttled rate.
+            await self.outbox.next_batch(Channel.READINGS, size, after_id=watermark),
+        ]
+        for batch in formed:
+            if batch is not None:
+                await sending.send(batch)
+        backlog = await self.outbox.next_batch(Channel.READINGS, size, upto_id=watermark)
+        if backlog is not None:
+            await bucket.take(len(backlog))
+            await sending.send(backlog)
+        return backlog is not None or any(b is not None for b in formed)
+
+    async def _send(self, conn: Connection, batch: Batch) -> None:
+        topic, payload = self._payload(batch)
+        started = time.monotonic()
+        ok = await conn.publish(topic, payload, content_type=self.encoding.content_type)
+        if ok:
+            await self.outbox.acked(batch.channel, batch.seq)
+            self.metrics.publish_latency.observe(time.monotonic() - started)
+            self.metrics.published.labels(batch.channel).inc()
 
     def _payload(self, batch: Batch) -> tuple[str, bytes]:
-        if batch.channel == READINGS:
+        if batch.channel == Channel.READINGS:
             values: list[Value] = batch.items  # type: ignore[assignment]
             msg: object = ReadingBatch(agent=self.agent, seq=batch.seq, values=values)
             return agent_topic(self.agent, Channel.READINGS), encode(msg, self.encoding)
-        if batch.channel == EVENTS:
+        if batch.channel == Channel.EVENTS:
             events: list[MeterEvent] = batch.items  # type: ignore[assignment]
             msg = EventBatch(agent=self.agent, seq=batch.seq, events=events)
             return agent_topic(self.agent, Channel.EVENTS), encode(msg, self.encoding)

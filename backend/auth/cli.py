@@ -9,7 +9,7 @@ import sys
 
 import msgspec
 
-from backend.commands_registry import REGISTRARS
+from backend.cliargs import SubParsers, settings_from
 
 
 def _read_password(args: argparse.Namespace) -> str:
@@ -25,10 +25,9 @@ def _create(args: argparse.Namespace) -> int:
     from backend.auth.policy import PasswordRejected
     from backend.auth.schemas import UserCreate
     from backend.auth.service import UserError, create_user
-    from backend.cli import _settings
     from backend.db import create_engine, session_factory
 
-    settings = _settings(args)
+    settings = settings_from(args)
     try:
         data = msgspec.convert(
             {
@@ -66,10 +65,9 @@ def _run_on_user(args: argparse.Namespace, action: str) -> int:
     Either ends every login of the user."""
     from backend.auth.policy import PasswordRejected
     from backend.auth.service import UserError, reset_totp, set_password
-    from backend.cli import _settings
     from backend.db import create_engine, session_factory
 
-    settings = _settings(args)
+    settings = settings_from(args)
     try:
         password = _read_password(args) if action == "password" else ""
     except ValueError as exc:
@@ -96,7 +94,7 @@ def _run_on_user(args: argparse.Namespace, action: str) -> int:
     return asyncio.run(main())
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: SubParsers) -> None:
     sp = sub.add_parser("users", help="manage users")
     users = sp.add_subparsers(dest="users_command", required=True)
     c = users.add_parser("create", help="create a user (password from a prompt or stdin)")
@@ -121,6 +119,3 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     t.add_argument("--username", required=True)
     t.add_argument("--data-dir")
     t.set_defaults(func=lambda a: _run_on_user(a, "reset-totp"))
-
-
-REGISTRARS.append(register)

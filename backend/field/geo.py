@@ -39,7 +39,3 @@ def bounding_box(lat: float, lon: float, radius_m: float) -> Box:
     cos_lat = math.cos(math.radians(min(89.0, abs(lat) + dlat)))
     dlon = 180.0 if cos_lat <= 0 else min(180.0, radius_m / (_M_PER_DEG_LAT * cos_lat))
     return Box(lat - dlat, lat + dlat, lon - dlon, lon + dlon)
-
-
-def valid_position(lat: float, lon: float) -> bool:
-    return -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0 and not (lat == 0.0 and lon == 0.0)

@@ -7,17 +7,16 @@ import asyncio
 import sys
 from pathlib import Path
 
-from backend.commands_registry import REGISTRARS
+from backend.cliargs import SubParsers, settings_from
 
 
 def _run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from backend.cli import _settings
     from backend.db import create_engine, session_factory
     from backend.importer.service import ImportFileError, import_file, write_rejects
 
-    settings = _settings(args)
+    settings = settings_from(args)
     path = Path(args.file)
     report_path = Path(args.report) if args.report else path.with_suffix(".rejected.csv")
 
@@ -54,7 +53,7 @@ def _run(args: argparse.Namespace) -> int:
     return asyncio.run(main())
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: SubParsers) -> None:
     sp = sub.add_parser("import", help="bulk import customers or meters from CSV")
     sp.add_argument("kind", choices=["customers", "meters"], help="what the file holds")
     sp.add_argument("file", help="CSV file with a header line (see docs/import.md)")
@@ -68,6 +67,3 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     sp.add_argument("--data-dir")
     sp.set_defaults(func=_run)
-
-
-REGISTRARS.append(register)

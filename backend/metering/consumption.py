@@ -56,7 +56,7 @@ from backend.metering.consumption_rules import (
 )
 from backend.metering.models import ConsumptionAnomaly, ConsumptionDaily, Reading
 from backend.types import utcnow
-from protocols.contract.quantities import ENERGY_QUANTITIES
+from protocols.contract import ENERGY_QUANTITIES, Quality
 
 __all__ = [
     "CHAIN_QUALITIES", "CUMULATIVE", "ROLLOVER_MARGIN", "ROLLOVER_MODULI", "Anomaly", "DayRow",
@@ -67,7 +67,7 @@ __all__ = [
 log = logging.getLogger("meterline.consumption")
 
 CUMULATIVE: frozenset[str] = frozenset(q.value for q in ENERGY_QUANTITIES)
-CHAIN_QUALITIES = ("good", "backfilled")
+CHAIN_QUALITIES = (Quality.GOOD, Quality.BACKFILLED)
 DAY_MS = 86_400_000
 APPEND_WINDOW_DAYS = 7  # a chain silent longer than this is recomputed, not appended to
 

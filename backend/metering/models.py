@@ -27,6 +27,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.db import Base
 from backend.types import UTCDateTime, str_enum, utcnow
+from protocols.contract import Quality
 
 
 class ReadingSource(enum.StrEnum):
@@ -94,7 +95,7 @@ class Reading(Base):
     quantity: Mapped[str] = mapped_column(String(32))
     ts: Mapped[int] = mapped_column(BigInteger)  # UTC epoch ms, acquisition time
     value: Mapped[int] = mapped_column(BigInteger)  # integer in the quantity's unit
-    quality: Mapped[str] = mapped_column(String(16), default="good")
+    quality: Mapped[str] = mapped_column(String(16), default=Quality.GOOD)
     source: Mapped[str] = mapped_column(String(16), default=ReadingSource.AMI.value)
     received_at: Mapped[int] = mapped_column(BigInteger)  # UTC epoch ms, server receipt
 

@@ -52,7 +52,7 @@ from backend.paging import (
 from backend.types import from_epoch_ms
 from protocols.contract.quantities import Quantity
 
-ENERGY_IMPORT = EnergyQuantity("energy_import")
+ENERGY_IMPORT = EnergyQuantity(Quantity.ENERGY_IMPORT)
 
 
 class MeterController(ApiController):

@@ -38,10 +38,11 @@ from backend.metering.schemas import (
 )
 from backend.paging import fetch_page
 from backend.types import from_epoch_ms
+from protocols.contract import Quantity
 
 MAX_DAYS = 400
 MAX_INTERVAL_DAYS = 31  # longest day range of a consumption or rate query
-COLLECTION_QUANTITY = "energy_import"
+COLLECTION_QUANTITY = Quantity.ENERGY_IMPORT
 
 
 def meter_out(m: Meter) -> MeterOut:

@@ -34,11 +34,13 @@ from backend.prepaid.models import BillingState, Charge, EntryKind
 from backend.tariffs import service as tariff_service
 from backend.tariffs.model import TariffError
 from backend.tariffs.rating import Line, Schedule, rate_interval, round_fen
+from protocols.contract import Quality, Quantity
 
 log = logging.getLogger("meterline.billing")
 
-ENERGY = "energy_import"
-USABLE_QUALITY = ("good", "backfilled", "estimated")  # stale/invalid values are not billed
+ENERGY = Quantity.ENERGY_IMPORT
+# stale/invalid values are not billed
+USABLE_QUALITY = (Quality.GOOD, Quality.BACKFILLED, Quality.ESTIMATED)
 ACTOR = "billing"
 _lines_encoder = msgspec.json.Encoder()
 _told: set[str] = set()  # tariff problems already logged at ERROR by this process

@@ -6,17 +6,16 @@ import argparse
 import asyncio
 import sys
 
-from backend.commands_registry import REGISTRARS
+from backend.cliargs import SubParsers, settings_from
 
 
 def _load(args: argparse.Namespace) -> int:
-    from backend.cli import _settings
     from backend.db import create_engine, session_factory
     from backend.tariffs.loader import load_file
     from backend.tariffs.model import TariffError
     from backend.tariffs.service import store_tariffs
 
-    settings = _settings(args)
+    settings = settings_from(args)
 
     async def go() -> tuple[int, int]:
         engine = create_engine(settings.database_url)
@@ -37,13 +36,10 @@ def _load(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: SubParsers) -> None:
     sp = sub.add_parser("tariffs", help="tariff data: load a TOML file")
     tsub = sp.add_subparsers(dest="tariffs_command", required=True)
     load = tsub.add_parser("load", help="store the tariffs of a TOML file")
     load.add_argument("file")
     load.add_argument("--data-dir")
     load.set_defaults(func=_load)
-
-
-REGISTRARS.append(register)

@@ -80,34 +80,55 @@ def _decimal(value: Any, where: str) -> Decimal:
 def parse_tariff(raw: dict[str, Any], where: str) -> Tariff:
     if "code" in raw:
         where = f"{where} ({raw['code']})"
+    _check_keys(raw, where)
+    if not isinstance(raw["effective_from"], date):
+        raise TariffError(f"{where}.effective_from: a date like 2026-01-01 (no quotes)")
+    category = _category(raw["category"], where)
+    try:
+        cycle = Cycle(raw.get("cycle", "annual"))
+    except ValueError:
+        raise TariffError(f"{where}.cycle: 'annual' or 'monthly'") from None
+    tiers_wh = _tiers_wh(raw.get("tiers_kwh", []), where)
+    spans = _spans(raw.get("periods", {}), where)
+    prices = _prices(raw["prices"], where)
+    try:
+        return _build(raw, category, cycle, tiers_wh, spans, prices)
+    except TariffError as exc:
+        raise TariffError(f"{where}: {exc}") from None
+
+
+def _check_keys(raw: dict[str, Any], where: str) -> None:
     unknown = set(raw) - _KEYS
     if unknown:
         raise TariffError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
     for key in ("code", "name", "category", "effective_from", "prices"):
         if key not in raw:
             raise TariffError(f"{where}: missing {key!r}")
+
+
+def _category(value: Any, where: str) -> CustomerCategory:
     try:
-        category = CustomerCategory(raw["category"])
+        return CustomerCategory(value)
     except ValueError:
         raise TariffError(
-            f"{where}.category: {raw['category']!r} is not one of "
+            f"{where}.category: {value!r} is not one of "
             f"{', '.join(c.value for c in CustomerCategory)}"
         ) from None
-    if not isinstance(raw["effective_from"], date):
-        raise TariffError(f"{where}.effective_from: a date like 2026-01-01 (no quotes)")
-    try:
-        cycle = Cycle(raw.get("cycle", "annual"))
-    except ValueError:
-        raise TariffError(f"{where}.cycle: 'annual' or 'monthly'") from None
+
+
+def _tiers_wh(values: list[Any], where: str) -> list[int]:
     tiers_wh = []
-    for kwh in raw.get("tiers_kwh", []):
+    for kwh in values:
         wh = _decimal(kwh, f"{where}.tiers_kwh") * 1000
         if wh != wh.to_integral_value():
             raise TariffError(f"{where}.tiers_kwh: {kwh} kWh is finer than 1 Wh")
         tiers_wh.append(int(wh))
-    spans = _spans(raw.get("periods", {}), where)
+    return tiers_wh
+
+
+def _prices(table: dict[str, Any], where: str) -> dict[Period, tuple[Decimal, ...]]:
     prices: dict[Period, tuple[Decimal, ...]] = {}
-    for name, row in raw["prices"].items():
+    for name, row in table.items():
         try:
             period = Period(name)
         except ValueError:
@@ -115,10 +136,7 @@ def parse_tariff(raw: dict[str, Any], where: str) -> Tariff:
         if not isinstance(row, list):
             row = [row]
         prices[period] = tuple(_decimal(p, f"{where}.prices.{name}") for p in row)
-    try:
-        return _build(raw, category, cycle, tiers_wh, spans, prices)
-    except TariffError as exc:
-        raise TariffError(f"{where}: {exc}") from None
+    return prices
 
 
 def _build(

@@ -73,6 +73,13 @@ class Tariff(msgspec.Struct, frozen=True, kw_only=True):
         where = f"tariff {self.code!r}"
         if any(t <= 0 for t in self.tiers_wh) or list(self.tiers_wh) != sorted(set(self.tiers_wh)):
             raise TariffError(f"{where}: tier thresholds must be positive and ascending")
+        self._check_prices(where)
+        if self.spans:
+            self._check_spans(where)
+        if self.flat_only and Period.FLAT not in self.prices:
+            raise TariffError(f"{where}: flat_only needs flat prices")
+
+    def _check_prices(self, where: str) -> None:
         periods = self.periods
         for period in () if self.flat_only else periods:
             if period not in self.prices:
@@ -87,24 +94,24 @@ class Tariff(msgspec.Struct, frozen=True, kw_only=True):
                 )
             if any(not isinstance(p, Decimal) or p < 0 or not p.is_finite() for p in row):
                 raise TariffError(f"{where}: period {period.value!r} has a negative price")
-        if self.spans:
-            minutes = [0] * 1440
-            for s in self.spans:
-                if s.end_minute <= s.start_minute:
-                    raise TariffError(
-                        f"{where}: span {s.start:%H:%M}-{s.end:%H:%M} ends before it starts "
-                        "(split a span over midnight in two)"
-                    )
-                for m in range(s.start_minute, s.end_minute):
-                    minutes[m] += 1
-            if any(c != 1 for c in minutes):
-                first = next(i for i, c in enumerate(minutes) if c != 1)
+
+    def _check_spans(self, where: str) -> None:
+        """The TOU spans cover 00:00-24:00 exactly once."""
+        minutes = [0] * 1440
+        for s in self.spans:
+            if s.end_minute <= s.start_minute:
                 raise TariffError(
-                    f"{where}: TOU spans must cover the day exactly once; "
-                    f"{first // 60:02d}:{first % 60:02d} is covered {minutes[first]} times"
+                    f"{where}: span {s.start:%H:%M}-{s.end:%H:%M} ends before it starts "
+                    "(split a span over midnight in two)"
                 )
-        if self.flat_only and Period.FLAT not in self.prices:
-            raise TariffError(f"{where}: flat_only needs flat prices")
+            for m in range(s.start_minute, s.end_minute):
+                minutes[m] += 1
+        if any(c != 1 for c in minutes):
+            first = next(i for i, c in enumerate(minutes) if c != 1)
+            raise TariffError(
+                f"{where}: TOU spans must cover the day exactly once; "
+                f"{first // 60:02d}:{first % 60:02d} is covered {minutes[first]} times"
+            )
 
     @property
     def periods(self) -> frozenset[Period]:

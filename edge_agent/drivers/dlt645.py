@@ -9,6 +9,7 @@ decoder resynchronises — and our own request echoed by an RS-485 adapter is ig
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -21,6 +22,8 @@ from edge_agent.secrets import RelayCredentials
 from protocols import dlt645
 from protocols.contract import CommandKind, Quality, RelayState, Value
 from protocols.dlt645 import Frame, Function, MeterTime
+
+log = logging.getLogger("edge_agent.dlt645")
 
 STATUS_WORD_3 = 0x04000503  # 电表运行状态字3: relay state bits
 METER_DATE = 0x04000101
@@ -150,7 +153,8 @@ class Dlt645Driver:
         creds = self.credentials.get(meter.id)
         if creds is None:
             raise MeterReplyError(f"meter {meter.id} has no relay_secret configured")
-        valid_until = self._meter_time(now_ms() + valid_s * 1000)
+        valid_until = await self._valid_until(meter, valid_s)
+        await self.gap()
         request = dlt645.relay_control(
             meter.address,
             _RELAY_ACTIONS[kind],
@@ -164,6 +168,20 @@ class Dlt645Driver:
         except (dlt645.MeterRefused, dlt645.RemoteProtocolError) as exc:
             raise MeterReplyError(str(exc)) from None
         return _EXPECTED[kind]
+
+    async def _valid_until(self, meter: Meter, valid_s: int) -> MeterTime:
+        """The 1CH validity deadline, ``valid_s`` ahead on the meter's own clock.
+
+        The meter compares the deadline with its clock, not ours: one that runs minutes fast
+        (or, simulated, many times fast) would refuse a deadline taken from the agent's clock
+        as already past ("OTHER"). A silent meter raises MeterTimeout before anything is sent.
+        """
+        try:
+            drift = await self.clock_drift_ms(meter)
+        except MeterReplyError as exc:
+            log.warning("meter %s: clock unreadable, relay validity from ours: %s", meter.id, exc)
+            drift = 0
+        return self._meter_time(now_ms() + (drift or 0) + valid_s * 1000)
 
     async def relay_state(self, meter: Meter) -> RelayState:
         assert meter.address is not None

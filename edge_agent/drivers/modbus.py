@@ -48,14 +48,14 @@ class _PollPlan:
     @staticmethod
     def make(rmap: RegisterMap, meter: Meter, group: PollGroup) -> _PollPlan:
         wanted = set(group.quantities)
-        registers = tuple(r for r in rmap.registers if not wanted or r.quantity.value in wanted)
+        registers = tuple(r for r in rmap.registers if not wanted or r.quantity in wanted)
         spans: list[tuple[Function, int, int]] = []
         for reg in registers:
             spans.append((reg.function, reg.address, reg.count))
             if reg.scale_factor_address is not None:
                 spans.append((reg.function, reg.scale_factor_address, 1))
         relay = rmap.relay
-        if relay is not None and (not wanted or Quantity.RELAY_STATE.value in wanted):
+        if relay is not None and (not wanted or Quantity.RELAY_STATE in wanted):
             spans.append((relay.state.function, relay.state.address, relay.state.count))
         else:
             relay = None

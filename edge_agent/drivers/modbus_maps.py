@@ -20,10 +20,10 @@ class AgentMap:
     def __init__(self, register_map: RegisterMap) -> None:
         self.map = register_map
 
-    def quantities(self) -> list[str]:
-        names = [r.quantity.value for r in self.map.registers]
+    def quantities(self) -> list[Quantity]:
+        names = [r.quantity for r in self.map.registers]
         if self.map.relay is not None:
-            names.append(Quantity.RELAY_STATE.value)
+            names.append(Quantity.RELAY_STATE)
         return names
 
 

@@ -27,7 +27,13 @@ from protocols.contract.messages import (
     RelayState,
     Value,
 )
-from protocols.contract.quantities import QUANTITIES, Quantity, QuantitySpec, Unit
+from protocols.contract.quantities import (
+    ENERGY_QUANTITIES,
+    QUANTITIES,
+    Quantity,
+    QuantitySpec,
+    Unit,
+)
 from protocols.contract.topics import (
     PREFIX,
     VERSION,
@@ -39,6 +45,7 @@ from protocols.contract.topics import (
 )
 
 __all__ = [
+    "ENERGY_QUANTITIES",
     "PREFIX",
     "QUANTITIES",
     "VERSION",

@@ -1,9 +1,9 @@
 """Corrections: a supervisor approves or rejects; only an approved correction counts.
 
 The original reading is never touched. An approval writes the corrected values into
-``readings`` at the original's key (quality ``corrected``) and tells the consumption engine, so
-consumption and billing are recomputed from that instant. Both the correction and the decision
-are insert-only rows, so the whole history stays visible.
+``readings`` at the original's key (quality ``good``, source ``field``) and tells the
+consumption engine, so consumption and billing are recomputed from that instant. Both the
+correction and the decision are insert-only rows, so the whole history stays visible.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from backend.metering.consumption import on_readings_committed
 from backend.metering.ingest.hooks import intervals_from, registered
 from backend.metering.models import Reading, ReadingSource
 from backend.types import from_epoch_ms
+from protocols.contract import Quality
 
 log = logging.getLogger("meterline.field")
 
@@ -52,7 +53,7 @@ async def insert(
             quantity=q,
             ts=ts,
             value=v,
-            quality="good",
+            quality=Quality.GOOD,
             source=ReadingSource.FIELD.value,
             received_at=received_at,
         )
@@ -70,7 +71,8 @@ async def apply_correction(
             "quantity": q,
             "ts": ts,
             "value": v,
-            "quality": "good",  # approved: the consumption chain takes it like any good reading
+            # approved: the consumption chain takes it like any good reading
+            "quality": Quality.GOOD,
             "source": ReadingSource.FIELD.value,
             "received_at": received_at,
         }

@@ -13,13 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from backend.field.readings.plausibility import DAY_MS, Sample, Thresholds, usual_daily_wh
+from backend.field.readings.schemas import TOTAL
 from backend.metering.models import Reading, ReadingSource
-
-TOTAL = "energy_import"
+from protocols.contract import Quantity
 
 
 async def previous_sample(
-    session: AsyncSession, meter_pk: int, before_ts: int, quantity: str = TOTAL
+    session: AsyncSession, meter_pk: int, before_ts: int, quantity: Quantity = TOTAL
 ) -> Sample | None:
     row = (
         await session.execute(
@@ -35,7 +35,7 @@ async def previous_sample(
 
 
 async def first_sample_since(
-    session: AsyncSession, meter_pk: int, since_ts: int, quantity: str = TOTAL
+    session: AsyncSession, meter_pk: int, since_ts: int, quantity: Quantity = TOTAL
 ) -> Sample | None:
     row = (
         await session.execute(
@@ -92,7 +92,7 @@ async def ami_around(
 
 
 async def latest_values(
-    session: AsyncSession, meter_pks: Iterable[int], quantities: Iterable[str]
+    session: AsyncSession, meter_pks: Iterable[int], quantities: Iterable[Quantity]
 ) -> dict[int, dict[str, tuple[int, int, str]]]:
     """Each meter's latest reading of each quantity: {meter_pk: {quantity: (ts, value, source)}}."""
     pks = sorted(set(meter_pks))
@@ -121,7 +121,7 @@ async def latest_values(
 
 
 async def first_values_since(
-    session: AsyncSession, since_by_meter: dict[int, int], quantity: str = TOTAL
+    session: AsyncSession, since_by_meter: dict[int, int], quantity: Quantity = TOTAL
 ) -> dict[int, Sample]:
     """For each meter, its earliest reading at or after the given time."""
     out: dict[int, Sample] = {}

@@ -12,11 +12,11 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
-from protocols.contract import QUANTITIES
+from protocols.contract import ENERGY_QUANTITIES, Quantity
 
 # registers a person can read off a meter: the cumulative energy ones (Wh, varh)
-READABLE = frozenset(q.value for q, spec in QUANTITIES.items() if spec.cumulative)
-TOTAL = "energy_import"  # 正向有功总: required in every reading
+READABLE: frozenset[Quantity] = ENERGY_QUANTITIES
+TOTAL = Quantity.ENERGY_IMPORT  # 正向有功总: required in every reading
 
 EpochMs = Annotated[int, Meta(ge=946_684_800_000, le=4_102_444_800_000)]  # 2000 … 2100
 Wh = Annotated[int, Meta(ge=0, le=10**13)]

@@ -9,7 +9,7 @@ import asyncio
 import logging
 import signal
 
-from backend.commands_registry import REGISTRARS
+from backend.cliargs import SubParsers
 from backend.metering.ingest.service import Ingestor
 from backend.settings import Settings, load_settings
 
@@ -53,7 +53,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     return asyncio.run(run_ingest(settings, leave=args.leave))
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: SubParsers) -> None:
     sp = sub.add_parser(
         "ingest", help="run ingestion alone (scale out with METERLINE_MQTT_SHARE_GROUP)"
     )
@@ -66,6 +66,3 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         " session (scaling a shared group down)",
     )
     sp.set_defaults(func=_cmd_ingest)
-
-
-REGISTRARS.append(register)

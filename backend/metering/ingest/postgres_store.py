@@ -27,7 +27,7 @@ from backend.metering.ingest.store import (
     relay_updates,
     utc,
 )
-from protocols.contract import AgentBirth
+from protocols.contract import AgentBirth, Channel, EventKind
 
 _ROWS = """
 SELECT m, q, t, v, ql, CASE WHEN ql = 'backfilled' THEN 'backfill' ELSE 'ami' END, r
@@ -235,14 +235,14 @@ class PostgresStore(Store):
                 agents = sorted(plan.agents_seen)
                 locked = await conn.fetch(LOCK_AGENTS, agents)
                 marks: dict[str, dict[str, int | None]] = {
-                    r[0]: {"readings": r[1], "events": r[2]} for r in locked
+                    r[0]: {Channel.READINGS: r[1], Channel.EVENTS: r[2]} for r in locked
                 }
                 moved, gaps, filled = await self._sequences(conn, plan, marks)
                 await conn.execute(
                     AGENTS,
                     agents,
-                    [moved.get(a, {}).get("readings") for a in agents],
-                    [moved.get(a, {}).get("events") for a in agents],
+                    [moved.get(a, {}).get(Channel.READINGS) for a in agents],
+                    [moved.get(a, {}).get(Channel.EVENTS) for a in agents],
                     [utc(plan.agents_seen[a]) for a in agents],
                 )
             if plan.events:
@@ -268,7 +268,7 @@ class PostgresStore(Store):
         relays = sorted(relay_updates(plan))
         if relays:
             await conn.executemany(RELAY, [(state, pk, ts) for pk, ts, state in relays])
-        for sql, kind in ((ONLINE, "online"), (OFFLINE, "offline")):
+        for sql, kind in ((ONLINE, EventKind.ONLINE), (OFFLINE, EventKind.OFFLINE)):
             rows = sorted(presence_events(plan, kind))
             if rows:
                 await conn.executemany(sql, [(utc(ts), pk, ts) for pk, ts in rows])

@@ -34,7 +34,7 @@ from backend.metering.ingest.store import (
     relay_updates,
     sqlite_time,
 )
-from protocols.contract import AgentBirth
+from protocols.contract import AgentBirth, Channel, EventKind
 
 T = TypeVar("T")
 _json = msgspec.json.Encoder()
@@ -239,7 +239,7 @@ class SqliteStore(Store):
         relays = relay_updates(plan)
         if relays:
             conn.executemany(RELAY, [(state, pk, ts) for pk, ts, state in relays])
-        for sql, kind in ((ONLINE, "online"), (OFFLINE, "offline")):
+        for sql, kind in ((ONLINE, EventKind.ONLINE), (OFFLINE, EventKind.OFFLINE)):
             rows = presence_events(plan, kind)
             if rows:
                 conn.executemany(sql, [(sqlite_time(ts), pk, ts) for pk, ts in rows])
@@ -252,7 +252,7 @@ class SqliteStore(Store):
             return {}, 0, 0
         agents = _json.encode(sorted({a for a, _c in plan.seqs}))
         marks: dict[str, dict[str, int | None]] = {
-            agent: {"readings": r, "events": e}
+            agent: {Channel.READINGS: r, Channel.EVENTS: e}
             for agent, r, e in conn.execute(SELECT_MARKS, (agents,))
         }
         moved: dict[str, dict[str, int | None]] = {}
@@ -287,8 +287,8 @@ class SqliteStore(Store):
             rows = [
                 (
                     agent,
-                    marks.get(agent, {}).get("readings"),
-                    marks.get(agent, {}).get("events"),
+                    marks.get(agent, {}).get(Channel.READINGS),
+                    marks.get(agent, {}).get(Channel.EVENTS),
                     sqlite_time(ms),
                 )
                 for agent, ms in plan.agents_seen.items()

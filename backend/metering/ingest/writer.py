@@ -32,7 +32,7 @@ from backend.metering.ingest.mqtt import backoff_delay
 from backend.metering.ingest.plan import MeterRef, Plan, build_plan
 from backend.metering.ingest.stats import IngestStats
 from backend.metering.ingest.store import Store, WriteResult
-from protocols.contract import AgentBirth
+from protocols.contract import AgentBirth, EventKind
 
 log = logging.getLogger("meterline.ingest")
 
@@ -273,7 +273,7 @@ class Writer:
         for pk in plan.meters_seen:
             written[pk] = now
         for pk, _ts, kind, _v, _t, _r in plan.events:
-            if kind == "offline":  # the next fresh reading must bring it back at once
+            if kind == EventKind.OFFLINE:  # the next fresh reading must bring it back at once
                 written.pop(pk, None)
         return plan
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from edge_agent.agent import Agent
-from edge_agent.config import load_config
+from edge_agent.configfile import load_config
 from tests.support.agent import Backend
 from tests.support.serial import serial_pair  # noqa: F401 - a fixture of these tests
 from tests.support.services import Mosquitto

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import datetime
 from pathlib import Path
@@ -189,9 +190,10 @@ async def test_after_a_crash_between_execute_and_ack_the_relay_is_read_back_not_
     assert states(backend, cmd.id) == [CommandState.RECEIVED, final]
 
 
-async def test_a_relay_command_the_meter_refuses_fails_with_its_reason(
-    tmp_path: Path, mosquitto: Mosquitto, backend: Backend
+async def test_a_relay_command_the_meter_refuses_fails_with_its_reason_in_ack_and_log(
+    tmp_path: Path, mosquitto: Mosquitto, backend: Backend, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="edge_agent")
     meter = FakeMeter(A1, refuse_relay=True)
     fake = FakeBus(meter)
     port = await fake.start_tcp()
@@ -209,6 +211,10 @@ async def test_a_relay_command_the_meter_refuses_fails_with_its_reason(
     assert "UNAUTHORISED" in failed.error
     assert failed.relay_state is RelayState.CONNECTED
     assert meter.relay_commands == [0x1A]  # a refusal is not retried
+    (logged,) = [r for r in caplog.records if r.getMessage().startswith(f"command {cmd.id} ")]
+    assert logged.levelno == logging.WARNING  # seen at the WARNING level installers run at
+    assert ": failed: " in logged.getMessage()
+    assert "UNAUTHORISED" in logged.getMessage()
 
 
 async def test_a_modbus_meter_is_polled_and_disconnected_through_its_maps_relay_entries(

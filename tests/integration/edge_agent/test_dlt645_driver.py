@@ -14,6 +14,7 @@ from edge_agent.config import Bus, BusProtocol, Meter, Parity, PollGroup, Transp
 from edge_agent.drivers.base import MeterReplyError, MeterTimeout
 from edge_agent.drivers.dlt645 import Dlt645Driver
 from edge_agent.secrets import RelayCredentials
+from edge_agent.simulators import BusSpec, FleetSpec, ManualClock, run_simulators
 from protocols.contract import CommandKind, Quality, Quantity, RelayState
 from tests.support.dlt645_meter import TZ, FakeBus, FakeMeter
 from tests.support.serial import SerialPair
@@ -78,6 +79,29 @@ async def test_disconnect_trips_the_relay_and_the_status_word_reads_it_back(line
     assert await driver.relay_state(METER) is RelayState.DISCONNECTED
     await driver.relay(METER, CommandKind.ARM_RECONNECT, 300)
     assert await driver.relay_state(METER) is RelayState.READY_FOR_RECONNECTION
+
+
+async def test_a_relay_command_is_valid_by_the_meters_own_clock_however_fast_it_runs() -> None:
+    """The meter judges the 1CH deadline by its clock: six hours ahead of ours here (as a fast
+    meter, or the demo's 60x simulated clocks), a deadline from our clock would be past."""
+    ahead = ManualClock(time.time_ns() // 1_000_000 + 6 * 3_600_000)
+    spec = FleetSpec([BusSpec("dlt645", "tcp", meters=1)], clock_error=False)
+    async with run_simulators(spec, ahead) as fleet:
+        (endpoint,) = fleet.endpoints
+        bus = Bus(name="gw", transport=Transport.TCP, protocol=BusProtocol.DLT645,
+                  host=endpoint.host, port=endpoint.port, timeout_ms=1000)  # fmt: skip
+        meter = Meter(id="m1", address=endpoint.meters[0], relay_secret="x")
+        driver = Dlt645Driver(bus, TZ, {"m1": RelayCredentials(2, "000000", "00000000")})
+        try:
+            assert await driver.relay(meter, CommandKind.DISCONNECT, 300) is (
+                RelayState.DISCONNECTED
+            )
+            assert await driver.relay_state(meter) is RelayState.DISCONNECTED
+            assert await driver.relay(meter, CommandKind.RECONNECT, 300) is RelayState.CONNECTED
+            assert await driver.relay_state(meter) is RelayState.CONNECTED
+        finally:
+            await driver.close()
+    assert fleet.servers[0].stats["refused_expired"] == 0
 
 
 async def test_a_wrong_relay_password_is_a_refusal_not_a_timeout(line) -> None:  # type: ignore[no-untyped-def]

@@ -15,7 +15,9 @@ from protocols.contract import CommandKind, Quality, Quantity, RelayState
 from tests.support.serial import SerialPair
 
 ALL = PollGroup(name="all", every_s=1)
-ENERGY = PollGroup(name="energy", every_s=900, quantities=["energy_import", "energy_export"])
+ENERGY = PollGroup(
+    name="energy", every_s=900, quantities=[Quantity.ENERGY_IMPORT, Quantity.ENERGY_EXPORT]
+)
 
 
 def tcp_bus(port: int, protocol: BusProtocol = BusProtocol.MODBUS_TCP) -> Bus:

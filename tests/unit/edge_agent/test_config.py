@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.config import ConfigError, DropPolicy, load_config, parse_config
+from edge_agent.config import ConfigError, DropPolicy
+from edge_agent.configfile import load_config, parse_config
+from protocols.contract import Encoding, Quantity
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "edge_agent" / "examples" / "agent.toml"
 ENV = {"METERLINE_AGENT_MQTT_PASSWORD": "pw", "METERLINE_RELAY_M2": "02:123456:00000001"}
@@ -145,6 +147,33 @@ def test_a_modbus_group_may_only_name_quantities_its_map_has() -> None:
     assert found[0].startswith(
         "buses[0].meters[0] (bus groups)[0].quantities: 'relay_state' is not in map 'sdm630'"
     )
+
+
+def test_a_quantity_the_contract_does_not_know_is_named_at_its_key() -> None:
+    text = (
+        MINIMAL.replace('protocol = "dlt645"', 'protocol = "modbus_tcp"')
+        .replace('address = "000000000001"', 'unit = 1\n  map = "sdm630"')
+        .replace('dis = ["00010000"]', 'quantities = ["energy_imprt"]')
+    )
+    assert problems(text) == [
+        "buses[0].groups[0].quantities: ['energy_imprt'] is invalid: "
+        "Invalid enum value 'energy_imprt'"
+    ]
+
+
+def test_poll_groups_and_the_broker_encoding_are_the_contracts_enums() -> None:
+    text = (
+        MINIMAL.replace('protocol = "dlt645"', 'protocol = "modbus_tcp"')
+        .replace('address = "000000000001"', 'unit = 1\n  map = "sdm630"')
+        .replace('dis = ["00010000"]', 'quantities = ["energy_import"]')
+        .replace(
+            'host = "127.0.0.1"\n[[buses]]', 'host = "127.0.0.1"\nencoding = "msgpack"\n[[buses]]'
+        )
+    )
+    config = parse_config(text, environ={})
+    assert config.broker.encoding is Encoding.MSGPACK
+    assert config.buses[0].groups[0].quantities == [Quantity.ENERGY_IMPORT]
+    assert type(config.buses[0].groups[0].quantities[0]) is Quantity
 
 
 def test_a_file_that_is_not_toml_says_where() -> None:

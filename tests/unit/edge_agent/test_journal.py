@@ -10,8 +10,8 @@ import pytest
 from edge_agent.config import Outbox as Limits
 from edge_agent.database import Database
 from edge_agent.journal import IllegalCommandTransition, Journal
-from edge_agent.outbox import ACKS, Outbox
-from protocols.contract import Command, CommandKind, CommandState, RelayState
+from edge_agent.outbox import Outbox
+from protocols.contract import Channel, Command, CommandKind, CommandState, RelayState
 
 NOW = 1_763_800_000_000
 
@@ -31,7 +31,7 @@ def db(tmp_path: Path) -> Iterator[Database]:
 async def acks(db: Database) -> list[tuple[str, object]]:
     box = Outbox(db, Limits())
     out = []
-    while (batch := await box.next_batch(ACKS, 10)) is not None:
+    while (batch := await box.next_batch(Channel.ACKS, 10)) is not None:
         out.extend((a.state.value, a.relay_state) for a in batch.items)  # type: ignore[union-attr]
     return out
 

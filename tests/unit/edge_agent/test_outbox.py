@@ -10,8 +10,8 @@ import pytest
 from edge_agent.config import DropPolicy
 from edge_agent.config import Outbox as Limits
 from edge_agent.database import Database
-from edge_agent.outbox import EVENTS, READINGS, Outbox
-from protocols.contract import EventKind, MeterEvent, Quantity, Value
+from edge_agent.outbox import Outbox
+from protocols.contract import Channel, EventKind, MeterEvent, Quantity, Value
 
 
 class Clock:
@@ -39,14 +39,14 @@ async def test_a_batch_leaves_only_on_its_own_puback_and_a_resend_keeps_seq_and_
 ) -> None:
     box = Outbox(db, Limits(batch_size=3))
     await box.put_readings(values("m1", 5))
-    first = await box.next_batch(READINGS, 3)
-    second = await box.next_batch(READINGS, 3)
+    first = await box.next_batch(Channel.READINGS, 3)
+    second = await box.next_batch(Channel.READINGS, 3)
     assert first is not None
     assert second is not None
     assert (first.seq, second.seq) == (1, 2)
-    assert await box.acked(READINGS, second.seq) == 2
+    assert await box.acked(Channel.READINGS, second.seq) == 2
     # the connection drops before the first PUBACK: the batch is resent as it was
-    resend = await box.unacked(READINGS)
+    resend = await box.unacked(Channel.READINGS)
     assert [(b.seq, b.items) for b in resend] == [(1, first.items)]
     assert box.readings_depth == 3
 
@@ -55,13 +55,13 @@ async def test_seq_only_increases_across_a_restart(tmp_path: Path) -> None:
     db = Database(tmp_path / "agent.db")
     box = Outbox(db, Limits())
     await box.put_readings(values("m1", 2))
-    batch = await box.next_batch(READINGS, 1)
+    batch = await box.next_batch(Channel.READINGS, 1)
     assert batch is not None
-    await box.acked(READINGS, batch.seq)
+    await box.acked(Channel.READINGS, batch.seq)
     db.close()
     db = Database(tmp_path / "agent.db")
     box = Outbox(db, Limits())
-    again = await box.next_batch(READINGS, 10)
+    again = await box.next_batch(Channel.READINGS, 10)
     db.close()
     assert again is not None
     assert again.seq == batch.seq + 1
@@ -74,8 +74,8 @@ async def test_readings_go_out_in_insertion_order_and_live_rows_are_split_from_b
     await box.put_readings(values("m1", 3))
     watermark = await box.max_id()
     await box.put_readings(values("m1", 2, start=3))
-    live = await box.next_batch(READINGS, 10, after_id=watermark)
-    backlog = await box.next_batch(READINGS, 10, upto_id=watermark)
+    live = await box.next_batch(Channel.READINGS, 10, after_id=watermark)
+    backlog = await box.next_batch(Channel.READINGS, 10, upto_id=watermark)
     assert live is not None
     assert backlog is not None
     assert [v.value for v in live.items] == [30, 40]  # type: ignore[union-attr]
@@ -88,16 +88,16 @@ async def test_over_the_row_limit_the_oldest_unsent_readings_are_dropped_and_cou
     box = Outbox(db, Limits(max_rows=100))
     in_flight = values("m1", 10)
     await box.put_readings(in_flight)
-    assert await box.next_batch(READINGS, 10) is not None  # in flight: dropped last
+    assert await box.next_batch(Channel.READINGS, 10) is not None  # in flight: dropped last
     await box.put_readings(values("m2", 90))
     stored = await box.put_readings(values("m3", 5))
     assert stored.dropped == 5
     assert box.readings_depth == 100
     assert await box.dropped_total() == 5
-    unacked = await box.unacked(READINGS)
+    unacked = await box.unacked(Channel.READINGS)
     assert len(unacked[0].items) == 10
     assert await box.report_drops() == 1
-    batch = await box.next_batch(EVENTS, 10)
+    batch = await box.next_batch(Channel.EVENTS, 10)
     assert batch is not None
     event = batch.items[0]
     assert isinstance(event, MeterEvent)

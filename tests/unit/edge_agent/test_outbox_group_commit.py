@@ -12,8 +12,8 @@ import pytest
 from edge_agent.config import DropPolicy
 from edge_agent.config import Outbox as Limits
 from edge_agent.database import Database
-from edge_agent.outbox import READINGS, Outbox, Stored
-from protocols.contract import Quantity, Value
+from edge_agent.outbox import Outbox, Stored
+from protocols.contract import Channel, Quantity, Value
 
 
 @pytest.fixture
@@ -68,4 +68,4 @@ async def test_the_limits_apply_across_the_polls_of_one_group_commit(db: Databas
     assert results == [Stored(30, 0), Stored(30, 0), Stored(30, 0), Stored(10, 20)]
     assert box.readings_depth == 100
     assert committed_rows(db) == 100
-    assert (await box.depth())[READINGS] == 100
+    assert (await box.depth())[Channel.READINGS] == 100

@@ -20,7 +20,7 @@ from protocols.contract import (
     RelayState,
     Value,
 )
-from tests.integration.ingest.conftest import StartIngestor
+from tests.integration.metering.ingest.conftest import StartIngestor
 from tests.support.ingest_agent import (
     T0,
     Agent,

@@ -23,7 +23,7 @@ async def cli(*args: str) -> int:
     return await asyncio.to_thread(main, [*args, "--no-progress"])
 
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[3] / "docs" / "examples"
 
 
 @pytest.fixture

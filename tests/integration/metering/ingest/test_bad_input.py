@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from protocols.contract import Channel, EventBatch, EventKind, MeterEvent, encode
-from tests.integration.ingest.conftest import StartIngestor
+from tests.integration.metering.ingest.conftest import StartIngestor
 from tests.support.ingest_agent import T0, Agent, query, scalar, settled, values
 from tests.support.services import Mosquitto
 

@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from backend.db import create_engine
 from protocols.contract import Channel, ReadingBatch, agent_topic, decode, encode
-from tests.integration.ingest.conftest import StartIngestor
+from tests.integration.metering.ingest.conftest import StartIngestor
 from tests.support.ingest_agent import T0, Agent, forget_session, until, values
 from tests.support.ingest_process import IngestProcess, drain_session, session_exists
 from tests.support.services import Mosquitto

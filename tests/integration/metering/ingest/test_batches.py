@@ -7,7 +7,7 @@ import pytest
 
 from backend.metering.ingest import AffectedInterval
 from protocols.contract import Encoding, Quantity, Value
-from tests.integration.ingest.conftest import StartIngestor
+from tests.integration.metering.ingest.conftest import StartIngestor
 from tests.support.ingest_agent import T0, Agent, query, scalar, settled, values
 from tests.support.services import Mosquitto
 
