@@ -10,7 +10,7 @@ from typing import Any
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from backend import __version__
@@ -18,6 +18,7 @@ from backend.auth.guards import configure_auth
 from backend.controllers import EXCEPTION_HANDLERS
 from backend.db import create_engine, session_factory
 from backend.settings import Settings, load_settings
+from backend.system.headers import security_headers
 from backend.system.routes import SystemController
 
 log = logging.getLogger("meterline")
@@ -99,7 +100,9 @@ def create_app(
             title="meterline API",
             version=__version__,
             path="/schema",
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            # the schema as JSON (/schema, /schema/openapi.json) and YAML, no docs UI: no third-
+            # party script on the origin that holds the session (docs/security.md)
+            render_plugins=[JsonRenderPlugin(path=["/", "/openapi.json"]), YamlRenderPlugin()],
             components=Components(
                 security_schemes={
                     "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
@@ -108,5 +111,6 @@ def create_app(
         ),
         exception_handlers=EXCEPTION_HANDLERS,  # one body for every error: backend/errors.py
         on_app_init=[configure_auth],  # deny by default: see backend/auth/guards.py
+        before_send=[security_headers(settings)],  # CSP, HSTS, no-store: backend/system/headers.py
         debug=False,
     )

@@ -27,6 +27,7 @@ from backend.errors import (
     Invalid,
     NotFound,
     ServiceError,
+    TooManyRequests,
     Unauthorised,
 )
 from backend.texts import Param
@@ -111,6 +112,8 @@ def answer_error(_: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBod
         body = _service_body(exc)
         if isinstance(exc, Unauthorised):
             headers["WWW-Authenticate"] = "Bearer"
+        if isinstance(exc, TooManyRequests) and "retry_after" in exc.params:
+            headers["Retry-After"] = str(exc.params["retry_after"])
     elif isinstance(exc, HTTPException):
         body = _http_body(exc)
         headers.update(exc.headers or {})

@@ -248,6 +248,8 @@ async def prepare(settings: Settings, *, meters: int, speed: float) -> tuple[Dem
     settings.data_path.mkdir(parents=True, exist_ok=True)
     if settings.payments_provider == "none":  # customers pay through the simulated wallet
         settings.payments_provider = "simulated"
+    if "METERLINE_AUTH_REQUIRE_TOTP" not in os.environ:  # the demo's operators log in at once
+        settings.auth_require_totp = False  # (docs/security.md; production requires TOTP)
     migrate.upgrade(settings.database_url)
     fleet = DemoFleet.plan(
         meters=meters,

@@ -227,7 +227,7 @@ async def _seed_users(
             known[name] = pw
     lines = []
     for username, role, display, customer, grids in fleet.users():
-        password = known.get(username) or secrets.token_urlsafe(6)
+        password = known.get(username) or secrets.token_urlsafe(9)  # 12 characters
         async with factory() as session:
             exists = await session.scalar(select(User.id).where(User.username == username))
             if exists is None:
@@ -243,7 +243,7 @@ async def _seed_users(
                     ),
                 )
         known[username] = password
-        lines.append(f"{username:<11} {password:<10} {role.value}: {display}")
+        lines.append(f"{username:<11} {password:<12} {role.value}: {display}")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write("".join(f"{u} {p}\n" for u, p in known.items()))

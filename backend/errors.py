@@ -39,6 +39,14 @@ class ErrorCode(TextCode):
     REFRESH_TOKEN_EXPIRED = "error.refresh_token_expired"
     REFRESH_TOKEN_REUSED = "error.refresh_token_reused"
     USER_INACTIVE = "error.user_inactive"
+    REFRESH_TOKEN_MISSING = "error.refresh_token_missing"
+    TOTP_REQUIRED = "error.totp_required"  # the password was right: now the second factor
+    WRONG_TOTP_CODE = "error.wrong_totp_code"
+    LOCKED = "error.locked"  # too many failed attempts: {retry_after} seconds
+    TOTP_ENROLMENT_REQUIRED = "error.totp_enrolment_required"
+    TOTP_ENROLMENT_STATE = "error.totp_enrolment_state"  # enrolled already / none in progress
+    WRONG_PASSWORD = "error.wrong_password"
+    PASSWORD_REJECTED = "error.password_rejected"  # {rule}: too_short, common, like_username, …
     # no such object (for this caller)
     METER_NOT_FOUND = "error.meter_not_found"
     CUSTOMER_NOT_FOUND = "error.customer_not_found"
@@ -172,6 +180,13 @@ class Conflict(ServiceError):
     """409: the request clashes with the object's current state (retry or choose otherwise)."""
 
     status = 409
+
+
+class TooManyRequests(ServiceError):
+    """429: too many attempts; ``params["retry_after"]`` seconds until the next may succeed
+    (also answered as the ``Retry-After`` header)."""
+
+    status = 429
 
 
 class TooLarge(ServiceError):

@@ -16,6 +16,7 @@ def make_server(settings: Settings) -> uvicorn.Server:
         log_level=settings.log_level.lower(),
         lifespan="on",
         proxy_headers=True,
+        forwarded_allow_ips=settings.http_trusted_proxies,  # X-Forwarded-* from these only
     )
     return uvicorn.Server(config)
 

@@ -24,6 +24,14 @@ class SettingsError(ValueError):
     """A setting that cannot be used; the message names it."""
 
 
+_AT_LEAST_ONE = (
+    "auth_account_max_failures",
+    "auth_address_max_failures",
+    "auth_failure_window_seconds",
+    "auth_lockout_seconds",
+)
+
+
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     data_dir: str = "var"
     database_url: str = ""  # default: SQLite (WAL) in data_dir
@@ -86,6 +94,15 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     field_ami_tolerance_wh: int = 1000
     field_ami_window_hours: int = 24
     field_clock_skew_minutes: float = 10.0
+    # authentication and HTTP hardening (docs/security.md)
+    auth_require_totp: bool = True  # operators and admins must use a second factor (TOTP)
+    auth_account_max_failures: int = 5  # failed logins per account in the window, then lockout
+    auth_address_max_failures: int = 30  # failed logins per client address in the window
+    auth_failure_window_seconds: int = 900
+    auth_lockout_seconds: int = 900
+    http_tls: bool = False  # served over TLS (here or at a proxy): HSTS, Secure cookies
+    http_trusted_proxies: str = "127.0.0.1"  # X-Forwarded-For/-Proto honoured from these only
+    http_map_tile_origin: str = ""  # e.g. https://tile.example: allowed by the CSP for map tiles
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -98,6 +115,9 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             )
         if self.payments_provider not in ("none", "simulated", "live"):
             raise SettingsError("METERLINE_PAYMENTS_PROVIDER: none, simulated or live")
+        for name in _AT_LEAST_ONE:
+            if getattr(self, name) < 1:
+                raise SettingsError(f"METERLINE_{name.upper()}: must be 1 or more")
         scheme = urlsplit(self.mqtt_url).scheme
         if scheme not in ("mqtt", "mqtts", "embedded"):
             raise SettingsError(
@@ -120,11 +140,14 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         """Return the JWT secret, creating and storing one in data_dir if none was given."""
         if self.jwt_secret:
             return self.jwt_secret
+        from backend.system.files import private_dir, private_file
+
         path = self.data_path / "jwt-secret"
         if path.exists():
+            private_file(path)  # an older install may have left it readable
             self.jwt_secret = path.read_text().strip()
         else:
-            self.data_path.mkdir(parents=True, exist_ok=True)
+            private_dir(self.data_path)
             self.jwt_secret = secrets.token_urlsafe(48)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as fh:

@@ -77,6 +77,15 @@ MEANINGS: dict[str, str] = {
     "payments_wechat_apiv3_key_file": "file holding the 32-byte APIv3 key (a secret)",
     "payments_alipay_app_id": "Alipay app id (`live`)",
     "payments_alipay_public_key_file": "PEM file: Alipay public key (RSA2)",
+    "auth_require_totp": "operators and admins, who can order disconnects, must enrol a TOTP second factor before anything else (`meterline demo` turns it off unless set)",
+    "auth_account_max_failures": "failed logins of one account within the window before it is locked",
+    "auth_address_max_failures": "failed logins from one client address within the window before it is locked",
+    "auth_failure_window_seconds": "how long a failed login counts",
+    "auth_lockout_seconds": "how long a lock lasts (`429` with `Retry-After`)",
+    "http_tls": "the service is public over TLS (here or at a proxy): HSTS and `Secure` cookies on every answer",
+    "http_trusted_proxies": "proxies whose `X-Forwarded-For`/`-Proto` are believed (client address for throttling, https for HSTS); comma-separated, `*` for any",
+    "http_map_tile_origin": "origin of the map-tile server (`https://tile.example`), allowed by the Content-Security-Policy",
+
 }
 
 # Defaults that are computed at start-up rather than written in ``Settings``.

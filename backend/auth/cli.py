@@ -22,6 +22,7 @@ def _read_password(args: argparse.Namespace) -> str:
 
 
 def _create(args: argparse.Namespace) -> int:
+    from backend.auth.policy import PasswordRejected
     from backend.auth.schemas import UserCreate
     from backend.auth.service import UserError, create_user
     from backend.db import create_engine, session_factory
@@ -48,12 +49,46 @@ def _create(args: argparse.Namespace) -> int:
         try:
             async with session_factory(engine)() as session:
                 user = await create_user(session, data)
-        except UserError as exc:
+        except (UserError, PasswordRejected) as exc:
             print(f"meterline users: {exc}", file=sys.stderr)
             return 2
         finally:
             await engine.dispose()
         print(f"user {user.username} created (id {user.id}, role {user.role})")
+        return 0
+
+    return asyncio.run(main())
+
+
+def _run_on_user(args: argparse.Namespace, action: str) -> int:
+    """``password``: set a new password (rules apply); ``reset-totp``: remove the second factor.
+    Either ends every login of the user."""
+    from backend.auth.policy import PasswordRejected
+    from backend.auth.service import UserError, reset_totp, set_password
+    from backend.db import create_engine, session_factory
+
+    settings = settings_from(args)
+    try:
+        password = _read_password(args) if action == "password" else ""
+    except ValueError as exc:
+        print(f"meterline users: {exc}", file=sys.stderr)
+        return 2
+
+    async def main() -> int:
+        engine = create_engine(settings.database_url)
+        try:
+            async with session_factory(engine)() as session:
+                if action == "password":
+                    await set_password(session, args.username, password)
+                else:
+                    await reset_totp(session, args.username)
+        except (UserError, PasswordRejected) as exc:
+            print(f"meterline users: {exc}", file=sys.stderr)
+            return 2
+        finally:
+            await engine.dispose()
+        done = "password set" if action == "password" else "second factor removed"
+        print(f"user {args.username}: {done}; every login of the user has ended")
         return 0
 
     return asyncio.run(main())
@@ -75,3 +110,12 @@ def register(sub: SubParsers) -> None:
     c.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     c.add_argument("--data-dir")
     c.set_defaults(func=_create)
+    p = users.add_parser("password", help="set a user's password (ends their logins)")
+    p.add_argument("--username", required=True)
+    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    p.add_argument("--data-dir")
+    p.set_defaults(func=lambda a: _run_on_user(a, "password"))
+    t = users.add_parser("reset-totp", help="remove a user's lost second factor (TOTP)")
+    t.add_argument("--username", required=True)
+    t.add_argument("--data-dir")
+    t.set_defaults(func=lambda a: _run_on_user(a, "reset-totp"))

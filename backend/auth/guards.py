@@ -66,15 +66,24 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth.models import Role, User
 from backend.auth.tokens import InvalidToken, decode_access_token
+from backend.errors import ErrorCode as E
+from backend.errors import Forbidden
 from backend.field.grids.models import Grid
 
 PUBLIC = "exclude_from_auth"  # litestar's key: ``opt={PUBLIC: True}`` or ``exclude_from_auth=True``
+# ``opt={ENROLMENT: True}``: reachable by a user who must enrol a second factor first (who am I,
+# log out, enrol); every other route answers 403 ``totp_enrolment_required`` until they have
+ENROLMENT = "meterline_enrolment"
 BEARER = "BearerToken"  # the OpenAPI security scheme declared in backend/app.py
 
 EVERYONE: tuple[Role, ...] = tuple(Role)
 STAFF: tuple[Role, ...] = (Role.INSPECTOR, Role.SUPERVISOR, Role.OPERATOR, Role.ADMIN)
 BACK_OFFICE: tuple[Role, ...] = (Role.SUPERVISOR, Role.OPERATOR, Role.ADMIN)
 OPERATORS: tuple[Role, ...] = (Role.OPERATOR, Role.ADMIN)
+
+# roles that can order a remote disconnect: a second factor is required of them when
+# METERLINE_AUTH_REQUIRE_TOTP is on (see backend/auth/service.py)
+SECOND_FACTOR_ROLES: frozenset[Role] = frozenset(OPERATORS)
 
 # roles that see every customer; the others are scoped (customer: themselves, inspector: grids)
 UNSCOPED: frozenset[Role] = frozenset(BACK_OFFICE)
@@ -88,6 +97,7 @@ class Caller(msgspec.Struct, frozen=True):
     role: Role
     customer_id: int | None = None  # set for role customer
     grid_ids: tuple[int, ...] = ()  # the grids (网格) an inspector owns
+    pending_enrolment: bool = False  # must enrol a second factor before anything else
 
     @property
     def unscoped(self) -> bool:
@@ -103,13 +113,15 @@ def requires_role(*roles: Role) -> Callable[[ASGIConnection[Any, Any, Any, Any],
         raise ValueError("requires_role needs at least one role")
     allowed = frozenset(roles)
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
         caller = connection.user
         if not isinstance(caller, Caller) or caller.role not in allowed:
             raise PermissionDeniedException(
                 f"role {getattr(caller, 'role', '?')!s} may not do this; "
                 f"allowed: {', '.join(sorted(r.value for r in allowed))}"
             )
+        if caller.pending_enrolment and not handler.opt.get(ENROLMENT):
+            raise Forbidden(E.TOTP_ENROLMENT_REQUIRED, "enrol a second factor (TOTP) first")
 
     setattr(guard, _GUARD_ROLES, allowed)
     guard.__name__ = "requires_role(" + ",".join(sorted(r.value for r in allowed)) + ")"
@@ -136,15 +148,24 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
         except InvalidToken as exc:
             raise _unauthorised(f"invalid access token: {exc}") from None
         async with state.sessions() as session:
-            caller = await load_caller(session, claims.user_id)
+            caller = await load_caller(
+                session,
+                claims.user_id,
+                version=claims.version,
+                require_totp=state.settings.auth_require_totp,
+            )
         if caller is None:
-            raise _unauthorised("user unknown or deactivated")
+            raise _unauthorised("user unknown, deactivated or logged out")
         return AuthenticationResult(user=caller, auth=claims)
 
 
-async def load_caller(session: AsyncSession, user_id: int) -> Caller | None:
+async def load_caller(
+    session: AsyncSession, user_id: int, *, version: int | None = None, require_totp: bool = False
+) -> Caller | None:
+    """The caller for a user id (one primary-key lookup), or None when the user is unknown,
+    deactivated, or ``version`` is older than the user's token version (logged out)."""
     user = await session.scalar(select(User).where(User.id == user_id, User.active.is_(True)))
-    if user is None:
+    if user is None or (version is not None and version != user.token_version):
         return None
     grid_ids: tuple[int, ...] = ()
     if user.role == Role.INSPECTOR:
@@ -158,6 +179,9 @@ async def load_caller(session: AsyncSession, user_id: int) -> Caller | None:
         role=Role(user.role),
         customer_id=user.customer_id,
         grid_ids=grid_ids,
+        pending_enrolment=require_totp
+        and user.role in SECOND_FACTOR_ROLES
+        and user.totp_confirmed_at is None,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.db import Base
@@ -34,6 +34,40 @@ class User(Base):
     )
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # every access token carries the version it was issued under; logging out, a refresh-token
+    # reuse or a password change bumps it, and older access tokens stop working at once
+    token_version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # TOTP second factor (RFC 6238): the base32 secret, set at enrolment, in force once confirmed
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)  # a code is good only once
+
+
+class RecoveryCode(Base):
+    """A one-time code that stands in for the TOTP code when the phone is lost (hash only)."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LoginThrottle(Base):
+    """Failed sign-in attempts per account and per client address, shared by every API replica.
+
+    ``key`` is ``user:<username>`` or ``addr:<ip>``. ``failures`` counts the attempts of the
+    current window (an attempt is counted before its password is checked, so parallel guesses
+    cannot overrun the limit); ``locked_until`` refuses every attempt until then.
+    """
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class RefreshToken(Base):

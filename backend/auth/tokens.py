@@ -1,7 +1,9 @@
 """Access tokens (JWT, HS256, short-lived) and refresh tokens (opaque, stored as a hash).
 
-An access token carries the user id (``sub``) and role; it is checked on every request but the
-user row is re-read too, so deactivating a user takes effect at once. A refresh token is 256 random
+An access token carries the user id (``sub``), the role and the user's token version (``ver``);
+it is checked on every request and the user row is re-read too (one primary-key lookup), so
+deactivating a user, logging out or a detected refresh-token theft (each bumps the version)
+takes effect at once: there is no revocation delay. A refresh token is 256 random
 bits, shown to the client once; the server keeps only its SHA-256.
 """
 
@@ -27,10 +29,11 @@ class InvalidToken(Exception):
 class AccessClaims(msgspec.Struct, frozen=True):
     user_id: int
     role: str
+    version: int = 0
 
 
 def issue_access_token(
-    settings: Settings, *, user_id: int, role: str, now: datetime
+    settings: Settings, *, user_id: int, role: str, now: datetime, version: int = 0
 ) -> tuple[str, int]:
     """Return (token, lifetime in seconds)."""
     lifetime = timedelta(minutes=settings.access_token_minutes)
@@ -39,6 +42,7 @@ def issue_access_token(
         "sub": str(user_id),
         "role": role,
         "typ": "access",
+        "ver": version,
         "iat": int(now.timestamp()),
         "exp": int((now + lifetime).timestamp()),
     }
@@ -60,8 +64,10 @@ def decode_access_token(settings: Settings, token: str) -> AccessClaims:
     if claims.get("typ") != "access":
         raise InvalidToken("not an access token")
     try:
-        return AccessClaims(user_id=int(claims["sub"]), role=str(claims["role"]))
-    except (KeyError, ValueError):
+        return AccessClaims(
+            user_id=int(claims["sub"]), role=str(claims["role"]), version=int(claims["ver"])
+        )
+    except (KeyError, ValueError, TypeError):
         raise InvalidToken("malformed claims") from None
 
 

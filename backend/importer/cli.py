@@ -27,6 +27,7 @@ def _run(args: argparse.Namespace) -> int:
             report = await import_file(
                 session_factory(engine), args.kind, path, timezone=settings.timezone,
                 encoding=args.encoding, progress=bar.update,
+                rename_reference=args.rename_reference,
             )  # fmt: skip
         except ImportFileError as exc:
             print(f"meterline import: {exc}", file=sys.stderr)
@@ -59,5 +60,10 @@ def register(sub: SubParsers) -> None:
     sp.add_argument("--report", help="where to write rejected rows (default FILE.rejected.csv)")
     sp.add_argument("--encoding", default="utf-8-sig", help="file encoding, e.g. gbk")
     sp.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sp.add_argument(
+        "--rename-reference",
+        action="store_true",
+        help="let rows rename existing grids and transformer areas (else such rows are rejected)",
+    )
     sp.add_argument("--data-dir")
     sp.set_defaults(func=_run)

@@ -10,6 +10,7 @@ import { Login } from './views/Login';
 const Inspector = lazy(() => import('./views/inspector/Inspector').then((m) => m.Inspector));
 const Customer = lazy(() => import('./views/customer/Customer').then((m) => m.Customer));
 const Operator = lazy(() => import('./views/operator/Operator').then((m) => m.Operator));
+const Totp = lazy(() => import('./views/Totp').then((m) => m.Totp));
 
 function Home() {
   const { route } = useLocation();
@@ -21,7 +22,7 @@ function Home() {
 function only(roles: Me['role'][], View: ComponentType) {
   return function Guarded() {
     const { route } = useLocation();
-    const allowed = me.value !== null && roles.includes(me.value.role);
+    const allowed = me.value !== null && roles.includes(me.value.role) && !me.value.totp_enrolment_required;
     useEffect(() => {
       if (!allowed) route(homeFor(me.value?.role), true);
     }, [allowed]);
@@ -32,6 +33,16 @@ function only(roles: Me['role'][], View: ComponentType) {
 const InspectorPage = only(['inspector'], Inspector);
 const CustomerPage = only(['customer'], Customer);
 const OperatorPage = only(['operator', 'supervisor', 'admin'], Operator);
+
+/** Two-step login: any logged-in staff member (it is where an operator must go first). */
+function TotpPage() {
+  const { route } = useLocation();
+  const allowed = me.value !== null && me.value.role !== 'customer';
+  useEffect(() => {
+    if (!allowed) route(homeFor(me.value?.role), true);
+  }, [allowed]);
+  return allowed ? <Totp /> : null;
+}
 
 function Header() {
   const { route } = useLocation();
@@ -47,6 +58,11 @@ function Header() {
       {me.value?.role === 'inspector' && pending > 0 && (
         <a class="badge" href="/inspector/outbox" aria-label={t('outbox.waiting', { n: pending })} data-testid="outbox-badge">
           ⇪ {pending}
+        </a>
+      )}
+      {me.value && me.value.role !== 'customer' && !me.value.totp_enabled && (
+        <a class="link" href="/totp" data-testid="totp-link">
+          {t('totp.link')}
         </a>
       )}
       <button class="link" type="button" lang={lang.value === 'zh-CN' ? 'en' : 'zh-CN'} onClick={() => setLang(lang.value === 'zh-CN' ? 'en' : 'zh-CN')} aria-label={t('switch.language')}>
@@ -87,6 +103,7 @@ export function App() {
         <Router>
           <Route path="/" component={Home} />
           <Route path="/login" component={Login} />
+          <Route path="/totp" component={TotpPage} />
           {/* "/x/*" does not match "/x" itself in preact-iso: both, same component (no remount) */}
           <Route path="/inspector" component={InspectorPage} />
           <Route path="/inspector/*" component={InspectorPage} />

@@ -127,6 +127,7 @@ def server(pwa_dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         METERLINE_PREPAID_SWEEP_SECONDS="0",  # no background sweep deciding things mid-test
         METERLINE_PAYMENTS_PROVIDER="simulated",  # the simulated wallet confirms payments
         METERLINE_LOG_LEVEL="WARNING",
+        METERLINE_AUTH_REQUIRE_TOTP="false",  # the journeys log operators in by password
     )
     log = open(data / "server.log", "wb")  # noqa: SIM115 - kept open for the process's life
     process = subprocess.Popen(

@@ -187,6 +187,7 @@ async def seed(database_url: str) -> Seeded:
                 ("op-a", Role.OPERATOR),
                 ("op-b", Role.OPERATOR),
                 ("sup", Role.SUPERVISOR),
+                ("sup-2fa", Role.SUPERVISOR),  # enrols two-step login (test_two_step_login)
             ]:
                 await create_user(session, UserCreate(username=name, password=PASSWORD, role=role))
                 users[name] = role.value

@@ -19,6 +19,7 @@ from backend.errors import ErrorCode as E
 from backend.errors import Invalid, NotFound, TooLarge, UnsupportedMedia
 from backend.field.readings.models import FieldPhoto
 from backend.field.readings.schemas import Photo
+from backend.system.files import private_dir, write_private
 
 TYPES = ("image/jpeg", "image/png", "image/webp")
 
@@ -78,12 +79,11 @@ def photo_path(root: Path, sha256: str) -> Path:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent.parent)  # photos/ and photos/ab/ are 0700, each file 0600
+    private_dir(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
+    tmp.unlink(missing_ok=True)  # a leftover of a crash
+    write_private(tmp, data)
     os.replace(tmp, path)
 
 

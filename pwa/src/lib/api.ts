@@ -1,4 +1,7 @@
 // The only door to the backend: HTTP under /api, bearer tokens, one refresh on 401.
+// The refresh token never reaches this code: the server keeps it in an httpOnly, SameSite=Strict
+// cookie scoped to /api/auth, which the browser sends to /api/auth/refresh by itself. Only the
+// short-lived access token is held here (sessionStorage: gone with the tab).
 import { signal } from '@preact/signals';
 import type { Params } from '../i18n';
 
@@ -9,6 +12,8 @@ export interface Me {
   display_name: string;
   customer_id: number | null;
   grid_ids?: number[];
+  totp_enabled?: boolean;
+  totp_enrolment_required?: boolean;
 }
 
 /** An error answer of the API (backend/errors.py): `code` and `params` are for people (see
@@ -29,6 +34,10 @@ export class ApiError extends Error {
     public code: string | null = null,
     public params: Params = {},
     public field: string | null = null,
+    /** seconds to wait (Retry-After of a 429) */
+    public retryAfter = 0,
+    /** per-field problems of a 400: [{key, message}] */
+    public fields: { key: string; message: string }[] = [],
   ) {
     super(`${status}: ${code ?? detail}`);
   }
@@ -54,48 +63,57 @@ export async function apiError(r: Response): Promise<ApiError> {
     // not JSON (a proxy's page): the status says enough
   }
   const extra = body.extra ? ` ${JSON.stringify(body.extra)}` : '';
-  return new ApiError(r.status, `${body.detail ?? r.statusText}${extra}`, body.code ?? null, body.params ?? {}, body.field ?? null);
+  const fields = Array.isArray(body.extra) ? (body.extra as { key: string; message: string }[]) : [];
+  return new ApiError(
+    r.status,
+    `${body.detail ?? r.statusText}${extra}`,
+    body.code ?? null,
+    body.params ?? {},
+    body.field ?? null,
+    Number(r.headers.get('retry-after') ?? 0),
+    fields,
+  );
 }
 
-const REFRESH_KEY = 'refresh_token';
+interface TokenAnswer {
+  access_token: string;
+  expires_in: number;
+  totp_enrolment_required?: boolean;
+}
+
 let accessToken: string | null = sessionStorage.getItem('access_token');
 export const me = signal<Me | null>(JSON.parse(localStorage.getItem('me') ?? 'null') as Me | null);
 export const online = signal(navigator.onLine);
 addEventListener('online', () => (online.value = true));
 addEventListener('offline', () => (online.value = false));
 
-function setTokens(access: string, refresh: string): void {
+function setToken(access: string): void {
+  localStorage.removeItem('refresh_token'); // where versions before the cookie kept it
   accessToken = access;
   sessionStorage.setItem('access_token', access);
-  localStorage.setItem(REFRESH_KEY, refresh);
 }
 
 export function clearSession(): void {
   accessToken = null;
   sessionStorage.removeItem('access_token');
-  localStorage.removeItem(REFRESH_KEY);
+  localStorage.removeItem('refresh_token'); // where versions before the cookie kept it
   localStorage.removeItem('me');
   me.value = null;
 }
 
 let refreshing: Promise<boolean> | null = null;
 
+/** A new access token for the refresh-token cookie (sent by the browser, unseen by us). */
 async function refresh(): Promise<boolean> {
-  const token = localStorage.getItem(REFRESH_KEY);
-  if (!token) return false;
+  if (!me.value) return false; // never logged in on this device: nothing to refresh
   refreshing ??= (async () => {
     try {
-      const r = await fetch('/api/auth/refresh', {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ refresh_token: token }),
-      });
+      const r = await fetch('/api/auth/refresh', { method: 'POST', credentials: 'same-origin' });
       if (!r.ok) {
         if (r.status === 401) clearSession();
         return false;
       }
-      const body = (await r.json()) as { access_token: string; refresh_token: string };
-      setTokens(body.access_token, body.refresh_token);
+      setToken(((await r.json()) as TokenAnswer).access_token);
       return true;
     } finally {
       refreshing = null;
@@ -129,15 +147,22 @@ export async function api<T>(method: string, path: string, body?: unknown, heade
 export const get = <T>(path: string) => api<T>('GET', path);
 export const post = <T>(path: string, body?: unknown, headers?: Record<string, string>) => api<T>('POST', path, body ?? {}, headers);
 
-export async function login(username: string, password: string): Promise<Me> {
+/** Log in; `code` is the TOTP code or a recovery code, for users with a second factor. An
+ * ApiError with reason `totp_required` means: ask for the code and call again with it. */
+export async function login(username: string, password: string, code?: string): Promise<Me> {
   const r = await fetch('/api/auth/login', {
     method: 'POST',
+    credentials: 'same-origin',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username, password }),
+    body: JSON.stringify(code ? { username, password, code } : { username, password }),
   });
   if (!r.ok) throw await apiError(r);
-  const body = (await r.json()) as { access_token: string; refresh_token: string };
-  setTokens(body.access_token, body.refresh_token);
+  setToken(((await r.json()) as TokenAnswer).access_token);
+  return reloadMe();
+}
+
+/** Ask the server who we are again (after enrolling a second factor, say). */
+export async function reloadMe(): Promise<Me> {
   const who = await get<Me>('/me');
   localStorage.setItem('me', JSON.stringify(who));
   me.value = who;
@@ -145,8 +170,7 @@ export async function login(username: string, password: string): Promise<Me> {
 }
 
 export async function logout(): Promise<void> {
-  const token = localStorage.getItem(REFRESH_KEY);
-  if (token) await api('POST', '/auth/logout', { refresh_token: token }).catch(() => undefined);
+  await api('POST', '/auth/logout', {}).catch(() => undefined); // the cookie goes along
   clearSession();
 }
 
@@ -162,8 +186,9 @@ export function newId(): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
-/** Where a role starts. */
+/** Where a role starts (a user who must enrol a second factor first: the enrolment). */
 export function homeFor(role: string | undefined): string {
+  if (role && me.value?.totp_enrolment_required) return '/totp';
   if (role === 'customer') return '/customer';
   if (role === 'inspector') return '/inspector';
   if (role) return '/operator'; // operator, supervisor, admin

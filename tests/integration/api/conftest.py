@@ -44,7 +44,9 @@ def _app(data_dir: Path) -> tuple[Litestar, Settings]:
     tests. Its lifespan opens the engine from ``settings.database_url`` at each client start,
     so each test points the shared settings at its own fresh database first."""
     if "app" not in _APP:
-        settings = load_settings(env={}, data_dir=str(data_dir), ingest=False)
+        settings = load_settings(
+            env={}, data_dir=str(data_dir), ingest=False, auth_require_totp=False
+        )  # TOTP tests turn it on
         _APP["app"] = (create_app(settings), settings)
     return _APP["app"]
 

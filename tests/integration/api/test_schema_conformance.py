@@ -58,6 +58,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
         "METERLINE_HTTP_PORT": str(port),
         "METERLINE_INGEST": "false",
         "METERLINE_LOG_LEVEL": "WARNING",
+        "METERLINE_AUTH_REQUIRE_TOTP": "false",  # the operator works without a second factor
     }
     log = (data / "server.log").open("wb")
     proc = subprocess.Popen(
@@ -91,7 +92,12 @@ def _openapi() -> dict[str, object]:
         return app.openapi_schema.to_schema()
 
 
-schema = schemathesis.openapi.from_dict(_openapi())
+# Logging out or changing the password ends the operator's session (its access token is revoked
+# at once), which would leave every later case a 401: those two are tested by name in
+# test_auth.py and test_auth_passwords.py.
+schema = schemathesis.openapi.from_dict(_openapi()).exclude(
+    path_regex="^/api/auth/(logout|password)$"
+)
 
 
 # Bounded so that ~80 operations take well under a minute on two cores: 4 generated cases each

@@ -91,3 +91,76 @@ async def test_users_create_refuses_a_short_password(
 ) -> None:
     assert await users_create(monkeypatch, "short", "--username", "x", "--role", "admin") == 2
     assert "password" in capsys.readouterr().err
+
+
+async def test_users_create_refuses_12345678_for_an_operator(
+    cli_db: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await users_create(monkeypatch, "12345678", "--username", "x", "--role", "operator") == 2
+    assert "password: at least 10 characters" in capsys.readouterr().err
+
+
+async def test_users_create_refuses_a_common_password_even_for_a_customer(
+    cli_db: str,
+    engine: AsyncEngine,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    await build_world(engine)
+    code = await users_create(
+        monkeypatch, "qwertyuiop", "--username", "c9", "--role", "customer", "--customer", "C001"
+    )
+    assert code == 2
+    assert "common passwords" in capsys.readouterr().err
+
+
+async def _users(monkeypatch: pytest.MonkeyPatch, stdin: str, *args: str) -> int:
+    monkeypatch.setattr("sys.stdin", io.StringIO(stdin + "\n"))
+    return await asyncio.to_thread(main, ["users", *args])
+
+
+async def test_users_password_sets_a_new_password_under_the_rules_and_ends_every_login(
+    cli_db: str,
+    engine: AsyncEngine,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    await build_world(engine)
+    async with session_factory(engine)() as s:
+        before = await s.scalar(select(User).where(User.username == "op"))
+    assert before is not None
+    refused = await _users(monkeypatch, "12345678", "password", "--username", "op",
+                           "--password-stdin")  # fmt: skip
+    assert refused == 2
+    assert "at least 10" in capsys.readouterr().err
+    ok = await _users(monkeypatch, "a-new-long-passphrase", "password", "--username", "op",
+                      "--password-stdin")  # fmt: skip
+    assert ok == 0
+    async with session_factory(engine)() as s:
+        after = await s.scalar(select(User).where(User.username == "op"))
+    assert after is not None
+    assert verify_password(after.password_hash, "a-new-long-passphrase")
+    assert after.token_version == before.token_version + 1  # access tokens already out: dead
+
+
+async def test_users_reset_totp_removes_a_lost_second_factor(
+    cli_db: str, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import update
+
+    await build_world(engine)
+    async with session_factory(engine)() as s:
+        await s.execute(
+            update(User)
+            .where(User.username == "op")
+            .values(totp_secret="JBSWY3DPEHPK3PXP", totp_confirmed_at=datetime.now(UTC))
+        )
+        await s.commit()
+    assert await _users(monkeypatch, "", "reset-totp", "--username", "op") == 0
+    async with session_factory(engine)() as s:
+        op = await s.scalar(select(User).where(User.username == "op"))
+    assert op is not None
+    assert op.totp_secret is None
+    assert op.totp_confirmed_at is None

@@ -69,7 +69,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    return load_settings(env={}, database_url=database_url, data_dir=str(tmp_path), ingest=False)
+    return load_settings(
+        env={}, database_url=database_url, data_dir=str(tmp_path), ingest=False,
+        auth_require_totp=False,
+    )  # fmt: skip
 
 
 @pytest.fixture

@@ -126,3 +126,131 @@ async def test_a_changed_row_updates_and_a_replacement_ends_the_old_chain(
     assert old.removed_at is not None
     assert old.removed_at.isoformat() == "2026-03-01T16:00:00+00:00"  # local midnight
     assert new.replaces_meter_id == old.id
+
+
+async def _rejected(tmp_path: Path, name: str) -> dict[str, str]:
+    with (tmp_path / f"{name}.rejected.csv").open(encoding="utf-8") as fh:
+        return {r["line"]: r["reason"] for r in csv.DictReader(fh)}
+
+
+async def test_a_row_never_renames_a_grid_or_area_unless_asked(
+    cli_db: str, engine: AsyncEngine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = tmp_path / "first.csv"
+    first.write_text(
+        "number,name,category,grid_code,grid_name,area_code,area_name\n"
+        "C1,张三,residential,G1,东城网格,TA1,一号台区\n"
+    )
+    assert await cli("import", "customers", str(first)) == 0
+    second = tmp_path / "second.csv"
+    second.write_text(
+        "number,name,category,grid_code,grid_name,area_code,area_name\n"
+        "C2,李四,residential,G1,西城网格,TA1,一号台区\n"  # line 2: another grid name
+        "C3,王五,residential,G1,东城网格,TA1,二号台区\n"  # line 3: another area name
+        "C4,赵六,residential,G1,,TA1,\n"  # line 4: names left out: nothing to rename
+    )
+    assert await cli("import", "customers", str(second)) == 3
+    reasons = await _rejected(tmp_path, "second")
+    assert sorted(reasons) == ["2", "3"]
+    assert "grid_name: grid G1 is named '东城网格'" in reasons["2"]
+    assert "--rename-reference" in reasons["2"]
+    assert "area_name: area TA1 is named '一号台区'" in reasons["3"]
+    async with session_factory(engine)() as s:
+        assert await s.scalar(select(Grid.name).where(Grid.code == "G1")) == "东城网格"
+        assert await s.scalar(select(TransformerArea.name)) == "一号台区"
+        assert await s.scalar(select(Customer.id).where(Customer.number == "C2")) is None
+    capsys.readouterr()
+    renaming = tmp_path / "renaming.csv"
+    renaming.write_text(
+        "number,name,category,grid_code,grid_name,area_code,area_name\n"
+        "C2,李四,residential,G1,西城网格,TA1,二号台区\n"
+    )
+    assert await cli("import", "customers", str(renaming), "--rename-reference") == 0
+    async with session_factory(engine)() as s:
+        assert await s.scalar(select(Grid.name).where(Grid.code == "G1")) == "西城网格"
+        assert await s.scalar(select(TransformerArea.name)) == "二号台区"
+
+
+async def test_a_number_twice_in_one_file_rejects_both_rows_naming_both_lines(
+    cli_db: str, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    f = tmp_path / "dup.csv"
+    f.write_text(
+        "number,name,category,account_number\n"
+        "C1,张三,residential,AC1\n"  # line 2
+        "C2,李四,residential,AC2\n"  # line 3: good
+        "C1,张三丰,residential,AC9\n"  # line 4: C1 again
+        "C1,张三,residential,AC1\n"  # line 5: and again
+    )
+    assert await cli("import", "customers", str(f)) == 3
+    reasons = await _rejected(tmp_path, "dup")
+    assert sorted(reasons) == ["2", "4", "5"]
+    assert "number: C1 is on lines 2 and 4, 5 of this file" in reasons["2"]
+    assert "number: C1 is on lines 4 and 2, 5" in reasons["4"]
+    async with session_factory(engine)() as s:  # nothing silently overwritten, C2 imported
+        assert list(await s.scalars(select(Customer.number))) == ["C2"]
+
+
+async def test_a_meter_id_twice_in_one_file_is_rejected_on_both_lines(
+    cli_db: str, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    f = tmp_path / "m.csv"
+    f.write_text("meter_id,serial\nM-1,A\nM-2,B\nM-1,C\n")
+    assert await cli("import", "meters", str(f)) == 3
+    reasons = await _rejected(tmp_path, "m")
+    assert sorted(reasons) == ["2", "4"]
+    assert "meter_id: M-1 is on lines 2 and 4" in reasons["2"]
+    assert await count(engine, Meter) == 1
+
+
+@pytest.mark.parametrize(
+    ("cell", "start"),
+    [
+        ('=HYPERLINK("http://x")', "'='"),
+        ("+cmd|' /C calc'!A0", "'+'"),
+        ("-2+3+cmd|' /C calc'!A0", "'-'"),
+        ("@SUM(1+1)*cmd|' /C calc'!A0", "'@'"),
+        ("\t=1+1", "'\\t'"),
+        ("\r=1+1", "'\\r'"),
+    ],
+)
+async def test_a_cell_a_spreadsheet_would_run_is_rejected(
+    cli_db: str, engine: AsyncEngine, tmp_path: Path, cell: str, start: str
+) -> None:
+    f = tmp_path / "f.csv"
+    with f.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["number", "name", "category", "address"])
+        w.writerow(["C1", "张三", "residential", cell])
+        w.writerow(["C2", "李四", "residential", "西湖路1号"])
+    assert await cli("import", "customers", str(f)) == 3
+    reasons = await _rejected(tmp_path, "f")
+    assert list(reasons) == ["2"]
+    assert f"address: a cell may not start with {start}" in reasons["2"]
+    assert await count(engine, Customer) == 1
+
+
+async def test_a_nul_anywhere_in_a_cell_is_rejected(
+    cli_db: str, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    f = tmp_path / "nul.csv"
+    f.write_text("number,name,category\nC1,张\x00三,residential\nC2,李四,residential\n")
+    assert await cli("import", "customers", str(f)) == 3
+    assert "name: contains a NUL character" in (await _rejected(tmp_path, "nul"))["2"]
+    assert await count(engine, Customer) == 1
+
+
+async def test_phone_numbers_and_signed_numbers_are_data_not_formulas(
+    cli_db: str, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    f = tmp_path / "ok.csv"
+    f.write_text(
+        "number,name,category,phone,latitude,longitude\n"
+        "C1,张三,residential,+86 138 0000 0000,-33.86,151.2\n"
+    )
+    assert await cli("import", "customers", str(f)) == 0
+    async with session_factory(engine)() as s:
+        c = await s.scalar(select(Customer).where(Customer.number == "C1"))
+    assert c is not None
+    assert c.phone == "+86 138 0000 0000"
+    assert c.latitude == -33.86

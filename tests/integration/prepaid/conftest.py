@@ -32,6 +32,7 @@ async def quiet_api(database_url: str, tmp_path: Path, engine: AsyncEngine) -> A
     settings = load_settings(
         env={}, database_url=database_url, data_dir=str(tmp_path), ingest=False,
         prepaid_sweep_seconds=0, prepaid_notify_seconds=0, idempotency_purge_hours=0,
+        auth_require_totp=False,
     )  # fmt: skip
     async with AsyncTestClient(create_app(settings)) as client:
         yield Api(client, world, settings, engine)
