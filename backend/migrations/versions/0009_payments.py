@@ -1,8 +1,8 @@
 """Payments: orders that only a provider's signed notification credits, and every
 notification received with its outcome (refused ones counted by reason).
 
-Revision ID: 0008_payments
-Revises: 0007
+Revision ID: 0009_payments
+Revises: 0008_text_codes
 Create Date: 2026-12-04
 """
 

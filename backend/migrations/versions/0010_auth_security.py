@@ -1,7 +1,7 @@
 """Authentication hardening: token versions, TOTP second factor and recovery codes, login
 throttling shared by every API replica.
 
-Revision ID: 0008
+Revision ID: 0010_auth_security
 Revises: 0007 (re-chained after the other branches' migrations at merge)
 Create Date: 2026-12-01
 """
@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision: str = '0008'
-down_revision: str | None = '0007'
+revision: str = '0010_auth_security'
+down_revision: str | None = '0009_payments'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
