@@ -340,16 +340,18 @@ async def bill_meters(
     return results
 
 
-async def catch_up(
-    sessions: async_sessionmaker[AsyncSession], tz: ZoneInfo, since_ms: int
-) -> list[BillingResult]:
-    """Bill every meter with energy readings since ``since_ms`` that its account's billing
-    has not reached: what a hook missed (a crash between commit and hook, a failed run, or
-    ingestion in another process) is charged by the periodic sweep."""
+async def missed(
+    sessions: async_sessionmaker[AsyncSession], since_ms: int
+) -> list[tuple[int, str, int, int]]:
+    """(meter_pk, quantity, min_ts, max_ts) of the accepted energy readings since ``since_ms``
+    that their account's billing has not reached: what an announcement missed (a crash between
+    commit and billing, a failed run, ingestion in another process). Each span starts at the
+    meter's earliest such reading, so an interval that began before the account's
+    billed_through (another meter's) is not skipped."""
     async with sessions() as s:
         rows = (
             await s.execute(
-                select(Reading.meter_pk, func.min(Reading.ts))
+                select(Reading.meter_pk, func.min(Reading.ts), func.max(Reading.ts))
                 .join(Meter, Meter.id == Reading.meter_pk)
                 .outerjoin(BillingState, BillingState.account_id == Meter.account_id)
                 .where(
@@ -360,6 +362,12 @@ async def catch_up(
                 .group_by(Reading.meter_pk)
             )
         ).all()  # fmt: skip
-    # each meter from its earliest reading billing has not reached, so an interval that
-    # began before the account's billed_through (another meter's) is not skipped
-    return await bill_meters(sessions, {pk: lo for pk, lo in rows}, tz)
+    return [(pk, ENERGY, lo, hi) for pk, lo, hi in rows]
+
+
+async def catch_up(
+    sessions: async_sessionmaker[AsyncSession], tz: ZoneInfo, since_ms: int
+) -> list[BillingResult]:
+    """Bill what :func:`missed` finds (the API process sends it through the derived-data
+    path instead, so consumption runs first)."""
+    return await on_readings_committed(sessions, await missed(sessions, since_ms), tz)

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 
 import asyncpg
 
-from backend.metering.ingest.hooks import AffectedInterval
+from backend.metering.derived import AffectedInterval
 from backend.metering.ingest.plan import MeterRef, Plan, fill_gaps
 from backend.metering.ingest.store import (
     TOPIC_MAX,

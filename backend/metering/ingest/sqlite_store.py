@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from backend.metering.ingest.hooks import intervals_from
+from backend.metering.derived import intervals_from
 from backend.metering.ingest.plan import MeterRef, Plan, fill_gaps
 from backend.metering.ingest.store import (
     TOPIC_MAX,

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from sqlalchemy.engine import make_url
 
 from backend.db import is_sqlite
-from backend.metering.ingest.hooks import AffectedInterval
+from backend.metering.derived import AffectedInterval
 from backend.metering.ingest.plan import Advance, MeterRef, Plan, advance
 from protocols.contract import RelayState
 

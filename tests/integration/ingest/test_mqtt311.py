@@ -64,7 +64,7 @@ async def test_ingestion_falls_back_to_mqtt_311_when_the_broker_does_not_speak_m
     try:
         await ing.start()
         await until(lambda: ing.status == "connected", 20, "connection over MQTT 3.1.1")
-        assert ing.subscriber.v5 is False
+        assert ing.mqtt.v5 is False
         payloads = [
             encode(ReadingBatch(agent="agent-1", seq=s, values=values(["m1", "m2"], T0 + s)))
             for s in range(1, 31)
