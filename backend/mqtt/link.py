@@ -43,7 +43,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from backend.mqtt.lean import LeanClient
+from backend.mqtt.lean import READ_AHEAD, LeanClient
 from backend.settings import MqttEndpoint
 
 log = logging.getLogger("meterline.mqtt")
@@ -293,17 +293,52 @@ class Link:
                 self.loop.call_soon(self._readable)  # TLS may hold decrypted bytes already
 
     async def close(self, timeout_s: float = 5.0) -> None:
-        """DISCONNECT after every queued PUBACK has been written; the session stays."""
+        """DISCONNECT after every queued PUBACK has been written, then wait for the broker to
+        hang up (reading and dropping whatever it still sends: unacknowledged, it stays in the
+        session), so that it reads all of ours first; the session stays."""
         if self.closed.is_set():
             return
         self.pause()
         if not self._connack.done() or self._connack.exception() is not None:
             self.abort()  # not connected: nothing to say goodbye to
             return
+        done = self.loop.create_future()
+        self.client.on_goodbye = lambda sock: self._goodbye(sock, done)
         self.client.disconnect()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.closed.wait(), timeout_s)
+            await asyncio.wait_for(asyncio.shield(done), timeout_s)
         self.abort()
+        if not done.done():
+            done.cancel()
+
+    def _goodbye(self, sock: Any, done: asyncio.Future[None]) -> None:
+        """DISCONNECT is out: half-close, read to the broker's end of the stream, close."""
+
+        def finish() -> None:
+            with contextlib.suppress(Exception):
+                self.loop.remove_reader(sock)
+            with contextlib.suppress(OSError):
+                sock.close()
+            if not done.done():
+                done.set_result(None)
+
+        def readable() -> None:
+            try:
+                while sock.recv(READ_AHEAD):
+                    pass
+            except (BlockingIOError, InterruptedError):
+                return  # more later
+            except OSError:
+                pass
+            finish()  # end of stream (or the connection is gone)
+
+        try:
+            sock.shutdown(socket.SHUT_WR)
+            self.loop.add_reader(sock, readable)
+        except (OSError, ValueError):
+            finish()
+            return
+        done.add_done_callback(lambda _f: finish())
 
     def abort(self) -> None:
         """Drop the socket without a DISCONNECT (the broker keeps the session)."""
