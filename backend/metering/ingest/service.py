@@ -17,12 +17,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import or_, update
+from sqlalchemy.engine import make_url
 
-from backend.db import create_engine
+from backend.db import create_engine, is_sqlite
 from backend.metering import partitions
 from backend.metering.ingest.inbox import Item, classify
+from backend.metering.ingest.postgres_store import PostgresStore
+from backend.metering.ingest.sqlite_store import SqliteStore
 from backend.metering.ingest.stats import IngestStats
-from backend.metering.ingest.store import open_store
+from backend.metering.ingest.store import Store
 from backend.metering.ingest.writer import AfterCommit, Writer
 from backend.metering.models import Meter
 from backend.mqtt import Link, MqttSession, Route, default_client_id
@@ -53,6 +56,14 @@ def filters(share_group: str | None) -> tuple[list[str], list[str]]:
     # A session that once subscribed without the group would get every message twice.
     stale = [subscription(Channel.READINGS), subscription(Channel.EVENTS)] if group else []
     return wanted, stale
+
+
+def open_store(database_url: str, *, offline_after_s: int) -> Store:
+    """The batch writer for this database: SQLite or PostgreSQL."""
+    if is_sqlite(database_url):
+        return SqliteStore(make_url(database_url).database or ":memory:", offline_after_s)
+    url = make_url(database_url).set(drivername="postgresql")
+    return PostgresStore(url.render_as_string(hide_password=False), offline_after_s)
 
 
 class Ingestor:
