@@ -17,9 +17,8 @@ from collections.abc import Mapping, Sequence
 import asyncpg
 
 from backend.metering.derived import AffectedInterval
-from backend.metering.ingest import statements
 from backend.metering.ingest.plan import MeterRef, Plan
-from backend.metering.ingest.statements import run_async
+from backend.metering.ingest.statements import births, dead_letters, presence, run_async, sequences
 from backend.metering.ingest.store import Store, WriteResult, utc
 
 _ROWS = """
@@ -176,7 +175,7 @@ class PostgresStore(Store):
             if plan.events:
                 columns = list(zip(*plan.events, strict=True))
                 events = _count(await conn.execute(INSERT_EVENTS, *columns))
-            await run_async(conn, statements.dead_letters(plan, utc))
+            await run_async(conn, dead_letters(plan, utc))
         result.inserted, result.events_inserted, result.intervals = inserted, events, spans
         result.data_done = True
 
@@ -189,7 +188,7 @@ class PostgresStore(Store):
                 marks: dict[str, dict[str, int | None]] = {
                     r[0]: {"readings": r[1], "events": r[2]} for r in locked
                 }
-                moved, gaps, filled = await run_async(conn, statements.sequences(plan, marks, utc))
+                moved, gaps, filled = await run_async(conn, sequences(plan, marks, utc))
                 await conn.execute(
                     AGENTS,
                     agents,
@@ -197,7 +196,7 @@ class PostgresStore(Store):
                     [moved.get(a, {}).get("events") for a in agents],
                     [utc(plan.agents_seen[a]) for a in agents],
                 )
-            await run_async(conn, statements.presence(plan, utc))
+            await run_async(conn, presence(plan, utc))
             if plan.meters_seen:
                 pks = sorted(plan.meters_seen)
                 ts = [plan.meters_seen[pk] for pk in pks]
@@ -205,5 +204,5 @@ class PostgresStore(Store):
                 await conn.execute(
                     METERS_SEEN, pks, [utc(t) for t in ts], ts, [t >= recent for t in ts]
                 )
-            states = await run_async(conn, statements.births(plan, utc))
+            states = await run_async(conn, births(plan, utc))
         result.gaps, result.gaps_filled, result.states = gaps, filled, states

@@ -24,9 +24,8 @@ from typing import Any, TypeVar
 import msgspec
 
 from backend.metering.derived import intervals_from
-from backend.metering.ingest import statements
 from backend.metering.ingest.plan import MeterRef, Plan
-from backend.metering.ingest.statements import run_sync
+from backend.metering.ingest.statements import births, dead_letters, presence, run_sync, sequences
 from backend.metering.ingest.store import Store, WriteResult, sqlite_time
 
 T = TypeVar("T")
@@ -187,11 +186,11 @@ class SqliteStore(Store):
             before = conn.total_changes
             conn.executemany(INSERT_EVENT, plan.events)
             events = conn.total_changes - before
-            run_sync(conn, statements.presence(plan, sqlite_time))
-        run_sync(conn, statements.dead_letters(plan, sqlite_time))
+            run_sync(conn, presence(plan, sqlite_time))
+        run_sync(conn, dead_letters(plan, sqlite_time))
         marks, gaps, filled = self._sequences(conn, plan)
         self._liveness(conn, plan, marks)
-        states = run_sync(conn, statements.births(plan, sqlite_time))
+        states = run_sync(conn, births(plan, sqlite_time))
         return inserted, events, states, gaps, filled, keys
 
     def _sequences(
@@ -205,7 +204,7 @@ class SqliteStore(Store):
             agent: {"readings": r, "events": e}
             for agent, r, e in conn.execute(SELECT_MARKS, (agents,))
         }
-        moved, gaps, filled = run_sync(conn, statements.sequences(plan, marks, sqlite_time))
+        moved, gaps, filled = run_sync(conn, sequences(plan, marks, sqlite_time))
         return moved, gaps, filled
 
     def _liveness(
