@@ -114,15 +114,10 @@ class Dispatcher:
                     .limit(500)
                 )
             ).all()
-            for row in rows:
-                assert row.agent_id is not None
-                message = Command(
-                    id=row.id, meter=row.meter_id, kind=row.kind, reason=row.reason[:500],
-                    issued_by=row.actor, issued_at=to_epoch_ms(row.created_at),
-                    not_after=to_epoch_ms(row.not_after),
-                )  # fmt: skip
-                topic = agent_topic(row.agent_id, Channel.COMMANDS)
-                if not await self.mqtt.publish(topic, encode(message), timeout_s=10.0):
+            # all published at once, each awaited on its own PUBACK (pipelined, no thread)
+            confirmed = await asyncio.gather(*(self._publish(row) for row in rows))
+            for row, ok in zip(rows, confirmed, strict=True):
+                if not ok:
                     log.warning("command %s: no PUBACK yet, stays queued", row.id)
                     continue
                 await service.transition(
@@ -131,6 +126,16 @@ class Dispatcher:
                 await s.commit()
                 sent += 1
         return sent
+
+    async def _publish(self, row: CommandRow) -> bool:
+        assert row.agent_id is not None
+        message = Command(
+            id=row.id, meter=row.meter_id, kind=row.kind, reason=row.reason[:500],
+            issued_by=row.actor, issued_at=to_epoch_ms(row.created_at),
+            not_after=to_epoch_ms(row.not_after),
+        )  # fmt: skip
+        topic = agent_topic(row.agent_id, Channel.COMMANDS)
+        return await self.mqtt.publish(topic, encode(message), timeout_s=10.0)
 
     async def handle_ack(
         self, link: Link, topic: str, payload: bytes, mid: int, qos: int = 1
