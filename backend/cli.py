@@ -121,6 +121,7 @@ def _extensions() -> list:  # type: ignore[type-arg]
     from backend.commands_registry import REGISTRARS
     from backend.importer import cli as _import  # noqa: F401 - registers `import`
     from backend.metering.ingest import command as _ingest  # noqa: F401 - registers itself
+    from backend.seed import cli as _seed  # noqa: F401 - registers `seed`
     from backend.tariffs import cli as _tariffs  # noqa: F401 - registers `tariffs`
 
     return list(REGISTRARS)
