@@ -72,7 +72,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sp.add_argument("--months", type=int, default=13, help="months of history (13)")
     sp.add_argument(
         "--history-accounts", type=int, default=None,
-        help="accounts with the full history, spread evenly (default: all)",
+        help="accounts with the full history, spread evenly (default: all, at most 2000)",
     )  # fmt: skip
     sp.add_argument(
         "--recent-days", type=int, default=31,

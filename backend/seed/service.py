@@ -26,6 +26,7 @@ HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
 ENERGY = "energy_import"
 PROTOCOL_NAMES = ("dlt645", "modbus", "manual")
+FULL_HISTORY_DEFAULT = 2000  # beyond this, the others get the recent days only (docs/seed.md)
 OFFLINE_EXAMPLE = 3  # this customer's networked meter is offline, at every size
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红鹏飞建国志斌"
@@ -38,7 +39,8 @@ class SeedSpec:
     until: date  # local day: the history ends at the midnight opening it
     seed: int = 1
     months: int = 13
-    history_accounts: int | None = None  # accounts with the full history (None: all)
+    # accounts with the full history; None: all up to FULL_HISTORY_DEFAULT, then that many
+    history_accounts: int | None = None
     recent_days: int = 31  # daily readings of the other accounts
     hourly_days: int = 2  # hourly readings at the end of the full histories
     timezone: str = "Asia/Shanghai"
@@ -64,8 +66,8 @@ class SeedSpec:
 
     @property
     def full(self) -> int:
-        h = self.history_accounts
-        return self.accounts if h is None else max(0, min(h, self.accounts))
+        h = FULL_HISTORY_DEFAULT if self.history_accounts is None else self.history_accounts
+        return max(0, min(h, self.accounts))
 
     @property
     def history_start(self) -> date:
