@@ -250,7 +250,7 @@ def run(url: str, label: str, args: argparse.Namespace, work: Path) -> list[Resu
             else:
                 results.append(drive(base, call, toks[call.role], args, work))
             r = results[-1]
-            print(f"  {call.name:<36} {r.rps:8.1f} req/s  p50 {r.p50_ms:8.1f} ms  "
+            print(f"  {call.name:<36} {r.rps:8.3g} req/s  p50 {r.p50_ms:8.1f} ms  "
                   f"p99 {r.p99_ms:8.1f} ms  non-2xx {r.bad}", flush=True)  # fmt: skip
         return results
     finally:
@@ -270,7 +270,7 @@ def table(label: str, results: list[Result]) -> str:
     ]
     for r in results:
         lines.append(
-            f"| {r.call.name} | {r.rps:.1f} | {r.rps / health.rps:.3f} | {r.p50_ms:.1f} | "
+            f"| {r.call.name} | {r.rps:.3g} | {r.rps / health.rps:.3g} | {r.p50_ms:.1f} | "
             f"{r.p99_ms:.1f} | {r.requests} | {r.bad} |"
         )
     return "\n".join(lines)
