@@ -10,11 +10,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import msgspec
 
 from backend.accounts.models import AccountKind
 from backend.metering.consumption_rules import Point
+from backend.prepaid.ledger import MemoText
 from backend.prepaid.models import Channel, EntryKind
 from backend.seed import profiles as P
 from backend.seed.service import (
@@ -33,7 +35,8 @@ NO_CYCLE_ANCHOR = date(2000, 1, 1)  # billing.anchor_of: calendar years when non
 _lines = msgspec.json.Encoder()
 TOP_UP, CHARGE = EntryKind.TOP_UP.value, EntryKind.CONSUMPTION_CHARGE.value
 ENTRY_COLUMNS = ("id", "account_id", "kind", "amount_fen", "balance_after_fen", "exact_cny",
-                 "reverses_id", "actor", "memo", "created_at")  # fmt: skip
+                 "reverses_id", "actor", "memo", "memo_code", "memo_params",
+                 "created_at")  # fmt: skip
 CHARGE_COLUMNS = ("id", "account_id", "meter_pk", "start_ms", "end_ms", "wh", "exact_cny",
                   "lines", "entry_id", "reversed_at", "created_at")  # fmt: skip
 
@@ -47,6 +50,39 @@ class Money:
     topups: list[dict[str, Any]] = field(default_factory=list)
     state: dict[str, Any] | None = None
     balance_fen: int = 0
+
+
+# how customers pay, by share of top-ups
+CHANNELS = [(Channel.WECHAT, 0.35), (Channel.ALIPAY, 0.30), (Channel.APP, 0.15),
+            (Channel.BANK, 0.10), (Channel.COUNTER, 0.10)]  # fmt: skip
+Bill = tuple[int, int, int, int, Decimal, str]  # start, end, wh, fen, exact, lines
+
+
+def _json(params: dict[str, Any]) -> str:
+    """A memo's parameters as the JSON text both drivers store in the JSON column."""
+    return msgspec.json.encode(params).decode()
+
+
+def _bills(
+    points: list[Point], schedule: Schedule, tz: ZoneInfo
+) -> tuple[list[Bill], Decimal, int]:
+    """Every interval rated as continuous billing does: consecutive reads in time order
+    against the cycle's tier counters, the exact total rounded once with the remainder
+    carried. Returns the bills, the exact total and the fen posted."""
+    counters_wh: dict[date, int] = {}
+    exact_total, posted = Decimal(0), 0
+    bills: list[Bill] = []
+    for p0, p1 in itertools.pairwise(points):
+        if p1.value <= p0.value:
+            continue
+        lines = rate_interval(schedule, tz, NO_CYCLE_ANCHOR, p0.ts, p1.ts, p1.value - p0.value,
+                              counters_wh)  # fmt: skip
+        exact = sum((ln.amount for ln in lines), Decimal(0))
+        fen = round_fen(exact_total + exact) - posted
+        exact_total += exact
+        posted += fen
+        bills.append((p0.ts, p1.ts, p1.value - p0.value, fen, exact, _lines.encode(lines).decode()))
+    return bills, exact_total, posted
 
 
 def _at(ms: int) -> datetime:
@@ -66,23 +102,10 @@ def money(
     with the remainder carried), and pay as the customer would: a prepaid customer tops up
     when the balance runs low; a postpaid one pays the bill by the 10th; a customer in arrears
     stops paying near the end."""
-    r = rng_for(spec.seed, 4, c.i)
-    tz = spec.tz
+    r, tz = rng_for(spec.seed, 4, c.i), spec.tz
     aid, mid, cid = ids.account + c.i, ids.meter + c.i, ids.customer + c.i
     out = Money()
-    counters_wh: dict[date, int] = {}
-    exact_total, posted = Decimal(0), 0
-    bills: list[tuple[int, int, int, int, Decimal, str]] = []  # start, end, wh, fen, exact, lines
-    for p0, p1 in itertools.pairwise(points):
-        if p1.value <= p0.value:
-            continue
-        lines = rate_interval(schedule, tz, NO_CYCLE_ANCHOR, p0.ts, p1.ts, p1.value - p0.value,
-                              counters_wh)  # fmt: skip
-        exact = sum((ln.amount for ln in lines), Decimal(0))
-        fen = round_fen(exact_total + exact) - posted
-        exact_total += exact
-        posted += fen
-        bills.append((p0.ts, p1.ts, p1.value - p0.value, fen, exact, _lines.encode(lines).decode()))
+    bills, exact_total, posted = _bills(points, schedule, spec.tz)
     if not points:
         return out
     daily_fen = max(100, int(P.DAILY_KWH[c.category] * c.scale * 60))  # ~¥0.60/kWh
@@ -102,7 +125,8 @@ def money(
         at = _at(ms)
         receipt = f"R{at.astimezone(tz):%Y%m%d}{tid:08d}"
         out.entries.append((eid, aid, TOP_UP, amount, balance, None, None, "seed",
-                            f"{channel.value} top-up, receipt {receipt}", at))  # fmt: skip
+                            f"{channel.value} top-up, receipt {receipt}", MemoText.TOP_UP.value,
+                            _json({"channel": channel.value}), at))  # fmt: skip
         out.topups.append({
             "id": tid, "customer_id": cid, "account_id": aid, "idempotency_key": None,
             "request_hash": "", "status": "completed", "channel": channel.value,
@@ -111,8 +135,6 @@ def money(
         })  # fmt: skip
 
     prepaid = c.kind is AccountKind.PREPAID
-    channels = [(Channel.WECHAT, 0.35), (Channel.ALIPAY, 0.30), (Channel.APP, 0.15),
-                (Channel.BANK, 0.10), (Channel.COUNTER, 0.10)]  # fmt: skip
     for start, end, wh, fen, exact, encoded in bills:
         pay_at = end - r.randint(1, 20) * HOUR_MS // 4
         if prepaid and not stopped and balance - fen < low:
@@ -122,7 +144,7 @@ def money(
             else:
                 days = r.randint(*P.TOPUP_DAYS)
                 amount = max(days * daily_fen, fen - balance + low)
-                pay(pay_at, -(-amount // 1000) * 1000, pick(r, channels))  # whole ¥10s
+                pay(pay_at, -(-amount // 1000) * 1000, pick(r, CHANNELS))  # whole ¥10s
         if not prepaid:
             local = datetime.fromtimestamp(end / 1000, tz)
             month = (local.year, local.month)
@@ -137,7 +159,8 @@ def money(
         counters.charge += 1
         at = _at(end)
         out.entries.append((eid, aid, CHARGE, -fen, balance, str(-exact), None, "billing",
-                            f"meter {mid}: {wh} Wh", at))  # fmt: skip
+                            f"meter {mid}: {wh} Wh", MemoText.CONSUMPTION.value,
+                            _json({"meter": mid, "energy_wh": wh}), at))  # fmt: skip
         out.charges.append((chid, aid, mid, start, end, wh, str(exact), encoded, eid, None, at))
     out.balance_fen = balance
     out.state = {
