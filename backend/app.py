@@ -17,6 +17,7 @@ from backend import __version__
 from backend.auth.guards import configure_auth
 from backend.db import create_engine, session_factory
 from backend.settings import Settings, load_settings
+from backend.system.limits import body_limits
 from backend.system.routes import SystemController
 
 log = logging.getLogger("meterline")
@@ -97,6 +98,7 @@ def create_app(
                 }
             ),
         ),
+        middleware=[body_limits],  # size, depth and UTF-8 before any body is decoded
         on_app_init=[configure_auth],  # deny by default: see backend/auth/guards.py
         debug=False,
     )
