@@ -10,12 +10,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from backend.commands.lifecycle import OPEN, Event, State, next_state
-from backend.commands.models import Command, CommandAudit, CommandBatch
-from backend.errors import InvalidRequest, NotFound
+from backend.commands.models import Command, CommandAudit
 from backend.metering.models import Meter
 from backend.types import utcnow
 from protocols.contract import CommandAck, CommandKind, CommandState, RelayState
@@ -31,7 +31,8 @@ class CommandRefused(ValueError):
 
 
 class FourEyes(PermissionError):
-    """The approver must be a different operator than the requester."""
+    """The approver must be a different person than the requester (or, for a protected
+    customer, a supervisor)."""
 
 
 async def audit(
@@ -46,13 +47,35 @@ async def audit(
     )  # fmt: skip
 
 
+class CommandChanged(ValueError):
+    """Someone else moved the command first (compare-and-set lost): answered 409."""
+
+    def __init__(self, command_id: str, expected: State) -> None:
+        super().__init__(
+            f"command {command_id} is no longer {expected.value}: someone else decided first"
+        )
+
+
 async def transition(
-    session: AsyncSession, command: Command, event: Event, actor: str, detail: str = ""
-) -> State:
+    session: AsyncSession, command: Command, event: Event, actor: str, detail: str = "",
+    **values: object,
+) -> State:  # fmt: skip
+    """Move ``command`` on ``event`` as a compare-and-set on its row: ``UPDATE … WHERE state =
+    :expected``. Of two concurrent moves exactly one wins; the other raises CommandChanged and
+    writes nothing. ``values`` are further columns set in the same statement."""
     old = command.state
     new = next_state(old, event)  # raises IllegalCommandTransition, nothing changed
-    command.state = new
-    command.updated_at = utcnow()
+    now = utcnow()
+    result = await session.execute(
+        update(Command)
+        .where(Command.id == command.id, Command.state == old)
+        .values(state=new, updated_at=now, **values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise CommandChanged(command.id, old)
+    for key, value in {"state": new, "updated_at": now, **values}.items():
+        set_committed_value(command, key, value)
     await audit(session, command, event.value, actor, old, new, detail)
     return new
 
@@ -78,6 +101,10 @@ async def create(
     batch_id: int | None = None,
     paid_at: datetime | None = None,
     command_id: str | None = None,
+    approval: str | None = None,
+    verdict: str | None = None,
+    override_reason: str | None = None,
+    retry_of: str | None = None,
 ) -> Command:
     reason = reason.strip()
     if not reason:
@@ -107,7 +134,8 @@ async def create(
         agent_id=meter.agent_id, account_id=meter.account_id, kind=kind,
         state=State.AWAITING_APPROVAL if needs_approval else State.QUEUED, reason=reason,
         actor=actor, batch_id=batch_id, not_after=now + ttl, expected_relay_state=expected,
-        paid_at=paid_at, created_at=now, updated_at=now,
+        paid_at=paid_at, created_at=now, updated_at=now, approval=approval, verdict=verdict,
+        override_reason=override_reason, retry_of=retry_of,
     )  # fmt: skip
     session.add(command)
     await session.flush()
@@ -115,72 +143,10 @@ async def create(
     return command
 
 
-async def create_batch(
-    session: AsyncSession,
-    meters: list[Meter],
-    kind: CommandKind,
-    *,
-    reason: str,
-    actor: str,
-    ttl: timedelta,
-) -> tuple[CommandBatch, list[Command]]:
-    """A bulk order, all or nothing: a meter that cannot take the command refuses the batch.
-    Bulk disconnects wait for a second operator (four-eyes); other kinds go out at once."""
-    if len({m.id for m in meters}) != len(meters):
-        raise InvalidRequest("meter_pks", "a meter is listed twice")
-    needs_approval = kind is CommandKind.DISCONNECT
-    batch = CommandBatch(
-        kind=kind, reason=reason.strip(), requested_by=actor, created_at=utcnow(),
-        decision=None if needs_approval else NOT_REQUIRED,
-    )  # fmt: skip
-    session.add(batch)
-    await session.flush()
-    commands = [
-        await create(
-            session,
-            m,
-            kind,
-            reason=reason,
-            actor=actor,
-            ttl=ttl,
-            needs_approval=needs_approval,
-            batch_id=batch.id,
-        )
-        for m in meters
-    ]
-    return batch, commands
-
-
 async def cancel(session: AsyncSession, command: Command, actor: str, reason: str) -> Command:
     """Withdraw a command before it is sent (raises IllegalCommandTransition once sent)."""
     await transition(session, command, Event.CANCEL, actor, reason)
     return command
-
-
-async def decide_batch(
-    session: AsyncSession, batch_id: int, approver: str, *, approve: bool, comment: str = ""
-) -> CommandBatch:
-    batch = await session.get(CommandBatch, batch_id)
-    if batch is None:
-        raise NotFound("command batch", batch_id)
-    if batch.decision == NOT_REQUIRED:
-        raise CommandRefused(f"batch {batch_id} needs no approval")
-    if batch.decision is not None:
-        raise CommandRefused(f"batch {batch_id} was already {batch.decision} by {batch.decided_by}")
-    if approver == batch.requested_by:
-        raise FourEyes("four-eyes rule: a second operator must approve this, not the requester")
-    batch.decision = "approved" if approve else "rejected"
-    batch.decided_by = approver
-    batch.decided_at = utcnow()
-    commands = (await session.scalars(select(Command).where(Command.batch_id == batch_id))).all()
-    for c in commands:
-        if c.state is State.AWAITING_APPROVAL:
-            await transition(
-                session, c, Event.APPROVE if approve else Event.REJECT, approver,
-                f"batch {batch_id} {batch.decision}" + (f": {comment}" if comment else ""),
-            )  # fmt: skip
-            c.approver = approver
-    return batch
 
 
 _REFUSED = {
