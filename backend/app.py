@@ -35,6 +35,7 @@ def route_handlers() -> list[Any]:
     from backend.field.readings.routes import FieldReadingController
     from backend.field.tracks.routes import FieldMapController
     from backend.metering.routes import MeterController, MeteringController
+    from backend.prepaid.channels.routes import ReceiptController
     from backend.prepaid.routes import PrepaidAccountController, PrepaidOperatorController
     from backend.servicedesk.routes import ServiceDeskController
     from backend.system.pwa import pwa_handler
@@ -49,6 +50,7 @@ def route_handlers() -> list[Any]:
         MeteringController,
         PrepaidAccountController,
         PrepaidOperatorController,
+        ReceiptController,
         CommandController,
         CommandBatchController,
         GridController,

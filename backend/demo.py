@@ -130,6 +130,9 @@ async def run_demo(
 ) -> None:
     data = settings.data_path
     data.mkdir(parents=True, exist_ok=True)
+    if settings.notification_provider == "log":  # unconfigured: the demo's warnings get
+        settings.notification_provider = "simulated"  # receipts, so its engine may disconnect
+        settings.prepaid_auto_disconnect = True
     migrate.upgrade(settings.database_url)
     fleet = DemoFleet.plan(
         meters=meters, speed=speed, dlt645_port=free_port(), modbus_port=free_port()
