@@ -48,6 +48,26 @@ export interface QueueItem {
   pending_commands: CommandRef[];
 }
 
+/** The disconnect policy's verdict as codes: `blocked_by` are rule codes (label 'rule'). */
+export interface Verdict {
+  due: boolean;
+  blocked_by: string[];
+  protected: boolean;
+  balance_fen: number | null;
+  next_allowed_at: string | null;
+  rules: { rule: string; ok: boolean }[];
+}
+
+/** Whose supply a command touches. */
+export interface Subject {
+  customer_name: string;
+  customer_number: string;
+  address: string;
+  account_number: string | null;
+  balance_fen: number | null;
+  owed_fen: number;
+}
+
 export interface Command {
   id: string;
   meter_pk: number;
@@ -63,6 +83,20 @@ export interface Command {
   error: string | null;
   created_at: string;
   updated_at: string;
+  approval: string; // none, four_eyes, override, supervisor_override
+  verdict: Verdict | null;
+  override_reason: string | null;
+  retry_of: string | null;
+  subject: Subject | null;
+}
+
+export interface AuditEntry {
+  at: string;
+  actor: string;
+  event: string;
+  from_state: string | null;
+  to_state: string;
+  detail: string;
 }
 
 export interface Batch {
@@ -75,6 +109,8 @@ export interface Batch {
   decided_by: string | null;
   created_at: string;
   commands: Command[];
+  approval: string;
+  override_reason: string | null;
 }
 
 export interface Meter {
@@ -100,15 +136,52 @@ export const awaitingApproval = () => get<Page<Batch>>('/command-batches?awaitin
 export const commands = () => get<Page<Command>>('/commands?limit=50');
 export const offlineMeters = () => get<Page<Meter>>('/meters/offline?limit=100');
 
-/** Order a bulk disconnect of the accounts' meters; it waits for a second operator. */
-export async function proposeDisconnect(accountIds: number[], reason: string): Promise<Batch> {
+/** Order a bulk disconnect of the accounts' meters; it waits for a second operator. Accounts
+ * the policy does not find due need an override reason. */
+export async function proposeDisconnect(accountIds: number[], reason: string, overrideReason?: string): Promise<Batch> {
   const pages = await Promise.all(accountIds.map((id) => get<Page<Meter>>(`/meters?account_id=${id}&status=active&limit=100`)));
   const meterPks = pages.flatMap((p) => p.items.map((m) => m.id));
-  return post<Batch>('/command-batches', { meter_pks: meterPks, kind: 'disconnect', reason });
+  const body = { meter_pks: meterPks, kind: 'disconnect', reason, ...(overrideReason ? { override_reason: overrideReason } : {}) };
+  return post<Batch>('/command-batches', body);
 }
 
-export const approveBatch = (id: number) => post<Batch>(`/command-batches/${id}/approve`, { comment: '' });
+export interface Decision {
+  comment: string;
+  override: boolean;
+}
+
+export const approveBatch = (id: number, d: Decision = { comment: '', override: false }) => post<Batch>(`/command-batches/${id}/approve`, d);
 export const rejectBatch = (id: number, comment: string) => post<Batch>(`/command-batches/${id}/reject`, { comment });
+
+/** Single commands waiting for a second person (a batch's are decided with the batch). */
+export async function awaitingCommands(): Promise<Command[]> {
+  const page = await get<Page<Command>>('/commands?state=awaiting_approval&limit=100');
+  return page.items.filter((c) => c.batch_id === null);
+}
+
+export const approveCommand = (id: string, d: Decision) => post<Command>(`/commands/${encodeURIComponent(id)}/approve`, d);
+export const rejectCommand = (id: string, comment: string) => post<Command>(`/commands/${encodeURIComponent(id)}/reject`, { comment });
+export const cancelCommand = (id: string, reason: string) => post<Command>(`/commands/${encodeURIComponent(id)}/cancel`, { reason });
+export const retryCommand = (id: string, reason: string, overrideReason?: string) =>
+  post<Command>(`/commands/${encodeURIComponent(id)}/retry`, { reason, ...(overrideReason ? { override_reason: overrideReason } : {}) });
+export const commandDetail = (id: string) => get<{ command: Command; audit: AuditEntry[] }>(`/commands/${encodeURIComponent(id)}`);
+
+/** Order one command for the meter with this number (表号 / meter id). */
+export async function orderCommand(meterId: string, kind: string, reason: string, overrideReason?: string): Promise<Command> {
+  const page = await get<Page<Meter>>(`/meters?meter_id=${encodeURIComponent(meterId)}&limit=1`);
+  const meter = page.items[0];
+  if (!meter) throw new Error('no-meter');
+  return post<Command>('/commands', { meter_pk: meter.id, kind, reason, ...(overrideReason ? { override_reason: overrideReason } : {}) });
+}
+
+/** The code of a 409 (override_required, supervisor_override_required, already_decided, …). */
+export function conflictCode(err: unknown): string | null {
+  const text = err instanceof Error ? err.message : String(err);
+  return /"code":\s*"([a-z_]+)"/.exec(text)?.[1] ?? null;
+}
+
+/** Whether approving needs an explicit override (the policy blocks it, or it is protected). */
+export const needsOverride = (approval: string) => approval === 'override' || approval === 'supervisor_override';
 
 const iso = (d: Date) => `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
 
