@@ -10,9 +10,9 @@ from __future__ import annotations
 import hmac
 from typing import Annotated, Any
 
-from litestar import post
+from litestar import MediaType, Response, post
 from litestar.datastructures import State as AppState
-from litestar.exceptions import NotAuthorizedException
+from litestar.exceptions import NotAuthorizedException, NotFoundException
 from litestar.params import QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
@@ -21,12 +21,17 @@ from backend.prepaid.channels import aliyun_sms, wechat
 from backend.prepaid.channels.base import apply_receipts, load_config, section
 from backend.prepaid.channels.schemas import AliyunReport, ReceiptAnswer
 from backend.prepaid.models import NoticeChannel
+from backend.settings import SettingsError
 
 Param = Annotated[str, QueryParameter(max_length=200)]
 
 
 def _config(state: AppState, name: str, *keys: str) -> dict[str, Any]:
-    return section(load_config(state.settings.notification_config), name, *keys)
+    """The provider's section; a push to a channel this deployment has not configured is 404."""
+    try:
+        return section(load_config(state.settings.notification_config), name, *keys)
+    except SettingsError:
+        raise NotFoundException(f"no {name} channel is configured here") from None
 
 
 class ReceiptController(ApiController):
@@ -34,6 +39,7 @@ class ReceiptController(ApiController):
     tags = ("notices",)
 
     @post("/aliyun-sms", status_code=HTTP_200_OK, exclude_from_auth=True,
+          raises=[NotAuthorizedException, NotFoundException],
           summary="Alibaba Cloud SMS delivery reports (SmsReport push)")  # fmt: skip
     async def aliyun(
         self, data: list[AliyunReport], db_session: DbSession, state: AppState, token: Param
@@ -49,14 +55,16 @@ class ReceiptController(ApiController):
         return ReceiptAnswer(0, "成功", n)
 
     @post("/wechat", status_code=HTTP_200_OK, exclude_from_auth=True,
+          raises=[NotAuthorizedException, NotFoundException],
           summary="WeChat message delivery events (JSON push)")  # fmt: skip
     async def wechat(
         self, data: dict[str, Any], db_session: DbSession, state: AppState, signature: Param,
         timestamp: Param, nonce: Param,
-    ) -> str:  # fmt: skip
+    ) -> Response[str]:  # fmt: skip
+        """Answers the plain text ``success`` WeChat expects (errors are JSON, as elsewhere)."""
         token = str(_config(state, "wechat", "token")["token"])
         if not wechat.push_is_genuine(token, signature, timestamp, nonce):
             raise NotAuthorizedException("WeChat signature does not match")
         await apply_receipts(db_session, NoticeChannel.WECHAT, wechat.receipts_from(data))
         await db_session.commit()
-        return "success"
+        return Response("success", media_type=MediaType.TEXT)

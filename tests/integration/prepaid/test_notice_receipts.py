@@ -99,7 +99,7 @@ async def test_a_wechat_event_with_a_valid_signature_marks_the_notice_delivered(
     ok = await client.post(
         f"/api/notices/receipts/wechat?signature={sig}&timestamp=1778000000&nonce=n1", json=event
     )
-    assert ok.status_code == 200
+    assert (ok.status_code, ok.text) == (200, "success")
     async with session_factory(engine)() as s:
         assert await notices.warning_delivered_at(s, account) is not None
 
@@ -115,3 +115,16 @@ async def test_the_api_refuses_to_start_auto_disconnect_with_the_log_provider(
         async with AsyncTestClient(create_app(settings)):
             pass
     assert caught.group_contains(SettingsError, match="METERLINE_PREPAID_AUTO_DISCONNECT is on")
+
+
+async def test_a_push_to_a_channel_this_deployment_has_not_configured_is_404(
+    database_url: str, tmp_path: Path
+) -> None:
+    settings = load_settings(
+        env={}, database_url=database_url, data_dir=str(tmp_path), ingest=False,
+        prepaid_sweep_seconds=0, prepaid_notify_seconds=0, idempotency_purge_hours=0,
+    )  # fmt: skip
+    async with AsyncTestClient(create_app(settings)) as c:
+        r = await c.post("/api/notices/receipts/aliyun-sms?token=x", json=[])
+    assert r.status_code == 404
+    assert r.json()["detail"] == "no aliyun_sms channel is configured here"
