@@ -40,10 +40,11 @@ MEANINGS: dict[str, str] = {
     "prepaid_warning_lead_hours": "a disconnect warning must have been delivered this long before",
     "prepaid_low_balance_fen": "low-balance warning below this balance",
     "prepaid_low_balance_days": "... or below this many days of credit left",
-    "prepaid_auto_disconnect": "the prepaid engine queues disconnects the policy says are due",
+    "prepaid_auto_disconnect": "the prepaid engine queues disconnects the policy says are due; needs a provider that confirms delivery",
     "prepaid_sweep_seconds": "period of the sweep (billing catch-up, warnings, policy); `0`: no sweep in this process",
     "prepaid_notice_channels": "notice channels: sms, wechat, app",
-    "notification_provider": "where notices go (`log`: written to the log)",
+    "notification_provider": "where notices go: `log` (written to the log, never counted delivered), `aliyun_sms`, `wechat`, `simulated` (demo, tests)",
+    "notification_config": "TOML file with the providers' keys, templates and receipt secrets (`deploy/notifications.example.toml`)",
     "command_ttl_minutes": "a command's expiry (`not_after`) after creation",
     "command_ack_grace_seconds": "extra wait for a late ack before a sent command expires",
     "idempotency_retention_days": "top-up idempotency keys are kept at least this long (minimum 7)",
@@ -85,7 +86,6 @@ MEANINGS: dict[str, str] = {
     "http_tls": "the service is public over TLS (here or at a proxy): HSTS and `Secure` cookies on every answer",
     "http_trusted_proxies": "proxies whose `X-Forwarded-For`/`-Proto` are believed (client address for throttling, https for HSTS); comma-separated, `*` for any",
     "http_map_tile_origin": "origin of the map-tile server (`https://tile.example`), allowed by the Content-Security-Policy",
-
 }
 
 # Defaults that are computed at start-up rather than written in ``Settings``.

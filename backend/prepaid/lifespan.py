@@ -40,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from backend.commands.dispatch import Dispatcher
 from backend.metering import consumption
 from backend.metering.ingest import AffectedInterval, register_after_commit, unregister_after_commit
-from backend.prepaid import billing, engine, topups
+from backend.prepaid import billing, channels, engine, topups
 from backend.prepaid import notices as notifications
 from backend.settings import Settings
 from backend.types import to_epoch_ms, utcnow
@@ -145,7 +145,7 @@ async def prepaid_lifespan(app: Litestar) -> AsyncIterator[None]:
     sessions: async_sessionmaker[AsyncSession] = app.state.sessions
     # a test may hand in its own clock for the policy (app.state.prepaid_clock)
     clock: Clock = app.state.get("prepaid_clock") or utcnow
-    provider = notifications.provider_for(settings.notification_provider)
+    provider = channels.provider_for(settings, sessions)  # refuses auto-disconnect on "log"
     tasks: list[asyncio.Task[None]] = []
     dispatcher: Dispatcher | None = None
     loops: dict[str, Loop] = {}
