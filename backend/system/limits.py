@@ -50,19 +50,38 @@ async def _refuse(send: Any, error: ServiceError) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def problem(body: bytes, max_depth: int = MAX_BODY_DEPTH) -> ServiceError | None:
-    """Why a complete (size-checked) body must not be decoded, or None."""
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return Invalid(
-            E.BODY_NOT_UTF8, f"request body is not valid UTF-8 (byte {exc.start})", byte=exc.start
-        )
+def problem(
+    body: bytes, max_depth: int = MAX_BODY_DEPTH, *, text: bool = True
+) -> ServiceError | None:
+    """Why a complete (size-checked) body must not be decoded, or None. Only a text body must
+    be UTF-8; the nesting depth is checked whatever the declared type, since a JSON route
+    decodes what it is sent."""
+    if text:
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return Invalid(
+                E.BODY_NOT_UTF8,
+                f"request body is not valid UTF-8 (byte {exc.start})",
+                byte=exc.start,
+            )
     reason = check(body, max_bytes=len(body), max_depth=max_depth)  # the size is checked
     if reason is None:
         return None
     detail = reason.replace("json payload", "request body", 1)
     return Invalid(E.BODY_TOO_DEEP, detail, limit=max_depth)
+
+
+def _is_text(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    """A body declared as text (JSON, forms, text; or undeclared): only those must be UTF-8.
+    Another binary upload (a PDF, say) is refused by its route, by its type."""
+    kind = _header(headers, b"content-type").lower().split(b";", 1)[0].strip()
+    return (
+        not kind
+        or kind.startswith(b"text/")
+        or kind in (b"application/json", b"application/x-www-form-urlencoded")
+        or kind.endswith(b"+json")
+    )
 
 
 def _too_large() -> TooLarge:
@@ -104,7 +123,7 @@ def body_limits(app: ASGIApp) -> ASGIApp:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        reason = problem(body) if body else None
+        reason = problem(body, text=_is_text(headers)) if body else None
         if reason is not None:
             await _refuse(send, reason)
             return
