@@ -35,6 +35,7 @@ def route_handlers() -> list[Any]:
     from backend.field.grids.routes import GridController
     from backend.field.readings.routes import FieldReadingController
     from backend.field.tracks.routes import FieldMapController
+    from backend.metering.quarantine.routes import QuarantineController
     from backend.metering.routes import MeterController, MeteringController
     from backend.prepaid.payments.routes import (
         PaymentNotifyController,
@@ -53,6 +54,7 @@ def route_handlers() -> list[Any]:
         AccountController,
         MeterController,
         MeteringController,
+        QuarantineController,
         PrepaidAccountController,
         PrepaidOperatorController,
         PaymentOrderController,

@@ -128,6 +128,25 @@ class FieldReading(msgspec.Struct, kw_only=True):
     flags: list[Flag] = msgspec.field(default_factory=list)
 
 
+class CheckFlag(msgspec.Struct, kw_only=True):
+    kind: str  # a FlagKind
+    code: str  # check.*: the PWA words it with ``params``
+    params: dict[str, Param] = msgspec.field(default_factory=dict)
+
+
+class CheckHold(msgspec.Struct, kw_only=True):
+    quantity: str  # the register that would wait for review before billing
+    code: str  # quarantine.*: why
+    params: dict[str, Param] = msgspec.field(default_factory=dict)
+
+
+class ReadingCheck(msgspec.Struct, kw_only=True):
+    """What submitting a reading would find, shown before the inspector confirms."""
+
+    flags: list[CheckFlag]
+    holds: list[CheckHold]
+
+
 class ReadingHistory(msgspec.Struct, kw_only=True):
     """The original reading, every correction in order, and the values that count now."""
 
