@@ -29,6 +29,7 @@ _AT_LEAST_ONE = (
     "auth_address_max_failures",
     "auth_failure_window_seconds",
     "auth_lockout_seconds",
+    "quarantine_power_margin",  # below the rating itself, a healthy meter would be held
 )
 
 
