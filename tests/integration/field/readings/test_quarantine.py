@@ -274,3 +274,26 @@ async def test_a_jump_beyond_the_meters_rated_current_is_held(
     [held] = await _held(client, auth, meter)
     assert held["reason"]["code"] == "quarantine.jump"
     assert held["reason"]["params"]["allowed_wh"] == 19_800
+
+
+async def test_releasing_even_ten_trillion_wh_bills_it_exactly_without_overflow(
+    client: AsyncTestClient, auth: Tokens, district: District, engine: AsyncEngine
+) -> None:
+    meter = _ami_meter(district)
+    account_id = await _prepaid(engine, meter)
+    await _billed_before(engine, meter, account_id)
+    await _submit(client, auth, reading(meter, value=10**13))
+    [held] = await _held(client, auth, meter)
+    decided = await client.post(
+        f"/api/quarantine/{held['id']}/release", json={"note": "核实无误（测试）"},
+        headers=auth("op-95598"),
+    )  # fmt: skip
+    assert decided.status_code == 200, decided.text
+    await _settled(client)
+    fen, _live, wh = await _money(engine, account_id)
+    assert max(wh) > 9 * 10**12  # the released interval is billed, in integer Wh
+    async with engine.connect() as conn:
+        exact = await conn.scalar(
+            sa.select(BillingState.exact_total_cny).where(BillingState.account_id == account_id)
+        )
+    assert -fen == round_fen(Decimal(exact))  # integer fen, exactly the bill
