@@ -100,12 +100,13 @@ class Decision(msgspec.Struct, kw_only=True):
     note: str
 
 
-ReadingStatus = Literal["counted", "pending_approval", "approved", "rejected"]
+ReadingStatus = Literal["counted", "held", "pending_approval", "approved", "rejected"]
 
 
 class FieldReading(msgspec.Struct, kw_only=True):
     """A reading or a correction as stored. ``status``: a reading is ``counted`` (it is in the
-    readings and in billing); a correction is ``pending_approval``, ``approved`` or
+    readings and in billing) or ``held`` (stored, waiting for review before billing: see
+    docs/prepaid.md, "Quarantine"); a correction is ``pending_approval``, ``approved`` or
     ``rejected``."""
 
     id: str  # the client_id

@@ -192,3 +192,17 @@ async def decide(
         await derived.announce_now(intervals_from([(hold.meter_pk, hold.quantity, hold.ts)]))
     await session.refresh(hold)
     return _out(hold, meter_id)
+
+
+async def is_held(session: AsyncSession, meter_pk: int, ts: int) -> bool:
+    """Whether a register of this meter at this instant waits for a decision."""
+    found = await session.scalar(
+        select(ReadingHold.id)
+        .where(
+            ReadingHold.meter_pk == meter_pk,
+            ReadingHold.ts == ts,
+            ReadingHold.status == HoldStatus.HELD,
+        )
+        .limit(1)
+    )
+    return found is not None

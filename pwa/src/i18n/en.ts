@@ -68,6 +68,7 @@ export const en: Record<string, string> = {
   'insp.locked.received': 'Received by the server {when}',
   'insp.locked.waiting': 'Waiting on this device to be sent.',
   'insp.locked.correction': 'To change it, ask your supervisor for a correction.',
+  'insp.locked.held': 'Held for review: it is billed only once a supervisor or the service centre releases it.',
   gps: 'GPS',
   'gps.waiting': 'Waiting for a GPS fix…',
   'gps.denied': 'Location is blocked for this app. Allow location in the browser settings to capture readings.',

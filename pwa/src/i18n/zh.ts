@@ -68,6 +68,7 @@ export const zh: Record<string, string> = {
   'insp.locked.received': '服务器已收到 {when}',
   'insp.locked.waiting': '在本机等待发送。',
   'insp.locked.correction': '如需修改，请向班长申请更正。',
+  'insp.locked.held': '待审核：主管或客服中心放行后才计费。',
   gps: 'GPS',
   'gps.waiting': '正在获取 GPS 定位…',
   'gps.denied': '本应用的定位权限被拒绝。请在浏览器设置中允许定位后再抄表。',

@@ -118,6 +118,10 @@ async def test_a_field_reading_of_ten_trillion_wh_on_a_prepaid_ami_meter_is_held
     await _submit(client, auth, body)
 
     assert await _money(engine, account_id) == before  # the ledger is unchanged
+    mine = await client.get(
+        f"/api/field/readings/{body['client_id']}", headers=auth("insp-central")
+    )
+    assert mine.json()["status"] == "held"  # the inspector is told it waits for review
     assert await _quality(engine, meter, body["fix"]["fix_at"]) == "held"
     [held] = await _held(client, auth, meter)
     assert (held["quantity"], held["value"], held["status"], held["source"]) == (
