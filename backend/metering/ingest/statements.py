@@ -40,12 +40,13 @@ from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 
 from backend.metering.ingest.plan import Plan, advance, fill_gaps
 from backend.metering.intervals import HELD
-from backend.metering.models import Agent, IngestGap, Meter, MeterEvent, Reading
+from backend.metering.models import Agent, IngestGap, Meter, MeterEvent, Reading, ReadingSource
 from backend.metering.quarantine.models import HoldStatus, ReadingHold
 from backend.system.models import DeadLetter
-from protocols.contract import AgentBirth, EventKind, RelayState
+from protocols.contract import AgentBirth, EventKind, Quality, RelayState
 
 RELAY_CODES = frozenset(int(s) for s in RelayState)
+AMI, BACKFILL = ReadingSource.AMI.value, ReadingSource.BACKFILL.value
 TOPIC_MAX = 256  # dead_letters.topic
 
 _params = msgspec.json.Encoder()
@@ -234,7 +235,7 @@ def holds(plan: Plan) -> Procedure:
                 "pk": h.meter_pk, "quantity": h.quantity, "ts": h.ts, "value": h.value,
                 "quality": h.quality, "reason": h.reason,
                 "params": _params.encode(h.params).decode(),
-                "source": "backfill" if h.quality == "backfilled" else "ami", "at": h.held_at,
+                "source": BACKFILL if h.quality == Quality.BACKFILLED else AMI, "at": h.held_at,
             }
             for h in plan.holds
         ]  # fmt: skip
