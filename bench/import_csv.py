@@ -98,6 +98,7 @@ class Result:
     what: str
     rows: int
     seconds: float
+    cpu_seconds: float  # our process (with SQLite's writer thread; not PostgreSQL's backend)
     baseline_seconds: float | None
 
     @property
@@ -117,13 +118,18 @@ async def timed(coro: Any) -> tuple[Any, float]:
     return out, time.perf_counter() - t
 
 
+CPU: dict[tuple[str, str], float] = {}  # (database, what) → our process's CPU seconds
+
+
 async def run_import(url: str, kind: str, path: Path) -> tuple[int, int, float]:
     """(rows imported, rows unchanged, seconds)."""
     engine = create_engine(url)
+    cpu = time.process_time()
     try:
         report, seconds = await timed(import_file(session_factory(engine), kind, path))
     finally:
         await engine.dispose()
+    CPU[(url, kind)] = time.process_time() - cpu
     assert not report.rejected, report.rejected[:3]
     return report.imported, report.unchanged, seconds
 
@@ -219,25 +225,28 @@ async def bench(database: str, fresh: Callable[[], str], n: int, files: Path) ->
     url = fresh()
     print(f"{database}: importing {n:,} customers …", flush=True)
     imported, _, c_s = await run_import(url, "customers", files / "customers.csv")
+    c_cpu = CPU[(url, "customers")]
     assert imported == n
     print(f"{database}: importing {n:,} meters …", flush=True)
     imported, _, m_s = await run_import(url, "meters", files / "meters.csv")
+    m_cpu = CPU[(url, "meters")]
     assert imported == n
     print(f"{database}: importing the customers again …", flush=True)
     _, unchanged, again_s = await run_import(url, "customers", files / "customers.csv")
+    again_cpu = CPU[(url, "customers")]
     assert unchanged == n, f"a re-run changed {n - unchanged} rows"
     print(f"{database}: executemany baseline …", flush=True)
     base_c, base_m = await baseline(fresh(), n)
     return [
-        Result(database, "customers (new)", n, c_s, base_c),
-        Result(database, "meters (new)", n, m_s, base_m),
-        Result(database, "customers (re-run)", n, again_s, None),
+        Result(database, "customers (new)", n, c_s, c_cpu, base_c),
+        Result(database, "meters (new)", n, m_s, m_cpu, base_m),
+        Result(database, "customers (re-run)", n, again_s, again_cpu, None),
     ]
 
 
 def table(results: list[Result]) -> str:
     lines = [
-        f"  {'database':<11}{'import':<20}{'rows':>9}{'s':>8}{'rows/s':>9}"
+        f"  {'database':<11}{'import':<20}{'rows':>9}{'s':>8}{'rows/s':>9}{'CPU s':>7}"
         f"{'import/executemany':>20}  goal",
     ]
     for r in results:
@@ -246,7 +255,7 @@ def table(results: list[Result]) -> str:
         )  # fmt: skip
         lines.append(
             f"  {r.database:<11}{r.what:<20}{r.rows:>9,}{r.seconds:>8.1f}{r.rate:>9,.0f}"
-            f"{r.ratio:>20}  {goal}"
+            f"{r.cpu_seconds:>7.1f}{r.ratio:>20}  {goal}"
         )
     base = [
         f"  {r.database:<11}{r.what.split()[0]:<20}{r.rows / r.baseline_seconds:>9,.0f} rows/s"

@@ -538,7 +538,7 @@ class CustomerBatch:
                 index_elements=["number"],
                 set_={"kind": stmt.excluded.kind},
                 where=Account.__table__.c.customer_id == stmt.excluded.customer_id,
-            )
+            ).returning(Account.__table__.c.id)  # RETURNING: multi-row VALUES, not row by row
             await conn.execute(
                 stmt,
                 [{"number": n, "customer_id": ids[c], "kind": k} for n, c, k in new_accounts],
