@@ -69,16 +69,24 @@ def route_handlers() -> list[Any]:
     ]
 
 
-def lifespan_hooks() -> list[LifespanHook]:
-    from backend.metering.ingest.lifespan import ingest_lifespan
+def lifespan_hooks(settings: Settings) -> list[LifespanHook]:
+    """In this order: the MQTT session (closed last), metering (the derived-data path, whose
+    followers are wired here, and ingestion), prepaid (the engine, command dispatch)."""
+    from backend.metering.lifespan import metering_lifespan
+    from backend.mqtt.lifespan import mqtt_lifespan
+    from backend.prepaid import billing
     from backend.prepaid.lifespan import prepaid_lifespan
 
-    return [prepaid_lifespan, ingest_lifespan]  # billing registers before the ingestor starts
+    # what follows consumption after a committed reading: billing (read and bill in one pass)
+    followers = [billing.on_readings_committed] if settings.prepaid_billing else []
+    return [mqtt_lifespan, metering_lifespan(followers), prepaid_lifespan]
 
 
 def create_app(
     settings: Settings | None = None, *, extra_lifespan: Sequence[LifespanHook] = ()
 ) -> Litestar:
+    from backend.mqtt.lifespan import start_mqtt
+
     settings = settings or load_settings()
     settings.ensure_secret()
 
@@ -94,7 +102,8 @@ def create_app(
 
     return Litestar(
         route_handlers=route_handlers(),
-        lifespan=[database, *lifespan_hooks(), *extra_lifespan],
+        lifespan=[database, *lifespan_hooks(settings), *extra_lifespan],
+        on_startup=[start_mqtt],  # after every lifespan: each consumer has added its route
         state=State({"settings": settings}),
         openapi_config=OpenAPIConfig(
             title="meterline API",

@@ -183,7 +183,7 @@ async def drain_ours(
 
     first = ingestor()  # creates the persistent session and its subscriptions
     await first.start()
-    await asyncio.wait_for(first.subscriber.connected.wait(), 30)
+    await asyncio.wait_for(first.mqtt.connected.wait(), 30)
     await first.stop()
     prefill(broker, payloads)
     total = len(payloads)

@@ -27,6 +27,7 @@ from edge_agent.metrics import Metrics
 from edge_agent.mqtt import Connection, ConnectionLost
 from edge_agent.outbox import Batch, Outbox, now_ms
 from edge_agent.secrets import read_password
+from protocols.backoff import backoff_delay
 from protocols.contract import (
     AgentBirth,
     AgentDeath,
@@ -63,12 +64,6 @@ class TokenBucket:
                 self.tokens -= n
                 return
             await asyncio.sleep((min(n, self.burst) - self.tokens) / self.rate)
-
-
-def backoff_delay(attempt: int, low: float, high: float) -> float:
-    """Capped exponential with jitter (half to full), so agents do not reconnect in step."""
-    cap = min(high, low * 2 ** min(attempt, 30))
-    return float(cap * random.uniform(0.5, 1.0))
 
 
 def _oldest_read(batch: Batch) -> int:
@@ -173,7 +168,9 @@ class Uplink:
                 break
             attempt = 0 if time.monotonic() - started > 60 else attempt + 1
             await asyncio.sleep(
-                backoff_delay(attempt, broker.reconnect_min_s, broker.reconnect_max_s)
+                backoff_delay(
+                    attempt, broker.reconnect_min_s, broker.reconnect_max_s, random.random()
+                )
             )
 
     def _connection(self) -> Connection:

@@ -1,33 +1,34 @@
 """Commands over MQTT: publish ``Command`` (QoS 1) to each agent's commands topic and consume
 ``CommandAck`` from ``…/acks``.
 
-Its own small paho client (the backend's credentials), so the command path does not depend on
-ingestion running in this process. An ack is acknowledged to the broker only after the state
-change is committed (paho manual acks), so a crash between the two replays the ack, which is
-harmless: applying an ack twice moves nothing the second time. A command becomes
-``dispatched`` only when the broker's PUBACK arrived.
+On the process's one MQTT session (``backend.mqtt``), shared with ingestion: MQTT 5 where the
+broker speaks it, 3.1.1 otherwise (the demo's amqtt), a persistent session, the acks through
+``$share/{group}/…`` when a share group is set. An ack is acknowledged to the broker only after
+the state change is committed, so a crash between the two replays the ack, which is harmless:
+applying an ack twice moves nothing the second time. A command becomes ``dispatched`` only when
+the broker's PUBACK arrived (awaited on the event loop, no thread per command).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from datetime import timedelta
 from typing import Any
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.commands import service
 from backend.commands.lifecycle import Event, State
 from backend.commands.models import Command as CommandRow
-from backend.metering.ingest.service import default_client_id
+from backend.mqtt import Link, MqttSession, Route
 from backend.prepaid import engine
 from backend.settings import Settings
 from backend.system.models import DeadLetter
 from backend.types import to_epoch_ms, utcnow
+from protocols.backoff import backoff_delay
 from protocols.contract import (
     Channel,
     Command,
@@ -43,70 +44,63 @@ from protocols.contract import (
 
 log = logging.getLogger("meterline.commands")
 
+# (link, topic, payload, mid, qos) of a received ack, waiting for its commit
+Received = tuple[Link, str, bytes, int, int]
+
 
 class Dispatcher:
     def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        settings: Settings,
-        client_id: str | None = None,
+        self, sessions: async_sessionmaker[AsyncSession], settings: Settings, mqtt: MqttSession
     ) -> None:
+        """Adds the acks route to ``mqtt``, which its owner starts once every route is in."""
         self.sessions = sessions
         self.settings = settings
-        self.acks: asyncio.Queue[tuple[str, bytes, int]] = asyncio.Queue()
-        self.connected = asyncio.Event()
-        self.wake = asyncio.Event()
+        self.mqtt = mqtt
+        self.acks: asyncio.Queue[Received] = asyncio.Queue()
+        self.wake = asyncio.Event()  # publish queued commands now
         self.rejected = 0  # bad ack payloads, kept in dead_letters
-        self._loop: asyncio.AbstractEventLoop | None = None
-        ep = settings.mqtt
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=client_id or f"{default_client_id(settings, 'api')}-commands",
-            # 3.1.1 is all this channel needs (QoS 1, a persistent session, manual acks; shared
-            # subscriptions work on Mosquitto and EMQX), and the demo's amqtt speaks only it
-            protocol=mqtt.MQTTv311,
-            clean_session=False,  # acks sent while this process is down wait at the broker
-            manual_ack=True,
+        self._ack_ready = asyncio.Event()
+        self._lock = asyncio.Lock()  # one round at a time; stop waits for the round in hand
+        self._stopped = False
+        share = settings.mqtt_share_group or None
+        mqtt.add_route(
+            Route(
+                channels=frozenset({Channel.ACKS}),
+                filters=[subscription(Channel.ACKS, share_group=share)],
+                # a session that once took the acks without the group would get each twice
+                stale=[subscription(Channel.ACKS)] if share else [],
+                on_message=self._received,
+                on_connected=lambda _link: self.wake.set(),  # send what queued up meanwhile
+            )
         )
-        if ep.username:
-            self.client.username_pw_set(ep.username, ep.password)
-        if ep.tls:
-            self.client.tls_set()
-        self.client.on_connect = self._on_connect
-        self.client.on_message = self._on_message
-        self.client.on_disconnect = lambda *a: (
-            self._loop and self._loop.call_soon_threadsafe(self.connected.clear)
-        )
-        self._endpoint = ep
 
-    def _on_connect(self, client, userdata, flags, reason, properties):  # type: ignore[no-untyped-def]
-        if reason.is_failure:
-            log.error("command channel: broker refused the connection: %s", reason)
-            return
-        share = self.settings.mqtt_share_group or None
-        client.subscribe(subscription(Channel.ACKS, share_group=share), qos=1)
-        assert self._loop is not None
-        self._loop.call_soon_threadsafe(self.connected.set)
-        self._loop.call_soon_threadsafe(self.wake.set)  # send what queued up meanwhile
+    @property
+    def connected(self) -> asyncio.Event:
+        return self.mqtt.connected
 
-    def _on_message(self, client, userdata, msg):  # type: ignore[no-untyped-def]
-        assert self._loop is not None
-        self._loop.call_soon_threadsafe(self.acks.put_nowait, (msg.topic, msg.payload, msg.mid))
+    def _received(
+        self, link: Link, topic: str | None, payload: bytes, mid: int, qos: int, _at: float
+    ) -> None:
+        self.acks.put_nowait((link, topic or "", payload, mid, qos))
+        self._ack_ready.set()
 
     async def start(self, connect_within_s: float | None = 10.0) -> None:
-        """Connect; paho keeps reconnecting in its thread (1 s doubling to 60 s). With
-        ``connect_within_s=None`` do not wait: a broker that is down must not stop the API
-        from starting, and commands stay queued until it is back."""
-        self._loop = asyncio.get_running_loop()
-        self.client.reconnect_delay_set(1, 60)
-        self.client.connect_async(self._endpoint.host, self._endpoint.port, keepalive=30)
-        self.client.loop_start()
+        """Wait for the session to connect (``None``: do not wait — a broker that is down must
+        not stop the API from starting, and commands stay queued until it is back)."""
         if connect_within_s is not None:
-            await asyncio.wait_for(self.connected.wait(), connect_within_s)
+            await asyncio.wait_for(self.mqtt.connected.wait(), connect_within_s)
 
     async def stop(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+        """Read nothing more from the broker, then commit and acknowledge the acks in hand
+        (what was not read stays with the broker for the next process)."""
+        self.mqtt.pause()
+        async with self._lock:
+            self._stopped = True
+            await self._apply_acks()
+
+    async def _apply_acks(self) -> None:
+        while not self.acks.empty():
+            await self.handle_ack(*self.acks.get_nowait())
 
     async def dispatch_queued(self) -> int:
         """Publish every queued, unexpired command; mark it dispatched on the broker's PUBACK."""
@@ -120,18 +114,10 @@ class Dispatcher:
                     .limit(500)
                 )
             ).all()
-            for row in rows:
-                assert row.agent_id is not None
-                message = Command(
-                    id=row.id, meter=row.meter_id, kind=row.kind, reason=row.reason[:500],
-                    issued_by=row.actor, issued_at=to_epoch_ms(row.created_at),
-                    not_after=to_epoch_ms(row.not_after),
-                )  # fmt: skip
-                info = self.client.publish(
-                    agent_topic(row.agent_id, Channel.COMMANDS), encode(message), qos=1
-                )
-                await asyncio.to_thread(info.wait_for_publish, 10.0)
-                if not info.is_published():
+            # all published at once, each awaited on its own PUBACK (pipelined, no thread)
+            confirmed = await asyncio.gather(*(self._publish(row) for row in rows))
+            for row, ok in zip(rows, confirmed, strict=True):
+                if not ok:
                     log.warning("command %s: no PUBACK yet, stays queued", row.id)
                     continue
                 await service.transition(
@@ -141,7 +127,60 @@ class Dispatcher:
                 sent += 1
         return sent
 
-    async def handle_ack(self, topic: str, payload: bytes, mid: int) -> None:
+    async def _publish(self, row: CommandRow) -> bool:
+        assert row.agent_id is not None
+        message = Command(
+            id=row.id, meter=row.meter_id, kind=row.kind, reason=row.reason[:500],
+            issued_by=row.actor, issued_at=to_epoch_ms(row.created_at),
+            not_after=to_epoch_ms(row.not_after),
+        )  # fmt: skip
+        topic = agent_topic(row.agent_id, Channel.COMMANDS)
+        return await self.mqtt.publish(topic, encode(message), timeout_s=10.0)
+
+    async def handle_ack(
+        self, link: Link, topic: str, payload: bytes, mid: int, qos: int = 1
+    ) -> None:
+        """Apply one ack and commit; only then acknowledge it to the broker. A database that
+        is away is waited for (backoff, nothing acknowledged meanwhile); an ack the database
+        refuses for its content becomes a dead letter with the reason."""
+        attempt = 0
+        while True:
+            try:
+                bad = await self._apply(topic, payload)
+                break
+            except Exception as exc:
+                attempt += 1
+                if attempt >= 5:
+                    log.exception("command ack on %s could not be applied", topic)
+                    if not await self._dead_letter(topic, payload, f"not applied: {exc}"):
+                        link.forget(mid)  # the database is away: the broker keeps it
+                        return
+                    bad = True
+                    break
+                delay = backoff_delay(attempt, 0.2, 5.0, random.random())
+                log.warning("command ack on %s not applied (%s); retry in %.1fs", topic, exc, delay)
+                await asyncio.sleep(delay)
+        self.rejected += bad
+        if qos:
+            link.ack([mid])  # only now: the change is committed
+
+    async def _dead_letter(self, topic: str, payload: bytes, reason: str) -> bool:
+        try:
+            async with self.sessions() as s:
+                s.add(
+                    DeadLetter(
+                        received_at=utcnow(), source="mqtt", topic=topic[:256], reason=reason,
+                        payload=payload,
+                    )
+                )  # fmt: skip
+                await s.commit()
+        except Exception:
+            log.exception("command ack on %s not stored as a dead letter either", topic)
+            return False
+        return True
+
+    async def _apply(self, topic: str, payload: bytes) -> bool:
+        """Apply the ack (or store it as a dead letter) and commit; True when it was bad."""
         bad = False
         async with self.sessions() as s:
             try:
@@ -163,8 +202,7 @@ class Dispatcher:
                 if command is not None:  # "disconnected" / "restored" notices, same commit
                     await engine.after_verified(s, self.settings, command, utcnow())
             await s.commit()
-        self.rejected += bad
-        self.client.ack(mid, 1)  # only now: the change is committed
+        return bad
 
     async def sweep(self) -> int:
         grace = timedelta(seconds=self.settings.command_ack_grace_seconds)
@@ -174,25 +212,38 @@ class Dispatcher:
         return n
 
     async def run(self, period_s: float = 1.0) -> None:
-        """Until cancelled: apply acks as they come, publish queued commands, expire old ones."""
+        """Until stopped: apply acks as they come; publish queued commands when woken and
+        every ``period_s``; expire old ones."""
+        loop = asyncio.get_running_loop()
+        next_round = 0.0
         while True:
-            try:
-                while not self.acks.empty():
-                    await self.handle_ack(*self.acks.get_nowait())
-                if self.connected.is_set():
-                    await self.dispatch_queued()
-                await self.sweep()
-            except Exception:  # logged; the next round retries, nothing is lost
-                log.exception("command dispatcher round failed")
-            get = asyncio.ensure_future(self.acks.get())
-            wake = asyncio.ensure_future(self.wake.wait())
-            done, pending = await asyncio.wait({get, wake}, timeout=period_s,
-                                               return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
-            for p in pending:
-                p.cancel()
-            self.wake.clear()
-            if get in done:
-                await self.handle_ack(*get.result())
+            async with self._lock:
+                if self._stopped:
+                    return
+                await self._apply_acks()
+                if self.wake.is_set() or loop.time() >= next_round:
+                    self.wake.clear()
+                    try:
+                        if self.mqtt.connected.is_set():
+                            await self.dispatch_queued()
+                        await self.sweep()
+                    except Exception:  # logged; the next round retries, nothing is lost
+                        log.exception("command dispatcher round failed")
+                    next_round = loop.time() + period_s
+            self._ack_ready.clear()
+            if self.acks.empty():
+                await _first(self._ack_ready, self.wake, timeout_s=next_round - loop.time())
+
+
+async def _first(*events: asyncio.Event, timeout_s: float) -> None:
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(
+            waiters, timeout=max(0.0, timeout_s), return_when=asyncio.FIRST_COMPLETED
+        )
+    finally:
+        for w in waiters:
+            w.cancel()
 
 
 def wake_dispatcher(state: Any) -> None:

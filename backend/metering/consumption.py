@@ -48,26 +48,29 @@ from backend.metering.consumption_rules import (
     DayRow,
     Interval,
     Point,
+    Walk,
     chain,
     day_start_ms,
     days_of,
     reading_day,
     rollover_modulus,
 )
+from backend.metering.intervals import ACCEPTED_QUALITIES
 from backend.metering.models import ConsumptionAnomaly, ConsumptionDaily, Reading
 from backend.types import utcnow
-from protocols.contract import ENERGY_QUANTITIES, Quality
+from protocols.contract import ENERGY_QUANTITIES
 
 __all__ = [
     "CHAIN_QUALITIES", "CUMULATIVE", "ROLLOVER_MARGIN", "ROLLOVER_MODULI", "Anomaly", "DayRow",
-    "Interval", "Point", "chain", "day_start_ms", "days_of", "load_points",
+    "Interval", "Point", "Walk", "chain", "day_start_ms", "days_of", "load_points",
     "on_readings_committed", "reading_day", "rebuild", "recompute_chain", "rollover_modulus",
+    "walk_from",
 ]  # fmt: skip
 
 log = logging.getLogger("meterline.consumption")
 
 CUMULATIVE: frozenset[str] = frozenset(q.value for q in ENERGY_QUANTITIES)
-CHAIN_QUALITIES = (Quality.GOOD, Quality.BACKFILLED)
+CHAIN_QUALITIES = ACCEPTED_QUALITIES  # the same readings billing charges for
 DAY_MS = 86_400_000
 APPEND_WINDOW_DAYS = 7  # a chain silent longer than this is recomputed, not appended to
 
@@ -111,6 +114,20 @@ async def load_points(
     if until_ts is not None:
         q = q.where(Reading.ts <= until_ts)
     return [Point(ts, v) for ts, v in (await session.execute(q.order_by(Reading.ts))).all()]
+
+
+async def walk_from(
+    session: AsyncSession, meter_pk: int, quantity: str, ts: int | None, tz: ZoneInfo
+) -> tuple[Point | None, Walk]:
+    """The chain of a register from the baseline materialised before ``ts``'s local day (from
+    its first reading when there is none, or when ``ts`` is None) through its newest reading:
+    billing derives its intervals here, so it charges exactly what consumption counts. The
+    derived-data path runs consumption before billing, so the baseline is current."""
+    base = None
+    if ts is not None:
+        base = await _base_before(session, meter_pk, quantity, reading_day(ts, tz))
+    points = await load_points(session, meter_pk, quantity, base.ts if base else -1, None)
+    return base, chain(base, points)
 
 
 async def _first_ts(

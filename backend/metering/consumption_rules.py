@@ -1,74 +1,31 @@
-"""The pure rules of consumption from cumulative registers (no database, no clock).
+"""Consumption's own pure rules: intervals (``backend.metering.intervals``, shared with
+billing) bucketed into local days (no database, no clock).
 
 See ``backend.metering.consumption`` for how they are applied, and docs/consumption.md.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime, time
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-# wrap points of energy registers, in the register's integer unit (Wh)
-ROLLOVER_MODULI: tuple[int, ...] = (10**9, 2**32, 10**10)
-ROLLOVER_MARGIN = 0.1  # previous value in the top 10 %, new value in the bottom 10 %
+from backend.metering.intervals import (
+    ROLLOVER_MARGIN,
+    ROLLOVER_MODULI,
+    Anomaly,
+    Interval,
+    Point,
+    Walk,
+    chain,
+    rollover_modulus,
+)
 
-
-class Point(NamedTuple):
-    ts: int
-    value: int
-
-
-class Interval(NamedTuple):
-    start: Point
-    end: Point
-    wh: int
-    rollover: bool
-
-
-class Anomaly(NamedTuple):
-    reading: Point
-    baseline: Point
-    kind: str = "negative_delta"
-
-
-def rollover_modulus(previous: int, new: int) -> int | None:
-    for m in ROLLOVER_MODULI:
-        if (1 - ROLLOVER_MARGIN) * m <= previous < m and 0 <= new < ROLLOVER_MARGIN * m:
-            return m
-    return None
-
-
-def chain(
-    base: Point | None, points: Iterable[Point]
-) -> tuple[list[Interval], list[Anomaly], Point | None]:
-    """Walk readings in time order from ``base`` (the last accepted reading before them).
-
-    Returns the intervals, the refused readings, and — when there was no base — the chain's
-    first reading (accepted, but the start of no interval's energy)."""
-    intervals: list[Interval] = []
-    anomalies: list[Anomaly] = []
-    first: Point | None = None
-    prev = base
-    for p in sorted(points):
-        if prev is None:
-            prev = first = p
-            continue
-        if p.ts <= prev.ts:  # the base itself, or a duplicate timestamp
-            continue
-        delta = p.value - prev.value
-        if delta >= 0:
-            intervals.append(Interval(prev, p, delta, False))
-            prev = p
-            continue
-        modulus = rollover_modulus(prev.value, p.value)
-        if modulus is not None:
-            intervals.append(Interval(prev, p, modulus - prev.value + p.value, True))
-            prev = p
-        else:
-            anomalies.append(Anomaly(p, prev))
-    return intervals, anomalies, first
+__all__ = [
+    "ROLLOVER_MARGIN", "ROLLOVER_MODULI", "Anomaly", "DayRow", "Interval", "Point", "Walk",
+    "chain", "day_start_ms", "days_of", "reading_day", "rollover_modulus",
+]  # fmt: skip
 
 
 def reading_day(ts_ms: int, tz: ZoneInfo) -> date:

@@ -1,7 +1,10 @@
 """Continuous billing (R27: no billing day): each metered interval is charged as it arrives.
 
-An interval is two consecutive ``energy_import`` reads of one meter (hourly from load-control
-terminals, R17). The account's intervals are priced in time order against per-cycle tier
+An interval is what ``backend.metering.intervals`` says it is — the same derivation consumption
+uses (accepted qualities, rollover, refused dips, one chain per meter) — over ``energy_import``
+(hourly from load-control terminals, R17). Billing walks the chain from the baseline
+consumption materialised (``metering.consumption.walk_from``), so the kWh billed are the kWh
+consumption reports. The account's intervals are priced in time order against per-cycle tier
 counters (backend.tariffs.rating), and each becomes one ``consumption_charge`` entry: its exact
 amount is added to the account's running exact total and the entry posts
 ``round(total) - posted`` fen, so the remainder is carried and the ledger sums to the exact bill.
@@ -14,7 +17,6 @@ earliest change: every live charge from there on whose interval or lines differ 
 
 from __future__ import annotations
 
-import itertools
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +30,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.accounts.models import Account, Customer
+from backend.metering.consumption import walk_from
+from backend.metering.intervals import ACCEPTED_QUALITIES, last_accepted_before
 from backend.metering.models import Meter, Reading
 from backend.prepaid import ledger
 from backend.prepaid.models import BillingState, Charge, EntryKind
@@ -35,13 +39,11 @@ from backend.tariffs import service as tariff_service
 from backend.tariffs.model import TariffError
 from backend.tariffs.rating import Line, Schedule, rate_interval, round_fen
 from backend.texts import Text
-from protocols.contract import Quality, Quantity
+from protocols.contract import Quantity
 
 log = logging.getLogger("meterline.billing")
 
 ENERGY = Quantity.ENERGY_IMPORT
-# stale/invalid values are not billed
-USABLE_QUALITY = (Quality.GOOD, Quality.BACKFILLED, Quality.ESTIMATED)
 ACTOR = "billing"
 _lines_encoder = msgspec.json.Encoder()
 _told: set[str] = set()  # tariff problems already logged at ERROR by this process
@@ -64,30 +66,72 @@ class Interval:
     wh: int
 
 
+@dataclass
+class Rated:
+    """An interval priced against the tier counters: what its charge must be."""
+
+    interval: Interval
+    lines: list[Line]
+    text: str  # the lines as stored in ``charges.lines``
+
+    @property
+    def key(self) -> tuple[int, int, int]:
+        return (self.interval.meter_pk, self.interval.start_ms, self.interval.end_ms)
+
+
+@dataclass
+class Context:
+    account: Account
+    category: str
+    schedule: Schedule | None
+    state: BillingState
+
+
 def anchor_of(account: Account) -> date:
     """The account's own cycle start; calendar years when none is set."""
     return account.cycle_start or date(2000, 1, 1)
 
 
+async def _start_point(
+    session: AsyncSession,
+    meter_pk: int | None,
+    min_ts: int | None,
+    state: BillingState,
+    tz: ZoneInfo,
+) -> int | None:
+    """Re-rate from the chain's baseline before the earliest change (an interval touched by
+    a new reading starts there), or from where billing stopped; None: from the first reading."""
+    if state.billed_through_ms is None:
+        return None  # never billed: from the first reading
+    start = state.billed_through_ms
+    if meter_pk is not None and min_ts is not None:
+        since = min(start, min_ts)
+        base, walk = await walk_from(session, meter_pk, ENERGY, since, tz)
+        before = last_accepted_before(walk, base, min_ts)
+        start = min(start, before.ts if before is not None else min_ts)
+    return start
+
+
 async def _intervals(
-    session: AsyncSession, meter_pks: list[int], from_ms: int | None
+    session: AsyncSession, meter_pks: list[int], from_ms: int | None, tz: ZoneInfo
 ) -> tuple[list[Interval], list[str]]:
-    """Consecutive-read intervals starting at or after ``from_ms`` for each meter."""
+    """The chain intervals (``backend.metering.intervals``, as consumption derives them) that
+    start at or after ``from_ms``, of every meter of the account, in time order."""
     out: list[Interval] = []
     skipped: list[str] = []
     for pk in meter_pks:
-        q = select(Reading.ts, Reading.value).where(
-            Reading.meter_pk == pk, Reading.quantity == ENERGY, Reading.quality.in_(USABLE_QUALITY)
-        )
-        if from_ms is not None:
-            q = q.where(Reading.ts >= from_ms)
-        rows = (await session.execute(q.order_by(Reading.ts))).all()
-        for (t0, v0), (t1, v1) in itertools.pairwise(rows):
-            if v1 < v0:  # register reset or meter swap: not billable, flagged
-                skipped.append(f"meter {pk}: register fell from {v0} to {v1} Wh at {t1}")
-                continue
-            if v1 > v0:
-                out.append(Interval(pk, t0, t1, v1 - v0))
+        _base, walk = await walk_from(session, pk, ENERGY, from_ms, tz)
+        out += [
+            Interval(pk, iv.start.ts, iv.end.ts, iv.wh)
+            for iv in walk.intervals
+            if iv.wh > 0 and (from_ms is None or iv.start.ts >= from_ms)
+        ]
+        skipped += [
+            f"meter {pk}: register fell from {a.baseline.value} to {a.reading.value} Wh at "
+            f"{a.reading.ts}"
+            for a in walk.anomalies
+            if from_ms is None or a.reading.ts >= from_ms
+        ]
     out.sort(key=lambda i: (i.start_ms, i.meter_pk))
     return out, skipped
 
@@ -100,56 +144,31 @@ def _counters_from(lines_json: Iterable[str]) -> dict[date, int]:
     return counters
 
 
-async def _start_point(
-    session: AsyncSession, meter_pk: int | None, min_ts: int | None, state: BillingState
-) -> int | None:
-    """Re-rate from the reading before the earliest change (or from where billing stopped)."""
-    if state.billed_through_ms is None:
-        return None  # never billed: from the first reading
-    start = state.billed_through_ms
-    if meter_pk is not None and min_ts is not None:
-        before = await session.scalar(
-            select(Reading.ts)
-            .where(Reading.meter_pk == meter_pk, Reading.quantity == ENERGY, Reading.ts < min_ts)
-            .order_by(Reading.ts.desc())
-            .limit(1)
-        )
-        start = min(start, before if before is not None else min_ts)
-    return start
-
-
-async def bill_account(
-    session: AsyncSession,
-    account_id: int,
-    tz: ZoneInfo,
-    *,
-    schedules: dict | None = None,  # type: ignore[type-arg]
-    meter_pk: int | None = None,
-    min_ts: int | None = None,
-) -> BillingResult:
-    """Bring the account's charges in line with its readings. Runs inside the caller's
-    transaction; raises TariffError (nothing posted) when no tariff covers an interval."""
-    result = BillingResult(account_id)
+async def _context(
+    session: AsyncSession, account_id: int, schedules: dict[Any, Schedule] | None
+) -> Context:
     account = await ledger.lock_account(session, account_id)
     customer = await session.get(Customer, account.customer_id)
     assert customer is not None
     schedules = schedules if schedules is not None else await tariff_service.schedules(session)
-    schedule: Schedule | None = schedules.get(customer.category)
     state = await ledger.billing_state(session, account_id)
-    from_ms = await _start_point(session, meter_pk, min_ts, state)
-    meters = list(
-        (await session.scalars(select(Meter.id).where(Meter.account_id == account_id))).all()
-    )
-    intervals, result.skipped = await _intervals(session, meters, from_ms)
-    live_q = select(Charge).where(Charge.account_id == account_id, Charge.reversed_at.is_(None))
+    category = customer.category
+    return Context(account, category.value, schedules.get(category), state)
+
+
+async def _live_charges(
+    session: AsyncSession, account_id: int, from_ms: int | None
+) -> list[Charge]:
+    q = select(Charge).where(Charge.account_id == account_id, Charge.reversed_at.is_(None))
     if from_ms is not None:
-        live_q = live_q.where(Charge.start_ms >= from_ms)
-    live = list((await session.scalars(live_q.order_by(Charge.start_ms))).all())
-    if not intervals and not live:
-        return result
-    if schedule is None and intervals:
-        raise TariffError(f"no tariff for category {customer.category.value}")
-    # counters before the re-rated stretch: everything billed, less what is being re-rated
+        q = q.where(Charge.start_ms >= from_ms)
+    return list((await session.scalars(q.order_by(Charge.start_ms))).all())
+
+
+async def _counters_before(
+    session: AsyncSession, account_id: int, live: list[Charge]
+) -> dict[date, int]:
+    """Tier counters before the re-rated stretch: everything billed, less what is re-rated."""
     all_live = (
         await session.scalars(
             select(Charge.lines).where(
@@ -160,19 +179,40 @@ async def bill_account(
     counters = _counters_from(all_live)
     for c, n in _counters_from(ch.lines for ch in live).items():
         counters[c] -= n
-    by_key = {(c.meter_pk, c.start_ms, c.end_ms): c for c in live}
-    wanted: list[tuple[Interval, list[Line], str]] = []
+    return counters
+
+
+def _rate(
+    ctx: Context, intervals: list[Interval], counters: dict[date, int], tz: ZoneInfo
+) -> list[Rated]:
+    schedule = ctx.schedule
+    assert schedule is not None or not intervals
+    wanted: list[Rated] = []
     for iv in intervals:
         assert schedule is not None
         lines = rate_interval(
-            schedule, tz, anchor_of(account), iv.start_ms, iv.end_ms, iv.wh, counters
+            schedule, tz, anchor_of(ctx.account), iv.start_ms, iv.end_ms, iv.wh, counters
         )
-        wanted.append((iv, lines, _lines_encoder.encode(lines).decode()))
-    keep: set[int] = set()
-    for iv, _lines, text in wanted:
-        old = by_key.get((iv.meter_pk, iv.start_ms, iv.end_ms))
-        if old is not None and old.lines == text and old.wh == iv.wh:
-            keep.add(old.id)
+        wanted.append(Rated(iv, lines, _lines_encoder.encode(lines).decode()))
+    return wanted
+
+
+def _unchanged(wanted: list[Rated], live: list[Charge]) -> dict[tuple[int, int, int], int]:
+    """The live charges (interval key → charge id) a wanted charge matches exactly: they
+    stand; every other live charge of the stretch is reversed."""
+    by_key = {(c.meter_pk, c.start_ms, c.end_ms): c for c in live}
+    keep: dict[tuple[int, int, int], int] = {}
+    for r in wanted:
+        old = by_key.get(r.key)
+        if old is not None and old.lines == r.text and old.wh == r.interval.wh:
+            keep[r.key] = old.id
+    return keep
+
+
+async def _reverse_changed(
+    session: AsyncSession, live: list[Charge], keep: Iterable[int], result: BillingResult
+) -> None:
+    keep = set(keep)
     for old in live:
         if old.id not in keep:
             await ledger.reverse(
@@ -184,42 +224,76 @@ async def bill_account(
                 rerating=True,
             )
             result.reversed += 1
+
+
+async def _post(session: AsyncSession, ctx: Context, r: Rated) -> None:
+    """One charge: its exact amount joins the running exact total, and the entry posts the
+    change in the rounded total (the remainder is carried)."""
+    iv, state, account_id = r.interval, ctx.state, ctx.account.id
+    exact = sum((ln.amount for ln in r.lines), Decimal(0))
+    total = Decimal(state.exact_total_cny) + exact
+    fen = round_fen(total) - state.posted_fen
+    entry = await ledger.post(
+        session,
+        account_id,
+        EntryKind.CONSUMPTION_CHARGE,
+        -fen,
+        actor=ACTOR,
+        memo=f"meter {iv.meter_pk}: {iv.wh} Wh",
+        note=Text(ledger.MemoText.CONSUMPTION, {"meter": iv.meter_pk, "energy_wh": iv.wh}),
+        exact_cny=-exact,
+    )
+    state.exact_total_cny = str(total)
+    state.posted_fen += fen
+    session.add(
+        Charge(
+            account_id=account_id,
+            meter_pk=iv.meter_pk,
+            start_ms=iv.start_ms,
+            end_ms=iv.end_ms,
+            wh=iv.wh,
+            exact_cny=str(exact),
+            lines=r.text,
+            entry_id=entry.id,
+        )
+    )
+
+
+async def bill_account(
+    session: AsyncSession,
+    account_id: int,
+    tz: ZoneInfo,
+    *,
+    schedules: dict[Any, Schedule] | None = None,
+    meter_pk: int | None = None,
+    min_ts: int | None = None,
+) -> BillingResult:
+    """Bring the account's charges in line with its readings. Runs inside the caller's
+    transaction; raises TariffError (nothing posted) when no tariff covers an interval."""
+    result = BillingResult(account_id)
+    ctx = await _context(session, account_id, schedules)
+    from_ms = await _start_point(session, meter_pk, min_ts, ctx.state, tz)
+    meters = list(
+        (await session.scalars(select(Meter.id).where(Meter.account_id == account_id))).all()
+    )
+    intervals, result.skipped = await _intervals(session, meters, from_ms, tz)
+    live = await _live_charges(session, account_id, from_ms)
+    if not intervals and not live:
+        return result
+    if ctx.schedule is None and intervals:
+        raise TariffError(f"no tariff for category {ctx.category}")
+    counters = await _counters_before(session, account_id, live)
+    wanted = _rate(ctx, intervals, counters, tz)
+    keep = _unchanged(wanted, live)
+    await _reverse_changed(session, live, keep.values(), result)
     result.kept = len(keep)
-    for iv, lines, text in wanted:
-        old = by_key.get((iv.meter_pk, iv.start_ms, iv.end_ms))
-        if old is not None and old.id in keep:
-            continue
-        exact = sum((ln.amount for ln in lines), Decimal(0))
-        total = Decimal(state.exact_total_cny) + exact
-        fen = round_fen(total) - state.posted_fen
-        entry = await ledger.post(
-            session,
-            account_id,
-            EntryKind.CONSUMPTION_CHARGE,
-            -fen,
-            actor=ACTOR,
-            memo=f"meter {iv.meter_pk}: {iv.wh} Wh",
-            note=Text(ledger.MemoText.CONSUMPTION, {"meter": iv.meter_pk, "energy_wh": iv.wh}),
-            exact_cny=-exact,
-        )
-        state.exact_total_cny = str(total)
-        state.posted_fen += fen
-        session.add(
-            Charge(
-                account_id=account_id,
-                meter_pk=iv.meter_pk,
-                start_ms=iv.start_ms,
-                end_ms=iv.end_ms,
-                wh=iv.wh,
-                exact_cny=str(exact),
-                lines=text,
-                entry_id=entry.id,
-            )
-        )
-        result.posted += 1
+    for r in wanted:
+        if r.key not in keep:
+            await _post(session, ctx, r)
+            result.posted += 1
     if intervals:
         last = max(iv.end_ms for iv in intervals)
-        state.billed_through_ms = max(state.billed_through_ms or last, last)
+        ctx.state.billed_through_ms = max(ctx.state.billed_through_ms or last, last)
     await session.flush()
     for msg in result.skipped:
         log.warning("account %s: %s", account_id, msg)
@@ -270,12 +344,14 @@ async def bill_meters(
     return results
 
 
-async def catch_up(
-    sessions: async_sessionmaker[AsyncSession], tz: ZoneInfo, since_ms: int
-) -> list[BillingResult]:
-    """Bill every meter with energy readings since ``since_ms`` that its account's billing
-    has not reached: what a hook missed (a crash between commit and hook, a failed run, or
-    ingestion in another process) is charged by the periodic sweep."""
+async def missed(
+    sessions: async_sessionmaker[AsyncSession], since_ms: int
+) -> list[tuple[int, str, int, int]]:
+    """(meter_pk, quantity, min_ts, max_ts) of the accepted energy readings since ``since_ms``
+    that their account's billing has not reached: what an announcement missed (a crash between
+    commit and billing, a failed run, ingestion in another process). Each span starts at the
+    meter's earliest such reading, so an interval that began before the account's
+    billed_through (another meter's) is not skipped."""
     async with sessions() as s:
         rows = (
             await s.execute(
@@ -284,10 +360,18 @@ async def catch_up(
                 .outerjoin(BillingState, BillingState.account_id == Meter.account_id)
                 .where(
                     Reading.ts >= since_ms, Reading.quantity == ENERGY,
-                    Meter.account_id.is_not(None),
+                    Reading.quality.in_(ACCEPTED_QUALITIES), Meter.account_id.is_not(None),
+                    Reading.ts > func.coalesce(BillingState.billed_through_ms, -1),
                 )
-                .group_by(Reading.meter_pk, BillingState.billed_through_ms)
-                .having(func.max(Reading.ts) > func.coalesce(BillingState.billed_through_ms, -1))
+                .group_by(Reading.meter_pk)
             )
         ).all()  # fmt: skip
-    return await bill_meters(sessions, {pk: None for pk, _lo, _hi in rows}, tz)
+    return [(pk, ENERGY, lo, hi) for pk, lo, hi in rows]
+
+
+async def catch_up(
+    sessions: async_sessionmaker[AsyncSession], tz: ZoneInfo, since_ms: int
+) -> list[BillingResult]:
+    """Bill what :func:`missed` finds (the API process sends it through the derived-data
+    path instead, so consumption runs first)."""
+    return await on_readings_committed(sessions, await missed(sessions, since_ms), tz)

@@ -24,11 +24,7 @@ CHANNELS = {m.value: f"Channel.{m.name}" for m in Channel}
 
 # Literals in a file being rewritten elsewhere: (path, "literal" -> member). Empty it when that
 # work merges, as the import cycle test's KNOWN_CYCLES_TO_REMOVE.
-KNOWN_LITERALS_TO_REMOVE: list[tuple[str, str]] = [
-    ("backend/metering/ingest/store.py", '"readings" -> Channel.READINGS'),
-    ("backend/metering/ingest/store.py", '"events" -> Channel.EVENTS'),
-    ("backend/metering/ingest/store.py", '"relay_changed" -> EventKind.RELAY_CHANGED'),
-]
+KNOWN_LITERALS_TO_REMOVE: list[tuple[str, str]] = []
 
 
 def _channel_places(tree: ast.AST) -> set[int]:

@@ -32,15 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("protocols", "edge_agent", "backend")
 
-# Being broken on other branches; each is the whole strongly connected component as it is now.
-INGEST_STORE_CYCLE = frozenset(  # the ingestion store base class and its dialect subclasses
-    {
-        "backend.metering.ingest.store",
-        "backend.metering.ingest.sqlite_store",
-        "backend.metering.ingest.postgres_store",
-    }
-)
-KNOWN_CYCLES_TO_REMOVE: list[frozenset[str]] = [INGEST_STORE_CYCLE]
+KNOWN_CYCLES_TO_REMOVE: list[frozenset[str]] = []
 
 Graph = dict[str, set[str]]
 

@@ -25,6 +25,7 @@ from backend.field.readings.schemas import DecisionSubmit, ReadingHistory
 from backend.field.readings.schemas import FieldReading as FieldReadingOut
 from backend.field.readings.view import corrections_of, effective_registers, view
 from backend.field.scope import visible_meter_pk
+from backend.metering.derived import DerivedData
 from backend.metering.models import Meter
 from backend.texts import Param
 from backend.types import from_epoch_ms
@@ -83,7 +84,7 @@ async def decide(
     client_id: str,
     body: DecisionSubmit,
     now_ms: int,
-    timezone: str,
+    derived: DerivedData,
 ) -> FieldReadingOut:
     correction = await _correction(session, caller, client_id)
     existing = await session.get(CorrectionDecision, correction.id)
@@ -130,7 +131,7 @@ async def decide(
         ) from None
     if body.approved:
         await feed.committed(
-            session, correction.meter_pk, correction.ts, sorted(correction.registers), timezone
+            derived, correction.meter_pk, correction.ts, sorted(correction.registers)
         )
     return await view(session, correction)
 

@@ -2,12 +2,12 @@
 
 Natural key (meter, ts, quantity), source ``field``. ``ts`` is the GPS fix time (see
 docs/field.md: the phone's clock can be set by hand, the satellites' cannot). After the commit
-consumption and billing are told, as ingestion tells them: read and bill in one pass (遍抄遍算).
+the reading is announced once to metering's derived-data path, as ingestion announces its
+batches: consumption at once, then billing — read and bill in one pass (遍抄遍算).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 
 from sqlalchemy import select
@@ -16,13 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.errors import Conflict
 from backend.errors import ErrorCode as E
-from backend.metering.consumption import on_readings_committed
-from backend.metering.ingest.hooks import intervals_from, registered
+from backend.metering.derived import DerivedData, intervals_from
 from backend.metering.models import Reading, ReadingSource
 from backend.types import from_epoch_ms
 from protocols.contract import Quality
-
-log = logging.getLogger("meterline.field")
 
 
 async def ensure_free(
@@ -97,28 +94,10 @@ async def apply_correction(
     await session.execute(stmt)
 
 
-async def committed(
-    session: AsyncSession, meter_pk: int, ts: int, quantities: list[str], timezone: str
-) -> None:
-    """Tell whoever derives data from readings, exactly as ingestion does after a batch: every
-    after-commit hook registered with ingestion (in the API process: consumption, then the
-    prepaid billing queue) gets the affected intervals, after the consumption engine has been
-    called directly.
-
-    The readings are already committed and safe: a failing hook is logged, and the next reading
+async def committed(derived: DerivedData, meter_pk: int, ts: int, quantities: list[str]) -> None:
+    """Announce the committed reading to the derived-data path: consumption runs now, so the
+    inspector's and supervisor's next request already sees it; billing follows on the path's
+    task. The readings are committed and safe: a failure there is logged, and the next reading
     of the meter (or a rebuild, or billing's catch-up) repairs what it missed; the inspector's
     submission still succeeds."""
-    intervals = intervals_from([(meter_pk, q, ts) for q in quantities])
-    # consumption at once, so the inspector's and supervisor's next request already sees it;
-    # the hooks (billing) follow, and recomputing the same days there is idempotent
-    try:
-        spans = [(i.meter_pk, i.quantity, i.min_ts, i.max_ts) for i in intervals]
-        await on_readings_committed(session, spans, timezone=timezone)
-    except Exception:
-        await session.rollback()
-        log.exception("consumption of meter %s at %s not recomputed", meter_pk, ts)
-    for callback in registered():
-        try:
-            await callback(intervals)
-        except Exception:
-            log.exception("after-commit hook %r failed for meter %s at %s", callback, meter_pk, ts)
+    await derived.announce_now(intervals_from([(meter_pk, q, ts) for q in quantities]))

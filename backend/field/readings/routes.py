@@ -64,7 +64,7 @@ class FieldReadingController(FieldApiController):
         the same id with a different body is 409. The reading counts at once: it enters the
         readings as source field and consumption and billing are recomputed."""
         result = await readings_service.submit_reading(
-            db_session, caller, data, state.settings, now_ms(state)
+            db_session, caller, data, state.settings, now_ms(state), state.derived
         )
         return _answer(result)
 
@@ -161,7 +161,7 @@ class FieldReadingController(FieldApiController):
         """Final. An approval writes the corrected values and recomputes consumption and
         billing from the original's instant. The submitter cannot decide their own."""
         return await corrections_service.decide(
-            db_session, caller, str(reading_id), data, now_ms(state), state.settings.timezone
+            db_session, caller, str(reading_id), data, now_ms(state), state.derived
         )
 
     @post(

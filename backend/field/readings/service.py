@@ -35,6 +35,7 @@ from backend.field.readings.schemas import (
 from backend.field.readings.schemas import FieldReading as FieldReadingOut
 from backend.field.readings.view import pending_correction_of, view
 from backend.field.scope import visible_meter, visible_meter_pk
+from backend.metering.derived import DerivedData
 from backend.metering.models import Meter, MeterStatus
 from backend.settings import Settings
 from backend.types import from_epoch_ms
@@ -152,7 +153,12 @@ def _flags(row: FieldReading, findings: list[Finding]) -> list[FieldFlag]:
 
 
 async def submit_reading(
-    session: AsyncSession, caller: Caller, body: ReadingSubmit, settings: Settings, now_ms: int
+    session: AsyncSession,
+    caller: Caller,
+    body: ReadingSubmit,
+    settings: Settings,
+    now_ms: int,
+    derived: DerivedData,
 ) -> Submitted:
     client_id = str(body.client_id)
     digest = body_digest(body)
@@ -209,7 +215,7 @@ async def submit_reading(
             return replay
         await feed.ensure_free(session, meter.id, meter.meter_id, ts, sorted(body.registers))
         raise
-    await feed.committed(session, meter.id, ts, sorted(body.registers), settings.timezone)
+    await feed.committed(derived, meter.id, ts, sorted(body.registers))
     return Submitted(await view(session, row), replayed=False)
 
 

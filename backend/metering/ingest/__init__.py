@@ -3,26 +3,16 @@
 See ``docs/ingestion.md``. Public API:
 
 - ``Ingestor`` — the service (``start``/``stop``, ``status``, ``stats()``), run by the API
-  process's lifespan hook or by ``meterline ingest``;
-- ``register_after_commit`` / ``AffectedInterval`` — learn which (meter, quantity, time span)
-  got new readings after every committed batch (for consumption and other derived data).
+  process's metering lifespan or by ``meterline ingest``;
+- ``AffectedInterval`` — what it tells its ``after_commit`` callbacks after every committed
+  batch: which (meter, quantity, time span) got new readings (in the API process, metering's
+  derived-data path, ``backend.metering.derived``).
 """
 
-from backend.metering.ingest.hooks import (
-    AffectedInterval,
-    AfterCommit,
-    register_after_commit,
-    unregister_after_commit,
-)
-from backend.metering.ingest.service import Ingestor, default_client_id
+from backend.metering.derived import AffectedInterval
+from backend.metering.ingest.service import Ingestor
 from backend.metering.ingest.stats import IngestStats
+from backend.metering.ingest.writer import AfterCommit
+from backend.mqtt import default_client_id
 
-__all__ = [
-    "AffectedInterval",
-    "AfterCommit",
-    "IngestStats",
-    "Ingestor",
-    "default_client_id",
-    "register_after_commit",
-    "unregister_after_commit",
-]
+__all__ = ["AffectedInterval", "AfterCommit", "IngestStats", "Ingestor", "default_client_id"]

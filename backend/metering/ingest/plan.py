@@ -61,50 +61,21 @@ def build_plan(
     if its ``seen_written`` time (monotonic) is before ``seen_due_before`` (the caller's
     throttle)."""
     plan = Plan()
-    rows, seen, agents_seen, seqs = plan.rows, plan.meters_seen, plan.agents_seen, plan.seqs
     for item in items:
-        agent, recv = item.agent, item.received_ms
-        if agent is not None:
-            if agents_seen.get(agent, -1) < recv:
-                agents_seen[agent] = recv
-            if item.seq is not None:
-                # a Channel is a StrEnum: it hashes and compares as its value
-                key: SeqKey = (agent, item.channel)  # type: ignore[assignment]
-                found = seqs.get(key)
-                if found is None:
-                    seqs[key] = [item.seq]
-                else:
-                    found.append(item.seq)
+        if item.agent is not None:
+            _heard_from(plan, item, item.agent)
         msg = item.message
         if item.reason is not None:
-            plan.dead.append((recv, item.topic, item.reason, item.payload))
+            plan.dead.append((item.received_ms, item.topic, item.reason, item.payload))
             continue
         if msg is None:
             continue
         own = _owned(item, refs, plan)
         if isinstance(msg, ReadingBatch):
-            values = msg.values
-            if len(own) == len(item.meters):
-                rows.extend(
-                    [(own[v.meter], v.quantity, v.ts, v.value, v.quality, recv) for v in values]
-                )
-            else:
-                rows.extend(
-                    [
-                        (own[v.meter], v.quantity, v.ts, v.value, v.quality, recv)
-                        for v in values
-                        if v.meter in own
-                    ]
-                )
-            due = {pk for pk in own.values() if seen_written.get(pk, -1e18) <= seen_due_before}
-            if due:
-                limit = recv  # a meter clock ahead of ours does not make it "seen in the future"
-                for v in values:
-                    if v.quality in FRESH and v.meter in own:
-                        pk = own[v.meter]
-                        if pk in due and seen.get(pk, -1) < v.ts:
-                            seen[pk] = min(v.ts, limit)
+            _readings(plan, item, msg, own)
+            _seen(plan, item, msg, own, seen_written, seen_due_before)
         elif isinstance(msg, EventBatch):
+            recv = item.received_ms
             plan.events.extend(
                 [
                     (own[e.meter], e.ts, e.kind.value, e.value, e.text, recv)
@@ -113,12 +84,64 @@ def build_plan(
                 ]
             )
         else:
-            plan.states.append((msg, recv))
+            plan.states.append((msg, item.received_ms))
             if isinstance(msg, AgentBirth):
                 plan.birth_meters.extend(
                     [(own[m.meter], m.protocol, m.address) for m in msg.meters if m.meter in own]
                 )
     return plan
+
+
+def _heard_from(plan: Plan, item: Item, agent: str) -> None:
+    """The agent's receipt time and the seq it numbered this message with."""
+    recv = item.received_ms
+    if plan.agents_seen.get(agent, -1) < recv:
+        plan.agents_seen[agent] = recv
+    if item.seq is not None:
+        # a Channel is a StrEnum: it hashes and compares as its value
+        key: SeqKey = (agent, item.channel)  # type: ignore[assignment]
+        found = plan.seqs.get(key)
+        if found is None:
+            plan.seqs[key] = [item.seq]
+        else:
+            found.append(item.seq)
+
+
+def _readings(plan: Plan, item: Item, msg: ReadingBatch, own: Mapping[str, int]) -> None:
+    recv = item.received_ms
+    if len(own) == len(item.meters):
+        plan.rows.extend(
+            [(own[v.meter], v.quantity, v.ts, v.value, v.quality, recv) for v in msg.values]
+        )
+    else:
+        plan.rows.extend(
+            [
+                (own[v.meter], v.quantity, v.ts, v.value, v.quality, recv)
+                for v in msg.values
+                if v.meter in own
+            ]
+        )
+
+
+def _seen(
+    plan: Plan,
+    item: Item,
+    msg: ReadingBatch,
+    own: Mapping[str, int],
+    seen_written: Mapping[int, float],
+    seen_due_before: float,
+) -> None:
+    """Fresh values of meters whose last_seen_at is due: the newest acquisition time."""
+    due = {pk for pk in own.values() if seen_written.get(pk, -1e18) <= seen_due_before}
+    if not due:
+        return
+    seen = plan.meters_seen
+    limit = item.received_ms  # a meter clock ahead of ours does not make it "seen in the future"
+    for v in msg.values:
+        if v.quality in FRESH and v.meter in own:
+            pk = own[v.meter]
+            if pk in due and seen.get(pk, -1) < v.ts:
+                seen[pk] = min(v.ts, limit)
 
 
 def _owned(item: Item, refs: Mapping[str, MeterRef], plan: Plan) -> dict[str, int]:
@@ -183,26 +206,9 @@ def fill_gaps(open_gaps: Sequence[tuple[int, int, int]], arrived: Iterable[int])
     """Apply late arrivals to recorded gaps ``(id, first, last)``: a seq at an end shrinks its
     gap, one inside splits it, the last one closes it. Seqs in no gap are plain resends."""
     segments: list[list[int | None]] = [[gid, first, last] for gid, first, last in open_gaps]
-    filled = 0
-    for s in sorted(set(arrived)):
-        for seg in segments:
-            first, last = seg[1], seg[2]
-            if first is None or last is None:  # closed earlier in this call
-                continue
-            if first <= s <= last:
-                filled += 1
-                if first == last:
-                    seg[1] = None  # closed
-                elif s == first:
-                    seg[1] = s + 1
-                elif s == last:
-                    seg[2] = s - 1
-                else:
-                    seg[2] = s - 1
-                    segments.append([None, s + 1, last])
-                break
+    filled = sum(_fill(segments, s) for s in sorted(set(arrived)))
     original = {gid: (first, last) for gid, first, last in open_gaps}
-    deleted, updated, inserted = [], [], []
+    updated, inserted = [], []
     kept: set[int] = set()
     for gid, first, last in segments:
         if first is None:
@@ -216,3 +222,23 @@ def fill_gaps(open_gaps: Sequence[tuple[int, int, int]], arrived: Iterable[int])
                 updated.append((gid, first, last))
     deleted = [gid for gid in original if gid not in kept]
     return GapChanges(deleted, updated, inserted, filled)
+
+
+def _fill(segments: list[list[int | None]], s: int) -> bool:
+    """Take seq ``s`` out of the segment holding it (a split appends the right-hand part);
+    False when no segment holds it."""
+    for seg in segments:
+        first, last = seg[1], seg[2]
+        if first is None or last is None or not first <= s <= last:  # closed, or elsewhere
+            continue
+        if first == last:
+            seg[1] = None  # closed
+        elif s == first:
+            seg[1] = s + 1
+        elif s == last:
+            seg[2] = s - 1
+        else:
+            seg[2] = s - 1
+            segments.append([None, s + 1, last])
+        return True
+    return False

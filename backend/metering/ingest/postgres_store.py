@@ -16,18 +16,11 @@ from collections.abc import Mapping, Sequence
 
 import asyncpg
 
-from backend.metering.ingest.hooks import AffectedInterval
-from backend.metering.ingest.plan import MeterRef, Plan, fill_gaps
-from backend.metering.ingest.store import (
-    TOPIC_MAX,
-    Store,
-    WriteResult,
-    advances,
-    presence_events,
-    relay_updates,
-    utc,
-)
-from protocols.contract import AgentBirth, Channel, EventKind
+from backend.metering.derived import AffectedInterval
+from backend.metering.ingest.plan import MeterRef, Plan
+from backend.metering.ingest.statements import births, dead_letters, presence, run_async, sequences
+from backend.metering.ingest.store import Store, WriteResult, utc
+from protocols.contract import Channel
 
 _ROWS = """
 SELECT m, q, t, v, ql, CASE WHEN ql = 'backfilled' THEN 'backfill' ELSE 'ami' END, r
@@ -45,10 +38,6 @@ INSERT_EVENTS = """
 INSERT INTO meter_events (meter_pk, ts, kind, value, text, received_at)
 SELECT * FROM unnest($1::int4[], $2::int8[], $3::text[], $4::int8[], $5::text[], $6::int8[])
 ON CONFLICT DO NOTHING"""
-INSERT_DEAD = """
-INSERT INTO dead_letters (received_at, source, topic, reason, payload)
-SELECT r, 'mqtt', t, w, p FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::bytea[])
-     AS u(r, t, w, p)"""
 INSERT_METERS = """
 INSERT INTO meters (meter_id, serial, protocol, address, agent_id, status, relay_control_mode,
                     online, created_at)
@@ -68,42 +57,12 @@ UPDATE agents a SET last_reading_seq = coalesce(u.r, a.last_reading_seq),
                     last_seen_at = GREATEST(a.last_seen_at, u.seen)
 FROM unnest($1::text[], $2::int8[], $3::int8[], $4::timestamptz[]) AS u(id, r, e, seen)
 WHERE a.id = u.id"""
-INSERT_GAPS = """
-INSERT INTO ingest_gaps (agent_id, channel, first_missing, last_missing, detected_at)
-SELECT $1, $2, f, l, $5 FROM unnest($3::int8[], $4::int8[]) AS u(f, l)"""
-SELECT_GAPS = """
-SELECT id, first_missing, last_missing FROM ingest_gaps
-WHERE agent_id = $1 AND channel = $2 AND last_missing >= $3 AND first_missing <= $4
-ORDER BY id FOR UPDATE"""
-UPDATE_GAP = "UPDATE ingest_gaps SET first_missing = $2, last_missing = $3 WHERE id = $1"
-# Event-driven meter state only moves forward (see the SQLite store for the same rules).
-RELAY = """
-UPDATE meters SET relay_state = $1 WHERE id = $2 AND NOT EXISTS (
-  SELECT 1 FROM meter_events e WHERE e.meter_pk = $2 AND e.kind = 'relay_changed' AND e.ts > $3)"""
-ONLINE = """
-UPDATE meters SET online = true, last_seen_at = GREATEST(last_seen_at, $1)
-WHERE id = $2 AND NOT EXISTS (SELECT 1 FROM meter_events e
-  WHERE e.meter_pk = $2 AND e.kind IN ('online', 'offline') AND e.ts > $3)"""
-OFFLINE = """
-UPDATE meters SET online = false
-WHERE id = $2 AND (last_seen_at IS NULL OR last_seen_at <= $1) AND NOT EXISTS (
-  SELECT 1 FROM meter_events e WHERE e.meter_pk = $2 AND e.kind IN ('online', 'offline')
-  AND e.ts > $3)"""
 METERS_SEEN = """
 UPDATE meters m SET last_seen_at = GREATEST(m.last_seen_at, u.seen),
   online = CASE WHEN u.recent AND NOT EXISTS (SELECT 1 FROM meter_events e
     WHERE e.meter_pk = m.id AND e.kind = 'offline' AND e.ts > u.ts) THEN true ELSE m.online END
 FROM unnest($1::int4[], $2::timestamptz[], $3::int8[], $4::bool[]) AS u(id, seen, ts, recent)
 WHERE m.id = u.id"""
-BIRTH_METERS = """
-UPDATE meters m SET protocol = u.p, address = u.a
-FROM unnest($1::int4[], $2::text[], $3::text[]) AS u(id, p, a)
-WHERE m.id = u.id AND m.protocol = '' AND m.address = ''"""
-BIRTH = """
-UPDATE agents SET online = true, version = $1, last_birth_at = $2
-WHERE id = $3 AND (last_birth_at IS NULL OR last_birth_at <= $2)"""
-DEATH = "UPDATE agents SET online = false WHERE id = $1"
-
 _TRANSIENT = (
     OSError,
     TimeoutError,
@@ -217,19 +176,12 @@ class PostgresStore(Store):
             if plan.events:
                 columns = list(zip(*plan.events, strict=True))
                 events = _count(await conn.execute(INSERT_EVENTS, *columns))
-            if plan.dead:
-                await conn.execute(
-                    INSERT_DEAD,
-                    [utc(r) for r, _t, _w, _p in plan.dead],
-                    [t[:TOPIC_MAX] for _r, t, _w, _p in plan.dead],
-                    [w for _r, _t, w, _p in plan.dead],
-                    [p for _r, _t, _w, p in plan.dead],
-                )
+            await run_async(conn, dead_letters(plan, utc))
         result.inserted, result.events_inserted, result.intervals = inserted, events, spans
         result.data_done = True
 
     async def _bookkeeping(self, conn: asyncpg.Connection, plan: Plan, result: WriteResult) -> None:
-        states = gaps = filled = 0
+        gaps = filled = 0
         async with conn.transaction():
             if plan.agents_seen:
                 agents = sorted(plan.agents_seen)
@@ -237,7 +189,7 @@ class PostgresStore(Store):
                 marks: dict[str, dict[str, int | None]] = {
                     r[0]: {Channel.READINGS: r[1], Channel.EVENTS: r[2]} for r in locked
                 }
-                moved, gaps, filled = await self._sequences(conn, plan, marks)
+                moved, gaps, filled = await run_async(conn, sequences(plan, marks, utc))
                 await conn.execute(
                     AGENTS,
                     agents,
@@ -245,8 +197,7 @@ class PostgresStore(Store):
                     [moved.get(a, {}).get(Channel.EVENTS) for a in agents],
                     [utc(plan.agents_seen[a]) for a in agents],
                 )
-            if plan.events:
-                await self._presence(conn, plan)
+            await run_async(conn, presence(plan, utc))
             if plan.meters_seen:
                 pks = sorted(plan.meters_seen)
                 ts = [plan.meters_seen[pk] for pk in pks]
@@ -254,48 +205,5 @@ class PostgresStore(Store):
                 await conn.execute(
                     METERS_SEEN, pks, [utc(t) for t in ts], ts, [t >= recent for t in ts]
                 )
-            if plan.birth_meters:
-                await conn.execute(BIRTH_METERS, *zip(*plan.birth_meters, strict=True))
-            for state, _received in plan.states:
-                if isinstance(state, AgentBirth):
-                    status = await conn.execute(BIRTH, state.version, utc(state.ts), state.agent)
-                else:
-                    status = await conn.execute(DEATH, state.agent)
-                states += _count(status)
+            states = await run_async(conn, births(plan, utc))
         result.gaps, result.gaps_filled, result.states = gaps, filled, states
-
-    async def _presence(self, conn: asyncpg.Connection, plan: Plan) -> None:
-        relays = sorted(relay_updates(plan))
-        if relays:
-            await conn.executemany(RELAY, [(state, pk, ts) for pk, ts, state in relays])
-        for sql, kind in ((ONLINE, EventKind.ONLINE), (OFFLINE, EventKind.OFFLINE)):
-            rows = sorted(presence_events(plan, kind))
-            if rows:
-                await conn.executemany(sql, [(utc(ts), pk, ts) for pk, ts in rows])
-
-    async def _sequences(
-        self, conn: asyncpg.Connection, plan: Plan, marks: dict[str, dict[str, int | None]]
-    ) -> tuple[dict[str, dict[str, int | None]], int, int]:
-        """New sequence marks per agent and channel; records and fills gaps on the way."""
-        moved: dict[str, dict[str, int | None]] = {}
-        gaps = filled = 0
-        for (agent, channel), adv in sorted(advances(plan, marks).items()):
-            moved.setdefault(agent, {})[channel] = adv.mark
-            at = utc(plan.agents_seen[agent])
-            if adv.gaps:
-                firsts, lasts = [a for a, _b in adv.gaps], [b for _a, b in adv.gaps]
-                await conn.execute(INSERT_GAPS, agent, channel, firsts, lasts, at)
-                gaps += len(adv.gaps)
-            if adv.late:
-                found = await conn.fetch(SELECT_GAPS, agent, channel, min(adv.late), max(adv.late))
-                change = fill_gaps([tuple(g) for g in found], adv.late)
-                if change.deleted:
-                    await conn.execute("DELETE FROM ingest_gaps WHERE id = ANY($1)", change.deleted)
-                if change.updated:
-                    await conn.executemany(UPDATE_GAP, change.updated)
-                if change.inserted:
-                    firsts = [a for a, _b in change.inserted]
-                    lasts = [b for _a, b in change.inserted]
-                    await conn.execute(INSERT_GAPS, agent, channel, firsts, lasts, at)
-                filled += change.filled
-        return moved, gaps, filled

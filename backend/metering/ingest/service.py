@@ -1,50 +1,69 @@
-"""The ingestion service: the MQTT session, the batching writer and their housekeeping.
+"""The ingestion service: its route on the MQTT session, the batching writer and their
+housekeeping.
 
-Runs inside the API process (a lifespan hook) or alone (``meterline ingest``). Shutdown order
-is what makes it lossless: stop reading, commit what was read, acknowledge it, then
-disconnect; whatever was not read stays with the broker for the next process.
+Runs inside the API process (a lifespan hook; the process's one MQTT session is shared with
+command dispatch) or alone (``meterline ingest``, with a session of its own). Shutdown order is
+what makes it lossless: stop reading, commit what was read, acknowledge it, then disconnect;
+whatever was not read stays with the broker for the next process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
-import re
-import socket
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy import or_, update
+from sqlalchemy.engine import make_url
 
-from backend.db import create_engine
+from backend.db import create_engine, is_sqlite
 from backend.metering import partitions
-from backend.metering.ingest import hooks
 from backend.metering.ingest.inbox import Item, classify
-from backend.metering.ingest.mqtt import Link
-from backend.metering.ingest.session import Subscriber
+from backend.metering.ingest.postgres_store import PostgresStore
+from backend.metering.ingest.sqlite_store import SqliteStore
 from backend.metering.ingest.stats import IngestStats
-from backend.metering.ingest.store import open_store
-from backend.metering.ingest.writer import Writer
+from backend.metering.ingest.store import Store
+from backend.metering.ingest.writer import AfterCommit, Writer
 from backend.metering.models import Meter
+from backend.mqtt import Link, MqttSession, Route, default_client_id
+from backend.mqtt.session import receive_maximum
 from backend.settings import Settings
+from protocols.contract import Channel, subscription
 
 log = logging.getLogger("meterline.ingest")
 
 PARTITIONS_EVERY_S = 24 * 3600.0
 
 
-def default_client_id(settings: Settings, role: Literal["api", "ingest"]) -> str:
-    """Stable across restarts (so the broker keeps our session and queue), distinct per host,
-    data directory and role, so two processes never take over each other's session."""
-    if settings.mqtt_client_id:
-        return settings.mqtt_client_id
-    host = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:32]
-    place = hashlib.sha256(str(Path(settings.data_dir).resolve()).encode()).hexdigest()[:8]
-    return f"meterline-{role}-{host}-{place}"
+def filters(share_group: str | None) -> tuple[list[str], list[str]]:
+    """(filters to subscribe, plain filters to drop from a persistent session).
+
+    ``readings`` and ``events`` go through ``$share/{group}/…`` when a share group is set (the
+    broker splits the stream between the processes of the group), plain otherwise. ``state``
+    is always a plain subscription: agent births and deaths are few, every process may apply
+    them (they are idempotent), and MQTT 5 does not send retained messages to a new shared
+    subscription — a plain one gets the retained state of every agent on each (re)subscribe.
+    """
+    group = share_group or None
+    wanted = [
+        subscription(Channel.READINGS, share_group=group),
+        subscription(Channel.EVENTS, share_group=group),
+        subscription(Channel.STATE),
+    ]
+    # A session that once subscribed without the group would get every message twice.
+    stale = [subscription(Channel.READINGS), subscription(Channel.EVENTS)] if group else []
+    return wanted, stale
+
+
+def open_store(database_url: str, *, offline_after_s: int) -> Store:
+    """The batch writer for this database: SQLite or PostgreSQL."""
+    if is_sqlite(database_url):
+        return SqliteStore(make_url(database_url).database or ":memory:", offline_after_s)
+    url = make_url(database_url).set(drivername="postgresql")
+    return PostgresStore(url.render_as_string(hide_password=False), offline_after_s)
 
 
 class Ingestor:
@@ -54,13 +73,26 @@ class Ingestor:
         *,
         role: Literal["api", "ingest"] = "ingest",
         client_id: str | None = None,
-        after_commit: Sequence[hooks.AfterCommit] = (),
+        mqtt: MqttSession | None = None,
+        after_commit: Sequence[AfterCommit] = (),
         stats_every_s: float = 60.0,
         housekeeping_every_s: float = 60.0,
         leave: bool = False,
     ) -> None:
+        """``mqtt``: the process's shared MQTT session (started by its owner once every route
+        is added); without one, ingestion runs a session of its own. ``after_commit``: told
+        after each committed batch (the derived-data path's ``announce``)."""
         self.settings = settings
-        self.client_id = client_id or default_client_id(settings, role)
+        self._own_mqtt = mqtt is None
+        if mqtt is None:
+            mqtt = MqttSession(
+                settings.mqtt,
+                client_id or default_client_id(settings, role),
+                receive_maximum=receive_maximum(settings),
+                leave=leave,
+            )
+        self.mqtt = mqtt
+        self.client_id = mqtt.client_id
         self._stats = IngestStats()
         self.store = open_store(
             settings.database_url, offline_after_s=settings.ingest_offline_after_s
@@ -70,21 +102,23 @@ class Ingestor:
             batch_size=settings.ingest_batch_size,
             batch_ms=settings.ingest_batch_ms,
             stats=self._stats,
-            hooks=[*hooks.registered(), *after_commit],
+            hooks=after_commit,
         )
-        # the broker may send this many messages before our first PUBACK: a full batch being
-        # committed plus a full one filling behind it
-        self.receive_maximum = min(65535, max(100, 2 * settings.ingest_batch_size))
-        self.subscriber = Subscriber(
-            settings.mqtt,
-            self.client_id,
-            share_group=settings.mqtt_share_group or None,
-            receive_maximum=self.receive_maximum,
-            on_message=self._received,
-            on_connected=self._connected,
-            leave=leave,
+        wanted, stale = filters(settings.mqtt_share_group or None)
+        if leave:  # a retired API process's session may hold command acks too: drop them
+            group = settings.mqtt_share_group or None
+            stale += [subscription(Channel.ACKS), subscription(Channel.ACKS, share_group=group)]
+        mqtt.add_route(
+            Route(
+                channels=frozenset({Channel.READINGS, Channel.EVENTS, Channel.STATE}),
+                filters=wanted,
+                stale=stale,
+                on_message=self._received,
+                on_connected=self._connected,
+                takes_the_rest=True,  # a message on a channel not ingested is a dead letter
+            )
         )
-        self.writer.throttle = self.subscriber.throttle
+        self.writer.throttle = mqtt.throttle
         self._stats_every_s = stats_every_s
         self._housekeeping_every_s = housekeeping_every_s
         self._tasks: list[asyncio.Task[None]] = []
@@ -94,7 +128,7 @@ class Ingestor:
     @property
     def status(self) -> str:
         """connecting, connected, disconnected or stopped."""
-        return self.subscriber.status
+        return self.mqtt.status
 
     @property
     def counters(self) -> IngestStats:
@@ -103,7 +137,7 @@ class Ingestor:
 
     def stats(self) -> dict[str, Any]:
         out = self._stats.snapshot()
-        out["sessions_lost"] = self.subscriber.sessions_lost
+        out["sessions_lost"] = self.mqtt.sessions_lost
         out["backlog"] = self.writer.backlog
         out["mqtt"] = self.status
         return out
@@ -116,19 +150,22 @@ class Ingestor:
         spawn = asyncio.get_running_loop().create_task
         self._tasks = [
             spawn(self.writer.run(), name="ingest-writer"),
-            spawn(self.subscriber.run(), name="ingest-mqtt"),
             spawn(self._housekeeping(), name="ingest-housekeeping"),
             spawn(self._log_stats(), name="ingest-stats"),
         ]
+        if self._own_mqtt:
+            self.mqtt.start()
 
     async def stop(self, timeout_s: float = 30.0) -> None:
-        """Stop reading, commit and acknowledge what was read, disconnect."""
+        """Stop reading, commit and acknowledge what was read; disconnect a session of our
+        own (a shared one is closed by its owner, after every consumer has stopped)."""
         if not self._tasks:
             return
-        others = self._tasks[2:]  # housekeeping and stats: nothing to finish
-        self.subscriber.pause()
+        others = self._tasks[1:]  # housekeeping and stats: nothing to finish
+        self.mqtt.pause()
         await self.writer.close(timeout_s)
-        await self.subscriber.close()
+        if self._own_mqtt:
+            await self.mqtt.close()
         for task in others:
             task.cancel()
         for task in self._tasks:
@@ -143,16 +180,16 @@ class Ingestor:
         queued for its session, stop once nothing has arrived for ``quiet_s``, then delete the
         session, so that a shared group stops routing messages to a member that will never
         come back."""
-        await self.subscriber.connected.wait()
+        await self.mqtt.connected.wait()
         loop = asyncio.get_running_loop()
         while True:
-            last = max(self.writer.last_arrival, self.subscriber.connected_at)
+            last = max(self.writer.last_arrival, self.mqtt.connected_at)
             quiet = loop.time() - last
             if quiet >= quiet_s and self.writer.idle.is_set() and not self.writer.backlog:
                 break
             await asyncio.sleep(max(0.05, quiet_s - quiet))
         await self.stop()
-        await self.subscriber.end_session()
+        await self.mqtt.end_session()
 
     async def __aenter__(self) -> Ingestor:
         await self.start()

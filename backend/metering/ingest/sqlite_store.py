@@ -23,18 +23,11 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from backend.metering.ingest.hooks import intervals_from
-from backend.metering.ingest.plan import MeterRef, Plan, fill_gaps
-from backend.metering.ingest.store import (
-    TOPIC_MAX,
-    Store,
-    WriteResult,
-    advances,
-    presence_events,
-    relay_updates,
-    sqlite_time,
-)
-from protocols.contract import AgentBirth, Channel, EventKind
+from backend.metering.derived import intervals_from
+from backend.metering.ingest.plan import MeterRef, Plan
+from backend.metering.ingest.statements import births, dead_letters, presence, run_sync, sequences
+from backend.metering.ingest.store import Store, WriteResult, sqlite_time
+from protocols.contract import Channel
 
 T = TypeVar("T")
 _json = msgspec.json.Encoder()
@@ -57,23 +50,6 @@ SELECT id, meter_id, agent_id FROM meters WHERE meter_id IN (SELECT value FROM j
 INSERT_EVENT = """
 INSERT OR IGNORE INTO meter_events (meter_pk, ts, kind, value, text, received_at)
 VALUES (?, ?, ?, ?, ?, ?)"""
-INSERT_DEAD = """
-INSERT INTO dead_letters (received_at, source, topic, reason, payload)
-VALUES (?, 'mqtt', ?, ?, ?)"""
-# Event-driven meter state only moves forward: an update applies unless a newer event of the
-# same family is already stored (events can arrive late and out of order).
-RELAY = """
-UPDATE meters SET relay_state = ?1 WHERE id = ?2 AND NOT EXISTS (
-  SELECT 1 FROM meter_events e WHERE e.meter_pk = ?2 AND e.kind = 'relay_changed' AND e.ts > ?3)"""
-ONLINE = """
-UPDATE meters SET online = 1, last_seen_at = max(coalesce(last_seen_at, ?1), ?1)
-WHERE id = ?2 AND NOT EXISTS (SELECT 1 FROM meter_events e
-  WHERE e.meter_pk = ?2 AND e.kind IN ('online', 'offline') AND e.ts > ?3)"""
-OFFLINE = """
-UPDATE meters SET online = 0
-WHERE id = ?2 AND (last_seen_at IS NULL OR last_seen_at <= ?1) AND NOT EXISTS (
-  SELECT 1 FROM meter_events e WHERE e.meter_pk = ?2 AND e.kind IN ('online', 'offline')
-  AND e.ts > ?3)"""
 # Fresh readings: last heard from now; online unless the meter was reported offline later or
 # the reading is too old to say anything about now (?4).
 # Bookkeeping statements take their rows as one JSON array too: one statement, one GIL release
@@ -86,8 +62,6 @@ UPDATE meters SET last_seen_at = max(coalesce(meters.last_seen_at, u.seen), u.se
 FROM (SELECT value->>0 AS pk, value->>1 AS seen, value->>2 AS ts, value->>3 AS recent
       FROM json_each(?)) AS u
 WHERE meters.id = u.pk"""
-BIRTH_METER = """
-UPDATE meters SET protocol = ?, address = ? WHERE id = ? AND protocol = '' AND address = ''"""
 # sequence marks move (null: unchanged) and last_seen_at, for every agent of the batch
 AGENTS = """
 UPDATE agents SET last_reading_seq = coalesce(u.r, agents.last_reading_seq),
@@ -99,17 +73,6 @@ WHERE agents.id = u.id"""
 SELECT_MARKS = """
 SELECT id, last_reading_seq, last_event_seq FROM agents
 WHERE id IN (SELECT value FROM json_each(?))"""
-INSERT_GAP = """
-INSERT INTO ingest_gaps (agent_id, channel, first_missing, last_missing, detected_at)
-VALUES (?, ?, ?, ?, ?)"""
-SELECT_GAPS = """
-SELECT id, first_missing, last_missing FROM ingest_gaps
-WHERE agent_id = ? AND channel = ? AND last_missing >= ? AND first_missing <= ?"""
-# a birth older than the last one applied is a stale retained copy
-BIRTH = """
-UPDATE agents SET online = 1, version = ?1, last_birth_at = ?2
-WHERE id = ?3 AND (last_birth_at IS NULL OR last_birth_at <= ?2)"""
-DEATH = "UPDATE agents SET online = 0 WHERE id = ?"
 
 
 class SqliteStore(Store):
@@ -224,25 +187,12 @@ class SqliteStore(Store):
             before = conn.total_changes
             conn.executemany(INSERT_EVENT, plan.events)
             events = conn.total_changes - before
-            self._presence(conn, plan)
-        if plan.dead:
-            conn.executemany(
-                INSERT_DEAD,
-                [(sqlite_time(r), t[:TOPIC_MAX], why, p) for r, t, why, p in plan.dead],
-            )
+            run_sync(conn, presence(plan, sqlite_time))
+        run_sync(conn, dead_letters(plan, sqlite_time))
         marks, gaps, filled = self._sequences(conn, plan)
         self._liveness(conn, plan, marks)
-        states = self._states(conn, plan) if plan.states else 0
+        states = run_sync(conn, births(plan, sqlite_time))
         return inserted, events, states, gaps, filled, keys
-
-    def _presence(self, conn: sqlite3.Connection, plan: Plan) -> None:
-        relays = relay_updates(plan)
-        if relays:
-            conn.executemany(RELAY, [(state, pk, ts) for pk, ts, state in relays])
-        for sql, kind in ((ONLINE, EventKind.ONLINE), (OFFLINE, EventKind.OFFLINE)):
-            rows = presence_events(plan, kind)
-            if rows:
-                conn.executemany(sql, [(sqlite_time(ts), pk, ts) for pk, ts in rows])
 
     def _sequences(
         self, conn: sqlite3.Connection, plan: Plan
@@ -255,29 +205,7 @@ class SqliteStore(Store):
             agent: {Channel.READINGS: r, Channel.EVENTS: e}
             for agent, r, e in conn.execute(SELECT_MARKS, (agents,))
         }
-        moved: dict[str, dict[str, int | None]] = {}
-        gaps = filled = 0
-        for (agent, channel), adv in advances(plan, marks).items():
-            moved.setdefault(agent, {})[channel] = adv.mark
-            at = sqlite_time(plan.agents_seen[agent])
-            if adv.gaps:
-                conn.executemany(INSERT_GAP, [(agent, channel, a, b, at) for a, b in adv.gaps])
-                gaps += len(adv.gaps)
-            if adv.late:
-                args = (agent, channel, min(adv.late), max(adv.late))
-                change = fill_gaps(conn.execute(SELECT_GAPS, args).fetchall(), adv.late)
-                if change.filled:
-                    conn.executemany(
-                        "DELETE FROM ingest_gaps WHERE id = ?", [(g,) for g in change.deleted]
-                    )
-                    conn.executemany(
-                        "UPDATE ingest_gaps SET first_missing = ?, last_missing = ? WHERE id = ?",
-                        [(a, b, g) for g, a, b in change.updated],
-                    )
-                    conn.executemany(
-                        INSERT_GAP, [(agent, channel, a, b, at) for a, b in change.inserted]
-                    )
-                filled += change.filled
+        moved, gaps, filled = run_sync(conn, sequences(plan, marks, sqlite_time))
         return moved, gaps, filled
 
     def _liveness(
@@ -301,15 +229,3 @@ class SqliteStore(Store):
                 for pk, ts in sorted(plan.meters_seen.items())
             ]
             conn.execute(METERS_SEEN, (_json.encode(rows2),))
-        if plan.birth_meters:
-            conn.executemany(BIRTH_METER, [(p, a, pk) for pk, p, a in plan.birth_meters])
-
-    def _states(self, conn: sqlite3.Connection, plan: Plan) -> int:
-        applied = 0
-        for state, _received in plan.states:
-            if isinstance(state, AgentBirth):
-                args = (state.version, sqlite_time(state.ts), state.agent)
-                applied += conn.execute(BIRTH, args).rowcount
-            else:
-                applied += conn.execute(DEATH, (state.agent,)).rowcount
-        return applied

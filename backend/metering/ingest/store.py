@@ -1,9 +1,10 @@
-"""Where a batch goes: one database-specific writer per dialect, behind one small interface.
+"""Where a batch goes: one writer per database driver, behind one small interface.
 
 The hot path bypasses the ORM on purpose: a batch of readings is one statement (PostgreSQL:
 ``INSERT … SELECT FROM unnest($1::int4[], …)``; SQLite: ``INSERT OR IGNORE … SELECT FROM
 json_each(?)``), so its cost is the database's, not Python's. Everything else in a batch —
-events, dead letters, sequence gaps, liveness — is a handful of small statements.
+events, dead letters, sequence gaps, liveness — is a handful of small statements, written
+once in ``statements.py``. ``service.open_store`` picks the writer for a database URL.
 """
 
 from __future__ import annotations
@@ -13,16 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy.engine import make_url
-
-from backend.db import is_sqlite
-from backend.metering.ingest.hooks import AffectedInterval
-from backend.metering.ingest.plan import Advance, MeterRef, Plan, advance
-from protocols.contract import RelayState
-
-RELAY_CODES = frozenset(int(s) for s in RelayState)
-SEQ_COLUMNS = {"readings": "last_reading_seq", "events": "last_event_seq"}
-TOPIC_MAX = 256  # dead_letters.topic
+from backend.metering.derived import AffectedInterval
+from backend.metering.ingest.plan import MeterRef, Plan
 
 
 @dataclass(slots=True)
@@ -69,17 +62,6 @@ class Store(abc.ABC):
     def is_permanent(self, exc: BaseException) -> bool: ...
 
 
-def open_store(database_url: str, *, offline_after_s: int) -> Store:
-    if is_sqlite(database_url):
-        from backend.metering.ingest.sqlite_store import SqliteStore
-
-        return SqliteStore(make_url(database_url).database or ":memory:", offline_after_s)
-    from backend.metering.ingest.postgres_store import PostgresStore
-
-    url = make_url(database_url).set(drivername="postgresql")
-    return PostgresStore(url.render_as_string(hide_password=False), offline_after_s)
-
-
 def utc(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
@@ -87,33 +69,3 @@ def utc(ms: int) -> datetime:
 def sqlite_time(ms: int) -> str:
     """The text SQLAlchemy's SQLite DateTime writes (UTC, naive), so comparisons sort right."""
     return utc(ms).strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
-def sequence_keys(plan: Plan) -> dict[str, dict[str, list[int]]]:
-    """agent → channel → seqs, for the agents whose marks this plan moves."""
-    out: dict[str, dict[str, list[int]]] = {}
-    for (agent, channel), seqs in plan.seqs.items():
-        out.setdefault(agent, {})[channel] = seqs
-    return out
-
-
-def advances(
-    plan: Plan, marks: Mapping[str, Mapping[str, int | None]]
-) -> dict[tuple[str, str], Advance]:
-    return {
-        (agent, channel): advance(marks.get(agent, {}).get(channel), seqs)
-        for (agent, channel), seqs in plan.seqs.items()
-    }
-
-
-def relay_updates(plan: Plan) -> list[tuple[int, int, int]]:
-    """(meter_pk, ts, state) of relay_changed events carrying a valid RelayState code."""
-    return [
-        (pk, ts, value)
-        for pk, ts, kind, value, _text, _r in plan.events
-        if kind == "relay_changed" and value is not None and value in RELAY_CODES
-    ]
-
-
-def presence_events(plan: Plan, kind: str) -> list[tuple[int, int]]:
-    return [(pk, ts) for pk, ts, k, _v, _t, _r in plan.events if k == kind]

@@ -21,20 +21,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from backend.metering.ingest.hooks import AfterCommit
+from backend.metering.derived import AffectedInterval
 from backend.metering.ingest.inbox import Item
-from backend.metering.ingest.mqtt import backoff_delay
 from backend.metering.ingest.plan import MeterRef, Plan, build_plan
 from backend.metering.ingest.stats import IngestStats
 from backend.metering.ingest.store import Store, WriteResult
+from protocols.backoff import backoff_delay
 from protocols.contract import AgentBirth, EventKind
 
 log = logging.getLogger("meterline.ingest")
+
+# Told after each committed and acknowledged batch which (meter, quantity, span) got new
+# readings: in the API process, the derived-data path's ``announce``.
+AfterCommit = Callable[[list[AffectedInterval]], Awaitable[None]]
 
 IDLE_S = 0.003  # a pause this long in the stream closes the batch early
 SEEN_EVERY_S = 60.0  # write a meter's last_seen_at at most this often
@@ -218,7 +223,7 @@ class Writer:
                     return result
                 attempt += 1
                 self.stats.retries += 1
-                delay = backoff_delay(attempt, 0.2, 30.0)
+                delay = backoff_delay(attempt, 0.2, 30.0, random.random())
                 log.warning(
                     "commit failed (%s: %s); retry in %.1fs", type(exc).__name__, exc, delay
                 )

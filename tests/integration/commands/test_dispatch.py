@@ -19,6 +19,7 @@ from backend.commands.lifecycle import State
 from backend.commands.models import Command, CommandAudit
 from backend.db import session_factory
 from backend.metering.models import Meter
+from backend.mqtt import MqttSession
 from backend.settings import load_settings
 from backend.system.models import DeadLetter
 from protocols.contract import (
@@ -32,6 +33,7 @@ from protocols.contract import (
     encode,
 )
 from protocols.contract import Command as CommandMsg
+from tests.support.ingest_agent import forget_session
 from tests.support.prepaid_data import make_account
 
 pytestmark = pytest.mark.mosquitto
@@ -93,12 +95,16 @@ async def dispatcher(engine, mosquitto, database_url: str, tmp_path: Path):  # t
         env={}, database_url=database_url, data_dir=str(tmp_path),
         mqtt_url=mosquitto.url("meterline-backend"),
     )  # fmt: skip
-    d = Dispatcher(session_factory(engine), settings)
+    mqtt = MqttSession(settings.mqtt, f"test-commands-{tmp_path.name}", receive_maximum=100)
+    d = Dispatcher(session_factory(engine), settings, mqtt)
+    mqtt.start()
     await d.start()
     task = asyncio.create_task(d.run(period_s=0.2))
     yield d
-    task.cancel()
     await d.stop()
+    task.cancel()
+    await mqtt.close()
+    forget_session(mosquitto, mqtt.client_id)
 
 
 async def test_a_disconnect_is_published_acked_by_the_agent_and_verified_by_read_back(

@@ -1,6 +1,6 @@
 """The prepaid engine's background tasks in the API process: each runs when its setting says
-so, the after-ingest hook (consumption, billing) is registered with ingestion, and all of it
-stops with the app."""
+so, billing follows consumption on metering's derived-data path, command dispatch shares the
+process's one MQTT session with ingestion, and all of it stops with the app."""
 
 from __future__ import annotations
 
@@ -10,14 +10,13 @@ from pathlib import Path
 import pytest
 
 from backend.app import create_app
-from backend.db import create_engine, session_factory
-from backend.metering.ingest import hooks
-from backend.prepaid.lifespan import prepaid_lifespan
+from backend.prepaid import billing
 from backend.settings import load_settings
+from tests.support.ingest_agent import forget_session
 from tests.support.services import Mosquitto
 
 TASKS = {
-    "command-dispatcher", "prepaid-sweep", "notice-delivery", "idempotency-purge", "after-ingest"
+    "command-dispatcher", "prepaid-sweep", "notice-delivery", "idempotency-purge", "derived-data"
 }  # fmt: skip
 
 
@@ -31,20 +30,23 @@ async def test_every_engine_task_runs_when_enabled_and_stops_with_the_app(
 ) -> None:
     settings = load_settings(
         env={}, database_url=database_url, data_dir=str(tmp_path), ingest=True,
-        mqtt_url=mosquitto.url(Mosquitto.BACKEND),
+        mqtt_url=mosquitto.url(Mosquitto.BACKEND), mqtt_client_id=f"test-api-{tmp_path.name}",
     )  # fmt: skip
     app = create_app(settings)
-    engine = create_engine(database_url)
-    app.state.sessions = session_factory(engine)
-    before = hooks.registered()
-    async with prepaid_lifespan(app):
-        tasks = running()
-        assert set(tasks) == TASKS
-        assert hooks.registered() == [*before, app.state.after_ingest.after_commit]
-        await asyncio.wait_for(app.state.command_dispatcher.connected.wait(), 10)
-    assert all(t.done() for t in tasks.values())
-    assert hooks.registered() == before
-    await engine.dispose()
+    try:
+        async with app.lifespan():
+            tasks = running()
+            assert set(tasks) == TASKS
+            # billing follows consumption on the one derived-data path, wired at construction
+            assert app.state.derived.followers == [billing.on_readings_committed]
+            await asyncio.wait_for(app.state.command_dispatcher.connected.wait(), 10)
+            # one MQTT session in the process: ingestion and command dispatch share it
+            assert app.state.ingestor.mqtt is app.state.command_dispatcher.mqtt is app.state.mqtt
+            assert app.state.mqtt.status == "connected"
+        assert all(t.done() for t in tasks.values())
+        assert app.state.mqtt.status == "stopped"
+    finally:
+        forget_session(mosquitto, settings.mqtt_client_id)
 
 
 async def test_each_engine_task_can_be_switched_off(database_url: str, tmp_path: Path) -> None:
@@ -54,11 +56,10 @@ async def test_each_engine_task_can_be_switched_off(database_url: str, tmp_path:
         prepaid_billing=False,
     )  # fmt: skip
     app = create_app(settings)
-    engine = create_engine(database_url)
-    app.state.sessions = session_factory(engine)
-    async with prepaid_lifespan(app):
-        # the dispatcher follows METERLINE_INGEST=false; after-ingest always runs, because
-        # field readings arrive over HTTP in every API process and consumption must follow them
-        assert set(running()) == {"after-ingest"}
-        assert app.state.after_ingest is not None
-    await engine.dispose()
+    async with app.lifespan():
+        # the dispatcher follows METERLINE_INGEST=false, and with it the MQTT session; the
+        # derived-data path always runs, because field readings arrive over HTTP in every API
+        # process and consumption must follow them
+        assert set(running()) == {"derived-data"}
+        assert app.state.derived.followers == []
+        assert app.state.mqtt is None

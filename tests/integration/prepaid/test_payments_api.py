@@ -37,7 +37,7 @@ async def pay_api(database_url: str, tmp_path: Path, engine: AsyncEngine) -> Asy
     settings = load_settings(
         env={}, database_url=database_url, data_dir=str(tmp_path), ingest=False,
         prepaid_sweep_seconds=0, prepaid_notify_seconds=0, idempotency_purge_hours=0,
-        payments_provider="simulated",
+        payments_provider="simulated", auth_require_totp=False,
     )  # fmt: skip
     async with AsyncTestClient(create_app(settings)) as client:
         yield Api(client, world, settings, engine)

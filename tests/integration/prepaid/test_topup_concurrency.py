@@ -40,7 +40,7 @@ async def served(database_url: str, tmp_path: Path, engine: AsyncEngine) -> Asyn
     settings = load_settings(
         env={}, database_url=database_url, data_dir=str(tmp_path), ingest=False,
         prepaid_sweep_seconds=0, prepaid_notify_seconds=0, idempotency_purge_hours=0,
-        http_port=free_port(), log_level="WARNING",
+        http_port=free_port(), log_level="WARNING", auth_require_totp=False,
     )  # fmt: skip
     server = make_server(settings)
     serving = asyncio.create_task(server.serve(), name="meterline-serve")

@@ -14,6 +14,12 @@ Three hot spots are replaced, measured on one reading per message (2 vCPU):
 - PUBACK: paho writes each acknowledgement with its own ``send``; ``queue_pubacks`` writes a
   committed batch's acknowledgements, in order, as one buffer (MQTT 5 and 3.1.1 alike accept the
   two-byte PUBACK: success, no properties).
+- Goodbye: paho closes the socket as soon as its DISCONNECT is written. If the broker has sent
+  more that we did not read (we stop reading first when we shut down), the kernel answers that
+  close with a reset, and a broker busy writing to us (Mosquitto, with a queue to deliver)
+  drops the connection on the reset before reading our last PUBACKs: committed messages are
+  then redelivered. With ``on_goodbye`` set, the socket is handed over instead of closed, so
+  the owner can half-close it and read until the broker hangs up.
 
 These override private paho methods (paho is pinned in ``uv.lock``); every ingestion test runs
 through them against a real Mosquitto.
@@ -39,6 +45,7 @@ Delivery = Callable[[str | None, bytes, int, int], None]
 
 class LeanClient(mqtt.Client):
     on_publish_received: Delivery | None = None
+    on_goodbye: Callable[[Any], None] | None = None  # takes the socket once DISCONNECT is sent
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -119,6 +126,20 @@ class LeanClient(mqtt.Client):
         deliver = self.on_publish_received
         assert deliver is not None
         deliver(topic, packet[end:], mid, qos)
+
+    # --- closing ------------------------------------------------------------------------
+
+    def _sock_close(self) -> None:
+        sock, goodbye = self._sock, self.on_goodbye
+        if sock is None or goodbye is None:
+            super()._sock_close()
+            return
+        self._sock = None
+        try:
+            self._call_socket_unregister_write(sock)
+            self._call_socket_close(sock)
+        finally:
+            goodbye(sock)  # the owner closes it
 
     # --- PUBACK -------------------------------------------------------------------------
 

@@ -1,4 +1,6 @@
-"""The backend's MQTT session: paho-mqtt 2 driven by the asyncio loop, with manual acknowledgement.
+"""One connection of the backend's MQTT session: paho-mqtt 2 driven by the asyncio loop, with
+manual acknowledgement in the order messages were received, and QoS 1 publishing that resolves
+on the broker's PUBACK.
 
 Why paho runs inside the event loop (``loop_read``/``loop_write`` on socket readiness) rather
 than in its own thread: every received message is handed straight to the writer without a
@@ -9,6 +11,11 @@ marshalled back onto the loop.
 A fresh paho client per connection (a ``Link``): message ids belong to one connection, so a
 message received on a link that has since closed is never acknowledged on its successor — the
 broker redelivers it there instead, and the duplicate is counted, not stored twice.
+
+Several consumers share the link (ingestion, command dispatch), each acknowledging its own
+messages after its own commit. MQTT wants PUBACKs in the order the PUBLISHes came
+[MQTT-4.6.0-2], so the link holds an acknowledgement back until every message received before
+it has been acknowledged too, then writes the run in one ``send``.
 
 The session is persistent (MQTT 5 ``clean_start=False`` with a session expiry; 3.1.1
 ``clean_session=False``) under a stable client id, so QoS 1 messages that arrive while the
@@ -21,11 +28,11 @@ import asyncio
 import contextlib
 import functools
 import logging
-import random
 import socket
 import ssl
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -36,10 +43,10 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from backend.metering.ingest.lean import LeanClient
+from backend.mqtt.lean import READ_AHEAD, LeanClient
 from backend.settings import MqttEndpoint
 
-log = logging.getLogger("meterline.ingest.mqtt")
+log = logging.getLogger("meterline.mqtt")
 
 # How long the broker keeps our session (and the QoS 1 messages queued for it) while no
 # backend process is connected. Agents delete a reading once the broker has it, so an expired
@@ -88,6 +95,9 @@ class Link:
         self._on_message = on_message
         self._connack: asyncio.Future[None] = self.loop.create_future()
         self._subacks: dict[int, tuple[list[str], asyncio.Future[None]]] = {}
+        self._pubacks: dict[int, asyncio.Future[None]] = {}  # our QoS 1 publishes in flight
+        self._unacked: deque[int] = deque()  # QoS 1 message ids received, in order
+        self._acked: set[int] = set()  # acknowledged by their consumer, waiting for older ones
         self._sock: Any = None
         self._misc: asyncio.TimerHandle | None = None
         self._loop_thread = threading.get_ident()
@@ -106,6 +116,7 @@ class Link:
         c.on_connect = self._handle_connect
         c.on_disconnect = self._handle_disconnect
         c.on_subscribe = self._handle_subscribe
+        c.on_publish = self._handle_puback
         c.on_message = self._handle_message  # QoS 2 only (never, with QoS 1 subscriptions)
         c.on_publish_received = self._deliver
         c.on_socket_open = self._socket_open
@@ -208,6 +219,8 @@ class Link:
 
     def _deliver(self, topic: str | None, payload: bytes, mid: int, qos: int) -> None:
         self.received += 1
+        if qos == 1:
+            self._unacked.append(mid)
         self._on_message(self, topic, payload, mid, qos, time.monotonic())
 
     def _handle_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
@@ -218,12 +231,53 @@ class Link:
         self._deliver(topic, bytes(msg.payload), msg.mid, msg.qos)
 
     def ack(self, mids: Sequence[int]) -> bool:
-        """PUBACK these QoS 1 messages, in order, in one write; False when this link is gone
-        (the broker redelivers them on the next connection instead)."""
+        """Acknowledge these QoS 1 messages (their consumer has committed them). The PUBACKs
+        leave in receipt order, in one write, once every older message is acknowledged too.
+        False when this link is gone (the broker redelivers them on the next connection)."""
         if self.closed.is_set():
             return False
-        self.client.queue_pubacks(mids)
+        unacked, acked = self._unacked, self._acked
+        acked.update(mids)
+        ready: list[int] = []
+        while unacked and unacked[0] in acked:
+            mid = unacked.popleft()
+            acked.discard(mid)
+            ready.append(mid)
+        if ready:
+            self.client.queue_pubacks(ready)
         return True
+
+    def forget(self, mid: int) -> None:
+        """Leave a received message unacknowledged for good (no consumer takes it): it stays
+        with the broker, and no later PUBACK waits for it."""
+        with contextlib.suppress(ValueError):
+            self._unacked.remove(mid)
+        self.ack([])
+
+    # --- publishing ---------------------------------------------------------------------
+
+    def publish(self, topic: str, payload: bytes) -> asyncio.Future[None]:
+        """PUBLISH at QoS 1; the future resolves on the broker's PUBACK, or fails with
+        ConnectError when the broker refuses it or the connection closes first."""
+        fut: asyncio.Future[None] = self.loop.create_future()
+        if self.closed.is_set():
+            fut.set_exception(ConnectError("not connected"))
+            return fut
+        info = self.client.publish(topic, payload, qos=1)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            fut.set_exception(ConnectError(f"PUBLISH not sent: {mqtt.error_string(info.rc)}"))
+        else:
+            self._pubacks[info.mid] = fut
+        return fut
+
+    def _handle_puback(self, _c: Any, _u: Any, mid: int, rc: ReasonCode, _p: Any) -> None:
+        fut = self._pubacks.pop(mid, None)
+        if fut is None or fut.done():
+            return
+        if rc.is_failure:
+            fut.set_exception(ConnectError(f"broker refused the message: {rc}"))
+        else:
+            fut.set_result(None)
 
     def pause(self) -> None:
         """Stop reading: messages not yet read stay with the broker (unacknowledged)."""
@@ -239,17 +293,52 @@ class Link:
                 self.loop.call_soon(self._readable)  # TLS may hold decrypted bytes already
 
     async def close(self, timeout_s: float = 5.0) -> None:
-        """DISCONNECT after every queued PUBACK has been written; the session stays."""
+        """DISCONNECT after every queued PUBACK has been written, then wait for the broker to
+        hang up (reading and dropping whatever it still sends: unacknowledged, it stays in the
+        session), so that it reads all of ours first; the session stays."""
         if self.closed.is_set():
             return
         self.pause()
         if not self._connack.done() or self._connack.exception() is not None:
             self.abort()  # not connected: nothing to say goodbye to
             return
+        done = self.loop.create_future()
+        self.client.on_goodbye = lambda sock: self._goodbye(sock, done)
         self.client.disconnect()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.closed.wait(), timeout_s)
+            await asyncio.wait_for(asyncio.shield(done), timeout_s)
         self.abort()
+        if not done.done():
+            done.cancel()
+
+    def _goodbye(self, sock: Any, done: asyncio.Future[None]) -> None:
+        """DISCONNECT is out: half-close, read to the broker's end of the stream, close."""
+
+        def finish() -> None:
+            with contextlib.suppress(Exception):
+                self.loop.remove_reader(sock)
+            with contextlib.suppress(OSError):
+                sock.close()
+            if not done.done():
+                done.set_result(None)
+
+        def readable() -> None:
+            try:
+                while sock.recv(READ_AHEAD):
+                    pass
+            except (BlockingIOError, InterruptedError):
+                return  # more later
+            except OSError:
+                pass
+            finish()  # end of stream (or the connection is gone)
+
+        try:
+            sock.shutdown(socket.SHUT_WR)
+            self.loop.add_reader(sock, readable)
+        except (OSError, ValueError):
+            finish()
+            return
+        done.add_done_callback(lambda _f: finish())
 
     def abort(self) -> None:
         """Drop the socket without a DISCONNECT (the broker keeps the session)."""
@@ -271,6 +360,10 @@ class Link:
         for _filters, fut in self._subacks.values():
             if not fut.done():
                 fut.set_exception(ConnectError("connection closed before SUBACK"))
+        for fut in self._pubacks.values():
+            if not fut.done():
+                fut.set_exception(ConnectError("connection closed before PUBACK"))
+        self._pubacks.clear()
 
     # --- socket callbacks: paho asks, the event loop does --------------------------------
 
@@ -342,9 +435,3 @@ class Link:
         self.client.loop_misc()  # keepalive: PINGREQ, and a dead broker is noticed
         if self._sock is not None:
             self._misc = self.loop.call_later(1.0, self._tick)
-
-
-def backoff_delay(attempt: int, low_s: float = 0.5, high_s: float = 30.0) -> float:
-    """Jittered, capped exponential backoff (full jitter above the floor)."""
-    cap = min(high_s, low_s * 2.0 ** min(attempt, 16))
-    return float(low_s + random.random() * (cap - low_s))

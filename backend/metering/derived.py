@@ -1,0 +1,179 @@
+"""Metering's derived-data path: what follows a committed reading, in one place.
+
+Whoever commits readings announces them here once, as *affected intervals* — per (meter,
+quantity) that got new readings, the earliest and latest acquisition time among them:
+
+* ingestion, after each committed and acknowledged batch (``announce``: it only merges the
+  spans and returns, so ingestion never waits for what follows);
+* field readings and approved corrections, after their commit (``announce_now``: consumption
+  runs at once in the caller, so the inspector's next request already sees it — read and bill
+  in one pass, 遍抄遍算 — and what follows consumption is queued).
+
+Then, in this order and once per announcement: consumption (``backend.metering.consumption``:
+daily kWh, anomalies), then the *followers* handed to the path when the application is built
+(billing, ``backend.prepaid.billing.on_readings_committed``), all on one task of this process.
+Billing derives its intervals from consumption's chain (``backend.metering.intervals``), so
+the order matters.
+
+No global registry: the application creates one ``DerivedData`` with its followers and hands
+it to ingestion and to the field-reading routes (``app.state.derived``).
+
+Delivery is at most once per process: a crash between commit and this path loses the
+announcement (the readings are safe). The prepaid sweep's billing catch-up goes through
+``catch_up`` for what an announcement missed, and ``consumption.rebuild`` recomputes a meter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from backend.metering import consumption
+
+log = logging.getLogger("meterline.derived")
+
+
+class AffectedInterval(NamedTuple):
+    meter_pk: int  # meters.id
+    quantity: str  # a contract Quantity code, e.g. "energy_import"
+    min_ts: int  # UTC epoch ms, acquisition time of the oldest new reading
+    max_ts: int  # UTC epoch ms, of the newest new reading
+    readings: int  # how many new readings
+
+
+Span = tuple[int, str, int, int]  # (meter_pk, quantity, min_ts, max_ts)
+# What follows consumption: called with the session factory, the merged spans and the zone.
+Follower = Callable[[async_sessionmaker[AsyncSession], list[Span], ZoneInfo], Awaitable[object]]
+
+
+def intervals_from(keys: Iterable[tuple[int, str, int]]) -> list[AffectedInterval]:
+    """Aggregate inserted (meter_pk, quantity, ts) keys into intervals."""
+    spans: dict[tuple[int, str], list[int]] = {}
+    for pk, quantity, ts in keys:
+        span = spans.get((pk, quantity))
+        if span is None:
+            spans[(pk, quantity)] = [ts, ts, 1]
+        else:
+            if ts < span[0]:
+                span[0] = ts
+            elif ts > span[1]:
+                span[1] = ts
+            span[2] += 1
+    return [AffectedInterval(pk, q, lo, hi, n) for (pk, q), (lo, hi, n) in spans.items()]
+
+
+def _merge(into: dict[tuple[int, str], tuple[int, int]], spans: Iterable[Sequence[Any]]) -> None:
+    for iv in spans:
+        pk, quantity, lo, hi = iv[0], iv[1], iv[2], iv[3]
+        old = into.get((pk, quantity))
+        into[(pk, quantity)] = (min(old[0], lo), max(old[1], hi)) if old else (lo, hi)
+
+
+def _spans(merged: dict[tuple[int, str], tuple[int, int]]) -> list[Span]:
+    return [(pk, q, lo, hi) for (pk, q), (lo, hi) in sorted(merged.items())]
+
+
+class DerivedData:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        timezone: str,
+        followers: Sequence[Follower] = (),
+    ) -> None:
+        self.sessions = sessions
+        self.timezone = timezone
+        self.zone = ZoneInfo(timezone)
+        self.followers = list(followers)
+        self._consume: dict[tuple[int, str], tuple[int, int]] = {}  # consumption, then followers
+        self._follow: dict[tuple[int, str], tuple[int, int]] = {}  # consumption done: followers
+        self._ready = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.rounds = 0  # consumption runs, for tests and logs
+        self.failures = 0
+
+    # --- announcements ------------------------------------------------------------------
+
+    async def announce(self, intervals: Sequence[Sequence[Any]]) -> None:
+        """Readings were committed (ingestion): queue consumption and its followers."""
+        if intervals:
+            _merge(self._consume, intervals)
+            self._wake()
+
+    async def announce_now(self, intervals: Sequence[Sequence[Any]]) -> None:
+        """Readings were committed (a field reading): consumption now, in the caller; its
+        followers queued. A failure is logged — the readings are committed and safe, and the
+        next reading, a rebuild or billing's catch-up repairs what it missed."""
+        merged: dict[tuple[int, str], tuple[int, int]] = {}
+        _merge(merged, intervals)
+        if not merged:
+            return
+        await self._consumption(_spans(merged))
+        _merge(self._follow, _spans(merged))
+        self._wake()
+
+    def _wake(self) -> None:
+        self._idle.clear()
+        self._ready.set()
+
+    # --- the work -----------------------------------------------------------------------
+
+    async def _consumption(self, spans: list[Span]) -> None:
+        self.rounds += 1
+        try:
+            await consumption.on_readings_committed(self.sessions, spans, timezone=self.timezone)
+        except Exception:
+            self.failures += 1
+            log.exception("consumption not recomputed for %d chains", len(spans))
+
+    async def drain(self) -> None:
+        """Do what is queued: consumption for the announced spans, then every follower for
+        these and for those whose consumption already ran."""
+        consume, follow = self._consume, self._follow
+        self._consume, self._follow = {}, {}
+        self._ready.clear()
+        if consume:
+            await self._consumption(_spans(consume))
+        _merge(follow, _spans(consume))
+        spans = _spans(follow)
+        for follower in self.followers if spans else ():
+            try:
+                await follower(self.sessions, spans, self.zone)
+            except Exception:
+                self.failures += 1
+                name = getattr(follower, "__qualname__", repr(follower))
+                log.exception("%s failed for %d chains", name, len(spans))
+        if not self._consume and not self._follow:
+            self._idle.set()
+
+    async def settled(self) -> None:
+        """Wait until everything announced so far has been followed."""
+        await self._idle.wait()
+
+    async def run(self) -> None:
+        while not self._stopping:
+            await self._ready.wait()
+            await self.drain()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self.run(), name="derived-data")
+
+    async def stop(self) -> None:
+        """Finish the round in hand, then do what is still queued (ingestion stopped before
+        us: its last batches count too)."""
+        self._stopping = True
+        self._ready.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.drain()

@@ -1,0 +1,77 @@
+"""Metering's derived-data path: an announcement runs consumption once, then the followers
+(billing) — queued for ingestion, which never waits, and at once for a field reading."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from backend.db import session_factory
+from backend.field.readings import feed
+from backend.metering.derived import DerivedData, intervals_from
+from backend.metering.models import ConsumptionDaily
+from backend.prepaid import billing
+from backend.prepaid.models import Charge
+from tests.support.prepaid_data import add_readings, load_default_tariffs, local_ms, make_account
+
+KEY = "energy_import"
+
+
+async def _days(sessions, meter_pk: int) -> int:  # type: ignore[no-untyped-def]
+    async with sessions() as s:
+        n = await s.scalar(
+            select(func.count())
+            .select_from(ConsumptionDaily)
+            .where(ConsumptionDaily.meter_pk == meter_pk)
+        )
+        return int(n or 0)
+
+
+async def _charges(sessions, account_id: int) -> int:  # type: ignore[no-untyped-def]
+    async with sessions() as s:
+        n = await s.scalar(
+            select(func.count()).select_from(Charge).where(Charge.account_id == account_id)
+        )
+        return int(n or 0)
+
+
+async def _setup(engine):  # type: ignore[no-untyped-def]
+    sessions = session_factory(engine)
+    async with sessions() as s:
+        _, account, meter = await make_account(s)
+        await load_default_tariffs(s)
+        at = [local_ms(2026, 5, 6, 10), local_ms(2026, 5, 6, 11)]
+        await add_readings(s, meter.id, [(at[0], 1_000), (at[1], 3_000)])
+        await s.commit()
+    return sessions, account.id, meter.id, at
+
+
+async def test_an_ingestion_announcement_is_queued_then_consumption_runs_once_then_billing(
+    engine,
+) -> None:
+    sessions, account_id, meter_pk, at = await _setup(engine)
+    seen_by_billing: list[int] = []
+
+    async def follower(sessions_, spans, tz):  # type: ignore[no-untyped-def]
+        seen_by_billing.append(await _days(sessions_, meter_pk))  # consumption ran before
+        return await billing.on_readings_committed(sessions_, spans, tz)
+
+    derived = DerivedData(sessions, "Asia/Shanghai", [follower])
+    await derived.announce(intervals_from([(meter_pk, KEY, ts) for ts in at]))
+    # ingestion's call returned with nothing done: it never waits for consumption or billing
+    assert (derived.rounds, await _days(sessions, meter_pk)) == (0, 0)
+    await derived.drain()
+    assert derived.rounds == 1
+    assert seen_by_billing == [1]
+    assert await _charges(sessions, account_id) == 1
+
+
+async def test_a_field_reading_runs_consumption_once_at_once_and_billing_follows(engine) -> None:
+    sessions, account_id, meter_pk, at = await _setup(engine)
+    derived = DerivedData(sessions, "Asia/Shanghai", [billing.on_readings_committed])
+    await feed.committed(derived, meter_pk, at[1], [KEY])
+    # the inspector's next request sees the consumption already; billing is queued
+    assert (derived.rounds, await _days(sessions, meter_pk)) == (1, 1)
+    assert await _charges(sessions, account_id) == 0
+    await derived.drain()
+    assert derived.rounds == 1  # consumption is not run a second time for billing
+    assert await _charges(sessions, account_id) == 1
