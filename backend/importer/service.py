@@ -398,6 +398,43 @@ Chunk = list[tuple[int, Any]]  # (line, validated row)
 Outcomes = list[tuple[int, str | RowError]]  # (line, created|updated|unchanged or the refusal)
 
 
+@dataclass
+class _Checked:
+    """A customer row's effect on reference data and its account, before it is applied."""
+
+    grid: _Ref | None = None
+    grid_renamed: bool = False
+    area: _Ref | None = None
+    area_renamed: bool = False
+    account_changed: bool = False
+
+
+@dataclass
+class _CustomerPlan:
+    """What a chunk of customer rows writes."""
+
+    outcomes: Outcomes = field(default_factory=list)
+    customers: list[dict[str, Any]] = field(default_factory=list)  # grid and area as codes
+    accounts: list[tuple[str, str, AccountKind]] = field(default_factory=list)  # new or changed
+    renamed: dict[str, dict[str, str]] = field(
+        default_factory=lambda: {"grid": {}, "area": {}}
+    )  # what → code → new name
+
+
+def _customer_outcome(before: Any, values: dict[str, Any], checked: _Checked) -> str:
+    if before is None:
+        return "created"
+    grid_id = checked.grid.id if checked.grid else None
+    area_id = checked.area.id if checked.area else None
+    if (
+        any(getattr(before, k) != v for k, v in values.items())
+        or (checked.grid is not None and grid_id is None) or before.grid_id != grid_id
+        or (checked.area is not None and area_id is None) or before.transformer_area_id != area_id
+    ):  # fmt: skip
+        return "updated"
+    return "unchanged"
+
+
 class CustomerBatch:
     """Customers, their accounts, grids and transformer areas: a chunk at a time."""
 
@@ -438,12 +475,11 @@ class CustomerBatch:
 
     async def write(self, conn: AsyncConnection, chunk: Chunk) -> Outcomes:
         await self._load_reference(conn, chunk)
-        numbers = {r.number for _, r in chunk}
         existing = {
             row.number: row
             for row in await _fetch(conn, lambda ks: select(
                 Customer.id, Customer.number, *(getattr(Customer, c) for c in _CUSTOMER_COLUMNS)
-            ).where(_among(conn, Customer.number, ks)), numbers)
+            ).where(_among(conn, Customer.number, ks)), {r.number for _, r in chunk})
         }  # fmt: skip
         accounts: dict[str, tuple[str, AccountKind]] = {  # number → (customer number, kind)
             number: (owner, kind)
@@ -454,72 +490,69 @@ class CustomerBatch:
                 {r.account_number for _, r in chunk if r.account_number},
             )
         }  # fmt: skip
-        outcomes: Outcomes = []
-        customers: list[dict[str, Any]] = []  # rows to upsert, grid and area still as codes
-        new_accounts: list[tuple[str, str, AccountKind]] = []  # (number, customer, kind)
-        renamed: dict[str, dict[str, str]] = {"grid": {}, "area": {}}  # code → new name
+        plan = _CustomerPlan()
         for line, row in chunk:
             try:
-                grid = area = None
-                grid_renamed = area_renamed = False
-                if row.grid_code:
-                    grid, grid_renamed = self._reference(
-                        self.grids, "grid", row.grid_code, row.grid_name, None
-                    )
-                if row.area_code:
-                    area, area_renamed = self._reference(
-                        self.areas, "area", row.area_code, row.area_name, row.grid_code
-                    )
-                account_change = None
-                if row.account_number:
-                    held = accounts.get(row.account_number)
-                    if held is not None and held[0] != row.number:
-                        raise RowError(
-                            f"account_number: {row.account_number} belongs to another customer"
-                        )
-                    if held is None or held[1] != row.account_kind:
-                        account_change = (row.account_number, row.number, row.account_kind)
+                checked = self._check(row, accounts)
             except RowError as exc:
-                outcomes.append((line, exc))
+                plan.outcomes.append((line, exc))
                 continue
-            # the row passes: what it leaves becomes the state the next rows see
-            for cache, code, ref, was_renamed, what in (
-                (self.grids, row.grid_code, grid, grid_renamed, "grid"),
-                (self.areas, row.area_code, area, area_renamed, "area"),
-            ):
-                if code and ref is not None:
-                    cache[code] = ref
-                    if was_renamed:
-                        renamed[what][code] = ref.name
-            values = {
-                "number": row.number, "name": row.name, "phone": row.phone,
-                "category": row.category, "address": row.address, "latitude": row.latitude,
-                "longitude": row.longitude, "protected": row.protected,
-                "key_account_class": row.key_account_class,
-            }  # fmt: skip
-            before = existing.get(row.number)
-            grid_id = grid.id if grid else None
-            area_id = area.id if area else None
-            if before is None:
-                outcome = "created"
-            elif (
-                any(getattr(before, k) != v for k, v in values.items())
-                or (grid is not None and grid_id is None) or before.grid_id != grid_id
-                or (area is not None and area_id is None) or before.transformer_area_id != area_id
-            ):  # fmt: skip
-                outcome = "updated"
-            else:
-                outcome = "unchanged"
-            if outcome != "unchanged":
-                customers.append(values | {"grid": row.grid_code, "area": row.area_code})
-            if account_change is not None:
-                accounts[account_change[0]] = (row.number, row.account_kind)
-                new_accounts.append(account_change)
-                outcome = "updated" if outcome == "unchanged" else outcome
-            outcomes.append((line, outcome))
-        await self._write_reference(conn, renamed)
-        ids = {number: row.id for number, row in existing.items()}
-        if customers:
+            plan.outcomes.append((line, self._apply(row, checked, existing, accounts, plan)))
+        await self._write_reference(conn, plan.renamed)
+        await self._write_customers(conn, plan, {n: row.id for n, row in existing.items()})
+        return plan.outcomes
+
+    def _check(self, row: CustomerRow, accounts: dict[str, tuple[str, AccountKind]]) -> _Checked:
+        """What the row would leave, or the reason it is refused (nothing applied yet)."""
+        checked = _Checked()
+        if row.grid_code:
+            checked.grid, checked.grid_renamed = self._reference(
+                self.grids, "grid", row.grid_code, row.grid_name, None
+            )
+        if row.area_code:
+            checked.area, checked.area_renamed = self._reference(
+                self.areas, "area", row.area_code, row.area_name, row.grid_code
+            )
+        if row.account_number:
+            held = accounts.get(row.account_number)
+            if held is not None and held[0] != row.number:
+                raise RowError(f"account_number: {row.account_number} belongs to another customer")
+            checked.account_changed = held is None or held[1] != row.account_kind
+        return checked
+
+    def _apply(
+        self, row: CustomerRow, checked: _Checked, existing: dict[str, Any],
+        accounts: dict[str, tuple[str, AccountKind]], plan: _CustomerPlan,
+    ) -> str:  # fmt: skip
+        """The row passes: what it leaves becomes the state the next rows see."""
+        for cache, code, ref, was_renamed, what in (
+            (self.grids, row.grid_code, checked.grid, checked.grid_renamed, "grid"),
+            (self.areas, row.area_code, checked.area, checked.area_renamed, "area"),
+        ):
+            if code and ref is not None:
+                cache[code] = ref
+                if was_renamed:
+                    plan.renamed[what][code] = ref.name
+        values = {
+            "number": row.number, "name": row.name, "phone": row.phone,
+            "category": row.category, "address": row.address, "latitude": row.latitude,
+            "longitude": row.longitude, "protected": row.protected,
+            "key_account_class": row.key_account_class,
+        }  # fmt: skip
+        outcome = _customer_outcome(existing.get(row.number), values, checked)
+        if outcome != "unchanged":
+            plan.customers.append(values | {"grid": row.grid_code, "area": row.area_code})
+        if checked.account_changed and row.account_number:
+            accounts[row.account_number] = (row.number, row.account_kind)
+            plan.accounts.append((row.account_number, row.number, row.account_kind))
+            outcome = "updated" if outcome == "unchanged" else outcome
+        return outcome
+
+    async def _write_customers(
+        self, conn: AsyncConnection, plan: _CustomerPlan, ids: dict[str, int]
+    ) -> None:
+        """The new and changed customers in one upsert, then their new or changed accounts."""
+        if plan.customers:
             now = utcnow()
             params = [
                 {k: v for k, v in c.items() if k not in ("grid", "area")}
@@ -528,11 +561,11 @@ class CustomerBatch:
                     "transformer_area_id": self.areas[c["area"]].id if c["area"] else None,
                     "updated_at": now,
                 }
-                for c in customers
+                for c in plan.customers
             ]
             stmt = _upsert(conn, Customer.__table__, "number", [*_CUSTOMER_COLUMNS, "updated_at"])
             ids.update((n, i) for i, n in (await conn.execute(stmt, params)).all())
-        if new_accounts:
+        if plan.accounts:
             stmt = _insert(conn, Account.__table__)
             stmt = stmt.on_conflict_do_update(
                 index_elements=["number"],
@@ -541,9 +574,8 @@ class CustomerBatch:
             ).returning(Account.__table__.c.id)  # RETURNING: multi-row VALUES, not row by row
             await conn.execute(
                 stmt,
-                [{"number": n, "customer_id": ids[c], "kind": k} for n, c, k in new_accounts],
+                [{"number": n, "customer_id": ids[c], "kind": k} for n, c, k in plan.accounts],
             )
-        return outcomes
 
     async def _write_reference(
         self, conn: AsyncConnection, renamed: dict[str, dict[str, str]]
@@ -640,54 +672,33 @@ class MeterBatch:
         return customers, accounts, only
 
     async def _write_some(self, conn: AsyncConnection, chunk: Chunk) -> Outcomes:
-        customers, accounts, only = await self._owners(conn, chunk)
+        plan = _MeterPlan(*await self._owners(conn, chunk))
         wanted_agents = {r.agent_id for _, r in chunk if r.agent_id} - self.agents
         if wanted_agents:
             self.agents |= set(
                 await conn.scalars(select(Agent.id).where(Agent.id.in_(wanted_agents)))
             )
         meter_ids = {r.meter_id for _, r in chunk} | {r.replaces for _, r in chunk if r.replaces}
-        state: dict[str, dict[str, Any]] = {  # meter id → its columns as the rows leave them
+        plan.state = {
             row.meter_id: dict(row._mapping)
             for row in await _fetch(conn, lambda ks: select(
                 Meter.id, Meter.meter_id, Meter.removed_at,
                 *(getattr(Meter, c) for c in _METER_COLUMNS),
             ).where(_among(conn, Meter.meter_id, ks)), meter_ids)
         }  # fmt: skip
-        outcomes: Outcomes = []
-        upserts: dict[str, dict[str, Any]] = {}  # meter id → values, in row order
-        removals: dict[int, datetime] = {}  # replaced meter's id → removed_at
-        replaced: set[str] = set()  # meter ids replaced by a row of this batch
-        new_agents: list[str] = []
         for line, row in chunk:
-            if row.meter_id in replaced or (
-                row.replaces in upserts and state[row.replaces]["id"] is None
+            if row.meter_id in plan.replaced or (
+                row.replaces in plan.upserts and plan.state[row.replaces]["id"] is None
             ):
                 break  # write what is pending first: this row depends on it
             try:
-                customer_id = account_id = None
-                if row.customer_number:
-                    customer_id = customers.get(row.customer_number)
-                    if customer_id is None:
-                        raise RowError(
-                            f"customer_number: no customer {row.customer_number} (import it first)"
-                        )
-                if row.account_number:
-                    held = accounts.get(row.account_number)
-                    if held is None or held[1] != customer_id:
-                        raise RowError(
-                            f"account_number: no account {row.account_number} of this customer"
-                        )
-                    account_id = held[0]
-                elif customer_id is not None:
-                    account_id = only.get(customer_id)
-                old = state.get(row.replaces) if row.replaces else None
+                customer_id, account_id = plan.owner(row)
+                old = plan.state.get(row.replaces) if row.replaces else None
                 if row.replaces and (old is None or row.replaces == row.meter_id):
                     raise RowError(f"replaces: no other meter {row.replaces}")
             except RowError as exc:
-                outcomes.append((line, exc))
+                plan.outcomes.append((line, exc))
                 continue
-            before = state.get(row.meter_id)
             values: dict[str, Any] = {
                 "serial": row.serial, "protocol": row.protocol, "address": row.address,
                 "agent_id": row.agent_id, "customer_id": customer_id, "account_id": account_id,
@@ -699,49 +710,93 @@ class MeterBatch:
                 values["relay_control_mode"] = row.relay_control_mode
             if old is not None:
                 values["replaces_meter_id"] = old["id"]
-                if old["status"] != MeterStatus.REMOVED:
-                    day = row.installed_on or datetime.now(self.opts.tz).date()
-                    old["status"] = MeterStatus.REMOVED
-                    old["removed_at"] = datetime.combine(day, time(0), self.opts.tz)
-                    removals[old["id"]] = old["removed_at"]
-                    replaced.add(str(row.replaces))
+                self._remove(plan, row, old)
             if row.agent_id and row.agent_id not in self.agents:
                 self.agents.add(row.agent_id)
-                new_agents.append(row.agent_id)
-            if before is None:
-                outcome = "created"
-                before = state[row.meter_id] = {
-                    "id": None,
-                    "meter_id": row.meter_id,
-                    "relay_control_mode": 2,
-                    "replaces_meter_id": None,
-                    "removed_at": None,
-                }
-            elif any(before[k] != v for k, v in values.items()):
-                outcome = "updated"
-            else:
-                outcome = "unchanged"
-            before.update(values)
-            if outcome != "unchanged":
-                upserts[row.meter_id] = {"meter_id": row.meter_id} | {
-                    c: before[c] for c in _METER_COLUMNS
-                }
-            outcomes.append((line, outcome))
-        if new_agents:
+                plan.new_agents.append(row.agent_id)
+            plan.outcomes.append((line, plan.apply(row.meter_id, values)))
+        await self._flush(conn, plan)
+        return plan.outcomes
+
+    def _remove(self, plan: _MeterPlan, row: MeterRow, old: dict[str, Any]) -> None:
+        """换表: the old meter's chain ends at local midnight of the new one's installation."""
+        if old["status"] == MeterStatus.REMOVED:
+            return
+        day = row.installed_on or datetime.now(self.opts.tz).date()
+        old["status"] = MeterStatus.REMOVED
+        old["removed_at"] = datetime.combine(day, time(0), self.opts.tz)
+        plan.removals[old["id"]] = old["removed_at"]
+        plan.replaced.add(str(row.replaces))
+
+    @staticmethod
+    async def _flush(conn: AsyncConnection, plan: _MeterPlan) -> None:
+        """New agents, the new and changed meters in one upsert, then the replaced ones."""
+        if plan.new_agents:
             stmt = _insert(conn, Agent.__table__).on_conflict_do_nothing(index_elements=["id"])
-            await conn.execute(stmt, [{"id": a, "online": False} for a in new_agents])
-        if upserts:
+            await conn.execute(stmt, [{"id": a, "online": False} for a in plan.new_agents])
+        if plan.upserts:
             stmt = _upsert(conn, Meter.__table__, "meter_id", _METER_COLUMNS)
-            for id_, meter_id in (await conn.execute(stmt, list(upserts.values()))).all():
-                state[meter_id]["id"] = id_
-        if removals:
+            for id_, meter_id in (await conn.execute(stmt, list(plan.upserts.values()))).all():
+                plan.state[meter_id]["id"] = id_
+        if plan.removals:
             await conn.execute(
                 update(Meter)
                 .where(Meter.id == bindparam("b_id"))
                 .values(status=MeterStatus.REMOVED, removed_at=bindparam("b_removed")),
-                [{"b_id": i, "b_removed": r} for i, r in removals.items()],
+                [{"b_id": i, "b_removed": r} for i, r in plan.removals.items()],
             )
-        return outcomes
+
+
+@dataclass
+class _MeterPlan:
+    """A run of meter rows: what the database holds for them, and what they write."""
+
+    customers: dict[str, int]  # customer number → id
+    accounts: dict[str, tuple[int, int]]  # account number → (id, customer id)
+    only: dict[int, int]  # customer id → its only account's id
+    state: dict[str, dict[str, Any]] = field(default_factory=dict)  # meter id → columns
+    outcomes: Outcomes = field(default_factory=list)
+    upserts: dict[str, dict[str, Any]] = field(default_factory=dict)  # meter id → values
+    removals: dict[int, datetime] = field(default_factory=dict)  # replaced id → removed_at
+    replaced: set[str] = field(default_factory=set)  # meter ids replaced by these rows
+    new_agents: list[str] = field(default_factory=list)
+
+    def owner(self, row: MeterRow) -> tuple[int | None, int | None]:
+        """(customer id, account id) the row names; the account defaults to the customer's
+        only one."""
+        customer_id = account_id = None
+        if row.customer_number:
+            customer_id = self.customers.get(row.customer_number)
+            if customer_id is None:
+                raise RowError(
+                    f"customer_number: no customer {row.customer_number} (import it first)"
+                )
+        if row.account_number:
+            held = self.accounts.get(row.account_number)
+            if held is None or held[1] != customer_id:
+                raise RowError(f"account_number: no account {row.account_number} of this customer")
+            account_id = held[0]
+        elif customer_id is not None:
+            account_id = self.only.get(customer_id)
+        return customer_id, account_id
+
+    def apply(self, meter_id: str, values: dict[str, Any]) -> str:
+        """The row's values become the meter's state; created, updated or unchanged."""
+        before = self.state.get(meter_id)
+        if before is None:
+            outcome = "created"
+            before = self.state[meter_id] = {
+                "id": None, "meter_id": meter_id, "relay_control_mode": 2,
+                "replaces_meter_id": None, "removed_at": None,
+            }  # fmt: skip
+        elif any(before[k] != v for k, v in values.items()):
+            outcome = "updated"
+        else:
+            outcome = "unchanged"
+        before.update(values)
+        if outcome != "unchanged":
+            self.upserts[meter_id] = {"meter_id": meter_id} | {c: before[c] for c in _METER_COLUMNS}
+        return outcome
 
 
 BATCHES: dict[str, Callable[[ImportOptions], CustomerBatch | MeterBatch]] = {

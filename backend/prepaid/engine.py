@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,6 +22,7 @@ from backend.accounts.models import Account, AccountKind, Customer
 from backend.commands import service
 from backend.commands.lifecycle import Event, State
 from backend.commands.models import Command
+from backend.commands.schemas import RuleVerdict, Verdict
 from backend.metering.models import Meter, MeterStatus
 from backend.prepaid import notices, spend
 from backend.prepaid.models import NoticeChannel, NoticeKind
@@ -68,6 +70,18 @@ async def facts_of(session: AsyncSession, account: Account) -> AccountFacts:
         supply_on=any(m.relay_state != int(RelayState.DISCONNECTED) for m in meters),
         warning_delivered_at=await notices.warning_delivered_at(session, account.id),
     )  # fmt: skip
+
+
+def verdict_of(facts: AccountFacts, decision: Decision) -> Verdict:
+    """The policy's decision as codes (the PWA words them), kept on every disconnect."""
+    verdict = Verdict(
+        due=decision.due, blocked_by=[r.rule for r in decision.reasons if not r.ok],
+        protected=facts.protected or facts.key_account_class == 1,
+        balance_fen=facts.balance_fen, next_allowed_at=decision.next_allowed_at,
+        rules=[RuleVerdict(r.rule, r.ok, r.code.value, dict(r.params))
+               for r in decision.reasons],
+    )  # fmt: skip
+    return verdict
 
 
 def _yuan(fen: int) -> str:
@@ -145,6 +159,8 @@ async def sweep(
                             service.CommandText.REASON_ARREARS,
                             {"balance_fen": account.balance_fen},
                         ),
+                        approval="none",
+                        verdict=msgspec.json.encode(verdict_of(facts, decision)).decode(),
                     )  # fmt: skip
                 except service.CommandRefused:
                     continue

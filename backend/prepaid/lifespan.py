@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.commands.dispatch import Dispatcher
 from backend.metering.derived import DerivedData
-from backend.prepaid import billing, sweep, topups
+from backend.prepaid import billing, channels, sweep, topups
 from backend.prepaid import notices as notifications
 from backend.settings import Settings
 from backend.types import to_epoch_ms, utcnow
@@ -92,7 +92,7 @@ def _loops(app: Litestar, dispatcher: Dispatcher | None, clock: Clock) -> dict[s
     settings: Settings = app.state.settings
     sessions: async_sessionmaker[AsyncSession] = app.state.sessions
     derived: DerivedData = app.state.derived
-    provider = notifications.provider_for(settings.notification_provider)
+    provider = channels.provider_for(settings, sessions)  # refuses auto-disconnect on "log"
     loops: dict[str, Loop] = {}
     if settings.prepaid_notify_seconds > 0:
         loops["notice-delivery"] = Loop(

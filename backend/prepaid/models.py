@@ -283,7 +283,7 @@ class PaymentNotification(Base):
 
 
 class SweepQueueEntry(Base):
-    """An account whose sweep inputs changed (migration 0011's triggers write these; the sweep
+    """An account whose sweep inputs changed (migration 0012's triggers write these; the sweep
     examines the account and deletes exactly the entries it read)."""
 
     __tablename__ = "prepaid_sweep_queue"

@@ -140,12 +140,15 @@ class NotificationProvider(Protocol):
 
 
 class LoggingProvider:
-    """The default: writes each notice to the log and counts it delivered."""
+    """The default: writes each notice to the log. Nothing confirms that it reached anyone,
+    so it stays ``sent``, never ``delivered`` (real channels: ``backend.prepaid.channels``)."""
+
+    delivers = False
 
     async def send(self, notice: Notice) -> Delivery:
         log.info("notice %s to %s via %s: %s", notice.id, notice.recipient or "-",
                  notice.channel.value, notice.text)  # fmt: skip
-        return Delivery(True, ref=f"log-{notice.id}")
+        return Delivery(False, ref=f"log-{notice.id}")
 
 
 async def average_daily_spend_fen(session: AsyncSession, account_id: int, now: datetime) -> int:
@@ -286,16 +289,3 @@ async def sent_this_episode(session: AsyncSession, account_id: int, kind: Notice
         .limit(1)
     )
     return found is not None
-
-
-PROVIDERS: dict[str, type[NotificationProvider]] = {"log": LoggingProvider}
-
-
-def provider_for(name: str) -> NotificationProvider:
-    """The provider named by ``METERLINE_NOTIFICATION_PROVIDER``."""
-    try:
-        return PROVIDERS[name]()
-    except KeyError:
-        raise ValueError(
-            f"METERLINE_NOTIFICATION_PROVIDER: {name!r} is not one of {', '.join(PROVIDERS)}"
-        ) from None

@@ -15,6 +15,7 @@ from backend.commands.models import Command
 from backend.db import session_factory
 from backend.metering.models import Meter
 from backend.prepaid import ledger, sweep
+from backend.prepaid.channels.simulated import Simulated
 from backend.prepaid.models import (
     EntryKind,
     Notice,
@@ -23,7 +24,7 @@ from backend.prepaid.models import (
     SweepDue,
     SweepQueueEntry,
 )
-from backend.prepaid.notices import LoggingProvider, deliver_pending
+from backend.prepaid.notices import deliver_pending
 from backend.settings import Settings, load_settings
 from protocols.contract import CommandKind, RelayState
 from tests.support.prepaid_data import make_account
@@ -35,7 +36,20 @@ WEDNESDAY_8 = datetime(2026, 5, 13, 8, tzinfo=TZ).astimezone(UTC)
 
 
 def settings_for(tmp_path: Path, **overrides: object) -> Settings:
-    return load_settings(env={}, data_dir=str(tmp_path), **overrides)  # type: ignore[arg-type]
+    return load_settings(
+        env={}, data_dir=str(tmp_path), **{"prepaid_auto_disconnect": True, **overrides}
+    )  # type: ignore[arg-type]
+
+
+async def deliver(engine: AsyncEngine, at: datetime) -> None:
+    """Hand the pending notices to a provider that reports their delivery (at their time)."""
+    provider = Simulated({})
+    async with session_factory(engine)() as s:
+        await deliver_pending(s, provider, at)
+        await s.commit()
+    async with session_factory(engine)() as s:
+        assert await provider.report(s) > 0
+        await s.commit()
 
 
 async def test_an_unchanged_account_is_not_examined_again_and_a_changed_one_is(
@@ -95,9 +109,7 @@ async def test_the_warning_lead_time_passing_brings_the_account_back_and_disconn
         await s.commit()
     warned = await sweep.run(sessions, settings, WEDNESDAY_8)
     assert (warned.examined, warned.disconnects) == (1, [])
-    async with sessions() as s:  # the warning reaches the customer at 08:00 (its receipt)
-        await deliver_pending(s, LoggingProvider(), WEDNESDAY_8)
-        await s.commit()
+    await deliver(engine, WEDNESDAY_8)  # the warning reaches the customer at 08:00 (receipt)
     delivered = await sweep.run(sessions, settings, WEDNESDAY_8 + timedelta(minutes=5))
     assert delivered.examined == 1  # the delivery changed a fact: the lead time starts
     async with sessions() as s:
@@ -130,9 +142,7 @@ async def test_a_command_that_ends_without_a_disconnect_brings_the_account_back(
         await ledger.post(s, account.id, EntryKind.ADJUSTMENT, -1_500, actor="t", memo="debt")
         await s.commit()
     await sweep.run(sessions, settings, WEDNESDAY_8)
-    async with sessions() as s:
-        await deliver_pending(s, LoggingProvider(), WEDNESDAY_8)
-        await s.commit()
+    await deliver(engine, WEDNESDAY_8)
     at = WEDNESDAY_8 + timedelta(days=1, hours=2)
     first = await sweep.run(sessions, settings, at)
     (cid,) = first.disconnects

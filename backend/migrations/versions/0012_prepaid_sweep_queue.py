@@ -3,8 +3,8 @@ wherever a balance, a credit limit, a relay, a meter's account, a protected flag
 disconnect warning or a command's state changes), the time-driven due times, and the settings
 the last sweep decided with.
 
-Revision ID: 0011_prepaid_sweep_queue
-Revises: 0010_auth_security (re-chained after the other branches' migrations at merge)
+Revision ID: 0012_prepaid_sweep_queue
+Revises: 0011_disconnect_approval (re-chained after the other branches' migrations at merge)
 Create Date: 2026-12-04
 """
 
@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision: str = '0011_prepaid_sweep_queue'
-down_revision: str | None = '0010_auth_security'
+revision: str = '0012_prepaid_sweep_queue'
+down_revision: str | None = '0011_disconnect_approval'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
