@@ -19,6 +19,7 @@ from backend.controllers import EXCEPTION_HANDLERS
 from backend.db import create_engine, session_factory
 from backend.settings import Settings, load_settings
 from backend.system.headers import security_headers
+from backend.system.limits import body_limits
 from backend.system.routes import SystemController
 
 log = logging.getLogger("meterline")
@@ -37,6 +38,7 @@ def route_handlers() -> list[Any]:
     from backend.field.tracks.routes import FieldMapController
     from backend.metering.quarantine.routes import QuarantineController
     from backend.metering.routes import MeterController, MeteringController
+    from backend.prepaid.channels.routes import ReceiptController
     from backend.prepaid.payments.routes import (
         PaymentNotifyController,
         PaymentOperatorController,
@@ -60,6 +62,7 @@ def route_handlers() -> list[Any]:
         PaymentOrderController,
         PaymentNotifyController,
         PaymentOperatorController,
+        ReceiptController,
         CommandController,
         CommandBatchController,
         GridController,
@@ -121,6 +124,7 @@ def create_app(
             ),
         ),
         exception_handlers=EXCEPTION_HANDLERS,  # one body for every error: backend/errors.py
+        middleware=[body_limits],  # size, depth and UTF-8 before any body is decoded
         on_app_init=[configure_auth],  # deny by default: see backend/auth/guards.py
         before_send=[security_headers(settings)],  # CSP, HSTS, no-store: backend/system/headers.py
         debug=False,

@@ -107,17 +107,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _capability_commands(sub: SubParsers) -> None:
-    """Sub-commands of the capabilities (users, import, ingest, payments, tariffs). Each
+    """Sub-commands of the capabilities (users, import, ingest, payments, seed, tariffs). Each
     capability's ``cli`` module has a ``register(sub)`` and imports ``backend.cliargs``, never
-    this module:
-    the tree is built here, top down, with no registry filled at import time."""
+    this module: the tree is built here, top down, with no registry filled at import time."""
     from backend.auth import cli as users
     from backend.importer import cli as importer
     from backend.metering.ingest import command as ingest
     from backend.prepaid.payments import cli as payments
+    from backend.seed import cli as seed
     from backend.tariffs import cli as tariffs
 
-    for capability in (users, importer, ingest, payments, tariffs):
+    for capability in (users, importer, ingest, payments, seed, tariffs):
         capability.register(sub)
 
 

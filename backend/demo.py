@@ -250,6 +250,9 @@ async def prepare(settings: Settings, *, meters: int, speed: float) -> tuple[Dem
         settings.payments_provider = "simulated"
     if "METERLINE_AUTH_REQUIRE_TOTP" not in os.environ:  # the demo's operators log in at once
         settings.auth_require_totp = False  # (docs/security.md; production requires TOTP)
+    if settings.notification_provider == "log":  # unconfigured: the demo's warnings get
+        settings.notification_provider = "simulated"  # receipts, so its engine may disconnect
+        settings.prepaid_auto_disconnect = True
     # the simulated meters count energy ``speed`` times as fast as the clock stamping their
     # readings: without this every reading would be a jump no rating passes (quarantine)
     settings.quarantine_power_margin *= max(1.0, speed)

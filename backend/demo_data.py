@@ -26,6 +26,7 @@ from backend.field.grids.models import Grid, TransformerArea
 from backend.metering.models import Agent, Meter, MeterStatus
 from backend.prepaid.models import Channel
 from backend.prepaid.topups import TopUpIn, top_up
+from backend.seed.store import seed_history  # a year of history: charts, tier, trend
 from backend.settings import Settings
 from backend.tariffs.loader import DEFAULT_FILE, load_file
 from backend.tariffs.service import store_tariffs
@@ -195,6 +196,9 @@ async def seed(settings: Settings, fleet: DemoFleet) -> list[str]:
                         else {}
                     ),
                 )
+        await seed_history(
+            engine, [m.customer_number for m in fleet.all()], timezone=settings.timezone
+        )
         factory = session_factory(engine)
         await _opening_credit(factory, settings)
         return await _seed_users(factory, fleet, settings.data_path)

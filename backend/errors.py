@@ -121,6 +121,15 @@ class ErrorCode(TextCode):
     BATCH_APPROVED = "error.batch_approved"
     BATCH_REJECTED = "error.batch_rejected"
     FOUR_EYES = "error.four_eyes"
+    # one disconnect policy for every disconnect (backend/commands/decisions.py)
+    OVERRIDE_REQUIRED = "error.override_required"  # {meters, blocked_by}
+    SUPERVISOR_OVERRIDE_REQUIRED = "error.supervisor_override_required"  # {meters, blocked_by}
+    SUPERVISOR_REQUIRED = "error.supervisor_required"  # a protected customer's override
+    COMMAND_CHANGED = "error.command_changed"  # {command, state}: compare-and-set lost
+    BATCH_DECIDED_CONCURRENTLY = "error.batch_decided_concurrently"  # {batch}
+    COMMAND_IN_BATCH = "error.command_in_batch"  # {command, batch}
+    COMMAND_NOT_RETRYABLE = "error.command_not_retryable"  # {command, state}
+    COMMAND_RETRIED = "error.command_retried"  # {command}
     PAYMENT_IN_PROGRESS = "error.payment_in_progress"
     IDEMPOTENCY_KEY_REUSED = "error.idempotency_key_reused"
     # online payments (backend/prepaid/payments)
@@ -129,6 +138,13 @@ class ErrorCode(TextCode):
     PAYMENT_PROVIDER_NOT_FOUND = "error.payment_provider_not_found"
     STATEMENT_NOT_TEXT = "error.statement_not_text"
     STATEMENT_INVALID = "error.statement_invalid"
+    # delivery receipts pushed by notice providers (backend/prepaid/channels)
+    RECEIPT_CHANNEL_NOT_CONFIGURED = "error.receipt_channel_not_configured"  # {channel}
+    RECEIPT_NOT_GENUINE = "error.receipt_not_genuine"  # {channel}: token or signature wrong
+    # limits before decoding (backend/system/limits.py)
+    BODY_TOO_LARGE = "error.body_too_large"  # {limit_bytes}
+    BODY_TOO_DEEP = "error.body_too_deep"  # {limit}: nesting levels
+    BODY_NOT_UTF8 = "error.body_not_utf8"  # {byte}: offset of the first bad byte
 
 
 class ServiceError(Exception):

@@ -56,10 +56,14 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     prepaid_warning_lead_hours: int = 24  # a disconnect warning must be this old
     prepaid_low_balance_fen: int = 2000  # warn below this balance ...
     prepaid_low_balance_days: int = 3  # ... or below this many days of credit left
-    prepaid_auto_disconnect: bool = True  # the engine queues disconnects when due
+    # the engine queues disconnects when due; needs a provider that confirms delivery
+    prepaid_auto_disconnect: bool = False
     prepaid_sweep_seconds: int = 300  # policy / warnings / expiry sweep period
     prepaid_notice_channels: str = "sms,app"  # sms, wechat, app
-    notification_provider: str = "log"  # where notices go; "log" writes them to the log
+    # where notices go: log (only written to the log, never "delivered"), simulated (demo,
+    # tests), aliyun_sms, wechat (docs/prepaid.md); their secrets in notification_config
+    notification_provider: str = "log"
+    notification_config: str = ""  # TOML file with the providers' keys and templates
     command_ttl_minutes: int = 120  # a command's not_after, from its creation
     command_ack_grace_seconds: int = 300  # wait this long past not_after for a late ack
     idempotency_retention_days: int = 7  # top-up idempotency keys are kept at least this long

@@ -30,6 +30,9 @@ class CommandBatch(Base):
     decision: Mapped[str | None] = mapped_column(String(16))  # approved / rejected
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # the strictest approval any of its commands needs, and the requester's override reason
+    approval: Mapped[str | None] = mapped_column(String(24))
+    override_reason: Mapped[str | None] = mapped_column(String(500))
 
 
 class Command(Base):
@@ -65,6 +68,13 @@ class Command(Base):
     restored_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # a manual disconnect: the approval it needs (backend.commands.approval.Approval), the
+    # disconnect policy's verdict when it was ordered (JSON), and the requester's override
+    approval: Mapped[str | None] = mapped_column(String(24))
+    verdict: Mapped[str | None] = mapped_column(Text)
+    override_reason: Mapped[str | None] = mapped_column(String(500))
+    # the failed command this one retries; unique, so two parallel retries make one command
+    retry_of: Mapped[str | None] = mapped_column(ForeignKey("commands.id"), unique=True)
 
 
 class CommandAudit(Base):
@@ -80,3 +90,6 @@ class CommandAudit(Base):
     from_state: Mapped[str | None] = mapped_column(String(24))
     to_state: Mapped[str] = mapped_column(String(24))
     detail: Mapped[str] = mapped_column(Text, default="")
+    # a person's own words with this move (the operator's reason, the approver's comment), shown
+    # as they are; ``detail`` is English for the audit log
+    note: Mapped[str | None] = mapped_column(String(500))

@@ -9,24 +9,35 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from datetime import timedelta
 
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.accounts.models import Account, Customer
+from backend.commands.approval import decode_verdict
 from backend.commands.lifecycle import TERMINAL, State
 from backend.commands.models import Command, CommandAudit, CommandBatch
-from backend.commands.schemas import AuditOut, BatchOut, CommandDetail, CommandOut, CommandStatus
+from backend.commands.schemas import (
+    AuditOut,
+    BatchOut,
+    CommandDetail,
+    CommandOut,
+    CommandStatus,
+    Subject,
+)
 from backend.commands.service import NOT_REQUIRED
 from backend.errors import ErrorCode as E
 from backend.errors import NotFound
+from backend.metering.models import Meter
 from backend.paging import fetch_page
 from protocols.contract import CommandKind
 
 STATUS_POLL_S = 0.2  # how often a waiting status request looks at the table
 
 
-def command_out(c: Command) -> CommandOut:
+def command_out(c: Command, subject: Subject | None = None) -> CommandOut:
     return CommandOut(
         id=c.id, meter_pk=c.meter_pk, meter_id=c.meter_id, agent_id=c.agent_id,
         account_id=c.account_id, kind=c.kind, state=c.state, terminal=c.state in TERMINAL,
@@ -36,7 +47,34 @@ def command_out(c: Command) -> CommandOut:
         restored_at=c.restored_at, created_at=c.created_at, updated_at=c.updated_at,
         reason_code=c.reason_code, reason_params=c.reason_params or {},
         error_code=c.error_code, error_params=c.error_params or {},
+        approval=c.approval or "none", verdict=decode_verdict(c.verdict),
+        override_reason=c.override_reason, retry_of=c.retry_of, subject=subject,
     )  # fmt: skip
+
+
+async def subjects(session: AsyncSession, commands: Sequence[Command]) -> dict[str, Subject]:
+    """Whose supply each command touches (customer, address, account, what they owe now), in
+    one query for a whole page."""
+    if not commands:
+        return {}
+    rows = await session.execute(
+        select(Command.id, Customer.name, Customer.number, Customer.address, Account.number,
+               Account.balance_fen)
+        .join(Meter, Meter.id == Command.meter_pk)
+        .join(Customer, Customer.id == Meter.customer_id)
+        .outerjoin(Account, Account.id == Command.account_id)
+        .where(Command.id.in_([c.id for c in commands]))
+    )  # fmt: skip
+    return {
+        cid: Subject(name, number, address, account, balance,
+                     max(0, -balance) if balance is not None else 0)
+        for cid, name, number, address, account, balance in rows
+    }  # fmt: skip
+
+
+async def commands_out(session: AsyncSession, commands: Sequence[Command]) -> list[CommandOut]:
+    found = await subjects(session, commands)
+    return [command_out(c, found.get(c.id)) for c in commands]
 
 
 async def get_command(session: AsyncSession, command_id: str) -> Command:
@@ -70,7 +108,7 @@ async def list_commands(
         conds.append(Command.batch_id == batch_id)
     stmt = select(Command).where(*conds).order_by(Command.created_at.desc(), Command.id)
     rows, total = await fetch_page(session, stmt, limit, offset)
-    return [command_out(r[0]) for r in rows], total
+    return await commands_out(session, [r[0] for r in rows]), total
 
 
 async def detail(session: AsyncSession, command_id: str) -> CommandDetail:
@@ -81,8 +119,11 @@ async def detail(session: AsyncSession, command_id: str) -> CommandDetail:
         .order_by(CommandAudit.at, CommandAudit.id)
     )
     return CommandDetail(
-        command=command_out(c),
-        audit=[AuditOut(a.at, a.actor, a.event, a.from_state, a.to_state, a.detail) for a in audit],
+        command=(await commands_out(session, [c]))[0],
+        audit=[
+            AuditOut(a.at, a.actor, a.event, a.from_state, a.to_state, a.detail, a.note)
+            for a in audit
+        ],
     )
 
 
@@ -110,14 +151,17 @@ async def wait_status(
 
 
 async def batch_out(session: AsyncSession, batch: CommandBatch) -> BatchOut:
-    commands = await session.scalars(
-        select(Command).where(Command.batch_id == batch.id).order_by(Command.meter_id)
-    )
+    commands = (
+        await session.scalars(
+            select(Command).where(Command.batch_id == batch.id).order_by(Command.meter_id)
+        )
+    ).all()
     return BatchOut(
         id=batch.id, kind=batch.kind, reason=batch.reason, requested_by=batch.requested_by,
         needs_approval=batch.decision != NOT_REQUIRED, decision=batch.decision,
         decided_by=batch.decided_by, decided_at=batch.decided_at, created_at=batch.created_at,
-        commands=[command_out(c) for c in commands],
+        commands=await commands_out(session, commands), approval=batch.approval or "none",
+        override_reason=batch.override_reason,
     )  # fmt: skip
 
 

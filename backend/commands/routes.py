@@ -7,7 +7,7 @@ every move is in its audit trail. A bulk disconnect waits for a second operator'
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from litestar import get, post
 from litestar.datastructures import State as AppState
@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from backend.auth.guards import BACK_OFFICE, OPERATORS, ApiController, CallerDep, DbSession
 from backend.auth.guards import requires_role as role
-from backend.commands import queries, service
+from backend.commands import decisions, queries, service
 from backend.commands.dispatch import wake_dispatcher
 from backend.commands.lifecycle import State
 from backend.commands.schemas import (
@@ -31,6 +31,7 @@ from backend.commands.schemas import (
     CommandPage,
     CommandStatus,
     DecisionIn,
+    RetryIn,
 )
 from backend.controllers import answers
 from backend.errors import Conflict, Forbidden, Invalid
@@ -45,8 +46,14 @@ CommandIdPath = Annotated[
 Wait = Annotated[int, QueryParameter(ge=0, le=30, description="seconds to wait for a change")]
 
 
-def _ttl(state: AppState) -> timedelta:
-    return timedelta(minutes=state.settings.command_ttl_minutes)
+def _context(state: AppState) -> decisions.Context:
+    """Settings and the policy's clock (a test may set app.state.prepaid_clock)."""
+    clock = state.get("prepaid_clock")
+    return decisions.Context(state.settings, clock() if clock else None)
+
+
+async def _out(db_session: DbSession, c: Any) -> CommandOut:
+    return (await queries.commands_out(db_session, [c]))[0]
 
 
 class CommandController(ApiController):
@@ -62,18 +69,21 @@ class CommandController(ApiController):
         state: AppState,
     ) -> CommandOut:  # fmt: skip
         """A manual disconnect, reconnect, arm, read or time sync of one meter, with a reason.
-        409 when the meter already has a command on its way or its control mode cannot do it."""
+        A disconnect waits for a second person (four-eyes); one the disconnect policy blocks
+        needs ``override_reason`` (409 ``error.override_required`` without it), a protected
+        customer's a supervisor's override. 409 when the meter already has a command on its way
+        or its control mode cannot do it."""
         meter = await db_session.get(Meter, data.meter_pk)
         if meter is None:
             raise Invalid(
                 E.METER_NOT_FOUND, f"no meter {data.meter_pk}", field="meter_pk",
                 meter=data.meter_pk,
             )  # fmt: skip
-        c = await service.create(
+        c = await decisions.order(
             db_session, meter, data.kind, reason=data.reason, actor=caller.username,
-            ttl=_ttl(state), command_id=data.id,
+            ctx=_context(state), command_id=data.id, override_reason=data.override_reason,
         )  # fmt: skip
-        out = queries.command_out(c)
+        out = await _out(db_session, c)
         await db_session.commit()
         wake_dispatcher(state)
         return out
@@ -123,8 +133,67 @@ class CommandController(ApiController):
     ) -> CommandOut:  # fmt: skip
         c = await queries.get_command(db_session, command_id)
         await service.cancel(db_session, c, caller.username, data.reason)
-        out = queries.command_out(c)
+        out = await _out(db_session, c)
         await db_session.commit()
+        return out
+
+    async def _decide(
+        self, approve: bool, data: DecisionIn, caller: CallerDep, db_session: DbSession,
+        command_id: str, state: AppState,
+    ) -> CommandOut:  # fmt: skip
+        c = await decisions.decide_command(
+            db_session, command_id, caller.username, caller.role, approve=approve,
+            ctx=_context(state), comment=data.comment, override=data.override,
+        )  # fmt: skip
+        out = await _out(db_session, c)
+        await db_session.commit()
+        if approve:
+            wake_dispatcher(state)
+        return out
+
+    @post(
+        "/{command_id:str}/approve", guards=[role(*BACK_OFFICE)], status_code=HTTP_200_OK,
+        responses=answers(Conflict, Forbidden),
+        summary="Approve a disconnect (a second person)",
+    )  # fmt: skip
+    async def approve(
+        self, data: JSONBody[DecisionIn], caller: CallerDep, db_session: DbSession,
+        command_id: CommandIdPath, state: AppState,
+    ) -> CommandOut:  # fmt: skip
+        """Four-eyes: not the requester (403). A disconnect the policy blocks is approved only
+        with ``override: true`` and a comment (409 ``error.override_required``); a protected
+        customer's only by a supervisor or admin (403). Decided once: 409
+        ``error.command_changed`` for every request but the first."""
+        return await self._decide(True, data, caller, db_session, command_id, state)
+
+    @post(
+        "/{command_id:str}/reject", guards=[role(*BACK_OFFICE)], status_code=HTTP_200_OK,
+        responses=answers(Conflict, Forbidden),
+        summary="Reject a disconnect",
+    )  # fmt: skip
+    async def reject(
+        self, data: JSONBody[DecisionIn], caller: CallerDep, db_session: DbSession,
+        command_id: CommandIdPath, state: AppState,
+    ) -> CommandOut:  # fmt: skip
+        return await self._decide(False, data, caller, db_session, command_id, state)
+
+    @post(
+        "/{command_id:str}/retry", guards=[role(*OPERATORS)], status_code=HTTP_201_CREATED,
+        responses=answers(Conflict), summary="Order a failed, expired or refused command again",
+    )  # fmt: skip
+    async def retry(
+        self, data: JSONBody[RetryIn], caller: CallerDep, db_session: DbSession,
+        command_id: CommandIdPath, state: AppState,
+    ) -> CommandOut:  # fmt: skip
+        """A new command (``retry_of`` names the old one), ordered like any other: a disconnect
+        waits for approval again. Each command is retried at most once (409)."""
+        c = await decisions.retry(
+            db_session, command_id, caller.username, reason=data.reason,
+            ctx=_context(state), override_reason=data.override_reason,
+        )  # fmt: skip
+        out = await _out(db_session, c)
+        await db_session.commit()
+        wake_dispatcher(state)
         return out
 
 
@@ -149,9 +218,9 @@ class CommandBatchController(ApiController):
         if missing:
             shown = ", ".join(map(str, missing[:20]))
             raise Invalid(E.METER_NOT_FOUND, f"no meter(s) {shown}", field="meter_pks", meter=shown)
-        batch, _ = await service.create_batch(
+        batch, _ = await decisions.order_batch(
             db_session, [meters[pk] for pk in wanted], data.kind, reason=data.reason,
-            actor=caller.username, ttl=_ttl(state),
+            actor=caller.username, ctx=_context(state), override_reason=data.override_reason,
         )  # fmt: skip
         out = await queries.batch_out(db_session, batch)
         await db_session.commit()
@@ -180,9 +249,10 @@ class CommandBatchController(ApiController):
         self, approve: bool, data: DecisionIn, caller: CallerDep, db_session: DbSession,
         batch_id: int, state: AppState,
     ) -> BatchOut:  # fmt: skip
-        batch = await service.decide_batch(
-            db_session, batch_id, caller.username, approve=approve, comment=data.comment
-        )
+        batch = await decisions.decide_batch(
+            db_session, batch_id, caller.username, caller.role, approve=approve,
+            ctx=_context(state), comment=data.comment, override=data.override,
+        )  # fmt: skip
         out = await queries.batch_out(db_session, batch)
         await db_session.commit()
         if approve:
@@ -190,19 +260,22 @@ class CommandBatchController(ApiController):
         return out
 
     @post(
-        "/{batch_id:int}/approve", guards=[role(*OPERATORS)], status_code=HTTP_200_OK,
-        responses=answers(Conflict, Forbidden), summary="Approve a bulk command (second operator)",
+        "/{batch_id:int}/approve", guards=[role(*BACK_OFFICE)], status_code=HTTP_200_OK,
+        responses=answers(Conflict, Forbidden),
+        summary="Approve a bulk command (second operator)",
     )  # fmt: skip
     async def approve(
         self, data: JSONBody[DecisionIn], caller: CallerDep, db_session: DbSession,
         batch_id: Id, state: AppState,
     ) -> BatchOut:  # fmt: skip
-        """Four-eyes: the requester may not approve their own batch (403)."""
+        """Four-eyes: the requester may not approve their own batch (403); overrides and
+        protected customers as for one command. Decided once (409 for every other request)."""
         return await self._decide(True, data, caller, db_session, batch_id, state)
 
     @post(
-        "/{batch_id:int}/reject", guards=[role(*OPERATORS)], status_code=HTTP_200_OK,
-        responses=answers(Conflict, Forbidden), summary="Reject a bulk command",
+        "/{batch_id:int}/reject", guards=[role(*BACK_OFFICE)], status_code=HTTP_200_OK,
+        responses=answers(Conflict, Forbidden),
+        summary="Reject a bulk command",
     )  # fmt: skip
     async def reject(
         self, data: JSONBody[DecisionIn], caller: CallerDep, db_session: DbSession,

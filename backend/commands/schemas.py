@@ -25,6 +25,8 @@ class CommandCreate(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     kind: CommandKind
     reason: Reason  # 原因: written to the audit trail and sent to the agent
     id: CommandId | None = None
+    # a disconnect the policy blocks (or of a protected customer) is only ordered with this
+    override_reason: Reason | None = None
 
 
 class BatchCreate(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -33,6 +35,7 @@ class BatchCreate(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     meter_pks: Annotated[list[MeterPk], msgspec.Meta(min_length=1, max_length=MAX_BATCH)]
     kind: CommandKind
     reason: Reason
+    override_reason: Reason | None = None  # needed when the policy blocks any of them
 
 
 class CancelIn(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -41,6 +44,47 @@ class CancelIn(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 class DecisionIn(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     comment: Annotated[str, msgspec.Meta(max_length=500)] = ""
+    # approving a disconnect the policy blocks: the approver says so explicitly, with a comment
+    override: bool = False
+
+
+class RetryIn(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Order a failed, expired or refused command again (a new command, same meter and kind)."""
+
+    reason: Reason
+    override_reason: Reason | None = None
+
+
+class RuleVerdict(msgspec.Struct, frozen=True):
+    rule: str  # arrears, protected, supply, warning, working_day, holiday_eve, hours, no_account
+    ok: bool  # True: this rule allows the disconnect
+    # what the rule says, for people: a ``policy.*`` code (prepaid.policy.PolicyText) and its
+    # parameters, as in the disconnect queue
+    code: str = ""
+    params: dict[str, Param] = msgspec.field(default_factory=dict)
+
+
+class Verdict(msgspec.Struct, frozen=True):
+    """The disconnect policy's verdict as codes (the PWA words each rule's ``code`` with its
+    ``params``): ``blocked_by`` lists the rules that do not allow it now."""
+
+    due: bool
+    blocked_by: list[str]
+    protected: bool
+    balance_fen: int | None
+    next_allowed_at: datetime | None
+    rules: list[RuleVerdict]
+
+
+class Subject(msgspec.Struct):
+    """Whose supply a command touches, for the approval card."""
+
+    customer_name: str
+    customer_number: str
+    address: str
+    account_number: str | None
+    balance_fen: int | None
+    owed_fen: int  # what the customer owes now (0 when the balance is not negative)
 
 
 class CommandOut(msgspec.Struct):
@@ -64,6 +108,11 @@ class CommandOut(msgspec.Struct):
     restored_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    approval: str  # none, four_eyes, override, supervisor_override
+    verdict: Verdict | None  # the policy's verdict when it was ordered (disconnects)
+    override_reason: str | None
+    retry_of: str | None
+    subject: Subject | None = None
     # for people: the engine's reason and the error as codes (service.CommandText); an
     # operator's reason is their own words and has no code
     reason_code: str | None = None
@@ -85,7 +134,8 @@ class AuditOut(msgspec.Struct):
     event: str
     from_state: str | None
     to_state: str
-    detail: str
+    detail: str  # English, for the log
+    note: str | None = None  # a person's own words: the reason, the approver's comment
 
 
 class CommandDetail(msgspec.Struct):
@@ -115,6 +165,8 @@ class BatchOut(msgspec.Struct):
     decided_at: datetime | None
     created_at: datetime
     commands: list[CommandOut]
+    approval: str  # the strictest any of its commands needs
+    override_reason: str | None
 
 
 class BatchPage(msgspec.Struct):

@@ -2,7 +2,8 @@
 
 Every change goes through :func:`transition`, which consults ``lifecycle.TRANSITIONS`` and writes
 an audit row (actor, time, from, to, detail) in the same transaction; an illegal move raises
-before anything is written.
+before anything is written. An audit row's ``detail`` is English for the log; ``note`` is a
+person's own words (a reason, a comment), the only text of it a screen shows as it is.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from backend.commands.lifecycle import OPEN, Event, State, next_state
-from backend.commands.models import Command, CommandAudit, CommandBatch
-from backend.errors import Conflict, Forbidden, Invalid, NotFound
+from backend.commands.models import Command, CommandAudit
+from backend.errors import Conflict, Forbidden
 from backend.errors import ErrorCode as E
 from backend.metering.models import Meter
 from backend.texts import Text, TextCode
@@ -45,29 +47,57 @@ class CommandRefused(Conflict):
 
 
 class FourEyes(Forbidden):
-    """The approver must be a different operator than the requester (403)."""
+    """The approver must be a different person than the requester (or, for a protected
+    customer, a supervisor) (403)."""
 
 
 async def audit(
     session: AsyncSession, command: Command, event: str, actor: str, frm: State | None,
-    to: State, detail: str = "",
+    to: State, detail: str = "", note: str | None = None,
 ) -> None:  # fmt: skip
     session.add(
         CommandAudit(
             command_id=command.id, at=utcnow(), actor=actor, event=event,
             from_state=frm.value if frm else None, to_state=to.value, detail=detail,
+            note=note[:500] if note else None,
         )
     )  # fmt: skip
 
 
+class CommandChanged(Conflict):
+    """Someone else moved the command first (compare-and-set lost): answered 409."""
+
+    def __init__(self, command_id: str, expected: State) -> None:
+        super().__init__(
+            E.COMMAND_CHANGED,
+            f"command {command_id} is no longer {expected.value}: someone else decided first",
+            command=command_id,
+            state=expected.value,
+        )
+
+
 async def transition(
-    session: AsyncSession, command: Command, event: Event, actor: str, detail: str = ""
-) -> State:
+    session: AsyncSession, command: Command, event: Event, actor: str, detail: str = "",
+    *, note: str | None = None, **values: object,
+) -> State:  # fmt: skip
+    """Move ``command`` on ``event`` as a compare-and-set on its row: ``UPDATE … WHERE state =
+    :expected``. Of two concurrent moves exactly one wins; the other raises CommandChanged and
+    writes nothing. ``values`` are further columns set in the same statement; ``note`` is the
+    person's own words for the audit row."""
     old = command.state
     new = next_state(old, event)  # raises IllegalCommandTransition, nothing changed
-    command.state = new
-    command.updated_at = utcnow()
-    await audit(session, command, event.value, actor, old, new, detail)
+    now = utcnow()
+    result = await session.execute(
+        update(Command)
+        .where(Command.id == command.id, Command.state == old)
+        .values(state=new, updated_at=now, **values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise CommandChanged(command.id, old)
+    for key, value in dict(values, state=new, updated_at=now).items():
+        set_committed_value(command, key, value)
+    await audit(session, command, event.value, actor, old, new, detail, note)
     return new
 
 
@@ -93,6 +123,10 @@ async def create(
     paid_at: datetime | None = None,
     command_id: str | None = None,
     reason_text: Text | None = None,
+    approval: str | None = None,
+    verdict: str | None = None,
+    override_reason: str | None = None,
+    retry_of: str | None = None,
 ) -> Command:
     reason = reason.strip()
     if not reason:
@@ -138,91 +172,23 @@ async def create(
         agent_id=meter.agent_id, account_id=meter.account_id, kind=kind,
         state=State.AWAITING_APPROVAL if needs_approval else State.QUEUED, reason=reason,
         actor=actor, batch_id=batch_id, not_after=now + ttl, expected_relay_state=expected,
-        paid_at=paid_at, created_at=now, updated_at=now,
+        paid_at=paid_at, created_at=now, updated_at=now, approval=approval, verdict=verdict,
+        override_reason=override_reason, retry_of=retry_of,
         reason_code=reason_text.code if reason_text else None,
         reason_params=dict(reason_text.params) if reason_text else None,
     )  # fmt: skip
     session.add(command)
     await session.flush()
-    await audit(session, command, "create", actor, None, command.state, reason)
+    # the engine's reason is a code (reason_text); an operator's is their own words
+    note = None if reason_text else reason
+    await audit(session, command, "create", actor, None, command.state, reason, note)
     return command
-
-
-async def create_batch(
-    session: AsyncSession,
-    meters: list[Meter],
-    kind: CommandKind,
-    *,
-    reason: str,
-    actor: str,
-    ttl: timedelta,
-) -> tuple[CommandBatch, list[Command]]:
-    """A bulk order, all or nothing: a meter that cannot take the command refuses the batch.
-    Bulk disconnects wait for a second operator (four-eyes); other kinds go out at once."""
-    if len({m.id for m in meters}) != len(meters):
-        raise Invalid(E.METER_LISTED_TWICE, "a meter is listed twice", field="meter_pks")
-    needs_approval = kind is CommandKind.DISCONNECT
-    batch = CommandBatch(
-        kind=kind, reason=reason.strip(), requested_by=actor, created_at=utcnow(),
-        decision=None if needs_approval else NOT_REQUIRED,
-    )  # fmt: skip
-    session.add(batch)
-    await session.flush()
-    commands = [
-        await create(
-            session,
-            m,
-            kind,
-            reason=reason,
-            actor=actor,
-            ttl=ttl,
-            needs_approval=needs_approval,
-            batch_id=batch.id,
-        )
-        for m in meters
-    ]
-    return batch, commands
 
 
 async def cancel(session: AsyncSession, command: Command, actor: str, reason: str) -> Command:
     """Withdraw a command before it is sent (raises IllegalCommandTransition once sent)."""
-    await transition(session, command, Event.CANCEL, actor, reason)
+    await transition(session, command, Event.CANCEL, actor, reason, note=reason)
     return command
-
-
-async def decide_batch(
-    session: AsyncSession, batch_id: int, approver: str, *, approve: bool, comment: str = ""
-) -> CommandBatch:
-    batch = await session.get(CommandBatch, batch_id)
-    if batch is None:
-        raise NotFound(E.BATCH_NOT_FOUND, f"command batch {batch_id} not found", batch=batch_id)
-    if batch.decision == NOT_REQUIRED:
-        raise CommandRefused(
-            E.BATCH_NEEDS_NO_APPROVAL, f"batch {batch_id} needs no approval", batch=batch_id
-        )
-    if batch.decision is not None:
-        raise CommandRefused(
-            E.BATCH_APPROVED if batch.decision == "approved" else E.BATCH_REJECTED,
-            f"batch {batch_id} was already {batch.decision} by {batch.decided_by}",
-            batch=batch_id,
-            by=batch.decided_by,
-        )
-    if approver == batch.requested_by:
-        raise FourEyes(
-            E.FOUR_EYES, "four-eyes rule: a second operator must approve this, not the requester"
-        )
-    batch.decision = "approved" if approve else "rejected"
-    batch.decided_by = approver
-    batch.decided_at = utcnow()
-    commands = (await session.scalars(select(Command).where(Command.batch_id == batch_id))).all()
-    for c in commands:
-        if c.state is State.AWAITING_APPROVAL:
-            await transition(
-                session, c, Event.APPROVE if approve else Event.REJECT, approver,
-                f"batch {batch_id} {batch.decision}" + (f": {comment}" if comment else ""),
-            )  # fmt: skip
-            c.approver = approver
-    return batch
 
 
 _REFUSED = {

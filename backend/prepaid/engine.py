@@ -10,9 +10,11 @@ The time from payment to restored supply is kept on the command (paid_at → res
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,6 +22,7 @@ from backend.accounts.models import Account, AccountKind, Customer
 from backend.commands import service
 from backend.commands.lifecycle import Event, State
 from backend.commands.models import Command
+from backend.commands.schemas import RuleVerdict, Verdict
 from backend.metering.models import Meter, MeterStatus
 from backend.prepaid import notices, spend
 from backend.prepaid.models import NoticeChannel, NoticeKind
@@ -69,6 +72,18 @@ async def facts_of(session: AsyncSession, account: Account) -> AccountFacts:
     )  # fmt: skip
 
 
+def verdict_of(facts: AccountFacts, decision: Decision) -> Verdict:
+    """The policy's decision as codes (the PWA words them), kept on every disconnect."""
+    verdict = Verdict(
+        due=decision.due, blocked_by=[r.rule for r in decision.reasons if not r.ok],
+        protected=facts.protected or facts.key_account_class == 1,
+        balance_fen=facts.balance_fen, next_allowed_at=decision.next_allowed_at,
+        rules=[RuleVerdict(r.rule, r.ok, r.code.value, dict(r.params))
+               for r in decision.reasons],
+    )  # fmt: skip
+    return verdict
+
+
 def _yuan(fen: int) -> str:
     return f"{'-' if fen < 0 else ''}{abs(fen) // 100}.{abs(fen) % 100:02d}"
 
@@ -79,14 +94,20 @@ class SweepResult:
     disconnects: list[str]
 
 
-async def sweep(session: AsyncSession, settings: Settings, now: datetime) -> SweepResult:
-    """Warn low accounts, queue disconnects that are due, close healthy episodes."""
+async def sweep(
+    session: AsyncSession, settings: Settings, now: datetime, *, only: Sequence[int] | None = None
+) -> SweepResult:
+    """Warn low accounts, queue disconnects that are due, close healthy episodes: every
+    prepaid account, or ``only`` these (the incremental sweep's batch, backend.prepaid.sweep)."""
     config = policy_config(settings)
     tz = settings.timezone
     chans = channels(settings)
     ttl = timedelta(minutes=settings.command_ttl_minutes)
     result = SweepResult({}, [])
-    accounts = await session.scalars(select(Account).where(Account.kind == AccountKind.PREPAID))
+    which = select(Account).where(Account.kind == AccountKind.PREPAID)
+    if only is not None:
+        which = which.where(Account.id.in_(only))
+    accounts = await session.scalars(which)
     for account in accounts.all():
         _, left = await spend.days_of_credit(session, account.id, account.balance_fen, now)
         low = account.balance_fen < settings.prepaid_low_balance_fen or (
@@ -138,6 +159,8 @@ async def sweep(session: AsyncSession, settings: Settings, now: datetime) -> Swe
                             service.CommandText.REASON_ARREARS,
                             {"balance_fen": account.balance_fen},
                         ),
+                        approval="none",
+                        verdict=msgspec.json.encode(verdict_of(facts, decision)).decode(),
                     )  # fmt: skip
                 except service.CommandRefused:
                     continue

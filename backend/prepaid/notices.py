@@ -21,6 +21,8 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -138,12 +140,15 @@ class NotificationProvider(Protocol):
 
 
 class LoggingProvider:
-    """The default: writes each notice to the log and counts it delivered."""
+    """The default: writes each notice to the log. Nothing confirms that it reached anyone,
+    so it stays ``sent``, never ``delivered`` (real channels: ``backend.prepaid.channels``)."""
+
+    delivers = False
 
     async def send(self, notice: Notice) -> Delivery:
         log.info("notice %s to %s via %s: %s", notice.id, notice.recipient or "-",
                  notice.channel.value, notice.text)  # fmt: skip
-        return Delivery(True, ref=f"log-{notice.id}")
+        return Delivery(False, ref=f"log-{notice.id}")
 
 
 async def average_daily_spend_fen(session: AsyncSession, account_id: int, now: datetime) -> int:
@@ -167,10 +172,14 @@ def days_left(balance_fen: int, daily_fen: int) -> float | None:
 
 async def episode(session: AsyncSession, account_id: int) -> WarningEpisode:
     ep = await session.get(WarningEpisode, account_id)
-    if ep is None:
-        ep = WarningEpisode(account_id=account_id, episode=0, open=False)
-        session.add(ep)
-        await session.flush()
+    if ep is None:  # created once, whoever comes first (the sweep, a payment's restore)
+        dialect = session.get_bind().dialect.name
+        insert = (pg_insert if dialect == "postgresql" else sqlite_insert)(WarningEpisode)
+        await session.execute(
+            insert.values(account_id=account_id, episode=0, open=False).on_conflict_do_nothing()
+        )
+        ep = await session.get(WarningEpisode, account_id)
+        assert ep is not None
     return ep
 
 
@@ -280,16 +289,3 @@ async def sent_this_episode(session: AsyncSession, account_id: int, kind: Notice
         .limit(1)
     )
     return found is not None
-
-
-PROVIDERS: dict[str, type[NotificationProvider]] = {"log": LoggingProvider}
-
-
-def provider_for(name: str) -> NotificationProvider:
-    """The provider named by ``METERLINE_NOTIFICATION_PROVIDER``."""
-    try:
-        return PROVIDERS[name]()
-    except KeyError:
-        raise ValueError(
-            f"METERLINE_NOTIFICATION_PROVIDER: {name!r} is not one of {', '.join(PROVIDERS)}"
-        ) from None

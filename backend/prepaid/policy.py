@@ -114,6 +114,7 @@ class PolicyText(TextCode):
     NOT_HOLIDAY_EVE = "policy.not_holiday_eve"
     IN_HOURS = "policy.in_hours"  # {local_time, window_start, window_end}
     OUT_OF_HOURS = "policy.out_of_hours"  # {local_time, window_start, window_end}
+    NO_ACCOUNT = "policy.no_account"  # a meter of no account: no arrears to judge
 
 
 class Reason(msgspec.Struct, frozen=True):

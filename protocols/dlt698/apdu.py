@@ -19,7 +19,8 @@ it as PIID-ACD (bit 6: the server asks to be polled). The security wrapper (10H 
 from __future__ import annotations
 
 import enum
-from typing import Union
+from collections.abc import Callable
+from typing import Any, Union
 
 import msgspec
 
@@ -254,42 +255,85 @@ def _tail(follow: tuple[FollowItem, ...], tag: TimeTag | None) -> bytes:
 
 def encode_apdu(apdu: Apdu) -> bytes:
     """The APDU's bytes (service tag first)."""
-    match apdu:
-        case GetNormal(piid, oad, tag):
-            return b"\x05\x01" + _byte(piid, "PIID") + _oad(oad) + _optional_time_tag(tag)
-        case GetNormalList(piid, oads, tag):
-            body = encode_length(len(oads)) + b"".join(map(_oad, oads))
-            return b"\x05\x02" + _byte(piid, "PIID") + body + _optional_time_tag(tag)
-        case GetRecord(piid, oad, rsd, rcsd, tag):
-            body = _oad(oad) + encode_rsd(rsd) + encode_rcsd(rcsd)
-            return b"\x05\x03" + _byte(piid, "PIID") + body + _optional_time_tag(tag)
-        case SetNormal(piid, oad, value, tag):
-            body = _oad(oad) + encode_data(value)
-            return b"\x06\x01" + _byte(piid, "PIID") + body + _optional_time_tag(tag)
-        case ActionNormal(piid, omd, value, tag):
-            body = _oad(omd) + encode_data(value)
-            return b"\x07\x01" + _byte(piid, "PIID") + body + _optional_time_tag(tag)
-        case GetResponseNormal(piid, result, follow, tag):
-            body = _result_normal(result)
-            return b"\x85\x01" + _byte(piid, "PIID") + body + _tail(follow, tag)
-        case GetResponseNormalList(piid, results, follow, tag):
-            body = encode_length(len(results)) + b"".join(map(_result_normal, results))
-            return b"\x85\x02" + _byte(piid, "PIID") + body + _tail(follow, tag)
-        case GetResponseRecord(piid, result, follow, tag):
-            body = encode_result_record(result)
-            return b"\x85\x03" + _byte(piid, "PIID") + body + _tail(follow, tag)
-        case SetResponseNormal(piid, oad, dar, follow, tag):
-            body = _oad(oad) + _byte(dar, "DAR")
-            return b"\x86\x01" + _byte(piid, "PIID") + body + _tail(follow, tag)
-        case ActionResponseNormal(piid, omd, dar, value, follow, tag):
-            body = _oad(omd) + _byte(dar, "DAR")
-            body += b"\x00" if value is None else b"\x01" + encode_data(value)
-            return b"\x87\x01" + _byte(piid, "PIID") + body + _tail(follow, tag)
-        case ErrorResponse(piid, kind, follow, tag):
-            return b"\xee" + _byte(piid, "PIID") + _byte(kind, "error kind") + _tail(follow, tag)
-        case SecurityRequest() | SecurityResponse():
-            return encode_security(apdu)
+    for cls in type(apdu).__mro__:  # a subclass is encoded as its base, as isinstance would
+        encode = _APDU_ENCODERS.get(cls)
+        if encode is not None:
+            return encode(apdu)
     raise LocalProtocolError(f"cannot encode {type(apdu).__name__}")
+
+
+def _encode_get_normal(a: GetNormal) -> bytes:
+    return b"\x05\x01" + _byte(a.piid, "PIID") + _oad(a.oad) + _optional_time_tag(a.time_tag)
+
+
+def _encode_get_normal_list(a: GetNormalList) -> bytes:
+    body = encode_length(len(a.oads)) + b"".join(map(_oad, a.oads))
+    return b"\x05\x02" + _byte(a.piid, "PIID") + body + _optional_time_tag(a.time_tag)
+
+
+def _encode_get_record(a: GetRecord) -> bytes:
+    body = _oad(a.oad) + encode_rsd(a.rsd) + encode_rcsd(a.rcsd)
+    return b"\x05\x03" + _byte(a.piid, "PIID") + body + _optional_time_tag(a.time_tag)
+
+
+def _encode_set_normal(a: SetNormal) -> bytes:
+    body = _oad(a.oad) + encode_data(a.value)
+    return b"\x06\x01" + _byte(a.piid, "PIID") + body + _optional_time_tag(a.time_tag)
+
+
+def _encode_action_normal(a: ActionNormal) -> bytes:
+    body = _oad(a.omd) + encode_data(a.value)
+    return b"\x07\x01" + _byte(a.piid, "PIID") + body + _optional_time_tag(a.time_tag)
+
+
+def _encode_get_response_normal(a: GetResponseNormal) -> bytes:
+    body = _result_normal(a.result)
+    return b"\x85\x01" + _byte(a.piid, "PIID") + body + _tail(a.follow, a.time_tag)
+
+
+def _encode_get_response_normal_list(a: GetResponseNormalList) -> bytes:
+    body = encode_length(len(a.results)) + b"".join(map(_result_normal, a.results))
+    return b"\x85\x02" + _byte(a.piid, "PIID") + body + _tail(a.follow, a.time_tag)
+
+
+def _encode_get_response_record(a: GetResponseRecord) -> bytes:
+    body = encode_result_record(a.result)
+    return b"\x85\x03" + _byte(a.piid, "PIID") + body + _tail(a.follow, a.time_tag)
+
+
+def _encode_set_response_normal(a: SetResponseNormal) -> bytes:
+    body = _oad(a.oad) + _byte(a.dar, "DAR")
+    return b"\x86\x01" + _byte(a.piid, "PIID") + body + _tail(a.follow, a.time_tag)
+
+
+def _encode_action_response_normal(a: ActionResponseNormal) -> bytes:
+    body = _oad(a.omd) + _byte(a.dar, "DAR")
+    body += b"\x00" if a.value is None else b"\x01" + encode_data(a.value)
+    return b"\x87\x01" + _byte(a.piid, "PIID") + body + _tail(a.follow, a.time_tag)
+
+
+def _encode_error_response(a: ErrorResponse) -> bytes:
+    piid = _byte(a.piid, "PIID")
+    return b"\xee" + piid + _byte(a.kind, "error kind") + _tail(a.follow, a.time_tag)
+
+
+# Each APDU class and the function that writes it; the bytes each starts with are the table in
+# the module docstring. Any[...]: each function takes its own class, which a dict cannot say.
+_APDU_ENCODERS: dict[type, Callable[[Any], bytes]] = {
+    GetNormal: _encode_get_normal,
+    GetNormalList: _encode_get_normal_list,
+    GetRecord: _encode_get_record,
+    SetNormal: _encode_set_normal,
+    ActionNormal: _encode_action_normal,
+    GetResponseNormal: _encode_get_response_normal,
+    GetResponseNormalList: _encode_get_response_normal_list,
+    GetResponseRecord: _encode_get_response_record,
+    SetResponseNormal: _encode_set_response_normal,
+    ActionResponseNormal: _encode_action_response_normal,
+    ErrorResponse: _encode_error_response,
+    SecurityRequest: encode_security,
+    SecurityResponse: encode_security,
+}
 
 
 # --- decoding --------------------------------------------------------------------------------
@@ -375,48 +419,87 @@ def decode_apdu(raw: bytes) -> Apdu:
     tag = r.byte("service tag")
     if tag in (SECURITY_REQUEST, SECURITY_RESPONSE):
         return decode_security(raw)
-    if tag == Service.ERROR_RESPONSE:
+    result: Apdu
+    if tag == Service.ERROR_RESPONSE:  # the one service without a choice byte
         piid, kind = r.byte("PIID-ACD"), r.byte("error kind")
-        result: Apdu = ErrorResponse(piid, kind, r.follow(), r.time_tag())
-        r.end()
-        return result
-    choice = r.byte("service choice")
-    piid = r.byte("PIID")
-    key = (tag, choice)
-    if key == (Service.GET_REQUEST, 1):
-        result = GetNormal(piid, r.oad(), r.time_tag())
-    elif key == (Service.GET_REQUEST, 2):
-        oads = tuple(r.oad() for _ in range(r.count(4)))
-        result = GetNormalList(piid, oads, r.time_tag())
-    elif key == (Service.GET_REQUEST, 3):
-        oad = r.oad()
-        rsd, r.pos = decode_rsd(r.buf, r.pos)
-        rcsd, r.pos = decode_rcsd(r.buf, r.pos)
-        result = GetRecord(piid, oad, rsd, rcsd, r.time_tag())
-    elif key == (Service.SET_REQUEST, 1):
-        result = SetNormal(piid, r.oad(), r.data(), r.time_tag())
-    elif key == (Service.ACTION_REQUEST, 1):
-        result = ActionNormal(piid, r.oad(), r.data(), r.time_tag())
-    elif key == (Service.GET_RESPONSE, 1):
-        normal = r.result_normal()
-        result = GetResponseNormal(piid, normal, r.follow(), r.time_tag())
-    elif key == (Service.GET_RESPONSE, 2):
-        results = tuple(r.result_normal() for _ in range(r.count(6)))
-        result = GetResponseNormalList(piid, results, r.follow(), r.time_tag())
-    elif key == (Service.GET_RESPONSE, 3):
-        record = r.result_record()
-        result = GetResponseRecord(piid, record, r.follow(), r.time_tag())
-    elif key == (Service.SET_RESPONSE, 1):
-        oad, dar = r.oad(), r.byte("DAR")
-        result = SetResponseNormal(piid, oad, dar, r.follow(), r.time_tag())
-    elif key == (Service.ACTION_RESPONSE, 1):
-        omd, dar = r.oad(), r.byte("DAR")
-        present = r.byte("optional data flag")
-        if present not in (0, 1):
-            raise DecodeError(f"optional data flag {present} is neither 0 nor 1")
-        value = r.data() if present else None
-        result = ActionResponseNormal(piid, omd, dar, value, r.follow(), r.time_tag())
+        result = ErrorResponse(piid, kind, r.follow(), r.time_tag())
     else:
-        raise DecodeError(f"service {tag:02X}H choice {choice} is not implemented")
+        choice = r.byte("service choice")
+        piid = r.byte("PIID")
+        decode = _APDU_DECODERS.get((tag, choice))
+        if decode is None:
+            raise DecodeError(f"service {tag:02X}H choice {choice} is not implemented")
+        result = decode(r, piid)
     r.end()
     return result
+
+
+# Each decoder reads what follows the PIID, field by field in wire order.
+
+
+def _decode_get_normal(r: _Reader, piid: int) -> Apdu:
+    return GetNormal(piid, r.oad(), r.time_tag())
+
+
+def _decode_get_normal_list(r: _Reader, piid: int) -> Apdu:
+    oads = tuple(r.oad() for _ in range(r.count(4)))
+    return GetNormalList(piid, oads, r.time_tag())
+
+
+def _decode_get_record(r: _Reader, piid: int) -> Apdu:
+    oad = r.oad()
+    rsd, r.pos = decode_rsd(r.buf, r.pos)
+    rcsd, r.pos = decode_rcsd(r.buf, r.pos)
+    return GetRecord(piid, oad, rsd, rcsd, r.time_tag())
+
+
+def _decode_set_normal(r: _Reader, piid: int) -> Apdu:
+    return SetNormal(piid, r.oad(), r.data(), r.time_tag())
+
+
+def _decode_action_normal(r: _Reader, piid: int) -> Apdu:
+    return ActionNormal(piid, r.oad(), r.data(), r.time_tag())
+
+
+def _decode_get_response_normal(r: _Reader, piid: int) -> Apdu:
+    normal = r.result_normal()
+    return GetResponseNormal(piid, normal, r.follow(), r.time_tag())
+
+
+def _decode_get_response_normal_list(r: _Reader, piid: int) -> Apdu:
+    results = tuple(r.result_normal() for _ in range(r.count(6)))
+    return GetResponseNormalList(piid, results, r.follow(), r.time_tag())
+
+
+def _decode_get_response_record(r: _Reader, piid: int) -> Apdu:
+    record = r.result_record()
+    return GetResponseRecord(piid, record, r.follow(), r.time_tag())
+
+
+def _decode_set_response_normal(r: _Reader, piid: int) -> Apdu:
+    oad, dar = r.oad(), r.byte("DAR")
+    return SetResponseNormal(piid, oad, dar, r.follow(), r.time_tag())
+
+
+def _decode_action_response_normal(r: _Reader, piid: int) -> Apdu:
+    omd, dar = r.oad(), r.byte("DAR")
+    present = r.byte("optional data flag")
+    if present not in (0, 1):
+        raise DecodeError(f"optional data flag {present} is neither 0 nor 1")
+    value = r.data() if present else None
+    return ActionResponseNormal(piid, omd, dar, value, r.follow(), r.time_tag())
+
+
+# (service tag, choice) -> its decoder: the table in the module docstring, read direction.
+_APDU_DECODERS: dict[tuple[int, int], Callable[[_Reader, int], Apdu]] = {
+    (Service.GET_REQUEST, 1): _decode_get_normal,
+    (Service.GET_REQUEST, 2): _decode_get_normal_list,
+    (Service.GET_REQUEST, 3): _decode_get_record,
+    (Service.SET_REQUEST, 1): _decode_set_normal,
+    (Service.ACTION_REQUEST, 1): _decode_action_normal,
+    (Service.GET_RESPONSE, 1): _decode_get_response_normal,
+    (Service.GET_RESPONSE, 2): _decode_get_response_normal_list,
+    (Service.GET_RESPONSE, 3): _decode_get_response_record,
+    (Service.SET_RESPONSE, 1): _decode_set_response_normal,
+    (Service.ACTION_RESPONSE, 1): _decode_action_response_normal,
+}

@@ -8,6 +8,7 @@ the bytes present and stops nesting at :data:`MAX_DEPTH`.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 
 from protocols.dlt698.data import (
     MAX_DEPTH,
@@ -15,6 +16,7 @@ from protocols.dlt698.data import (
     Csd,
     Data,
     DataType,
+    DataValue,
     Date,
     DateTime,
     DateTimeS,
@@ -99,76 +101,137 @@ def _encode(value: Data, out: bytearray, depth: int) -> None:
         raise LocalProtocolError(f"data nested deeper than {MAX_DEPTH}")
     tag, v = value.type, value.value
     out.append(tag)
+    encode = _ENCODERS.get(tag)
+    if encode is None:
+        raise LocalProtocolError(f"data type {tag} is not supported")
     try:
-        _encode_value(tag, v, out, depth)
+        encode(v, out, depth)
     except (struct.error, TypeError, AttributeError, OverflowError, AssertionError) as exc:
         raise LocalProtocolError(f"{DataType(tag).name} cannot hold {v!r}: {exc}") from None
 
 
-def _encode_value(tag: int, v: object, out: bytearray, depth: int) -> None:
-    number = _NUMBERS.get(tag)
-    if number is not None:
+# One small encoder per type: (value, output, nesting depth). A value of the wrong Python type
+# raises TypeError or AssertionError, which _encode turns into a LocalProtocolError.
+_Encoder = Callable[[object, bytearray, int], None]
+
+
+def _encode_number(number: struct.Struct) -> _Encoder:
+    def encode(v: object, out: bytearray, depth: int) -> None:
         if not isinstance(v, int) or isinstance(v, bool):
             raise TypeError("an integer is required")
         out += number.pack(v)
-    elif tag == DataType.NULL:
-        if v is not None:
-            raise TypeError("null holds None")
-    elif tag in (DataType.ARRAY, DataType.STRUCTURE):
-        assert isinstance(v, tuple)
-        out += encode_length(len(v))
-        for item in v:
-            if not isinstance(item, Data):
-                raise TypeError("array and structure items are Data")
-            _encode(item, out, depth + 1)
-    elif tag == DataType.BOOL:
-        if type(v) is not bool:
-            raise TypeError("bool holds True or False")
-        out.append(1 if v else 0)
-    elif tag == DataType.BIT_STRING:
-        assert isinstance(v, BitString)
-        size = (v.length + 7) // 8
-        if v.length < 0 or v.value < 0 or v.value >> v.length:
-            raise TypeError(f"value does not fit {v.length} bits")
-        out += encode_length(v.length) + (v.value << (size * 8 - v.length)).to_bytes(size, "big")
-    elif tag in _BYTE_STRINGS:
-        assert isinstance(v, bytes)
-        out += encode_length(len(v)) + v
-    elif tag == DataType.VISIBLE_STRING:
-        assert isinstance(v, str)
-        raw = v.encode("latin-1")
-        out += encode_length(len(raw)) + raw
-    elif tag == DataType.UTF8_STRING:
-        assert isinstance(v, str)
-        raw = v.encode("utf-8")
-        out += encode_length(len(raw)) + raw
-    elif tag in _FLOATS:
+
+    return encode
+
+
+def _encode_float(number: struct.Struct) -> _Encoder:
+    def encode(v: object, out: bytearray, depth: int) -> None:
         assert isinstance(v, float)
-        out += _FLOATS[tag].pack(v)
-    elif tag == DataType.DATE_TIME_S:
-        assert isinstance(v, DateTimeS)
-        out += _DATE_TIME_S.pack(v.year, v.month, v.day, v.hour, v.minute, v.second)
-    elif tag == DataType.DATE:
-        assert isinstance(v, Date)
-        out += _DATE.pack(v.year, v.month, v.day, v.weekday)
-    elif tag == DataType.TIME:
-        assert isinstance(v, Time)
-        out += _TIME.pack(v.hour, v.minute, v.second)
-    elif tag == DataType.DATE_TIME:
-        assert isinstance(v, DateTime)
-        out += _DATE_TIME.pack(
-            v.year, v.month, v.day, v.weekday, v.hour, v.minute, v.second, v.milliseconds
-        )
-    elif tag == DataType.TI:
-        assert isinstance(v, Ti)
-        out += _TI.pack(v.unit, v.interval)
-    elif tag == DataType.SCALER_UNIT:
-        assert isinstance(v, ScalerUnit)
-        out += _SCALER_UNIT.pack(v.scaler, v.unit)
-    elif tag in _WRITTEN:
+        out += number.pack(v)
+
+    return encode
+
+
+def _encode_text(encoding: str) -> _Encoder:
+    def encode(v: object, out: bytearray, depth: int) -> None:
+        assert isinstance(v, str)
+        raw = v.encode(encoding)
+        out += encode_length(len(raw)) + raw
+
+    return encode
+
+
+def _encode_written_as(tag: int) -> _Encoder:
+    def encode(v: object, out: bytearray, depth: int) -> None:
         out += encode_written(tag, v)
-    else:
-        raise LocalProtocolError(f"data type {tag} is not supported")
+
+    return encode
+
+
+def _encode_null(v: object, out: bytearray, depth: int) -> None:
+    if v is not None:
+        raise TypeError("null holds None")
+
+
+def _encode_items(v: object, out: bytearray, depth: int) -> None:
+    assert isinstance(v, tuple)
+    out += encode_length(len(v))
+    for item in v:
+        if not isinstance(item, Data):
+            raise TypeError("array and structure items are Data")
+        _encode(item, out, depth + 1)
+
+
+def _encode_bool(v: object, out: bytearray, depth: int) -> None:
+    if type(v) is not bool:
+        raise TypeError("bool holds True or False")
+    out.append(1 if v else 0)
+
+
+def _encode_bit_string(v: object, out: bytearray, depth: int) -> None:
+    assert isinstance(v, BitString)
+    size = (v.length + 7) // 8
+    if v.length < 0 or v.value < 0 or v.value >> v.length:
+        raise TypeError(f"value does not fit {v.length} bits")
+    out += encode_length(v.length) + (v.value << (size * 8 - v.length)).to_bytes(size, "big")
+
+
+def _encode_octets(v: object, out: bytearray, depth: int) -> None:
+    assert isinstance(v, bytes)
+    out += encode_length(len(v)) + v
+
+
+def _encode_date_time_s(v: object, out: bytearray, depth: int) -> None:
+    assert isinstance(v, DateTimeS)
+    out += _DATE_TIME_S.pack(v.year, v.month, v.day, v.hour, v.minute, v.second)
+
+
+def _encode_date(v: object, out: bytearray, depth: int) -> None:
+    assert isinstance(v, Date)
+    out += _DATE.pack(v.year, v.month, v.day, v.weekday)
+
+
+def _encode_time(v: object, out: bytearray, depth: int) -> None:
+    assert isinstance(v, Time)
+    out += _TIME.pack(v.hour, v.minute, v.second)
+
+
+def _encode_date_time(v: object, out: bytearray, depth: int) -> None:
+    assert isinstance(v, DateTime)
+    out += _DATE_TIME.pack(
+        v.year, v.month, v.day, v.weekday, v.hour, v.minute, v.second, v.milliseconds
+    )
+
+
+def _encode_ti(v: object, out: bytearray, depth: int) -> None:
+    assert isinstance(v, Ti)
+    out += _TI.pack(v.unit, v.interval)
+
+
+def _encode_scaler_unit(v: object, out: bytearray, depth: int) -> None:
+    assert isinstance(v, ScalerUnit)
+    out += _SCALER_UNIT.pack(v.scaler, v.unit)
+
+
+_ENCODERS: dict[int, _Encoder] = {
+    **{tag: _encode_number(number) for tag, number in _NUMBERS.items()},
+    **{tag: _encode_float(number) for tag, number in _FLOATS.items()},
+    **{tag: _encode_octets for tag in _BYTE_STRINGS},
+    **{tag: _encode_written_as(tag) for tag in _WRITTEN},
+    DataType.NULL: _encode_null,
+    DataType.ARRAY: _encode_items,
+    DataType.STRUCTURE: _encode_items,
+    DataType.BOOL: _encode_bool,
+    DataType.BIT_STRING: _encode_bit_string,
+    DataType.VISIBLE_STRING: _encode_text("latin-1"),
+    DataType.UTF8_STRING: _encode_text("utf-8"),
+    DataType.DATE_TIME_S: _encode_date_time_s,
+    DataType.DATE: _encode_date,
+    DataType.TIME: _encode_time,
+    DataType.DATE_TIME: _encode_date_time,
+    DataType.TI: _encode_ti,
+    DataType.SCALER_UNIT: _encode_scaler_unit,
+}
 
 
 def encode_road(v: Road) -> bytes:
@@ -216,96 +279,137 @@ def decode_data_at(buf: bytes, pos: int, depth: int = 0) -> tuple[Data, int]:
         tag = buf[pos]
     except IndexError:
         raise DecodeError("a data value is missing at the end") from None
-    pos += 1
+    entry = _DECODERS.get(tag)
+    if entry is None:
+        raise DecodeError(f"unknown data type tag {tag}")
+    dtype, decode = entry
     try:
-        return _decode_value(tag, buf, pos, depth)
+        return decode(dtype, buf, pos + 1, depth)
     except (struct.error, IndexError):
-        raise DecodeError(f"{_name(tag)} runs past the end of the data") from None
+        raise DecodeError(f"{dtype.name} runs past the end of the data") from None
 
 
-def _name(tag: int) -> str:
-    try:
-        return DataType(tag).name
-    except ValueError:
-        return f"tag {tag}"
-
-
-def _take(buf: bytes, pos: int, n: int, tag: int) -> bytes:
+def _take(buf: bytes, pos: int, n: int, dtype: DataType) -> bytes:
     if pos + n > len(buf):
-        raise DecodeError(f"{_name(tag)} of {n} bytes runs past the end of the data")
+        raise DecodeError(f"{dtype.name} of {n} bytes runs past the end of the data")
     return buf[pos : pos + n]
 
 
-def _decode_value(tag: int, buf: bytes, pos: int, depth: int) -> tuple[Data, int]:
-    fixed = _FIXED.get(tag)
-    if fixed is not None:  # the plain numbers: most of what meters send
-        dtype, unpack, size = fixed
+# One small decoder per type: (its type, buffer, position after the tag, nesting depth) ->
+# (value, position after it). A read past the end raises struct.error or IndexError, which
+# decode_data_at turns into a DecodeError.
+_Decoder = Callable[[DataType, bytes, int, int], tuple[Data, int]]
+
+
+def _decode_number(number: struct.Struct) -> _Decoder:
+    unpack, size = number.unpack_from, number.size
+
+    def decode(dtype: DataType, buf: bytes, pos: int, depth: int) -> tuple[Data, int]:
         return Data(dtype, unpack(buf, pos)[0]), pos + size
-    dtype = _type(tag)
-    if tag == DataType.NULL:
-        return Data(dtype), pos
-    if tag in (DataType.ARRAY, DataType.STRUCTURE):
-        count, pos = decode_length(buf, pos)
-        if count > len(buf) - pos:  # every item takes at least its tag byte
-            raise DecodeError(f"{dtype.name} of {count} items in {len(buf) - pos} bytes")
-        items = []
-        for _ in range(count):
-            item, pos = decode_data_at(buf, pos, depth + 1)
-            items.append(item)
-        return Data(dtype, tuple(items)), pos
-    if tag == DataType.BOOL:
-        return Data(dtype, buf[pos] != 0), pos + 1
-    if tag == DataType.BIT_STRING:
-        bits, pos = decode_length(buf, pos)
-        size = (bits + 7) // 8
-        raw = _take(buf, pos, size, tag)
-        value = int.from_bytes(raw, "big") >> (size * 8 - bits)
-        return Data(dtype, BitString(bits, value)), pos + size
-    if tag in _BYTE_STRINGS or tag in (DataType.VISIBLE_STRING, DataType.UTF8_STRING):
-        n, pos = decode_length(buf, pos)
-        raw = _take(buf, pos, n, tag)
-        if tag == DataType.VISIBLE_STRING:
-            return Data(dtype, raw.decode("latin-1")), pos + n
-        if tag == DataType.UTF8_STRING:
-            try:
-                return Data(dtype, raw.decode("utf-8")), pos + n
-            except UnicodeDecodeError:
-                raise DecodeError("UTF8-string is not UTF-8") from None
-        return Data(dtype, raw), pos + n
-    if tag in _FLOATS:
-        f = _FLOATS[tag]
-        return Data(dtype, f.unpack_from(buf, pos)[0]), pos + f.size
-    if tag == DataType.DATE_TIME_S:
-        return Data(dtype, DateTimeS(*_DATE_TIME_S.unpack_from(buf, pos))), pos + 7
-    if tag == DataType.DATE:
-        return Data(dtype, Date(*_DATE.unpack_from(buf, pos))), pos + 5
-    if tag == DataType.TIME:
-        return Data(dtype, Time(*_TIME.unpack_from(buf, pos))), pos + 3
-    if tag == DataType.DATE_TIME:
-        return Data(dtype, DateTime(*_DATE_TIME.unpack_from(buf, pos))), pos + 10
-    if tag == DataType.TI:
-        return Data(dtype, Ti(*_TI.unpack_from(buf, pos))), pos + 3
-    if tag == DataType.SCALER_UNIT:
-        return Data(dtype, ScalerUnit(*_SCALER_UNIT.unpack_from(buf, pos))), pos + 2
-    if tag == DataType.ROAD:
-        road_value, pos = decode_road(buf, pos)
-        return Data(dtype, road_value), pos
-    if tag == DataType.CSD:
-        csd, pos = decode_csd(buf, pos)
-        return Data(dtype, csd), pos
-    rcsd, pos = decode_rcsd(buf, pos)
-    return Data(dtype, rcsd), pos
+
+    return decode
 
 
-_TYPES = {t.value: t for t in DataType}
-_FIXED = {tag: (_TYPES[tag], f.unpack_from, f.size) for tag, f in _NUMBERS.items()}
+def _decode_fields(layout: struct.Struct, build: Callable[..., DataValue]) -> _Decoder:
+    """The fixed-size records (dates, times, TI, Scaler_Unit): a struct layout and its class."""
+    unpack, size = layout.unpack_from, layout.size
+
+    def decode(dtype: DataType, buf: bytes, pos: int, depth: int) -> tuple[Data, int]:
+        return Data(dtype, build(*unpack(buf, pos))), pos + size
+
+    return decode
 
 
-def _type(tag: int) -> DataType:
-    dtype = _TYPES.get(tag)
-    if dtype is None:
-        raise DecodeError(f"unknown data type tag {tag}")
-    return dtype
+def _decode_null(dtype: DataType, buf: bytes, pos: int, depth: int) -> tuple[Data, int]:
+    return Data(dtype), pos
+
+
+def _decode_items(dtype: DataType, buf: bytes, pos: int, depth: int) -> tuple[Data, int]:
+    count, pos = decode_length(buf, pos)
+    if count > len(buf) - pos:  # every item takes at least its tag byte
+        raise DecodeError(f"{dtype.name} of {count} items in {len(buf) - pos} bytes")
+    items = []
+    for _ in range(count):
+        item, pos = decode_data_at(buf, pos, depth + 1)
+        items.append(item)
+    return Data(dtype, tuple(items)), pos
+
+
+def _decode_bool(dtype: DataType, buf: bytes, pos: int, depth: int) -> tuple[Data, int]:
+    return Data(dtype, buf[pos] != 0), pos + 1
+
+
+def _decode_bit_string(dtype: DataType, buf: bytes, pos: int, depth: int) -> tuple[Data, int]:
+    bits, pos = decode_length(buf, pos)
+    size = (bits + 7) // 8
+    raw = _take(buf, pos, size, dtype)
+    value = int.from_bytes(raw, "big") >> (size * 8 - bits)
+    return Data(dtype, BitString(bits, value)), pos + size
+
+
+def _string(dtype: DataType, buf: bytes, pos: int) -> tuple[bytes, int]:
+    n, pos = decode_length(buf, pos)
+    return _take(buf, pos, n, dtype), pos + n
+
+
+def _decode_octets(dtype: DataType, buf: bytes, pos: int, depth: int) -> tuple[Data, int]:
+    raw, pos = _string(dtype, buf, pos)
+    return Data(dtype, raw), pos
+
+
+def _decode_visible(dtype: DataType, buf: bytes, pos: int, depth: int) -> tuple[Data, int]:
+    raw, pos = _string(dtype, buf, pos)
+    return Data(dtype, raw.decode("latin-1")), pos
+
+
+def _decode_utf8(dtype: DataType, buf: bytes, pos: int, depth: int) -> tuple[Data, int]:
+    raw, pos = _string(dtype, buf, pos)
+    try:
+        return Data(dtype, raw.decode("utf-8")), pos
+    except UnicodeDecodeError:
+        raise DecodeError("UTF8-string is not UTF-8") from None
+
+
+def _decode_road(dtype: DataType, buf: bytes, pos: int, depth: int) -> tuple[Data, int]:
+    value, pos = decode_road(buf, pos)
+    return Data(dtype, value), pos
+
+
+def _decode_csd(dtype: DataType, buf: bytes, pos: int, depth: int) -> tuple[Data, int]:
+    value, pos = decode_csd(buf, pos)
+    return Data(dtype, value), pos
+
+
+def _decode_rcsd(dtype: DataType, buf: bytes, pos: int, depth: int) -> tuple[Data, int]:
+    value, pos = decode_rcsd(buf, pos)
+    return Data(dtype, value), pos
+
+
+_DECODERS_BY_TYPE: dict[DataType, _Decoder] = {
+    **{DataType(tag): _decode_number(number) for tag, number in _NUMBERS.items()},
+    **{DataType(tag): _decode_number(number) for tag, number in _FLOATS.items()},
+    **{tag: _decode_octets for tag in _BYTE_STRINGS},
+    DataType.NULL: _decode_null,
+    DataType.ARRAY: _decode_items,
+    DataType.STRUCTURE: _decode_items,
+    DataType.BOOL: _decode_bool,
+    DataType.BIT_STRING: _decode_bit_string,
+    DataType.VISIBLE_STRING: _decode_visible,
+    DataType.UTF8_STRING: _decode_utf8,
+    DataType.DATE_TIME_S: _decode_fields(_DATE_TIME_S, DateTimeS),
+    DataType.DATE: _decode_fields(_DATE, Date),
+    DataType.TIME: _decode_fields(_TIME, Time),
+    DataType.DATE_TIME: _decode_fields(_DATE_TIME, DateTime),
+    DataType.TI: _decode_fields(_TI, Ti),
+    DataType.SCALER_UNIT: _decode_fields(_SCALER_UNIT, ScalerUnit),
+    DataType.ROAD: _decode_road,
+    DataType.CSD: _decode_csd,
+    DataType.RCSD: _decode_rcsd,
+}
+# keyed by the raw tag byte, each with its DataType so the decoder need not look it up again
+_DECODERS: dict[int, tuple[DataType, _Decoder]] = {
+    int(dtype): (dtype, decode) for dtype, decode in _DECODERS_BY_TYPE.items()
+}
 
 
 def decode_oad(buf: bytes, pos: int) -> tuple[int, int]:

@@ -164,40 +164,51 @@ def decode_security(raw: bytes) -> SecurityRequest | SecurityResponse:
     c = _Cursor(raw, 0)
     tag = c.byte("tag")
     unit = c.byte("data unit choice")
-    result: SecurityRequest | SecurityResponse
-    if tag == SECURITY_REQUEST:
-        if unit not in (0, 1):
-            raise DecodeError(f"SECURITY-Request data unit choice {unit} is not 0 or 1")
-        apdu = c.octets("APDU")
-        choice = c.byte("verification choice")
-        verification: Verification
-        if choice == 0:
-            verification = SidMac(c.sid(), c.octets("MAC"))
-        elif choice == 1:
-            verification = RandomNumber(c.octets("random number"))
-        elif choice == 2:
-            verification = RnMac(c.octets("random number"), c.octets("MAC"))
-        elif choice == 3:
-            verification = c.sid()
-        else:
-            raise DecodeError(f"verification choice {choice} is not 0..3")
-        result = SecurityRequest(apdu, verification, ciphered=unit == 1)
-    elif tag == SECURITY_RESPONSE:
-        if unit == 2:
-            body: bytes | None = None
-            dar = c.byte("DAR")
-        elif unit in (0, 1):
-            body, dar = c.octets("APDU"), 0
-        else:
-            raise DecodeError(f"SECURITY-Response data unit choice {unit} is not 0..2")
-        mac = None
-        if c.pos < len(raw) and c.byte("MAC flag"):
-            if c.byte("MAC choice") != 0:
-                raise DecodeError("SECURITY-Response verification is not a MAC (choice 0)")
-            mac = c.octets("MAC")
-        result = SecurityResponse(body, dar, mac, ciphered=unit == 1)
-    else:
+    decode = _DECODERS.get(tag)
+    if decode is None:
         raise DecodeError(f"tag {tag:02X}H is not a security APDU")
+    result = decode(c, unit)
     if c.pos != len(raw):
         raise DecodeError(f"{len(raw) - c.pos} bytes after the security APDU")
     return result
+
+
+def _decode_request(c: _Cursor, unit: int) -> SecurityRequest:
+    if unit not in (0, 1):
+        raise DecodeError(f"SECURITY-Request data unit choice {unit} is not 0 or 1")
+    apdu = c.octets("APDU")
+    choice = c.byte("verification choice")
+    decode = _VERIFICATIONS.get(choice)
+    if decode is None:
+        raise DecodeError(f"verification choice {choice} is not 0..3")
+    return SecurityRequest(apdu, decode(c), ciphered=unit == 1)
+
+
+def _decode_response(c: _Cursor, unit: int) -> SecurityResponse:
+    if unit == 2:
+        body: bytes | None = None
+        dar = c.byte("DAR")
+    elif unit in (0, 1):
+        body, dar = c.octets("APDU"), 0
+    else:
+        raise DecodeError(f"SECURITY-Response data unit choice {unit} is not 0..2")
+    mac = None
+    if c.pos < len(c.buf) and c.byte("MAC flag"):
+        if c.byte("MAC choice") != 0:
+            raise DecodeError("SECURITY-Response verification is not a MAC (choice 0)")
+        mac = c.octets("MAC")
+    return SecurityResponse(body, dar, mac, ciphered=unit == 1)
+
+
+_DECODERS: dict[int, Callable[[_Cursor, int], SecurityRequest | SecurityResponse]] = {
+    SECURITY_REQUEST: _decode_request,
+    SECURITY_RESPONSE: _decode_response,
+}
+
+# verification choice -> how to read it (the reverse of _CHOICES)
+_VERIFICATIONS: dict[int, Callable[[_Cursor], Verification]] = {
+    0: lambda c: SidMac(c.sid(), c.octets("MAC")),
+    1: lambda c: RandomNumber(c.octets("random number")),
+    2: lambda c: RnMac(c.octets("random number"), c.octets("MAC")),
+    3: lambda c: c.sid(),
+}

@@ -30,7 +30,7 @@ def test_every_dependency_and_mounted_file_exists() -> None:
         for volume in svc.get("volumes", []):
             source = volume.split(":")[0]
             if source.startswith("./"):
-                if source.endswith("/passwd"):
+                if source.endswith(("/passwd", "/certs")):
                     continue  # created at deploy time, never committed
                 assert (ROOT / source).exists(), f"{name} mounts missing {source}"
             else:
@@ -45,3 +45,30 @@ def test_no_secret_is_written_in_the_compose_file() -> None:
         assert match.group(2).startswith("${"), f"literal secret: {match.group(0)}"
     assert not re.search(r"://[^:/\s]+:(?!\$\{)[^@\s]+@", text), "literal password in a URL"
     assert "passwd" in (ROOT / ".gitignore").read_text()
+
+
+def test_work_that_must_run_once_runs_in_one_replica() -> None:
+    services = _compose()["services"]
+    sweeping = [
+        name
+        for name, svc in services.items()
+        if svc.get("command", [None, None])[1:2] == ["serve"]
+        and svc["environment"].get("METERLINE_PREPAID_SWEEP_SECONDS", "300") != "0"
+    ]
+    assert sweeping == ["engine"]
+    assert services["engine"]["deploy"]["replicas"] == 1
+    assert services["api"]["deploy"]["replicas"] > 1
+
+
+def test_brokers_and_the_api_are_reached_over_tls_only() -> None:
+    services = _compose()["services"]
+    assert services["mosquitto"]["ports"] == ["8883:8883"]
+    conf = (ROOT / "deploy/mosquitto/mosquitto.conf").read_text()
+    active = [ln.strip() for ln in conf.splitlines() if ln.strip() and not ln.startswith("#")]
+    assert "listener 8883" in active
+    assert any(ln.startswith("certfile ") for ln in active)
+    nginx = (ROOT / "deploy/nginx.conf").read_text()
+    assert "listen 443 ssl;" in nginx
+    assert "return 301 https://" in nginx
+    assert "limit_req zone=meterline_login" in nginx
+    assert services["api"]["environment"]["METERLINE_HTTP_TLS"] == "true"

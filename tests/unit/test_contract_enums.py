@@ -63,12 +63,19 @@ def _other_enum_values(tree: ast.AST) -> set[int]:
     return out
 
 
+def _dict_keys(tree: ast.AST) -> set[int]:
+    """Keys of dict displays: a row's column named like a contract value (``"online"``,
+    ``"relay_state"``) is a column, not the value retyped."""
+    return {id(k) for node in ast.walk(tree) if isinstance(node, ast.Dict) for k in node.keys if k}
+
+
 def literals(source: str) -> list[str]:
     """``"value" -> Enum.MEMBER`` for every contract value written as a string literal, in
     source order."""
     tree = ast.parse(source)
     channel_places = _channel_places(tree)
     other_enums = _other_enum_values(tree)
+    keys = _dict_keys(tree)
     found: list[tuple[int, int, str]] = []
     for node in ast.walk(tree):
         if (
@@ -76,7 +83,7 @@ def literals(source: str) -> list[str]:
             and isinstance(node.value, str)
             and id(node) not in other_enums
         ):
-            member = VALUES.get(node.value)
+            member = None if id(node) in keys else VALUES.get(node.value)
             if member is None and id(node) in channel_places:
                 member = CHANNELS.get(node.value)
             if member is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from backend.metering.ingest import limits
 from protocols.contract import (
     AgentBirth,
     AgentDeath,
@@ -106,6 +107,11 @@ def classify(item: Item) -> Item:
         return item
     if channel is Channel.STATE and not item.payload:
         return item  # a retained state being cleared by an operator: nothing to apply
+    too_much = limits.check(item.payload)  # size and depth before any decoder sees it
+    if too_much is not None:
+        item.reason, item.payload = too_much, limits.kept(item.payload)
+        limits.refusals(item.topic, too_much)
+        return item
     try:
         if channel is Channel.READINGS:
             _readings(item, decode(item.payload, ReadingBatch))

@@ -236,6 +236,8 @@ def _owned(item: Item, refs: Mapping[str, MeterRef], plan: Plan) -> dict[str, in
         ref = refs[meter]
         if ref.agent_id == item.agent:
             own[meter] = ref.pk
+        elif ref.agent_id is None:  # the registry gave it to nobody: no agent takes it over
+            foreign.append(f"meter {meter!r} is assigned to no agent")
         else:
             foreign.append(f"meter {meter!r} is assigned to agent {ref.agent_id!r}")
     if foreign:

@@ -52,7 +52,6 @@ INSERT INTO meters (meter_id, serial, protocol, address, agent_id, status, relay
 SELECT m, '', p, a, $4, 'pending', 2, false, now()
 FROM unnest($1::text[], $2::text[], $3::text[]) AS u(m, p, a) ORDER BY m
 ON CONFLICT (meter_id) DO NOTHING"""
-BIND_METERS = "UPDATE meters SET agent_id = $1 WHERE agent_id IS NULL AND meter_id = ANY($2)"
 SELECT_METERS = (
     "SELECT id, meter_id, agent_id, rated_current_a, voltage_v, phases FROM meters"
     " WHERE meter_id = ANY($1)"
@@ -149,7 +148,6 @@ class PostgresStore(Store):
                     [wanted[m][1] for m in ids],
                     agent,
                 )
-                await conn.execute(BIND_METERS, agent, ids)
                 rows = await conn.fetch(SELECT_METERS, ids)
         except BaseException as exc:
             await self._reset_on(exc)

@@ -50,9 +50,6 @@ INSERT_METER = """
 INSERT OR IGNORE INTO meters (meter_id, serial, protocol, address, agent_id, status,
                               relay_control_mode, online, created_at)
 VALUES (?, '', ?, ?, ?, 'pending', 2, 0, ?)"""
-BIND_METERS = """
-UPDATE meters SET agent_id = ?1
-WHERE agent_id IS NULL AND meter_id IN (SELECT value FROM json_each(?2))"""
 SELECT_METERS = """
 SELECT id, meter_id, agent_id, rated_current_a, voltage_v, phases FROM meters
 WHERE meter_id IN (SELECT value FROM json_each(?))"""
@@ -160,7 +157,6 @@ class SqliteStore(Store):
             conn.executemany(INSERT_METER, rows)
             created = conn.total_changes - before
             ids = _json.encode(sorted(wanted))
-            conn.execute(BIND_METERS, (agent, ids))
             refs = {
                 r[1]: MeterRef(r[0], r[2], Rating(*r[3:]))
                 for r in conn.execute(SELECT_METERS, (ids,))

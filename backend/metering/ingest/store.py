@@ -52,8 +52,8 @@ class Store(abc.ABC):
         self, agent: str, wanted: Mapping[str, tuple[str, str]]
     ) -> tuple[dict[str, MeterRef], int]:
         """Meter refs for ``wanted`` (meter id → (protocol, address)), registering unknown
-        meters as pending under ``agent`` and binding unassigned ones to it. Returns the refs
-        and how many meters were created."""
+        meters as pending under ``agent``; a meter that exists keeps its agent, or its lack of
+        one (only the registry assigns meters). Returns the refs and how many were created."""
 
     @abc.abstractmethod
     async def write(self, plan: Plan, result: WriteResult, *, intervals: bool) -> None: ...

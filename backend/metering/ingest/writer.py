@@ -293,8 +293,8 @@ class Writer:
         return plan
 
     async def _resolve(self, items: list[Item]) -> None:
-        """Make sure every meter the items name has a ref: registered (pending if unknown)
-        and bound to an agent."""
+        """Make sure every meter the items name has a ref: registered (pending under the
+        reporting agent if unknown)."""
         refs, fetched = self._refs, self._fetched
         now = time.monotonic()
         need: dict[str, dict[str, tuple[str, str]]] = {}

@@ -32,14 +32,17 @@ async def test_an_operator_orders_a_disconnect_with_a_reason_and_the_audit_trail
 ) -> None:
     await set_relay(quiet_api.engine, quiet_api.world.alice_meter, ON)
     c = await order(quiet_api, meter_pk=quiet_api.world.alice_meter, kind="disconnect",
-                    reason="safety: meter box damaged")  # fmt: skip
-    assert (c["state"], c["actor"], c["expected_relay_state"]) == ("queued", "op", 0)
+                    reason="safety: meter box damaged",
+                    override_reason="not in arrears: a safety disconnect")  # fmt: skip
+    assert (c["state"], c["actor"], c["expected_relay_state"]) == ("awaiting_approval", "op", 0)
     r = await quiet_api.client.get(f"/api/commands/{c['id']}", headers=await quiet_api.login("sup"))
     (audit,) = r.json()["audit"]
-    assert (audit["event"], audit["actor"], audit["to_state"]) == ("create", "op", "queued")
+    assert (audit["event"], audit["actor"], audit["to_state"]) == (
+        "create", "op", "awaiting_approval",
+    )  # fmt: skip
     assert audit["detail"] == "safety: meter box damaged"
     listed = await quiet_api.client.get(
-        "/api/commands?state=queued", headers=await quiet_api.login("op")
+        "/api/commands?state=awaiting_approval", headers=await quiet_api.login("op")
     )
     assert [x["id"] for x in listed.json()["items"]] == [c["id"]]
 
@@ -71,7 +74,8 @@ async def test_a_command_without_a_reason_or_with_unknown_fields_is_refused_nami
 
 async def test_a_second_command_for_a_meter_with_one_on_its_way_is_409(quiet_api: Api) -> None:
     await set_relay(quiet_api.engine, quiet_api.world.alice_meter, ON)
-    body = {"meter_pk": quiet_api.world.alice_meter, "kind": "disconnect", "reason": "arrears"}
+    body = {"meter_pk": quiet_api.world.alice_meter, "kind": "disconnect", "reason": "arrears",
+            "override_reason": "ordered by the court"}  # fmt: skip
     await order(quiet_api, **body)
     r = await quiet_api.client.post("/api/commands", json=body, headers=await quiet_api.login("op"))
     assert r.status_code == 409
@@ -100,7 +104,8 @@ async def test_a_bulk_disconnect_waits_for_a_second_operator_to_approve_it(
     r = await api.client.post(
         "/api/command-batches", headers=op,
         json={"meter_pks": [api.world.alice_meter, api.world.bob_meter], "kind": "disconnect",
-              "reason": "transformer area 1 arrears campaign"},
+              "reason": "transformer area 1 arrears campaign",
+              "override_reason": "the campaign was agreed with the district"},
     )  # fmt: skip
     assert r.status_code == 201
     batch = r.json()
@@ -112,8 +117,9 @@ async def test_a_bulk_disconnect_waits_for_a_second_operator_to_approve_it(
     assert own.status_code == 403
     assert "four-eyes" in own.json()["detail"]
     ok = await api.client.post(
-        f"/api/command-batches/{batch['id']}/approve", json={"comment": "checked"}, headers=admin
-    )
+        f"/api/command-batches/{batch['id']}/approve",
+        json={"comment": "checked", "override": True}, headers=admin,
+    )  # fmt: skip
     assert ok.status_code == 200
     assert {(c["state"], c["approver"]) for c in ok.json()["commands"]} == {("queued", "admin")}
     again = await api.client.post(
@@ -127,7 +133,8 @@ async def test_a_rejected_bulk_disconnect_sends_nothing(quiet_api: Api) -> None:
     await set_relay(api.engine, api.world.alice_meter, ON)
     r = await api.client.post(
         "/api/command-batches", headers=await api.login("op"),
-        json={"meter_pks": [api.world.alice_meter], "kind": "disconnect", "reason": "arrears"},
+        json={"meter_pks": [api.world.alice_meter], "kind": "disconnect", "reason": "arrears",
+              "override_reason": "meter tampering found"},
     )  # fmt: skip
     rejected = await api.client.post(
         f"/api/command-batches/{r.json()['id']}/reject", json={"comment": "customer is ill"},
@@ -150,12 +157,19 @@ async def test_a_command_can_be_cancelled_before_it_is_sent_but_not_after(quiet_
     api = quiet_api
     await set_relay(api.engine, api.world.alice_meter, ON)
     op = await api.login("op")
-    first = await order(api, meter_pk=api.world.alice_meter, kind="disconnect", reason="arrears")
+    body = {"meter_pk": api.world.alice_meter, "kind": "disconnect", "reason": "arrears",
+            "override_reason": "meter tampering found"}  # fmt: skip
+    first = await order(api, **body)
     r = await api.client.post(
         f"/api/commands/{first['id']}/cancel", json={"reason": "customer paid"}, headers=op
     )
     assert r.json()["state"] == "cancelled"
-    second = await order(api, meter_pk=api.world.alice_meter, kind="disconnect", reason="arrears")
+    second = await order(api, **body)
+    approved = await api.client.post(
+        f"/api/commands/{second['id']}/approve", json={"comment": "seen it", "override": True},
+        headers=await api.login("admin"),
+    )  # fmt: skip
+    assert approved.json()["state"] == "queued"
     async with session_factory(api.engine)() as s:
         c = await s.get(Command, second["id"])
         assert c is not None

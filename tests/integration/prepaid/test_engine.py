@@ -14,6 +14,7 @@ from backend.commands.models import Command
 from backend.db import session_factory
 from backend.prepaid import engine as prepaid
 from backend.prepaid import ledger
+from backend.prepaid.channels.simulated import Simulated
 from backend.prepaid.models import EntryKind, Notice, NoticeKind, NoticeStatus
 from backend.prepaid.notices import LoggingProvider, deliver_pending
 from backend.settings import load_settings
@@ -26,17 +27,21 @@ TZ = ZoneInfo("Asia/Shanghai")
 async def test_arrears_are_warned_then_disconnected_and_payment_restores_supply(
     engine, tmp_path: Path
 ) -> None:
-    settings = load_settings(env={}, data_dir=str(tmp_path))
+    settings = load_settings(env={}, data_dir=str(tmp_path), prepaid_auto_disconnect=True)
     sessions = session_factory(engine)
     async with sessions() as s:
         _, account, _ = await make_account(s, control_mode=2)
         await ledger.post(s, account.id, EntryKind.ADJUSTMENT, -1_500, actor="t", memo="debt")
         await s.commit()
     tuesday = datetime(2026, 5, 5, 10, tzinfo=TZ).astimezone(ZoneInfo("UTC"))
+    provider = Simulated({})  # answers and reports receipts like a real SMS provider
     # 2026-05-05 is a holiday (劳动节): warned, not disconnected
     async with sessions() as s:
         first = await prepaid.sweep(s, settings, tuesday)
-        await deliver_pending(s, LoggingProvider(), tuesday)
+        await deliver_pending(s, provider, tuesday)
+        await s.commit()
+    async with sessions() as s:
+        assert await provider.report(s) == 4  # receipts: low balance and warning, sms and app
         await s.commit()
     assert first.disconnects == []
     async with sessions() as s:
@@ -55,7 +60,7 @@ async def test_arrears_are_warned_then_disconnected_and_payment_restores_supply(
     # the next sweep does not send the same notices again
     async with sessions() as s:
         await prepaid.sweep(s, settings, tuesday + timedelta(hours=1))
-        assert await deliver_pending(s, LoggingProvider()) == 0
+        assert await deliver_pending(s, provider) == 0
         await s.commit()
     wednesday = tuesday + timedelta(days=1, hours=1)  # 11:00, warning 25 h old
     async with sessions() as s:
@@ -105,3 +110,29 @@ async def test_after_payment_a_direct_mode_meter_reconnects_and_an_arming_mode_m
         CommandKind.ARM_RECONNECT, int(RelayState.READY_FOR_RECONNECTION),
     )  # fmt: skip
     assert a.paid_at == paid
+
+
+async def test_a_warning_only_written_to_the_log_never_lets_the_engine_disconnect(
+    engine, tmp_path: Path
+) -> None:
+    settings = load_settings(env={}, data_dir=str(tmp_path), prepaid_auto_disconnect=True)
+    sessions = session_factory(engine)
+    async with sessions() as s:
+        _, account, _ = await make_account(s, control_mode=2)
+        await ledger.post(s, account.id, EntryKind.ADJUSTMENT, -1_500, actor="t", memo="debt")
+        await s.commit()
+    tuesday = datetime(2026, 5, 5, 10, tzinfo=TZ).astimezone(ZoneInfo("UTC"))
+    async with sessions() as s:
+        await prepaid.sweep(s, settings, tuesday)
+        assert await deliver_pending(s, LoggingProvider(), tuesday) == 4
+        await s.commit()
+    async with sessions() as s:
+        statuses = {n.status for n in (await s.scalars(select(Notice))).all()}
+        assert statuses == {NoticeStatus.SENT}  # handed over, never confirmed
+    for days in (1, 2, 7):
+        async with sessions() as s:
+            later = await prepaid.sweep(s, settings, tuesday + timedelta(days=days, hours=1))
+            await s.commit()
+        assert later.disconnects == []
+        warning = next(r for r in later.decisions[account.id].reasons if r.rule == "warning")
+        assert warning.ok is False

@@ -2,29 +2,53 @@
 // bulk disconnect batches waiting for a second operator's approval (four-eyes).
 import { useState } from 'preact/hooks';
 import { label, say, t, when, yuan } from '../../i18n';
-import { me } from '../../lib/api';
 import { errorText, Show, useAsync } from '../common';
-import { approveBatch, arrears, awaitingApproval, type Batch, proposeDisconnect, queue, type QueueItem, rejectBatch } from './data';
+import { CommandCard, SubjectLines, VerdictLine, DecisionForm } from './Approval';
+import {
+  approveBatch,
+  approveCommand,
+  arrears,
+  awaitingApproval,
+  awaitingCommands,
+  type Batch,
+  type Command,
+  type Decision,
+  proposeDisconnect,
+  queue,
+  type QueueItem,
+  rejectBatch,
+  rejectCommand,
+} from './data';
 
 function Approvals() {
-  const state = useAsync(awaitingApproval, [], 5_000);
-  const [busy, setBusy] = useState<number | null>(null);
+  const batches = useAsync(awaitingApproval, [], 5_000);
+  const singles = useAsync(awaitingCommands, [], 5_000);
+  const [busy, setBusy] = useState<string | null>(null);
   const [message, setMessage] = useState('');
 
-  async function decide(b: Batch, approve: boolean) {
-    setBusy(b.id);
+  async function run(key: string, work: () => Promise<unknown>, done: string) {
+    setBusy(key);
     setMessage('');
     try {
-      if (approve) await approveBatch(b.id);
-      else await rejectBatch(b.id, t('op.batch.rejected.note'));
-      setMessage(approve ? t('op.batch.approved', { n: b.commands.length }) : t('op.batch.rejected'));
-      state.reload();
+      await work();
+      setMessage(done);
     } catch (err) {
       setMessage(errorText(err));
     } finally {
       setBusy(null);
+      batches.reload();
+      singles.reload();
     }
   }
+
+  const decideBatch = (b: Batch, approve: boolean, d: Decision) =>
+    run(
+      `b${b.id}`,
+      () => (approve ? approveBatch(b.id, d) : rejectBatch(b.id, d.comment)),
+      approve ? t('op.batch.approved', { n: b.commands.length }) : t('op.batch.rejected'),
+    );
+  const decideCommand = (c: Command, approve: boolean, d: Decision) =>
+    run(`c${c.id}`, () => (approve ? approveCommand(c.id, d) : rejectCommand(c.id, d.comment)), approve ? t('op.batch.approved', { n: 1 }) : t('op.batch.rejected'));
 
   return (
     <section aria-labelledby="approvals-title">
@@ -34,39 +58,46 @@ function Approvals() {
           {message}
         </p>
       )}
-      <Show state={state}>
+      <Show state={singles}>
+        {(items) =>
+          items.length === 0 ? null : (
+            <ul class="list" data-testid="command-approvals">
+              {items.map((c) => (
+                <li key={c.id}>
+                  <CommandCard c={c} busy={busy === `c${c.id}`} decide={(approve, d) => void decideCommand(c, approve, d)} />
+                </li>
+              ))}
+            </ul>
+          )
+        }
+      </Show>
+      <Show state={batches}>
         {({ items }) =>
           items.length === 0 ? (
             <p class="muted">{t('op.approvals.none')}</p>
           ) : (
             <ul class="list" data-testid="approvals">
-              {items.map((b) => {
-                const mine = b.requested_by === me.value?.username;
-                return (
-                  <li key={b.id}>
-                    <div class="item">
-                      <strong>
-                        {label('kind', b.kind)} × {b.commands.length}
-                      </strong>
-                      <div>{b.reason}</div>
-                      <div class="muted">{b.commands.map((c) => c.meter_id).join(', ')}</div>
-                      <div class="muted">{t('op.batch.by', { who: b.requested_by, when: when(b.created_at) })}</div>
-                      {mine ? (
-                        <p class="muted">{t('op.batch.own')}</p>
-                      ) : (
-                        <div class="row">
-                          <button type="button" class="primary" disabled={busy === b.id} onClick={() => void decide(b, true)}>
-                            {t('op.batch.approve')}
-                          </button>
-                          <button type="button" class="danger" disabled={busy === b.id} onClick={() => void decide(b, false)}>
-                            {t('op.batch.reject')}
-                          </button>
-                        </div>
-                      )}
-                    </div>
-                  </li>
-                );
-              })}
+              {items.map((b) => (
+                <li key={b.id}>
+                  <div class="item">
+                    <strong>
+                      {label('kind', b.kind)} × {b.commands.length}
+                    </strong>
+                    <div>{b.reason}</div>
+                    {b.override_reason && <div class="warn">{t('op.override.reason.shown', { why: b.override_reason })}</div>}
+                    <ul class="explain">
+                      {b.commands.map((c) => (
+                        <li key={c.id}>
+                          <SubjectLines c={c} />
+                          <VerdictLine verdict={c.verdict} />
+                        </li>
+                      ))}
+                    </ul>
+                    <div class="muted">{t('op.batch.by', { who: b.requested_by, when: when(b.created_at) })}</div>
+                    <DecisionForm requester={b.requested_by} approval={b.approval} busy={busy === `b${b.id}`} decide={(approve, d) => void decideBatch(b, approve, d)} />
+                  </div>
+                </li>
+              ))}
             </ul>
           )
         }
@@ -117,18 +148,24 @@ function Queue() {
   const state = useAsync(queue, [], 15_000);
   const [picked, setPicked] = useState<Set<number>>(new Set());
   const [reason, setReason] = useState('');
+  const [overrideReason, setOverrideReason] = useState('');
   const [message, setMessage] = useState('');
   const [busy, setBusy] = useState(false);
+  const items = state.data?.items ?? [];
+  // an account the policy does not find due can only be proposed as an override, with a reason
+  const blocked = items.some((i) => picked.has(i.account_id) && !i.policy.due);
 
   async function propose(e: Event) {
     e.preventDefault();
     if (busy) return;
     if (picked.size === 0 || reason.trim().length < 3) return setMessage(t('op.queue.need'));
+    if (blocked && overrideReason.trim().length < 3) return setMessage(t('op.override.need'));
     setBusy(true);
     try {
-      const b = await proposeDisconnect([...picked], reason.trim());
+      const b = await proposeDisconnect([...picked], reason.trim(), blocked ? overrideReason.trim() : undefined);
       setPicked(new Set());
       setReason('');
+      setOverrideReason('');
       setMessage(t('op.queue.proposed', { n: b.commands.length }));
       state.reload();
     } catch (err) {
@@ -171,6 +208,12 @@ function Queue() {
                 {t('op.queue.reason')}
                 <input name="reason" value={reason} maxLength={500} onInput={(e) => setReason(e.currentTarget.value)} />
               </label>
+              {blocked && (
+                <label>
+                  {t('op.override.reason')}
+                  <input name="override_reason" value={overrideReason} maxLength={500} onInput={(e) => setOverrideReason(e.currentTarget.value)} />
+                </label>
+              )}
               <button class="primary" type="submit" disabled={picked.size === 0 || busy}>
                 {t('op.queue.propose', { n: picked.size })}
               </button>

@@ -1,49 +1,7 @@
-// Live command status (polled every few seconds), offline meters, and the collection success
-// rate (采集成功率).
-import { label, say, t, when } from '../../i18n';
+// Offline meters and the collection success rate (采集成功率); commands live in Commands.tsx.
+import { t, when } from '../../i18n';
 import { Show, useAsync } from '../common';
-import { collectionRate, commands, offlineMeters } from './data';
-
-const POLL_MS = 3_000;
-
-
-export function Commands() {
-  const state = useAsync(commands, [], POLL_MS);
-  return (
-    <section aria-labelledby="commands-title">
-      <h1 id="commands-title">{t('op.commands')}</h1>
-      <p class="muted">{t('op.commands.live', { s: POLL_MS / 1000 })}</p>
-      <Show state={state}>
-        {({ items }) =>
-          items.length === 0 ? (
-            <p class="muted">{t('op.commands.none')}</p>
-          ) : (
-            <ul class="list" data-testid="commands" aria-live="polite">
-              {items.map((c) => (
-                <li key={c.id}>
-                  <div class="item">
-                    <div class="row spread">
-                      <strong>
-                        {label('kind', c.kind)} · {c.meter_id}
-                      </strong>
-                      <span class={`state ${c.terminal ? (c.state === 'verified' ? 'ok' : 'error') : 'warn'}`} data-testid="command-state">
-                        {label('cmd', c.state)}
-                      </span>
-                    </div>
-                    <div class="muted">
-                      {c.reason_code ? say(c.reason_code, c.reason_params) : c.reason} · {c.actor} · {when(c.updated_at)}
-                    </div>
-                    {(c.error_code ?? c.error) && <div class="error">{say(c.error_code, c.error_params)}</div>}
-                  </div>
-                </li>
-              ))}
-            </ul>
-          )
-        }
-      </Show>
-    </section>
-  );
-}
+import { collectionRate, offlineMeters } from './data';
 
 export function OfflineMeters() {
   const state = useAsync(offlineMeters, [], 30_000);

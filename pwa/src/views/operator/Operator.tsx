@@ -5,7 +5,8 @@ import { t } from '../../i18n';
 import { Tabs } from '../common';
 import { Arrears, Disconnect } from './Disconnect';
 import { FlagReview } from './FlagReview';
-import { CollectionRate, Commands, OfflineMeters } from './Network';
+import { CommandView, Commands } from './Commands';
+import { CollectionRate, OfflineMeters } from './Network';
 import { Quarantine } from './Quarantine';
 
 export function Operator() {
@@ -27,6 +28,7 @@ export function Operator() {
         <Route path="/" component={Disconnect} />
         <Route path="/arrears" component={Arrears} />
         <Route path="/commands" component={Commands} />
+        <Route path="/commands/:id" component={CommandView} />
         <Route path="/meters" component={OfflineMeters} />
         <Route path="/rate" component={CollectionRate} />
         <Route path="/flags" component={FlagReview} />

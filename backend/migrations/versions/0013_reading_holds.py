@@ -1,7 +1,7 @@
 """Plausibility before money: held readings (quarantine) and each meter's rating.
 
-Revision ID: 0011_reading_holds
-Revises: 0010_auth_security
+Revision ID: 0013_reading_holds
+Revises: 0012_prepaid_sweep_queue
 Create Date: 2026-12-04
 """
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision: str = '0011_reading_holds'
-down_revision: str | None = '0010_auth_security'
+revision: str = '0013_reading_holds'
+down_revision: str | None = '0012_prepaid_sweep_queue'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,1 @@
+"""A synthetic utility of any size, deterministic from a seed number (``meterline seed``)."""
