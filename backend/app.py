@@ -36,6 +36,7 @@ def route_handlers() -> list[Any]:
     from backend.field.grids.routes import GridController
     from backend.field.readings.routes import FieldReadingController
     from backend.field.tracks.routes import FieldMapController
+    from backend.metering.quarantine.routes import QuarantineController
     from backend.metering.routes import MeterController, MeteringController
     from backend.prepaid.channels.routes import ReceiptController
     from backend.prepaid.payments.routes import (
@@ -55,6 +56,7 @@ def route_handlers() -> list[Any]:
         AccountController,
         MeterController,
         MeteringController,
+        QuarantineController,
         PrepaidAccountController,
         PrepaidOperatorController,
         PaymentOrderController,

@@ -253,6 +253,9 @@ async def prepare(settings: Settings, *, meters: int, speed: float) -> tuple[Dem
     if settings.notification_provider == "log":  # unconfigured: the demo's warnings get
         settings.notification_provider = "simulated"  # receipts, so its engine may disconnect
         settings.prepaid_auto_disconnect = True
+    # the simulated meters count energy ``speed`` times as fast as the clock stamping their
+    # readings: without this every reading would be a jump no rating passes (quarantine)
+    settings.quarantine_power_margin *= max(1.0, speed)
     migrate.upgrade(settings.database_url)
     fleet = DemoFleet.plan(
         meters=meters,

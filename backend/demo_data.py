@@ -189,6 +189,12 @@ async def seed(settings: Settings, fleet: DemoFleet) -> list[str]:
                     latitude=m.latitude,
                     longitude=m.longitude,
                     relay_control_mode=2,
+                    # a shop's three-phase meter passes far more than a flat's (quarantine)
+                    **(
+                        {"phases": 3, "rated_current_a": 100}
+                        if m.category is CustomerCategory.COMMERCIAL
+                        else {}
+                    ),
                 )
         await seed_history(
             engine, [m.customer_number for m in fleet.all()], timezone=settings.timezone

@@ -103,6 +103,8 @@ class ErrorCode(TextCode):
     CORRECTION_APPROVED = "error.correction_approved"
     CORRECTION_REJECTED = "error.correction_rejected"
     DECIDED_CONCURRENTLY = "error.decided_concurrently"
+    HOLD_NOT_FOUND = "error.hold_not_found"
+    HOLD_DECIDED = "error.hold_decided"  # {hold} {status}: released or rejected already
     OWN_CORRECTION = "error.own_correction"
     FLAG_RESOLVED = "error.flag_resolved"
     TASK_DONE = "error.task_done"

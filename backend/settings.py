@@ -29,6 +29,7 @@ _AT_LEAST_ONE = (
     "auth_address_max_failures",
     "auth_failure_window_seconds",
     "auth_lockout_seconds",
+    "quarantine_power_margin",  # below the rating itself, a healthy meter would be held
 )
 
 
@@ -98,6 +99,9 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     field_ami_tolerance_wh: int = 1000
     field_ami_window_hours: int = 24
     field_clock_skew_minutes: float = 10.0
+    # plausibility before money: quarantine (docs/prepaid.md "Quarantine")
+    quarantine_clock_skew_minutes: float = 15.0  # a reading further ahead of us is held
+    quarantine_power_margin: float = 1.5  # a jump above rated power × this is held
     # authentication and HTTP hardening (docs/security.md)
     auth_require_totp: bool = True  # operators and admins must use a second factor (TOTP)
     auth_account_max_failures: int = 5  # failed logins per account in the window, then lockout

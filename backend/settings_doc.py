@@ -65,6 +65,8 @@ MEANINGS: dict[str, str] = {
     "field_late_submission_hours": "a reading uploaded later after its fix is flagged",
     "field_ami_tolerance_wh": "allowed disagreement of a field reading with the meter's AMI readings",
     "field_ami_window_hours": "how near in time an AMI reading must be to compare",
+    "quarantine_clock_skew_minutes": "a reading timestamped further than this ahead of the server is held for review, not billed",
+    "quarantine_power_margin": "a register jump above the meter's rated power (current × voltage × phases) times this is held for review",
     "field_clock_skew_minutes": "device clock and GPS fix time further apart are flagged",
     "idempotency_purge_hours": "how often expired keys are forgotten; `0`: not in this process",
     "prepaid_billing": "bill readings as ingestion commits them, in this process",

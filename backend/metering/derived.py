@@ -154,6 +154,11 @@ class DerivedData:
         if not self._consume and not self._follow:
             self._idle.set()
 
+    @property
+    def is_settled(self) -> bool:
+        """Everything announced so far has been followed (readable from any thread)."""
+        return self._idle.is_set()
+
     async def settled(self) -> None:
         """Wait until everything announced so far has been followed."""
         await self._idle.wait()

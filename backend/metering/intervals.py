@@ -6,6 +6,12 @@ A *chain* is one meter's readings of one cumulative register, in time order. Wal
 * Only readings of an accepted quality take part (``good``, ``backfilled``); ``estimated``,
   ``stale`` and ``invalid`` values are neither charged nor a baseline. A field reading is
   ``good``; an approved correction replaces the value at its instant and is ``good`` too.
+* A reading *held* for review (quarantine, ``backend.metering.quarantine``: negative, in the
+  future, beyond the register's range, a jump the meter's rated current could not pass, a
+  field reading that disagrees with AMI) is stored with the quality ``HELD``: not accepted, so
+  it is neither charged nor counted nor a baseline until a person releases it (its quality
+  goes back to what it was, and it is announced like a new reading) or rejects it
+  (``invalid``). This rule is the only place the exclusion lives.
 * Each pair of consecutive accepted readings is an *interval*; its energy is the difference.
 * A drop is a *rollover* when the previous value is in the top 10 % of the register's modulus
   and the new one in the bottom 10 % (DL/T 645's ``999999.99 kWh`` wraps at 10^9 Wh, a 32-bit
@@ -24,6 +30,8 @@ from typing import NamedTuple
 from protocols.contract import Quality
 
 ACCEPTED_QUALITIES: tuple[str, ...] = (Quality.GOOD.value, Quality.BACKFILLED.value)
+# a stored reading awaiting a person's decision (never on the wire: the backend's own marker)
+HELD = "held"
 # wrap points of energy registers, in the register's integer unit (Wh)
 ROLLOVER_MODULI: tuple[int, ...] = (10**9, 2**32, 10**10)
 ROLLOVER_MARGIN = 0.1  # previous value in the top 10 %, new value in the bottom 10 %

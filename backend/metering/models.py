@@ -79,6 +79,10 @@ class Meter(Base):
     # DLMS IC70 control mode 0..6: which remote / manual / local transitions are allowed
     relay_control_mode: Mapped[int] = mapped_column(SmallInteger, default=2)
     relay_state: Mapped[int | None] = mapped_column(SmallInteger)  # RelayState, last known
+    # what the meter can pass, for plausibility (a jump beyond it is held: quarantine)
+    rated_current_a: Mapped[int] = mapped_column(SmallInteger, default=60, server_default="60")
+    voltage_v: Mapped[int] = mapped_column(SmallInteger, default=220, server_default="220")
+    phases: Mapped[int] = mapped_column(SmallInteger, default=1, server_default="1")
     online: Mapped[bool] = mapped_column(default=False)
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -10,6 +10,7 @@ The time from payment to restored supply is kept on the command (paid_at → res
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -93,14 +94,20 @@ class SweepResult:
     disconnects: list[str]
 
 
-async def sweep(session: AsyncSession, settings: Settings, now: datetime) -> SweepResult:
-    """Warn low accounts, queue disconnects that are due, close healthy episodes."""
+async def sweep(
+    session: AsyncSession, settings: Settings, now: datetime, *, only: Sequence[int] | None = None
+) -> SweepResult:
+    """Warn low accounts, queue disconnects that are due, close healthy episodes: every
+    prepaid account, or ``only`` these (the incremental sweep's batch, backend.prepaid.sweep)."""
     config = policy_config(settings)
     tz = settings.timezone
     chans = channels(settings)
     ttl = timedelta(minutes=settings.command_ttl_minutes)
     result = SweepResult({}, [])
-    accounts = await session.scalars(select(Account).where(Account.kind == AccountKind.PREPAID))
+    which = select(Account).where(Account.kind == AccountKind.PREPAID)
+    if only is not None:
+        which = which.where(Account.id.in_(only))
+    accounts = await session.scalars(which)
     for account in accounts.all():
         _, left = await spend.days_of_credit(session, account.id, account.balance_fen, now)
         low = account.balance_fen < settings.prepaid_low_balance_fen or (

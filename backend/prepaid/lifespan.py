@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.commands.dispatch import Dispatcher
 from backend.metering.derived import DerivedData
-from backend.prepaid import billing, channels, engine, topups
+from backend.prepaid import billing, channels, sweep, topups
 from backend.prepaid import notices as notifications
 from backend.settings import Settings
 from backend.types import to_epoch_ms, utcnow
@@ -67,10 +67,13 @@ class Loop:
 
 async def _sweep(
     sessions: async_sessionmaker[AsyncSession], settings: Settings, clock: Clock
-) -> engine.SweepResult:
-    async with sessions() as s:
-        result = await engine.sweep(s, settings, clock())
-        await s.commit()
+) -> sweep.RunResult:
+    """Incremental: the accounts whose verdict may have changed, in short transactions."""
+    result = await sweep.run(sessions, settings, clock())
+    log.info(
+        "prepaid sweep: %d accounts examined in %d batches, %.1f s (longest batch %.2f s)",
+        result.examined, result.batches, result.seconds, result.longest_batch_s,
+    )  # fmt: skip
     return result
 
 

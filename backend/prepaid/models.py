@@ -280,3 +280,36 @@ class PaymentNotification(Base):
     order_no: Mapped[str | None] = mapped_column(String(64))
     replay_key: Mapped[str | None] = mapped_column(String(160))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SweepQueueEntry(Base):
+    """An account whose sweep inputs changed (migration 0012's triggers write these; the sweep
+    examines the account and deletes exactly the entries it read)."""
+
+    __tablename__ = "prepaid_sweep_queue"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+
+
+class SweepDue(Base):
+    """When time alone changes an account's verdict (a warning's lead time passing, the
+    disconnect window opening, recent charges ageing out of the spend rate): the sweep examines
+    it again then, changed or not."""
+
+    __tablename__ = "prepaid_sweep_due"
+    __table_args__ = (Index("ix_prepaid_sweep_due_due_ms_account_id", "due_ms", "account_id"),)
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    due_ms: Mapped[int] = mapped_column(BigInteger)  # UTC epoch ms
+
+
+class SweepConfig(Base):
+    """The settings the last sweep decided with; when they change every account is examined."""
+
+    __tablename__ = "prepaid_sweep_config"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))

@@ -21,6 +21,8 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -170,10 +172,14 @@ def days_left(balance_fen: int, daily_fen: int) -> float | None:
 
 async def episode(session: AsyncSession, account_id: int) -> WarningEpisode:
     ep = await session.get(WarningEpisode, account_id)
-    if ep is None:
-        ep = WarningEpisode(account_id=account_id, episode=0, open=False)
-        session.add(ep)
-        await session.flush()
+    if ep is None:  # created once, whoever comes first (the sweep, a payment's restore)
+        dialect = session.get_bind().dialect.name
+        insert = (pg_insert if dialect == "postgresql" else sqlite_insert)(WarningEpisode)
+        await session.execute(
+            insert.values(account_id=account_id, episode=0, open=False).on_conflict_do_nothing()
+        )
+        ep = await session.get(WarningEpisode, account_id)
+        assert ep is not None
     return ep
 
 

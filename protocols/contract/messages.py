@@ -24,6 +24,13 @@ Ident = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Z
 EpochMs = Annotated[int, msgspec.Meta(ge=0, le=253402300799999)]  # up to 9999-12-31
 Text = Annotated[str, msgspec.Meta(max_length=500)]
 SeqNo = Annotated[int, msgspec.Meta(ge=0)]
+# What a meter can produce, with room to spare: a reading's time lies before 2100, and its
+# magnitude stays below 10^15 (an energy register of 10^15 Wh is a million GWh; every register
+# wraps long before: docs/mqtt.md). A value outside fails decoding — a dead letter naming the
+# field — so no later sum of them can overflow a 64-bit integer.
+ReadingMs = Annotated[int, msgspec.Meta(ge=0, le=4_102_444_800_000)]
+MAX_MAGNITUDE = 10**15
+Measured = Annotated[int, msgspec.Meta(gt=-MAX_MAGNITUDE, lt=MAX_MAGNITUDE)]
 
 
 class Quality(enum.StrEnum):
@@ -79,9 +86,9 @@ class Value(msgspec.Struct, frozen=True, omit_defaults=True):
     """One acquired value. The natural key is (meter, ts, quantity)."""
 
     meter: Ident
-    ts: EpochMs
+    ts: ReadingMs
     quantity: Quantity
-    value: int
+    value: Measured
     quality: Quality = Quality.GOOD
 
 

@@ -179,7 +179,7 @@ async def seed(database_url: str) -> Seeded:
         async with session_factory(engine)() as session:
             rounds = {}
             for i, (key, size) in enumerate(
-                [("round", 3), ("offline", 3), ("retry", 2), ("track", 2)], 1
+                [("round", 3), ("offline", 3), ("retry", 2), ("track", 2), ("held", 1)], 1
             ):
                 rounds[key] = await _round(session, key, i, size)
             users = {r.inspector: "inspector" for r in rounds.values()}

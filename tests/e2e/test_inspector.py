@@ -49,6 +49,7 @@ def test_inspector_reads_two_meters_sees_them_locked_and_flagged(
     page.click("button[type=submit]")
     expect(page.get_by_role("heading", name="确认本次抄表")).to_be_visible()
     expect(page.get_by_text("1,234.56 kWh")).to_be_visible()
+    expect(page.get_by_text("服务器检查未发现异常。")).to_be_visible()  # asked before confirming
     shot(page, "inspector-confirm-zh")
     page.get_by_role("button", name="确认并锁定").click()
     locked = page.get_by_test_id("locked")
@@ -62,7 +63,16 @@ def test_inspector_reads_two_meters_sees_them_locked_and_flagged(
     ctx.set_geolocation({"latitude": second.lat + 0.003, "longitude": second.lon, "accuracy": 80})
     page.goto("/inspector/meter/2")
     expect(page.get_by_test_id("gps-accuracy")).to_contain_text("±80 米")
-    capture(page, "2000.5")
+    page.fill("input[name=reading]", "2000.5")
+    page.click("button[type=submit]")
+    # every finding, in Chinese, on the confirm step: before anything is locked
+    findings = page.get_by_test_id("capture-findings")
+    expect(findings).to_contain_text("距离电表过远")
+    expect(findings).to_contain_text("GPS 精度差")
+    expect(findings).to_contain_text("定位点距电表")
+    assert re.findall(r"[A-Za-z]{2,}(?:[ ,:;]+[A-Za-z]{2,}){2,}", findings.inner_text()) == []
+    shot(page, "inspector-confirm-findings-zh")
+    page.get_by_role("button", name="确认并锁定").click()
     expect(locked).to_contain_text("GPS 精度差")
     expect(locked).to_contain_text("距离电表过远")
     shot(page, "inspector-flagged-zh")

@@ -187,3 +187,36 @@ def test_one_meter_disconnect_is_ordered_approved_by_a_second_operator_and_execu
     expect(timeline).to_contain_text("Checked the written consent")
     expect(timeline).not_to_contain_text("override approved")
     shot(b, "operator-command-detail-en")
+
+
+def test_an_operator_sees_a_held_reading_in_chinese_and_rejects_it(
+    phone: Phone, server: Server
+) -> None:
+    stop = server.seeded.rounds["held"].stops[0]
+    now = int(time.time() * 1000)
+    reading = {
+        "client_id": str(uuid.uuid4()),
+        "meter_id": stop.meter_id,
+        "registers": {"energy_import": 10**13},  # ten trillion Wh: no register counts so far
+        "fix": {"latitude": stop.lat, "longitude": stop.lon, "accuracy_m": 5.0, "fix_at": now},
+        "device_at": now,
+    }
+    server.api("POST", "/field/readings", server.token("insp-held"), reading)
+
+    page = phone(locale="zh-CN").new_page()
+    log_in(page, "op-a", "/operator")
+    page.get_by_role("link", name="待审读数", exact=True).click()
+    held = (
+        page.get_by_test_id("held-readings").get_by_role("listitem").filter(has_text=stop.meter_id)
+    )
+    expect(held).to_contain_text("超出任何寄存器的量程")
+    expect(held).to_contain_text("现场抄表")
+    assert ENGLISH.findall(held.inner_text()) == []
+    shot(page, "operator-held-zh")
+    held.get_by_label("原因（必填）").fill("多输入了几个 0，已通知抄表员重抄")
+    held.get_by_role("button", name="驳回（不计费）").click()
+    expect(page.get_by_test_id("held-readings").filter(has_text=stop.meter_id)).to_have_count(0)
+
+    token = server.token("op-a")
+    decided = server.api("GET", f"/quarantine?status=rejected&meter_id={stop.meter_id}", token)
+    assert [(h["value"], h["status"]) for h in decided] == [(10**13, "rejected")]

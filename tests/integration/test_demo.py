@@ -20,6 +20,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func
 from sqlalchemy import select as sql_select
 
 from backend.commands import service
@@ -34,7 +35,7 @@ from edge_agent.config import Bus, BusProtocol, Transport
 from edge_agent.config import Meter as AgentMeter
 from edge_agent.configfile import load_config
 from edge_agent.drivers.dlt645 import Dlt645Driver
-from protocols.contract import CommandKind, RelayState
+from protocols.contract import CommandKind, Quantity, RelayState
 from tests.support.e2e import SHANGHAI, until
 from tests.support.services import free_port
 
@@ -141,11 +142,37 @@ async def test_the_demos_dlt645_dlt698_and_modbus_meters_disconnect_and_reconnec
             on = await _run_command(settings, meter, CommandKind.RECONNECT)
             assert on.readback_relay_state == int(RelayState.CONNECTED)
         log = await asyncio.to_thread(demo.agent_log.read_text)
+        # meters 60x fast are no implausible jumps: the demo's readings are billed, not held
+        await until(lambda: _two_energy_readings(settings), "a second energy reading", 60)
+        qualities = await _qualities(settings)
+    assert qualities.get("good", 0) > 0
+    assert qualities.get("held", 0) == 0
     assert demo.agent_log == settings.data_path / "agent.log"
     assert f"agent {fleet.agent_id} " in log
     for meter in (dlt, modbus, dlt698):
         for kind in ("disconnect", "reconnect"):
             assert f"{kind} on {meter.meter_id}: executed" in log
+
+
+async def _qualities(settings: Settings) -> dict[str, int]:
+    """How many energy_import readings the demo stored, by quality."""
+    engine = create_engine(settings.database_url)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                sql_select(Reading.quality, func.count())
+                .where(Reading.quantity == Quantity.ENERGY_IMPORT)
+                .group_by(Reading.quality)
+            )
+            return {str(q): int(n) for q, n in rows.all()}
+    finally:
+        await engine.dispose()
+
+
+async def _two_energy_readings(settings: Settings) -> bool | None:
+    """True once some meter has two energy readings: the second is judged against the first."""
+    found = await _qualities(settings)
+    return True if sum(found.values()) > 2 * DEFAULT_METERS else None
 
 
 async def _true_if_ahead(fleet: DemoFleet, meter: DemoMeter, ms: int) -> bool | None:

@@ -10,9 +10,12 @@ from backend.field.geo import haversine_m
 from backend.field.readings import plausibility as p
 from backend.field.readings.history import ami_around, previous_sample, usual_before
 from backend.field.readings.models import FieldReading, FieldReadingKind
+from backend.field.readings.schemas import TOTAL
 from backend.field.scope import meter_position
 from backend.field.tracks.models import TrackPoint
 from backend.metering.models import Meter
+from backend.metering.quarantine import service as quarantine
+from backend.metering.quarantine.rules import Hold, HoldReason, limits_of
 from backend.settings import Settings
 
 REPEAT_LIMIT = 20
@@ -34,6 +37,30 @@ async def value_findings(
         p.check_ami(value, before, after, th),
     ]
     return [f for f in found if f is not None]
+
+
+async def holds(
+    session: AsyncSession,
+    settings: Settings,
+    meter: Meter,
+    ts: int,
+    registers: dict[str, int],
+    now_ms: int,
+    findings: list[p.Finding],
+) -> dict[str, Hold]:
+    """The registers that wait for a person before billing (quarantine): an implausible value
+    (beyond the register's range, a jump beyond the meter's rating), and the total when the
+    reading disagrees with the meter's AMI readings beyond the tolerance."""
+    limits = limits_of(settings)
+    held: dict[str, Hold] = {}
+    for quantity, value in sorted(registers.items()):
+        hold = await quarantine.judge_reading(session, meter, quantity, ts, value, now_ms, limits)
+        if hold is not None:
+            held[quantity] = hold
+    ami = next((f for f in findings if f.kind == p.FlagKind.AMI_DISAGREEMENT), None)
+    if ami is not None and TOTAL not in held:
+        held[TOTAL] = Hold(HoldReason.AMI_DISAGREEMENT, dict(ami.params))
+    return held
 
 
 async def position_findings(

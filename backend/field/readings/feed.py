@@ -8,7 +8,7 @@ batches: consumption at once, then billing — read and bill in one pass (遍抄
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.errors import Conflict
 from backend.errors import ErrorCode as E
 from backend.metering.derived import DerivedData, intervals_from
+from backend.metering.intervals import HELD
 from backend.metering.models import Reading, ReadingSource
 from backend.types import from_epoch_ms
 from protocols.contract import Quality
@@ -47,15 +48,21 @@ async def ensure_free(
 
 
 async def insert(
-    session: AsyncSession, meter_pk: int, ts: int, registers: Mapping[str, int], received_at: int
+    session: AsyncSession,
+    meter_pk: int,
+    ts: int,
+    registers: Mapping[str, int],
+    received_at: int,
+    held: Collection[str] = (),
 ) -> None:
+    """``held``: registers stored held for review (quarantine): not billed nor counted yet."""
     session.add_all(
         Reading(
             meter_pk=meter_pk,
             quantity=q,
             ts=ts,
             value=v,
-            quality=Quality.GOOD,
+            quality=HELD if q in held else Quality.GOOD,
             source=ReadingSource.FIELD.value,
             received_at=received_at,
         )

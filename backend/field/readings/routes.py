@@ -33,6 +33,7 @@ from backend.field.readings.schemas import (
     Flag,
     FlagResolve,
     Photo,
+    ReadingCheck,
     ReadingHistory,
     ReadingSubmit,
 )
@@ -67,6 +68,22 @@ class FieldReadingController(FieldApiController):
             db_session, caller, data, state.settings, now_ms(state), state.derived
         )
         return _answer(result)
+
+    @post(
+        "/readings/check",
+        guards=[requires_role(*READERS)],
+        status_code=HTTP_200_OK,
+        summary="Check a reading before confirming it",
+    )
+    async def check(
+        self, caller: CallerDep, db_session: DbSession, state: State, data: JSONBody[ReadingSubmit]
+    ) -> ReadingCheck:
+        """The same body as a submission; nothing is stored. Answers every plausibility flag
+        (distance from the meter, AMI disagreement, …) and every register that would be held
+        for review before billing, so the inspector sees them on the confirm step."""
+        return await readings_service.check_reading(
+            db_session, caller, data, state.settings, now_ms(state)
+        )
 
     @get("/readings", guards=[requires_role(*FIELD_VIEW)], summary="List field readings")
     async def list_readings(

@@ -100,12 +100,13 @@ class Decision(msgspec.Struct, kw_only=True):
     note: str
 
 
-ReadingStatus = Literal["counted", "pending_approval", "approved", "rejected"]
+ReadingStatus = Literal["counted", "held", "pending_approval", "approved", "rejected"]
 
 
 class FieldReading(msgspec.Struct, kw_only=True):
     """A reading or a correction as stored. ``status``: a reading is ``counted`` (it is in the
-    readings and in billing); a correction is ``pending_approval``, ``approved`` or
+    readings and in billing) or ``held`` (stored, waiting for review before billing: see
+    docs/prepaid.md, "Quarantine"); a correction is ``pending_approval``, ``approved`` or
     ``rejected``."""
 
     id: str  # the client_id
@@ -126,6 +127,25 @@ class FieldReading(msgspec.Struct, kw_only=True):
     reason: str = ""
     decision: Decision | None = None
     flags: list[Flag] = msgspec.field(default_factory=list)
+
+
+class CheckFlag(msgspec.Struct, kw_only=True):
+    kind: str  # a FlagKind
+    code: str  # check.*: the PWA words it with ``params``
+    params: dict[str, Param] = msgspec.field(default_factory=dict)
+
+
+class CheckHold(msgspec.Struct, kw_only=True):
+    quantity: str  # the register that would wait for review before billing
+    code: str  # quarantine.*: why
+    params: dict[str, Param] = msgspec.field(default_factory=dict)
+
+
+class ReadingCheck(msgspec.Struct, kw_only=True):
+    """What submitting a reading would find, shown before the inspector confirms."""
+
+    flags: list[CheckFlag]
+    holds: list[CheckHold]
 
 
 class ReadingHistory(msgspec.Struct, kw_only=True):

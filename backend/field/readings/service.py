@@ -29,14 +29,19 @@ from backend.field.readings.plausibility import Finding
 from backend.field.readings.schemas import (
     READABLE,
     TOTAL,
+    CheckFlag,
+    CheckHold,
     CorrectionSubmit,
+    ReadingCheck,
     ReadingSubmit,
 )
 from backend.field.readings.schemas import FieldReading as FieldReadingOut
 from backend.field.readings.view import pending_correction_of, view
 from backend.field.scope import visible_meter, visible_meter_pk
 from backend.metering.derived import DerivedData
-from backend.metering.models import Meter, MeterStatus
+from backend.metering.models import Meter, MeterStatus, ReadingSource
+from backend.metering.quarantine import service as quarantine
+from backend.metering.quarantine.rules import Hold
 from backend.settings import Settings
 from backend.types import from_epoch_ms
 
@@ -152,19 +157,9 @@ def _flags(row: FieldReading, findings: list[Finding]) -> list[FieldFlag]:
     ]
 
 
-async def submit_reading(
-    session: AsyncSession,
-    caller: Caller,
-    body: ReadingSubmit,
-    settings: Settings,
-    now_ms: int,
-    derived: DerivedData,
-) -> Submitted:
-    client_id = str(body.client_id)
-    digest = body_digest(body)
-    replay = await _existing(session, caller, client_id, digest, FieldReadingKind.READING)
-    if replay is not None:
-        return replay
+async def _meter_to_read(
+    session: AsyncSession, caller: Caller, body: ReadingSubmit
+) -> tuple[Meter, Customer | None]:
     check_registers(body.registers)
     meter, customer = await visible_meter(session, caller, body.meter_id)
     if meter.status == MeterStatus.REMOVED:
@@ -174,10 +169,25 @@ async def submit_reading(
             field="meter_id",
             meter=meter.meter_id,
         )
+    return meter, customer
+
+
+async def _evaluate(
+    session: AsyncSession,
+    caller: Caller,
+    body: ReadingSubmit,
+    settings: Settings,
+    now_ms: int,
+    meter: Meter,
+    customer: Customer | None,
+    client_id: str,
+    digest: str,
+) -> tuple[FieldReading, list[Finding], dict[str, Hold]]:
+    """The reading as it would be stored, every check's findings, and the registers that
+    would wait for review before billing — nothing is stored here."""
     # the fix time becomes the reading's time, so it may not lie ahead; the phone's own clock
     # is only evidence (a wrong one is a clock_skew flag, never a reading the phone cannot send)
     check_not_future(body.fix.fix_at, now_ms, "fix.fix_at")
-    await check_photo(session, body.photo_sha256)
     ts = body.fix.fix_at  # docs/field.md "Which time is the reading's time"
     await feed.ensure_free(session, meter.id, meter.meter_id, ts, sorted(body.registers))
     row = FieldReading(
@@ -200,11 +210,56 @@ async def submit_reading(
     )
     findings = await checks.value_findings(session, settings, meter.id, ts, body.registers[TOTAL])
     findings += await checks.position_findings(session, settings, row, meter, customer)
+    held = await checks.holds(session, settings, meter, ts, body.registers, now_ms, findings)
+    return row, findings, held
+
+
+async def check_reading(
+    session: AsyncSession, caller: Caller, body: ReadingSubmit, settings: Settings, now_ms: int
+) -> ReadingCheck:
+    """What submitting this body would find, before the inspector confirms: every flag and
+    every register that would wait for review. Nothing is stored; the same body may then be
+    submitted as it is."""
+    meter, customer = await _meter_to_read(session, caller, body)
+    _row, findings, held = await _evaluate(
+        session, caller, body, settings, now_ms, meter, customer, str(body.client_id), ""
+    )
+    return ReadingCheck(
+        flags=[CheckFlag(kind=f.kind.value, code=f.code.value, params=f.params) for f in findings],
+        holds=[
+            CheckHold(quantity=q, code=h.reason.value, params=h.params)
+            for q, h in sorted(held.items())
+        ],
+    )
+
+
+async def submit_reading(
+    session: AsyncSession,
+    caller: Caller,
+    body: ReadingSubmit,
+    settings: Settings,
+    now_ms: int,
+    derived: DerivedData,
+) -> Submitted:
+    client_id = str(body.client_id)
+    digest = body_digest(body)
+    replay = await _existing(session, caller, client_id, digest, FieldReadingKind.READING)
+    if replay is not None:
+        return replay
+    meter, customer = await _meter_to_read(session, caller, body)
+    ts = body.fix.fix_at
+    await check_photo(session, body.photo_sha256)
+    row, findings, held = await _evaluate(
+        session, caller, body, settings, now_ms, meter, customer, client_id, digest
+    )
     session.add(row)
     try:
         await session.flush()
         session.add_all(_flags(row, findings))
-        await feed.insert(session, meter.id, ts, row.registers, now_ms)
+        await feed.insert(session, meter.id, ts, row.registers, now_ms, held=held)
+        session.add_all(
+            quarantine.hold_rows(meter.id, ts, row.registers, held, ReadingSource.FIELD, now_ms)
+        )
         await session.commit()
     except IntegrityError:
         # the same id raced in from a second connection of the same device (or the key was

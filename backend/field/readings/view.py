@@ -15,6 +15,7 @@ from backend.field.readings.models import (
 from backend.field.readings.schemas import Decision, Flag, GpsFix, ReadingStatus
 from backend.field.readings.schemas import FieldReading as FieldReadingOut
 from backend.metering.models import Meter
+from backend.metering.quarantine.service import is_held
 from backend.types import to_epoch_ms
 
 
@@ -61,6 +62,8 @@ async def view(session: AsyncSession, row: FieldReading) -> FieldReadingOut:
     decision = None
     corrects = None
     status: ReadingStatus = "counted"
+    if row.kind == FieldReadingKind.READING and await is_held(session, row.meter_pk, row.ts):
+        status = "held"  # waits for a person before billing (quarantine)
     if row.kind == FieldReadingKind.CORRECTION:
         decision = await session.get(CorrectionDecision, row.id)
         status = (

@@ -11,6 +11,16 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from backend.metering.ingest.inbox import Item
+from backend.metering.intervals import ACCEPTED_QUALITIES, HELD, Point
+from backend.metering.quarantine.rules import (
+    CUMULATIVE,
+    HOUR_MS,
+    REGISTER_MAX_WH,
+    Chains,
+    Limits,
+    Rating,
+    judge,
+)
 from protocols.contract import (
     AgentBirth,
     AgentDeath,
@@ -28,6 +38,30 @@ FRESH = frozenset({Quality.GOOD, Quality.INVALID})
 class MeterRef(NamedTuple):
     pk: int
     agent_id: str | None
+    rating: Rating = Rating()  # what the meter can pass (quarantine's jump check)
+
+
+class HoldRow(NamedTuple):
+    """A reading the plan stores as ``held`` (``backend.metering.quarantine``)."""
+
+    meter_pk: int
+    quantity: str
+    ts: int
+    value: int
+    quality: str  # the quality it came with
+    reason: str  # a HoldReason code
+    params: dict[str, str | float | bool | None]
+    held_at: int  # epoch ms
+
+
+@dataclass(slots=True)
+class Screen:
+    """What plausibility needs to judge a batch: the limits, each chain's newest accepted
+    reading the writer has seen (``Chains``), and the meters' ratings (by pk)."""
+
+    limits: Limits
+    chains: Chains
+    ratings: Mapping[int, Rating]
 
 
 # (meter_pk, quantity, ts, value, quality, received_at ms)
@@ -49,6 +83,10 @@ class Plan:
     meters_seen: dict[int, int] = field(default_factory=dict)  # pk → newest fresh ts
     states: list[tuple[AgentBirth | AgentDeath, int]] = field(default_factory=list)
     birth_meters: list[tuple[int, str, str]] = field(default_factory=list)  # pk, protocol, addr
+    holds: list[HoldRow] = field(default_factory=list)
+    # accepted cumulative readings of the batch, per chain its newest: the writer remembers
+    # them (``Chains``) once the batch has committed
+    accepted: dict[tuple[int, str], Point] = field(default_factory=dict)
 
 
 def build_plan(
@@ -56,10 +94,11 @@ def build_plan(
     refs: Mapping[str, MeterRef],
     seen_written: Mapping[int, float],
     seen_due_before: float,
+    screen: Screen | None = None,
 ) -> Plan:
     """``refs`` resolves every meter id the items name. A meter's last_seen_at is written only
     if its ``seen_written`` time (monotonic) is before ``seen_due_before`` (the caller's
-    throttle)."""
+    throttle). With a ``screen``, implausible readings are stored held (quarantine)."""
     plan = Plan()
     for item in items:
         if item.agent is not None:
@@ -72,7 +111,10 @@ def build_plan(
             continue
         own = _owned(item, refs, plan)
         if isinstance(msg, ReadingBatch):
+            start = len(plan.rows)
             _readings(plan, item, msg, own)
+            if screen is not None:
+                _screen(plan, start, item.received_ms, screen)
             _seen(plan, item, msg, own, seen_written, seen_due_before)
         elif isinstance(msg, EventBatch):
             recv = item.received_ms
@@ -121,6 +163,47 @@ def _readings(plan: Plan, item: Item, msg: ReadingBatch, own: Mapping[str, int])
                 if v.meter in own
             ]
         )
+
+
+def _screen(plan: Plan, start: int, now_ms: int, screen: Screen) -> None:
+    """Judge the rows from ``start`` on (backend.metering.quarantine.rules): an implausible
+    one is stored with the quality ``held`` and gets a hold row. Only readings that would be
+    charged or counted (accepted qualities) are judged; the others never reach money."""
+    rows, limits, chains, accepted = plan.rows, screen.limits, screen.chains, plan.accepted
+    ratings, default = screen.ratings, Rating()
+    ahead = now_ms + limits.skew_ms
+    for i in range(start, len(rows)):
+        pk, quantity, ts, value, quality, recv = rows[i]
+        cumulative = quantity in CUMULATIVE
+        if (not cumulative and ts <= ahead) or quality not in ACCEPTED_QUALITIES:
+            continue
+        key = (pk, quantity)
+        previous = accepted.get(key) or chains.get(pk, quantity)
+        rating = ratings.get(pk, default)
+        # the usual case, decided without the rules' full walk: a rise the rating could pass
+        # (the float bound is stricter than the rules' rounded one: a borderline rise is judged)
+        if (
+            cumulative
+            and ts <= ahead
+            and 0 <= value < REGISTER_MAX_WH
+            and (
+                previous is None
+                or previous.ts >= ts
+                or 0
+                <= value - previous.value
+                <= rating.max_w * limits.margin * (ts - previous.ts) / HOUR_MS
+            )
+        ):
+            hold = None
+        else:
+            hold = judge(quantity, ts, value, now_ms, limits, rating=rating, previous=previous)
+        if hold is not None:
+            rows[i] = (pk, quantity, ts, value, HELD, recv)
+            plan.holds.append(
+                HoldRow(pk, quantity, ts, value, quality, hold.reason.value, hold.params, now_ms)
+            )
+        elif cumulative and (previous is None or previous.ts < ts):
+            accepted[key] = Point(ts, value)
 
 
 def _seen(

@@ -18,8 +18,16 @@ import asyncpg
 
 from backend.metering.derived import AffectedInterval
 from backend.metering.ingest.plan import MeterRef, Plan
-from backend.metering.ingest.statements import births, dead_letters, presence, run_async, sequences
+from backend.metering.ingest.statements import (
+    births,
+    dead_letters,
+    holds,
+    presence,
+    run_async,
+    sequences,
+)
 from backend.metering.ingest.store import Store, WriteResult, utc
+from backend.metering.quarantine.rules import Rating
 from protocols.contract import Channel
 
 _ROWS = """
@@ -44,7 +52,10 @@ INSERT INTO meters (meter_id, serial, protocol, address, agent_id, status, relay
 SELECT m, '', p, a, $4, 'pending', 2, false, now()
 FROM unnest($1::text[], $2::text[], $3::text[]) AS u(m, p, a) ORDER BY m
 ON CONFLICT (meter_id) DO NOTHING"""
-SELECT_METERS = "SELECT id, meter_id, agent_id FROM meters WHERE meter_id = ANY($1)"
+SELECT_METERS = (
+    "SELECT id, meter_id, agent_id, rated_current_a, voltage_v, phases FROM meters"
+    " WHERE meter_id = ANY($1)"
+)
 # Locks the batch's agent rows, in id order (no deadlock between processes), for the update.
 LOCK_AGENTS = """
 SELECT id, last_reading_seq, last_event_seq FROM agents WHERE id = ANY($1) ORDER BY id
@@ -141,7 +152,7 @@ class PostgresStore(Store):
         except BaseException as exc:
             await self._reset_on(exc)
             raise
-        return {r[1]: MeterRef(r[0], r[2]) for r in rows}, _count(status)
+        return {r[1]: MeterRef(r[0], r[2], Rating(*r[3:])) for r in rows}, _count(status)
 
     # --- one batch ----------------------------------------------------------------------
 
@@ -161,7 +172,11 @@ class PostgresStore(Store):
         inserted = events = 0
         spans: list[AffectedInterval] = []
         # readings alone (the usual batch) are one statement: its own implicit transaction
-        tx = conn.transaction() if plan.events or plan.dead else contextlib.nullcontext()
+        tx = (
+            conn.transaction()
+            if plan.events or plan.dead or plan.holds
+            else contextlib.nullcontext()
+        )
         async with tx:
             if plan.rows:
                 columns = list(zip(*plan.rows, strict=True))
@@ -175,6 +190,7 @@ class PostgresStore(Store):
                 columns = list(zip(*plan.events, strict=True))
                 events = _count(await conn.execute(INSERT_EVENTS, *columns))
             await run_async(conn, dead_letters(plan, utc))
+            await run_async(conn, holds(plan))
         result.inserted, result.events_inserted, result.intervals = inserted, events, spans
         result.data_done = True
 

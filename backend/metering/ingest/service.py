@@ -28,6 +28,7 @@ from backend.metering.ingest.stats import IngestStats
 from backend.metering.ingest.store import Store
 from backend.metering.ingest.writer import AfterCommit, Writer
 from backend.metering.models import Meter
+from backend.metering.quarantine.rules import limits_of
 from backend.mqtt import Link, MqttSession, Route, default_client_id
 from backend.mqtt.session import receive_maximum
 from backend.settings import Settings
@@ -103,6 +104,7 @@ class Ingestor:
             batch_ms=settings.ingest_batch_ms,
             stats=self._stats,
             hooks=after_commit,
+            limits=limits_of(settings),
         )
         wanted, stale = filters(settings.mqtt_share_group or None)
         if leave:  # a retired API process's session may hold command acks too: drop them

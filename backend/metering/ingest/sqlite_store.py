@@ -25,8 +25,16 @@ import msgspec
 
 from backend.metering.derived import intervals_from
 from backend.metering.ingest.plan import MeterRef, Plan
-from backend.metering.ingest.statements import births, dead_letters, presence, run_sync, sequences
+from backend.metering.ingest.statements import (
+    births,
+    dead_letters,
+    holds,
+    presence,
+    run_sync,
+    sequences,
+)
 from backend.metering.ingest.store import Store, WriteResult, sqlite_time
+from backend.metering.quarantine.rules import Rating
 from protocols.contract import Channel
 
 T = TypeVar("T")
@@ -43,7 +51,8 @@ INSERT OR IGNORE INTO meters (meter_id, serial, protocol, address, agent_id, sta
                               relay_control_mode, online, created_at)
 VALUES (?, '', ?, ?, ?, 'pending', 2, 0, ?)"""
 SELECT_METERS = """
-SELECT id, meter_id, agent_id FROM meters WHERE meter_id IN (SELECT value FROM json_each(?))"""
+SELECT id, meter_id, agent_id, rated_current_a, voltage_v, phases FROM meters
+WHERE meter_id IN (SELECT value FROM json_each(?))"""
 INSERT_EVENT = """
 INSERT OR IGNORE INTO meter_events (meter_pk, ts, kind, value, text, received_at)
 VALUES (?, ?, ?, ?, ?, ?)"""
@@ -148,7 +157,10 @@ class SqliteStore(Store):
             conn.executemany(INSERT_METER, rows)
             created = conn.total_changes - before
             ids = _json.encode(sorted(wanted))
-            refs = {m: MeterRef(pk, owner) for pk, m, owner in conn.execute(SELECT_METERS, (ids,))}
+            refs = {
+                r[1]: MeterRef(r[0], r[2], Rating(*r[3:]))
+                for r in conn.execute(SELECT_METERS, (ids,))
+            }
             return refs, created
 
         return await self._run(self._tx, run)
@@ -185,6 +197,7 @@ class SqliteStore(Store):
             events = conn.total_changes - before
             run_sync(conn, presence(plan, sqlite_time))
         run_sync(conn, dead_letters(plan, sqlite_time))
+        run_sync(conn, holds(plan))
         marks, gaps, filled = self._sequences(conn, plan)
         self._liveness(conn, plan, marks)
         states = run_sync(conn, births(plan, sqlite_time))

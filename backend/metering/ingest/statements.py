@@ -18,18 +18,38 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import asyncpg
-from sqlalchemy import ClauseElement, bindparam, case, delete, exists, insert, or_, select, update
+import msgspec
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ClauseElement,
+    Integer,
+    String,
+    bindparam,
+    case,
+    delete,
+    exists,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 
 from backend.metering.ingest.plan import Plan, advance, fill_gaps
-from backend.metering.models import Agent, IngestGap, Meter, MeterEvent
+from backend.metering.intervals import HELD
+from backend.metering.models import Agent, IngestGap, Meter, MeterEvent, Reading, ReadingSource
+from backend.metering.quarantine.models import HoldStatus, ReadingHold
 from backend.system.models import DeadLetter
-from protocols.contract import AgentBirth, EventKind, RelayState
+from protocols.contract import AgentBirth, EventKind, Quality, RelayState
 
 RELAY_CODES = frozenset(int(s) for s in RelayState)
+AMI, BACKFILL = ReadingSource.AMI.value, ReadingSource.BACKFILL.value
 TOPIC_MAX = 256  # dead_letters.topic
 
+_params = msgspec.json.Encoder()
 _SQLITE = sqlite.dialect(paramstyle="qmark")
 _POSTGRES = pg_asyncpg.dialect()  # type: ignore[no-untyped-call]
 
@@ -58,6 +78,11 @@ class Sql:
 
 def _p(name: str) -> Any:
     return bindparam(name)
+
+
+def _t(name: str, type_: Any) -> Any:
+    """A typed parameter (PostgreSQL must know a selected parameter's type)."""
+    return bindparam(name, type_=type_)
 
 
 # Event-driven meter state only moves forward: an update applies unless a newer event of the
@@ -135,6 +160,30 @@ UPDATE_GAP = Sql(
     update(_G).where(_G.id == _p("gap")).values(first_missing=_p("first"), last_missing=_p("last"))
 )
 DELETE_GAP = Sql(delete(_G).where(_G.id == _p("gap")))
+# a hold row for a reading the batch stored held — not for one already stored (a resend of a
+# reading stored before keeps what it had), and only once
+_H, _R = ReadingHold, Reading
+_HOLD_COLUMNS = ("meter_pk", "quantity", "ts", "value", "quality", "source", "reason", "params",
+                 "status", "held_at")  # fmt: skip
+INSERT_HOLD = Sql(
+    insert(_H).from_select(
+        list(_HOLD_COLUMNS),
+        select(
+            _t("pk", Integer), _t("quantity", String), _t("ts", BigInteger),
+            _t("value", BigInteger), _t("quality", String), _t("source", String),
+            _t("reason", String), _t("params", JSON), literal(HoldStatus.HELD.value),
+            _t("at", BigInteger),
+        ).where(
+            exists().where(
+                _R.meter_pk == _p("pk"), _R.quantity == _p("quantity"), _R.ts == _p("ts"),
+                _R.quality == HELD,
+            ),
+            ~exists().where(
+                _H.meter_pk == _p("pk"), _H.quantity == _p("quantity"), _H.ts == _p("ts")
+            ),
+        ),
+    )
+)  # fmt: skip
 
 
 # --- operations and the procedures that yield them ---------------------------------------
@@ -176,6 +225,21 @@ def dead_letters(plan: Plan, time: Time) -> Procedure:
             for r, t, why, p in plan.dead
         ]
         yield Many(INSERT_DEAD, rows)
+
+
+def holds(plan: Plan) -> Procedure:
+    """Hold rows for the readings the batch stored held (quarantine)."""
+    if plan.holds:
+        rows = [
+            {
+                "pk": h.meter_pk, "quantity": h.quantity, "ts": h.ts, "value": h.value,
+                "quality": h.quality, "reason": h.reason,
+                "params": _params.encode(h.params).decode(),
+                "source": BACKFILL if h.quality == Quality.BACKFILLED else AMI, "at": h.held_at,
+            }
+            for h in plan.holds
+        ]  # fmt: skip
+        yield Many(INSERT_HOLD, rows)
 
 
 def presence(plan: Plan, time: Time) -> Procedure:

@@ -29,9 +29,10 @@ from typing import Any
 
 from backend.metering.derived import AffectedInterval
 from backend.metering.ingest.inbox import Item
-from backend.metering.ingest.plan import MeterRef, Plan, build_plan
+from backend.metering.ingest.plan import MeterRef, Plan, Screen, build_plan
 from backend.metering.ingest.stats import IngestStats
 from backend.metering.ingest.store import Store, WriteResult
+from backend.metering.quarantine.rules import Chains, Limits, Rating
 from protocols.backoff import backoff_delay
 from protocols.contract import AgentBirth, EventKind
 
@@ -60,8 +61,11 @@ class Writer:
         batch_ms: int,
         stats: IngestStats,
         hooks: Sequence[AfterCommit] = (),
+        limits: Limits | None = None,
     ) -> None:
         self.store = store
+        self.limits = limits  # plausibility (quarantine); None: nothing is held
+        self.chains = Chains()
         self.batch_size = max(1, batch_size)
         self.batch_s = max(0, batch_ms) / 1000
         self.stats = stats
@@ -83,6 +87,7 @@ class Writer:
         self._refs: dict[str, MeterRef] = {}
         self._fetched: dict[str, float] = {}
         self._seen_written: dict[int, float] = {}
+        self._ratings: dict[int, Rating] = {}  # meter pk → rating, as resolved
         self.idle = asyncio.Event()  # set whenever nothing is pending or in flight
         self.idle.set()
 
@@ -213,6 +218,8 @@ class Writer:
                 await self.store.write(plan, result, intervals=bool(self.hooks))
                 self.stats.commit.add(time.monotonic() - started)
                 self._count(plan, result)
+                for (pk, quantity), point in plan.accepted.items():
+                    self.chains.accept(pk, quantity, point)
                 return result
             except Exception as exc:
                 if self.store.is_permanent(exc) and not result.data_done:
@@ -274,7 +281,10 @@ class Writer:
         await self._resolve(items)
         now = time.monotonic()
         written = self._seen_written
-        plan = build_plan(items, self._refs, written, now - SEEN_EVERY_S)
+        screen = None
+        if self.limits is not None:
+            screen = Screen(self.limits, self.chains, self._ratings)
+        plan = build_plan(items, self._refs, written, now - SEEN_EVERY_S, screen)
         for pk in plan.meters_seen:
             written[pk] = now
         for pk, _ts, kind, _v, _t, _r in plan.events:
@@ -306,6 +316,7 @@ class Writer:
         for agent, wanted in need.items():
             found, created = await self.store.resolve_meters(agent, wanted)
             refs.update(found)
+            self._ratings.update({ref.pk: ref.rating for ref in found.values()})
             fetched.update(dict.fromkeys(found, now))
             self.stats.pending_meters += created
             if created:

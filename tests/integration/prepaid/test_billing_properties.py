@@ -21,6 +21,7 @@ from backend.accounts.models import Customer
 from backend.db import create_engine, session_factory
 from backend.metering.consumption import walk_from
 from backend.metering.derived import DerivedData, intervals_from
+from backend.metering.intervals import HELD
 from backend.metering.models import ConsumptionDaily, Meter, MeterStatus, Reading
 from backend.prepaid import billing, ledger
 from backend.prepaid.models import BillingState, Charge
@@ -35,13 +36,15 @@ _n = itertools.count()
 
 # one reading as the generator means it: (hour, kind, amount) where kind is
 # "step" (the register rises by amount), "dip" (a glitch amount below the last true value),
-# "estimated" (an estimate of amount, quality estimated)
+# "estimated" (an estimate of amount, quality estimated), "held" (an implausible value held
+# for review: quarantine; neither billed nor counted)
 Step = tuple[str, int]
 steps = st.lists(
     st.one_of(
         st.tuples(st.just("step"), st.integers(0, 4_000)),
         st.tuples(st.just("dip"), st.integers(1, 50_000)),
         st.tuples(st.just("estimated"), st.integers(0, 10**6)),
+        st.tuples(st.just("held"), st.integers(0, 10**10)),
     ),
     min_size=1,
     max_size=8,
@@ -59,6 +62,8 @@ def curve(start_value: int, plan: list[Step], first_hour: int) -> list[tuple[int
             out.append((ts, true, "good"))
         elif kind == "dip":
             out.append((ts, max(0, true - amount), "good"))
+        elif kind == "held":
+            out.append((ts, amount, HELD))
         else:
             out.append((ts, amount, "estimated"))
     return out

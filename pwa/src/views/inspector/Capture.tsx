@@ -2,8 +2,8 @@
 // Once confirmed the reading is locked on the device and waits in the outbox; a mistake after
 // that is a correction for a supervisor, never an edit.
 import { useMemo, useState } from 'preact/hooks';
-import { kwh, label, t, when } from '../../i18n';
-import { me, newId } from '../../lib/api';
+import { kwh, label, type Params, say, t, when } from '../../i18n';
+import { me, newId, online, post } from '../../lib/api';
 import { geoError, position, useGeolocation } from '../../lib/geo';
 import { enqueue } from '../../lib/outbox';
 import { downscale } from '../../lib/photo';
@@ -15,6 +15,19 @@ import { LockedReading } from './Locked';
 import { type BookItem, expectedRange } from './types';
 
 const TOTAL = 'energy_import'; // 正向有功总
+
+// What the server's checks would find on this reading (POST /api/field/readings/check): shown
+// on the confirm step, before anything is locked. null: not asked (offline) or not answered.
+interface Finding {
+  kind?: string;
+  quantity?: string;
+  code: string;
+  params: Params;
+}
+interface ReadingCheck {
+  flags: Finding[];
+  holds: Finding[];
+}
 const GOOD_ACCURACY_M = 50; // the server flags fixes worse than this (field_max_accuracy_m)
 
 export function GpsStatus() {
@@ -72,6 +85,29 @@ function CustomerCard({ item }: { item: BookItem }) {
   );
 }
 
+function Findings({ check }: { check: ReadingCheck | null | 'asking' }) {
+  if (check === 'asking') return <p class="muted">{t('insp.findings.asking')}</p>;
+  if (check === null) return <p class="muted">{t('insp.findings.offline')}</p>;
+  if (check.flags.length === 0 && check.holds.length === 0) return <p class="ok">{t('insp.findings.clean')}</p>;
+  return (
+    <div class="warn" role="alert" data-testid="capture-findings">
+      <p>{t('insp.findings.found')}</p>
+      <ul>
+        {check.flags.map((f) => (
+          <li key={`f-${f.kind}-${f.code}`}>
+            <strong>⚑ {label('flag', f.kind ?? '')}</strong>: {say(f.code, f.params)}
+          </li>
+        ))}
+        {check.holds.map((h) => (
+          <li key={`h-${h.quantity}`}>
+            <strong>{t('insp.findings.held')}</strong>: {say(h.code, h.params)}
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
+}
+
 function CaptureForm({ item }: { item: BookItem }) {
   const meter = item.meter!;
   const clientId = useMemo(() => newId(), [item.seq]); // one id per capture: a double tap sends once
@@ -83,6 +119,7 @@ function CaptureForm({ item }: { item: BookItem }) {
   const [reviewing, setReviewing] = useState(false);
   const [error, setError] = useState('');
   const [saving, setSaving] = useState(false);
+  const [check, setCheck] = useState<ReadingCheck | null | 'asking'>(null);
   const fix = position.value;
   const wh = parseKwh(value);
   const range = expectedRange(meter.expected, Date.now());
@@ -103,26 +140,41 @@ function CaptureForm({ item }: { item: BookItem }) {
     }
   }
 
+  function bodyOf(total: number, at: { lat: number; lon: number; accuracy: number; at: number }) {
+    return {
+      client_id: clientId,
+      meter_id: meter.meter_id,
+      registers: { [TOTAL]: total },
+      fix: { latitude: at.lat, longitude: at.lon, accuracy_m: Math.max(at.accuracy, 0.1), fix_at: at.at },
+      device_at: Date.now(),
+      note: note.trim(),
+    };
+  }
+
+  async function ask(total: number, at: NonNullable<typeof fix>) {
+    if (!online.value) return setCheck(null);
+    setCheck('asking');
+    try {
+      setCheck(await post<ReadingCheck>('/field/readings/check', bodyOf(total, at)));
+    } catch {
+      setCheck(null); // the server checks again on submission; the confirm step says so
+    }
+  }
+
   function review(e: Event) {
     e.preventDefault();
     if (wh === null) return setError(t('insp.value.invalid'));
     if (!fix) return setError(t('gps.waiting'));
     setError('');
     setReviewing(true);
+    void ask(wh, fix);
   }
 
   async function confirm() {
     if (wh === null || !fix || saving) return;
     setSaving(true);
     const photoKey = photo ? `photo-${clientId}` : undefined;
-    const body = {
-      client_id: clientId,
-      meter_id: meter.meter_id,
-      registers: { [TOTAL]: wh },
-      fix: { latitude: fix.lat, longitude: fix.lon, accuracy_m: Math.max(fix.accuracy, 0.1), fix_at: fix.at },
-      device_at: Date.now(),
-      note: note.trim(),
-    };
+    const body = bodyOf(wh, fix);
     await enqueue(
       {
         id: clientId,
@@ -171,6 +223,7 @@ function CaptureForm({ item }: { item: BookItem }) {
           )}
         </dl>
         {outside && <p class="warn">{t('insp.value.outside', { low: kwh(range!.low), high: kwh(range!.high) })}</p>}
+        <Findings check={check} />
         <p class="muted">{t('insp.confirm.lock')}</p>
         <button class="primary" type="button" onClick={confirm} disabled={saving}>
           {t('insp.confirm.button')}

@@ -52,6 +52,11 @@ export function LockedReading({ readingId, local }: { readingId: string; local?:
           {t('insp.locked.waiting')} <a href="/inspector/outbox">{t('insp.tab.outbox')}</a>
         </p>
       )}
+      {reading?.status === 'held' && (
+        <p class="warn" role="status" data-testid="held">
+          {t('insp.locked.held')}
+        </p>
+      )}
       {reading && (
         <>
           <h3>{t('flags.title')}</h3>

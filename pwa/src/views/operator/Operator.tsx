@@ -1,5 +1,5 @@
 // The service centre (95598): disconnect review and approvals, arrears, live commands, offline
-// meters, the collection success rate, and field flags for supervisors.
+// meters, the collection success rate, field flags for supervisors, and held readings.
 import { Route, Router } from 'preact-iso';
 import { t } from '../../i18n';
 import { Tabs } from '../common';
@@ -7,6 +7,7 @@ import { Arrears, Disconnect } from './Disconnect';
 import { FlagReview } from './FlagReview';
 import { CommandView, Commands } from './Commands';
 import { CollectionRate, OfflineMeters } from './Network';
+import { Quarantine } from './Quarantine';
 
 export function Operator() {
   return (
@@ -20,6 +21,7 @@ export function Operator() {
           ['/meters', t('op.tab.offline')],
           ['/rate', t('op.tab.rate')],
           ['/flags', t('op.tab.flags')],
+          ['/held', t('op.tab.held')],
         ]}
       />
       <Router>
@@ -30,6 +32,7 @@ export function Operator() {
         <Route path="/meters" component={OfflineMeters} />
         <Route path="/rate" component={CollectionRate} />
         <Route path="/flags" component={FlagReview} />
+        <Route path="/held" component={Quarantine} />
       </Router>
     </>
   );

@@ -236,3 +236,21 @@ def test_topics_outside_the_contract_are_rejected(topic: str) -> None:
 def test_an_agent_id_that_cannot_sit_in_a_topic_is_refused() -> None:
     with pytest.raises(TopicError):
         agent_topic("a/#", Channel.STATE)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "problem"),
+    [
+        ("value", 2**63 - 1, "Expected `int` <= 999999999999999 - at `$.values[0].value`"),
+        ("value", -(10**15), "Expected `int` >= -999999999999999 - at `$.values[0].value`"),
+        ("ts", 4_102_444_800_001, "Expected `int` <= 4102444800000 - at `$.values[0].ts`"),
+    ],
+)
+def test_a_reading_beyond_what_a_meter_can_produce_fails_decoding(
+    field: str, value: int, problem: str
+) -> None:
+    one = {"meter": "m1", "ts": 1_763_800_000_000, "quantity": "energy_import", "value": 1}
+    payload = msgspec.json.encode({"agent": "a", "seq": 1, "values": [{**one, field: value}]})
+    with pytest.raises(ContractError) as info:
+        decode(payload, ReadingBatch)
+    assert problem in str(info.value)

@@ -1,0 +1,181 @@
+"""The incremental sweep: an account is examined when something it depends on changed, or when
+time alone changes its verdict, and otherwise left alone."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from backend.accounts.models import Customer
+from backend.commands.models import Command
+from backend.db import session_factory
+from backend.metering.models import Meter
+from backend.prepaid import ledger, sweep
+from backend.prepaid.channels.simulated import Simulated
+from backend.prepaid.models import (
+    EntryKind,
+    Notice,
+    NoticeKind,
+    NoticeStatus,
+    SweepDue,
+    SweepQueueEntry,
+)
+from backend.prepaid.notices import deliver_pending
+from backend.settings import Settings, load_settings
+from protocols.contract import CommandKind, RelayState
+from tests.support.prepaid_data import make_account
+
+TZ = ZoneInfo("Asia/Shanghai")
+UTC = ZoneInfo("UTC")
+# Wednesday 2026-05-13, 08:00 local: a working day, before the disconnect window opens
+WEDNESDAY_8 = datetime(2026, 5, 13, 8, tzinfo=TZ).astimezone(UTC)
+
+
+def settings_for(tmp_path: Path, **overrides: object) -> Settings:
+    return load_settings(
+        env={}, data_dir=str(tmp_path), **{"prepaid_auto_disconnect": True, **overrides}
+    )  # type: ignore[arg-type]
+
+
+async def deliver(engine: AsyncEngine, at: datetime) -> None:
+    """Hand the pending notices to a provider that reports their delivery (at their time)."""
+    provider = Simulated({})
+    async with session_factory(engine)() as s:
+        await deliver_pending(s, provider, at)
+        await s.commit()
+    async with session_factory(engine)() as s:
+        assert await provider.report(s) > 0
+        await s.commit()
+
+
+async def test_an_unchanged_account_is_not_examined_again_and_a_changed_one_is(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    settings = settings_for(tmp_path)
+    sessions = session_factory(engine)
+    async with sessions() as s:
+        made = [await make_account(s) for _ in range(6)]
+        for _, account, _ in made:  # healthy balances: nothing to warn
+            await ledger.post(s, account.id, EntryKind.TOP_UP, 50_000, actor="t", memo="seed")
+        await s.commit()
+    (c1, a1, _), (_, _, m2), _, (_, _, m4), *_ = made
+    first = await sweep.run(sessions, settings, WEDNESDAY_8)
+    assert first.examined == 6
+    again = await sweep.run(sessions, settings, WEDNESDAY_8 + timedelta(minutes=5))
+    assert again.examined == 0
+    async with sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(SweepQueueEntry)) == 0
+        # a balance, a relay read-back, a protected flag, a command's state: each queues its
+        # account, and nothing else does
+        await ledger.post(s, a1.id, EntryKind.ADJUSTMENT, -100, actor="t", memo="fee")
+        await s.execute(
+            update(Meter).where(Meter.id == m2.id).values(relay_state=int(RelayState.DISCONNECTED))
+        )
+        await s.execute(update(Customer).where(Customer.id == c1.id).values(protected=True))
+        await s.execute(  # what ingestion writes on every reading does not queue anything
+            update(Meter).where(Meter.id == m4.id).values(online=True, last_seen_at=WEDNESDAY_8)
+        )
+        await s.commit()
+    changed = await sweep.run(sessions, settings, WEDNESDAY_8 + timedelta(minutes=10))
+    assert changed.examined == 2  # a1 (balance and protected flag), a2 (relay)
+    assert changed.batches == 1
+
+
+async def test_work_is_cut_into_transactions_of_the_batch_size(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    settings = settings_for(tmp_path)
+    sessions = session_factory(engine)
+    async with sessions() as s:
+        for _ in range(7):
+            await make_account(s)
+        await s.commit()
+    result = await sweep.run(sessions, settings, WEDNESDAY_8, batch=3)
+    assert (result.examined, result.batches) == (7, 3)
+
+
+async def test_the_warning_lead_time_passing_brings_the_account_back_and_disconnects_it(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    settings = settings_for(tmp_path)
+    sessions = session_factory(engine)
+    async with sessions() as s:
+        _, account, meter = await make_account(s)
+        await ledger.post(s, account.id, EntryKind.ADJUSTMENT, -1_500, actor="t", memo="debt")
+        await s.commit()
+    warned = await sweep.run(sessions, settings, WEDNESDAY_8)
+    assert (warned.examined, warned.disconnects) == (1, [])
+    await deliver(engine, WEDNESDAY_8)  # the warning reaches the customer at 08:00 (receipt)
+    delivered = await sweep.run(sessions, settings, WEDNESDAY_8 + timedelta(minutes=5))
+    assert delivered.examined == 1  # the delivery changed a fact: the lead time starts
+    async with sessions() as s:
+        due = await s.get(SweepDue, account.id)
+    assert due is not None
+    # 24 h after the delivery, inside Thursday's window (09:00 local) at the latest: examined
+    # then (or at the daily recheck just before), and not before
+    thursday_8 = WEDNESDAY_8 + timedelta(days=1)
+    assert thursday_8.timestamp() * 1000 < due.due_ms <= thursday_8.timestamp() * 1000 + 3_600_000
+    quiet = await sweep.run(sessions, settings, thursday_8 - timedelta(minutes=1))
+    assert quiet.examined == 0
+    due_now = await sweep.run(sessions, settings, thursday_8 + timedelta(hours=1, minutes=2))
+    assert due_now.examined == 1
+    (cid,) = due_now.disconnects
+    async with sessions() as s:
+        command = await s.get(Command, cid)
+        assert command is not None
+        assert (command.kind, command.meter_pk) == (CommandKind.DISCONNECT, meter.id)
+        notices = (await s.scalars(select(Notice.kind).where(Notice.status.isnot(None)))).all()
+    assert NoticeKind.DISCONNECT_WARNING in notices
+
+
+async def test_a_command_that_ends_without_a_disconnect_brings_the_account_back(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    settings = settings_for(tmp_path)
+    sessions = session_factory(engine)
+    async with sessions() as s:
+        _, account, _ = await make_account(s)
+        await ledger.post(s, account.id, EntryKind.ADJUSTMENT, -1_500, actor="t", memo="debt")
+        await s.commit()
+    await sweep.run(sessions, settings, WEDNESDAY_8)
+    await deliver(engine, WEDNESDAY_8)
+    at = WEDNESDAY_8 + timedelta(days=1, hours=2)
+    first = await sweep.run(sessions, settings, at)
+    (cid,) = first.disconnects
+    assert (await sweep.run(sessions, settings, at + timedelta(minutes=5))).examined == 0
+    async with sessions() as s:  # the command expires undelivered: the supply is still on
+        await s.execute(update(Command).where(Command.id == cid).values(state="expired"))
+        await s.commit()
+    retry = await sweep.run(sessions, settings, at + timedelta(minutes=10))
+    assert retry.examined == 1
+    assert len(retry.disconnects) == 1
+    assert retry.disconnects[0] != cid
+
+
+async def test_changed_policy_settings_examine_every_account_once(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    sessions = session_factory(engine)
+    async with sessions() as s:
+        for _ in range(4):
+            _, account, _ = await make_account(s)
+            await ledger.post(s, account.id, EntryKind.TOP_UP, 3_000, actor="t", memo="seed")
+        await s.commit()
+    before = settings_for(tmp_path)
+    assert (await sweep.run(sessions, before, WEDNESDAY_8)).examined == 4
+    assert (await sweep.run(sessions, before, WEDNESDAY_8)).examined == 0
+    # ¥30 was fine under a ¥20 threshold; under ¥50 every account is low
+    after = settings_for(tmp_path, prepaid_low_balance_fen=5_000)
+    assert (await sweep.run(sessions, after, WEDNESDAY_8)).examined == 4
+    assert (await sweep.run(sessions, after, WEDNESDAY_8)).examined == 0
+    async with sessions() as s:
+        low = await s.scalar(
+            select(func.count(func.distinct(Notice.account_id))).where(
+                Notice.kind == NoticeKind.LOW_BALANCE, Notice.status == NoticeStatus.PENDING
+            )
+        )
+    assert low == 4
