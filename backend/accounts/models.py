@@ -12,6 +12,13 @@ from backend.db import Base
 from backend.types import UTCDateTime, str_enum, utcnow
 
 
+class Language(enum.StrEnum):
+    """The language a customer is written to (notices, SMS); the PWA uses the same codes."""
+
+    ZH_CN = "zh-CN"
+    EN = "en"
+
+
 class CustomerCategory(enum.StrEnum):
     """用电类别 (R41)."""
 
@@ -46,6 +53,10 @@ class Customer(Base):
     # never disconnected automatically: medical or critical loads, key accounts class 1 (R90)
     protected: Mapped[bool] = mapped_column(Boolean, default=False)
     key_account_class: Mapped[int | None] = mapped_column(Integer)
+    # the language notices are worded in; set by the customer in the PWA or by staff
+    language: Mapped[Language] = mapped_column(
+        str_enum(Language, 8), default=Language.ZH_CN, server_default=Language.ZH_CN.value
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -4,13 +4,28 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import get
-from litestar.params import FromQuery, QueryParameter
+from litestar import get, put
+from litestar.params import FromQuery, JSONBody, QueryParameter
 
 from backend.accounts import service
 from backend.accounts.models import CustomerCategory
-from backend.accounts.schemas import AccountOut, CustomerDetail, CustomerPage
-from backend.auth.guards import EVERYONE, STAFF, ApiController, CallerDep, DbSession, requires_role
+from backend.accounts.schemas import (
+    AccountOut,
+    CustomerDetail,
+    CustomerOut,
+    CustomerPage,
+    LanguageIn,
+)
+from backend.auth.guards import (
+    EVERYONE,
+    OPERATORS,
+    STAFF,
+    ApiController,
+    CallerDep,
+    DbSession,
+    requires_role,
+)
+from backend.auth.models import Role
 from backend.metering import service as metering
 from backend.metering.schemas import DailyOut, EnergyQuantity, MonthlyOut
 from backend.paging import FromDay, FromMonth, Id, Limit, Offset, OptId, ToDay, ToMonth
@@ -49,6 +64,18 @@ class CustomerController(ApiController):
     ) -> CustomerDetail:
         """A customer with accounts and meters; a customer user may read only themselves."""
         return await service.customer_detail(db_session, caller, customer_id)
+
+    @put(
+        "/{customer_id:int}/language",
+        guards=[requires_role(Role.CUSTOMER, *OPERATORS)],
+        summary="Set the language a customer is written to",
+    )
+    async def set_language(
+        self, caller: CallerDep, db_session: DbSession, customer_id: Id, data: JSONBody[LanguageIn]
+    ) -> CustomerOut:
+        """A customer sets their own (the PWA's language switch); an operator sets it at the
+        customer's request. Notices and SMS are worded in it from then on."""
+        return await service.set_language(db_session, caller, customer_id, data.language)
 
     @get(
         "/{customer_id:int}/consumption/daily",

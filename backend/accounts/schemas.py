@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 import msgspec
 
-from backend.accounts.models import AccountKind, CustomerCategory
+from backend.accounts.models import AccountKind, CustomerCategory, Language
 
 
 class CustomerOut(msgspec.Struct):
@@ -22,6 +22,7 @@ class CustomerOut(msgspec.Struct):
     transformer_area_id: int | None
     protected: bool
     key_account_class: int | None
+    language: Language = Language.ZH_CN  # notices are worded in it
 
 
 class CustomerPage(msgspec.Struct):
@@ -53,3 +54,9 @@ class CustomerDetail(msgspec.Struct):
     customer: CustomerOut
     accounts: list[AccountOut]
     meters: list[MeterRef]
+
+
+class LanguageIn(msgspec.Struct, forbid_unknown_fields=True):
+    """``PUT /api/customers/{id}/language``: the language the customer is written to."""
+
+    language: Language

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.accounts.models import Account, Customer, CustomerCategory
+from backend.accounts.models import Account, Customer, CustomerCategory, Language
 from backend.accounts.schemas import AccountOut, CustomerDetail, CustomerOut, MeterRef
 from backend.auth.guards import Caller
 from backend.auth.scope import account_scope, customer_scope, meter_scope
@@ -20,7 +20,7 @@ def customer_out(c: Customer) -> CustomerOut:
         id=c.id, number=c.number, name=c.name, phone=c.phone,
         category=CustomerCategory(c.category), address=c.address, latitude=c.latitude,
         longitude=c.longitude, grid_id=c.grid_id, transformer_area_id=c.transformer_area_id,
-        protected=c.protected, key_account_class=c.key_account_class,
+        protected=c.protected, key_account_class=c.key_account_class, language=c.language,
     )  # fmt: skip
 
 
@@ -79,6 +79,16 @@ async def get_customer(session: AsyncSession, caller: Caller, customer_id: int) 
             E.CUSTOMER_NOT_FOUND, f"customer {customer_id} not found", customer=customer_id
         )
     return c
+
+
+async def set_language(
+    session: AsyncSession, caller: Caller, customer_id: int, language: Language
+) -> CustomerOut:
+    """The customer's own choice, or staff's at their request; another's customer is 404."""
+    c = await get_customer(session, caller, customer_id)
+    c.language = language
+    await session.commit()
+    return customer_out(c)
 
 
 async def customer_detail(

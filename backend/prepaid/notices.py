@@ -9,8 +9,8 @@ two sweeps race.
 
 A notice is made as a code with parameters (:class:`NoticeText`) and worded here, from a small
 catalogue, in the customer's language before it is stored and sent; the app shows the same code
-in its own language. There is no language preference on a customer yet, so every customer is
-written to in zh-CN (:func:`language_of`).
+in its own language. A customer chooses the language (``PUT /api/customers/{id}/language``, the
+PWA's language switch); zh-CN until they do (:func:`language_of`).
 """
 
 from __future__ import annotations
@@ -114,8 +114,8 @@ def word(message: Text, language: str, tz: ZoneInfo) -> str:
 
 
 def language_of(customer: Customer | None) -> str:
-    """The language a customer is written to. Customers carry no preference yet: zh-CN."""
-    return DEFAULT_LANGUAGE
+    """The language a customer is written to: their choice, zh-CN when unknown."""
+    return customer.language.value if customer is not None else DEFAULT_LANGUAGE
 
 
 def epoch_ms(at: datetime) -> int:

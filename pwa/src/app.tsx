@@ -2,7 +2,7 @@ import type { ComponentType } from 'preact';
 import { lazy, LocationProvider, Route, Router, useLocation } from 'preact-iso';
 import { useEffect } from 'preact/hooks';
 import { lang, setLang, t } from './i18n';
-import { homeFor, logout, type Me, me, online } from './lib/api';
+import { api, homeFor, logout, type Me, me, online } from './lib/api';
 import { attentionCount, outboxCount, refreshCounts } from './lib/outbox';
 import { startSync } from './lib/sync';
 import { Login } from './views/Login';
@@ -44,6 +44,15 @@ function TotpPage() {
   return allowed ? <Totp /> : null;
 }
 
+/** Switch the app's language; a customer's choice is also the language their notices and SMS are
+ * worded in, so it is kept on the server too (best effort: offline, the app still switches). */
+function switchLanguage(): void {
+  const next = lang.value === 'zh-CN' ? 'en' : 'zh-CN';
+  setLang(next);
+  const customer = me.value?.role === 'customer' ? me.value.customer_id : null;
+  if (customer != null) void api('PUT', `/customers/${customer}/language`, { language: next }).catch(() => undefined);
+}
+
 function Header() {
   const { route } = useLocation();
   const pending = outboxCount.value + attentionCount.value;
@@ -65,7 +74,7 @@ function Header() {
           {t('totp.link')}
         </a>
       )}
-      <button class="link" type="button" lang={lang.value === 'zh-CN' ? 'en' : 'zh-CN'} onClick={() => setLang(lang.value === 'zh-CN' ? 'en' : 'zh-CN')} aria-label={t('switch.language')}>
+      <button class="link" type="button" lang={lang.value === 'zh-CN' ? 'en' : 'zh-CN'} onClick={switchLanguage} aria-label={t('switch.language')}>
         {lang.value === 'zh-CN' ? 'EN' : '中文'}
       </button>
       {me.value && (

@@ -133,3 +133,22 @@ def test_customer_sees_daily_and_monthly_usage_charts_in_chinese(
     expect(rows).not_to_have_count(0)
     expect(rows.first).to_contain_text("kWh")
     shot(page, "customer-usage-zh")
+
+
+def test_the_customers_language_switch_is_the_language_their_notices_are_worded_in(
+    phone: Phone, server: Server
+) -> None:
+    token = server.token("cust-usage")
+    customer = server.api("GET", "/me", token)["customer_id"]
+    assert server.api("GET", f"/customers/{customer}", token)["customer"]["language"] == "zh-CN"
+    page = phone(locale="zh-CN").new_page()
+    log_in(page, "cust-usage", "/customer")
+    expect(page.get_by_role("heading", name="余额")).to_be_visible()
+    with page.expect_response(lambda r: r.url.endswith(f"/customers/{customer}/language")) as put:
+        page.get_by_role("button", name="切换为英文").click()
+    assert put.value.status == 200
+    expect(page.get_by_role("heading", name="Balance")).to_be_visible()
+    assert server.api("GET", f"/customers/{customer}", token)["customer"]["language"] == "en"
+    with page.expect_response(lambda r: r.url.endswith(f"/customers/{customer}/language")):
+        page.get_by_role("button", name="Switch language to Chinese").click()
+    assert server.api("GET", f"/customers/{customer}", token)["customer"]["language"] == "zh-CN"
