@@ -163,7 +163,7 @@ class Subscriber:
 
 
 def agent_config(d: Path, broker_port: int, metrics_port: int, endpoints: list[dict],  # type: ignore[type-arg]
-                 every_s: float) -> Path:  # fmt: skip
+                 every_s: float, pipeline: bool = False) -> Path:  # fmt: skip
     (d / "mqtt-password").write_text(f"{AGENT}-pw")
     quantities = ", ".join(f'"{q}"' for q in QUANTITIES)
     text = f"""
@@ -179,6 +179,7 @@ password_file = "{d / "mqtt-password"}"
 [metrics]
 listen = "127.0.0.1:{metrics_port}"
 """
+    pipelined = "\npipeline = true" if pipeline else ""
     for i, e in enumerate(endpoints, 1):
         text += f"""
 [[buses]]
@@ -187,7 +188,7 @@ transport = "tcp"
 protocol = "modbus_tcp"
 host = "{e["host"]}"
 port = {e["port"]}
-inter_frame_gap_ms = 0
+inter_frame_gap_ms = 0{pipelined}
 
   [[buses.groups]]
   name = "instant"
@@ -292,11 +293,11 @@ class Run:
 def run_agent(d: Path, broker: subprocess.Popen[bytes], broker_port: int,
               sims: list[subprocess.Popen[bytes]], endpoints: list[dict], sub: Subscriber,  # type: ignore[type-arg]
               mode: str, every_s: float, warmup: float, seconds: float,
-              agent_tree: Path) -> Run:  # fmt: skip
+              agent_tree: Path, pipeline: bool = False) -> Run:  # fmt: skip
     work = d / f"agent-{mode}"
     work.mkdir()
     metrics_port = free_port()
-    config = agent_config(work, broker_port, metrics_port, endpoints, every_s)
+    config = agent_config(work, broker_port, metrics_port, endpoints, every_s, pipeline)
     log = open(work / "agent.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         [sys.executable, "-m", "edge_agent", "run", "--config", str(config)],
@@ -465,7 +466,8 @@ def main(args: argparse.Namespace) -> int:
             print(f"{mode}: agent, {meters} meters every {every} s, {seconds:.0f} s window …",
                   flush=True)  # fmt: skip
             runs.append(run_agent(d, broker, port, sims, endpoints[:meters], sub, mode, every,
-                                  args.warmup, seconds, args.agent_tree))  # fmt: skip
+                                  args.warmup, seconds, args.agent_tree,
+                                  args.pipeline))  # fmt: skip
             print(f"{mode}: baseline, {base_seconds:.0f} s window …", flush=True)
             base_every = 0.0 if mode == "max" else every
             baselines[mode] = run_baseline(d, mode, endpoints[:meters], base_every,
@@ -511,6 +513,11 @@ if __name__ == "__main__":
         type=Path,
         default=ROOT,
         help="run the agent from this checkout (to compare two versions)",
+    )
+    parser.add_argument(
+        "--pipeline",
+        action="store_true",
+        help="buses with pipeline = true (a poll's reads at once)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the logs and databases")
     parser.add_argument("--quick", action="store_true", help="short windows (a smoke run)")

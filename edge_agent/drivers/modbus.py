@@ -222,11 +222,27 @@ class ModbusDriver:
     async def _read(self, request: ReadRequest) -> Sequence[int]:
         return _words(request, await self._read_block(request))
 
-    async def poll(self, meter: Meter, group: PollGroup) -> list[Value]:
-        plan = self._poll_plan(meter, group)
+    async def _fetch(
+        self, plan: _PollPlan
+    ) -> tuple[list[bytes | None], list[int | None], list[str]]:
+        """Every read of a poll: per request its data (None: refused) and when it arrived,
+        and the refusals."""
         blocks: list[bytes | None] = []
         stamps: list[int | None] = []  # per request: when its reply arrived
         refused: list[str] = []
+        if self.bus.pipeline and self.link is not None and len(plan.requests) > 1:
+            # all at once; the replies arrive together, stamped with the last one's arrival
+            results = await self.link.read_many(plan.requests)
+            arrived = now_ms()
+            for result in results:
+                if isinstance(result, MeterReplyError):
+                    refused.append(str(result))
+                    blocks.append(None)
+                    stamps.append(None)
+                else:
+                    blocks.append(result)
+                    stamps.append(arrived)
+            return blocks, stamps, refused
         for request in plan.requests:
             try:
                 blocks.append(await self._read_block(request))
@@ -236,6 +252,11 @@ class ModbusDriver:
                 stamps.append(None)
                 continue
             stamps.append(now_ms())
+        return blocks, stamps, refused
+
+    async def poll(self, meter: Meter, group: PollGroup) -> list[Value]:
+        plan = self._poll_plan(meter, group)
+        blocks, stamps, refused = await self._fetch(plan)
         if len(refused) == len(plan.requests):
             raise MeterReplyError("; ".join(refused))
         last = next(ts for ts in reversed(stamps) if ts is not None)

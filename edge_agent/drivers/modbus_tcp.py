@@ -74,16 +74,15 @@ class TcpLink:
         self.where = f"{host}:{port}"
         self._connection: _Connection | None = None
         self._transaction = 0
-        self._waiting: tuple[int, asyncio.Future[Frame]] | None = None
+        self._waiting: dict[int, asyncio.Future[Frame]] = {}  # transaction id -> its reply
         self.stale_replies = 0  # replies to transactions that had already timed out
 
     def _received(self, frame: Frame) -> None:
-        waiting = self._waiting
-        if waiting is not None and frame.transaction == waiting[0]:
-            if not waiting[1].done():
-                waiting[1].set_result(frame)
-        else:
+        future = self._waiting.pop(frame.transaction, None)
+        if future is None:
             self.stale_replies += 1
+        elif not future.done():
+            future.set_result(frame)
 
     # --- requests ---------------------------------------------------------------------------
 
@@ -115,29 +114,27 @@ class TcpLink:
         transport = await self._connect()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Frame] = loop.create_future()
-        self._waiting = (transaction, future)
-        timer = loop.call_later(self.timeout_s, self._expire, future)
+        self._waiting[transaction] = future
+        timer = loop.call_later(self.timeout_s, self._expire)
         transport.write(frame)
         try:
             reply = await future
         finally:
             timer.cancel()
-            self._waiting = None
-        if reply.unit != unit:
-            raise MeterReplyError(f"reply from unit {reply.unit} to a request to unit {unit}")
+            self._waiting.pop(transaction, None)
         return reply
 
-    def _expire(self, future: asyncio.Future[Frame]) -> None:
-        if future.done():
-            return
-        future.set_exception(MeterTimeout(f"no reply within {self.timeout_s:g} s"))
+    def _expire(self) -> None:
+        self._fail(MeterTimeout(f"no reply within {self.timeout_s:g} s"))
         connection = self._connection
         if connection is not None and connection.decoder.buffered:
             self._drop()  # part of a frame: the stream can no longer be trusted
 
     def _fail(self, exc: Exception) -> None:
-        if self._waiting is not None and not self._waiting[1].done():
-            self._waiting[1].set_exception(exc)
+        waiting, self._waiting = self._waiting, {}
+        for future in waiting.values():
+            if not future.done():
+                future.set_exception(exc)
 
     def _drop(self) -> None:
         connection, self._connection = self._connection, None
@@ -150,7 +147,43 @@ class TcpLink:
         frame = encode_read(
             transaction, request.unit, request.function, request.start, request.count
         )
-        reply = await self.transact(transaction, frame, request.unit)
+        return self._data(request, await self.transact(transaction, frame, request.unit))
+
+    async def read_many(self, requests: list[ReadRequest]) -> list[bytes | MeterReplyError]:
+        """Pipelined: every request written at once (one send), each its own transaction; per
+        request its data bytes or the refusal. Raises MeterTimeout if any reply is missing
+        after the timeout (the others are then not waited for)."""
+        transport = await self._connect()
+        loop = asyncio.get_running_loop()
+        frames, transactions, futures = [], [], []
+        for rq in requests:
+            transaction = self.next_transaction()
+            frames.append(encode_read(transaction, rq.unit, rq.function, rq.start, rq.count))
+            future: asyncio.Future[Frame] = loop.create_future()
+            self._waiting[transaction] = future
+            transactions.append(transaction)
+            futures.append(future)
+        timer = loop.call_later(self.timeout_s, self._expire)
+        transport.write(b"".join(frames))
+        try:
+            replies = [await future for future in futures]
+        except MeterReplyError as exc:  # a broken stream: nothing of this round is usable
+            return [exc] * len(requests)
+        finally:
+            timer.cancel()
+            for transaction in transactions:
+                self._waiting.pop(transaction, None)
+        results: list[bytes | MeterReplyError] = []
+        for rq, reply in zip(requests, replies, strict=True):
+            try:
+                results.append(self._data(rq, reply))
+            except MeterReplyError as exc:
+                results.append(exc)
+        return results
+
+    def _data(self, request: ReadRequest, reply: Frame) -> bytes:
+        if reply.unit != request.unit:
+            raise MeterReplyError(f"reply from unit {reply.unit} to unit {request.unit}'s request")
         try:
             return read_reply_data(request.function, request.count, reply.pdu)
         except ExceptionReply as exc:
@@ -164,6 +197,8 @@ class TcpLink:
     async def write(self, frame: bytes, transaction: int, unit: int) -> None:
         """Send a write request made by ``protocols.modbus.tcp``; check its echo."""
         reply = await self.transact(transaction, frame, unit)
+        if reply.unit != unit:
+            raise MeterReplyError(f"reply from unit {reply.unit} to unit {unit}'s write")
         try:
             write_reply_ok(frame, reply.pdu)
         except (ExceptionReply, ReplyError) as exc:

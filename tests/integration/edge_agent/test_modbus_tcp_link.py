@@ -115,3 +115,41 @@ async def test_nothing_listening_is_a_timeout() -> None:
     link = TcpLink("127.0.0.1", 1, 0.3)
     with pytest.raises(MeterTimeout, match="cannot connect"):
         await link.read(FIRST_BLOCK)
+
+
+async def test_a_pipelined_poll_decodes_the_same_values_as_one_request_at_a_time() -> None:
+    meter = Meter(id="sdm", unit=1, map="sdm630")
+    async with run_simulators(SPEC, clock=frozen) as fleet:
+        port = fleet.endpoints[0].port
+        drivers = [
+            ModbusDriver(Bus(name="mb", transport=Transport.TCP, protocol=BusProtocol.MODBUS_TCP,
+                             host="127.0.0.1", port=port, pipeline=pipeline))
+            for pipeline in (False, True)
+        ]  # fmt: skip
+        try:
+            one_by_one, pipelined = [await d.poll(meter, ALL) for d in drivers]
+            assert len(drivers[1]._poll_plan(meter, ALL).requests) > 1
+        finally:
+            for d in drivers:
+                await d.close()
+    assert [(v.quantity, v.value) for v in pipelined] == [(v.quantity, v.value) for v in one_by_one]
+
+
+async def test_pipelined_reads_answer_each_request_and_time_out_as_a_whole() -> None:
+    async with run_simulators(SPEC) as fleet:
+        link = TcpLink("127.0.0.1", fleet.endpoints[0].port, 0.3)
+        try:
+            bad = ReadRequest(1, Function.INPUT, 9000, 10)
+            good, refused, again = await link.read_many([FIRST_BLOCK, bad, FIRST_BLOCK])
+            assert isinstance(good, bytes)
+            assert len(good) == 24
+            assert isinstance(refused, MeterReplyError)
+            assert "illegal data address" in str(refused)
+            assert isinstance(again, bytes)
+            fleet.set_fault("1", Fault(FaultKind.SILENT))
+            with pytest.raises(MeterTimeout):
+                await link.read_many([FIRST_BLOCK, FIRST_BLOCK])
+            fleet.set_fault("1", None)
+            assert [len(b) for b in await link.read_many([FIRST_BLOCK, FIRST_BLOCK])] == [24, 24]
+        finally:
+            link.close()
