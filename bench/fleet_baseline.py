@@ -62,6 +62,7 @@ class Publisher:
         self.topic = f"meterline/v1/agents/{user}/events"
         self.lock = threading.Lock()
         self.sent: dict[int, float] = {}
+        self.early: dict[int, float] = {}
         self.latencies_ms: list[float] = []
         self.recording = False
         connected = threading.Event()
@@ -77,15 +78,22 @@ class Publisher:
             raise TimeoutError("the baseline's MQTT client did not connect within 10 s")
 
     def publish(self, read_at: float, values: list[float]) -> None:
+        # Not under self.lock: paho holds its own lock while it calls _acked (lock order).
+        info = self.client.publish(self.topic, _JSON.encode(values), qos=1)
         with self.lock:
-            info = self.client.publish(self.topic, _JSON.encode(values), qos=1)
-            self.sent[info.mid] = read_at
+            acked_at = self.early.pop(info.mid, None)
+            if acked_at is None:
+                self.sent[info.mid] = read_at
+            elif self.recording:
+                self.latencies_ms.append(1000 * (acked_at - read_at))
 
     def _acked(self, _c: object, _u: object, mid: int, *_rest: object) -> None:
         now = time.monotonic()
         with self.lock:
             read_at = self.sent.pop(mid, None)
-            if read_at is not None and self.recording:
+            if read_at is None:  # acknowledged before publish() returned
+                self.early[mid] = now
+            elif self.recording:
                 self.latencies_ms.append(1000 * (now - read_at))
 
     def close(self) -> None:
