@@ -6,9 +6,11 @@ process; a subscriber here decodes every ReadingBatch. Over a fixed window after
 points/s at the broker, polls done, agent CPU s per 1,000 points (/proc/<pid>/stat), outbox
 depth, read-to-PUBACK latency. Baseline in the same run: ``bench/fleet_baseline.py`` (bare
 pymodbus, same meters, reads and cadence). Three configurations: "cadence" (50 meters every
-1 s), "max" (50 meters every 0.01 s: the ceiling) and "overload" (200 meters every 0.1 s: more
-than the agent can carry, to show that it polls less often instead of queueing). See
-docs/edge-agent.md, "Performance".
+1 s), "max" (50 meters every 0.01 s: the ceiling) and "overload" (200 meters asking twice what
+the agent delivered in max mode, or every 0.1 s without a max run: more than it can carry, to
+show that it polls less often instead of queueing). The overload baseline also publishes each
+poll (QoS 1), so the agent's read-to-PUBACK p50 / p99 and CPU-s per 1,000 points are given as
+ratios to it. See docs/edge-agent.md, "Performance".
 
 Run: ``.venv/bin/python bench/agent_fleet.py`` (about 5 minutes; ``--quick`` for a smoke run).
 """
@@ -39,7 +41,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from protocols.contract import Channel, ReadingBatch, agent_topic, decode
 
 ROOT = Path(__file__).resolve().parents[1]
-AGENT, BACKEND = "agent-1", "meterline-backend"
+AGENT, BACKEND, BASELINE = "agent-1", "meterline-backend", "bench-baseline"
 # Ten quantities an operator watches on a three-phase panel meter (sdm630: three block reads).
 QUANTITIES = ["voltage_a", "voltage_b", "voltage_c", "current_a", "current_b", "current_c",
               "active_power", "frequency", "energy_import", "energy_export"]  # fmt: skip
@@ -161,7 +163,7 @@ class Subscriber:
 
 
 def agent_config(d: Path, broker_port: int, metrics_port: int, endpoints: list[dict],  # type: ignore[type-arg]
-                 every_s: float) -> Path:  # fmt: skip
+                 every_s: float, pipeline: bool = False) -> Path:  # fmt: skip
     (d / "mqtt-password").write_text(f"{AGENT}-pw")
     quantities = ", ".join(f'"{q}"' for q in QUANTITIES)
     text = f"""
@@ -177,6 +179,7 @@ password_file = "{d / "mqtt-password"}"
 [metrics]
 listen = "127.0.0.1:{metrics_port}"
 """
+    pipelined = "\npipeline = true" if pipeline else ""
     for i, e in enumerate(endpoints, 1):
         text += f"""
 [[buses]]
@@ -185,7 +188,7 @@ transport = "tcp"
 protocol = "modbus_tcp"
 host = "{e["host"]}"
 port = {e["port"]}
-inter_frame_gap_ms = 0
+inter_frame_gap_ms = 0{pipelined}
 
   [[buses.groups]]
   name = "instant"
@@ -290,11 +293,11 @@ class Run:
 def run_agent(d: Path, broker: subprocess.Popen[bytes], broker_port: int,
               sims: list[subprocess.Popen[bytes]], endpoints: list[dict], sub: Subscriber,  # type: ignore[type-arg]
               mode: str, every_s: float, warmup: float, seconds: float,
-              agent_tree: Path) -> Run:  # fmt: skip
+              agent_tree: Path, pipeline: bool = False) -> Run:  # fmt: skip
     work = d / f"agent-{mode}"
     work.mkdir()
     metrics_port = free_port()
-    config = agent_config(work, broker_port, metrics_port, endpoints, every_s)
+    config = agent_config(work, broker_port, metrics_port, endpoints, every_s, pipeline)
     log = open(work / "agent.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         [sys.executable, "-m", "edge_agent", "run", "--config", str(config)],
@@ -343,13 +346,20 @@ def run_agent(d: Path, broker: subprocess.Popen[bytes], broker_port: int,
 
 
 def run_baseline(d: Path, mode: str, endpoints: list[dict], every_s: float, warmup: float,  # type: ignore[type-arg]
-                 seconds: float) -> dict[str, float]:  # fmt: skip
+                 seconds: float, mqtt_port: int | None = None) -> dict[str, float]:  # fmt: skip
+    """The bare pymodbus loop; with ``mqtt_port`` it also publishes each poll QoS 1 and
+    measures read -> PUBACK (the overload configuration's latency baseline)."""
     ready = d / f"baseline-{mode}.json"
     ready.write_text(json.dumps(endpoints))
+    publish: list[str] = []
+    if mqtt_port is not None:
+        (d / "baseline-password").write_text(f"{BASELINE}-pw")
+        publish = ["--mqtt", str(mqtt_port), "--user", BASELINE,
+                   "--password-file", str(d / "baseline-password")]  # fmt: skip
     out = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "fleet_baseline.py"), "--endpoints", str(ready),
          "--quantities", ",".join(QUANTITIES), "--every", str(every_s),
-         "--warmup", str(warmup), "--seconds", str(seconds)],
+         "--warmup", str(warmup), "--seconds", str(seconds), *publish],
         capture_output=True, text=True, cwd=ROOT,
     )  # fmt: skip
     if out.returncode:
@@ -366,8 +376,9 @@ def percentile(values: list[int], p: float) -> float:
 def report(runs: list[Run], baselines: dict[str, dict[str, float]], load: list[float]) -> None:
     print("\nagent fleet: python -m edge_agent run, Modbus TCP meters (sdm630, 10 quantities,"
           " 3 block reads a poll),\nMosquitto QoS 1 with ACL, SQLite outbox synchronous=FULL."
-          " Baseline: a bare pymodbus loop, same meters,\nsame reads, same cadence, no outbox,"
-          " no MQTT.\n")  # fmt: skip
+          " Baseline: a bare pymodbus loop, same meters,\nsame reads, same cadence, no outbox;"
+          " no MQTT, except in overload, where it publishes each poll\n(JSON, QoS 1, paho) and"
+          " measures read -> PUBACK.\n")  # fmt: skip
 
     def per_1k(cpu_s: float, points: float) -> float:
         return cpu_s / (points / 1000) if points else float("inf")
@@ -402,6 +413,13 @@ def report(runs: list[Run], baselines: dict[str, dict[str, float]], load: list[f
         ("read -> subscriber p50 / p99 ms",
          [f"{percentile(r.latencies_ms, 50):.0f} / {percentile(r.latencies_ms, 99):.0f}"
           for r in runs]),
+        ("  baseline: read -> PUBACK p50 / p99 ms",
+         [f"{baselines[r.mode]['puback_p50_ms']:.0f} / {baselines[r.mode]['puback_p99_ms']:.0f}"
+          if "puback_p50_ms" in baselines[r.mode] else "-" for r in runs]),
+        ("  ratio agent / baseline p50, p99",
+         [f"{1000 * r.puback_p50_s / baselines[r.mode]['puback_p50_ms']:.2f}, "
+          f"{1000 * r.puback_p99_s / baselines[r.mode]['puback_p99_ms']:.2f}"
+          if "puback_p50_ms" in baselines[r.mode] else "-" for r in runs]),
         ("largest stretch factor at the end", [f"{r.stretch_max:.2f}" for r in runs]),
         ("simulators CPU, % of one core", [f"{100 * r.sim_cpu_s / r.seconds:.1f} %" for r in runs]),
         ("mosquitto CPU, % of one core",
@@ -418,9 +436,18 @@ def report(runs: list[Run], baselines: dict[str, dict[str, float]], load: list[f
           f" is measured here, per reading.")  # fmt: skip
 
 
+def overload_interval(runs: list[Run], meters: int, factor: float) -> float:
+    """The poll interval that asks ``factor`` × what the agent carried in this run's max mode
+    (its ceiling here, measured minutes ago on the same machine); 0.1 s without a max run."""
+    carried = next((r.rate for r in runs if r.mode == "max" and r.rate > 0), None)
+    if carried is None:
+        return 0.1
+    return round(meters * len(QUANTITIES) / (factor * carried), 3)
+
+
 def main(args: argparse.Namespace) -> int:
     d = Path(tempfile.mkdtemp(prefix="meterline-fleet-"))
-    passwords = {BACKEND: "backend-pw", AGENT: f"{AGENT}-pw"}
+    passwords = {BACKEND: "backend-pw", AGENT: f"{AGENT}-pw", BASELINE: f"{BASELINE}-pw"}
     broker, port = start_mosquitto(d, passwords)
     modes = [("cadence", args.meters, args.every, args.seconds, args.baseline_seconds),
              ("max", args.meters, args.max_every, args.max_seconds, args.max_seconds),
@@ -434,14 +461,18 @@ def main(args: argparse.Namespace) -> int:
     load = [os.getloadavg()[0]]
     try:
         for mode, meters, every, seconds, base_seconds in modes:
+            if mode == "overload" and every is None:
+                every = overload_interval(runs, meters, args.overload_factor)
             print(f"{mode}: agent, {meters} meters every {every} s, {seconds:.0f} s window …",
                   flush=True)  # fmt: skip
             runs.append(run_agent(d, broker, port, sims, endpoints[:meters], sub, mode, every,
-                                  args.warmup, seconds, args.agent_tree))  # fmt: skip
+                                  args.warmup, seconds, args.agent_tree,
+                                  args.pipeline))  # fmt: skip
             print(f"{mode}: baseline, {base_seconds:.0f} s window …", flush=True)
             base_every = 0.0 if mode == "max" else every
             baselines[mode] = run_baseline(d, mode, endpoints[:meters], base_every,
-                                           args.warmup / 2, base_seconds)  # fmt: skip
+                                           args.warmup / 2, base_seconds,
+                                           port if mode == "overload" else None)  # fmt: skip
     finally:
         sub.close()
         for proc in (*sims, broker):
@@ -465,7 +496,14 @@ if __name__ == "__main__":
     parser.add_argument("--max-every", type=float, default=0.01, help="poll interval, max mode")
     parser.add_argument("--max-seconds", type=float, default=15.0)
     parser.add_argument("--overload-meters", type=int, default=200)
-    parser.add_argument("--overload-every", type=float, default=0.1)
+    parser.add_argument(
+        "--overload-every",
+        type=float,
+        default=None,
+        help="poll interval, overload mode (default: ask --overload-factor x what the max mode "
+        "delivered; 0.1 s if max mode is not run)",
+    )
+    parser.add_argument("--overload-factor", type=float, default=2.0)
     parser.add_argument("--overload-seconds", type=float, default=40.0)
     parser.add_argument("--sim-processes", type=int, default=4, help="simulator processes")
     parser.add_argument("--modes", default="cadence,max,overload", help="comma-separated")
@@ -475,6 +513,11 @@ if __name__ == "__main__":
         type=Path,
         default=ROOT,
         help="run the agent from this checkout (to compare two versions)",
+    )
+    parser.add_argument(
+        "--pipeline",
+        action="store_true",
+        help="buses with pipeline = true (a poll's reads at once)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the logs and databases")
     parser.add_argument("--quick", action="store_true", help="short windows (a smoke run)")

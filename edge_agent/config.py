@@ -163,6 +163,9 @@ class Bus(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     port: Port | None = None
     timeout_ms: Annotated[int, msgspec.Meta(ge=10, le=60_000)] = 1000
     inter_frame_gap_ms: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = 20
+    # Modbus TCP only: send a poll's block reads together, each its own transaction, without
+    # waiting for each reply (the device must accept several outstanding transactions)
+    pipeline: bool = False
     offline_after: Annotated[int, msgspec.Meta(ge=1, le=100)] = 3  # failed polls in a row
     backoff_max_s: Positive = 300.0
     groups: list[PollGroup] = []

@@ -109,6 +109,8 @@ def _check_bus(bus: Bus, where: str, problems: list[str]) -> None:
             problems.append(f"{where}.host: required for a TCP bus")
         if bus.port is None:
             problems.append(f"{where}.port: required for a TCP bus")
+    if bus.pipeline and bus.protocol is not BusProtocol.MODBUS_TCP:
+        problems.append(f"{where}.pipeline: only Modbus TCP can have several requests in flight")
     if not bus.meters:
         problems.append(f"{where}.meters: a bus needs at least one meter")
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +28,7 @@ import msgspec
 from edge_agent.config import DropPolicy
 from edge_agent.config import Outbox as OutboxLimits
 from edge_agent.database import Database, Transaction, get_meta, set_meta
-from protocols.contract import Channel, CommandAck, EventKind, MeterEvent, Value
+from protocols.contract import Channel, CommandAck, EventKind, MeterEvent, Quality, Value
 
 CHANNELS = (Channel.READINGS, Channel.EVENTS, Channel.ACKS)  # what the outbox stores
 
@@ -50,6 +51,7 @@ class Batch:
     items: list[Value] | list[MeterEvent] | list[CommandAck]
     oldest_id: int
     created: int = 0  # when its oldest row was stored (epoch ms)
+    newest_id: int = 0  # its last row's id (0: not known)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -78,6 +80,9 @@ class Outbox:
         self._queued: list[tuple[list[Value], asyncio.Future[Stored]]] = []
         self._acks: list[tuple[Channel, int, asyncio.Future[int]]] = []
         self._committer: asyncio.Task[None] | None = None
+        # per commit of polled values, oldest first: (its last row id, when its oldest value
+        # was read) — how long stored readings wait to be sent (the overload control's lag)
+        self._stored: deque[tuple[int, int]] = deque(maxlen=100_000)
         self._readings = db.call(
             lambda c: c.execute(
                 "SELECT COUNT(*) FROM outbox WHERE channel = ?", (Channel.READINGS,)
@@ -158,7 +163,11 @@ class Outbox:
                 stored, dropped = self._insert_readings(conn, values, created, depth)
                 depth += stored.stored - dropped
                 results.append(stored)
+            last = conn.execute("SELECT last_insert_rowid()").fetchone()[0] if groups else 0
         self._readings = depth  # only once committed
+        if groups:
+            read = (v.ts for g in groups for v in g if v.quality is not Quality.BACKFILLED)
+            self._stored.append((int(last), min(read, default=created)))
         return results, removed
 
     def _insert_readings(
@@ -183,6 +192,14 @@ class Outbox:
         if over > 0 and self.limits.policy is DropPolicy.DROP_OLDEST:
             removed = _drop_oldest(conn, over)
         return Stored(len(keep), dropped + removed), removed
+
+    def oldest_unsent_read(self, after_id: int) -> int | None:
+        """When the oldest reading stored with an id above ``after_id`` was read (epoch ms),
+        None if none is; commits up to ``after_id`` are forgotten (ids only grow)."""
+        stored = self._stored
+        while stored and stored[0][0] <= after_id:
+            stored.popleft()
+        return stored[0][1] if stored else None
 
     async def put_events(self, events: Sequence[MeterEvent]) -> None:
         if events:
@@ -402,7 +419,7 @@ def _next_batch(
         (seq, channel, rows[0][0], rows[-1][0]),
     )
     bodies = [r[2] for r in rows]
-    return Batch(channel, seq, _decode(channel, bodies), rows[0][0], rows[0][1])  # type: ignore[arg-type]
+    return Batch(channel, seq, _decode(channel, bodies), rows[0][0], rows[0][1], rows[-1][0])  # type: ignore[arg-type]
 
 
 def _delete_batch(conn: sqlite3.Connection, channel: Channel, seq: int) -> int:

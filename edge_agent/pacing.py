@@ -5,7 +5,8 @@ Each (bus, poll group) has a *stretch* factor s ≥ 1; its effective period is `
 (an aligned group skips slots instead: every ⌈s⌉-th wall-clock multiple). Two signals:
 
 * **lag** — the age (since it was read) of the oldest *live* reading the broker has not yet
-  acknowledged (kept by the uplink: in-flight batches, and the last PUBACK of the past
+  acknowledged (kept by the uplink: stored but not yet in a batch — the outbox remembers when
+  each commit's oldest value was read —, in-flight batches, and the last PUBACK of the past
   second). It grows when the agent reads faster than it can store, publish and have
   acknowledged — the uplink or the CPU is the bottleneck, and a queue forms. Readings left
   from before the current connection (the backlog after an outage, drained on purpose at

@@ -134,6 +134,7 @@ class Uplink:
         # (seq -> when their oldest value was read) and the last PUBACK's (monotonic s, lag s)
         self._live: dict[int, int] = {}
         self._last_ack: tuple[float, float] = (0.0, 0.0)
+        self._sent_upto = 2**62  # live rows up to this id are in batches (none: no session)
 
     def lag_s(self) -> float:
         """How far behind the uplink is: the age of the oldest live reading not yet
@@ -144,8 +145,12 @@ class Uplink:
             return 0.0
         at, lag = self._last_ack
         recent = lag if time.monotonic() - at < 1.0 else 0.0
+        oldest = self.outbox.oldest_unsent_read(self._sent_upto)  # stored, not yet in a batch
         if self._live:
-            return max(recent, (now_ms() - min(self._live.values())) / 1000)
+            flying = min(self._live.values())
+            oldest = flying if oldest is None else min(oldest, flying)
+        if oldest is not None:
+            return max(recent, (now_ms() - oldest) / 1000)
         return recent
 
     def notify(self) -> None:
@@ -230,7 +235,7 @@ class Uplink:
         self._live.clear()
         sending = _InFlight(limits.inflight, lambda batch: self._send(conn, batch))
         bucket = TokenBucket(limits.catch_up_rate, max(limits.catch_up_rate, limits.batch_size))
-        watermark = await self.outbox.max_id()
+        watermark = self._sent_upto = await self.outbox.max_id()
         for channel in (Channel.ACKS, Channel.EVENTS, Channel.READINGS):
             for batch in await self.outbox.unacked(channel):
                 if channel is Channel.READINGS:
@@ -265,6 +270,7 @@ class Uplink:
             if batch is not None:
                 if batch.channel is Channel.READINGS:
                     self._live[batch.seq] = _oldest_read(batch)
+                    self._sent_upto = max(self._sent_upto, batch.newest_id)
                 await sending.send(batch)
         if backlog is not None:
             await bucket.take(len(backlog))

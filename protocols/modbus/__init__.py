@@ -1,6 +1,7 @@
 """Modbus meters as data: register maps, a block-read planner, exact decoding.
 
-The transport is pymodbus's job, in the edge agent. This package only says what to read
+The transport is the edge agent's job (its own Modbus TCP client on the frames of
+:mod:`protocols.modbus.tcp`, pymodbus for RTU). This package says what to read
 (:func:`plan_reads`), what the words mean (:func:`decode_blocks`), what to write to operate the
 relay (:class:`RelayControl`), and, for the simulator, which words a meter holding given values
 would answer with (:func:`register_image`). See docs/protocols-modbus.md.
@@ -22,7 +23,9 @@ from protocols.modbus.decode import (
     decode_value,
     encode_not_implemented,
     encode_value,
+    float32_scaled,
     register_image,
+    value_multiplier,
 )
 from protocols.modbus.maps import (
     MODBUS_MAX_REGISTERS,
@@ -69,6 +72,7 @@ __all__ = [
     "decode_value",
     "encode_not_implemented",
     "encode_value",
+    "float32_scaled",
     "load_map",
     "needed_spans",
     "parse_map",
@@ -76,4 +80,5 @@ __all__ = [
     "plan_spans",
     "register_image",
     "shipped_maps",
+    "value_multiplier",
 ]

@@ -134,6 +134,9 @@ def decode_value(reg: Register, words: Sequence[int], scale_factor: int = 0) -> 
             return NoValue(reg.quantity, NoValueReason.NAN, f"raw 0x{pattern:08X}")
         if math.isinf(as_float):
             return NoValue(reg.quantity, NoValueReason.INFINITE, f"raw 0x{pattern:08X}")
+        scaled = float32_scaled(pattern, *value_multiplier(reg, scale_factor))
+        if scaled is not None:
+            return _in_range(reg, scaled)
         numerator, denominator = Decimal(float32_shortest_decimal(pattern)).as_integer_ratio()
     else:
         numerator = pattern_to_int(pattern, reg.data_type)
@@ -145,10 +148,55 @@ def decode_value(reg: Register, words: Sequence[int], scale_factor: int = 0) -> 
         numerator *= 10**scale_factor
     else:
         denominator *= 10**-scale_factor
-    value = _round_half_even(numerator, denominator)
+    return _in_range(reg, _round_half_even(numerator, denominator))
+
+
+def _in_range(reg: Register, value: int) -> Decoded:
     if not -_WIRE_LIMIT <= value < _WIRE_LIMIT:
         return NoValue(reg.quantity, NoValueReason.OUT_OF_RANGE, f"{value} {reg.contract_unit}")
     return Reading(reg.quantity, value)
+
+
+def value_multiplier(reg: Register, scale_factor: int = 0) -> tuple[int, int]:
+    """scale × factor × 10^scale_factor as (numerator, denominator > 0): what a register's
+    number is multiplied by to give the contract value (before rounding)."""
+    numerator = reg.scale.numerator * reg.factor.numerator
+    denominator = reg.scale.denominator * reg.factor.denominator
+    if scale_factor >= 0:
+        return numerator * 10**scale_factor, denominator
+    return numerator, denominator * 10**-scale_factor
+
+
+def float32_scaled(pattern: int, numerator: int, denominator: int) -> int | None:
+    """The contract value of a finite float32 pattern times numerator / denominator, rounded
+    half to even, without the shortest-decimal search when that search cannot change the
+    result; None when it might (then :func:`decode_value` does the search).
+
+    The shortest decimal lies within the float32's rounding interval, v ± ½ ulp. If both ends
+    of that interval, scaled, round to the same integer, every number between them does
+    (rounding is monotonic), the shortest decimal included. Exact, in integers: v = ±2M·h
+    with h = ½ ulp a power of two, so the ends are ±(2M ± 1)·h. At a meter's resolution the
+    interval is far narrower than one unit of the contract (230.1 V: ±0.008 mV), so the search
+    is only needed for a value within a hair of a rounding tie.
+    """
+    exponent = (pattern >> 23) & 0xFF
+    mantissa = pattern & 0x7FFFFF
+    if exponent:
+        mantissa |= 0x800000
+        shift = exponent - 151  # h = 2**shift
+    else:
+        shift = -150  # subnormal: ulp 2**-149
+    if pattern >> 31:
+        numerator = -numerator
+    if shift >= 0:
+        numerator <<= shift
+    else:
+        denominator <<= -shift
+    twice = 2 * mantissa
+    low = _round_half_even((twice - 1) * numerator, denominator)
+    if _round_half_even((twice + 1) * numerator, denominator) != low:
+        return None
+    return low
 
 
 def _round_half_even(numerator: int, denominator: int) -> int:

@@ -184,3 +184,16 @@ def test_a_file_that_is_not_toml_says_where() -> None:
 def test_an_unreadable_file_is_one_clear_problem(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read the file"):
         load_config(tmp_path / "missing.toml")
+
+
+def test_only_a_modbus_tcp_bus_may_pipeline_its_requests() -> None:
+    text = MINIMAL.replace("port = 8021", "port = 8021\npipeline = true")
+    assert problems(text) == [
+        "buses[0].pipeline: only Modbus TCP can have several requests in flight"
+    ]
+    modbus = (
+        text.replace('protocol = "dlt645"', 'protocol = "modbus_tcp"')
+        .replace('address = "000000000001"', 'unit = 1\n  map = "sdm630"')
+        .replace('dis = ["00010000"]', 'quantities = ["energy_import"]')
+    )
+    assert parse_config(modbus, environ={}).buses[0].pipeline is True

@@ -11,7 +11,7 @@ from edge_agent.config import DropPolicy
 from edge_agent.config import Outbox as Limits
 from edge_agent.database import Database
 from edge_agent.outbox import Outbox
-from protocols.contract import Channel, EventKind, MeterEvent, Quantity, Value
+from protocols.contract import Channel, EventKind, MeterEvent, Quality, Quantity, Value
 
 
 class Clock:
@@ -143,3 +143,21 @@ async def test_the_drop_counter_survives_a_restart(tmp_path: Path) -> None:
     total = await Outbox(db, Limits(max_rows=100)).dropped_total()
     db.close()
     assert total == 3
+
+
+async def test_stored_readings_not_yet_in_a_batch_are_known_by_when_they_were_read(
+    db: Database,
+) -> None:
+    box = Outbox(db, Limits(batch_size=3))
+    await box.put_readings(values("m1", 2))  # read at T, T + 1
+    later = [Value("m2", 1_763_800_000_000 + ms, Quantity.ENERGY_IMPORT, 1) for ms in (5, 3)]
+    await box.put_readings(later)  # not in the order read: its oldest counts
+    late = [Value("m3", 1_700_000_000_000, Quantity.ENERGY_IMPORT, 1, Quality.BACKFILLED)]
+    await box.put_readings(late)  # a frozen value read back now: not old for the lag
+    assert box.oldest_unsent_read(0) == 1_763_800_000_000
+    first = await box.next_batch(Channel.READINGS, 2)
+    assert first is not None
+    assert box.oldest_unsent_read(first.newest_id) == 1_763_800_000_003
+    rest = await box.next_batch(Channel.READINGS, 10)
+    assert rest is not None
+    assert box.oldest_unsent_read(rest.newest_id) is None

@@ -92,3 +92,13 @@ def test_an_integer_decodes_to_the_exact_fraction_rounded_half_even(
                               not_implemented=frozenset())  # fmt: skip
     words = list(struct.unpack(">HH", (raw & 0xFFFFFFFF).to_bytes(4, "big")))
     assert decode_value(reg, words, scale_factor) == reference(reg, Fraction(raw), scale_factor)
+
+
+def test_a_float32_a_hair_from_a_tie_rounds_its_shortest_decimal_not_its_binary_value() -> None:
+    # float32(0.0005) is 0.000500000023748…: × 1000 that rounds to 1, but the meter meant
+    # 0.0005, which is 0.5 mV and rounds half to even to 0.
+    reg = dataclasses.replace(VOLTAGE, scale=Fraction(1))
+    words = list(struct.unpack(">HH", struct.pack(">f", 0.0005)))
+    assert decode_value(reg, words) == Reading(Quantity.VOLTAGE_A, 0)
+    words = list(struct.unpack(">HH", struct.pack(">f", 230.1)))
+    assert decode_value(reg, words) == Reading(Quantity.VOLTAGE_A, 230_100)
