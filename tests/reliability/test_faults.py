@@ -206,7 +206,9 @@ async def test_no_accepted_reading_is_lost_or_stored_twice_through_kills_and_bro
     print(
         f"\nfaults (seed {SEED}, {database_url.split(':')[0]}): {dict(done)}, "
         f"{sum(done.values())} in {time.monotonic() - started:.0f} s; readings recorded by the "
-        f"agent and checked: {len(up.recorded)}, stored: {len(stored)}, lost: {len(missing)}, "
+        f"agent and checked: {len(up.recorded)}, meter reads served: "
+        f"{sum(m.reads for m in meters.meters.values())}, stored: {len(stored)}, "
+        f"lost: {len(missing)}, "
         f"stored twice: {sum(map(len, twice.values()))}, holes per meter: {holes}"
     )
     assert sum(done.values()) == len(faults)

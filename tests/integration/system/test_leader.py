@@ -100,7 +100,7 @@ async def _state(sessions, command_id: str) -> State:  # type: ignore[no-untyped
     async with sessions() as s:
         c = await s.get(Command, command_id)
         assert c is not None
-        return c.state
+        return State(c.state)
 
 
 async def _sweep_queue_empty(sessions) -> bool:  # type: ignore[no-untyped-def]
