@@ -52,7 +52,7 @@ class Leader:
             self.gained.set()
         self.terms = 1 if self.held else 0  # how many times this process became leader
         self.on_gained: list[Callable[[], None]] = []
-        self.refused = False  # another process held the lock when this one asked
+        self.refusals = 0  # times another process held the lock when this one asked
         self._engine: AsyncEngine | None = None
 
     def _gain(self) -> None:
@@ -60,7 +60,7 @@ class Leader:
         self.terms += 1
         self.gained.set()
         log.info("leader: this process now runs the single-leader work (term %d)", self.terms)
-        if self.refused or self.terms > 1:  # taking over: the work is due now
+        if self.refusals or self.terms > 1:  # taking over: the work is due now
             for callback in self.on_gained:
                 callback()
 
@@ -111,5 +111,5 @@ class Leader:
                 if got:
                     self._gain()
                 else:
-                    self.refused = True
+                    self.refusals += 1
             await asyncio.sleep(self.poll_s)

@@ -17,7 +17,7 @@ from backend.commands.lifecycle import State
 from backend.commands.models import Command
 from backend.db import create_engine, session_factory
 from backend.prepaid.models import SweepQueueEntry
-from backend.system.leader import Leader
+from backend.system.leader import LOCK_KEY, Leader
 from protocols.contract import CommandKind
 from tests.support.ingest_agent import forget_session
 from tests.support.prepaid_data import make_account
@@ -49,7 +49,7 @@ async def test_of_two_contenders_one_leads_and_the_other_takes_over_when_its_con
     task_b = asyncio.create_task(b.run())
     engine = create_engine(database_url)
     try:
-        await _until(lambda: _true(b.refused))
+        await _until(lambda: _true(b.refusals > 0))
         assert (a.held, b.held) == (True, False)
         # the leader's connection is cut from the server's side (as when its host vanishes)
         async with engine.connect() as conn:
@@ -65,7 +65,8 @@ async def test_of_two_contenders_one_leads_and_the_other_takes_over_when_its_con
         await _until(lambda: _true(b.held))
         assert gained_b == [1]  # taking over wakes the work
         await _until(lambda: _true(not a.held))  # the old leader noticed and stopped
-        await asyncio.sleep(0.5)  # several polls: a, now refused, stays a follower
+        refused = a.refusals
+        await _until(lambda: _true(a.refusals >= refused + 3))  # and asks again, in vain
         assert (a.held, b.held) == (False, True)
     finally:
         for t in (task_a, task_b):
@@ -157,3 +158,77 @@ async def test_when_the_leading_serve_process_is_killed_the_other_takes_over_swe
 
 async def _is(sessions, command_id: str, state: State) -> bool:  # type: ignore[no-untyped-def]
     return await _state(sessions, command_id) is state
+
+
+@pytest.mark.mosquitto
+@postgres_only
+async def test_a_follower_dispatches_nothing_until_it_leads_then_at_once(
+    database_url: str, mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    from backend.commands.dispatch import Dispatcher
+    from backend.mqtt import MqttSession
+    from backend.settings import load_settings
+
+    settings = load_settings(
+        env={}, database_url=database_url, data_dir=str(tmp_path),
+        mqtt_url=mosquitto.url(Mosquitto.BACKEND),
+    )  # fmt: skip
+    engine = create_engine(database_url)
+    sessions = session_factory(engine)
+    leader = Leader(database_url, poll_s=0.05)
+    mqtt = MqttSession(settings.mqtt, f"test-follower-{tmp_path.name}", receive_maximum=100)
+    dispatcher = Dispatcher(sessions, settings, mqtt, leader)
+    holder = await engine.connect()  # another process holds the lead
+    await holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": LOCK_KEY})
+    tasks = [asyncio.create_task(leader.run())]
+    try:
+        mqtt.start()
+        await dispatcher.start()
+        tasks.append(asyncio.create_task(dispatcher.run(period_s=0.05)))
+        command = await _queued_command(sessions, "agent-1")
+        dispatcher.wake.set()
+        await _until(lambda: _true(leader.refusals >= 5))  # many periods as a follower
+        assert await _state(sessions, command) is State.QUEUED
+        await holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_KEY})
+        await _until(lambda: _is(sessions, command, State.DISPATCHED))
+        assert leader.held
+    finally:
+        await dispatcher.stop()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await mqtt.close()
+        await holder.close()
+        await engine.dispose()
+        forget_session(mosquitto, mqtt.client_id)
+
+
+@postgres_only
+async def test_a_following_sweep_loop_does_no_round_until_it_leads(database_url: str) -> None:
+    from backend.prepaid.lifespan import Loop
+
+    done: list[int] = []
+
+    async def work() -> None:
+        done.append(1)
+
+    leader = Leader(database_url, poll_s=0.05)
+    loop = Loop("prepaid-sweep", 0.05, work, leader)
+    leader.on_gained.append(loop.wake.set)
+    engine = create_engine(database_url)
+    holder = await engine.connect()
+    await holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": LOCK_KEY})
+    tasks = [asyncio.create_task(leader.run()), asyncio.create_task(loop.run())]
+    try:
+        loop.wake.set()
+        await _until(lambda: _true(leader.refusals >= 5))
+        assert (loop.rounds, done) == (0, [])
+        await holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_KEY})
+        await _until(lambda: _true(loop.rounds >= 1))
+        assert done
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await holder.close()
+        await engine.dispose()
