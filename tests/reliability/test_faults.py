@@ -143,6 +143,7 @@ class Uplink:
         forget_session(self.broker, self.client_id)
 
 
+@pytest.mark.timeout(300 + 20 * (2 * ROUNDS + max(2, ROUNDS // 4)))  # about 7 s a fault here
 @pytest.mark.parametrize("database_url", DATABASES, indirect=True)
 async def test_no_accepted_reading_is_lost_or_stored_twice_through_kills_and_broker_restarts(
     database_url: str, persistent_broker: Mosquitto, tmp_path: Path
