@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/meter_to_ledger.py                      # SQLite and PostgreSQL
     .venv/bin/python bench/meter_to_ledger.py --meters 200 --hours 6 --only-db sqlite
+    .venv/bin/python bench/meter_to_ledger.py --meters 200 --hours 2 --rate 40   # steady rate
 
 N prepaid meters (each its own account, the default tariffs, a credit that never runs out)
 report ``energy_import`` every 15 minutes; agent-1 publishes them 50 meters to a message. For
@@ -19,7 +20,8 @@ Reported: readings/s of both, their ratio, and the commit-to-ledger lag of each 
 announcement after its commit to the end of the derived-data round that billed it) at p50, p99
 and max. A queued stream is drained as fast as the path allows, so the lag is that of a
 backlog (an outage's worth), not of a steady rate: the whole path's throughput is the figure to
-compare with the incoming rate.
+compare with the incoming rate. With ``--rate R`` the stream is instead published at R
+readings/s while the path runs (both runs), and the lag is that of a steady rate.
 
 PostgreSQL: a temporary cluster with ``fsync`` and ``synchronous_commit`` on; SQLite: a
 temporary file (ingestion's connection with ``synchronous=FULL``).
@@ -42,6 +44,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import paho.mqtt.client as mqtt  # noqa: E402
+from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
 
@@ -182,10 +186,31 @@ class Run:
         return self.readings / self.seconds
 
 
+def paced(broker: Mosquitto, payloads: list[bytes], rate: float) -> None:
+    """Publish as agent-1 would, QoS 1, at ``rate`` readings a second (a thread's work)."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-m2l-agent",
+                         protocol=mqtt.MQTTv5)  # fmt: skip
+    client.username_pw_set("agent-1", broker.users["agent-1"])
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    try:
+        start = time.perf_counter()
+        for n, payload in enumerate(payloads):
+            wait = start + n * PER_MESSAGE / rate - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+            client.publish(TOPIC, payload, qos=1).wait_for_publish(30)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
 async def drain(
     url: str, broker: Mosquitto, payloads: list[bytes], label: str, tmp: str, *, whole: bool,
-    meters: int, last_ts: int,
+    meters: int, last_ts: int, rate: float | None = None,
 ) -> Run:  # fmt: skip
+    """The queued stream drained (``rate`` None), or published at ``rate`` readings/s while
+    the ingestor runs."""
     settings = load_settings(
         env={}, database_url=url, mqtt_url=broker.url(Mosquitto.BACKEND), data_dir=tmp
     )
@@ -197,7 +222,8 @@ async def drain(
     await first.start()  # the persistent session and its subscription, before the stream
     await asyncio.wait_for(first.mqtt.connected.wait(), 30)
     await first.stop()
-    prefill(broker, payloads)
+    if rate is None:
+        prefill(broker, payloads)
     bill = TimedBilling()
     derived = TimedDerived(sessions, TZ, [bill]) if whole else None
     ing = Ingestor(
@@ -208,6 +234,10 @@ async def drain(
         derived.start()
     t0 = time.perf_counter()
     await ing.start()
+    publisher = None
+    if rate is not None:
+        await asyncio.wait_for(ing.mqtt.connected.wait(), 30)
+        publisher = asyncio.create_task(asyncio.to_thread(paced, broker, payloads, rate))
     counters = ing.counters
     while counters.messages < len(payloads) or ing.writer.backlog or not ing.writer.idle.is_set():  # noqa: ASYNC110
         await asyncio.sleep(0.005)
@@ -224,6 +254,8 @@ async def drain(
                 break
             await asyncio.sleep(0.05)
     seconds = time.perf_counter() - t0
+    if publisher is not None:
+        await publisher
     stats = ing.stats()
     await ing.stop()
     if derived:
@@ -253,6 +285,11 @@ async def main() -> None:
     p.add_argument("--meters", type=int, default=1000)
     p.add_argument("--hours", type=int, default=12, help="of readings, 4 a meter per hour")
     p.add_argument("--only-db", choices=["sqlite", "postgresql"])
+    p.add_argument(
+        "--rate", type=float,
+        help="publish at this many readings/s while the path runs (the lag at a steady rate) "
+        "instead of draining a queued stream",
+    )  # fmt: skip
     args = p.parse_args()
     steps = args.hours * 4
     payloads = stream(args.meters, steps)
@@ -285,10 +322,10 @@ async def main() -> None:
                     pg.psql(f"CREATE DATABASE m2l_{name} TEMPLATE m2l_template")
                     urls.append(pg.url(f"m2l_{name}"))
             alone = await drain(urls[0], broker, payloads, f"{db}-alone", tmp, whole=False,
-                                meters=args.meters, last_ts=last_ts)  # fmt: skip
+                                meters=args.meters, last_ts=last_ts, rate=args.rate)  # fmt: skip
             print(f"  {db}: ingestion alone {alone.rate:,.0f} readings/s", flush=True)
             whole = await drain(urls[1], broker, payloads, f"{db}-whole", tmp, whole=True,
-                                meters=args.meters, last_ts=last_ts)  # fmt: skip
+                                meters=args.meters, last_ts=last_ts, rate=args.rate)  # fmt: skip
             print(f"  {db}: whole path {whole.rate:,.0f} readings/s", flush=True)
             assert alone.readings == whole.readings == readings, (alone, whole)
             results.append((db, alone, whole))
