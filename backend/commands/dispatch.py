@@ -26,6 +26,7 @@ from backend.commands.models import Command as CommandRow
 from backend.mqtt import Link, MqttSession, Route
 from backend.prepaid import engine
 from backend.settings import Settings
+from backend.system.leader import Leader
 from backend.system.models import DeadLetter
 from backend.types import to_epoch_ms, utcnow
 from protocols.backoff import backoff_delay
@@ -50,10 +51,17 @@ Received = tuple[Link, str, bytes, int, int]
 
 class Dispatcher:
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], settings: Settings, mqtt: MqttSession
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        mqtt: MqttSession,
+        leader: Leader | None = None,
     ) -> None:
-        """Adds the acks route to ``mqtt``, which its owner starts once every route is in."""
+        """Adds the acks route to ``mqtt``, which its owner starts once every route is in.
+        With a ``leader``, commands are published and expired only while it is held (acks are
+        applied everywhere: applying one twice moves nothing)."""
         self.sessions = sessions
+        self.leader = leader
         self.settings = settings
         self.mqtt = mqtt
         self.acks: asyncio.Queue[Received] = asyncio.Queue()
@@ -213,7 +221,7 @@ class Dispatcher:
 
     async def run(self, period_s: float = 1.0) -> None:
         """Until stopped: apply acks as they come; publish queued commands when woken and
-        every ``period_s``; expire old ones."""
+        every ``period_s``; expire old ones (those two only while leading)."""
         loop = asyncio.get_running_loop()
         next_round = 0.0
         while True:
@@ -221,7 +229,8 @@ class Dispatcher:
                 if self._stopped:
                     return
                 await self._apply_acks()
-                if self.wake.is_set() or loop.time() >= next_round:
+                leads = self.leader is None or self.leader.held
+                if leads and (self.wake.is_set() or loop.time() >= next_round):
                     self.wake.clear()
                     try:
                         if self.mqtt.connected.is_set():
@@ -231,8 +240,13 @@ class Dispatcher:
                         log.exception("command dispatcher round failed")
                     next_round = loop.time() + period_s
             self._ack_ready.clear()
-            if self.acks.empty():
+            if not self.acks.empty():
+                continue
+            if leads:
                 await _first(self._ack_ready, self.wake, timeout_s=next_round - loop.time())
+            else:  # a follower: acks only, until it leads (a wake waits for that)
+                assert self.leader is not None
+                await _first(self._ack_ready, self.leader.gained, timeout_s=period_s)
 
 
 async def _first(*events: asyncio.Event, timeout_s: float) -> None:

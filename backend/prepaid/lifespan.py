@@ -14,8 +14,10 @@ Billing itself follows committed readings on metering's derived-data path (consu
 billing: ``backend.metering.derived``, wired in ``backend.app``). The sweep's catch-up sends
 what that path missed (a crash, ingestion in another process) through the same path.
 
-With several API replicas, run the sweep in one of them (the others set the period to 0): the
-notices are unique per episode whatever happens, but two sweeps could each queue a disconnect.
+All of it but the acks runs on one process of the installation at a time, the leader
+(``backend.system.leader``: a PostgreSQL advisory lock; on SQLite the process itself): with
+several API replicas every one may have these settings on, one works, the others wait to take
+over. Acks are applied wherever they arrive.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from backend.metering.derived import DerivedData
 from backend.prepaid import billing, channels, sweep, topups
 from backend.prepaid import notices as notifications
 from backend.settings import Settings
+from backend.system.leader import Leader
 from backend.types import to_epoch_ms, utcnow
 
 log = logging.getLogger("meterline.prepaid")
@@ -46,10 +49,18 @@ CATCH_UP_MS = 2 * 24 * 3600 * 1000  # the sweep's billing catch-up looks this fa
 class Loop:
     """Run ``work`` every ``period_s`` seconds, or at once when woken; errors are logged and
     the next round tries again. The first round comes after one period (or a wake), so a
-    starting process is not busy with housekeeping while it comes up."""
+    starting process is not busy with housekeeping while it comes up. With a ``leader``, only
+    while it is held: a follower waits for leadership (which wakes it)."""
 
-    def __init__(self, name: str, period_s: float, work: Callable[[], Awaitable[object]]) -> None:
+    def __init__(
+        self,
+        name: str,
+        period_s: float,
+        work: Callable[[], Awaitable[object]],
+        leader: Leader | None = None,
+    ) -> None:
         self.name, self.period_s, self.work = name, period_s, work
+        self.leader = leader
         self.wake = asyncio.Event()
         self.rounds = 0
 
@@ -57,6 +68,9 @@ class Loop:
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), self.period_s)
+            if self.leader is not None and not self.leader.held:
+                await self.leader.gained.wait()
+                continue  # gaining wakes every loop: the round comes at once
             self.wake.clear()
             try:
                 await self.work()
@@ -87,7 +101,9 @@ async def _deliver(
     return n
 
 
-def _loops(app: Litestar, dispatcher: Dispatcher | None, clock: Clock) -> dict[str, Loop]:
+def _loops(
+    app: Litestar, dispatcher: Dispatcher | None, clock: Clock, leader: Leader
+) -> dict[str, Loop]:
     """The periodic tasks the settings switch on."""
     settings: Settings = app.state.settings
     sessions: async_sessionmaker[AsyncSession] = app.state.sessions
@@ -97,7 +113,7 @@ def _loops(app: Litestar, dispatcher: Dispatcher | None, clock: Clock) -> dict[s
     if settings.prepaid_notify_seconds > 0:
         loops["notice-delivery"] = Loop(
             "notice-delivery", settings.prepaid_notify_seconds,
-            lambda: _deliver(sessions, provider, clock),
+            lambda: _deliver(sessions, provider, clock), leader,
         )  # fmt: skip
 
     async def sweep_round() -> None:
@@ -119,10 +135,12 @@ def _loops(app: Litestar, dispatcher: Dispatcher | None, clock: Clock) -> dict[s
             log.info("purged %d expired top-up idempotency keys", n)
 
     if settings.prepaid_sweep_seconds > 0:
-        loops["prepaid-sweep"] = Loop("prepaid-sweep", settings.prepaid_sweep_seconds, sweep_round)
+        loops["prepaid-sweep"] = Loop(
+            "prepaid-sweep", settings.prepaid_sweep_seconds, sweep_round, leader
+        )
     if settings.idempotency_purge_hours > 0:
         loops["idempotency-purge"] = Loop(
-            "idempotency-purge", settings.idempotency_purge_hours * 3600, purge_round
+            "idempotency-purge", settings.idempotency_purge_hours * 3600, purge_round, leader
         )
     return loops
 
@@ -133,14 +151,20 @@ async def prepaid_lifespan(app: Litestar) -> AsyncIterator[None]:
     # a test may hand in its own clock for the policy (app.state.prepaid_clock)
     clock: Clock = app.state.get("prepaid_clock") or utcnow
     tasks: list[asyncio.Task[None]] = []
+    leader = Leader(settings.database_url)
     dispatcher: Dispatcher | None = None
     if settings.runs_command_dispatch:
-        dispatcher = Dispatcher(app.state.sessions, settings, app.state.mqtt)
+        dispatcher = Dispatcher(app.state.sessions, settings, app.state.mqtt, leader)
         app.state.command_dispatcher = dispatcher
         tasks.append(asyncio.create_task(dispatcher.run(), name="command-dispatcher"))
-    loops = _loops(app, dispatcher, clock)
+    loops = _loops(app, dispatcher, clock, leader)
     app.state.prepaid_loops = loops
     tasks += [asyncio.create_task(lp.run(), name=name) for name, lp in loops.items()]
+    if tasks:  # some single-leader work is switched on here: compete for the lead
+        app.state.leader = leader
+        wakes = [lp.wake for lp in loops.values()] + ([dispatcher.wake] if dispatcher else [])
+        leader.on_gained += [w.set for w in wakes]
+        tasks.append(asyncio.create_task(leader.run(), name="leader"))
     try:
         yield
     finally:

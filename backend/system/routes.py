@@ -17,6 +17,9 @@ class Health(msgspec.Struct):
     version: str
     database: str
     mqtt: str
+    # this process runs the single-leader work now (backend.system.leader); None: none of it
+    # is switched on here
+    leader: bool | None = None
 
 
 class SystemController(Controller):
@@ -37,6 +40,8 @@ class SystemController(Controller):
         mqtt_status = state.get("mqtt_status")
         mqtt = mqtt_status() if callable(mqtt_status) else "disabled"
         ok = database == "ok" and mqtt in ("connected", "disabled")
+        leader = state.get("leader")
         return Health(
-            status="ok" if ok else "degraded", version=__version__, database=database, mqtt=mqtt
-        )
+            status="ok" if ok else "degraded", version=__version__, database=database, mqtt=mqtt,
+            leader=None if leader is None else leader.held,
+        )  # fmt: skip

@@ -47,7 +47,9 @@ def test_no_secret_is_written_in_the_compose_file() -> None:
     assert "passwd" in (ROOT / ".gitignore").read_text()
 
 
-def test_work_that_must_run_once_runs_in_one_replica() -> None:
+def test_work_that_must_run_once_runs_on_the_leader_of_replicas_sharing_postgresql() -> None:
+    """The sweep and command dispatch run on every API replica's settings, and the PostgreSQL
+    advisory lock lets one of them work at a time (backend/system/leader.py)."""
     services = _compose()["services"]
     sweeping = [
         name
@@ -55,9 +57,11 @@ def test_work_that_must_run_once_runs_in_one_replica() -> None:
         if svc.get("command", [None, None])[1:2] == ["serve"]
         and svc["environment"].get("METERLINE_PREPAID_SWEEP_SECONDS", "300") != "0"
     ]
-    assert sweeping == ["engine"]
-    assert services["engine"]["deploy"]["replicas"] == 1
-    assert services["api"]["deploy"]["replicas"] > 1
+    assert sweeping == ["api"]
+    api = services["api"]
+    assert api["environment"]["METERLINE_DATABASE_URL"].startswith("postgresql+asyncpg://")
+    assert api["environment"]["METERLINE_COMMAND_DISPATCH"] == "true"
+    assert api["deploy"]["replicas"] > 1
 
 
 def test_brokers_and_the_api_are_reached_over_tls_only() -> None:

@@ -229,3 +229,63 @@ async def test_a_retired_group_member_hands_over_its_queue_and_its_session_is_de
     finally:
         agent.close()
         await engine.dispose()
+
+
+async def test_a_group_member_killed_mid_stream_loses_nothing_once_it_is_back(
+    database_url: str, mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """SIGKILL of one of two members sharing the stream: what it had received but not
+    acknowledged stays in its session (QoS 1), with the share routed to it meanwhile, and the
+    broker redelivers both when it comes back under its client id."""
+    group = f"share{next(_ids)}"
+    engine = create_engine(database_url)
+    agent = Agent(mosquitto)
+
+    def member(name: str) -> IngestProcess:
+        return IngestProcess(
+            mosquitto, database_url, tmp_path / name, f"{group}-{name}",
+            mqtt_share_group=group, ingest_batch_size="200",
+        )  # fmt: skip
+
+    staying, killed = member("a"), member("b")
+    back: IngestProcess | None = None
+
+    async def stored() -> int:
+        async with engine.connect() as conn:
+            return int((await conn.execute(text("SELECT count(*) FROM readings"))).scalar_one())
+
+    try:
+        for p in (staying, killed):  # a start-up takes long on a busy machine
+            await asyncio.to_thread(p.wait_connected, 120)
+        publisher = Publisher(agent, stream(600))
+        publisher.start()
+        await until(lambda: _at_least(stored, 1000), 60, "the first commits")
+        killed.kill()  # mid-stream, with a batch in hand and messages in flight
+        await asyncio.to_thread(publisher.join, 60)
+        # and more while it is away: the broker routes a share of them to its session too
+        await agent.publish(Channel.READINGS, *stream(100, first_seq=601))
+        assert await stored() < 7000
+        back = member("b")
+        await asyncio.to_thread(back.wait_connected, 120)
+        await until(lambda: _at_least(stored, 7000), 60, "every reading")
+        for p in (staying, back):
+            assert await asyncio.to_thread(p.terminate) == 0
+        assert await stored() == 7000
+        async with engine.connect() as conn:
+            distinct = await conn.execute(
+                text(
+                    "SELECT count(*) FROM (SELECT DISTINCT meter_pk, quantity, ts FROM readings) d"
+                )
+            )
+            assert distinct.scalar_one() == 7000
+            assert (await conn.execute(text("SELECT count(*) FROM dead_letters"))).scalar_one() == 0
+            gaps = await conn.execute(text("SELECT count(*) FROM ingest_gaps"))
+            assert gaps.scalar_one() == 0  # every seq arrived in the end
+    finally:
+        agent.close()
+        for p in (staying, killed, back):
+            if p is not None:
+                p.stop()
+        await engine.dispose()
+        for name in ("a", "b"):
+            forget_session(mosquitto, f"{group}-{name}")

@@ -1,0 +1,352 @@
+"""Meter-to-ledger benchmark: readings → consumption → billing → ledger, through a real broker.
+
+    .venv/bin/python bench/meter_to_ledger.py                      # SQLite and PostgreSQL
+    .venv/bin/python bench/meter_to_ledger.py --meters 200 --hours 6 --only-db sqlite
+    .venv/bin/python bench/meter_to_ledger.py --meters 200 --hours 2 --rate 40   # steady rate
+
+N prepaid meters (each its own account, the default tariffs, a credit that never runs out)
+report ``energy_import`` every 15 minutes; agent-1 publishes them 50 meters to a message. For
+each database, in the same run and on the same stream queued in a real Mosquitto (QoS 1, the
+ingestor's persistent session):
+
+* **ingestion alone** — an ``Ingestor`` drains the queue into a fresh database, from connect to
+  the last commit (the baseline);
+* **the whole path** — the same, into another fresh database, with metering's derived-data path
+  (consumption, then billing: ``backend.metering.derived`` with
+  ``backend.prepaid.billing.on_readings_committed``, as ``meterline serve`` wires it) announced
+  after every batch, until every account's billing has reached the last reading.
+
+Reported: readings/s of both, their ratio, and the commit-to-ledger lag of each batch (from the
+announcement after its commit to the end of the derived-data round that billed it) at p50, p99
+and max. A queued stream is drained as fast as the path allows, so the lag is that of a
+backlog (an outage's worth), not of a steady rate: the whole path's throughput is the figure to
+compare with the incoming rate. With ``--rate R`` the stream is instead published at R
+readings/s while the path runs (both runs), and the lag is that of a steady rate.
+
+PostgreSQL: a temporary cluster with ``fsync`` and ``synchronous_commit`` on; SQLite: a
+temporary file (ingestion's connection with ``synchronous=FULL``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import paho.mqtt.client as mqtt  # noqa: E402
+from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
+from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
+
+from backend import migrate  # noqa: E402
+from backend.accounts.models import Account, AccountKind, Customer, CustomerCategory  # noqa: E402
+from backend.db import create_engine, session_factory  # noqa: E402
+from backend.metering.derived import DerivedData  # noqa: E402
+from backend.metering.ingest import Ingestor  # noqa: E402
+from backend.metering.models import Agent, Meter, MeterStatus  # noqa: E402
+from backend.metering.partitions import ensure_reading_partitions  # noqa: E402
+from backend.prepaid import billing  # noqa: E402
+from backend.prepaid.models import BillingState, LedgerEntry  # noqa: E402
+from backend.settings import load_settings  # noqa: E402
+from backend.tariffs.loader import DEFAULT_FILE, load_file  # noqa: E402
+from backend.tariffs.service import store_tariffs  # noqa: E402
+from protocols.contract import Channel, Quantity, ReadingBatch, Value, agent_topic, encode  # noqa: E402
+from tests.support.ingest_agent import forget_session  # noqa: E402
+from tests.support.services import Mosquitto, start_mosquitto, start_postgres  # noqa: E402
+
+T0 = 1_772_380_800_000  # 2026-03-01T16:00:00Z, local midnight in Shanghai
+STEP = 15 * 60_000
+PER_MESSAGE = 50
+TOPIC = agent_topic("agent-1", Channel.READINGS)
+TZ = "Asia/Shanghai"
+
+
+def stream(meters: int, steps: int) -> list[bytes]:
+    """Every meter at every quarter hour, ``PER_MESSAGE`` meters to a message, in time order;
+    150–450 Wh a quarter, different per meter and hour."""
+    out, seq = [], 0
+    for k in range(steps):
+        ts = T0 + k * STEP
+        batch: list[Value] = []
+        for i in range(meters):
+            value = sum(150 + (i * 7 + j * 13) % 300 for j in range(k + 1))
+            batch.append(Value(meter=f"p{i:06d}", quantity=Quantity.ENERGY_IMPORT, ts=ts,
+                               value=value))  # fmt: skip
+            if len(batch) == PER_MESSAGE or i == meters - 1:
+                seq += 1
+                out.append(encode(ReadingBatch(agent="agent-1", seq=seq, values=batch)))
+                batch = []
+    return out
+
+
+def prefill(broker: Mosquitto, payloads: list[bytes]) -> None:
+    login = f"-h {broker.host} -p {broker.port} -u agent-1 -P {broker.users['agent-1']}"
+    subprocess.run(
+        ["mosquitto_pub", *login.split(), *f"-V mqttv5 -q 1 -M 1000 -t {TOPIC} -l".split()],
+        input=b"\n".join(payloads) + b"\n",
+        check=True,
+    )
+
+
+async def provision(engine: AsyncEngine, meters: int) -> None:
+    sessions = session_factory(engine)
+    async with sessions() as s:
+        await store_tariffs(s, load_file(DEFAULT_FILE))
+        s.add(Agent(id="agent-1"))
+        customers = [
+            Customer(number=f"P{i:06d}", name=f"客户{i}", category=CustomerCategory.RESIDENTIAL)
+            for i in range(meters)
+        ]
+        s.add_all(customers)
+        await s.flush()
+        accounts = [
+            Account(number=f"A{i:06d}", customer_id=c.id, kind=AccountKind.PREPAID,
+                    balance_fen=0, credit_limit_fen=10**9, cycle_start=date(2026, 1, 1))
+            for i, c in enumerate(customers)
+        ]  # fmt: skip
+        s.add_all(accounts)
+        await s.flush()
+        s.add_all(
+            Meter(meter_id=f"p{i:06d}", agent_id="agent-1", customer_id=a.customer_id,
+                  account_id=a.id, status=MeterStatus.ACTIVE, relay_control_mode=2,
+                  relay_state=1, protocol="dlt645")
+            for i, a in enumerate(accounts)
+        )  # fmt: skip
+        await s.commit()
+    if engine.dialect.name == "postgresql":
+        async with engine.connect() as conn:
+            await ensure_reading_partitions(conn, 1, now=datetime.fromtimestamp(T0 / 1000, UTC))
+
+
+class TimedDerived(DerivedData):
+    """The derived-data path, noting when each announcement came and when it was billed."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.waiting: list[float] = []
+        self.lags: list[float] = []
+        self.consumption_s = 0.0
+        self.drains = 0
+
+    async def _consumption(self, spans: Any) -> None:
+        t0 = time.perf_counter()
+        await super()._consumption(spans)
+        self.consumption_s += time.perf_counter() - t0
+
+    async def announce(self, intervals: Any) -> None:
+        if intervals:
+            self.waiting.append(time.perf_counter())
+        await super().announce(intervals)
+
+    async def drain(self) -> None:
+        taken, self.waiting = self.waiting, []  # what this round takes (no await in between)
+        self.drains += 1
+        await super().drain()
+        done = time.perf_counter()
+        self.lags += [done - t for t in taken]
+
+
+class TimedBilling:
+    """Billing, timed."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    async def __call__(self, *args: Any) -> object:
+        t0 = time.perf_counter()
+        try:
+            return await billing.on_readings_committed(*args)
+        finally:
+            self.seconds += time.perf_counter() - t0
+
+
+@dataclass
+class Run:
+    readings: int
+    seconds: float
+    lags: list[float]
+    ledger_entries: int = 0
+    rounds: int = 0
+    consumption_s: float = 0.0
+    billing_s: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.readings / self.seconds
+
+
+def paced(broker: Mosquitto, payloads: list[bytes], rate: float) -> None:
+    """Publish as agent-1 would, QoS 1, at ``rate`` readings a second (a thread's work)."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-m2l-agent",
+                         protocol=mqtt.MQTTv5)  # fmt: skip
+    client.username_pw_set("agent-1", broker.users["agent-1"])
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    try:
+        start = time.perf_counter()
+        for n, payload in enumerate(payloads):
+            wait = start + n * PER_MESSAGE / rate - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+            client.publish(TOPIC, payload, qos=1).wait_for_publish(30)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+async def drain(
+    url: str, broker: Mosquitto, payloads: list[bytes], label: str, tmp: str, *, whole: bool,
+    meters: int, last_ts: int, rate: float | None = None,
+) -> Run:  # fmt: skip
+    """The queued stream drained (``rate`` None), or published at ``rate`` readings/s while
+    the ingestor runs."""
+    settings = load_settings(
+        env={}, database_url=url, mqtt_url=broker.url(Mosquitto.BACKEND), data_dir=tmp
+    )
+    engine = create_engine(url)
+    await provision(engine, meters)
+    sessions = session_factory(engine)
+    cid = f"bench-m2l-{label}"
+    first = Ingestor(settings, client_id=cid, stats_every_s=3600, housekeeping_every_s=3600)
+    await first.start()  # the persistent session and its subscription, before the stream
+    await asyncio.wait_for(first.mqtt.connected.wait(), 30)
+    await first.stop()
+    if rate is None:
+        prefill(broker, payloads)
+    bill = TimedBilling()
+    derived = TimedDerived(sessions, TZ, [bill]) if whole else None
+    ing = Ingestor(
+        settings, client_id=cid, stats_every_s=3600, housekeeping_every_s=3600,
+        after_commit=(derived.announce,) if derived else (),
+    )  # fmt: skip
+    if derived:
+        derived.start()
+    t0 = time.perf_counter()
+    await ing.start()
+    publisher = None
+    if rate is not None:
+        await asyncio.wait_for(ing.mqtt.connected.wait(), 30)
+        publisher = asyncio.create_task(asyncio.to_thread(paced, broker, payloads, rate))
+    counters = ing.counters
+    while counters.messages < len(payloads) or ing.writer.backlog or not ing.writer.idle.is_set():  # noqa: ASYNC110
+        await asyncio.sleep(0.005)
+    if derived:
+        while True:
+            await derived.settled()
+            async with sessions() as s:
+                caught_up = await s.scalar(
+                    select(func.count())
+                    .select_from(BillingState)
+                    .where(BillingState.billed_through_ms >= last_ts)
+                )
+            if caught_up == meters:
+                break
+            await asyncio.sleep(0.05)
+    seconds = time.perf_counter() - t0
+    if publisher is not None:
+        await publisher
+    stats = ing.stats()
+    await ing.stop()
+    if derived:
+        await derived.stop()
+    forget_session(broker, cid)
+    async with sessions() as s:
+        entries = int(await s.scalar(select(func.count()).select_from(LedgerEntry)) or 0)
+    await engine.dispose()
+    assert stats["dead_letters"] == 0, stats
+    if derived is None:
+        return Run(stats["accepted"], seconds, [], entries)
+    return Run(
+        stats["accepted"], seconds, derived.lags, entries, derived.drains, derived.consumption_s,
+        bill.seconds,
+    )  # fmt: skip
+
+
+def pct(xs: list[float], q: float) -> float:
+    if not xs:
+        return 0.0
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(q * len(s)))]
+
+
+async def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--meters", type=int, default=1000)
+    p.add_argument("--hours", type=int, default=12, help="of readings, 4 a meter per hour")
+    p.add_argument("--only-db", choices=["sqlite", "postgresql"])
+    p.add_argument(
+        "--rate", type=float,
+        help="publish at this many readings/s while the path runs (the lag at a steady rate) "
+        "instead of draining a queued stream",
+    )  # fmt: skip
+    args = p.parse_args()
+    steps = args.hours * 4
+    payloads = stream(args.meters, steps)
+    readings = args.meters * steps
+    last_ts = T0 + (steps - 1) * STEP
+    broker = start_mosquitto(["agent-1"])
+    tmp = tempfile.mkdtemp(prefix="bench-m2l-")
+    pg: Any = None
+    print(f"{args.meters} prepaid meters × {steps} quarter hours = {readings:,} readings "
+          f"in {len(payloads):,} messages", flush=True)  # fmt: skip
+    results: list[tuple[str, Run, Run]] = []
+    try:
+        dbs = [args.only_db] if args.only_db else ["sqlite", "postgresql"]
+        for db in dbs:
+            urls = []
+            if db == "sqlite":
+                template = Path(tmp) / "template.db"
+                migrate.upgrade(f"sqlite+aiosqlite:///{template}")
+                for name in ("alone", "whole"):
+                    shutil.copy(template, Path(tmp) / f"{name}.db")
+                    urls.append(f"sqlite+aiosqlite:///{Path(tmp) / f'{name}.db'}")
+            else:
+                pg = start_postgres()
+                for setting in ("fsync = on", "synchronous_commit = on", "full_page_writes = on"):
+                    pg.psql(f"ALTER SYSTEM SET {setting}")
+                pg.psql("SELECT pg_reload_conf()")
+                pg.psql("CREATE DATABASE m2l_template")
+                migrate.upgrade(pg.url("m2l_template"))
+                for name in ("alone", "whole"):
+                    pg.psql(f"CREATE DATABASE m2l_{name} TEMPLATE m2l_template")
+                    urls.append(pg.url(f"m2l_{name}"))
+            alone = await drain(urls[0], broker, payloads, f"{db}-alone", tmp, whole=False,
+                                meters=args.meters, last_ts=last_ts, rate=args.rate)  # fmt: skip
+            print(f"  {db}: ingestion alone {alone.rate:,.0f} readings/s", flush=True)
+            whole = await drain(urls[1], broker, payloads, f"{db}-whole", tmp, whole=True,
+                                meters=args.meters, last_ts=last_ts, rate=args.rate)  # fmt: skip
+            print(f"  {db}: whole path {whole.rate:,.0f} readings/s", flush=True)
+            assert alone.readings == whole.readings == readings, (alone, whole)
+            results.append((db, alone, whole))
+    finally:
+        broker.process.terminate()
+        if pg is not None:
+            pg.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    print()
+    print(f"  {'database':<11}{'readings':>9}{'alone r/s':>11}{'whole r/s':>11}{'ratio':>7}"
+          f"{'lag p50':>9}{'p99':>7}{'max':>7}{'ledger rows':>12}{'rounds':>7}"
+          f"{'consumption':>12}{'billing':>9}")  # fmt: skip
+    for db, alone, whole in results:
+        print(
+            f"  {db:<11}{whole.readings:>9,}{alone.rate:>11,.0f}{whole.rate:>11,.0f}"
+            f"{whole.rate / alone.rate:>7.2f}{pct(whole.lags, 0.5):>8.1f}s"
+            f"{pct(whole.lags, 0.99):>6.1f}s{max(whole.lags, default=0):>6.1f}s"
+            f"{whole.ledger_entries:>12,}{whole.rounds:>7}{whole.consumption_s:>11.1f}s"
+            f"{whole.billing_s:>8.1f}s"
+        )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

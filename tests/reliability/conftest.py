@@ -1,0 +1,55 @@
+"""The fault suite's parts: a Mosquitto of its own with persistence on, so that it can be
+stopped and started again with its sessions and queues."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import TEST_AGENTS
+from tests.support.services import Mosquitto, start_mosquitto, wait_port
+
+
+def start(broker: Mosquitto) -> None:
+    log = open(broker.directory / "mosquitto.log", "ab")  # noqa: SIM115 - the broker's, for its life
+    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    broker.process = subprocess.Popen(
+        [binary, "-c", str(broker.directory / "mosquitto.conf")], stdout=log,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    wait_port(broker.port)
+
+
+def stop(broker: Mosquitto) -> None:
+    """SIGTERM: Mosquitto writes its persistence file (sessions, queued messages) and exits."""
+    broker.process.terminate()
+    broker.process.wait(timeout=30)
+
+
+@pytest.fixture(autouse=True)
+def _relay_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEST_RELAY_SECRET", "02:123456:1A2B3C4D")  # the agent's config names it
+
+
+@pytest.fixture
+def persistent_broker() -> Iterator[Mosquitto]:
+    broker = start_mosquitto(TEST_AGENTS)
+    stop(broker)
+    data = broker.directory / "data"
+    data.mkdir()
+    os.chmod(data, 0o777)  # the broker may run as its own user
+    conf = broker.directory / "mosquitto.conf"
+    conf.write_text(
+        conf.read_text().replace(
+            "persistence false\n", f"persistence true\npersistence_location {data}/\n"
+        )
+    )
+    start(broker)
+    yield broker
+    if broker.process.poll() is None:
+        stop(broker)
+    shutil.rmtree(broker.directory, ignore_errors=True)
