@@ -153,7 +153,22 @@ async def _context(
     schedules = schedules if schedules is not None else await tariff_service.schedules(session)
     state = await ledger.billing_state(session, account_id)
     category = customer.category
-    return Context(account, category.value, schedules.get(category), state)
+    # its category's default tariffs, switched by the account's tariff assignments
+    schedule = await tariff_service.account_schedule(session, account_id, category, schedules)
+    return Context(account, category.value, schedule, state)
+
+
+async def used_by_cycle(session: AsyncSession, account_id: int) -> dict[date, int]:
+    """Wh billed per tariff cycle start (the tier counters), from the live charges."""
+    return _counters_from(
+        (
+            await session.scalars(
+                select(Charge.lines).where(
+                    Charge.account_id == account_id, Charge.reversed_at.is_(None)
+                )
+            )
+        ).all()
+    )
 
 
 async def _live_charges(

@@ -12,12 +12,15 @@ Everything here is pure: no database, no clock. Energy is integer Wh; prices are
 from __future__ import annotations
 
 import enum
+import re
 from datetime import date, time
 from decimal import Decimal
 
 import msgspec
 
 from backend.accounts.models import CustomerCategory
+
+SCHEDULE_KEY = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
 
 class Period(enum.StrEnum):
@@ -59,6 +62,10 @@ class Tariff(msgspec.Struct, frozen=True, kw_only=True):
     code: str
     name: str
     category: CustomerCategory
+    # the schedule (a line of tariffs that follow each other by effective date) this tariff
+    # belongs to; empty = the category's default schedule, named after the category. An
+    # account follows its category's default unless assigned another (TariffAssignment).
+    schedule: str = ""
     effective_from: date  # local date; in force from its 00:00 local time
     cycle: Cycle = Cycle.ANNUAL
     # tier thresholds in Wh, ascending: (2_880_000, 4_800_000) = tiers at 2,880 and 4,800 kWh
@@ -71,6 +78,10 @@ class Tariff(msgspec.Struct, frozen=True, kw_only=True):
 
     def __post_init__(self) -> None:
         where = f"tariff {self.code!r}"
+        if self.schedule and not SCHEDULE_KEY.fullmatch(self.schedule):
+            raise TariffError(
+                f"{where}: schedule {self.schedule!r} is not lower-case letters, digits, - or _"
+            )
         if any(t <= 0 for t in self.tiers_wh) or list(self.tiers_wh) != sorted(set(self.tiers_wh)):
             raise TariffError(f"{where}: tier thresholds must be positive and ascending")
         self._check_prices(where)
@@ -112,6 +123,10 @@ class Tariff(msgspec.Struct, frozen=True, kw_only=True):
                 f"{where}: TOU spans must cover the day exactly once; "
                 f"{first // 60:02d}:{first % 60:02d} is covered {minutes[first]} times"
             )
+
+    @property
+    def schedule_key(self) -> str:
+        return self.schedule or self.category.value
 
     @property
     def periods(self) -> frozenset[Period]:

@@ -61,6 +61,31 @@ class Schedule:
         return self.tariffs[i]
 
 
+class AccountSchedule(Schedule):
+    """An account's tariffs: its category's default schedule until its first assignment, then
+    each assigned schedule from its effective date (local midnight) until the next one."""
+
+    def __init__(self, default: Schedule | None, assigned: Sequence[tuple[date, Schedule]]) -> None:
+        self._default = default
+        self._assigned = sorted(assigned, key=lambda a: a[0])
+        self._from = [d for d, _ in self._assigned]
+        if len(set(self._from)) != len(self._from):
+            raise TariffError("two assignments of one account take effect on the same day")
+        parts = ([default] if default else []) + [s for _, s in self._assigned]
+        self.tariffs = [t for s in parts for t in s.tariffs]
+        self._starts = []
+
+    def schedule_at(self, day: date) -> Schedule | None:
+        i = bisect.bisect_right(self._from, day) - 1
+        return self._default if i < 0 else self._assigned[i][1]
+
+    def at(self, day: date) -> Tariff:
+        schedule = self.schedule_at(day)
+        if schedule is None:
+            raise TariffError(f"no tariff for this account on {day.isoformat()}")
+        return schedule.at(day)
+
+
 def cycle_start(day: date, anchor: date, cycle: Cycle) -> date:
     """The first day of the tariff cycle containing ``day`` for an account anchored at
     ``anchor`` (its cycle_start). Days past a short month's end fall on its last day."""

@@ -1,17 +1,21 @@
-"""Storing and looking up tariffs."""
+"""Storing and looking up tariffs; each account's tariff assignments and current tier."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.accounts.models import CustomerCategory
-from backend.tariffs.model import Tariff, TariffError, tariff_from_json, tariff_to_json
-from backend.tariffs.models import TariffRecord
-from backend.tariffs.rating import Schedule
+from backend.accounts.models import Account, CustomerCategory
+from backend.errors import Conflict, ErrorCode, NotFound, Unprocessable
+from backend.metering.models import Meter
+from backend.tariffs.model import Cycle, Tariff, TariffError, tariff_from_json, tariff_to_json
+from backend.tariffs.models import TariffAssignment, TariffRecord
+from backend.tariffs.rating import AccountSchedule, Schedule, cycle_start
 
 
 async def store_tariffs(session: AsyncSession, tariffs: Sequence[Tariff]) -> tuple[int, int]:
@@ -33,19 +37,21 @@ async def store_tariffs(session: AsyncSession, tariffs: Sequence[Tariff]) -> tup
             continue
         clash = await session.scalar(
             select(TariffRecord.code).where(
-                TariffRecord.category == t.category, TariffRecord.effective_from == t.effective_from
+                TariffRecord.schedule == t.schedule_key,
+                TariffRecord.effective_from == t.effective_from,
             )
         )
         if clash is not None:
             raise TariffError(
-                f"tariff {t.code!r}: {clash!r} already takes effect for {t.category.value} on "
-                f"{t.effective_from.isoformat()}"
+                f"tariff {t.code!r}: {clash!r} already takes effect in schedule "
+                f"{t.schedule_key} on {t.effective_from.isoformat()}"
             )
         session.add(
             TariffRecord(
                 code=t.code,
                 name=t.name,
                 category=t.category,
+                schedule=t.schedule_key,
                 effective_from=t.effective_from,
                 definition=body,
             )
@@ -60,8 +66,157 @@ async def all_tariffs(session: AsyncSession) -> list[Tariff]:
     return [tariff_from_json(r.definition) for r in rows]
 
 
-async def schedules(session: AsyncSession) -> dict[CustomerCategory, Schedule]:
-    by_category: dict[CustomerCategory, list[Tariff]] = defaultdict(list)
+async def schedules(session: AsyncSession) -> dict[str, Schedule]:
+    """Every schedule by its key. A category's default schedule is keyed by the category's
+    value, so ``schedules[CustomerCategory.RESIDENTIAL]`` finds it (a StrEnum is its str)."""
+    by_key: dict[str, list[Tariff]] = defaultdict(list)
     for t in await all_tariffs(session):
-        by_category[t.category].append(t)
-    return {c: Schedule(ts) for c, ts in by_category.items()}
+        by_key[t.schedule_key].append(t)
+    return {k: Schedule(ts) for k, ts in by_key.items()}
+
+
+async def meters_of(session: AsyncSession, account_id: int) -> list[int]:
+    return list(
+        (await session.scalars(select(Meter.id).where(Meter.account_id == account_id))).all()
+    )
+
+
+async def assignments(session: AsyncSession, account_id: int) -> list[TariffAssignment]:
+    q = select(TariffAssignment).where(TariffAssignment.account_id == account_id)
+    return list((await session.scalars(q.order_by(TariffAssignment.effective_from))).all())
+
+
+async def account_schedule(
+    session: AsyncSession,
+    account_id: int,
+    category: CustomerCategory,
+    schedules: Mapping[str, Schedule],
+) -> Schedule | None:
+    """The tariffs an account is billed on: its category's default schedule, switched at each
+    assignment's effective date (local midnight). None: no tariff at all for it."""
+    rows = await assignments(session, account_id)
+    default = schedules.get(category)
+    if not rows:
+        return default
+    missing = sorted({r.schedule for r in rows} - set(schedules))
+    if missing:
+        raise TariffError(f"account {account_id}: tariff schedule {missing[0]!r} is not loaded")
+    return AccountSchedule(default, [(r.effective_from, schedules[r.schedule]) for r in rows])
+
+
+@dataclass(frozen=True)
+class InForce:
+    schedule: str
+    tariff: Tariff
+    until: date | None  # the last day before the schedule's next tariff; None: open-ended
+
+
+def in_force(schedules: Mapping[str, Schedule], day: date) -> list[InForce]:
+    """The tariff of every schedule in force on a local day, by schedule key."""
+    out = []
+    for key in sorted(schedules):
+        s = schedules[key]
+        try:
+            t = s.at(day)
+        except TariffError:
+            continue
+        later = [x.effective_from for x in s.tariffs if x.effective_from > day]
+        out.append(InForce(key, t, min(later) - timedelta(days=1) if later else None))
+    return out
+
+
+async def assign(
+    session: AsyncSession,
+    account: Account,
+    category: CustomerCategory,
+    schedule: str,
+    effective_from: date,
+    actor: str,
+) -> tuple[TariffAssignment, bool]:
+    """Bill ``account`` on ``schedule`` from ``effective_from``. The same assignment again is
+    answered with the stored one (created False); another schedule on a day that already
+    has one is a conflict (assignments are never edited). The schedule must be loaded, in
+    force that day, and of the customer's category."""
+    loaded = await schedules(session)
+    sched = loaded.get(schedule)
+    if sched is None:
+        raise NotFound(
+            ErrorCode.TARIFF_SCHEDULE_NOT_FOUND, f"no tariff schedule {schedule!r}",
+            field="schedule", schedule=schedule,
+        )  # fmt: skip
+    try:
+        tariff = sched.at(effective_from)
+    except TariffError:
+        raise Unprocessable(
+            ErrorCode.TARIFF_NOT_IN_FORCE,
+            f"tariff schedule {schedule!r} is not in force on {effective_from.isoformat()}",
+            field="effective_from", schedule=schedule, day=effective_from.isoformat(),
+        ) from None  # fmt: skip
+    if tariff.category is not category:
+        raise Unprocessable(
+            ErrorCode.TARIFF_CATEGORY_MISMATCH,
+            f"tariff schedule {schedule!r} is for {tariff.category.value}, not {category.value}",
+            field="schedule", schedule=schedule, category=category.value,
+        )  # fmt: skip
+    existing = await session.scalar(
+        select(TariffAssignment).where(
+            TariffAssignment.account_id == account.id,
+            TariffAssignment.effective_from == effective_from,
+        )
+    )
+    if existing is not None:
+        if existing.schedule == schedule:
+            return existing, False
+        raise Conflict(
+            ErrorCode.TARIFF_ASSIGNMENT_EXISTS,
+            f"account {account.id} already changes to {existing.schedule!r} on "
+            f"{effective_from.isoformat()}",
+            field="effective_from", schedule=existing.schedule, day=effective_from.isoformat(),
+        )  # fmt: skip
+    row = TariffAssignment(
+        account_id=account.id, schedule=schedule, effective_from=effective_from,
+        assigned_by=actor,
+    )  # fmt: skip
+    session.add(row)
+    await session.flush()
+    return row, True
+
+
+@dataclass(frozen=True)
+class TierNow:
+    """Where an account stands in its tiers (阶梯, R42) on a local day."""
+
+    tariff: Tariff
+    cycle: Cycle
+    cycle_start: date
+    cycle_end: date  # the cycle's last day
+    tier: int  # 1-based
+    tiers: int  # how many tiers the tariff has
+    used_wh: int  # in this cycle so far
+    next_threshold_wh: int | None  # where the next tier starts; None on the last tier
+    left_wh: int | None  # what is left in the current tier; None on the last tier
+
+
+def _next_cycle(start: date, anchor: date, cycle: Cycle) -> date:
+    probe = start + timedelta(days=400 if cycle is Cycle.ANNUAL else 40)
+    nxt = cycle_start(probe, anchor, cycle)
+    while True:  # step back to the cycle right after ``start``
+        before = cycle_start(nxt - timedelta(days=1), anchor, cycle)
+        if before <= start:
+            return nxt
+        nxt = before
+
+
+def tier_now(schedule: Schedule, anchor: date, day: date, used: Mapping[date, int]) -> TierNow:
+    """The account's tier on ``day`` from the Wh billed per cycle start (``used``)."""
+    tariff = schedule.at(day)
+    start = cycle_start(day, anchor, tariff.cycle)
+    wh = used.get(start, 0)
+    tier = tariff.tier_at(wh)
+    threshold = tariff.tiers_wh[tier] if tier < len(tariff.tiers_wh) else None
+    return TierNow(
+        tariff=tariff, cycle=tariff.cycle, cycle_start=start,
+        cycle_end=_next_cycle(start, anchor, tariff.cycle) - timedelta(days=1),
+        tier=tier + 1, tiers=len(tariff.tiers_wh) + 1, used_wh=wh,
+        next_threshold_wh=threshold, left_wh=None if threshold is None else threshold - wh,
+    )  # fmt: skip

@@ -3,6 +3,7 @@ import { lazy, Route, Router } from 'preact-iso';
 import { label, say, t, when, yuan } from '../../i18n';
 import { Show, Tabs, useAsync } from '../common';
 import { type Account, balance, ledger, loadDetail, mainAccount, notices, outages, type Supply, supply } from './data';
+import { TierCard } from './Tier';
 import { TopUp } from './TopUp';
 
 const Usage = lazy(() => import('./Usage').then((m) => m.Usage));
@@ -85,13 +86,7 @@ function Overview({ account, areaId }: { account: Account; areaId: number | null
               {daysLeft(b.days_left)}
             </p>
             {b.in_arrears && <p class="error">{t('cust.arrears')}</p>}
-            {b.tier && (
-              <p class="muted" data-testid="tier">
-                {t('cust.tier', { tier: b.tier.tier, price: b.tier.price })}
-                {b.tier.next_threshold_wh !== null &&
-                  ` · ${t('cust.tier.next', { kwh: Math.max(0, Math.round((b.tier.next_threshold_wh - b.tier.used_wh) / 1000)) })}`}
-              </p>
-            )}
+            <TierCard account={account} compact />
             <a class="button primary" href="/customer/topup">
               {t('cust.topup')}
             </a>

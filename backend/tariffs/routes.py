@@ -1,0 +1,174 @@
+"""Tariffs under /api: the tariffs in force (staff), an account's tariff assignments (staff
+read, back office assign) and its current tier (the customer and staff in scope). Accounts
+are looked up within the caller's scope: another customer's account is 404."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from litestar import Response, get, post
+from litestar.datastructures import State
+from litestar.params import JSONBody, QueryParameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+
+from backend.accounts import service as accounts
+from backend.accounts.models import Account, Customer
+from backend.auth.guards import (
+    BACK_OFFICE,
+    EVERYONE,
+    STAFF,
+    ApiController,
+    CallerDep,
+    DbSession,
+    requires_role,
+)
+from backend.controllers import answers, now_ms
+from backend.errors import Conflict, NotFound, Unprocessable
+from backend.paging import Id
+from backend.prepaid import billing
+from backend.tariffs import service
+from backend.tariffs.model import Period, Tariff, TariffError
+from backend.tariffs.models import TariffAssignment
+from backend.tariffs.schemas import (
+    AssignmentIn,
+    AssignmentOut,
+    AssignmentsOut,
+    TariffOut,
+    TariffsInForce,
+    TierOut,
+)
+
+OnDay = Annotated[
+    date | None, QueryParameter(name="on", description="local day (YYYY-MM-DD); default today")
+]
+
+
+def _today(state: State) -> date:
+    """The local day by the server's clock (``now_ms``: tests pin ``app.state.clock``)."""
+    return datetime.fromtimestamp(now_ms(state) / 1000, ZoneInfo(state.settings.timezone)).date()
+
+
+def _tariff_out(t: Tariff, schedule: str, until: date | None) -> TariffOut:
+    return TariffOut(
+        code=t.code, name=t.name, category=t.category, schedule=schedule,
+        effective_from=t.effective_from, until=until, cycle=t.cycle, tiers_wh=list(t.tiers_wh),
+        periods=sorted(t.periods, key=list(Period).index),
+        prices={p.value: [str(x) for x in row] for p, row in t.prices.items()},
+        flat_only=t.flat_only,
+    )  # fmt: skip
+
+
+def _assignment_out(a: TariffAssignment) -> AssignmentOut:
+    return AssignmentOut(
+        a.id, a.account_id, a.schedule, a.effective_from, a.assigned_by, a.assigned_at
+    )
+
+
+async def _category(db_session: DbSession, account: Account) -> Customer:
+    customer = await db_session.get(Customer, account.customer_id)
+    assert customer is not None
+    return customer
+
+
+class TariffController(ApiController):
+    path = "/api/tariffs"
+    tags = ("tariffs",)
+
+    @get("/", guards=[requires_role(*STAFF)], summary="Tariffs in force")
+    async def in_force(
+        self, db_session: DbSession, state: State, on: OnDay = None
+    ) -> TariffsInForce:
+        """The tariff of every schedule in force on a local day (default today), with the
+        day it ends (the next tariff of its schedule takes over) and its exact prices."""
+        day = on or _today(state)
+        rows = service.in_force(await service.schedules(db_session), day)
+        return TariffsInForce(day, [_tariff_out(r.tariff, r.schedule, r.until) for r in rows])
+
+
+class TariffAccountController(ApiController):
+    path = "/api/accounts"
+    tags = ("tariffs",)
+
+    @get(
+        "/{account_id:int}/tariff-assignments", guards=[requires_role(*STAFF)],
+        summary="Tariff assignments",
+    )  # fmt: skip
+    async def assignments(
+        self, caller: CallerDep, db_session: DbSession, account_id: Id, state: State
+    ) -> AssignmentsOut:
+        """The schedules the account is billed on, by effective date, and the one today."""
+        account = await accounts.get_account(db_session, caller, account_id)
+        customer = await _category(db_session, account)
+        rows = await service.assignments(db_session, account.id)
+        today = _today(state)
+        current = next(
+            (r.schedule for r in reversed(rows) if r.effective_from <= today),
+            customer.category.value,
+        )
+        return AssignmentsOut(
+            account.id, customer.category.value, current, [_assignment_out(r) for r in rows]
+        )
+
+    @post(
+        "/{account_id:int}/tariff-assignments", guards=[requires_role(*BACK_OFFICE)],
+        status_code=HTTP_201_CREATED, responses=answers(NotFound, Conflict, Unprocessable),
+        summary="Assign a tariff schedule",
+    )  # fmt: skip
+    async def assign(
+        self, data: JSONBody[AssignmentIn], caller: CallerDep, db_session: DbSession,
+        account_id: Id, state: State,
+    ) -> Response[AssignmentOut]:  # fmt: skip
+        """Bill the account on ``schedule`` from ``effective_from`` (local midnight) until
+        its next assignment. The same assignment again answers 200 with the stored one;
+        another schedule on a day that has one is 409 (assignments are never edited: a
+        change is a new one). A day already billed is re-rated at once: charges from that
+        day on are reversed and posted again at the assigned tariff."""
+        account = await accounts.get_account(db_session, caller, account_id)
+        customer = await _category(db_session, account)
+        row, created = await service.assign(
+            db_session, account, customer.category, data.schedule, data.effective_from,
+            caller.username,
+        )  # fmt: skip
+        out = _assignment_out(row)
+        meters = await service.meters_of(db_session, account.id)
+        await db_session.commit()
+        if created and state.settings.prepaid_billing and meters:
+            tz = ZoneInfo(state.settings.timezone)
+            boundary = datetime(
+                data.effective_from.year, data.effective_from.month, data.effective_from.day,
+                tzinfo=tz,
+            )  # fmt: skip
+            ms = int(boundary.timestamp() * 1000)
+            await billing.bill_meters(state.sessions, dict.fromkeys(meters, ms), tz)
+        return Response(out, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
+
+    @get("/{account_id:int}/tier", guards=[requires_role(*EVERYONE)], summary="Current tier")
+    async def tier(
+        self, caller: CallerDep, db_session: DbSession, account_id: Id, state: State
+    ) -> TierOut | None:
+        """Where the account stands in its tariff's tiers today (阶梯): the tier, what is
+        used in the cycle and what is left in the tier. null: no tariff in force."""
+        account = await accounts.get_account(db_session, caller, account_id)
+        customer = await _category(db_session, account)
+        try:
+            schedule = await service.account_schedule(
+                db_session, account.id, customer.category, await service.schedules(db_session)
+            )
+            if schedule is None:
+                return None
+            now = service.tier_now(
+                schedule, billing.anchor_of(account), _today(state),
+                await billing.used_by_cycle(db_session, account.id),
+            )  # fmt: skip
+        except TariffError:
+            return None
+        t = now.tariff
+        period = Period.FLAT if Period.FLAT in t.prices else sorted(t.prices)[0]
+        return TierOut(
+            account_id=account.id, tariff=t.code, tariff_name=t.name, cycle=now.cycle,
+            cycle_start=now.cycle_start, cycle_end=now.cycle_end, tier=now.tier,
+            tiers=now.tiers, used_wh=now.used_wh, next_threshold_wh=now.next_threshold_wh,
+            left_wh=now.left_wh, price=str(t.prices[period][now.tier - 1]),
+        )  # fmt: skip

@@ -1,0 +1,70 @@
+"""Tariffs over HTTP: the tariffs in force, an account's assignments, its current tier."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+import msgspec
+
+from backend.accounts.models import CustomerCategory
+from backend.tariffs.model import SCHEDULE_KEY, Cycle, Period
+
+ScheduleKey = Annotated[str, msgspec.Meta(pattern=f"^{SCHEDULE_KEY.pattern}$")]
+
+
+class TariffOut(msgspec.Struct):
+    code: str
+    name: str
+    category: CustomerCategory
+    schedule: str  # the schedule key accounts are assigned to
+    effective_from: date
+    until: date | None  # last day before the schedule's next tariff; None: open-ended
+    cycle: Cycle
+    tiers_wh: list[int]  # thresholds, ascending
+    periods: list[Period]  # the TOU periods of the day; ["flat"] without TOU
+    prices: dict[str, list[str]]  # period -> price per tier, CNY/kWh as exact decimal strings
+    flat_only: bool
+
+
+class TariffsInForce(msgspec.Struct):
+    on: date  # the local day asked about
+    items: list[TariffOut]
+
+
+class AssignmentIn(msgspec.Struct, forbid_unknown_fields=True):
+    schedule: ScheduleKey
+    effective_from: date  # local day; billing switches at its 00:00 local time
+
+
+class AssignmentOut(msgspec.Struct):
+    id: int
+    account_id: int
+    schedule: str
+    effective_from: date
+    assigned_by: str
+    assigned_at: datetime
+
+
+class AssignmentsOut(msgspec.Struct):
+    account_id: int
+    default_schedule: str  # followed before the first assignment: the category's
+    current_schedule: str  # the one in force today
+    items: list[AssignmentOut]  # by effective date
+
+
+class TierOut(msgspec.Struct):
+    """Where the account stands in its tiers today (阶梯, R42)."""
+
+    account_id: int
+    tariff: str  # code
+    tariff_name: str
+    cycle: Cycle
+    cycle_start: date
+    cycle_end: date  # last day of this cycle
+    tier: int  # 1-based: 第一档 = 1
+    tiers: int  # 1 when the tariff has no tiers
+    used_wh: int
+    next_threshold_wh: int | None  # None on the last tier
+    left_wh: int | None  # Wh left in the current tier; None on the last tier
+    price: str  # CNY/kWh of the current tier, flat period (exact decimal)

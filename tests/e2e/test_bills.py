@@ -1,0 +1,48 @@
+"""The customer sees their tariff tier (阶梯) and what is left in it, on the home screen and
+the usage screen, in zh-CN and English, from the account's assigned tariff (a monthly
+200/400 kWh 阶梯 with 10 kWh billed today: tests/e2e/seed_bills.py)."""
+
+from __future__ import annotations
+
+import calendar
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import Phone, Server, log_in, shot
+
+pytestmark = pytest.mark.e2e
+
+
+def _month_end() -> str:
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    return today.replace(day=calendar.monthrange(today.year, today.month)[1]).isoformat()
+
+
+def test_the_customer_sees_the_tier_and_what_is_left_of_it_in_chinese_and_english(
+    phone: Phone, server: Server
+) -> None:
+    page = phone(locale="zh-CN").new_page()
+    log_in(page, "cust-bills", "/customer")
+    home = page.get_by_test_id("tier")
+    expect(home.get_by_test_id("tier-now")).to_have_text("第 1 档 · 每千瓦时 ¥0.4883")
+    expect(home).to_contain_text("本月已用 10 kWh")
+    expect(home.get_by_test_id("tier-left")).to_have_text(
+        f"本档还剩 190 kWh（本周期至 {_month_end()}）"
+    )
+    page.get_by_role("navigation").get_by_role("link", name="用电").click()
+    usage = page.locator("section").get_by_test_id("tier")
+    expect(usage.get_by_test_id("tier-left")).to_contain_text("本档还剩 190 kWh")
+    shot(page, "customer-tier-zh")
+
+    page = phone(locale="en").new_page()
+    log_in(page, "cust-bills", "/customer/usage")
+    tier = page.get_by_test_id("tier")
+    expect(tier.get_by_test_id("tier-now")).to_have_text("Tier 1 · ¥0.4883 per kWh")
+    expect(tier).to_contain_text("10 kWh used this month")
+    expect(tier.get_by_test_id("tier-left")).to_have_text(
+        f"190 kWh left in this tier (cycle ends {_month_end()})"
+    )
+    shot(page, "customer-tier-en")
