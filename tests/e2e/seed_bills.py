@@ -16,7 +16,7 @@ from backend.auth.schemas import UserCreate
 from backend.auth.service import create_user
 from backend.db import session_factory
 from backend.importer.schemas import CustomerRow, MeterRow
-from backend.importer.service import upsert_customer, upsert_meter
+from backend.importer.service import ImportOptions, upsert_customer, upsert_meter
 from backend.metering.models import Meter
 from backend.prepaid import billing
 from backend.tariffs.loader import parse_tariffs
@@ -44,12 +44,14 @@ async def bills_customer(session: AsyncSession, engine: AsyncEngine, password: s
         session,
         CustomerRow(
             number="E2E900", name="林晓", category=CustomerCategory.RESIDENTIAL,
-            address="文三路 9 号", grid_code="GE2E9", grid_name="网格 bills",
+            address="文三路 9 号", grid_code="GE2B1", grid_name="网格 bills",
             account_number="ACC900", account_kind=AccountKind.PREPAID,
         ),
-        tz,
+        ImportOptions(tz),
     )  # fmt: skip
-    await upsert_meter(session, MeterRow(meter_id="M-BILLS-1", customer_number="E2E900"), tz)
+    await upsert_meter(
+        session, MeterRow(meter_id="M-BILLS-1", customer_number="E2E900"), ImportOptions(tz)
+    )
     account = await session.scalar(
         select(Account).join(Customer).where(Customer.number == "E2E900")
     )

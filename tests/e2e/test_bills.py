@@ -38,8 +38,10 @@ def test_the_customer_sees_the_tier_and_what_is_left_of_it_in_chinese_and_englis
     shot(page, "customer-tier-zh")
 
     page = phone(locale="en").new_page()
-    log_in(page, "cust-bills", "/customer/usage")
-    tier = page.get_by_test_id("tier")
+    log_in(page, "cust-bills", "/customer")
+    expect(page.get_by_test_id("tier").get_by_test_id("tier-now")).to_be_visible()
+    page.get_by_role("navigation").get_by_role("link", name="Usage").click()
+    tier = page.locator("section").get_by_test_id("tier")
     expect(tier.get_by_test_id("tier-now")).to_have_text("Tier 1 · ¥0.4883 per kWh")
     expect(tier).to_contain_text("10 kWh used this month")
     expect(tier.get_by_test_id("tier-left")).to_have_text(
