@@ -37,7 +37,7 @@ from backend.prepaid import ledger
 from backend.prepaid.models import BillingState, Charge, EntryKind
 from backend.tariffs import service as tariff_service
 from backend.tariffs.model import TariffError
-from backend.tariffs.rating import Line, Schedule, rate_interval, round_fen
+from backend.tariffs.rating import Line, Schedule, TierTerms, rate_interval, round_fen
 from backend.texts import Text
 from protocols.contract import Quantity
 
@@ -85,6 +85,7 @@ class Context:
     category: str
     schedule: Schedule | None
     state: BillingState
+    terms: TierTerms | None = None  # household allowance, first-cycle proration
 
 
 def anchor_of(account: Account) -> date:
@@ -155,7 +156,8 @@ async def _context(
     category = customer.category
     # its category's default tariffs, switched by the account's tariff assignments
     schedule = await tariff_service.account_schedule(session, account_id, category, schedules)
-    return Context(account, category.value, schedule, state)
+    terms = await tariff_service.tier_terms(session, account_id)
+    return Context(account, category.value, schedule, state, terms)
 
 
 async def used_by_cycle(session: AsyncSession, account_id: int) -> dict[date, int]:
@@ -206,8 +208,9 @@ def _rate(
     for iv in intervals:
         assert schedule is not None
         lines = rate_interval(
-            schedule, tz, anchor_of(ctx.account), iv.start_ms, iv.end_ms, iv.wh, counters
-        )
+            schedule, tz, anchor_of(ctx.account), iv.start_ms, iv.end_ms, iv.wh, counters,
+            ctx.terms,
+        )  # fmt: skip
         wanted.append(Rated(iv, lines, _lines_encoder.encode(lines).decode()))
     return wanted
 

@@ -58,6 +58,14 @@ class Span(msgspec.Struct, frozen=True):
         return 1440 if m == 0 else m
 
 
+class Season(msgspec.Struct, frozen=True):
+    """Tier thresholds for some months of the year (Guangzhou: May-October 260/600 kWh a
+    month). A cycle takes the season of the month its first day falls in."""
+
+    months: tuple[int, ...]  # 1..12
+    tiers_wh: tuple[int, ...]  # as many thresholds as the tariff's own
+
+
 class Tariff(msgspec.Struct, frozen=True, kw_only=True):
     code: str
     name: str
@@ -75,6 +83,8 @@ class Tariff(msgspec.Struct, frozen=True, kw_only=True):
     # period -> price per tier (CNY/kWh), len(tiers_wh) + 1 prices each
     prices: dict[Period, tuple[Decimal, ...]] = {}
     flat_only: bool = False  # R43: charge the flat price at every hour
+    # tier thresholds by month (monthly cycles only); months in no season use ``tiers_wh``
+    seasons: tuple[Season, ...] = ()
 
     def __post_init__(self) -> None:
         where = f"tariff {self.code!r}"
@@ -89,6 +99,23 @@ class Tariff(msgspec.Struct, frozen=True, kw_only=True):
             self._check_spans(where)
         if self.flat_only and Period.FLAT not in self.prices:
             raise TariffError(f"{where}: flat_only needs flat prices")
+        if self.seasons:
+            self._check_seasons(where)
+
+    def _check_seasons(self, where: str) -> None:
+        if self.cycle is not Cycle.MONTHLY:
+            raise TariffError(f"{where}: seasons need cycle = 'monthly'")
+        months = [m for s in self.seasons for m in s.months]
+        if any(not 1 <= m <= 12 for m in months) or len(set(months)) != len(months):
+            raise TariffError(f"{where}: season months must be 1..12, each in one season")
+        for s in self.seasons:
+            if len(s.tiers_wh) != len(self.tiers_wh):
+                raise TariffError(
+                    f"{where}: a season has {len(s.tiers_wh)} tier thresholds, "
+                    f"the tariff {len(self.tiers_wh)}"
+                )
+            if any(t <= 0 for t in s.tiers_wh) or list(s.tiers_wh) != sorted(set(s.tiers_wh)):
+                raise TariffError(f"{where}: season thresholds must be positive and ascending")
 
     def _check_prices(self, where: str) -> None:
         periods = self.periods
@@ -149,6 +176,13 @@ class Tariff(msgspec.Struct, frozen=True, kw_only=True):
         if self.flat_only or not self.spans:
             return ()
         return tuple(sorted({s.start_minute for s in self.spans} - {0}))
+
+    def thresholds(self, cycle_start: date) -> tuple[int, ...]:
+        """The tier thresholds of the cycle beginning ``cycle_start`` (its month's season)."""
+        for season in self.seasons:
+            if cycle_start.month in season.months:
+                return season.tiers_wh
+        return self.tiers_wh
 
     def tier_at(self, used_wh: int) -> int:
         """The 0-based tier that the next Wh falls in, after ``used_wh`` in this cycle."""

@@ -49,3 +49,16 @@ class TariffAssignment(Base):
     effective_from: Mapped[date] = mapped_column(Date)
     assigned_by: Mapped[str] = mapped_column(String(64))  # the user, or "import" / "cli"
     assigned_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AccountTariffTerms(Base):
+    """An account's own tier terms (rating.TierTerms): the household-size allowance
+    (一户多人口) and the first cycle's proration. No row: neither."""
+
+    __tablename__ = "account_tariff_terms"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    household_extra_kwh_month: Mapped[int] = mapped_column(Integer, default=0)
+    prorate_from: Mapped[date | None] = mapped_column(Date)
+    updated_by: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from litestar import Response, get, post
+from litestar import Response, get, post, put
 from litestar.datastructures import State
 from litestar.params import JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
@@ -37,6 +37,8 @@ from backend.tariffs.schemas import (
     AssignmentsOut,
     TariffOut,
     TariffsInForce,
+    TermsIn,
+    TermsOut,
     TierOut,
 )
 
@@ -144,6 +146,44 @@ class TariffAccountController(ApiController):
             await billing.bill_meters(state.sessions, dict.fromkeys(meters, ms), tz)
         return Response(out, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
 
+    @get(
+        "/{account_id:int}/tariff-terms", guards=[requires_role(*STAFF)], summary="Tier terms"
+    )  # fmt: skip
+    async def terms(self, caller: CallerDep, db_session: DbSession, account_id: Id) -> TermsOut:
+        """The account's 年阶梯 cycle start, household-size allowance and proration."""
+        account = await accounts.get_account(db_session, caller, account_id)
+        t = await service.tier_terms(db_session, account.id)
+        extra = t.extra_wh_month // 1000 if t else 0
+        return TermsOut(account.id, account.cycle_start, extra, t.prorate_from if t else None)
+
+    @put(
+        "/{account_id:int}/tariff-terms", guards=[requires_role(*BACK_OFFICE)],
+        summary="Set tier terms",
+    )  # fmt: skip
+    async def set_terms(
+        self, data: JSONBody[TermsIn], caller: CallerDep, db_session: DbSession,
+        account_id: Id, state: State,
+    ) -> TermsOut:  # fmt: skip
+        """Set the account's 年阶梯 cycle start, its household-size allowance (every tier
+        threshold raised by N kWh a month of the cycle) and the day its first cycle is
+        prorated from. A change re-rates everything the account was billed (the tier
+        counters depend on them); the same terms again change nothing."""
+        account = await accounts.get_account(db_session, caller, account_id)
+        changed = await service.set_terms(
+            db_session, account, cycle_start=data.cycle_start,
+            household_extra_kwh_month=data.household_extra_kwh_month,
+            prorate_from=data.prorate_from, actor=caller.username,
+        )  # fmt: skip
+        meters = await service.meters_of(db_session, account.id)
+        await db_session.commit()
+        if changed and state.settings.prepaid_billing and meters:
+            tz = ZoneInfo(state.settings.timezone)
+            await billing.bill_meters(state.sessions, dict.fromkeys(meters, 0), tz)
+        return TermsOut(
+            account.id, data.cycle_start, data.household_extra_kwh_month, data.prorate_from,
+            rerated=changed,
+        )  # fmt: skip
+
     @get("/{account_id:int}/tier", guards=[requires_role(*EVERYONE)], summary="Current tier")
     async def tier(
         self, caller: CallerDep, db_session: DbSession, account_id: Id, state: State
@@ -161,6 +201,7 @@ class TariffAccountController(ApiController):
             now = service.tier_now(
                 schedule, billing.anchor_of(account), _today(state),
                 await billing.used_by_cycle(db_session, account.id),
+                await service.tier_terms(db_session, account.id),
             )  # fmt: skip
         except TariffError:
             return None

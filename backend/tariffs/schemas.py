@@ -68,3 +68,21 @@ class TierOut(msgspec.Struct):
     next_threshold_wh: int | None  # None on the last tier
     left_wh: int | None  # Wh left in the current tier; None on the last tier
     price: str  # CNY/kWh of the current tier, flat period (exact decimal)
+
+
+class TermsIn(msgspec.Struct, forbid_unknown_fields=True):
+    """The account's tier terms, all of them (PUT replaces): its 年阶梯 cycle start (null:
+    calendar years), the household-size allowance (一户多人口) in kWh a month, and the day
+    its first cycle is prorated from (an account opened mid-cycle; null: no proration)."""
+
+    cycle_start: date | None = None
+    household_extra_kwh_month: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = 0
+    prorate_from: date | None = None
+
+
+class TermsOut(msgspec.Struct):
+    account_id: int
+    cycle_start: date | None
+    household_extra_kwh_month: int
+    prorate_from: date | None
+    rerated: bool = False  # this request changed them and the account was re-rated

@@ -14,8 +14,15 @@ from backend.accounts.models import Account, CustomerCategory
 from backend.errors import Conflict, ErrorCode, NotFound, Unprocessable
 from backend.metering.models import Meter
 from backend.tariffs.model import Cycle, Tariff, TariffError, tariff_from_json, tariff_to_json
-from backend.tariffs.models import TariffAssignment, TariffRecord
-from backend.tariffs.rating import AccountSchedule, Schedule, cycle_start
+from backend.tariffs.models import AccountTariffTerms, TariffAssignment, TariffRecord
+from backend.tariffs.rating import (
+    AccountSchedule,
+    Schedule,
+    TierTerms,
+    cycle_start,
+    next_cycle_start,
+    thresholds,
+)
 
 
 async def store_tariffs(session: AsyncSession, tariffs: Sequence[Tariff]) -> tuple[int, int]:
@@ -182,6 +189,44 @@ async def assign(
     return row, True
 
 
+async def tier_terms(session: AsyncSession, account_id: int) -> TierTerms | None:
+    row = await session.get(AccountTariffTerms, account_id)
+    if row is None:
+        return None
+    return TierTerms(row.household_extra_kwh_month * 1000, row.prorate_from)
+
+
+async def set_terms(
+    session: AsyncSession,
+    account: Account,
+    *,
+    cycle_start: date | None,
+    household_extra_kwh_month: int,
+    prorate_from: date | None,
+    actor: str,
+) -> bool:
+    """Set the account's 年阶梯 cycle start and its tier terms; True when anything changed
+    (then everything billed must be re-rated: the counters depend on them)."""
+    row = await session.get(AccountTariffTerms, account.id)
+    before = (
+        account.cycle_start,
+        row.household_extra_kwh_month if row else 0,
+        row.prorate_from if row else None,
+    )
+    after = (cycle_start, household_extra_kwh_month, prorate_from)
+    if before == after:
+        return False
+    account.cycle_start = cycle_start
+    if row is None:
+        row = AccountTariffTerms(account_id=account.id)
+        session.add(row)
+    row.household_extra_kwh_month = household_extra_kwh_month
+    row.prorate_from = prorate_from
+    row.updated_by = actor
+    await session.flush()
+    return True
+
+
 @dataclass(frozen=True)
 class TierNow:
     """Where an account stands in its tiers (阶梯, R42) on a local day."""
@@ -197,26 +242,23 @@ class TierNow:
     left_wh: int | None  # what is left in the current tier; None on the last tier
 
 
-def _next_cycle(start: date, anchor: date, cycle: Cycle) -> date:
-    probe = start + timedelta(days=400 if cycle is Cycle.ANNUAL else 40)
-    nxt = cycle_start(probe, anchor, cycle)
-    while True:  # step back to the cycle right after ``start``
-        before = cycle_start(nxt - timedelta(days=1), anchor, cycle)
-        if before <= start:
-            return nxt
-        nxt = before
-
-
-def tier_now(schedule: Schedule, anchor: date, day: date, used: Mapping[date, int]) -> TierNow:
+def tier_now(
+    schedule: Schedule,
+    anchor: date,
+    day: date,
+    used: Mapping[date, int],
+    terms: TierTerms | None = None,
+) -> TierNow:
     """The account's tier on ``day`` from the Wh billed per cycle start (``used``)."""
     tariff = schedule.at(day)
     start = cycle_start(day, anchor, tariff.cycle)
+    tiers_wh = thresholds(tariff, start, anchor, terms)
     wh = used.get(start, 0)
-    tier = tariff.tier_at(wh)
-    threshold = tariff.tiers_wh[tier] if tier < len(tariff.tiers_wh) else None
+    tier = sum(1 for t in tiers_wh if wh >= t)
+    threshold = tiers_wh[tier] if tier < len(tiers_wh) else None
     return TierNow(
         tariff=tariff, cycle=tariff.cycle, cycle_start=start,
-        cycle_end=_next_cycle(start, anchor, tariff.cycle) - timedelta(days=1),
-        tier=tier + 1, tiers=len(tariff.tiers_wh) + 1, used_wh=wh,
+        cycle_end=next_cycle_start(start, anchor, tariff.cycle) - timedelta(days=1),
+        tier=tier + 1, tiers=len(tiers_wh) + 1, used_wh=wh,
         next_threshold_wh=threshold, left_wh=None if threshold is None else threshold - wh,
     )  # fmt: skip

@@ -1,5 +1,6 @@
 """Tariff schedules and assignments: each tariff belongs to a schedule (by default its
-category's), and an account may be assigned another schedule from a given day.
+category's), and an account may be assigned another schedule from a given day; an account's
+own tier terms (household-size allowance, first-cycle proration).
 
 Revision ID: 0015_tariff_assignments
 Revises: 0013_reading_holds
@@ -41,9 +42,19 @@ def upgrade() -> None:
     sa.UniqueConstraint('account_id', 'effective_from', name='uq_tariff_assignments_account_effective')
     )
     op.create_index(op.f('ix_tariff_assignments_account_id'), 'tariff_assignments', ['account_id'], unique=False)
+    op.create_table('account_tariff_terms',
+    sa.Column('account_id', sa.Integer(), nullable=False),
+    sa.Column('household_extra_kwh_month', sa.Integer(), nullable=False),
+    sa.Column('prorate_from', sa.Date(), nullable=True),
+    sa.Column('updated_by', sa.String(length=64), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_account_tariff_terms_account_id_accounts')),
+    sa.PrimaryKeyConstraint('account_id', name=op.f('pk_account_tariff_terms'))
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('account_tariff_terms')
     op.drop_index(op.f('ix_tariff_assignments_account_id'), table_name='tariff_assignments')
     op.drop_table('tariff_assignments')
     with op.batch_alter_table('tariffs', schema=None) as batch_op:

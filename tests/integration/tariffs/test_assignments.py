@@ -185,3 +185,57 @@ async def test_the_customer_sees_their_tier_and_what_is_left_in_it(tariff_api: A
     assert r.status_code == 404
     async with session_factory(api.engine)() as s:
         assert await s.scalar(select(func.count()).select_from(Charge)) == 10
+
+
+GZ = Path(DEFAULT_FILE).parent / "examples" / "guangzhou_residential.toml"
+
+
+async def test_new_tier_terms_re_rate_what_was_billed_and_the_same_terms_again_do_nothing(
+    tariff_api: Api,
+) -> None:
+    api = tariff_api
+    async with session_factory(api.engine)() as s:
+        await store_tariffs(s, load_file(DEFAULT_FILE) + load_file(GZ))
+        await s.commit()
+    op = await api.login("op")
+    account = api.world.alice_account
+    r = await api.client.post(
+        f"/api/accounts/{account}/tariff-assignments",
+        json={"schedule": "gz-residential", "effective_from": "2026-01-01"}, headers=op,
+    )  # fmt: skip
+    assert r.status_code == 201, r.text
+    # 250 kWh on 10 January (Guangzhou winter tiers 200/400 kWh a month):
+    # 200 x 0.5802 + 50 x 0.6302 = 116.04 + 31.51 = 147.55
+    meter = api.world.alice_meter
+    sessions = session_factory(api.engine)
+    points = [(local_ms(2026, 1, 10, 0), 1_000 * KWH), (local_ms(2026, 1, 10, 1), 1_250 * KWH)]
+    async with sessions() as s:
+        await add_readings(s, meter, points)
+        await s.commit()
+    span = [(meter, "energy_import", points[0][0], points[-1][0])]
+    await on_readings_committed(sessions, span)
+    await billing.on_readings_committed(sessions, span, TZ)
+    assert await _live(api) == (250 * KWH, Decimal("147.5500"), 0, -14_755)
+
+    url = f"/api/accounts/{account}/tariff-terms"
+    terms = {"cycle_start": "2026-01-01", "household_extra_kwh_month": 100, "prorate_from": None}
+    r = await api.client.put(url, json=terms, headers=op)
+    assert r.status_code == 200, r.text
+    assert r.json()["rerated"] is True
+    # a 5-person household: tiers 300/500 kWh, all 250 kWh first tier: 250 x 0.5802 = 145.05
+    assert await _live(api) == (250 * KWH, Decimal("145.0500"), 1, -14_505)
+
+    again = await api.client.put(url, json=terms, headers=op)
+    assert again.json()["rerated"] is False
+    assert await _live(api) == (250 * KWH, Decimal("145.0500"), 1, -14_505)
+    got = (await api.client.get(url, headers=await api.login("insp1"))).json()
+    assert (got["cycle_start"], got["household_extra_kwh_month"]) == ("2026-01-01", 100)
+
+    bad = {**terms, "household_extra_kwh_month": -1}
+    assert (await api.client.put(url, json=bad, headers=op)).status_code == 400
+    alice = await api.login("alice")
+    assert (await api.client.put(url, json=terms, headers=alice)).status_code == 403
+    _pin_clock(api, 2026, 1, 20)
+    tier = (await api.client.get(f"/api/accounts/{account}/tier", headers=alice)).json()
+    assert (tier["tier"], tier["next_threshold_wh"], tier["left_wh"]) == (1, 300_000, 50_000)
+    assert tier["cycle_end"] == "2026-01-31"
