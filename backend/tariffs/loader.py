@@ -29,6 +29,8 @@ _KEYS = {
     "prices",
     "flat_only",
     "seasons",
+    "basic_charge",
+    "power_factor_target",
 }
 
 
@@ -168,6 +170,9 @@ def _build(
     prices: dict[Period, tuple[Decimal, ...]],
     seasons: tuple[Season, ...] = (),
 ) -> Tariff:
+    basic = raw.get("basic_charge", {})
+    if not isinstance(basic, dict) or set(basic) - {"per", "price"}:
+        raise TariffError("basic_charge: a table with per ('kva' or 'kw') and price")
     return Tariff(
         code=str(raw["code"]),
         name=str(raw["name"]),
@@ -180,6 +185,15 @@ def _build(
         prices=prices,
         flat_only=bool(raw.get("flat_only", False)),
         seasons=seasons,
+        basic_charge_per=str(basic.get("per", "")),
+        basic_charge_price=(
+            _decimal(basic["price"], "basic_charge.price") if "price" in basic else None
+        ),
+        power_factor_target=(
+            _decimal(raw["power_factor_target"], "power_factor_target")
+            if "power_factor_target" in raw
+            else None
+        ),
     )
 
 

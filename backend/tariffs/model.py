@@ -85,6 +85,11 @@ class Tariff(msgspec.Struct, frozen=True, kw_only=True):
     flat_only: bool = False  # R43: charge the flat price at every hour
     # tier thresholds by month (monthly cycles only); months in no season use ``tiers_wh``
     seasons: tuple[Season, ...] = ()
+    # two-part tariff (两部制): the basic charge a month per kVA of capacity ("kva") or per
+    # kW of maximum demand ("kw"); "" = single-part
+    basic_charge_per: str = ""
+    basic_charge_price: Decimal | None = None  # CNY per kVA or kW a month
+    power_factor_target: Decimal | None = None  # 力调电费 table: 0.90, 0.85 or 0.80
 
     def __post_init__(self) -> None:
         where = f"tariff {self.code!r}"
@@ -101,6 +106,14 @@ class Tariff(msgspec.Struct, frozen=True, kw_only=True):
             raise TariffError(f"{where}: flat_only needs flat prices")
         if self.seasons:
             self._check_seasons(where)
+        if (self.basic_charge_per == "") != (self.basic_charge_price is None) or (
+            self.basic_charge_per not in ("", "kva", "kw")
+        ):
+            raise TariffError(f"{where}: basic_charge needs per = 'kva' or 'kw' and a price")
+        if self.power_factor_target is not None and self.power_factor_target not in (
+            Decimal("0.90"), Decimal("0.85"), Decimal("0.80"),
+        ):  # fmt: skip
+            raise TariffError(f"{where}: power_factor_target is 0.90, 0.85 or 0.80")
 
     def _check_seasons(self, where: str) -> None:
         if self.cycle is not Cycle.MONTHLY:

@@ -60,5 +60,6 @@ class AccountTariffTerms(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
     household_extra_kwh_month: Mapped[int] = mapped_column(Integer, default=0)
     prorate_from: Mapped[date | None] = mapped_column(Date)
+    capacity_kva: Mapped[int | None] = mapped_column(Integer)  # two-part tariff: contracted
     updated_by: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

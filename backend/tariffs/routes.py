@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from litestar import Response, get, post, put
 from litestar.datastructures import State
-from litestar.params import JSONBody, QueryParameter
+from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from backend.accounts import service as accounts
@@ -29,8 +29,9 @@ from backend.errors import Conflict, NotFound, Unprocessable
 from backend.paging import Id
 from backend.prepaid import billing
 from backend.tariffs import service
+from backend.tariffs.bill import Bill
 from backend.tariffs.model import Period, Tariff, TariffError
-from backend.tariffs.models import TariffAssignment
+from backend.tariffs.models import AccountTariffTerms, TariffAssignment
 from backend.tariffs.schemas import (
     AssignmentIn,
     AssignmentOut,
@@ -42,6 +43,9 @@ from backend.tariffs.schemas import (
     TierOut,
 )
 
+Month = Annotated[
+    str, PathParameter(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", description="YYYY-MM, local")
+]
 OnDay = Annotated[
     date | None, QueryParameter(name="on", description="local day (YYYY-MM-DD); default today")
 ]
@@ -152,9 +156,24 @@ class TariffAccountController(ApiController):
     async def terms(self, caller: CallerDep, db_session: DbSession, account_id: Id) -> TermsOut:
         """The account's 年阶梯 cycle start, household-size allowance and proration."""
         account = await accounts.get_account(db_session, caller, account_id)
-        t = await service.tier_terms(db_session, account.id)
-        extra = t.extra_wh_month // 1000 if t else 0
-        return TermsOut(account.id, account.cycle_start, extra, t.prorate_from if t else None)
+        t = await db_session.get(AccountTariffTerms, account.id)
+        return TermsOut(
+            account.id, account.cycle_start, t.household_extra_kwh_month if t else 0,
+            t.prorate_from if t else None, t.capacity_kva if t else None,
+        )  # fmt: skip
+
+    @get("/{account_id:int}/bills/{month:str}", guards=[requires_role(*EVERYONE)], summary="Bill")
+    async def bill(
+        self, caller: CallerDep, db_session: DbSession, account_id: Id, month: Month, state: State
+    ) -> Bill:
+        """The bill of a local month (YYYY-MM): one line per tier and period of the energy
+        billed, the basic charge of a two-part tariff, the power-factor adjustment; each line
+        a code with parameters and its fen; the lines sum to the total. Due on the 15th of the
+        next month."""
+        account = await accounts.get_account(db_session, caller, account_id)
+        customer = await _category(db_session, account)
+        tz = ZoneInfo(state.settings.timezone)
+        return await service.monthly_bill(db_session, account, customer.category, month, tz)
 
     @put(
         "/{account_id:int}/tariff-terms", guards=[requires_role(*BACK_OFFICE)],
@@ -172,7 +191,8 @@ class TariffAccountController(ApiController):
         changed = await service.set_terms(
             db_session, account, cycle_start=data.cycle_start,
             household_extra_kwh_month=data.household_extra_kwh_month,
-            prorate_from=data.prorate_from, actor=caller.username,
+            prorate_from=data.prorate_from, capacity_kva=data.capacity_kva,
+            actor=caller.username,
         )  # fmt: skip
         meters = await service.meters_of(db_session, account.id)
         await db_session.commit()
@@ -181,7 +201,7 @@ class TariffAccountController(ApiController):
             await billing.bill_meters(state.sessions, dict.fromkeys(meters, 0), tz)
         return TermsOut(
             account.id, data.cycle_start, data.household_extra_kwh_month, data.prorate_from,
-            rerated=changed,
+            data.capacity_kva, rerated=changed,
         )  # fmt: skip
 
     @get("/{account_id:int}/tier", guards=[requires_role(*EVERYONE)], summary="Current tier")

@@ -78,6 +78,7 @@ class TermsIn(msgspec.Struct, forbid_unknown_fields=True):
     cycle_start: date | None = None
     household_extra_kwh_month: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = 0
     prorate_from: date | None = None
+    capacity_kva: Annotated[int, msgspec.Meta(ge=0, le=10_000_000)] | None = None  # 两部制
 
 
 class TermsOut(msgspec.Struct):
@@ -85,4 +86,5 @@ class TermsOut(msgspec.Struct):
     cycle_start: date | None
     household_extra_kwh_month: int
     prorate_from: date | None
+    capacity_kva: int | None = None
     rerated: bool = False  # this request changed them and the account was re-rated

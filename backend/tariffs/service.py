@@ -5,24 +5,31 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+import msgspec
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.accounts.models import Account, CustomerCategory
 from backend.errors import Conflict, ErrorCode, NotFound, Unprocessable
-from backend.metering.models import Meter
+from backend.metering.intervals import ACCEPTED_QUALITIES
+from backend.metering.models import Meter, Reading
+from backend.prepaid.models import Charge
+from backend.tariffs.bill import Bill, Meterage, compose, month_days
 from backend.tariffs.model import Cycle, Tariff, TariffError, tariff_from_json, tariff_to_json
 from backend.tariffs.models import AccountTariffTerms, TariffAssignment, TariffRecord
 from backend.tariffs.rating import (
     AccountSchedule,
+    Line,
     Schedule,
     TierTerms,
     cycle_start,
     next_cycle_start,
     thresholds,
 )
+from protocols.contract import Quantity
 
 
 async def store_tariffs(session: AsyncSession, tariffs: Sequence[Tariff]) -> tuple[int, int]:
@@ -203,6 +210,7 @@ async def set_terms(
     cycle_start: date | None,
     household_extra_kwh_month: int,
     prorate_from: date | None,
+    capacity_kva: int | None = None,
     actor: str,
 ) -> bool:
     """Set the account's 年阶梯 cycle start and its tier terms; True when anything changed
@@ -214,7 +222,14 @@ async def set_terms(
         row.prorate_from if row else None,
     )
     after = (cycle_start, household_extra_kwh_month, prorate_from)
+    if row is not None and row.capacity_kva != capacity_kva:
+        row.capacity_kva = capacity_kva  # bills only: nothing to re-rate
+    elif row is None and capacity_kva is not None:
+        row = AccountTariffTerms(account_id=account.id, capacity_kva=capacity_kva)
+        row.household_extra_kwh_month, row.updated_by = 0, actor
+        session.add(row)
     if before == after:
+        await session.flush()
         return False
     account.cycle_start = cycle_start
     if row is None:
@@ -222,6 +237,7 @@ async def set_terms(
         session.add(row)
     row.household_extra_kwh_month = household_extra_kwh_month
     row.prorate_from = prorate_from
+    row.capacity_kva = capacity_kva
     row.updated_by = actor
     await session.flush()
     return True
@@ -262,3 +278,67 @@ def tier_now(
         tier=tier + 1, tiers=len(tiers_wh) + 1, used_wh=wh,
         next_threshold_wh=threshold, left_wh=None if threshold is None else threshold - wh,
     )  # fmt: skip
+
+
+def _midnight_ms(day: date, tz: ZoneInfo) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp() * 1000)
+
+
+async def monthly_bill(
+    session: AsyncSession,
+    account: Account,
+    category: CustomerCategory,
+    month: str,
+    tz: ZoneInfo,
+) -> Bill:
+    """The bill of a local month: the live charges of the intervals that start in it, the
+    basic charge and power-factor adjustment of the tariff in force on its first day."""
+    first, nxt = month_days(month)
+    lo, hi = (
+        int(datetime(d.year, d.month, d.day, tzinfo=tz).timestamp() * 1000) for d in (first, nxt)
+    )
+    texts = (
+        await session.scalars(
+            select(Charge.lines).where(
+                Charge.account_id == account.id, Charge.reversed_at.is_(None),
+                Charge.start_ms >= lo, Charge.start_ms < hi,
+            )
+        )
+    ).all()  # fmt: skip
+    lines = [ln for t in texts for ln in msgspec.json.decode(t, type=list[Line])]
+    try:
+        schedule = await account_schedule(session, account.id, category, await schedules(session))
+        tariff = schedule.at(first) if schedule is not None else None
+    except TariffError:
+        tariff = None
+    meters = await meters_of(session, account.id)
+    terms = await session.get(AccountTariffTerms, account.id)
+    demand = await session.scalar(
+        select(func.max(Reading.value)).where(
+            Reading.meter_pk.in_(meters), Reading.quantity == Quantity.MAX_DEMAND_IMPORT,
+            Reading.ts >= lo, Reading.ts < hi, Reading.quality.in_(ACCEPTED_QUALITIES),
+        )
+    )  # fmt: skip
+    reactive = 0
+    for pk in meters:
+        ends = []
+        for edge in (lo, hi):
+            ends.append(
+                await session.scalar(
+                    select(Reading.value)
+                    .where(
+                        Reading.meter_pk == pk, Reading.quantity == Quantity.REACTIVE_ENERGY_IMPORT,
+                        Reading.ts <= edge, Reading.quality.in_(ACCEPTED_QUALITIES),
+                    )
+                    .order_by(Reading.ts.desc())
+                    .limit(1)
+                )
+            )  # fmt: skip
+        if ends[0] is not None and ends[1] is not None and ends[1] >= ends[0]:
+            reactive += ends[1] - ends[0]
+    meterage = Meterage(
+        capacity_kva=terms.capacity_kva if terms else None,
+        max_demand_w=int(demand) if demand is not None else None,
+        reactive_varh=reactive,
+    )
+    return compose(month, tariff, lines, meterage)

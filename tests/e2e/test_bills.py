@@ -48,3 +48,32 @@ def test_the_customer_sees_the_tier_and_what_is_left_of_it_in_chinese_and_englis
         f"190 kWh left in this tier (cycle ends {_month_end()})"
     )
     shot(page, "customer-tier-en")
+
+
+def _due_on() -> str:
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    y, m = (today.year + 1, 1) if today.month == 12 else (today.year, today.month + 1)
+    return f"{y}-{m:02d}-15"
+
+
+def test_the_customer_reads_this_months_bill_line_by_line_in_chinese_and_english(
+    phone: Phone, server: Server
+) -> None:
+    page = phone(locale="zh-CN").new_page()
+    log_in(page, "cust-bills", "/customer")
+    page.get_by_role("navigation").get_by_role("link", name="账单").click()
+    lines = page.get_by_test_id("bill-line")
+    expect(lines).to_have_count(1)
+    # 10 kWh x 0.4883 = 4.883 -> ¥4.88
+    expect(lines.first).to_contain_text("第一档 10 kWh × 0.4883 元")
+    expect(lines.first).to_contain_text("¥4.88")
+    expect(page.get_by_test_id("bill-total")).to_have_text("¥4.88")
+    expect(page.get_by_test_id("bill-due")).to_have_text(f"缴费截止日 {_due_on()}")
+    shot(page, "customer-bill-zh")
+
+    page = phone(locale="en").new_page()
+    log_in(page, "cust-bills", "/customer")
+    page.get_by_role("navigation").get_by_role("link", name="Bill").click()
+    expect(page.get_by_test_id("bill-line").first).to_contain_text("Tier 1 10 kWh × ¥0.4883")
+    expect(page.get_by_test_id("bill-due")).to_have_text(f"Due by {_due_on()}")
+    shot(page, "customer-bill-en")

@@ -46,6 +46,7 @@ def upgrade() -> None:
     sa.Column('account_id', sa.Integer(), nullable=False),
     sa.Column('household_extra_kwh_month', sa.Integer(), nullable=False),
     sa.Column('prorate_from', sa.Date(), nullable=True),
+    sa.Column('capacity_kva', sa.Integer(), nullable=True),
     sa.Column('updated_by', sa.String(length=64), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_account_tariff_terms_account_id_accounts')),

@@ -15,7 +15,7 @@ from backend.db import session_factory
 from backend.metering.consumption import on_readings_committed
 from backend.prepaid import billing, ledger
 from backend.prepaid.models import Charge
-from backend.tariffs.loader import DEFAULT_FILE, load_file
+from backend.tariffs.loader import DEFAULT_FILE, load_file, parse_tariffs
 from backend.tariffs.rating import round_fen
 from backend.tariffs.service import store_tariffs
 from tests.integration.api.conftest import Api
@@ -239,3 +239,78 @@ async def test_new_tier_terms_re_rate_what_was_billed_and_the_same_terms_again_d
     tier = (await api.client.get(f"/api/accounts/{account}/tier", headers=alice)).json()
     assert (tier["tier"], tier["next_threshold_wh"], tier["left_wh"]) == (1, 300_000, 50_000)
     assert tier["cycle_end"] == "2026-01-31"
+
+
+CI = """
+[[tariff]]
+code = "CI-2P-TEST"
+name = "工商业 两部制"
+category = "commercial"
+schedule = "ci-two-part"
+effective_from = 2026-01-01
+power_factor_target = 0.90
+[tariff.basic_charge]
+per = "kva"
+price = 23.3
+[tariff.periods]
+peak = ["08:00-22:00"]
+valley = ["22:00-08:00"]
+[tariff.prices]
+peak = 0.8820
+valley = 0.2940
+"""
+
+
+async def test_a_key_accounts_monthly_bill_explains_every_line_and_sums_to_its_total(
+    tariff_api: Api,
+) -> None:
+    api = tariff_api
+    async with session_factory(api.engine)() as s:
+        await store_tariffs(s, parse_tariffs(CI))
+        await s.commit()
+    op = await api.login("op")
+    account, meter = api.world.bob_account, api.world.bob_meter
+    r = await api.client.post(
+        f"/api/accounts/{account}/tariff-assignments",
+        json={"schedule": "ci-two-part", "effective_from": "2026-01-01"}, headers=op,
+    )  # fmt: skip
+    assert r.status_code == 201, r.text
+    r = await api.client.put(
+        f"/api/accounts/{account}/tariff-terms", json={"capacity_kva": 315}, headers=op
+    )
+    assert r.status_code == 200, r.text
+    sessions = session_factory(api.engine)
+    energy = [(local_ms(2026, 3, 10, 10), 5_000 * KWH), (local_ms(2026, 3, 10, 11), 6_000 * KWH)]
+    reactive = [(local_ms(2026, 2, 28, 23), 100 * KWH), (local_ms(2026, 3, 31, 23), 850 * KWH)]
+    async with sessions() as s:
+        await add_readings(s, meter, energy)
+        await add_readings(s, meter, reactive, quantity="reactive_energy_import")
+        await s.commit()
+    span = [(meter, "energy_import", energy[0][0], energy[-1][0])]
+    await on_readings_committed(sessions, span)
+    await billing.on_readings_committed(sessions, span, TZ)
+
+    r = await api.client.get(
+        f"/api/accounts/{account}/bills/2026-03", headers=await api.login("bob")
+    )
+    assert r.status_code == 200, r.text
+    bill = r.json()
+    # 1,000 kWh peak x 0.882 = 882.00; 315 kVA x 23.3 = 7,339.50; base 8,221.50;
+    # cos = 1,000 / sqrt(1,000^2 + 750^2) = 0.80, against 0.90: +5 % = 411.075;
+    # total 8,632.575 -> 8,632.58
+    assert [(ln["code"], ln["amount_fen"]) for ln in bill["lines"]] == [
+        ("bill.energy", 88_200), ("bill.basic.capacity", 733_950), ("bill.power_factor", 41_108),
+    ]  # fmt: skip
+    assert bill["lines"][0]["params"] == {
+        "tier": 1, "period": "peak", "energy_wh": 1_000_000, "price": "0.8820",
+    }  # fmt: skip
+    assert (bill["total_fen"], bill["power_factor"], bill["due_on"]) == (
+        863_258, "0.80", "2026-04-15",
+    )  # fmt: skip
+    assert sum(ln["amount_fen"] for ln in bill["lines"]) == bill["total_fen"]
+    other = await api.client.get(
+        f"/api/accounts/{account}/bills/2026-03", headers=await api.login("alice")
+    )
+    assert other.status_code == 404
+    bad = await api.client.get(f"/api/accounts/{account}/bills/2026-13", headers=op)
+    assert bad.status_code == 400

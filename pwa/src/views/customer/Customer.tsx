@@ -3,6 +3,7 @@ import { lazy, Route, Router } from 'preact-iso';
 import { label, say, t, when, yuan } from '../../i18n';
 import { Show, Tabs, useAsync } from '../common';
 import { type Account, balance, ledger, loadDetail, mainAccount, notices, outages, type Supply, supply } from './data';
+import { BillView } from './Bill';
 import { TierCard } from './Tier';
 import { TopUp } from './TopUp';
 
@@ -156,6 +157,7 @@ export function Customer() {
         tabs={[
           ['', t('cust.tab.home')],
           ['/usage', t('cust.tab.usage')],
+          ['/bill', t('cust.tab.bill')],
           ['/ledger', t('cust.tab.ledger')],
           ['/topup', t('cust.tab.topup')],
         ]}
@@ -172,6 +174,7 @@ export function Customer() {
               <Router>
                 <Route path="/" component={Overview} account={account} areaId={d.customer.transformer_area_id} />
                 <Route path="/usage" component={Usage} account={account} />
+                <Route path="/bill" component={BillView} account={account} />
                 <Route path="/ledger" component={Ledger} account={account} />
                 <Route path="/topup" component={TopUp} account={account} />
               </Router>

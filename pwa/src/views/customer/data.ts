@@ -147,6 +147,23 @@ export function mainAccount(d: CustomerDetail): Account | undefined {
 
 export const balance = (accountId: number) => get<Balance>(`/accounts/${accountId}/balance`);
 export const tierNow = (accountId: number) => get<TierNow | null>(`/accounts/${accountId}/tier`);
+/** A month's bill (GET /accounts/{id}/bills/{YYYY-MM}): lines as codes with parameters. */
+export interface BillLine {
+  code: string;
+  params: Record<string, string | number>;
+  exact_cny: string;
+  amount_fen: number;
+}
+export interface Bill {
+  month: string;
+  lines: BillLine[];
+  exact_cny: string;
+  total_fen: number;
+  due_on: string;
+  energy_wh: number;
+  power_factor: string | null;
+}
+export const bill = (accountId: number, month: string) => get<Bill>(`/accounts/${accountId}/bills/${month}`);
 export const supply = (accountId: number) => get<Supply>(`/accounts/${accountId}/supply`);
 export const ledger = (accountId: number) => get<Page<LedgerEntry>>(`/accounts/${accountId}/ledger?limit=50`);
 
