@@ -25,7 +25,7 @@ from backend.auth.guards import (
     requires_role,
 )
 from backend.controllers import answers, now_ms
-from backend.errors import Conflict, NotFound, Unprocessable
+from backend.errors import Conflict, Invalid, NotFound, Unprocessable
 from backend.paging import Id
 from backend.prepaid import billing
 from backend.tariffs import service
@@ -36,6 +36,7 @@ from backend.tariffs.schemas import (
     AssignmentIn,
     AssignmentOut,
     AssignmentsOut,
+    SeasonOut,
     TariffOut,
     TariffsInForce,
     TermsIn,
@@ -44,7 +45,10 @@ from backend.tariffs.schemas import (
 )
 
 Month = Annotated[
-    str, PathParameter(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", description="YYYY-MM, local")
+    str,
+    PathParameter(
+        pattern=r"^(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])$", description="YYYY-MM, local"
+    ),
 ]
 OnDay = Annotated[
     date | None, QueryParameter(name="on", description="local day (YYYY-MM-DD); default today")
@@ -63,6 +67,12 @@ def _tariff_out(t: Tariff, schedule: str, until: date | None) -> TariffOut:
         periods=sorted(t.periods, key=list(Period).index),
         prices={p.value: [str(x) for x in row] for p, row in t.prices.items()},
         flat_only=t.flat_only,
+        seasons=[SeasonOut(list(x.months), list(x.tiers_wh)) for x in t.seasons],
+        basic_charge_per=t.basic_charge_per,
+        basic_charge_price=None if t.basic_charge_price is None else str(t.basic_charge_price),
+        power_factor_target=(
+            None if t.power_factor_target is None else str(t.power_factor_target)
+        ),
     )  # fmt: skip
 
 
@@ -177,7 +187,7 @@ class TariffAccountController(ApiController):
 
     @put(
         "/{account_id:int}/tariff-terms", guards=[requires_role(*BACK_OFFICE)],
-        summary="Set tier terms",
+        responses=answers(Invalid), summary="Set tier terms",
     )  # fmt: skip
     async def set_terms(
         self, data: JSONBody[TermsIn], caller: CallerDep, db_session: DbSession,

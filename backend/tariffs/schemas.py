@@ -13,6 +13,11 @@ from backend.tariffs.model import SCHEDULE_KEY, Cycle, Period
 ScheduleKey = Annotated[str, msgspec.Meta(pattern=f"^{SCHEDULE_KEY.pattern}$")]
 
 
+class SeasonOut(msgspec.Struct):
+    months: list[int]
+    tiers_wh: list[int]
+
+
 class TariffOut(msgspec.Struct):
     code: str
     name: str
@@ -25,6 +30,10 @@ class TariffOut(msgspec.Struct):
     periods: list[Period]  # the TOU periods of the day; ["flat"] without TOU
     prices: dict[str, list[str]]  # period -> price per tier, CNY/kWh as exact decimal strings
     flat_only: bool
+    seasons: list[SeasonOut] = []  # tier thresholds by month (monthly cycles)
+    basic_charge_per: str = ""  # two-part: "kva" (capacity) or "kw" (demand); "" single-part
+    basic_charge_price: str | None = None  # CNY per kVA or kW a month
+    power_factor_target: str | None = None  # 力调电费 table: 0.90, 0.85 or 0.80
 
 
 class TariffsInForce(msgspec.Struct):

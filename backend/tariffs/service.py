@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.accounts.models import Account, CustomerCategory
-from backend.errors import Conflict, ErrorCode, NotFound, Unprocessable
+from backend.errors import Conflict, ErrorCode, Invalid, NotFound, Unprocessable
 from backend.metering.intervals import ACCEPTED_QUALITIES
 from backend.metering.models import Meter, Reading
 from backend.prepaid.models import Charge
@@ -215,6 +215,12 @@ async def set_terms(
 ) -> bool:
     """Set the account's 年阶梯 cycle start and its tier terms; True when anything changed
     (then everything billed must be re-rated: the counters depend on them)."""
+    for name, day in (("cycle_start", cycle_start), ("prorate_from", prorate_from)):
+        if day is not None and not 1970 <= day.year <= 2999:
+            raise Invalid(
+                ErrorCode.BAD_DATE, f"{name} {day.isoformat()} is out of range",
+                field=name, value=day.isoformat(),
+            )  # fmt: skip
     row = await session.get(AccountTariffTerms, account.id)
     before = (
         account.cycle_start,

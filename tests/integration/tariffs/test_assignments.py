@@ -198,6 +198,10 @@ async def test_new_tier_terms_re_rate_what_was_billed_and_the_same_terms_again_d
         await store_tariffs(s, load_file(DEFAULT_FILE) + load_file(GZ))
         await s.commit()
     op = await api.login("op")
+    listed = (await api.client.get("/api/tariffs?on=2026-06-01", headers=op)).json()["items"]
+    gz = next(t for t in listed if t["schedule"] == "gz-residential")
+    assert gz["seasons"] == [{"months": [5, 6, 7, 8, 9, 10], "tiers_wh": [260_000, 600_000]}]
+    assert (gz["cycle"], gz["tiers_wh"]) == ("monthly", [200_000, 400_000])
     account = api.world.alice_account
     r = await api.client.post(
         f"/api/accounts/{account}/tariff-assignments",
@@ -314,3 +318,13 @@ async def test_a_key_accounts_monthly_bill_explains_every_line_and_sums_to_its_t
     assert other.status_code == 404
     bad = await api.client.get(f"/api/accounts/{account}/bills/2026-13", headers=op)
     assert bad.status_code == 400
+
+
+async def test_tier_terms_out_of_any_tariffs_years_are_refused_naming_the_field(
+    tariff_api: Api,
+) -> None:
+    api = tariff_api
+    url = f"/api/accounts/{api.world.alice_account}/tariff-terms"
+    r = await api.client.put(url, json={"cycle_start": "0001-01-01"}, headers=await api.login("op"))
+    assert r.status_code == 400
+    assert (r.json()["code"], r.json()["field"]) == ("error.bad_date", "cycle_start")
