@@ -12,6 +12,7 @@ from litestar import Response, get, post, put
 from litestar.datastructures import State
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+from sqlalchemy.exc import IntegrityError
 
 from backend.accounts import service as accounts
 from backend.accounts.models import Account, Customer
@@ -143,13 +144,22 @@ class TariffAccountController(ApiController):
         day on are reversed and posted again at the assigned tariff."""
         account = await accounts.get_account(db_session, caller, account_id)
         customer = await _category(db_session, account)
-        row, created = await service.assign(
-            db_session, account, customer.category, data.schedule, data.effective_from,
-            caller.username,
-        )  # fmt: skip
-        out = _assignment_out(row)
-        meters = await service.meters_of(db_session, account.id)
-        await db_session.commit()
+        try:
+            row, created = await service.assign(
+                db_session, account, customer.category, data.schedule, data.effective_from,
+                caller.username,
+            )  # fmt: skip
+            out = _assignment_out(row)
+            meters = await service.meters_of(db_session, account.id)
+            await db_session.commit()
+        except IntegrityError:  # the same day assigned by a request running beside this one
+            await db_session.rollback()
+            raced = await service.same_day(
+                db_session, account_id, data.schedule, data.effective_from
+            )
+            if raced is None:
+                raise
+            return Response(_assignment_out(raced), status_code=HTTP_200_OK)
         if created and state.settings.prepaid_billing and meters:
             tz = ZoneInfo(state.settings.timezone)
             boundary = datetime(

@@ -139,6 +139,27 @@ def in_force(schedules: Mapping[str, Schedule], day: date) -> list[InForce]:
     return out
 
 
+async def same_day(
+    session: AsyncSession, account_id: int, schedule: str, effective_from: date
+) -> TariffAssignment | None:
+    """The account's assignment on that day: None when there is none; the stored one when it
+    is to ``schedule`` (the same request again); Conflict when it is to another schedule."""
+    existing = await session.scalar(
+        select(TariffAssignment).where(
+            TariffAssignment.account_id == account_id,
+            TariffAssignment.effective_from == effective_from,
+        )
+    )
+    if existing is None or existing.schedule == schedule:
+        return existing
+    raise Conflict(
+        ErrorCode.TARIFF_ASSIGNMENT_EXISTS,
+        f"account {account_id} already changes to {existing.schedule!r} on "
+        f"{effective_from.isoformat()}",
+        field="effective_from", schedule=existing.schedule, day=effective_from.isoformat(),
+    )  # fmt: skip
+
+
 async def assign(
     session: AsyncSession,
     account: Account,
@@ -172,21 +193,9 @@ async def assign(
             f"tariff schedule {schedule!r} is for {tariff.category.value}, not {category.value}",
             field="schedule", schedule=schedule, category=category.value,
         )  # fmt: skip
-    existing = await session.scalar(
-        select(TariffAssignment).where(
-            TariffAssignment.account_id == account.id,
-            TariffAssignment.effective_from == effective_from,
-        )
-    )
+    existing = await same_day(session, account.id, schedule, effective_from)
     if existing is not None:
-        if existing.schedule == schedule:
-            return existing, False
-        raise Conflict(
-            ErrorCode.TARIFF_ASSIGNMENT_EXISTS,
-            f"account {account.id} already changes to {existing.schedule!r} on "
-            f"{effective_from.isoformat()}",
-            field="effective_from", schedule=existing.schedule, day=effective_from.isoformat(),
-        )  # fmt: skip
+        return existing, False
     row = TariffAssignment(
         account_id=account.id, schedule=schedule, effective_from=effective_from,
         assigned_by=actor,

@@ -4,6 +4,7 @@ local midnight, and the customer sees their tier and what is left in it."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -328,3 +329,16 @@ async def test_tier_terms_out_of_any_tariffs_years_are_refused_naming_the_field(
     r = await api.client.put(url, json={"cycle_start": "0001-01-01"}, headers=await api.login("op"))
     assert r.status_code == 400
     assert (r.json()["code"], r.json()["field"]) == ("error.bad_date", "cycle_start")
+
+
+async def test_the_same_assignment_sent_five_times_at_once_is_stored_once(tariff_api: Api) -> None:
+    api = tariff_api
+    await _load(api.engine)
+    op = await api.login("op")
+    url = f"/api/accounts/{api.world.alice_account}/tariff-assignments"
+    body = {"schedule": "zj-residential-tou", "effective_from": "2026-03-01"}
+    answers = await asyncio.gather(*(api.client.post(url, json=body, headers=op) for _ in range(5)))
+    assert sorted(r.status_code for r in answers) == [200, 200, 200, 200, 201]
+    assert len({r.json()["id"] for r in answers}) == 1
+    listing = (await api.client.get(url, headers=op)).json()
+    assert len(listing["items"]) == 1

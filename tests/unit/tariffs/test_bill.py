@@ -110,3 +110,28 @@ def test_late_fees_are_one_permille_a_day_for_households_and_two_or_three_for_ot
     assert late_fee(100_000, due, date(2026, 2, 25), residential=False) == 2_000
     # due 20 December, paid 10 January: 11 days at 2‰ in 2026, 10 days at 3‰ in 2027
     assert late_fee(100_000, date(2026, 12, 20), date(2027, 1, 10), residential=False) == 5_200
+
+
+def test_a_demand_charge_bills_the_months_maximum_demand_in_kw() -> None:
+    demand = parse_tariffs(
+        """
+[[tariff]]
+code = "LI-KW"
+name = "大工业 需量"
+category = "large_industry"
+effective_from = 2026-01-01
+[tariff.basic_charge]
+per = "kw"
+price = 35.0
+[tariff.prices]
+flat = 0.6
+"""
+    )[0]
+    bill = compose("2026-03", demand, [line(1, Period.FLAT, 1_000_000, "0.6")],
+                   Meterage(max_demand_w=412_500))  # fmt: skip
+    # 1,000 kWh x 0.6 = 600; 412.5 kW x 35 = 14,437.50; no power-factor line
+    assert [(b.code, b.amount_fen) for b in bill.lines] == [
+        (BillText.ENERGY, 60_000), (BillText.DEMAND, 1_443_750),
+    ]  # fmt: skip
+    assert bill.lines[1].params == {"demand_w": 412_500, "price": "35.0"}
+    assert bill.power_factor is None
