@@ -4,7 +4,7 @@ are looked up within the caller's scope: another customer's account is 404."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -26,17 +26,18 @@ from backend.auth.guards import (
     requires_role,
 )
 from backend.controllers import answers, now_ms
-from backend.errors import Conflict, Invalid, NotFound, Unprocessable
+from backend.errors import Conflict, ErrorCode, Invalid, NotFound, Unprocessable
 from backend.paging import Id
 from backend.prepaid import billing
 from backend.tariffs import service
 from backend.tariffs.bill import Bill
-from backend.tariffs.model import Period, Tariff, TariffError
+from backend.tariffs.model import SCHEDULE_KEY, Period, Tariff, TariffError
 from backend.tariffs.models import AccountTariffTerms, TariffAssignment
 from backend.tariffs.schemas import (
     AssignmentIn,
     AssignmentOut,
     AssignmentsOut,
+    ComparisonOut,
     SeasonOut,
     TariffOut,
     TariffsInForce,
@@ -51,6 +52,8 @@ Month = Annotated[
         pattern=r"^(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])$", description="YYYY-MM, local"
     ),
 ]
+SinceDay = Annotated[date | None, QueryParameter(name="from", description="first local day")]
+UntilDay = Annotated[date | None, QueryParameter(name="to", description="last local day")]
 OnDay = Annotated[
     date | None, QueryParameter(name="on", description="local day (YYYY-MM-DD); default today")
 ]
@@ -222,6 +225,57 @@ class TariffAccountController(ApiController):
         return TermsOut(
             account.id, data.cycle_start, data.household_extra_kwh_month, data.prorate_from,
             data.capacity_kva, rerated=changed,
+        )  # fmt: skip
+
+    @get(
+        "/{account_id:int}/tariff-comparison", guards=[requires_role(*EVERYONE)],
+        responses=answers(NotFound, Unprocessable), summary="Compare a schedule",
+    )  # fmt: skip
+    async def comparison(
+        self, caller: CallerDep, db_session: DbSession, account_id: Id, state: State,
+        schedule: Annotated[str, QueryParameter(pattern=f"^{SCHEDULE_KEY.pattern}$")],
+        from_: SinceDay = None, to: UntilDay = None,
+    ) -> ComparisonOut:  # fmt: skip
+        """What the account's billed consumption from ``from`` to ``to`` (local days,
+        inclusive; default the last 365 days) would have cost on another schedule of its
+        category: time of use against flat for its own last year (R45)."""
+        account = await accounts.get_account(db_session, caller, account_id)
+        customer = await _category(db_session, account)
+        to_day = to or _today(state)
+        from_day = from_ or to_day - timedelta(days=364)
+        if to_day < from_day or (to_day - from_day).days > 400:
+            raise Invalid(
+                ErrorCode.RANGE_TOO_LONG if to_day >= from_day else ErrorCode.END_BEFORE_START,
+                "from..to must be a stretch of at most 401 days", field="from",
+            )  # fmt: skip
+        loaded = await service.schedules(db_session)
+        other = loaded.get(schedule)
+        if other is None:
+            raise NotFound(
+                ErrorCode.TARIFF_SCHEDULE_NOT_FOUND, f"no tariff schedule {schedule!r}",
+                field="schedule", schedule=schedule,
+            )  # fmt: skip
+        if any(t.category is not customer.category for t in other.tariffs):
+            raise Unprocessable(
+                ErrorCode.TARIFF_CATEGORY_MISMATCH, f"{schedule!r} is another category's",
+                field="schedule", schedule=schedule, category=customer.category.value,
+            )  # fmt: skip
+        tz = ZoneInfo(state.settings.timezone)
+        lo = int(datetime(from_day.year, from_day.month, from_day.day, tzinfo=tz).timestamp())
+        end = to_day + timedelta(days=1)
+        hi = int(datetime(end.year, end.month, end.day, tzinfo=tz).timestamp())
+        try:
+            c = await service.compare(
+                db_session, account, other, schedule, lo * 1000, hi * 1000, tz
+            )
+        except TariffError:
+            raise Unprocessable(
+                ErrorCode.TARIFF_NOT_IN_FORCE, f"{schedule!r} does not cover the stretch",
+                field="from", schedule=schedule, day=from_day.isoformat(),
+            ) from None  # fmt: skip
+        return ComparisonOut(
+            account.id, schedule, from_day, to_day, c.energy_wh, c.billed_fen,
+            c.alternative_fen, c.alternative_fen - c.billed_fen,
         )  # fmt: skip
 
     @get("/{account_id:int}/tier", guards=[requires_role(*EVERYONE)], summary="Current tier")

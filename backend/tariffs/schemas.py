@@ -97,3 +97,16 @@ class TermsOut(msgspec.Struct):
     prorate_from: date | None
     capacity_kva: int | None = None
     rerated: bool = False  # this request changed them and the account was re-rated
+
+
+class ComparisonOut(msgspec.Struct):
+    """R45: the account's own billed consumption of a stretch, priced on another schedule."""
+
+    account_id: int
+    schedule: str
+    from_day: date  # local, inclusive
+    to_day: date  # local, inclusive
+    energy_wh: int
+    billed_fen: int  # as billed
+    alternative_fen: int  # on ``schedule``
+    difference_fen: int  # alternative - billed: negative = the other schedule is cheaper

@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -27,6 +28,8 @@ from backend.tariffs.rating import (
     TierTerms,
     cycle_start,
     next_cycle_start,
+    rate_interval,
+    round_fen,
     thresholds,
 )
 from protocols.contract import Quantity
@@ -357,3 +360,46 @@ async def monthly_bill(
         reactive_varh=reactive,
     )
     return compose(month, tariff, lines, meterage)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    schedule: str
+    from_ms: int
+    to_ms: int
+    energy_wh: int
+    billed_fen: int  # what the live charges of the stretch came to, rounded once
+    alternative_fen: int  # the same intervals on ``schedule``, rounded once
+
+
+async def compare(
+    session: AsyncSession,
+    account: Account,
+    schedule: Schedule,
+    schedule_key: str,
+    from_ms: int,
+    to_ms: int,
+    tz: ZoneInfo,
+) -> Comparison:
+    """R45: what the account's billed intervals in [from, to) would have cost on another
+    schedule (time of use against flat, for its own consumption), tiers counted afresh from
+    the stretch's start with the account's own cycle start and terms."""
+    rows = (
+        await session.scalars(
+            select(Charge).where(
+                Charge.account_id == account.id, Charge.reversed_at.is_(None),
+                Charge.start_ms >= from_ms, Charge.start_ms < to_ms,
+            ).order_by(Charge.start_ms, Charge.meter_pk)
+        )
+    ).all()  # fmt: skip
+    anchor = account.cycle_start or date(2000, 1, 1)
+    terms = await tier_terms(session, account.id)
+    counters: dict[date, int] = {}
+    billed = alternative = Decimal(0)
+    wh = 0
+    for c in rows:
+        billed += Decimal(c.exact_cny)
+        wh += c.wh
+        for ln in rate_interval(schedule, tz, anchor, c.start_ms, c.end_ms, c.wh, counters, terms):
+            alternative += ln.amount
+    return Comparison(schedule_key, from_ms, to_ms, wh, round_fen(billed), round_fen(alternative))

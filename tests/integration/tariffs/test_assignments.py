@@ -342,3 +342,30 @@ async def test_the_same_assignment_sent_five_times_at_once_is_stored_once(tariff
     assert len({r.json()["id"] for r in answers}) == 1
     listing = (await api.client.get(url, headers=op)).json()
     assert len(listing["items"]) == 1
+
+
+async def test_a_household_compares_its_own_billed_year_with_time_of_use(tariff_api: Api) -> None:
+    api = tariff_api
+    await _load(api.engine)
+    # 8 kWh from 20:00 on 28 Feb to 04:00 on 1 Mar on RES-2026 (3.9064 元, 3.91)
+    await _bill_hours(api, (2026, 2, 28, 20), 8)
+    _pin_clock(api, 2026, 3, 10)
+    alice = await api.login("alice")
+    url = f"/api/accounts/{api.world.alice_account}/tariff-comparison"
+    r = await api.client.get(f"{url}?schedule=zj-residential-tou", headers=alice)
+    assert r.status_code == 200, r.text
+    got = r.json()
+    # on the Zhejiang TOU tariff: 20:00-22:00 peak 2 x 0.568 = 1.136, 22:00-04:00 valley
+    # 6 x 0.288 = 1.728: 2.864 -> 2.86
+    assert (got["from_day"], got["to_day"], got["energy_wh"]) == (
+        "2025-03-11",
+        "2026-03-10",
+        8 * KWH,
+    )
+    assert (got["billed_fen"], got["alternative_fen"], got["difference_fen"]) == (391, 286, -105)
+    assert (await api.client.get(f"{url}?schedule=commercial", headers=alice)).status_code == 422
+    assert (await api.client.get(f"{url}?schedule=nowhere", headers=alice)).status_code == 404
+    bob = await api.login("bob")
+    assert (await api.client.get(f"{url}?schedule=zj-residential", headers=bob)).status_code == 404
+    back = f"{url}?schedule=zj-residential&from=2026-03-10&to=2026-03-01"
+    assert (await api.client.get(back, headers=alice)).status_code == 400
