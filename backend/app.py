@@ -47,6 +47,7 @@ def route_handlers() -> list[Any]:
     from backend.prepaid.routes import PrepaidAccountController, PrepaidOperatorController
     from backend.servicedesk.routes import ServiceDeskController
     from backend.system.pwa import pwa_handler
+    from backend.tariffs.routes import TariffAccountController, TariffController
 
     return [
         SystemController,
@@ -70,6 +71,8 @@ def route_handlers() -> list[Any]:
         FieldBookController,
         FieldMapController,
         ServiceDeskController,
+        TariffController,
+        TariffAccountController,
         pwa_handler(),  # last: the SPA fallback for every path that is not the API
     ]
 

@@ -10,6 +10,7 @@ import os
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 from zoneinfo import ZoneInfo
@@ -24,12 +25,17 @@ from backend.auth.service import create_user
 from backend.db import create_engine, session_factory
 from backend.field.grids.models import Grid, TransformerArea
 from backend.metering.models import Agent, Meter, MeterStatus
+from backend.prepaid import billing
 from backend.prepaid.models import Channel
 from backend.prepaid.topups import TopUpIn, top_up
 from backend.seed.store import seed_history  # a year of history: charts, tier, trend
 from backend.settings import Settings
+from backend.tariffs import service as tariffs
 from backend.tariffs.loader import DEFAULT_FILE, load_file
 from backend.tariffs.service import store_tariffs
+
+KEY_ACCOUNT_TARIFFS = DEFAULT_FILE.parent / "examples" / "large_industry_two_part_2026.toml"
+KEY_ACCOUNT_SCHEDULE = "large-industry-two-part"
 
 T = TypeVar("T")
 
@@ -85,11 +91,10 @@ class DemoFleet:
                 _meter(i, f"m-{address}", address, "dlt645", CustomerCategory.RESIDENTIAL)
             )
         for i in range(n_modbus):
-            fleet.modbus.append(
-                _meter(
-                    100 + i, f"mb-{i + 1:03d}", str(i + 1), "modbus", CustomerCategory.COMMERCIAL
-                )
-            )
+            # the last Modbus meter, when there are several, is a key account's (大工业 两部制)
+            key = n_modbus > 1 and i == n_modbus - 1
+            cat = CustomerCategory.LARGE_INDUSTRY if key else CustomerCategory.COMMERCIAL
+            fleet.modbus.append(_meter(100 + i, f"mb-{i + 1:03d}", str(i + 1), "modbus", cat))
         for i in range(24):
             fleet.manual.append(
                 _meter(200 + i, f"man-{i + 1:04d}", "", "manual", CustomerCategory.RESIDENTIAL)
@@ -102,6 +107,10 @@ class DemoFleet:
         yield from self.modbus
         yield from self.manual
 
+    @property
+    def key_accounts(self) -> list[DemoMeter]:
+        return [m for m in self.modbus if m.category is CustomerCategory.LARGE_INDUSTRY]
+
     def users(self) -> list[tuple[str, Role, str, str | None, list[str]]]:
         """(username, role, display name, customer number, grid codes) of the demo's people."""
         return [
@@ -111,6 +120,9 @@ class DemoFleet:
             ("inspector", Role.INSPECTOR, "客户经理 陈杰", None, [GRID_CODE]),
             ("customer", Role.CUSTOMER, self.dlt645[0].name, self.dlt645[0].customer_number, []),
             ("customer2", Role.CUSTOMER, self.dlt645[1].name, self.dlt645[1].customer_number, []),
+        ] + [
+            ("keyaccount", Role.CUSTOMER, m.name, m.customer_number, [])
+            for m in self.key_accounts[:1]
         ]
 
 
@@ -120,6 +132,8 @@ def _meter(i: int, meter_id: str, address: str, protocol: str, cat: CustomerCate
     name = SURNAMES[i % len(SURNAMES)] + GIVEN[(i * 7) % len(GIVEN)]
     if cat is CustomerCategory.COMMERCIAL:
         name += "商店"
+    elif cat is CustomerCategory.LARGE_INDUSTRY:
+        name += "机械厂"
     return DemoMeter(
         meter_id=meter_id,
         address=address,
@@ -149,6 +163,7 @@ async def seed(settings: Settings, fleet: DemoFleet) -> list[str]:
     try:
         async with session_factory(engine)() as session, session.begin():
             await store_tariffs(session, load_file(DEFAULT_FILE))  # prepaid billing needs them
+            await store_tariffs(session, load_file(KEY_ACCOUNT_TARIFFS))
             grid = await _get_or_create(session, Grid, {"code": GRID_CODE}, name="西湖网格一")
             area = await _get_or_create(
                 session, TransformerArea, {"code": "TA-0101"}, name="文三路1号台区", grid_id=grid.id
@@ -167,6 +182,7 @@ async def seed(settings: Settings, fleet: DemoFleet) -> list[str]:
                     longitude=m.longitude,
                     grid_id=grid.id,
                     transformer_area_id=area.id,
+                    key_account_class=2 if m in fleet.key_accounts else None,
                 )
                 account = await _get_or_create(
                     session,
@@ -192,7 +208,8 @@ async def seed(settings: Settings, fleet: DemoFleet) -> list[str]:
                     # a shop's three-phase meter passes far more than a flat's (quarantine)
                     **(
                         {"phases": 3, "rated_current_a": 100}
-                        if m.category is CustomerCategory.COMMERCIAL
+                        if m.category
+                        in (CustomerCategory.COMMERCIAL, CustomerCategory.LARGE_INDUSTRY)
                         else {}
                     ),
                 )
@@ -200,10 +217,39 @@ async def seed(settings: Settings, fleet: DemoFleet) -> list[str]:
             engine, [m.customer_number for m in fleet.all()], timezone=settings.timezone
         )
         factory = session_factory(engine)
+        await _key_account_tariff(factory, fleet, settings)
         await _opening_credit(factory, settings)
         return await _seed_users(factory, fleet, settings.data_path)
     finally:
         await engine.dispose()
+
+
+async def _key_account_tariff(
+    factory: async_sessionmaker[AsyncSession], fleet: DemoFleet, settings: Settings
+) -> None:
+    """The key account is billed on the two-part tariff (630 kVA) from the first of this
+    month, so its monthly bill shows the capacity charge and the power-factor adjustment;
+    what its history billed this month is re-rated."""
+    tz = ZoneInfo(settings.timezone)
+    first = datetime.now(tz).date().replace(day=1)
+    for m in fleet.key_accounts:
+        async with factory() as session:
+            account = await session.scalar(
+                select(Account).where(Account.number == f"A{m.customer_number}")
+            )
+            assert account is not None
+            _, created = await tariffs.assign(
+                session, account, m.category, KEY_ACCOUNT_SCHEDULE, first, "demo"
+            )
+            await tariffs.set_terms(
+                session, account, cycle_start=account.cycle_start, household_extra_kwh_month=0,
+                prorate_from=None, capacity_kva=630, actor="demo",
+            )  # fmt: skip
+            meters = await tariffs.meters_of(session, account.id)
+            await session.commit()
+        if created:
+            since = int(datetime(first.year, first.month, 1, tzinfo=tz).timestamp() * 1000)
+            await billing.bill_meters(factory, dict.fromkeys(meters, since), tz)
 
 
 async def _opening_credit(factory: async_sessionmaker[AsyncSession], settings: Settings) -> None:

@@ -141,6 +141,11 @@ class ErrorCode(TextCode):
     # delivery receipts pushed by notice providers (backend/prepaid/channels)
     RECEIPT_CHANNEL_NOT_CONFIGURED = "error.receipt_channel_not_configured"  # {channel}
     RECEIPT_NOT_GENUINE = "error.receipt_not_genuine"  # {channel}: token or signature wrong
+    # tariff assignments (backend/tariffs)
+    TARIFF_SCHEDULE_NOT_FOUND = "error.tariff_schedule_not_found"  # {schedule}
+    TARIFF_NOT_IN_FORCE = "error.tariff_not_in_force"  # {schedule} {day}
+    TARIFF_CATEGORY_MISMATCH = "error.tariff_category_mismatch"  # {schedule} {category}
+    TARIFF_ASSIGNMENT_EXISTS = "error.tariff_assignment_exists"  # {day} {schedule}
     # limits before decoding (backend/system/limits.py)
     BODY_TOO_LARGE = "error.body_too_large"  # {limit_bytes}
     BODY_TOO_DEEP = "error.body_too_deep"  # {limit}: nesting levels

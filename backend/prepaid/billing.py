@@ -37,7 +37,7 @@ from backend.prepaid import ledger
 from backend.prepaid.models import BillingState, Charge, EntryKind
 from backend.tariffs import service as tariff_service
 from backend.tariffs.model import TariffError
-from backend.tariffs.rating import Line, Schedule, rate_interval, round_fen
+from backend.tariffs.rating import Line, Schedule, TierTerms, rate_interval, round_fen
 from backend.texts import Text
 from protocols.contract import Quantity
 
@@ -85,6 +85,7 @@ class Context:
     category: str
     schedule: Schedule | None
     state: BillingState
+    terms: TierTerms | None = None  # household allowance, first-cycle proration
 
 
 def anchor_of(account: Account) -> date:
@@ -153,7 +154,23 @@ async def _context(
     schedules = schedules if schedules is not None else await tariff_service.schedules(session)
     state = await ledger.billing_state(session, account_id)
     category = customer.category
-    return Context(account, category.value, schedules.get(category), state)
+    # its category's default tariffs, switched by the account's tariff assignments
+    schedule = await tariff_service.account_schedule(session, account_id, category, schedules)
+    terms = await tariff_service.tier_terms(session, account_id)
+    return Context(account, category.value, schedule, state, terms)
+
+
+async def used_by_cycle(session: AsyncSession, account_id: int) -> dict[date, int]:
+    """Wh billed per tariff cycle start (the tier counters), from the live charges."""
+    return _counters_from(
+        (
+            await session.scalars(
+                select(Charge.lines).where(
+                    Charge.account_id == account_id, Charge.reversed_at.is_(None)
+                )
+            )
+        ).all()
+    )
 
 
 async def _live_charges(
@@ -191,8 +208,9 @@ def _rate(
     for iv in intervals:
         assert schedule is not None
         lines = rate_interval(
-            schedule, tz, anchor_of(ctx.account), iv.start_ms, iv.end_ms, iv.wh, counters
-        )
+            schedule, tz, anchor_of(ctx.account), iv.start_ms, iv.end_ms, iv.wh, counters,
+            ctx.terms,
+        )  # fmt: skip
         wanted.append(Rated(iv, lines, _lines_encoder.encode(lines).decode()))
     return wanted
 

@@ -144,6 +144,7 @@ async def tariff_schedules(
         if not stored:
             await store_tariffs(session, load_file(DEFAULT_FILE))
             stored = await all_tariffs(session)
+        stored = [t for t in stored if not t.schedule]  # the categories' default schedules
         by: dict[CustomerCategory, list[Tariff]] = {}
         for t in stored:
             by.setdefault(t.category, []).append(t)

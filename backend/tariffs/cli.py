@@ -1,10 +1,14 @@
-"""``meterline tariffs load FILE.toml``: store tariffs from a file (see docs/prepaid.md)."""
+"""``meterline tariffs``: ``load FILE.toml`` stores tariffs from a file, ``list`` shows the
+tariffs in force, ``assign ACCOUNT SCHEDULE FROM`` bills an account on another schedule
+(see docs/tariffs.md)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from backend.cliargs import SubParsers, settings_from
 
@@ -36,10 +40,100 @@ def _load(args: argparse.Namespace) -> int:
     return 0
 
 
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
+
+
+def _list(args: argparse.Namespace) -> int:
+    from backend.db import create_engine, session_factory
+    from backend.tariffs.service import InForce, in_force, schedules
+
+    settings = settings_from(args)
+    day = args.on or datetime.now(ZoneInfo(settings.timezone)).date()
+
+    async def go() -> list[InForce]:
+        engine = create_engine(settings.database_url)
+        try:
+            async with session_factory(engine)() as s:
+                return in_force(await schedules(s), day)
+        finally:
+            await engine.dispose()
+
+    rows = asyncio.run(go())
+    print(f"tariffs in force on {day.isoformat()}: {len(rows)}")
+    for r in rows:
+        t = r.tariff
+        until = r.until.isoformat() if r.until else "-"
+        tiers = "/".join(str(w // 1000) for w in t.tiers_wh) or "-"
+        prices = " ".join(f"{p.value}={','.join(map(str, row))}" for p, row in t.prices.items())
+        print(
+            f"{r.schedule:<24} {t.code:<16} {t.category.value:<24} "
+            f"{t.effective_from.isoformat()}..{until} tiers_kwh={tiers} {prices}  {t.name}"
+        )
+    return 0
+
+
+def _assign(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from backend.accounts.models import Account, Customer
+    from backend.db import create_engine, session_factory
+    from backend.errors import ServiceError
+    from backend.prepaid import billing
+    from backend.tariffs.service import assign, meters_of
+
+    settings = settings_from(args)
+    tz = ZoneInfo(settings.timezone)
+
+    async def go() -> str:
+        engine = create_engine(settings.database_url)
+        try:
+            sessions = session_factory(engine)
+            async with sessions() as s:
+                account = await s.scalar(select(Account).where(Account.number == args.account))
+                if account is None:
+                    raise LookupError(f"no account {args.account!r}")
+                customer = await s.get(Customer, account.customer_id)
+                assert customer is not None
+                _row, created = await assign(
+                    s, account, customer.category, args.schedule, args.effective_from, "cli"
+                )
+                meters = await meters_of(s, account.id)
+                await s.commit()
+            if created and meters:
+                d = args.effective_from
+                ms = int(datetime(d.year, d.month, d.day, tzinfo=tz).timestamp() * 1000)
+                await billing.bill_meters(sessions, dict.fromkeys(meters, ms), tz)
+            return "assigned" if created else "already assigned"
+        finally:
+            await engine.dispose()
+
+    try:
+        outcome = asyncio.run(go())
+    except (LookupError, ServiceError) as exc:
+        print(f"meterline tariffs: {exc}", file=sys.stderr)
+        return 1
+    print(f"{args.account}: {outcome} {args.schedule} from {args.effective_from.isoformat()}")
+    return 0
+
+
 def register(sub: SubParsers) -> None:
-    sp = sub.add_parser("tariffs", help="tariff data: load a TOML file")
+    sp = sub.add_parser("tariffs", help="tariff data: load a TOML file, list, assign")
     tsub = sp.add_subparsers(dest="tariffs_command", required=True)
     load = tsub.add_parser("load", help="store the tariffs of a TOML file")
     load.add_argument("file")
     load.add_argument("--data-dir")
     load.set_defaults(func=_load)
+    ls = tsub.add_parser("list", help="the tariff of every schedule in force on a day")
+    ls.add_argument("--on", type=_day, help="local day YYYY-MM-DD (default today)")
+    ls.add_argument("--data-dir")
+    ls.set_defaults(func=_list)
+    assign = tsub.add_parser("assign", help="bill an account on a schedule from a day")
+    assign.add_argument("account", help="account number")
+    assign.add_argument("schedule", help="schedule key (meterline tariffs list)")
+    assign.add_argument("effective_from", type=_day, help="local day YYYY-MM-DD")
+    assign.add_argument("--data-dir")
+    assign.set_defaults(func=_assign)

@@ -14,19 +14,23 @@ from pathlib import Path
 from typing import Any
 
 from backend.accounts.models import CustomerCategory
-from backend.tariffs.model import Cycle, Period, Span, Tariff, TariffError
+from backend.tariffs.model import Cycle, Period, Season, Span, Tariff, TariffError
 
 DEFAULT_FILE = Path(__file__).with_name("default_tariffs.toml")
 _KEYS = {
     "code",
     "name",
     "category",
+    "schedule",
     "effective_from",
     "cycle",
     "tiers_kwh",
     "periods",
     "prices",
     "flat_only",
+    "seasons",
+    "basic_charge",
+    "power_factor_target",
 }
 
 
@@ -91,8 +95,9 @@ def parse_tariff(raw: dict[str, Any], where: str) -> Tariff:
     tiers_wh = _tiers_wh(raw.get("tiers_kwh", []), where)
     spans = _spans(raw.get("periods", {}), where)
     prices = _prices(raw["prices"], where)
+    seasons = _seasons(raw.get("seasons", []), where)
     try:
-        return _build(raw, category, cycle, tiers_wh, spans, prices)
+        return _build(raw, category, cycle, tiers_wh, spans, prices, seasons)
     except TariffError as exc:
         raise TariffError(f"{where}: {exc}") from None
 
@@ -126,6 +131,23 @@ def _tiers_wh(values: list[Any], where: str) -> list[int]:
     return tiers_wh
 
 
+def _seasons(items: Any, where: str) -> tuple[Season, ...]:
+    if not isinstance(items, list):
+        raise TariffError(f"{where}.seasons: a list of [[tariff.seasons]] tables")
+    out = []
+    for i, raw in enumerate(items):
+        at = f"{where}.seasons #{i + 1}"
+        if not isinstance(raw, dict) or set(raw) - {"name", "months", "tiers_kwh"}:
+            raise TariffError(f"{at}: only name, months and tiers_kwh")
+        months = raw.get("months")
+        if not isinstance(months, list) or not all(
+            isinstance(m, int) and not isinstance(m, bool) for m in months
+        ):
+            raise TariffError(f"{at}.months: a list of month numbers, e.g. [5, 6, 7, 8, 9, 10]")
+        out.append(Season(tuple(months), tuple(_tiers_wh(raw.get("tiers_kwh", []), at))))
+    return tuple(out)
+
+
 def _prices(table: dict[str, Any], where: str) -> dict[Period, tuple[Decimal, ...]]:
     prices: dict[Period, tuple[Decimal, ...]] = {}
     for name, row in table.items():
@@ -146,17 +168,32 @@ def _build(
     tiers_wh: list[int],
     spans: list[Span],
     prices: dict[Period, tuple[Decimal, ...]],
+    seasons: tuple[Season, ...] = (),
 ) -> Tariff:
+    basic = raw.get("basic_charge", {})
+    if not isinstance(basic, dict) or set(basic) - {"per", "price"}:
+        raise TariffError("basic_charge: a table with per ('kva' or 'kw') and price")
     return Tariff(
         code=str(raw["code"]),
         name=str(raw["name"]),
         category=category,
+        schedule=str(raw.get("schedule", "")),
         effective_from=raw["effective_from"],
         cycle=cycle,
         tiers_wh=tuple(tiers_wh),
         spans=tuple(spans),
         prices=prices,
         flat_only=bool(raw.get("flat_only", False)),
+        seasons=seasons,
+        basic_charge_per=str(basic.get("per", "")),
+        basic_charge_price=(
+            _decimal(basic["price"], "basic_charge.price") if "price" in basic else None
+        ),
+        power_factor_target=(
+            _decimal(raw["power_factor_target"], "power_factor_target")
+            if "power_factor_target" in raw
+            else None
+        ),
     )
 
 

@@ -61,6 +61,31 @@ class Schedule:
         return self.tariffs[i]
 
 
+class AccountSchedule(Schedule):
+    """An account's tariffs: its category's default schedule until its first assignment, then
+    each assigned schedule from its effective date (local midnight) until the next one."""
+
+    def __init__(self, default: Schedule | None, assigned: Sequence[tuple[date, Schedule]]) -> None:
+        self._default = default
+        self._assigned = sorted(assigned, key=lambda a: a[0])
+        self._from = [d for d, _ in self._assigned]
+        if len(set(self._from)) != len(self._from):
+            raise TariffError("two assignments of one account take effect on the same day")
+        parts = ([default] if default else []) + [s for _, s in self._assigned]
+        self.tariffs = [t for s in parts for t in s.tariffs]
+        self._starts = []
+
+    def schedule_at(self, day: date) -> Schedule | None:
+        i = bisect.bisect_right(self._from, day) - 1
+        return self._default if i < 0 else self._assigned[i][1]
+
+    def at(self, day: date) -> Tariff:
+        schedule = self.schedule_at(day)
+        if schedule is None:
+            raise TariffError(f"no tariff for this account on {day.isoformat()}")
+        return schedule.at(day)
+
+
 def cycle_start(day: date, anchor: date, cycle: Cycle) -> date:
     """The first day of the tariff cycle containing ``day`` for an account anchored at
     ``anchor`` (its cycle_start). Days past a short month's end fall on its last day."""
@@ -79,6 +104,43 @@ def cycle_start(day: date, anchor: date, cycle: Cycle) -> date:
             return start
         year, month = (year, month - 1) if month > 1 else (year - 1, 12)
     raise AssertionError("unreachable")
+
+
+class TierTerms(msgspec.Struct, frozen=True):
+    """An account's own tier terms: the household-size allowance (一户多人口: every threshold
+    raised by ``extra_wh_month`` per month of the cycle, so the first tier's band grows by it)
+    and the first cycle's proration (an account opened mid-cycle: the thresholds of the cycle
+    containing ``prorate_from`` scaled by the days left in it, rounded down to the Wh)."""
+
+    extra_wh_month: int = 0
+    prorate_from: date | None = None
+
+
+def next_cycle_start(start: date, anchor: date, cycle: Cycle) -> date:
+    """The first day of the cycle after the one beginning ``start``."""
+    probe = start + timedelta(days=366 if cycle is Cycle.ANNUAL else 31)
+    nxt = cycle_start(probe, anchor, cycle)
+    while (before := cycle_start(nxt - timedelta(days=1), anchor, cycle)) > start:
+        nxt = before
+    return nxt
+
+
+def thresholds(
+    tariff: Tariff, start: date, anchor: date, terms: TierTerms | None = None
+) -> tuple[int, ...]:
+    """The tier thresholds (Wh) of the account's cycle beginning ``start``."""
+    base = tariff.thresholds(start)
+    if terms is None or not base:
+        return base
+    months = 12 if tariff.cycle is Cycle.ANNUAL else 1
+    out = tuple(t + terms.extra_wh_month * months for t in base)
+    p = terms.prorate_from
+    if p is not None:
+        end = next_cycle_start(start, anchor, tariff.cycle)
+        if start < p < end:
+            left, days = (end - p).days, (end - start).days
+            out = tuple(t * left // days for t in out)
+    return out
 
 
 def split_energy(
@@ -138,6 +200,7 @@ def rate_interval(
     end_ms: int,
     wh: int,
     counters: dict[date, int],
+    terms: TierTerms | None = None,
 ) -> list[Line]:
     """Price one interval's energy; ``counters`` (Wh used so far per cycle start) is advanced.
 
@@ -159,11 +222,12 @@ def rate_interval(
         if tariff.flat_only:
             period = Period.FLAT
         cycle = cycle_start(local.date(), anchor, tariff.cycle)
+        tiers_wh = thresholds(tariff, cycle, anchor, terms)
         used = counters.get(cycle, 0)
         remaining = piece_wh
         while remaining:
-            tier = tariff.tier_at(used)
-            room = tariff.tiers_wh[tier] - used if tier < len(tariff.tiers_wh) else remaining
+            tier = sum(1 for t in tiers_wh if used >= t)
+            room = tiers_wh[tier] - used if tier < len(tiers_wh) else remaining
             take = min(remaining, room)
             price = tariff.price(tier, period)
             key = (cycle, tariff.code, tier + 1, period, price)

@@ -24,6 +24,7 @@ from backend.importer.service import upsert_customer, upsert_meter
 from backend.metering.models import Meter
 from backend.prepaid import ledger
 from backend.prepaid.models import EntryKind
+from tests.e2e.seed_bills import bills_customer
 from tests.support.readings import commit_readings
 
 PASSWORD = "e2e-password-1"
@@ -204,6 +205,8 @@ async def seed(database_url: str) -> Seeded:
             debtors = await _debtors(session)
             await _usage_customer(session, engine)
             users["cust-usage"] = "customer"
+            await bills_customer(session, engine, PASSWORD)
+            users["cust-bills"] = "customer"
         return Seeded(rounds=rounds, users=users, debtors=debtors, topup_account="ACC100")
     finally:
         await engine.dispose()

@@ -3,6 +3,8 @@ import { lazy, Route, Router } from 'preact-iso';
 import { label, say, t, when, yuan } from '../../i18n';
 import { Show, Tabs, useAsync } from '../common';
 import { type Account, balance, ledger, loadDetail, mainAccount, notices, outages, type Supply, supply } from './data';
+import { BillView } from './Bill';
+import { TierCard } from './Tier';
 import { TopUp } from './TopUp';
 
 const Usage = lazy(() => import('./Usage').then((m) => m.Usage));
@@ -85,13 +87,7 @@ function Overview({ account, areaId }: { account: Account; areaId: number | null
               {daysLeft(b.days_left)}
             </p>
             {b.in_arrears && <p class="error">{t('cust.arrears')}</p>}
-            {b.tier && (
-              <p class="muted" data-testid="tier">
-                {t('cust.tier', { tier: b.tier.tier, price: b.tier.price })}
-                {b.tier.next_threshold_wh !== null &&
-                  ` · ${t('cust.tier.next', { kwh: Math.max(0, Math.round((b.tier.next_threshold_wh - b.tier.used_wh) / 1000)) })}`}
-              </p>
-            )}
+            <TierCard account={account} compact />
             <a class="button primary" href="/customer/topup">
               {t('cust.topup')}
             </a>
@@ -161,6 +157,7 @@ export function Customer() {
         tabs={[
           ['', t('cust.tab.home')],
           ['/usage', t('cust.tab.usage')],
+          ['/bill', t('cust.tab.bill')],
           ['/ledger', t('cust.tab.ledger')],
           ['/topup', t('cust.tab.topup')],
         ]}
@@ -177,6 +174,7 @@ export function Customer() {
               <Router>
                 <Route path="/" component={Overview} account={account} areaId={d.customer.transformer_area_id} />
                 <Route path="/usage" component={Usage} account={account} />
+                <Route path="/bill" component={BillView} account={account} />
                 <Route path="/ledger" component={Ledger} account={account} />
                 <Route path="/topup" component={TopUp} account={account} />
               </Router>

@@ -5,7 +5,8 @@ import uPlot from 'uplot';
 import { useEffect, useRef } from 'preact/hooks';
 import { day, kwh, lang, t } from '../../i18n';
 import { Show, useAsync } from '../common';
-import { type Account, balance, daily, monthly } from './data';
+import { type Account, daily, monthly } from './data';
+import { TierCard } from './Tier';
 
 interface Series {
   labels: string[];
@@ -68,20 +69,10 @@ function BarChart({ series, title }: { series: Series; title: string }) {
 export function Usage({ account }: { account: Account }) {
   const days = useAsync(() => daily(account.id), [account.id]);
   const months = useAsync(() => monthly(account.id), [account.id]);
-  const status = useAsync(() => balance(account.id), [account.id]);
   return (
     <section aria-labelledby="usage-title">
       <h1 id="usage-title">{t('cust.usage')}</h1>
-      <Show state={status}>
-        {(s) =>
-          s.tier ? (
-            <p class="card" data-testid="usage-tier">
-              {t('cust.tier', { tier: s.tier.tier, price: s.tier.price })} · {t('cust.tier.used', { used: kwh(s.tier.used_wh, 0) })}
-              {s.tier.next_threshold_wh !== null && ` · ${t('cust.tier.threshold', { at: kwh(s.tier.next_threshold_wh, 0) })}`}
-            </p>
-          ) : null
-        }
-      </Show>
+      <TierCard account={account} />
       <Show state={days}>
         {(rows) =>
           rows.length === 0 ? (

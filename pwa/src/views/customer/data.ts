@@ -21,11 +21,18 @@ export interface CustomerDetail {
   meters: { id: number; meter_id: string; status: string; account_id: number | null }[];
 }
 
-/** The current tariff tier (阶梯), when the API reports it with the balance. */
+/** Where the account stands in its tariff's tiers today (阶梯, GET /accounts/{id}/tier). */
 export interface TierNow {
-  tier: number;
-  used_wh: number; // in this tariff cycle so far
+  tariff: string;
+  tariff_name: string;
+  cycle: 'annual' | 'monthly';
+  cycle_start: string; // local day
+  cycle_end: string; // the cycle's last local day
+  tier: number; // 1-based: 第一档 = 1
+  tiers: number; // 1: the tariff has no tiers
+  used_wh: number; // in this cycle so far
   next_threshold_wh: number | null; // where the next tier starts; null on the last tier
+  left_wh: number | null; // what is left in the current tier; null on the last tier
   price: string; // exact decimal CNY per kWh
 }
 
@@ -40,7 +47,6 @@ export interface Balance {
   low: boolean;
   in_arrears: boolean;
   as_of: string;
-  tier?: TierNow | null;
 }
 
 export type SupplyState = 'connected' | 'disconnected' | 'ready_to_reconnect' | 'unknown';
@@ -140,6 +146,24 @@ export function mainAccount(d: CustomerDetail): Account | undefined {
 }
 
 export const balance = (accountId: number) => get<Balance>(`/accounts/${accountId}/balance`);
+export const tierNow = (accountId: number) => get<TierNow | null>(`/accounts/${accountId}/tier`);
+/** A month's bill (GET /accounts/{id}/bills/{YYYY-MM}): lines as codes with parameters. */
+export interface BillLine {
+  code: string;
+  params: Record<string, string | number>;
+  exact_cny: string;
+  amount_fen: number;
+}
+export interface Bill {
+  month: string;
+  lines: BillLine[];
+  exact_cny: string;
+  total_fen: number;
+  due_on: string;
+  energy_wh: number;
+  power_factor: string | null;
+}
+export const bill = (accountId: number, month: string) => get<Bill>(`/accounts/${accountId}/bills/${month}`);
 export const supply = (accountId: number) => get<Supply>(`/accounts/${accountId}/supply`);
 export const ledger = (accountId: number) => get<Page<LedgerEntry>>(`/accounts/${accountId}/ledger?limit=50`);
 
