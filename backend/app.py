@@ -45,7 +45,9 @@ def route_handlers() -> list[Any]:
         PaymentOrderController,
     )
     from backend.prepaid.routes import PrepaidAccountController, PrepaidOperatorController
+    from backend.servicedesk.orders.routes import WorkOrderController
     from backend.servicedesk.routes import ServiceDeskController
+    from backend.servicedesk.workflow.routes import WorkflowController
     from backend.system.pwa import pwa_handler
 
     return [
@@ -70,6 +72,8 @@ def route_handlers() -> list[Any]:
         FieldBookController,
         FieldMapController,
         ServiceDeskController,
+        WorkOrderController,
+        WorkflowController,
         pwa_handler(),  # last: the SPA fallback for every path that is not the API
     ]
 
@@ -81,10 +85,11 @@ def lifespan_hooks(settings: Settings) -> list[LifespanHook]:
     from backend.mqtt.lifespan import mqtt_lifespan
     from backend.prepaid import billing
     from backend.prepaid.lifespan import prepaid_lifespan
+    from backend.servicedesk.orders.lifespan import servicedesk_lifespan
 
     # what follows consumption after a committed reading: billing (read and bill in one pass)
     followers = [billing.on_readings_committed] if settings.prepaid_billing else []
-    return [mqtt_lifespan, metering_lifespan(followers), prepaid_lifespan]
+    return [mqtt_lifespan, metering_lifespan(followers), prepaid_lifespan, servicedesk_lifespan]
 
 
 def create_app(

@@ -141,6 +141,18 @@ class ErrorCode(TextCode):
     # delivery receipts pushed by notice providers (backend/prepaid/channels)
     RECEIPT_CHANNEL_NOT_CONFIGURED = "error.receipt_channel_not_configured"  # {channel}
     RECEIPT_NOT_GENUINE = "error.receipt_not_genuine"  # {channel}: token or signature wrong
+    # 95598 work orders (backend/servicedesk/orders)
+    ORDER_NOT_FOUND = "error.order_not_found"  # {order}
+    ORDER_CHANGED = "error.order_changed"  # {order, version}: someone acted first; reload
+    ORDER_CLOSED = "error.order_closed"  # {order}
+    ORDER_NOT_CLOSED = "error.order_not_closed"  # {order}: rate or visit after closing
+    ORDER_RATED = "error.order_rated"  # {order}
+    RETURN_VISIT_DONE = "error.return_visit_done"  # {order}
+    ORDER_NOT_YOURS = "error.order_not_yours"  # {order, node, role}: neither owner nor the role
+    NODE_DONE_BY_OTHER = "error.node_done_by_other"  # {order, node, done_by}
+    ORDER_LINKED_TO_OUTAGE = "error.order_linked_to_outage"  # {order, outage}
+    USER_NOT_FOUND = "error.user_not_found"  # {user}
+    WRONG_ROLE_FOR_TASK = "error.wrong_role_for_task"  # {user, role}
     # limits before decoding (backend/system/limits.py)
     BODY_TOO_LARGE = "error.body_too_large"  # {limit_bytes}
     BODY_TOO_DEEP = "error.body_too_deep"  # {limit}: nesting levels
