@@ -45,6 +45,7 @@ def route_handlers() -> list[Any]:
         PaymentOrderController,
     )
     from backend.prepaid.routes import PrepaidAccountController, PrepaidOperatorController
+    from backend.servicedesk.indicators.routes import IndicatorController
     from backend.servicedesk.orders.routes import WorkOrderController
     from backend.servicedesk.routes import ServiceDeskController
     from backend.servicedesk.workflow.routes import WorkflowController
@@ -74,6 +75,7 @@ def route_handlers() -> list[Any]:
         ServiceDeskController,
         WorkOrderController,
         WorkflowController,
+        IndicatorController,
         pwa_handler(),  # last: the SPA fallback for every path that is not the API
     ]
 

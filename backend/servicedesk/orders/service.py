@@ -302,7 +302,7 @@ async def search_customers(session: AsyncSession, q: str, limit: int = 20) -> li
             select(WorkOrder.customer_id, func.count()).where(
                 WorkOrder.customer_id.in_(ids), WorkOrder.status == OrderStatus.OPEN
             ).group_by(WorkOrder.customer_id)
-        )).tuples().all()
+        )).all()
     )  # fmt: skip
     return [
         CustomerHit(id=c.id, number=c.number, name=c.name, phone=c.phone, address=c.address,
@@ -353,6 +353,7 @@ async def _commit_cas(
         )
     session.add_all(adds)
     await session.commit()
+    session.expire_all()  # the updates above went around the identity map
     await session.refresh(row)
 
 
@@ -575,10 +576,11 @@ async def return_visit(
     )  # fmt: skip
     if done.rowcount != 1:  # type: ignore[attr-defined]
         await session.rollback()
-        raise Conflict(E.RETURN_VISIT_DONE, f"work order {row.id} was visited", order=row.id)
+        raise Conflict(E.RETURN_VISIT_DONE, f"work order {order_id} was visited", order=order_id)
     session.add(_event(row.id, now, caller.user_id, OrderEvent.RETURN_VISIT, row.node,
                        satisfaction=body.satisfaction))  # fmt: skip
     await session.commit()
+    session.expire_all()  # the updates above went around the identity map
     await session.refresh(row)
     return await detail_view(session, wt.book, row, now_ms)
 
@@ -600,10 +602,11 @@ async def rate(
     )  # fmt: skip
     if done.rowcount != 1:  # type: ignore[attr-defined]
         await session.rollback()
-        raise Conflict(E.ORDER_RATED, f"work order {row.id} is rated already", order=row.id)
+        raise Conflict(E.ORDER_RATED, f"work order {order_id} is rated already", order=order_id)
     session.add(_event(row.id, now, caller.user_id, OrderEvent.RATED, row.node,
                        satisfaction=body.satisfaction))  # fmt: skip
     await session.commit()
+    session.expire_all()  # the updates above went around the identity map
     await session.refresh(row)
     return await detail_view(session, wt.book, row, now_ms)
 
@@ -618,12 +621,15 @@ async def sweep(session: AsyncSession, wt: WorkingTime, now_ms: int) -> SweepRes
     changes nothing about who was late; an order can pass several nodes in one sweep."""
     now = from_epoch_ms(now_ms)
     advanced = escalated = 0
-    rows = list(await session.scalars(
-        select(WorkOrder).where(WorkOrder.status == OrderStatus.OPEN,
-                                WorkOrder.node_due_at < now, WorkOrder.escalated.is_(False))
+    ids = list(await session.scalars(
+        select(WorkOrder.id).where(WorkOrder.status == OrderStatus.OPEN,
+                                   WorkOrder.node_due_at < now, WorkOrder.escalated.is_(False))
         .order_by(WorkOrder.node_due_at, WorkOrder.id)
     ))  # fmt: skip
-    for row in rows:
+    for order_id in ids:
+        row = await session.get(WorkOrder, order_id, populate_existing=True)
+        if row is None or row.status is not OrderStatus.OPEN or row.escalated:
+            continue
         workflow = wt.book.of(row.kind)
         for _ in range(len(workflow.nodes)):
             node = workflow.node(row.node)

@@ -45,14 +45,14 @@ async def order_views(
     cids = {r.customer_id for r in rows if r.customer_id is not None}
     names = (
         dict((await session.execute(
-            select(Customer.id, Customer.name).where(Customer.id.in_(cids)))).tuples().all())
+            select(Customer.id, Customer.name).where(Customer.id.in_(cids)))).all())
         if cids
         else {}
     )  # fmt: skip
     mpks = {r.meter_pk for r in rows if r.meter_pk is not None}
     meters = (
         dict((await session.execute(
-            select(Meter.id, Meter.meter_id).where(Meter.id.in_(mpks)))).tuples().all())
+            select(Meter.id, Meter.meter_id).where(Meter.id.in_(mpks)))).all())
         if mpks
         else {}
     )  # fmt: skip
@@ -83,6 +83,13 @@ async def order_views(
     return out
 
 
+def _on_time(step: WorkOrderStep) -> bool | None:
+    """Left by its deadline, by someone: a node pushed on by its timeout was late."""
+    if step.finished_at is None or step.outcome is StepOutcome.LINKED:
+        return None
+    return step.finished_at <= step.due_at and step.outcome is not StepOutcome.AUTO
+
+
 async def detail_view(
     session: AsyncSession, book: WorkflowBook, row: WorkOrder, now_ms: int
 ) -> OrderDetail:
@@ -107,8 +114,7 @@ async def detail_view(
                 node=s.node, role=s.role, started_at=to_epoch_ms(s.started_at),
                 due_at=to_epoch_ms(s.due_at), finished_at=_ms(s.finished_at),
                 outcome=s.outcome.value if s.outcome else None,
-                on_time=(s.finished_at <= s.due_at) if s.finished_at is not None
-                and s.outcome is not StepOutcome.LINKED else None,
+                on_time=_on_time(s),
                 escalated=s.escalated_at is not None,
             )
             for s in steps
