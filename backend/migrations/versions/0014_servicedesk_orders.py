@@ -80,7 +80,7 @@ def upgrade() -> None:
     sa.Column('order_id', sa.Integer(), nullable=False),
     sa.Column('at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('actor_id', sa.Integer(), nullable=True),
-    sa.Column('code', sa.Enum('order.created', 'order.advanced', 'order.auto_advanced', 'order.escalated', 'order.transferred', 'order.dispatched', 'order.crew_arrived', 'order.repaired', 'order.linked_outage', 'order.closed', 'order.return_visit', 'order.rated', name='orderevent', native_enum=False, length=32), nullable=False),
+    sa.Column('code', sa.Enum('order.created', 'order.taken', 'order.advanced', 'order.auto_advanced', 'order.escalated', 'order.transferred', 'order.dispatched', 'order.crew_arrived', 'order.repaired', 'order.linked_outage', 'order.closed', 'order.return_visit', 'order.rated', name='orderevent', native_enum=False, length=32), nullable=False),
     sa.Column('node', sa.String(length=32), nullable=False),
     sa.Column('params', sa.JSON(), nullable=False),
     sa.ForeignKeyConstraint(['actor_id'], ['users.id'], name=op.f('fk_work_order_events_actor_id_users')),

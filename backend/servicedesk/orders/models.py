@@ -42,6 +42,7 @@ class OrderEvent(TextCode):
     """The timeline, for people: each entry is one of these codes with its parameters."""
 
     CREATED = "order.created"  # {kind, channel}
+    TAKEN = "order.taken"  # {to_user}: an order reported from the app found its owner
     ADVANCED = "order.advanced"  # {node, next}
     AUTO_ADVANCED = "order.auto_advanced"  # {node, next, due_at}: on timeout, for accountability
     ESCALATED = "order.escalated"  # {node, due_at}

@@ -396,9 +396,14 @@ async def take(
                        order=order_id, version=row.version)  # fmt: skip
     now = from_epoch_ms(now_ms)
     await _commit_cas(session, row, body.version, {"owner_id": caller.user_id}, [
-        _event(row.id, now, caller.user_id, OrderEvent.TRANSFERRED, row.node,
-               from_user="", to_user=caller.username, reason="")])  # fmt: skip
+        _event(row.id, now, caller.user_id, OrderEvent.TAKEN, row.node,
+               to_user=await _name(session, caller.user_id))])  # fmt: skip
     return await detail_view(session, wt.book, row, now_ms)
+
+
+async def _name(session: AsyncSession, user_id: int) -> str:
+    user = await session.get(User, user_id)
+    return (user.display_name or user.username) if user else str(user_id)
 
 
 async def advance(

@@ -61,12 +61,22 @@ async def build_desk(engine: AsyncEngine) -> Desk:
         south = TransformerArea(code="TA-S", name="文三路南台区")
         s.add_all([north, south])
         await s.flush()
-        wang = Customer(number="3300001001", name="王建国", phone="13800001111",
-                        category=CustomerCategory.RESIDENTIAL, address="文一路 8 号 2 单元 301",
-                        transformer_area_id=north.id)  # fmt: skip
-        zhou = Customer(number="3300001002", name="周丽", phone="13900002222",
-                        category=CustomerCategory.RESIDENTIAL, address="文三路 66 号 101",
-                        transformer_area_id=south.id)  # fmt: skip
+        wang = Customer(
+            number="3300001001",
+            name="王建国",
+            phone="13800001111",
+            category=CustomerCategory.RESIDENTIAL,
+            address="文一路 8 号 2 单元 301",
+            transformer_area_id=north.id,
+        )
+        zhou = Customer(
+            number="3300001002",
+            name="周丽",
+            phone="13900002222",
+            category=CustomerCategory.RESIDENTIAL,
+            address="文三路 66 号 101",
+            transformer_area_id=south.id,
+        )
         s.add_all([wang, zhou])
         await s.flush()
         a_wang = Account(number="A-1001", customer_id=wang.id, kind=AccountKind.PREPAID)
@@ -75,14 +85,19 @@ async def build_desk(engine: AsyncEngine) -> Desk:
         users: dict[str, int] = {}
         for name, role, display in USERS:
             cid = {"cust-wang": wang.id, "cust-zhou": zhou.id}.get(name)
-            u = User(username=name, password_hash="x", role=role, display_name=display,
-                     customer_id=cid)  # fmt: skip
+            u = User(
+                username=name, password_hash="x", role=role, display_name=display, customer_id=cid
+            )
             s.add(u)
             await s.flush()
             users[name] = u.id
         await s.commit()
-        return Desk(users, {"wang": wang.id, "zhou": zhou.id},
-                    {"wang": a_wang.id, "zhou": a_zhou.id}, {"north": north.id, "south": south.id})  # fmt: skip
+        return Desk(
+            users,
+            {"wang": wang.id, "zhou": zhou.id},
+            {"wang": a_wang.id, "zhou": a_zhou.id},
+            {"north": north.id, "south": south.id},
+        )
 
 
 @pytest.fixture
@@ -93,9 +108,13 @@ async def desk(engine: AsyncEngine) -> Desk:
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
     return load_settings(
-        env={}, database_url=database_url, data_dir=str(tmp_path), ingest=False,
-        auth_require_totp=False, prepaid_sweep_seconds=0,
-    )  # fmt: skip
+        env={},
+        database_url=database_url,
+        data_dir=str(tmp_path),
+        ingest=False,
+        auth_require_totp=False,
+        prepaid_sweep_seconds=0,
+    )
 
 
 @pytest.fixture
@@ -116,8 +135,12 @@ def auth(settings: Settings, desk: Desk) -> Callable[[str], dict[str, str]]:
     roles = {name: role for name, role, _ in USERS}
 
     def headers(username: str) -> dict[str, str]:
-        token, _ = issue_access_token(settings, user_id=desk.users[username],
-                                      role=roles[username].value, now=datetime.now(UTC))  # fmt: skip
+        token, _ = issue_access_token(
+            settings,
+            user_id=desk.users[username],
+            role=roles[username].value,
+            now=datetime.now(UTC),
+        )
         return {"Authorization": f"Bearer {token}"}
 
     return headers

@@ -1,9 +1,11 @@
-// The customer's app: balance and days left, supply state, notices, usage, ledger, top-up.
+// The customer's app: balance and days left, supply state, notices, usage, ledger, top-up,
+// and their 95598 work orders (report a fault, follow it, rate it).
 import { lazy, Route, Router } from 'preact-iso';
 import { label, say, t, when, yuan } from '../../i18n';
 import { Show, Tabs, useAsync } from '../common';
 import { type Account, balance, ledger, loadDetail, mainAccount, notices, outages, type Supply, supply } from './data';
 import { TopUp } from './TopUp';
+import { MyOrder, MyOrders, ReportOrder } from '../servicedesk/CustomerOrders';
 
 const Usage = lazy(() => import('./Usage').then((m) => m.Usage));
 
@@ -163,6 +165,7 @@ export function Customer() {
           ['/usage', t('cust.tab.usage')],
           ['/ledger', t('cust.tab.ledger')],
           ['/topup', t('cust.tab.topup')],
+          ['/orders', t('cust.tab.orders')],
         ]}
       />
       <Show state={state}>
@@ -179,6 +182,9 @@ export function Customer() {
                 <Route path="/usage" component={Usage} account={account} />
                 <Route path="/ledger" component={Ledger} account={account} />
                 <Route path="/topup" component={TopUp} account={account} />
+                <Route path="/orders" component={MyOrders} />
+                <Route path="/orders/new" component={ReportOrder} accountId={account.id} address={d.customer.address} />
+                <Route path="/orders/:id" component={MyOrder} />
               </Router>
             </>
           );

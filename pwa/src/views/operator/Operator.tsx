@@ -1,5 +1,6 @@
 // The service centre (95598): disconnect review and approvals, arrears, live commands, offline
-// meters, the collection success rate, field flags for supervisors, and held readings.
+// meters, the collection success rate, field flags for supervisors, held readings, and the
+// 95598 work orders (queue, intake, detail, overdue work and indicators).
 import { Route, Router } from 'preact-iso';
 import { t } from '../../i18n';
 import { Tabs } from '../common';
@@ -8,6 +9,7 @@ import { FlagReview } from './FlagReview';
 import { CommandView, Commands } from './Commands';
 import { CollectionRate, OfflineMeters } from './Network';
 import { Quarantine } from './Quarantine';
+import { IndicatorsView, Intake, OrderView, Overdue, Queue } from '../servicedesk/Desk';
 
 export function Operator() {
   return (
@@ -15,6 +17,7 @@ export function Operator() {
       <Tabs
         base="/operator"
         tabs={[
+          ['/orders', t('op.tab.orders')],
           ['', t('op.tab.disconnect')],
           ['/arrears', t('op.tab.arrears')],
           ['/commands', t('op.tab.commands')],
@@ -22,6 +25,7 @@ export function Operator() {
           ['/rate', t('op.tab.rate')],
           ['/flags', t('op.tab.flags')],
           ['/held', t('op.tab.held')],
+          ['/indicators', t('op.tab.indicators')],
         ]}
       />
       <Router>
@@ -33,6 +37,11 @@ export function Operator() {
         <Route path="/rate" component={CollectionRate} />
         <Route path="/flags" component={FlagReview} />
         <Route path="/held" component={Quarantine} />
+        <Route path="/orders" component={Queue} />
+        <Route path="/orders/new" component={Intake} />
+        <Route path="/orders/:id" component={OrderView} />
+        <Route path="/overdue" component={Overdue} />
+        <Route path="/indicators" component={IndicatorsView} />
       </Router>
     </>
   );
