@@ -638,6 +638,7 @@ export const en: Record<string, string> = {
   'order.by_workflow': 'the workflow (deadline passed)',
   'order.satisfaction': 'Satisfaction',
   'op.tab.orders': 'Work orders',
+  'op.tab.overdue': 'Overdue',
   'op.tab.indicators': 'Indicators',
   'desk.queue': 'Work orders',
   'desk.new': 'New work order',

@@ -638,6 +638,7 @@ export const zh: Record<string, string> = {
   'order.by_workflow': '流程（超时自动）',
   'order.satisfaction': '满意度',
   'op.tab.orders': '工单',
+  'op.tab.overdue': '超时工单',
   'op.tab.indicators': '指标',
   'desk.queue': '工单',
   'desk.new': '新建工单',

@@ -191,7 +191,6 @@ export function homeFor(role: string | undefined): string {
   if (role && me.value?.totp_enrolment_required) return '/totp';
   if (role === 'customer') return '/customer';
   if (role === 'inspector') return '/inspector';
-  if (role === 'supervisor') return '/operator/overdue'; // overdue work orders and indicators
   if (role) return '/operator'; // operator, supervisor, admin
   return '/login';
 }

@@ -3,6 +3,7 @@
 // 95598 work orders (queue, intake, detail, overdue work and indicators).
 import { Route, Router } from 'preact-iso';
 import { t } from '../../i18n';
+import { me } from '../../lib/api';
 import { Tabs } from '../common';
 import { Arrears, Disconnect } from './Disconnect';
 import { FlagReview } from './FlagReview';
@@ -12,13 +13,24 @@ import { Quarantine } from './Quarantine';
 import { IndicatorsView, Intake, OrderView, Overdue, Queue } from '../servicedesk/Desk';
 
 export function Operator() {
+  // a supervisor lands on overdue work orders and the indicators (R65); the disconnect screen
+  // moves one tab along for them
+  const supervising = me.value?.role === 'supervisor';
   return (
     <>
       <Tabs
         base="/operator"
         tabs={[
-          ['/orders', t('op.tab.orders')],
-          ['', t('op.tab.disconnect')],
+          ...((supervising
+            ? [
+                ['', t('op.tab.overdue')],
+                ['/orders', t('op.tab.orders')],
+                ['/disconnect', t('op.tab.disconnect')],
+              ]
+            : [
+                ['/orders', t('op.tab.orders')],
+                ['', t('op.tab.disconnect')],
+              ]) as [string, string][]),
           ['/arrears', t('op.tab.arrears')],
           ['/commands', t('op.tab.commands')],
           ['/meters', t('op.tab.offline')],
@@ -29,7 +41,8 @@ export function Operator() {
         ]}
       />
       <Router>
-        <Route path="/" component={Disconnect} />
+        <Route path="/" component={supervising ? Overdue : Disconnect} />
+        <Route path="/disconnect" component={Disconnect} />
         <Route path="/arrears" component={Arrears} />
         <Route path="/commands" component={Commands} />
         <Route path="/commands/:id" component={CommandView} />
