@@ -143,6 +143,7 @@ class ErrorCode(TextCode):
     RECEIPT_NOT_GENUINE = "error.receipt_not_genuine"  # {channel}: token or signature wrong
     # 95598 work orders (backend/servicedesk/orders)
     ORDER_NOT_FOUND = "error.order_not_found"  # {order}
+    ORDER_KEY_REUSED = "error.order_key_reused"  # an Idempotency-Key already used for another
     ORDER_CHANGED = "error.order_changed"  # {order, version}: someone acted first; reload
     ORDER_CLOSED = "error.order_closed"  # {order}
     ORDER_NOT_CLOSED = "error.order_not_closed"  # {order}: rate or visit after closing

@@ -180,7 +180,7 @@ async def create_order(
     )  # fmt: skip
     if found is not None:
         if found.request_hash != digest:
-            raise Unprocessable(E.IDEMPOTENCY_KEY_REUSED,
+            raise Unprocessable(E.ORDER_KEY_REUSED,
                                 "Idempotency-Key was already used for another order")  # fmt: skip
         return await detail_view(session, wt.book, found, now_ms), False
     who = await _resolve(session, caller, body)

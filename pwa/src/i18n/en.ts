@@ -593,6 +593,7 @@ export const en: Record<string, string> = {
   'order.closed': 'Closed: {result}',
   'order.return_visit': 'Return visit: satisfaction {satisfaction} of 5',
   'order.rated': 'Customer rated it {satisfaction} of 5',
+  'error.order_key_reused': 'This request was already sent with different content. Start a new order.',
   'error.order_not_found': 'Work order {order} was not found.',
   'error.order_changed': 'Work order {order} was changed by someone else meanwhile. Reload it and decide again.',
   'error.order_closed': 'Work order {order} is already closed.',

@@ -593,6 +593,7 @@ export const zh: Record<string, string> = {
   'order.closed': '已办结：{result}',
   'order.return_visit': '回访：满意度 {satisfaction}/5',
   'order.rated': '客户评价 {satisfaction}/5',
+  'error.order_key_reused': '该请求已以不同内容提交过，请新建工单。',
   'error.order_not_found': '未找到工单 {order}。',
   'error.order_changed': '工单 {order} 已被他人处理，请刷新后再操作。',
   'error.order_closed': '工单 {order} 已办结。',

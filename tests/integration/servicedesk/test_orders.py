@@ -50,7 +50,7 @@ async def test_a_double_submitted_intake_makes_one_order(
     other = await client.post(
         f"{BASE}/orders", json={**body, "description": "别的"}, headers=headers
     )
-    assert (other.status_code, other.json()["code"]) == (422, "error.idempotency_key_reused")
+    assert (other.status_code, other.json()["code"]) == (422, "error.order_key_reused")
     listed = (await client.get(f"{BASE}/orders", headers=auth("op-zhao"))).json()
     assert listed["total"] == 1
 
