@@ -7,6 +7,7 @@ worked on, by whom, until when. Outage notices are what customers see in the app
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 
 import msgspec
@@ -183,7 +184,9 @@ async def finish_job(
         )
     )
     if order_id is not None and wt is not None:  # the fault's repair node is done
-        await orders.crew_event(session, caller, order_id, job_id, DoneBy.REPAIR, wt, now_ms)
+        # the order moved on by other hands meanwhile: the job still ends
+        with contextlib.suppress(Conflict, NotFound):
+            await orders.crew_event(session, caller, order_id, job_id, DoneBy.REPAIR, wt, now_ms)
     await session.commit()
     return job_view(row, now_ms)
 

@@ -355,3 +355,51 @@ async def test_intake_search_finds_customers_by_name_number_phone_address_and_ac
         assert [c["id"] for c in r.json()] == [desk.customers["wang"]], q
     r = await client.get(f"{BASE}/customers", params={"q": "王"}, headers=auth("cust-wang"))
     assert r.status_code == 403
+
+
+async def test_a_crew_finishes_its_job_even_when_the_order_was_closed_meanwhile(
+    client: AsyncTestClient, auth: Auth, desk: Desk, clock: Clock
+) -> None:
+    order = await take_call(client, auth, kind="fault", customer_id=desk.customers["zhou"])
+    path = f"{BASE}/orders/{order['id']}"
+    r = await client.post(
+        f"{path}/dispatch",
+        json={"version": 1, "crew_id": desk.users["crew-li"]},
+        headers=auth("op-zhao"),
+    )
+    assert r.status_code == 200
+    job = {
+        "client_id": str(uuid.uuid4()), "workers": ["李师傅"], "content": "巡视",
+        "area": "文三路南台区", "started_at": clock.ms, "expected_finish_at": clock.ms + HOUR_MS,
+        "work_order_id": order["id"],
+        "fix": {"latitude": 30.275, "longitude": 120.15, "accuracy_m": 8, "fix_at": clock.ms},
+    }  # fmt: skip
+    r = await client.post(f"{BASE}/repair-jobs", json=job, headers=auth("crew-li"))
+    assert r.status_code == 201
+    r = await client.post(
+        f"{path}/close", json={"version": 3, "result": "客户自行恢复"}, headers=auth("op-zhao")
+    )
+    assert r.json()["order"]["status"] == "closed"
+    clock.advance(30 * MINUTE_MS)
+    done = await client.post(
+        f"{BASE}/repair-jobs/{r.json()['order']['repair_job_id']}/finish",
+        json={"finished_at": clock.ms, "note": ""},
+        headers=auth("crew-li"),
+    )
+    assert (done.status_code, done.json()["status"]) == (200, "finished")
+
+
+async def test_a_crew_report_naming_an_order_it_was_not_sent_to_is_refused(
+    client: AsyncTestClient, auth: Auth, desk: Desk, clock: Clock
+) -> None:
+    order = await take_call(client, auth, kind="fault", customer_id=desk.customers["zhou"])
+    job = {
+        "client_id": str(uuid.uuid4()), "workers": ["李师傅"], "content": "巡视",
+        "area": "文三路南台区", "started_at": clock.ms, "expected_finish_at": clock.ms + HOUR_MS,
+        "work_order_id": order["id"],
+        "fix": {"latitude": 30.275, "longitude": 120.15, "accuracy_m": 8, "fix_at": clock.ms},
+    }  # fmt: skip
+    r = await client.post(f"{BASE}/repair-jobs", json=job, headers=auth("crew-li"))
+    assert (r.status_code, r.json()["code"]) == (404, "error.order_not_found")
+    jobs = await client.get(f"{BASE}/repair-jobs", headers=auth("crew-li"))
+    assert jobs.json() == []  # nothing half-recorded
