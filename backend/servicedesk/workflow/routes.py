@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar import get
 
 from backend.auth.guards import BACK_OFFICE, ApiController, requires_role
-from backend.servicedesk.workflow.schemas import WorkflowBook
+from backend.servicedesk.workflow.schemas import WorkflowBookOut
 from backend.servicedesk.workflow.service import shipped_book
 
 
@@ -14,6 +14,6 @@ class WorkflowController(ApiController):
     tags = ("servicedesk",)
 
     @get("/", guards=[requires_role(*BACK_OFFICE)], summary="Work-order workflows")
-    async def book(self) -> WorkflowBook:
+    async def book(self) -> WorkflowBookOut:
         """Every kind's nodes: role, deadline and unit, what happens on timeout."""
-        return shipped_book()
+        return WorkflowBookOut.of(shipped_book())

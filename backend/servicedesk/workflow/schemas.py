@@ -50,3 +50,19 @@ class WorkflowBook(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
             if w.kind is kind:
                 return w
         raise KeyError(kind)
+
+
+class WorkflowBookOut(msgspec.Struct, frozen=True, kw_only=True):
+    """The book as the API answers it: the working day as ``HH:MM`` local times."""
+
+    day_start: str
+    day_end: str
+    workflows: list[Workflow]
+
+    @classmethod
+    def of(cls, book: WorkflowBook) -> WorkflowBookOut:
+        return cls(
+            day_start=book.day_start.strftime("%H:%M"),
+            day_end=book.day_end.strftime("%H:%M"),
+            workflows=book.workflows,
+        )

@@ -183,3 +183,13 @@ async def test_indicators_match_a_hand_computed_day(
     assert (
         await client.get(f"{BASE}/indicators", params=day, headers=auth("cust-wang"))
     ).status_code == 403
+
+
+async def test_the_back_office_reads_the_workflow_book_and_customers_may_not(
+    client: AsyncTestClient, auth: Auth
+) -> None:
+    book = (await client.get(f"{BASE}/workflows", headers=auth("sup-sun"))).json()
+    assert (book["day_start"], book["day_end"]) == ("08:30", "17:30")
+    fault = next(w for w in book["workflows"] if w["kind"] == "fault")
+    assert [n["key"] for n in fault["nodes"]] == ["dispatch", "arrive", "repair", "close"]
+    assert (await client.get(f"{BASE}/workflows", headers=auth("cust-wang"))).status_code == 403
