@@ -42,7 +42,7 @@ export function Queue({ initial = 'open' }: { initial?: QueueFilter }) {
       </div>
       <div class="row" role="group" aria-label={t('desk.filter')}>
         {FILTERS.map((f) => (
-          <button key={f} type="button" aria-pressed={filter === f} class={filter === f ? 'primary' : undefined} onClick={() => setFilter(f)}>
+          <button key={f} type="button" aria-pressed={filter === f} onClick={() => setFilter(f)}>
             {t(`desk.filter.${f}`)}
           </button>
         ))}
@@ -145,7 +145,7 @@ export function Intake() {
         <ul class="list" data-testid="hits">
           {hits.map((c) => (
             <li key={c.id}>
-              <button type="button" class={who?.id === c.id ? 'primary' : undefined} onClick={() => setWho(c)}>
+              <button type="button" aria-pressed={who?.id === c.id} onClick={() => setWho(c)}>
                 {c.name} · {c.number} · {c.phone} · {c.address}
                 {c.open_orders > 0 && ` · ${t('desk.open_orders', { n: c.open_orders })}`}
               </button>

@@ -55,7 +55,6 @@ export function Stars({ value, onPick, name }: { value: number; onPick: (n: numb
           type="button"
           role="radio"
           aria-checked={value === n}
-          class={value === n ? 'primary' : undefined}
           onClick={() => onPick(n)}
           data-testid={`star-${n}`}
         >
