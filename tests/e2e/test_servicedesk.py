@@ -3,7 +3,10 @@ from the queue, dispatches a crew and closes it (zh-CN), and the customer rates 
 
 from __future__ import annotations
 
+import json
 import re
+import urllib.request
+import uuid
 
 import pytest
 from playwright.sync_api import expect
@@ -11,6 +14,7 @@ from playwright.sync_api import expect
 from tests.e2e.conftest import Phone, Server, log_in, shot
 
 pytestmark = pytest.mark.e2e
+REPAIR_SAVED = "抢修已登记"
 
 
 def test_a_customer_reports_a_fault_an_operator_takes_dispatches_closes_it_and_it_is_rated(
@@ -64,3 +68,44 @@ def test_a_customer_reports_a_fault_an_operator_takes_dispatches_closes_it_and_i
     codes = [e["code"] for e in held["timeline"]]
     assert codes == ["order.created", "order.taken", "order.dispatched", "order.closed",
                      "order.rated"]  # fmt: skip
+
+
+def test_a_crew_sees_the_fault_it_was_sent_to_and_its_arrival_moves_the_order_on(
+    phone: Phone, server: Server
+) -> None:
+    r = server.seeded.rounds["retry"]
+    stop = r.stops[0]
+    op = server.token("op-b")
+    crew_token = server.token(r.inspector)
+    crew_id = server.api("GET", "/me", crew_token)["id"]
+    req = urllib.request.Request(
+        f"{server.url}/api/servicedesk/orders", method="POST",
+        data=json.dumps({"kind": "fault", "channel": "phone", "description": "电表箱冒烟",
+                         "location": "文三路 4 号"}).encode(),
+        headers={"content-type": "application/json", "authorization": f"Bearer {op}",
+                 "Idempotency-Key": f"e2e-{uuid.uuid4()}"},
+    )  # fmt: skip
+    with urllib.request.urlopen(req, timeout=10) as answer:
+        order = json.loads(answer.read())["order"]
+    path = f"/servicedesk/orders/{order['id']}"
+    server.api("POST", f"{path}/dispatch", op, {"version": 1, "crew_id": crew_id})
+
+    page = phone(locale="zh-CN", geolocation=(stop.lat, stop.lon, 5)).new_page()
+    log_in(page, r.inspector, "/inspector")
+    page.get_by_role("link", name="派工单", exact=True).click()
+    item = page.get_by_test_id("crew-orders").get_by_role("listitem").filter(has_text="电表箱冒烟")
+    expect(item).to_contain_text("赶赴现场")
+    shot(page, "servicedesk-crew-zh")
+    item.get_by_test_id("report-arrival").click()
+    expect(page.get_by_test_id("repair-order")).to_have_text(f"工单 #{order['id']}")
+    page.fill("textarea[name=content]", "更换表箱进线开关")
+    page.fill("input[name=area]", "文三路 4 号台区")
+    page.get_by_role("button", name="提交").click()
+    expect(page.get_by_role("heading", name=REPAIR_SAVED)).to_be_visible()
+    page.get_by_role("link", name="待发送", exact=True).click()
+    expect(page.get_by_test_id("outbox-count")).to_have_text("0 条等待发送")
+    held = server.api("GET", path, op)
+    assert (held["order"]["node"], held["order"]["crew"]["id"]) == ("repair", crew_id)
+    assert held["order"]["repair_job_id"] is not None
+    assert [e["code"] for e in held["timeline"]][-1] == "order.crew_arrived"
+    server.api("POST", f"{path}/close", op, {"version": held["order"]["version"], "result": "ok"})

@@ -710,4 +710,9 @@ export const en: Record<string, string> = {
   'cust.orders.rate.send': 'Send my rating',
   'cust.orders.waiting': 'waiting for an operator',
   'cust.orders.rated': 'You rated it {stars}',
+  'insp.tab.orders': 'Dispatched',
+  'crew.orders': 'Work orders sent to me',
+  'crew.orders.none': 'Nothing dispatched to you.',
+  'crew.orders.arrived': 'On site: report the repair job',
+  'repair.for_order': 'For work order #{order}',
 };

@@ -710,4 +710,9 @@ export const zh: Record<string, string> = {
   'cust.orders.rate.send': '提交评价',
   'cust.orders.waiting': '等待坐席受理',
   'cust.orders.rated': '您的评价：{stars}',
+  'insp.tab.orders': '派工单',
+  'crew.orders': '派给我的工单',
+  'crew.orders.none': '暂无派工。',
+  'crew.orders.arrived': '已到现场：填报抢修',
+  'repair.for_order': '工单 #{order}',
 };
