@@ -22,7 +22,7 @@ from backend.field.grids.models import TransformerArea
 from backend.field.readings.schemas import GpsFix
 from backend.servicedesk.models import OutageKind, OutageNotice
 from backend.servicedesk.models import RepairJob as RepairJobRow
-from backend.servicedesk.orders import service as orders
+from backend.servicedesk.orders import decisions as orders
 from backend.servicedesk.orders.models import OrderStatus, WorkOrder
 from backend.servicedesk.schemas import (
     Outage,

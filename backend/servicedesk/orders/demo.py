@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from backend.accounts.models import Account, Customer
 from backend.auth.guards import Caller, load_caller
 from backend.auth.models import User
-from backend.servicedesk.orders import service
+from backend.servicedesk.orders import decisions, service
 from backend.servicedesk.orders.schemas import (
     OrderClose,
     OrderDispatch,
@@ -71,20 +71,20 @@ async def seed_orders(
         if new:
             made += 1
             t = now - 3 * DAY + 10 * 60_000
-            await service.close(s, op, oid, OrderClose(version=1, result="已解释年度阶梯电价"),
+            await decisions.close(s, op, oid, OrderClose(version=1, result="已解释年度阶梯电价"),
                                 wt, t)  # fmt: skip
-            await service.return_visit(s, op, oid, OrderReturnVisit(satisfaction=5), wt, t + H)
+            await decisions.return_visit(s, op, oid, OrderReturnVisit(satisfaction=5), wt, t + H)
         # a complaint handed to a colleague, then closed and visited
         oid, new = await intake("complaint", now - 2 * DAY, OrderKind.COMPLAINT,
                                 "投诉抄表员未按时抄表", c2, a2)  # fmt: skip
         if new:
             made += 1
             t = now - 2 * DAY + 20 * 60_000
-            await service.transfer(s, op, oid, OrderTransfer(version=1, to_user_id=op2.user_id,
+            await decisions.transfer(s, op, oid, OrderTransfer(version=1, to_user_id=op2.user_id,
                                    reason="交接班"), wt, t)  # fmt: skip
-            await service.close(s, op2, oid, OrderClose(version=2, result="已核实并向客户致歉"),
+            await decisions.close(s, op2, oid, OrderClose(version=2, result="已核实并向客户致歉"),
                                 wt, t + 3 * H)  # fmt: skip
-            await service.return_visit(s, op2, oid, OrderReturnVisit(satisfaction=3), wt,
+            await decisions.return_visit(s, op2, oid, OrderReturnVisit(satisfaction=3), wt,
                                        t + 4 * H)  # fmt: skip
         # a fault a crew repaired
         oid, new = await intake("fault", now - DAY, OrderKind.FAULT, "家中无电，邻居有电",
@@ -92,11 +92,13 @@ async def seed_orders(
         if new:
             made += 1
             t = now - DAY + 10 * 60_000
-            await service.dispatch(s, op, oid, OrderDispatch(version=1, crew_id=crew.user_id),
+            await decisions.dispatch(s, op, oid, OrderDispatch(version=1, crew_id=crew.user_id),
                                    wt, t)  # fmt: skip
-            await service.close(s, op, oid, OrderClose(version=await version(oid, t + H),
+            await decisions.close(s, op, oid, OrderClose(version=await version(oid, t + H),
                                 result="表后开关跳闸，已恢复"), wt, t + H)  # fmt: skip
-            await service.return_visit(s, op, oid, OrderReturnVisit(satisfaction=4), wt, t + 2 * H)
+            await decisions.return_visit(
+                s, op, oid, OrderReturnVisit(satisfaction=4), wt, t + 2 * H
+            )
         # open: a customer's report from the app nobody has taken yet
         report = OrderReport(description="楼道灯不亮，电表箱有焦味", account_id=a1,
                              location="文三路 1 号楼道")  # fmt: skip
@@ -116,5 +118,5 @@ async def seed_orders(
         _, new = await intake("fault-late", now - 2 * H, OrderKind.FAULT, "单相电压偏低",
                               c1, a1)  # fmt: skip
         made += new
-        await service.sweep(s, wt, now)
+        await decisions.sweep(s, wt, now)
     return made

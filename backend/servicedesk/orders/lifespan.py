@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 
 from backend.controllers import now_ms
-from backend.servicedesk.orders import service
+from backend.servicedesk.orders import decisions
 from backend.servicedesk.workflow.service import working_time
 from backend.settings import Settings
 
@@ -29,7 +29,7 @@ async def _run(app: Litestar) -> None:
         await asyncio.sleep(PERIOD_S)
         try:
             async with app.state.sessions() as session:
-                done = await service.sweep(session, wt, now_ms(app.state))
+                done = await decisions.sweep(session, wt, now_ms(app.state))
             if done.advanced or done.escalated:
                 log.info(
                     "work-order sweep: %d pushed on, %d escalated", done.advanced, done.escalated

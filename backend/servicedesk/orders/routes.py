@@ -14,7 +14,7 @@ from backend.auth.models import Role
 from backend.controllers import FieldApiController, answers, now_ms
 from backend.errors import Forbidden, Unprocessable
 from backend.paging import Id, Limit, Offset, SearchText
-from backend.servicedesk.orders import service
+from backend.servicedesk.orders import decisions, service
 from backend.servicedesk.orders.models import OrderStatus
 from backend.servicedesk.orders.schemas import (
     CustomerHit,
@@ -120,7 +120,7 @@ class WorkOrderController(FieldApiController):
         data: JSONBody[OrderAdvance],
     ) -> OrderDetail:  # fmt: skip
         """Own an order reported from the app: the first to take it owns it."""
-        return await service.take(db_session, caller, order_id, data, _wt(state), now_ms(state))
+        return await decisions.take(db_session, caller, order_id, data, _wt(state), now_ms(state))
 
     @post("/orders/{order_id:int}/advance", guards=[requires_role(*STAFF)],
           status_code=HTTP_200_OK, responses=ACT, summary="Node done")  # fmt: skip
@@ -129,7 +129,9 @@ class WorkOrderController(FieldApiController):
         data: JSONBody[OrderAdvance],
     ) -> OrderDetail:  # fmt: skip
         """The current node is done (by its role or the owner): on to the next."""
-        return await service.advance(db_session, caller, order_id, data, _wt(state), now_ms(state))
+        return await decisions.advance(
+            db_session, caller, order_id, data, _wt(state), now_ms(state)
+        )
 
     @post("/orders/{order_id:int}/transfer", guards=[requires_role(*STAFF)],
           status_code=HTTP_200_OK, responses=ACT, summary="Transfer ownership")  # fmt: skip
@@ -138,7 +140,9 @@ class WorkOrderController(FieldApiController):
         data: JSONBody[OrderTransfer],
     ) -> OrderDetail:  # fmt: skip
         """The owner (or a supervisor) hands the order on, with a reason; audited."""
-        return await service.transfer(db_session, caller, order_id, data, _wt(state), now_ms(state))
+        return await decisions.transfer(
+            db_session, caller, order_id, data, _wt(state), now_ms(state)
+        )
 
     @post("/orders/{order_id:int}/dispatch", guards=[requires_role(*BACK_OFFICE)],
           status_code=HTTP_200_OK, responses=ACT, summary="Dispatch a crew")  # fmt: skip
@@ -147,7 +151,9 @@ class WorkOrderController(FieldApiController):
         data: JSONBody[OrderDispatch],
     ) -> OrderDetail:  # fmt: skip
         """Send a crew to a fault; the crew's PDA report names the order and attaches."""
-        return await service.dispatch(db_session, caller, order_id, data, _wt(state), now_ms(state))
+        return await decisions.dispatch(
+            db_session, caller, order_id, data, _wt(state), now_ms(state)
+        )
 
     @post("/orders/{order_id:int}/close", guards=[requires_role(*STAFF)],
           status_code=HTTP_200_OK, responses=ACT, summary="Close with a result")  # fmt: skip
@@ -155,7 +161,7 @@ class WorkOrderController(FieldApiController):
         self, caller: CallerDep, db_session: DbSession, state: State, order_id: Id,
         data: JSONBody[OrderClose],
     ) -> OrderDetail:  # fmt: skip
-        return await service.close(db_session, caller, order_id, data, _wt(state), now_ms(state))
+        return await decisions.close(db_session, caller, order_id, data, _wt(state), now_ms(state))
 
     @post("/orders/{order_id:int}/return-visit", guards=[requires_role(*BACK_OFFICE)],
           status_code=HTTP_200_OK, summary="Record the return visit")  # fmt: skip
@@ -164,7 +170,7 @@ class WorkOrderController(FieldApiController):
         data: JSONBody[OrderReturnVisit],
     ) -> OrderDetail:  # fmt: skip
         """回访, once, after closing."""
-        return await service.return_visit(
+        return await decisions.return_visit(
             db_session, caller, order_id, data, _wt(state), now_ms(state)
         )
 
@@ -175,13 +181,13 @@ class WorkOrderController(FieldApiController):
         data: JSONBody[OrderRating],
     ) -> OrderDetail:  # fmt: skip
         """Satisfaction 1–5 from the customer, once."""
-        return await service.rate(db_session, caller, order_id, data, _wt(state), now_ms(state))
+        return await decisions.rate(db_session, caller, order_id, data, _wt(state), now_ms(state))
 
     @post("/orders/sweep", guards=[requires_role(Role.SUPERVISOR, Role.ADMIN)],
           status_code=HTTP_200_OK, summary="Apply passed deadlines now")  # fmt: skip
     async def sweep(self, db_session: DbSession, state: State) -> SweepResult:
         """What the background sweep does every minute: push on or escalate overdue nodes."""
-        return await service.sweep(db_session, _wt(state), now_ms(state))
+        return await decisions.sweep(db_session, _wt(state), now_ms(state))
 
     @get("/customers", guards=[requires_role(*BACK_OFFICE)], summary="Intake's customer search")
     async def customers(self, db_session: DbSession, q: SearchText) -> list[CustomerHit]:
