@@ -45,7 +45,10 @@ def route_handlers() -> list[Any]:
         PaymentOrderController,
     )
     from backend.prepaid.routes import PrepaidAccountController, PrepaidOperatorController
+    from backend.servicedesk.indicators.routes import IndicatorController
+    from backend.servicedesk.orders.routes import WorkOrderController
     from backend.servicedesk.routes import ServiceDeskController
+    from backend.servicedesk.workflow.routes import WorkflowController
     from backend.system.pwa import pwa_handler
     from backend.tariffs.routes import TariffAccountController, TariffController
 
@@ -73,6 +76,9 @@ def route_handlers() -> list[Any]:
         ServiceDeskController,
         TariffController,
         TariffAccountController,
+        WorkOrderController,
+        WorkflowController,
+        IndicatorController,
         pwa_handler(),  # last: the SPA fallback for every path that is not the API
     ]
 
@@ -84,10 +90,11 @@ def lifespan_hooks(settings: Settings) -> list[LifespanHook]:
     from backend.mqtt.lifespan import mqtt_lifespan
     from backend.prepaid import billing
     from backend.prepaid.lifespan import prepaid_lifespan
+    from backend.servicedesk.orders.lifespan import servicedesk_lifespan
 
     # what follows consumption after a committed reading: billing (read and bill in one pass)
     followers = [billing.on_readings_committed] if settings.prepaid_billing else []
-    return [mqtt_lifespan, metering_lifespan(followers), prepaid_lifespan]
+    return [mqtt_lifespan, metering_lifespan(followers), prepaid_lifespan, servicedesk_lifespan]
 
 
 def create_app(

@@ -29,6 +29,8 @@ from backend.prepaid import billing
 from backend.prepaid.models import Channel
 from backend.prepaid.topups import TopUpIn, top_up
 from backend.seed.store import seed_history  # a year of history: charts, tier, trend
+from backend.servicedesk.orders.demo import seed_orders
+from backend.servicedesk.workflow.service import working_time
 from backend.settings import Settings
 from backend.tariffs import service as tariffs
 from backend.tariffs.loader import DEFAULT_FILE, load_file
@@ -219,7 +221,14 @@ async def seed(settings: Settings, fleet: DemoFleet) -> list[str]:
         factory = session_factory(engine)
         await _key_account_tariff(factory, fleet, settings)
         await _opening_credit(factory, settings)
-        return await _seed_users(factory, fleet, settings.data_path)
+        lines = await _seed_users(factory, fleet, settings.data_path)
+        # 95598 work orders: open, overdue and closed ones, and the indicators they make
+        await seed_orders(
+            factory,
+            working_time(settings.prepaid_holiday_calendar, settings.timezone),
+            [m.customer_number for m in fleet.dlt645 + fleet.modbus],
+        )
+        return lines
     finally:
         await engine.dispose()
 

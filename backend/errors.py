@@ -146,6 +146,19 @@ class ErrorCode(TextCode):
     TARIFF_NOT_IN_FORCE = "error.tariff_not_in_force"  # {schedule} {day}
     TARIFF_CATEGORY_MISMATCH = "error.tariff_category_mismatch"  # {schedule} {category}
     TARIFF_ASSIGNMENT_EXISTS = "error.tariff_assignment_exists"  # {day} {schedule}
+    # 95598 work orders (backend/servicedesk/orders)
+    ORDER_NOT_FOUND = "error.order_not_found"  # {order}
+    ORDER_KEY_REUSED = "error.order_key_reused"  # an Idempotency-Key already used for another
+    ORDER_CHANGED = "error.order_changed"  # {order, version}: someone acted first; reload
+    ORDER_CLOSED = "error.order_closed"  # {order}
+    ORDER_NOT_CLOSED = "error.order_not_closed"  # {order}: rate or visit after closing
+    ORDER_RATED = "error.order_rated"  # {order}
+    RETURN_VISIT_DONE = "error.return_visit_done"  # {order}
+    ORDER_NOT_YOURS = "error.order_not_yours"  # {order, node, role}: neither owner nor the role
+    NODE_DONE_BY_OTHER = "error.node_done_by_other"  # {order, node, done_by}
+    ORDER_LINKED_TO_OUTAGE = "error.order_linked_to_outage"  # {order, outage}
+    USER_NOT_FOUND = "error.user_not_found"  # {user}
+    WRONG_ROLE_FOR_TASK = "error.wrong_role_for_task"  # {user, role}
     # limits before decoding (backend/system/limits.py)
     BODY_TOO_LARGE = "error.body_too_large"  # {limit_bytes}
     BODY_TOO_DEEP = "error.body_too_deep"  # {limit}: nesting levels

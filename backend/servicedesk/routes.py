@@ -21,6 +21,7 @@ from backend.servicedesk.schemas import (
     RepairJobFinish,
     RepairJobReport,
 )
+from backend.servicedesk.workflow.service import working_time
 
 CREWS = (Role.INSPECTOR, Role.SUPERVISOR, Role.OPERATOR)  # field staff carry the PDA (R50)
 CENTRE = (Role.SUPERVISOR, Role.OPERATOR, Role.ADMIN)  # the 95598 service centre
@@ -40,7 +41,8 @@ class ServiceDeskController(FieldApiController):
     ) -> Response[RepairJob]:
         """Sent by the crew's PDA on arrival; the service centre sees it at once. Idempotent
         by client_id: 201 when recorded, 200 with the same job for a resend."""
-        job, new = await service.report_job(db_session, caller, data, now_ms(state))
+        wt = working_time(state.settings.prepaid_holiday_calendar, state.settings.timezone)
+        job, new = await service.report_job(db_session, caller, data, now_ms(state), wt)
         return Response(job, status_code=HTTP_201_CREATED if new else HTTP_200_OK)
 
     @get("/repair-jobs", guards=[requires_role(*CREWS, *CENTRE)], summary="List repair jobs")
@@ -72,7 +74,8 @@ class ServiceDeskController(FieldApiController):
         self, caller: CallerDep, db_session: DbSession, state: State, job_id: Id,
         data: JSONBody[RepairJobFinish],
     ) -> RepairJob:  # fmt: skip
-        return await service.finish_job(db_session, caller, job_id, data, now_ms(state))
+        wt = working_time(state.settings.prepaid_holiday_calendar, state.settings.timezone)
+        return await service.finish_job(db_session, caller, job_id, data, now_ms(state), wt)
 
     @post(
         "/repair-jobs/{job_id:int}/extend",

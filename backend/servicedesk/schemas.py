@@ -25,6 +25,7 @@ class RepairJobReport(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     started_at: EpochMs
     expected_finish_at: EpochMs
     fix: GpsFix
+    work_order_id: RowId | None = None  # the fault order this crew was dispatched to
 
 
 class RepairJobFinish(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -51,6 +52,7 @@ class RepairJob(msgspec.Struct, kw_only=True):
     finish_note: str
     fix: GpsFix
     received_at: int
+    work_order_id: int | None = None
 
 
 class OutageCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

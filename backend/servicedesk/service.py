@@ -7,6 +7,7 @@ worked on, by whom, until when. Outage notices are what customers see in the app
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 
 import msgspec
@@ -21,6 +22,8 @@ from backend.field.grids.models import TransformerArea
 from backend.field.readings.schemas import GpsFix
 from backend.servicedesk.models import OutageKind, OutageNotice
 from backend.servicedesk.models import RepairJob as RepairJobRow
+from backend.servicedesk.orders import decisions as orders
+from backend.servicedesk.orders.models import OrderStatus, WorkOrder
 from backend.servicedesk.schemas import (
     Outage,
     OutageCreate,
@@ -30,12 +33,14 @@ from backend.servicedesk.schemas import (
     RepairJobFinish,
     RepairJobReport,
 )
+from backend.servicedesk.workflow.models import DoneBy
+from backend.servicedesk.workflow.service import WorkingTime
 from backend.types import from_epoch_ms, to_epoch_ms
 
 FUTURE_SLACK_MS = 5 * 60_000
 
 
-def job_view(row: RepairJobRow, now_ms: int) -> RepairJob:
+def job_view(row: RepairJobRow, now_ms: int, work_order_id: int | None = None) -> RepairJob:
     expected = to_epoch_ms(row.expected_finish_at)
     status = "finished" if row.finished_at else ("overdue" if expected < now_ms else "active")
     return RepairJob(
@@ -58,6 +63,7 @@ def job_view(row: RepairJobRow, now_ms: int) -> RepairJob:
             fix_at=row.fix_at,
         ),
         received_at=to_epoch_ms(row.created_at),
+        work_order_id=work_order_id,
     )
 
 
@@ -72,8 +78,9 @@ async def _check_area(session: AsyncSession, area_id: int | None) -> None:
 
 
 async def report_job(
-    session: AsyncSession, caller: Caller, body: RepairJobReport, now_ms: int
-) -> tuple[RepairJob, bool]:
+    session: AsyncSession, caller: Caller, body: RepairJobReport, now_ms: int,
+    wt: WorkingTime | None = None,
+) -> tuple[RepairJob, bool]:  # fmt: skip
     """Record a job; (job, True) when new, (job, False) for a resend of the same report."""
     digest = hashlib.sha256(msgspec.json.encode(body, order="sorted")).hexdigest()
     client_id = str(body.client_id)
@@ -121,11 +128,20 @@ async def report_job(
     )
     session.add(row)
     try:
+        await session.flush()
+        if body.work_order_id is not None and wt is not None:
+            # the crew arrived at the fault it was sent to: the order moves on (R66)
+            await orders.crew_event(
+                session, caller, body.work_order_id, row.id, DoneBy.ARRIVAL, wt, now_ms
+            )
         await session.commit()
     except IntegrityError:
         await session.rollback()
-        return await report_job(session, caller, body, now_ms)
-    return job_view(row, now_ms), True
+        return await report_job(session, caller, body, now_ms, wt)
+    except Exception:
+        await session.rollback()
+        raise
+    return job_view(row, now_ms, body.work_order_id), True
 
 
 async def _job(session: AsyncSession, caller: Caller, job_id: int) -> RepairJobRow:
@@ -141,8 +157,9 @@ async def get_job(session: AsyncSession, caller: Caller, job_id: int, now_ms: in
 
 
 async def finish_job(
-    session: AsyncSession, caller: Caller, job_id: int, body: RepairJobFinish, now_ms: int
-) -> RepairJob:
+    session: AsyncSession, caller: Caller, job_id: int, body: RepairJobFinish, now_ms: int,
+    wt: WorkingTime | None = None,
+) -> RepairJob:  # fmt: skip
     row = await _job(session, caller, job_id)
     if row.finished_at is not None:
         if to_epoch_ms(row.finished_at) == body.finished_at and row.finish_note == body.note:
@@ -161,6 +178,15 @@ async def finish_job(
         raise Invalid(E.IN_THE_FUTURE, "finished_at is in the future", field="finished_at")
     row.finished_at = from_epoch_ms(body.finished_at)
     row.finish_note = body.note
+    order_id = await session.scalar(
+        select(WorkOrder.id).where(
+            WorkOrder.repair_job_id == job_id, WorkOrder.status == OrderStatus.OPEN
+        )
+    )
+    if order_id is not None and wt is not None:  # the fault's repair node is done
+        # the order moved on by other hands meanwhile: the job still ends
+        with contextlib.suppress(Conflict, NotFound):
+            await orders.crew_event(session, caller, order_id, job_id, DoneBy.REPAIR, wt, now_ms)
     await session.commit()
     return job_view(row, now_ms)
 

@@ -3,7 +3,7 @@ category's), and an account may be assigned another schedule from a given day; a
 own tier terms (household-size allowance, first-cycle proration).
 
 Revision ID: 0015_tariff_assignments
-Revises: 0013_reading_holds
+Revises: 0014_servicedesk_orders
 Create Date: 2026-12-04
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 
 
 revision: str = '0015_tariff_assignments'
-down_revision: str | None = '0013_reading_holds'
+down_revision: str | None = '0014_servicedesk_orders'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

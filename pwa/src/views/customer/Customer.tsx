@@ -1,4 +1,5 @@
-// The customer's app: balance and days left, supply state, notices, usage, ledger, top-up.
+// The customer's app: balance and days left, supply state, notices, usage, ledger, top-up,
+// and their 95598 work orders (report a fault, follow it, rate it).
 import { lazy, Route, Router } from 'preact-iso';
 import { label, say, t, when, yuan } from '../../i18n';
 import { Show, Tabs, useAsync } from '../common';
@@ -6,6 +7,7 @@ import { type Account, balance, ledger, loadDetail, mainAccount, notices, outage
 import { BillView } from './Bill';
 import { TierCard } from './Tier';
 import { TopUp } from './TopUp';
+import { MyOrder, MyOrders, ReportOrder } from '../servicedesk/CustomerOrders';
 
 const Usage = lazy(() => import('./Usage').then((m) => m.Usage));
 
@@ -160,6 +162,7 @@ export function Customer() {
           ['/bill', t('cust.tab.bill')],
           ['/ledger', t('cust.tab.ledger')],
           ['/topup', t('cust.tab.topup')],
+          ['/orders', t('cust.tab.orders')],
         ]}
       />
       <Show state={state}>
@@ -177,6 +180,9 @@ export function Customer() {
                 <Route path="/bill" component={BillView} account={account} />
                 <Route path="/ledger" component={Ledger} account={account} />
                 <Route path="/topup" component={TopUp} account={account} />
+                <Route path="/orders" component={MyOrders} />
+                <Route path="/orders/new" component={ReportOrder} accountId={account.id} address={d.customer.address} />
+                <Route path="/orders/:id" component={MyOrder} />
               </Router>
             </>
           );

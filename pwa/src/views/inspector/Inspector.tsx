@@ -12,6 +12,7 @@ import { NearbyPopup } from './Nearby';
 import { OutboxView } from './OutboxView';
 import { Repair } from './Repair';
 import { RouteList } from './RouteList';
+import { CrewOrders } from '../servicedesk/CrewOrders';
 
 const RouteMap = lazy(() => import('./RouteMap').then((m) => m.RouteMap));
 
@@ -35,6 +36,7 @@ export function Inspector() {
           ['/outbox', t('insp.tab.outbox')],
           ['/flags', t('insp.tab.flags')],
           ['/repair', t('insp.tab.repair')],
+          ['/orders', t('insp.tab.orders')],
         ]}
       />
       {!path.startsWith('/inspector/meter/') && <NearbyPopup />}
@@ -45,6 +47,7 @@ export function Inspector() {
         <Route path="/outbox" component={OutboxView} />
         <Route path="/flags" component={Flags} />
         <Route path="/repair" component={Repair} />
+        <Route path="/orders" component={CrewOrders} />
       </Router>
     </>
   );

@@ -1,5 +1,6 @@
 // A repair job reported from the site (R50–R51): who, what, where, until when. Goes through the
 // outbox like a reading, so it is accepted with no signal and sent later.
+import { useLocation } from 'preact-iso';
 import { useMemo, useState } from 'preact/hooks';
 import { t } from '../../i18n';
 import { me, newId } from '../../lib/api';
@@ -12,6 +13,8 @@ export const REPAIR_URL = '/api/servicedesk/repair-jobs';
 
 export function Repair() {
   useGeolocation();
+  // a crew sent to a fault work order reports its arrival here (/inspector/repair?order=ID)
+  const orderId = Number(useLocation().query.order) || null;
   const [round, setRound] = useState(0);
   const clientId = useMemo(() => newId(), [round]);
   const [content, setContent] = useState('');
@@ -41,6 +44,7 @@ export function Repair() {
         started_at: now,
         expected_finish_at: now + Number(hours) * 3_600_000,
         fix: { latitude: fix.lat, longitude: fix.lon, accuracy_m: Math.max(fix.accuracy, 0.1), fix_at: fix.at },
+        ...(orderId ? { work_order_id: orderId } : {}),
       },
       label: content.trim().slice(0, 60),
       user: me.value?.id,
@@ -72,6 +76,7 @@ export function Repair() {
   return (
     <form class="card" onSubmit={submit} noValidate aria-labelledby="repair-title">
       <h1 id="repair-title">{t('repair.title')}</h1>
+      {orderId && <p data-testid="repair-order">{t('repair.for_order', { order: orderId })}</p>}
       <label>
         {t('repair.content')}
         <textarea name="content" rows={3} maxLength={2000} required value={content} onInput={(e) => setContent(e.currentTarget.value)} />

@@ -1,31 +1,48 @@
 // The service centre (95598): disconnect review and approvals, arrears, live commands, offline
-// meters, the collection success rate, field flags for supervisors, and held readings.
+// meters, the collection success rate, field flags for supervisors, held readings, and the
+// 95598 work orders (queue, intake, detail, overdue work and indicators).
 import { Route, Router } from 'preact-iso';
 import { t } from '../../i18n';
+import { me } from '../../lib/api';
 import { Tabs } from '../common';
 import { Arrears, Disconnect } from './Disconnect';
 import { FlagReview } from './FlagReview';
 import { CommandView, Commands } from './Commands';
 import { CollectionRate, OfflineMeters } from './Network';
 import { Quarantine } from './Quarantine';
+import { IndicatorsView, Intake, OrderView, Overdue, Queue } from '../servicedesk/Desk';
 
 export function Operator() {
+  // a supervisor lands on overdue work orders and the indicators (R65); the disconnect screen
+  // moves one tab along for them
+  const supervising = me.value?.role === 'supervisor';
   return (
     <>
       <Tabs
         base="/operator"
         tabs={[
-          ['', t('op.tab.disconnect')],
+          ...((supervising
+            ? [
+                ['', t('op.tab.overdue')],
+                ['/orders', t('op.tab.orders')],
+                ['/disconnect', t('op.tab.disconnect')],
+              ]
+            : [
+                ['/orders', t('op.tab.orders')],
+                ['', t('op.tab.disconnect')],
+              ]) as [string, string][]),
           ['/arrears', t('op.tab.arrears')],
           ['/commands', t('op.tab.commands')],
           ['/meters', t('op.tab.offline')],
           ['/rate', t('op.tab.rate')],
           ['/flags', t('op.tab.flags')],
           ['/held', t('op.tab.held')],
+          ['/indicators', t('op.tab.indicators')],
         ]}
       />
       <Router>
-        <Route path="/" component={Disconnect} />
+        <Route path="/" component={supervising ? Overdue : Disconnect} />
+        <Route path="/disconnect" component={Disconnect} />
         <Route path="/arrears" component={Arrears} />
         <Route path="/commands" component={Commands} />
         <Route path="/commands/:id" component={CommandView} />
@@ -33,6 +50,11 @@ export function Operator() {
         <Route path="/rate" component={CollectionRate} />
         <Route path="/flags" component={FlagReview} />
         <Route path="/held" component={Quarantine} />
+        <Route path="/orders" component={Queue} />
+        <Route path="/orders/new" component={Intake} />
+        <Route path="/orders/:id" component={OrderView} />
+        <Route path="/overdue" component={Overdue} />
+        <Route path="/indicators" component={IndicatorsView} />
       </Router>
     </>
   );

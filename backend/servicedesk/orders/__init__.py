@@ -1,0 +1,1 @@
+"""95598 work orders: intake from every channel, first-contact ownership, timeline, close."""

@@ -1,0 +1,1 @@
+"""Work-order workflows as data: nodes, roles, deadlines in working time, timeout actions."""

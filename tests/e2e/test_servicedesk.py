@@ -1,0 +1,111 @@
+"""95598 in Chromium: a customer reports a fault from the app (English), an operator takes it
+from the queue, dispatches a crew and closes it (zh-CN), and the customer rates it."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.request
+import uuid
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import Phone, Server, log_in, shot
+
+pytestmark = pytest.mark.e2e
+REPAIR_SAVED = "抢修已登记"
+
+
+def test_a_customer_reports_a_fault_an_operator_takes_dispatches_closes_it_and_it_is_rated(
+    phone: Phone, server: Server
+) -> None:
+    customer = phone(locale="en").new_page()
+    log_in(customer, "cust-topup", "/customer")
+    customer.get_by_role("link", name="Service", exact=True).click()
+    customer.get_by_test_id("report-fault").click()
+    customer.fill("textarea[name=description]", "No power in the whole flat since 8 pm")
+    customer.get_by_role("button", name="Send").dblclick()  # one intent: one order
+    customer.wait_for_url(re.compile(r".*/customer/orders/\d+$"))
+    order_id = int(customer.url.rsplit("/", 1)[1])
+    expect(customer.get_by_test_id("owner")).to_have_text("waiting for an operator")
+    expect(customer.get_by_test_id("timeline")).to_contain_text("Order taken")
+    shot(customer, "servicedesk-customer-reported-en")
+
+    operator = phone(locale="zh-CN").new_page()
+    log_in(operator, "op-a", "/operator")
+    operator.get_by_role("link", name="工单", exact=True).click()
+    queue = operator.get_by_test_id("queue")
+    expect(queue.get_by_role("listitem")).to_have_count(1)
+    expect(queue).to_contain_text("故障报修")
+    shot(operator, "servicedesk-queue-zh")
+    queue.get_by_role("link").first.click()
+    operator.get_by_test_id("take").click()
+    expect(operator.get_by_test_id("owner")).to_have_text("op-a")
+    operator.locator("select[name=crew]").select_option(index=1)
+    operator.get_by_test_id("dispatch").click()
+    expect(operator.get_by_test_id("timeline")).to_contain_text("已派工")
+    expect(operator.get_by_test_id("order-state")).to_contain_text("赶赴现场")
+    operator.fill("textarea[name=result]", "表箱内开关跳闸，已合闸恢复供电")
+    operator.get_by_test_id("close").click()
+    expect(operator.get_by_test_id("order-state")).to_have_text("已办结")
+    expect(operator.get_by_test_id("timeline")).to_contain_text("已办结：表箱内开关跳闸")
+    shot(operator, "servicedesk-closed-zh")
+
+    customer.reload()
+    expect(customer.get_by_test_id("result")).to_contain_text("表箱内开关跳闸")
+    customer.get_by_test_id("star-4").click()
+    customer.get_by_test_id("rate").click()
+    expect(customer.get_by_test_id("rated")).to_have_text("You rated it ★★★★")
+    shot(customer, "servicedesk-rated-en")
+
+    token = server.token("op-a")
+    held = server.api("GET", f"/servicedesk/orders/{order_id}", token)
+    assert (held["order"]["status"], held["order"]["satisfaction"]) == ("closed", 4)
+    assert held["order"]["channel"] == "pwa"
+    mine = server.api("GET", "/servicedesk/orders", server.token("cust-topup"))
+    assert [o["id"] for o in mine["items"]] == [order_id]  # the double tap made one order
+    codes = [e["code"] for e in held["timeline"]]
+    assert codes == ["order.created", "order.taken", "order.dispatched", "order.closed",
+                     "order.rated"]  # fmt: skip
+
+
+def test_a_crew_sees_the_fault_it_was_sent_to_and_its_arrival_moves_the_order_on(
+    phone: Phone, server: Server
+) -> None:
+    r = server.seeded.rounds["retry"]
+    stop = r.stops[0]
+    op = server.token("op-b")
+    crew_token = server.token(r.inspector)
+    crew_id = server.api("GET", "/me", crew_token)["id"]
+    req = urllib.request.Request(
+        f"{server.url}/api/servicedesk/orders", method="POST",
+        data=json.dumps({"kind": "fault", "channel": "phone", "description": "电表箱冒烟",
+                         "location": "文三路 4 号"}).encode(),
+        headers={"content-type": "application/json", "authorization": f"Bearer {op}",
+                 "Idempotency-Key": f"e2e-{uuid.uuid4()}"},
+    )  # fmt: skip
+    with urllib.request.urlopen(req, timeout=10) as answer:
+        order = json.loads(answer.read())["order"]
+    path = f"/servicedesk/orders/{order['id']}"
+    server.api("POST", f"{path}/dispatch", op, {"version": 1, "crew_id": crew_id})
+
+    page = phone(locale="zh-CN", geolocation=(stop.lat, stop.lon, 5)).new_page()
+    log_in(page, r.inspector, "/inspector")
+    page.get_by_role("link", name="派工单", exact=True).click()
+    item = page.get_by_test_id("crew-orders").get_by_role("listitem").filter(has_text="电表箱冒烟")
+    expect(item).to_contain_text("赶赴现场")
+    shot(page, "servicedesk-crew-zh")
+    item.get_by_test_id("report-arrival").click()
+    expect(page.get_by_test_id("repair-order")).to_have_text(f"工单 #{order['id']}")
+    page.fill("textarea[name=content]", "更换表箱进线开关")
+    page.fill("input[name=area]", "文三路 4 号台区")
+    page.get_by_role("button", name="提交").click()
+    expect(page.get_by_role("heading", name=REPAIR_SAVED)).to_be_visible()
+    page.get_by_role("link", name="待发送", exact=True).click()
+    expect(page.get_by_test_id("outbox-count")).to_have_text("0 条等待发送")
+    held = server.api("GET", path, op)
+    assert (held["order"]["node"], held["order"]["crew"]["id"]) == ("repair", crew_id)
+    assert held["order"]["repair_job_id"] is not None
+    assert [e["code"] for e in held["timeline"]][-1] == "order.crew_arrived"
+    server.api("POST", f"{path}/close", op, {"version": held["order"]["version"], "result": "ok"})
