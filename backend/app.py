@@ -36,6 +36,7 @@ def route_handlers() -> list[Any]:
     from backend.field.grids.routes import GridController
     from backend.field.readings.routes import FieldReadingController
     from backend.field.tracks.routes import FieldMapController
+    from backend.keyaccounts.routes import KeyAccountController
     from backend.metering.quarantine.routes import QuarantineController
     from backend.metering.routes import MeterController, MeteringController
     from backend.prepaid.channels.routes import ReceiptController
@@ -70,6 +71,7 @@ def route_handlers() -> list[Any]:
         FieldBookController,
         FieldMapController,
         ServiceDeskController,
+        KeyAccountController,
         pwa_handler(),  # last: the SPA fallback for every path that is not the API
     ]
 
