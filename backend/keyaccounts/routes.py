@@ -155,7 +155,7 @@ class KeyAccountController(FieldApiController):
         self,
         caller: CallerDep,
         db_session: DbSession,
-        from_: Annotated[date | None, QueryParameter(query="from")] = None,
+        from_: Annotated[date | None, QueryParameter(name="from")] = None,
         to: OptDate = None,
     ) -> list[VisitOut]:
         return await portfolio.my_visits(db_session, caller, from_, to)

@@ -6,6 +6,7 @@ import { type Account, balance, ledger, loadDetail, mainAccount, notices, outage
 import { TopUp } from './TopUp';
 
 const Usage = lazy(() => import('./Usage').then((m) => m.Usage));
+const MyManager = lazy(() => import('../keyaccounts/MyManager').then((m) => m.MyManager));
 
 /** Days of credit at the recent spend rate; under a day in hours, never "0 days". */
 function daysLeft(days: number | null): string {
@@ -163,6 +164,7 @@ export function Customer() {
           ['/usage', t('cust.tab.usage')],
           ['/ledger', t('cust.tab.ledger')],
           ['/topup', t('cust.tab.topup')],
+          ['/manager', t('ka.tab.manager')],
         ]}
       />
       <Show state={state}>
@@ -179,6 +181,7 @@ export function Customer() {
                 <Route path="/usage" component={Usage} account={account} />
                 <Route path="/ledger" component={Ledger} account={account} />
                 <Route path="/topup" component={TopUp} account={account} />
+                <Route path="/manager" component={MyManager} />
               </Router>
             </>
           );

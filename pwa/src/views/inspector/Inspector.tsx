@@ -14,6 +14,9 @@ import { Repair } from './Repair';
 import { RouteList } from './RouteList';
 
 const RouteMap = lazy(() => import('./RouteMap').then((m) => m.RouteMap));
+const Portfolio = lazy(() => import('../keyaccounts/Portfolio').then((m) => m.Portfolio));
+const Customer360 = lazy(() => import('../keyaccounts/Customer360').then((m) => m.Customer360));
+const Visits = lazy(() => import('../keyaccounts/Visits').then((m) => m.Visits));
 
 export function Inspector() {
   const { path } = useLocation();
@@ -35,6 +38,8 @@ export function Inspector() {
           ['/outbox', t('insp.tab.outbox')],
           ['/flags', t('insp.tab.flags')],
           ['/repair', t('insp.tab.repair')],
+          ['/portfolio', t('ka.tab.portfolio')],
+          ['/visits', t('ka.tab.visits')],
         ]}
       />
       {!path.startsWith('/inspector/meter/') && <NearbyPopup />}
@@ -45,6 +50,9 @@ export function Inspector() {
         <Route path="/outbox" component={OutboxView} />
         <Route path="/flags" component={Flags} />
         <Route path="/repair" component={Repair} />
+        <Route path="/portfolio" component={Portfolio} />
+        <Route path="/customer/:id" component={Customer360} />
+        <Route path="/visits" component={Visits} />
       </Router>
     </>
   );
