@@ -10,6 +10,7 @@ import os
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 from zoneinfo import ZoneInfo
@@ -23,6 +24,7 @@ from backend.auth.schemas import UserCreate
 from backend.auth.service import create_user
 from backend.db import create_engine, session_factory
 from backend.field.grids.models import Grid, TransformerArea
+from backend.keyaccounts.demo import seed_portfolio
 from backend.metering.models import Agent, Meter, MeterStatus
 from backend.prepaid.models import Channel
 from backend.prepaid.topups import TopUpIn, top_up
@@ -201,7 +203,14 @@ async def seed(settings: Settings, fleet: DemoFleet) -> list[str]:
         )
         factory = session_factory(engine)
         await _opening_credit(factory, settings)
-        return await _seed_users(factory, fleet, settings.data_path)
+        lines = await _seed_users(factory, fleet, settings.data_path)
+        # key accounts named to the demo's customer manager (docs/key-accounts.md)
+        await seed_portfolio(
+            engine, manager="inspector", grid_code=GRID_CODE, prefix="KAXH",
+            origin=(BASE_LAT + 0.01, BASE_LON + 0.01), phone="0571-87009999",
+            tz=ZoneInfo(settings.timezone), now=datetime.now(UTC),
+        )  # fmt: skip
+        return lines
     finally:
         await engine.dispose()
 

@@ -1,0 +1,281 @@
+"""A key-account portfolio a manager can work through (the demo and the browser tests).
+
+Five customers in one grid, named to one manager, each with a profile and nine weeks of daily
+readings that go through the real path (readings → consumption → billing), shaped so that the
+manager's list shows each kind of alert: a drop, a jump, arrears, an expiring contract, and
+one customer with nothing to report; a visit planned for today; then a segmentation run.
+Idempotent: customers that exist are left alone.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from backend.accounts.models import Account, AccountKind, Customer, CustomerCategory
+from backend.auth.models import User
+from backend.db import session_factory
+from backend.importer.schemas import CustomerRow, MeterRow
+from backend.importer.service import ImportOptions, upsert_customer, upsert_meter
+from backend.keyaccounts import service
+from backend.keyaccounts.models import (
+    CustomerProfile,
+    ManagerCard,
+    OrgType,
+    Visit,
+    VisitStatus,
+    VoltageLevel,
+)
+from backend.metering.consumption import on_readings_committed
+from backend.metering.models import Meter, Reading
+from backend.prepaid.billing import bill_meters
+from backend.prepaid.models import Channel
+from backend.prepaid.topups import TopUpIn, top_up
+
+DAYS = 63  # 56 days of the usual and the last 7
+DEMO_NAMESPACE = uuid.UUID("6f1d6b1e-7d0a-4c55-9d1f-4b1f5a0c0017")
+
+
+@dataclass(frozen=True)
+class DemoKeyAccount:
+    suffix: str
+    name: str
+    category: CustomerCategory
+    kind: AccountKind
+    usual_kwh: int  # a day
+    recent_kwh: int  # a day over the last week
+    credit_fen: int  # opening top-up (prepaid)
+    profile: dict[str, Any]
+
+
+def portfolio(today: date) -> list[DemoKeyAccount]:
+    return [
+        DemoKeyAccount(
+            "01",
+            "市第一人民医院",
+            CustomerCategory.NON_RESIDENTIAL_LIGHTING,
+            AccountKind.PREPAID,
+            900,
+            920,
+            50_000_000,
+            {
+                "org_type": OrgType.PUBLIC_SERVICE,
+                "capacity_kva": 2500,
+                "voltage_level": VoltageLevel.KV10,
+                "industry_code": "Q8411",
+                "technical_contact": "王建国",
+                "technical_phone": "0571-87000001",
+                "billing_contact": "李敏",
+                "billing_phone": "0571-87000002",
+                "contract_expires_on": today + timedelta(days=40),
+            },
+        ),
+        DemoKeyAccount(
+            "02",
+            "华东精密机械厂",
+            CustomerCategory.LARGE_INDUSTRY,
+            AccountKind.PREPAID,
+            2000,
+            700,
+            80_000_000,
+            {
+                "org_type": OrgType.INDUSTRIAL,
+                "capacity_kva": 4000,
+                "new_capacity_kva": 4000,
+                "voltage_level": VoltageLevel.KV10,
+                "industry_code": "C3411",
+                "industrial_park": "西湖科技园",
+                "technical_contact": "赵工",
+                "technical_phone": "13900000002",
+                "billing_contact": "钱会计",
+                "billing_phone": "13900000003",
+                "contract_expires_on": today + timedelta(days=400),
+            },
+        ),
+        DemoKeyAccount(
+            "03",
+            "阳光花园小区",
+            CustomerCategory.RESIDENTIAL,
+            AccountKind.PREPAID,
+            400,
+            410,
+            20_000_000,
+            {
+                "org_type": OrgType.RESIDENTIAL_COMMUNITY,
+                "households": 2400,
+                "voltage_level": VoltageLevel.V380,
+                "industry_code": "K7020",
+                "technical_contact": "物业 孙经理",
+                "technical_phone": "13900000004",
+            },
+        ),
+        DemoKeyAccount(
+            "04",
+            "西湖区农业农村局",
+            CustomerCategory.AGRICULTURAL,
+            AccountKind.POSTPAID,
+            150,
+            150,
+            0,
+            {
+                "org_type": OrgType.AGRICULTURE_AUTHORITY,
+                "capacity_kva": 315,
+                "voltage_level": VoltageLevel.V380,
+                "industry_code": "S9221",
+                "billing_contact": "周科长",
+                "billing_phone": "0571-87000005",
+            },
+        ),
+        DemoKeyAccount(
+            "05",
+            "恒丰商贸中心",
+            CustomerCategory.COMMERCIAL,
+            AccountKind.PREPAID,
+            300,
+            620,
+            20_000_000,
+            {
+                "org_type": OrgType.COMMERCIAL,
+                "capacity_kva": 800,
+                "voltage_level": VoltageLevel.KV10,
+                "industry_code": "F5211",
+                "technical_contact": "吴主管",
+                "technical_phone": "13900000006",
+            },
+        ),
+    ]
+
+
+async def seed_portfolio(
+    engine: AsyncEngine,
+    *,
+    manager: str,
+    grid_code: str,
+    prefix: str,
+    origin: tuple[float, float],
+    phone: str,
+    tz: ZoneInfo,
+    now: datetime,
+) -> list[str]:
+    """Create the portfolio (customer numbers ``{prefix}01`` …); returns the numbers."""
+    sessions = session_factory(engine)
+    today = now.astimezone(tz).date()
+    accounts = portfolio(today)
+    numbers = [f"{prefix}{a.suffix}" for a in accounts]
+    async with sessions() as session:
+        manager_id = await session.scalar(select(User.id).where(User.username == manager))
+        if manager_id is None:
+            raise LookupError(f"no user {manager!r}")
+        have = set(
+            await session.scalars(
+                select(Account.number).where(Account.number.in_([f"KA{n}" for n in numbers]))
+            )
+        )
+        if len(have) == len(numbers):
+            return numbers
+        if await session.get(ManagerCard, manager_id) is None:
+            session.add(ManagerCard(user_id=manager_id, phone=phone))
+        for i, a in enumerate(accounts):
+            number = numbers[i]
+            lat, lon = origin[0] + i * 0.002, origin[1] + i * 0.002
+            await upsert_customer(
+                session,
+                CustomerRow(
+                    number=number,
+                    name=a.name,
+                    category=a.category,
+                    phone=phone,
+                    address=f"杭州市西湖区文一路{i * 20 + 8}号",
+                    latitude=lat,
+                    longitude=lon,
+                    grid_code=grid_code,
+                    account_number=f"KA{number}",
+                    account_kind=a.kind,
+                ),
+                ImportOptions(tz),
+            )
+            await upsert_meter(
+                session,
+                MeterRow(
+                    meter_id=f"M-KA-{number}",
+                    customer_number=number,
+                    protocol="manual",
+                    account_number=f"KA{number}",
+                    latitude=lat,
+                    longitude=lon,
+                ),
+                ImportOptions(tz),
+            )
+            customer_id = await session.scalar(select(Customer.id).where(Customer.number == number))
+            session.add(
+                CustomerProfile(
+                    customer_id=customer_id, manager_id=manager_id, updated_by="demo", **a.profile
+                )
+            )
+        await session.commit()
+    # nine weeks of midnight readings, through the derived-data path and billing
+    start = today - timedelta(days=DAYS)
+    midnight = datetime(start.year, start.month, start.day, tzinfo=tz)
+    async with sessions() as session:
+        meters = {
+            m.meter_id: m
+            for m in await session.scalars(
+                select(Meter).where(Meter.meter_id.in_([f"M-KA-{n}" for n in numbers]))
+            )
+        }
+        account_rows = {
+            a.number: a
+            for a in await session.scalars(
+                select(Account).where(Account.number.in_([f"KA{n}" for n in numbers]))
+            )
+        }
+    affected: list[tuple[int, str, int, int]] = []
+    for i, a in enumerate(accounts):
+        meter = meters[f"M-KA-{numbers[i]}"]
+        value, rows = 1_000_000, []
+        for d in range(DAYS + 1):
+            ts = int((midnight + timedelta(days=d)).timestamp() * 1000)
+            row = {"meter_pk": meter.id, "quantity": "energy_import", "ts": ts, "value": value}
+            rows.append({**row, "quality": "good", "source": "ami", "received_at": ts})
+            kwh = a.recent_kwh if d >= DAYS - 7 else a.usual_kwh
+            value += kwh * 1000 + (d % 3) * 1000  # a little day-to-day wobble
+        async with engine.begin() as conn:
+            await conn.execute(insert(Reading), rows)
+        affected.append((meter.id, "energy_import", int(midnight.timestamp() * 1000), ts))
+        if a.kind is AccountKind.PREPAID:
+            await top_up(
+                sessions,
+                account_rows[f"KA{numbers[i]}"],
+                f"demo-ka-{numbers[i]}",
+                TopUpIn(amount_fen=a.credit_fen, channel=Channel.COUNTER),
+                actor="demo",
+                tz=tz,
+            )
+    await on_readings_committed(engine, affected, timezone=str(tz))
+    await bill_meters(sessions, {pk: None for pk, *_ in affected}, tz)
+    async with sessions() as session:
+        first = await session.scalar(
+            select(Meter.customer_id).where(Meter.meter_id == f"M-KA-{numbers[0]}")
+        )
+        assert first is not None
+        client_id = str(uuid.uuid5(DEMO_NAMESPACE, f"{prefix}:{manager}"))
+        if await session.scalar(select(Visit.id).where(Visit.client_id == client_id)) is None:
+            session.add(
+                Visit(
+                    client_id=client_id,
+                    customer_id=first,
+                    manager_id=manager_id,
+                    planned_for=today,
+                    purpose="季度走访：合同续签与用电安全检查",
+                    status=VisitStatus.PLANNED,
+                )
+            )
+            await session.commit()
+        await service.recompute(session, now)
+    return numbers
