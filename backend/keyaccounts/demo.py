@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from backend.accounts.models import Account, AccountKind, Customer, CustomerCategory
 from backend.auth.models import User
@@ -34,8 +34,9 @@ from backend.keyaccounts.models import (
 )
 from backend.metering.consumption import on_readings_committed
 from backend.metering.models import Meter, Reading
+from backend.prepaid import ledger
 from backend.prepaid.billing import bill_meters
-from backend.prepaid.models import Channel
+from backend.prepaid.models import Channel, EntryKind
 from backend.prepaid.topups import TopUpIn, top_up
 
 DAYS = 63  # 56 days of the usual and the last 7
@@ -52,6 +53,7 @@ class DemoKeyAccount:
     recent_kwh: int  # a day over the last week
     credit_fen: int  # opening top-up (prepaid)
     profile: dict[str, Any]
+    arrears_fen: int = 0  # carried over from the previous system (postpaid)
 
 
 def portfolio(today: date) -> list[DemoKeyAccount]:
@@ -131,6 +133,7 @@ def portfolio(today: date) -> list[DemoKeyAccount]:
                 "billing_contact": "周科长",
                 "billing_phone": "0571-87000005",
             },
+            arrears_fen=86_000,
         ),
         DemoKeyAccount(
             "05",
@@ -150,6 +153,94 @@ def portfolio(today: date) -> list[DemoKeyAccount]:
             },
         ),
     ]
+
+
+async def _create(
+    sessions: async_sessionmaker[AsyncSession],
+    accounts: list[DemoKeyAccount],
+    numbers: list[str],
+    manager_id: int,
+    grid_code: str,
+    origin: tuple[float, float],
+    phone: str,
+    tz: ZoneInfo,
+) -> None:
+    async with sessions() as session:
+        if await session.get(ManagerCard, manager_id) is None:
+            session.add(ManagerCard(user_id=manager_id, phone=phone))
+        for i, a in enumerate(accounts):
+            number = numbers[i]
+            lat, lon = origin[0] + i * 0.002, origin[1] + i * 0.002
+            row = CustomerRow(
+                number=number, name=a.name, category=a.category, phone=phone,
+                address=f"杭州市西湖区文一路{i * 20 + 8}号", latitude=lat, longitude=lon,
+                grid_code=grid_code, account_number=f"KA{number}", account_kind=a.kind,
+            )  # fmt: skip
+            await upsert_customer(session, row, ImportOptions(tz))
+            meter = MeterRow(
+                meter_id=f"M-KA-{number}", customer_number=number, protocol="manual",
+                account_number=f"KA{number}", latitude=lat, longitude=lon,
+            )  # fmt: skip
+            await upsert_meter(session, meter, ImportOptions(tz))
+            customer_id = await session.scalar(select(Customer.id).where(Customer.number == number))
+            session.add(
+                CustomerProfile(
+                    customer_id=customer_id, manager_id=manager_id, updated_by="demo", **a.profile
+                )
+            )
+        await session.commit()
+
+
+async def _history(
+    engine: AsyncEngine,
+    accounts: list[DemoKeyAccount],
+    numbers: list[str],
+    today: date,
+    tz: ZoneInfo,
+) -> None:
+    """Nine weeks of midnight readings, through the derived-data path and billing; opening
+    credit (prepaid) or arrears carried over (postpaid) in the ledger."""
+    sessions = session_factory(engine)
+    start = today - timedelta(days=DAYS)
+    midnight = datetime(start.year, start.month, start.day, tzinfo=tz)
+    async with sessions() as session:
+        meters = {
+            m.meter_id: m
+            for m in await session.scalars(
+                select(Meter).where(Meter.meter_id.in_([f"M-KA-{n}" for n in numbers]))
+            )
+        }
+        rows_by_number = {
+            a.number: a
+            for a in await session.scalars(
+                select(Account).where(Account.number.in_([f"KA{n}" for n in numbers]))
+            )
+        }
+    affected: list[tuple[int, str, int, int]] = []
+    for number, a in zip(numbers, accounts, strict=True):
+        meter, account = meters[f"M-KA-{number}"], rows_by_number[f"KA{number}"]
+        value, rows, ts = 1_000_000, [], 0
+        for d in range(DAYS + 1):
+            ts = int((midnight + timedelta(days=d)).timestamp() * 1000)
+            row = {"meter_pk": meter.id, "quantity": "energy_import", "ts": ts, "value": value}
+            rows.append({**row, "quality": "good", "source": "ami", "received_at": ts})
+            kwh = a.recent_kwh if d >= DAYS - 7 else a.usual_kwh
+            value += kwh * 1000 + (d % 3) * 1000  # a little day-to-day wobble
+        async with engine.begin() as conn:
+            await conn.execute(insert(Reading), rows)
+        affected.append((meter.id, "energy_import", int(midnight.timestamp() * 1000), ts))
+        if a.credit_fen:
+            body = TopUpIn(amount_fen=a.credit_fen, channel=Channel.COUNTER)
+            await top_up(sessions, account, f"demo-ka-{number}", body, actor="demo", tz=tz)
+        if a.arrears_fen:
+            async with sessions() as session:
+                await ledger.post(
+                    session, account.id, EntryKind.ADJUSTMENT, -a.arrears_fen, actor="demo",
+                    memo="迁移欠费 arrears carried over at migration",
+                )  # fmt: skip
+                await session.commit()
+    await on_readings_committed(engine, affected, timezone=str(tz))
+    await bill_meters(sessions, {pk: None for pk, *_ in affected}, tz)
 
 
 async def seed_portfolio(
@@ -172,110 +263,20 @@ async def seed_portfolio(
         manager_id = await session.scalar(select(User.id).where(User.username == manager))
         if manager_id is None:
             raise LookupError(f"no user {manager!r}")
-        have = set(
-            await session.scalars(
-                select(Account.number).where(Account.number.in_([f"KA{n}" for n in numbers]))
+        done = await session.scalar(select(Account.id).where(Account.number == f"KA{numbers[0]}"))
+    if done is not None:
+        return numbers
+    await _create(sessions, accounts, numbers, manager_id, grid_code, origin, phone, tz)
+    await _history(engine, accounts, numbers, today, tz)
+    async with sessions() as session:
+        first = await session.scalar(select(Customer.id).where(Customer.number == numbers[0]))
+        session.add(
+            Visit(
+                client_id=str(uuid.uuid5(DEMO_NAMESPACE, f"{prefix}:{manager}")),
+                customer_id=first, manager_id=manager_id, planned_for=today,
+                purpose="季度走访：合同续签与用电安全检查", status=VisitStatus.PLANNED,
             )
-        )
-        if len(have) == len(numbers):
-            return numbers
-        if await session.get(ManagerCard, manager_id) is None:
-            session.add(ManagerCard(user_id=manager_id, phone=phone))
-        for i, a in enumerate(accounts):
-            number = numbers[i]
-            lat, lon = origin[0] + i * 0.002, origin[1] + i * 0.002
-            await upsert_customer(
-                session,
-                CustomerRow(
-                    number=number,
-                    name=a.name,
-                    category=a.category,
-                    phone=phone,
-                    address=f"杭州市西湖区文一路{i * 20 + 8}号",
-                    latitude=lat,
-                    longitude=lon,
-                    grid_code=grid_code,
-                    account_number=f"KA{number}",
-                    account_kind=a.kind,
-                ),
-                ImportOptions(tz),
-            )
-            await upsert_meter(
-                session,
-                MeterRow(
-                    meter_id=f"M-KA-{number}",
-                    customer_number=number,
-                    protocol="manual",
-                    account_number=f"KA{number}",
-                    latitude=lat,
-                    longitude=lon,
-                ),
-                ImportOptions(tz),
-            )
-            customer_id = await session.scalar(select(Customer.id).where(Customer.number == number))
-            session.add(
-                CustomerProfile(
-                    customer_id=customer_id, manager_id=manager_id, updated_by="demo", **a.profile
-                )
-            )
+        )  # fmt: skip
         await session.commit()
-    # nine weeks of midnight readings, through the derived-data path and billing
-    start = today - timedelta(days=DAYS)
-    midnight = datetime(start.year, start.month, start.day, tzinfo=tz)
-    async with sessions() as session:
-        meters = {
-            m.meter_id: m
-            for m in await session.scalars(
-                select(Meter).where(Meter.meter_id.in_([f"M-KA-{n}" for n in numbers]))
-            )
-        }
-        account_rows = {
-            a.number: a
-            for a in await session.scalars(
-                select(Account).where(Account.number.in_([f"KA{n}" for n in numbers]))
-            )
-        }
-    affected: list[tuple[int, str, int, int]] = []
-    for i, a in enumerate(accounts):
-        meter = meters[f"M-KA-{numbers[i]}"]
-        value, rows = 1_000_000, []
-        for d in range(DAYS + 1):
-            ts = int((midnight + timedelta(days=d)).timestamp() * 1000)
-            row = {"meter_pk": meter.id, "quantity": "energy_import", "ts": ts, "value": value}
-            rows.append({**row, "quality": "good", "source": "ami", "received_at": ts})
-            kwh = a.recent_kwh if d >= DAYS - 7 else a.usual_kwh
-            value += kwh * 1000 + (d % 3) * 1000  # a little day-to-day wobble
-        async with engine.begin() as conn:
-            await conn.execute(insert(Reading), rows)
-        affected.append((meter.id, "energy_import", int(midnight.timestamp() * 1000), ts))
-        if a.kind is AccountKind.PREPAID:
-            await top_up(
-                sessions,
-                account_rows[f"KA{numbers[i]}"],
-                f"demo-ka-{numbers[i]}",
-                TopUpIn(amount_fen=a.credit_fen, channel=Channel.COUNTER),
-                actor="demo",
-                tz=tz,
-            )
-    await on_readings_committed(engine, affected, timezone=str(tz))
-    await bill_meters(sessions, {pk: None for pk, *_ in affected}, tz)
-    async with sessions() as session:
-        first = await session.scalar(
-            select(Meter.customer_id).where(Meter.meter_id == f"M-KA-{numbers[0]}")
-        )
-        assert first is not None
-        client_id = str(uuid.uuid5(DEMO_NAMESPACE, f"{prefix}:{manager}"))
-        if await session.scalar(select(Visit.id).where(Visit.client_id == client_id)) is None:
-            session.add(
-                Visit(
-                    client_id=client_id,
-                    customer_id=first,
-                    manager_id=manager_id,
-                    planned_for=today,
-                    purpose="季度走访：合同续签与用电安全检查",
-                    status=VisitStatus.PLANNED,
-                )
-            )
-            await session.commit()
         await service.recompute(session, now)
     return numbers
