@@ -27,7 +27,7 @@ export function Portfolio() {
   return (
     <section aria-labelledby="portfolio-title">
       <h1 id="portfolio-title">{t('ka.portfolio')}</h1>
-      <label class="inline">
+      <label class="check">
         <input type="checkbox" checked={alertsOnly} onChange={(e) => setAlertsOnly((e.target as HTMLInputElement).checked)} /> {t('ka.alerts.only')}
       </label>
       <Show state={state}>
