@@ -216,7 +216,7 @@ class MeterLine(msgspec.Struct):
     online: bool
 
 
-class DayWh(msgspec.Struct, array_like=True):
+class DayWh(msgspec.Struct):
     day: date
     wh: int
 
@@ -242,7 +242,7 @@ class Customer360(msgspec.Struct):
     accounts: list[AccountLine]
     arrears_fen: int
     meters: list[MeterLine]
-    trend: list[DayWh]  # energy_import per local day, last 30 days
+    trend: list[DayWh]  # energy_import per local day, the last 30 days and today
     alerts: list[Alert]
     visits: list[VisitOut]
     notes: list[NoteOut]

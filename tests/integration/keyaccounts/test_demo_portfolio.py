@@ -26,9 +26,15 @@ TZ = ZoneInfo("Asia/Shanghai")
 
 async def seed(engine: AsyncEngine, now: datetime) -> list[str]:
     return await seed_portfolio(
-        engine, manager="ka-manager", grid_code="GKA", prefix="KA", origin=(30.28, 120.13),
-        phone="0571-87009999", tz=TZ, now=now,
-    )  # fmt: skip
+        engine,
+        manager="ka-manager",
+        grid_code="GKA",
+        prefix="KA",
+        origin=(30.28, 120.13),
+        phone="0571-87009999",
+        tz=TZ,
+        now=now,
+    )
 
 
 async def test_the_demo_portfolio_shows_each_alert_on_its_customer(engine: AsyncEngine) -> None:

@@ -35,9 +35,20 @@ async def consumption(api: Api, meter_pk: int, baseline_wh: int, recent_wh: int)
         for back in range(1, 64):
             day = t - timedelta(days=back)
             wh = recent_wh if back <= 7 else baseline_wh
-            s.add(ConsumptionDaily(meter_pk=meter_pk, quantity="energy_import", day=day, wh=wh,
-                                   first_ts=0, last_ts=0, first_value=0, last_value=0,
-                                   through_ts=0, intervals=1))  # fmt: skip
+            s.add(
+                ConsumptionDaily(
+                    meter_pk=meter_pk,
+                    quantity="energy_import",
+                    day=day,
+                    wh=wh,
+                    first_ts=0,
+                    last_ts=0,
+                    first_value=0,
+                    last_value=0,
+                    through_ts=0,
+                    intervals=1,
+                )
+            )
         await s.commit()
 
 
@@ -69,10 +80,18 @@ async def test_a_manager_gets_404_for_another_managers_customer(api: Api) -> Non
         ("GET", f"{KA}/customers/{bob}/profile/history", None),
         ("PUT", f"{KA}/customers/{bob}/profile", {"version": 0, "households": 5000}),
         ("POST", f"{KA}/customers/{bob}/notes", {"text": "hello"}),
-        ("POST", f"{KA}/visits", {"client_id": str(uuid.uuid4()), "customer_id": bob,
-                                  "planned_for": "2026-12-10", "purpose": "visit"}),
+        (
+            "POST",
+            f"{KA}/visits",
+            {
+                "client_id": str(uuid.uuid4()),
+                "customer_id": bob,
+                "planned_for": "2026-12-10",
+                "purpose": "visit",
+            },
+        ),
         ("GET", f"{KA}/customers/999999", None),
-    ]:  # fmt: skip
+    ]:
         r = await api.client.request(method, path, json=body, headers=insp1)
         assert r.status_code == 404, (method, path, r.text)
         assert r.json()["code"] == "error.customer_not_found"
@@ -83,8 +102,11 @@ async def test_customers_and_wrong_roles_are_refused(api: Api) -> None:
     for path in (f"{KA}/portfolio", f"{KA}/customers/{api.world.alice}", f"{KA}/visits"):
         assert (await api.client.get(path, headers=alice)).status_code == 403, path
     insp1 = await api.login("insp1")
-    r = await api.client.put(f"{KA}/customers/{api.world.alice}/manager",
-                             json={"manager_id": api.world.users["insp1"]}, headers=insp1)  # fmt: skip
+    r = await api.client.put(
+        f"{KA}/customers/{api.world.alice}/manager",
+        json={"manager_id": api.world.users["insp1"]},
+        headers=insp1,
+    )
     assert r.status_code == 403
     r = await api.client.post(f"{KA}/segmentation/recompute", headers=insp1)
     assert r.status_code == 403
@@ -93,8 +115,11 @@ async def test_customers_and_wrong_roles_are_refused(api: Api) -> None:
 
 async def test_a_key_account_named_to_a_manager_joins_their_portfolio(api: Api) -> None:
     sup, insp1 = await api.login("sup"), await api.login("insp1")
-    r = await api.client.put(f"{KA}/customers/{api.world.bob}/manager",
-                             json={"manager_id": api.world.users["insp1"]}, headers=sup)  # fmt: skip
+    r = await api.client.put(
+        f"{KA}/customers/{api.world.bob}/manager",
+        json={"manager_id": api.world.users["insp1"]},
+        headers=sup,
+    )
     assert r.status_code == 200, r.text
     assert (
         await api.client.get(f"{KA}/customers/{api.world.bob}", headers=insp1)
@@ -105,8 +130,11 @@ async def test_a_key_account_named_to_a_manager_joins_their_portfolio(api: Api) 
         await api.client.get(f"{KA}/customers/{api.world.bob}", headers=insp2)
     ).status_code == 200
     # only an inspector can be a manager
-    r = await api.client.put(f"{KA}/customers/{api.world.bob}/manager",
-                             json={"manager_id": api.world.users["op"]}, headers=sup)  # fmt: skip
+    r = await api.client.put(
+        f"{KA}/customers/{api.world.bob}/manager",
+        json={"manager_id": api.world.users["op"]},
+        headers=sup,
+    )
     assert r.status_code == 404
     r = await api.client.get(f"{KA}/portfolio?manager_id={api.world.users['insp1']}", headers=sup)
     assert sorted(i["customer_id"] for i in r.json()["items"]) == sorted(
@@ -120,16 +148,24 @@ async def test_a_key_account_named_to_a_manager_joins_their_portfolio(api: Api) 
 async def test_a_profile_keeps_its_history_and_derives_the_class(api: Api) -> None:
     insp1 = await api.login("insp1")
     path = f"{KA}/customers/{api.world.alice}/profile"
-    first = {"version": 0, "org_type": "residential_community", "households": 1999,
-             "voltage_level": "10kV", "industry_code": "K7020", "capacity_kva": 800,
-             "technical_contact": "王工", "technical_phone": "13800000000"}  # fmt: skip
+    first = {
+        "version": 0,
+        "org_type": "residential_community",
+        "households": 1999,
+        "voltage_level": "10kV",
+        "industry_code": "K7020",
+        "capacity_kva": 800,
+        "technical_contact": "王工",
+        "technical_phone": "13800000000",
+    }
     r = await api.client.put(path, json=first, headers=insp1)
     assert r.status_code == 200, r.text
     assert r.json()["version"] == 1
     r = await api.client.get(f"{KA}/customers/{api.world.alice}", headers=insp1)
     assert r.json()["key_account_classes"] == []
     r = await api.client.put(path, json={**first, "version": 1, "households": 2000}, headers=insp1)
-    assert r.status_code == 200 and r.json()["version"] == 2
+    assert r.status_code == 200
+    assert r.json()["version"] == 2
     r = await api.client.get(f"{KA}/customers/{api.world.alice}", headers=insp1)
     assert r.json()["key_account_classes"] == [4]
     history = (await api.client.get(f"{path}/history", headers=insp1)).json()
@@ -137,7 +173,8 @@ async def test_a_profile_keeps_its_history_and_derives_the_class(api: Api) -> No
     # the class number the rest of the system reads (prepaid protection, inspections)
     async with session_factory(api.engine)() as s:
         customer = await s.get(Customer, api.world.alice)
-        assert customer is not None and customer.key_account_class == 4
+        assert customer is not None
+        assert customer.key_account_class == 4
 
 
 async def test_a_stale_profile_save_is_refused(api: Api) -> None:
@@ -184,17 +221,24 @@ async def test_rules_are_data_a_supervisor_edits(api: Api) -> None:
     assert rules[5]["conditions"] == [{"field": "new_capacity_kva", "op": ">=", "value": 3000}]
     path = f"{KA}/customers/{api.world.alice}/profile"
     await api.client.put(path, json={"version": 0, "households": 1500}, headers=insp1)
-    r = await api.client.put(f"{KA}/rules/4", headers=sup, json={
-        "conditions": [{"field": "households", "op": ">=", "value": 1500}]})  # fmt: skip
+    r = await api.client.put(
+        f"{KA}/rules/4",
+        headers=sup,
+        json={"conditions": [{"field": "households", "op": ">=", "value": 1500}]},
+    )
     assert r.status_code == 200, r.text
     r = await api.client.get(f"{KA}/customers/{api.world.alice}", headers=insp1)
     assert r.json()["key_account_classes"] == [4]
-    bad = await api.client.put(f"{KA}/rules/4", headers=sup, json={
-        "conditions": [{"field": "password", "op": ">=", "value": 1}]})  # fmt: skip
+    bad = await api.client.put(
+        f"{KA}/rules/4",
+        headers=sup,
+        json={"conditions": [{"field": "password", "op": ">=", "value": 1}]},
+    )
     assert bad.status_code == 400
     assert bad.json()["code"] == "error.rule_invalid"
-    assert (await api.client.put(f"{KA}/rules/4", headers=insp1, json={
-        "conditions": []})).status_code == 403  # fmt: skip
+    assert (
+        await api.client.put(f"{KA}/rules/4", headers=insp1, json={"conditions": []})
+    ).status_code == 403
 
 
 # --- alerts ------------------------------------------------------------------------------------
@@ -220,8 +264,11 @@ async def test_arrears_and_an_expiring_contract_raise_alerts(api: Api) -> None:
         await s.commit()
     insp1 = await api.login("insp1")
     soon = (today() + timedelta(days=30)).isoformat()
-    await api.client.put(f"{KA}/customers/{api.world.alice}/profile",
-                         json={"version": 0, "contract_expires_on": soon}, headers=insp1)  # fmt: skip
+    await api.client.put(
+        f"{KA}/customers/{api.world.alice}/profile",
+        json={"version": 0, "contract_expires_on": soon},
+        headers=insp1,
+    )
     r = await api.client.get(f"{KA}/portfolio?alerts_only=true", headers=insp1)
     [item] = r.json()["items"]
     assert [(a["code"], a["params"]) for a in item["alerts"]] == [
@@ -235,8 +282,12 @@ async def test_arrears_and_an_expiring_contract_raise_alerts(api: Api) -> None:
 
 async def test_a_visit_is_planned_once_and_checked_in_with_gps(api: Api) -> None:
     insp1 = await api.login("insp1")
-    body = {"client_id": str(uuid.uuid4()), "customer_id": api.world.alice,
-            "planned_for": today().isoformat(), "purpose": "annual visit"}  # fmt: skip
+    body = {
+        "client_id": str(uuid.uuid4()),
+        "customer_id": api.world.alice,
+        "planned_for": today().isoformat(),
+        "purpose": "annual visit",
+    }
     first = await api.client.post(f"{KA}/visits", json=body, headers=insp1)
     again = await api.client.post(f"{KA}/visits", json=body, headers=insp1)
     assert (first.status_code, again.status_code) == (201, 200)
@@ -248,14 +299,17 @@ async def test_a_visit_is_planned_once_and_checked_in_with_gps(api: Api) -> None
     insp2 = await api.login("insp2")
     r = await api.client.post(f"{KA}/visits/{vid}/check-in", json=fix, headers=insp2)
     assert r.status_code == 404
-    bad = await api.client.post(f"{KA}/visits/{vid}/check-in",
-                                json={**fix, "latitude": 91}, headers=insp1)  # fmt: skip
+    bad = await api.client.post(
+        f"{KA}/visits/{vid}/check-in", json={**fix, "latitude": 91}, headers=insp1
+    )
     assert bad.status_code == 400
     r = await api.client.post(f"{KA}/visits/{vid}/check-in", json=fix, headers=insp1)
     assert r.status_code == 200, r.text
-    assert r.json()["status"] == "done" and r.json()["latitude"] == 31.23
-    retry = await api.client.post(f"{KA}/visits/{vid}/check-in",
-                                  json={**fix, "latitude": 30.0}, headers=insp1)  # fmt: skip
+    assert r.json()["status"] == "done"
+    assert r.json()["latitude"] == 31.23
+    retry = await api.client.post(
+        f"{KA}/visits/{vid}/check-in", json={**fix, "latitude": 30.0}, headers=insp1
+    )
     assert retry.json()["latitude"] == 31.23  # the first check-in stands
     mine = (await api.client.get(f"{KA}/visits", headers=insp1)).json()
     assert [v["id"] for v in mine] == [vid]
@@ -269,13 +323,14 @@ async def test_a_customer_sees_their_manager_and_a_message_waits_on_the_list(api
     alice = await api.login("alice")
     r = await api.client.get(f"{KA}/my-manager", headers=alice)
     assert [(m["user_id"], m["kind"]) for m in r.json()] == [(api.world.users["insp1"], "grid")]
-    r = await api.client.post(f"{KA}/my-manager/messages", json={"text": " 请来电 "},
-                              headers=alice)  # fmt: skip
-    assert r.status_code == 201 and r.json()["text"] == "请来电"
+    r = await api.client.post(f"{KA}/my-manager/messages", json={"text": " 请来电 "}, headers=alice)
+    assert r.status_code == 201
+    assert r.json()["text"] == "请来电"
     assert await codes(api, "insp1", api.world.alice) == ["alert.customer_message"]
     insp1 = await api.login("insp1")
-    r = await api.client.post(f"{KA}/customers/{api.world.alice}/notes",
-                              json={"text": "called back"}, headers=insp1)  # fmt: skip
+    r = await api.client.post(
+        f"{KA}/customers/{api.world.alice}/notes", json={"text": "called back"}, headers=insp1
+    )
     assert r.status_code == 201
     assert await codes(api, "insp1", api.world.alice) == []
     blank = await api.client.post(f"{KA}/my-manager/messages", json={"text": "  "}, headers=alice)
@@ -291,19 +346,39 @@ async def test_recompute_sets_abc_from_the_ledger_and_credit_from_payment_histor
     now = datetime.now(UTC)
     async with session_factory(api.engine)() as s:
         for account, fen in ((api.world.alice_account, 90_000), (api.world.bob_account, 10_000)):
-            s.add(LedgerEntry(account_id=account, kind=EntryKind.CONSUMPTION_CHARGE,
-                              amount_fen=-fen, balance_after_fen=-fen, actor="test"))  # fmt: skip
-        old = LedgerEntry(account_id=api.world.bob_account, kind=EntryKind.CONSUMPTION_CHARGE,
-                          amount_fen=-10**9, balance_after_fen=0, actor="test",
-                          created_at=now - timedelta(days=400))  # fmt: skip
+            s.add(
+                LedgerEntry(
+                    account_id=account,
+                    kind=EntryKind.CONSUMPTION_CHARGE,
+                    amount_fen=-fen,
+                    balance_after_fen=-fen,
+                    actor="test",
+                )
+            )
+        old = LedgerEntry(
+            account_id=api.world.bob_account,
+            kind=EntryKind.CONSUMPTION_CHARGE,
+            amount_fen=-(10**9),
+            balance_after_fen=0,
+            actor="test",
+            created_at=now - timedelta(days=400),
+        )
         s.add(old)
         bob = await s.get(Account, api.world.bob_account)
         assert bob is not None
         bob.balance_fen = -50_000
         for episode, kind in ((1, NoticeKind.DISCONNECT_WARNING), (1, NoticeKind.DISCONNECTED)):
-            s.add(Notice(account_id=api.world.bob_account, episode=episode, kind=kind,
-                         channel=NoticeChannel.SMS, text="", balance_fen=0,
-                         status=NoticeStatus.SENT))  # fmt: skip
+            s.add(
+                Notice(
+                    account_id=api.world.bob_account,
+                    episode=episode,
+                    kind=kind,
+                    channel=NoticeChannel.SMS,
+                    text="",
+                    balance_fen=0,
+                    status=NoticeStatus.SENT,
+                )
+            )
         await s.commit()
     sup = await api.login("sup")
     r = await api.client.post(f"{KA}/segmentation/recompute", headers=sup)
@@ -317,8 +392,10 @@ async def test_recompute_sets_abc_from_the_ledger_and_credit_from_payment_histor
     assert bob["segment"]["abc_class"] == "B"
     assert bob["segment"]["annual_revenue_fen"] == 10_000  # the charge of 400 days ago is out
     assert bob["segment"]["credit_inputs"] == {
-        "arrears_fen": 50_000, "late_payments": 1, "disconnections": 1
-    }  # fmt: skip
+        "arrears_fen": 50_000,
+        "late_payments": 1,
+        "disconnections": 1,
+    }
     # 100 − 20 (¥500 owed) − 8 (one warning) − 15 (one disconnection)
     assert (bob["segment"]["credit_score"], bob["segment"]["credit_rating"]) == (57, "B")
     again = await api.client.post(f"{KA}/segmentation/recompute", headers=sup)
@@ -328,18 +405,21 @@ async def test_recompute_sets_abc_from_the_ledger_and_credit_from_payment_histor
 async def test_the_360_gathers_every_part_of_the_customer(api: Api) -> None:
     await consumption(api, api.world.alice_meter, baseline_wh=10_000, recent_wh=10_000)
     insp1 = await api.login("insp1")
-    await api.client.post(f"{KA}/customers/{api.world.alice}/notes", json={"text": "n1"},
-                          headers=insp1)  # fmt: skip
+    await api.client.post(
+        f"{KA}/customers/{api.world.alice}/notes", json={"text": "n1"}, headers=insp1
+    )
     r = await api.client.get(f"{KA}/customers/{api.world.alice}", headers=insp1)
     body = r.json()
     assert body["customer"]["number"] == "C001"
     assert [a["number"] for a in body["accounts"]] == ["A001"]
     assert [m["meter_id"] for m in body["meters"]] == ["M-ALICE"]
     assert len(body["trend"]) == 31
-    assert body["trend"][-2][1] == 10_000 and body["trend"][-1][1] == 0  # today: nothing yet
+    assert body["trend"][-2]["wh"] == 10_000
+    assert body["trend"][-1]["wh"] == 0
     assert [n["text"] for n in body["notes"]] == ["n1"]
     assert body["managers"][0]["kind"] == "grid"
-    assert body["arrears_fen"] == 0 and body["alerts"] == []
+    assert body["arrears_fen"] == 0
+    assert body["alerts"] == []
 
 
 async def test_settings_are_checked_and_saved(api: Api) -> None:

@@ -24,9 +24,13 @@ from backend.keyaccounts.rules import (
 
 def profile(**kw: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
-        "org_type": "other", "capacity_kva": 0, "new_capacity_kva": 0, "households": 0,
-        "industry_code": "", "important": False,
-    }  # fmt: skip
+        "org_type": "other",
+        "capacity_kva": 0,
+        "new_capacity_kva": 0,
+        "households": 0,
+        "industry_code": "",
+        "important": False,
+    }
     return {**base, **kw}
 
 
@@ -38,15 +42,27 @@ POPULATION: list[tuple[str, dict[str, Any], list[int]]] = [
     ("factory at 999 kVA", profile(org_type="industrial", capacity_kva=999), []),
     ("mall at 1500 kVA", profile(org_type="commercial", capacity_kva=1500), [2]),
     ("agriculture bureau", profile(org_type="agriculture_authority"), [3]),
-    ("community of 2000 households", profile(org_type="residential_community", households=2000), [4]),
-    ("community of 1999 households", profile(org_type="residential_community", households=1999), []),
+    (
+        "community of 2000 households",
+        profile(org_type="residential_community", households=2000),
+        [4],
+    ),
+    (
+        "community of 1999 households",
+        profile(org_type="residential_community", households=1999),
+        [],
+    ),
     ("designated important user", profile(important=True), [5]),
     ("new connection of 3000 kVA", profile(org_type="other", new_capacity_kva=3000), [6]),
     ("new connection of 2999 kVA", profile(org_type="other", new_capacity_kva=2999), []),
-    ("plant of 5000 kVA new", profile(org_type="industrial", capacity_kva=5000, new_capacity_kva=5000), [2, 6]),
+    (
+        "plant of 5000 kVA new",
+        profile(org_type="industrial", capacity_kva=5000, new_capacity_kva=5000),
+        [2, 6],
+    ),
     ("household", profile(org_type="residential"), []),
     ("no profile at all", {}, []),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("name", "p", "expected"), POPULATION, ids=[p[0] for p in POPULATION])
@@ -99,9 +115,11 @@ def test_the_default_rules_are_well_formed() -> None:
 # --- ABC ---------------------------------------------------------------------------------------
 
 revenues = st.dictionaries(
-    st.integers(min_value=1, max_value=10_000), st.integers(min_value=0, max_value=10**10),
-    min_size=1, max_size=60,
-)  # fmt: skip
+    st.integers(min_value=1, max_value=10_000),
+    st.integers(min_value=0, max_value=10**10),
+    min_size=1,
+    max_size=60,
+)
 shares = st.tuples(st.integers(1, 10_000), st.integers(1, 10_000)).map(sorted)
 
 
@@ -145,9 +163,7 @@ def test_abc_on_a_known_population() -> None:
     # total 1000: 400 starts at 0 % (A), 300 at 40 % (B), 200 at 70 %, 60 at 90 % (B),
     # 30 at 96 % and 10 at 99 % (C)
     rev = {1: 400, 2: 300, 3: 200, 4: 60, 5: 30, 6: 10, 7: 0}
-    assert abc_classes(rev, 3333, 9500) == {
-        1: "A", 2: "B", 3: "B", 4: "B", 5: "C", 6: "C", 7: "C"
-    }  # fmt: skip
+    assert abc_classes(rev, 3333, 9500) == {1: "A", 2: "B", 3: "B", 4: "B", 5: "C", 6: "C", 7: "C"}
 
 
 # --- credit ------------------------------------------------------------------------------------
@@ -175,9 +191,18 @@ def test_credit_rating_examples(
 
 def test_credit_rating_boundaries() -> None:
     assert [credit_rating(s) for s in (90, 89, 75, 74, 60, 59, 40, 39, 0)] == [
-        "AAA", "AA", "AA", "A", "A", "B", "B", "C", "C"
-    ]  # fmt: skip
-    assert rules.arrears_penalty(10_000) == 10 and rules.arrears_penalty(10_001) == 20
+        "AAA",
+        "AA",
+        "AA",
+        "A",
+        "A",
+        "B",
+        "B",
+        "C",
+        "C",
+    ]
+    assert rules.arrears_penalty(10_000) == 10
+    assert rules.arrears_penalty(10_001) == 20
 
 
 # --- consumption alerts ------------------------------------------------------------------------

@@ -7,10 +7,10 @@ import { addNote, type C360, customer360, planVisit } from './data';
 import { Alerts, classes } from './Portfolio';
 
 function Trend({ trend }: { trend: C360['trend'] }) {
-  const max = Math.max(1, ...trend.map(([, wh]) => wh));
+  const max = Math.max(1, ...trend.map(({ wh }) => wh));
   return (
     <div class="bars" role="img" aria-label={t('ka.trend')} data-testid="trend">
-      {trend.map(([d, wh]) => (
+      {trend.map(({ day: d, wh }) => (
         <span key={d} class="bar" title={`${day(d)}: ${kwh(wh)}`} style={{ height: `${Math.round((wh / max) * 100)}%` }} />
       ))}
     </div>

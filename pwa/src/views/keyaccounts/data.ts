@@ -77,7 +77,7 @@ export interface C360 {
   accounts: { id: number; number: string; kind: string; balance_fen: number }[];
   arrears_fen: number;
   meters: { id: number; meter_id: string; status: string; online: boolean }[];
-  trend: [string, number][];
+  trend: { day: string; wh: number }[];
   alerts: Alert[];
   visits: Visit[];
   notes: NoteOut[];
