@@ -234,6 +234,7 @@ async def _history(
             await top_up(sessions, account, f"demo-ka-{number}", body, actor="demo", tz=tz)
         if a.arrears_fen:
             async with sessions() as session:
+                await ledger.lock_account(session, account.id)
                 await ledger.post(
                     session, account.id, EntryKind.ADJUSTMENT, -a.arrears_fen, actor="demo",
                     memo="迁移欠费 arrears carried over at migration",

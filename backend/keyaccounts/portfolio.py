@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
@@ -159,32 +160,17 @@ async def alerts_for(
     return out
 
 
-async def portfolio(
+CHUNK = 500  # customers per round of alert queries (bounded IN lists)
+
+
+async def _items(
     session: AsyncSession,
-    caller: Caller,
-    *,
-    manager_id: int | None,
-    alerts_only: bool,
-    limit: int,
-    offset: int,
+    customers: Sequence[Customer],
+    cfg: SegmentationSettings,
+    rule_set: dict[int, list[dict[str, Any]]],
     now: datetime,
     tz: ZoneInfo,
-) -> PortfolioPage:
-    """The caller's customers, key accounts first (then by number), each with its alerts.
-    ``manager_id`` narrows the back office's view to one manager's portfolio."""
-    where = [portfolio_condition(caller)]
-    if manager_id is not None:
-        grids = select(Grid.id).where(Grid.inspector_id == manager_id)
-        named = select(CustomerProfile.customer_id).where(CustomerProfile.manager_id == manager_id)
-        where.append(Customer.grid_id.in_(grids) | Customer.id.in_(named))
-    query = (
-        select(Customer)
-        .where(*where)
-        .order_by(Customer.key_account_class.is_(None), Customer.key_account_class, Customer.number)
-    )
-    customers = list(await session.scalars(query))
-    cfg = await get_settings(session)
-    rule_set = await load_rules(session)
+) -> list[PortfolioItem]:
     ids = [c.id for c in customers]
     profiles = {
         p.customer_id: p
@@ -198,14 +184,9 @@ async def portfolio(
             select(CustomerSegment).where(CustomerSegment.customer_id.in_(ids))
         )
     }
-    if not alerts_only:
-        total = len(customers)
-        customers = customers[offset : offset + limit]
     alerts = await alerts_for(session, customers, cfg, now, tz)
     items = []
     for c in customers:
-        if alerts_only and not alerts[c.id]:
-            continue
         p, s = profiles.get(c.id), segments.get(c.id)
         items.append(
             PortfolioItem(
@@ -220,10 +201,53 @@ async def portfolio(
                 alerts=alerts[c.id],
             )
         )
-    if alerts_only:
-        total = len(items)
-        items = items[offset : offset + limit]
-    return PortfolioPage(items, total)
+    return items
+
+
+async def portfolio(
+    session: AsyncSession,
+    caller: Caller,
+    *,
+    manager_id: int | None,
+    alerts_only: bool,
+    limit: int,
+    offset: int,
+    now: datetime,
+    tz: ZoneInfo,
+) -> PortfolioPage:
+    """The caller's customers, key accounts first (then by number), each with its alerts.
+    ``manager_id`` narrows the back office's view to one manager's portfolio. A page is read
+    with LIMIT/OFFSET; ``alerts_only`` has to judge the whole portfolio, in chunks."""
+    where = [portfolio_condition(caller)]
+    if manager_id is not None:
+        grids = select(Grid.id).where(Grid.inspector_id == manager_id)
+        named = select(CustomerProfile.customer_id).where(CustomerProfile.manager_id == manager_id)
+        where.append(Customer.grid_id.in_(grids) | Customer.id.in_(named))
+    query = (
+        select(Customer)
+        .where(*where)
+        .order_by(
+            Customer.key_account_class.is_(None),
+            Customer.key_account_class,
+            Customer.number,
+            Customer.id,
+        )
+    )
+    cfg = await get_settings(session)
+    rule_set = await load_rules(session)
+    if not alerts_only:
+        total = await session.scalar(select(func.count()).select_from(Customer).where(*where))
+        page = list(await session.scalars(query.limit(limit).offset(offset)))
+        return PortfolioPage(await _items(session, page, cfg, rule_set, now, tz), int(total or 0))
+    flagged: list[PortfolioItem] = []
+    start = 0
+    while True:
+        chunk = list(await session.scalars(query.limit(CHUNK).offset(start)))
+        flagged += [i for i in await _items(session, chunk, cfg, rule_set, now, tz) if i.alerts]
+        if len(chunk) < CHUNK:
+            break
+        start += CHUNK
+    return PortfolioPage(flagged[offset : offset + limit], len(flagged))
 
 
 async def managers_of(session: AsyncSession, customer: Customer) -> list[ManagerOut]:

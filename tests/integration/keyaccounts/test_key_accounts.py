@@ -431,3 +431,27 @@ async def test_settings_are_checked_and_saved(api: Api) -> None:
     ok = await api.client.put(f"{KA}/settings", json={**cfg, "a_share_bp": 5000}, headers=sup)
     assert ok.status_code == 200
     assert (await api.client.get(f"{KA}/settings", headers=sup)).json()["a_share_bp"] == 5000
+
+
+async def test_the_same_visit_sent_twice_in_parallel_is_planned_once(api: Api) -> None:
+    insp1 = await api.login("insp1")
+    body = {
+        "client_id": str(uuid.uuid4()),
+        "customer_id": api.world.alice,
+        "planned_for": today().isoformat(),
+        "purpose": "twice",
+    }
+    answers = await asyncio.gather(
+        *(api.client.post(f"{KA}/visits", json=body, headers=insp1) for _ in range(2))
+    )
+    assert sorted(r.status_code for r in answers) == [200, 201]
+    assert answers[0].json()["id"] == answers[1].json()["id"]
+    mine = (await api.client.get(f"{KA}/visits", headers=insp1)).json()
+    assert len(mine) == 1
+
+
+async def test_the_portfolio_is_paged_with_its_total(api: Api) -> None:
+    sup = await api.login("sup")
+    r = await api.client.get(f"{KA}/portfolio?limit=1&offset=1", headers=sup)
+    assert r.json()["total"] == 2
+    assert [i["number"] for i in r.json()["items"]] == ["C002"]
