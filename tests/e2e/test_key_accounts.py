@@ -37,6 +37,23 @@ def test_a_manager_works_through_the_portfolio_and_the_customer_reaches_them(
     page.get_by_label("只看需关注的").check()
     expect(portfolio.locator(":scope > li")).to_have_count(4)
 
+    # the shopping centre grows past 1,000 kVA: its profile now makes it a class-2 key account
+    page.get_by_label("只看需关注的").uncheck()
+    page.get_by_test_id(f"customer-{numbers[4]}").click()
+    expect(page.get_by_test_id("c360")).to_contain_text("非大客户")
+    page.get_by_role("button", name="修改档案").click()
+    form = page.get_by_test_id("profile-form")
+    form.locator("input[name=capacity_kva]").fill("1200")
+    form.get_by_role("button", name="保存档案").click()
+    expect(page.get_by_test_id("c360")).to_contain_text("大客户二类 · 大型工商企业")
+    expect(page.get_by_test_id("profile")).to_contain_text("1200 kVA")
+    history = server.api(
+        "GET", f"/key-accounts/customers/{page.url.rsplit('/', 1)[1]}/profile/history",
+        server.token("insp-ka"),
+    )  # fmt: skip
+    assert [h["snapshot"]["capacity_kva"] for h in history] == [800]
+    page.get_by_role("navigation").get_by_role("link", name="我的客户").click()
+
     # the 360 of the hospital: class, profile, contract alert, planned visit; a note
     page.get_by_test_id(f"customer-{numbers[0]}").click()
     c360 = page.get_by_test_id("c360")
@@ -86,6 +103,8 @@ def test_a_manager_works_through_the_portfolio_and_the_customer_reaches_them(
     expect(cust.get_by_role("status").filter(has_text="Sent.")).to_be_visible()
     shot(cust, "key-accounts-my-manager-en")
     items = server.api("GET", "/key-accounts/portfolio", token)["items"]
+    [centre] = [i for i in items if i["number"] == numbers[4]]
+    assert centre["key_account_classes"] == [2]
     [hospital] = [i for i in items if i["number"] == numbers[0]]
     assert [a["code"] for a in hospital["alerts"]] == [
         "alert.contract_expiring",

@@ -655,4 +655,10 @@ export const en: Record<string, string> = {
   'error.visit_closed': 'This visit was cancelled.',
   'error.client_id_reused': 'This request id was already used for something else.',
   'error.no_manager': 'No customer manager is assigned yet.',
+  'ka.tab.key_accounts': 'Key accounts',
+  'ka.profile.edit': 'Edit profile',
+  'ka.profile.new_capacity': 'New capacity applied for',
+  'ka.profile.important': 'Designated important user',
+  'ka.profile.phone': 'Phone',
+  'ka.profile.save': 'Save profile',
 };

@@ -655,4 +655,10 @@ export const zh: Record<string, string> = {
   'error.visit_closed': '该走访已取消。',
   'error.client_id_reused': '该请求编号已用于其他请求。',
   'error.no_manager': '尚未指定客户经理。',
+  'ka.tab.key_accounts': '大客户',
+  'ka.profile.edit': '修改档案',
+  'ka.profile.new_capacity': '新报装容量',
+  'ka.profile.important': '认定为重要用户',
+  'ka.profile.phone': '电话',
+  'ka.profile.save': '保存档案',
 };

@@ -19,6 +19,7 @@ from backend.prepaid.models import (
     NoticeKind,
     NoticeStatus,
 )
+from backend.servicedesk.models import OutageKind, OutageNotice
 from tests.integration.api.conftest import Api
 
 KA = "/api/key-accounts"
@@ -455,3 +456,22 @@ async def test_the_portfolio_is_paged_with_its_total(api: Api) -> None:
     r = await api.client.get(f"{KA}/portfolio?limit=1&offset=1", headers=sup)
     assert r.json()["total"] == 2
     assert [i["number"] for i in r.json()["items"]] == ["C002"]
+
+
+async def test_an_outage_on_the_customers_transformer_area_raises_an_alert(api: Api) -> None:
+    started = datetime.now(UTC) - timedelta(hours=1)
+    async with session_factory(api.engine)() as s:
+        s.add(
+            OutageNotice(
+                kind=OutageKind.UNPLANNED,
+                area="一号台区",
+                transformer_area_id=api.world.area1,
+                starts_at=started,
+                expected_end_at=started + timedelta(hours=3),
+                reason="fault",
+                created_by=api.world.users["op"],
+            )
+        )
+        await s.commit()
+    assert await codes(api, "insp1", api.world.alice) == ["alert.outage"]
+    assert await codes(api, "insp2", api.world.bob) == []

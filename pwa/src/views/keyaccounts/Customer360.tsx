@@ -3,7 +3,9 @@ import { useRoute } from 'preact-iso';
 import { useState } from 'preact/hooks';
 import { day, kwh, label, t, when, yuan } from '../../i18n';
 import { ErrorBox, Show, useAsync } from '../common';
+import { me } from '../../lib/api';
 import { addNote, type C360, customer360, planVisit } from './data';
+import { ProfileForm } from './ProfileForm';
 import { Alerts, classes } from './Portfolio';
 
 function Trend({ trend }: { trend: C360['trend'] }) {
@@ -81,6 +83,7 @@ export function Customer360() {
   const { params } = useRoute();
   const id = Number(params.id);
   const state = useAsync(() => customer360(id), [id]);
+  const [editing, setEditing] = useState(false);
   return (
     <Show state={state}>
       {(c) => (
@@ -132,6 +135,20 @@ export function Customer360() {
               </dl>
             )}
           </div>
+          {editing ? (
+            <ProfileForm
+              customerId={c.customer.id}
+              profile={c.profile}
+              done={() => {
+                setEditing(false);
+                state.reload();
+              }}
+            />
+          ) : (
+            <button type="button" onClick={() => setEditing(true)}>
+              {t('ka.profile.edit')}
+            </button>
+          )}
           <h2>{t('ka.accounts')}</h2>
           <ul class="list" data-testid="accounts">
             {c.accounts.map((a) => (
@@ -160,7 +177,7 @@ export function Customer360() {
               </li>
             ))}
           </ul>
-          <PlanVisit customerId={c.customer.id} done={state.reload} />
+          {me.value?.role === 'inspector' && <PlanVisit customerId={c.customer.id} done={state.reload} />}
           <h2>{t('ka.notes')}</h2>
           <ul class="list" data-testid="notes">
             {c.notes.map((n) => (

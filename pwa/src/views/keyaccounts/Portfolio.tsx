@@ -1,4 +1,5 @@
 // The customer manager's (客户经理) portfolio: key accounts first, each with what needs attention.
+import { useLocation } from 'preact-iso';
 import { useState } from 'preact/hooks';
 import { say, t } from '../../i18n';
 import { Show, useAsync } from '../common';
@@ -23,6 +24,8 @@ export function classes(list: number[]): string {
 
 export function Portfolio() {
   const [alertsOnly, setAlertsOnly] = useState(false);
+  // the same list for a manager (their portfolio) and the back office (everyone)
+  const base = useLocation().path.startsWith('/operator') ? '/operator' : '/inspector';
   const state = useAsync(() => portfolio(alertsOnly), [alertsOnly]);
   return (
     <section aria-labelledby="portfolio-title">
@@ -40,7 +43,7 @@ export function Portfolio() {
               <ul class="list" data-testid="portfolio">
                 {items.map((c) => (
                   <li key={c.customer_id}>
-                    <a class="item" href={`/inspector/customer/${c.customer_id}`} data-testid={`customer-${c.number}`}>
+                    <a class="item" href={`${base}/customer/${c.customer_id}`} data-testid={`customer-${c.number}`}>
                       <strong>
                         {c.name} <span class="muted">{c.number}</span>
                       </strong>

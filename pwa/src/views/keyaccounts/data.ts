@@ -1,7 +1,7 @@
 // Key accounts (backend/keyaccounts): the manager's portfolio, the customer 360, visits, notes,
 // and the customer's own manager. Online calls: each screen shows the error if there is no signal.
 import type { Params } from '../../i18n';
-import { get, newId, post } from '../../lib/api';
+import { api, get, newId, post } from '../../lib/api';
 
 export interface Alert {
   code: string;
@@ -94,5 +94,6 @@ export const planVisit = (customerId: number, plannedFor: string, purpose: strin
 export const checkIn = (visitId: number, latitude: number, longitude: number, accuracy_m: number) =>
   post<Visit>(`${KA}/visits/${visitId}/check-in`, { latitude, longitude, accuracy_m });
 export const addNote = (customerId: number, text: string) => post<NoteOut>(`${KA}/customers/${customerId}/notes`, { text });
+export const saveProfile = (customerId: number, profile: Profile) => api<Profile>('PUT', `${KA}/customers/${customerId}/profile`, profile);
 export const myManagers = () => get<Manager[]>(`${KA}/my-manager`);
 export const messageManager = (text: string) => post<NoteOut>(`${KA}/my-manager/messages`, { text });

@@ -1,6 +1,6 @@
 // The service centre (95598): disconnect review and approvals, arrears, live commands, offline
-// meters, the collection success rate, field flags for supervisors, and held readings.
-import { Route, Router } from 'preact-iso';
+// meters, the collection success rate, field flags for supervisors, held readings, key accounts.
+import { lazy, Route, Router } from 'preact-iso';
 import { t } from '../../i18n';
 import { Tabs } from '../common';
 import { Arrears, Disconnect } from './Disconnect';
@@ -8,6 +8,9 @@ import { FlagReview } from './FlagReview';
 import { CommandView, Commands } from './Commands';
 import { CollectionRate, OfflineMeters } from './Network';
 import { Quarantine } from './Quarantine';
+
+const Portfolio = lazy(() => import('../keyaccounts/Portfolio').then((m) => m.Portfolio));
+const Customer360 = lazy(() => import('../keyaccounts/Customer360').then((m) => m.Customer360));
 
 export function Operator() {
   return (
@@ -22,6 +25,7 @@ export function Operator() {
           ['/rate', t('op.tab.rate')],
           ['/flags', t('op.tab.flags')],
           ['/held', t('op.tab.held')],
+          ['/key-accounts', t('ka.tab.key_accounts')],
         ]}
       />
       <Router>
@@ -33,6 +37,8 @@ export function Operator() {
         <Route path="/rate" component={CollectionRate} />
         <Route path="/flags" component={FlagReview} />
         <Route path="/held" component={Quarantine} />
+        <Route path="/key-accounts" component={Portfolio} />
+        <Route path="/customer/:id" component={Customer360} />
       </Router>
     </>
   );
