@@ -86,7 +86,12 @@ class ManagerAssign(msgspec.Struct, forbid_unknown_fields=True):
 class Condition(msgspec.Struct, forbid_unknown_fields=True):
     field: Annotated[str, msgspec.Meta(max_length=32)]
     op: Annotated[str, msgspec.Meta(max_length=8)]
-    value: str | int | bool | list[Annotated[str, msgspec.Meta(max_length=32)]]
+    value: (
+        Annotated[str, msgspec.Meta(max_length=32)]
+        | int
+        | bool
+        | Annotated[list[Annotated[str, msgspec.Meta(max_length=32)]], msgspec.Meta(max_length=16)]
+    )
 
 
 class RuleIn(msgspec.Struct, forbid_unknown_fields=True):

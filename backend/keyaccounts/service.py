@@ -19,7 +19,7 @@ from sqlalchemy.orm import aliased
 from backend.accounts.models import Account, Customer
 from backend.auth.guards import Caller
 from backend.auth.models import Role, User
-from backend.errors import Conflict, Invalid, NotFound
+from backend.errors import Conflict, Forbidden, Invalid, NotFound
 from backend.errors import ErrorCode as E
 from backend.keyaccounts import rules
 from backend.keyaccounts.models import (
@@ -202,11 +202,22 @@ async def _save(
     return profile
 
 
+# what makes a customer class 1 or 5, and so protected from automatic disconnection (and given
+# a safety inspection): the back office's decision, not the manager's
+BACK_OFFICE_FIELDS = ("org_type", "important")
+
+
 async def save_profile(
     session: AsyncSession, caller: Caller, customer_id: int, data: ProfileIn
 ) -> Profile:
     await visible_customer(session, caller, customer_id)
     values = {f: getattr(data, f) for f in PROFILE_FIELDS}
+    if not caller.unscoped:
+        current = await session.get(CustomerProfile, customer_id)
+        for f in BACK_OFFICE_FIELDS:
+            before = getattr(current, f) if current else getattr(ProfileIn(version=0), f)
+            if values[f] != before:
+                raise Forbidden(E.FORBIDDEN, f"{f} is set by the back office", field=f)
     return profile_out(await _save(session, customer_id, data.version, values, caller.username))
 
 

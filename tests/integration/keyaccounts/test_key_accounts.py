@@ -147,7 +147,7 @@ async def test_a_key_account_named_to_a_manager_joins_their_portfolio(api: Api) 
 
 
 async def test_a_profile_keeps_its_history_and_derives_the_class(api: Api) -> None:
-    insp1 = await api.login("insp1")
+    insp1 = await api.login("sup")  # the back office sets the type of body (org_type)
     path = f"{KA}/customers/{api.world.alice}/profile"
     first = {
         "version": 0,
@@ -176,6 +176,30 @@ async def test_a_profile_keeps_its_history_and_derives_the_class(api: Api) -> No
         customer = await s.get(Customer, api.world.alice)
         assert customer is not None
         assert customer.key_account_class == 4
+
+
+async def test_a_manager_cannot_make_their_customer_protected(api: Api) -> None:
+    """Class 1 (government, public service) and class 5 (important) are never disconnected
+    automatically: only the back office decides them."""
+    insp1 = await api.login("insp1")
+    path = f"{KA}/customers/{api.world.alice}/profile"
+    for body in ({"version": 0, "org_type": "government"}, {"version": 0, "important": True}):
+        r = await api.client.put(path, json=body, headers=insp1)
+        assert r.status_code == 403, body
+        assert r.json()["code"] == "error.forbidden"
+    assert (await api.client.get(path, headers=insp1)).json() is None
+    sup = await api.login("sup")
+    r = await api.client.put(path, json={"version": 0, "org_type": "government"}, headers=sup)
+    assert r.status_code == 200
+    # the manager keeps maintaining the rest, the decided fields as they are
+    r = await api.client.put(
+        path, json={"version": 1, "org_type": "government", "capacity_kva": 630}, headers=insp1
+    )
+    assert r.status_code == 200, r.text
+    async with session_factory(api.engine)() as s:
+        customer = await s.get(Customer, api.world.alice)
+        assert customer is not None
+        assert customer.key_account_class == 1
 
 
 async def test_a_stale_profile_save_is_refused(api: Api) -> None:

@@ -2,6 +2,7 @@
 // (error.profile_changed) and the form says so in the user's language.
 import { useState } from 'preact/hooks';
 import { label, t } from '../../i18n';
+import { me } from '../../lib/api';
 import { ErrorBox } from '../common';
 import { type Profile, saveProfile } from './data';
 
@@ -27,6 +28,8 @@ export const EMPTY: Profile = {
 
 export function ProfileForm({ customerId, profile, done }: { customerId: number; profile: Profile | null; done: () => void }) {
   const start = profile ?? EMPTY;
+  // the type of body and "important" decide disconnect protection: the back office sets them
+  const decided = me.value?.role === 'inspector';
   const [p, setP] = useState<Profile>(start);
   const [error, setError] = useState<unknown>(null);
   const set = (k: keyof Profile, v: unknown) => setP({ ...p, [k]: v });
@@ -63,7 +66,7 @@ export function ProfileForm({ customerId, profile, done }: { customerId: number;
       <h3>{t('ka.profile.edit')}</h3>
       <label>
         {t('ka.profile.org')}
-        <select name="org_type" value={p.org_type} onChange={text('org_type')}>
+        <select name="org_type" value={p.org_type} disabled={decided} onChange={text('org_type')}>
           {ORG_TYPES.map((o) => (
             <option key={o} value={o}>
               {label('ka.org', o)}
@@ -103,7 +106,7 @@ export function ProfileForm({ customerId, profile, done }: { customerId: number;
         <input name="industrial_park" value={p.industrial_park} maxLength={100} onInput={text('industrial_park')} />
       </label>
       <label class="check">
-        <input name="important" type="checkbox" checked={p.important} onChange={(e) => set('important', (e.target as HTMLInputElement).checked)} /> {t('ka.profile.important')}
+        <input name="important" type="checkbox" checked={p.important} disabled={decided} onChange={(e) => set('important', (e.target as HTMLInputElement).checked)} /> {t('ka.profile.important')}
       </label>
       <label>
         {t('ka.profile.technical')}
