@@ -1,5 +1,5 @@
 """Key accounts: profiles with history, R90 class rules (seeded), segments, managers' cards,
-visits and notes.
+visits, notes and surveys.
 
 Revision ID: 0017_key_accounts
 Revises: 0013_reading_holds
@@ -145,9 +145,55 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_manager_cards_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('user_id', name=op.f('pk_manager_cards'))
     )
+    # surveys (backend/keyaccounts/surveys)
+    op.create_table('questionnaires',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('title', sa.String(length=100), nullable=False),
+    sa.Column('question_ids', sa.JSON(), nullable=False),
+    sa.Column('abc_classes', sa.JSON(), nullable=False),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('created_by', sa.String(length=64), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_questionnaires'))
+    )
+    op.create_table('survey_questions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('text_zh', sa.String(length=300), nullable=False),
+    sa.Column('text_en', sa.String(length=300), nullable=False),
+    sa.Column('kind', sa.Enum('score', 'text', name='questionkind', native_enum=False, length=8), nullable=False),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('created_by', sa.String(length=64), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_survey_questions'))
+    )
+    op.create_table('survey_responses',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('client_id', sa.String(length=36), nullable=False),
+    sa.Column('questionnaire_id', sa.Integer(), nullable=False),
+    sa.Column('customer_id', sa.Integer(), nullable=False),
+    sa.Column('channel', sa.Enum('app', 'phone', name='surveychannel', native_enum=False, length=8), nullable=False),
+    sa.Column('recorded_by', sa.Integer(), nullable=False),
+    sa.Column('answers', sa.JSON(), nullable=False),
+    sa.Column('satisfaction', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_survey_responses_customer_id_customers'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['questionnaire_id'], ['questionnaires.id'], name=op.f('fk_survey_responses_questionnaire_id_questionnaires')),
+    sa.ForeignKeyConstraint(['recorded_by'], ['users.id'], name=op.f('fk_survey_responses_recorded_by_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_survey_responses')),
+    sa.UniqueConstraint('client_id', name=op.f('uq_survey_responses_client_id')),
+    sa.UniqueConstraint('questionnaire_id', 'customer_id', name='uq_survey_responses_once')
+    )
+    with op.batch_alter_table('survey_responses', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_survey_responses_questionnaire_id'), ['questionnaire_id'], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('survey_responses', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_survey_responses_questionnaire_id'))
+
+    op.drop_table('survey_responses')
+    op.drop_table('survey_questions')
+    op.drop_table('questionnaires')
     op.drop_table('manager_cards')
     with op.batch_alter_table('ka_visits', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_ka_visits_manager_id'))
