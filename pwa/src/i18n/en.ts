@@ -661,4 +661,10 @@ export const en: Record<string, string> = {
   'ka.profile.important': 'Designated important user',
   'ka.profile.phone': 'Phone',
   'ka.profile.save': 'Save profile',
+  'ka.tab.survey': 'Survey',
+  'ka.survey': 'Tell us how we are doing',
+  'ka.survey.none': 'No questionnaire for you right now. Thank you!',
+  'ka.survey.scale': '1 = very dissatisfied, 5 = very satisfied',
+  'ka.survey.submit': 'Send answers',
+  'ka.survey.thanks': 'Thank you. Your answers were received.',
 };

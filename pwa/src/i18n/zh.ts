@@ -661,4 +661,10 @@ export const zh: Record<string, string> = {
   'ka.profile.important': '认定为重要用户',
   'ka.profile.phone': '电话',
   'ka.profile.save': '保存档案',
+  'ka.tab.survey': '满意度',
+  'ka.survey': '满意度调查',
+  'ka.survey.none': '暂无需要填写的问卷，谢谢！',
+  'ka.survey.scale': '1 = 非常不满意，5 = 非常满意',
+  'ka.survey.submit': '提交问卷',
+  'ka.survey.thanks': '谢谢，已收到您的回答。',
 };

@@ -7,6 +7,7 @@ import { TopUp } from './TopUp';
 
 const Usage = lazy(() => import('./Usage').then((m) => m.Usage));
 const MyManager = lazy(() => import('../keyaccounts/MyManager').then((m) => m.MyManager));
+const Survey = lazy(() => import('../keyaccounts/Survey').then((m) => m.Survey));
 
 /** Days of credit at the recent spend rate; under a day in hours, never "0 days". */
 function daysLeft(days: number | null): string {
@@ -165,6 +166,7 @@ export function Customer() {
           ['/ledger', t('cust.tab.ledger')],
           ['/topup', t('cust.tab.topup')],
           ['/manager', t('ka.tab.manager')],
+          ['/survey', t('ka.tab.survey')],
         ]}
       />
       <Show state={state}>
@@ -182,6 +184,7 @@ export function Customer() {
                 <Route path="/ledger" component={Ledger} account={account} />
                 <Route path="/topup" component={TopUp} account={account} />
                 <Route path="/manager" component={MyManager} />
+                <Route path="/survey" component={Survey} />
               </Router>
             </>
           );
