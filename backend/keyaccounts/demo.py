@@ -32,6 +32,14 @@ from backend.keyaccounts.models import (
     VisitStatus,
     VoltageLevel,
 )
+from backend.keyaccounts.surveys.models import (
+    QuestionKind,
+    Questionnaire,
+    SurveyChannel,
+    SurveyQuestion,
+    SurveyResponse,
+)
+from backend.keyaccounts.surveys.service import satisfaction_tenths
 from backend.metering.consumption import on_readings_committed
 from backend.metering.models import Meter, Reading
 from backend.prepaid import ledger
@@ -279,5 +287,56 @@ async def seed_portfolio(
             )
         )  # fmt: skip
         await session.commit()
+        await _survey(session, first_by_number=numbers, manager_id=manager_id, prefix=prefix)
         await service.recompute(session, now)
     return numbers
+
+
+async def _survey(
+    session: AsyncSession, *, first_by_number: list[str], manager_id: int, prefix: str
+) -> None:
+    """This year's questionnaire, and the community's answers taken by phone."""
+    q1 = SurveyQuestion(
+        text_zh="您对供电可靠性满意吗？",
+        text_en="Are you satisfied with the reliability of supply?",
+        kind=QuestionKind.SCORE,
+        created_by="demo",
+    )
+    q2 = SurveyQuestion(
+        text_zh="您对客户经理的服务满意吗？",
+        text_en="Are you satisfied with your customer manager?",
+        kind=QuestionKind.SCORE,
+        created_by="demo",
+    )
+    q3 = SurveyQuestion(
+        text_zh="您的意见和建议",
+        text_en="Your opinions and suggestions",
+        kind=QuestionKind.TEXT,
+        created_by="demo",
+    )
+    session.add_all([q1, q2, q3])
+    await session.flush()
+    qn = Questionnaire(
+        title="2026 年度大客户满意度调查",
+        question_ids=[q1.id, q2.id, q3.id],
+        abc_classes=[],
+        created_by="demo",
+    )
+    session.add(qn)
+    await session.flush()
+    community = await session.scalar(
+        select(Customer.id).where(Customer.number == first_by_number[2])
+    )
+    assert community is not None
+    session.add(
+        SurveyResponse(
+            client_id=str(uuid.uuid5(DEMO_NAMESPACE, f"{prefix}:survey")),
+            questionnaire_id=qn.id,
+            customer_id=community,
+            channel=SurveyChannel.PHONE,
+            recorded_by=manager_id,
+            answers={str(q1.id): 5, str(q2.id): 4, str(q3.id): "希望停电提前通知"},
+            satisfaction=satisfaction_tenths([5, 4]),
+        )
+    )
+    await session.commit()

@@ -17,6 +17,7 @@ from backend.db import session_factory
 from backend.keyaccounts import portfolio
 from backend.keyaccounts.demo import seed_portfolio
 from backend.keyaccounts.models import CustomerSegment, Visit
+from backend.keyaccounts.surveys.models import SurveyResponse
 from backend.metering.models import Reading
 from backend.tariffs.loader import DEFAULT_FILE, load_file
 from backend.tariffs.service import store_tariffs
@@ -66,8 +67,12 @@ async def test_the_demo_portfolio_shows_each_alert_on_its_customer(engine: Async
         assert all(seg.annual_revenue_fen > 0 for seg in segments.values())  # billed for real
         assert {seg.abc_class for seg in segments.values()} >= {"A", "C"}
         assert await s.scalar(select(func.count()).select_from(Visit)) == 1
+        assert await s.scalar(select(func.count()).select_from(SurveyResponse)) == 1
+        [response] = (await s.scalars(select(SurveyResponse))).all()
+        assert response.satisfaction == 875  # answers 5 and 4: (100 + 75) / 2
         readings = await s.scalar(select(func.count()).select_from(Reading))
     assert await seed(engine, now) == numbers
     async with session_factory(engine)() as s:
         assert await s.scalar(select(func.count()).select_from(Reading)) == readings
         assert await s.scalar(select(func.count()).select_from(Visit)) == 1
+        assert await s.scalar(select(func.count()).select_from(SurveyResponse)) == 1
