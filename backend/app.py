@@ -36,6 +36,8 @@ def route_handlers() -> list[Any]:
     from backend.field.grids.routes import GridController
     from backend.field.readings.routes import FieldReadingController
     from backend.field.tracks.routes import FieldMapController
+    from backend.keyaccounts.routes import KeyAccountController
+    from backend.keyaccounts.surveys.routes import SurveyController
     from backend.metering.quarantine.routes import QuarantineController
     from backend.metering.routes import MeterController, MeteringController
     from backend.prepaid.channels.routes import ReceiptController
@@ -79,6 +81,8 @@ def route_handlers() -> list[Any]:
         WorkOrderController,
         WorkflowController,
         IndicatorController,
+        KeyAccountController,
+        SurveyController,
         pwa_handler(),  # last: the SPA fallback for every path that is not the API
     ]
 

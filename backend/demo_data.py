@@ -10,7 +10,7 @@ import os
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 from zoneinfo import ZoneInfo
@@ -24,6 +24,7 @@ from backend.auth.schemas import UserCreate
 from backend.auth.service import create_user
 from backend.db import create_engine, session_factory
 from backend.field.grids.models import Grid, TransformerArea
+from backend.keyaccounts.demo import seed_portfolio
 from backend.metering.models import Agent, Meter, MeterStatus
 from backend.prepaid import billing
 from backend.prepaid.models import Channel
@@ -228,6 +229,12 @@ async def seed(settings: Settings, fleet: DemoFleet) -> list[str]:
             working_time(settings.prepaid_holiday_calendar, settings.timezone),
             [m.customer_number for m in fleet.dlt645 + fleet.modbus],
         )
+        # key accounts named to the demo's customer manager (docs/key-accounts.md)
+        await seed_portfolio(
+            engine, manager="inspector", grid_code=GRID_CODE, prefix="KAXH",
+            origin=(BASE_LAT + 0.01, BASE_LON + 0.01), phone="0571-87009999",
+            tz=ZoneInfo(settings.timezone), now=datetime.now(UTC),
+        )  # fmt: skip
         return lines
     finally:
         await engine.dispose()

@@ -63,6 +63,13 @@ class ErrorCode(TextCode):
     OUTAGE_NOT_FOUND = "error.outage_not_found"
     COMMAND_NOT_FOUND = "error.command_not_found"
     BATCH_NOT_FOUND = "error.batch_not_found"
+    # key accounts (backend/keyaccounts)
+    VISIT_NOT_FOUND = "error.visit_not_found"
+    PROFILE_CHANGED = "error.profile_changed"  # someone saved first: {version} is current
+    RULE_INVALID = "error.rule_invalid"  # {klass}: {reason} (unknown_field, unknown_op, …)
+    VISIT_CLOSED = "error.visit_closed"  # a cancelled visit is not checked in
+    CLIENT_ID_REUSED = "error.client_id_reused"  # the same id for another request
+    NO_MANAGER = "error.no_manager"  # the customer has no manager to write to
     # a value that parses but makes no sense
     NOT_ONE_OF = "error.not_one_of"
     BAD_TIME = "error.bad_time"

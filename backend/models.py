@@ -8,6 +8,8 @@ from backend.field.books import models as _books  # noqa: F401
 from backend.field.grids import models as _grids  # noqa: F401
 from backend.field.readings import models as _field_readings  # noqa: F401
 from backend.field.tracks import models as _tracks  # noqa: F401
+from backend.keyaccounts import models as _keyaccounts  # noqa: F401
+from backend.keyaccounts.surveys import models as _surveys  # noqa: F401
 from backend.metering import models as _metering  # noqa: F401
 from backend.metering.quarantine import models as _quarantine  # noqa: F401
 from backend.prepaid import models as _prepaid  # noqa: F401

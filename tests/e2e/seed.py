@@ -21,6 +21,7 @@ from backend.auth.service import create_user
 from backend.db import create_engine, session_factory
 from backend.importer.schemas import CustomerRow, MeterRow
 from backend.importer.service import upsert_customer, upsert_meter
+from backend.keyaccounts.demo import seed_portfolio
 from backend.metering.models import Meter
 from backend.prepaid import ledger
 from backend.prepaid.models import EntryKind
@@ -64,6 +65,7 @@ class Seeded:
     users: dict[str, str]  # username → role
     debtors: list[Debtor] = field(default_factory=list)
     topup_account: str = ""
+    key_accounts: list[str] = field(default_factory=list)  # customer numbers (keyaccounts)
 
 
 NAMES = ["王建国", "李秀英", "张伟", "刘洋", "陈静"]
@@ -174,6 +176,27 @@ async def _round(session: AsyncSession, key: str, index: int, size: int) -> Roun
     return r
 
 
+async def _key_accounts(session: AsyncSession, engine: AsyncEngine) -> list[str]:
+    """The demo's key-account portfolio (backend/keyaccounts/demo.py), named to ``insp-ka``,
+    and a user for its first customer. No tariff is stored here (other journeys count on
+    unbilled readings), so every revenue is zero and every ABC class C."""
+    await create_user(
+        session,
+        UserCreate(username="insp-ka", password=PASSWORD, role=Role.INSPECTOR,
+                   display_name="客户经理 陈杰"),
+    )  # fmt: skip
+    numbers = await seed_portfolio(
+        engine, manager="insp-ka", grid_code="GE2EKA", prefix="KAE", origin=(30.30, 120.20),
+        phone="0571-87009999", tz=TZ, now=datetime.now(TZ),
+    )  # fmt: skip
+    await create_user(
+        session,
+        UserCreate(username="cust-ka", password=PASSWORD, role=Role.CUSTOMER,
+                   customer_number=numbers[0]),
+    )  # fmt: skip
+    return numbers
+
+
 async def seed(database_url: str) -> Seeded:
     engine = create_engine(database_url)
     try:
@@ -207,6 +230,11 @@ async def seed(database_url: str) -> Seeded:
             users["cust-usage"] = "customer"
             await bills_customer(session, engine, PASSWORD)
             users["cust-bills"] = "customer"
-        return Seeded(rounds=rounds, users=users, debtors=debtors, topup_account="ACC100")
+            key_accounts = await _key_accounts(session, engine)
+            users.update({"insp-ka": "inspector", "cust-ka": "customer"})
+        return Seeded(
+            rounds=rounds, users=users, debtors=debtors, topup_account="ACC100",
+            key_accounts=key_accounts,
+        )  # fmt: skip
     finally:
         await engine.dispose()

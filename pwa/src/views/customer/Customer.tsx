@@ -10,6 +10,8 @@ import { TopUp } from './TopUp';
 import { MyOrder, MyOrders, ReportOrder } from '../servicedesk/CustomerOrders';
 
 const Usage = lazy(() => import('./Usage').then((m) => m.Usage));
+const MyManager = lazy(() => import('../keyaccounts/MyManager').then((m) => m.MyManager));
+const Survey = lazy(() => import('../keyaccounts/Survey').then((m) => m.Survey));
 
 /** Days of credit at the recent spend rate; under a day in hours, never "0 days". */
 function daysLeft(days: number | null): string {
@@ -163,6 +165,8 @@ export function Customer() {
           ['/ledger', t('cust.tab.ledger')],
           ['/topup', t('cust.tab.topup')],
           ['/orders', t('cust.tab.orders')],
+          ['/manager', t('ka.tab.manager')],
+          ['/survey', t('ka.tab.survey')],
         ]}
       />
       <Show state={state}>
@@ -183,6 +187,8 @@ export function Customer() {
                 <Route path="/orders" component={MyOrders} />
                 <Route path="/orders/new" component={ReportOrder} accountId={account.id} address={d.customer.address} />
                 <Route path="/orders/:id" component={MyOrder} />
+                <Route path="/manager" component={MyManager} />
+                <Route path="/survey" component={Survey} />
               </Router>
             </>
           );

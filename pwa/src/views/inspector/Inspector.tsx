@@ -15,6 +15,9 @@ import { RouteList } from './RouteList';
 import { CrewOrders } from '../servicedesk/CrewOrders';
 
 const RouteMap = lazy(() => import('./RouteMap').then((m) => m.RouteMap));
+const Portfolio = lazy(() => import('../keyaccounts/Portfolio').then((m) => m.Portfolio));
+const Customer360 = lazy(() => import('../keyaccounts/Customer360').then((m) => m.Customer360));
+const Visits = lazy(() => import('../keyaccounts/Visits').then((m) => m.Visits));
 
 export function Inspector() {
   const { path } = useLocation();
@@ -37,6 +40,8 @@ export function Inspector() {
           ['/flags', t('insp.tab.flags')],
           ['/repair', t('insp.tab.repair')],
           ['/orders', t('insp.tab.orders')],
+          ['/portfolio', t('ka.tab.portfolio')],
+          ['/visits', t('ka.tab.visits')],
         ]}
       />
       {!path.startsWith('/inspector/meter/') && <NearbyPopup />}
@@ -48,6 +53,9 @@ export function Inspector() {
         <Route path="/flags" component={Flags} />
         <Route path="/repair" component={Repair} />
         <Route path="/orders" component={CrewOrders} />
+        <Route path="/portfolio" component={Portfolio} />
+        <Route path="/customer/:id" component={Customer360} />
+        <Route path="/visits" component={Visits} />
       </Router>
     </>
   );

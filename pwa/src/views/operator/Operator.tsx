@@ -1,7 +1,7 @@
 // The service centre (95598): disconnect review and approvals, arrears, live commands, offline
-// meters, the collection success rate, field flags for supervisors, held readings, and the
-// 95598 work orders (queue, intake, detail, overdue work and indicators).
-import { Route, Router } from 'preact-iso';
+// meters, the collection success rate, field flags for supervisors, held readings, key accounts, and
+// the 95598 work orders (queue, intake, detail, overdue work and indicators).
+import { lazy, Route, Router } from 'preact-iso';
 import { t } from '../../i18n';
 import { me } from '../../lib/api';
 import { Tabs } from '../common';
@@ -11,6 +11,9 @@ import { CommandView, Commands } from './Commands';
 import { CollectionRate, OfflineMeters } from './Network';
 import { Quarantine } from './Quarantine';
 import { IndicatorsView, Intake, OrderView, Overdue, Queue } from '../servicedesk/Desk';
+
+const Portfolio = lazy(() => import('../keyaccounts/Portfolio').then((m) => m.Portfolio));
+const Customer360 = lazy(() => import('../keyaccounts/Customer360').then((m) => m.Customer360));
 
 export function Operator() {
   // a supervisor lands on overdue work orders and the indicators (R65); the disconnect screen
@@ -38,6 +41,7 @@ export function Operator() {
           ['/flags', t('op.tab.flags')],
           ['/held', t('op.tab.held')],
           ['/indicators', t('op.tab.indicators')],
+          ['/key-accounts', t('ka.tab.key_accounts')],
         ]}
       />
       <Router>
@@ -55,6 +59,8 @@ export function Operator() {
         <Route path="/orders/:id" component={OrderView} />
         <Route path="/overdue" component={Overdue} />
         <Route path="/indicators" component={IndicatorsView} />
+        <Route path="/key-accounts" component={Portfolio} />
+        <Route path="/customer/:id" component={Customer360} />
       </Router>
     </>
   );
