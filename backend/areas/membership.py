@@ -1,0 +1,79 @@
+"""Which meters were in which area on a day: a meter's placement covering the day, or, for a
+meter never placed, its customer's area. An area's total meter (台区总表) is never one of its
+customers' meters."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection
+from datetime import date
+
+from sqlalchemy import exists, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.accounts.models import Customer
+from backend.areas.models import AreaSupply, MeterPlacement
+from backend.metering.models import Meter, MeterStatus
+
+Members = dict[int, list[int]]  # area id -> meter pks
+
+
+async def members(
+    session: AsyncSession, day: date, area_ids: Collection[int] | None = None
+) -> Members:
+    """The customers' meters of each area on ``day`` (active that day)."""
+    p = MeterPlacement
+    placed = select(p.transformer_area_id, p.meter_pk).where(
+        p.from_day <= day, or_(p.to_day.is_(None), p.to_day > day)
+    )
+    unplaced = (
+        select(Customer.transformer_area_id, Meter.id)
+        .join(Customer, Customer.id == Meter.customer_id)
+        .where(Customer.transformer_area_id.is_not(None), ~exists().where(p.meter_pk == Meter.id))
+    )
+    if area_ids is not None:
+        placed = placed.where(p.transformer_area_id.in_(area_ids))
+        unplaced = unplaced.where(Customer.transformer_area_id.in_(area_ids))
+    in_service = set(
+        await session.scalars(
+            select(Meter.id).where(
+                Meter.status.in_([MeterStatus.ACTIVE, MeterStatus.REMOVED]),
+                or_(Meter.installed_on.is_(None), Meter.installed_on <= day),
+            )
+        )
+    )
+    totals = set(
+        await session.scalars(
+            select(AreaSupply.total_meter_pk).where(AreaSupply.total_meter_pk.is_not(None))
+        )
+    )
+    out: Members = defaultdict(list)
+    for stmt in (placed, unplaced):
+        for area, meter in (await session.execute(stmt)).all():
+            if area is not None and meter in in_service and meter not in totals:
+                out[area].append(meter)
+    return out
+
+
+async def area_of(session: AsyncSession, meter_pk: int, day: date) -> int | None:
+    """The area a meter was in on ``day``; a total meter belongs to its own area."""
+    total_of = await session.scalar(
+        select(AreaSupply.transformer_area_id).where(AreaSupply.total_meter_pk == meter_pk)
+    )
+    if total_of is not None:
+        return total_of
+    p = MeterPlacement
+    placed = await session.scalar(
+        select(p.transformer_area_id)
+        .where(p.meter_pk == meter_pk, p.from_day <= day, or_(p.to_day.is_(None), p.to_day > day))
+        .limit(1)
+    )
+    if placed is not None:
+        return placed
+    if await session.scalar(select(p.id).where(p.meter_pk == meter_pk).limit(1)) is not None:
+        return None  # placed, but not on that day
+    return await session.scalar(
+        select(Customer.transformer_area_id)
+        .join(Meter, Meter.customer_id == Customer.id)
+        .where(Meter.id == meter_pk)
+    )
