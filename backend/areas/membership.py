@@ -1,6 +1,6 @@
 """Which meters were in which area on a day: a meter's placement covering the day, or, for a
-meter never placed, its customer's area. An area's total meter (台区总表) is never one of its
-customers' meters."""
+meter not placed on or before that day, its customer's area. An area's total meter (台区总表)
+is never one of its customers' meters."""
 
 from __future__ import annotations
 
@@ -29,7 +29,10 @@ async def members(
     unplaced = (
         select(Customer.transformer_area_id, Meter.id)
         .join(Customer, Customer.id == Meter.customer_id)
-        .where(Customer.transformer_area_id.is_not(None), ~exists().where(p.meter_pk == Meter.id))
+        .where(
+            Customer.transformer_area_id.is_not(None),
+            ~exists().where(p.meter_pk == Meter.id, p.from_day <= day),
+        )
     )
     if area_ids is not None:
         placed = placed.where(p.transformer_area_id.in_(area_ids))
@@ -70,8 +73,9 @@ async def area_of(session: AsyncSession, meter_pk: int, day: date) -> int | None
     )
     if placed is not None:
         return placed
-    if await session.scalar(select(p.id).where(p.meter_pk == meter_pk).limit(1)) is not None:
-        return None  # placed, but not on that day
+    placed_before = select(p.id).where(p.meter_pk == meter_pk, p.from_day <= day).limit(1)
+    if await session.scalar(placed_before) is not None:
+        return None  # placed before, but nowhere that day
     return await session.scalar(
         select(Customer.transformer_area_id)
         .join(Meter, Meter.customer_id == Customer.id)

@@ -13,7 +13,7 @@ from litestar.params import FromQuery, JSONBody, QueryParameter
 
 from backend.areas import service
 from backend.areas.correlator import correlate
-from backend.areas.figures import VoltageLimits
+from backend.areas.figures import LossState, VoltageLimits
 from backend.areas.schemas import (
     AreaOut,
     LoadOut,
@@ -86,7 +86,7 @@ class AreaController(ApiController):
     ) -> list[LossOut]:
         rows = await service.line_loss(db_session, from_, to, transformer_area_id)
         if abnormal_only:
-            rows = [r for r in rows if r.state in ("high", "negative")]
+            rows = [r for r in rows if r.state in (LossState.HIGH, LossState.NEGATIVE)]
         return rows
 
     @get("/reliability", guards=[requires_role(*BACK_OFFICE)], summary="SAIFI, SAIDI, RS-3")

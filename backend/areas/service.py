@@ -45,12 +45,13 @@ from backend.metering.consumption_rules import day_start_ms
 from backend.metering.models import ConsumptionDaily, Meter, Reading
 from backend.servicedesk.models import OutageNotice
 from backend.texts import Text
+from protocols.contract.messages import Quality
 from protocols.contract.quantities import Quantity
 
 MAX_DAYS = 31
 VOLTAGES = (Quantity.VOLTAGE_A, Quantity.VOLTAGE_B, Quantity.VOLTAGE_C)
 CURRENTS = (Quantity.CURRENT_A, Quantity.CURRENT_B, Quantity.CURRENT_C)
-GOOD = ("good", "backfilled")
+GOOD = (Quality.GOOD, Quality.BACKFILLED)
 
 
 def _days(from_day: date, to_day: date) -> list[date]:
@@ -231,7 +232,8 @@ async def list_areas(session: AsyncSession, today: date, tz: ZoneInfo) -> list[A
 async def move_meter(session: AsyncSession, meter_pk: int, body: MeterMove) -> list[PlacementOut]:
     """Place a meter in an area from a day on: the open placement ends that day. The same
     move twice is one move; a move dated before the open placement began is refused."""
-    if await session.get(Meter, meter_pk) is None:
+    meter = await session.get(Meter, meter_pk)
+    if meter is None:
         raise NotFound(E.METER_NOT_FOUND, f"meter {meter_pk} not found", meter=meter_pk)
     await _area(session, body.transformer_area_id)
     if body.meter_box_id is not None:
@@ -260,6 +262,20 @@ async def move_meter(session: AsyncSession, meter_pk: int, body: MeterMove) -> l
                 since=current.from_day.isoformat(),
             )
         current.to_day = body.from_day
+    else:  # the first move: where it was until now (its customer's area) becomes history
+        home = await session.scalar(
+            select(Customer.transformer_area_id).where(Customer.id == meter.customer_id)
+        )
+        since = meter.installed_on or meter.created_at.date()
+        if home is not None and since < body.from_day:
+            session.add(
+                MeterPlacement(
+                    meter_pk=meter_pk,
+                    transformer_area_id=home,
+                    from_day=since,
+                    to_day=body.from_day,
+                )
+            )
     session.add(
         MeterPlacement(
             meter_pk=meter_pk,

@@ -419,6 +419,7 @@ export const en: Record<string, string> = {
   'error.repair_job_finished': 'Repair job {job} is already finished.',
   'error.outage_cancelled': 'Outage notice {outage} was cancelled.',
   'error.outage_ended': 'Outage notice {outage} has already ended.',
+  'error.placement_before_last': 'A meter moves forward only: its last placement began on {since}.',
   'error.command_needs_reason': 'A command needs a reason.',
   'error.meter_has_no_agent': 'Meter {meter} has no concentrator to carry the command.',
   'error.meter_busy': 'Meter {meter} already has command {command} ({state}): wait for it or cancel it.',
@@ -508,6 +509,9 @@ export const en: Record<string, string> = {
   'notice.text.disconnected_owed': 'The supply of your meter {meter} was cut at {off_at}. You owe {owed_fen}; the supply comes back by itself once you pay.',
   'notice.text.restored': 'The supply of your meter {meter} was restored at {on_at}.',
   'notice.text.armed': 'Your meter {meter} may be switched on again since {on_at}: press the button on the meter.',
+  'notice.area.outage_off': 'The supply in {area} has been off since {off_at}. Crews are on it; no need to call 95598.',
+  'notice.area.outage_off_planned': 'The planned outage in {area} has cut your supply since {off_at}; it is expected back by {until_at}.',
+  'notice.area.outage_on': 'The supply in {area} was restored at {on_at}.',
 
   // two-step login (TOTP) and login throttling
   'login.locked': 'Too many failed attempts. Try again in {min} min.',

@@ -419,6 +419,7 @@ export const zh: Record<string, string> = {
   'error.repair_job_finished': '抢修任务 {job} 已完成。',
   'error.outage_cancelled': '停电通知 {outage} 已取消。',
   'error.outage_ended': '停电通知 {outage} 已结束。',
+  'error.placement_before_last': '电表只能向后迁移：其上一次台区归属始于 {since}。',
   'error.command_needs_reason': '指令须填写原因。',
   'error.meter_has_no_agent': '电表 {meter} 没有可传送指令的集中器。',
   'error.meter_busy': '电表 {meter} 已有指令 {command}（{state}）：请等待或取消。',
@@ -508,6 +509,9 @@ export const zh: Record<string, string> = {
   'notice.text.disconnected_owed': '您的电表 {meter} 已于 {off_at} 停电，欠费 {owed_fen}，缴费后将自动复电。',
   'notice.text.restored': '您的电表 {meter} 已于 {on_at} 恢复供电。',
   'notice.text.armed': '您的电表 {meter} 已于 {on_at} 允许合闸，请按电表上的按钮恢复供电。',
+  'notice.area.outage_off': '{area} 自 {off_at} 起停电，抢修人员已在处理，无需致电 95598。',
+  'notice.area.outage_off_planned': '{area} 计划停电，自 {off_at} 起停电，预计 {until_at} 前恢复供电。',
+  'notice.area.outage_on': '{area} 已于 {on_at} 恢复供电。',
 
   // two-step login (TOTP) and login throttling
   'login.locked': '失败次数过多，请 {min} 分钟后再试。',
