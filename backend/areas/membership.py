@@ -37,14 +37,20 @@ async def members(
     if area_ids is not None:
         placed = placed.where(p.transformer_area_id.in_(area_ids))
         unplaced = unplaced.where(Customer.transformer_area_id.in_(area_ids))
-    in_service = set(
-        await session.scalars(
-            select(Meter.id).where(
-                Meter.status.in_([MeterStatus.ACTIVE, MeterStatus.REMOVED]),
-                or_(Meter.installed_on.is_(None), Meter.installed_on <= day),
+    # in service that day: installed by then, not removed before it (a meter replaced during
+    # the day counts, as its replacement does: both registered part of the day's energy)
+    in_service = {
+        m
+        for m, removed in (
+            await session.execute(
+                select(Meter.id, Meter.removed_at).where(
+                    Meter.status.in_([MeterStatus.ACTIVE, MeterStatus.REMOVED]),
+                    or_(Meter.installed_on.is_(None), Meter.installed_on <= day),
+                )
             )
-        )
-    )
+        ).all()
+        if removed is None or removed.date() >= day
+    }
     totals = set(
         await session.scalars(
             select(AreaSupply.total_meter_pk).where(AreaSupply.total_meter_pk.is_not(None))

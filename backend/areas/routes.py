@@ -16,6 +16,7 @@ from backend.areas.correlator import correlate
 from backend.areas.figures import LossState, VoltageLimits
 from backend.areas.schemas import (
     AreaOut,
+    CutRequest,
     LoadOut,
     LossOut,
     MeterMove,
@@ -114,6 +115,18 @@ class AreaController(ApiController):
             VoltageLimits(three_phase_upper, three_phase_lower),
             VoltageLimits(single_phase_upper, single_phase_lower),
         )  # fmt: skip
+
+    @post("/{area_id:int}/drill", guards=[requires_role(*BACK_OFFICE)], status_code=200,
+          summary="Cut or restore an area's simulated supply (demo)")  # fmt: skip
+    async def drill(
+        self, db_session: DbSession, state: State, area_id: Id, data: JSONBody[CutRequest]
+    ) -> dict[str, int]:
+        """Only where ``METERLINE_AREAS_DRILL_CONTROL`` points at the meter simulators (the
+        demo): the outage then comes from the meters, as a real one would. 409 elsewhere."""
+        n = await service.drill(
+            db_session, area_id, data.restore, state.settings.areas_drill_control, _today(state)
+        )
+        return {"meters": n}
 
     @get("/{area_id:int}/load", guards=[requires_role(*BACK_OFFICE)], summary="Load curve")
     async def load(

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.accounts.models import Customer
 from backend.areas import figures as F
+from backend.areas.drill import send as send_drill
 from backend.areas.membership import Members, members
 from backend.areas.models import (
     AreaOutage,
@@ -49,6 +50,7 @@ from protocols.contract.messages import Quality
 from protocols.contract.quantities import Quantity
 
 MAX_DAYS = 31
+SIMULATED = ("dlt645", "dlt698")  # protocols whose simulated meters a drill can reach
 VOLTAGES = (Quantity.VOLTAGE_A, Quantity.VOLTAGE_B, Quantity.VOLTAGE_C)
 CURRENTS = (Quantity.CURRENT_A, Quantity.CURRENT_B, Quantity.CURRENT_C)
 GOOD = (Quality.GOOD, Quality.BACKFILLED)
@@ -565,6 +567,28 @@ async def reliability(
             )
         )
     return out
+
+
+async def drill(
+    session: AsyncSession, area_id: int, restore: bool, control: str, today: date
+) -> int:
+    """Cut (or restore) the supply of an area's simulated meters (DL/T 645 and DL/T 698.45:
+    their addresses are unique across the simulators). Only where a control port is set."""
+    if not control:
+        raise Conflict(E.DRILL_UNAVAILABLE, "no simulator control port is configured")
+    await _area(session, area_id)
+    meters = (await members(session, today, [area_id])).get(area_id, [])
+    supply = await session.get(AreaSupply, area_id)
+    if supply is not None and supply.total_meter_pk is not None:
+        meters.append(supply.total_meter_pk)
+    addresses = sorted(
+        await session.scalars(
+            select(Meter.address).where(
+                Meter.id.in_(meters), Meter.protocol.in_(SIMULATED), Meter.address != ""
+            )
+        )
+    )
+    return await send_drill(control, addresses, restore)
 
 
 async def customers_of(session: AsyncSession, area_id: int, day: date) -> list[int]:

@@ -1,5 +1,6 @@
 // The service centre (95598): disconnect review and approvals, arrears, live commands, offline
-// meters, the collection success rate, field flags for supervisors, and held readings.
+// meters, the collection success rate, field flags for supervisors, held readings, and the
+// transformer areas (outages, line loss, quality, load).
 import { Route, Router } from 'preact-iso';
 import { t } from '../../i18n';
 import { Tabs } from '../common';
@@ -8,6 +9,7 @@ import { FlagReview } from './FlagReview';
 import { CommandView, Commands } from './Commands';
 import { CollectionRate, OfflineMeters } from './Network';
 import { Quarantine } from './Quarantine';
+import { Areas } from './Areas';
 
 export function Operator() {
   return (
@@ -22,6 +24,7 @@ export function Operator() {
           ['/rate', t('op.tab.rate')],
           ['/flags', t('op.tab.flags')],
           ['/held', t('op.tab.held')],
+          ['/areas', t('op.tab.areas')],
         ]}
       />
       <Router>
@@ -33,6 +36,7 @@ export function Operator() {
         <Route path="/rate" component={CollectionRate} />
         <Route path="/flags" component={FlagReview} />
         <Route path="/held" component={Quarantine} />
+        <Route path="/areas" component={Areas} />
       </Router>
     </>
   );
