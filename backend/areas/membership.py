@@ -39,17 +39,18 @@ async def members(
         unplaced = unplaced.where(Customer.transformer_area_id.in_(area_ids))
     # in service that day: installed by then, not removed before it (a meter replaced during
     # the day counts, as its replacement does: both registered part of the day's energy)
+    # (installed: its installation day, or the day it was registered, as the collection rate)
     in_service = {
         m
-        for m, removed in (
+        for m, installed, created, removed in (
             await session.execute(
-                select(Meter.id, Meter.removed_at).where(
+                select(Meter.id, Meter.installed_on, Meter.created_at, Meter.removed_at).where(
                     Meter.status.in_([MeterStatus.ACTIVE, MeterStatus.REMOVED]),
                     or_(Meter.installed_on.is_(None), Meter.installed_on <= day),
                 )
             )
         ).all()
-        if removed is None or removed.date() >= day
+        if (installed or created.date()) <= day and (removed is None or removed.date() >= day)
     }
     totals = set(
         await session.scalars(

@@ -291,7 +291,7 @@ export const en: Record<string, string> = {
   'areas.loss.high': 'high loss',
   'areas.loss.negative': 'negative loss',
   'areas.loss.incomplete': 'incomplete data',
-  'areas.loss.no_total': 'no total meter',
+  'areas.loss.no_total': 'no total-meter reading',
   'areas.abnormal': 'Areas with abnormal or uncertain loss (7 days)',
   'areas.abnormal.none': 'Every area\'s loss was normal.',
   'areas.total': 'Total meter {meter}, CT {ct}, PT {pt}',

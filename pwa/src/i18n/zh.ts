@@ -291,7 +291,7 @@ export const zh: Record<string, string> = {
   'areas.loss.high': '高损',
   'areas.loss.negative': '负损',
   'areas.loss.incomplete': '数据不全',
-  'areas.loss.no_total': '无台区总表',
+  'areas.loss.no_total': '无总表数据',
   'areas.abnormal': '线损异常或不可信的台区（近 7 天）',
   'areas.abnormal.none': '各台区线损均正常。',
   'areas.total': '台区总表 {meter}，CT {ct}，PT {pt}',
