@@ -23,44 +23,38 @@ async def members(
 ) -> Members:
     """The customers' meters of each area on ``day`` (active that day)."""
     p = MeterPlacement
-    placed = select(p.transformer_area_id, p.meter_pk).where(
-        p.from_day <= day, or_(p.to_day.is_(None), p.to_day > day)
+    # in service that day: installed by then (its installation day, or the day it was
+    # registered, as the collection rate), not removed before it (a meter replaced during the
+    # day counts, as its replacement does: both registered part of the day's energy)
+    cols = (Meter.id, Meter.installed_on, Meter.created_at, Meter.removed_at)
+    serving = (
+        Meter.status.in_([MeterStatus.ACTIVE, MeterStatus.REMOVED]),
+        or_(Meter.installed_on.is_(None), Meter.installed_on <= day),
+        ~exists().where(AreaSupply.total_meter_pk == Meter.id),
+    )
+    placed = (
+        select(p.transformer_area_id, *cols)
+        .join(Meter, Meter.id == p.meter_pk)
+        .where(p.from_day <= day, or_(p.to_day.is_(None), p.to_day > day), *serving)
     )
     unplaced = (
-        select(Customer.transformer_area_id, Meter.id)
+        select(Customer.transformer_area_id, *cols)
         .join(Customer, Customer.id == Meter.customer_id)
         .where(
             Customer.transformer_area_id.is_not(None),
             ~exists().where(p.meter_pk == Meter.id, p.from_day <= day),
+            *serving,
         )
     )
     if area_ids is not None:
         placed = placed.where(p.transformer_area_id.in_(area_ids))
         unplaced = unplaced.where(Customer.transformer_area_id.in_(area_ids))
-    # in service that day: installed by then, not removed before it (a meter replaced during
-    # the day counts, as its replacement does: both registered part of the day's energy)
-    # (installed: its installation day, or the day it was registered, as the collection rate)
-    in_service = {
-        m
-        for m, installed, created, removed in (
-            await session.execute(
-                select(Meter.id, Meter.installed_on, Meter.created_at, Meter.removed_at).where(
-                    Meter.status.in_([MeterStatus.ACTIVE, MeterStatus.REMOVED]),
-                    or_(Meter.installed_on.is_(None), Meter.installed_on <= day),
-                )
-            )
-        ).all()
-        if (installed or created.date()) <= day and (removed is None or removed.date() >= day)
-    }
-    totals = set(
-        await session.scalars(
-            select(AreaSupply.total_meter_pk).where(AreaSupply.total_meter_pk.is_not(None))
-        )
-    )
     out: Members = defaultdict(list)
     for stmt in (placed, unplaced):
-        for area, meter in (await session.execute(stmt)).all():
-            if area is not None and meter in in_service and meter not in totals:
+        for area, meter, installed, created, removed in (await session.execute(stmt)).all():
+            if area is None or (installed or created.date()) > day:
+                continue
+            if removed is None or removed.date() >= day:
                 out[area].append(meter)
     return out
 
