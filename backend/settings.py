@@ -113,6 +113,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     http_map_tile_origin: str = ""  # e.g. https://tile.example: allowed by the CSP for map tiles
     # transformer areas (docs/areas.md): the demo's power-cut drills reach the simulators here
     areas_drill_control: str = ""  # host:port of `edge_agent simulate --control`; empty: none
+    areas_correlate_seconds: float = 2.0  # outage correlation period; 0: not in this process
 
     def __post_init__(self) -> None:
         if not self.database_url:

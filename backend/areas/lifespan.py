@@ -1,6 +1,7 @@
-"""The outage correlator inside the API process: every few seconds it reads the power events
-ingestion stored and keeps the areas' outages (``backend.areas.correlator``). Several
-processes may run it: the read position moves by compare-and-set."""
+"""The outage correlator inside the API process: every ``METERLINE_AREAS_CORRELATE_SECONDS``
+(0: not in this process) it reads the power events ingestion stored and keeps the areas'
+outages (``backend.areas.correlator``). Several processes may run it: the read position moves
+by compare-and-set."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from backend.areas.correlator import correlate
 
 log = logging.getLogger("meterline.areas")
 
-CORRELATE_SECONDS = 2.0
+IDLE_SECONDS = 1.0  # while turned off, how often to look whether it was turned on
 
 
 @asynccontextmanager
@@ -26,7 +27,10 @@ async def areas_lifespan(app: Litestar) -> AsyncIterator[None]:
 
     async def loop() -> None:
         while True:
-            await asyncio.sleep(CORRELATE_SECONDS)
+            period = app.state.settings.areas_correlate_seconds
+            await asyncio.sleep(period if period > 0 else IDLE_SECONDS)
+            if app.state.settings.areas_correlate_seconds <= 0:
+                continue
             try:
                 async with app.state.sessions() as session:
                     n = await correlate(session, tz)

@@ -4,6 +4,7 @@ TA2 (not on F1)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
 
@@ -39,7 +40,17 @@ class Net:
 
 
 @pytest.fixture
-async def net(api: Api) -> Net:
+async def net(api: Api) -> AsyncIterator[Net]:
+    """The background correlator is off: each test applies the events when it says so."""
+    period = api.settings.areas_correlate_seconds
+    api.settings.areas_correlate_seconds = 0
+    try:
+        yield await _network(api)
+    finally:
+        api.settings.areas_correlate_seconds = period
+
+
+async def _network(api: Api) -> Net:
     w = api.world
     async with session_factory(api.engine)() as s:
         station = Substation(code="S1", name="文三变")
