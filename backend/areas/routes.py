@@ -26,9 +26,9 @@ from backend.areas.schemas import (
     QualityOut,
     ReliabilityOut,
 )
-from backend.auth.guards import BACK_OFFICE, ApiController, CallerDep, DbSession, requires_role
+from backend.auth.guards import BACK_OFFICE, CallerDep, DbSession, requires_role
 from backend.auth.models import Role
-from backend.controllers import now_ms
+from backend.controllers import FieldApiController, now_ms
 from backend.paging import FromDay, Id, Limit, OptId, ToDay
 
 Permille = Annotated[int, QueryParameter(ge=0, le=500)]
@@ -42,7 +42,9 @@ def _today(state: State) -> date:
     return datetime.fromtimestamp(now_ms(state) / 1000, _tz(state)).date()
 
 
-class AreaController(ApiController):
+class AreaController(FieldApiController):
+    """Every handler documents the 400, 404 and 409 its service may answer."""
+
     path = "/api/areas"
     tags = ("areas",)
 
