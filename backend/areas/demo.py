@@ -2,8 +2,9 @@
 total meter (台区总表) behind a 20:1 CT, the manual-read customers placed in a second area, and
 a year of total-meter readings: the customers' daily energy plus an injected loss — 5 % most
 days, then 14 % for the last ten days before the simulated meters start, as a meter bypass
-(窃电) would — so the loss figures and the abnormal list have something to show. The live days
-have no total-meter readings (the simulators have no meter for it): their loss is marked so."""
+(窃电) would — so the loss figures and the abnormal list have something to show. The total meter
+is read by hand here (no simulator plays it): the live days have no total-meter reading yet,
+and their loss is marked so."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from backend.field.grids.models import TransformerArea
 from backend.metering.consumption import on_readings_committed
 from backend.metering.consumption_rules import day_start_ms
 from backend.metering.models import (
+    MANUAL_PROTOCOL,
     ConsumptionDaily,
     Meter,
     MeterStatus,
@@ -55,7 +57,9 @@ async def seed_network(
         await s.flush()
         feeder = Feeder(code="F-WS101", name="文三101线", substation_id=station.id)
         manual_area = TransformerArea(code="TA-0102", name="文三路2号台区", grid_id=grid_id)
-        total = Meter(meter_id=TOTAL_METER, serial=TOTAL_METER, protocol="", phases=3,
+        # read by hand in the demo (no simulator plays it): not expected to report remotely,
+        # so it does not count in the collection rate
+        total = Meter(meter_id=TOTAL_METER, serial=TOTAL_METER, protocol=MANUAL_PROTOCOL, phases=3,
                       voltage_v=220, rated_current_a=5, status=MeterStatus.ACTIVE,
                       installed_on=SINCE)  # fmt: skip
         s.add_all([feeder, manual_area, total])
