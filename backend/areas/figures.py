@@ -62,6 +62,42 @@ def line_loss(
 
 
 @dataclass(frozen=True)
+class MonthLoss:
+    supplied_wh: int | None
+    billed_wh: int
+    loss_wh: int | None
+    rate: float | None
+    days: int
+    complete_days: int
+    state: LossState
+
+
+def month_loss(
+    days: Sequence[tuple[int | None, int, LossState]], abnormal_rate: float = ABNORMAL_LOSS_RATE
+) -> MonthLoss:
+    """A month's loss from its days' (supplied, billed, state): the sums over the days that
+    have a total-meter figure; incomplete when any day was incomplete or had none."""
+    with_total = [(s, b) for s, b, _ in days if s is not None]
+    complete = sum(1 for _, _, st in days if st not in (LossState.INCOMPLETE, LossState.NO_TOTAL))
+    if not with_total:
+        billed = sum(b for _, b, _ in days)
+        return MonthLoss(None, billed, None, None, len(days), complete, LossState.NO_TOTAL)
+    supplied = sum(s for s, _ in with_total)
+    billed = sum(b for _, b in with_total)
+    loss = supplied - billed
+    rate = round(loss / supplied, 4) if supplied else None
+    if complete < len(days):
+        state = LossState.INCOMPLETE
+    elif loss < 0:
+        state = LossState.NEGATIVE
+    elif rate is not None and rate > abnormal_rate:
+        state = LossState.HIGH
+    else:
+        state = LossState.NORMAL
+    return MonthLoss(supplied, billed, loss, rate, len(days), complete, state)
+
+
+@dataclass(frozen=True)
 class VoltageLimits:
     """Allowed deviation from the nominal phase voltage, in per mille (GB/T 12325: ±7 % for
     three-phase 380 V, +7 % / −10 % for single-phase 220 V)."""

@@ -20,6 +20,7 @@ from backend.areas.schemas import (
     LoadOut,
     LossOut,
     MeterMove,
+    MonthLossOut,
     MyOutage,
     OutageOut,
     PlacementOut,
@@ -29,13 +30,24 @@ from backend.areas.schemas import (
 from backend.auth.guards import BACK_OFFICE, CallerDep, DbSession, requires_role
 from backend.auth.models import Role
 from backend.controllers import FieldApiController, now_ms
-from backend.paging import FromDay, Id, Limit, OptId, ToDay
+from backend.errors import ErrorCode as E
+from backend.errors import Invalid
+from backend.paging import FromDay, FromMonth, Id, Limit, OptId, ToDay, ToMonth
 
 Permille = Annotated[int, QueryParameter(ge=0, le=500)]
 
 
 def _tz(state: State) -> ZoneInfo:
     return ZoneInfo(state.settings.timezone)
+
+
+def _month(value: str, name: str) -> date:
+    try:
+        return date.fromisoformat(f"{value}-01")
+    except ValueError:
+        raise Invalid(
+            E.BAD_DATE, f"{name}: {value} is not a month", field=name, value=value
+        ) from None
 
 
 def _today(state: State) -> date:
@@ -91,6 +103,20 @@ class AreaController(FieldApiController):
         if abnormal_only:
             rows = [r for r in rows if r.state in (LossState.HIGH, LossState.NEGATIVE)]
         return rows
+
+    @get("/loss/monthly", guards=[requires_role(*BACK_OFFICE)], summary="Line loss per month")
+    async def monthly_loss(
+        self,
+        db_session: DbSession,
+        from_: FromMonth,
+        to: ToMonth,
+        transformer_area_id: OptId = None,
+    ) -> list[MonthLossOut]:
+        """The days of each local month added up (at most 3 months); a month with a day of
+        incomplete data, or without a total-meter reading, is marked incomplete."""
+        return await service.monthly_loss(
+            db_session, _month(from_, "from"), _month(to, "to"), transformer_area_id
+        )
 
     @get("/reliability", guards=[requires_role(*BACK_OFFICE)], summary="SAIFI, SAIDI, RS-3")
     async def reliability(

@@ -39,6 +39,19 @@ class LossOut(msgspec.Struct):
     state: LossState
 
 
+class MonthLossOut(msgspec.Struct):
+    transformer_area_id: int
+    area_code: str
+    month: str  # YYYY-MM, local
+    supplied_wh: int | None
+    billed_wh: int
+    loss_wh: int | None
+    rate: float | None
+    days: int
+    complete_days: int  # days whose own figure was complete
+    state: LossState
+
+
 class MeterQualityOut(msgspec.Struct):
     meter_pk: int
     meter_id: str

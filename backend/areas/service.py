@@ -33,6 +33,7 @@ from backend.areas.schemas import (
     LossOut,
     MeterMove,
     MeterQualityOut,
+    MonthLossOut,
     MyOutage,
     OutageOut,
     PlacementOut,
@@ -50,18 +51,19 @@ from protocols.contract.messages import Quality
 from protocols.contract.quantities import Quantity
 
 MAX_DAYS = 31
+MAX_MONTHS = 3
 SIMULATED = ("dlt645", "dlt698")  # protocols whose simulated meters a drill can reach
 VOLTAGES = (Quantity.VOLTAGE_A, Quantity.VOLTAGE_B, Quantity.VOLTAGE_C)
 CURRENTS = (Quantity.CURRENT_A, Quantity.CURRENT_B, Quantity.CURRENT_C)
 GOOD = (Quality.GOOD, Quality.BACKFILLED)
 
 
-def _days(from_day: date, to_day: date) -> list[date]:
+def _days(from_day: date, to_day: date, limit: int = MAX_DAYS) -> list[date]:
     if to_day < from_day:
         raise Invalid(E.END_BEFORE_START, "to is before from", field="to", start="from")
     n = (to_day - from_day).days + 1
-    if n > MAX_DAYS:
-        raise Invalid(E.RANGE_TOO_LONG, f"at most {MAX_DAYS} days", field="to", limit=MAX_DAYS)
+    if n > limit:
+        raise Invalid(E.RANGE_TOO_LONG, f"at most {limit} days", field="to", limit=limit)
     return [from_day + timedelta(days=i) for i in range(n)]
 
 
@@ -309,10 +311,14 @@ async def placements(session: AsyncSession, meter_pk: int) -> list[PlacementOut]
 
 
 async def line_loss(
-    session: AsyncSession, from_day: date, to_day: date, area_id: int | None = None
+    session: AsyncSession,
+    from_day: date,
+    to_day: date,
+    area_id: int | None = None,
+    limit: int = MAX_DAYS,
 ) -> list[LossOut]:
     """线损 per area and day (figures.line_loss) from the materialised daily consumption."""
-    days = _days(from_day, to_day)
+    days = _days(from_day, to_day, limit)
     if area_id is not None:
         await _area(session, area_id)
     supplies = await _supplies(session)
@@ -350,6 +356,23 @@ async def line_loss(
                     f.state,
                 )
             )
+    return out
+
+
+async def monthly_loss(
+    session: AsyncSession, from_month: date, to_month: date, area_id: int | None = None
+) -> list[MonthLossOut]:
+    """线损 per area and local month: the month's days added up (figures.month_loss)."""
+    last = (to_month.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    days = await line_loss(session, from_month, last, area_id, limit=MAX_MONTHS * 31)
+    grouped: dict[tuple[int, str], list[LossOut]] = defaultdict(list)
+    for d in days:
+        grouped[(d.transformer_area_id, d.day.strftime("%Y-%m"))].append(d)
+    out = []
+    for (area, month), rows in sorted(grouped.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        m = F.month_loss([(r.supplied_wh, r.billed_wh, r.state) for r in rows])
+        out.append(MonthLossOut(area, rows[0].area_code, month, m.supplied_wh, m.billed_wh,
+                                m.loss_wh, m.rate, m.days, m.complete_days, m.state))  # fmt: skip
     return out
 
 

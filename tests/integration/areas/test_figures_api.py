@@ -36,6 +36,19 @@ async def test_line_loss_is_exact_and_marked_incomplete_when_a_meter_is_missing(
         "/api/areas/loss?from=2026-03-02&to=2026-03-03&abnormal_only=true", headers=op
     )
     assert abnormal.json() == []
+    month = await api.client.get("/api/areas/loss/monthly?from=2026-03&to=2026-03", headers=op)
+    (ta1,) = [x for x in month.json() if x["area_code"] == "TA1"]
+    # the days of March with a total-meter figure: 41,000 Wh in, 37,800 out; 1 March (the
+    # first readings: 0 Wh everywhere) and 2 March were complete, 3 March was not, and the
+    # other 28 days have no total-meter reading at all
+    assert (ta1["month"], ta1["supplied_wh"], ta1["billed_wh"], ta1["loss_wh"]) == (
+        "2026-03", 41_000, 37_800, 3_200,
+    )  # fmt: skip
+    assert (ta1["days"], ta1["complete_days"], ta1["state"]) == (31, 2, "incomplete")
+    bad = await api.client.get("/api/areas/loss/monthly?from=2026-13&to=2026-13", headers=op)
+    assert (bad.status_code, bad.json()["extra"][0]["key"].rstrip("_")) == (400, "from")
+    long = await api.client.get("/api/areas/loss/monthly?from=2026-01&to=2026-06", headers=op)
+    assert (long.status_code, long.json()["code"]) == (400, "error.range_too_long")
 
 
 async def test_a_moved_meter_counts_in_its_new_area_from_the_day_it_moved(net: Net) -> None:

@@ -78,3 +78,18 @@ def test_saifi_saidi_and_rs_against_a_hand_calculation() -> None:
     assert r.rs1 == round(1 - 1.25 / 24, 6)  # 0.947917
     assert r.rs3 == round(1 - (5 - 0.5) / 4 / 24, 6)  # 0.953125: 限电 left out
     assert reliability(0, [], start, end).saifi is None
+
+
+def test_a_months_loss_adds_up_its_days_and_is_incomplete_with_any_uncertain_day() -> None:
+    from backend.areas.figures import month_loss
+
+    ok = month_loss([(20_000, 18_800, LossState.NORMAL), (10_000, 9_000, LossState.HIGH)])
+    # 30,000 in, 27,800 out: 2,200 Wh, 7.33 %
+    assert (ok.supplied_wh, ok.billed_wh, ok.loss_wh, ok.rate, ok.state) == (
+        30_000, 27_800, 2_200, 0.0733, LossState.NORMAL,
+    )  # fmt: skip
+    gap = month_loss([(20_000, 18_800, LossState.NORMAL), (None, 9_000, LossState.NO_TOTAL)])
+    assert (gap.supplied_wh, gap.billed_wh, gap.rate, gap.complete_days, gap.state) == (
+        20_000, 18_800, 0.06, 1, LossState.INCOMPLETE,
+    )  # fmt: skip
+    assert month_loss([(None, 5, LossState.NO_TOTAL)]).state == LossState.NO_TOTAL
