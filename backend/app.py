@@ -30,6 +30,7 @@ LifespanHook = Callable[[Litestar], AbstractAsyncContextManager[None]]
 
 def route_handlers() -> list[Any]:
     from backend.accounts.routes import AccountController, CustomerController
+    from backend.areas.routes import AreaController
     from backend.auth.routes import AuthController, SessionController
     from backend.commands.routes import CommandBatchController, CommandController
     from backend.field.books.routes import FieldBookController
@@ -83,6 +84,7 @@ def route_handlers() -> list[Any]:
         IndicatorController,
         KeyAccountController,
         SurveyController,
+        AreaController,
         pwa_handler(),  # last: the SPA fallback for every path that is not the API
     ]
 
@@ -90,6 +92,7 @@ def route_handlers() -> list[Any]:
 def lifespan_hooks(settings: Settings) -> list[LifespanHook]:
     """In this order: the MQTT session (closed last), metering (the derived-data path, whose
     followers are wired here, and ingestion), prepaid (the engine, command dispatch)."""
+    from backend.areas.lifespan import areas_lifespan
     from backend.metering.lifespan import metering_lifespan
     from backend.mqtt.lifespan import mqtt_lifespan
     from backend.prepaid import billing
@@ -98,7 +101,13 @@ def lifespan_hooks(settings: Settings) -> list[LifespanHook]:
 
     # what follows consumption after a committed reading: billing (read and bill in one pass)
     followers = [billing.on_readings_committed] if settings.prepaid_billing else []
-    return [mqtt_lifespan, metering_lifespan(followers), prepaid_lifespan, servicedesk_lifespan]
+    return [
+        mqtt_lifespan,
+        metering_lifespan(followers),
+        prepaid_lifespan,
+        servicedesk_lifespan,
+        areas_lifespan,
+    ]
 
 
 def create_app(

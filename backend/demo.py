@@ -59,6 +59,7 @@ def simulator_args(fleet: DemoFleet, ready: Path) -> list[str]:
         "--modbus-tcp", f"127.0.0.1:{fleet.modbus_port}", "--map", "generic_prepaid",
         "--meters", str(len(fleet.modbus)),
         *_dlt698_simulator(fleet),
+        *(["--control", f"127.0.0.1:{fleet.control_port}"] if fleet.control_port else []),
         "--ready-file", str(ready),
     ]  # fmt: skip
 
@@ -264,6 +265,9 @@ async def prepare(settings: Settings, *, meters: int, speed: float) -> tuple[Dem
         modbus_port=free_port(),
         dlt698_port=free_port(),
     )
+    # an operator's power-cut drill reaches the simulated meters here (docs/areas.md)
+    fleet.control_port = free_port()
+    settings.areas_drill_control = f"127.0.0.1:{fleet.control_port}"
     return fleet, await seed(settings, fleet)
 
 

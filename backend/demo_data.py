@@ -16,9 +16,10 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from backend.accounts.models import Account, AccountKind, Customer, CustomerCategory
+from backend.areas.demo import seed_network
 from backend.auth.models import Role, User
 from backend.auth.schemas import UserCreate
 from backend.auth.service import create_user
@@ -69,6 +70,7 @@ class DemoFleet:
     dlt645_port: int
     modbus_port: int
     dlt698_port: int = 0  # 0: no DL/T 698.45 bus
+    control_port: int = 0  # the simulators' control port (power-cut drills); 0: none
     dlt645: list[DemoMeter] = field(default_factory=list)
     modbus: list[DemoMeter] = field(default_factory=list)
     dlt698: list[DemoMeter] = field(default_factory=list)
@@ -219,6 +221,11 @@ async def seed(settings: Settings, fleet: DemoFleet) -> list[str]:
         await seed_history(
             engine, [m.customer_number for m in fleet.all()], timezone=settings.timezone
         )
+        # the network behind the area, its total meter and a year of it with injected loss
+        await seed_network(
+            engine, "TA-0101", [m.customer_number for m in fleet.manual],
+            ZoneInfo(settings.timezone), await _grid_id(engine),
+        )  # fmt: skip
         factory = session_factory(engine)
         await _key_account_tariff(factory, fleet, settings)
         await _opening_credit(factory, settings)
@@ -266,6 +273,11 @@ async def _key_account_tariff(
         if created:
             since = int(datetime(first.year, first.month, 1, tzinfo=tz).timestamp() * 1000)
             await billing.bill_meters(factory, dict.fromkeys(meters, since), tz)
+
+
+async def _grid_id(engine: AsyncEngine) -> int | None:
+    async with session_factory(engine)() as session:
+        return await session.scalar(select(Grid.id).where(Grid.code == GRID_CODE))
 
 
 async def _opening_credit(factory: async_sessionmaker[AsyncSession], settings: Settings) -> None:

@@ -119,6 +119,8 @@ class ErrorCode(TextCode):
     REPAIR_JOB_FINISHED = "error.repair_job_finished"
     OUTAGE_CANCELLED = "error.outage_cancelled"
     OUTAGE_ENDED = "error.outage_ended"
+    PLACEMENT_BEFORE_LAST = "error.placement_before_last"  # {since}: a meter moves forward only
+    DRILL_UNAVAILABLE = "error.drill_unavailable"  # no simulated meters to cut (not the demo)
     COMMAND_NEEDS_REASON = "error.command_needs_reason"
     METER_HAS_NO_AGENT = "error.meter_has_no_agent"
     METER_BUSY = "error.meter_busy"

@@ -111,6 +111,9 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     http_tls: bool = False  # served over TLS (here or at a proxy): HSTS, Secure cookies
     http_trusted_proxies: str = "127.0.0.1"  # X-Forwarded-For/-Proto honoured from these only
     http_map_tile_origin: str = ""  # e.g. https://tile.example: allowed by the CSP for map tiles
+    # transformer areas (docs/areas.md): the demo's power-cut drills reach the simulators here
+    areas_drill_control: str = ""  # host:port of `edge_agent simulate --control`; empty: none
+    areas_correlate_seconds: float = 2.0  # outage correlation period; 0: not in this process
 
     def __post_init__(self) -> None:
         if not self.database_url:

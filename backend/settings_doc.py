@@ -88,6 +88,8 @@ MEANINGS: dict[str, str] = {
     "http_tls": "the service is public over TLS (here or at a proxy): HSTS and `Secure` cookies on every answer",
     "http_trusted_proxies": "proxies whose `X-Forwarded-For`/`-Proto` are believed (client address for throttling, https for HSTS); comma-separated, `*` for any",
     "http_map_tile_origin": "origin of the map-tile server (`https://tile.example`), allowed by the Content-Security-Policy",
+    "areas_correlate_seconds": "how often this process turns stored power events into area outages (docs/areas.md); 0: not here",
+    "areas_drill_control": "`host:port` of the meter simulators' control port, for power-cut drills (set by `meterline demo`); empty: no drills",
 }
 
 # Defaults that are computed at start-up rather than written in ``Settings``.

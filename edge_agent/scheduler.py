@@ -58,6 +58,8 @@ class MeterRun:
     retry_at: float = 0.0
     next_clock_check: float = 0.0
     needs_backfill: bool = True  # after start and after every outage
+    silent_since_ms: int | None = None  # the first unanswered poll of this silence
+    dark: bool = False  # reported as without supply (the whole bus went silent)
     shortest: float = field(init=False)
 
     def __post_init__(self) -> None:
@@ -236,6 +238,8 @@ class BusScheduler:
 
     async def _silent(self, run: MeterRun, exc: MeterError) -> None:
         run.failures += 1
+        if run.silent_since_ms is None:
+            run.silent_since_ms = now_ms()
         delay = min(self.bus.backoff_max_s, run.shortest * 2 ** (run.failures - 1))
         run.retry_at = self.clock() + delay
         meter = run.meter
@@ -245,13 +249,32 @@ class BusScheduler:
             await self.states.set_online(meter.id, False)
             self.metrics.meter_online.labels(meter.id).set(0)
             run.needs_backfill = True
+            await self._bus_dark()
         else:
             log.debug("meter %s silent (%d): %s", meter.id, run.failures, exc)
 
+    async def _bus_dark(self) -> None:
+        """Every meter on the bus silent at once is a loss of supply, not a set of faults:
+        each gets a power-failure event from when it first stopped answering (掉电). One
+        meter alone silent is a link fault as far as anyone can tell, so a bus of one meter
+        never reports this; the meter's own power-down record does (the DL/T 645 driver)."""
+        runs = list(self.meters.values())
+        if len(runs) < 2 or any(self.states.online(r.meter.id) is not False for r in runs):
+            return
+        for r in runs:
+            if not r.dark:
+                r.dark = True
+                log.warning("meter %s: the whole bus is silent: supply lost", r.meter.id)
+                await self._event(r.meter.id, EventKind.POWER_FAILURE, text="bus_silent",
+                                  ts=r.silent_since_ms)  # fmt: skip
+
     async def _answered(self, run: MeterRun, error: str | None) -> None:
         meter = run.meter
-        run.failures, run.retry_at = 0, 0.0
+        run.failures, run.retry_at, run.silent_since_ms = 0, 0.0, None
         self.metrics.meter_online.labels(meter.id).set(1)
+        if run.dark:
+            run.dark = False
+            await self._event(meter.id, EventKind.POWER_RESTORED)
         if self.states.online(meter.id) is False:
             log.info("meter %s is back online", meter.id)
             await self._event(meter.id, EventKind.ONLINE)
@@ -303,9 +326,10 @@ class BusScheduler:
             log.warning("meter %s: time sync failed: %s", meter.id, exc)
 
     async def _event(
-        self, meter: str, kind: EventKind, *, value: int | None = None, text: str | None = None
-    ) -> None:
-        event = MeterEvent(meter=meter, ts=now_ms(), kind=kind, value=value, text=text)
+        self, meter: str, kind: EventKind, *, value: int | None = None, text: str | None = None,
+        ts: int | None = None,
+    ) -> None:  # fmt: skip
+        event = MeterEvent(meter=meter, ts=ts or now_ms(), kind=kind, value=value, text=text)
         await self.outbox.put_events([event])
 
     async def poll_now(self, meter_id: str) -> int:

@@ -80,7 +80,32 @@ HEADER_ALIASES: dict[str, str] = {
     "轮换日期": "expires_on",
     "状态": "status",
     "被换表计": "replaces",
+    "变电站编码": "substation_code",
+    "变电站名称": "substation_name",
+    "馈线编码": "feeder_code",
+    "馈线名称": "feeder_name",
+    "额定容量": "rated_kva",
+    "总表编号": "total_meter_id",
+    "CT变比": "ct_ratio",
+    "PT变比": "pt_ratio",
 }
+
+
+class AreaRow(msgspec.Struct, forbid_unknown_fields=True):
+    """A transformer area's place in the network and its supply (docs/areas.md)."""
+
+    area_code: Code  # 台区编码: the key of the upsert; the area is created when new
+    area_name: Name | None = None
+    grid_code: Code | None = None  # for a new area
+    substation_code: Code | None = None  # created when new
+    substation_name: Name | None = None
+    feeder_code: Code | None = None  # created when new, on the row's substation
+    feeder_name: Name | None = None
+    rated_kva: Annotated[int, msgspec.Meta(ge=0, le=100_000)] = 0
+    total_meter_id: Ident | None = None  # 台区总表: must exist (import meters first)
+    ct_ratio: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 1
+    pt_ratio: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 1
+
 
 VALUE_ALIASES: dict[str, str] = {
     "居民生活": "residential",

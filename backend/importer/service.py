@@ -49,8 +49,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from backend.accounts.models import Account, AccountKind, Customer
+from backend.areas.models import AreaSupply, Feeder, Substation
 from backend.field.grids.models import Grid, TransformerArea
-from backend.importer.schemas import HEADER_ALIASES, VALUE_ALIASES, CustomerRow, MeterRow
+from backend.importer.schemas import (
+    HEADER_ALIASES,
+    VALUE_ALIASES,
+    AreaRow,
+    CustomerRow,
+    MeterRow,
+)
 from backend.metering.models import Agent, Meter, MeterStatus
 from backend.types import utcnow
 
@@ -301,15 +308,55 @@ async def upsert_meter(session: AsyncSession, row: MeterRow, opts: ImportOptions
     return outcome
 
 
+async def upsert_area(session: AsyncSession, row: AreaRow, opts: ImportOptions) -> str:
+    """An area's substation, feeder, transformer and total meter (docs/areas.md)."""
+    grid = await _grid(session, row.grid_code, None, opts) if row.grid_code else None
+    area = await _area(session, row.area_code, row.area_name, grid, opts)
+    feeder_id = None
+    if row.feeder_code:
+        station = None
+        if row.substation_code:
+            station = await session.scalar(
+                select(Substation).where(Substation.code == row.substation_code)
+            )
+            if station is None:
+                station = Substation(code=row.substation_code,
+                                     name=row.substation_name or row.substation_code)  # fmt: skip
+                session.add(station)
+                await session.flush()
+        feeder = await session.scalar(select(Feeder).where(Feeder.code == row.feeder_code))
+        if feeder is None:
+            feeder = Feeder(code=row.feeder_code, name=row.feeder_name or row.feeder_code,
+                            substation_id=station.id if station else None)  # fmt: skip
+            session.add(feeder)
+            await session.flush()
+        feeder_id = feeder.id
+    total = None
+    if row.total_meter_id:
+        total = await session.scalar(select(Meter.id).where(Meter.meter_id == row.total_meter_id))
+        if total is None:
+            raise RowError(f"total_meter_id: no meter {row.total_meter_id} (import meters first)")
+    values = {"feeder_id": feeder_id, "rated_kva": row.rated_kva, "total_meter_pk": total,
+              "ct_ratio": row.ct_ratio, "pt_ratio": row.pt_ratio}  # fmt: skip
+    supply = await session.get(AreaSupply, area.id)
+    if supply is None:
+        session.add(AreaSupply(transformer_area_id=area.id, **values))
+        await session.flush()
+        return "created"
+    return "updated" if _assign(supply, values) else "unchanged"
+
+
 IMPORTERS: dict[str, tuple[type[msgspec.Struct], Callable[..., Any]]] = {
     "customers": (CustomerRow, upsert_customer),
     "meters": (MeterRow, upsert_meter),
+    "areas": (AreaRow, upsert_area),
 }
 # the natural key of each kind: a value twice in one file is ambiguous (an account number of
 # another customer is refused row by row, as against the database)
 KEYS: dict[str, tuple[str, ...]] = {
     "customers": ("number",),
     "meters": ("meter_id",),
+    "areas": ("area_code",),
 }
 
 
@@ -799,9 +846,32 @@ class _MeterPlan:
         return outcome
 
 
-BATCHES: dict[str, Callable[[ImportOptions], CustomerBatch | MeterBatch]] = {
+class AreaBatch:
+    """Areas are few (one per transformer): each row in its own savepoint, no batch plan."""
+
+    def __init__(self, opts: ImportOptions) -> None:
+        self.opts = opts
+
+    def forget(self) -> None:
+        pass
+
+    async def write(self, conn: AsyncConnection, chunk: Chunk) -> Outcomes:
+        session = AsyncSession(bind=conn)
+        outcomes: Outcomes = []
+        for line, row in chunk:
+            try:
+                async with session.begin_nested():
+                    outcomes.append((line, await upsert_area(session, row, self.opts)))
+            except ValueError as exc:
+                outcomes.append((line, RowError(_reason(exc))))
+        await session.flush()
+        return outcomes
+
+
+BATCHES: dict[str, Callable[[ImportOptions], CustomerBatch | MeterBatch | AreaBatch]] = {
     "customers": CustomerBatch,
     "meters": MeterBatch,
+    "areas": AreaBatch,
 }
 CHUNK_ROWS = 2000  # rows per transaction: a few statements each
 
@@ -861,7 +931,7 @@ def _reason(exc: Exception) -> str:
 async def _write_chunk(
     session: AsyncSession,
     kind: str,
-    batch: CustomerBatch | MeterBatch,
+    batch: CustomerBatch | MeterBatch | AreaBatch,
     chunk: Chunk,
     raws: dict[int, dict[str, str]],
     report: ImportReport,

@@ -56,6 +56,11 @@ class Agent(Base):
     last_event_seq: Mapped[int | None] = mapped_column(BigInteger)
 
 
+# a meter read only by inspectors (no AMI): never expected to report remotely, so it counts
+# neither in the collection rate nor among offline meters
+MANUAL_PROTOCOL = "manual"
+
+
 class Meter(Base):
     __tablename__ = "meters"
 

@@ -19,6 +19,7 @@ from backend.errors import Invalid, NotFound
 from backend.field.grids.models import Grid, TransformerArea
 from backend.metering import consumption as cons
 from backend.metering.models import (
+    MANUAL_PROTOCOL,
     Agent,
     ConsumptionAnomaly,
     ConsumptionDaily,
@@ -275,8 +276,9 @@ async def collection_rate(
     group: RateGrouping,
     tz: ZoneInfo,
 ) -> list[CollectionRateRow]:
-    """采集成功率 per local day: of the meters in service that day, the share with at least one
-    good (or backfilled) ``energy_import`` reading in the day (midnight, midnight]."""
+    """采集成功率 per local day: of the meters in service that day and expected to report
+    remotely (not manual-read), the share with at least one good (or backfilled)
+    ``energy_import`` reading in the day (midnight, midnight]."""
     check_days(from_day, to_day)
     key_col = {
         RateGrouping.OVERALL: None,
@@ -290,7 +292,10 @@ async def collection_rate(
                 key_col if key_col is not None else Meter.id,
             )
             .outerjoin(Customer, Customer.id == Meter.customer_id)
-            .where(meter_scope(caller), Meter.status.in_([MeterStatus.ACTIVE, MeterStatus.REMOVED]))
+            .where(
+                meter_scope(caller), reports_remotely(),
+                Meter.status.in_([MeterStatus.ACTIVE, MeterStatus.REMOVED]),
+            )
         )
     ).all()  # fmt: skip
     codes = await _group_codes(session, group)
@@ -348,9 +353,15 @@ async def _group_codes(session: AsyncSession, group: RateGrouping) -> dict[int |
     return {i: c for i, c in (await session.execute(select(table.id, table.code))).all()}
 
 
+def reports_remotely() -> ColumnElement[bool]:
+    """Meters expected to report through an agent: all but the manual-read ones."""
+    return Meter.protocol != MANUAL_PROTOCOL
+
+
 def offline_filters(silent_since: datetime | None) -> list[ColumnElement[bool]]:
     conds: list[ColumnElement[bool]] = [
         Meter.status == MeterStatus.ACTIVE,
+        reports_remotely(),
         Meter.online.is_(False),
     ]
     if silent_since is not None:

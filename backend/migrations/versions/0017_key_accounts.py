@@ -2,7 +2,7 @@
 visits, notes and surveys.
 
 Revision ID: 0017_key_accounts
-Revises: 0015_tariff_assignments
+Revises: 0016_areas
 Create Date: 2026-12-04
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0017_key_accounts'
-down_revision: str | None = '0015_tariff_assignments'
+down_revision: str | None = '0016_areas'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

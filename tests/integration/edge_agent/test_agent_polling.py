@@ -138,3 +138,39 @@ async def test_the_metrics_endpoint_reports_polls_and_outbox_depth(
     assert 'meterline_agent_outbox_depth{channel="readings"}' in text
     assert "meterline_agent_readings_dropped " in text
     assert "meterline_agent_publish_latency_seconds_count" in text
+
+
+async def test_a_whole_bus_going_silent_is_reported_as_power_failures_and_restored_after(
+    tmp_path: Path, mosquitto: Mosquitto, backend: Backend
+) -> None:
+    m1, m2 = FakeMeter(A1), FakeMeter(A2)
+    fake = FakeBus(m1, m2)
+    port = await fake.start_tcp()
+    config = agent_toml(tmp_path, mosquitto, dlt645_tcp_bus(port, [A1, A2], every_s=0.1))
+    try:
+        async with running_agent(config):
+            await backend.until(lambda: m1.reads >= 2 and m2.reads >= 2)
+            m2.silent = True  # one meter alone: a link fault, not a power cut
+            await backend.until(lambda: backend.events(EventKind.OFFLINE, "m2"))
+            assert backend.events(EventKind.POWER_FAILURE, "m2") == []
+            cut = int(time.time() * 1000)
+            m1.silent = True  # now the whole bus is dark
+            await backend.until(lambda: backend.events(EventKind.POWER_FAILURE, "m1"))
+            m1.silent = m2.silent = False
+            await backend.until(
+                lambda: (
+                    len(backend.events(EventKind.POWER_RESTORED, "m1"))
+                    + len(backend.events(EventKind.POWER_RESTORED, "m2"))
+                    == 2
+                )
+            )
+    finally:
+        await fake.stop()
+    (f1,), (f2,) = (
+        backend.events(EventKind.POWER_FAILURE, "m1"),
+        backend.events(EventKind.POWER_FAILURE, "m2"),
+    )
+    assert f2.ts < cut <= f1.ts  # each from when it first stopped answering
+    assert (f1.text, f2.text) == ("bus_silent", "bus_silent")
+    (r1,) = backend.events(EventKind.POWER_RESTORED, "m1")
+    assert r1.ts > f1.ts

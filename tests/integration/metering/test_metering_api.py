@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import date
+
+from backend.db import session_factory
+from backend.metering.models import MANUAL_PROTOCOL, Meter, MeterStatus
 from tests.integration.api.conftest import Api
 from tests.support.readings import commit_readings, ms
 
@@ -159,6 +163,21 @@ async def test_collection_rate_overall_and_per_transformer_area(api: Api) -> Non
         headers=await api.login("insp2"),
     )
     assert [(r["group_code"], r["expected"], r["collected"]) for r in mine.json()] == [("G2", 1, 0)]
+
+
+async def test_manual_read_meters_count_neither_in_the_collection_rate_nor_as_offline(
+    api: Api,
+) -> None:
+    async with session_factory(api.engine)() as s:
+        s.add(Meter(meter_id="M-MANUAL", protocol=MANUAL_PROTOCOL, customer_id=api.world.alice,
+                    status=MeterStatus.ACTIVE, installed_on=date(2025, 1, 1)))  # fmt: skip
+        await s.commit()
+    await commit_readings(api.engine, api.world.alice_meter, [(ms(2026, 3, 2, 4), 1_200)])
+    op = await api.login("op")
+    rate = await api.client.get("/api/collection-rate?from=2026-03-02&to=2026-03-02", headers=op)
+    assert [(r["expected"], r["collected"], r["rate"]) for r in rate.json()] == [(2, 1, 0.5)]
+    offline = await api.client.get("/api/meters/offline", headers=op)
+    assert [m["meter_id"] for m in offline.json()["items"]] == ["M-BOB"]
 
 
 async def test_an_unknown_query_parameter_is_400_not_silently_ignored(api: Api) -> None:

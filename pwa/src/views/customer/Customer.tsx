@@ -3,7 +3,7 @@
 import { lazy, Route, Router } from 'preact-iso';
 import { label, say, t, when, yuan } from '../../i18n';
 import { Show, Tabs, useAsync } from '../common';
-import { type Account, balance, ledger, loadDetail, mainAccount, notices, outages, type Supply, supply } from './data';
+import { type Account, balance, ledger, loadDetail, mainAccount, myOutages, notices, outages, type Supply, supply } from './data';
 import { BillView } from './Bill';
 import { TierCard } from './Tier';
 import { TopUp } from './TopUp';
@@ -42,14 +42,27 @@ export function SupplyCard({ s }: { s: Supply }) {
 }
 
 function Notices({ account, areaId }: { account: Account; areaId: number | null }) {
-  const state = useAsync(() => Promise.all([notices(account.id), outages(areaId)]), [account.id, areaId]);
+  const state = useAsync(() => Promise.all([notices(account.id), outages(areaId), myOutages()]), [account.id, areaId], 30_000);
   return (
     <Show state={state}>
-      {([items, outs]) =>
-        items.length + outs.length === 0 ? (
+      {([items, outs, mine]) =>
+        items.length + outs.length + mine.length === 0 ? (
           <p class="muted">{t('cust.notices.none')}</p>
         ) : (
           <ul class="list" data-testid="notices">
+            {mine.map((o) => (
+              <li key={`m${o.outage_id}`} class={`notice outage ${o.on_at === null ? 'error' : ''}`} data-testid="my-outage">
+                <div class="item">
+                  <strong>{t(o.on_at === null ? 'cust.outage' : 'cust.outage.back')}</strong>
+                  {o.notices.map((n, i) => (
+                    <div key={i}>{say(n.code, n.params)}</div>
+                  ))}
+                  {o.on_at === null && o.expected_end_at !== null && (
+                    <div class="muted">{t('cust.outage.expected', { when: when(o.expected_end_at) })}</div>
+                  )}
+                </div>
+              </li>
+            ))}
             {outs.map((o) => (
               <li key={`o${o.id}`} class="notice outage">
                 <div class="item">

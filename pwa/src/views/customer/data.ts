@@ -211,3 +211,16 @@ export const paymentOrder = (accountId: number, orderNo: string) =>
 /** Demo only: the simulated wallet pays the order (it signs the provider's notification). */
 export const payWithSimulatedWallet = (accountId: number, orderNo: string) =>
   post<PaymentOrder>(`/accounts/${accountId}/payment-orders/${encodeURIComponent(orderNo)}/simulated-payment`);
+
+/** An outage found from the meters that cut this customer's supply, and what they were told. */
+export interface MyOutage {
+  outage_id: number;
+  area_name: string;
+  cause: string;
+  off_at: number;
+  on_at: number | null;
+  expected_end_at: number | null;
+  notices: { code: string; params: Params }[];
+}
+
+export const myOutages = () => get<MyOutage[]>('/areas/outages/mine');

@@ -1,6 +1,7 @@
 // The service centre (95598): disconnect review and approvals, arrears, live commands, offline
-// meters, the collection success rate, field flags for supervisors, held readings, key accounts, and
-// the 95598 work orders (queue, intake, detail, overdue work and indicators).
+// meters, the collection success rate, field flags for supervisors, held readings, key accounts,
+// the 95598 work orders (queue, intake, detail, overdue work and indicators) and the
+// transformer areas (outages, line loss, quality, load).
 import { lazy, Route, Router } from 'preact-iso';
 import { t } from '../../i18n';
 import { me } from '../../lib/api';
@@ -10,6 +11,7 @@ import { FlagReview } from './FlagReview';
 import { CommandView, Commands } from './Commands';
 import { CollectionRate, OfflineMeters } from './Network';
 import { Quarantine } from './Quarantine';
+import { Areas } from './Areas';
 import { IndicatorsView, Intake, OrderView, Overdue, Queue } from '../servicedesk/Desk';
 
 const Portfolio = lazy(() => import('../keyaccounts/Portfolio').then((m) => m.Portfolio));
@@ -42,6 +44,7 @@ export function Operator() {
           ['/held', t('op.tab.held')],
           ['/indicators', t('op.tab.indicators')],
           ['/key-accounts', t('ka.tab.key_accounts')],
+          ['/areas', t('op.tab.areas')],
         ]}
       />
       <Router>
@@ -61,6 +64,7 @@ export function Operator() {
         <Route path="/indicators" component={IndicatorsView} />
         <Route path="/key-accounts" component={Portfolio} />
         <Route path="/customer/:id" component={Customer360} />
+        <Route path="/areas" component={Areas} />
       </Router>
     </>
   );

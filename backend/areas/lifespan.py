@@ -1,0 +1,48 @@
+"""The outage correlator inside the API process: every ``METERLINE_AREAS_CORRELATE_SECONDS``
+(0: not in this process) it reads the power events ingestion stored and keeps the areas'
+outages (``backend.areas.correlator``). Several processes may run it: the read position moves
+by compare-and-set."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from zoneinfo import ZoneInfo
+
+from litestar import Litestar
+
+from backend.areas.correlator import correlate
+
+log = logging.getLogger("meterline.areas")
+
+IDLE_SECONDS = 1.0  # while turned off, how often to look whether it was turned on
+
+
+@asynccontextmanager
+async def areas_lifespan(app: Litestar) -> AsyncIterator[None]:
+    tz = ZoneInfo(app.state.settings.timezone)
+
+    async def loop() -> None:
+        while True:
+            period = app.state.settings.areas_correlate_seconds
+            await asyncio.sleep(period if period > 0 else IDLE_SECONDS)
+            if app.state.settings.areas_correlate_seconds <= 0:
+                continue
+            try:
+                async with app.state.sessions() as session:
+                    n = await correlate(session, tz)
+                if n:
+                    log.info("outages: %d power events applied", n)
+            except Exception:
+                log.exception("outage correlation failed")
+
+    task = asyncio.create_task(loop(), name="outage-correlator")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,0 +1,222 @@
+// Transformer areas (台区): live outage state, yesterday's line loss, voltage quality, load
+// against the transformer, reliability. docs/areas.md explains each figure.
+import { useState } from 'preact/hooks';
+import { kwh, label, t, when } from '../../i18n';
+import { ErrorBox, Show, useAsync } from '../common';
+import { type Area, areaOutages, areas, drill, load, losses, quality, reliability } from './areas';
+
+const pct = (rate: number | null, digits = 1) => (rate === null ? '—' : `${(rate * 100).toFixed(digits)}%`);
+
+export function Areas() {
+  const state = useAsync(areas, [], 10_000);
+  const [open, setOpen] = useState<number | null>(null);
+  return (
+    <section aria-labelledby="areas-title">
+      <h1 id="areas-title">{t('areas.title')}</h1>
+      <p class="muted">{t('areas.help')}</p>
+      <Show state={state}>
+        {(items) => (
+          <table data-testid="areas">
+            <thead>
+              <tr>
+                <th scope="col">{t('areas.area')}</th>
+                <th scope="col">{t('areas.supply')}</th>
+                <th scope="col">{t('areas.state')}</th>
+                <th scope="col" class="num">{t('areas.loss')}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {items.map((a) => (
+                <AreaRow key={a.id} a={a} open={open === a.id} toggle={() => setOpen(open === a.id ? null : a.id)} reload={state.reload} />
+              ))}
+            </tbody>
+          </table>
+        )}
+      </Show>
+      <Outages />
+      <h2>{t('areas.abnormal')}</h2>
+      <LossList />
+      <ReliabilityTable />
+    </section>
+  );
+}
+
+function AreaRow({ a, open, toggle, reload }: { a: Area; open: boolean; toggle: () => void; reload: () => void }) {
+  const o = a.outage;
+  return (
+    <>
+      <tr data-testid={`area-${a.code}`}>
+        <td>
+          <button type="button" class="link" aria-expanded={open} onClick={toggle}>
+            {a.code} {a.name}
+          </button>
+          <div class="muted">{t('areas.meters', { n: a.meters })}</div>
+        </td>
+        <td>
+          {a.feeder_code ?? '—'}
+          {a.substation_code ? ` · ${a.substation_code}` : ''}
+          <div class="muted">{a.rated_kva ? `${a.rated_kva} kVA` : ''}</div>
+        </td>
+        <td data-testid="outage-state" class={o ? 'error' : 'ok'}>
+          {o
+            ? t('areas.outage.on', { off: o.meters_off, meters: o.meters, customers: o.customers, since: when(o.started_at) })
+            : t('areas.outage.none')}
+        </td>
+        <td class="num" data-testid="loss">
+          {a.loss ? pct(a.loss.rate, 2) : '—'}
+          {a.loss && <div class={a.loss.state === 'normal' ? 'muted' : 'warn'}>{label('areas.loss', a.loss.state)}</div>}
+        </td>
+      </tr>
+      {open && (
+        <tr>
+          <td colSpan={4}>
+            <AreaDetail a={a} reload={reload} />
+          </td>
+        </tr>
+      )}
+    </>
+  );
+}
+
+function AreaDetail({ a, reload }: { a: Area; reload: () => void }) {
+  const q = useAsync(() => quality(a.id), [a.id]);
+  const l = useAsync(() => load(a.id), [a.id], 30_000);
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const cut = async (restore: boolean) => {
+    setBusy(true);
+    setError(null);
+    try {
+      await drill(a.id, restore);
+      reload();
+    } catch (e) {
+      setError(e);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <div class="card" data-testid="area-detail">
+      <p>
+        {t('areas.total', { meter: a.total_meter_id ?? '—', ct: a.ct_ratio, pt: a.pt_ratio })}
+      </p>
+      <h2>{t('areas.quality')}</h2>
+      <Show state={q}>
+        {(x) => (
+          <p data-testid="quality">
+            {t('areas.quality.rate', { rate: pct(x.rate, 2), within: x.within, samples: x.samples, above: x.above, below: x.below })}
+            {x.unbalance_max !== null && <span> · {t('areas.unbalance', { rate: pct(x.unbalance_max) })}</span>}
+            {x.worst.length > 0 && (
+              <span class="muted"> · {t('areas.worst', { meters: x.worst.slice(0, 3).map((w) => `${w.meter_id} ${pct(w.rate)}`).join(', ') })}</span>
+            )}
+          </p>
+        )}
+      </Show>
+      <h2>{t('areas.load')}</h2>
+      <Show state={l}>
+        {(x) => (
+          <p data-testid="load" class={x.overloaded ? 'error' : undefined}>
+            {x.peak_w === null
+              ? t('areas.load.none')
+              : t('areas.load.peak', { kw: (x.peak_w / 1000).toFixed(1), at: when(x.peak_at ?? 0), rate: pct(x.load_rate), kva: x.rated_kva })}
+            {x.overloaded && ` · ${t('areas.load.over')}`}
+          </p>
+        )}
+      </Show>
+      <div class="actions">
+        <button type="button" disabled={busy} onClick={() => void cut(false)} data-testid="drill-cut">
+          {t('areas.drill.cut')}
+        </button>
+        <button type="button" disabled={busy} onClick={() => void cut(true)} data-testid="drill-restore">
+          {t('areas.drill.restore')}
+        </button>
+      </div>
+      {error !== null && <ErrorBox error={error} />}
+    </div>
+  );
+}
+
+function Outages() {
+  const state = useAsync(areaOutages, [], 10_000);
+  return (
+    <>
+      <h2>{t('areas.outages')}</h2>
+      <Show state={state}>
+        {(items) =>
+          items.length === 0 ? (
+            <p class="muted">{t('areas.outages.none')}</p>
+          ) : (
+            <ul class="list" data-testid="area-outages">
+              {items.map((o) => (
+                <li key={o.id} class={o.ended_at === null ? 'error' : undefined}>
+                  <strong>{o.area_code} {o.area_name}</strong> · {label('areas.cause', o.cause)}
+                  <div>
+                    {o.ended_at === null
+                      ? t('areas.outage.open', { since: when(o.started_at), off: o.meters_off, customers: o.customers })
+                      : t('areas.outage.closed', { from: when(o.started_at), to: when(o.ended_at), customers: o.customers })}
+                  </div>
+                </li>
+              ))}
+            </ul>
+          )
+        }
+      </Show>
+    </>
+  );
+}
+
+function ReliabilityTable() {
+  const state = useAsync(() => reliability(30), []);
+  return (
+    <>
+      <h2>{t('areas.reliability')}</h2>
+      <p class="muted">{t('areas.reliability.help')}</p>
+      <Show state={state}>
+        {(rows) => (
+          <table data-testid="reliability">
+            <thead>
+              <tr>
+                <th scope="col">{t('areas.area')}</th>
+                <th scope="col" class="num">SAIFI</th>
+                <th scope="col" class="num">SAIDI (h)</th>
+                <th scope="col" class="num">RS-3</th>
+              </tr>
+            </thead>
+            <tbody>
+              {rows.map((r) => (
+                <tr key={`${r.scope}${r.id}`}>
+                  <td>
+                    {label('areas.scope', r.scope)} {r.code}
+                  </td>
+                  <td class="num">{r.saifi?.toFixed(3) ?? '—'}</td>
+                  <td class="num">{r.saidi_hours?.toFixed(2) ?? '—'}</td>
+                  <td class="num">{pct(r.rs3, 3)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </Show>
+    </>
+  );
+}
+
+export function LossList() {
+  const state = useAsync(() => losses(7), []);
+  return (
+    <Show state={state}>
+      {(rows) => (
+        <ul class="list">
+          {rows.filter((r) => r.state !== 'normal').length === 0 && <li class="muted">{t('areas.abnormal.none')}</li>}
+          {rows
+            .filter((r) => r.state !== 'normal')
+            .map((r) => (
+              <li key={`${r.transformer_area_id}-${r.day}`}>
+                {r.day} {r.area_code} {pct(r.rate, 2)} {label('areas.loss', r.state)} {r.loss_wh !== null ? kwh(r.loss_wh) : ''}
+              </li>
+            ))}
+        </ul>
+      )}
+    </Show>
+  );
+}

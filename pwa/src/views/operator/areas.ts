@@ -1,0 +1,93 @@
+// Transformer areas (台区) for the service centre: the network with live outages, line loss,
+// voltage quality, load and reliability. Energy integer Wh, times epoch ms (UTC).
+import { get, post } from '../../lib/api';
+
+export interface AreaOutage {
+  id: number;
+  transformer_area_id: number;
+  area_code: string;
+  area_name: string;
+  cause: string; // planned, unplanned, emergency, limited
+  started_at: number;
+  ended_at: number | null;
+  meters: number;
+  meters_off: number;
+  customers: number;
+}
+
+export interface Loss {
+  transformer_area_id: number;
+  area_code: string;
+  day: string;
+  supplied_wh: number | null;
+  billed_wh: number;
+  loss_wh: number | null;
+  rate: number | null;
+  expected_meters: number;
+  reporting_meters: number;
+  state: string; // normal, high, negative, incomplete, no_total
+}
+
+export interface Area {
+  id: number;
+  code: string;
+  name: string;
+  feeder_code: string | null;
+  substation_code: string | null;
+  rated_kva: number;
+  total_meter_id: string | null;
+  ct_ratio: number;
+  pt_ratio: number;
+  meters: number;
+  outage: AreaOutage | null;
+  loss: Loss | null;
+}
+
+export interface Quality {
+  samples: number;
+  within: number;
+  above: number;
+  below: number;
+  rate: number | null;
+  unbalance_max: number | null;
+  worst: { meter_id: string; phases: number; samples: number; rate: number | null }[];
+}
+
+export interface Load {
+  rated_kva: number;
+  peak_w: number | null;
+  peak_at: number | null;
+  load_rate: number | null;
+  overloaded: boolean;
+  points: [number, number][];
+}
+
+export interface Reliability {
+  scope: string;
+  id: number;
+  code: string;
+  customers: number;
+  interruptions: number;
+  saifi: number | null;
+  saidi_hours: number | null;
+  rs1: number | null;
+  rs3: number | null;
+}
+
+const iso = (d: Date) => d.toISOString().slice(0, 10);
+
+export const areas = () => get<Area[]>('/areas');
+export const areaOutages = () => get<AreaOutage[]>('/areas/outages?limit=20');
+export const quality = (id: number) => get<Quality>(`/areas/${id}/quality`);
+export const load = (id: number) => get<Load>(`/areas/${id}/load`);
+export function losses(days = 7): Promise<Loss[]> {
+  const to = new Date(Date.now() - 86_400_000);
+  const from = new Date(to.getTime() - (days - 1) * 86_400_000);
+  return get<Loss[]>(`/areas/loss?from=${iso(from)}&to=${iso(to)}`);
+}
+export function reliability(days = 30): Promise<Reliability[]> {
+  const to = new Date();
+  const from = new Date(to.getTime() - (days - 1) * 86_400_000);
+  return get<Reliability[]>(`/areas/reliability?from=${iso(from)}&to=${iso(to)}`);
+}
+export const drill = (id: number, restore: boolean) => post<{ meters: number }>(`/areas/${id}/drill`, { restore });

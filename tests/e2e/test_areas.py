@@ -1,0 +1,135 @@
+"""Transformer areas: meters in one area lose power (their power-failure events stored as
+ingestion stores them); the server's correlator opens one outage; the operator sees it live on
+the Areas screen in zh-CN, the affected customer sees it in English and the unaffected
+neighbour does not; power comes back and both screens say so."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from playwright.sync_api import expect
+from sqlalchemy import insert, select
+
+from backend.accounts.models import AccountKind, CustomerCategory
+from backend.areas.models import AreaSupply, Feeder, Substation
+from backend.auth.models import Role
+from backend.auth.schemas import UserCreate
+from backend.auth.service import create_user
+from backend.db import create_engine, session_factory
+from backend.field.grids.models import TransformerArea
+from backend.importer.schemas import CustomerRow, MeterRow
+from backend.importer.service import ImportOptions, upsert_customer, upsert_meter
+from backend.metering.models import Meter, MeterEvent
+from protocols.contract.messages import EventKind
+from tests.e2e.conftest import Phone, Server, log_in, shot
+from tests.e2e.seed import PASSWORD, TZ
+
+pytestmark = pytest.mark.e2e
+
+OPTS = ImportOptions(TZ)
+LIVE = 20_000  # ms: the correlator runs every 2 s, the Areas screen refreshes every 10 s
+
+
+async def _area(database_url: str) -> dict[str, int]:
+    engine = create_engine(database_url)
+    try:
+        async with session_factory(engine)() as s:
+            for number, name, meter in (("E2EA00", "沈悦", "M-AREA-1"),
+                                        ("E2EA01", "陆川", "M-AREA-2")):  # fmt: skip
+                await upsert_customer(s, CustomerRow(
+                    number=number, name=name, category=CustomerCategory.RESIDENTIAL,
+                    address="教工路 9 号", grid_code="GE2EA", grid_name="网格 areas",
+                    area_code="TA-E2E", area_name="教工路台区", account_number=f"A{number}",
+                    account_kind=AccountKind.POSTPAID,
+                ), OPTS)  # fmt: skip
+                await upsert_meter(s, MeterRow(meter_id=meter, customer_number=number), OPTS)
+            await upsert_meter(s, MeterRow(meter_id="M-AREA-TOTAL"), OPTS)
+            await s.commit()
+            area = await s.scalar(
+                select(TransformerArea.id).where(TransformerArea.code == "TA-E2E")
+            )
+            pks = dict((await s.execute(select(Meter.meter_id, Meter.id))).all())
+            station = Substation(code="S-E2E", name="教工变")
+            s.add(station)
+            await s.flush()
+            feeder = Feeder(code="F-E2E", name="教工线", substation_id=station.id)
+            s.add(feeder)
+            await s.flush()
+            assert area is not None
+            s.add(AreaSupply(transformer_area_id=area, feeder_id=feeder.id, rated_kva=200,
+                             total_meter_pk=pks["M-AREA-TOTAL"], ct_ratio=20))  # fmt: skip
+            for username, number in (("cust-dark", "E2EA00"), ("cust-lit", "E2EA01")):
+                user = UserCreate(username=username, password=PASSWORD, role=Role.CUSTOMER,
+                                  customer_number=number)  # fmt: skip
+                await create_user(s, user)
+            return {"area": area, **pks}
+    finally:
+        await engine.dispose()
+
+
+async def _events(database_url: str, kind: EventKind, meters: list[int], ts: int) -> None:
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(insert(MeterEvent), [
+                {"meter_pk": m, "ts": ts, "kind": kind, "received_at": ts} for m in meters
+            ])  # fmt: skip
+    finally:
+        await engine.dispose()
+
+
+def _run(coro: object) -> object:
+    with ThreadPoolExecutor(1) as pool:  # the test's own loop may be running
+        return pool.submit(asyncio.run, coro).result()  # type: ignore[arg-type]
+
+
+def test_an_area_outage_found_from_the_meters_shows_live_to_the_operator_and_the_customer(
+    phone: Phone, server: Server
+) -> None:
+    ids: dict[str, int] = _run(_area(server.database_url))  # type: ignore[assignment]
+    off = int(time.time() * 1000) - 60_000
+    _run(_events(server.database_url, EventKind.POWER_FAILURE,
+                 [ids["M-AREA-TOTAL"], ids["M-AREA-1"]], off))  # fmt: skip
+
+    op = phone(locale="zh-CN").new_page()
+    log_in(op, "op-a", "/operator")
+    op.get_by_role("link", name="台区", exact=True).click()
+    row = op.get_by_test_id("area-TA-E2E")
+    expect(row.get_by_test_id("outage-state")).to_contain_text(
+        "停电：2 块表中 2 块失电，影响 1 户", timeout=LIVE
+    )
+    expect(row).to_contain_text("F-E2E · S-E2E")
+    expect(row).to_contain_text("2 块电表")
+    expect(op.get_by_test_id("area-outages")).to_contain_text("教工路台区")
+    expect(op.get_by_test_id("area-outages")).to_contain_text("故障停电")
+    shot(op, "operator-areas-outage-zh")
+    row.get_by_role("button", name=re.compile("TA-E2E")).click()
+    detail = op.get_by_test_id("area-detail")
+    expect(detail).to_contain_text("台区总表 M-AREA-TOTAL，CT 20，PT 1")
+    detail.get_by_test_id("drill-cut").click()  # the server has no simulators to cut
+    expect(detail).to_contain_text("停电演练只能用于演示的模拟电表。")
+
+    dark = phone(locale="en").new_page()
+    log_in(dark, "cust-dark", "/customer")
+    mine = dark.get_by_test_id("my-outage")
+    expect(mine).to_contain_text("Power cut in your area")
+    expect(mine).to_contain_text("The supply in 教工路台区 has been off since")
+    shot(dark, "customer-area-outage-en")
+    lit = phone(locale="en").new_page()
+    log_in(lit, "cust-lit", "/customer")
+    expect(lit.get_by_test_id("balance-card").or_(lit.get_by_text("No notices"))).not_to_have_count(
+        0
+    )
+    expect(lit.get_by_test_id("my-outage")).to_have_count(0)
+
+    _run(_events(server.database_url, EventKind.POWER_RESTORED,
+                 [ids["M-AREA-TOTAL"], ids["M-AREA-1"]], off + 30_000))  # fmt: skip
+    expect(row.get_by_test_id("outage-state")).to_have_text("正常供电", timeout=LIVE)
+    expect(op.get_by_test_id("area-outages")).to_contain_text("影响 1 户")
+    dark.reload()
+    expect(dark.get_by_test_id("my-outage")).to_contain_text("Power is back")
+    expect(dark.get_by_test_id("my-outage")).to_contain_text("was restored at")
