@@ -46,6 +46,7 @@ from backend.prepaid import ledger
 from backend.prepaid.billing import bill_meters
 from backend.prepaid.models import Channel, EntryKind
 from backend.prepaid.topups import TopUpIn, top_up
+from protocols.contract import Quality, Quantity
 
 DAYS = 63  # 56 days of the usual and the last 7
 DEMO_NAMESPACE = uuid.UUID("6f1d6b1e-7d0a-4c55-9d1f-4b1f5a0c0017")
@@ -230,13 +231,13 @@ async def _history(
         value, rows, ts = 1_000_000, [], 0
         for d in range(DAYS + 1):
             ts = int((midnight + timedelta(days=d)).timestamp() * 1000)
-            row = {"meter_pk": meter.id, "quantity": "energy_import", "ts": ts, "value": value}
-            rows.append({**row, "quality": "good", "source": "ami", "received_at": ts})
+            row = dict(meter_pk=meter.id, quantity=Quantity.ENERGY_IMPORT, ts=ts, value=value)
+            rows.append({**row, "quality": Quality.GOOD, "source": "ami", "received_at": ts})
             kwh = a.recent_kwh if d >= DAYS - 7 else a.usual_kwh
             value += kwh * 1000 + (d % 3) * 1000  # a little day-to-day wobble
         async with engine.begin() as conn:
             await conn.execute(insert(Reading), rows)
-        affected.append((meter.id, "energy_import", int(midnight.timestamp() * 1000), ts))
+        affected.append((meter.id, Quantity.ENERGY_IMPORT, int(midnight.timestamp() * 1000), ts))
         if a.credit_fen:
             body = TopUpIn(amount_fen=a.credit_fen, channel=Channel.COUNTER)
             await top_up(sessions, account, f"demo-ka-{number}", body, actor="demo", tz=tz)

@@ -43,17 +43,17 @@ async def bills_customer(session: AsyncSession, engine: AsyncEngine, password: s
     await upsert_customer(
         session,
         CustomerRow(
-            number="E2E900", name="林晓", category=CustomerCategory.RESIDENTIAL,
+            number="E2EB01", name="林晓", category=CustomerCategory.RESIDENTIAL,
             address="文三路 9 号", grid_code="GE2B1", grid_name="网格 bills",
-            account_number="ACC900", account_kind=AccountKind.PREPAID,
+            account_number="ACCB01", account_kind=AccountKind.PREPAID,
         ),
         ImportOptions(tz),
     )  # fmt: skip
     await upsert_meter(
-        session, MeterRow(meter_id="M-BILLS-1", customer_number="E2E900"), ImportOptions(tz)
+        session, MeterRow(meter_id="M-BILLS-1", customer_number="E2EB01"), ImportOptions(tz)
     )
     account = await session.scalar(
-        select(Account).join(Customer).where(Customer.number == "E2E900")
+        select(Account).join(Customer).where(Customer.number == "E2EB01")
     )
     assert account is not None
     today = datetime.now(tz).date()
@@ -74,5 +74,5 @@ async def bills_customer(session: AsyncSession, engine: AsyncEngine, password: s
     await create_user(
         session,
         UserCreate(username="cust-bills", password=password, role=Role.CUSTOMER,
-                   customer_number="E2E900"),
+                   customer_number="E2EB01"),
     )  # fmt: skip

@@ -2,8 +2,10 @@
 /health and everyone else's requests keep their pace (issue: 8 logins took /health to 900 ms).
 
 The server runs under uvicorn in the test's own event loop (litestar's test client would run
-it in another thread and hide a blocked loop), and a 5 ms timer in that loop measures how long
-the loop is ever held."""
+it in another thread and hide a blocked loop). Each verification waits, in whatever thread runs
+it, until the loop has answered a /health asked after it began: on the loop itself that wait could
+never end (it times out and the test fails), in a worker thread it ends at the next probe. No
+timing is asserted; a 5 ms timer's lateness is only printed."""
 
 from __future__ import annotations
 
@@ -30,14 +32,28 @@ from tests.support.world import PASSWORD, build_world
 
 
 class _Recording(PasswordHasher):
-    """Argon2 at its production cost, noting the thread each verification runs in."""
+    """Argon2 at its production cost, noting the thread each verification runs in and whether
+    the event loop answered /health while it was under way."""
 
     def __init__(self) -> None:
         super().__init__()
         self.threads: list[str] = []
+        self.loop_answered: list[bool] = []
+        self._answers = 0
+        self._changed = threading.Condition()
+
+    def answered(self) -> None:
+        """The loop answered one more /health."""
+        with self._changed:
+            self._answers += 1
+            self._changed.notify_all()
 
     def verify(self, hash: str | bytes, password: str | bytes) -> bool:
         self.threads.append(threading.current_thread().name)
+        with self._changed:
+            seen = self._answers
+            answered = self._changed.wait_for(lambda: self._answers > seen + 1, timeout=30)
+        self.loop_answered.append(answered)
         return super().verify(hash, password)
 
 
@@ -78,10 +94,6 @@ async def test_eight_concurrent_logins_hash_off_the_event_loop_and_health_keeps_
     async with session_factory(engine)() as s:
         await s.execute(update(User).values(password_hash=production_hash))
         await s.commit()
-    t = time.perf_counter()
-    assert passwords.verify_password(production_hash, PASSWORD)
-    one_hash = time.perf_counter() - t  # how long one verification would hold the loop
-    hasher.threads.clear()
 
     stop, lags, health = asyncio.Event(), list[float](), list[float]()
 
@@ -90,6 +102,7 @@ async def test_eight_concurrent_logins_hash_off_the_event_loop_and_health_keeps_
             t0 = time.perf_counter()
             assert (await served.get("/health")).status_code == 200
             health.append(time.perf_counter() - t0)
+            hasher.answered()
             await asyncio.sleep(0.01)
 
     watcher = asyncio.create_task(_loop_lag(stop, lags))
@@ -105,11 +118,9 @@ async def test_eight_concurrent_logins_hash_off_the_event_loop_and_health_keeps_
     assert len(hasher.threads) == 8
     assert all(name.startswith(passwords.HASH_THREAD_PREFIX) for name in hasher.threads)
     print(
-        f"one hash {one_hash * 1000:.0f} ms; during 8 logins: loop lag max "
-        f"{max(lags) * 1000:.1f} ms, /health max {max(health) * 1000:.1f} ms "
-        f"over {len(health)} probes"
+        f"during 8 logins: loop lag max {max(lags) * 1000:.1f} ms, "
+        f"/health max {max(health) * 1000:.1f} ms over {len(health)} probes"
     )
-    # a hash on the loop would hold the timer back by at least one whole hash (all eight, one
-    # after the other); in worker threads the loop only shares the CPU with them
-    assert max(lags) < one_hash * 0.75
-    assert len(health) >= 8  # /health kept answering all along
+    # every verification saw the loop answer /health twice while it was under way: it did not
+    # hold the loop (on the loop, its wait could not end)
+    assert hasher.loop_answered == [True] * 8
