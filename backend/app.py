@@ -49,6 +49,7 @@ def route_handlers() -> list[Any]:
     )
     from backend.prepaid.routes import PrepaidAccountController, PrepaidOperatorController
     from backend.servicedesk.indicators.routes import IndicatorController
+    from backend.servicedesk.kb.routes import KnowledgeBaseController
     from backend.servicedesk.orders.routes import WorkOrderController
     from backend.servicedesk.routes import ServiceDeskController
     from backend.servicedesk.workflow.routes import WorkflowController
@@ -81,6 +82,7 @@ def route_handlers() -> list[Any]:
         TariffAccountController,
         WorkOrderController,
         WorkflowController,
+        KnowledgeBaseController,
         IndicatorController,
         KeyAccountController,
         SurveyController,
