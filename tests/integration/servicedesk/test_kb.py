@@ -11,6 +11,10 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from backend.db import session_factory
+from backend.servicedesk.kb import service as kb
+from backend.servicedesk.kb.demo import ARTICLES as DEMO
+from backend.servicedesk.kb.demo import seed_articles
 from tests.integration.servicedesk.conftest import Desk
 
 URL = "/api/servicedesk/kb/articles"
@@ -197,3 +201,14 @@ async def test_the_search_index_is_fts5_trigram_on_sqlite_and_gin_trigram_on_pos
             )
             assert "USING gin" in found
             assert "gin_trgm_ops" in found
+
+
+async def test_the_demo_answers_are_seeded_once_and_found_by_a_chinese_query(
+    engine: AsyncEngine, desk: Desk
+) -> None:
+    factory = session_factory(engine)
+    assert await seed_articles(factory, "sup-sun") == len(DEMO)
+    assert await seed_articles(factory, "sup-sun") == 0
+    async with factory() as s:
+        hits = await kb.search(s, "复电", None, 10)
+    assert hits[0].title == "预付费电表欠费停电后如何复电"

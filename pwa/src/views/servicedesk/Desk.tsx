@@ -25,6 +25,7 @@ import {
   searchCustomers,
   staff,
 } from './data';
+import { AnswerBox } from './Answers';
 import { Deadline, Heading, Stars, Timeline } from './parts';
 
 const FILTERS: QueueFilter[] = ['open', 'mine', 'overdue', 'escalated', 'closed'];
@@ -191,6 +192,7 @@ export function Intake() {
           {t('desk.take')}
         </button>
       </form>
+      <AnswerBox kind={kind} />
     </section>
   );
 }
@@ -355,6 +357,7 @@ export function OrderView() {
               </dl>
             </section>
             <Decisions d={d} done={setFresh} />
+            {o.status === 'open' && <AnswerBox kind={o.kind} />}
             <Timeline d={d} />
           </>
         );

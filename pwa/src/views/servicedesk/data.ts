@@ -1,7 +1,7 @@
 // 95598 work orders (backend/servicedesk/orders): types and calls. Times are UTC epoch ms;
 // every text for people is a code the catalogues word (order.*, error.*).
 import type { Params } from '../../i18n';
-import { authFetch, get, newId, post } from '../../lib/api';
+import { api, authFetch, get, newId, post } from '../../lib/api';
 
 export const KINDS = ['fault', 'complaint', 'inquiry', 'opinion', 'tip_off', 'business', 'appointment'] as const;
 export const CHANNELS = ['phone', 'pwa', 'wechat', 'counter', 'field'] as const;
@@ -174,3 +174,33 @@ export async function downloadCsv(from: string, to: string, group: string): Prom
   a.click();
   URL.revokeObjectURL(url);
 }
+
+// The operators' knowledge base (backend/servicedesk/kb)
+export interface Article {
+  id: number;
+  title: string;
+  body: string;
+  tags: string[];
+  kinds: Kind[];
+  version: number;
+  updated_at: number;
+  score: number;
+}
+
+export interface ArticleBody {
+  title: string;
+  body: string;
+  tags: string[];
+  kinds: Kind[];
+}
+
+export function answers(q: string, kind?: Kind, limit = 10): Promise<Article[]> {
+  const p = new URLSearchParams({ limit: String(limit) });
+  if (q.trim()) p.set('q', q.trim());
+  if (kind) p.set('kind', kind);
+  return get(`${BASE}/kb/articles?${p}`);
+}
+
+export const writeArticle = (body: ArticleBody) => post<Article>(`${BASE}/kb/articles`, body);
+export const editArticle = (id: number, version: number, body: ArticleBody) =>
+  api<Article>('PUT', `${BASE}/kb/articles/${id}`, { ...body, version });
