@@ -109,3 +109,35 @@ def test_a_crew_sees_the_fault_it_was_sent_to_and_its_arrival_moves_the_order_on
     assert held["order"]["repair_job_id"] is not None
     assert [e["code"] for e in held["timeline"]][-1] == "order.crew_arrived"
     server.api("POST", f"{path}/close", op, {"version": held["order"]["version"], "result": "ok"})
+
+
+def test_a_supervisor_writes_an_answer_and_an_operator_finds_it_while_taking_an_order(
+    phone: Phone, server: Server
+) -> None:
+    sup = phone(locale="zh-CN").new_page()
+    log_in(sup, "sup", "/operator")
+    sup.get_by_role("link", name="知识库", exact=True).click()
+    form = sup.get_by_test_id("kb-form")
+    form.locator("input[name=title]").fill("小区整体停电怎么办")
+    form.locator("textarea[name=body]").fill("先查看停电公告；无公告的，受理故障报修并派工。")
+    form.locator("input[name=tags]").fill("停电，报修")
+    form.get_by_role("checkbox", name="故障报修").check()
+    form.get_by_role("button", name="保存").click()
+    expect(sup.get_by_test_id("kb-list")).to_contain_text("小区整体停电怎么办")
+    shot(sup, "servicedesk-kb-written-zh")
+
+    operator = phone(locale="en").new_page()
+    log_in(operator, "op-a", "/operator")
+    operator.goto(f"{server.url}/operator/orders/new")
+    operator.fill("input[name=kb-q]", "整体停电")
+    operator.get_by_role("button", name="Search").last.click()
+    answers = operator.get_by_test_id("answers")
+    expect(answers.get_by_role("listitem")).to_have_count(1)
+    expect(answers).to_contain_text("小区整体停电怎么办")
+    operator.fill("input[name=kb-q]", "停电 复电 电价 电费 报修 投诉")
+    operator.get_by_role("button", name="Search").last.click()
+    expect(operator.get_by_role("alert")).to_contain_text("Cannot search")
+    shot(operator, "servicedesk-kb-found-en")
+
+    hits = server.api("GET", "/servicedesk/kb/articles?q=%E6%95%B4%E4%BD%93", server.token("op-a"))
+    assert [h["title"] for h in hits] == ["小区整体停电怎么办"]
