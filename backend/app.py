@@ -48,6 +48,7 @@ def route_handlers() -> list[Any]:
         PaymentOrderController,
     )
     from backend.prepaid.routes import PrepaidAccountController, PrepaidOperatorController
+    from backend.servicedesk.followups.routes import OrderFollowUpController
     from backend.servicedesk.indicators.routes import IndicatorController
     from backend.servicedesk.kb.routes import KnowledgeBaseController
     from backend.servicedesk.orders.routes import WorkOrderController
@@ -83,6 +84,7 @@ def route_handlers() -> list[Any]:
         WorkOrderController,
         WorkflowController,
         KnowledgeBaseController,
+        OrderFollowUpController,
         IndicatorController,
         KeyAccountController,
         SurveyController,

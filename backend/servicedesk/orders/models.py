@@ -54,6 +54,8 @@ class OrderEvent(TextCode):
     CLOSED = "order.closed"  # {result}
     RETURN_VISIT = "order.return_visit"  # {satisfaction}
     RATED = "order.rated"  # {satisfaction}
+    FIELD_TASK = "order.field_task"  # {task, task_kind}: a field task made for an inspector
+    COMMAND = "order.command"  # {command, kind, state}: through the four-eyes path
 
 
 class WorkOrder(Base):
