@@ -141,3 +141,28 @@ def test_a_supervisor_writes_an_answer_and_an_operator_finds_it_while_taking_an_
 
     hits = server.api("GET", "/servicedesk/kb/articles?q=%E6%95%B4%E4%BD%93", server.token("op-a"))
     assert [h["title"] for h in hits] == ["小区整体停电怎么办"]
+
+
+def test_an_operator_makes_a_field_task_from_an_order_and_the_timeline_says_so(
+    phone: Phone, server: Server
+) -> None:
+    token = server.token("op-b")
+    hits = server.api("GET", "/servicedesk/customers?q=E2E800", token)
+    body = {"kind": "fault", "channel": "phone", "description": "电表烧焦味",
+            "customer_id": hits[0]["id"], "meter_id": "M-USAGE-1"}  # fmt: skip
+    req = urllib.request.Request(
+        f"{server.url}/api/servicedesk/orders", data=json.dumps(body).encode(), method="POST",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json",
+                 "Idempotency-Key": uuid.uuid4().hex},
+    )  # fmt: skip
+    with urllib.request.urlopen(req) as r:
+        order_id = json.loads(r.read())["order"]["id"]
+    operator = phone(locale="zh-CN").new_page()
+    log_in(operator, "op-b", "/operator")
+    operator.goto(f"{server.url}/operator/orders/{order_id}")
+    operator.get_by_test_id("field-task").click()
+    expect(operator.get_by_test_id("followup-done")).to_contain_text("已生成现场任务")
+    expect(operator.get_by_test_id("timeline")).to_contain_text("已生成现场任务")
+    shot(operator, "servicedesk-field-task-zh")
+    held = server.api("GET", f"/servicedesk/orders/{order_id}", token)
+    assert held["timeline"][-1]["code"] == "order.field_task"

@@ -2,9 +2,9 @@
 // the matching short answers, and the back office's list where supervisors write and edit them.
 import { useEffect, useState } from 'preact/hooks';
 import { label, t, when } from '../../i18n';
-import { me } from '../../lib/api';
+import { me, newId } from '../../lib/api';
 import { errorText } from '../common';
-import { answers, type Article, editArticle, KINDS, type Kind, writeArticle } from './data';
+import { answers, type Article, editArticle, fieldTask, KINDS, type Kind, meterCommand, writeArticle } from './data';
 
 function AnswerList({ items }: { items: Article[] }) {
   return (
@@ -195,6 +195,82 @@ export function KnowledgeBase() {
             </li>
           ))}
         </ul>
+      )}
+    </section>
+  );
+}
+
+/** An open order's follow-ups: a field task for the inspector (back office) and a reconnect or
+ * disconnect of its meter (operators), which goes to the command queue and its approvals. */
+export function FollowUps({ orderId, reload }: { orderId: number; reload: () => void }) {
+  const role = me.value?.role;
+  const [kind, setKind] = useState<'reconnect' | 'disconnect'>('reconnect');
+  const [reason, setReason] = useState('');
+  const [override, setOverride] = useState('');
+  const [commandKey] = useState(() => `cmd-${newId()}`); // one intent: one command
+  const [done, setDone] = useState('');
+  const [error, setError] = useState('');
+  const [busy, setBusy] = useState(false);
+
+  async function run(f: () => Promise<string>) {
+    setBusy(true);
+    setError('');
+    try {
+      setDone(await f());
+      reload();
+    } catch (err) {
+      setError(errorText(err));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <section class="card" aria-labelledby="fu-title">
+      <h2 id="fu-title">{t('desk.followup')}</h2>
+      <button type="button" data-testid="field-task" disabled={busy} onClick={() => run(async () => t('desk.followup.task_done', { task: (await fieldTask(orderId, {})).field_task_id ?? '' }))}>
+        {t('desk.followup.task')}
+      </button>
+      {(role === 'operator' || role === 'admin') && (
+        <form
+          onSubmit={(e) => {
+            e.preventDefault();
+            if (!reason.trim()) return;
+            void run(async () => {
+              const r = await meterCommand(orderId, { kind, reason: reason.trim(), id: commandKey, ...(override.trim() ? { override_reason: override.trim() } : {}) });
+              return t('desk.followup.command_done', { command: r.command_id ?? '', state: label('cmd', r.command_state ?? '') });
+            });
+          }}
+        >
+          <label>
+            {t('desk.followup.command')}
+            <select name="command-kind" value={kind} onChange={(e) => setKind(e.currentTarget.value as 'reconnect' | 'disconnect')}>
+              <option value="reconnect">{label('kind', 'reconnect')}</option>
+              <option value="disconnect">{label('kind', 'disconnect')}</option>
+            </select>
+          </label>
+          <label>
+            {t('desk.followup.reason')}
+            <input name="command-reason" required maxLength={500} value={reason} onInput={(e) => setReason(e.currentTarget.value)} />
+          </label>
+          <label>
+            {t('desk.followup.override')}
+            <input name="command-override" maxLength={500} value={override} onInput={(e) => setOverride(e.currentTarget.value)} />
+          </label>
+          <button type="submit" data-testid="command" disabled={busy}>
+            {t('desk.followup.command')}
+          </button>
+        </form>
+      )}
+      {done && (
+        <p class="ok" data-testid="followup-done">
+          {done}
+        </p>
+      )}
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
       )}
     </section>
   );

@@ -25,7 +25,7 @@ import {
   searchCustomers,
   staff,
 } from './data';
-import { AnswerBox } from './Answers';
+import { AnswerBox, FollowUps } from './Answers';
 import { Deadline, Heading, Stars, Timeline } from './parts';
 
 const FILTERS: QueueFilter[] = ['open', 'mine', 'overdue', 'escalated', 'closed'];
@@ -357,6 +357,7 @@ export function OrderView() {
               </dl>
             </section>
             <Decisions d={d} done={setFresh} />
+            {o.status === 'open' && <FollowUps orderId={o.id} reload={() => void order(o.id).then(setFresh)} />}
             {o.status === 'open' && <AnswerBox kind={o.kind} />}
             <Timeline d={d} />
           </>

@@ -204,3 +204,16 @@ export function answers(q: string, kind?: Kind, limit = 10): Promise<Article[]> 
 export const writeArticle = (body: ArticleBody) => post<Article>(`${BASE}/kb/articles`, body);
 export const editArticle = (id: number, version: number, body: ArticleBody) =>
   api<Article>('PUT', `${BASE}/kb/articles/${id}`, { ...body, version });
+
+// An order's follow-ups (backend/servicedesk/followups)
+export interface FollowUp {
+  order_id: number;
+  field_task_id: number | null;
+  command_id: string | null;
+  command_state: string | null;
+}
+
+export const fieldTask = (id: number, body: { due_on?: string; note?: string }) =>
+  post<FollowUp>(`${BASE}/orders/${id}/field-task`, body);
+export const meterCommand = (id: number, body: { kind: 'reconnect' | 'disconnect'; reason: string; override_reason?: string; id: string }) =>
+  post<FollowUp>(`${BASE}/orders/${id}/command`, body);
