@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth.guards import Caller
 from backend.commands import decisions as commands
+from backend.commands.models import Command
 from backend.errors import Conflict, Invalid
 from backend.errors import ErrorCode as E
 from backend.field.books import tasks
@@ -72,14 +73,19 @@ async def meter_command(
     meter = await _meter(session, row)
     if meter is None:
         raise Invalid(E.ORDER_HAS_NO_METER, f"work order {row.id} names no meter", order=row.id)
+    replay = body.id is not None and await session.get(Command, body.id) is not None
     c = await commands.order(
         session, meter, CommandKind(body.kind), reason=f"#{row.id} {body.reason}",
         actor=caller.username, ctx=ctx, command_id=body.id,
         override_reason=body.override_reason,
     )  # fmt: skip
-    session.add(entry(row.id, from_epoch_ms(now_ms), caller.user_id, OrderEvent.COMMAND,
-                      row.node, command=c.id, kind=body.kind,
-                      state=c.state.value))  # fmt: skip
+    if c.meter_pk != meter.id:  # the id names a command of another meter: not this one
+        raise Conflict(E.CLIENT_ID_REUSED, f"command id {c.id} is another meter's",
+                       field="id")  # fmt: skip
+    if not replay:  # a retry with the same id is the same command, recorded once
+        session.add(entry(row.id, from_epoch_ms(now_ms), caller.user_id, OrderEvent.COMMAND,
+                          row.node, command=c.id, kind=body.kind,
+                          state=c.state.value))  # fmt: skip
     out = FollowUp(order_id=row.id, command_id=c.id, command_state=c.state.value)
     await session.commit()
     return out

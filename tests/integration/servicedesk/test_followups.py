@@ -147,3 +147,22 @@ async def test_a_command_needs_the_orders_meter_and_an_operator_and_a_closed_ord
     assert r.json()["code"] == "error.order_closed"
     async with session_factory(engine)() as s:
         assert list(await s.scalars(select(FieldTask))) == []
+
+
+async def test_a_command_request_sent_twice_with_its_id_is_one_command_recorded_once(
+    client: AsyncTestClient, desk: Desk, auth: Auth, engine: AsyncEngine
+) -> None:
+    await _meter(engine, desk)
+    client.app.state.prepaid_clock = lambda: datetime.fromtimestamp(NOW_MS / 1000, UTC)
+    oid = await _order(client, auth, desk, meter_id="M-WANG")
+    body = {"kind": "disconnect", "reason": "安全断电", "override_reason": "表箱冒烟",
+            "id": "cmd-order-0001"}  # fmt: skip
+    url = f"/api/servicedesk/orders/{oid}/command"
+    first = await client.post(url, json=body, headers=auth("op-zhao"))
+    again = await client.post(url, json=body, headers=auth("op-zhao"))
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert first.json()["command_id"] == again.json()["command_id"] == "cmd-order-0001"
+    d = (await client.get(f"/api/servicedesk/orders/{oid}", headers=auth("op-zhao"))).json()
+    assert _codes(d).count("order.command") == 1
+    listed = (await client.get("/api/commands", headers=auth("op-zhao"))).json()
+    assert [c["id"] for c in listed["items"]] == ["cmd-order-0001"]
