@@ -1,4 +1,4 @@
-"""The operators' knowledge base: articles, searched by trigrams.
+"""The operators' knowledge base: articles, searched by trigrams; a photo on a work order.
 
 PostgreSQL: the pg_trgm extension and a GIN trigram index on ``search_text`` (serves
 ``ILIKE '%…%'``); where the extension is not available, a plain index of the same name and the
@@ -39,6 +39,13 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["updated_by"], ["users.id"]),
         sa.PrimaryKeyConstraint("id"),
     )
+    # a customer's report can carry a photo (stored as the field photos are)
+    with op.batch_alter_table('work_orders', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('photo_sha256', sa.String(length=64), nullable=True))
+        batch_op.create_foreign_key(
+            batch_op.f('fk_work_orders_photo_sha256_field_photos'), 'field_photos',
+            ['photo_sha256'], ['sha256'],
+        )  # fmt: skip
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
         available = bind.execute(
