@@ -166,3 +166,41 @@ def test_an_operator_makes_a_field_task_from_an_order_and_the_timeline_says_so(
     shot(operator, "servicedesk-field-task-zh")
     held = server.api("GET", f"/servicedesk/orders/{order_id}", token)
     assert held["timeline"][-1]["code"] == "order.field_task"
+
+
+def _png() -> bytes:
+    import struct
+    import zlib
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        body = tag + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    ihdr = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"\x00\xff\x00\x00")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
+
+
+def test_a_customer_reports_a_fault_with_a_photo_and_the_operator_sees_it(
+    phone: Phone, server: Server
+) -> None:
+    customer = phone(locale="zh-CN").new_page()
+    log_in(customer, "cust-topup", "/customer")
+    customer.goto(f"{server.url}/customer/orders/new")
+    customer.fill("textarea[name=description]", "电表冒烟，见照片")
+    image = {"name": "meter.png", "mimeType": "image/png", "buffer": _png()}
+    customer.set_input_files("input[name=photo]", image)  # type: ignore[arg-type]
+    customer.locator("form button.primary").click()
+    customer.wait_for_url(re.compile(r".*/customer/orders/\d+$"))
+    order_id = int(customer.url.rsplit("/", 1)[1])
+    expect(customer.get_by_test_id("order-photo")).to_be_visible()
+
+    operator = phone(locale="en").new_page()
+    log_in(operator, "op-a", "/operator")
+    operator.goto(f"{server.url}/operator/orders/{order_id}")
+    expect(operator.get_by_test_id("order-photo")).to_be_visible()
+    shot(operator, "servicedesk-report-photo-en")
+    held = server.api("GET", f"/servicedesk/orders/{order_id}", server.token("op-a"))
+    assert len(held["order"]["photo_sha256"]) == 64

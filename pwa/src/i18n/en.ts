@@ -908,4 +908,6 @@ export const en: Record<string, string> = {
   'desk.followup.reason': 'Reason',
   'desk.followup.override': 'Why override the disconnect policy (when it blocks)',
   'desk.followup.command_done': 'Command {command} submitted: {state}.',
+  'order.photo': 'Photo sent by the customer',
+  'cust.orders.photo': 'Photo (optional, JPEG/PNG/WebP, up to 2 MB)',
 };

@@ -908,4 +908,6 @@ export const zh: Record<string, string> = {
   'desk.followup.reason': '原因',
   'desk.followup.override': '越过停电策略的理由（策略不允许时填写）',
   'desk.followup.command_done': '命令 {command} 已提交：{state}。',
+  'order.photo': '客户上传的照片',
+  'cust.orders.photo': '照片（可选，JPEG/PNG/WebP，不超过 2 MB）',
 };

@@ -26,7 +26,7 @@ import {
   staff,
 } from './data';
 import { AnswerBox, FollowUps } from './Answers';
-import { Deadline, Heading, Stars, Timeline } from './parts';
+import { Deadline, Heading, OrderPhoto, Stars, Timeline } from './parts';
 
 const FILTERS: QueueFilter[] = ['open', 'mine', 'overdue', 'escalated', 'closed'];
 
@@ -323,6 +323,7 @@ export function OrderView() {
             <section class="card">
               <Heading o={o} />
               <p>{o.description}</p>
+              <OrderPhoto o={o} />
               <dl>
                 <dt>{t('desk.customer')}</dt>
                 <dd>

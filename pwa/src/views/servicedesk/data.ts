@@ -1,7 +1,7 @@
 // 95598 work orders (backend/servicedesk/orders): types and calls. Times are UTC epoch ms;
 // every text for people is a code the catalogues word (order.*, error.*).
 import type { Params } from '../../i18n';
-import { api, authFetch, get, newId, post } from '../../lib/api';
+import { api, apiError, authFetch, get, newId, post } from '../../lib/api';
 
 export const KINDS = ['fault', 'complaint', 'inquiry', 'opinion', 'tip_off', 'business', 'appointment'] as const;
 export const CHANNELS = ['phone', 'pwa', 'wechat', 'counter', 'field'] as const;
@@ -45,6 +45,7 @@ export interface Order {
   satisfaction: number | null;
   rated_at: number | null;
   created_at: number;
+  photo_sha256: string | null;
 }
 
 export interface Step {
@@ -149,6 +150,7 @@ export interface ReportBody {
   location?: string;
   latitude?: number;
   longitude?: number;
+  photo_sha256?: string;
 }
 
 export const report = (body: ReportBody, key: string) => post<OrderDetail>(`${BASE}/reports`, body, { 'Idempotency-Key': key });
@@ -217,3 +219,17 @@ export const fieldTask = (id: number, body: { due_on?: string; note?: string }) 
   post<FollowUp>(`${BASE}/orders/${id}/field-task`, body);
 export const meterCommand = (id: number, body: { kind: 'reconnect' | 'disconnect'; reason: string; override_reason?: string; id: string }) =>
   post<FollowUp>(`${BASE}/orders/${id}/command`, body);
+
+/** A photo for a report: the raw image (JPEG, PNG or WebP, at most 2 MB), answered by its hash. */
+export async function uploadReportPhoto(file: Blob): Promise<string> {
+  const r = await authFetch(`/api${BASE}/photos`, { method: 'POST', headers: { 'content-type': file.type }, body: file });
+  if (!r.ok) throw await apiError(r);
+  return ((await r.json()) as { sha256: string }).sha256;
+}
+
+/** The report's photo as an object URL for an <img>. */
+export async function orderPhotoUrl(id: number): Promise<string> {
+  const r = await authFetch(`/api${BASE}/orders/${id}/photo`);
+  if (!r.ok) throw await apiError(r);
+  return URL.createObjectURL(await r.blob());
+}
