@@ -15,7 +15,8 @@ Reason = Annotated[str, Meta(min_length=1, max_length=500, pattern=NO_NUL)]
 class OrderFieldTask(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """A field task for the inspector of the customer's grid (it joins their reading book).
     ``kind`` by default: ``meter_check`` when the order names a meter, else
-    ``customer_visit``; ``note`` by default the order's description."""
+    ``customer_visit``; ``note`` by default the order's description. While the order's task is
+    open, asking again answers that task (a double tap makes one)."""
 
     kind: Literal["meter_check", "customer_visit", "safety_inspection", "equipment_checkup"] | None = None  # fmt: skip  # noqa: E501
     due_on: Annotated[str, Meta(pattern=r"^\d{4}-\d{2}-\d{2}$")] | None = None  # local date

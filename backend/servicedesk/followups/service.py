@@ -15,10 +15,11 @@ from backend.commands.models import Command
 from backend.errors import Conflict, Invalid
 from backend.errors import ErrorCode as E
 from backend.field.books import tasks
+from backend.field.books.models import FieldTask, FieldTaskStatus
 from backend.field.books.schemas import TaskCreate
 from backend.metering.models import Meter
 from backend.servicedesk.followups.schemas import FollowUp, OrderCommand, OrderFieldTask
-from backend.servicedesk.orders.models import OrderEvent, OrderStatus, WorkOrder
+from backend.servicedesk.orders.models import OrderEvent, OrderStatus, WorkOrder, WorkOrderEvent
 from backend.servicedesk.orders.service import entry, find_order
 from backend.types import from_epoch_ms
 from protocols.contract import CommandKind
@@ -47,6 +48,16 @@ async def field_task(
     if row.customer_id is None:
         raise Invalid(E.ORDER_HAS_NO_CUSTOMER, f"work order {row.id} names no customer",
                       order=row.id)  # fmt: skip
+    made = await session.scalars(
+        select(WorkOrderEvent.params).where(
+            WorkOrderEvent.order_id == row.id, WorkOrderEvent.code == OrderEvent.FIELD_TASK
+        )
+    )
+    for params in made:  # the order's task still open: asking again (a double tap) is that one
+        task_id = params.get("task")
+        done = await session.get(FieldTask, task_id) if isinstance(task_id, int) else None
+        if done is not None and done.status is FieldTaskStatus.OPEN:
+            return FollowUp(order_id=row.id, field_task_id=done.id)
     meter = await _meter(session, row)
     meter_id = meter.meter_id if meter is not None else None
     kind = body.kind or ("meter_check" if meter_id else "customer_visit")

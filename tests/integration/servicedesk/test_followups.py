@@ -58,7 +58,11 @@ async def test_an_order_makes_a_field_task_for_its_customer_and_records_it(
         assert task is not None
         assert (task.kind.value, task.customer_id) == ("meter_check", desk.customers["wang"])
         assert task.note.startswith(f"#{oid} 表箱冒烟")
+    again = await client.post(f"/api/servicedesk/orders/{oid}/field-task", json={},
+                              headers=auth("op-qian"))  # fmt: skip
+    assert again.json()["field_task_id"] == task_id  # still open: the same task
     d = (await client.get(f"/api/servicedesk/orders/{oid}", headers=auth("op-zhao"))).json()
+    assert _codes(d).count("order.field_task") == 1
     assert _codes(d)[-1] == "order.field_task"
     assert d["timeline"][-1]["params"]["task"] == task_id
 
