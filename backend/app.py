@@ -48,7 +48,9 @@ def route_handlers() -> list[Any]:
         PaymentOrderController,
     )
     from backend.prepaid.routes import PrepaidAccountController, PrepaidOperatorController
+    from backend.servicedesk.followups.routes import OrderFollowUpController
     from backend.servicedesk.indicators.routes import IndicatorController
+    from backend.servicedesk.kb.routes import KnowledgeBaseController
     from backend.servicedesk.orders.routes import WorkOrderController
     from backend.servicedesk.routes import ServiceDeskController
     from backend.servicedesk.workflow.routes import WorkflowController
@@ -81,6 +83,8 @@ def route_handlers() -> list[Any]:
         TariffAccountController,
         WorkOrderController,
         WorkflowController,
+        KnowledgeBaseController,
+        OrderFollowUpController,
         IndicatorController,
         KeyAccountController,
         SurveyController,

@@ -31,6 +31,7 @@ from backend.prepaid import billing
 from backend.prepaid.models import Channel
 from backend.prepaid.topups import TopUpIn, top_up
 from backend.seed.store import seed_history  # a year of history: charts, tier, trend
+from backend.servicedesk.kb.demo import seed_articles
 from backend.servicedesk.orders.demo import seed_orders
 from backend.servicedesk.workflow.service import working_time
 from backend.settings import Settings
@@ -236,6 +237,7 @@ async def seed(settings: Settings, fleet: DemoFleet) -> list[str]:
             working_time(settings.prepaid_holiday_calendar, settings.timezone),
             [m.customer_number for m in fleet.dlt645 + fleet.modbus],
         )
+        await seed_articles(factory, "supervisor")  # the operators' knowledge base
         # key accounts named to the demo's customer manager (docs/key-accounts.md)
         await seed_portfolio(
             engine, manager="inspector", grid_code=GRID_CODE, prefix="KAXH",

@@ -166,6 +166,12 @@ class ErrorCode(TextCode):
     ORDER_NOT_YOURS = "error.order_not_yours"  # {order, node, role}: neither owner nor the role
     NODE_DONE_BY_OTHER = "error.node_done_by_other"  # {order, node, done_by}
     ORDER_LINKED_TO_OUTAGE = "error.order_linked_to_outage"  # {order, outage}
+    ORDER_HAS_NO_CUSTOMER = "error.order_has_no_customer"  # {order}: a field task needs one
+    ORDER_HAS_NO_METER = "error.order_has_no_meter"  # {order}: a meter command needs one
+    # the operators' knowledge base (backend/servicedesk/kb)
+    KB_ARTICLE_NOT_FOUND = "error.kb_article_not_found"  # {article}
+    KB_ARTICLE_CHANGED = "error.kb_article_changed"  # {article, version}: saved by another
+    KB_QUERY_INVALID = "error.kb_query_invalid"  # {reason}: empty, too_long, control, terms
     USER_NOT_FOUND = "error.user_not_found"  # {user}
     WRONG_ROLE_FOR_TASK = "error.wrong_role_for_task"  # {user, role}
     # limits before decoding (backend/system/limits.py)

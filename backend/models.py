@@ -15,6 +15,7 @@ from backend.metering import models as _metering  # noqa: F401
 from backend.metering.quarantine import models as _quarantine  # noqa: F401
 from backend.prepaid import models as _prepaid  # noqa: F401
 from backend.servicedesk import models as _servicedesk  # noqa: F401
+from backend.servicedesk.kb import models as _kb  # noqa: F401
 from backend.servicedesk.orders import models as _orders  # noqa: F401
 from backend.system import models as _system  # noqa: F401
 from backend.tariffs import models as _tariffs  # noqa: F401

@@ -109,3 +109,98 @@ def test_a_crew_sees_the_fault_it_was_sent_to_and_its_arrival_moves_the_order_on
     assert held["order"]["repair_job_id"] is not None
     assert [e["code"] for e in held["timeline"]][-1] == "order.crew_arrived"
     server.api("POST", f"{path}/close", op, {"version": held["order"]["version"], "result": "ok"})
+
+
+def test_a_supervisor_writes_an_answer_and_an_operator_finds_it_while_taking_an_order(
+    phone: Phone, server: Server
+) -> None:
+    sup = phone(locale="zh-CN").new_page()
+    log_in(sup, "sup", "/operator")
+    sup.get_by_role("link", name="知识库", exact=True).click()
+    form = sup.get_by_test_id("kb-form")
+    form.locator("input[name=title]").fill("小区整体停电怎么办")
+    form.locator("textarea[name=body]").fill("先查看停电公告；无公告的，受理故障报修并派工。")
+    form.locator("input[name=tags]").fill("停电，报修")
+    form.get_by_role("checkbox", name="故障报修").check()
+    form.get_by_role("button", name="保存").click()
+    expect(sup.get_by_test_id("kb-list")).to_contain_text("小区整体停电怎么办")
+    shot(sup, "servicedesk-kb-written-zh")
+
+    operator = phone(locale="en").new_page()
+    log_in(operator, "op-a", "/operator")
+    operator.goto(f"{server.url}/operator/orders/new")
+    operator.fill("input[name=kb-q]", "整体停电")
+    operator.get_by_role("button", name="Search").last.click()
+    answers = operator.get_by_test_id("answers")
+    expect(answers.get_by_role("listitem")).to_have_count(1)
+    expect(answers).to_contain_text("小区整体停电怎么办")
+    operator.fill("input[name=kb-q]", "停电 复电 电价 电费 报修 投诉")
+    operator.get_by_role("button", name="Search").last.click()
+    expect(operator.get_by_role("alert")).to_contain_text("Cannot search")
+    shot(operator, "servicedesk-kb-found-en")
+
+    hits = server.api("GET", "/servicedesk/kb/articles?q=%E6%95%B4%E4%BD%93", server.token("op-a"))
+    assert [h["title"] for h in hits] == ["小区整体停电怎么办"]
+
+
+def test_an_operator_makes_a_field_task_from_an_order_and_the_timeline_says_so(
+    phone: Phone, server: Server
+) -> None:
+    token = server.token("op-b")
+    hits = server.api("GET", "/servicedesk/customers?q=E2E800", token)
+    body = {"kind": "fault", "channel": "phone", "description": "电表烧焦味",
+            "customer_id": hits[0]["id"], "meter_id": "M-USAGE-1"}  # fmt: skip
+    req = urllib.request.Request(
+        f"{server.url}/api/servicedesk/orders", data=json.dumps(body).encode(), method="POST",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json",
+                 "Idempotency-Key": uuid.uuid4().hex},
+    )  # fmt: skip
+    with urllib.request.urlopen(req) as r:
+        order_id = json.loads(r.read())["order"]["id"]
+    operator = phone(locale="zh-CN").new_page()
+    log_in(operator, "op-b", "/operator")
+    operator.goto(f"{server.url}/operator/orders/{order_id}")
+    operator.get_by_test_id("field-task").click()
+    expect(operator.get_by_test_id("followup-done")).to_contain_text("已生成现场任务")
+    expect(operator.get_by_test_id("timeline")).to_contain_text("已生成现场任务")
+    shot(operator, "servicedesk-field-task-zh")
+    held = server.api("GET", f"/servicedesk/orders/{order_id}", token)
+    assert held["timeline"][-1]["code"] == "order.field_task"
+
+
+def _png() -> bytes:
+    import struct
+    import zlib
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        body = tag + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    ihdr = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"\x00\xff\x00\x00")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
+
+
+def test_a_customer_reports_a_fault_with_a_photo_and_the_operator_sees_it(
+    phone: Phone, server: Server
+) -> None:
+    customer = phone(locale="zh-CN").new_page()
+    log_in(customer, "cust-topup", "/customer")
+    customer.goto(f"{server.url}/customer/orders/new")
+    customer.fill("textarea[name=description]", "电表冒烟，见照片")
+    image = {"name": "meter.png", "mimeType": "image/png", "buffer": _png()}
+    customer.set_input_files("input[name=photo]", image)  # type: ignore[arg-type]
+    customer.locator("form button.primary").click()
+    customer.wait_for_url(re.compile(r".*/customer/orders/\d+$"))
+    order_id = int(customer.url.rsplit("/", 1)[1])
+    expect(customer.get_by_test_id("order-photo")).to_be_visible()
+
+    operator = phone(locale="en").new_page()
+    log_in(operator, "op-a", "/operator")
+    operator.goto(f"{server.url}/operator/orders/{order_id}")
+    expect(operator.get_by_test_id("order-photo")).to_be_visible()
+    shot(operator, "servicedesk-report-photo-en")
+    held = server.api("GET", f"/servicedesk/orders/{order_id}", server.token("op-a"))
+    assert len(held["order"]["photo_sha256"]) == 64

@@ -54,6 +54,8 @@ class OrderEvent(TextCode):
     CLOSED = "order.closed"  # {result}
     RETURN_VISIT = "order.return_visit"  # {satisfaction}
     RATED = "order.rated"  # {satisfaction}
+    FIELD_TASK = "order.field_task"  # {task, task_kind}: a field task made for an inspector
+    COMMAND = "order.command"  # {command, kind, state}: through the four-eyes path
 
 
 class WorkOrder(Base):
@@ -91,6 +93,8 @@ class WorkOrder(Base):
     # links
     crew_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     repair_job_id: Mapped[int | None] = mapped_column(ForeignKey("repair_jobs.id"))
+    # a customer's report may carry a photo, stored as the field photos are
+    photo_sha256: Mapped[str | None] = mapped_column(String(64), ForeignKey("field_photos.sha256"))
     outage_id: Mapped[int | None] = mapped_column(ForeignKey("outage_notices.id"))
     # close, return visit, rating
     result: Mapped[str] = mapped_column(Text, default="")

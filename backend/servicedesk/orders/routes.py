@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Response, get, post
+from litestar import Request, Response, get, post
 from litestar.datastructures import State
 from litestar.params import FromQuery, HeaderParameter, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
@@ -12,7 +12,10 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from backend.auth.guards import BACK_OFFICE, EVERYONE, STAFF, CallerDep, DbSession, requires_role
 from backend.auth.models import Role
 from backend.controllers import FieldApiController, answers, now_ms
-from backend.errors import Forbidden, Unprocessable
+from backend.errors import ErrorCode, Forbidden, NotFound, TooLarge, Unprocessable, UnsupportedMedia
+from backend.field.readings import photos
+from backend.field.readings.models import FieldPhoto
+from backend.field.readings.schemas import Photo
 from backend.paging import Id, Limit, Offset, SearchText
 from backend.servicedesk.orders import decisions, service
 from backend.servicedesk.orders.models import OrderStatus
@@ -199,3 +202,42 @@ class WorkOrderController(FieldApiController):
         self, db_session: DbSession, role: FromQuery[Role | None] = None
     ) -> list[Person]:
         return await service.staff(db_session, role)
+
+    @post(
+        "/photos", guards=[requires_role(Role.CUSTOMER)],
+        responses=answers(TooLarge, UnsupportedMedia), summary="Upload a photo for a report",
+    )  # fmt: skip
+    async def upload_photo(
+        self, caller: CallerDep, db_session: DbSession, state: State,
+        request: Request[Any, Any, Any],
+    ) -> Response[Photo]:  # fmt: skip
+        """The raw image as the body, with the field photos' types and size limit
+        (image/jpeg, image/png, image/webp; at most field_photo_max_bytes), stored the same
+        way; then name it in the report as ``photo_sha256``."""
+        limit = state.settings.field_photo_max_bytes
+        data = bytearray()
+        async for chunk in request.stream():
+            data.extend(chunk)
+            if len(data) > limit:  # stop reading: never buffer an oversized upload
+                photos.check(bytes(data), None, limit)
+        photo = await photos.store(
+            db_session, state.settings.data_path, caller.user_id, bytes(data),
+            request.headers.get("content-type"), limit,
+        )  # fmt: skip
+        return Response(photo, status_code=HTTP_201_CREATED)
+
+    @get("/orders/{order_id:int}/photo", guards=[requires_role(*EVERYONE)],
+         summary="The photo of a report (the image bytes)")  # fmt: skip
+    async def order_photo(
+        self, caller: CallerDep, db_session: DbSession, state: State, order_id: Id
+    ) -> Response[bytes]:
+        """For whoever sees the order (its customer, the staff in scope)."""
+        row = await service.find_order(db_session, caller, order_id)
+        found = await db_session.get(FieldPhoto, row.photo_sha256) if row.photo_sha256 else None
+        if found is None:
+            raise NotFound(ErrorCode.PHOTO_NOT_FOUND, f"work order {order_id} has no photo",
+                           photo=str(order_id))  # fmt: skip
+        return Response(
+            photos.load(state.settings.data_path, found), media_type=found.content_type,
+            headers={"Cache-Control": "private, max-age=31536000, immutable"},
+        )  # fmt: skip

@@ -46,6 +46,8 @@ class OrderReport(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     location: Short = ""
     latitude: Latitude | None = None
     longitude: Longitude | None = None
+    # a photo the customer uploaded first (POST /api/servicedesk/photos)
+    photo_sha256: Annotated[str, Meta(pattern=r"^[0-9a-f]{64}$")] | None = None
 
 
 class OrderAdvance(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -123,6 +125,7 @@ class Order(msgspec.Struct, kw_only=True):
     satisfaction: int | None
     rated_at: int | None
     created_at: int
+    photo_sha256: str | None = None  # GET /api/servicedesk/orders/{id}/photo
 
 
 class TimelineEntry(msgspec.Struct, kw_only=True):

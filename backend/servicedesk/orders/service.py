@@ -33,6 +33,7 @@ from backend.auth.guards import Caller
 from backend.auth.models import Role, User
 from backend.errors import ErrorCode as E
 from backend.errors import Invalid, NotFound, Unprocessable
+from backend.field.readings.models import FieldPhoto
 from backend.metering.models import Meter
 from backend.servicedesk.models import OutageNotice
 from backend.servicedesk.orders.models import (
@@ -177,6 +178,12 @@ async def create_order(
                                 "Idempotency-Key was already used for another order")  # fmt: skip
         return await detail_view(session, wt.book, found, now_ms), False
     who = await _resolve(session, caller, body)
+    photo = body.photo_sha256 if isinstance(body, OrderReport) else None
+    if photo is not None:
+        own = await session.get(FieldPhoto, photo)
+        if own is None or own.uploaded_by != caller.user_id:  # only a photo of one's own
+            raise Invalid(E.PHOTO_NOT_FOUND, f"photo {photo} not found", field="photo_sha256",
+                          photo=photo)  # fmt: skip
     now = from_epoch_ms(now_ms)
     kind = OrderKind(body.kind)
     workflow = wt.book.of(kind)
@@ -197,7 +204,7 @@ async def create_order(
         node=first.key, node_started_at=now, node_due_at=wt.due(first, now),
         idempotency_key=key, request_hash=digest, created_at=now, status=OrderStatus.OPEN,
         version=1, transfers=0, escalated=False, result="", first_contact_resolved=False,
-        return_visit_note="", rating_comment="",
+        return_visit_note="", rating_comment="", photo_sha256=photo,
     )  # fmt: skip
     session.add(row)
     try:

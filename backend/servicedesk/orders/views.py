@@ -78,6 +78,7 @@ async def order_views(
                 first_contact_resolved=r.first_contact_resolved,
                 return_visit_at=_ms(r.return_visit_at), satisfaction=r.satisfaction,
                 rated_at=_ms(r.rated_at), created_at=to_epoch_ms(r.created_at),
+                photo_sha256=r.photo_sha256,
             )
         )  # fmt: skip
     return out

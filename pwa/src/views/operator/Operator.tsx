@@ -12,6 +12,7 @@ import { CommandView, Commands } from './Commands';
 import { CollectionRate, OfflineMeters } from './Network';
 import { Quarantine } from './Quarantine';
 import { Areas } from './Areas';
+import { KnowledgeBase } from '../servicedesk/Answers';
 import { IndicatorsView, Intake, OrderView, Overdue, Queue } from '../servicedesk/Desk';
 
 const Portfolio = lazy(() => import('../keyaccounts/Portfolio').then((m) => m.Portfolio));
@@ -43,6 +44,7 @@ export function Operator() {
           ['/flags', t('op.tab.flags')],
           ['/held', t('op.tab.held')],
           ['/indicators', t('op.tab.indicators')],
+          ['/kb', t('op.tab.kb')],
           ['/key-accounts', t('ka.tab.key_accounts')],
           ['/areas', t('op.tab.areas')],
         ]}
@@ -62,6 +64,7 @@ export function Operator() {
         <Route path="/orders/:id" component={OrderView} />
         <Route path="/overdue" component={Overdue} />
         <Route path="/indicators" component={IndicatorsView} />
+        <Route path="/kb" component={KnowledgeBase} />
         <Route path="/key-accounts" component={Portfolio} />
         <Route path="/customer/:id" component={Customer360} />
         <Route path="/areas" component={Areas} />

@@ -4,8 +4,8 @@ import { useLocation, useRoute } from 'preact-iso';
 import { useMemo, useState } from 'preact/hooks';
 import { label, t, when } from '../../i18n';
 import { errorText, Show, useAsync } from '../common';
-import { intentKey, myOrders, order, type OrderDetail, rate, report, type ReportBody } from './data';
-import { Deadline, Heading, Stars, Timeline } from './parts';
+import { intentKey, myOrders, order, type OrderDetail, rate, report, type ReportBody, uploadReportPhoto } from './data';
+import { Deadline, Heading, OrderPhoto, Stars, Timeline } from './parts';
 
 const REPORT_KINDS: ReportBody['kind'][] = ['fault', 'complaint', 'inquiry', 'opinion', 'appointment'];
 
@@ -52,6 +52,7 @@ export function ReportOrder({ accountId, address }: { accountId: number; address
   const [kind, setKind] = useState<ReportBody['kind']>('fault');
   const [text, setText] = useState('');
   const [location, setLocation] = useState(address);
+  const [photo, setPhoto] = useState<File | null>(null);
   const [error, setError] = useState('');
   const [busy, setBusy] = useState(false);
 
@@ -60,7 +61,8 @@ export function ReportOrder({ accountId, address }: { accountId: number; address
     if (!text.trim()) return setError(t('cust.orders.describe'));
     setBusy(true);
     try {
-      const d = await report({ kind, description: text.trim(), account_id: accountId, location: location.trim() }, key);
+      const sha = photo ? await uploadReportPhoto(photo) : undefined; // the same image twice is stored once
+      const d = await report({ kind, description: text.trim(), account_id: accountId, location: location.trim(), ...(sha ? { photo_sha256: sha } : {}) }, key);
       route(`/customer/orders/${d.order.id}`);
     } catch (err) {
       setError(errorText(err));
@@ -88,6 +90,10 @@ export function ReportOrder({ accountId, address }: { accountId: number; address
       <label>
         {t('desk.location')}
         <input name="location" maxLength={200} value={location} onInput={(e) => setLocation(e.currentTarget.value)} />
+      </label>
+      <label>
+        {t('cust.orders.photo')}
+        <input name="photo" type="file" accept="image/jpeg,image/png,image/webp" capture="environment" onChange={(e) => setPhoto(e.currentTarget.files?.[0] ?? null)} />
       </label>
       {error && (
         <p class="error" role="alert">
@@ -148,6 +154,7 @@ export function MyOrder() {
             <section class="card">
               <Heading o={o} />
               <p>{o.description}</p>
+              <OrderPhoto o={o} />
               <p class="muted">
                 {t('desk.owner')}: <span data-testid="owner">{o.owner ? o.owner.name : t('cust.orders.waiting')}</span>
               </p>

@@ -25,7 +25,8 @@ import {
   searchCustomers,
   staff,
 } from './data';
-import { Deadline, Heading, Stars, Timeline } from './parts';
+import { AnswerBox, FollowUps } from './Answers';
+import { Deadline, Heading, OrderPhoto, Stars, Timeline } from './parts';
 
 const FILTERS: QueueFilter[] = ['open', 'mine', 'overdue', 'escalated', 'closed'];
 
@@ -191,6 +192,7 @@ export function Intake() {
           {t('desk.take')}
         </button>
       </form>
+      <AnswerBox kind={kind} />
     </section>
   );
 }
@@ -321,6 +323,7 @@ export function OrderView() {
             <section class="card">
               <Heading o={o} />
               <p>{o.description}</p>
+              <OrderPhoto o={o} />
               <dl>
                 <dt>{t('desk.customer')}</dt>
                 <dd>
@@ -355,6 +358,8 @@ export function OrderView() {
               </dl>
             </section>
             <Decisions d={d} done={setFresh} />
+            {o.status === 'open' && <FollowUps orderId={o.id} reload={() => void order(o.id).then(setFresh)} />}
+            {o.status === 'open' && <AnswerBox kind={o.kind} />}
             <Timeline d={d} />
           </>
         );

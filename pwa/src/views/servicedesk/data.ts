@@ -1,7 +1,7 @@
 // 95598 work orders (backend/servicedesk/orders): types and calls. Times are UTC epoch ms;
 // every text for people is a code the catalogues word (order.*, error.*).
 import type { Params } from '../../i18n';
-import { authFetch, get, newId, post } from '../../lib/api';
+import { api, apiError, authFetch, get, newId, post } from '../../lib/api';
 
 export const KINDS = ['fault', 'complaint', 'inquiry', 'opinion', 'tip_off', 'business', 'appointment'] as const;
 export const CHANNELS = ['phone', 'pwa', 'wechat', 'counter', 'field'] as const;
@@ -45,6 +45,7 @@ export interface Order {
   satisfaction: number | null;
   rated_at: number | null;
   created_at: number;
+  photo_sha256: string | null;
 }
 
 export interface Step {
@@ -149,6 +150,7 @@ export interface ReportBody {
   location?: string;
   latitude?: number;
   longitude?: number;
+  photo_sha256?: string;
 }
 
 export const report = (body: ReportBody, key: string) => post<OrderDetail>(`${BASE}/reports`, body, { 'Idempotency-Key': key });
@@ -173,4 +175,61 @@ export async function downloadCsv(from: string, to: string, group: string): Prom
   a.download = `servicedesk-${from}-${to}-${group}.csv`;
   a.click();
   URL.revokeObjectURL(url);
+}
+
+// The operators' knowledge base (backend/servicedesk/kb)
+export interface Article {
+  id: number;
+  title: string;
+  body: string;
+  tags: string[];
+  kinds: Kind[];
+  version: number;
+  updated_at: number;
+  score: number;
+}
+
+export interface ArticleBody {
+  title: string;
+  body: string;
+  tags: string[];
+  kinds: Kind[];
+}
+
+export function answers(q: string, kind?: Kind, limit = 10): Promise<Article[]> {
+  const p = new URLSearchParams({ limit: String(limit) });
+  if (q.trim()) p.set('q', q.trim());
+  if (kind) p.set('kind', kind);
+  return get(`${BASE}/kb/articles?${p}`);
+}
+
+export const writeArticle = (body: ArticleBody) => post<Article>(`${BASE}/kb/articles`, body);
+export const editArticle = (id: number, version: number, body: ArticleBody) =>
+  api<Article>('PUT', `${BASE}/kb/articles/${id}`, { ...body, version });
+
+// An order's follow-ups (backend/servicedesk/followups)
+export interface FollowUp {
+  order_id: number;
+  field_task_id: number | null;
+  command_id: string | null;
+  command_state: string | null;
+}
+
+export const fieldTask = (id: number, body: { due_on?: string; note?: string }) =>
+  post<FollowUp>(`${BASE}/orders/${id}/field-task`, body);
+export const meterCommand = (id: number, body: { kind: 'reconnect' | 'disconnect'; reason: string; override_reason?: string; id: string }) =>
+  post<FollowUp>(`${BASE}/orders/${id}/command`, body);
+
+/** A photo for a report: the raw image (JPEG, PNG or WebP, at most 2 MB), answered by its hash. */
+export async function uploadReportPhoto(file: Blob): Promise<string> {
+  const r = await authFetch(`/api${BASE}/photos`, { method: 'POST', headers: { 'content-type': file.type }, body: file });
+  if (!r.ok) throw await apiError(r);
+  return ((await r.json()) as { sha256: string }).sha256;
+}
+
+/** The report's photo as an object URL for an <img>. */
+export async function orderPhotoUrl(id: number): Promise<string> {
+  const r = await authFetch(`/api${BASE}/orders/${id}/photo`);
+  if (!r.ok) throw await apiError(r);
+  return URL.createObjectURL(await r.blob());
 }

@@ -1,7 +1,8 @@
 // Pieces the operator's and the customer's order screens share: the order's heading, its
 // deadline and its timeline, all worded from codes.
 import { label, say, t, when } from '../../i18n';
-import type { Order, OrderDetail } from './data';
+import { useEffect, useState } from 'preact/hooks';
+import { type Order, type OrderDetail, orderPhotoUrl } from './data';
 
 export function Deadline({ o }: { o: Order }) {
   if (o.status === 'closed') return <span class="ok">{t('order.status.closed')}</span>;
@@ -63,4 +64,20 @@ export function Stars({ value, onPick, name }: { value: number; onPick: (n: numb
       ))}
     </div>
   );
+}
+
+/** The photo the customer sent with the report, if any. */
+export function OrderPhoto({ o }: { o: Order }) {
+  const [url, setUrl] = useState('');
+  useEffect(() => {
+    if (!o.photo_sha256) return;
+    let made = '';
+    orderPhotoUrl(o.id).then(
+      (u) => setUrl((made = u)),
+      () => setUrl(''),
+    );
+    return () => made && URL.revokeObjectURL(made);
+  }, [o.id, o.photo_sha256]);
+  if (!url) return null;
+  return <img data-testid="order-photo" src={url} alt={t('order.photo')} style={{ maxWidth: '100%' }} />;
 }
