@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import BigInteger, Integer, String, and_, literal, select, union_all
+from sqlalchemy import BigInteger, Integer, and_, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.field.readings.plausibility import DAY_MS, Sample, Thresholds, usual_daily_wh
 from backend.field.readings.schemas import TOTAL
-from backend.metering.models import Meter, Reading, ReadingSource
+from backend.metering.models import Reading, ReadingSource
 from protocols.contract import Quantity
 
 
@@ -95,34 +95,28 @@ async def latest_values(
 ) -> dict[int, dict[str, tuple[int, int, str]]]:
     """Each meter's latest reading of each quantity: {meter_pk: {quantity: (ts, value, source)}}.
 
-    One statement per 500 meters: for every (meter, quantity) an index seek to the newest
-    reading (the primary key ends in ts), however long the meters' histories are."""
+    One statement per 500 meters: the newest ts per (meter, quantity) from one range scan of
+    each meter's primary-key entries, then a primary-key seek per found reading. (Seeking each
+    of the 25 energy quantities of every meter instead costs ten times more.)"""
     pks = sorted(set(meter_pks))
     out: dict[int, dict[str, tuple[int, int, str]]] = {pk: {} for pk in pks}
     qs = sorted(set(quantities))
     if not pks or not qs:
         return out
     for chunk in _chunks(pks, 500):
-        keys = union_all(
-            *(
-                select(Meter.id.label("pk"), literal(q, String()).label("q")).where(
-                    Meter.id.in_(chunk)
-                )
-                for q in qs
-            )
-        ).subquery("k")
-        newest = (
-            select(Reading.ts)
-            .where(Reading.meter_pk == keys.c.pk, Reading.quantity == keys.c.q)
-            .order_by(Reading.ts.desc())
-            .limit(1)
-            .scalar_subquery()
-        )
-        last = select(keys.c.pk, keys.c.q, newest.label("ts")).subquery("last")
-        rows = await session.execute(
+        last = (
             select(
-                Reading.meter_pk, Reading.quantity, Reading.ts, Reading.value, Reading.source
-            ).join(
+                Reading.meter_pk.label("pk"),
+                Reading.quantity.label("q"),
+                func.max(Reading.ts).label("ts"),
+            )
+            .where(Reading.meter_pk.in_(chunk))
+            .group_by(Reading.meter_pk, Reading.quantity)
+            .subquery("last")
+        )
+        rows = await session.execute(
+            select(Reading.meter_pk, Reading.quantity, Reading.ts, Reading.value, Reading.source)
+            .join(
                 last,
                 and_(
                     Reading.meter_pk == last.c.pk,
@@ -130,6 +124,7 @@ async def latest_values(
                     Reading.ts == last.c.ts,
                 ),
             )
+            .where(Reading.quantity.in_(qs))
         )
         for pk, q, ts, value, source in rows:
             out[pk][q] = (ts, value, source)
