@@ -161,6 +161,7 @@ def start_server(url: str, data_dir: Path) -> tuple[subprocess.Popen[bytes], str
         "METERLINE_INGEST": "0", "METERLINE_PREPAID_SWEEP_SECONDS": "0",
         "METERLINE_PREPAID_NOTIFY_SECONDS": "0", "METERLINE_JWT_SECRET": "bench-" + "x" * 40,
         "METERLINE_ACCESS_TOKEN_MINUTES": "120",
+        "METERLINE_AUTH_REQUIRE_TOTP": "0",  # the seeded operator has no second factor
     }  # fmt: skip
     log = (data_dir / "serve.log").open("ab")
     proc = subprocess.Popen(

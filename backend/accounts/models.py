@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Boolean, Date, Float, ForeignKey, Integer, String
+from sqlalchemy import BigInteger, Boolean, Date, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.db import Base
@@ -63,6 +63,9 @@ class Customer(Base):
 
 class Account(Base):
     __tablename__ = "accounts"
+    # arrears and the disconnect queue: most owed first, a page read off the index, the
+    # queue's threshold (balance below minus the credit limit) judged from it too (0019)
+    __table_args__ = (Index("ix_accounts_kind_balance", "kind", "balance_fen", "credit_limit_fen"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     number: Mapped[str] = mapped_column(String(32), unique=True)

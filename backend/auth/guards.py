@@ -164,7 +164,14 @@ async def load_caller(
 ) -> Caller | None:
     """The caller for a user id (one primary-key lookup), or None when the user is unknown,
     deactivated, or ``version`` is older than the user's token version (logged out)."""
-    user = await session.scalar(select(User).where(User.id == user_id, User.active.is_(True)))
+    user = (
+        await session.execute(
+            select(
+                User.id, User.username, User.role, User.customer_id, User.token_version,
+                User.totp_confirmed_at,
+            ).where(User.id == user_id, User.active.is_(True))
+        )
+    ).first()  # the columns only: no ORM object per request  # fmt: skip
     if user is None or (version is not None and version != user.token_version):
         return None
     grid_ids: tuple[int, ...] = ()

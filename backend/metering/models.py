@@ -63,6 +63,8 @@ MANUAL_PROTOCOL = "manual"
 
 class Meter(Base):
     __tablename__ = "meters"
+    # offline meters: active and not online, longest silent first (0019)
+    __table_args__ = (Index("ix_meters_offline", "online", "status", "last_seen_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     meter_id: Mapped[str] = mapped_column(String(64), unique=True)  # the contract's meter id

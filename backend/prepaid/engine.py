@@ -72,6 +72,35 @@ async def facts_of(session: AsyncSession, account: Account) -> AccountFacts:
     )  # fmt: skip
 
 
+async def facts_of_many(
+    session: AsyncSession, rows: Sequence[tuple[Account, Customer]]
+) -> dict[int, AccountFacts]:
+    """:func:`facts_of` for a page of accounts with their customers, in three statements
+    whatever the page's size (the disconnect queue explains a page at a time)."""
+    ids = [a.id for a, _ in rows]
+    supply_on: dict[int | None, bool] = {}
+    for account_id, relay in await session.execute(
+        select(Meter.account_id, Meter.relay_state).where(
+            Meter.account_id.in_(ids), Meter.status == MeterStatus.ACTIVE
+        )
+    ):
+        on = relay != int(RelayState.DISCONNECTED)
+        supply_on[account_id] = supply_on.get(account_id, False) or on
+    delivered = await notices.warnings_delivered_at(session, ids)
+    return {
+        a.id: AccountFacts(
+            account_id=a.id,
+            balance_fen=a.balance_fen,
+            credit_limit_fen=a.credit_limit_fen,
+            protected=c.protected,
+            key_account_class=c.key_account_class,
+            supply_on=supply_on.get(a.id, False),
+            warning_delivered_at=delivered.get(a.id),
+        )
+        for a, c in rows
+    }
+
+
 def verdict_of(facts: AccountFacts, decision: Decision) -> Verdict:
     """The policy's decision as codes (the PWA words them), kept on every disconnect."""
     verdict = Verdict(

@@ -16,11 +16,12 @@ PWA's language switch); zh-CN until they do (:func:`language_of`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -276,6 +277,29 @@ async def warning_delivered_at(session: AsyncSession, account_id: int) -> dateti
             Notice.status == NoticeStatus.DELIVERED,
         )
     )  # fmt: skip
+
+
+async def warnings_delivered_at(
+    session: AsyncSession, account_ids: Sequence[int]
+) -> dict[int, datetime]:
+    """:func:`warning_delivered_at` for many accounts in one statement (absent: not delivered)."""
+    rows = await session.execute(
+        select(Notice.account_id, func.min(Notice.delivered_at))
+        .join(
+            WarningEpisode,
+            and_(
+                WarningEpisode.account_id == Notice.account_id,
+                WarningEpisode.episode == Notice.episode,
+            ),
+        )
+        .where(
+            Notice.account_id.in_(account_ids), WarningEpisode.open.is_(True),
+            Notice.kind == NoticeKind.DISCONNECT_WARNING,
+            Notice.status == NoticeStatus.DELIVERED,
+        )
+        .group_by(Notice.account_id)
+    )  # fmt: skip
+    return {account_id: at for account_id, at in rows if at is not None}
 
 
 async def sent_this_episode(session: AsyncSession, account_id: int, kind: NoticeKind) -> bool:

@@ -281,26 +281,27 @@ async def disconnect_queue(
         .order_by(Account.balance_fen, Account.id)
     )
     rows, total = await fetch_page(session, stmt, limit, offset)
-    items = []
-    for a, c in rows:
-        decision = explain(await engine.facts_of(session, a), now, config)
-        pending = await session.scalars(
-            select(Command)
-            .where(Command.account_id == a.id, Command.state.in_(OPEN))
-            .order_by(Command.created_at)
+    page = [(a, c) for a, c in rows]
+    facts = await engine.facts_of_many(session, page)
+    pending: dict[int | None, list[Command]] = {}
+    for p in await session.scalars(
+        select(Command)
+        .where(Command.account_id.in_([a.id for a, _ in page]), Command.state.in_(OPEN))
+        .order_by(Command.created_at, Command.id)
+    ):
+        pending.setdefault(p.account_id, []).append(p)
+    return [
+        QueueItem(
+            account_id=a.id,
+            account_number=a.number,
+            customer_name=c.name,
+            balance_fen=a.balance_fen,
+            credit_limit_fen=a.credit_limit_fen,
+            policy=explain(facts[a.id], now, config),
+            pending_commands=[_ref(p) for p in pending.get(a.id, [])],
         )
-        items.append(
-            QueueItem(
-                account_id=a.id,
-                account_number=a.number,
-                customer_name=c.name,
-                balance_fen=a.balance_fen,
-                credit_limit_fen=a.credit_limit_fen,
-                policy=decision,
-                pending_commands=[_ref(p) for p in pending],
-            )
-        )
-    return items, total
+        for a, c in page
+    ], total
 
 
 def _percentile(values: list[float], q: float) -> float | None:

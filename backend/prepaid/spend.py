@@ -24,18 +24,21 @@ DAY_MS = 86_400_000
 
 
 async def daily_spend_fen(session: AsyncSession, account_id: int, now: datetime) -> int:
-    """Fen per day at the recent rate (rounded up); 0 without recent charges."""
+    """Fen per day at the recent rate (rounded up); 0 without recent charges. One statement:
+    the widest window's charges, the narrower windows taken from them."""
     now_ms = int(now.timestamp() * 1000)
+    widest_ms = now_ms - int(WINDOWS[-1].total_seconds() * 1000)
+    charges = (
+        await session.execute(
+            select(Charge.start_ms, Charge.end_ms, Charge.exact_cny).where(
+                Charge.account_id == account_id, Charge.reversed_at.is_(None),
+                Charge.end_ms > widest_ms, Charge.end_ms <= now_ms,
+            )
+        )
+    ).all()  # fmt: skip
     for window in WINDOWS:
         since_ms = now_ms - int(window.total_seconds() * 1000)
-        rows = (
-            await session.execute(
-                select(Charge.start_ms, Charge.end_ms, Charge.exact_cny).where(
-                    Charge.account_id == account_id, Charge.reversed_at.is_(None),
-                    Charge.end_ms > since_ms, Charge.end_ms <= now_ms,
-                )
-            )
-        ).all()  # fmt: skip
+        rows = [r for r in charges if r.end_ms > since_ms]
         if not rows:
             continue
         span_ms = max(r.end_ms for r in rows) - min(r.start_ms for r in rows)

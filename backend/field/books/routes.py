@@ -52,10 +52,10 @@ async def _book_response(
     status: int = HTTP_200_OK,
 ) -> Response[Any]:
     """The book with its ETag; 304 and no body when the client already has this version."""
-    out, etag = await books_service.view(session, book, state.settings)
-    headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
     sent = [t.strip() for t in request.headers.get("if-none-match", "").split(",")]
-    if etag in sent or f"W/{etag}" in sent:
+    out, etag = await books_service.view(session, book, state.settings, sent)
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
+    if out is None:
         return Response(None, status_code=HTTP_304_NOT_MODIFIED, headers=headers)
     return Response(out, status_code=status, headers=headers)
 

@@ -8,11 +8,9 @@ against it; its view adds live data (last values, expected range, done marks) an
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-import msgspec
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -293,11 +291,17 @@ async def replan(
     return book
 
 
-async def view(session: AsyncSession, book: ReadingBook, settings: Settings) -> tuple[Book, str]:
-    """The book as the handheld gets it, and its ETag (a hash of exactly these bytes)."""
-    out = await books_view.render(session, book, settings)
-    etag = hashlib.sha256(msgspec.json.encode(out)).hexdigest()[:32]
-    return out, f'"{etag}"'
+async def view(
+    session: AsyncSession, book: ReadingBook, settings: Settings, if_none_match: list[str]
+) -> tuple[Book | None, str]:
+    """The book as the handheld gets it and its ETag (a hash of everything the book is made
+    of); None instead of the book when ``if_none_match`` holds that ETag: nothing changed, and
+    the book is not rendered."""
+    facts = await books_view.facts(session, book, settings)
+    etag = f'"{books_view.fingerprint(book, facts, settings)}"'
+    if etag in if_none_match or f"W/{etag}" in if_none_match:
+        return None, etag
+    return books_view.build(book, facts, settings), etag
 
 
 async def list_books(

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import BigInteger, Integer, and_, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from backend.field.readings.plausibility import DAY_MS, Sample, Thresholds, usual_daily_wh
 from backend.field.readings.schemas import TOTAL
@@ -94,26 +93,38 @@ async def ami_around(
 async def latest_values(
     session: AsyncSession, meter_pks: Iterable[int], quantities: Iterable[Quantity]
 ) -> dict[int, dict[str, tuple[int, int, str]]]:
-    """Each meter's latest reading of each quantity: {meter_pk: {quantity: (ts, value, source)}}."""
+    """Each meter's latest reading of each quantity: {meter_pk: {quantity: (ts, value, source)}}.
+
+    One statement per 500 meters: the newest ts per (meter, quantity) from one range scan of
+    each meter's primary-key entries, then a primary-key seek per found reading. (Seeking each
+    of the 25 energy quantities of every meter instead costs ten times more.)"""
     pks = sorted(set(meter_pks))
     out: dict[int, dict[str, tuple[int, int, str]]] = {pk: {} for pk in pks}
-    if not pks:
+    qs = sorted(set(quantities))
+    if not pks or not qs:
         return out
-    r2 = aliased(Reading)
-    latest_ts = (
-        select(func.max(r2.ts))
-        .where(r2.meter_pk == Reading.meter_pk, r2.quantity == Reading.quantity)
-        .scalar_subquery()
-    )
     for chunk in _chunks(pks, 500):
-        rows = await session.execute(
+        last = (
             select(
-                Reading.meter_pk, Reading.quantity, Reading.ts, Reading.value, Reading.source
-            ).where(
-                Reading.meter_pk.in_(chunk),
-                Reading.quantity.in_(sorted(set(quantities))),
-                Reading.ts == latest_ts,
+                Reading.meter_pk.label("pk"),
+                Reading.quantity.label("q"),
+                func.max(Reading.ts).label("ts"),
             )
+            .where(Reading.meter_pk.in_(chunk))
+            .group_by(Reading.meter_pk, Reading.quantity)
+            .subquery("last")
+        )
+        rows = await session.execute(
+            select(Reading.meter_pk, Reading.quantity, Reading.ts, Reading.value, Reading.source)
+            .join(
+                last,
+                and_(
+                    Reading.meter_pk == last.c.pk,
+                    Reading.quantity == last.c.q,
+                    Reading.ts == last.c.ts,
+                ),
+            )
+            .where(Reading.quantity.in_(qs))
         )
         for pk, q, ts, value, source in rows:
             out[pk][q] = (ts, value, source)
@@ -123,12 +134,44 @@ async def latest_values(
 async def first_values_since(
     session: AsyncSession, since_by_meter: dict[int, int], quantity: Quantity = TOTAL
 ) -> dict[int, Sample]:
-    """For each meter, its earliest reading at or after the given time."""
+    """For each meter, its earliest reading at or after the given time (one statement per 200
+    meters, an index seek each; SQLite allows 500 terms in a compound select)."""
     out: dict[int, Sample] = {}
-    for pk, since in since_by_meter.items():  # one index seek each; books hold a few hundred
-        sample = await first_sample_since(session, pk, since, quantity)
-        if sample is not None:
-            out[pk] = sample
+    pks = sorted(since_by_meter)
+    for chunk in _chunks(pks, 200):
+        keys = union_all(
+            *(
+                select(
+                    literal(pk, Integer()).label("pk"),
+                    literal(since_by_meter[pk], BigInteger()).label("since"),
+                )
+                for pk in chunk
+            )
+        ).subquery("k")
+        first = (
+            select(Reading.ts)
+            .where(
+                Reading.meter_pk == keys.c.pk,
+                Reading.quantity == quantity,
+                Reading.ts >= keys.c.since,
+            )
+            .order_by(Reading.ts)
+            .limit(1)
+            .scalar_subquery()
+        )
+        found = select(keys.c.pk, first.label("ts")).subquery("found")
+        rows = await session.execute(
+            select(Reading.meter_pk, Reading.ts, Reading.value).join(
+                found,
+                and_(
+                    Reading.meter_pk == found.c.pk,
+                    Reading.quantity == quantity,
+                    Reading.ts == found.c.ts,
+                ),
+            )
+        )
+        for pk, ts, value in rows:
+            out[pk] = Sample(ts, value)
     return out
 
 

@@ -1,7 +1,7 @@
 """The language a customer is written to.
 
 Revision ID: 0020_customer_language
-Revises: 0017_key_accounts
+Revises: 0019_fast_screens
 Create Date: 2026-12-04
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision: str = '0020_customer_language'
-down_revision: str | None = '0017_key_accounts'
+down_revision: str | None = '0019_fast_screens'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

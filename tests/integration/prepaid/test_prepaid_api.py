@@ -6,15 +6,29 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 
+from backend.accounts.models import Account, AccountKind, Customer, CustomerCategory
 from backend.commands.lifecycle import State
 from backend.commands.models import Command
 from backend.db import session_factory
-from backend.metering.models import Meter
+from backend.metering.models import Meter, MeterStatus
 from backend.prepaid import engine as prepaid
 from backend.prepaid import ledger
-from backend.prepaid.models import Channel, Charge, EntryKind, LedgerEntry, TopUp, TopUpStatus
+from backend.prepaid.models import (
+    Channel,
+    Charge,
+    EntryKind,
+    LedgerEntry,
+    Notice,
+    NoticeChannel,
+    NoticeKind,
+    NoticeStatus,
+    TopUp,
+    TopUpStatus,
+    WarningEpisode,
+)
+from backend.prepaid.policy import explain
 from backend.types import utcnow
 from protocols.contract import CommandKind, RelayState
 from tests.integration.api.conftest import Api
@@ -310,3 +324,68 @@ async def test_restore_times_report_payment_to_supply_per_command_and_in_summary
     assert body["items"][0]["kind"] == CommandKind.RECONNECT.value
     async with session_factory(api.engine)() as s:
         assert await s.scalar(select(func.count()).select_from(Command)) == 1
+
+
+async def test_disconnect_queue_explains_a_page_in_as_many_statements_as_one_account(
+    quiet_api: Api,
+) -> None:
+    api = quiet_api
+    await set_relay(api.engine, api.world.alice_meter, ON)
+    accounts = [api.world.alice_account]
+    async with session_factory(api.engine)() as s:
+        for n, relay in enumerate((ON, None, OFF, ON), 3):  # OFF: supply off, not queued
+            c = Customer(number=f"C90{n}", name=f"Q{n}", category=CustomerCategory.RESIDENTIAL,
+                         protected=n == 6)  # fmt: skip
+            s.add(c)
+            await s.flush()
+            a = Account(number=f"A90{n}", customer_id=c.id, kind=AccountKind.PREPAID,
+                        credit_limit_fen=100 * n)  # fmt: skip
+            s.add(a)
+            await s.flush()
+            s.add(Meter(meter_id=f"M-Q{n}", customer_id=c.id, account_id=a.id,
+                        status=MeterStatus.ACTIVE, relay_state=relay))  # fmt: skip
+            accounts.append(a.id)
+        warned = accounts[1]
+        s.add(WarningEpisode(account_id=warned, episode=1, open=True, opened_at=utcnow()))
+        for at, channel in ((utcnow() - timedelta(hours=30), NoticeChannel.SMS),
+                            (utcnow() - timedelta(hours=2), NoticeChannel.APP)):  # fmt: skip
+            s.add(Notice(account_id=warned, episode=1, kind=NoticeKind.DISCONNECT_WARNING,
+                         channel=channel, text="t", balance_fen=-5_000,
+                         status=NoticeStatus.DELIVERED, delivered_at=at))  # fmt: skip
+        await s.commit()
+    for n, acc in enumerate(accounts):
+        await post(api.engine, acc, EntryKind.ADJUSTMENT, -5_000 - n)
+    op = await api.login("op")
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    app_engine = api.client.app.state.engine
+    event.listen(app_engine.sync_engine, "before_cursor_execute", count)
+    try:
+        one = await api.client.get("/api/prepaid/disconnect-queue?limit=1", headers=op)
+        single = len(statements)
+        statements.clear()
+        page = await api.client.get("/api/prepaid/disconnect-queue?limit=50", headers=op)
+        many = len(statements)
+    finally:
+        event.remove(app_engine.sync_engine, "before_cursor_execute", count)
+    assert one.status_code == page.status_code == 200
+    assert many == single > 0
+    items = page.json()["items"]
+    assert page.json()["total"] == 4
+    assert [i["account_id"] for i in items] == [accounts[4], accounts[2], accounts[1], accounts[0]]
+    assert items[:1] == one.json()["items"]
+    # each account explained exactly as the engine explains it alone
+    async with session_factory(api.engine)() as s:
+        for item in items:
+            account = await s.get(Account, item["account_id"])
+            assert account is not None
+            facts = await prepaid.facts_of(s, account)
+            assert item["policy"]["due"] == explain(facts, utcnow(), prepaid.policy_config(
+                api.settings)).due  # fmt: skip
+            assert [r["rule"] for r in item["policy"]["reasons"] if r["ok"]] == [
+                r.rule for r in explain(facts, utcnow(), prepaid.policy_config(api.settings))
+                .reasons if r.ok
+            ]  # fmt: skip

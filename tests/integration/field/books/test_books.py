@@ -6,8 +6,13 @@ import itertools
 import random
 from typing import Any
 
+import pytest
 from litestar.testing import AsyncTestClient
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.accounts.models import Customer
+from backend.field.books import view as books_view
 from backend.field.geo import haversine_m
 from tests.integration.field.conftest import Tokens
 from tests.integration.field.district import NOW_MS, District
@@ -134,6 +139,47 @@ async def test_the_book_is_fetched_again_only_when_it_changed(
     }
     assert changed.json()["done"] == 1
     assert changed.json()["version"] == first.json()["version"]  # same membership and order
+
+
+async def test_the_nothing_changed_answer_does_not_build_the_book(
+    client: AsyncTestClient, auth: Tokens, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    headers = auth("insp-west")
+    first = await client.get("/api/field/books/current", headers=headers)
+    assert first.status_code == 200
+
+    def no_build(*_: object) -> None:
+        raise AssertionError("the book was built for a 304")
+
+    monkeypatch.setattr(books_view, "_item", no_build)
+    same = await client.get(
+        "/api/field/books/current", headers={**headers, "If-None-Match": first.headers["ETag"]}
+    )
+    assert same.status_code == 304
+    assert same.headers["ETag"] == first.headers["ETag"]
+
+
+async def test_the_book_is_fetched_again_when_a_customer_or_task_in_it_changed(
+    client: AsyncTestClient, auth: Tokens, session: AsyncSession
+) -> None:
+    headers = auth("insp-west")
+    first = await client.get("/api/field/books/current", headers=headers)
+    etag = first.headers["ETag"]
+    item = first.json()["items"][-1]
+    await session.execute(
+        update(Customer).where(Customer.id == item["customer"]["id"]).values(phone="13900000000")
+    )
+    await session.commit()
+    changed = await client.get(
+        "/api/field/books/current", headers={**headers, "If-None-Match": etag}
+    )
+    assert changed.status_code == 200
+    assert changed.json()["items"][-1]["customer"]["phone"] == "13900000000"
+    assert changed.json()["items"][:-1] == first.json()["items"][:-1]
+    again = await client.get(
+        "/api/field/books/current", headers={**headers, "If-None-Match": changed.headers["ETag"]}
+    )
+    assert again.status_code == 304
 
 
 async def test_replanning_keeps_what_was_read_and_adds_new_work(
