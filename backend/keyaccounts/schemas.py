@@ -24,6 +24,7 @@ class AlertCode(TextCode):
     OUTAGE = "alert.outage"  # an outage on the customer's transformer area since {since_at}
     CONTRACT_EXPIRING = "alert.contract_expiring"  # the supply contract ends on {expires_on}
     CUSTOMER_MESSAGE = "alert.customer_message"  # {count} unanswered messages
+    OPEN_COMPLAINT = "alert.open_complaint"  # {count} open complaint orders, the first {since_at}
 
 
 class Alert(msgspec.Struct, frozen=True):

@@ -860,6 +860,7 @@ export const en: Record<string, string> = {
   'alert.outage': 'Outage in their area since {since_at}',
   'alert.contract_expiring': 'Supply contract ends on {expires_on}',
   'alert.customer_message': '{count} unanswered messages',
+  'alert.open_complaint': '{count} open complaints (since {since_at})',
   'error.visit_not_found': 'Visit {visit} not found.',
   'error.profile_changed': 'Someone saved this profile first (now version {version}). Reload and try again.',
   'error.rule_invalid': 'Rule of class {klass} is not valid: {name} ({reason}).',

@@ -860,6 +860,7 @@ export const zh: Record<string, string> = {
   'alert.outage': '所在台区自 {since_at} 起停电',
   'alert.contract_expiring': '供用电合同 {expires_on} 到期',
   'alert.customer_message': '{count} 条留言未回复',
+  'alert.open_complaint': '{count} 件投诉工单未办结（自 {since_at} 起）',
   'error.visit_not_found': '未找到走访 {visit}。',
   'error.profile_changed': '档案已被他人先保存（当前版本 {version}），请刷新后重试。',
   'error.rule_invalid': '第 {klass} 类规则无效：{name}（{reason}）。',
