@@ -864,6 +864,7 @@ export const en: Record<string, string> = {
   'error.visit_not_found': 'Visit {visit} not found.',
   'error.profile_changed': 'Someone saved this profile first (now version {version}). Reload and try again.',
   'error.rule_invalid': 'Rule of class {klass} is not valid: {name} ({reason}).',
+  'error.org_unit_invalid': 'Organisation unit not valid: {reason}.',
   'error.visit_closed': 'This visit was cancelled.',
   'error.client_id_reused': 'This request id was already used for something else.',
   'error.no_manager': 'No customer manager is assigned yet.',

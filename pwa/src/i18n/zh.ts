@@ -864,6 +864,7 @@ export const zh: Record<string, string> = {
   'error.visit_not_found': '未找到走访 {visit}。',
   'error.profile_changed': '档案已被他人先保存（当前版本 {version}），请刷新后重试。',
   'error.rule_invalid': '第 {klass} 类规则无效：{name}（{reason}）。',
+  'error.org_unit_invalid': '组织单位无效：{reason}。',
   'error.visit_closed': '该走访已取消。',
   'error.client_id_reused': '该请求编号已用于其他请求。',
   'error.no_manager': '尚未指定客户经理。',
