@@ -57,6 +57,8 @@ async def test_a_city_supervisor_sees_every_grid_below_the_city_and_404_outside(
     assert await customer_numbers(api, "sup") == ["C001", "C002"]  # no unit: everything
     await scope(api, "sup", ids["city_a"])
     sup = await api.login("sup")
+    me = (await api.client.get("/api/me", headers=sup)).json()
+    assert (me["org_unit_id"], me["grid_ids"]) == (ids["city_a"], [api.world.grid1])
     assert await customer_numbers(api, "sup") == ["C001"]
     own = await api.client.get(f"/api/customers/{api.world.alice}", headers=sup)
     assert own.status_code == 200
