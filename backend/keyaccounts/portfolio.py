@@ -41,6 +41,7 @@ from backend.keyaccounts.schemas import (
     MeterLine,
     NoteIn,
     NoteOut,
+    OrderLine,
     PortfolioItem,
     PortfolioPage,
     SegmentationSettings,
@@ -383,7 +384,27 @@ async def customer_360(
         alerts=(await alerts_for(session, [c], cfg, now, tz))[c.id],
         visits=[visit_out(v, c.name) for v in visits],
         notes=await _notes(session, c.id),
+        work_orders=await _orders(session, c.id),
     )
+
+
+async def _orders(session: AsyncSession, customer_id: int) -> list[OrderLine]:
+    rows = await session.scalars(
+        select(WorkOrder)
+        .where(WorkOrder.customer_id == customer_id)
+        .order_by(WorkOrder.created_at.desc(), WorkOrder.id.desc())
+        .limit(20)
+    )
+    return [
+        OrderLine(
+            o.id,
+            o.kind.value,
+            o.status.value,
+            ms(o.created_at),
+            ms(o.closed_at) if o.closed_at else None,
+        )
+        for o in rows
+    ]
 
 
 # --- visits --------------------------------------------------------------------------------------

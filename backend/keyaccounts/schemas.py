@@ -239,6 +239,16 @@ class CustomerLine(msgspec.Struct):
     longitude: float | None
 
 
+class OrderLine(msgspec.Struct):
+    """One of the customer's 95598 work orders (docs/servicedesk.md), newest first."""
+
+    id: int
+    kind: str
+    status: str
+    created_at: int  # epoch ms
+    closed_at: int | None
+
+
 class Customer360(msgspec.Struct):
     customer: CustomerLine
     profile: Profile | None
@@ -252,3 +262,4 @@ class Customer360(msgspec.Struct):
     alerts: list[Alert]
     visits: list[VisitOut]
     notes: list[NoteOut]
+    work_orders: list[OrderLine] = []  # the last 20

@@ -533,3 +533,10 @@ async def test_an_open_complaint_raises_an_alert_until_the_order_is_closed(api: 
     )
     assert closed.status_code == 200, closed.text
     assert await codes(api, "insp1", api.world.alice) == []
+    c360 = await api.client.get(
+        f"{KA}/customers/{api.world.alice}", headers=await api.login("insp1")
+    )
+    assert [(o["kind"], o["status"]) for o in c360.json()["work_orders"]] == [
+        ("complaint", "closed"),
+        ("inquiry", "open"),
+    ]
