@@ -833,6 +833,8 @@ export const en: Record<string, string> = {
   'ka.meters': 'Meters',
   'ka.trend': 'Consumption, last 30 days',
   'ka.visits': 'Visits',
+  'ka.work_orders': 'Work orders (95598)',
+  'ka.order_open': 'Open',
   'ka.visits.none': 'No visits planned.',
   'ka.visit.plan': 'Plan a visit',
   'ka.visit.date': 'Date',

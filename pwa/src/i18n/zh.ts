@@ -833,6 +833,8 @@ export const zh: Record<string, string> = {
   'ka.meters': '电能表',
   'ka.trend': '近30天用电',
   'ka.visits': '走访',
+  'ka.work_orders': '95598 工单',
+  'ka.order_open': '处理中',
   'ka.visits.none': '暂无走访计划。',
   'ka.visit.plan': '安排走访',
   'ka.visit.date': '日期',
