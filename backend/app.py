@@ -34,7 +34,7 @@ def route_handlers() -> list[Any]:
     from backend.auth.routes import AuthController, SessionController
     from backend.commands.routes import CommandBatchController, CommandController
     from backend.field.books.routes import FieldBookController
-    from backend.field.grids.routes import GridController
+    from backend.field.grids.routes import GridController, OrgUnitController
     from backend.field.readings.routes import FieldReadingController
     from backend.field.tracks.routes import FieldMapController
     from backend.keyaccounts.routes import KeyAccountController
@@ -75,6 +75,7 @@ def route_handlers() -> list[Any]:
         CommandController,
         CommandBatchController,
         GridController,
+        OrgUnitController,
         FieldReadingController,
         FieldBookController,
         FieldMapController,

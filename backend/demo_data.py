@@ -24,7 +24,7 @@ from backend.auth.models import Role, User
 from backend.auth.schemas import UserCreate
 from backend.auth.service import create_user
 from backend.db import create_engine, session_factory
-from backend.field.grids.models import Grid, TransformerArea
+from backend.field.grids.models import Grid, OrgLevel, OrgUnit, TransformerArea
 from backend.keyaccounts.demo import seed_portfolio
 from backend.metering.models import Agent, Meter, MeterStatus
 from backend.prepaid import billing
@@ -163,6 +163,22 @@ async def _get_or_create(
     return row
 
 
+async def _org_units(session: AsyncSession) -> OrgUnit:
+    """The demo's organisation (R110): 浙江省 → 杭州市 → 西湖区, which holds the demo grid."""
+    parent: OrgUnit | None = None
+    for level, code, name in (
+        (OrgLevel.PROVINCE, "ZJ", "浙江省"),
+        (OrgLevel.CITY, "ZJ-HZ", "杭州市"),
+        (OrgLevel.DISTRICT, "ZJ-HZ-XH", "西湖区"),
+    ):
+        parent = await _get_or_create(
+            session, OrgUnit, {"code": code}, level=level, name=name,
+            parent_id=parent.id if parent else None,
+        )  # fmt: skip
+    assert parent is not None
+    return parent
+
+
 async def seed(settings: Settings, fleet: DemoFleet) -> list[str]:
     """Create the demo district; return one line per demo user (name, password, role)."""
     engine = create_engine(settings.database_url)
@@ -170,7 +186,9 @@ async def seed(settings: Settings, fleet: DemoFleet) -> list[str]:
         async with session_factory(engine)() as session, session.begin():
             await store_tariffs(session, load_file(DEFAULT_FILE))  # prepaid billing needs them
             await store_tariffs(session, load_file(KEY_ACCOUNT_TARIFFS))
+            district = await _org_units(session)
             grid = await _get_or_create(session, Grid, {"code": GRID_CODE}, name="西湖网格一")
+            grid.org_unit_id = district.id
             area = await _get_or_create(
                 session, TransformerArea, {"code": "TA-0101"}, name="文三路1号台区", grid_id=grid.id
             )

@@ -70,6 +70,8 @@ class ErrorCode(TextCode):
     VISIT_CLOSED = "error.visit_closed"  # a cancelled visit is not checked in
     CLIENT_ID_REUSED = "error.client_id_reused"  # the same id for another request
     NO_MANAGER = "error.no_manager"  # the customer has no manager to write to
+    # organisation units (backend/field/grids, R110)
+    ORG_UNIT_INVALID = "error.org_unit_invalid"  # {reason}: parent_level, code_taken, not_district
     # a value that parses but makes no sense
     NOT_ONE_OF = "error.not_one_of"
     BAD_TIME = "error.bad_time"

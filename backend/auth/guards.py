@@ -68,7 +68,7 @@ from backend.auth.models import Role, User
 from backend.auth.tokens import InvalidToken, decode_access_token
 from backend.errors import ErrorCode as E
 from backend.errors import Forbidden
-from backend.field.grids.models import Grid
+from backend.field.grids.models import Grid, OrgLevel, OrgUnit
 
 PUBLIC = "exclude_from_auth"  # litestar's key: ``opt={PUBLIC: True}`` or ``exclude_from_auth=True``
 # ``opt={ENROLMENT: True}``: reachable by a user who must enrol a second factor first (who am I,
@@ -96,12 +96,13 @@ class Caller(msgspec.Struct, frozen=True):
     username: str
     role: Role
     customer_id: int | None = None  # set for role customer
-    grid_ids: tuple[int, ...] = ()  # the grids (网格) an inspector owns
+    grid_ids: tuple[int, ...] = ()  # the grids (网格) an inspector owns, and those below the unit
+    org_unit_id: int | None = None  # staff scoped to an organisation unit (R110)
     pending_enrolment: bool = False  # must enrol a second factor before anything else
 
     @property
     def unscoped(self) -> bool:
-        return self.role in UNSCOPED
+        return self.role in UNSCOPED and self.org_unit_id is None
 
 
 _GUARD_ROLES = "_meterline_roles"
@@ -159,6 +160,23 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
         return AuthenticationResult(user=caller, auth=claims)
 
 
+async def grids_below(session: AsyncSession, unit_id: int) -> list[int]:
+    """The grids of a unit and of every unit below it (at most province → city → district)."""
+    units, frontier = {unit_id}, [unit_id]
+    for _ in range(len(OrgLevel)):
+        frontier = [
+            u
+            for u in await session.scalars(
+                select(OrgUnit.id).where(OrgUnit.parent_id.in_(frontier))
+            )
+            if u not in units
+        ]
+        if not frontier:
+            break
+        units.update(frontier)
+    return list(await session.scalars(select(Grid.id).where(Grid.org_unit_id.in_(units))))
+
+
 async def load_caller(
     session: AsyncSession, user_id: int, *, version: int | None = None, require_totp: bool = False
 ) -> Caller | None:
@@ -174,18 +192,20 @@ async def load_caller(
     ).first()  # the columns only: no ORM object per request  # fmt: skip
     if user is None or (version is not None and version != user.token_version):
         return None
-    grid_ids: tuple[int, ...] = ()
+    grids: set[int] = set()
     if user.role == Role.INSPECTOR:
-        rows = await session.scalars(
-            select(Grid.id).where(Grid.inspector_id == user.id).order_by(Grid.id)
-        )
-        grid_ids = tuple(rows)
+        grids.update(await session.scalars(select(Grid.id).where(Grid.inspector_id == user.id)))
+    unit_id = user.org_unit_id if user.role != Role.CUSTOMER else None
+    if unit_id is not None:
+        grids.update(await grids_below(session, unit_id))
+    grid_ids = tuple(sorted(grids))
     return Caller(
         user_id=user.id,
         username=user.username,
         role=Role(user.role),
         customer_id=user.customer_id,
         grid_ids=grid_ids,
+        org_unit_id=unit_id,
         pending_enrolment=require_totp
         and user.role in SECOND_FACTOR_ROLES
         and user.totp_confirmed_at is None,

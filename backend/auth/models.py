@@ -33,6 +33,8 @@ class User(Base):
         ForeignKey("customers.id", ondelete="CASCADE"), index=True
     )
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # staff scoped to an organisation unit see every grid below it (migration 0022)
+    org_unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # every access token carries the version it was issued under; logging out, a refresh-token
     # reuse or a password change bumps it, and older access tokens stop working at once

@@ -252,4 +252,5 @@ class SessionController(ApiController):
             grid_ids=list(caller.grid_ids),
             totp_enabled=bool(user and user.totp_confirmed_at is not None),
             totp_enrolment_required=caller.pending_enrolment,
+            org_unit_id=caller.org_unit_id,
         )

@@ -75,6 +75,7 @@ class Me(msgspec.Struct):
     grid_ids: list[int]
     totp_enabled: bool = False
     totp_enrolment_required: bool = False
+    org_unit_id: int | None = None  # the organisation unit staff are scoped to (R110)
 
 
 class UserCreate(msgspec.Struct, forbid_unknown_fields=True):

@@ -6,6 +6,8 @@ An object outside the caller's scope is then simply not found, and the route ans
 * back office (supervisor, operator, admin): everything;
 * inspector (抄表员 / 客户经理): customers whose grid (网格) they own, and those customers'
   accounts and meters;
+* staff scoped to an organisation unit (R110, ``users.org_unit_id``): customers of every grid
+  below that unit, plus an inspector's own grids; a back-office user without a unit sees all;
 * customer: themselves, their accounts and meters;
 * anything else: nothing (deny by default).
 """
@@ -29,7 +31,7 @@ def customer_scope(caller: Caller) -> ColumnElement[bool]:
         return true()
     if caller.role == Role.CUSTOMER and caller.customer_id is not None:
         return Customer.id == caller.customer_id
-    if caller.role == Role.INSPECTOR and caller.grid_ids:
+    if caller.role != Role.CUSTOMER and caller.grid_ids:
         return Customer.grid_id.in_(caller.grid_ids)
     return false()
 
@@ -39,7 +41,7 @@ def _owner_scope(column: ColumnElement[int | None], caller: Caller) -> ColumnEle
         return true()
     if caller.role == Role.CUSTOMER and caller.customer_id is not None:
         return column == caller.customer_id
-    if caller.role == Role.INSPECTOR and caller.grid_ids:
+    if caller.role != Role.CUSTOMER and caller.grid_ids:
         return column.in_(_customer_ids_in_grids(caller))
     return false()
 

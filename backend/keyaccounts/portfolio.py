@@ -41,6 +41,7 @@ from backend.keyaccounts.schemas import (
     MeterLine,
     NoteIn,
     NoteOut,
+    OrderLine,
     PortfolioItem,
     PortfolioPage,
     SegmentationSettings,
@@ -58,6 +59,8 @@ from backend.keyaccounts.service import (
 )
 from backend.metering.models import ConsumptionDaily, Meter
 from backend.servicedesk.models import OutageNotice
+from backend.servicedesk.orders.models import OrderStatus, WorkOrder
+from backend.servicedesk.workflow.models import OrderKind
 from protocols.contract import Quantity
 
 TREND_DAYS = 30
@@ -150,14 +153,37 @@ async def alerts_for(
     for cid, on in expiring:
         expires_on = on.isoformat() if on else ""
         out[cid].append(Alert(AlertCode.CONTRACT_EXPIRING, {"expires_on": expires_on}))
-    waiting = await session.execute(
+    for cid, alert in [*await unanswered(session, ids), *await open_complaints(session, ids)]:
+        out[cid].append(alert)
+    return out
+
+
+async def unanswered(session: AsyncSession, ids: Sequence[int]) -> list[tuple[int, Alert]]:
+    """One ``alert.customer_message`` per customer whose messages wait for a staff note."""
+    rows = await session.execute(
         select(Note.customer_id, func.count())
         .where(Note.customer_id.in_(ids), Note.from_customer.is_(True), Note.answered.is_(False))
         .group_by(Note.customer_id)
     )
-    for cid, n in waiting:
-        out[cid].append(Alert(AlertCode.CUSTOMER_MESSAGE, {"count": int(n)}))
-    return out
+    return [(cid, Alert(AlertCode.CUSTOMER_MESSAGE, {"count": int(n)})) for cid, n in rows]
+
+
+async def open_complaints(session: AsyncSession, ids: Sequence[int]) -> list[tuple[int, Alert]]:
+    """One ``alert.open_complaint`` per customer with open complaint work orders (投诉)."""
+    rows = await session.execute(
+        select(WorkOrder.customer_id, func.count(), func.min(WorkOrder.created_at))
+        .where(
+            WorkOrder.customer_id.in_(ids),
+            WorkOrder.kind == OrderKind.COMPLAINT,
+            WorkOrder.status == OrderStatus.OPEN,
+        )
+        .group_by(WorkOrder.customer_id)
+    )
+    return [
+        (cid, Alert(AlertCode.OPEN_COMPLAINT, {"count": int(n), "since_at": ms(first)}))
+        for cid, n, first in rows
+        if cid is not None
+    ]
 
 
 CHUNK = 500  # customers per round of alert queries (bounded IN lists)
@@ -358,7 +384,27 @@ async def customer_360(
         alerts=(await alerts_for(session, [c], cfg, now, tz))[c.id],
         visits=[visit_out(v, c.name) for v in visits],
         notes=await _notes(session, c.id),
+        work_orders=await _orders(session, c.id),
     )
+
+
+async def _orders(session: AsyncSession, customer_id: int) -> list[OrderLine]:
+    rows = await session.scalars(
+        select(WorkOrder)
+        .where(WorkOrder.customer_id == customer_id)
+        .order_by(WorkOrder.created_at.desc(), WorkOrder.id.desc())
+        .limit(20)
+    )
+    return [
+        OrderLine(
+            o.id,
+            o.kind.value,
+            o.status.value,
+            ms(o.created_at),
+            ms(o.closed_at) if o.closed_at else None,
+        )
+        for o in rows
+    ]
 
 
 # --- visits --------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ class AlertCode(TextCode):
     OUTAGE = "alert.outage"  # an outage on the customer's transformer area since {since_at}
     CONTRACT_EXPIRING = "alert.contract_expiring"  # the supply contract ends on {expires_on}
     CUSTOMER_MESSAGE = "alert.customer_message"  # {count} unanswered messages
+    OPEN_COMPLAINT = "alert.open_complaint"  # {count} open complaint orders, the first {since_at}
 
 
 class Alert(msgspec.Struct, frozen=True):
@@ -238,6 +239,16 @@ class CustomerLine(msgspec.Struct):
     longitude: float | None
 
 
+class OrderLine(msgspec.Struct):
+    """One of the customer's 95598 work orders (docs/servicedesk.md), newest first."""
+
+    id: int
+    kind: str
+    status: str
+    created_at: int  # epoch ms
+    closed_at: int | None
+
+
 class Customer360(msgspec.Struct):
     customer: CustomerLine
     profile: Profile | None
@@ -251,3 +262,4 @@ class Customer360(msgspec.Struct):
     alerts: list[Alert]
     visits: list[VisitOut]
     notes: list[NoteOut]
+    work_orders: list[OrderLine] = []  # the last 20

@@ -61,6 +61,8 @@ def portfolio_condition(caller: Caller) -> ColumnElement[bool]:
             CustomerProfile.manager_id == caller.user_id
         )
         return or_(Customer.grid_id.in_(caller.grid_ids), Customer.id.in_(named))
+    if caller.role != Role.CUSTOMER and caller.grid_ids:  # staff scoped to an org unit (R110)
+        return Customer.grid_id.in_(caller.grid_ids)
     return false()
 
 
@@ -212,7 +214,7 @@ async def save_profile(
 ) -> Profile:
     await visible_customer(session, caller, customer_id)
     values = {f: getattr(data, f) for f in PROFILE_FIELDS}
-    if not caller.unscoped:
+    if caller.role == Role.INSPECTOR:
         current = await session.get(CustomerProfile, customer_id)
         for f in BACK_OFFICE_FIELDS:
             before = getattr(current, f) if current else getattr(ProfileIn(version=0), f)

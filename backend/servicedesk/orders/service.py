@@ -73,7 +73,11 @@ def order_scope(caller: Caller) -> ColumnElement[bool]:
     if caller.role is Role.CUSTOMER:
         return WorkOrder.customer_id == (caller.customer_id or -1)
     me = caller.user_id
-    return or_(WorkOrder.owner_id == me, WorkOrder.crew_id == me, WorkOrder.created_by == me)
+    mine = or_(WorkOrder.owner_id == me, WorkOrder.crew_id == me, WorkOrder.created_by == me)
+    if caller.org_unit_id is not None and caller.grid_ids:  # back office scoped to a unit (R110)
+        below = select(Customer.id).where(Customer.grid_id.in_(caller.grid_ids))
+        return or_(mine, WorkOrder.customer_id.in_(below))
+    return mine
 
 
 async def find_order(session: AsyncSession, caller: Caller, order_id: int) -> WorkOrder:

@@ -499,3 +499,44 @@ async def test_an_outage_on_the_customers_transformer_area_raises_an_alert(api: 
         await s.commit()
     assert await codes(api, "insp1", api.world.alice) == ["alert.outage"]
     assert await codes(api, "insp2", api.world.bob) == []
+
+
+async def test_an_open_complaint_raises_an_alert_until_the_order_is_closed(api: Api) -> None:
+    op = await api.login("op")
+    body = {
+        "kind": "complaint",
+        "channel": "phone",
+        "description": "抄表员态度差",
+        "customer_id": api.world.alice,
+    }
+    inquiry = {**body, "kind": "inquiry", "description": "咨询电价"}
+    r = await api.client.post(
+        "/api/servicedesk/orders", json=inquiry, headers={**op, "Idempotency-Key": "ka-inq-1"}
+    )
+    assert r.status_code == 201, r.text
+    assert await codes(api, "insp1", api.world.alice) == []
+    r = await api.client.post(
+        "/api/servicedesk/orders", json=body, headers={**op, "Idempotency-Key": "ka-cmp-1"}
+    )
+    assert r.status_code == 201, r.text
+    order = r.json()["order"]
+    portfolio = await api.client.get(f"{KA}/portfolio", headers=await api.login("insp1"))
+    [item] = portfolio.json()["items"]
+    assert [(a["code"], a["params"]["count"]) for a in item["alerts"]] == [
+        ("alert.open_complaint", 1)
+    ]
+    assert await codes(api, "insp2", api.world.bob) == []
+    closed = await api.client.post(
+        f"/api/servicedesk/orders/{order['id']}/close",
+        json={"version": order["version"], "result": "已致歉并回访"},
+        headers=op,
+    )
+    assert closed.status_code == 200, closed.text
+    assert await codes(api, "insp1", api.world.alice) == []
+    c360 = await api.client.get(
+        f"{KA}/customers/{api.world.alice}", headers=await api.login("insp1")
+    )
+    assert [(o["kind"], o["status"]) for o in c360.json()["work_orders"]] == [
+        ("complaint", "closed"),
+        ("inquiry", "open"),
+    ]

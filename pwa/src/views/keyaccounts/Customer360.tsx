@@ -168,6 +168,19 @@ export function Customer360() {
           </ul>
           <h2>{t('ka.trend')}</h2>
           <Trend trend={c.trend} />
+          {c.work_orders.length > 0 && (
+            <>
+              <h2>{t('ka.work_orders')}</h2>
+              <ul class="list" data-testid="work-orders">
+                {c.work_orders.map((o) => (
+                  <li key={o.id} class="item">
+                    #{o.id} · {label('order.kind', o.kind)} · {when(o.created_at)} ·{' '}
+                    {o.status === 'open' ? <span class="warn">{t('ka.order_open')}</span> : label('order.status', o.status)}
+                  </li>
+                ))}
+              </ul>
+            </>
+          )}
           <h2>{t('ka.visits')}</h2>
           <ul class="list" data-testid="visits">
             {c.visits.map((v) => (

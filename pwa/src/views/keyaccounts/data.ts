@@ -81,6 +81,7 @@ export interface C360 {
   alerts: Alert[];
   visits: Visit[];
   notes: NoteOut[];
+  work_orders: { id: number; kind: string; status: string; created_at: number; closed_at: number | null }[];
 }
 
 const KA = '/key-accounts';
