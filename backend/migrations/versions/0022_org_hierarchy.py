@@ -2,7 +2,7 @@
 a grid, and the unit a staff user is scoped to.
 
 Revision ID: 0022_org_hierarchy
-Revises: 0020_customer_language
+Revises: 0021_servicedesk_kb
 Create Date: 2026-12-04
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 
 
 revision: str = '0022_org_hierarchy'
-down_revision: str | None = '0020_customer_language'
+down_revision: str | None = '0021_servicedesk_kb'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
