@@ -186,7 +186,7 @@ async def load_caller(
         await session.execute(
             select(
                 User.id, User.username, User.role, User.customer_id, User.token_version,
-                User.totp_confirmed_at,
+                User.totp_confirmed_at, User.org_unit_id,
             ).where(User.id == user_id, User.active.is_(True))
         )
     ).first()  # the columns only: no ORM object per request  # fmt: skip
