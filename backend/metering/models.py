@@ -63,8 +63,6 @@ MANUAL_PROTOCOL = "manual"
 
 class Meter(Base):
     __tablename__ = "meters"
-    # offline meters: active and not online, longest silent first (0019)
-    __table_args__ = (Index("ix_meters_offline", "online", "status", "last_seen_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     meter_id: Mapped[str] = mapped_column(String(64), unique=True)  # the contract's meter id
@@ -93,6 +91,10 @@ class Meter(Base):
     online: Mapped[bool] = mapped_column(default=False)
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# offline meters: active and not online, longest silent first (0019)
+Index("ix_meters_offline", Meter.online, Meter.status, Meter.last_seen_at)
 
 
 class Reading(Base):
