@@ -60,17 +60,28 @@ async def _commit_cas(
     if seen != row.version:
         raise Conflict(E.ORDER_CHANGED, f"work order {row.id} changed; reload it",
                        order=row.id, version=row.version)  # fmt: skip
+    changed = Conflict(E.ORDER_CHANGED, f"work order {row.id} changed; reload it",
+                       order=row.id, version=seen + 1)  # fmt: skip
+    await _commit_if(session, row, WorkOrder.version == seen, values, adds, changed, step_end)
+
+
+async def _commit_if(
+    session: AsyncSession, row: WorkOrder, guard: Any, values: dict[str, Any],
+    adds: list[Any], refused: Conflict, step_end: dict[str, Any] | None = None,
+) -> None:  # fmt: skip
+    """The one way an order changes: ``values`` (and a version step) where ``guard`` still
+    holds, the open step closed with ``step_end``, ``adds`` added, committed; when the guard no
+    longer holds (someone acted first) nothing changes and ``refused`` is raised."""
     order_id = row.id
     done = await session.execute(
         update(WorkOrder)
-        .where(WorkOrder.id == order_id, WorkOrder.version == seen)
-        .values(**values, version=seen + 1)
+        .where(WorkOrder.id == order_id, guard)
+        .values(**values, version=WorkOrder.version + 1)
         .execution_options(synchronize_session=False)
     )
     if done.rowcount != 1:  # type: ignore[attr-defined]
         await session.rollback()
-        raise Conflict(E.ORDER_CHANGED, f"work order {order_id} changed; reload it",
-                       order=order_id, version=seen + 1)  # fmt: skip
+        raise refused
     if step_end is not None:
         await session.execute(
             update(WorkOrderStep)
@@ -301,19 +312,10 @@ async def return_visit(
     values: dict[str, Any] = {"return_visit_at": now, "return_visit_note": body.note}
     if row.satisfaction is None:
         values["satisfaction"] = body.satisfaction
-    done = await session.execute(
-        update(WorkOrder).where(WorkOrder.id == row.id, WorkOrder.return_visit_at.is_(None))
-        .values(**values, version=WorkOrder.version + 1)
-        .execution_options(synchronize_session=False)
-    )  # fmt: skip
-    if done.rowcount != 1:  # type: ignore[attr-defined]
-        await session.rollback()
-        raise Conflict(E.RETURN_VISIT_DONE, f"work order {order_id} was visited", order=order_id)
-    session.add(entry(row.id, now, caller.user_id, OrderEvent.RETURN_VISIT, row.node,
-                       satisfaction=body.satisfaction))  # fmt: skip
-    await session.commit()
-    session.expire_all()  # the updates above went around the identity map
-    await session.refresh(row)
+    visited = Conflict(E.RETURN_VISIT_DONE, f"work order {order_id} was visited", order=order_id)
+    adds = [entry(row.id, now, caller.user_id, OrderEvent.RETURN_VISIT, row.node,
+                  satisfaction=body.satisfaction)]  # fmt: skip
+    await _commit_if(session, row, WorkOrder.return_visit_at.is_(None), values, adds, visited)
     return await detail_view(session, wt.book, row, now_ms)
 
 
@@ -326,20 +328,11 @@ async def rate(
     if row.status is not OrderStatus.CLOSED:
         raise Conflict(E.ORDER_NOT_CLOSED, f"work order {row.id} is still open", order=row.id)
     now = from_epoch_ms(now_ms)
-    done = await session.execute(
-        update(WorkOrder).where(WorkOrder.id == row.id, WorkOrder.rated_at.is_(None))
-        .values(satisfaction=body.satisfaction, rated_at=now, rating_comment=body.comment,
-                version=WorkOrder.version + 1)
-        .execution_options(synchronize_session=False)
-    )  # fmt: skip
-    if done.rowcount != 1:  # type: ignore[attr-defined]
-        await session.rollback()
-        raise Conflict(E.ORDER_RATED, f"work order {order_id} is rated already", order=order_id)
-    session.add(entry(row.id, now, caller.user_id, OrderEvent.RATED, row.node,
-                       satisfaction=body.satisfaction))  # fmt: skip
-    await session.commit()
-    session.expire_all()  # the updates above went around the identity map
-    await session.refresh(row)
+    values = {"satisfaction": body.satisfaction, "rated_at": now, "rating_comment": body.comment}
+    rated = Conflict(E.ORDER_RATED, f"work order {order_id} is rated already", order=order_id)
+    adds = [entry(row.id, now, caller.user_id, OrderEvent.RATED, row.node,
+                  satisfaction=body.satisfaction)]  # fmt: skip
+    await _commit_if(session, row, WorkOrder.rated_at.is_(None), values, adds, rated)
     return await detail_view(session, wt.book, row, now_ms)
 
 
