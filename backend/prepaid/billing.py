@@ -277,6 +277,27 @@ async def _post(session: AsyncSession, ctx: Context, r: Rated) -> None:
     )
 
 
+async def _carry_rounding(session: AsyncSession, ctx: Context) -> None:
+    """A re-rating reverses each withdrawn charge exactly (fen for fen), but the fen a charge
+    posted carried an earlier remainder: without a charge after it, the posted total would
+    drift from the rounded exact total. One rounding entry (0 Wh, exact 0) brings it back."""
+    state = ctx.state
+    fen = round_fen(Decimal(state.exact_total_cny)) - state.posted_fen
+    if fen == 0:
+        return
+    await ledger.post(
+        session,
+        ctx.account.id,
+        EntryKind.CONSUMPTION_CHARGE,
+        -fen,
+        actor=ACTOR,
+        memo="rounding carried after re-rating",
+        note=Text(ledger.MemoText.ROUNDING),
+        exact_cny=Decimal(0),
+    )
+    state.posted_fen += fen
+
+
 async def bill_account(
     session: AsyncSession,
     account_id: int,
@@ -309,6 +330,8 @@ async def bill_account(
         if r.key not in keep:
             await _post(session, ctx, r)
             result.posted += 1
+    if result.reversed:
+        await _carry_rounding(session, ctx)
     if intervals:
         last = max(iv.end_ms for iv in intervals)
         ctx.state.billed_through_ms = max(ctx.state.billed_through_ms or last, last)

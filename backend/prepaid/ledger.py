@@ -25,6 +25,7 @@ class MemoText(TextCode):
     CONSUMPTION = "memo.consumption"  # {meter, energy_wh}
     RERATED = "memo.rerated"  # a charge withdrawn because its readings changed
     TOP_UP = "memo.top_up"  # {channel, key}
+    ROUNDING = "memo.rounding"  # the rounding remainder trued up after a re-rating
 
 
 class LedgerError(ValueError):

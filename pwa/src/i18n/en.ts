@@ -563,6 +563,7 @@ export const en: Record<string, string> = {
   // ledger memos the system writes (backend/prepaid/ledger.py MemoText)
   'memo.consumption': 'Meter {meter}: {energy_wh}',
   'memo.rerated': 'Re-rated: the readings changed',
+  'memo.rounding': 'Rounding carried after re-rating',
   'memo.top_up': 'Top-up through {channel}',
   // commands (backend/commands/service.py CommandText)
   'command.reason_arrears': 'Arrears: balance {balance_fen}',

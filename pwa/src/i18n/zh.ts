@@ -563,6 +563,7 @@ export const zh: Record<string, string> = {
   // ledger memos the system writes (backend/prepaid/ledger.py MemoText)
   'memo.consumption': '电表 {meter}：{energy_wh}',
   'memo.rerated': '重新计费：读数有变',
+  'memo.rounding': '计费尾差调整（重新计费后）',
   'memo.top_up': '通过{channel}充值',
   // commands (backend/commands/service.py CommandText)
   'command.reason_arrears': '欠费：余额 {balance_fen}',
