@@ -4,7 +4,9 @@ Mosquitto, ``meterline ingest``, the database — with faults at random moments:
 * the agent killed with SIGKILL (mid-poll, mid-publish, with a backlog or none);
 * ``meterline ingest`` killed with SIGKILL mid-stream (batches in hand, commits in flight);
 * the broker stopped and started again (its persistence keeps sessions and queues; the agent
-  buffers meanwhile).
+  buffers meanwhile);
+* on PostgreSQL, the database restarted (fast: every session cut mid-transaction and rolled
+  back) while ingest is writing.
 
 The invariant after all of them: every reading the agent ever recorded in its outbox is in the
 database, once, by natural key, with its value; no meter read is stored twice under another key
@@ -16,9 +18,9 @@ Run it alone (it prints its counts):
 
     .venv/bin/pytest tests/reliability -q -s
 
-CI runs this bounded form (3 agent kills, 3 ingest kills, 2 broker restarts, on PostgreSQL).
-``METERLINE_FAULTS=N`` runs N agent kills and N ingest kills and N/4 broker restarts, on
-SQLite and PostgreSQL each; ``METERLINE_FAULTS_SEED`` repeats a run's moments.
+CI runs this bounded form (3 agent kills, 3 ingest kills, 2 broker restarts, 2 database restarts,
+on PostgreSQL). ``METERLINE_FAULTS=N`` runs N agent kills and N ingest kills and N/4 broker and
+N/4 database restarts (the latter on PostgreSQL), on SQLite and PostgreSQL each; ``METERLINE_FAULTS_SEED`` repeats a run's moments.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from tests.support.agent import agent_toml, dlt645_tcp_bus
 from tests.support.dlt645_meter import FakeBus, FakeMeter
 from tests.support.ingest_agent import forget_session
 from tests.support.ingest_process import IngestProcess
-from tests.support.services import Mosquitto
+from tests.support.services import Mosquitto, Postgres
 
 pytestmark = pytest.mark.mosquitto
 
@@ -143,10 +145,10 @@ class Uplink:
         forget_session(self.broker, self.client_id)
 
 
-@pytest.mark.timeout(300 + 20 * (2 * ROUNDS + max(2, ROUNDS // 4)))  # about 7 s a fault here
+@pytest.mark.timeout(300 + 20 * (2 * ROUNDS + 2 * max(2, ROUNDS // 4)))  # about 7 s a fault here
 @pytest.mark.parametrize("database_url", DATABASES, indirect=True)
-async def test_no_accepted_reading_is_lost_or_stored_twice_through_kills_and_broker_restarts(
-    database_url: str, persistent_broker: Mosquitto, tmp_path: Path
+async def test_no_accepted_reading_is_lost_or_stored_twice_through_kills_and_restarts(
+    database_url: str, persistent_broker: Mosquitto, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     rng = random.Random(SEED)
     meters = FakeBus(*(FakeMeter(a) for a in ADDRESSES))
@@ -158,6 +160,10 @@ async def test_no_accepted_reading_is_lost_or_stored_twice_through_kills_and_bro
     config = agent_toml(tmp_path, persistent_broker, bus, outbox="batch_size = 10\ninflight = 4")
     up = Uplink(tmp_path, persistent_broker, database_url, config)
     faults = ["agent"] * ROUNDS + ["ingest"] * ROUNDS + ["broker"] * max(2, ROUNDS // 4)
+    pg: Postgres | None = None
+    if database_url.startswith("postgresql"):
+        pg = request.getfixturevalue("postgres")
+        faults += ["database"] * max(2, ROUNDS // 4)
     rng.shuffle(faults)
     done: Counter[str] = Counter()
     started = time.monotonic()
@@ -178,6 +184,9 @@ async def test_no_accepted_reading_is_lost_or_stored_twice_through_kills_and_bro
                 assert up.ingest is not None
                 up.ingest.kill()
                 up.start_ingest()
+            elif fault == "database":
+                assert pg is not None
+                pg.restart()  # ingest's sessions die mid-transaction; it must retry, not drop
             else:
                 stop(persistent_broker)
                 await asyncio.sleep(rng.uniform(0.5, 2.0))  # the agent buffers meanwhile
