@@ -20,7 +20,8 @@ Run it alone (it prints its counts):
 
 CI runs this bounded form (3 agent kills, 3 ingest kills, 2 broker restarts, 2 database restarts,
 on PostgreSQL). ``METERLINE_FAULTS=N`` runs N agent kills and N ingest kills and N/4 broker and
-N/4 database restarts (the latter on PostgreSQL), on SQLite and PostgreSQL each; ``METERLINE_FAULTS_SEED`` repeats a run's moments.
+N/4 database restarts (the latter on PostgreSQL), on SQLite and PostgreSQL each;
+``METERLINE_FAULTS_SEED`` repeats a run's moments.
 """
 
 from __future__ import annotations
