@@ -38,7 +38,8 @@ def _relay_secret(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def persistent_broker() -> Iterator[Mosquitto]:
     broker = start_mosquitto(TEST_AGENTS)
-    stop(broker)
+    broker.process.kill()  # started without persistence: nothing to save, no clean stop needed
+    broker.process.wait()
     data = broker.directory / "data"
     data.mkdir()
     os.chmod(data, 0o777)  # the broker may run as its own user
