@@ -137,18 +137,17 @@ async def test_a_late_reading_re_rates_by_reversal_without_editing_any_entry(eng
     async with sessions() as s:
         after = await entries(s, account.id)
         assert after[: len(before)] == before  # nothing edited
-        # reversal +129; then 1800 Wh valley = 0.58248 → 58 fen; 200 Wh peak 0.1942 → 0.77668
-        # in all → 78 fen, so 20 more
-        assert [e[1:3] for e in after[1:]] == [
-            ("reversal", 129),
-            ("consumption_charge", -58),
-            ("consumption_charge", -20),
-        ]
+        # reversal +129; then one entry for the round's two charges: 1800 Wh valley =
+        # 0.58248, 200 Wh peak 0.1942 → 0.77668 in all → 78 fen
+        assert [e[1:3] for e in after[1:]] == [("reversal", 129), ("consumption_charge", -78)]
         acc = await s.get(Account, account.id)
         assert acc is not None
         assert acc.balance_fen == await ledger.ledger_sum(s, account.id) == -78
         live = (await s.scalars(select(Charge).where(Charge.reversed_at.is_(None)))).all()
         assert sorted(c.wh for c in live) == [200, 1800]
+        # both charges behind the one entry, each with its own exact amount
+        assert len({c.entry_id for c in live}) == 1
+        assert sorted(Decimal(c.exact_cny) for c in live) == [Decimal("0.1942"), Decimal("0.58248")]
 
 
 async def test_the_system_writes_its_memos_as_codes_with_parameters(engine) -> None:
@@ -175,8 +174,7 @@ async def test_the_system_writes_its_memos_as_codes_with_parameters(engine) -> N
             )
         ).all()
     assert [(e.kind.value, e.memo_code, e.memo_params) for e in rows] == [
-        ("consumption_charge", "memo.consumption", {"meter": meter.id, "energy_wh": 2000}),
+        ("consumption_charge", "memo.consumption_round", {"intervals": 1, "energy_wh": 2000}),
         ("reversal", "memo.rerated", {}),
-        ("consumption_charge", "memo.consumption", {"meter": meter.id, "energy_wh": 1800}),
-        ("consumption_charge", "memo.consumption", {"meter": meter.id, "energy_wh": 200}),
+        ("consumption_charge", "memo.consumption_round", {"intervals": 2, "energy_wh": 2000}),
     ]
