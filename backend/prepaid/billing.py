@@ -388,9 +388,9 @@ async def on_readings_committed(
     tz: ZoneInfo,
 ) -> list[BillingResult]:
     """Ingestion's post-commit hook: (meter_pk, quantity, min_ts, max_ts, …) per affected
-    meter (``backend.metering.ingest.AffectedInterval``). Each account is billed in its own
-    transaction; a failure is logged and retried by the next reading or by :func:`catch_up`
-    (billing restarts where it stopped)."""
+    meter (``backend.metering.ingest.AffectedInterval``). Accounts are billed many to a
+    transaction (:func:`bill_meters`); a failure is logged and retried by the next reading
+    or by :func:`catch_up` (billing restarts where it stopped)."""
     earliest: dict[int, int | None] = {}
     for meter_pk, quantity, min_ts, *_ in affected:
         if quantity == ENERGY:
@@ -398,31 +398,46 @@ async def on_readings_committed(
     return await bill_meters(sessions, earliest, tz)
 
 
+ACCOUNTS_PER_TRANSACTION = 200  # bounds how long one round holds its accounts' locks
+
+
 async def bill_meters(
     sessions: async_sessionmaker[AsyncSession], earliest: dict[int, int | None], tz: ZoneInfo
 ) -> list[BillingResult]:
     """Bill the accounts of these meters, each from its meter's earliest new reading (None:
-    from where the account's billing stopped)."""
-    results = []
-    for meter_pk, min_ts in sorted(earliest.items()):
+    from where the account's billing stopped). Up to ``ACCOUNTS_PER_TRANSACTION`` accounts
+    share one transaction, taken in account order (locks in one order: no deadlock between
+    rounds); each account in its own savepoint, so one without a tariff is left out alone."""
+    if not earliest:
+        return []
+    async with sessions() as session:
+        rows = await session.execute(
+            select(Meter.id, Meter.account_id).where(
+                Meter.id.in_(sorted(earliest)), Meter.account_id.is_not(None)
+            )
+        )
+        owners = {pk: account_id for pk, account_id in rows.all() if account_id is not None}
+    work = sorted((account_id, pk) for pk, account_id in owners.items())
+    results: list[BillingResult] = []
+    for at in range(0, len(work), ACCOUNTS_PER_TRANSACTION):
         async with sessions() as session:
-            account_id = await session.scalar(select(Meter.account_id).where(Meter.id == meter_pk))
-            if account_id is None:
-                continue
-            try:
-                results.append(
-                    await bill_account(
-                        session, account_id, tz,
-                        meter_pk=None if min_ts is None else meter_pk, min_ts=min_ts,
-                    )
-                )  # fmt: skip
-                await session.commit()
-            except TariffError as exc:
-                await session.rollback()
-                # once per problem, not per reading: the fix is a tariff file, not a retry
-                level = logging.DEBUG if str(exc) in _told else logging.ERROR
-                _told.add(str(exc))
-                log.log(level, "account %s not billed: %s", account_id, exc)
+            schedules = await tariff_service.schedules(session)
+            for account_id, meter_pk in work[at : at + ACCOUNTS_PER_TRANSACTION]:
+                min_ts = earliest[meter_pk]
+                try:
+                    async with session.begin_nested():
+                        results.append(
+                            await bill_account(
+                                session, account_id, tz, schedules=schedules,
+                                meter_pk=None if min_ts is None else meter_pk, min_ts=min_ts,
+                            )
+                        )  # fmt: skip
+                except TariffError as exc:
+                    # once per problem, not per reading: the fix is a tariff file, not a retry
+                    level = logging.DEBUG if str(exc) in _told else logging.ERROR
+                    _told.add(str(exc))
+                    log.log(level, "account %s not billed: %s", account_id, exc)
+            await session.commit()
     return results
 
 

@@ -150,6 +150,61 @@ async def test_a_late_reading_re_rates_by_reversal_without_editing_any_entry(eng
         assert sorted(Decimal(c.exact_cny) for c in live) == [Decimal("0.1942"), Decimal("0.58248")]
 
 
+async def test_a_billing_round_posts_one_entry_and_a_re_rating_reverses_it_whole(engine) -> None:
+    sessions = session_factory(engine)
+    hours = [local_ms(2026, 5, 6, h) for h in (7, 8, 9, 10)]
+    async with sessions() as s:
+        _, account, meter = await make_account(s, category=CustomerCategory.GENERAL_INDUSTRY)
+        await load_default_tariffs(s)
+        await add_readings(s, meter.id, list(zip(hours, (0, 1000, 2500, 3000), strict=True)))
+        first = await billing.bill_account(s, account.id, TZ)
+        await s.commit()
+    assert first.posted == 3
+    async with sessions() as s:
+        (charge_entry,) = await entries(s, account.id)
+        charges = (await s.scalars(select(Charge).order_by(Charge.start_ms))).all()
+        assert [c.entry_id for c in charges] == [charge_entry[0]] * 3
+        exact_before = {(c.start_ms, c.exact_cny) for c in charges[:2]}
+    late = local_ms(2026, 5, 6, 9) + 30 * 60_000  # splits only the last interval
+    async with sessions() as s:
+        await add_readings(s, meter.id, [(late, 2600)])
+        await s.commit()
+    (result,) = await billing.on_readings_committed(
+        sessions, [(meter.id, "energy_import", late, late)], TZ
+    )
+    # the whole entry is withdrawn; its two untouched charges are posted again unchanged
+    assert (result.reversed, result.posted, result.kept) == (1, 4, 0)
+    async with sessions() as s:
+        rows = (
+            await s.scalars(
+                select(LedgerEntry)
+                .where(LedgerEntry.account_id == account.id)
+                .order_by(LedgerEntry.id)
+            )
+        ).all()
+        assert [e.kind for e in rows] == [
+            EntryKind.CONSUMPTION_CHARGE, EntryKind.REVERSAL, EntryKind.CONSUMPTION_CHARGE,
+        ]  # fmt: skip
+        assert rows[1].reverses_id == rows[0].id
+        assert rows[1].amount_fen == -rows[0].amount_fen
+        assert Decimal(rows[1].exact_cny or "") == -Decimal(rows[0].exact_cny or "")
+        live = (
+            await s.scalars(
+                select(Charge).where(Charge.reversed_at.is_(None)).order_by(Charge.start_ms)
+            )
+        ).all()
+        assert [(c.start_ms, c.wh) for c in live] == [
+            (hours[0], 1000), (hours[1], 1500), (hours[2], 100), (late, 400),
+        ]  # fmt: skip
+        assert {c.entry_id for c in live} == {rows[2].id}
+        assert {(c.start_ms, c.exact_cny) for c in live[:2]} == exact_before
+        assert rows[2].memo_params == {"intervals": 4, "energy_wh": 3000}
+        assert Decimal(rows[2].exact_cny or "") == -sum(Decimal(c.exact_cny) for c in live)
+        state = await s.get(BillingState, account.id)
+        assert state is not None
+        assert await ledger.ledger_sum(s, account.id) == -round_fen(Decimal(state.exact_total_cny))
+
+
 async def test_the_system_writes_its_memos_as_codes_with_parameters(engine) -> None:
     sessions = session_factory(engine)
     async with sessions() as s:
