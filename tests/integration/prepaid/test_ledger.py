@@ -233,3 +233,28 @@ async def test_the_system_writes_its_memos_as_codes_with_parameters(engine) -> N
         ("reversal", "memo.rerated", {}),
         ("consumption_charge", "memo.consumption_round", {"intervals": 2, "energy_wh": 2000}),
     ]
+
+
+async def test_an_account_no_tariff_covers_leaves_the_others_of_its_transaction_billed(
+    engine,
+) -> None:
+    sessions = session_factory(engine)
+    async with sessions() as s:
+        await load_default_tariffs(s)  # in force from 2026-01-01
+        _, early, early_meter = await make_account(s)
+        _, fine, fine_meter = await make_account(s)
+        await add_readings(
+            s, early_meter.id, [(local_ms(2025, 5, 6, 7), 0), (local_ms(2025, 5, 6, 8), 1000)]
+        )
+        await add_readings(
+            s, fine_meter.id, [(local_ms(2026, 5, 6, 7), 0), (local_ms(2026, 5, 6, 8), 1000)]
+        )
+        await s.commit()
+    assert early.id < fine.id  # billed first, in the same transaction
+    results = await billing.bill_meters(sessions, {early_meter.id: None, fine_meter.id: None}, TZ)
+    assert [(r.account_id, r.posted) for r in results] == [(fine.id, 1)]
+    async with sessions() as s:
+        assert await entries(s, early.id) == []
+        assert await s.get(BillingState, early.id) is None
+        assert len(await entries(s, fine.id)) == 1
+        assert await ledger.ledger_sum(s, fine.id) < 0
