@@ -26,7 +26,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.accounts.models import Account, Customer
@@ -39,6 +39,7 @@ from backend.tariffs import service as tariff_service
 from backend.tariffs.model import TariffError
 from backend.tariffs.rating import Line, Schedule, TierTerms, rate_interval, round_fen
 from backend.texts import Text
+from backend.types import utcnow
 from protocols.contract import Quantity
 
 log = logging.getLogger("meterline.billing")
@@ -227,53 +228,90 @@ def _unchanged(wanted: list[Rated], live: list[Charge]) -> dict[tuple[int, int, 
     return keep
 
 
-async def _reverse_changed(
-    session: AsyncSession, live: list[Charge], keep: Iterable[int], result: BillingResult
-) -> None:
+def _withdrawn(live: list[Charge], keep: Iterable[int]) -> set[int]:
+    """The entries to reverse: every entry with a live charge of the stretch that no wanted
+    charge matches. A reversal negates one whole entry, so its other charges are re-posted."""
     keep = set(keep)
-    for old in live:
-        if old.id not in keep:
-            await ledger.reverse(
-                session,
-                old.entry_id,
-                actor=ACTOR,
-                memo="re-rated: the readings changed",
-                note=Text(ledger.MemoText.RERATED),
-                rerating=True,
+    return {c.entry_id for c in live if c.id not in keep}
+
+
+async def _reverse_entries(
+    session: AsyncSession, entry_ids: Iterable[int], result: BillingResult
+) -> list[Charge]:
+    """Reverse each entry exactly (one reversal per entry); return its charges that lie
+    before the re-rated stretch, which still stand and are re-posted unchanged."""
+    ids = sorted(entry_ids)
+    if not ids:
+        return []
+    charges = list(
+        (
+            await session.scalars(
+                select(Charge)
+                .where(Charge.entry_id.in_(ids), Charge.reversed_at.is_(None))
+                .order_by(Charge.start_ms, Charge.meter_pk)
             )
-            result.reversed += 1
+        ).all()
+    )
+    for entry_id in ids:
+        await ledger.reverse(
+            session,
+            entry_id,
+            actor=ACTOR,
+            memo="re-rated: the readings changed",
+            note=Text(ledger.MemoText.RERATED),
+            rerating=True,
+        )
+        result.reversed += 1
+    return charges
 
 
-async def _post(session: AsyncSession, ctx: Context, r: Rated) -> None:
-    """One charge: its exact amount joins the running exact total, and the entry posts the
-    change in the rounded total (the remainder is carried)."""
-    iv, state, account_id = r.interval, ctx.state, ctx.account.id
-    exact = sum((ln.amount for ln in r.lines), Decimal(0))
+def _again(old: Charge) -> Rated:
+    """A charge of a reversed entry that the re-rating does not change, posted again."""
+    iv = Interval(old.meter_pk, old.start_ms, old.end_ms, old.wh)
+    return Rated(iv, msgspec.json.decode(old.lines, type=list[Line]), old.lines)
+
+
+async def _post(session: AsyncSession, ctx: Context, rated: list[Rated]) -> None:
+    """One entry for the round's new charges of the account: their exact amounts join the
+    running exact total, and the entry posts the change in the rounded total (the remainder
+    is carried). Each charge keeps its own exact amount and points at the entry."""
+    if not rated:
+        return
+    state, account_id = ctx.state, ctx.account.id
+    amounts = [sum((ln.amount for ln in r.lines), Decimal(0)) for r in rated]
+    exact = sum(amounts, Decimal(0))
     total = Decimal(state.exact_total_cny) + exact
     fen = round_fen(total) - state.posted_fen
+    wh = sum(r.interval.wh for r in rated)
     entry = await ledger.post(
         session,
         account_id,
         EntryKind.CONSUMPTION_CHARGE,
         -fen,
         actor=ACTOR,
-        memo=f"meter {iv.meter_pk}: {iv.wh} Wh",
-        note=Text(ledger.MemoText.CONSUMPTION, {"meter": iv.meter_pk, "energy_wh": iv.wh}),
+        memo=f"{len(rated)} intervals: {wh} Wh",
+        note=Text(ledger.MemoText.CONSUMPTION_ROUND, {"intervals": len(rated), "energy_wh": wh}),
         exact_cny=-exact,
     )
     state.exact_total_cny = str(total)
     state.posted_fen += fen
-    session.add(
-        Charge(
-            account_id=account_id,
-            meter_pk=iv.meter_pk,
-            start_ms=iv.start_ms,
-            end_ms=iv.end_ms,
-            wh=iv.wh,
-            exact_cny=str(exact),
-            lines=r.text,
-            entry_id=entry.id,
-        )
+    now = utcnow()
+    await session.execute(
+        insert(Charge),
+        [
+            {
+                "account_id": account_id,
+                "meter_pk": r.interval.meter_pk,
+                "start_ms": r.interval.start_ms,
+                "end_ms": r.interval.end_ms,
+                "wh": r.interval.wh,
+                "exact_cny": str(amount),
+                "lines": r.text,
+                "entry_id": entry.id,
+                "created_at": now,
+            }
+            for r, amount in zip(rated, amounts, strict=True)
+        ],
     )
 
 
@@ -321,15 +359,18 @@ async def bill_account(
         return result
     if ctx.schedule is None and intervals:
         raise TariffError(f"no tariff for category {ctx.category}")
+    by_id = {c.id: c for c in live}
     counters = await _counters_before(session, account_id, live)
     wanted = _rate(ctx, intervals, counters, tz)
     keep = _unchanged(wanted, live)
-    await _reverse_changed(session, live, keep.values(), result)
-    result.kept = len(keep)
-    for r in wanted:
-        if r.key not in keep:
-            await _post(session, ctx, r)
-            result.posted += 1
+    withdrawn = _withdrawn(live, keep.values())
+    kept = {key for key, charge_id in keep.items() if by_id[charge_id].entry_id not in withdrawn}
+    result.kept = len(kept)
+    stretch = {c.id for c in live}
+    before = [c for c in await _reverse_entries(session, withdrawn, result) if c.id not in stretch]
+    new = [_again(c) for c in before] + [r for r in wanted if r.key not in kept]
+    await _post(session, ctx, new)
+    result.posted += len(new)
     if result.reversed:
         await _carry_rounding(session, ctx)
     if intervals:
@@ -347,9 +388,9 @@ async def on_readings_committed(
     tz: ZoneInfo,
 ) -> list[BillingResult]:
     """Ingestion's post-commit hook: (meter_pk, quantity, min_ts, max_ts, …) per affected
-    meter (``backend.metering.ingest.AffectedInterval``). Each account is billed in its own
-    transaction; a failure is logged and retried by the next reading or by :func:`catch_up`
-    (billing restarts where it stopped)."""
+    meter (``backend.metering.ingest.AffectedInterval``). Accounts are billed many to a
+    transaction (:func:`bill_meters`); a failure is logged and retried by the next reading
+    or by :func:`catch_up` (billing restarts where it stopped)."""
     earliest: dict[int, int | None] = {}
     for meter_pk, quantity, min_ts, *_ in affected:
         if quantity == ENERGY:
@@ -357,31 +398,46 @@ async def on_readings_committed(
     return await bill_meters(sessions, earliest, tz)
 
 
+ACCOUNTS_PER_TRANSACTION = 200  # bounds how long one round holds its accounts' locks
+
+
 async def bill_meters(
     sessions: async_sessionmaker[AsyncSession], earliest: dict[int, int | None], tz: ZoneInfo
 ) -> list[BillingResult]:
     """Bill the accounts of these meters, each from its meter's earliest new reading (None:
-    from where the account's billing stopped)."""
-    results = []
-    for meter_pk, min_ts in sorted(earliest.items()):
+    from where the account's billing stopped). Up to ``ACCOUNTS_PER_TRANSACTION`` accounts
+    share one transaction, taken in account order (locks in one order: no deadlock between
+    rounds); each account in its own savepoint, so one without a tariff is left out alone."""
+    if not earliest:
+        return []
+    async with sessions() as session:
+        rows = await session.execute(
+            select(Meter.id, Meter.account_id).where(
+                Meter.id.in_(sorted(earliest)), Meter.account_id.is_not(None)
+            )
+        )
+        owners = {pk: account_id for pk, account_id in rows.all() if account_id is not None}
+    work = sorted((account_id, pk) for pk, account_id in owners.items())
+    results: list[BillingResult] = []
+    for at in range(0, len(work), ACCOUNTS_PER_TRANSACTION):
         async with sessions() as session:
-            account_id = await session.scalar(select(Meter.account_id).where(Meter.id == meter_pk))
-            if account_id is None:
-                continue
-            try:
-                results.append(
-                    await bill_account(
-                        session, account_id, tz,
-                        meter_pk=None if min_ts is None else meter_pk, min_ts=min_ts,
-                    )
-                )  # fmt: skip
-                await session.commit()
-            except TariffError as exc:
-                await session.rollback()
-                # once per problem, not per reading: the fix is a tariff file, not a retry
-                level = logging.DEBUG if str(exc) in _told else logging.ERROR
-                _told.add(str(exc))
-                log.log(level, "account %s not billed: %s", account_id, exc)
+            schedules = await tariff_service.schedules(session)
+            for account_id, meter_pk in work[at : at + ACCOUNTS_PER_TRANSACTION]:
+                min_ts = earliest[meter_pk]
+                try:
+                    async with session.begin_nested():
+                        results.append(
+                            await bill_account(
+                                session, account_id, tz, schedules=schedules,
+                                meter_pk=None if min_ts is None else meter_pk, min_ts=min_ts,
+                            )
+                        )  # fmt: skip
+                except TariffError as exc:
+                    # once per problem, not per reading: the fix is a tariff file, not a retry
+                    level = logging.DEBUG if str(exc) in _told else logging.ERROR
+                    _told.add(str(exc))
+                    log.log(level, "account %s not billed: %s", account_id, exc)
+            await session.commit()
     return results
 
 

@@ -22,7 +22,8 @@ from backend.types import utcnow
 class MemoText(TextCode):
     """Memos the system writes, as codes for people (staff write their own words)."""
 
-    CONSUMPTION = "memo.consumption"  # {meter, energy_wh}
+    CONSUMPTION = "memo.consumption"  # {meter, energy_wh}: one interval (entries before 0027)
+    CONSUMPTION_ROUND = "memo.consumption_round"  # {intervals, energy_wh}: a billing round
     RERATED = "memo.rerated"  # a charge withdrawn because its readings changed
     TOP_UP = "memo.top_up"  # {channel, key}
     ROUNDING = "memo.rounding"  # the rounding remainder trued up after a re-rating

@@ -70,9 +70,11 @@ describe('texts from the server (a code and its parameters)', () => {
     setLang('zh-CN');
     expect(say('policy.arrears_below', params)).toBe('余额 -¥15.00 低于停电阈值 ¥0.00');
     expect(say('memo.consumption', { meter: 1, energy_wh: 390 })).toBe('电表 1：0.39 kWh');
+    expect(say('memo.consumption_round', { intervals: 4, energy_wh: 1200 })).toBe('用电 1.20 kWh（4 个计量区间）');
     expect(say('error.command_state', { state: 'dispatched', event: 'cancel' })).toBe('指令处于“已下发”状态，不能这样更改。');
     setLang('en');
     expect(say('policy.arrears_below', params)).toBe('Balance -¥15.00 is below the disconnect threshold ¥0.00');
+    expect(say('memo.consumption_round', { intervals: 4, energy_wh: 1200 })).toBe('Consumption 1.20 kWh over 4 metered intervals');
   });
 
   it('fall back to a generic phrase and the code when the code is unknown, never to English', () => {

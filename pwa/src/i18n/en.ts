@@ -562,6 +562,7 @@ export const en: Record<string, string> = {
   'check.clock_skew': 'The phone clock and the GPS time differ by {minutes} min (limit {limit_minutes} min)',
   // ledger memos the system writes (backend/prepaid/ledger.py MemoText)
   'memo.consumption': 'Meter {meter}: {energy_wh}',
+  'memo.consumption_round': 'Consumption {energy_wh} over {intervals} metered intervals',
   'memo.rerated': 'Re-rated: the readings changed',
   'memo.rounding': 'Rounding carried after re-rating',
   'memo.top_up': 'Top-up through {channel}',

@@ -562,6 +562,7 @@ export const zh: Record<string, string> = {
   'check.clock_skew': '手机时钟与 GPS 时间相差 {minutes} 分钟（上限 {limit_minutes} 分钟）',
   // ledger memos the system writes (backend/prepaid/ledger.py MemoText)
   'memo.consumption': '电表 {meter}：{energy_wh}',
+  'memo.consumption_round': '用电 {energy_wh}（{intervals} 个计量区间）',
   'memo.rerated': '重新计费：读数有变',
   'memo.rounding': '计费尾差调整（重新计费后）',
   'memo.top_up': '通过{channel}充值',

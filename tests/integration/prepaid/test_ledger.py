@@ -137,18 +137,72 @@ async def test_a_late_reading_re_rates_by_reversal_without_editing_any_entry(eng
     async with sessions() as s:
         after = await entries(s, account.id)
         assert after[: len(before)] == before  # nothing edited
-        # reversal +129; then 1800 Wh valley = 0.58248 → 58 fen; 200 Wh peak 0.1942 → 0.77668
-        # in all → 78 fen, so 20 more
-        assert [e[1:3] for e in after[1:]] == [
-            ("reversal", 129),
-            ("consumption_charge", -58),
-            ("consumption_charge", -20),
-        ]
+        # reversal +129; then one entry for the round's two charges: 1800 Wh valley =
+        # 0.58248, 200 Wh peak 0.1942 → 0.77668 in all → 78 fen
+        assert [e[1:3] for e in after[1:]] == [("reversal", 129), ("consumption_charge", -78)]
         acc = await s.get(Account, account.id)
         assert acc is not None
         assert acc.balance_fen == await ledger.ledger_sum(s, account.id) == -78
         live = (await s.scalars(select(Charge).where(Charge.reversed_at.is_(None)))).all()
         assert sorted(c.wh for c in live) == [200, 1800]
+        # both charges behind the one entry, each with its own exact amount
+        assert len({c.entry_id for c in live}) == 1
+        assert sorted(Decimal(c.exact_cny) for c in live) == [Decimal("0.1942"), Decimal("0.58248")]
+
+
+async def test_a_billing_round_posts_one_entry_and_a_re_rating_reverses_it_whole(engine) -> None:
+    sessions = session_factory(engine)
+    hours = [local_ms(2026, 5, 6, h) for h in (7, 8, 9, 10)]
+    async with sessions() as s:
+        _, account, meter = await make_account(s, category=CustomerCategory.GENERAL_INDUSTRY)
+        await load_default_tariffs(s)
+        await add_readings(s, meter.id, list(zip(hours, (0, 1000, 2500, 3000), strict=True)))
+        first = await billing.bill_account(s, account.id, TZ)
+        await s.commit()
+    assert first.posted == 3
+    async with sessions() as s:
+        (charge_entry,) = await entries(s, account.id)
+        charges = (await s.scalars(select(Charge).order_by(Charge.start_ms))).all()
+        assert [c.entry_id for c in charges] == [charge_entry[0]] * 3
+        exact_before = {(c.start_ms, c.exact_cny) for c in charges[:2]}
+    late = local_ms(2026, 5, 6, 9) + 30 * 60_000  # splits only the last interval
+    async with sessions() as s:
+        await add_readings(s, meter.id, [(late, 2600)])
+        await s.commit()
+    (result,) = await billing.on_readings_committed(
+        sessions, [(meter.id, "energy_import", late, late)], TZ
+    )
+    # the whole entry is withdrawn; its two untouched charges are posted again unchanged
+    assert (result.reversed, result.posted, result.kept) == (1, 4, 0)
+    async with sessions() as s:
+        rows = (
+            await s.scalars(
+                select(LedgerEntry)
+                .where(LedgerEntry.account_id == account.id)
+                .order_by(LedgerEntry.id)
+            )
+        ).all()
+        assert [e.kind for e in rows] == [
+            EntryKind.CONSUMPTION_CHARGE, EntryKind.REVERSAL, EntryKind.CONSUMPTION_CHARGE,
+        ]  # fmt: skip
+        assert rows[1].reverses_id == rows[0].id
+        assert rows[1].amount_fen == -rows[0].amount_fen
+        assert Decimal(rows[1].exact_cny or "") == -Decimal(rows[0].exact_cny or "")
+        live = (
+            await s.scalars(
+                select(Charge).where(Charge.reversed_at.is_(None)).order_by(Charge.start_ms)
+            )
+        ).all()
+        assert [(c.start_ms, c.wh) for c in live] == [
+            (hours[0], 1000), (hours[1], 1500), (hours[2], 100), (late, 400),
+        ]  # fmt: skip
+        assert {c.entry_id for c in live} == {rows[2].id}
+        assert {(c.start_ms, c.exact_cny) for c in live[:2]} == exact_before
+        assert rows[2].memo_params == {"intervals": 4, "energy_wh": 3000}
+        assert Decimal(rows[2].exact_cny or "") == -sum(Decimal(c.exact_cny) for c in live)
+        state = await s.get(BillingState, account.id)
+        assert state is not None
+        assert await ledger.ledger_sum(s, account.id) == -round_fen(Decimal(state.exact_total_cny))
 
 
 async def test_the_system_writes_its_memos_as_codes_with_parameters(engine) -> None:
@@ -175,8 +229,32 @@ async def test_the_system_writes_its_memos_as_codes_with_parameters(engine) -> N
             )
         ).all()
     assert [(e.kind.value, e.memo_code, e.memo_params) for e in rows] == [
-        ("consumption_charge", "memo.consumption", {"meter": meter.id, "energy_wh": 2000}),
+        ("consumption_charge", "memo.consumption_round", {"intervals": 1, "energy_wh": 2000}),
         ("reversal", "memo.rerated", {}),
-        ("consumption_charge", "memo.consumption", {"meter": meter.id, "energy_wh": 1800}),
-        ("consumption_charge", "memo.consumption", {"meter": meter.id, "energy_wh": 200}),
+        ("consumption_charge", "memo.consumption_round", {"intervals": 2, "energy_wh": 2000}),
     ]
+
+
+async def test_an_account_no_tariff_covers_leaves_the_others_of_its_transaction_billed(
+    engine,
+) -> None:
+    sessions = session_factory(engine)
+    async with sessions() as s:
+        await load_default_tariffs(s)  # in force from 2026-01-01
+        _, early, early_meter = await make_account(s)
+        _, fine, fine_meter = await make_account(s)
+        await add_readings(
+            s, early_meter.id, [(local_ms(2025, 5, 6, 7), 0), (local_ms(2025, 5, 6, 8), 1000)]
+        )
+        await add_readings(
+            s, fine_meter.id, [(local_ms(2026, 5, 6, 7), 0), (local_ms(2026, 5, 6, 8), 1000)]
+        )
+        await s.commit()
+    assert early.id < fine.id  # billed first, in the same transaction
+    results = await billing.bill_meters(sessions, {early_meter.id: None, fine_meter.id: None}, TZ)
+    assert [(r.account_id, r.posted) for r in results] == [(fine.id, 1)]
+    async with sessions() as s:
+        assert await entries(s, early.id) == []
+        assert await s.get(BillingState, early.id) is None
+        assert len(await entries(s, fine.id)) == 1
+        assert await ledger.ledger_sum(s, fine.id) < 0
