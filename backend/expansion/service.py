@@ -90,7 +90,9 @@ def entry(
 
 async def find(session: AsyncSession, caller: Caller, app_id: int) -> Application:
     row = await session.scalar(
-        select(Application).where(Application.id == app_id, application_scope(caller))
+        select(Application)
+        .where(Application.id == app_id, application_scope(caller))
+        .execution_options(populate_existing=True)  # moves are UPDATEs: read them back fresh
     )
     if row is None:
         raise NotFound(
