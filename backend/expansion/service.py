@@ -213,7 +213,7 @@ async def submit(
     first = process.steps[0]
     step_due = due(wt, first, now, green)
     row = Application(
-        number=f"tmp-{uuid.uuid4().hex}",
+        number=f"tmp-{uuid.uuid4().hex[:28]}",
         supply_type=body.supply_type,
         kind=body.kind,
         channel=_channel(caller),
