@@ -109,10 +109,7 @@ async def energise(
     try:
         customer, account = await _customer_and_account(session, caller, row, book, today, now)
         if row.kind is ApplicationKind.NEW:
-            schedule = body.schedule or row.category
-            await tariffs.assign(
-                session, account, CustomerCategory(row.category), schedule, today, caller.username
-            )
+            await _tariff(session, caller, account, row, body, today)
         meter = await _meter(session, body, customer, account, today)
         session.add(MeterPlacement(meter_pk=meter.id, transformer_area_id=area_id, from_day=today))
         await session.execute(
@@ -211,6 +208,24 @@ async def _customer_and_account(
             .values(customer_id=customer.id)
         )
     return customer, account
+
+
+async def _tariff(
+    session: AsyncSession,
+    caller: Caller,
+    account: Account,
+    row: Application,
+    body: Energise,
+    today: date,
+) -> None:
+    """The schedule named, or the category's default when one is loaded (with none loaded the
+    account follows its category's default from the day one is: no row to make yet)."""
+    schedule = body.schedule
+    if schedule is None and row.category in await tariffs.schedules(session):
+        schedule = row.category
+    if schedule is not None:
+        category = CustomerCategory(row.category)
+        await tariffs.assign(session, account, category, schedule, today, caller.username)
 
 
 async def _meter(

@@ -16,17 +16,6 @@ const MyApplications = lazy(() => import('../expansion/Apply').then((m) => m.MyA
 const ApplyForm = lazy(() => import('../expansion/Apply').then((m) => m.ApplyForm));
 const MyApplication = lazy(() => import('../expansion/Apply').then((m) => m.MyApplication));
 
-/** Applying for supply (业扩报装) needs no account yet: these screens stand on their own. */
-function Apply() {
-  return (
-    <Router>
-      <Route path="/" component={MyApplications} />
-      <Route path="/new" component={ApplyForm} />
-      <Route path="/:id" component={MyApplication} />
-    </Router>
-  );
-}
-
 /** Days of credit at the recent spend rate; under a day in hours, never "0 days". */
 function daysLeft(days: number | null): string {
   if (days === null) return t('cust.days.unknown');
@@ -201,9 +190,22 @@ export function Customer() {
       />
       <Show state={state}>
         {(d) => {
-          if (d === null) return <Router><Route path="/apply/*" component={Apply} /><Route path="/apply" component={Apply} /></Router>;
+          // applying for supply (业扩报装) needs no account yet: these screens stand on their own
+          if (d === null)
+            return (
+              <Router>
+                <Route path="/apply" component={MyApplications} />
+                <Route path="/apply/new" component={ApplyForm} />
+                <Route path="/apply/:id" component={MyApplication} />
+              </Router>
+            );
           const account = mainAccount(d);
-          if (!account) return <p class="card">{t('cust.noaccount')} <a href="/customer/apply">{t('yk.new')}</a></p>;
+          if (!account)
+            return (
+              <p class="card">
+                {t('cust.noaccount')} <a href="/customer/apply">{t('yk.new')}</a>
+              </p>
+            );
           return (
             <>
               <p class="muted">

@@ -98,11 +98,12 @@ function Energise({ a, done }: { a: Application; done: (a: Application) => void 
   const [protocol, setProtocol] = useState('dlt645');
   const [address, setAddress] = useState('');
   const [agent, setAgent] = useState('demo-agent');
+  const [area, setArea] = useState(a.transformer_area_id === null ? '' : String(a.transformer_area_id));
   const [error, setError] = useState('');
   async function submit(e: Event) {
     e.preventDefault();
     try {
-      done(await energise(a.id, { version: a.version, meter_id: meter.trim(), protocol, address: address.trim(), ...(agent.trim() ? { agent_id: agent.trim() } : {}) }));
+      done(await energise(a.id, { version: a.version, meter_id: meter.trim(), protocol, address: address.trim(), ...(agent.trim() ? { agent_id: agent.trim() } : {}), ...(area ? { transformer_area_id: Number(area) } : {}) }));
     } catch (err) {
       setError(errorText(err));
     }
@@ -131,6 +132,10 @@ function Energise({ a, done }: { a: Application; done: (a: Application) => void 
       <label>
         {t('yk.energise.agent')}
         <input name="agent_id" value={agent} onInput={(e) => setAgent(e.currentTarget.value)} />
+      </label>
+      <label>
+        {t('yk.form.area')}
+        <input name="transformer_area_id" inputMode="numeric" value={area} onInput={(e) => setArea(e.currentTarget.value)} />
       </label>
       {error && (
         <p class="error" role="alert">

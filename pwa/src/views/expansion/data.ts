@@ -98,6 +98,7 @@ export interface EnergiseBody {
   protocol: string;
   address: string;
   agent_id?: string;
+  transformer_area_id?: number;
 }
 export const energise = (id: number, body: EnergiseBody) => api<Application>('POST', `${BASE}/applications/${id}/energise`, body);
 
