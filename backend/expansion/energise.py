@@ -30,7 +30,8 @@ from backend.expansion.models import Application, ApplicationEvent, ApplicationK
 from backend.expansion.models import ApplicationStatus as S
 from backend.expansion.process import Book
 from backend.expansion.schemas import ApplicationView, Energise
-from backend.expansion.service import entry, find, may_act, view
+from backend.expansion.service import may_act
+from backend.expansion.views import entry, find, view
 from backend.field.grids.models import TransformerArea
 from backend.metering.models import Agent, Meter, MeterStatus
 from backend.tariffs import service as tariffs

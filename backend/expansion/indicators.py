@@ -14,7 +14,7 @@ from backend.auth.guards import Caller
 from backend.expansion.models import Application, ApplicationStep, SupplyType
 from backend.expansion.process import Book
 from backend.expansion.schemas import Indicators, StepFigure, TypeFigure
-from backend.expansion.service import application_scope
+from backend.expansion.views import application_scope
 from backend.types import from_epoch_ms, to_epoch_ms
 
 

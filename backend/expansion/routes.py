@@ -14,7 +14,7 @@ from backend.auth.guards import BACK_OFFICE, EVERYONE, STAFF, CallerDep, DbSessi
 from backend.auth.models import Role
 from backend.controllers import FieldApiController, answers, now_ms
 from backend.errors import TooLarge, Unprocessable, UnsupportedMedia
-from backend.expansion import documents, energise, indicators, service
+from backend.expansion import documents, energise, indicators, service, views
 from backend.expansion.models import ApplicationStatus, DocumentKind
 from backend.expansion.process import Book, shipped_book
 from backend.expansion.schemas import (
@@ -98,7 +98,7 @@ class ExpansionController(FieldApiController):
         offset: Offset = 0,
     ) -> ApplicationPage:
         """Staff: the queue in scope by deadline; a customer: their own, newest first."""
-        return await service.page(
+        return await views.page(
             db_session,
             caller,
             _book(),
@@ -118,7 +118,7 @@ class ExpansionController(FieldApiController):
     async def detail(
         self, caller: CallerDep, db_session: DbSession, state: State, app_id: Id
     ) -> ApplicationView:
-        return await service.get(db_session, caller, app_id, _book(), now_ms(state))
+        return await views.get(db_session, caller, app_id, _book(), now_ms(state))
 
     @post(
         "/applications/{app_id:int}/documents/{kind:str}",

@@ -252,3 +252,13 @@ async def test_fees_come_only_from_the_published_table_and_cannot_be_sent(
     assert sneaky.status_code == 400
     paid = await move(client, auth, "op-zhao", app)
     assert (paid["step"], paid["fees_fen"]) == ("install", 10_080_000)
+
+
+async def test_a_customer_cannot_apply_in_another_customers_name(
+    client: AsyncTestClient, auth: Auth, desk: Desk
+) -> None:
+    body = residential(kind="increase", customer_id=desk.customers["zhou"])
+    r = await client.post(f"{BASE}/applications", json=body, headers={**auth("cust-wang"), **key()})
+    assert (r.status_code, r.json()["code"]) == (404, "error.customer_not_found")
+    listed = (await client.get(f"{BASE}/applications", headers=auth("op-zhao"))).json()
+    assert listed["total"] == 0
