@@ -55,7 +55,8 @@ def simulator_args(fleet: DemoFleet, ready: Path) -> list[str]:
     return [
         "-m", "edge_agent", "simulate", "--seed", str(SIMULATOR_SEED),
         "--speed", f"{fleet.speed:g}", "--history-days", str(HISTORY_DAYS), "--exact-clocks",
-        "--dlt645-tcp", f"127.0.0.1:{fleet.dlt645_port}", "--meters", str(len(fleet.dlt645)),
+        "--dlt645-tcp", f"127.0.0.1:{fleet.dlt645_port}",
+        "--meters", str(len(fleet.dlt645) + len(fleet.spare)),  # the spare last: docs/expansion.md
         "--modbus-tcp", f"127.0.0.1:{fleet.modbus_port}", "--map", "generic_prepaid",
         "--meters", str(len(fleet.modbus)),
         *_dlt698_simulator(fleet),
@@ -79,7 +80,7 @@ def agent_config(fleet: DemoFleet, data_dir: Path, broker_port: int, metrics_por
     return "\n".join(
         (
             _agent_top(fleet, data_dir, broker_port, metrics_port),
-            _dlt645_bus(fleet.dlt645, fleet.dlt645_port),
+            _dlt645_bus(fleet.dlt645 + fleet.spare, fleet.dlt645_port),
             _modbus_bus(fleet.modbus, fleet.modbus_port),
             *([_dlt698_bus(fleet.dlt698, fleet.dlt698_port)] if fleet.dlt698 else []),
         )

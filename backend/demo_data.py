@@ -24,6 +24,7 @@ from backend.auth.models import Role, User
 from backend.auth.schemas import UserCreate
 from backend.auth.service import create_user
 from backend.db import create_engine, session_factory
+from backend.expansion.demo import seed_applications
 from backend.field.grids.models import Grid, OrgLevel, OrgUnit, TransformerArea
 from backend.keyaccounts.demo import seed_portfolio
 from backend.metering.models import Agent, Meter, MeterStatus
@@ -76,6 +77,9 @@ class DemoFleet:
     modbus: list[DemoMeter] = field(default_factory=list)
     dlt698: list[DemoMeter] = field(default_factory=list)
     manual: list[DemoMeter] = field(default_factory=list)  # read by inspectors, no AMI
+    # on the DL/T 645 bus and in the agent's configuration, registered to nobody: the meter the
+    # demo's example application for supply energises (docs/expansion.md)
+    spare: list[DemoMeter] = field(default_factory=list)
 
     @classmethod
     def plan(
@@ -96,6 +100,8 @@ class DemoFleet:
             fleet.dlt645.append(
                 _meter(i, f"m-{address}", address, "dlt645", CustomerCategory.RESIDENTIAL)
             )
+        spare = f"{111111111111 + n_dlt:012d}"  # the next address the DL/T 645 simulator serves
+        fleet.spare.append(_meter(90, f"yk-{spare}", spare, "dlt645", CustomerCategory.RESIDENTIAL))
         for i in range(n_modbus):
             # the last Modbus meter, when there are several, is a key account's (大工业 两部制)
             key = n_modbus > 1 and i == n_modbus - 1
@@ -256,6 +262,11 @@ async def seed(settings: Settings, fleet: DemoFleet) -> list[str]:
             [m.customer_number for m in fleet.dlt645 + fleet.modbus],
         )
         await seed_articles(factory, "supervisor")  # the operators' knowledge base
+        # applications for supply in several steps; one waits to energise the spare meter
+        await seed_applications(
+            factory, working_time(settings.prepaid_holiday_calendar, settings.timezone),
+            settings.timezone, [m.meter_id for m in fleet.spare], "TA-0101", settings.data_path,
+        )  # fmt: skip
         # key accounts named to the demo's customer manager (docs/key-accounts.md)
         await seed_portfolio(
             engine, manager="inspector", grid_code=GRID_CODE, prefix="KAXH",

@@ -176,6 +176,20 @@ class ErrorCode(TextCode):
     KB_QUERY_INVALID = "error.kb_query_invalid"  # {reason}: empty, too_long, control, terms
     USER_NOT_FOUND = "error.user_not_found"  # {user}
     WRONG_ROLE_FOR_TASK = "error.wrong_role_for_task"  # {user, role}
+    # business expansion (backend/expansion)
+    APPLICATION_NOT_FOUND = "error.application_not_found"  # {application}
+    APPLICATION_KEY_REUSED = "error.application_key_reused"  # Idempotency-Key, another body
+    APPLICATION_MOVED = "error.application_moved"  # {application, step}: someone moved it first
+    APPLICATION_CLOSED = "error.application_closed"  # {application}
+    DOCUMENTS_MISSING = "error.documents_missing"  # {missing}: acceptance waits for them
+    STEP_NOT_YOURS = "error.step_not_yours"  # {step, role}: another role works this step
+    STEP_NEEDS_ITS_ACTION = "error.step_needs_its_action"  # {step}: survey / energise
+    CATEGORY_NOT_FOR_TYPE = "error.category_not_for_type"  # {category, type}
+    INCREASE_NEEDS_CUSTOMER = "error.increase_needs_customer"  # 增容 is for an existing one
+    DOCUMENT_TOO_LARGE = "error.document_too_large"  # {size, limit}
+    DOCUMENT_TYPE_REFUSED = "error.document_type_refused"  # {accepted}
+    METER_ID_TAKEN = "error.meter_id_taken"  # {meter}: already a customer's meter
+    AGENT_NOT_FOUND = "error.agent_not_found"  # {agent}
     # limits before decoding (backend/system/limits.py)
     BODY_TOO_LARGE = "error.body_too_large"  # {limit_bytes}
     BODY_TOO_DEEP = "error.body_too_deep"  # {limit}: nesting levels

@@ -21,7 +21,9 @@ def test_the_demos_agent_configuration_is_valid_and_names_every_simulated_meter(
     dlt, modbus = config.buses
     assert (dlt.protocol, dlt.port) == (BusProtocol.DLT645, 8021)
     assert (modbus.protocol, modbus.port) == (BusProtocol.MODBUS_TCP, 5020)
-    assert [m.address for m in dlt.meters] == [m.address for m in fleet.dlt645]
+    # the customers' meters, then the spare one the demo's application for supply energises
+    assert [m.address for m in dlt.meters] == [m.address for m in fleet.dlt645 + fleet.spare]
+    assert [m.id for m in dlt.meters][-1] == f"yk-{int(fleet.dlt645[-1].address) + 1:012d}"
     assert [str(m.unit) for m in modbus.meters] == [m.address for m in fleet.modbus]
     assert config.log_level == "INFO"  # what it does shows in the demo's agent.log
     for meter in dlt.meters:
@@ -34,7 +36,7 @@ def test_the_simulators_are_started_with_one_bus_per_protocol_and_the_fleets_siz
     fleet = DemoFleet.plan(meters=6, speed=60, dlt645_port=8021, modbus_port=5020)
     args = simulator_args(fleet, Path("/srv/demo/simulators.json"))
     assert args[args.index("--dlt645-tcp") + 1 : args.index("--dlt645-tcp") + 4] == [
-        "127.0.0.1:8021", "--meters", "4",
+        "127.0.0.1:8021", "--meters", "5",  # four customers' meters and the spare
     ]  # fmt: skip
     assert args[args.index("--modbus-tcp") + 1 : args.index("--modbus-tcp") + 6] == [
         "127.0.0.1:5020", "--map", "generic_prepaid", "--meters", "2",

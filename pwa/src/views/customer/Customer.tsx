@@ -1,6 +1,6 @@
 // The customer's app: balance and days left, supply state, notices, usage, ledger, top-up,
 // and their 95598 work orders (report a fault, follow it, rate it).
-import { lazy, Route, Router } from 'preact-iso';
+import { lazy, Route, Router, useLocation } from 'preact-iso';
 import { label, say, t, when, yuan } from '../../i18n';
 import { Show, Tabs, useAsync } from '../common';
 import { type Account, balance, ledger, loadDetail, mainAccount, myOutages, notices, outages, type Supply, supply } from './data';
@@ -12,6 +12,9 @@ import { MyOrder, MyOrders, ReportOrder } from '../servicedesk/CustomerOrders';
 const Usage = lazy(() => import('./Usage').then((m) => m.Usage));
 const MyManager = lazy(() => import('../keyaccounts/MyManager').then((m) => m.MyManager));
 const Survey = lazy(() => import('../keyaccounts/Survey').then((m) => m.Survey));
+const MyApplications = lazy(() => import('../expansion/Apply').then((m) => m.MyApplications));
+const ApplyForm = lazy(() => import('../expansion/Apply').then((m) => m.ApplyForm));
+const MyApplication = lazy(() => import('../expansion/Apply').then((m) => m.MyApplication));
 
 /** Days of credit at the recent spend rate; under a day in hours, never "0 days". */
 function daysLeft(days: number | null): string {
@@ -166,7 +169,9 @@ function Ledger({ account }: { account: Account }) {
 }
 
 export function Customer() {
-  const state = useAsync(loadDetail);
+  const { path } = useLocation();
+  const applying = path.startsWith('/customer/apply');
+  const state = useAsync(() => (applying ? Promise.resolve(null) : loadDetail()), [applying]);
   return (
     <>
       <Tabs
@@ -180,12 +185,27 @@ export function Customer() {
           ['/orders', t('cust.tab.orders')],
           ['/manager', t('ka.tab.manager')],
           ['/survey', t('ka.tab.survey')],
+          ['/apply', t('yk.tab.apply')],
         ]}
       />
       <Show state={state}>
         {(d) => {
+          // applying for supply (业扩报装) needs no account yet: these screens stand on their own
+          if (d === null)
+            return (
+              <Router>
+                <Route path="/apply" component={MyApplications} />
+                <Route path="/apply/new" component={ApplyForm} />
+                <Route path="/apply/:id" component={MyApplication} />
+              </Router>
+            );
           const account = mainAccount(d);
-          if (!account) return <p class="card">{t('cust.noaccount')}</p>;
+          if (!account)
+            return (
+              <p class="card">
+                {t('cust.noaccount')} <a href="/customer/apply">{t('yk.new')}</a>
+              </p>
+            );
           return (
             <>
               <p class="muted">

@@ -17,6 +17,9 @@ import { IndicatorsView, Intake, OrderView, Overdue, Queue } from '../servicedes
 
 const Portfolio = lazy(() => import('../keyaccounts/Portfolio').then((m) => m.Portfolio));
 const Customer360 = lazy(() => import('../keyaccounts/Customer360').then((m) => m.Customer360));
+const ExpansionQueue = lazy(() => import('../expansion/Desk').then((m) => m.ExpansionQueue));
+const ExpansionView = lazy(() => import('../expansion/Desk').then((m) => m.ExpansionView));
+const ExpansionFigures = lazy(() => import('../expansion/Desk').then((m) => m.ExpansionFigures));
 
 export function Operator() {
   // a supervisor lands on overdue work orders and the indicators (R65); the disconnect screen
@@ -47,6 +50,8 @@ export function Operator() {
           ['/kb', t('op.tab.kb')],
           ['/key-accounts', t('ka.tab.key_accounts')],
           ['/areas', t('op.tab.areas')],
+          ['/expansion', t('yk.tab.queue')],
+          ['/expansion-figures', t('yk.tab.indicators')],
         ]}
       />
       <Router>
@@ -68,6 +73,9 @@ export function Operator() {
         <Route path="/key-accounts" component={Portfolio} />
         <Route path="/customer/:id" component={Customer360} />
         <Route path="/areas" component={Areas} />
+        <Route path="/expansion" component={ExpansionQueue} />
+        <Route path="/expansion/:id" component={ExpansionView} />
+        <Route path="/expansion-figures" component={ExpansionFigures} />
       </Router>
     </>
   );

@@ -1,0 +1,1 @@
+"""Business expansion (业扩报装): applications to energisation, and the customer's lifecycle."""

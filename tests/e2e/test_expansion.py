@@ -1,0 +1,105 @@
+"""业扩报装 in Chromium: a customer applies for electricity from the app (English) and uploads
+the documents; a supervisor takes it through acceptance, the site survey with a photo, the
+contract, the installation and energisation (zh-CN); the customer sees it energised."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from contextlib import closing
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import Phone, Server, log_in, shot
+
+pytestmark = pytest.mark.e2e
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
+    b"\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00"
+    b"\x00\x00\x00IEND\xaeB`\x82"
+)
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def area(server: Server) -> int:
+    """A transformer area for the new meter to hang in (the e2e seed has none of its own)."""
+    path = server.database_url.split("///", 1)[1]
+    with closing(sqlite3.connect(path)) as db:
+        db.execute(
+            "INSERT INTO transformer_areas (code, name) VALUES ('TA-YK', '业扩台区') "
+            "ON CONFLICT (code) DO NOTHING"
+        )
+        db.commit()
+        return int(
+            db.execute("SELECT id FROM transformer_areas WHERE code = 'TA-YK'").fetchone()[0]
+        )
+
+
+def test_a_customer_applies_staff_take_it_to_energisation_and_the_customer_sees_it(
+    phone: Phone, server: Server
+) -> None:
+    area_id = area(server)
+    customer = phone(locale="en").new_page()
+    log_in(customer, "cust-topup", "/customer")
+    customer.get_by_role("link", name="Apply for supply", exact=True).click()
+    customer.get_by_test_id("yk-new").click()
+    customer.fill("input[name=applicant_name]", "Lin Xin")
+    customer.fill("input[name=phone]", "13700003333")
+    customer.fill("input[name=address]", "10 Wenyi Road, flat 502")
+    customer.get_by_role("button", name="Send application").dblclick()  # one intent: one
+    customer.wait_for_url(re.compile(r".*/customer/apply/\d+$"))
+    app_id = int(customer.url.rsplit("/", 1)[1])
+    expect(customer.get_by_test_id("yk-state")).to_contain_text("Acceptance: due by")
+    expect(customer.get_by_test_id("yk-missing")).to_contain_text("Proof of identity")
+    customer.set_input_files(
+        "input[name=doc-id_card]", {"name": "id.png", "mimeType": "image/png", "buffer": PNG}
+    )
+    expect(customer.get_by_test_id("yk-docs")).to_contain_text("Proof of identity")
+    customer.set_input_files(
+        "input[name=doc-property_proof]",
+        {"name": "deed.pdf", "mimeType": "application/pdf", "buffer": PDF},
+    )
+    expect(customer.get_by_test_id("yk-docs")).to_contain_text("Proof of property")
+    expect(customer.get_by_test_id("yk-steps")).to_contain_text("Site survey · 1 working days")
+    shot(customer, "expansion-applied-en")
+
+    staff = phone(locale="zh-CN").new_page()
+    log_in(staff, "sup", "/operator")
+    staff.get_by_role("link", name="业扩报装", exact=True).click()
+    staff.get_by_test_id("yk-queue").get_by_role("link").first.click()
+    expect(staff.get_by_test_id("yk-state")).to_contain_text("受理")
+    staff.get_by_test_id("yk-advance").click()
+    expect(staff.get_by_test_id("yk-state")).to_contain_text("现场勘查")
+    staff.set_input_files(
+        "input[name=site-photo]", {"name": "site.png", "mimeType": "image/png", "buffer": PNG}
+    )
+    staff.fill("input[name=note]", "表箱位置已定")
+    staff.get_by_role("button", name="提交勘查").click()
+    expect(staff.get_by_test_id("yk-state")).to_contain_text("签订合同")
+    staff.get_by_test_id("yk-advance").click()
+    expect(staff.get_by_test_id("yk-state")).to_contain_text("装表")
+    staff.get_by_test_id("yk-advance").click()
+    expect(staff.get_by_test_id("yk-state")).to_contain_text("送电")
+    staff.fill("input[name=meter_id]", "m-yk-e2e-1")
+    staff.fill("input[name=address]", "990000000001")
+    staff.fill("input[name=agent_id]", "")
+    staff.fill("input[name=transformer_area_id]", str(area_id))
+    staff.get_by_test_id("yk-energise").click()
+    expect(staff.get_by_test_id("yk-energised")).to_contain_text("m-yk-e2e-1")
+    expect(staff.get_by_test_id("yk-timeline")).to_contain_text("现场勘查已完成")
+    shot(staff, "expansion-energised-zh")
+
+    customer.reload()
+    expect(customer.get_by_test_id("yk-state")).to_have_text("Energised")
+    expect(customer.get_by_test_id("yk-energised")).to_contain_text("m-yk-e2e-1")
+    shot(customer, "expansion-energised-en")
+
+    held = server.api("GET", f"/expansion/applications/{app_id}", server.token("sup"))
+    assert (held["status"], held["meter_id"], held["missing_documents"]) == (
+        "energised",
+        "m-yk-e2e-1",
+        [],
+    )
+    mine = server.api("GET", "/expansion/applications", server.token("cust-topup"))
+    assert [a["id"] for a in mine["items"]] == [app_id]  # the double tap made one application
