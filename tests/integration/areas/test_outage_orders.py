@@ -193,3 +193,12 @@ async def test_inspectors_and_customers_cannot_list_feeder_outages(net: Net) -> 
     for user in ("alice", "insp1"):
         r = await net.api.client.get("/api/areas/feeder-outages", headers=await net.api.login(user))
         assert r.status_code == 403
+
+
+async def test_staff_cannot_take_a_call_on_the_meters_own_channel(net: Net) -> None:
+    r = await net.api.client.post(
+        "/api/servicedesk/orders",
+        json={"kind": "fault", "channel": "meters", "description": "停电"},
+        headers={**await net.api.login("op"), "Idempotency-Key": str(uuid.uuid4())},
+    )
+    assert (r.status_code, r.json()["code"]) == (400, "error.invalid_request")
