@@ -34,6 +34,7 @@ T = TypeVar("T")
 
 COMMAND_PRIORITY = 0
 POLL_PRIORITY = 1
+POWER_RECORD_SLACK_MS = 15 * 60_000  # a power-down record this far before a silence is its cause
 
 
 def next_due(group: PollGroup, after: float, tz: ZoneInfo, stretch: float = 1.0) -> float:
@@ -60,6 +61,7 @@ class MeterRun:
     needs_backfill: bool = True  # after start and after every outage
     silent_since_ms: int | None = None  # the first unanswered poll of this silence
     dark: bool = False  # reported as without supply (the whole bus went silent)
+    offline_from_ms: int | None = None  # this silence went offline: read the meter's record
     shortest: float = field(init=False)
 
     def __post_init__(self) -> None:
@@ -249,6 +251,7 @@ class BusScheduler:
             await self.states.set_online(meter.id, False)
             self.metrics.meter_online.labels(meter.id).set(0)
             run.needs_backfill = True
+            run.offline_from_ms = run.silent_since_ms
             await self._bus_dark()
         else:
             log.debug("meter %s silent (%d): %s", meter.id, run.failures, exc)
@@ -289,6 +292,9 @@ class BusScheduler:
     async def _housekeeping(self, run: MeterRun) -> None:
         """After a good poll: gap filling once after an outage, the clock check when due."""
         meter = run.meter
+        if run.offline_from_ms is not None:
+            silent_since, run.offline_from_ms = run.offline_from_ms, None
+            await self._power_record(meter, silent_since)
         if run.needs_backfill:
             run.needs_backfill = False
             since = self.states.last_ok(meter.id)
@@ -298,6 +304,25 @@ class BusScheduler:
         if self.clock() >= run.next_clock_check:
             run.next_clock_check = self.clock() + meter.clock_check_s
             await self._check_clock(meter)
+
+    async def _power_record(self, meter: Meter, silent_since: int) -> None:
+        """Back after a silence: the meter's own power-down record, when it tells of a cut
+        that began around this silence (not an old one), as power_failure / power_restored
+        events at the meter's own times (text ``meter_record``). The backend matches them with
+        what bus silence reported; a lone meter's cut, which silence cannot tell from a link
+        fault, is known from this alone."""
+        try:
+            record = await self.driver.last_power_down(meter)
+        except MeterError as exc:
+            log.debug("meter %s: power-down record unreadable: %s", meter.id, exc)
+            return
+        if record is None:
+            return
+        start, end = record
+        if start < silent_since - POWER_RECORD_SLACK_MS or end is None:
+            return  # an older cut, or one still open as the meter sees it
+        await self._event(meter.id, EventKind.POWER_FAILURE, text="meter_record", ts=start)
+        await self._event(meter.id, EventKind.POWER_RESTORED, text="meter_record", ts=end)
 
     async def _backfill(self, meter: Meter, since: int) -> None:
         try:

@@ -6,7 +6,14 @@ restoration as events (``EventKind.POWER_FAILURE`` / ``POWER_RESTORED``, stored 
   hundred meters going dark together are one area outage, not two hundred faults;
 * an outage that starts inside a planned notice's window for the area is that planned outage;
 * each affected customer is told once that their supply is off, and once that it is back;
-* a meter's restoration closes its part; the last one closes the outage.
+* a meter's restoration closes its part; the last one closes the outage;
+* a meter's own power-down record (source ``meter_record``) read after it came back refines the
+  part bus silence already reported (the meter's clock is the truth) instead of counting again;
+* an unplanned outage opens a fault notice for the area (so 95598 calls from it link to the
+  outage instead of sending a crew again) and one service-desk fault work order, both closed
+  when power is back;
+* areas of one feeder going dark within ``FEEDER_WINDOW_MS`` of each other join one feeder
+  outage.
 
 The read position moves by compare-and-set in the same transaction as the outages, so two
 processes never both apply an event, and an event is applied exactly once."""
@@ -26,19 +33,34 @@ from backend.areas.membership import area_of
 from backend.areas.models import (
     AreaOutage,
     AreaSupply,
+    FeederOutage,
     OutageCursor,
     OutageCustomerNotice,
     OutageMeter,
     OutageNoticeKind,
+    PowerSignal,
 )
 from backend.field.grids.models import TransformerArea
 from backend.metering.models import Meter, MeterEvent
 from backend.servicedesk.models import OutageKind, OutageNotice
+from backend.servicedesk.orders.models import (
+    OrderEvent,
+    OrderStatus,
+    StepOutcome,
+    WorkOrder,
+    WorkOrderStep,
+)
+from backend.servicedesk.orders.service import entry, node_step
+from backend.servicedesk.workflow.models import OrderChannel, OrderKind
+from backend.servicedesk.workflow.service import WorkingTime
 from backend.texts import TextCode
 from backend.types import from_epoch_ms
 from protocols.contract.messages import EventKind
 
 BATCH = 5_000
+FEEDER_WINDOW_MS = 5 * 60_000  # areas of one feeder dark within this of each other: one outage
+RECORD_WINDOW_MS = 15 * 60_000  # a meter's own record this close to a reported part refines it
+FAULT_ESTIMATE_MS = 4 * 3_600_000  # a fault notice's expected end, until a crew says better
 
 
 class OutageText(TextCode):
@@ -47,8 +69,9 @@ class OutageText(TextCode):
     ON = "notice.area.outage_on"  # {area, on_at}
 
 
-async def correlate(session: AsyncSession, tz: ZoneInfo) -> int:
-    """Apply the power events that arrived since the last call; returns how many. Commits."""
+async def correlate(session: AsyncSession, tz: ZoneInfo, wt: WorkingTime, now_ms: int) -> int:
+    """Apply the power events that arrived since the last call; returns how many. Commits.
+    ``wt`` and ``now_ms`` date the work orders opened for outages."""
     applied = 0
     while True:
         cursor = await session.get(OutageCursor, 1)
@@ -63,7 +86,13 @@ async def correlate(session: AsyncSession, tz: ZoneInfo) -> int:
         start = cursor.last_event_id
         rows = (
             await session.execute(
-                select(MeterEvent.id, MeterEvent.meter_pk, MeterEvent.ts, MeterEvent.kind)
+                select(
+                    MeterEvent.id,
+                    MeterEvent.meter_pk,
+                    MeterEvent.ts,
+                    MeterEvent.kind,
+                    MeterEvent.text,
+                )
                 .where(
                     MeterEvent.id > start,
                     MeterEvent.kind.in_([EventKind.POWER_FAILURE, EventKind.POWER_RESTORED]),
@@ -76,11 +105,13 @@ async def correlate(session: AsyncSession, tz: ZoneInfo) -> int:
             await session.rollback()
             return applied
         # within one batch, in the meters' own time order (a restore never before its failure)
-        for _id, meter_pk, ts, kind in sorted(rows, key=lambda r: (r[2], r[0])):
+        now = from_epoch_ms(now_ms)
+        for _id, meter_pk, ts, kind, text in sorted(rows, key=lambda r: (r[2], r[0])):
+            source = _signal(text)
             if kind == EventKind.POWER_FAILURE:
-                await _power_off(session, meter_pk, ts, tz)
+                await _power_off(session, meter_pk, ts, source, tz, wt, now)
             else:
-                await _power_on(session, meter_pk, ts)
+                await _power_on(session, meter_pk, ts, source, wt, now)
         last = rows[-1][0]
         moved = await session.execute(
             update(OutageCursor)
@@ -94,7 +125,50 @@ async def correlate(session: AsyncSession, tz: ZoneInfo) -> int:
         applied += len(rows)
 
 
-async def _power_off(session: AsyncSession, meter_pk: int, ts: int, tz: ZoneInfo) -> None:
+def _signal(text: str | None) -> PowerSignal:
+    try:
+        return PowerSignal(text or PowerSignal.BUS_SILENT)
+    except ValueError:
+        return PowerSignal.BUS_SILENT
+
+
+async def _near_part(
+    session: AsyncSession, meter_pk: int, ts: int, *, restored: bool
+) -> OutageMeter | None:
+    """The meter's part whose start (or end, when ``restored``) lies within RECORD_WINDOW_MS
+    of ``ts``: what another signal already reported of the same failure."""
+    col = OutageMeter.on_at if restored else OutageMeter.off_at
+    return await session.scalar(
+        select(OutageMeter)
+        .where(
+            OutageMeter.meter_pk == meter_pk,
+            col >= ts - RECORD_WINDOW_MS,
+            col <= ts + RECORD_WINDOW_MS,
+        )
+        .order_by(col.desc())
+        .limit(1)
+    )
+
+
+async def _power_off(
+    session: AsyncSession, meter_pk: int, ts: int, source: PowerSignal, tz: ZoneInfo,
+    wt: WorkingTime, now: datetime,
+) -> None:  # fmt: skip
+    if source is PowerSignal.METER_RECORD:
+        known = await _near_part(session, meter_pk, ts, restored=False)
+        if known is not None:  # the same failure, now with the meter's own time
+            known.source = source
+            if ts < known.off_at:
+                known.off_at = ts
+                outage = await session.get(AreaOutage, known.outage_id)
+                assert outage is not None
+                outage.started_at = min(outage.started_at, ts)
+                if outage.feeder_outage_id is not None:
+                    feeder = await session.get(FeederOutage, outage.feeder_outage_id)
+                    assert feeder is not None
+                    feeder.started_at = min(feeder.started_at, ts)
+            await session.flush()
+            return
     day = datetime.fromtimestamp(ts / 1000, tz).date()
     area_id = await area_of(session, meter_pk, day)
     if area_id is None:
@@ -105,12 +179,18 @@ async def _power_off(session: AsyncSession, meter_pk: int, ts: int, tz: ZoneInfo
         )
     )
     if outage is None:
-        outage = await _open(session, area_id, ts)
+        outage = await _open(session, area_id, ts, wt, now)
     part = await session.get(OutageMeter, (outage.id, meter_pk))
     customer = await session.scalar(select(Meter.customer_id).where(Meter.id == meter_pk))
     if part is None:
         session.add(
-            OutageMeter(outage_id=outage.id, meter_pk=meter_pk, customer_id=customer, off_at=ts)
+            OutageMeter(
+                outage_id=outage.id,
+                meter_pk=meter_pk,
+                customer_id=customer,
+                off_at=ts,
+                source=source,
+            )
         )
         outage.meters += 1
     elif part.on_at is not None and ts >= part.on_at:
@@ -120,7 +200,7 @@ async def _power_off(session: AsyncSession, meter_pk: int, ts: int, tz: ZoneInfo
     if customer is not None:
         area = await session.get(TransformerArea, area_id)
         notice = await session.get(OutageNotice, outage.notice_id) if outage.notice_id else None
-        if notice is not None:
+        if notice is not None and notice.kind is OutageKind.PLANNED:
             code, params = (
                 OutageText.OFF_PLANNED,
                 {
@@ -135,7 +215,9 @@ async def _power_off(session: AsyncSession, meter_pk: int, ts: int, tz: ZoneInfo
     await session.flush()
 
 
-async def _open(session: AsyncSession, area_id: int, ts: int) -> AreaOutage:
+async def _open(
+    session: AsyncSession, area_id: int, ts: int, wt: WorkingTime, now: datetime
+) -> AreaOutage:
     at = from_epoch_ms(ts)
     planned = await session.scalar(
         select(OutageNotice.id)
@@ -162,10 +244,147 @@ async def _open(session: AsyncSession, area_id: int, ts: int) -> AreaOutage:
     )
     session.add(outage)
     await session.flush()
+    if feeder is not None:
+        await _join_feeder(session, outage, feeder)
+    if planned is None:
+        await _open_fault(session, outage, wt, now)
     return outage
 
 
-async def _power_on(session: AsyncSession, meter_pk: int, ts: int) -> None:
+async def _join_feeder(session: AsyncSession, outage: AreaOutage, feeder_id: int) -> None:
+    """Join an open feeder outage that started within the window, or make one with another
+    area of the feeder that went dark within it: one fault on the 10 kV line, not several."""
+    ts = outage.started_at
+    near = (FeederOutage.started_at >= ts - FEEDER_WINDOW_MS,
+            FeederOutage.started_at <= ts + FEEDER_WINDOW_MS)  # fmt: skip
+    feeder_outage = await session.scalar(
+        select(FeederOutage)
+        .where(FeederOutage.feeder_id == feeder_id, FeederOutage.ended_at.is_(None), *near)
+        .order_by(FeederOutage.started_at.desc())
+        .limit(1)
+    )
+    if feeder_outage is None:
+        other = await session.scalar(
+            select(AreaOutage)
+            .where(
+                AreaOutage.feeder_id == feeder_id,
+                AreaOutage.id != outage.id,
+                AreaOutage.feeder_outage_id.is_(None),
+                AreaOutage.ended_at.is_(None),
+                AreaOutage.started_at >= ts - FEEDER_WINDOW_MS,
+                AreaOutage.started_at <= ts + FEEDER_WINDOW_MS,
+            )
+            .order_by(AreaOutage.started_at)
+            .limit(1)
+        )
+        if other is None:
+            return
+        feeder_outage = FeederOutage(
+            feeder_id=feeder_id, started_at=min(other.started_at, ts), areas=1
+        )
+        session.add(feeder_outage)
+        await session.flush()
+        other.feeder_outage_id = feeder_outage.id
+    feeder_outage.areas += 1
+    feeder_outage.started_at = min(feeder_outage.started_at, ts)
+    outage.feeder_outage_id = feeder_outage.id
+
+
+async def _open_fault(
+    session: AsyncSession, outage: AreaOutage, wt: WorkingTime, now: datetime
+) -> None:
+    """An unplanned outage gets a fault notice on its area (calls from the area link to it and
+    send no second crew) and one fault work order, made by the system, waiting for dispatch.
+    Once: it is made in the transaction that opens the outage, which the read position's
+    compare-and-set lets only one process commit."""
+    area = await session.get(TransformerArea, outage.transformer_area_id)
+    label = f"{area.code} {area.name}" if area else ""
+    start = from_epoch_ms(outage.started_at)
+    notice = OutageNotice(
+        kind=OutageKind.UNPLANNED, area=area.name if area else "",
+        transformer_area_id=outage.transformer_area_id, starts_at=start,
+        expected_end_at=from_epoch_ms(outage.started_at + FAULT_ESTIMATE_MS), cancelled=False,
+        reason="", created_by=None, created_at=now,
+    )  # fmt: skip
+    session.add(notice)
+    workflow = wt.book.of(OrderKind.FAULT)
+    first = workflow.nodes[0]
+    order = WorkOrder(
+        kind=OrderKind.FAULT, channel=OrderChannel.METERS, status=OrderStatus.OPEN,
+        transformer_area_id=outage.transformer_area_id, location=label, description=label,
+        created_by=None, owner_id=None, node=first.key, node_started_at=now,
+        node_due_at=wt.due(first, now), idempotency_key=f"area-outage:{outage.id}",
+        request_hash="", created_at=now, version=1, transfers=0, escalated=False, result="",
+        first_contact_resolved=False, return_visit_note="", rating_comment="",
+    )  # fmt: skip
+    session.add(order)
+    await session.flush()
+    order.outage_id = notice.id
+    outage.fault_notice_id, outage.work_order_id = notice.id, order.id
+    session.add(node_step(order.id, first, now, wt))
+    session.add(entry(order.id, now, None, OrderEvent.CREATED, first.key,
+                      kind=OrderKind.FAULT.value, channel=OrderChannel.METERS.value))  # fmt: skip
+    session.add(entry(order.id, now, None, OrderEvent.OUTAGE_FOUND, first.key,
+                      outage=outage.id, area=label, off_at=outage.started_at))  # fmt: skip
+
+
+async def _closed(session: AsyncSession, outage: AreaOutage, now: datetime) -> None:
+    """Power is back in the whole area: its fault notice ends, its work order closes with the
+    restoration as result (unless someone closed it already), its feeder outage ends with its
+    last area."""
+    assert outage.ended_at is not None
+    if outage.fault_notice_id is not None:
+        notice = await session.get(OutageNotice, outage.fault_notice_id)
+        if notice is not None and notice.ended_at is None:
+            notice.ended_at = from_epoch_ms(outage.ended_at)
+    if outage.work_order_id is not None:
+        order = await session.get(WorkOrder, outage.work_order_id)
+        if order is not None and order.status is OrderStatus.OPEN:
+            order.status, order.closed_at, order.escalated = OrderStatus.CLOSED, now, False
+            order.version += 1
+            await session.execute(
+                update(WorkOrderStep)
+                .where(WorkOrderStep.order_id == order.id, WorkOrderStep.finished_at.is_(None))
+                .values(finished_at=now, outcome=StepOutcome.CLOSED)
+            )
+            session.add(entry(order.id, now, None, OrderEvent.POWER_RESTORED, order.node,
+                              outage=outage.id, on_at=outage.ended_at))  # fmt: skip
+    if outage.feeder_outage_id is not None:
+        open_areas = await session.scalar(
+            select(func.count())
+            .select_from(AreaOutage)
+            .where(
+                AreaOutage.feeder_outage_id == outage.feeder_outage_id,
+                AreaOutage.ended_at.is_(None),
+            )
+        )
+        feeder = await session.get(FeederOutage, outage.feeder_outage_id)
+        if feeder is not None and not open_areas:
+            feeder.ended_at = await session.scalar(
+                select(func.max(AreaOutage.ended_at)).where(
+                    AreaOutage.feeder_outage_id == outage.feeder_outage_id
+                )
+            )
+
+
+async def _power_on(
+    session: AsyncSession, meter_pk: int, ts: int, source: PowerSignal, wt: WorkingTime,
+    now: datetime,
+) -> None:  # fmt: skip
+    if source is PowerSignal.METER_RECORD:
+        known = await _near_part(session, meter_pk, ts, restored=True)
+        if known is not None and known.off_at <= ts:  # already back: the meter's own time
+            known.on_at = ts
+            await session.flush()
+            outage = await session.get(AreaOutage, known.outage_id)
+            assert outage is not None
+            if outage.ended_at is not None:
+                outage.ended_at = await session.scalar(
+                    select(func.max(OutageMeter.on_at)).where(OutageMeter.outage_id == outage.id)
+                )
+                await _closed(session, outage, now)
+            await session.flush()
+            return
     part = await session.scalar(
         select(OutageMeter)
         .join(AreaOutage, AreaOutage.id == OutageMeter.outage_id)
@@ -197,6 +416,7 @@ async def _power_on(session: AsyncSession, meter_pk: int, ts: int) -> None:
         outage.ended_at = await session.scalar(
             select(func.max(OutageMeter.on_at)).where(OutageMeter.outage_id == outage.id)
         )
+        await _closed(session, outage, now)
     await session.flush()
 
 

@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 from litestar import Litestar
 
 from backend.areas.correlator import correlate
+from backend.controllers import now_ms
+from backend.servicedesk.workflow.service import working_time
 
 log = logging.getLogger("meterline.areas")
 
@@ -24,6 +26,7 @@ IDLE_SECONDS = 1.0  # while turned off, how often to look whether it was turned 
 @asynccontextmanager
 async def areas_lifespan(app: Litestar) -> AsyncIterator[None]:
     tz = ZoneInfo(app.state.settings.timezone)
+    wt = working_time(app.state.settings.prepaid_holiday_calendar, app.state.settings.timezone)
 
     async def loop() -> None:
         while True:
@@ -33,7 +36,7 @@ async def areas_lifespan(app: Litestar) -> AsyncIterator[None]:
                 continue
             try:
                 async with app.state.sessions() as session:
-                    n = await correlate(session, tz)
+                    n = await correlate(session, tz, wt, now_ms(app.state))
                 if n:
                     log.info("outages: %d power events applied", n)
             except Exception:

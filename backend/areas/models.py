@@ -90,6 +90,29 @@ class MeterPlacement(Base):
     to_day: Mapped[date | None] = mapped_column(Date)
 
 
+class FeederOutage(Base):
+    """Several areas of one feeder going dark within ``FEEDER_WINDOW_MS`` of each other: one
+    outage of the feeder (a 10 kV fault, a tripped breaker), however many areas it cut."""
+
+    __tablename__ = "feeder_outages"
+    __table_args__ = (Index("ix_feeder_outages_open", "feeder_id", "ended_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    feeder_id: Mapped[int] = mapped_column(ForeignKey("feeders.id"))
+    started_at: Mapped[int] = mapped_column(BigInteger)  # the first area's start
+    ended_at: Mapped[int | None] = mapped_column(BigInteger)  # the last area's end
+    areas: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PowerSignal(enum.StrEnum):
+    """Where a meter's power failure came from (the event's ``text``)."""
+
+    BUS_SILENT = "bus_silent"  # the agent saw every meter of the bus fall silent
+    METER_RECORD = "meter_record"  # the meter's own power-down record (DL/T 645 03110000…)
+    LAST_WILL = "last_will"  # its agent vanished (MQTT last will)
+
+
 class AreaOutage(Base):
     """One outage of one area, however many of its meters went dark: opened by the first
     power failure, joined by the next ones, closed when the last meter reports power back."""
@@ -105,6 +128,13 @@ class AreaOutage(Base):
     started_at: Mapped[int] = mapped_column(BigInteger)  # UTC epoch ms
     ended_at: Mapped[int | None] = mapped_column(BigInteger)
     meters: Mapped[int] = mapped_column(Integer, default=0)  # meters that went dark
+    feeder_outage_id: Mapped[int | None] = mapped_column(
+        ForeignKey("feeder_outages.id"), index=True
+    )
+    # an unplanned outage opens a fault notice (so calls from the area link to it) and a
+    # service-desk work order, both closed when power is back
+    fault_notice_id: Mapped[int | None] = mapped_column(ForeignKey("outage_notices.id"))
+    work_order_id: Mapped[int | None] = mapped_column(ForeignKey("work_orders.id"), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -117,6 +147,9 @@ class OutageMeter(Base):
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
     off_at: Mapped[int] = mapped_column(BigInteger)
     on_at: Mapped[int | None] = mapped_column(BigInteger)
+    source: Mapped[PowerSignal] = mapped_column(
+        str_enum(PowerSignal, 16), default=PowerSignal.BUS_SILENT, server_default="bus_silent"
+    )
 
 
 class OutageNoticeKind(enum.StrEnum):

@@ -17,6 +17,7 @@ from backend.areas.figures import LossState, VoltageLimits
 from backend.areas.schemas import (
     AreaOut,
     CutRequest,
+    FeederOutageOut,
     LoadOut,
     LossOut,
     MeterMove,
@@ -33,6 +34,7 @@ from backend.controllers import FieldApiController, now_ms
 from backend.errors import ErrorCode as E
 from backend.errors import Invalid
 from backend.paging import FromDay, FromMonth, Id, Limit, OptId, ToDay, ToMonth
+from backend.servicedesk.workflow.service import working_time
 
 Permille = Annotated[int, QueryParameter(ge=0, le=500)]
 
@@ -78,11 +80,20 @@ class AreaController(FieldApiController):
             db_session, area_id=transformer_area_id, open_only=open_only, limit=limit
         )
 
+    @get("/feeder-outages", guards=[requires_role(*BACK_OFFICE)], summary="Feeder outages")
+    async def feeder_outages(
+        self, db_session: DbSession, open_only: FromQuery[bool] = False, limit: Limit = 100
+    ) -> list[FeederOutageOut]:
+        """Several areas of one feeder that went dark together, as one outage of the feeder."""
+        return await service.list_feeder_outages(db_session, open_only=open_only, limit=limit)
+
     @post("/outages/correlate", guards=[requires_role(*BACK_OFFICE)], summary="Correlate now")
     async def correlate_now(self, db_session: DbSession, state: State) -> dict[str, int]:
         """Apply the power events that arrived since the last round at once (the background
         round runs every few seconds anyway)."""
-        return {"applied": await correlate(db_session, _tz(state))}
+        s = state.settings
+        wt = working_time(s.prepaid_holiday_calendar, s.timezone)
+        return {"applied": await correlate(db_session, _tz(state), wt, now_ms(state))}
 
     @get("/outages/mine", guards=[requires_role(Role.CUSTOMER)], summary="My outages")
     async def mine(self, caller: CallerDep, db_session: DbSession) -> list[MyOutage]:

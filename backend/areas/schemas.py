@@ -24,6 +24,20 @@ class OutageOut(msgspec.Struct):
     meters_off: int  # still dark now
     customers: int  # customers affected
     notice_id: int | None  # the planned notice it was matched with
+    feeder_outage_id: int | None = None  # the feeder outage it is part of
+    work_order_id: int | None = None  # the service-desk fault order opened for it
+    fault_notice_id: int | None = None  # the unplanned notice calls from the area link to
+    sources: list[str] = []  # the signals its meters' failures came from (PowerSignal)
+
+
+class FeederOutageOut(msgspec.Struct):
+    id: int
+    feeder_id: int
+    feeder_code: str
+    feeder_name: str
+    started_at: int
+    ended_at: int | None
+    areas: list[OutageOut]
 
 
 class LossOut(msgspec.Struct):

@@ -20,6 +20,7 @@ from backend.areas.models import (
     AreaOutage,
     AreaSupply,
     Feeder,
+    FeederOutage,
     MeterBox,
     MeterPlacement,
     OutageCustomerNotice,
@@ -28,6 +29,7 @@ from backend.areas.models import (
 )
 from backend.areas.schemas import (
     AreaOut,
+    FeederOutageOut,
     LoadOut,
     LoadPoint,
     LossOut,
@@ -99,6 +101,16 @@ async def _outage_views(session: AsyncSession, rows: list[AreaOutage]) -> list[O
             )
         ).all()
     }
+    sources: dict[int, list[str]] = {}
+    for oid, source in (
+        await session.execute(
+            select(OutageMeter.outage_id, OutageMeter.source)
+            .where(OutageMeter.outage_id.in_(ids))
+            .group_by(OutageMeter.outage_id, OutageMeter.source)
+            .order_by(OutageMeter.outage_id, OutageMeter.source)
+        )
+    ).all():
+        sources.setdefault(oid, []).append(str(source))
     areas = {
         a.id: a
         for a in await session.scalars(
@@ -121,8 +133,46 @@ async def _outage_views(session: AsyncSession, rows: list[AreaOutage]) -> list[O
             meters_off=counts.get(o.id, (0, 0))[0],
             customers=counts.get(o.id, (0, 0))[1],
             notice_id=o.notice_id,
+            feeder_outage_id=o.feeder_outage_id,
+            work_order_id=o.work_order_id,
+            fault_notice_id=o.fault_notice_id,
+            sources=sources.get(o.id, []),
         )
         for o in rows
+    ]
+
+
+async def list_feeder_outages(
+    session: AsyncSession, *, open_only: bool, limit: int
+) -> list[FeederOutageOut]:
+    """Feeder outages, newest first, each with the area outages it joined."""
+    stmt = (
+        select(FeederOutage, Feeder)
+        .join(Feeder, Feeder.id == FeederOutage.feeder_id)
+        .order_by(FeederOutage.started_at.desc(), FeederOutage.id.desc())
+    )
+    if open_only:
+        stmt = stmt.where(FeederOutage.ended_at.is_(None))
+    rows = (await session.execute(stmt.limit(limit))).all()
+    members = list(
+        await session.scalars(
+            select(AreaOutage)
+            .where(AreaOutage.feeder_outage_id.in_([fo.id for fo, _ in rows]))
+            .order_by(AreaOutage.started_at, AreaOutage.id)
+        )
+    )
+    views = await _outage_views(session, members)
+    return [
+        FeederOutageOut(
+            id=fo.id,
+            feeder_id=fo.feeder_id,
+            feeder_code=feeder.code,
+            feeder_name=feeder.name,
+            started_at=fo.started_at,
+            ended_at=fo.ended_at,
+            areas=[v for v in views if v.feeder_outage_id == fo.id],
+        )
+        for fo, feeder in rows
     ]
 
 

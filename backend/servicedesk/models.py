@@ -60,5 +60,5 @@ class OutageNotice(Base):
     cancelled: Mapped[bool] = mapped_column(default=False)
     reason: Mapped[str] = mapped_column(Text)
     repair_job_id: Mapped[int | None] = mapped_column(ForeignKey("repair_jobs.id"))
-    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # None: the system
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

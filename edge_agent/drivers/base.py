@@ -49,6 +49,11 @@ class Driver(Protocol):
         """Meter clock minus agent clock, in ms; None if the meter has no readable clock."""
         ...
 
+    async def last_power_down(self, meter: Meter) -> tuple[int, int | None] | None:
+        """The meter's own latest power-down record (掉电记录): (start, end or None while it
+        lasts) in UTC ms; None if the protocol keeps none or the meter never lost supply."""
+        ...
+
     async def backfill(self, meter: Meter, since_ms: int) -> list[Value]:
         """The meter's own frozen values for the days after ``since_ms`` (quality backfilled,
         ts = the freeze time); [] if the protocol has none."""

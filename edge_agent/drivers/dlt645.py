@@ -29,6 +29,7 @@ STATUS_WORD_3 = 0x04000503  # 电表运行状态字3: relay state bits
 METER_DATE = 0x04000101
 METER_TIME = 0x04000102
 FREEZE_TIME = 0x05060000  # | n: 上n次日冻结时间
+LAST_POWER_DOWN = 0x03110001  # 上1次掉电记录: start and end
 FROZEN_IMPORT = 0x05060100  # | n: 上n次日冻结正向有功电能数据
 FROZEN_EXPORT = 0x05060200
 
@@ -208,6 +209,17 @@ class Dlt645Driver:
             raise MeterReplyError("meter clock did not decode")
         when = MeterTime(d.at.year, d.at.month, d.at.day, t.at.hour, t.at.minute, t.at.second)
         return self._utc_ms(when) - at
+
+    async def last_power_down(self, meter: Meter) -> tuple[int, int | None] | None:
+        """The latest power-down record (DI 03110001, 上1次掉电): start and end, meter time."""
+        assert meter.address is not None
+        await self.gap()
+        item, _ = await self.read_di(meter.address, LAST_POWER_DOWN)
+        record = item.record
+        if not isinstance(record, dlt645.PowerFailure) or record.start.is_unset:
+            return None
+        end = None if record.end.is_unset else self._utc_ms(record.end)
+        return self._utc_ms(record.start), end
 
     async def backfill(self, meter: Meter, since_ms: int) -> list[Value]:
         """Daily frozen energy (DI 0506xxnn) for each day frozen after ``since_ms``, newest

@@ -216,6 +216,9 @@ class Dlt698Driver:
             raise MeterReplyError(f"40000200 is {value.type.name}, not date_time_s")
         return self._utc_ms(value.value) - at
 
+    async def last_power_down(self, meter: Meter) -> tuple[int, int | None] | None:
+        return None  # not read from this protocol (yet): bus silence stands alone
+
     async def backfill(self, meter: Meter, since_ms: int) -> list[Value]:
         """Daily frozen energy (5004, selector 9: the n-th freeze back) for each day frozen
         after ``since_ms``, newest first; stamped with the freeze time, quality backfilled."""

@@ -340,6 +340,9 @@ class ModbusDriver:
     async def clock_drift_ms(self, meter: Meter) -> int | None:
         return None
 
+    async def last_power_down(self, meter: Meter) -> tuple[int, int | None] | None:
+        return None  # not read from this protocol (yet): bus silence stands alone
+
     async def backfill(self, meter: Meter, since_ms: int) -> list[Value]:
         return []  # register maps describe no frozen values
 

@@ -106,6 +106,9 @@ def test_an_area_outage_found_from_the_meters_shows_live_to_the_operator_and_the
     expect(row).to_contain_text("2 块电表")
     expect(op.get_by_test_id("area-outages")).to_contain_text("教工路台区")
     expect(op.get_by_test_id("area-outages")).to_contain_text("故障停电")
+    signal = op.get_by_test_id("outage-signal").first
+    expect(signal).to_contain_text("研判来源：总线静默")
+    expect(signal).to_contain_text(re.compile(r"工单 #\d+"))
     shot(op, "operator-areas-outage-zh")
     row.get_by_role("button", name=re.compile("TA-E2E")).click()
     detail = op.get_by_test_id("area-detail")

@@ -47,6 +47,7 @@ class FakeMeter:
     clock_offset: timedelta = timedelta(0)
     frozen: list[tuple[datetime, int]] = field(default_factory=list)  # newest first
     silent: bool = False
+    power_down: tuple[datetime, datetime] | None = None  # its latest 掉电记录 (03110001)
     garbage: bytes = b""
     refuse_relay: bool = False
     relay_commands: list[int] = field(default_factory=list)  # N1 of every 1CH received
@@ -93,6 +94,9 @@ class FakeMeter:
             return dlt645.encode_item(di, {"at": meter_time(self.now())})
         if di == 0x04000102:
             return dlt645.encode_item(di, {"at": meter_time(self.now())})
+        if di == 0x03110001 and self.power_down is not None:
+            start, end = self.power_down
+            return dlt645.encode_item(di, {"start": meter_time(start), "end": meter_time(end)})
         if di >> 8 == 0x050600 and 1 <= di & 0xFF <= len(self.frozen):
             at, _ = self.frozen[(di & 0xFF) - 1]
             return dlt645.encode_item(di, {"at": meter_time(at)})

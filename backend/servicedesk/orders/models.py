@@ -51,6 +51,8 @@ class OrderEvent(TextCode):
     CREW_ARRIVED = "order.crew_arrived"  # {job}
     REPAIRED = "order.repaired"  # {job}
     LINKED_OUTAGE = "order.linked_outage"  # {outage}
+    OUTAGE_FOUND = "order.outage_found"  # {outage, area, off_at}: opened from the meters
+    POWER_RESTORED = "order.power_restored"  # {outage, on_at}: closed when power came back
     CLOSED = "order.closed"  # {result}
     RETURN_VISIT = "order.return_visit"  # {satisfaction}
     RATED = "order.rated"  # {satisfaction}
@@ -81,7 +83,7 @@ class WorkOrder(Base):
     longitude: Mapped[float | None] = mapped_column(Float)
     description: Mapped[str] = mapped_column(Text)
     # 首问负责制: the first person to take it owns it to the end (or until an audited transfer)
-    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # None: the system
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     transfers: Mapped[int] = mapped_column(Integer, default=0)
     # where it stands in its workflow

@@ -171,6 +171,8 @@ async def create_order(
     wt: WorkingTime, now_ms: int,
 ) -> tuple[OrderDetail, bool]:  # fmt: skip
     """(the order, True) when made now; (the same order, False) for a repeat of the key."""
+    if isinstance(body, OrderIntake) and body.channel is OrderChannel.METERS:
+        raise Invalid(E.INVALID_REQUEST, "channel meters is the system's own", field="channel")
     digest = _hash(body)
     found = await session.scalar(
         select(WorkOrder).where(WorkOrder.created_by == caller.user_id,

@@ -26,6 +26,7 @@ class OrderChannel(enum.StrEnum):
     WECHAT = "wechat"
     COUNTER = "counter"  # business hall 营业厅
     FIELD = "field"  # an inspector / customer manager on site (R106, R111)
+    METERS = "meters"  # opened by the system for an outage found from the meters
 
 
 class TimeoutAction(enum.StrEnum):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from protocols.contract import AgentBirth, AgentDeath, EventKind, Quantity
 from tests.integration.edge_agent.conftest import running_agent
 from tests.support.agent import Backend, agent_toml, dlt645_tcp_bus
-from tests.support.dlt645_meter import FakeBus, FakeMeter
+from tests.support.dlt645_meter import TZ, FakeBus, FakeMeter
 from tests.support.services import Mosquitto
 
 pytestmark = pytest.mark.mosquitto
@@ -174,3 +175,48 @@ async def test_a_whole_bus_going_silent_is_reported_as_power_failures_and_restor
     assert (f1.text, f2.text) == ("bus_silent", "bus_silent")
     (r1,) = backend.events(EventKind.POWER_RESTORED, "m1")
     assert r1.ts > f1.ts
+
+
+async def test_a_meter_back_from_a_silence_reports_its_own_power_down_record_at_its_own_times(
+    tmp_path: Path, mosquitto: Mosquitto, backend: Backend
+) -> None:
+    m1, m2 = FakeMeter(A1), FakeMeter(A2)
+    old = datetime.now(TZ) - timedelta(days=3)
+    m1.power_down = (old, old + timedelta(hours=1))  # an old cut: not this silence's
+    fake = FakeBus(m1, m2)
+    port = await fake.start_tcp()
+    config = agent_toml(tmp_path, mosquitto, dlt645_tcp_bus(port, [A1, A2], every_s=0.1))
+    try:
+        async with running_agent(config):
+            await backend.until(lambda: m1.reads >= 2 and m2.reads >= 2)
+            down = datetime.now(TZ).replace(microsecond=0)
+            m2.silent = True  # one meter alone: silence alone cannot call it a power cut
+            await backend.until(lambda: backend.events(EventKind.OFFLINE, "m2"))
+            m1.silent = True
+            await backend.until(lambda: backend.events(EventKind.OFFLINE, "m1"))
+            up = datetime.now(TZ).replace(microsecond=0)
+            m2.power_down = (down, up)  # what the meter itself wrote
+            m1.silent = m2.silent = False
+            await backend.until(
+                lambda: [
+                    e
+                    for e in backend.events(EventKind.POWER_RESTORED, "m2")
+                    if e.text == "meter_record"
+                ]
+            )
+            await backend.until(lambda: backend.events(EventKind.ONLINE, "m1"))
+    finally:
+        await fake.stop()
+    records = [
+        (e.kind, e.ts)
+        for kind in (EventKind.POWER_FAILURE, EventKind.POWER_RESTORED)
+        for e in backend.events(kind, "m2")
+        if e.text == "meter_record"
+    ]
+    assert records == [
+        (EventKind.POWER_FAILURE, int(down.timestamp() * 1000)),
+        (EventKind.POWER_RESTORED, int(up.timestamp() * 1000)),
+    ]
+    assert [
+        e for e in backend.events(EventKind.POWER_FAILURE, "m1") if e.text == "meter_record"
+    ] == []

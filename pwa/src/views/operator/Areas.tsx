@@ -3,7 +3,7 @@
 import { useState } from 'preact/hooks';
 import { kwh, label, t, when } from '../../i18n';
 import { ErrorBox, Show, useAsync } from '../common';
-import { type Area, areaOutages, areas, drill, load, losses, quality, reliability } from './areas';
+import { type Area, areaOutages, areas, drill, feederOutages, load, losses, quality, reliability } from './areas';
 
 const pct = (rate: number | null, digits = 1) => (rate === null ? '—' : `${(rate * 100).toFixed(digits)}%`);
 
@@ -136,10 +136,36 @@ function AreaDetail({ a, reload }: { a: Area; reload: () => void }) {
   );
 }
 
+function FeederOutages() {
+  const state = useAsync(feederOutages, [], 10_000);
+  return (
+    <Show state={state}>
+      {(items) =>
+        items.length === 0 ? null : (
+          <>
+            <h2>{t('areas.feeders')}</h2>
+            <ul class="list" data-testid="feeder-outages">
+              {items.map((f) => (
+                <li key={f.id} class={f.ended_at === null ? 'error' : undefined}>
+                  {f.ended_at === null
+                    ? t('areas.feeder.open', { feeder: f.feeder_code, name: f.feeder_name, areas: f.areas.length, since: when(f.started_at) })
+                    : t('areas.feeder.closed', { feeder: f.feeder_code, name: f.feeder_name, areas: f.areas.length, from: when(f.started_at), to: when(f.ended_at) })}
+                  <div class="muted">{f.areas.map((a) => `${a.area_code} ${a.area_name}`).join(' · ')}</div>
+                </li>
+              ))}
+            </ul>
+          </>
+        )
+      }
+    </Show>
+  );
+}
+
 function Outages() {
   const state = useAsync(areaOutages, [], 10_000);
   return (
     <>
+      <FeederOutages />
       <h2>{t('areas.outages')}</h2>
       <Show state={state}>
         {(items) =>
@@ -154,6 +180,10 @@ function Outages() {
                     {o.ended_at === null
                       ? t('areas.outage.open', { since: when(o.started_at), off: o.meters_off, customers: o.customers })
                       : t('areas.outage.closed', { from: when(o.started_at), to: when(o.ended_at), customers: o.customers })}
+                  </div>
+                  <div class="muted" data-testid="outage-signal">
+                    {t('areas.outage.sources', { sources: o.sources.map((s) => label('areas.signal', s)).join(', ') })}
+                    {o.work_order_id !== null && <> · {t('areas.outage.order', { order: o.work_order_id })}</>}
                   </div>
                 </li>
               ))}

@@ -13,6 +13,18 @@ export interface AreaOutage {
   meters: number;
   meters_off: number;
   customers: number;
+  feeder_outage_id: number | null;
+  work_order_id: number | null; // the service-desk fault order opened for it
+  sources: string[]; // bus_silent, meter_record, last_will
+}
+
+export interface FeederOutage {
+  id: number;
+  feeder_code: string;
+  feeder_name: string;
+  started_at: number;
+  ended_at: number | null;
+  areas: AreaOutage[];
 }
 
 export interface Loss {
@@ -78,6 +90,7 @@ const iso = (d: Date) => d.toISOString().slice(0, 10);
 
 export const areas = () => get<Area[]>('/areas');
 export const areaOutages = () => get<AreaOutage[]>('/areas/outages?limit=20');
+export const feederOutages = () => get<FeederOutage[]>('/areas/feeder-outages?limit=10');
 export const quality = (id: number) => get<Quality>(`/areas/${id}/quality`);
 export const load = (id: number) => get<Load>(`/areas/${id}/load`);
 export function losses(days = 7): Promise<Loss[]> {
