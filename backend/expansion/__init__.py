@@ -1,0 +1,1 @@
+"""Business expansion (业扩) and the customer's lifecycle."""
