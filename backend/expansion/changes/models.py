@@ -36,7 +36,7 @@ class Settlement(enum.StrEnum):
 class ChangeText(TextCode):
     """Results and memos of changes, as codes for people."""
 
-    APPLIED = "change.applied"  # {kind}
+    APPLIED = "change.applied"  # {change_kind}
     REJECTED = "change.rejected"  # {reason}
     TRANSFER_OUT = "memo.balance_transfer_out"  # {account}
     TRANSFER_IN = "memo.balance_transfer_in"  # {account}

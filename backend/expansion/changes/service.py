@@ -539,7 +539,7 @@ async def approve(
         else:
             await _apply_closure(session, account, row, now, tz, bill=bill)
         await _close_order(
-            session, caller, order_id, Text(ChangeText.APPLIED, {"kind": kind.value}), now
+            session, caller, order_id, Text(ChangeText.APPLIED, {"change_kind": kind.value}), now
         )
         await session.commit()
     except Exception:

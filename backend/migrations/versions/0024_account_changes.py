@@ -47,13 +47,12 @@ def upgrade() -> None:
     )
     op.create_index('ix_account_changes_account_kind', 'account_changes', ['account_id', 'kind', 'status'], unique=False)
     op.create_index(op.f('ix_account_changes_order_id'), 'account_changes', ['order_id'], unique=False)
-    with op.batch_alter_table('accounts', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True))
+    # a plain ADD COLUMN: a batch copy of accounts would trip the sweep triggers on SQLite
+    op.add_column('accounts', sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('accounts', schema=None) as batch_op:
-        batch_op.drop_column('closed_at')
+    op.drop_column('accounts', 'closed_at')
     op.drop_index(op.f('ix_account_changes_order_id'), table_name='account_changes')
     op.drop_index('ix_account_changes_account_kind', table_name='account_changes')
     op.drop_table('account_changes')
