@@ -31,10 +31,10 @@ export type ChangeBody =
 /** One key per form: a double tap or a retry is the same change. */
 export const changeKey = () => `chg-${newId()}`;
 
-export const changes = (query = '') => get<{ items: Change[]; total: number }>(`/api/lifecycle/changes${query}`);
-export const requestChange = (body: ChangeBody, key: string) => post<Change>('/api/lifecycle/changes', body, { 'Idempotency-Key': key });
-export const approveChange = (id: number) => post<Change>(`/api/lifecycle/changes/${id}/approve`);
-export const rejectChange = (id: number, reason: string) => post<Change>(`/api/lifecycle/changes/${id}/reject`, { reason });
+export const changes = (query = '') => get<{ items: Change[]; total: number }>(`/lifecycle/changes${query}`);
+export const requestChange = (body: ChangeBody, key: string) => post<Change>('/lifecycle/changes', body, { 'Idempotency-Key': key });
+export const approveChange = (id: number) => post<Change>(`/lifecycle/changes/${id}/approve`);
+export const rejectChange = (id: number, reason: string) => post<Change>(`/lifecycle/changes/${id}/reject`, { reason });
 
 /** Today as a local YYYY-MM-DD (the default effective day). */
 export function today(): string {
