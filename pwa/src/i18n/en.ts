@@ -605,6 +605,8 @@ export const en: Record<string, string> = {
   'change.reject': 'Reject',
   'change.reject.reason': 'Reason for rejecting',
   'change.order': 'Work order #{order}',
+  'order.result.change.applied': 'Change applied',
+  'order.result.change.rejected': 'Change rejected',
   'change.applied': 'Change applied',
   'change.rejected': 'Rejected: {reason}',
   'memo.balance_transfer_out': 'Closing balance moved to account {account}',

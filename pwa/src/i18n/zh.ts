@@ -605,6 +605,8 @@ export const zh: Record<string, string> = {
   'change.reject': '驳回',
   'change.reject.reason': '驳回原因',
   'change.order': '工单 #{order}',
+  'order.result.change.applied': '变更已生效',
+  'order.result.change.rejected': '变更已驳回',
   'change.applied': '变更已生效',
   'change.rejected': '已驳回：{reason}',
   'memo.balance_transfer_out': '销户余额转入账户 {account}',
