@@ -1,7 +1,8 @@
 """The customer's lifecycle in Chromium: a household asks, on its account's Changes tab (in
-zh-CN), for a change of category and then to close the account; an operator (in English)
-approves both from the change queue; the customer sees them applied and the account closed,
-and the server holds a closed account that refuses a top-up."""
+zh-CN), for a change of category, a transfer to a new holder and to close the account; an
+operator (in English) rejects the transfer with a reason and approves the other two; the
+customer sees them applied and the account closed, and the server holds a closed account that
+refuses a top-up."""
 
 from __future__ import annotations
 
@@ -29,8 +30,11 @@ def test_a_customer_asks_to_change_category_and_close_and_an_operator_approves_b
     cust.get_by_test_id("request-category").dblclick()  # a double tap is one request
     expect(cust.get_by_test_id("change")).to_have_count(1)
     expect(cust.get_by_test_id("change-status").first).to_have_text("待审批")
-    cust.get_by_test_id("request-closure").click()
+    cust.fill("input[name=holder_name]", "周明")
+    cust.get_by_test_id("request-ownership").click()
     expect(cust.get_by_test_id("change")).to_have_count(2)
+    cust.get_by_test_id("request-closure").click()
+    expect(cust.get_by_test_id("change")).to_have_count(3)
     shot(cust, "lifecycle-customer-requested-zh")
 
     op = phone(locale="en").new_page()
@@ -39,6 +43,11 @@ def test_a_customer_asks_to_change_category_and_close_and_an_operator_approves_b
     queue = op.get_by_test_id("change-queue")
     expect(queue.get_by_text("Change of category")).to_be_visible()
     expect(queue.get_by_text("Residential → General industry and commerce")).to_be_visible()
+    # the transfer to a new holder is rejected with a reason
+    ownership = queue.get_by_role("listitem").filter(has_text="Transfer of ownership")
+    ownership.locator("input[name=reason]").fill("Bring the new holder's ID card")
+    ownership.get_by_test_id("reject-change").click()
+    expect(queue.get_by_text("Rejected: Bring the new holder's ID card")).to_be_visible()
     # the category first (the account is open), then the closure
     op.get_by_test_id("approve-change").last.click()
     expect(op.get_by_test_id("approve-change")).to_have_count(1)
@@ -50,6 +59,7 @@ def test_a_customer_asks_to_change_category_and_close_and_an_operator_approves_b
     cust.reload()
     expect(cust.get_by_test_id("account-closed")).to_have_text("此账户已销户，不再接受充值。")
     expect(cust.get_by_text("已生效")).to_have_count(2)
+    expect(cust.get_by_text("已驳回")).to_have_count(1)
     expect(cust.get_by_text("居民生活 → 一般工商业")).to_be_visible()
     shot(cust, "lifecycle-customer-closed-zh")
 

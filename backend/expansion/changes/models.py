@@ -18,6 +18,7 @@ from backend.types import UTCDateTime, str_enum, utcnow
 class ChangeKind(enum.StrEnum):
     CATEGORY = "category"  # 改类: 用电类别 from a day; billing switches schedule at its midnight
     CLOSURE = "closure"  # 销户: final bill, balance settled, meters removed, account closed
+    OWNERSHIP = "ownership"  # 过户: a new holder from a day; the account keeps its meter
 
 
 class ChangeStatus(enum.StrEnum):
@@ -31,6 +32,7 @@ class Settlement(enum.StrEnum):
 
     REFUND = "refund"  # 退费: a REFUND ledger entry takes it out to the customer
     TRANSFER = "transfer"  # to another account of the same customer: a pair of entries
+    CARRY = "carry"  # 过户: the credit stays with the account for the new holder
 
 
 class ChangeText(TextCode):
@@ -41,6 +43,7 @@ class ChangeText(TextCode):
     TRANSFER_OUT = "memo.balance_transfer_out"  # {account}
     TRANSFER_IN = "memo.balance_transfer_in"  # {account}
     REFUND = "memo.closure_refund"  # {change}
+    OWNERSHIP_REFUND = "memo.ownership_refund"  # {change}: the old holder's credit, 过户
 
 
 class AccountChange(Base):

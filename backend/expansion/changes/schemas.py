@@ -39,7 +39,21 @@ class ClosureIn(
     note: Note = ""
 
 
-ChangeIn = CategoryChangeIn | ClosureIn
+class OwnershipIn(
+    msgspec.Struct, forbid_unknown_fields=True, kw_only=True, tag_field="kind", tag="ownership"
+):
+    """过户: the account (and its meter) passes to a new holder from ``effective_from``; the
+    old holder's credit stays with the account (carry) or is refunded to them (refund)."""
+
+    account_id: RowId
+    holder_name: Annotated[str, Meta(min_length=1, max_length=100, pattern=NO_NUL)]
+    holder_phone: Annotated[str, Meta(max_length=32, pattern=r"^[0-9+\- ]*$")] = ""
+    effective_from: date
+    settlement: Literal["carry", "refund"] = "carry"
+    note: Note = ""
+
+
+ChangeIn = CategoryChangeIn | ClosureIn | OwnershipIn
 
 
 class ChangeReject(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -76,7 +76,11 @@ from backend.texts import Param, Text
 from backend.types import from_epoch_ms, to_epoch_ms
 from protocols.contract import Quantity
 
-ORDER_KIND = {ChangeKind.CATEGORY: OrderKind.CATEGORY_CHANGE, ChangeKind.CLOSURE: OrderKind.CLOSURE}
+ORDER_KIND = {
+    ChangeKind.CATEGORY: OrderKind.CATEGORY_CHANGE,
+    ChangeKind.CLOSURE: OrderKind.CLOSURE,
+    ChangeKind.OWNERSHIP: OrderKind.OWNERSHIP,
+}
 
 
 def local_day(now_ms: int, tz: ZoneInfo) -> date:
@@ -323,7 +327,11 @@ async def request_change(
         return await _view(session, found), False
     account = await _account(session, caller, body.account_id)
     _open(account)
-    kind = ChangeKind.CATEGORY if isinstance(body, CategoryChangeIn) else ChangeKind.CLOSURE
+    kind = (
+        ChangeKind.CATEGORY if isinstance(body, CategoryChangeIn)
+        else ChangeKind.CLOSURE if isinstance(body, ClosureIn)
+        else ChangeKind.OWNERSHIP
+    )  # fmt: skip
     pending = await session.scalar(
         select(AccountChange.id).where(
             AccountChange.account_id == account.id,
@@ -348,13 +356,26 @@ async def request_change(
             {"category": current.value},
             {"category": body.category.value},
         )
-    else:
+    elif isinstance(body, ClosureIn):
         target = await _transfer_target(session, account, body)
         effective = today
         after = {
             "settlement": body.settlement.value,
             "transfer_to_account_id": target.id if target else None,
         }
+    else:
+        if body.effective_from > today:
+            raise Unprocessable(
+                E.CHANGE_IN_FUTURE, f"{body.effective_from.isoformat()} is after today",
+                field="effective_from", day=body.effective_from.isoformat(),
+            )  # fmt: skip
+        holder = await session.get(Customer, account.customer_id)
+        assert holder is not None
+        effective = body.effective_from
+        before = {"customer_id": holder.id, "customer_number": holder.number,
+                  "holder_name": holder.name}  # fmt: skip
+        after = {"holder_name": body.holder_name, "holder_phone": body.holder_phone,
+                 "settlement": body.settlement}  # fmt: skip
     now = from_epoch_ms(now_ms)
     order = await _order(
         session, caller, account, ORDER_KIND[kind], body.note, key, digest, wt, now
@@ -536,8 +557,10 @@ async def approve(
         _open(account)
         if kind is ChangeKind.CATEGORY:
             await _apply_category(session, account, row, now_ms, tz, bill=bill)
-        else:
+        elif kind is ChangeKind.CLOSURE:
             await _apply_closure(session, account, row, now, tz, bill=bill)
+        else:
+            await _apply_ownership(session, account, row, now, tz, bill=bill)
         await _close_order(
             session, caller, order_id, Text(ChangeText.APPLIED, {"change_kind": kind.value}), now
         )
@@ -717,3 +740,56 @@ async def _apply_closure(
         .values(closed_at=now)
         .execution_options(synchronize_session=False)
     )
+
+
+async def _apply_ownership(
+    session: AsyncSession, account: Account, row: AccountChange, now: datetime, tz: ZoneInfo,
+    *, bill: bool,
+) -> None:  # fmt: skip
+    """过户: what arrived is billed to the old holder; their credit is refunded or carried (a
+    debt is refused: the new holder does not take it on); a new customer holds the account
+    and its meters from now, the old one keeps its history (its work orders, the change)."""
+    if bill:
+        try:
+            await billing.bill_account(session, account.id, tz)
+        except TariffError as exc:
+            raise Unprocessable(
+                E.TARIFF_NOT_IN_FORCE, str(exc), field="account_id", schedule="",
+                day=local_day(to_epoch_ms(now), tz).isoformat(),
+            ) from None  # fmt: skip
+    balance = await session.scalar(select(Account.balance_fen).where(Account.id == account.id))
+    assert balance is not None
+    if balance < 0:
+        raise Conflict(E.ACCOUNT_IN_ARREARS, f"account {account.id} owes {-balance} fen",
+                       account=account.id, balance_fen=balance)  # fmt: skip
+    refunded = 0
+    if balance > 0 and row.after.get("settlement") == "refund":
+        await ledger.post(session, account.id, EntryKind.REFUND, -balance, actor="ownership",
+                          memo=f"ownership {row.id}: refund to the old holder",
+                          note=Text(ChangeText.OWNERSHIP_REFUND, {"change": row.id}))  # fmt: skip
+        refunded = balance
+    old = await session.get(Customer, account.customer_id)
+    assert old is not None
+    new = Customer(
+        number=f"{old.number[:20]}-{row.id}", name=str(row.after["holder_name"]),
+        phone=str(row.after.get("holder_phone") or ""), category=old.category,
+        address=old.address, latitude=old.latitude, longitude=old.longitude,
+        grid_id=old.grid_id, transformer_area_id=old.transformer_area_id,
+        created_at=now, updated_at=now,
+    )  # fmt: skip
+    session.add(new)
+    await session.flush()
+    await session.execute(
+        update(Account).where(Account.id == account.id).values(customer_id=new.id)
+        .execution_options(synchronize_session=False)
+    )  # fmt: skip
+    await session.execute(
+        update(Meter).where(Meter.account_id == account.id).values(customer_id=new.id)
+        .execution_options(synchronize_session=False)
+    )  # fmt: skip
+    after = {**row.after, "customer_id": new.id, "customer_number": new.number,
+             "settled_fen": refunded, "carried_fen": balance - refunded}  # fmt: skip
+    await session.execute(
+        update(AccountChange).where(AccountChange.id == row.id).values(after=after)
+        .execution_options(synchronize_session=False)
+    )  # fmt: skip

@@ -1,4 +1,4 @@
-"""The customer's lifecycle after energisation: the account change log (改类, 销户) and the
+"""The customer's lifecycle after energisation: the account change log (改类, 销户, 过户) and the
 closing of an account.
 
 Revision ID: 0024_account_changes
@@ -24,7 +24,7 @@ def upgrade() -> None:
         'account_changes',
         sa.Column('id', sa.Integer(), nullable=False),
         sa.Column('account_id', sa.Integer(), nullable=False),
-        sa.Column('kind', sa.Enum('category', 'closure', name='changekind', native_enum=False, length=16), nullable=False),
+        sa.Column('kind', sa.Enum('category', 'closure', 'ownership', name='changekind', native_enum=False, length=16), nullable=False),
         sa.Column('status', sa.Enum('requested', 'applied', 'rejected', name='changestatus', native_enum=False, length=16), nullable=False),
         sa.Column('effective_from', sa.Date(), nullable=False),
         sa.Column('before', sa.JSON(), nullable=False),

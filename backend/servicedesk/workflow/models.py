@@ -18,6 +18,7 @@ class OrderKind(enum.StrEnum):
     APPOINTMENT = "appointment"  # 预约服务
     CATEGORY_CHANGE = "category_change"  # 改类 (backend/expansion/changes)
     CLOSURE = "closure"  # 销户 (backend/expansion/changes)
+    OWNERSHIP = "ownership"  # 过户 (backend/expansion/changes)
 
 
 class OrderChannel(enum.StrEnum):

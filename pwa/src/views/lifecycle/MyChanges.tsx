@@ -1,5 +1,6 @@
-// The customer's account changes: ask for a change of category (改类) or a closure (销户) of
-// their account, and follow each until an operator has approved or rejected it.
+// The customer's account changes: ask for a change of category (改类), a transfer to a new
+// holder (过户) or a closure (销户) of their account, and follow each until an operator has
+// approved or rejected it.
 import { useMemo, useState } from 'preact/hooks';
 import { label, t } from '../../i18n';
 import { errorText, Show, useAsync } from '../common';
@@ -112,6 +113,62 @@ function ClosureForm({ account, others, done }: { account: Account; others: Acco
   );
 }
 
+function OwnershipForm({ account, done }: { account: Account; done: () => void }) {
+  const key = useMemo(changeKey, []);
+  const [name, setName] = useState('');
+  const [phone, setPhone] = useState('');
+  const [day, setDay] = useState(today());
+  const [refund, setRefund] = useState(false);
+  const [error, setError] = useState('');
+  const [busy, setBusy] = useState(false);
+  async function submit(e: Event) {
+    e.preventDefault();
+    if (!name.trim()) return setError(t('change.ownership.name'));
+    setBusy(true);
+    setError('');
+    try {
+      await requestChange({ kind: 'ownership', account_id: account.id, holder_name: name.trim(), holder_phone: phone.trim(), effective_from: day, settlement: refund ? 'refund' : 'carry' }, key);
+      done();
+    } catch (err) {
+      setError(errorText(err));
+    }
+    setBusy(false);
+  }
+  return (
+    <form class="card" onSubmit={submit} noValidate aria-labelledby="own-title" data-testid="ownership-form">
+      <h2 id="own-title">{t('change.ownership.title')}</h2>
+      <p class="muted">{t('change.ownership.explain')}</p>
+      <label>
+        {t('change.ownership.name')}
+        <input name="holder_name" maxLength={100} value={name} onInput={(e) => setName(e.currentTarget.value)} />
+      </label>
+      <label>
+        {t('change.ownership.phone')}
+        <input name="holder_phone" type="tel" maxLength={32} value={phone} onInput={(e) => setPhone(e.currentTarget.value)} />
+      </label>
+      <label>
+        {t('change.effective_from')}
+        <input name="effective_from" type="date" value={day} max={today()} onInput={(e) => setDay(e.currentTarget.value)} />
+      </label>
+      <label>
+        {t('change.closure.credit')}
+        <select name="ownership_settlement" value={refund ? 'refund' : 'carry'} onChange={(e) => setRefund(e.currentTarget.value === 'refund')}>
+          <option value="carry">{label('change.settlement', 'carry')}</option>
+          <option value="refund">{label('change.settlement', 'refund')}</option>
+        </select>
+      </label>
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+      <button class="primary" type="submit" disabled={busy} data-testid="request-ownership">
+        {t('change.ownership.send')}
+      </button>
+    </form>
+  );
+}
+
 export function MyChanges({ account, accounts, category }: { account: Account; accounts: Account[]; category: string }) {
   const [tick, setTick] = useState(0);
   const state = useAsync(() => changes(`?account_id=${account.id}`), [account.id, tick], 30_000);
@@ -139,6 +196,7 @@ export function MyChanges({ account, accounts, category }: { account: Account; a
       {!closed && (
         <>
           <CategoryForm account={account} current={category} done={() => setTick(tick + 1)} key={`c${tick}`} />
+          <OwnershipForm account={account} done={() => setTick(tick + 1)} key={`o${tick}`} />
           <ClosureForm account={account} others={others} done={() => setTick(tick + 1)} key={`z${tick}`} />
         </>
       )}

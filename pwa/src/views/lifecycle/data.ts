@@ -3,7 +3,7 @@
 import { get, newId, post } from '../../lib/api';
 import type { Params } from '../../i18n';
 
-export type ChangeKind = 'category' | 'closure';
+export type ChangeKind = 'category' | 'closure' | 'ownership';
 export type ChangeStatus = 'requested' | 'applied' | 'rejected';
 
 export const CATEGORIES = ['residential', 'non_residential_lighting', 'general_industry', 'large_industry', 'agricultural', 'commercial'];
@@ -26,7 +26,8 @@ export interface Change {
 
 export type ChangeBody =
   | { kind: 'category'; account_id: number; category: string; effective_from: string; note?: string }
-  | { kind: 'closure'; account_id: number; settlement: 'refund' | 'transfer'; transfer_to_account_id?: number; note?: string };
+  | { kind: 'closure'; account_id: number; settlement: 'refund' | 'transfer'; transfer_to_account_id?: number; note?: string }
+  | { kind: 'ownership'; account_id: number; holder_name: string; holder_phone: string; effective_from: string; settlement: 'carry' | 'refund'; note?: string };
 
 /** One key per form: a double tap or a retry is the same change. */
 export const changeKey = () => `chg-${newId()}`;

@@ -17,6 +17,11 @@ export function ChangeSummary({ c }: { c: Change }) {
           {label('category', String(c.before.category ?? ''))} → {label('category', String(after.category ?? ''))}
         </div>
       )}
+      {c.kind === 'ownership' && (
+        <div>
+          {t('change.holder', { from: String(c.before.holder_name ?? ''), to: String(after.holder_name ?? '') })} · {label('change.settlement', String(after.settlement ?? 'carry'))}
+        </div>
+      )}
       {c.kind === 'closure' && (
         <div>
           {label('change.settlement', String(after.settlement ?? 'refund'))}
