@@ -34,6 +34,7 @@ def route_handlers() -> list[Any]:
     from backend.auth.routes import AuthController, SessionController
     from backend.commands.routes import CommandBatchController, CommandController
     from backend.expansion.routes import ExpansionController
+    from backend.expansion.changes.routes import LifecycleController
     from backend.field.books.routes import FieldBookController
     from backend.field.grids.routes import GridController, OrgUnitController
     from backend.field.readings.routes import FieldReadingController
@@ -92,6 +93,7 @@ def route_handlers() -> list[Any]:
         KeyAccountController,
         SurveyController,
         AreaController,
+        LifecycleController,
         pwa_handler(),  # last: the SPA fallback for every path that is not the API
     ]
 

@@ -25,6 +25,7 @@ from backend.auth.schemas import UserCreate
 from backend.auth.service import create_user
 from backend.db import create_engine, session_factory
 from backend.expansion.demo import seed_applications
+from backend.expansion.changes.demo import seed_changes
 from backend.field.grids.models import Grid, OrgLevel, OrgUnit, TransformerArea
 from backend.keyaccounts.demo import seed_portfolio
 from backend.metering.models import Agent, Meter, MeterStatus
@@ -266,6 +267,13 @@ async def seed(settings: Settings, fleet: DemoFleet) -> list[str]:
         await seed_applications(
             factory, working_time(settings.prepaid_holiday_calendar, settings.timezone),
             settings.timezone, [m.meter_id for m in fleet.spare], "TA-0101", settings.data_path,
+        )  # fmt: skip
+        # account changes after energisation, waiting, applied and rejected (docs/lifecycle.md)
+        await seed_changes(
+            factory, working_time(settings.prepaid_holiday_calendar, settings.timezone),
+            ZoneInfo(settings.timezone), customer=fleet.dlt645[0].customer_number,
+            customer2=fleet.dlt645[1].customer_number, applied=fleet.manual[-2].customer_number,
+            rejected=fleet.manual[-3].customer_number, bill=settings.prepaid_billing,
         )  # fmt: skip
         # key accounts named to the demo's customer manager (docs/key-accounts.md)
         await seed_portfolio(

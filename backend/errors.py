@@ -170,6 +170,17 @@ class ErrorCode(TextCode):
     ORDER_LINKED_TO_OUTAGE = "error.order_linked_to_outage"  # {order, outage}
     ORDER_HAS_NO_CUSTOMER = "error.order_has_no_customer"  # {order}: a field task needs one
     ORDER_HAS_NO_METER = "error.order_has_no_meter"  # {order}: a meter command needs one
+    # the customer's lifecycle after energisation (backend/expansion/changes)
+    CHANGE_NOT_FOUND = "error.change_not_found"  # {change}
+    CHANGE_KEY_REUSED = "error.change_key_reused"  # an Idempotency-Key used for another change
+    CHANGE_PENDING = "error.change_pending"  # {change, kind}: one open change of a kind at once
+    CHANGE_DECIDED = "error.change_decided"  # {change, status}: approved or rejected already
+    CHANGE_NO_EFFECT = "error.change_no_effect"  # {category}: the account is that already
+    CHANGE_IN_FUTURE = "error.change_in_future"  # {day}: effective later than today
+    CHANGE_BEFORE_LAST = "error.change_before_last"  # {day}: not after the last change
+    CATEGORY_SHARED = "error.category_shared"  # {customer}: the customer has other accounts
+    ACCOUNT_CLOSED = "error.account_closed"  # {account}: 销户 done; nothing more is accepted
+    ACCOUNT_IN_ARREARS = "error.account_in_arrears"  # {account, balance_fen}: pay first
     # the operators' knowledge base (backend/servicedesk/kb)
     KB_ARTICLE_NOT_FOUND = "error.kb_article_not_found"  # {article}
     KB_ARTICLE_CHANGED = "error.kb_article_changed"  # {article, version}: saved by another

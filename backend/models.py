@@ -6,6 +6,7 @@ from backend.auth import models as _auth  # noqa: F401
 from backend.commands import models as _commands  # noqa: F401
 from backend.db import Base
 from backend.expansion import models as _expansion  # noqa: F401
+from backend.expansion.changes import models as _changes  # noqa: F401
 from backend.field.books import models as _books  # noqa: F401
 from backend.field.grids import models as _grids  # noqa: F401
 from backend.field.readings import models as _field_readings  # noqa: F401

@@ -77,3 +77,5 @@ class Account(Base):
     # start of this account's tariff cycle (阶梯 counters restart here each year or month)
     cycle_start: Mapped[date | None] = mapped_column(Date)
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # 销户: closed by a closure change (backend/expansion/changes); takes no money after
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

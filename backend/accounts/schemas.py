@@ -41,6 +41,7 @@ class AccountOut(msgspec.Struct):
     credit_limit_fen: int
     cycle_start: date | None
     opened_at: datetime
+    closed_at: datetime | None = None  # 销户
 
 
 class MeterRef(msgspec.Struct):

@@ -9,8 +9,8 @@ from backend.accounts.models import Account, Customer, CustomerCategory, Languag
 from backend.accounts.schemas import AccountOut, CustomerDetail, CustomerOut, MeterRef
 from backend.auth.guards import Caller
 from backend.auth.scope import account_scope, customer_scope, meter_scope
+from backend.errors import Conflict, NotFound
 from backend.errors import ErrorCode as E
-from backend.errors import NotFound
 from backend.metering.models import Meter
 from backend.paging import fetch_page
 
@@ -28,7 +28,7 @@ def account_out(a: Account) -> AccountOut:
     return AccountOut(
         id=a.id, number=a.number, customer_id=a.customer_id, kind=a.kind,
         balance_fen=a.balance_fen, credit_limit_fen=a.credit_limit_fen,
-        cycle_start=a.cycle_start, opened_at=a.opened_at,
+        cycle_start=a.cycle_start, opened_at=a.opened_at, closed_at=a.closed_at,
     )  # fmt: skip
 
 
@@ -113,6 +113,12 @@ async def get_account(session: AsyncSession, caller: Caller, account_id: int) ->
     if a is None:
         raise NotFound(E.ACCOUNT_NOT_FOUND, f"account {account_id} not found", account=account_id)
     return a
+
+
+def refuse_if_closed(account: Account) -> None:
+    """A closed account (销户) takes no money: 409 ``account_closed``."""
+    if account.closed_at is not None:
+        raise Conflict(E.ACCOUNT_CLOSED, f"account {account.id} is closed", account=account.id)
 
 
 def meters_of_customer(customer_id: int) -> Select[int]:

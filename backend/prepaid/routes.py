@@ -111,6 +111,7 @@ class PrepaidAccountController(ApiController):
         by itself once the balance is back to zero or above."""
         body = strict_body(request, await request.body(), topups.TopUpIn)
         account = await service.get_account(db_session, caller, account_id)
+        service.refuse_if_closed(account)
         await db_session.commit()  # hand the connection back: the top-up uses its own
         if caller.role is Role.CUSTOMER:
             raise Forbidden(

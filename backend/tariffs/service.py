@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.accounts.models import Account, CustomerCategory
 from backend.errors import Conflict, ErrorCode, Invalid, NotFound, Unprocessable
+from backend.expansion.changes.history import category_moves
 from backend.metering.intervals import ACCEPTED_QUALITIES
 from backend.metering.models import Meter, Reading
 from backend.prepaid.models import Charge
@@ -112,13 +113,23 @@ async def account_schedule(
     """The tariffs an account is billed on: its category's default schedule, switched at each
     assignment's effective date (local midnight). None: no tariff at all for it."""
     rows = await assignments(session, account_id)
-    default = schedules.get(category)
-    if not rows:
+    # a category change (改类) switches to the new category's default schedule at its day;
+    # before the first one the account follows the category it had then
+    moves = await category_moves(session, account_id)
+    default = schedules.get(moves[0].before if moves else category)
+    if not rows and not moves:
         return default
     missing = sorted({r.schedule for r in rows} - set(schedules))
     if missing:
         raise TariffError(f"account {account_id}: tariff schedule {missing[0]!r} is not loaded")
-    return AccountSchedule(default, [(r.effective_from, schedules[r.schedule]) for r in rows])
+    by_day: dict[date, Schedule] = {}
+    for m in moves:
+        if m.after not in schedules:
+            raise TariffError(f"account {account_id}: no tariff for category {m.after.value}")
+        by_day[m.day] = schedules[m.after]
+    for r in rows:  # an assignment on the day of a category change is to the new category
+        by_day[r.effective_from] = schedules[r.schedule]
+    return AccountSchedule(default, sorted(by_day.items(), key=lambda kv: kv[0]))
 
 
 @dataclass(frozen=True)

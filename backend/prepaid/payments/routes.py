@@ -100,6 +100,7 @@ class PaymentOrderController(ApiController):
         fen (``"100"``, ``1e3``, ``100.0`` are refused, naming the field)."""
         body = strict(request, await request.body(), OrderIn)
         account = await accounts.get_account(db_session, caller, account_id)
+        accounts.refuse_if_closed(account)
         await db_session.commit()  # hand the connection back before the work
         try:
             order, replayed = await service.create_order(

@@ -16,6 +16,9 @@ class OrderKind(enum.StrEnum):
     TIP_OFF = "tip_off"  # 举报
     BUSINESS = "business"  # 业务办理
     APPOINTMENT = "appointment"  # 预约服务
+    CATEGORY_CHANGE = "category_change"  # 改类 (backend/expansion/changes)
+    CLOSURE = "closure"  # 销户 (backend/expansion/changes)
+    OWNERSHIP = "ownership"  # 过户 (backend/expansion/changes)
 
 
 class OrderChannel(enum.StrEnum):

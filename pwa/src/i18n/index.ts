@@ -38,7 +38,7 @@ export function label(prefix: string, value: string): string {
 /** A parameter of a server text as people read it: by its name's ending (backend/texts.py):
  * `…_fen` money, `…_wh` energy, `…_at` a UTC instant (epoch ms or ISO); a command's `state`
  * and `kind`, a payment `channel` and a relay state by their labels; anything else as it is. */
-const LABELLED: Record<string, string> = { state: 'cmd', kind: 'kind', channel: 'channel', readback: 'relay', expected: 'relay', node: 'order.node', next: 'order.node' };
+const LABELLED: Record<string, string> = { state: 'cmd', kind: 'kind', channel: 'channel', readback: 'relay', expected: 'relay', node: 'order.node', next: 'order.node', result: 'order.result' };
 
 function shown(name: string, value: unknown): string {
   if (value === null || value === undefined) return '';

@@ -8,6 +8,7 @@ import { BillView } from './Bill';
 import { TierCard } from './Tier';
 import { TopUp } from './TopUp';
 import { MyOrder, MyOrders, ReportOrder } from '../servicedesk/CustomerOrders';
+import { MyChanges } from '../lifecycle/MyChanges';
 
 const Usage = lazy(() => import('./Usage').then((m) => m.Usage));
 const MyManager = lazy(() => import('../keyaccounts/MyManager').then((m) => m.MyManager));
@@ -183,6 +184,7 @@ export function Customer() {
           ['/ledger', t('cust.tab.ledger')],
           ['/topup', t('cust.tab.topup')],
           ['/orders', t('cust.tab.orders')],
+          ['/changes', t('cust.tab.changes')],
           ['/manager', t('ka.tab.manager')],
           ['/survey', t('ka.tab.survey')],
           ['/apply', t('yk.tab.apply')],
@@ -220,6 +222,7 @@ export function Customer() {
                 <Route path="/orders" component={MyOrders} />
                 <Route path="/orders/new" component={ReportOrder} accountId={account.id} address={d.customer.address} />
                 <Route path="/orders/:id" component={MyOrder} />
+                <Route path="/changes" component={MyChanges} account={account} accounts={d.accounts} category={d.customer.category} />
                 <Route path="/manager" component={MyManager} />
                 <Route path="/survey" component={Survey} />
               </Router>

@@ -13,10 +13,11 @@ export interface Account {
   balance_fen: number;
   credit_limit_fen: number;
   cycle_start: string | null;
+  closed_at?: string | null; // 销户
 }
 
 export interface CustomerDetail {
-  customer: { id: number; number: string; name: string; address: string; transformer_area_id: number | null };
+  customer: { id: number; number: string; name: string; address: string; transformer_area_id: number | null; category: string };
   accounts: Account[];
   meters: { id: number; meter_id: string; status: string; account_id: number | null }[];
 }
@@ -142,7 +143,8 @@ export async function loadDetail(): Promise<CustomerDetail> {
 
 /** The account the screens show: the first prepaid one, else the first. */
 export function mainAccount(d: CustomerDetail): Account | undefined {
-  return d.accounts.find((a) => a.kind === 'prepaid') ?? d.accounts[0];
+  const open = d.accounts.filter((a) => !a.closed_at); // a closed account (销户) only when no other
+  return open.find((a) => a.kind === 'prepaid') ?? open[0] ?? d.accounts[0];
 }
 
 export const balance = (accountId: number) => get<Balance>(`/accounts/${accountId}/balance`);

@@ -14,6 +14,7 @@ import { Quarantine } from './Quarantine';
 import { Areas } from './Areas';
 import { KnowledgeBase } from '../servicedesk/Answers';
 import { IndicatorsView, Intake, OrderView, Overdue, Queue } from '../servicedesk/Desk';
+import { ChangeQueue } from '../lifecycle/ChangeQueue';
 
 const Portfolio = lazy(() => import('../keyaccounts/Portfolio').then((m) => m.Portfolio));
 const Customer360 = lazy(() => import('../keyaccounts/Customer360').then((m) => m.Customer360));
@@ -40,6 +41,7 @@ export function Operator() {
                 ['/orders', t('op.tab.orders')],
                 ['', t('op.tab.disconnect')],
               ]) as [string, string][]),
+          ['/changes', t('op.tab.changes')],
           ['/arrears', t('op.tab.arrears')],
           ['/commands', t('op.tab.commands')],
           ['/meters', t('op.tab.offline')],
@@ -57,6 +59,7 @@ export function Operator() {
       <Router>
         <Route path="/" component={supervising ? Overdue : Disconnect} />
         <Route path="/disconnect" component={Disconnect} />
+        <Route path="/changes" component={ChangeQueue} />
         <Route path="/arrears" component={Arrears} />
         <Route path="/commands" component={Commands} />
         <Route path="/commands/:id" component={CommandView} />

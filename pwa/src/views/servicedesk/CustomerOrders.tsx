@@ -160,7 +160,7 @@ export function MyOrder() {
               </p>
               {o.status === 'closed' && (
                 <p data-testid="result">
-                  {t('desk.result')}: {o.result}
+                  {t('desk.result')}: {label('order.result', o.result)}
                 </p>
               )}
               {o.rated_at !== null && (

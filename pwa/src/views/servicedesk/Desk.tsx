@@ -350,7 +350,7 @@ export function OrderView() {
                 {o.status === 'closed' && (
                   <>
                     <dt>{t('desk.result')}</dt>
-                    <dd data-testid="result">{o.result}</dd>
+                    <dd data-testid="result">{label('order.result', o.result)}</dd>
                     <dt>{t('order.satisfaction')}</dt>
                     <dd data-testid="satisfaction">{o.satisfaction === null ? '—' : '★'.repeat(o.satisfaction)}</dd>
                   </>

@@ -1,0 +1,1 @@
+"""Changes to an account after energisation: category, closure, each a work order."""

@@ -1,0 +1,84 @@
+"""One Struct per operation on an account change. Requests are a tagged union on ``kind``:
+each kind carries only what it needs, and an unknown field is a 400 naming it."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta
+
+from backend.accounts.models import CustomerCategory
+from backend.expansion.changes.models import ChangeKind, ChangeStatus, Settlement
+from backend.field.readings.schemas import NO_NUL, RowId
+from backend.texts import Param
+
+Note = Annotated[str, Meta(max_length=500, pattern=NO_NUL)]
+
+
+class CategoryChangeIn(
+    msgspec.Struct, forbid_unknown_fields=True, kw_only=True, tag_field="kind", tag="category"
+):
+    """改类: the account is billed as ``category`` from ``effective_from`` (local midnight)."""
+
+    account_id: RowId
+    category: CustomerCategory
+    effective_from: date
+    note: Note = ""
+
+
+class ClosureIn(
+    msgspec.Struct, forbid_unknown_fields=True, kw_only=True, tag_field="kind", tag="closure"
+):
+    """销户: final bill, the credit refunded or moved to another account of the customer."""
+
+    account_id: RowId
+    settlement: Settlement = Settlement.REFUND
+    transfer_to_account_id: RowId | None = None
+    note: Note = ""
+
+
+class OwnershipIn(
+    msgspec.Struct, forbid_unknown_fields=True, kw_only=True, tag_field="kind", tag="ownership"
+):
+    """过户: the account (and its meter) passes to a new holder from ``effective_from``; the
+    old holder's credit stays with the account (carry) or is refunded to them (refund)."""
+
+    account_id: RowId
+    holder_name: Annotated[str, Meta(min_length=1, max_length=100, pattern=NO_NUL)]
+    holder_phone: Annotated[str, Meta(max_length=32, pattern=r"^[0-9+\- ]*$")] = ""
+    effective_from: date
+    settlement: Literal["carry", "refund"] = "carry"
+    note: Note = ""
+
+
+ChangeIn = CategoryChangeIn | ClosureIn | OwnershipIn
+
+
+class ChangeReject(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    reason: Annotated[str, Meta(min_length=1, max_length=500, pattern=NO_NUL)]
+
+
+class Change(msgspec.Struct, kw_only=True):
+    id: int
+    account_id: int
+    account_number: str
+    kind: ChangeKind
+    status: ChangeStatus
+    effective_from: date
+    before: dict[str, Param]
+    after: dict[str, Param]
+    note: str
+    order_id: int
+    requested_at: int  # UTC epoch ms
+    decided_at: int | None
+    reason: str  # a rejection's, as the operator wrote it
+
+
+class ChangePage(msgspec.Struct, kw_only=True):
+    items: list[Change]
+    total: int
+
+
+StatusFilter = Literal["requested", "applied", "rejected"]
