@@ -33,8 +33,8 @@ def route_handlers() -> list[Any]:
     from backend.areas.routes import AreaController
     from backend.auth.routes import AuthController, SessionController
     from backend.commands.routes import CommandBatchController, CommandController
-    from backend.expansion.routes import ExpansionController
     from backend.expansion.changes.routes import LifecycleController
+    from backend.expansion.routes import ExpansionController
     from backend.field.books.routes import FieldBookController
     from backend.field.grids.routes import GridController, OrgUnitController
     from backend.field.readings.routes import FieldReadingController

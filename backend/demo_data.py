@@ -24,8 +24,8 @@ from backend.auth.models import Role, User
 from backend.auth.schemas import UserCreate
 from backend.auth.service import create_user
 from backend.db import create_engine, session_factory
-from backend.expansion.demo import seed_applications
 from backend.expansion.changes.demo import seed_changes
+from backend.expansion.demo import seed_applications
 from backend.field.grids.models import Grid, OrgLevel, OrgUnit, TransformerArea
 from backend.keyaccounts.demo import seed_portfolio
 from backend.metering.models import Agent, Meter, MeterStatus
