@@ -133,6 +133,8 @@ class PrepaidAccountController(ApiController):
             raise Unprocessable(E.IDEMPOTENCY_KEY_REUSED, str(exc)) from None
         except topups.KeyInProgress as exc:
             raise Conflict(E.PAYMENT_IN_PROGRESS, str(exc)) from None
+        except topups.AccountClosed as exc:
+            raise Conflict(E.ACCOUNT_CLOSED, str(exc), account=account_id) from None
         if await prepaid.restore_after_payment(state.sessions, state.settings, raw):
             wake_dispatcher(state)
         return Response(

@@ -24,7 +24,7 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import msgspec
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -76,6 +76,10 @@ class KeyReused(ValueError):
 
 class KeyInProgress(RuntimeError):
     """409: the first request with this key is still running."""
+
+
+class AccountClosed(RuntimeError):
+    """409: the account was closed (销户) while the top-up waited for its lock."""
 
 
 def request_hash(account_id: int, body: TopUpIn) -> str:
@@ -156,7 +160,13 @@ async def _top_up(
     async with sessions() as s:
         row = await s.get(TopUp, row_id)
         assert row is not None
-        await ledger.lock_account(s, account.id)
+        locked = await ledger.lock_account(s, account.id)
+        await s.refresh(locked, ["closed_at"])
+        if locked.closed_at is not None:  # closed after the route looked: no money in
+            await s.rollback()
+            await s.execute(delete(TopUp).where(TopUp.id == row_id))  # the key is free again
+            await s.commit()
+            raise AccountClosed(f"account {account.id} is closed")
         entry = await ledger.post(
             s, account.id, EntryKind.TOP_UP, body.amount_fen, actor=actor,
             memo=f"{body.channel.value} top-up, receipt for key {key}",

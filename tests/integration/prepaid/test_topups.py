@@ -123,3 +123,21 @@ async def test_purging_forgets_old_keys_but_keeps_the_payment(engine) -> None:
         assert (row.idempotency_key, row.status, row.amount_fen) == (
             None, TopUpStatus.COMPLETED, 500,
         )  # fmt: skip
+
+
+async def test_a_top_up_that_waited_while_the_account_was_closed_posts_nothing(engine) -> None:
+    sessions, account = await setup(engine)  # the account as the route saw it: open
+    async with sessions() as s:
+        held = await s.get(Account, account.id)
+        assert held is not None
+        held.closed_at = utcnow()  # closed (销户) before the top-up took the account's lock
+        await s.commit()
+    body = topups.TopUpIn(amount_fen=5_000)
+    with pytest.raises(topups.AccountClosed):
+        await topups.top_up(sessions, account, KEY, body, actor="alice", tz=TZ)
+    assert await count_topups(sessions, account.id) == 0
+    async with sessions() as s:  # the key is not left held: nothing claims it
+        assert await s.scalar(select(func.count()).select_from(TopUp)) == 0
+        refreshed = await s.get(Account, account.id)
+        assert refreshed is not None
+        assert refreshed.balance_fen == 0
