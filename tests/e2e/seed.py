@@ -26,6 +26,7 @@ from backend.metering.models import Meter
 from backend.prepaid import ledger
 from backend.prepaid.models import EntryKind
 from tests.e2e.seed_bills import bills_customer
+from tests.e2e.seed_issued import issued_customer
 from tests.support.readings import commit_readings
 
 PASSWORD = "e2e-password-1"
@@ -230,6 +231,8 @@ async def seed(database_url: str) -> Seeded:
             users["cust-usage"] = "customer"
             await bills_customer(session, engine, PASSWORD)
             users["cust-bills"] = "customer"
+            await issued_customer(session, engine, PASSWORD)
+            users["cust-issued"] = "customer"
             key_accounts = await _key_accounts(session, engine)
             users.update({"insp-ka": "inspector", "cust-ka": "customer"})
         return Seeded(

@@ -12,6 +12,7 @@ import { CommandView, Commands } from './Commands';
 import { CollectionRate, OfflineMeters } from './Network';
 import { Quarantine } from './Quarantine';
 import { Areas } from './Areas';
+import { PostpaidArrears } from './PostpaidArrears';
 import { KnowledgeBase } from '../servicedesk/Answers';
 import { IndicatorsView, Intake, OrderView, Overdue, Queue } from '../servicedesk/Desk';
 
@@ -38,6 +39,7 @@ export function Operator() {
                 ['', t('op.tab.disconnect')],
               ]) as [string, string][]),
           ['/arrears', t('op.tab.arrears')],
+          ['/postpaid-arrears', t('op.tab.pp_arrears')],
           ['/commands', t('op.tab.commands')],
           ['/meters', t('op.tab.offline')],
           ['/rate', t('op.tab.rate')],
@@ -53,6 +55,7 @@ export function Operator() {
         <Route path="/" component={supervising ? Overdue : Disconnect} />
         <Route path="/disconnect" component={Disconnect} />
         <Route path="/arrears" component={Arrears} />
+        <Route path="/postpaid-arrears" component={PostpaidArrears} />
         <Route path="/commands" component={Commands} />
         <Route path="/commands/:id" component={CommandView} />
         <Route path="/meters" component={OfflineMeters} />
