@@ -14,7 +14,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from backend.accounts.models import Account
+from backend.accounts.models import Account, CustomerCategory
 from backend.app import create_app
 from backend.db import session_factory
 from backend.metering.consumption import on_readings_committed
@@ -180,7 +180,7 @@ async def test_a_payment_and_a_late_fee_posting_at_once_keep_the_ledger_whole(ap
         account = await s.get(Account, 2)
         assert account is not None
         assert account.balance_fen == await ledger.ledger_sum(s, 2)
-        assert await s.scalar(select(func.count()).select_from(LateFee)) <= 1
+        assert await _count(sessions, select(func.count()).select_from(LateFee)) <= 1
 
 
 async def _remind(sessions: async_sessionmaker[AsyncSession], today: date) -> int:
@@ -234,3 +234,48 @@ async def test_the_arrears_list_ages_unpaid_bills_within_the_callers_scope(api: 
     assert [g["accounts"] for g in body["by_grid"]] == [1]
     r = await api.client.get("/api/arrears", headers=await api.login("bob"))
     assert r.status_code == 403
+
+
+async def test_a_correction_after_issue_is_a_new_revision_and_the_issued_bill_stays(
+    api: Api,
+) -> None:
+    sessions = await _bob_uses_100_kwh_in_november(api)
+    await _issue(sessions)
+    meter, start = api.world.bob_meter, local_ms(2026, 11, 2, 11)
+    async with sessions() as s:  # a late reading: 50 kWh more in November
+        await add_readings(s, meter, [(start + 3_600_000, 1150 * KWH)])
+        await s.commit()
+    span = [(meter, "energy_import", start, start + 3_600_000)]
+    await on_readings_committed(sessions, span)
+    await billing.on_readings_committed(sessions, span, TZ)
+    async with sessions() as s, s.begin():
+        account = await s.get(Account, api.world.bob_account)
+        assert account is not None
+        row, created = await bills.revise(
+            s, account, CustomerCategory.COMMERCIAL, "2026-11", TZ, now=NOW
+        )
+        again, twice = await bills.revise(
+            s, account, CustomerCategory.COMMERCIAL, "2026-11", TZ, now=NOW
+        )
+    assert row is not None
+    assert created
+    assert not twice
+    assert (row.number, row.revision, row.total_fen) == ("A002-202611-1", 1, 9710)  # 97.095
+    assert again is not None
+    assert again.id == row.id
+    async with sessions() as s:
+        numbers = {b.number: b.total_fen for b in (await s.scalars(select(IssuedBill))).all()}
+        [current] = await bills.bill_states(s, api.world.bob_account)
+    assert numbers == {"A002-202611-0": 6473, "A002-202611-1": 9710}
+    assert current.bill.number == "A002-202611-1"
+    assert await _count(sessions, BILL_ENTRIES) == 2
+
+
+async def test_the_leader_round_issues_last_month_posts_fees_and_reminds_once(api: Api) -> None:
+    sessions = await _bob_uses_100_kwh_in_november(api)
+    now = datetime(2026, 12, 20, 12, tzinfo=TZ)
+    kwargs = {"due_day": 15, "overdue_days": 7, "channels": [NoticeChannel.SMS]}
+    first = await bills.run_day(sessions, now, TZ, **kwargs)  # type: ignore[arg-type]
+    again = await bills.run_day(sessions, now, TZ, **kwargs)  # type: ignore[arg-type]
+    assert (first.issued, first.late_fee_fen, first.reminders) == (1, 65, 1)  # due today+5
+    assert (again.issued, again.late_fee_fen, again.reminders) == (0, 0, 0)
