@@ -90,8 +90,10 @@ class IssuedBillController(ApiController):
         for st in await service.bill_states(db_session, row.account_id):
             if st.bill.id == row.id:
                 return _out(st)
-        # an earlier revision: shown as issued, its payment state is its successor's
-        return _out(service.BillState(row, 0, 0, None))
+        # an earlier revision: shown as issued; what is owed is owed on the latest revision
+        out = _out(service.BillState(row, 0, 0, None))
+        out.owed_fen, out.superseded = 0, True
+        return out
 
     @get("/arrears", guards=[requires_role(*STAFF)], summary="Postpaid arrears with ageing")
     async def arrears(

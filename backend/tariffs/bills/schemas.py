@@ -25,6 +25,7 @@ class IssuedBillOut(msgspec.Struct):
     owed_fen: int  # total - paid
     paid: bool
     late_fee_fen: int  # 违约金 posted for this bill so far
+    superseded: bool = False  # a later revision of the month replaced it (owed there)
 
 
 class IssuedBillsOut(msgspec.Struct):

@@ -231,9 +231,17 @@ async def test_the_arrears_list_ages_unpaid_bills_within_the_callers_scope(api: 
         "late_fee_fen": fee, "total_fen": 6473 + fee,
     }  # fmt: skip
     assert body["ageing"]["total_fen"] == 6473 + fee
-    assert [g["accounts"] for g in body["by_grid"]] == [1]
+    assert [(g["id"], g["accounts"]) for g in body["by_grid"]] == [(api.world.grid2, 1)]
+    assert [g["id"] for g in body["by_area"]] == [api.world.area2]
     r = await api.client.get("/api/arrears", headers=await api.login("bob"))
     assert r.status_code == 403
+    # Bob is in grid 2: its inspector sees him, grid 1's inspector does not
+    r = await api.client.get("/api/arrears", headers=await api.login("insp2"))
+    assert r.json()["total"] == 1
+    r = await api.client.get("/api/arrears", headers=await api.login("insp1"))
+    assert (r.json()["total"], r.json()["ageing"]["total_fen"]) == (0, 0)
+    r = await api.client.get("/api/arrears?limit=0", headers=await api.login("op"))
+    assert r.status_code == 400
 
 
 async def test_a_correction_after_issue_is_a_new_revision_and_the_issued_bill_stays(
@@ -264,10 +272,21 @@ async def test_a_correction_after_issue_is_a_new_revision_and_the_issued_bill_st
     assert again is not None
     assert again.id == row.id
     async with sessions() as s:
-        numbers = {b.number: b.total_fen for b in (await s.scalars(select(IssuedBill))).all()}
+        rows = (await s.scalars(select(IssuedBill))).all()
+        numbers = {b.number: b.total_fen for b in rows}
+        ids = {b.number: b.id for b in rows}
         [current] = await bills.bill_states(s, api.world.bob_account)
     assert numbers == {"A002-202611-0": 6473, "A002-202611-1": 9710}
     assert current.bill.number == "A002-202611-1"
+    bob = await api.login("bob")
+    r = await api.client.get(f"/api/accounts/{api.world.bob_account}/issued-bills", headers=bob)
+    [latest] = r.json()["items"]
+    assert (latest["number"], latest["owed_fen"], latest["superseded"]) == (
+        "A002-202611-1", 9710, False,
+    )  # fmt: skip
+    first_id = next(i for n, i in ids.items() if n == "A002-202611-0")
+    r = await api.client.get(f"/api/issued-bills/{first_id}", headers=bob)
+    assert (r.json()["total_fen"], r.json()["owed_fen"], r.json()["superseded"]) == (6473, 0, True)
     assert await _count(sessions, BILL_ENTRIES) == 2
 
 

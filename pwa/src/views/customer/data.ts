@@ -181,6 +181,7 @@ export interface IssuedBill {
   owed_fen: number;
   paid: boolean;
   late_fee_fen: number;
+  superseded: boolean;
 }
 export const issuedBills = (accountId: number) =>
   get<{ items: IssuedBill[]; owed_fen: number; late_fee_fen: number }>(`/accounts/${accountId}/issued-bills`);
