@@ -21,6 +21,7 @@ from backend.prepaid import billing
 from backend.prepaid.engine import channels
 from backend.settings import Settings
 from backend.tariffs.bills import service as bills
+from protocols.contract import Quality, Quantity
 
 CUSTOMER = "DEMO-ARREARS"
 METER = "M-DEMO-ARREARS"
@@ -63,11 +64,11 @@ async def seed_bills(
     value, rows = 0, []
     for i, (ts, kwh) in enumerate(points):
         value = value + kwh * 1000 if i % 2 else value
-        rows.append({"meter_pk": meter_pk, "quantity": "energy_import", "ts": ts, "value": value,
-                     "quality": "good", "source": "ami", "received_at": ts})  # fmt: skip
+        row = dict(meter_pk=meter_pk, quantity=Quantity.ENERGY_IMPORT, ts=ts, value=value)
+        rows.append({**row, "quality": Quality.GOOD, "source": "ami", "received_at": ts})
     async with engine.begin() as conn:
         await conn.execute(insert(Reading), rows)
-    span = [(meter_pk, "energy_import", points[0][0], points[-1][0])]
+    span = [(meter_pk, Quantity.ENERGY_IMPORT.value, points[0][0], points[-1][0])]
     await on_readings_committed(sessions, span)
     await billing.on_readings_committed(sessions, span, tz)
     for back in (3, 2, 1):
