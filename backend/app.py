@@ -57,6 +57,7 @@ def route_handlers() -> list[Any]:
     from backend.servicedesk.routes import ServiceDeskController
     from backend.servicedesk.workflow.routes import WorkflowController
     from backend.system.pwa import pwa_handler
+    from backend.tariffs.bills.routes import IssuedBillController
     from backend.tariffs.routes import TariffAccountController, TariffController
 
     return [
@@ -84,6 +85,7 @@ def route_handlers() -> list[Any]:
         ServiceDeskController,
         TariffController,
         TariffAccountController,
+        IssuedBillController,
         WorkOrderController,
         ExpansionController,
         WorkflowController,

@@ -38,8 +38,10 @@ from backend.servicedesk.orders.demo import seed_orders
 from backend.servicedesk.workflow.service import working_time
 from backend.settings import Settings
 from backend.tariffs import service as tariffs
+from backend.tariffs.bills.demo import seed_bills
 from backend.tariffs.loader import DEFAULT_FILE, load_file
 from backend.tariffs.service import store_tariffs
+from backend.types import utcnow
 
 KEY_ACCOUNT_TARIFFS = DEFAULT_FILE.parent / "examples" / "large_industry_two_part_2026.toml"
 KEY_ACCOUNT_SCHEDULE = "large-industry-two-part"
@@ -255,6 +257,7 @@ async def seed(settings: Settings, fleet: DemoFleet) -> list[str]:
         factory = session_factory(engine)
         await _key_account_tariff(factory, fleet, settings)
         await _opening_credit(factory, settings)
+        await seed_bills(engine, settings, GRID_CODE, utcnow())  # issued bills, one overdue
         lines = await _seed_users(factory, fleet, settings.data_path)
         # 95598 work orders: open, overdue and closed ones, and the indicators they make
         await seed_orders(

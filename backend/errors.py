@@ -51,6 +51,7 @@ class ErrorCode(TextCode):
     METER_NOT_FOUND = "error.meter_not_found"
     CUSTOMER_NOT_FOUND = "error.customer_not_found"
     ACCOUNT_NOT_FOUND = "error.account_not_found"
+    BILL_NOT_FOUND = "error.bill_not_found"
     READING_NOT_FOUND = "error.reading_not_found"
     CORRECTION_NOT_FOUND = "error.correction_not_found"
     FLAG_NOT_FOUND = "error.flag_not_found"

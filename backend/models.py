@@ -21,5 +21,6 @@ from backend.servicedesk.kb import models as _kb  # noqa: F401
 from backend.servicedesk.orders import models as _orders  # noqa: F401
 from backend.system import models as _system  # noqa: F401
 from backend.tariffs import models as _tariffs  # noqa: F401
+from backend.tariffs.bills import models as _bills  # noqa: F401
 
 metadata = Base.metadata

@@ -70,6 +70,9 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     idempotency_purge_hours: int = 24  # how often expired keys are purged; 0: never here
     prepaid_billing: bool = True  # bill readings as ingestion commits them (in this process)
     prepaid_notify_seconds: int = 10  # notice delivery period; 0: no delivery from here
+    postpaid_due_day: int = 15  # a postpaid month's bill is due on this day of the next month
+    postpaid_overdue_reminder_days: int = 7  # the overdue reminder, days after the due date
+    postpaid_bills_seconds: int = 3600  # issue / late fee / reminder round period; 0: off here
     command_dispatch: bool | None = None  # run the command channel here; unset: as `ingest`
     # online payments (docs/prepaid.md "Payments"): none, simulated, or live (WeChat, Alipay)
     payments_provider: str = "none"

@@ -28,13 +28,14 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from litestar import Litestar
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.commands.dispatch import Dispatcher
 from backend.metering.derived import DerivedData
-from backend.prepaid import billing, channels, sweep, topups
+from backend.prepaid import billing, channels, engine, sweep, topups
 from backend.prepaid import notices as notifications
 from backend.settings import Settings
 from backend.system.leader import Leader
@@ -101,6 +102,23 @@ async def _deliver(
     return n
 
 
+async def _postpaid(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, clock: Clock
+) -> None:
+    from backend.tariffs.bills import service as bills
+
+    result = await bills.run_day(
+        sessions, clock(), ZoneInfo(settings.timezone), due_day=settings.postpaid_due_day,
+        overdue_days=settings.postpaid_overdue_reminder_days,
+        channels=engine.channels(settings),
+    )  # fmt: skip
+    if result.issued or result.late_fee_fen or result.reminders:
+        log.info(
+            "postpaid: %d bills issued, %d fen late fees, %d reminders",
+            result.issued, result.late_fee_fen, result.reminders,
+        )  # fmt: skip
+
+
 def _loops(
     app: Litestar, dispatcher: Dispatcher | None, clock: Clock, leader: Leader
 ) -> dict[str, Loop]:
@@ -138,6 +156,11 @@ def _loops(
         loops["prepaid-sweep"] = Loop(
             "prepaid-sweep", settings.prepaid_sweep_seconds, sweep_round, leader
         )
+    if settings.postpaid_bills_seconds > 0:
+        loops["postpaid-bills"] = Loop(
+            "postpaid-bills", settings.postpaid_bills_seconds,
+            lambda: _postpaid(sessions, settings, clock), leader,
+        )  # fmt: skip
     if settings.idempotency_purge_hours > 0:
         loops["idempotency-purge"] = Loop(
             "idempotency-purge", settings.idempotency_purge_hours * 3600, purge_round, leader

@@ -36,6 +36,8 @@ class EntryKind(enum.StrEnum):
     ADJUSTMENT = "adjustment"  # 调账: either sign, with a memo and an actor
     REFUND = "refund"  # 退费: money out to the customer
     REVERSAL = "reversal"  # 冲正: exactly negates one earlier entry
+    BILL_ISSUED = "bill_issued"  # 出账: a postpaid bill issued (0 fen: the charges debited it)
+    LATE_FEE = "late_fee"  # 违约金: money out, per overdue bill and day
 
 
 class LedgerEntry(Base):
@@ -153,6 +155,9 @@ class NoticeKind(enum.StrEnum):
     DISCONNECT_WARNING = "disconnect_warning"  # 停电预告, with the earliest disconnect time
     DISCONNECTED = "disconnected"  # 已停电
     RESTORED = "restored"  # 已复电
+    BILL_DUE_SOON = "bill_due_soon"  # 催费: a postpaid bill due in 3 days (episode = -bill id)
+    BILL_DUE = "bill_due"  # 催费: due today
+    BILL_OVERDUE = "bill_overdue"  # 催费: N days overdue
 
 
 class NoticeChannel(enum.StrEnum):

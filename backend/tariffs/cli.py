@@ -1,11 +1,12 @@
 """``meterline tariffs``: ``load FILE.toml`` stores tariffs from a file, ``list`` shows the
-tariffs in force, ``assign ACCOUNT SCHEDULE FROM`` bills an account on another schedule
-(see docs/tariffs.md)."""
+tariffs in force, ``assign ACCOUNT SCHEDULE FROM`` bills an account on another schedule,
+``issue YYYY-MM`` issues a month's postpaid bills (see docs/tariffs.md)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import sys
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -120,6 +121,36 @@ def _assign(args: argparse.Namespace) -> int:
     return 0
 
 
+def _month(text: str) -> str:
+    if not re.fullmatch(r"(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])", text):
+        raise argparse.ArgumentTypeError(f"not a month YYYY-MM: {text!r}")
+    return text
+
+
+def _issue(args: argparse.Namespace) -> int:
+    from backend.db import create_engine, session_factory
+    from backend.tariffs.bills.service import issue_all
+    from backend.types import utcnow
+
+    settings = settings_from(args)
+    tz = ZoneInfo(settings.timezone)
+
+    async def go() -> tuple[int, int]:
+        engine = create_engine(settings.database_url)
+        try:
+            r = await issue_all(
+                session_factory(engine), args.month, tz, due_day=settings.postpaid_due_day,
+                now=utcnow(),
+            )  # fmt: skip
+            return r.issued, r.already
+        finally:
+            await engine.dispose()
+
+    issued, already = asyncio.run(go())
+    print(f"bills {args.month}: {issued} issued, {already} already issued")
+    return 0
+
+
 def register(sub: SubParsers) -> None:
     sp = sub.add_parser("tariffs", help="tariff data: load a TOML file, list, assign")
     tsub = sp.add_subparsers(dest="tariffs_command", required=True)
@@ -137,3 +168,7 @@ def register(sub: SubParsers) -> None:
     assign.add_argument("effective_from", type=_day, help="local day YYYY-MM-DD")
     assign.add_argument("--data-dir")
     assign.set_defaults(func=_assign)
+    issue = tsub.add_parser("issue", help="issue a month's bill of every postpaid account")
+    issue.add_argument("month", type=_month, help="local month YYYY-MM")
+    issue.add_argument("--data-dir")
+    issue.set_defaults(func=_issue)

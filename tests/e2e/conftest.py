@@ -125,6 +125,7 @@ def server(pwa_dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         METERLINE_HTTP_PORT=str(port),
         METERLINE_INGEST="false",  # no broker: the journeys need the HTTP API only
         METERLINE_PREPAID_SWEEP_SECONDS="0",  # no background sweep deciding things mid-test
+        METERLINE_POSTPAID_BILLS_SECONDS="0",  # bills issued by the seed only
         METERLINE_PAYMENTS_PROVIDER="simulated",  # the simulated wallet confirms payments
         METERLINE_LOG_LEVEL="WARNING",
         METERLINE_AUTH_REQUIRE_TOTP="false",  # the journeys log operators in by password

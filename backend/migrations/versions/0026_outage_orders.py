@@ -3,7 +3,7 @@ signal each meter's part came from, the fault notice and the service-desk work o
 an outage (made by the system: ``created_by`` may be empty on those).
 
 Revision ID: 0026_outage_orders
-Revises: 0024_account_changes
+Revises: 0025_issued_bills
 Create Date: 2026-12-04
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 
 
 revision: str = "0026_outage_orders"
-down_revision: str | None = '0024_account_changes'
+down_revision: str | None = '0025_issued_bills'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -48,3 +48,21 @@ def test_the_cli_lists_the_tariffs_in_force_and_assigns_a_schedule_once(
     assert "already changes to 'zj-residential-tou'" in capsys.readouterr().err
     assert main(["tariffs", "assign", "NOPE", "zj-residential", "2026-03-01", *common]) == 1
     assert "no account 'NOPE'" in capsys.readouterr().err
+
+
+def test_the_cli_issues_a_months_postpaid_bills_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'm.db'}"
+    migrate.upgrade(url)
+    asyncio.run(_world(url))
+    monkeypatch.setenv("METERLINE_DATABASE_URL", url)
+    common = ["--data-dir", str(tmp_path)]
+    assert main(["tariffs", "load", str(DEFAULT_FILE), *common]) == 0
+    capsys.readouterr()
+    assert main(["tariffs", "issue", "2026-11", *common]) == 0
+    assert "bills 2026-11: 1 issued, 0 already issued" in capsys.readouterr().out
+    assert main(["tariffs", "issue", "2026-11", *common]) == 0
+    assert "bills 2026-11: 0 issued, 1 already issued" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["tariffs", "issue", "2026-13", *common])

@@ -5,6 +5,7 @@ import { label, say, t, when, yuan } from '../../i18n';
 import { Show, Tabs, useAsync } from '../common';
 import { type Account, balance, ledger, loadDetail, mainAccount, myOutages, notices, outages, type Supply, supply } from './data';
 import { BillView } from './Bill';
+import { IssuedBills } from './IssuedBills';
 import { TierCard } from './Tier';
 import { TopUp } from './TopUp';
 import { MyOrder, MyOrders, ReportOrder } from '../servicedesk/CustomerOrders';
@@ -181,6 +182,7 @@ export function Customer() {
           ['', t('cust.tab.home')],
           ['/usage', t('cust.tab.usage')],
           ['/bill', t('cust.tab.bill')],
+          ['/bills', t('cust.tab.issued')],
           ['/ledger', t('cust.tab.ledger')],
           ['/topup', t('cust.tab.topup')],
           ['/orders', t('cust.tab.orders')],
@@ -217,6 +219,7 @@ export function Customer() {
                 <Route path="/" component={Overview} account={account} areaId={d.customer.transformer_area_id} />
                 <Route path="/usage" component={Usage} account={account} />
                 <Route path="/bill" component={BillView} account={account} />
+                <Route path="/bills" component={IssuedBills} account={account} />
                 <Route path="/ledger" component={Ledger} account={account} />
                 <Route path="/topup" component={TopUp} account={account} />
                 <Route path="/orders" component={MyOrders} />

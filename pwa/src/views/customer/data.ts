@@ -166,6 +166,27 @@ export interface Bill {
   power_factor: string | null;
 }
 export const bill = (accountId: number, month: string) => get<Bill>(`/accounts/${accountId}/bills/${month}`);
+/** An issued postpaid bill (GET /accounts/{id}/issued-bills): stored once, paid oldest first. */
+export interface IssuedBill {
+  id: number;
+  number: string;
+  account_id: number;
+  month: string;
+  revision: number;
+  lines: BillLine[];
+  exact_cny: string;
+  total_fen: number;
+  energy_wh: number;
+  due_on: string;
+  issued_at: string;
+  paid_fen: number;
+  owed_fen: number;
+  paid: boolean;
+  late_fee_fen: number;
+  superseded: boolean;
+}
+export const issuedBills = (accountId: number) =>
+  get<{ items: IssuedBill[]; owed_fen: number; late_fee_fen: number }>(`/accounts/${accountId}/issued-bills`);
 export const supply = (accountId: number) => get<Supply>(`/accounts/${accountId}/supply`);
 export const ledger = (accountId: number) => get<Page<LedgerEntry>>(`/accounts/${accountId}/ledger?limit=50`);
 

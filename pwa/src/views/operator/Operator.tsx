@@ -12,6 +12,7 @@ import { CommandView, Commands } from './Commands';
 import { CollectionRate, OfflineMeters } from './Network';
 import { Quarantine } from './Quarantine';
 import { Areas } from './Areas';
+import { PostpaidArrears } from './PostpaidArrears';
 import { KnowledgeBase } from '../servicedesk/Answers';
 import { IndicatorsView, Intake, OrderView, Overdue, Queue } from '../servicedesk/Desk';
 import { ChangeQueue } from '../lifecycle/ChangeQueue';
@@ -43,6 +44,7 @@ export function Operator() {
               ]) as [string, string][]),
           ['/changes', t('op.tab.changes')],
           ['/arrears', t('op.tab.arrears')],
+          ['/postpaid-arrears', t('op.tab.pp_arrears')],
           ['/commands', t('op.tab.commands')],
           ['/meters', t('op.tab.offline')],
           ['/rate', t('op.tab.rate')],
@@ -61,6 +63,7 @@ export function Operator() {
         <Route path="/disconnect" component={Disconnect} />
         <Route path="/changes" component={ChangeQueue} />
         <Route path="/arrears" component={Arrears} />
+        <Route path="/postpaid-arrears" component={PostpaidArrears} />
         <Route path="/commands" component={Commands} />
         <Route path="/commands/:id" component={CommandView} />
         <Route path="/meters" component={OfflineMeters} />

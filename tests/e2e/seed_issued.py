@@ -1,0 +1,83 @@
+"""The customer of the issued-bill journey (tests/e2e/test_issued_bills.py): a postpaid
+household on the e2e monthly 阶梯 (tests/e2e/seed_bills.py) that used 20 kWh two months ago;
+that month's bill is issued, overdue since the 15th of last month, its late fees posted to
+today and its overdue reminder queued."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from backend.accounts.models import Account, AccountKind, Customer, CustomerCategory
+from backend.auth.models import Role
+from backend.auth.schemas import UserCreate
+from backend.auth.service import create_user
+from backend.db import session_factory
+from backend.importer.schemas import CustomerRow, MeterRow
+from backend.importer.service import ImportOptions, upsert_customer, upsert_meter
+from backend.metering.models import Meter
+from backend.prepaid import billing
+from backend.prepaid.models import NoticeChannel
+from backend.tariffs.bills import service as bills
+from backend.tariffs.service import assign
+from tests.support.readings import commit_readings
+
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+def months_back(today: date, n: int) -> date:
+    first = today.replace(day=1)
+    for _ in range(n):
+        first = (first - timedelta(days=1)).replace(day=1)
+    return first
+
+
+async def issued_customer(session: AsyncSession, engine: AsyncEngine, password: str) -> None:
+    """After ``bills_customer`` (its tariff schedule)."""
+    await upsert_customer(
+        session,
+        CustomerRow(
+            number="E2EI01", name="周明", category=CustomerCategory.RESIDENTIAL,
+            address="文三路 11 号", grid_code="GE2I1", grid_name="网格 issued",
+            account_number="ACCI01", account_kind=AccountKind.POSTPAID,
+        ),
+        ImportOptions(TZ),
+    )  # fmt: skip
+    await upsert_meter(
+        session, MeterRow(meter_id="M-ISSUED-1", customer_number="E2EI01"), ImportOptions(TZ)
+    )
+    account = await session.scalar(
+        select(Account).join(Customer).where(Customer.number == "E2EI01")
+    )
+    assert account is not None
+    today = datetime.now(TZ).date()
+    used = months_back(today, 2)
+    await assign(
+        session, account, CustomerCategory.RESIDENTIAL, "e2e-residential-monthly", used, "e2e"
+    )
+    await session.commit()
+    meter_pk = await session.scalar(select(Meter.id).where(Meter.meter_id == "M-ISSUED-1"))
+    assert meter_pk is not None
+    start = datetime(used.year, used.month, 2, 10, tzinfo=TZ)
+    points = [
+        (int((start + timedelta(hours=h)).timestamp() * 1000), 80_000 + h * 10_000)
+        for h in range(3)
+    ]  # 10 kWh an hour for two hours: 20 kWh
+    await commit_readings(engine, meter_pk, points)
+    sessions = session_factory(engine)
+    await billing.bill_meters(sessions, {meter_pk: None}, TZ)
+    now = datetime.now(UTC)
+    await bills.issue_all(sessions, f"{used.year:04d}-{used.month:02d}", TZ, due_day=15, now=now)
+    async with sessions() as s, s.begin():
+        acc = await s.get(Account, account.id)
+        assert acc is not None
+        await bills.post_late_fees(s, acc, True, today, TZ)
+        await bills.remind(s, acc, today, overdue_days=7, channels=[NoticeChannel.APP], now=now)
+    await create_user(
+        session,
+        UserCreate(username="cust-issued", password=password, role=Role.CUSTOMER,
+                   customer_number="E2EI01"),
+    )  # fmt: skip
