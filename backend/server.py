@@ -1,8 +1,9 @@
 """Run the API under uvicorn: in an existing event loop (serve and demo share it), or as
 several worker processes sharing one listening socket (``METERLINE_HTTP_WORKERS``).
 
-With several workers the parent binds the port once and uvicorn's supervisor starts the
-workers (spawned, each with its own event loop, engine and caches) and restarts one that dies.
+With several workers the parent binds the port once and starts the workers (spawned, each
+with its own event loop, engine and caches), starts one again when it exits, and passes
+SIGTERM/SIGINT on to them.
 Work that must run once per installation stays single: on PostgreSQL the workers compete for
 the leader lock (``backend/system/leader.py``) as separate processes always did; on SQLite,
 where the embedded process is always the leader, only the first worker leads. Either way only
@@ -12,16 +13,23 @@ the first worker ingests and dispatches commands (one MQTT session); the others 
 from __future__ import annotations
 
 import fcntl
+import logging
+import multiprocessing
+import multiprocessing.process
 import os
+import signal
+import socket
+import threading
 
 import msgspec
 import uvicorn
 from litestar import Litestar
-from uvicorn.supervisors import Multiprocess
 
 from backend.app import create_app
 from backend.db import is_sqlite
 from backend.settings import Settings
+
+log = logging.getLogger("meterline")
 
 
 def _config(settings: Settings, app: object, **extra: object) -> uvicorn.Config:
@@ -75,12 +83,44 @@ class WorkerApp:
         return app
 
 
-def serve_workers(settings: Settings) -> None:
-    """Bind the port once and run ``settings.http_workers`` worker processes until stopped."""
+def _run_worker(settings: Settings, sock: socket.socket) -> None:
+    config = _config(settings, WorkerApp(settings), factory=True)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def serve_workers(settings: Settings, poll_s: float = 0.5) -> None:
+    """Bind the port once and run ``settings.http_workers`` worker processes until SIGTERM or
+    SIGINT; a worker that exits is started again (its number of restarts is logged)."""
     settings.ensure_secret()  # made once here: every worker signs and checks with the same
-    config = _config(settings, WorkerApp(settings), factory=True, workers=settings.http_workers)
-    sock = config.bind_socket()
-    Multiprocess(config, sockets=[sock]).run()
+    sock = _config(settings, None).bind_socket()
+    ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited loop
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+
+    def start() -> multiprocessing.process.BaseProcess:
+        process = ctx.Process(target=_run_worker, args=(settings, sock), daemon=False)
+        process.start()
+        return process
+
+    workers = [start() for _ in range(settings.http_workers)]
+    log.info("serving on %s:%d with %d workers", settings.http_host, settings.http_port,
+             len(workers))  # fmt: skip
+    while not stop.wait(poll_s):
+        for i, process in enumerate(workers):
+            if not process.is_alive():
+                log.warning("worker %s exited (%s); starting another", process.pid,
+                            process.exitcode)  # fmt: skip
+                workers[i] = start()
+    for process in workers:
+        if process.is_alive() and process.pid is not None:
+            os.kill(process.pid, signal.SIGTERM)  # uvicorn shuts down gracefully on it
+    for process in workers:
+        process.join(timeout=30)
+        if process.is_alive():
+            process.kill()
+            process.join()
+    sock.close()
 
 
 async def serve(settings: Settings) -> None:
