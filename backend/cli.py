@@ -27,13 +27,16 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from backend.server import serve
+    from backend.server import serve, serve_workers
 
     settings = settings_from(args)
     if args.migrate:
         from backend import migrate
 
         migrate.upgrade(settings.database_url)
+    if settings.http_workers > 1:
+        serve_workers(settings)  # METERLINE_HTTP_WORKERS processes on one port
+        return 0
     asyncio.run(serve(settings))
     return 0
 

@@ -41,6 +41,8 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     mqtt_client_id: str = ""
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    http_workers: int = 1  # API processes sharing the port; the leader alone runs the once-work
+    auth_cache_seconds: float = 5.0  # a token's user re-read at most this often per process
     timezone: str = "Asia/Shanghai"
     ingest: bool = True  # run ingestion inside the API process
     ingest_batch_size: int = 2000
@@ -123,6 +125,10 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             self.database_url = f"sqlite+aiosqlite:///{Path(self.data_dir) / 'meterline.db'}"
         if not 0 < self.http_port < 65536:
             raise SettingsError(f"METERLINE_HTTP_PORT: {self.http_port} is not a TCP port")
+        if not 1 <= self.http_workers <= 64:
+            raise SettingsError("METERLINE_HTTP_WORKERS: 1 to 64 processes")
+        if not 0 <= self.auth_cache_seconds <= 60:
+            raise SettingsError("METERLINE_AUTH_CACHE_SECONDS: 0 (off) to 60 seconds")
         if self.idempotency_retention_days < 7:
             raise SettingsError(
                 "METERLINE_IDEMPOTENCY_RETENTION_DAYS: keys are kept 7 days at least"

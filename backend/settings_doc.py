@@ -26,6 +26,12 @@ MEANINGS: dict[str, str] = {
     "mqtt_client_id": "MQTT client id of this backend process",
     "http_host": "listen address",
     "http_port": "listen port",
+    "http_workers": "API processes sharing the port (`meterline serve`); the first ingests and "
+    "dispatches commands; the once-per-installation work runs on the first (SQLite) or on the "
+    "elected leader (PostgreSQL)",
+    "auth_cache_seconds": "how long a process trusts a token's user (role, scope, token version) "
+    "before reading it again; logout and deactivation on the same process take effect at once, "
+    "on other workers within this time; 0 reads it on every request",
     "timezone": "local time for tariff periods, quiet hours and display (storage is UTC)",
     "ingest": "run ingestion inside the API process",
     "ingest_batch_size": "readings per database commit, at most",

@@ -153,7 +153,7 @@ def seed(url: str, data_dir: Path, accounts: int, history: int | None) -> float:
     return time.perf_counter() - t0
 
 
-def start_server(url: str, data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(url: str, data_dir: Path, workers: int = 1) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {
         **os.environ, "METERLINE_DATABASE_URL": url, "METERLINE_DATA_DIR": str(data_dir),
@@ -162,6 +162,7 @@ def start_server(url: str, data_dir: Path) -> tuple[subprocess.Popen[bytes], str
         "METERLINE_PREPAID_NOTIFY_SECONDS": "0", "METERLINE_JWT_SECRET": "bench-" + "x" * 40,
         "METERLINE_ACCESS_TOKEN_MINUTES": "120",
         "METERLINE_AUTH_REQUIRE_TOTP": "0",  # the seeded operator has no second factor
+        "METERLINE_HTTP_WORKERS": str(workers),
     }  # fmt: skip
     log = (data_dir / "serve.log").open("ab")
     proc = subprocess.Popen(
@@ -169,7 +170,7 @@ def start_server(url: str, data_dir: Path) -> tuple[subprocess.Popen[bytes], str
         env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
-    for _ in range(600):
+    for _ in range(600 * workers):
         try:
             if httpx.get(base + "/health", timeout=1).status_code < 500:
                 return proc, base
@@ -226,7 +227,7 @@ def run(url: str, label: str, args: argparse.Namespace, work: Path) -> list[Resu
     if args.database_url is None:
         took = seed(url, data_dir, args.accounts, args.history_accounts)
         print(f"{label}: seeded {args.accounts} accounts in {took:.0f} s", flush=True)
-    proc, base = start_server(url, data_dir)
+    proc, base = start_server(url, data_dir, args.workers)
     try:
         w = who(url, args.prefix)
         toks = tokens(base, args.prefix, args.password, str(w["customer"]))
@@ -290,6 +291,7 @@ def main() -> None:
     p.add_argument("--duration", type=int, default=10, help="seconds per call (10)")
     p.add_argument("--connections", type=int, default=8, help="wrk connections (8)")
     p.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
+    p.add_argument("--workers", type=int, default=1, help="METERLINE_HTTP_WORKERS (1)")
     p.add_argument("--only", help="regular expression: the calls to run (health always)")
     args = p.parse_args()
     if shutil.which("wrk") is None:
@@ -316,8 +318,8 @@ def main() -> None:
                     pg.stop()
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"\n{args.accounts} accounts, wrk -t{args.threads} -c{args.connections} "
-          f"-d{args.duration}s per call\n")  # fmt: skip
+    print(f"\n{args.accounts} accounts, {args.workers} worker(s), wrk -t{args.threads} "
+          f"-c{args.connections} -d{args.duration}s per call\n")  # fmt: skip
     print("\n\n".join(tables))
 
 

@@ -40,6 +40,8 @@ Two dependencies are available to every handler: ``caller`` (:class:`Caller`) an
 from __future__ import annotations
 
 import inspect
+import time
+import weakref
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, get_args, get_origin, get_type_hints
 
@@ -61,8 +63,9 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.middleware.base import DefineMiddleware
 from litestar.params import QueryParameter
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from backend.auth.models import Role, User
 from backend.auth.tokens import InvalidToken, decode_access_token
@@ -133,6 +136,128 @@ def _unauthorised(detail: str) -> NotAuthorizedException:
     return NotAuthorizedException(detail, headers={"WWW-Authenticate": "Bearer"})
 
 
+class CallerCache:
+    """The callers this process built lately, so that a request with a valid token needs no
+    database read (``METERLINE_AUTH_CACHE_SECONDS``, per process).
+
+    Revocation still holds: an entry is used only for the token version it was read for and
+    for ``ttl_s`` at most, so a logout, password change or deactivation made by another process
+    refuses the token within ``ttl_s``; one made by this process refuses it at once, because
+    :func:`forget_user` (called when a token version is bumped, and again after that commit)
+    drops the entry and any read that began before it. The clock is injectable for tests."""
+
+    MAX_ENTRIES = 100_000
+
+    def __init__(
+        self, ttl_s: float, clock: Callable[[], float] = time.monotonic, owner: object = None
+    ) -> None:
+        self.ttl_s, self.clock = ttl_s, clock
+        self.owner = owner  # the session factory (database) the callers were read from
+        self._entries: dict[int, tuple[int | None, float, Caller]] = {}
+        self._tick = 0  # counts reads begun and users forgotten, in order
+        self._forgotten: dict[int, int] = {}  # user id -> tick of the last forget
+        self._floor = 0  # reads begun before this tick are not stored (after a clear)
+        self.hits = self.misses = 0
+        _CACHES.add(self)
+
+    def get(self, user_id: int, version: int | None) -> Caller | None:
+        entry = self._entries.get(user_id)
+        if entry is None or entry[0] != version or self.clock() - entry[1] >= self.ttl_s:
+            self.misses += 1
+            return None
+        self.hits += 1
+        return entry[2]
+
+    def begin(self) -> int:
+        """Call before reading the user; hand the result to :meth:`put`."""
+        self._tick += 1
+        return self._tick
+
+    def put(self, user_id: int, version: int | None, caller: Caller, begun: int) -> None:
+        if self.ttl_s <= 0 or begun < self._floor or self._forgotten.get(user_id, 0) > begun:
+            return  # a revocation happened while this caller was being read
+        if len(self._entries) >= self.MAX_ENTRIES:
+            self.clear()
+        self._entries[user_id] = (version, self.clock(), caller)
+
+    def forget(self, user_id: int) -> None:
+        self._tick += 1
+        self._entries.pop(user_id, None)
+        self._forgotten[user_id] = self._tick
+        if len(self._forgotten) >= self.MAX_ENTRIES:
+            self.clear()
+
+    def clear(self) -> None:
+        self._tick += 1
+        self._entries.clear()
+        self._forgotten.clear()
+        self._floor = self._tick
+
+
+_CACHES: weakref.WeakSet[CallerCache] = weakref.WeakSet()
+_REVOKED = "meterline_revoked_users"
+
+
+def forget_user(session: AsyncSession, user_id: int) -> None:
+    """This user's tokens were revoked in ``session``: drop them from this process's caches
+    now and once more when the session commits (a read in between saw the old version)."""
+    for cache in list(_CACHES):
+        cache.forget(user_id)
+    session.info.setdefault(_REVOKED, set()).add(user_id)
+
+
+_SCOPE_CHANGED = "meterline_scope_changed"
+_CALLER_TABLES = (User, Grid, OrgUnit)  # what a Caller is built from
+
+
+def _clear_all() -> None:
+    for cache in list(_CACHES):
+        cache.clear()
+
+
+@event.listens_for(Session, "before_flush")
+def _note_caller_rows(session: Session, *_: Any) -> None:
+    """A user, grid or unit written through this process: every cached caller goes (now and
+    after the commit), so a role, a second factor or a grid assigned here counts at once."""
+    if any(isinstance(o, _CALLER_TABLES) for o in (*session.new, *session.dirty, *session.deleted)):
+        session.info[_SCOPE_CHANGED] = True
+        _clear_all()
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _note_bulk_writes(state: Any) -> None:
+    mapper = state.bind_mapper
+    writes = state.is_update or state.is_delete
+    if writes and mapper is not None and mapper.class_ in _CALLER_TABLES:
+        state.session.info[_SCOPE_CHANGED] = True
+        _clear_all()
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_committed(session: Session) -> None:
+    if session.info.pop(_SCOPE_CHANGED, False):
+        _clear_all()
+    for user_id in session.info.pop(_REVOKED, ()):
+        for cache in list(_CACHES):
+            cache.forget(user_id)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_revoked(session: Session) -> None:
+    session.info.pop(_REVOKED, None)
+    session.info.pop(_SCOPE_CHANGED, None)
+
+
+def caller_cache(state: State) -> CallerCache:
+    """The app's cache for its current database, made on first use (a test may put its own,
+    with its clock, owned by ``state.sessions``)."""
+    cache: CallerCache | None = state.get("caller_cache")
+    if cache is None or cache.owner is not state.sessions:
+        cache = CallerCache(state.settings.auth_cache_seconds, owner=state.sessions)
+        state.caller_cache = cache
+    return cache
+
+
 class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
     """Turns ``Authorization: Bearer …`` into a :class:`Caller`, or answers 401."""
 
@@ -148,13 +273,19 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
             claims = decode_access_token(state.settings, token.strip())
         except InvalidToken as exc:
             raise _unauthorised(f"invalid access token: {exc}") from None
-        async with state.sessions() as session:
-            caller = await load_caller(
-                session,
-                claims.user_id,
-                version=claims.version,
-                require_totp=state.settings.auth_require_totp,
-            )
+        cache = caller_cache(state)
+        caller = cache.get(claims.user_id, claims.version)
+        if caller is None:
+            begun = cache.begin()
+            async with state.sessions() as session:
+                caller = await load_caller(
+                    session,
+                    claims.user_id,
+                    version=claims.version,
+                    require_totp=state.settings.auth_require_totp,
+                )
+            if caller is not None:
+                cache.put(claims.user_id, claims.version, caller, begun)
         if caller is None:
             raise _unauthorised("user unknown, deactivated or logged out")
         return AuthenticationResult(user=caller, auth=claims)

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.accounts.models import Customer
 from backend.auth import throttle, totp
-from backend.auth.guards import SECOND_FACTOR_ROLES
+from backend.auth.guards import SECOND_FACTOR_ROLES, forget_user
 from backend.auth.models import RecoveryCode, RefreshToken, Role, User
 from backend.auth.passwords import hash_async, needs_rehash, verify_async
 from backend.auth.policy import check_password
@@ -243,6 +243,7 @@ async def bump_token_version(session: AsyncSession, user_id: int) -> None:
     await session.execute(  # also updates a loaded User (synchronize_session)
         update(User).where(User.id == user_id).values(token_version=User.token_version + 1)
     )
+    forget_user(session, user_id)  # this process's cached caller, now and after the commit
 
 
 async def revoke_all(session: AsyncSession, user_id: int, now: datetime) -> None:

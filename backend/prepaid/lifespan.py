@@ -174,7 +174,7 @@ async def prepaid_lifespan(app: Litestar) -> AsyncIterator[None]:
     # a test may hand in its own clock for the policy (app.state.prepaid_clock)
     clock: Clock = app.state.get("prepaid_clock") or utcnow
     tasks: list[asyncio.Task[None]] = []
-    leader = Leader(settings.database_url)
+    leader = Leader(settings.database_url, eligible=app.state.get("leader_eligible", True))
     dispatcher: Dispatcher | None = None
     if settings.runs_command_dispatch:
         dispatcher = Dispatcher(app.state.sessions, settings, app.state.mqtt, leader)

@@ -79,8 +79,9 @@ class PrepaidAccountController(ApiController):
         self, caller: CallerDep, db_session: DbSession, account_id: Id, state: State
     ) -> BalanceOut:
         """Balance, credit, average daily spend and days of credit left."""
-        account = await service.get_account(db_session, caller, account_id)
-        return await prepaid.balance(db_session, account, state.settings, utcnow())
+        return await prepaid.scoped_balance(
+            db_session, caller, account_id, state.settings, utcnow()
+        )  # one statement: the scoped account joined with its recent charges
 
     @get("/{account_id:int}/ledger", guards=[requires_role(*EVERYONE)], summary="Ledger")
     async def ledger(

@@ -11,8 +11,10 @@ Without any charge in 7 days the figure is unknown (``None``), never a guess.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,19 +25,14 @@ WINDOWS = (timedelta(hours=24), timedelta(days=7))
 DAY_MS = 86_400_000
 
 
-async def daily_spend_fen(session: AsyncSession, account_id: int, now: datetime) -> int:
-    """Fen per day at the recent rate (rounded up); 0 without recent charges. One statement:
-    the widest window's charges, the narrower windows taken from them."""
-    now_ms = int(now.timestamp() * 1000)
-    widest_ms = now_ms - int(WINDOWS[-1].total_seconds() * 1000)
-    charges = (
-        await session.execute(
-            select(Charge.start_ms, Charge.end_ms, Charge.exact_cny).where(
-                Charge.account_id == account_id, Charge.reversed_at.is_(None),
-                Charge.end_ms > widest_ms, Charge.end_ms <= now_ms,
-            )
-        )
-    ).all()  # fmt: skip
+def widest_since_ms(now_ms: int) -> int:
+    """Charges ending after this (and up to now) are all the windows need."""
+    return now_ms - int(WINDOWS[-1].total_seconds() * 1000)
+
+
+def daily_from(charges: Sequence[Any], now_ms: int) -> int:
+    """Fen per day from the widest window's charges (rows with ``start_ms``, ``end_ms``,
+    ``exact_cny``); the narrower windows are taken from them."""
     for window in WINDOWS:
         since_ms = now_ms - int(window.total_seconds() * 1000)
         rows = [r for r in charges if r.end_ms > since_ms]
@@ -47,6 +44,21 @@ async def daily_spend_fen(session: AsyncSession, account_id: int, now: datetime)
             continue
         return int((total_fen * DAY_MS / span_ms).to_integral_value(rounding=ROUND_CEILING))
     return 0
+
+
+async def daily_spend_fen(session: AsyncSession, account_id: int, now: datetime) -> int:
+    """Fen per day at the recent rate (rounded up); 0 without recent charges. One statement:
+    the widest window's charges, the narrower windows taken from them."""
+    now_ms = int(now.timestamp() * 1000)
+    charges = (
+        await session.execute(
+            select(Charge.start_ms, Charge.end_ms, Charge.exact_cny).where(
+                Charge.account_id == account_id, Charge.reversed_at.is_(None),
+                Charge.end_ms > widest_since_ms(now_ms), Charge.end_ms <= now_ms,
+            )
+        )
+    ).all()  # fmt: skip
+    return daily_from(charges, now_ms)
 
 
 def days_left(balance_fen: int, daily_fen: int) -> float | None:

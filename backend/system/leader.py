@@ -42,11 +42,15 @@ class Leader:
     ``on_gained`` callbacks run when it takes over from another leader or after losing the
     lock (to wake the work at once; a process that leads from its start keeps its periods)."""
 
-    def __init__(self, database_url: str, *, poll_s: float = 1.0, timeout_s: float = 5.0) -> None:
+    def __init__(
+        self, database_url: str, *, poll_s: float = 1.0, timeout_s: float = 5.0,
+        eligible: bool = True,
+    ) -> None:  # fmt: skip
         self.database_url = database_url
         self.embedded = is_sqlite(database_url)
         self.poll_s, self.timeout_s = poll_s, timeout_s
-        self.held = self.embedded
+        self.eligible = eligible  # False: a worker that never leads (backend/server.py)
+        self.held = self.embedded and eligible
         self.gained = asyncio.Event()  # set while leading
         if self.held:
             self.gained.set()
@@ -72,7 +76,7 @@ class Leader:
 
     async def run(self) -> None:
         """Until cancelled: take the lock when free, hold it while the connection lives."""
-        if self.embedded:
+        if self.embedded or not self.eligible:
             return
         # a pool of none: closing the connection ends the session and so frees the lock
         self._engine = create_async_engine(

@@ -63,3 +63,24 @@ def test_the_jwt_secret_is_generated_once_and_kept_private(tmp_path: Path) -> No
     assert first == again
     assert len(first) >= 48
     assert (tmp_path / "jwt-secret").stat().st_mode & 0o077 == 0
+
+
+@pytest.mark.parametrize(
+    ("env", "match"),
+    [
+        ({"METERLINE_HTTP_WORKERS": "0"}, "METERLINE_HTTP_WORKERS"),
+        ({"METERLINE_HTTP_WORKERS": "65"}, "METERLINE_HTTP_WORKERS"),
+        ({"METERLINE_AUTH_CACHE_SECONDS": "-1"}, "METERLINE_AUTH_CACHE_SECONDS"),
+        ({"METERLINE_AUTH_CACHE_SECONDS": "61"}, "METERLINE_AUTH_CACHE_SECONDS"),
+    ],
+)
+def test_a_worker_count_or_caller_cache_time_out_of_range_is_refused_by_name(
+    env: dict[str, str], match: str
+) -> None:
+    with pytest.raises(SettingsError, match=match):
+        load_settings(env=env)
+
+
+def test_workers_and_the_caller_cache_time_are_read_from_the_environment() -> None:
+    s = load_settings(env={"METERLINE_HTTP_WORKERS": "2", "METERLINE_AUTH_CACHE_SECONDS": "0.5"})
+    assert (s.http_workers, s.auth_cache_seconds) == (2, 0.5)

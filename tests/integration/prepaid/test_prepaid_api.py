@@ -73,6 +73,31 @@ async def test_customer_sees_balance_and_days_of_credit_left(quiet_api: Api) -> 
     assert body["in_arrears"] is False
 
 
+async def test_a_signed_in_customers_balance_is_one_database_statement(quiet_api: Api) -> None:
+    api, acc = quiet_api, quiet_api.world.alice_account
+    await post(api.engine, acc, EntryKind.TOP_UP, 10_000)
+    await charge(api, acc, -3_000, timedelta(days=30))
+    alice = await api.login("alice")
+    first = await api.client.get(f"/api/accounts/{acc}/balance", headers=alice)  # caller cached
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    app_engine = api.client.app.state.engine
+    event.listen(app_engine.sync_engine, "before_cursor_execute", count)
+    try:
+        again = await api.client.get(f"/api/accounts/{acc}/balance", headers=alice)
+    finally:
+        event.remove(app_engine.sync_engine, "before_cursor_execute", count)
+    assert first.status_code == again.status_code == 200
+    assert len(statements) == 1, statements
+    body = again.json()
+    assert (body["balance_fen"], body["average_daily_spend_fen"], body["days_left"]) == (
+        7_000, 100, 70.0,
+    )  # fmt: skip
+
+
 async def test_customer_cannot_read_another_customers_balance_ledger_notices_or_supply(
     quiet_api: Api,
 ) -> None:
@@ -362,6 +387,7 @@ async def test_disconnect_queue_explains_a_page_in_as_many_statements_as_one_acc
         statements.append(str(args[2]))
 
     app_engine = api.client.app.state.engine
+    assert (await api.client.get("/api/me", headers=op)).status_code == 200  # caller cached
     event.listen(app_engine.sync_engine, "before_cursor_execute", count)
     try:
         one = await api.client.get("/api/prepaid/disconnect-queue?limit=1", headers=op)
