@@ -59,7 +59,9 @@ async def test_a_past_dated_category_change_splits_the_charge_at_its_midnight_to
     # hand-computed: 4 kWh before midnight at 0.4883 = 1.9532, 4 kWh after at 0.6473 = 2.5892
     b = await books(api, account)
     assert b.exact == 4 * RES + 4 * COM == Decimal("4.5424")
-    assert (b.wh, b.reversed, b.ledger_fen) == (8 * KWH, 4, -454)
+    # the 8 hours were billed in one round's entry: the re-rating reverses that entry whole
+    # (its 8 charges withdrawn) and posts the 4 unchanged ones again with the 4 re-rated
+    assert (b.wh, b.reversed, b.ledger_fen) == (8 * KWH, 8, -454)
 
     # readings after the change are billed on the new category: 2 kWh more at 0.6473
     await read_hours(api, meter, (2026, 3, 1, 5), 1, from_kwh=109)
@@ -139,7 +141,7 @@ async def test_two_operators_approving_at_once_apply_the_change_once(life_api: A
     loser = a if a.status_code == 409 else b
     assert loser.json()["code"] == "error.change_decided"
     books_ = await books(api, account)
-    assert (books_.reversed, books_.ledger_fen) == (4, -454)
+    assert (books_.reversed, books_.ledger_fen) == (8, -454)  # one round's entry, reversed whole
 
 
 async def test_a_change_dated_after_today_to_the_same_category_or_not_after_the_last_is_refused(
