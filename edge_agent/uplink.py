@@ -76,26 +76,44 @@ def _oldest_read(batch: Batch) -> int:
 
 class _InFlight:
     """Up to ``limit`` batches published at once, each in its own task; the first failure is
-    kept so the forwarder can end the session with it."""
+    kept so the forwarder can end the session with it.
 
-    def __init__(self, limit: int, publish: Callable[[Batch], Awaitable[None]]) -> None:
+    A batch holds its slot until its PUBACK, not until its rows are deleted: ``publish``
+    returns at the PUBACK with the rest of the work (the deletion, which waits for the next
+    commit of the outbox) as an awaitable, and the slot goes to the next batch meanwhile."""
+
+    def __init__(
+        self, limit: int, publish: Callable[[Batch], Awaitable[Awaitable[object] | None]]
+    ) -> None:
         self.limit = limit
         self.slots = asyncio.Semaphore(limit)
         self.publish = publish
         self.tasks: set[asyncio.Task[None]] = set()
+        self.held = 0  # slots taken by batches not yet acknowledged
         self.failure: BaseException | None = None
 
     async def send(self, batch: Batch) -> None:
         await self.slots.acquire()
+        self.held += 1
         task = asyncio.create_task(self._publish(batch), name="uplink-send")
         self.tasks.add(task)
         task.add_done_callback(self._done)
 
     async def _publish(self, batch: Batch) -> None:
+        held = True
         try:
-            await self.publish(batch)
+            after = await self.publish(batch)
+            held = False
+            self._release()
+            if after is not None:
+                await after
         finally:
-            self.slots.release()
+            if held:
+                self._release()
+
+    def _release(self) -> None:
+        self.held -= 1
+        self.slots.release()
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self.tasks.discard(task)
@@ -103,7 +121,7 @@ class _InFlight:
             self.failure = task.exception()
 
     def free(self) -> int:
-        return self.limit - len(self.tasks)
+        return self.limit - self.held
 
     def raise_failure(self) -> None:
         if self.failure is not None:
@@ -277,7 +295,9 @@ class Uplink:
             await sending.send(backlog)
         return any(b is not None for b in formed)
 
-    async def _send(self, conn: Connection, batch: Batch) -> None:
+    async def _send(self, conn: Connection, batch: Batch) -> Awaitable[int] | None:
+        """Publish ``batch``; at its PUBACK, return the deletion of its rows (not awaited
+        here, so the in-flight slot is free while the deletion waits for its commit)."""
         topic, payload = self._payload(batch)
         started = time.monotonic()
         try:
@@ -285,7 +305,7 @@ class Uplink:
         finally:
             live = self._live.pop(batch.seq, None) if batch.channel is Channel.READINGS else None
         if not ok:
-            return
+            return None
         acked_at = time.monotonic()
         if batch.channel is Channel.READINGS:
             now = now_ms()
@@ -297,7 +317,7 @@ class Uplink:
                 self._last_ack = (acked_at, (now - live) / 1000)
         self.metrics.publish_latency.observe(acked_at - started)
         self.metrics.published.labels(batch.channel).inc()
-        await self.outbox.acked(batch.channel, batch.seq)
+        return self.outbox.acked(batch.channel, batch.seq)
 
     def _payload(self, batch: Batch) -> tuple[str, bytes]:
         if batch.channel == Channel.READINGS:
