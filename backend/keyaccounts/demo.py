@@ -26,8 +26,11 @@ from backend.importer.service import ImportOptions, upsert_customer, upsert_mete
 from backend.keyaccounts import service
 from backend.keyaccounts.models import (
     CustomerProfile,
+    CustomerTag,
+    CustomerTagEvent,
     ManagerCard,
     OrgType,
+    TagSource,
     Visit,
     VisitStatus,
     VoltageLevel,
@@ -289,7 +292,23 @@ async def seed_portfolio(
         )  # fmt: skip
         await session.commit()
         await _survey(session, first_by_number=numbers, manager_id=manager_id, prefix=prefix)
-        await service.recompute(session, now)
+        await service.recompute(session, now, tz)
+        plant = await session.scalar(select(Customer.id).where(Customer.number == numbers[1]))
+        assert plant is not None
+        # the manager's own label: a per-plant service plan (一厂一策, R100)
+        session.add(
+            CustomerTag(
+                customer_id=plant, source=TagSource.MANUAL, tag="一厂一策",
+                added_by=manager, added_at=now,
+            )
+        )  # fmt: skip
+        session.add(
+            CustomerTagEvent(
+                customer_id=plant, source=TagSource.MANUAL, tag="一厂一策", added=True,
+                actor=manager, at=now,
+            )
+        )  # fmt: skip
+        await session.commit()
     return numbers
 
 

@@ -133,6 +133,10 @@ class CustomerSegment(Base):
     credit_score: Mapped[int] = mapped_column(Integer)
     credit_rating: Mapped[str] = mapped_column(String(4))  # 信用等级 AAA AA A B C
     credit_inputs: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # R96/R99/R100: vip, priority or standard; shortens the customer's work-order deadlines
+    service_level: Mapped[str] = mapped_column(
+        String(16), default="standard", server_default="standard"
+    )
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -187,3 +191,50 @@ class Note(Base):
     text: Mapped[str] = mapped_column(Text)
     answered: Mapped[bool] = mapped_column(Boolean, default=False)  # customer messages only
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TagSource(enum.StrEnum):
+    COMPUTED = "computed"  # by the monthly run, from the data (docs/key-accounts.md)
+    MANUAL = "manual"  # by a customer manager
+
+
+class CustomerTag(Base):
+    """A value tag (R97) a customer carries now: computed by the run or set by a manager."""
+
+    __tablename__ = "customer_tags"
+    __table_args__ = (Index("ix_customer_tags_tag", "tag"),)
+
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+    )
+    source: Mapped[TagSource] = mapped_column(str_enum(TagSource, 16), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(32), primary_key=True)
+    added_by: Mapped[str] = mapped_column(String(64))
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CustomerTagEvent(Base):
+    """The history of a customer's tags: each tag added or removed, by whom, when."""
+
+    __tablename__ = "customer_tag_events"
+    __table_args__ = (Index("ix_customer_tag_events_customer", "customer_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    source: Mapped[TagSource] = mapped_column(str_enum(TagSource, 16))
+    tag: Mapped[str] = mapped_column(String(32))
+    added: Mapped[bool] = mapped_column(Boolean)  # False: removed
+    actor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SegmentationRun(Base):
+    """One monthly run of segments, credit and tags (the month it closes, YYYY-MM): the leader
+    runs a month once; ``meterline keyaccounts recompute --month`` may run it again."""
+
+    __tablename__ = "segmentation_runs"
+
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    customers: Mapped[int] = mapped_column(Integer)
+    ran_by: Mapped[str] = mapped_column(String(64))
+    ran_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -24,6 +24,7 @@ from backend.keyaccounts import rules
 from backend.keyaccounts.models import (
     CustomerProfile,
     CustomerSegment,
+    CustomerTag,
     ManagerCard,
     Note,
     Visit,
@@ -49,6 +50,7 @@ from backend.keyaccounts.schemas import (
     VisitOut,
 )
 from backend.keyaccounts.service import (
+    customer_tags,
     get_settings,
     load_rules,
     portfolio_condition,
@@ -211,6 +213,10 @@ async def _items(
         )
     }
     alerts = await alerts_for(session, customers, cfg, now, tz)
+    tags: dict[int, list[str]] = defaultdict(list)
+    order = {t: i for i, t in enumerate(rules.COMPUTED_TAGS)}
+    for row in await session.scalars(select(CustomerTag).where(CustomerTag.customer_id.in_(ids))):
+        tags[row.customer_id].append(row.tag)
     items = []
     for c in customers:
         p, s = profiles.get(c.id), segments.get(c.id)
@@ -225,6 +231,8 @@ async def _items(
                 credit_rating=s.credit_rating if s else None,
                 manager_id=p.manager_id if p else None,
                 alerts=alerts[c.id],
+                tags=sorted(set(tags[c.id]), key=lambda t: (order.get(t, len(order)), t)),
+                service_level=s.service_level if s else None,
             )
         )
     return items
@@ -236,6 +244,7 @@ async def portfolio(
     *,
     manager_id: int | None,
     alerts_only: bool,
+    tag: str | None = None,
     limit: int,
     offset: int,
     now: datetime,
@@ -249,6 +258,8 @@ async def portfolio(
         grids = select(Grid.id).where(Grid.inspector_id == manager_id)
         named = select(CustomerProfile.customer_id).where(CustomerProfile.manager_id == manager_id)
         where.append(Customer.grid_id.in_(grids) | Customer.id.in_(named))
+    if tag is not None:  # a value tag, computed or a manager's label (R97)
+        where.append(Customer.id.in_(select(CustomerTag.customer_id).where(CustomerTag.tag == tag)))
     query = (
         select(Customer)
         .where(*where)
@@ -385,6 +396,7 @@ async def customer_360(
         visits=[visit_out(v, c.name) for v in visits],
         notes=await _notes(session, c.id),
         work_orders=await _orders(session, c.id),
+        tags=await customer_tags(session, c.id),
     )
 
 

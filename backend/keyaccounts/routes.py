@@ -6,10 +6,10 @@ from datetime import UTC, date, datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from litestar import Response, get, post, put
+from litestar import Response, delete, get, post, put
 from litestar.datastructures import State
 from litestar.params import JSONBody, QueryParameter
-from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from backend.auth.guards import STAFF, CallerDep, DbSession, requires_role
 from backend.auth.models import Role
@@ -18,6 +18,7 @@ from backend.keyaccounts import portfolio, service
 from backend.keyaccounts.schemas import (
     CheckIn,
     Customer360,
+    CustomerTags,
     ManagerAssign,
     ManagerOut,
     NoteIn,
@@ -31,6 +32,9 @@ from backend.keyaccounts.schemas import (
     RuleIn,
     SegmentationSettings,
     SettingsIn,
+    TagIn,
+    TagLabel,
+    TagOut,
     VisitIn,
     VisitOut,
 )
@@ -61,6 +65,7 @@ class KeyAccountController(FieldApiController):
         state: State,
         manager_id: OptId = None,
         alerts_only: Annotated[bool, QueryParameter()] = False,
+        tag: Annotated[TagLabel | None, QueryParameter()] = None,
         limit: Limit = 50,
         offset: Offset = 0,
     ) -> PortfolioPage:
@@ -71,6 +76,7 @@ class KeyAccountController(FieldApiController):
             caller,
             manager_id=manager_id,
             alerts_only=alerts_only,
+            tag=tag,
             limit=limit,
             offset=offset,
             now=_now(state),
@@ -121,6 +127,32 @@ class KeyAccountController(FieldApiController):
     ) -> NoteOut:
         return await portfolio.add_note(db_session, caller, customer_id, data)
 
+    @get("/customers/{customer_id:int}/tags", guards=[requires_role(*STAFF)])
+    async def get_tags(
+        self, caller: CallerDep, db_session: DbSession, customer_id: Id
+    ) -> CustomerTags:
+        """The customer's value tags now and their history (R97)."""
+        return await service.get_tags(db_session, caller, customer_id)
+
+    @post("/customers/{customer_id:int}/tags", guards=[requires_role(*STAFF)])
+    async def add_tag(
+        self, caller: CallerDep, db_session: DbSession, customer_id: Id, data: JSONBody[TagIn]
+    ) -> Response[TagOut]:
+        """A manager's label (201; 200 when the customer already carries it)."""
+        tag, added = await service.add_tag(db_session, caller, customer_id, data)
+        return Response(tag, status_code=HTTP_201_CREATED if added else HTTP_200_OK)
+
+    @delete(
+        "/customers/{customer_id:int}/tags/{tag:str}",
+        guards=[requires_role(*STAFF)],
+        status_code=HTTP_204_NO_CONTENT,
+    )
+    async def remove_tag(
+        self, caller: CallerDep, db_session: DbSession, customer_id: Id, tag: str
+    ) -> None:
+        """Remove a manager's label (a computed tag follows the data: 404)."""
+        await service.remove_tag(db_session, caller, customer_id, tag)
+
     @get("/rules", guards=[requires_role(*STAFF)], summary="The R90 key-account class rules")
     async def list_rules(self, db_session: DbSession) -> list[Rule]:
         return await service.list_rules(db_session)
@@ -148,7 +180,7 @@ class KeyAccountController(FieldApiController):
         summary="Recompute classes, ABC and credit ratings now",
     )
     async def recompute(self, db_session: DbSession, state: State) -> Recomputed:
-        return await service.recompute(db_session, _now(state))
+        return await service.recompute(db_session, _now(state), _tz(state))
 
     @get("/visits", guards=[requires_role(*MANAGERS)], summary="The caller's planned visits")
     async def my_visits(
