@@ -70,6 +70,24 @@ async def test_the_demo_portfolio_shows_each_alert_on_its_customer(engine: Async
         assert await s.scalar(select(func.count()).select_from(SurveyResponse)) == 1
         [response] = (await s.scalars(select(SurveyResponse))).all()
         assert response.satisfaction == 875  # answers 5 and 4: (100 + 75) / 2
+        tagged = {i.number: (i.tags, i.service_level) for i in page.items}
+        assert tagged == {
+            numbers[0]: (["pays_on_time", "credit_excellent", "safety_value"], "vip"),
+            numbers[1]: (
+                [
+                    "consumption_high",
+                    "pays_on_time",
+                    "credit_excellent",
+                    "profit_value",
+                    "potential",
+                    "一厂一策",
+                ],
+                "vip",
+            ),
+            numbers[2]: (["pays_on_time", "credit_excellent", "social_value"], "priority"),
+            numbers[3]: (["consumption_low", "in_arrears", "social_value"], "priority"),
+            numbers[4]: (["pays_on_time", "credit_excellent", "growing", "potential"], "priority"),
+        }
         readings = await s.scalar(select(func.count()).select_from(Reading))
     assert await seed(engine, now) == numbers
     async with session_factory(engine)() as s:
