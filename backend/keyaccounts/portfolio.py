@@ -19,7 +19,7 @@ from backend.auth.models import User
 from backend.errors import Conflict, Invalid, NotFound
 from backend.errors import ErrorCode as E
 from backend.field.geo import haversine_m
-from backend.field.grids.models import Grid
+from backend.field.grids.models import Grid, OrgUnit
 from backend.keyaccounts import rules
 from backend.keyaccounts.models import (
     CustomerProfile,
@@ -43,6 +43,7 @@ from backend.keyaccounts.schemas import (
     NoteIn,
     NoteOut,
     OrderLine,
+    OrgNode,
     PortfolioItem,
     PortfolioPage,
     SegmentationSettings,
@@ -572,3 +573,65 @@ async def message_manager(session: AsyncSession, caller: Caller, data: NoteIn) -
     session.add(note)
     await session.commit()
     return NoteOut(note.id, customer.id, caller.username, True, text, False, note.created_at)
+
+
+async def org_tree(session: AsyncSession, caller: Caller) -> list[OrgNode]:
+    """Province → city → district → grid (R110), each with the grids, customers and key
+    accounts below it that the caller sees; units with nothing visible below are left out
+    unless the caller sees everything. Parents come before their children."""
+    visible = portfolio_condition(caller)
+    counted = await session.execute(
+        select(
+            Customer.grid_id,
+            func.count(),
+            func.count(Customer.key_account_class),
+        )
+        .where(visible, Customer.grid_id.is_not(None))
+        .group_by(Customer.grid_id)
+    )
+    per_grid = {gid: (int(n), int(k)) for gid, n, k in counted}
+    grid_query = select(Grid, User.display_name, User.username).outerjoin(
+        User, User.id == Grid.inspector_id
+    )
+    if not caller.unscoped:
+        grid_query = grid_query.where(Grid.id.in_(caller.grid_ids))
+    grids = (await session.execute(grid_query.order_by(Grid.code))).all()
+    units = {u.id: u for u in await session.scalars(select(OrgUnit))}
+    totals: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
+    leaves: list[OrgNode] = []
+    for g, display, username in grids:
+        n, k = per_grid.get(g.id, (0, 0))
+        leaves.append(
+            OrgNode(
+                f"grid:{g.id}",
+                f"unit:{g.org_unit_id}" if g.org_unit_id in units else None,
+                "grid",
+                g.code,
+                g.name,
+                (display or username) if username else None,
+                1,
+                n,
+                k,
+            )
+        )
+        uid = g.org_unit_id
+        while uid is not None and uid in units:  # roll up to the province
+            t = totals[uid]
+            t[0], t[1], t[2] = t[0] + 1, t[1] + n, t[2] + k
+            uid = units[uid].parent_id
+    depth = {"province": 0, "city": 1, "district": 2}
+    shown = [u for u in units.values() if caller.unscoped or u.id in totals]
+    shown.sort(key=lambda u: (depth.get(u.level.value, 3), u.code))
+    nodes = [
+        OrgNode(
+            f"unit:{u.id}",
+            f"unit:{u.parent_id}" if u.parent_id is not None else None,
+            u.level.value,
+            u.code,
+            u.name,
+            None,
+            *totals.get(u.id, [0, 0, 0]),
+        )
+        for u in shown
+    ]
+    return nodes + leaves

@@ -11,7 +11,7 @@ from litestar.datastructures import State
 from litestar.params import JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from backend.auth.guards import STAFF, CallerDep, DbSession, requires_role
+from backend.auth.guards import BACK_OFFICE, STAFF, CallerDep, DbSession, requires_role
 from backend.auth.models import Role
 from backend.controllers import FieldApiController, now_ms
 from backend.keyaccounts import portfolio, service
@@ -23,6 +23,7 @@ from backend.keyaccounts.schemas import (
     ManagerOut,
     NoteIn,
     NoteOut,
+    OrgNode,
     PortfolioPage,
     Profile,
     ProfileIn,
@@ -126,6 +127,12 @@ class KeyAccountController(FieldApiController):
         self, caller: CallerDep, db_session: DbSession, customer_id: Id, data: JSONBody[NoteIn]
     ) -> NoteOut:
         return await portfolio.add_note(db_session, caller, customer_id, data)
+
+    @get("/org-tree", guards=[requires_role(*BACK_OFFICE)], summary="Org units with counts")
+    async def org_tree(self, caller: CallerDep, db_session: DbSession) -> list[OrgNode]:
+        """Province → city → district → grid with the grids, customers and key accounts below
+        each, in the caller's scope (R110)."""
+        return await portfolio.org_tree(db_session, caller)
 
     @get("/customers/{customer_id:int}/tags", guards=[requires_role(*STAFF)])
     async def get_tags(

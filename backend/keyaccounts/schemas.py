@@ -303,3 +303,18 @@ class MonthRun(msgspec.Struct):
     result: Recomputed
     tags_added: int
     tags_removed: int
+
+
+class OrgNode(msgspec.Struct):
+    """A unit of the organisation tree (province, city, district) or a grid, with what is below
+    it in the caller's view: grids, customers, key accounts (R110)."""
+
+    key: str  # "unit:{id}" or "grid:{id}"
+    parent: str | None
+    level: str  # province, city, district, grid
+    code: str
+    name: str
+    manager: str | None  # a grid's manager
+    grids: int
+    customers: int
+    key_accounts: int

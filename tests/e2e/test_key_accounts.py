@@ -143,6 +143,29 @@ def test_a_manager_works_through_the_portfolio_and_the_customer_reaches_them(
     # the community's 87.5 and this 75.0: 81.25, rounded half up
     assert (results["responses"], results["satisfaction"]) == (2, 81.3)
 
+    # the manager reads the results per question and per customer (lowest index first)
+    page.get_by_role("navigation").get_by_role("link", name="我的客户").click()
+    page.get_by_role("link", name="满意度结果").click()
+    expect(page.get_by_test_id("survey-index")).to_contain_text("满意度指数 81.3（2 份）")
+    expect(page.get_by_test_id("survey-questions")).to_contain_text("希望停电提前通知")
+    expect(page.get_by_test_id("survey-questions")).to_contain_text("Faster repairs, please")
+    per_customer = page.get_by_test_id("survey-customers").locator(":scope > li")
+    expect(per_customer).to_have_count(2)
+    expect(per_customer.first).to_contain_text("市第一人民医院")  # 75.0 before 87.5
+    shot(page, "key-accounts-survey-results-zh")
+
+    # a supervisor sees the organisation tree with the portfolio's grid and its counts
+    sup_page = phone(locale="zh-CN").new_page()
+    log_in(sup_page, "sup", "/operator")
+    sup_page.goto("/operator/key-accounts")
+    sup_page.get_by_role("link", name="组织与网格").click()
+    tree = sup_page.get_by_test_id("org-tree")
+    expect(tree.get_by_test_id("org-ZJ")).to_contain_text("国网浙江省电力公司")
+    district = tree.get_by_test_id("org-ZJ-HZ-XH")
+    expect(district).to_contain_text("5 户 · 大客户 5 户")
+    expect(district.get_by_test_id("org-GE2EKA")).to_contain_text("5 户 · 大客户 5 户")
+    shot(sup_page, "key-accounts-org-tree-zh")
+
     items = server.api("GET", "/key-accounts/portfolio", token)["items"]
     [centre] = [i for i in items if i["number"] == numbers[4]]
     assert centre["key_account_classes"] == [2]

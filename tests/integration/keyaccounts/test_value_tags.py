@@ -219,3 +219,65 @@ def test_a_month_ends_at_local_midnight_of_the_next_month() -> None:
     assert service.month_end("2026-11", TZ) == datetime(2026, 11, 30, 16, 0, tzinfo=UTC)
     assert service.month_end("2026-12", TZ) == datetime(2026, 12, 31, 16, 0, tzinfo=UTC)
     assert service.last_closed_month(datetime(2026, 12, 31, 16, 30, tzinfo=UTC), TZ) == "2026-12"
+
+
+async def place_grids(api: Api) -> dict[str, int]:
+    """浙江 → 杭州 → 西湖 (grid 1) and 滨江 (grid 2)."""
+    admin = await api.login("admin")
+    ids: dict[str, int] = {}
+    for code, level, parent in (
+        ("ZJ", "province", None),
+        ("ZJ-HZ", "city", "ZJ"),
+        ("ZJ-HZ-XH", "district", "ZJ-HZ"),
+        ("ZJ-HZ-BJ", "district", "ZJ-HZ"),
+    ):
+        body = {"level": level, "code": code, "name": code}
+        if parent:
+            body["parent_id"] = ids[parent]
+        r = await api.client.post("/api/org-units", json=body, headers=admin)
+        assert r.status_code == 201, r.text
+        ids[code] = r.json()["id"]
+    for grid, district in ((api.world.grid1, "ZJ-HZ-XH"), (api.world.grid2, "ZJ-HZ-BJ")):
+        r = await api.client.put(
+            f"/api/grids/{grid}/org-unit", json={"org_unit_id": ids[district]}, headers=admin
+        )
+        assert r.status_code == 200, r.text
+    return ids
+
+
+async def test_the_org_tree_counts_grids_customers_and_key_accounts_below_each_unit(
+    api: Api,
+) -> None:
+    ids = await place_grids(api)
+    await make_alice_a_government_body(api)
+    sup = await api.login("sup")
+    r = await api.client.get(f"{KA}/org-tree", headers=sup)
+    assert r.status_code == 200, r.text
+    seen = {
+        n["key"]: (n["parent"], n["grids"], n["customers"], n["key_accounts"]) for n in r.json()
+    }
+    u = {code: f"unit:{i}" for code, i in ids.items()}
+    assert seen[u["ZJ"]] == (None, 2, 2, 1)
+    assert seen[u["ZJ-HZ"]] == (u["ZJ"], 2, 2, 1)
+    assert seen[u["ZJ-HZ-XH"]] == (u["ZJ-HZ"], 1, 1, 1)
+    assert seen[u["ZJ-HZ-BJ"]] == (u["ZJ-HZ"], 1, 1, 0)
+    assert seen[f"grid:{api.world.grid1}"] == (u["ZJ-HZ-XH"], 1, 1, 1)
+    assert [n["level"] for n in r.json()][:2] == ["province", "city"]  # parents first
+    # an operator scoped to 滨江 sees only that branch
+    admin = await api.login("admin")
+    r = await api.client.put(
+        f"/api/org-units/users/{api.world.users['op']}",
+        json={"org_unit_id": ids["ZJ-HZ-BJ"]},
+        headers=admin,
+    )
+    assert r.status_code == 204, r.text
+    scoped = (await api.client.get(f"{KA}/org-tree", headers=await api.login("op"))).json()
+    assert {n["key"] for n in scoped} == {
+        u["ZJ"],
+        u["ZJ-HZ"],
+        u["ZJ-HZ-BJ"],
+        f"grid:{api.world.grid2}",
+    }
+    assert next(n for n in scoped if n["key"] == u["ZJ"])["customers"] == 1
+    insp1 = await api.login("insp1")
+    assert (await api.client.get(f"{KA}/org-tree", headers=insp1)).status_code == 403

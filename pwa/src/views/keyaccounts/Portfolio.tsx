@@ -54,6 +54,15 @@ export function Portfolio() {
   return (
     <section aria-labelledby="portfolio-title">
       <h1 id="portfolio-title">{t('ka.portfolio')}</h1>
+      <p class="links">
+        <a href={`${base}/surveys`}>{t('ka.results')}</a>
+        {base === '/operator' && (
+          <>
+            {' · '}
+            <a href={`${base}/org`}>{t('ka.org_tree')}</a>
+          </>
+        )}
+      </p>
       <label class="check">
         <input type="checkbox" checked={alertsOnly} onChange={(e) => setAlertsOnly((e.target as HTMLInputElement).checked)} /> {t('ka.alerts.only')}
       </label>

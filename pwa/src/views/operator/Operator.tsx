@@ -17,6 +17,8 @@ import { IndicatorsView, Intake, OrderView, Overdue, Queue } from '../servicedes
 
 const Portfolio = lazy(() => import('../keyaccounts/Portfolio').then((m) => m.Portfolio));
 const Customer360 = lazy(() => import('../keyaccounts/Customer360').then((m) => m.Customer360));
+const SurveyResults = lazy(() => import('../keyaccounts/SurveyResults').then((m) => m.SurveyResults));
+const OrgTree = lazy(() => import('../keyaccounts/OrgTree').then((m) => m.OrgTree));
 
 export function Operator() {
   // a supervisor lands on overdue work orders and the indicators (R65); the disconnect screen
@@ -67,6 +69,8 @@ export function Operator() {
         <Route path="/kb" component={KnowledgeBase} />
         <Route path="/key-accounts" component={Portfolio} />
         <Route path="/customer/:id" component={Customer360} />
+        <Route path="/surveys" component={SurveyResults} />
+        <Route path="/org" component={OrgTree} />
         <Route path="/areas" component={Areas} />
       </Router>
     </>
