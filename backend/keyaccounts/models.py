@@ -238,3 +238,27 @@ class SegmentationRun(Base):
     customers: Mapped[int] = mapped_column(Integer)
     ran_by: Mapped[str] = mapped_column(String(64))
     ran_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DocumentKind(enum.StrEnum):
+    CONTRACT = "contract"  # 供用电合同
+    LICENCE = "licence"  # 营业执照, permits
+    OTHER = "other"
+
+
+class ProfileDocument(Base):
+    """A document on a customer's profile (a scan or a PDF), its bytes stored once by SHA-256
+    under ``<data_dir>/ka-documents``."""
+
+    __tablename__ = "ka_documents"
+    __table_args__ = (Index("ix_ka_documents_customer", "customer_id", "uploaded_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    kind: Mapped[DocumentKind] = mapped_column(str_enum(DocumentKind, 16))
+    title: Mapped[str] = mapped_column(String(100))
+    sha256: Mapped[str] = mapped_column(String(64))
+    content_type: Mapped[str] = mapped_column(String(32))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    uploaded_by: Mapped[str] = mapped_column(String(64))
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

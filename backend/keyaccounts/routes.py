@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from litestar import Response, delete, get, post, put
+from litestar import Request, Response, delete, get, post, put
 from litestar.datastructures import State
 from litestar.params import JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
@@ -14,11 +14,13 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CON
 from backend.auth.guards import BACK_OFFICE, STAFF, CallerDep, DbSession, requires_role
 from backend.auth.models import Role
 from backend.controllers import FieldApiController, now_ms
-from backend.keyaccounts import portfolio, service
+from backend.keyaccounts import documents, portfolio, service
+from backend.keyaccounts.models import DocumentKind
 from backend.keyaccounts.schemas import (
     CheckIn,
     Customer360,
     CustomerTags,
+    DocumentOut,
     ManagerAssign,
     ManagerOut,
     NoteIn,
@@ -127,6 +129,54 @@ class KeyAccountController(FieldApiController):
         self, caller: CallerDep, db_session: DbSession, customer_id: Id, data: JSONBody[NoteIn]
     ) -> NoteOut:
         return await portfolio.add_note(db_session, caller, customer_id, data)
+
+    @post(
+        "/customers/{customer_id:int}/documents",
+        guards=[requires_role(*STAFF)],
+        summary="Attach a contract or licence (PDF or photo, raw bytes)",
+    )
+    async def upload_document(
+        self,
+        caller: CallerDep,
+        db_session: DbSession,
+        state: State,
+        customer_id: Id,
+        request: Request[Any, Any, Any],
+        kind: Annotated[DocumentKind, QueryParameter()],
+        title: Annotated[str, QueryParameter(min_length=1, max_length=100)],
+    ) -> Response[DocumentOut]:
+        """The raw bytes as the body: a PDF, JPEG, PNG or WebP of at most 5 MiB (413 over it,
+        415 for anything else, judged by the first bytes)."""
+        data = bytearray()
+        async for chunk in request.stream():
+            data.extend(chunk)
+            if len(data) > documents.MAX_BYTES:  # stop reading: never buffer an oversized upload
+                documents.check(bytes(data))
+        doc = await documents.upload(
+            db_session, caller, state["settings"].data_path, customer_id, kind, title.strip(),
+            bytes(data),
+        )  # fmt: skip
+        return Response(doc, status_code=HTTP_201_CREATED)
+
+    @get("/customers/{customer_id:int}/documents", guards=[requires_role(*STAFF)])
+    async def list_documents(
+        self, caller: CallerDep, db_session: DbSession, customer_id: Id
+    ) -> list[DocumentOut]:
+        return await documents.listing(db_session, caller, customer_id)
+
+    @get(
+        "/customers/{customer_id:int}/documents/{document_id:int}",
+        guards=[requires_role(*STAFF)],
+        summary="A document's bytes",
+    )
+    async def get_document(
+        self, caller: CallerDep, db_session: DbSession, state: State, customer_id: Id,
+        document_id: Id,
+    ) -> Response[bytes]:  # fmt: skip
+        data, media_type = await documents.content(
+            db_session, caller, state["settings"].data_path, customer_id, document_id
+        )
+        return Response(data, media_type=media_type, headers={"Cache-Control": "private"})
 
     @get("/org-tree", guards=[requires_role(*BACK_OFFICE)], summary="Org units with counts")
     async def org_tree(self, caller: CallerDep, db_session: DbSession) -> list[OrgNode]:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from backend.keyaccounts.models import OrgType, TagSource, VisitStatus, VoltageLevel
+from backend.keyaccounts.models import DocumentKind, OrgType, TagSource, VisitStatus, VoltageLevel
 from backend.texts import Params, TextCode
 
 Short = Annotated[str, msgspec.Meta(max_length=100)]
@@ -318,3 +318,15 @@ class OrgNode(msgspec.Struct):
     grids: int
     customers: int
     key_accounts: int
+
+
+class DocumentOut(msgspec.Struct):
+    id: int
+    customer_id: int
+    kind: DocumentKind
+    title: str
+    content_type: str  # application/pdf, image/jpeg, image/png, image/webp
+    size_bytes: int
+    sha256: str
+    uploaded_by: str
+    uploaded_at: datetime

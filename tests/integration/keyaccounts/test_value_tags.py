@@ -281,3 +281,62 @@ async def test_the_org_tree_counts_grids_customers_and_key_accounts_below_each_u
     assert next(n for n in scoped if n["key"] == u["ZJ"])["customers"] == 1
     insp1 = await api.login("insp1")
     assert (await api.client.get(f"{KA}/org-tree", headers=insp1)).status_code == 403
+
+
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+async def test_a_contract_is_attached_listed_and_read_back_by_its_manager_only(api: Api) -> None:
+    insp1 = await api.login("insp1")
+    url = f"{KA}/customers/{api.world.alice}/documents"
+    r = await api.client.post(
+        url, params={"kind": "contract", "title": "供用电合同 2026"}, content=PDF, headers=insp1
+    )
+    assert r.status_code == 201, r.text
+    doc = r.json()
+    assert (doc["kind"], doc["content_type"], doc["size_bytes"]) == (
+        "contract",
+        "application/pdf",
+        len(PDF),
+    )
+    r = await api.client.post(
+        url, params={"kind": "licence", "title": "营业执照"}, content=PNG, headers=insp1
+    )
+    assert r.status_code == 201, r.text
+    listed = (await api.client.get(url, headers=insp1)).json()
+    assert [d["title"] for d in listed] == ["营业执照", "供用电合同 2026"]
+    body = await api.client.get(f"{url}/{doc['id']}", headers=insp1)
+    assert body.status_code == 200
+    assert body.content == PDF
+    assert body.headers["content-type"].startswith("application/pdf")
+    insp2 = await api.login("insp2")
+    assert (await api.client.get(url, headers=insp2)).status_code == 404
+    assert (await api.client.get(f"{url}/{doc['id']}", headers=insp2)).status_code == 404
+    r = await api.client.post(
+        url, params={"kind": "contract", "title": "x"}, content=PDF, headers=insp2
+    )
+    assert r.status_code == 404
+    # bob's manager asks for alice's document through bob: not found either
+    bob_url = f"{KA}/customers/{api.world.bob}/documents/{doc['id']}"
+    assert (await api.client.get(bob_url, headers=insp2)).status_code == 404
+
+
+async def test_documents_are_refused_when_too_large_not_a_pdf_or_image_or_unnamed(
+    api: Api,
+) -> None:
+    insp1 = await api.login("insp1")
+    url = f"{KA}/customers/{api.world.alice}/documents"
+    ok = {"kind": "contract", "title": "合同"}
+    big = await api.client.post(url, params=ok, content=PDF + b"0" * (5 << 20), headers=insp1)
+    assert big.status_code == 413
+    assert big.json()["code"] == "error.document_too_large"
+    exe = await api.client.post(url, params=ok, content=b"MZ\x90\x00" * 10, headers=insp1)
+    assert exe.status_code == 415
+    assert exe.json()["code"] == "error.document_type_refused"
+    empty = await api.client.post(url, params=ok, content=b"", headers=insp1)
+    assert empty.status_code == 415
+    for params in ({"kind": "poster", "title": "x"}, {"kind": "contract", "title": ""}, {}):
+        r = await api.client.post(url, params=params, content=PDF, headers=insp1)
+        assert r.status_code == 400, params
+    assert (await api.client.get(url, headers=insp1)).json() == []
