@@ -285,13 +285,17 @@ async def test_the_org_tree_counts_grids_customers_and_key_accounts_below_each_u
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+AS_PDF = {"content-type": "application/pdf"}
 
 
 async def test_a_contract_is_attached_listed_and_read_back_by_its_manager_only(api: Api) -> None:
     insp1 = await api.login("insp1")
     url = f"{KA}/customers/{api.world.alice}/documents"
     r = await api.client.post(
-        url, params={"kind": "contract", "title": "供用电合同 2026"}, content=PDF, headers=insp1
+        url,
+        params={"kind": "contract", "title": "供用电合同 2026"},
+        content=PDF,
+        headers={**insp1, **AS_PDF},
     )
     assert r.status_code == 201, r.text
     doc = r.json()
@@ -301,7 +305,10 @@ async def test_a_contract_is_attached_listed_and_read_back_by_its_manager_only(a
         len(PDF),
     )
     r = await api.client.post(
-        url, params={"kind": "licence", "title": "营业执照"}, content=PNG, headers=insp1
+        url,
+        params={"kind": "licence", "title": "营业执照"},
+        content=PNG,
+        headers={**insp1, "content-type": "image/png"},
     )
     assert r.status_code == 201, r.text
     listed = (await api.client.get(url, headers=insp1)).json()
@@ -328,15 +335,19 @@ async def test_documents_are_refused_when_too_large_not_a_pdf_or_image_or_unname
     insp1 = await api.login("insp1")
     url = f"{KA}/customers/{api.world.alice}/documents"
     ok = {"kind": "contract", "title": "合同"}
-    big = await api.client.post(url, params=ok, content=PDF + b"0" * (5 << 20), headers=insp1)
+    big = await api.client.post(
+        url, params=ok, content=PDF + b"0" * (5 << 20), headers={**insp1, **AS_PDF}
+    )
     assert big.status_code == 413
     assert big.json()["code"] == "error.document_too_large"
-    exe = await api.client.post(url, params=ok, content=b"MZ\x90\x00" * 10, headers=insp1)
+    exe = await api.client.post(
+        url, params=ok, content=b"MZ\x90\x00" * 10, headers={**insp1, **AS_PDF}
+    )
     assert exe.status_code == 415
     assert exe.json()["code"] == "error.document_type_refused"
-    empty = await api.client.post(url, params=ok, content=b"", headers=insp1)
+    empty = await api.client.post(url, params=ok, content=b"", headers={**insp1, **AS_PDF})
     assert empty.status_code == 415
     for params in ({"kind": "poster", "title": "x"}, {"kind": "contract", "title": ""}, {}):
-        r = await api.client.post(url, params=params, content=PDF, headers=insp1)
+        r = await api.client.post(url, params=params, content=PDF, headers={**insp1, **AS_PDF})
         assert r.status_code == 400, params
     assert (await api.client.get(url, headers=insp1)).json() == []
