@@ -115,12 +115,13 @@ def _capability_commands(sub: SubParsers) -> None:
     this module: the tree is built here, top down, with no registry filled at import time."""
     from backend.auth import cli as users
     from backend.importer import cli as importer
+    from backend.keyaccounts import cli as keyaccounts
     from backend.metering.ingest import command as ingest
     from backend.prepaid.payments import cli as payments
     from backend.seed import cli as seed
     from backend.tariffs import cli as tariffs
 
-    for capability in (users, importer, ingest, payments, seed, tariffs):
+    for capability in (users, importer, keyaccounts, ingest, payments, seed, tariffs):
         capability.register(sub)
 
 

@@ -71,6 +71,9 @@ class ErrorCode(TextCode):
     VISIT_CLOSED = "error.visit_closed"  # a cancelled visit is not checked in
     CLIENT_ID_REUSED = "error.client_id_reused"  # the same id for another request
     NO_MANAGER = "error.no_manager"  # the customer has no manager to write to
+    DOCUMENT_TOO_LARGE = "error.document_too_large"  # {size} over {limit} bytes
+    DOCUMENT_TYPE_REFUSED = "error.document_type_refused"  # not a PDF, JPEG, PNG or WebP
+    DOCUMENT_NOT_FOUND = "error.document_not_found"  # {document}
     # organisation units (backend/field/grids, R110)
     ORG_UNIT_INVALID = "error.org_unit_invalid"  # {reason}: parent_level, code_taken, not_district
     # a value that parses but makes no sense

@@ -70,6 +70,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     command_ack_grace_seconds: int = 300  # wait this long past not_after for a late ack
     idempotency_retention_days: int = 7  # top-up idempotency keys are kept at least this long
     idempotency_purge_hours: int = 24  # how often expired keys are purged; 0: never here
+    keyaccounts_monthly_check_hours: int = 1  # the leader runs a closed month once; 0: never
     prepaid_billing: bool = True  # bill readings as ingestion commits them (in this process)
     prepaid_notify_seconds: int = 10  # notice delivery period; 0: no delivery from here
     postpaid_due_day: int = 15  # a postpaid month's bill is due on this day of the next month

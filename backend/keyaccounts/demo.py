@@ -21,13 +21,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from backend.accounts.models import Account, AccountKind, Customer, CustomerCategory
 from backend.auth.models import User
 from backend.db import session_factory
+from backend.field.grids.models import Grid, OrgLevel, OrgUnit
 from backend.importer.schemas import CustomerRow, MeterRow
 from backend.importer.service import ImportOptions, upsert_customer, upsert_meter
 from backend.keyaccounts import service
 from backend.keyaccounts.models import (
     CustomerProfile,
+    CustomerTag,
+    CustomerTagEvent,
     ManagerCard,
     OrgType,
+    TagSource,
     Visit,
     VisitStatus,
     VoltageLevel,
@@ -277,6 +281,8 @@ async def seed_portfolio(
     if done is not None:
         return numbers
     await _create(sessions, accounts, numbers, manager_id, grid_code, origin, phone, tz)
+    async with sessions() as session:
+        await _place(session, grid_code)
     await _history(engine, accounts, numbers, today, tz)
     async with sessions() as session:
         first = await session.scalar(select(Customer.id).where(Customer.number == numbers[0]))
@@ -289,7 +295,23 @@ async def seed_portfolio(
         )  # fmt: skip
         await session.commit()
         await _survey(session, first_by_number=numbers, manager_id=manager_id, prefix=prefix)
-        await service.recompute(session, now)
+        await service.recompute(session, now, tz)
+        plant = await session.scalar(select(Customer.id).where(Customer.number == numbers[1]))
+        assert plant is not None
+        # the manager's own label: a per-plant service plan (一厂一策, R100)
+        session.add(
+            CustomerTag(
+                customer_id=plant, source=TagSource.MANUAL, tag="一厂一策",
+                added_by=manager, added_at=now,
+            )
+        )  # fmt: skip
+        session.add(
+            CustomerTagEvent(
+                customer_id=plant, source=TagSource.MANUAL, tag="一厂一策", added=True,
+                actor=manager, at=now,
+            )
+        )  # fmt: skip
+        await session.commit()
     return numbers
 
 
@@ -340,4 +362,28 @@ async def _survey(
             satisfaction=satisfaction_tenths([5, 4]),
         )
     )
+    await session.commit()
+
+
+# the demo's organisation (R110): 浙江省 → 杭州市 → 西湖区, the portfolio's grid in the district
+DEMO_UNITS = (
+    ("ZJ", OrgLevel.PROVINCE, "国网浙江省电力公司", None),
+    ("ZJ-HZ", OrgLevel.CITY, "杭州供电公司", "ZJ"),
+    ("ZJ-HZ-XH", OrgLevel.DISTRICT, "西湖区供电分公司", "ZJ-HZ"),
+)
+
+
+async def _place(session: AsyncSession, grid_code: str) -> None:
+    """The units (made once, found by code) and the grid placed in the district unless placed."""
+    ids: dict[str, int] = {}
+    for code, level, name, parent in DEMO_UNITS:
+        unit = await session.scalar(select(OrgUnit).where(OrgUnit.code == code))
+        if unit is None:
+            unit = OrgUnit(code=code, level=level, name=name, parent_id=ids.get(parent or ""))
+            session.add(unit)
+            await session.flush()
+        ids[code] = unit.id
+    grid = await session.scalar(select(Grid).where(Grid.code == grid_code))
+    if grid is not None and grid.org_unit_id is None:
+        grid.org_unit_id = ids["ZJ-HZ-XH"]
     await session.commit()

@@ -133,6 +133,10 @@ class CustomerSegment(Base):
     credit_score: Mapped[int] = mapped_column(Integer)
     credit_rating: Mapped[str] = mapped_column(String(4))  # 信用等级 AAA AA A B C
     credit_inputs: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # R96/R99/R100: vip, priority or standard; shortens the customer's work-order deadlines
+    service_level: Mapped[str] = mapped_column(
+        String(16), default="standard", server_default="standard"
+    )
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -187,3 +191,74 @@ class Note(Base):
     text: Mapped[str] = mapped_column(Text)
     answered: Mapped[bool] = mapped_column(Boolean, default=False)  # customer messages only
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TagSource(enum.StrEnum):
+    COMPUTED = "computed"  # by the monthly run, from the data (docs/key-accounts.md)
+    MANUAL = "manual"  # by a customer manager
+
+
+class CustomerTag(Base):
+    """A value tag (R97) a customer carries now: computed by the run or set by a manager."""
+
+    __tablename__ = "customer_tags"
+    __table_args__ = (Index("ix_customer_tags_tag", "tag"),)
+
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+    )
+    source: Mapped[TagSource] = mapped_column(str_enum(TagSource, 16), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(32), primary_key=True)
+    added_by: Mapped[str] = mapped_column(String(64))
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CustomerTagEvent(Base):
+    """The history of a customer's tags: each tag added or removed, by whom, when."""
+
+    __tablename__ = "customer_tag_events"
+    __table_args__ = (Index("ix_customer_tag_events_customer", "customer_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    source: Mapped[TagSource] = mapped_column(str_enum(TagSource, 16))
+    tag: Mapped[str] = mapped_column(String(32))
+    added: Mapped[bool] = mapped_column(Boolean)  # False: removed
+    actor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SegmentationRun(Base):
+    """One monthly run of segments, credit and tags (the month it closes, YYYY-MM): the leader
+    runs a month once; ``meterline keyaccounts recompute --month`` may run it again."""
+
+    __tablename__ = "segmentation_runs"
+
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    customers: Mapped[int] = mapped_column(Integer)
+    ran_by: Mapped[str] = mapped_column(String(64))
+    ran_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DocumentKind(enum.StrEnum):
+    CONTRACT = "contract"  # 供用电合同
+    LICENCE = "licence"  # 营业执照, permits
+    OTHER = "other"
+
+
+class ProfileDocument(Base):
+    """A document on a customer's profile (a scan or a PDF), its bytes stored once by SHA-256
+    under ``<data_dir>/ka-documents``."""
+
+    __tablename__ = "ka_documents"
+    __table_args__ = (Index("ix_ka_documents_customer", "customer_id", "uploaded_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    kind: Mapped[DocumentKind] = mapped_column(str_enum(DocumentKind, 16))
+    title: Mapped[str] = mapped_column(String(100))
+    sha256: Mapped[str] = mapped_column(String(64))
+    content_type: Mapped[str] = mapped_column(String(32))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    uploaded_by: Mapped[str] = mapped_column(String(64))
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

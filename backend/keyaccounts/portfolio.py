@@ -19,11 +19,12 @@ from backend.auth.models import User
 from backend.errors import Conflict, Invalid, NotFound
 from backend.errors import ErrorCode as E
 from backend.field.geo import haversine_m
-from backend.field.grids.models import Grid
+from backend.field.grids.models import Grid, OrgUnit
 from backend.keyaccounts import rules
 from backend.keyaccounts.models import (
     CustomerProfile,
     CustomerSegment,
+    CustomerTag,
     ManagerCard,
     Note,
     Visit,
@@ -42,6 +43,7 @@ from backend.keyaccounts.schemas import (
     NoteIn,
     NoteOut,
     OrderLine,
+    OrgNode,
     PortfolioItem,
     PortfolioPage,
     SegmentationSettings,
@@ -49,6 +51,7 @@ from backend.keyaccounts.schemas import (
     VisitOut,
 )
 from backend.keyaccounts.service import (
+    customer_tags,
     get_settings,
     load_rules,
     portfolio_condition,
@@ -211,6 +214,10 @@ async def _items(
         )
     }
     alerts = await alerts_for(session, customers, cfg, now, tz)
+    tags: dict[int, list[str]] = defaultdict(list)
+    order = {t: i for i, t in enumerate(rules.COMPUTED_TAGS)}
+    for row in await session.scalars(select(CustomerTag).where(CustomerTag.customer_id.in_(ids))):
+        tags[row.customer_id].append(row.tag)
     items = []
     for c in customers:
         p, s = profiles.get(c.id), segments.get(c.id)
@@ -225,6 +232,8 @@ async def _items(
                 credit_rating=s.credit_rating if s else None,
                 manager_id=p.manager_id if p else None,
                 alerts=alerts[c.id],
+                tags=sorted(set(tags[c.id]), key=lambda t: (order.get(t, len(order)), t)),
+                service_level=s.service_level if s else None,
             )
         )
     return items
@@ -236,6 +245,7 @@ async def portfolio(
     *,
     manager_id: int | None,
     alerts_only: bool,
+    tag: str | None = None,
     limit: int,
     offset: int,
     now: datetime,
@@ -249,6 +259,8 @@ async def portfolio(
         grids = select(Grid.id).where(Grid.inspector_id == manager_id)
         named = select(CustomerProfile.customer_id).where(CustomerProfile.manager_id == manager_id)
         where.append(Customer.grid_id.in_(grids) | Customer.id.in_(named))
+    if tag is not None:  # a value tag, computed or a manager's label (R97)
+        where.append(Customer.id.in_(select(CustomerTag.customer_id).where(CustomerTag.tag == tag)))
     query = (
         select(Customer)
         .where(*where)
@@ -385,6 +397,7 @@ async def customer_360(
         visits=[visit_out(v, c.name) for v in visits],
         notes=await _notes(session, c.id),
         work_orders=await _orders(session, c.id),
+        tags=await customer_tags(session, c.id),
     )
 
 
@@ -560,3 +573,65 @@ async def message_manager(session: AsyncSession, caller: Caller, data: NoteIn) -
     session.add(note)
     await session.commit()
     return NoteOut(note.id, customer.id, caller.username, True, text, False, note.created_at)
+
+
+async def org_tree(session: AsyncSession, caller: Caller) -> list[OrgNode]:
+    """Province → city → district → grid (R110), each with the grids, customers and key
+    accounts below it that the caller sees; units with nothing visible below are left out
+    unless the caller sees everything. Parents come before their children."""
+    visible = portfolio_condition(caller)
+    counted = await session.execute(
+        select(
+            Customer.grid_id,
+            func.count(),
+            func.count(Customer.key_account_class),
+        )
+        .where(visible, Customer.grid_id.is_not(None))
+        .group_by(Customer.grid_id)
+    )
+    per_grid = {gid: (int(n), int(k)) for gid, n, k in counted}
+    grid_query = select(Grid, User.display_name, User.username).outerjoin(
+        User, User.id == Grid.inspector_id
+    )
+    if not caller.unscoped:
+        grid_query = grid_query.where(Grid.id.in_(caller.grid_ids))
+    grids = (await session.execute(grid_query.order_by(Grid.code))).all()
+    units = {u.id: u for u in await session.scalars(select(OrgUnit))}
+    totals: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
+    leaves: list[OrgNode] = []
+    for g, display, username in grids:
+        n, k = per_grid.get(g.id, (0, 0))
+        leaves.append(
+            OrgNode(
+                f"grid:{g.id}",
+                f"unit:{g.org_unit_id}" if g.org_unit_id in units else None,
+                "grid",
+                g.code,
+                g.name,
+                (display or username) if username else None,
+                1,
+                n,
+                k,
+            )
+        )
+        uid = g.org_unit_id
+        while uid is not None and uid in units:  # roll up to the province
+            t = totals[uid]
+            t[0], t[1], t[2] = t[0] + 1, t[1] + n, t[2] + k
+            uid = units[uid].parent_id
+    depth = {"province": 0, "city": 1, "district": 2}
+    shown = [u for u in units.values() if caller.unscoped or u.id in totals]
+    shown.sort(key=lambda u: (depth.get(u.level.value, 3), u.code))
+    nodes = [
+        OrgNode(
+            f"unit:{u.id}",
+            f"unit:{u.parent_id}" if u.parent_id is not None else None,
+            u.level.value,
+            u.code,
+            u.name,
+            None,
+            *totals.get(u.id, [0, 0, 0]),
+        )
+        for u in shown
+    ]
+    return nodes + leaves

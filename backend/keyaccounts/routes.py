@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from litestar import Response, get, post, put
+from litestar import Request, Response, delete, get, post, put
 from litestar.datastructures import State
 from litestar.params import JSONBody, QueryParameter
-from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from backend.auth.guards import STAFF, CallerDep, DbSession, requires_role
+from backend.auth.guards import BACK_OFFICE, STAFF, CallerDep, DbSession, requires_role
 from backend.auth.models import Role
 from backend.controllers import FieldApiController, now_ms
-from backend.keyaccounts import portfolio, service
+from backend.keyaccounts import documents, portfolio, service
+from backend.keyaccounts.models import DocumentKind
 from backend.keyaccounts.schemas import (
     CheckIn,
     Customer360,
+    CustomerTags,
+    DocumentOut,
     ManagerAssign,
     ManagerOut,
     NoteIn,
     NoteOut,
+    OrgNode,
     PortfolioPage,
     Profile,
     ProfileIn,
@@ -31,6 +35,9 @@ from backend.keyaccounts.schemas import (
     RuleIn,
     SegmentationSettings,
     SettingsIn,
+    TagIn,
+    TagLabel,
+    TagOut,
     VisitIn,
     VisitOut,
 )
@@ -61,6 +68,7 @@ class KeyAccountController(FieldApiController):
         state: State,
         manager_id: OptId = None,
         alerts_only: Annotated[bool, QueryParameter()] = False,
+        tag: Annotated[TagLabel | None, QueryParameter()] = None,
         limit: Limit = 50,
         offset: Offset = 0,
     ) -> PortfolioPage:
@@ -71,6 +79,7 @@ class KeyAccountController(FieldApiController):
             caller,
             manager_id=manager_id,
             alerts_only=alerts_only,
+            tag=tag,
             limit=limit,
             offset=offset,
             now=_now(state),
@@ -121,6 +130,86 @@ class KeyAccountController(FieldApiController):
     ) -> NoteOut:
         return await portfolio.add_note(db_session, caller, customer_id, data)
 
+    @post(
+        "/customers/{customer_id:int}/documents",
+        guards=[requires_role(*STAFF)],
+        summary="Attach a contract or licence (PDF or photo, raw bytes)",
+    )
+    async def upload_document(
+        self,
+        caller: CallerDep,
+        db_session: DbSession,
+        state: State,
+        customer_id: Id,
+        request: Request[Any, Any, Any],
+        kind: Annotated[DocumentKind, QueryParameter()],
+        title: Annotated[str, QueryParameter(min_length=1, max_length=100)],
+    ) -> Response[DocumentOut]:
+        """The raw bytes as the body: a PDF, JPEG, PNG or WebP of at most 5 MiB (413 over it,
+        415 for anything else, judged by the first bytes)."""
+        data = bytearray()
+        async for chunk in request.stream():
+            data.extend(chunk)
+            if len(data) > documents.MAX_BYTES:  # stop reading: never buffer an oversized upload
+                documents.check(bytes(data))
+        doc = await documents.upload(
+            db_session, caller, state["settings"].data_path, customer_id, kind, title.strip(),
+            bytes(data),
+        )  # fmt: skip
+        return Response(doc, status_code=HTTP_201_CREATED)
+
+    @get("/customers/{customer_id:int}/documents", guards=[requires_role(*STAFF)])
+    async def list_documents(
+        self, caller: CallerDep, db_session: DbSession, customer_id: Id
+    ) -> list[DocumentOut]:
+        return await documents.listing(db_session, caller, customer_id)
+
+    @get(
+        "/customers/{customer_id:int}/documents/{document_id:int}",
+        guards=[requires_role(*STAFF)],
+        summary="A document's bytes",
+    )
+    async def get_document(
+        self, caller: CallerDep, db_session: DbSession, state: State, customer_id: Id,
+        document_id: Id,
+    ) -> Response[bytes]:  # fmt: skip
+        data, media_type = await documents.content(
+            db_session, caller, state["settings"].data_path, customer_id, document_id
+        )
+        return Response(data, media_type=media_type, headers={"Cache-Control": "private"})
+
+    @get("/org-tree", guards=[requires_role(*BACK_OFFICE)], summary="Org units with counts")
+    async def org_tree(self, caller: CallerDep, db_session: DbSession) -> list[OrgNode]:
+        """Province → city → district → grid with the grids, customers and key accounts below
+        each, in the caller's scope (R110)."""
+        return await portfolio.org_tree(db_session, caller)
+
+    @get("/customers/{customer_id:int}/tags", guards=[requires_role(*STAFF)])
+    async def get_tags(
+        self, caller: CallerDep, db_session: DbSession, customer_id: Id
+    ) -> CustomerTags:
+        """The customer's value tags now and their history (R97)."""
+        return await service.get_tags(db_session, caller, customer_id)
+
+    @post("/customers/{customer_id:int}/tags", guards=[requires_role(*STAFF)])
+    async def add_tag(
+        self, caller: CallerDep, db_session: DbSession, customer_id: Id, data: JSONBody[TagIn]
+    ) -> Response[TagOut]:
+        """A manager's label (201; 200 when the customer already carries it)."""
+        tag, added = await service.add_tag(db_session, caller, customer_id, data)
+        return Response(tag, status_code=HTTP_201_CREATED if added else HTTP_200_OK)
+
+    @delete(
+        "/customers/{customer_id:int}/tags/{tag:str}",
+        guards=[requires_role(*STAFF)],
+        status_code=HTTP_204_NO_CONTENT,
+    )
+    async def remove_tag(
+        self, caller: CallerDep, db_session: DbSession, customer_id: Id, tag: str
+    ) -> None:
+        """Remove a manager's label (a computed tag follows the data: 404)."""
+        await service.remove_tag(db_session, caller, customer_id, tag)
+
     @get("/rules", guards=[requires_role(*STAFF)], summary="The R90 key-account class rules")
     async def list_rules(self, db_session: DbSession) -> list[Rule]:
         return await service.list_rules(db_session)
@@ -148,7 +237,7 @@ class KeyAccountController(FieldApiController):
         summary="Recompute classes, ABC and credit ratings now",
     )
     async def recompute(self, db_session: DbSession, state: State) -> Recomputed:
-        return await service.recompute(db_session, _now(state))
+        return await service.recompute(db_session, _now(state), _tz(state))
 
     @get("/visits", guards=[requires_role(*MANAGERS)], summary="The caller's planned visits")
     async def my_visits(

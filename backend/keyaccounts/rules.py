@@ -177,3 +177,112 @@ def consumption_change(
     if mean * 100 > usual * (100 + jump_pct):
         return ("jump", mean, usual)
     return None
+
+
+# --- R97: value tags computed from the data ------------------------------------------------------
+
+LEVEL_SHARE_PCT = 20  # consumption_high: the top 20 % by energy; consumption_low: the bottom 20 %
+GROWTH_WINDOW_DAYS = 30  # growth: the mean day of the last 30 days against the 30 before
+GROWTH_MIN_DAYS = 14  # … each window with at least 14 days of data
+GROWTH_PCT = 20  # ± 20 % is growing / declining
+
+# every tag the run computes, in the order they are shown (docs/key-accounts.md)
+COMPUTED_TAGS = (
+    "consumption_high",
+    "consumption_low",
+    "pays_on_time",
+    "pays_late",
+    "in_arrears",
+    "credit_excellent",
+    "credit_poor",
+    "growing",
+    "declining",
+    "profit_value",
+    "safety_value",
+    "social_value",
+    "potential",
+)
+
+
+def consumption_levels(energy_wh: Mapping[int, int]) -> dict[int, str]:
+    """Rank by the year's energy (largest first, ties by id): the first ⌈20 %⌉ with any energy
+    are "high", the last ⌊20 %⌋ and everyone without energy "low", the rest "medium"."""
+    n = len(energy_wh)
+    top = -(-n * LEVEL_SHARE_PCT // 100)
+    bottom = n * LEVEL_SHARE_PCT // 100
+    ranked = sorted(energy_wh, key=lambda c: (-energy_wh[c], c))
+    out: dict[int, str] = {}
+    for i, cid in enumerate(ranked):
+        if energy_wh[cid] <= 0 or i >= n - bottom:
+            out[cid] = "low"
+        elif i < top:
+            out[cid] = "high"
+        else:
+            out[cid] = "medium"
+    return out
+
+
+def growth(previous: Sequence[int], recent: Sequence[int]) -> str | None:
+    """ "growing" or "declining" when the mean recent day differs from the mean previous day by
+    at least GROWTH_PCT; None with too little data or within bounds. From nothing to any use is
+    growing."""
+    if len(previous) < GROWTH_MIN_DAYS or len(recent) < GROWTH_MIN_DAYS:
+        return None
+    before = sum(previous) * len(recent)  # compare the means without division
+    after = sum(recent) * len(previous)
+    if before <= 0:
+        return "growing" if after > 0 else None
+    if after * 100 >= before * (100 + GROWTH_PCT):
+        return "growing"
+    if after * 100 <= before * (100 - GROWTH_PCT):
+        return "declining"
+    return None
+
+
+def computed_tags(
+    *,
+    classes: Sequence[int],
+    abc: str,
+    rating: str,
+    inputs: Mapping[str, int],
+    level: str,
+    trend: str | None,
+) -> list[str]:
+    """The value tags of one customer (R97), in COMPUTED_TAGS order."""
+    late, cut = inputs.get("late_payments", 0), inputs.get("disconnections", 0)
+    arrears = inputs.get("arrears_fen", 0)
+    have = {
+        "consumption_high": level == "high",
+        "consumption_low": level == "low",
+        "pays_on_time": late == 0 and cut == 0 and arrears == 0,
+        "pays_late": late >= 2 or cut >= 1,
+        "in_arrears": arrears > 0,
+        "credit_excellent": rating == "AAA",
+        "credit_poor": rating in ("B", "C"),
+        "growing": trend == "growing",
+        "declining": trend == "declining",
+        "profit_value": abc == "A",  # 利润价值客户
+        "safety_value": bool({1, 5} & set(classes)),  # 安全价值客户: stability, grid security
+        "social_value": bool({3, 4} & set(classes)),  # 社会价值客户
+        "potential": 6 in classes or trend == "growing",  # 潜在价值
+    }
+    return [t for t in COMPUTED_TAGS if have[t]]
+
+
+# --- R96, R99, R100: differentiated service levels ---------------------------------------------
+
+# the share of a work-order node's deadline a customer of the level gets (percent)
+DEADLINE_PCT = {"vip": 50, "priority": 75, "standard": 100}
+
+
+def service_level(classes: Sequence[int], abc: str, rating: str) -> str:
+    """vip (one-to-one, green channel): key-account class 1, 2 or 5, or ABC A; priority: any
+    other key-account class, or ABC B with a credit rating of AA or better; standard: everyone
+    else. A credit rating of C lowers any level to standard (R99: a narrower service)."""
+    if rating == "C":
+        return "standard"
+    if {1, 2, 5} & set(classes) or abc == "A":
+        return "vip"
+    if classes or (abc == "B" and rating in ("AAA", "AA")):
+        return "priority"
+    return "standard"

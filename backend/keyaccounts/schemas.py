@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from backend.keyaccounts.models import OrgType, VisitStatus, VoltageLevel
+from backend.keyaccounts.models import DocumentKind, OrgType, TagSource, VisitStatus, VoltageLevel
 from backend.texts import Params, TextCode
 
 Short = Annotated[str, msgspec.Meta(max_length=100)]
@@ -139,6 +139,7 @@ class Segment(msgspec.Struct):
     credit_rating: str
     credit_inputs: dict[str, Any]
     computed_at: datetime
+    service_level: str = "standard"  # vip, priority, standard (R96, R99, R100)
 
 
 class PortfolioItem(msgspec.Struct):
@@ -151,6 +152,8 @@ class PortfolioItem(msgspec.Struct):
     credit_rating: str | None
     manager_id: int | None
     alerts: list[Alert]
+    tags: list[str] = []  # computed codes (``tag.*`` in the app) and manual labels
+    service_level: str | None = None
 
 
 class PortfolioPage(msgspec.Struct):
@@ -263,3 +266,67 @@ class Customer360(msgspec.Struct):
     visits: list[VisitOut]
     notes: list[NoteOut]
     work_orders: list[OrderLine] = []  # the last 20
+    tags: list[TagOut] = []
+
+
+# a manager's own label: 1–32 characters, no control characters, no spaces at either end
+LABEL = r"^[^\s\x00-\x1f](?:[^\x00-\x1f]*[^\s\x00-\x1f])?$"
+TagLabel = Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=LABEL)]
+
+
+class TagIn(msgspec.Struct, forbid_unknown_fields=True):
+    tag: TagLabel
+
+
+class TagOut(msgspec.Struct):
+    tag: str
+    source: TagSource  # computed (a code the app words) or manual (the manager's label)
+    added_by: str
+    added_at: datetime
+
+
+class TagEventOut(msgspec.Struct):
+    tag: str
+    source: TagSource
+    added: bool  # False: removed
+    actor: str
+    at: datetime
+
+
+class CustomerTags(msgspec.Struct):
+    tags: list[TagOut]
+    history: list[TagEventOut]  # newest first
+
+
+class MonthRun(msgspec.Struct):
+    month: str  # YYYY-MM: computed as of the first instant of the next month
+    result: Recomputed
+    tags_added: int
+    tags_removed: int
+
+
+class OrgNode(msgspec.Struct):
+    """A unit of the organisation tree (province, city, district) or a grid, with what is below
+    it in the caller's view: grids, customers, key accounts (R110)."""
+
+    key: str  # "unit:{id}" or "grid:{id}"
+    parent: str | None
+    level: str  # province, city, district, grid
+    code: str
+    name: str
+    manager: str | None  # a grid's manager
+    grids: int
+    customers: int
+    key_accounts: int
+
+
+class DocumentOut(msgspec.Struct):
+    id: int
+    customer_id: int
+    kind: DocumentKind
+    title: str
+    content_type: str  # application/pdf, image/jpeg, image/png, image/webp
+    size_bytes: int
+    sha256: str
+    uploaded_by: str
+    uploaded_at: datetime

@@ -7,11 +7,13 @@ nobody. Outside the portfolio a customer is not found (404).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import msgspec
-from sqlalchemy import ColumnElement, false, func, or_, select, true, update
+from sqlalchemy import ColumnElement, delete, false, func, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -26,12 +28,18 @@ from backend.keyaccounts.models import (
     CustomerProfile,
     CustomerProfileVersion,
     CustomerSegment,
+    CustomerTag,
+    CustomerTagEvent,
     KeyAccountRule,
+    SegmentationRun,
+    TagSource,
 )
 from backend.keyaccounts.models import SegmentationSettings as SettingsRow
 from backend.keyaccounts.schemas import (
     Condition,
+    CustomerTags,
     ManagerAssign,
+    MonthRun,
     Profile,
     ProfileIn,
     ProfileVersion,
@@ -41,9 +49,14 @@ from backend.keyaccounts.schemas import (
     Segment,
     SegmentationSettings,
     SettingsIn,
+    TagEventOut,
+    TagIn,
+    TagOut,
 )
+from backend.metering.models import ConsumptionDaily, Meter
 from backend.prepaid.models import EntryKind, LedgerEntry, Notice, NoticeKind
 from backend.types import utcnow
+from protocols.contract import Quantity
 
 PROFILE_FIELDS = tuple(f for f in ProfileIn.__struct_fields__ if f != "version")
 YEAR = timedelta(days=365)
@@ -386,9 +399,86 @@ async def credit_inputs(session: AsyncSession, since: datetime) -> dict[int, dic
     return out
 
 
-async def recompute(session: AsyncSession, now: datetime) -> Recomputed:
+async def energy(session: AsyncSession, first: date, last: date) -> dict[int, dict[date, int]]:
+    """Active energy imported per customer and local day, first..last (days with data only)."""
+    rows = await session.execute(
+        select(Meter.customer_id, ConsumptionDaily.day, func.sum(ConsumptionDaily.wh))
+        .join(Meter, Meter.id == ConsumptionDaily.meter_pk)
+        .where(
+            Meter.customer_id.is_not(None),
+            ConsumptionDaily.quantity == Quantity.ENERGY_IMPORT.value,
+            ConsumptionDaily.day >= first,
+            ConsumptionDaily.day <= last,
+        )
+        .group_by(Meter.customer_id, ConsumptionDaily.day)
+    )
+    out: dict[int, dict[date, int]] = defaultdict(dict)
+    for cid, day, wh in rows:
+        if cid is not None:
+            out[cid][day] = int(wh or 0)
+    return out
+
+
+RUN_ACTOR = "segmentation"  # who the history names for what the run computed
+
+
+async def _sync_computed_tags(
+    session: AsyncSession, wanted: dict[int, list[str]], now: datetime
+) -> tuple[int, int]:
+    """Make each customer's computed tags the wanted ones; history for each change only, so a
+    second run with the same data writes nothing. (added, removed)."""
+    have: dict[int, set[str]] = defaultdict(set)
+    for cid, tag in await session.execute(
+        select(CustomerTag.customer_id, CustomerTag.tag).where(
+            CustomerTag.source == TagSource.COMPUTED
+        )
+    ):
+        have[cid].add(tag)
+    added = removed = 0
+    for cid, tags in wanted.items():
+        new, old = set(tags), have.get(cid, set())
+        for tag in sorted(new - old):
+            session.add(
+                CustomerTag(
+                    customer_id=cid,
+                    source=TagSource.COMPUTED,
+                    tag=tag,
+                    added_by=RUN_ACTOR,
+                    added_at=now,
+                )
+            )
+            session.add(_event(cid, TagSource.COMPUTED, tag, True, RUN_ACTOR, now))
+            added += 1
+        for tag in sorted(old - new):
+            await session.execute(
+                delete(CustomerTag).where(
+                    CustomerTag.customer_id == cid,
+                    CustomerTag.source == TagSource.COMPUTED,
+                    CustomerTag.tag == tag,
+                )
+            )
+            session.add(_event(cid, TagSource.COMPUTED, tag, False, RUN_ACTOR, now))
+            removed += 1
+    return added, removed
+
+
+def _event(
+    cid: int, source: TagSource, tag: str, added: bool, actor: str, at: datetime
+) -> CustomerTagEvent:
+    return CustomerTagEvent(
+        customer_id=cid, source=source, tag=tag, added=added, actor=actor, at=at
+    )
+
+
+async def recompute(session: AsyncSession, now: datetime, tz: ZoneInfo | None = None) -> Recomputed:
     """Classes from profiles, ABC from the last year's ledger, credit from payment history,
-    for every customer with an account; one transaction."""
+    value tags and the service level, for every customer with an account; one transaction."""
+    return (await _recompute(session, now, tz or ZoneInfo("UTC")))[0]
+
+
+async def _recompute(
+    session: AsyncSession, now: datetime, tz: ZoneInfo
+) -> tuple[Recomputed, int, int]:
     cfg = await get_settings(session)
     rule_set = await load_rules(session)
     since = now - YEAR
@@ -398,21 +488,38 @@ async def recompute(session: AsyncSession, now: datetime) -> Recomputed:
         {c: revenue.get(c, 0) for c in customer_ids}, cfg.a_share_bp, cfg.b_share_bp
     )
     credit = await credit_inputs(session, since)
+    today = now.astimezone(tz).date()
+    days = await energy(session, today - timedelta(days=365), today - timedelta(days=1))
+    levels = rules.consumption_levels({c: sum(days.get(c, {}).values()) for c in customer_ids})
+    split = today - timedelta(days=rules.GROWTH_WINDOW_DAYS)
+    first = split - timedelta(days=rules.GROWTH_WINDOW_DAYS)
     profiles = {p.customer_id: p for p in await session.scalars(select(CustomerProfile))}
     existing = {s.customer_id: s for s in await session.scalars(select(CustomerSegment))}
     key_accounts = 0
+    wanted: dict[int, list[str]] = {}
     for cid in customer_ids:
         classes = rules.key_account_classes(rule_input(profiles.get(cid)), rule_set)
         key_accounts += bool(classes)
         inputs = credit.get(cid, {"arrears_fen": 0, "late_payments": 0, "disconnections": 0})
         score = rules.credit_score(**inputs)
+        rating = rules.credit_rating(score)
+        series = days.get(cid, {})
+        trend = rules.growth(
+            [wh for d, wh in series.items() if first <= d < split],
+            [wh for d, wh in series.items() if d >= split],
+        )
+        wanted[cid] = rules.computed_tags(
+            classes=classes, abc=abc[cid], rating=rating, inputs=inputs, level=levels[cid],
+            trend=trend,
+        )  # fmt: skip
         seg = existing.get(cid) or CustomerSegment(customer_id=cid)
         seg.key_account_classes = classes
         seg.abc_class = abc[cid]
         seg.annual_revenue_fen = revenue.get(cid, 0)
         seg.credit_score = score
-        seg.credit_rating = rules.credit_rating(score)
+        seg.credit_rating = rating
         seg.credit_inputs = inputs
+        seg.service_level = rules.service_level(classes, abc[cid], rating)
         seg.computed_at = now
         session.add(seg)
         if cid in profiles:  # without a profile, the class set at import stands
@@ -421,9 +528,150 @@ async def recompute(session: AsyncSession, now: datetime) -> Recomputed:
                 .where(Customer.id == cid)
                 .values(key_account_class=classes[0] if classes else None)
             )
+    added, removed = await _sync_computed_tags(session, wanted, now)
     await session.commit()
     counts = {k: sum(1 for v in abc.values() if v == k) for k in "ABC"}
-    return Recomputed(len(customer_ids), counts["A"], counts["B"], counts["C"], key_accounts)
+    result = Recomputed(len(customer_ids), counts["A"], counts["B"], counts["C"], key_accounts)
+    return result, added, removed
+
+
+# --- the monthly run ---------------------------------------------------------------------------
+
+
+def month_end(month: str, tz: ZoneInfo) -> datetime:
+    """The first instant (local) of the month after ``month`` (YYYY-MM), in UTC."""
+    try:
+        year, mon = (int(x) for x in month.split("-"))
+        if len(month) != 7 or month[4] != "-":
+            raise ValueError(month)
+        first = date(year, mon, 1)
+    except ValueError:
+        raise Invalid(E.BAD_DATE, f"{month!r} is not a month YYYY-MM", field="month") from None
+    nxt = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    return datetime(nxt.year, nxt.month, 1, tzinfo=tz).astimezone(UTC)
+
+
+def last_closed_month(now: datetime, tz: ZoneInfo) -> str:
+    local = now.astimezone(tz).date().replace(day=1) - timedelta(days=1)
+    return f"{local.year:04d}-{local.month:02d}"
+
+
+async def run_month(
+    session: AsyncSession, month: str, tz: ZoneInfo, actor: str, now: datetime | None = None
+) -> MonthRun:
+    """Segments, credit and tags as of the end of ``month`` (or ``now`` if that is earlier),
+    recorded in ``segmentation_runs``. Running a month again computes the same and records it
+    once."""
+    at = month_end(month, tz)
+    if now is not None and now < at:
+        at = now
+    result, added, removed = await _recompute(session, at, tz)
+    run = await session.get(SegmentationRun, month)
+    if run is None:
+        session.add(SegmentationRun(month=month, customers=result.customers, ran_by=actor))
+    else:
+        run.customers, run.ran_by, run.ran_at = result.customers, actor, utcnow()
+    try:
+        await session.commit()
+    except IntegrityError:  # the same month recorded at the same moment elsewhere
+        await session.rollback()
+    return MonthRun(month, result, added, removed)
+
+
+async def monthly_due(session: AsyncSession, now: datetime, tz: ZoneInfo) -> MonthRun | None:
+    """The leader's job: run the month that last closed, once (None if it was run)."""
+    month = last_closed_month(now, tz)
+    if await session.get(SegmentationRun, month) is not None:
+        return None
+    return await run_month(session, month, tz, "leader", now)
+
+
+# --- value tags (R97) ----------------------------------------------------------------------------
+
+
+def tag_out(t: CustomerTag) -> TagOut:
+    return TagOut(t.tag, t.source, t.added_by, t.added_at)
+
+
+async def customer_tags(session: AsyncSession, customer_id: int) -> list[TagOut]:
+    rows = await session.scalars(
+        select(CustomerTag)
+        .where(CustomerTag.customer_id == customer_id)
+        .order_by(CustomerTag.source, CustomerTag.tag)
+    )
+    order = {t: i for i, t in enumerate(rules.COMPUTED_TAGS)}
+    out = [tag_out(t) for t in rows]
+    return sorted(out, key=lambda t: (t.source != TagSource.COMPUTED, order.get(t.tag, 0), t.tag))
+
+
+async def get_tags(session: AsyncSession, caller: Caller, customer_id: int) -> CustomerTags:
+    await visible_customer(session, caller, customer_id)
+    events = await session.scalars(
+        select(CustomerTagEvent)
+        .where(CustomerTagEvent.customer_id == customer_id)
+        .order_by(CustomerTagEvent.at.desc(), CustomerTagEvent.id.desc())
+        .limit(200)
+    )
+    return CustomerTags(
+        await customer_tags(session, customer_id),
+        [TagEventOut(e.tag, e.source, e.added, e.actor, e.at) for e in events],
+    )
+
+
+async def add_tag(
+    session: AsyncSession, caller: Caller, customer_id: int, data: TagIn
+) -> tuple[TagOut, bool]:
+    """A manager's label on a customer of their portfolio: (the tag, True) when added now,
+    (the same tag, False) when the customer already carries it."""
+    await visible_customer(session, caller, customer_id)
+    key = (customer_id, TagSource.MANUAL, data.tag)
+    found = await session.get(CustomerTag, key)
+    if found is not None:
+        return tag_out(found), False
+    now = utcnow()
+    row = CustomerTag(
+        customer_id=customer_id,
+        source=TagSource.MANUAL,
+        tag=data.tag,
+        added_by=caller.username,
+        added_at=now,
+    )
+    session.add(row)
+    session.add(_event(customer_id, TagSource.MANUAL, data.tag, True, caller.username, now))
+    try:
+        await session.commit()
+    except IntegrityError:  # the same label at the same moment: the other request added it
+        await session.rollback()
+        found = await session.get(CustomerTag, key)
+        assert found is not None
+        return tag_out(found), False
+    return tag_out(row), True
+
+
+async def remove_tag(session: AsyncSession, caller: Caller, customer_id: int, tag: str) -> None:
+    """Remove a manual label (computed tags follow the data: 404 here)."""
+    await visible_customer(session, caller, customer_id)
+    gone = await session.execute(
+        delete(CustomerTag).where(
+            CustomerTag.customer_id == customer_id,
+            CustomerTag.source == TagSource.MANUAL,
+            CustomerTag.tag == tag,
+        )
+    )
+    if gone.rowcount != 1:  # type: ignore[attr-defined]
+        await session.rollback()
+        raise NotFound(E.NOT_FOUND, f"no label {tag!r} on customer {customer_id}", field="tag")
+    session.add(_event(customer_id, TagSource.MANUAL, tag, False, caller.username, utcnow()))
+    await session.commit()
+
+
+async def deadline_pct(session: AsyncSession, customer_id: int) -> int:
+    """The share (percent) of a work-order deadline the customer's service level gives: the
+    level of the last segmentation run, standard (100) without one."""
+    level = await session.scalar(
+        select(CustomerSegment.service_level).where(CustomerSegment.customer_id == customer_id)
+    )
+    return rules.DEADLINE_PCT.get(level or "standard", 100)
 
 
 def segment_out(s: CustomerSegment) -> Segment:
@@ -434,4 +682,5 @@ def segment_out(s: CustomerSegment) -> Segment:
         s.credit_rating,
         s.credit_inputs,
         s.computed_at,
+        s.service_level,
     )

@@ -165,6 +165,17 @@ def _loops(
         loops["idempotency-purge"] = Loop(
             "idempotency-purge", settings.idempotency_purge_hours * 3600, purge_round, leader
         )
+    if settings.keyaccounts_monthly_check_hours > 0:  # docs/key-accounts.md "The monthly run"
+        from backend.keyaccounts.service import monthly_due
+
+        async def monthly_round() -> None:
+            async with sessions() as s:
+                await monthly_due(s, utcnow(), ZoneInfo(settings.timezone))
+
+        loops["keyaccounts-monthly"] = Loop(
+            "keyaccounts-monthly", settings.keyaccounts_monthly_check_hours * 3600,
+            monthly_round, leader,
+        )  # fmt: skip
     return loops
 
 

@@ -5,7 +5,8 @@ nested too deep or not UTF-8 is answered 400, each with the error family's body 
 the limit, ``backend.errors``; the English ``detail`` says which and by how much) — before
 any handler or decoder sees the bytes (a deeply nested body would otherwise stop msgspec with
 ``RecursionError``: a 500, even on the unauthenticated login). Raw uploads (``image/*``: the
-register photos) are streamed by their handler, which bounds them itself.
+register photos; ``application/pdf``: documents of key accounts) are streamed by their
+handler, which bounds them itself.
 """
 
 from __future__ import annotations
@@ -101,7 +102,8 @@ def body_limits(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send)
             return
         headers = scope["headers"]
-        if _header(headers, b"content-type").lower().startswith(b"image/"):
+        # raw uploads bound by their handler: photos, key-account documents (PDF)
+        if _header(headers, b"content-type").lower().startswith((b"image/", b"application/pdf")):
             await app(scope, receive, send)
             return
         declared = _header(headers, b"content-length")

@@ -54,6 +54,20 @@ def test_a_manager_works_through_the_portfolio_and_the_customer_reaches_them(
     assert [h["snapshot"]["capacity_kva"] for h in history] == [800]
     page.get_by_role("navigation").get_by_role("link", name="我的客户").click()
 
+    # value tags (R97): the plant carries the manager's 一厂一策; filter by a computed tag
+    plant = portfolio.locator(":scope > li").filter(
+        has=page.get_by_test_id(f"customer-{numbers[1]}")
+    )
+    expect(plant.get_by_test_id("tags")).to_contain_text("潜在价值客户")
+    expect(plant.get_by_test_id("tags")).to_contain_text("一厂一策")
+    page.get_by_label("按标签筛选").select_option("potential")
+    expect(portfolio.locator(":scope > li")).to_have_count(2)
+    expect(page.get_by_test_id(f"customer-{numbers[1]}")).to_be_visible()
+    expect(page.get_by_test_id(f"customer-{numbers[4]}")).to_be_visible()
+    shot(page, "key-accounts-tags-zh")
+    page.get_by_label("按标签筛选").select_option("")
+    expect(portfolio.locator(":scope > li")).to_have_count(5)
+
     # the 360 of the hospital: class, profile, contract alert, planned visit; a note
     page.get_by_test_id(f"customer-{numbers[0]}").click()
     c360 = page.get_by_test_id("c360")
@@ -63,6 +77,14 @@ def test_a_manager_works_through_the_portfolio_and_the_customer_reaches_them(
     expect(c360.get_by_test_id("profile")).to_contain_text("王建国")
     expect(c360.get_by_test_id("visits")).to_contain_text("季度走访")
     expect(c360.get_by_test_id("trend").locator(".bar")).to_have_count(31)
+    expect(c360.get_by_test_id("service-level")).to_contain_text("VIP")
+    panel = c360.get_by_test_id("tag-panel")
+    expect(panel.get_by_test_id("tags")).to_contain_text("安全价值客户")
+    panel.locator("input[name=tag]").fill("续签跟进")
+    panel.get_by_role("button", name="添加标签").click()
+    expect(panel.get_by_test_id("tags")).to_contain_text("续签跟进")
+    panel.get_by_text("标签变更记录").click()
+    expect(panel.get_by_test_id("tag-history")).to_contain_text("insp-ka 添加了 续签跟进")
     page.fill("textarea[name=note]", "已电话联系续签事宜")
     page.get_by_role("button", name="保存备注").click()
     expect(c360.get_by_test_id("notes")).to_contain_text("已电话联系续签事宜")
@@ -120,6 +142,29 @@ def test_a_manager_works_through_the_portfolio_and_the_customer_reaches_them(
     results = server.api("GET", f"/key-accounts/surveys/questionnaires/{qn['id']}/results", sup)
     # the community's 87.5 and this 75.0: 81.25, rounded half up
     assert (results["responses"], results["satisfaction"]) == (2, 81.3)
+
+    # the manager reads the results per question and per customer (lowest index first)
+    page.get_by_role("navigation").get_by_role("link", name="我的客户").click()
+    page.get_by_role("link", name="满意度结果").click()
+    expect(page.get_by_test_id("survey-index")).to_contain_text("满意度指数 81.3（2 份）")
+    expect(page.get_by_test_id("survey-questions")).to_contain_text("希望停电提前通知")
+    expect(page.get_by_test_id("survey-questions")).to_contain_text("Faster repairs, please")
+    per_customer = page.get_by_test_id("survey-customers").locator(":scope > li")
+    expect(per_customer).to_have_count(2)
+    expect(per_customer.first).to_contain_text("市第一人民医院")  # 75.0 before 87.5
+    shot(page, "key-accounts-survey-results-zh")
+
+    # a supervisor sees the organisation tree with the portfolio's grid and its counts
+    sup_page = phone(locale="zh-CN").new_page()
+    log_in(sup_page, "sup", "/operator")
+    sup_page.goto("/operator/key-accounts")
+    sup_page.get_by_role("link", name="组织与网格").click()
+    tree = sup_page.get_by_test_id("org-tree")
+    expect(tree.get_by_test_id("org-ZJ")).to_contain_text("国网浙江省电力公司")
+    district = tree.get_by_test_id("org-ZJ-HZ-XH")
+    expect(district).to_contain_text("5 户 · 大客户 5 户")
+    expect(district.get_by_test_id("org-GE2EKA")).to_contain_text("5 户 · 大客户 5 户")
+    shot(sup_page, "key-accounts-org-tree-zh")
 
     items = server.api("GET", "/key-accounts/portfolio", token)["items"]
     [centre] = [i for i in items if i["number"] == numbers[4]]

@@ -66,9 +66,36 @@ class ResultGroup(msgspec.Struct):
     satisfaction: float | None  # mean index 0–100 of the group's responses
 
 
+class QuestionResult(msgspec.Struct):
+    """One question over the responses the caller sees: for a score question how many gave
+    each score 1–5 and the mean index; for a text question the latest texts."""
+
+    question_id: int
+    text_zh: str
+    text_en: str
+    kind: QuestionKind
+    answered: int
+    scores: list[int]  # how many answered 1, 2, 3, 4, 5 (score questions; else zeros)
+    satisfaction: float | None  # mean of (score − 1) / 4 × 100 over its answers
+    texts: list[str]  # the latest 20 non-empty texts, newest first (text questions)
+
+
+class CustomerResult(msgspec.Struct):
+    """One customer's response: who, how it was taken, its index."""
+
+    customer_id: int
+    number: str
+    name: str
+    channel: SurveyChannel
+    satisfaction: float | None
+    created_at: datetime
+
+
 class Results(msgspec.Struct):
     questionnaire_id: int
     group_by: str
     responses: int
     satisfaction: float | None
     groups: list[ResultGroup]
+    questions: list[QuestionResult] = []
+    customers: list[CustomerResult] = []  # lowest index first: whom to call back

@@ -30,10 +30,12 @@ from backend.keyaccounts.surveys.models import (
     SurveyResponse,
 )
 from backend.keyaccounts.surveys.schemas import (
+    CustomerResult,
     Question,
     QuestionIn,
     QuestionnaireIn,
     QuestionnaireOut,
+    QuestionResult,
     ResponseIn,
     ResponseOut,
     ResultGroup,
@@ -247,17 +249,21 @@ async def results(
                 CustomerProfile.manager_id,
                 Grid.inspector_id,
                 Customer.grid_id,
+                SurveyResponse,
+                Customer.number,
+                Customer.name,
             )
             .join(Customer, Customer.id == SurveyResponse.customer_id)
             .outerjoin(CustomerSegment, CustomerSegment.customer_id == Customer.id)
             .outerjoin(CustomerProfile, CustomerProfile.customer_id == Customer.id)
             .outerjoin(Grid, Grid.id == Customer.grid_id)
             .where(SurveyResponse.questionnaire_id == qn.id, portfolio_condition(caller))
+            .order_by(SurveyResponse.created_at.desc(), SurveyResponse.id.desc())
         )
     ).all()
     groups: dict[str, list[int]] = defaultdict(list)
     counts: dict[str, int] = defaultdict(int)
-    for index, abc, named, grid_manager, grid_id in rows:
+    for index, abc, named, grid_manager, grid_id, *_ in rows:
         key = {
             "abc": abc or "",
             "manager": str(named or grid_manager or ""),
@@ -273,4 +279,54 @@ async def results(
         responses=len(rows),
         satisfaction=mean_tenths(every),
         groups=[ResultGroup(k, counts[k], mean_tenths(groups[k])) for k in sorted(counts)],
+        questions=await _per_question(session, qn, [r[5] for r in rows]),
+        customers=sorted(
+            (
+                CustomerResult(
+                    r.customer_id, number, name, r.channel, _response(r).satisfaction, r.created_at
+                )
+                for *_, r, number, name in rows
+            ),
+            key=lambda c: (c.satisfaction is None, c.satisfaction or 0, c.number),
+        ),
     )
+
+
+TEXTS_SHOWN = 20
+
+
+def _index(tenths: int | None) -> float | None:
+    return None if tenths is None else tenths / 10
+
+
+async def _per_question(
+    session: AsyncSession, qn: Questionnaire, responses: Sequence[SurveyResponse]
+) -> list[QuestionResult]:
+    """Each question of the questionnaire over ``responses`` (newest first)."""
+    bank = {
+        q.id: q
+        for q in await session.scalars(
+            select(SurveyQuestion).where(SurveyQuestion.id.in_(qn.question_ids))
+        )
+    }
+    out = []
+    for qid in qn.question_ids:
+        q = bank.get(qid)
+        if q is None:
+            continue
+        given = [r.answers[str(qid)] for r in responses if str(qid) in r.answers]
+        scores = [v for v in given if isinstance(v, int) and not isinstance(v, bool)]
+        texts = [v.strip() for v in given if isinstance(v, str) and v.strip()]
+        out.append(
+            QuestionResult(
+                question_id=qid,
+                text_zh=q.text_zh,
+                text_en=q.text_en,
+                kind=q.kind,
+                answered=len(given),
+                scores=[scores.count(k) for k in range(1, 6)],
+                satisfaction=_index(satisfaction_tenths(scores)),
+                texts=texts[:TEXTS_SHOWN],
+            )
+        )
+    return out

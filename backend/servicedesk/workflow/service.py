@@ -121,10 +121,11 @@ class WorkingTime:
         start, end = self.book.day_start, self.book.day_end
         return (end.hour - start.hour) * 60 + end.minute - start.minute
 
-    def due(self, node: Node, start: datetime) -> datetime:
-        """When ``node``, entered at ``start``, must be done."""
+    def due(self, node: Node, start: datetime, pct: int = 100) -> datetime:
+        """When ``node``, entered at ``start``, must be done; ``pct`` of the deadline for a
+        customer of a higher service level (docs/key-accounts.md)."""
         if node.unit is DeadlineUnit.MINUTES:
-            return (start + timedelta(minutes=node.deadline)).astimezone(UTC)
+            return (start + timedelta(minutes=node.deadline * pct / 100)).astimezone(UTC)
         if node.unit is DeadlineUnit.WORKING_HOURS:
-            return self.add_working(start, node.deadline * 60)
-        return self.add_working(start, node.deadline * self.working_day_minutes())
+            return self.add_working(start, node.deadline * 60 * pct // 100)
+        return self.add_working(start, node.deadline * self.working_day_minutes() * pct // 100)

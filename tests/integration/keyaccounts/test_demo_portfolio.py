@@ -17,6 +17,7 @@ from backend.db import session_factory
 from backend.keyaccounts import portfolio
 from backend.keyaccounts.demo import seed_portfolio
 from backend.keyaccounts.models import CustomerSegment, Visit
+from backend.keyaccounts.portfolio import org_tree
 from backend.keyaccounts.surveys.models import SurveyResponse
 from backend.metering.models import Reading
 from backend.tariffs.loader import DEFAULT_FILE, load_file
@@ -70,6 +71,27 @@ async def test_the_demo_portfolio_shows_each_alert_on_its_customer(engine: Async
         assert await s.scalar(select(func.count()).select_from(SurveyResponse)) == 1
         [response] = (await s.scalars(select(SurveyResponse))).all()
         assert response.satisfaction == 875  # answers 5 and 4: (100 + 75) / 2
+        tagged = {i.number: (i.tags, i.service_level) for i in page.items}
+        assert tagged == {
+            numbers[0]: (["pays_on_time", "credit_excellent", "safety_value"], "vip"),
+            numbers[1]: (
+                [
+                    "consumption_high",
+                    "pays_on_time",
+                    "credit_excellent",
+                    "profit_value",
+                    "potential",
+                    "一厂一策",
+                ],
+                "vip",
+            ),
+            numbers[2]: (["pays_on_time", "credit_excellent", "social_value"], "priority"),
+            numbers[3]: (["consumption_low", "in_arrears", "social_value"], "priority"),
+            numbers[4]: (["pays_on_time", "credit_excellent", "growing", "potential"], "priority"),
+        }
+        sup = Caller(user_id=0, username="sup", role=Role.SUPERVISOR)
+        tree = {n.code: (n.parent, n.customers, n.key_accounts) for n in await org_tree(s, sup)}
+        assert [tree[c][1:] for c in ("ZJ", "ZJ-HZ", "ZJ-HZ-XH", "GKA")] == [(5, 4)] * 4
         readings = await s.scalar(select(func.count()).select_from(Reading))
     assert await seed(engine, now) == numbers
     async with session_factory(engine)() as s:

@@ -113,3 +113,34 @@ async def test_only_the_back_office_writes_the_bank(api: Api) -> None:
         f"{S}/questionnaires", headers=sup, json={"title": "t", "question_ids": [12345]}
     )
     assert r.status_code == 400
+
+
+async def test_results_show_each_question_and_each_customer_of_the_callers_portfolio(
+    api: Api,
+) -> None:
+    qn, q1, q2 = await make_questionnaire(api)
+    alice = await api.login("alice")
+    body = {"client_id": str(uuid.uuid4()), "answers": {str(q1): 4, str(q2): " 很好 "}}
+    r = await api.client.post(f"{S}/questionnaires/{qn}/responses", json=body, headers=alice)
+    assert r.status_code == 201, r.text
+    insp2 = await api.login("insp2")
+    phone = {"client_id": str(uuid.uuid4()), "customer_id": api.world.bob, "answers": {str(q1): 2}}
+    r = await api.client.post(f"{S}/questionnaires/{qn}/responses", json=phone, headers=insp2)
+    assert r.status_code == 201, r.text
+    sup = await api.login("sup")
+    res = (await api.client.get(f"{S}/questionnaires/{qn}/results", headers=sup)).json()
+    score, text = res["questions"]
+    assert (score["question_id"], score["kind"], score["answered"]) == (q1, "score", 2)
+    assert score["scores"] == [0, 1, 0, 1, 0]
+    assert score["satisfaction"] == 50.0  # (25 + 75) / 2
+    assert (text["question_id"], text["answered"], text["texts"]) == (q2, 1, ["很好"])
+    # lowest index first: whom to call back
+    assert [(c["number"], c["channel"], c["satisfaction"]) for c in res["customers"]] == [
+        ("C002", "phone", 25.0),
+        ("C001", "app", 75.0),
+    ]
+    insp1 = await api.login("insp1")
+    mine = (await api.client.get(f"{S}/questionnaires/{qn}/results", headers=insp1)).json()
+    assert [c["number"] for c in mine["customers"]] == ["C001"]  # not bob: another's customer
+    assert mine["questions"][0]["scores"] == [0, 0, 0, 1, 0]
+    assert mine["questions"][1]["texts"] == ["很好"]

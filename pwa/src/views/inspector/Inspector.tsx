@@ -17,6 +17,7 @@ import { CrewOrders } from '../servicedesk/CrewOrders';
 const RouteMap = lazy(() => import('./RouteMap').then((m) => m.RouteMap));
 const Portfolio = lazy(() => import('../keyaccounts/Portfolio').then((m) => m.Portfolio));
 const Customer360 = lazy(() => import('../keyaccounts/Customer360').then((m) => m.Customer360));
+const SurveyResults = lazy(() => import('../keyaccounts/SurveyResults').then((m) => m.SurveyResults));
 const Visits = lazy(() => import('../keyaccounts/Visits').then((m) => m.Visits));
 
 export function Inspector() {
@@ -55,6 +56,7 @@ export function Inspector() {
         <Route path="/orders" component={CrewOrders} />
         <Route path="/portfolio" component={Portfolio} />
         <Route path="/customer/:id" component={Customer360} />
+        <Route path="/surveys" component={SurveyResults} />
         <Route path="/visits" component={Visits} />
       </Router>
     </>

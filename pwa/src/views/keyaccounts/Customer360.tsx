@@ -4,9 +4,71 @@ import { useState } from 'preact/hooks';
 import { day, kwh, label, t, when, yuan } from '../../i18n';
 import { ErrorBox, Show, useAsync } from '../common';
 import { me } from '../../lib/api';
-import { addNote, type C360, customer360, planVisit } from './data';
+import { addNote, addTag, type C360, customer360, customerTags, planVisit, removeTag } from './data';
 import { ProfileForm } from './ProfileForm';
-import { Alerts, classes } from './Portfolio';
+import { Alerts, classes, tagText } from './Portfolio';
+
+function TagPanel({ c, done }: { c: C360; done: () => void }) {
+  const id = c.customer.id;
+  const [text, setText] = useState('');
+  const [error, setError] = useState<unknown>(null);
+  const history = useAsync(() => customerTags(id), [id, c.tags.length]);
+  async function run(action: () => Promise<unknown>) {
+    try {
+      await action();
+      setError(null);
+      done();
+    } catch (err) {
+      setError(err);
+    }
+  }
+  async function submit(e: Event) {
+    e.preventDefault();
+    const label = text.trim();
+    if (label) await run(() => addTag(id, label));
+    setText('');
+  }
+  return (
+    <div class="card" data-testid="tag-panel">
+      <h2>{t('ka.tags')}</h2>
+      {c.tags.length === 0 && <p class="muted">{t('ka.tags.none')}</p>}
+      <ul class="chips" data-testid="tags">
+        {c.tags.map((tag) => (
+          <li key={`${tag.source}:${tag.tag}`} class={`chip ${tag.source}`} data-tag={tag.tag}>
+            {tag.source === 'computed' ? tagText(tag.tag) : tag.tag}
+            {tag.source === 'manual' && (
+              <button type="button" class="link" aria-label={t('ka.tag.remove', { tag: tag.tag })} onClick={() => run(() => removeTag(id, tag.tag))}>
+                ×
+              </button>
+            )}
+          </li>
+        ))}
+      </ul>
+      <form onSubmit={submit} data-testid="add-tag">
+        <label>
+          {t('ka.tag.label')}
+          <input name="tag" value={text} required maxLength={32} onInput={(e) => setText((e.target as HTMLInputElement).value)} />
+        </label>
+        <button type="submit">{t('ka.tag.add')}</button>
+      </form>
+      {error !== null && <ErrorBox error={error} />}
+      <details>
+        <summary>{t('ka.tags.history')}</summary>
+        <Show state={history}>
+          {({ history: events }) => (
+            <ul class="list" data-testid="tag-history">
+              {events.map((e, i) => (
+                <li key={i} class="item">
+                  {when(e.at)} · {t(e.added ? 'ka.tag.added' : 'ka.tag.removed', { who: e.actor, tag: e.source === 'computed' ? tagText(e.tag) : e.tag })}
+                </li>
+              ))}
+            </ul>
+          )}
+        </Show>
+      </details>
+    </div>
+  );
+}
 
 function Trend({ trend }: { trend: C360['trend'] }) {
   const max = Math.max(1, ...trend.map(({ wh }) => wh));
@@ -100,6 +162,11 @@ export function Customer360() {
                 {t('ka.credit', { r: c.segment.credit_rating })} ({c.segment.credit_score})
               </p>
             )}
+            {c.segment && (
+              <p data-testid="service-level" data-level={c.segment.service_level}>
+                {t('ka.service', { level: label('ka.service', c.segment.service_level) })}
+              </p>
+            )}
             {c.profile && (
               <dl class="facts" data-testid="profile">
                 <dt>{t('ka.profile.org')}</dt>
@@ -149,6 +216,7 @@ export function Customer360() {
               {t('ka.profile.edit')}
             </button>
           )}
+          <TagPanel c={c} done={state.reload} />
           <h2>{t('ka.accounts')}</h2>
           <ul class="list" data-testid="accounts">
             {c.accounts.map((a) => (

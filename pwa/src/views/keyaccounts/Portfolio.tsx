@@ -3,7 +3,29 @@ import { useLocation } from 'preact-iso';
 import { useState } from 'preact/hooks';
 import { say, t } from '../../i18n';
 import { Show, useAsync } from '../common';
-import { type Alert, portfolio } from './data';
+import { type Alert, COMPUTED_TAGS, portfolio } from './data';
+
+// a computed tag in words; a manager's own label as written
+export const tagText = (tag: string) => (COMPUTED_TAGS.includes(tag) ? t(`tag.${tag}`) : tag);
+
+export function Tags({ tags, onPick }: { tags: string[]; onPick?: (tag: string) => void }) {
+  if (tags.length === 0) return null;
+  return (
+    <ul class="chips" data-testid="tags">
+      {tags.map((tag) => (
+        <li key={tag} class="chip" data-tag={tag}>
+          {onPick ? (
+            <button type="button" class="link" onClick={(e) => (e.preventDefault(), onPick(tag))}>
+              {tagText(tag)}
+            </button>
+          ) : (
+            tagText(tag)
+          )}
+        </li>
+      ))}
+    </ul>
+  );
+}
 
 export function Alerts({ alerts }: { alerts: Alert[] }) {
   if (alerts.length === 0) return null;
@@ -24,14 +46,36 @@ export function classes(list: number[]): string {
 
 export function Portfolio() {
   const [alertsOnly, setAlertsOnly] = useState(false);
+  const [tag, setTag] = useState('');
   // the same list for a manager (their portfolio) and the back office (everyone)
   const base = useLocation().path.startsWith('/operator') ? '/operator' : '/inspector';
-  const state = useAsync(() => portfolio(alertsOnly), [alertsOnly]);
+  const state = useAsync(() => portfolio(alertsOnly, tag), [alertsOnly, tag]);
+  const tagOptions = COMPUTED_TAGS.includes(tag) || tag === '' ? COMPUTED_TAGS : [...COMPUTED_TAGS, tag];
   return (
     <section aria-labelledby="portfolio-title">
       <h1 id="portfolio-title">{t('ka.portfolio')}</h1>
+      <p class="links">
+        <a href={`${base}/surveys`}>{t('ka.results')}</a>
+        {base === '/operator' && (
+          <>
+            {' · '}
+            <a href={`${base}/org`}>{t('ka.org_tree')}</a>
+          </>
+        )}
+      </p>
       <label class="check">
         <input type="checkbox" checked={alertsOnly} onChange={(e) => setAlertsOnly((e.target as HTMLInputElement).checked)} /> {t('ka.alerts.only')}
+      </label>
+      <label>
+        {t('ka.tag.filter')}
+        <select name="tag" value={tag} onChange={(e) => setTag((e.target as HTMLSelectElement).value)}>
+          <option value="">{t('ka.tag.all')}</option>
+          {tagOptions.map((code) => (
+            <option key={code} value={code}>
+              {tagText(code)}
+            </option>
+          ))}
+        </select>
       </label>
       <Show state={state}>
         {({ items, total }) =>
@@ -54,6 +98,7 @@ export function Portfolio() {
                       </div>
                       <Alerts alerts={c.alerts} />
                     </a>
+                    <Tags tags={c.tags} onPick={setTag} />
                   </li>
                 ))}
               </ul>

@@ -18,6 +18,40 @@ export interface PortfolioItem {
   credit_rating: string | null;
   manager_id: number | null;
   alerts: Alert[];
+  tags: string[];
+  service_level: string | null;
+}
+
+// R97: a computed tag is a code the app words (`tag.*`); a manual one is the manager's label
+export const COMPUTED_TAGS = [
+  'consumption_high',
+  'consumption_low',
+  'pays_on_time',
+  'pays_late',
+  'in_arrears',
+  'credit_excellent',
+  'credit_poor',
+  'growing',
+  'declining',
+  'profit_value',
+  'safety_value',
+  'social_value',
+  'potential',
+];
+
+export interface Tag {
+  tag: string;
+  source: 'computed' | 'manual';
+  added_by: string;
+  added_at: string;
+}
+
+export interface TagEvent {
+  tag: string;
+  source: 'computed' | 'manual';
+  added: boolean;
+  actor: string;
+  at: string;
 }
 
 export interface Visit {
@@ -72,7 +106,7 @@ export interface C360 {
   customer: { id: number; number: string; name: string; phone: string; address: string; category: string };
   profile: Profile | null;
   key_account_classes: number[];
-  segment: { abc_class: string; annual_revenue_fen: number; credit_score: number; credit_rating: string } | null;
+  segment: { abc_class: string; annual_revenue_fen: number; credit_score: number; credit_rating: string; service_level: string } | null;
   managers: Manager[];
   accounts: { id: number; number: string; kind: string; balance_fen: number }[];
   arrears_fen: number;
@@ -82,12 +116,18 @@ export interface C360 {
   visits: Visit[];
   notes: NoteOut[];
   work_orders: { id: number; kind: string; status: string; created_at: number; closed_at: number | null }[];
+  tags: Tag[];
 }
 
 const KA = '/key-accounts';
 
-export const portfolio = (alertsOnly: boolean) =>
-  get<{ items: PortfolioItem[]; total: number }>(`${KA}/portfolio?limit=200${alertsOnly ? '&alerts_only=true' : ''}`);
+export const portfolio = (alertsOnly: boolean, tag = '') =>
+  get<{ items: PortfolioItem[]; total: number }>(
+    `${KA}/portfolio?limit=200${alertsOnly ? '&alerts_only=true' : ''}${tag ? `&tag=${encodeURIComponent(tag)}` : ''}`,
+  );
+export const customerTags = (id: number) => get<{ tags: Tag[]; history: TagEvent[] }>(`${KA}/customers/${id}/tags`);
+export const addTag = (id: number, tag: string) => post<Tag>(`${KA}/customers/${id}/tags`, { tag });
+export const removeTag = (id: number, tag: string) => api<null>('DELETE', `${KA}/customers/${id}/tags/${encodeURIComponent(tag)}`);
 export const customer360 = (id: number) => get<C360>(`${KA}/customers/${id}`);
 export const myVisits = () => get<Visit[]>(`${KA}/visits`);
 export const planVisit = (customerId: number, plannedFor: string, purpose: string) =>

@@ -22,6 +22,8 @@ const Customer360 = lazy(() => import('../keyaccounts/Customer360').then((m) => 
 const ExpansionQueue = lazy(() => import('../expansion/Desk').then((m) => m.ExpansionQueue));
 const ExpansionView = lazy(() => import('../expansion/Desk').then((m) => m.ExpansionView));
 const ExpansionFigures = lazy(() => import('../expansion/Desk').then((m) => m.ExpansionFigures));
+const SurveyResults = lazy(() => import('../keyaccounts/SurveyResults').then((m) => m.SurveyResults));
+const OrgTree = lazy(() => import('../keyaccounts/OrgTree').then((m) => m.OrgTree));
 
 export function Operator() {
   // a supervisor lands on overdue work orders and the indicators (R65); the disconnect screen
@@ -78,6 +80,8 @@ export function Operator() {
         <Route path="/kb" component={KnowledgeBase} />
         <Route path="/key-accounts" component={Portfolio} />
         <Route path="/customer/:id" component={Customer360} />
+        <Route path="/surveys" component={SurveyResults} />
+        <Route path="/org" component={OrgTree} />
         <Route path="/areas" component={Areas} />
         <Route path="/expansion" component={ExpansionQueue} />
         <Route path="/expansion/:id" component={ExpansionView} />
