@@ -201,8 +201,6 @@ class ErrorCode(TextCode):
     STEP_NEEDS_ITS_ACTION = "error.step_needs_its_action"  # {step}: survey / energise
     CATEGORY_NOT_FOR_TYPE = "error.category_not_for_type"  # {category, type}
     INCREASE_NEEDS_CUSTOMER = "error.increase_needs_customer"  # 增容 is for an existing one
-    DOCUMENT_TOO_LARGE = "error.document_too_large"  # {size, limit}
-    DOCUMENT_TYPE_REFUSED = "error.document_type_refused"  # {accepted}
     METER_ID_TAKEN = "error.meter_id_taken"  # {meter}: already a customer's meter
     AGENT_NOT_FOUND = "error.agent_not_found"  # {agent}
     # limits before decoding (backend/system/limits.py)

@@ -77,6 +77,7 @@ MEANINGS: dict[str, str] = {
     "idempotency_purge_hours": "how often expired keys are forgotten; `0`: not in this process",
     "prepaid_billing": "bill readings as ingestion commits them, in this process",
     "prepaid_notify_seconds": "period of notice delivery; `0`: no delivery from this process",
+    "keyaccounts_monthly_check_hours": "how often (hours) the leader checks whether the last closed month's key-account segments, credit, value tags and service levels are computed, and runs them once (0: never; `meterline keyaccounts recompute` runs them by hand); see docs/key-accounts.md",
     "postpaid_due_day": "a postpaid month's bill is due on this day of the next month (the last day when shorter); see docs/tariffs.md",
     "postpaid_overdue_reminder_days": "the overdue reminder (催费) goes this many days after a bill's due date",
     "postpaid_bills_seconds": "period of the postpaid round (issue last month's bills, late fees, reminders) on the leader; `0`: not from this process",

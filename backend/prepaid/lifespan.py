@@ -119,6 +119,22 @@ async def _postpaid(
         )  # fmt: skip
 
 
+def _keyaccounts_monthly(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, leader: Leader
+) -> Loop:
+    """Key accounts' segments, credit, tags and levels for the last closed month, once."""
+    from backend.keyaccounts.service import monthly_due
+
+    async def monthly_round() -> None:
+        async with sessions() as s:
+            await monthly_due(s, utcnow(), ZoneInfo(settings.timezone))
+
+    return Loop(
+        "keyaccounts-monthly", settings.keyaccounts_monthly_check_hours * 3600, monthly_round,
+        leader,
+    )  # fmt: skip
+
+
 def _loops(
     app: Litestar, dispatcher: Dispatcher | None, clock: Clock, leader: Leader
 ) -> dict[str, Loop]:
@@ -166,16 +182,7 @@ def _loops(
             "idempotency-purge", settings.idempotency_purge_hours * 3600, purge_round, leader
         )
     if settings.keyaccounts_monthly_check_hours > 0:  # docs/key-accounts.md "The monthly run"
-        from backend.keyaccounts.service import monthly_due
-
-        async def monthly_round() -> None:
-            async with sessions() as s:
-                await monthly_due(s, utcnow(), ZoneInfo(settings.timezone))
-
-        loops["keyaccounts-monthly"] = Loop(
-            "keyaccounts-monthly", settings.keyaccounts_monthly_check_hours * 3600,
-            monthly_round, leader,
-        )  # fmt: skip
+        loops["keyaccounts-monthly"] = _keyaccounts_monthly(sessions, settings, leader)
     return loops
 
 
