@@ -13,7 +13,8 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CON
 
 from backend.auth.guards import BACK_OFFICE, STAFF, CallerDep, DbSession, requires_role
 from backend.auth.models import Role
-from backend.controllers import FieldApiController, now_ms
+from backend.controllers import FieldApiController, answers, now_ms
+from backend.errors import TooLarge, UnsupportedMedia
 from backend.keyaccounts import documents, portfolio, service
 from backend.keyaccounts.models import DocumentKind
 from backend.keyaccounts.schemas import (
@@ -133,6 +134,7 @@ class KeyAccountController(FieldApiController):
     @post(
         "/customers/{customer_id:int}/documents",
         guards=[requires_role(*STAFF)],
+        responses=answers(TooLarge, UnsupportedMedia),
         summary="Attach a contract or licence (PDF or photo, raw bytes)",
     )
     async def upload_document(
