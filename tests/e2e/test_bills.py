@@ -32,7 +32,7 @@ def test_the_customer_sees_the_tier_and_what_is_left_of_it_in_chinese_and_englis
     expect(home.get_by_test_id("tier-left")).to_have_text(
         f"本档还剩 190 kWh（本周期至 {_month_end()}）"
     )
-    page.get_by_role("navigation").get_by_role("link", name="用电").click()
+    page.get_by_role("navigation").get_by_role("link", name="用电", exact=True).click()
     usage = page.locator("section").get_by_test_id("tier")
     expect(usage.get_by_test_id("tier-left")).to_contain_text("本档还剩 190 kWh")
     shot(page, "customer-tier-zh")
@@ -40,7 +40,7 @@ def test_the_customer_sees_the_tier_and_what_is_left_of_it_in_chinese_and_englis
     page = phone(locale="en").new_page()
     log_in(page, "cust-bills", "/customer")
     expect(page.get_by_test_id("tier").get_by_test_id("tier-now")).to_be_visible()
-    page.get_by_role("navigation").get_by_role("link", name="Usage").click()
+    page.get_by_role("navigation").get_by_role("link", name="Usage", exact=True).click()
     tier = page.locator("section").get_by_test_id("tier")
     expect(tier.get_by_test_id("tier-now")).to_have_text("Tier 1 · ¥0.4883 per kWh")
     expect(tier).to_contain_text("10 kWh used this month")
@@ -61,7 +61,7 @@ def test_the_customer_reads_this_months_bill_line_by_line_in_chinese_and_english
 ) -> None:
     page = phone(locale="zh-CN").new_page()
     log_in(page, "cust-bills", "/customer")
-    page.get_by_role("navigation").get_by_role("link", name="账单").click()
+    page.get_by_role("navigation").get_by_role("link", name="账单", exact=True).click()
     lines = page.get_by_test_id("bill-line")
     expect(lines).to_have_count(1)
     # 10 kWh x 0.4883 = 4.883 -> ¥4.88
@@ -73,7 +73,7 @@ def test_the_customer_reads_this_months_bill_line_by_line_in_chinese_and_english
 
     page = phone(locale="en").new_page()
     log_in(page, "cust-bills", "/customer")
-    page.get_by_role("navigation").get_by_role("link", name="Bill").click()
+    page.get_by_role("navigation").get_by_role("link", name="Bill", exact=True).click()
     expect(page.get_by_test_id("bill-line").first).to_contain_text("Tier 1 10 kWh × ¥0.4883")
     expect(page.get_by_test_id("bill-due")).to_have_text(f"Due by {_due_on()}")
     shot(page, "customer-bill-en")

@@ -92,9 +92,9 @@ def test_a_double_click_makes_one_order_credited_once_when_the_provider_confirms
     page.get_by_test_id("simulated-wallet").click()  # the demo's wallet pays
     expect(page.get_by_test_id("topup-done")).to_contain_text("New balance: ¥70.00")
 
-    page.get_by_role("navigation").get_by_role("link", name="Balance").click()
+    page.get_by_role("navigation").get_by_role("link", name="Balance", exact=True).click()
     expect(page.get_by_test_id("balance")).to_have_text("¥70.00")
-    page.get_by_role("navigation").get_by_role("link", name="Statement").click()
+    page.get_by_role("navigation").get_by_role("link", name="Statement", exact=True).click()
     expect(page.get_by_test_id("ledger").locator("tbody tr")).to_have_count(2)
     shot(page, "customer-ledger-en")
     assert top_ups_of(server, token, acc) == [2_000, 5_000]
@@ -123,7 +123,7 @@ def test_customer_sees_daily_and_monthly_usage_charts_in_chinese(
     page = phone(locale="zh-CN").new_page()
     log_in(page, "cust-usage", "/customer")
     expect(page.get_by_role("heading", name="余额")).to_be_visible()
-    page.get_by_role("navigation").get_by_role("link", name="用电").click()
+    page.get_by_role("navigation").get_by_role("link", name="用电", exact=True).click()
     daily = page.get_by_role("figure").filter(has_text="近 30 天")
     monthly = page.get_by_role("figure").filter(has_text="近 12 个月")
     expect(daily.locator(".uplot canvas")).to_have_count(1)

@@ -41,7 +41,8 @@ def test_a_customer_applies_staff_take_it_to_energisation_and_the_customer_sees_
 ) -> None:
     area_id = area(server)
     customer = phone(locale="en").new_page()
-    log_in(customer, "cust-topup", "/customer")
+    # a customer whose grid no inspector journey counts: the new meter joins its grid's book
+    log_in(customer, "cust-bills", "/customer")
     customer.get_by_role("link", name="Apply for supply", exact=True).click()
     customer.get_by_test_id("yk-new").click()
     customer.fill("input[name=applicant_name]", "Lin Xin")
@@ -101,5 +102,5 @@ def test_a_customer_applies_staff_take_it_to_energisation_and_the_customer_sees_
         "m-yk-e2e-1",
         [],
     )
-    mine = server.api("GET", "/expansion/applications", server.token("cust-topup"))
+    mine = server.api("GET", "/expansion/applications", server.token("cust-bills"))
     assert [a["id"] for a in mine["items"]] == [app_id]  # the double tap made one application

@@ -36,7 +36,7 @@ def test_the_customer_reads_and_prints_an_overdue_issued_bill_in_chinese_and_eng
     month, due, fee = _bill()
     page = phone(locale="zh-CN").new_page()
     log_in(page, "cust-issued", "/customer")
-    page.get_by_role("navigation").get_by_role("link", name="已出账单").click()
+    page.get_by_role("navigation").get_by_role("link", name="已出账单", exact=True).click()
     rows = page.get_by_test_id("issued-row")
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text(month)
@@ -60,7 +60,7 @@ def test_the_customer_reads_and_prints_an_overdue_issued_bill_in_chinese_and_eng
 
     page = phone(locale="en").new_page()
     log_in(page, "cust-issued", "/customer")
-    page.get_by_role("navigation").get_by_role("link", name="Issued bills").click()
+    page.get_by_role("navigation").get_by_role("link", name="Issued bills", exact=True).click()
     row = page.get_by_test_id("issued-row").first
     expect(row.get_by_test_id("issued-status")).to_have_text("¥9.77 unpaid")
     row.get_by_role("button", name=month).click()
@@ -77,7 +77,7 @@ def test_the_operator_sees_the_overdue_account_aged_in_the_postpaid_arrears(
     bucket = 1 if days <= 30 else 2  # the column of 0–30 or 31–60 days
     page = phone(locale="zh-CN").new_page()
     log_in(page, "op-a", "/operator")
-    page.get_by_role("navigation").get_by_role("link", name="后付费欠费").click()
+    page.get_by_role("navigation").get_by_role("link", name="后付费欠费", exact=True).click()
     rows = page.get_by_test_id("pp-arrears-row")
     expect(rows).to_have_count(1)
     row = rows.first
@@ -90,6 +90,6 @@ def test_the_operator_sees_the_overdue_account_aged_in_the_postpaid_arrears(
 
     page = phone(locale="en").new_page()
     log_in(page, "op-a", "/operator")
-    page.get_by_role("navigation").get_by_role("link", name="Postpaid arrears").click()
+    page.get_by_role("navigation").get_by_role("link", name="Postpaid arrears", exact=True).click()
     expect(page.get_by_test_id("pp-arrears-row").first).to_contain_text(f"{days} days overdue")
     expect(page.get_by_test_id("pp-arrears")).to_contain_text("31–60 days")

@@ -24,7 +24,7 @@ def test_a_manager_works_through_the_portfolio_and_the_customer_reaches_them(
     ctx = phone(locale="zh-CN", geolocation=(ORIGIN[0], ORIGIN[1], 6))
     page = ctx.new_page()
     log_in(page, "insp-ka", "/inspector")
-    page.get_by_role("navigation").get_by_role("link", name="我的客户").click()
+    page.get_by_role("navigation").get_by_role("link", name="我的客户", exact=True).click()
 
     portfolio = page.get_by_test_id("portfolio")
     expect(portfolio.locator(":scope > li")).to_have_count(5)
@@ -52,7 +52,7 @@ def test_a_manager_works_through_the_portfolio_and_the_customer_reaches_them(
         server.token("insp-ka"),
     )  # fmt: skip
     assert [h["snapshot"]["capacity_kva"] for h in history] == [800]
-    page.get_by_role("navigation").get_by_role("link", name="我的客户").click()
+    page.get_by_role("navigation").get_by_role("link", name="我的客户", exact=True).click()
 
     # value tags (R97): the plant carries the manager's 一厂一策; filter by a computed tag
     plant = portfolio.locator(":scope > li").filter(
@@ -91,7 +91,7 @@ def test_a_manager_works_through_the_portfolio_and_the_customer_reaches_them(
     shot(page, "key-accounts-360-zh")
 
     # on site: check in with the phone's position
-    page.get_by_role("navigation").get_by_role("link", name="走访").click()
+    page.get_by_role("navigation").get_by_role("link", name="走访", exact=True).click()
     expect(page.get_by_test_id("gps-accuracy")).to_be_visible()
     page.get_by_role("button", name="现场签到").click()
     status = page.get_by_test_id("visit-status")
@@ -113,7 +113,7 @@ def test_a_manager_works_through_the_portfolio_and_the_customer_reaches_them(
     # the customer (in English) sees their manager and writes to them
     cust = phone(locale="en").new_page()
     log_in(cust, "cust-ka", "/customer")
-    cust.get_by_role("navigation").get_by_role("link", name="My manager").click()
+    cust.get_by_role("navigation").get_by_role("link", name="My manager", exact=True).click()
     managers = cust.get_by_test_id("managers")
     expect(managers).to_contain_text("客户经理 陈杰")
     expect(managers).to_contain_text("your key-account manager")
@@ -126,7 +126,7 @@ def test_a_manager_works_through_the_portfolio_and_the_customer_reaches_them(
     shot(cust, "key-accounts-my-manager-en")
     # and answers this year's questionnaire (the demo's; the community answered it by phone)
     [qn] = server.api("GET", "/key-accounts/surveys/questionnaires", server.token("cust-ka"))
-    cust.get_by_role("navigation").get_by_role("link", name="Survey").click()
+    cust.get_by_role("navigation").get_by_role("link", name="Survey", exact=True).click()
     form = cust.get_by_test_id(f"survey-{qn['id']}")
     expect(form).to_contain_text("Are you satisfied with the reliability of supply?")
     for q in qn["questions"]:
@@ -144,7 +144,7 @@ def test_a_manager_works_through_the_portfolio_and_the_customer_reaches_them(
     assert (results["responses"], results["satisfaction"]) == (2, 81.3)
 
     # the manager reads the results per question and per customer (lowest index first)
-    page.get_by_role("navigation").get_by_role("link", name="我的客户").click()
+    page.get_by_role("navigation").get_by_role("link", name="我的客户", exact=True).click()
     page.get_by_role("link", name="满意度结果").click()
     expect(page.get_by_test_id("survey-index")).to_contain_text("满意度指数 81.3（2 份）")
     expect(page.get_by_test_id("survey-questions")).to_contain_text("希望停电提前通知")

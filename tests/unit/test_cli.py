@@ -18,8 +18,8 @@ def _commands(parser: argparse.ArgumentParser) -> list[str]:
 
 def test_every_capability_command_is_on_the_meterline_command() -> None:
     assert _commands(build_parser()) == [
-        "demo", "serve", "migrate", "asyncapi", "users", "import", "ingest", "payments", "seed",
-        "tariffs",
+        "demo", "serve", "migrate", "asyncapi", "users", "import", "keyaccounts", "ingest",
+        "payments", "seed", "tariffs",
     ]  # fmt: skip
 
 

@@ -1108,6 +1108,7 @@ export const en: Record<string, string> = {
   'error.increase_needs_customer': 'A capacity increase is for an existing customer.',
   'error.document_too_large': 'The file is {size} bytes; the limit is {limit} bytes.',
   'error.document_type_refused': 'Only {accepted} files are accepted.',
+  'error.document_not_found': 'No such document.',
   'error.meter_id_taken': 'Meter {meter} is already registered to a customer.',
   'error.agent_not_found': 'Data collector {agent} not found.',
   'yk.type.residential': 'Residential',

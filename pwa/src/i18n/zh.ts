@@ -1108,6 +1108,7 @@ export const zh: Record<string, string> = {
   'error.increase_needs_customer': '增容申请须关联已有客户。',
   'error.document_too_large': '文件 {size} 字节，超过上限 {limit} 字节。',
   'error.document_type_refused': '只接受 {accepted} 格式的文件。',
+  'error.document_not_found': '没有这份文件。',
   'error.meter_id_taken': '电表 {meter} 已登记给其他客户。',
   'error.agent_not_found': '采集终端 {agent} 不存在。',
   'yk.type.residential': '居民',

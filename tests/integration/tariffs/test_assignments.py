@@ -113,16 +113,17 @@ async def test_an_assignment_on_a_billed_day_re_rates_the_account_from_that_midn
     assert first["schedule"] == "zj-residential-tou"
 
     # 4 kWh before midnight stay at 0.4883 (1.9532); 4 kWh after, valley tier 1 at 0.288
-    # (1.152): 3.1052 CNY, 311 fen; the four charges after midnight were reversed
+    # (1.152): 3.1052 CNY, 311 fen; the 8 hours were billed in one round's entry, which the
+    # re-rating reverses whole (8 charges withdrawn), posting the 4 before midnight again
     wh, exact, reversed_, fen = await _live(api)
-    assert (wh, exact, reversed_) == (8 * KWH, Decimal("3.1052"), 4)
+    assert (wh, exact, reversed_) == (8 * KWH, Decimal("3.1052"), 8)
     assert fen == -round_fen(exact) == -311
 
     # the same request again: the stored assignment, nothing re-rated twice
     again = await api.client.post(url, json=body, headers=op)
     assert again.status_code == 200
     assert again.json()["id"] == first["id"]
-    assert await _live(api) == (8 * KWH, Decimal("3.1052"), 4, -311)
+    assert await _live(api) == (8 * KWH, Decimal("3.1052"), 8, -311)
 
     _pin_clock(api, 2026, 3, 2)
     r = await api.client.get(url, headers=await api.login("insp1"))
