@@ -8,36 +8,19 @@ import os
 from pathlib import Path
 
 from backend.errors import ErrorCode as E
-from backend.errors import Invalid, TooLarge, UnsupportedMedia
-from backend.field.readings.photos import sniff
+from backend.errors import Invalid
+from backend.field.readings.photos import check_document
 from backend.system.files import private_dir, write_private
 
-TYPES = ("image/jpeg", "image/png", "image/webp", "application/pdf")
 MAX_BYTES = 1_048_576  # also the JSON-and-PDF body limit of backend/system/limits.py
 
 
 def check(data: bytes, max_bytes: int = MAX_BYTES) -> str:
     """The content type the bytes really are (by their first bytes), or an error naming why
-    they are refused."""
-    if len(data) > max_bytes:
-        raise TooLarge(
-            E.DOCUMENT_TOO_LARGE,
-            f"document is {len(data)} bytes; the limit is {max_bytes} bytes",
-            field="document",
-            size=len(data),
-            limit=max_bytes,
-        )
+    they are refused; an empty document is refused as such."""
     if not data:
         raise Invalid(E.PHOTO_EMPTY, "document is empty", field="document")
-    actual = "application/pdf" if data[:5] == b"%PDF-" else sniff(data)
-    if actual is None:
-        raise UnsupportedMedia(
-            E.DOCUMENT_TYPE_REFUSED,
-            "document is not a JPEG, PNG, WebP or PDF (checked by its first bytes)",
-            field="document",
-            accepted=", ".join(TYPES),
-        )
-    return actual
+    return check_document(data, max_bytes)
 
 
 def path_of(root: Path, sha256: str) -> Path:

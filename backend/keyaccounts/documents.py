@@ -13,31 +13,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth.guards import Caller
 from backend.errors import ErrorCode as E
-from backend.errors import NotFound, TooLarge, UnsupportedMedia
-from backend.field.readings.photos import sniff
+from backend.errors import NotFound
+from backend.field.readings.photos import check_document
 from backend.keyaccounts.models import DocumentKind, ProfileDocument
 from backend.keyaccounts.schemas import DocumentOut
 from backend.keyaccounts.service import visible_customer
 from backend.system.files import private_dir, write_private
 
 MAX_BYTES = 5 * 1024 * 1024  # a scanned contract of a few pages
-TYPES = ("application/pdf", "image/jpeg", "image/png", "image/webp")
 
 
 def check(data: bytes, limit: int = MAX_BYTES) -> str:
     """The content type the bytes really are, or raise naming the problem."""
-    if len(data) > limit:
-        raise TooLarge(
-            E.DOCUMENT_TOO_LARGE, f"document is {len(data)} bytes; the limit is {limit}",
-            field="document", size=len(data), limit=limit,
-        )  # fmt: skip
-    actual = "application/pdf" if data[:5] == b"%PDF-" else sniff(data)
-    if actual is None:
-        raise UnsupportedMedia(
-            E.DOCUMENT_TYPE_REFUSED, "a document is a PDF, JPEG, PNG or WebP (by its first bytes)",
-            field="document", accepted=", ".join(TYPES),
-        )  # fmt: skip
-    return actual
+    return check_document(data, limit)
 
 
 def path_of(root: Path, sha256: str) -> Path:

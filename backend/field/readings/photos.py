@@ -35,6 +35,26 @@ def sniff(data: bytes) -> str | None:
     return None
 
 
+DOCUMENT_TYPES = ("application/pdf", "image/jpeg", "image/png", "image/webp")
+
+
+def check_document(data: bytes, limit: int) -> str:
+    """A document (contract, licence, application paper): a PDF or a photo of at most ``limit``
+    bytes, its type judged by its first bytes. The content type, or raise naming the problem."""
+    if len(data) > limit:
+        raise TooLarge(
+            E.DOCUMENT_TOO_LARGE, f"document is {len(data)} bytes; the limit is {limit} bytes",
+            field="document", size=len(data), limit=limit,
+        )  # fmt: skip
+    actual = "application/pdf" if data[:5] == b"%PDF-" else sniff(data)
+    if actual is None:
+        raise UnsupportedMedia(
+            E.DOCUMENT_TYPE_REFUSED, "a document is a PDF, JPEG, PNG or WebP (by its first bytes)",
+            field="document", accepted=", ".join(DOCUMENT_TYPES),
+        )  # fmt: skip
+    return actual
+
+
 def check(data: bytes, declared: str | None, max_bytes: int) -> str:
     """Return the content type, or raise naming the problem."""
     if len(data) > max_bytes:
