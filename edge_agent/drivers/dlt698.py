@@ -31,7 +31,14 @@ from protocols import dlt698
 from protocols.contract import CommandKind, Quality, Quantity, RelayState, Value
 from protocols.dlt698 import Answer, Connection, DateTimeS, Request, commands
 from protocols.dlt698.errors import dar_name
-from protocols.dlt698.objects import CLOCK, DAILY_FROZEN, FREEZE_TIME, STATUS_WORDS, readable
+from protocols.dlt698.objects import (
+    CLOCK,
+    DAILY_FROZEN,
+    FREEZE_TIME,
+    POWER_DOWN_EVENTS,
+    STATUS_WORDS,
+    readable,
+)
 
 log = logging.getLogger("edge_agent.dlt698")
 
@@ -217,7 +224,24 @@ class Dlt698Driver:
         return self._utc_ms(value.value) - at
 
     async def last_power_down(self, meter: Meter) -> tuple[int, int | None] | None:
-        return None  # not read from this protocol (yet): bus silence stands alone
+        """The latest power-down event record (3011 电能表掉电事件, Selector 9: the 1st back):
+        start and end (None while it lasts), meter time."""
+        await self.gap()
+        answer, _ = await self.exchange(meter, commands.get_event(1, POWER_DOWN_EVENTS))
+        response = answer.response
+        if not isinstance(response, dlt698.GetResponseRecord):
+            raise MeterReplyError(f"3011: the meter answered {type(response).__name__}")
+        try:
+            record = commands.event_of(response.result)
+        except dlt698.MeterRefused as exc:
+            raise MeterReplyError(str(exc)) from None
+        except dlt698.DecodeError as exc:
+            self.on_frame_error("DecodeError")
+            raise MeterReplyError(str(exc)) from None
+        if record is None:
+            return None
+        end = None if record.end is None else self._utc_ms(record.end)
+        return self._utc_ms(record.start), end
 
     async def backfill(self, meter: Meter, since_ms: int) -> list[Value]:
         """Daily frozen energy (5004, selector 9: the n-th freeze back) for each day frozen

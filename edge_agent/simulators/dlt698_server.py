@@ -2,7 +2,8 @@
 
 What they answer, from the same load model as the DL/T 645 meters: GET-Request Normal and
 NormalList for every OAD of the codec's object table (and its elements), GET-Request Record on
-5004 (daily) and 5006 (monthly) frozen data with selectors 0, 1, 2 and 9, SET of the clock
+5004 (daily) and 5006 (monthly) frozen data and on 3011 (power-down events, 电能表掉电事件)
+with selectors 0, 1, 2 and 9, SET of the clock
 (40000200), and ACTION on 8000 (trip 129, close 130, alarm 127/128) and 8001 (keep power
 127/128) — the last two only inside a SECURITY-Request whose MAC verifies (the stand-in
 :func:`protocols.dlt698.keyed_mac` keyed by a password the bus accepts; a real meter's ESAM is
@@ -14,18 +15,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from edge_agent.simulators.bus import BusServer, Reply, Request, Session, SimMeter
 from edge_agent.simulators.clock import Clock
 from edge_agent.simulators.dlt698_values import (
     FREEZE_NUMBER,
     attribute_value,
+    event_column,
     frozen_column,
     frozen_rows,
+    power_down_rows,
 )
 from edge_agent.simulators.faults import FaultKind
 from edge_agent.simulators.meter import RelayRefused
-from edge_agent.simulators.records import DailyFreeze
 from edge_agent.simulators.wire import Line, Timing
 from protocols.dlt645 import Password
 from protocols.dlt698 import (
@@ -71,8 +74,10 @@ from protocols.dlt698 import (
 from protocols.dlt698.commands import CloseCommand
 from protocols.dlt698.objects import (
     CLOCK,
+    EVENT_NUMBER,
     KEEP_POWER,
     KEEP_POWER_CLEAR,
+    POWER_DOWN_EVENTS,
     REMOTE_ALARM,
     REMOTE_ALARM_CLEAR,
     REMOTE_CLOSE,
@@ -255,13 +260,15 @@ class Dlt698Server(BusServer):
         columns = tuple(c for c in rcsd if isinstance(c, int))
         if len(columns) != len(rcsd) or not columns:
             return ResultRecord(oad, rcsd, None, Dar.TYPE_UNMATCHED)  # type: ignore[arg-type]
+        if oad == POWER_DOWN_EVENTS:
+            events = power_down_rows(meter.model)
+            chosen = _chosen(rsd, [(n, r.start, r) for n, r in events], EVENT_NUMBER)
+            rows = tuple(tuple(event_column(r, n, c) for c in columns) for n, r in chosen)
+            return ResultRecord(oad, columns, rows)
         freezes = frozen_rows(meter.model, oad)
-        numbered = [(len(freezes) - i, f) for i, f in enumerate(freezes)]  # 1 = the oldest kept
-        if isinstance(rsd, Selector9):
-            numbered = numbered[rsd.last - 1 : rsd.last] if rsd.last >= 1 else []
-        elif isinstance(rsd, Selector1 | Selector2):
-            numbered = [(n, f) for n, f in numbered if _selected(rsd, n, f)]
-        rows = tuple(tuple(frozen_column(f, n, c) for c in columns) for n, f in numbered)
+        numbered = [(len(freezes) - i, f.at, f) for i, f in enumerate(freezes)]  # 1 = the oldest
+        picked = _chosen(rsd, numbered, FREEZE_NUMBER)
+        rows = tuple(tuple(frozen_column(f, n, c) for c in columns) for n, f in picked)
         return ResultRecord(oad, columns, rows)
 
     def _set(self, meter: SimMeter, oad: int, value: Data, now_ms: int) -> int:
@@ -349,12 +356,25 @@ def _key(value: Data) -> object:
     return value.value
 
 
-def _selected(rsd: Selector1 | Selector2, number: int, freeze: DailyFreeze) -> bool:
-    """Selector 1 (equal to) and 2 (in [start, end)) on the freeze time or record number."""
-    at = freeze.at
+_T = TypeVar("_T")
+
+
+def _chosen(
+    rsd: object, numbered: list[tuple[int, datetime, _T]], number_oad: int
+) -> list[tuple[int, _T]]:
+    """The records (newest first, each with its number and time) that ``rsd`` selects."""
+    if isinstance(rsd, Selector9):
+        numbered = numbered[rsd.last - 1 : rsd.last] if rsd.last >= 1 else []
+    elif isinstance(rsd, Selector1 | Selector2):
+        numbered = [(n, at, r) for n, at, r in numbered if _selected(rsd, n, at, number_oad)]
+    return [(n, r) for n, _at, r in numbered]
+
+
+def _selected(rsd: Selector1 | Selector2, number: int, at: datetime, number_oad: int) -> bool:
+    """Selector 1 (equal to) and 2 (in [start, end)) on the record's time or number."""
     key: object = (
         number
-        if rsd.oad == FREEZE_NUMBER
+        if rsd.oad == number_oad
         else (at.year, at.month, at.day, at.hour, at.minute, at.second)
     )
     if isinstance(rsd, Selector1):

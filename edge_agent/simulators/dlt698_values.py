@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from edge_agent.simulators.meter import MeterModel
-from edge_agent.simulators.records import DailyFreeze
+from edge_agent.simulators.records import DailyFreeze, PowerFailureRecord
 from protocols.contract.messages import RelayState
 from protocols.contract.quantities import Quantity
 from protocols.dlt698 import TABLE, Attribute, BitString, Data, DataType, DateTimeS
@@ -20,6 +20,9 @@ from protocols.dlt698.objects import (
     ADDRESS,
     CLOCK,
     DAILY_FROZEN,
+    EVENT_END,
+    EVENT_NUMBER,
+    EVENT_START,
     FREEZE_TIME,
     MONTHLY_FROZEN,
     STATUS_WORDS,
@@ -140,3 +143,24 @@ def frozen_column(freeze: DailyFreeze, number: int, column: int) -> Data:
 def frozen_quantities() -> frozenset[Quantity]:
     """What the frozen records carry, for the docs and the tests."""
     return frozenset(q for base in (0x00100200, 0x00200200) for q in TABLE[base].quantities if q)
+
+
+# --- event records ---------------------------------------------------------------------------
+
+
+def power_down_rows(model: MeterModel) -> list[tuple[int, PowerFailureRecord]]:
+    """The meter's power-down records (3011 电能表掉电事件) newest first, each with its record
+    number (事件记录序号: 1 the first failure the meter ever recorded)."""
+    events = model.events
+    return [(events.power_failure_count - i, r) for i, r in enumerate(events.power_failures)]
+
+
+def event_column(record: PowerFailureRecord, number: int, column: int) -> Data:
+    """One column of a power-down record: its number, start, end (null while it lasts)."""
+    if column == EVENT_NUMBER:
+        return d.double_long_unsigned(number)
+    if column == EVENT_START:
+        return d.date_time_s(date_time_s(record.start))
+    if column == EVENT_END:
+        return d.null() if record.end is None else d.date_time_s(date_time_s(record.end))
+    return d.null()

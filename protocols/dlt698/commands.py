@@ -10,6 +10,8 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 
+import msgspec
+
 from protocols.dlt698.apdu import (
     ActionNormal,
     ActionResponseNormal,
@@ -22,6 +24,7 @@ from protocols.dlt698.apdu import (
 )
 from protocols.dlt698.data import (
     Data,
+    DataType,
     DateTimeS,
     array,
     boolean,
@@ -32,11 +35,15 @@ from protocols.dlt698.data import (
     structure,
     unsigned,
 )
-from protocols.dlt698.errors import MeterRefused
+from protocols.dlt698.errors import DecodeError, MeterRefused
 from protocols.dlt698.objects import (
     CLOCK,
     DAILY_FROZEN,
+    EVENT_END,
+    EVENT_NUMBER,
+    EVENT_START,
     FREEZE_TIME,
+    POWER_DOWN_EVENTS,
     RELAY_1,
     REMOTE_CLOSE,
     REMOTE_TRIP,
@@ -70,6 +77,47 @@ def get_frozen(
     if with_time and FREEZE_TIME not in wanted:
         wanted = (FREEZE_TIME, *wanted)
     return GetRecord(0, record, Selector9(last), wanted)
+
+
+EVENT_COLUMNS = (EVENT_NUMBER, EVENT_START, EVENT_END)
+
+
+def get_event(last: int = 1, record: int = POWER_DOWN_EVENTS) -> GetRecord:
+    """The ``last``-th event record back (Selector 9; 1 = the latest) of an event object's
+    record table (3011 电能表掉电事件 by default): its number, start and end time."""
+    return GetRecord(0, record, Selector9(last), EVENT_COLUMNS)
+
+
+class EventRecord(msgspec.Struct, frozen=True, gc=False):
+    """One row of an event record table, meter local time; ``end`` None while it lasts."""
+
+    number: int
+    start: DateTimeS
+    end: DateTimeS | None
+
+
+def event_of(result: ResultRecord) -> EventRecord | None:
+    """The first row of an answer to :func:`get_event`, found by the columns the answer names;
+    None when the meter holds no record (no rows, or a row whose start is null). A DAR is
+    MeterRefused; a column missing or of the wrong type is the meter's fault (DecodeError)."""
+    rows = rows_of(result)
+    if not rows:
+        return None
+    row = dict(zip(result.rcsd, rows[0], strict=True))
+    missing = [f"{c:08X}" for c in EVENT_COLUMNS if c not in row]
+    if missing:
+        raise DecodeError(f"event record {result.oad:08X} lacks column(s) {', '.join(missing)}")
+    number, start, end = (row[c] for c in EVENT_COLUMNS)
+    if start.type is DataType.NULL:
+        return None
+    if not isinstance(start.value, DateTimeS):
+        raise DecodeError(f"event start is {start.type.name}, not date_time_s")
+    if end.type is not DataType.NULL and not isinstance(end.value, DateTimeS):
+        raise DecodeError(f"event end is {end.type.name}, not date_time_s or null")
+    if type(number.value) is not int:
+        raise DecodeError(f"event record number is {number.type.name}, not a number")
+    finished = end.value if isinstance(end.value, DateTimeS) else None
+    return EventRecord(number.value, start.value, finished)
 
 
 def set_clock(when: DateTimeS) -> SetNormal:

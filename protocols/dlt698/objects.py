@@ -151,6 +151,13 @@ _add(Attribute(make_oad(0x2014, 2), "running status words 1–7 电能表运行�
 _add(Attribute(make_oad(0x2021, 2), "data freeze time 数据冻结时间", DataType.DATE_TIME_S))
 _add(Attribute(make_oad(0x2023, 2), "freeze record number 冻结记录序号",
                DataType.DOUBLE_LONG_UNSIGNED))  # fmt: skip
+_add(Attribute(make_oad(0x201E, 2), "event start time 事件发生时间", DataType.DATE_TIME_S))
+_add(Attribute(make_oad(0x2020, 2), "event end time 事件结束时间 (null while it lasts)",
+               DataType.DATE_TIME_S))  # fmt: skip
+_add(Attribute(make_oad(0x2022, 2), "event record number 事件记录序号",
+               DataType.DOUBLE_LONG_UNSIGNED))  # fmt: skip
+_add(Attribute(make_oad(0x3011, 2), "meter power-down events 电能表掉电事件 (records)",
+               DataType.ARRAY, DataType.STRUCTURE))  # fmt: skip
 _add(Attribute(make_oad(0x4000, 2), "date and time 日期时间", DataType.DATE_TIME_S))
 _add(Attribute(make_oad(0x4001, 2), "communication address 通信地址", DataType.OCTET_STRING))
 _add(Attribute(make_oad(0x5004, 2), "daily frozen data 日冻结数据表 (records)", DataType.ARRAY,
@@ -168,6 +175,12 @@ STATUS_WORDS = make_oad(0x2014, 2)
 FREEZE_TIME = make_oad(0x2021, 2)
 DAILY_FROZEN = make_oad(0x5004, 2)
 MONTHLY_FROZEN = make_oad(0x5006, 2)
+# Event objects (interface class 7): attribute 2 is the event record table, read like frozen
+# data with GET-Request-Record; a row's columns are named by these OADs (事件记录单元).
+EVENT_NUMBER = make_oad(0x2022, 2)  # 事件记录序号
+EVENT_START = make_oad(0x201E, 2)  # 事件发生时间
+EVENT_END = make_oad(0x2020, 2)  # 事件结束时间: null while the event lasts
+POWER_DOWN_EVENTS = make_oad(0x3011, 2)  # 电能表掉电事件
 RELAY_1 = 0xF2050201  # 继电器输出 F205, attribute 2, relay 1: the supply relay
 
 # Methods (OMD without the mode byte's meaning: mode is 0).

@@ -7,7 +7,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -203,3 +203,29 @@ async def test_probe_dlt698_rejects_an_oad_outside_the_table() -> None:
     )
     assert code == 4
     assert "12340200" in err
+
+
+async def test_the_latest_power_down_event_record_is_read_at_the_meters_own_times(line) -> None:  # type: ignore[no-untyped-def]
+    fleet, driver, errors = line
+    model = fleet.meter(M1).model
+    model.events.power_failures.clear()
+    assert await driver.last_power_down(METER) is None  # never lost supply: no record
+
+    model.power_fail(fleet.clock())
+    with pytest.raises(MeterTimeout):  # without supply the meter answers nothing
+        await driver.last_power_down(METER)
+    model.power_restore(fleet.clock() + 90_000)  # back 90 s later (the meter's clock says)
+    record = model.events.power_failures[0]
+    assert record.end is not None
+
+    def utc_ms(local: datetime) -> int:
+        return int(local.replace(microsecond=0, tzinfo=TZ).timestamp() * 1000)
+
+    assert await driver.last_power_down(METER) == (utc_ms(record.start), utc_ms(record.end))
+    assert utc_ms(record.end) - utc_ms(record.start) >= 89_000  # the 90 s the meter was dark
+
+    model.power_fail(fleet.clock() + 120_000)  # a cut still lasting as the meter sees it
+    model.powered = True  # (the meter answers, e.g. on its battery, before it wrote the end)
+    start, end = await driver.last_power_down(METER) or (0, 0)
+    assert (start, end) == (utc_ms(model.events.power_failures[0].start), None)
+    assert errors == {}

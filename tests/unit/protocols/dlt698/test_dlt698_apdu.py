@@ -147,6 +147,57 @@ HAND = [
         h("90 00 0B 87 01 07 80 00 81 00 00 00 00 00 01 00 04 0A 0B 0C 0D"),
     ),
     (SecurityResponse(None, 20), h("90 02 14 00")),
+    (
+        GetRecord(8, 0x30110200, Selector9(1), (0x20220200, 0x201E0200, 0x20200200)),
+        # 05 03 PIID 08, OAD 3011 attribute 2 (电能表掉电事件, the event record table), RSD
+        # choice 9 last 1 (上1次), RCSD of 3 CSDs: 事件记录序号 2022, 事件发生时间 201E,
+        # 事件结束时间 2020; no time tag
+        h("05 03 08 30 11 02 00 09 01 03 00 20 22 02 00 00 20 1E 02 00 00 20 20 02 00 00"),
+    ),
+    (
+        GetResponseRecord(
+            8,
+            ResultRecord(
+                0x30110200,
+                (0x20220200, 0x201E0200, 0x20200200),
+                (
+                    (
+                        d.double_long_unsigned(5),
+                        d.date_time_s(DateTimeS(2024, 6, 5, 8, 0, 0)),
+                        d.date_time_s(DateTimeS(2024, 6, 5, 8, 21, 48)),
+                    ),
+                ),
+            ),
+        ),
+        # 85 03 PIID 08, OAD 30110200, RCSD (3 OADs), choice 1 rows, 1 row: dlu 5 (06 00 00
+        # 00 05), date_time_s 2024-06-05 08:00:00 (1C 07E8 06 05 08 00 00), date_time_s
+        # 2024-06-05 08:21:48 (... 08 15 30); no follow report, no time tag
+        h(
+            "85 03 08 30 11 02 00 03 00 20 22 02 00 00 20 1E 02 00 00 20 20 02 00 01 01 "
+            "06 00 00 00 05 1C 07 E8 06 05 08 00 00 1C 07 E8 06 05 08 15 30 00 00"
+        ),
+    ),
+    (
+        GetResponseRecord(
+            9,
+            ResultRecord(
+                0x30110200,
+                (0x20220200, 0x201E0200, 0x20200200),
+                (
+                    (
+                        d.double_long_unsigned(6),
+                        d.date_time_s(DateTimeS(2024, 6, 6, 23, 59, 59)),
+                        d.null(),
+                    ),
+                ),
+            ),
+        ),
+        # a power-down still lasting as the meter sees it: 事件结束时间 is null (00)
+        h(
+            "85 03 09 30 11 02 00 03 00 20 22 02 00 00 20 1E 02 00 00 20 20 02 00 01 01 "
+            "06 00 00 00 06 1C 07 E8 06 06 17 3B 3B 00 00 00"
+        ),
+    ),
 ]
 
 
@@ -166,6 +217,37 @@ def test_builders_make_the_requests_the_standard_describes() -> None:
     frozen = commands.get_frozen(2, [0x00100200])
     assert frozen.rcsd == (0x20210200, 0x00100200)
     assert frozen.rsd == Selector9(2)
+
+
+def test_the_power_down_event_request_and_its_row_read_as_start_and_end() -> None:
+    request = commands.get_event()
+    assert encode_apdu(request) == h(
+        "05 03 00 30 11 02 00 09 01 03 00 20 22 02 00 00 20 1E 02 00 00 20 20 02 00 00"
+    )
+    closed, lasting = (decode_apdu(w) for a, w in HAND if getattr(a, "piid", None) in (8, 9)
+                       and isinstance(a, GetResponseRecord))  # fmt: skip
+    assert isinstance(closed, GetResponseRecord)
+    assert isinstance(lasting, GetResponseRecord)
+    assert commands.event_of(closed.result) == commands.EventRecord(
+        5, DateTimeS(2024, 6, 5, 8, 0, 0), DateTimeS(2024, 6, 5, 8, 21, 48)
+    )
+    assert commands.event_of(lasting.result) == commands.EventRecord(
+        6, DateTimeS(2024, 6, 6, 23, 59, 59), None
+    )
+
+
+def test_a_meter_without_power_down_records_answers_no_row_and_a_refusal_raises() -> None:
+    columns = commands.EVENT_COLUMNS
+    assert commands.event_of(ResultRecord(0x30110200, columns, ())) is None
+    never = (d.double_long_unsigned(0), d.null(), d.null())
+    assert commands.event_of(ResultRecord(0x30110200, columns, (never,))) is None
+    with pytest.raises(MeterRefused):
+        commands.event_of(ResultRecord(0x30110200, columns, None, 6))
+    wrong = (d.double_long_unsigned(1), d.unsigned(3), d.null())
+    with pytest.raises(DecodeError, match="event start"):
+        commands.event_of(ResultRecord(0x30110200, columns, (wrong,)))
+    with pytest.raises(DecodeError, match="lacks column"):
+        commands.event_of(ResultRecord(0x30110200, columns[:2], ((never[0], never[1]),)))
 
 
 def test_a_selector1_request_round_trips() -> None:
