@@ -1,4 +1,5 @@
-"""The whole agent (in this process) against real Mosquitto and DL/T 645 meters over TCP."""
+"""The whole agent (in this process) against real Mosquitto and DL/T 645 meters over TCP (and
+simulated DL/T 698.45 meters for their power-down records)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from edge_agent.simulators import BusSpec, FleetSpec, run_simulators
 from protocols.contract import AgentBirth, AgentDeath, EventKind, Quantity
 from tests.integration.edge_agent.conftest import running_agent
 from tests.support.agent import Backend, agent_toml, dlt645_tcp_bus
@@ -220,3 +222,73 @@ async def test_a_meter_back_from_a_silence_reports_its_own_power_down_record_at_
     assert [
         e for e in backend.events(EventKind.POWER_FAILURE, "m1") if e.text == "meter_record"
     ] == []
+
+
+async def test_a_dlt698_bus_back_from_a_cut_reports_the_meters_own_power_down_records(
+    tmp_path: Path, mosquitto: Mosquitto, backend: Backend
+) -> None:
+    spec = FleetSpec([BusSpec("dlt698", "tcp", meters=2)], clock_error=False)
+    async with run_simulators(spec) as fleet:
+        endpoint = fleet.endpoints[0]
+        a1, a2 = endpoint.meters
+        bus = f"""
+[[buses]]
+name = "gw-698"
+transport = "tcp"
+protocol = "dlt698"
+host = "{endpoint.host}"
+port = {endpoint.port}
+timeout_ms = 300
+inter_frame_gap_ms = 2
+offline_after = 2
+backoff_max_s = 1
+
+  [[buses.groups]]
+  name = "fast"
+  every_s = 0.2
+  oads = ["00100200"]
+
+  [[buses.meters]]
+  id = "p1"
+  address = "{a1}"
+
+  [[buses.meters]]
+  id = "p2"
+  address = "{a2}"
+"""
+        for address in (a1, a2):
+            fleet.meter(address).model.events.power_failures.clear()
+        config = agent_toml(tmp_path, mosquitto, bus)
+        async with running_agent(config):
+            await backend.until(lambda: len(backend.values()) >= 4)
+            for address in (a1, a2):  # the transformer trips: the whole bus goes dark
+                fleet.meter(address).model.power_fail(fleet.clock())
+            await backend.until(
+                lambda: all(backend.events(EventKind.POWER_FAILURE, m) for m in ("p1", "p2"))
+            )
+            for address in (a1, a2):
+                fleet.meter(address).model.power_restore(fleet.clock())
+            await backend.until(
+                lambda: all(
+                    [e for e in backend.events(EventKind.POWER_RESTORED, m) if e.text]
+                    for m in ("p1", "p2")
+                )
+            )
+    for meter, address in (("p1", a1), ("p2", a2)):
+        record = fleet.meter(address).model.events.power_failures[0]
+        assert record.end is not None
+        got = [
+            (e.kind, e.ts)
+            for kind in (EventKind.POWER_FAILURE, EventKind.POWER_RESTORED)
+            for e in backend.events(kind, meter)
+            if e.text == "meter_record"
+        ]
+        start, end = (int(t.replace(microsecond=0, tzinfo=TZ).timestamp() * 1000)
+                      for t in (record.start, record.end))  # fmt: skip
+        # the meter's own times, from its 3011 record, at whole seconds
+        assert got == [(EventKind.POWER_FAILURE, start), (EventKind.POWER_RESTORED, end)]
+        silent = [
+            e for e in backend.events(EventKind.POWER_FAILURE, meter) if e.text == "bus_silent"
+        ]
+        assert len(silent) == 1  # the agent saw the silence first, the meter told the times
+        assert silent[0].ts >= got[0][1]
