@@ -13,7 +13,10 @@ restoration as events (``EventKind.POWER_FAILURE`` / ``POWER_RESTORED``, stored 
   outage instead of sending a crew again) and one service-desk fault work order, both closed
   when power is back;
 * areas of one feeder going dark within ``FEEDER_WINDOW_MS`` of each other join one feeder
-  outage.
+  outage, with one fault work order (the first unplanned area's; the later areas join it), closed
+  when the last area is back;
+* an agent's last will (``backend.areas.wills``) joins its meters to an outage as suspected
+  parts (source ``last_will``) only with other evidence; such parts tell no customer.
 
 The read position moves by compare-and-set in the same transaction as the outages, so two
 processes never both apply an event, and an event is applied exactly once."""
@@ -109,9 +112,9 @@ async def correlate(session: AsyncSession, tz: ZoneInfo, wt: WorkingTime, now_ms
         for _id, meter_pk, ts, kind, text in sorted(rows, key=lambda r: (r[2], r[0])):
             source = _signal(text)
             if kind == EventKind.POWER_FAILURE:
-                await _power_off(session, meter_pk, ts, source, tz, wt, now)
+                await power_off(session, meter_pk, ts, source, tz, wt, now)
             else:
-                await _power_on(session, meter_pk, ts, source, wt, now)
+                await power_on(session, meter_pk, ts, source, wt, now)
         last = rows[-1][0]
         moved = await session.execute(
             update(OutageCursor)
@@ -135,40 +138,47 @@ def _signal(text: str | None) -> PowerSignal:
 async def _near_part(
     session: AsyncSession, meter_pk: int, ts: int, *, restored: bool
 ) -> OutageMeter | None:
-    """The meter's part whose start (or end, when ``restored``) lies within RECORD_WINDOW_MS
-    of ``ts``: what another signal already reported of the same failure."""
+    """The meter's part whose start lies within RECORD_WINDOW_MS of ``ts`` (or, when
+    ``restored``, whose end lies no more than that before ``ts`` or anywhere after it): what
+    another signal already reported of the same failure."""
     col = OutageMeter.on_at if restored else OutageMeter.off_at
+    # a restoration may also lie well before the reported end: the meter came back while its
+    # agent was away (a last will's part ends when the meters report again)
+    late = [] if restored else [col <= ts + RECORD_WINDOW_MS]
     return await session.scalar(
         select(OutageMeter)
-        .where(
-            OutageMeter.meter_pk == meter_pk,
-            col >= ts - RECORD_WINDOW_MS,
-            col <= ts + RECORD_WINDOW_MS,
-        )
+        .where(OutageMeter.meter_pk == meter_pk, col >= ts - RECORD_WINDOW_MS, *late)
         .order_by(col.desc())
         .limit(1)
     )
 
 
-async def _power_off(
+async def _refined_start(session: AsyncSession, meter_pk: int, ts: int) -> bool:
+    """A meter's own record of a failure already reported: the part (and its outage and
+    feeder outage) start at the meter's time. False if it matches no part."""
+    known = await _near_part(session, meter_pk, ts, restored=False)
+    if known is None:
+        return False
+    known.source = PowerSignal.METER_RECORD
+    if ts < known.off_at:
+        known.off_at = ts
+        outage = await session.get(AreaOutage, known.outage_id)
+        assert outage is not None
+        outage.started_at = min(outage.started_at, ts)
+        if outage.feeder_outage_id is not None:
+            feeder = await session.get(FeederOutage, outage.feeder_outage_id)
+            assert feeder is not None
+            feeder.started_at = min(feeder.started_at, ts)
+    await session.flush()
+    return True
+
+
+async def power_off(
     session: AsyncSession, meter_pk: int, ts: int, source: PowerSignal, tz: ZoneInfo,
     wt: WorkingTime, now: datetime,
 ) -> None:  # fmt: skip
-    if source is PowerSignal.METER_RECORD:
-        known = await _near_part(session, meter_pk, ts, restored=False)
-        if known is not None:  # the same failure, now with the meter's own time
-            known.source = source
-            if ts < known.off_at:
-                known.off_at = ts
-                outage = await session.get(AreaOutage, known.outage_id)
-                assert outage is not None
-                outage.started_at = min(outage.started_at, ts)
-                if outage.feeder_outage_id is not None:
-                    feeder = await session.get(FeederOutage, outage.feeder_outage_id)
-                    assert feeder is not None
-                    feeder.started_at = min(feeder.started_at, ts)
-            await session.flush()
-            return
+    if source is PowerSignal.METER_RECORD and await _refined_start(session, meter_pk, ts):
+        return
     day = datetime.fromtimestamp(ts / 1000, tz).date()
     area_id = await area_of(session, meter_pk, day)
     if area_id is None:
@@ -195,9 +205,11 @@ async def _power_off(
         outage.meters += 1
     elif part.on_at is not None and ts >= part.on_at:
         part.on_at = None  # dark again before the outage closed
+    elif part.source is PowerSignal.LAST_WILL and source is not PowerSignal.LAST_WILL:
+        part.source = source  # suspected from the agent's will, now seen: tell the customer
     else:
         return  # the same failure again
-    if customer is not None:
+    if customer is not None and source is not PowerSignal.LAST_WILL:  # a suspicion tells no one
         area = await session.get(TransformerArea, area_id)
         notice = await session.get(OutageNotice, outage.notice_id) if outage.notice_id else None
         if notice is not None and notice.kind is OutageKind.PLANNED:
@@ -282,6 +294,7 @@ async def _join_feeder(session: AsyncSession, outage: AreaOutage, feeder_id: int
         feeder_outage = FeederOutage(
             feeder_id=feeder_id, started_at=min(other.started_at, ts), areas=1
         )
+        feeder_outage.work_order_id = other.work_order_id  # its crew now goes to the feeder
         session.add(feeder_outage)
         await session.flush()
         other.feeder_outage_id = feeder_outage.id
@@ -307,6 +320,23 @@ async def _open_fault(
         reason="", created_by=None, created_at=now,
     )  # fmt: skip
     session.add(notice)
+    feeder = (
+        await session.get(FeederOutage, outage.feeder_outage_id)
+        if outage.feeder_outage_id is not None
+        else None
+    )
+    joined = (
+        await session.get(WorkOrder, feeder.work_order_id)
+        if feeder is not None and feeder.work_order_id is not None
+        else None
+    )
+    if joined is not None and joined.status is OrderStatus.OPEN:
+        # one crew for a feeder fault: this area joins the feeder's order, its timeline says so
+        await session.flush()
+        outage.fault_notice_id = notice.id
+        session.add(entry(joined.id, now, None, OrderEvent.OUTAGE_FOUND, joined.node,
+                          outage=outage.id, area=label, off_at=outage.started_at))  # fmt: skip
+        return
     workflow = wt.book.of(OrderKind.FAULT)
     first = workflow.nodes[0]
     order = WorkOrder(
@@ -321,6 +351,8 @@ async def _open_fault(
     await session.flush()
     order.outage_id = notice.id
     outage.fault_notice_id, outage.work_order_id = notice.id, order.id
+    if feeder is not None:
+        feeder.work_order_id = order.id
     session.add(node_step(order.id, first, now, wt))
     session.add(entry(order.id, now, None, OrderEvent.CREATED, first.key,
                       kind=OrderKind.FAULT.value, channel=OrderChannel.METERS.value))  # fmt: skip
@@ -330,25 +362,14 @@ async def _open_fault(
 
 async def _closed(session: AsyncSession, outage: AreaOutage, now: datetime) -> None:
     """Power is back in the whole area: its fault notice ends, its work order closes with the
-    restoration as result (unless someone closed it already), its feeder outage ends with its
-    last area."""
+    restoration as result (unless someone closed it already); in a feeder outage, the feeder
+    outage and its one order end with the last area."""
     assert outage.ended_at is not None
     if outage.fault_notice_id is not None:
         notice = await session.get(OutageNotice, outage.fault_notice_id)
         if notice is not None and notice.ended_at is None:
             notice.ended_at = from_epoch_ms(outage.ended_at)
-    if outage.work_order_id is not None:
-        order = await session.get(WorkOrder, outage.work_order_id)
-        if order is not None and order.status is OrderStatus.OPEN:
-            order.status, order.closed_at, order.escalated = OrderStatus.CLOSED, now, False
-            order.version += 1
-            await session.execute(
-                update(WorkOrderStep)
-                .where(WorkOrderStep.order_id == order.id, WorkOrderStep.finished_at.is_(None))
-                .values(finished_at=now, outcome=StepOutcome.CLOSED)
-            )
-            session.add(entry(order.id, now, None, OrderEvent.POWER_RESTORED, order.node,
-                              outage=outage.id, on_at=outage.ended_at))  # fmt: skip
+    order_id = outage.work_order_id
     if outage.feeder_outage_id is not None:
         open_areas = await session.scalar(
             select(func.count())
@@ -359,15 +380,36 @@ async def _closed(session: AsyncSession, outage: AreaOutage, now: datetime) -> N
             )
         )
         feeder = await session.get(FeederOutage, outage.feeder_outage_id)
+        order_id = None  # the feeder's one order waits for its last area
         if feeder is not None and not open_areas:
             feeder.ended_at = await session.scalar(
                 select(func.max(AreaOutage.ended_at)).where(
                     AreaOutage.feeder_outage_id == outage.feeder_outage_id
                 )
             )
+            order_id = feeder.work_order_id
+    if order_id is not None:
+        await _close_order(session, order_id, outage, now)
 
 
-async def _power_on(
+async def _close_order(
+    session: AsyncSession, order_id: int, outage: AreaOutage, now: datetime
+) -> None:
+    """Close the fault order with the restoration as result, unless someone closed it."""
+    order = await session.get(WorkOrder, order_id)
+    if order is not None and order.status is OrderStatus.OPEN:
+        order.status, order.closed_at, order.escalated = OrderStatus.CLOSED, now, False
+        order.version += 1
+        await session.execute(
+            update(WorkOrderStep)
+            .where(WorkOrderStep.order_id == order.id, WorkOrderStep.finished_at.is_(None))
+            .values(finished_at=now, outcome=StepOutcome.CLOSED)
+        )
+        session.add(entry(order.id, now, None, OrderEvent.POWER_RESTORED, order.node,
+                          outage=outage.id, on_at=outage.ended_at))  # fmt: skip
+
+
+async def power_on(
     session: AsyncSession, meter_pk: int, ts: int, source: PowerSignal, wt: WorkingTime,
     now: datetime,
 ) -> None:  # fmt: skip
@@ -401,7 +443,7 @@ async def _power_on(
     await session.flush()
     outage = await session.get(AreaOutage, part.outage_id)
     assert outage is not None
-    if part.customer_id is not None:
+    if part.customer_id is not None and await _told(session, outage.id, part.customer_id):
         area = await session.get(TransformerArea, outage.transformer_area_id)
         params = {"area": area.name if area else "", "on_at": ts}
         await _tell(
@@ -418,6 +460,19 @@ async def _power_on(
         )
         await _closed(session, outage, now)
     await session.flush()
+
+
+async def _told(session: AsyncSession, outage_id: int, customer_id: int) -> bool:
+    """Whether the customer was told their supply was off in this outage (a suspected part,
+    from an agent's last will alone, told them nothing: nothing to take back)."""
+    told = await session.scalar(
+        select(OutageCustomerNotice.id).where(
+            OutageCustomerNotice.outage_id == outage_id,
+            OutageCustomerNotice.customer_id == customer_id,
+            OutageCustomerNotice.kind == OutageNoticeKind.OFF,
+        )
+    )
+    return told is not None
 
 
 async def _tell(

@@ -103,6 +103,8 @@ class FeederOutage(Base):
     ended_at: Mapped[int | None] = mapped_column(BigInteger)  # the last area's end
     areas: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # one fault order for the whole feeder: the first unplanned area's; the later areas join it
+    work_order_id: Mapped[int | None] = mapped_column(ForeignKey("work_orders.id"), unique=True)
 
 
 class PowerSignal(enum.StrEnum):
@@ -110,7 +112,7 @@ class PowerSignal(enum.StrEnum):
 
     BUS_SILENT = "bus_silent"  # the agent saw every meter of the bus fall silent
     METER_RECORD = "meter_record"  # the meter's own power-down record (DL/T 645 03110000…)
-    LAST_WILL = "last_will"  # its agent vanished (MQTT last will)
+    LAST_WILL = "last_will"  # its agent vanished (MQTT last will), with other evidence: suspected
 
 
 class AreaOutage(Base):
@@ -182,3 +184,27 @@ class OutageCursor(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_event_id: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class WillState(enum.StrEnum):
+    PENDING = "pending"  # within the correlation window: evidence may still come
+    JOINED = "joined"  # other meters of its areas or feeder went dark too: part of an outage
+    LONE = "lone"  # nothing else went dark: a dead agent, not a dead feeder
+    BACK = "back"  # the agent came back
+
+
+class AgentWill(Base):
+    """An agent's last will, as the outage correlator judged it (once per death)."""
+
+    __tablename__ = "area_agent_wills"
+    __table_args__ = (
+        UniqueConstraint("agent_id", "died_at", name="uq_area_agent_wills_once"),
+        Index("ix_area_agent_wills_state", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
+    died_at: Mapped[int] = mapped_column(BigInteger)  # when the broker announced it, epoch ms
+    state: Mapped[WillState] = mapped_column(str_enum(WillState, 16))
+    meters: Mapped[int] = mapped_column(Integer, default=0)  # its meters, now of unknown state
+    back_at: Mapped[int | None] = mapped_column(BigInteger)

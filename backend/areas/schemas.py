@@ -28,6 +28,8 @@ class OutageOut(msgspec.Struct):
     work_order_id: int | None = None  # the service-desk fault order opened for it
     fault_notice_id: int | None = None  # the unplanned notice calls from the area link to
     sources: list[str] = []  # the signals its meters' failures came from (PowerSignal)
+    # every part known only from an agent's last will (with other evidence): not yet seen
+    suspected: bool = False
 
 
 class FeederOutageOut(msgspec.Struct):
@@ -38,6 +40,7 @@ class FeederOutageOut(msgspec.Struct):
     started_at: int
     ended_at: int | None
     areas: list[OutageOut]
+    work_order_id: int | None = None  # the one fault order of the feeder outage
 
 
 class LossOut(msgspec.Struct):
@@ -131,6 +134,7 @@ class AreaOut(msgspec.Struct):
     meters: int
     outage: OutageOut | None
     loss: LossOut | None  # yesterday's
+    unknown_meters: int = 0  # meters whose agent is offline (its last will): state unknown
 
 
 class MeterMove(msgspec.Struct, forbid_unknown_fields=True):

@@ -25,6 +25,7 @@ from backend.areas.models import (
     MeterPlacement,
     OutageCustomerNotice,
     OutageMeter,
+    PowerSignal,
     Substation,
 )
 from backend.areas.schemas import (
@@ -46,7 +47,7 @@ from backend.errors import Conflict, Invalid, NotFound
 from backend.errors import ErrorCode as E
 from backend.field.grids.models import TransformerArea
 from backend.metering.consumption_rules import day_start_ms
-from backend.metering.models import ConsumptionDaily, Meter, Reading
+from backend.metering.models import Agent, ConsumptionDaily, Meter, Reading
 from backend.servicedesk.models import OutageNotice
 from backend.texts import Text
 from protocols.contract.messages import Quality
@@ -111,6 +112,15 @@ async def _outage_views(session: AsyncSession, rows: list[AreaOutage]) -> list[O
         )
     ).all():
         sources.setdefault(oid, []).append(str(source))
+    feeder_orders = dict(
+        (
+            await session.execute(
+                select(FeederOutage.id, FeederOutage.work_order_id).where(
+                    FeederOutage.id.in_({o.feeder_outage_id for o in rows} - {None})
+                )
+            )
+        ).all()
+    )
     areas = {
         a.id: a
         for a in await session.scalars(
@@ -134,9 +144,10 @@ async def _outage_views(session: AsyncSession, rows: list[AreaOutage]) -> list[O
             customers=counts.get(o.id, (0, 0))[1],
             notice_id=o.notice_id,
             feeder_outage_id=o.feeder_outage_id,
-            work_order_id=o.work_order_id,
+            work_order_id=o.work_order_id or feeder_orders.get(o.feeder_outage_id or 0),
             fault_notice_id=o.fault_notice_id,
             sources=sources.get(o.id, []),
+            suspected=sources.get(o.id) == [PowerSignal.LAST_WILL.value],
         )
         for o in rows
     ]
@@ -171,6 +182,7 @@ async def list_feeder_outages(
             started_at=fo.started_at,
             ended_at=fo.ended_at,
             areas=[v for v in views if v.feeder_outage_id == fo.id],
+            work_order_id=fo.work_order_id,
         )
         for fo, feeder in rows
     ]
@@ -258,6 +270,11 @@ async def list_areas(session: AsyncSession, today: date, tz: ZoneInfo) -> list[A
         o.transformer_area_id: o
         for o in await list_outages(session, area_id=None, open_only=True, limit=10_000)
     }
+    unknown = set(  # an agent that vanished says nothing of its meters' supply
+        await session.scalars(
+            select(Meter.id).join(Agent, Agent.id == Meter.agent_id).where(Agent.online.is_(False))
+        )
+    )
     yesterday = today - timedelta(days=1)
     losses = {x.transformer_area_id: x for x in await line_loss(session, yesterday, yesterday)}
     out = []
@@ -278,6 +295,7 @@ async def list_areas(session: AsyncSession, today: date, tz: ZoneInfo) -> list[A
                 meters=len(mem.get(a.id, [])),
                 outage=open_outages.get(a.id),
                 loss=losses.get(a.id),
+                unknown_meters=len(unknown.intersection(mem.get(a.id, []))),
             )
         )
     return out

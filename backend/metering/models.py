@@ -51,6 +51,8 @@ class Agent(Base):
     online: Mapped[bool] = mapped_column(default=False)
     last_birth_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # when its last will arrived while it was online (it vanished); kept after a new birth
+    died_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # highest sequence number accepted per channel, for gap detection
     last_reading_seq: Mapped[int | None] = mapped_column(BigInteger)
     last_event_seq: Mapped[int | None] = mapped_column(BigInteger)

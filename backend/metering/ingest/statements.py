@@ -43,6 +43,7 @@ from backend.metering.intervals import HELD
 from backend.metering.models import Agent, IngestGap, Meter, MeterEvent, Reading, ReadingSource
 from backend.metering.quarantine.models import HoldStatus, ReadingHold
 from backend.system.models import DeadLetter
+from backend.types import UTCDateTime
 from protocols.contract import AgentBirth, EventKind, Quality, RelayState
 
 RELAY_CODES = frozenset(int(s) for s in RelayState)
@@ -132,7 +133,16 @@ BIRTH = Sql(
     )
     .values(online=True, version=_p("version"), last_birth_at=_p("at"))
 )
-DEATH = Sql(update(Agent).where(Agent.id == _p("agent")).values(online=False))
+# the moment a will arrives for an agent that was online (a retained copy read again later
+# leaves it): what the outage correlator judges (backend.areas.correlator)
+DEATH = Sql(
+    update(Agent)
+    .where(Agent.id == _p("agent"))
+    .values(
+        online=False,
+        died_at=case((Agent.online.is_(True), _t("at", UTCDateTime())), else_=Agent.died_at),
+    )
+)
 INSERT_DEAD = Sql(
     insert(DeadLetter).values(
         received_at=_p("at"), source="mqtt", topic=_p("topic"), reason=_p("reason"),
@@ -293,12 +303,12 @@ def births(plan: Plan, time: Time) -> Procedure:
         rows = [{"pk": pk, "protocol": p, "address": a} for pk, p, a in sorted(plan.birth_meters)]
         yield Many(BIRTH_METER, rows)
     applied = 0
-    for state, _received in plan.states:
+    for state, received in plan.states:
         if isinstance(state, AgentBirth):
             values = {"agent": state.agent, "version": state.version, "at": time(state.ts)}
             applied += yield One(BIRTH, values)
         else:
-            applied += yield One(DEATH, {"agent": state.agent})
+            applied += yield One(DEATH, {"agent": state.agent, "at": time(received)})
     return applied
 
 

@@ -171,7 +171,7 @@ async def test_areas_of_one_feeder_going_dark_together_are_one_feeder_outage(net
         ("F1", T0, None)
     ]
     assert sorted(a["area_code"] for a in feeders[0]["areas"]) == ["TA1", "TA2"]
-    assert len(await _orders(net)) == 2  # one per area: each area's crew work
+    assert len(await _orders(net)) == 1  # one crew for the feeder fault
 
     await net.events(EventKind.POWER_RESTORED, T0 + HOUR, w.alice_meter)
     await _correlate(net, op)
@@ -187,6 +187,47 @@ async def test_areas_of_one_feeder_going_dark_together_are_one_feeder_outage(net
     ]
     alone = (await api.client.get("/api/areas/outages?open_only=true", headers=op)).json()
     assert [(o["area_code"], o["feeder_outage_id"]) for o in alone] == [("TA1", None)]
+
+
+async def test_areas_of_one_feeder_share_one_work_order_closed_when_the_last_area_is_back(
+    net: Net,
+) -> None:
+    api, w = net.api, net.api.world
+    op = await api.login("op")
+    async with session_factory(api.engine)() as s:  # TA2 hangs on F1 too
+        s.add(AreaSupply(transformer_area_id=w.area2, feeder_id=net.feeder, rated_kva=200))
+        await s.commit()
+    await net.events(EventKind.POWER_FAILURE, T0, w.alice_meter, net.carol_meter)
+    await net.events(EventKind.POWER_FAILURE, T0 + 90_000, w.bob_meter)
+    answers = await asyncio.gather(*(_correlate(net, op) for _ in range(4)))  # in parallel
+    assert sum(a["applied"] for a in answers) == 3
+
+    (order,) = await _orders(net)
+    (feeder,) = (await api.client.get("/api/areas/feeder-outages", headers=op)).json()
+    by_area = {a["area_code"]: a for a in feeder["areas"]}
+    assert feeder["work_order_id"] == order.id
+    assert [by_area[c]["work_order_id"] for c in ("TA1", "TA2")] == [order.id, order.id]
+    # each area keeps its own fault notice: 95598 calls from either area link to the outage
+    notices = {by_area[c]["fault_notice_id"] for c in ("TA1", "TA2")}
+    assert len(notices) == 2
+    assert None not in notices
+    detail = await api.client.get(f"/api/servicedesk/orders/{order.id}", headers=op)
+    found = [e["params"] for e in detail.json()["timeline"] if e["code"] == "order.outage_found"]
+    assert [(p["outage"], p["off_at"]) for p in found] == [
+        (by_area["TA1"]["id"], T0),
+        (by_area["TA2"]["id"], T0 + 90_000),
+    ]
+
+    # TA1 back first: the feeder's order waits for TA2
+    await net.events(EventKind.POWER_RESTORED, T0 + HOUR, w.alice_meter, net.carol_meter)
+    await _correlate(net, op)
+    assert [o.status for o in await _orders(net)] == ["open"]
+    await net.events(EventKind.POWER_RESTORED, T0 + 2 * HOUR, w.bob_meter)
+    await asyncio.gather(*(_correlate(net, op) for _ in range(3)))
+    assert [(o.id, o.status) for o in await _orders(net)] == [(order.id, "closed")]
+    detail = await api.client.get(f"/api/servicedesk/orders/{order.id}", headers=op)
+    restored = [e for e in detail.json()["timeline"] if e["code"] == "order.power_restored"]
+    assert [e["params"]["on_at"] for e in restored] == [T0 + 2 * HOUR]
 
 
 async def test_inspectors_and_customers_cannot_list_feeder_outages(net: Net) -> None:
