@@ -62,6 +62,7 @@ class MeterRun:
     silent_since_ms: int | None = None  # the first unanswered poll of this silence
     dark: bool = False  # reported as without supply (the whole bus went silent)
     offline_from_ms: int | None = None  # this silence went offline: read the meter's record
+    fresh: bool = True  # no good poll since the agent started: it may have missed a cut
     shortest: float = field(init=False)
 
     def __post_init__(self) -> None:
@@ -292,6 +293,10 @@ class BusScheduler:
     async def _housekeeping(self, run: MeterRun) -> None:
         """After a good poll: gap filling once after an outage, the clock check when due."""
         meter = run.meter
+        if run.fresh:  # the agent was away (its will told the backend): a cut may have ended
+            run.fresh = False  # meanwhile, which only the meter's own record can tell
+            if run.offline_from_ms is None:
+                run.offline_from_ms = self.states.last_ok(meter.id)
         if run.offline_from_ms is not None:
             silent_since, run.offline_from_ms = run.offline_from_ms, None
             await self._power_record(meter, silent_since)

@@ -1,6 +1,7 @@
 """The outage correlator inside the API process: every ``METERLINE_AREAS_CORRELATE_SECONDS``
 (0: not in this process) it reads the power events ingestion stored and keeps the areas'
-outages (``backend.areas.correlator``). Several processes may run it: the read position moves
+outages (``backend.areas.correlator``), then judges the agents' last wills
+(``backend.areas.wills``). Several processes may run it: the read position moves
 by compare-and-set."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from zoneinfo import ZoneInfo
 from litestar import Litestar
 
 from backend.areas.correlator import correlate
+from backend.areas.wills import judge_wills
 from backend.controllers import now_ms
 from backend.servicedesk.workflow.service import working_time
 
@@ -37,8 +39,9 @@ async def areas_lifespan(app: Litestar) -> AsyncIterator[None]:
             try:
                 async with app.state.sessions() as session:
                     n = await correlate(session, tz, wt, now_ms(app.state))
-                if n:
-                    log.info("outages: %d power events applied", n)
+                    wills = await judge_wills(session, tz, wt, now_ms(app.state))
+                if n or wills:
+                    log.info("outages: %d power events applied, %d wills judged", n, wills)
             except Exception:
                 log.exception("outage correlation failed")
 

@@ -28,6 +28,7 @@ from backend.areas.schemas import (
     QualityOut,
     ReliabilityOut,
 )
+from backend.areas.wills import judge_wills
 from backend.auth.guards import BACK_OFFICE, CallerDep, DbSession, requires_role
 from backend.auth.models import Role
 from backend.controllers import FieldApiController, now_ms
@@ -89,11 +90,13 @@ class AreaController(FieldApiController):
 
     @post("/outages/correlate", guards=[requires_role(*BACK_OFFICE)], summary="Correlate now")
     async def correlate_now(self, db_session: DbSession, state: State) -> dict[str, int]:
-        """Apply the power events that arrived since the last round at once (the background
-        round runs every few seconds anyway)."""
+        """Apply the power events that arrived since the last round at once, then judge the
+        agents' last wills (the background round runs every few seconds anyway)."""
         s = state.settings
         wt = working_time(s.prepaid_holiday_calendar, s.timezone)
-        return {"applied": await correlate(db_session, _tz(state), wt, now_ms(state))}
+        applied = await correlate(db_session, _tz(state), wt, now_ms(state))
+        await judge_wills(db_session, _tz(state), wt, now_ms(state))
+        return {"applied": applied}
 
     @get("/outages/mine", guards=[requires_role(Role.CUSTOMER)], summary="My outages")
     async def mine(self, caller: CallerDep, db_session: DbSession) -> list[MyOutage]:

@@ -70,6 +70,37 @@ async def test_seq_keeps_increasing_across_a_restart(
     assert min(second_run) > first_run
 
 
+async def test_an_agent_back_from_its_own_absence_reports_a_cut_its_meter_recorded_meanwhile(
+    tmp_path: Path, mosquitto: Mosquitto, backend: Backend
+) -> None:
+    meter = FakeMeter(A1)
+    fake = FakeBus(meter)
+    port = await fake.start_tcp()
+    config = agent_toml(tmp_path, mosquitto, dlt645_tcp_bus(port, [A1]))
+    try:
+        async with running_agent(config):
+            await backend.until(lambda: len(backend.of("readings")) >= 2)
+        # the agent's box lost supply with its meters; the meters came back before the agent
+        down = datetime.now(TZ).replace(microsecond=0) + timedelta(seconds=1)
+        meter.power_down = (down, down + timedelta(minutes=3))
+        async with running_agent(config):
+            await backend.until(
+                lambda: [e for e in backend.events(EventKind.POWER_RESTORED, "m1") if e.text]
+            )
+    finally:
+        await fake.stop()
+    got = [
+        (e.kind, e.ts, e.text)
+        for kind in (EventKind.POWER_FAILURE, EventKind.POWER_RESTORED)
+        for e in backend.events(kind, "m1")
+    ]
+    at = int(down.timestamp() * 1000)
+    assert got == [
+        (EventKind.POWER_FAILURE, at, "meter_record"),
+        (EventKind.POWER_RESTORED, at + 180_000, "meter_record"),
+    ]
+
+
 async def test_a_silent_meter_backs_off_goes_offline_and_the_other_keeps_its_schedule(
     tmp_path: Path, mosquitto: Mosquitto, backend: Backend
 ) -> None:
