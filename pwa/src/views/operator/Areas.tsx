@@ -51,6 +51,11 @@ function AreaRow({ a, open, toggle, reload }: { a: Area; open: boolean; toggle: 
             {a.code} {a.name}
           </button>
           <div class="muted">{t('areas.meters', { n: a.meters })}</div>
+          {a.unknown_meters > 0 && (
+            <div class="warn" data-testid="unknown-meters">
+              {t('areas.unknown', { n: a.unknown_meters })}
+            </div>
+          )}
         </td>
         <td>
           {a.feeder_code ?? '—'}
@@ -151,6 +156,11 @@ function FeederOutages() {
                     ? t('areas.feeder.open', { feeder: f.feeder_code, name: f.feeder_name, areas: f.areas.length, since: when(f.started_at) })
                     : t('areas.feeder.closed', { feeder: f.feeder_code, name: f.feeder_name, areas: f.areas.length, from: when(f.started_at), to: when(f.ended_at) })}
                   <div class="muted">{f.areas.map((a) => `${a.area_code} ${a.area_name}`).join(' · ')}</div>
+                  {f.work_order_id !== null && (
+                    <div class="muted" data-testid="feeder-order">
+                      {t('areas.feeder.order', { order: f.work_order_id })}
+                    </div>
+                  )}
                 </li>
               ))}
             </ul>
@@ -183,6 +193,7 @@ function Outages() {
                   </div>
                   <div class="muted" data-testid="outage-signal">
                     {t('areas.outage.sources', { sources: o.sources.map((s) => label('areas.signal', s)).join(', ') })}
+                    {o.suspected && <> · <span class="warn">{t('areas.outage.suspected')}</span></>}
                     {o.work_order_id !== null && <> · {t('areas.outage.order', { order: o.work_order_id })}</>}
                   </div>
                 </li>

@@ -16,6 +16,7 @@ export interface AreaOutage {
   feeder_outage_id: number | null;
   work_order_id: number | null; // the service-desk fault order opened for it
   sources: string[]; // bus_silent, meter_record, last_will
+  suspected: boolean; // known only from an agent's last will (with other evidence)
 }
 
 export interface FeederOutage {
@@ -25,6 +26,7 @@ export interface FeederOutage {
   started_at: number;
   ended_at: number | null;
   areas: AreaOutage[];
+  work_order_id: number | null; // the one fault order of the feeder outage
 }
 
 export interface Loss {
@@ -53,6 +55,7 @@ export interface Area {
   meters: number;
   outage: AreaOutage | null;
   loss: Loss | null;
+  unknown_meters: number; // meters whose agent is offline: supply unknown
 }
 
 export interface Quality {
