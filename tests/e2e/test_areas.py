@@ -1,7 +1,8 @@
 """Transformer areas: meters in one area lose power (their power-failure events stored as
 ingestion stores them); the server's correlator opens one outage; the operator sees it live on
 the Areas screen in zh-CN, the affected customer sees it in English and the unaffected
-neighbour does not; power comes back and both screens say so."""
+neighbour does not; power comes back and both screens say so. An agent's last will beside a
+dark area of its feeder shows as a suspected outage with the feeder's one work order."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import asyncio
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
 import pytest
 from playwright.sync_api import expect
@@ -23,6 +25,7 @@ from backend.db import create_engine, session_factory
 from backend.field.grids.models import TransformerArea
 from backend.importer.schemas import CustomerRow, MeterRow
 from backend.importer.service import ImportOptions, upsert_customer, upsert_meter
+from backend.metering.models import Agent as AgentRow
 from backend.metering.models import Meter, MeterEvent
 from protocols.contract.messages import EventKind
 from tests.e2e.conftest import Phone, Server, log_in, shot
@@ -136,3 +139,88 @@ def test_an_area_outage_found_from_the_meters_shows_live_to_the_operator_and_the
     dark.reload()
     expect(dark.get_by_test_id("my-outage")).to_contain_text("Power is back")
     expect(dark.get_by_test_id("my-outage")).to_contain_text("was restored at")
+
+
+async def _feeder_with_a_dead_agent(database_url: str) -> dict[str, int]:
+    """Feeder F-E2EW with two areas of its own: TA-E2EW1 read by agent-e2e-1, TA-E2EW2 by
+    agent-e2e-will, which the broker has just announced dead (its last will, as ingestion
+    records it: offline, with the moment)."""
+    engine = create_engine(database_url)
+    try:
+        async with session_factory(engine)() as s:
+            s.add_all([AgentRow(id="agent-e2e-1", online=True),
+                       AgentRow(id="agent-e2e-will", online=True)])  # fmt: skip
+            await s.flush()
+            for number, name, area, meter, agent in (
+                ("E2EW00", "钱塘", "TA-E2EW1", "M-WILL-1", "agent-e2e-1"),
+                ("E2EW01", "西溪", "TA-E2EW2", "M-WILL-2", "agent-e2e-will"),
+            ):
+                await upsert_customer(s, CustomerRow(
+                    number=number, name=name, category=CustomerCategory.RESIDENTIAL,
+                    address="文一路 1 号", grid_code="GE2EW", grid_name="网格 wills",
+                    area_code=area, area_name=f"{name}台区", account_number=f"A{number}",
+                    account_kind=AccountKind.POSTPAID,
+                ), OPTS)  # fmt: skip
+                row = MeterRow(meter_id=meter, customer_number=number, protocol="dlt645",
+                               agent_id=agent)  # fmt: skip
+                await upsert_meter(s, row, OPTS)
+            await s.flush()
+            station = Substation(code="S-E2EW", name="文一变")
+            s.add(station)
+            await s.flush()
+            feeder = Feeder(code="F-E2EW", name="文一线", substation_id=station.id)
+            s.add(feeder)
+            await s.flush()
+            areas = dict((await s.execute(select(TransformerArea.code, TransformerArea.id))).all())
+            for code in ("TA-E2EW1", "TA-E2EW2"):
+                s.add(AreaSupply(transformer_area_id=areas[code], feeder_id=feeder.id,
+                                 rated_kva=200))  # fmt: skip
+            pks = dict((await s.execute(select(Meter.meter_id, Meter.id))).all())
+            await s.commit()
+            return {"M-WILL-1": pks["M-WILL-1"]}
+    finally:
+        await engine.dispose()
+
+
+async def _agent_died(database_url: str, agent: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        async with session_factory(engine)() as s:
+            row = await s.get(AgentRow, agent)
+            assert row is not None
+            row.online, row.died_at = False, datetime.now(UTC)
+            await s.commit()
+    finally:
+        await engine.dispose()
+
+
+def test_an_agents_last_will_beside_a_dark_area_of_its_feeder_shows_as_a_suspected_outage(
+    phone: Phone, server: Server
+) -> None:
+    ids: dict[str, int] = _run(_feeder_with_a_dead_agent(server.database_url))  # type: ignore[assignment]
+    now = int(time.time() * 1000)
+    _run(_events(server.database_url, EventKind.POWER_FAILURE, [ids["M-WILL-1"]], now - 30_000))
+    _run(_agent_died(server.database_url, "agent-e2e-will"))
+
+    op = phone(locale="en").new_page()
+    log_in(op, "op-a", "/operator")
+    op.get_by_role("link", name="Areas", exact=True).click()
+    row = op.get_by_test_id("area-TA-E2EW2")
+    expect(row.get_by_test_id("unknown-meters")).to_have_text(
+        "1 meters of unknown state (their agent is offline)", timeout=LIVE
+    )
+    expect(row.get_by_test_id("outage-state")).to_contain_text(
+        "Outage: 1 of 1 meters dark, 1 customers", timeout=LIVE
+    )
+    outage = op.get_by_test_id("area-outages").locator("li", has_text="西溪台区")
+    expect(outage.get_by_test_id("outage-signal")).to_contain_text(
+        "Found from: agent last will · suspected: known only from its agent’s last will"
+    )
+    lit = op.get_by_test_id("area-outages").locator("li", has_text="钱塘台区")
+    expect(lit.get_by_test_id("outage-signal")).to_contain_text("Found from: bus silence")
+    feeder = op.locator("li", has_text="F-E2EW 文一线")
+    expect(feeder).to_contain_text("2 areas dark since", timeout=LIVE)
+    expect(feeder.get_by_test_id("feeder-order")).to_contain_text(
+        re.compile(r"One work order for the feeder: #\d+")
+    )
+    shot(op, "operator-areas-agent-will-en")
