@@ -11,21 +11,24 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from backend.areas.models import AgentWill, AreaSupply
 from backend.db import session_factory
 from backend.metering.models import Agent as AgentRow
-from backend.metering.models import Meter
+from backend.metering.models import Meter, Reading
+from backend.types import from_epoch_ms
 from protocols.contract import AgentDeath, EventKind, Quantity, Value
 from tests.integration.areas.conftest import Net
+from tests.integration.areas.test_outage_orders import _record
 from tests.integration.metering.ingest.conftest import StartIngestor, ingestor
-from tests.support.ingest_agent import Agent, until
+from tests.support.ingest_agent import Agent, settled, until
 from tests.support.services import Mosquitto
 
 __all__ = ["ingestor"]
 pytestmark = pytest.mark.mosquitto
 MINUTE = 60_000
+HOUR = 60 * MINUTE
 
 
 @pytest.fixture
@@ -172,8 +175,112 @@ async def test_a_lone_agents_last_will_opens_no_outage_and_its_meters_are_unknow
         assert (await api.client.get("/api/areas/outages", headers=op)).json() == []
         areas = {a["code"]: a for a in (await api.client.get("/api/areas", headers=op)).json()}
         assert (areas["TA2"]["unknown_meters"], areas["TA2"]["outage"]) == (1, None)
+        # another ingestion process reads the retained will again: the same death, not a new one
+        again = await ingestor(api.settings.database_url)
+        await settled(again, 1)
+        row = await _agent_row(net)
+        assert row is not None
+        assert row.died_at is not None
+        assert int(row.died_at.timestamp() * 1000) == died
+        await _correlate(net, op)
+        assert await _wills(net) == [("agent-2", "lone")]
     finally:
         gone.c.loop_stop()
         cleaner = Agent(mosquitto, "agent-2")
         await cleaner.clear_state()
         cleaner.close()
+
+
+async def _died(net: Net, at_ms: int) -> None:
+    """What ingestion records when agent-2's will arrives while it is online."""
+    async with session_factory(net.api.engine)() as s:
+        row = await s.get(AgentRow, "agent-2")
+        assert row is not None
+        row.online, row.died_at = False, from_epoch_ms(at_ms)
+        await s.commit()
+
+
+async def _born(net: Net, at_ms: int) -> None:
+    async with session_factory(net.api.engine)() as s:
+        row = await s.get(AgentRow, "agent-2")
+        assert row is not None
+        row.online, row.last_birth_at = True, from_epoch_ms(at_ms)
+        await s.commit()
+
+
+async def _reading(net: Net, meter_pk: int, ts: int) -> None:
+    async with net.api.engine.begin() as conn:
+        await conn.execute(
+            insert(Reading),
+            [
+                {
+                    "meter_pk": meter_pk,
+                    "quantity": "energy_import",
+                    "ts": ts,
+                    "value": 1_000,
+                    "received_at": ts,
+                }
+            ],
+        )
+
+
+async def test_the_meters_own_records_refine_a_suspected_part_to_the_meters_clock(
+    net: Net, clock: list[float]
+) -> None:
+    api, w = net.api, net.api.world
+    op = await api.login("op")
+    await _second_agent(net)
+    died = int(time.time() * 1000) - 30 * MINUTE
+    clock[0] = died / 1000 + 60
+    await net.events(EventKind.POWER_FAILURE, died - MINUTE, w.alice_meter)
+    await _died(net, died)
+    await _correlate(net, op)
+    assert await _wills(net) == [("agent-2", "joined")]
+
+    # agent-2 back 20 minutes later; bob's meter reports: the suspicion ends at that reading
+    await _born(net, died + 20 * MINUTE)
+    await _reading(net, w.bob_meter, died + 20 * MINUTE + 5_000)
+    clock[0] = died / 1000 + 21 * 60
+    await _correlate(net, op)
+    # then the meter's own record: dark from 40 s before the will, back after 7 minutes
+    cut, back = died - 40_000, died + 7 * MINUTE
+    await _record(net, EventKind.POWER_FAILURE, cut, "meter_record", w.bob_meter)
+    await _record(net, EventKind.POWER_RESTORED, back, "meter_record", w.bob_meter)
+    await _correlate(net, op)
+    (ta2,) = [o for o in (await api.client.get("/api/areas/outages", headers=op)).json()
+              if o["area_code"] == "TA2"]  # fmt: skip
+    assert (ta2["started_at"], ta2["ended_at"], ta2["meters"]) == (cut, back, 1)
+    assert (ta2["sources"], ta2["suspected"]) == (["meter_record"], False)
+    assert await _wills(net) == [("agent-2", "back")]
+
+
+async def test_bus_silence_confirms_a_suspected_part_and_tells_the_customer(
+    net: Net, clock: list[float]
+) -> None:
+    api, w = net.api, net.api.world
+    op = await api.login("op")
+    await _second_agent(net)
+    died = int(time.time() * 1000) - 30 * MINUTE
+    clock[0] = died / 1000 + 60
+    await net.events(EventKind.POWER_FAILURE, died, w.alice_meter)
+    await _died(net, died)
+    await _correlate(net, op)
+    bob = await api.login("bob")
+    assert [o["notices"] for o in (await api.client.get("/api/areas/outages/mine",
+                                                         headers=bob)).json()] == [[]]  # fmt: skip
+    # agent-2 back while the feeder is still dark: its bus is silent, the suspicion is seen
+    await _born(net, died + 10 * MINUTE)
+    await net.events(EventKind.POWER_FAILURE, died + 10 * MINUTE, w.bob_meter)
+    await _correlate(net, op)
+    (mine,) = (await api.client.get("/api/areas/outages/mine", headers=bob)).json()
+    assert [n["code"] for n in mine["notices"]] == ["notice.area.outage_off"]
+    await net.events(EventKind.POWER_RESTORED, died + HOUR, w.bob_meter, w.alice_meter)
+    await _correlate(net, op)
+    (mine,) = (await api.client.get("/api/areas/outages/mine", headers=bob)).json()
+    assert [n["code"] for n in mine["notices"]] == [
+        "notice.area.outage_off",
+        "notice.area.outage_on",
+    ]
+    assert mine["on_at"] == died + HOUR
+    (feeder,) = (await api.client.get("/api/areas/feeder-outages", headers=op)).json()
+    assert feeder["ended_at"] == died + HOUR
