@@ -212,7 +212,11 @@ async def my_outages(session: AsyncSession, customer_id: int, limit: int = 20) -
             )
             .join(OutageMeter, OutageMeter.outage_id == AreaOutage.id)
             .join(TransformerArea, TransformerArea.id == AreaOutage.transformer_area_id)
-            .where(OutageMeter.customer_id == customer_id)
+            # a part suspected from an agent's last will alone is not shown: nothing seen yet
+            .where(
+                OutageMeter.customer_id == customer_id,
+                OutageMeter.source != PowerSignal.LAST_WILL,
+            )
             .group_by(AreaOutage.id, TransformerArea.name)
             .order_by(AreaOutage.started_at.desc())
             .limit(limit)
@@ -229,8 +233,10 @@ async def my_outages(session: AsyncSession, customer_id: int, limit: int = 20) -
             .order_by(OutageCustomerNotice.id)
         )
         until = None
-        if outage.notice_id is not None:
-            notice = await session.get(OutageNotice, outage.notice_id)
+        # the planned notice's end, or the fault notice's estimate (until a crew says better)
+        notice_id = outage.notice_id or outage.fault_notice_id
+        if notice_id is not None:
+            notice = await session.get(OutageNotice, notice_id)
             if notice is not None:
                 until = int(notice.expected_end_at.timestamp() * 1000)
         out.append(
