@@ -19,6 +19,10 @@ class ChangeKind(enum.StrEnum):
     CATEGORY = "category"  # 改类: 用电类别 from a day; billing switches schedule at its midnight
     CLOSURE = "closure"  # 销户: final bill, balance settled, meters removed, account closed
     OWNERSHIP = "ownership"  # 过户: a new holder from a day; the account keeps its meter
+    NAME = "name"  # 更名: the same holder's name (and ID document) from a day
+    CAPACITY = "capacity"  # 增容/减容: contracted kVA from a day; the capacity charge follows
+    SUSPENSION = "suspension"  # 暂停: no capacity charge from a day until the resume day
+    RESUMPTION = "resumption"  # 恢复: an applied suspension ends early, from a day
 
 
 class ChangeStatus(enum.StrEnum):

@@ -39,7 +39,7 @@ from backend.auth.models import Role
 from backend.auth.scope import account_scope
 from backend.errors import Conflict, Invalid, NotFound, Unprocessable
 from backend.errors import ErrorCode as E
-from backend.expansion.changes import settle
+from backend.expansion.changes import contract, settle
 from backend.expansion.changes.history import category_moves, category_on
 from backend.expansion.changes.models import (
     AccountChange,
@@ -49,12 +49,17 @@ from backend.expansion.changes.models import (
     Settlement,
 )
 from backend.expansion.changes.schemas import (
+    CapacityIn,
     CategoryChangeIn,
     Change,
     ChangeIn,
     ChangePage,
     ChangeReject,
     ClosureIn,
+    NameChangeIn,
+    OwnershipIn,
+    ResumptionIn,
+    SuspensionIn,
 )
 from backend.expansion.changes.settle import local_day, midnight_ms
 from backend.prepaid import billing, ledger
@@ -78,6 +83,19 @@ ORDER_KIND = {
     ChangeKind.CATEGORY: OrderKind.CATEGORY_CHANGE,
     ChangeKind.CLOSURE: OrderKind.CLOSURE,
     ChangeKind.OWNERSHIP: OrderKind.OWNERSHIP,
+    ChangeKind.NAME: OrderKind.NAME_CHANGE,
+    ChangeKind.CAPACITY: OrderKind.CAPACITY,
+    ChangeKind.SUSPENSION: OrderKind.SUSPENSION,
+    ChangeKind.RESUMPTION: OrderKind.SUSPENSION,
+}
+KIND_OF = {
+    CategoryChangeIn: ChangeKind.CATEGORY,
+    ClosureIn: ChangeKind.CLOSURE,
+    OwnershipIn: ChangeKind.OWNERSHIP,
+    NameChangeIn: ChangeKind.NAME,
+    CapacityIn: ChangeKind.CAPACITY,
+    SuspensionIn: ChangeKind.SUSPENSION,
+    ResumptionIn: ChangeKind.RESUMPTION,
 }
 
 
@@ -317,11 +335,7 @@ async def request_change(
         return await _view(session, found), False
     account = await _account(session, caller, body.account_id)
     _open(account)
-    kind = (
-        ChangeKind.CATEGORY if isinstance(body, CategoryChangeIn)
-        else ChangeKind.CLOSURE if isinstance(body, ClosureIn)
-        else ChangeKind.OWNERSHIP
-    )  # fmt: skip
+    kind = KIND_OF[type(body)]
     pending = await session.scalar(
         select(AccountChange.id).where(
             AccountChange.account_id == account.id,
@@ -346,6 +360,9 @@ async def request_change(
             {"category": current.value},
             {"category": body.category.value},
         )
+    elif isinstance(body, NameChangeIn | CapacityIn | SuspensionIn | ResumptionIn):
+        effective = body.effective_from
+        before, after = await contract.check(session, account, body, today)
     elif isinstance(body, ClosureIn):
         target = await _transfer_target(session, account, body)
         effective = today
@@ -547,6 +564,8 @@ async def approve(
         _open(account)
         if kind is ChangeKind.CATEGORY:
             await _apply_category(session, account, row, now_ms, tz, bill=bill)
+        elif kind in contract.KINDS:
+            await contract.apply(session, account, row, local_day(now_ms, tz))
         elif kind is ChangeKind.CLOSURE:
             await settle.apply_closure(session, account, row, now, tz, bill=bill)
         else:
