@@ -23,6 +23,7 @@ class ChangeKind(enum.StrEnum):
     CAPACITY = "capacity"  # 增容/减容: contracted kVA from a day; the capacity charge follows
     SUSPENSION = "suspension"  # 暂停: no capacity charge from a day until the resume day
     RESUMPTION = "resumption"  # 恢复: an applied suspension ends early, from a day
+    MOVE = "move"  # 迁出/迁入: final reading and bill, balance moved, a new account there
 
 
 class ChangeStatus(enum.StrEnum):
@@ -48,6 +49,7 @@ class ChangeText(TextCode):
     TRANSFER_IN = "memo.balance_transfer_in"  # {account}
     REFUND = "memo.closure_refund"  # {change}
     OWNERSHIP_REFUND = "memo.ownership_refund"  # {change}: the old holder's credit, 过户
+    MOVE_REFUND = "memo.move_refund"  # {change}: the old address's credit, 迁出
 
 
 class AccountChange(Base):

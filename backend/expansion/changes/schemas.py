@@ -104,6 +104,19 @@ class ResumptionIn(
     note: Note = ""
 
 
+class MoveIn(
+    msgspec.Struct, forbid_unknown_fields=True, kw_only=True, tag_field="kind", tag="move"
+):
+    """迁出/迁入: the customer leaves this account's address for ``address``: the old account
+    gets its final reading and bill and is closed, its credit moved to the new address's new
+    account (a pair of entries) or refunded."""
+
+    account_id: RowId
+    address: Annotated[str, Meta(min_length=1, max_length=200, pattern=NO_NUL)]
+    settlement: Literal["transfer", "refund"] = "transfer"
+    note: Note = ""
+
+
 ChangeIn = (
     CategoryChangeIn
     | ClosureIn
@@ -112,6 +125,7 @@ ChangeIn = (
     | CapacityIn
     | SuspensionIn
     | ResumptionIn
+    | MoveIn
 )
 
 

@@ -56,6 +56,7 @@ from backend.expansion.changes.schemas import (
     ChangePage,
     ChangeReject,
     ClosureIn,
+    MoveIn,
     NameChangeIn,
     OwnershipIn,
     ResumptionIn,
@@ -87,6 +88,7 @@ ORDER_KIND = {
     ChangeKind.CAPACITY: OrderKind.CAPACITY,
     ChangeKind.SUSPENSION: OrderKind.SUSPENSION,
     ChangeKind.RESUMPTION: OrderKind.SUSPENSION,
+    ChangeKind.MOVE: OrderKind.MOVE,
 }
 KIND_OF = {
     CategoryChangeIn: ChangeKind.CATEGORY,
@@ -96,6 +98,7 @@ KIND_OF = {
     CapacityIn: ChangeKind.CAPACITY,
     SuspensionIn: ChangeKind.SUSPENSION,
     ResumptionIn: ChangeKind.RESUMPTION,
+    MoveIn: ChangeKind.MOVE,
 }
 
 
@@ -363,6 +366,12 @@ async def request_change(
     elif isinstance(body, NameChangeIn | CapacityIn | SuspensionIn | ResumptionIn):
         effective = body.effective_from
         before, after = await contract.check(session, account, body, today)
+    elif isinstance(body, MoveIn):
+        customer = await session.get(Customer, account.customer_id)
+        assert customer is not None
+        effective = today  # the final reading is the meter's at the approval
+        before = {"address": customer.address}
+        after = {"address": body.address, "settlement": body.settlement}
     elif isinstance(body, ClosureIn):
         target = await _transfer_target(session, account, body)
         effective = today
@@ -566,6 +575,8 @@ async def approve(
             await _apply_category(session, account, row, now_ms, tz, bill=bill)
         elif kind in contract.KINDS:
             await contract.apply(session, account, row, local_day(now_ms, tz))
+        elif kind is ChangeKind.MOVE:
+            await settle.apply_move(session, account, row, now, tz, bill=bill)
         elif kind is ChangeKind.CLOSURE:
             await settle.apply_closure(session, account, row, now, tz, bill=bill)
         else:

@@ -22,6 +22,7 @@ class OrderKind(enum.StrEnum):
     NAME_CHANGE = "name_change"  # 更名 (backend/expansion/changes)
     CAPACITY = "capacity"  # 增容/减容 (backend/expansion/changes)
     SUSPENSION = "suspension"  # 暂停/恢复 (backend/expansion/changes)
+    MOVE = "move"  # 迁出/迁入 (backend/expansion/changes)
 
 
 class OrderChannel(enum.StrEnum):
