@@ -64,8 +64,10 @@ async def test_moving_out_bills_the_final_reading_and_moves_the_credit_to_the_ne
     async with session_factory(api.engine)() as s:
         old = await s.get(Account, account)
         opened = await s.get(Account, new)
-        assert old is not None and opened is not None
-        assert old.closed_at is not None and opened.closed_at is None
+        assert old is not None
+        assert opened is not None
+        assert old.closed_at is not None
+        assert opened.closed_at is None
         assert opened.customer_id == api.world.alice  # the same customer
         assert (old.balance_fen, opened.balance_fen) == (0, 4_805)
         assert await ledger.ledger_sum(s, account) == 0
@@ -83,7 +85,8 @@ async def test_moving_out_bills_the_final_reading_and_moves_the_credit_to_the_ne
             (new, 4_805, "memo.balance_transfer_in"),
         ]
         m = await s.get(Meter, meter)
-        assert m is not None and m.status.value == "removed"
+        assert m is not None
+        assert m.status.value == "removed"
         customer = await s.get(Customer, api.world.alice)
         assert customer is not None
         assert customer.address == "杭州市西湖区文三路 8 号 2 单元 301"
@@ -121,4 +124,5 @@ async def test_moving_out_may_refund_the_credit_and_another_customers_account_is
         assert refund is not None
         assert (refund.amount_fen, refund.memo_code) == (-3_000, "memo.move_refund")
         opened = await s.get(Account, after["new_account_id"])
-        assert opened is not None and opened.balance_fen == 0
+        assert opened is not None
+        assert opened.balance_fen == 0
