@@ -188,6 +188,7 @@ class ErrorCode(TextCode):
     SUSPENSION_LENGTH = "error.suspension_length"  # {days, min_days, max_days}: 暂停 limits
     NOT_SUSPENDED = "error.not_suspended"  # {day}: no applied suspension to end on that day
     CHANGE_SAME = "error.change_same"  # {value}: the account has that already (name, kVA)
+    TEMPORARY_END = "error.temporary_end"  # {day, max_day}: the last day, today to 3 years on
     NO_CAPACITY = "error.no_capacity"  # {account}: no contracted kVA (not a two-part account)
     # the operators' knowledge base (backend/servicedesk/kb)
     KB_ARTICLE_NOT_FOUND = "error.kb_article_not_found"  # {article}

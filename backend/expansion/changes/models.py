@@ -23,6 +23,7 @@ class ChangeKind(enum.StrEnum):
     CAPACITY = "capacity"  # 增容/减容: contracted kVA from a day; the capacity charge follows
     SUSPENSION = "suspension"  # 暂停: no capacity charge from a day until the resume day
     RESUMPTION = "resumption"  # 恢复: an applied suspension ends early, from a day
+    TEMPORARY = "temporary"  # 临时用电: supply until a last day, then closed by the sweep
     MOVE = "move"  # 迁出/迁入: final reading and bill, balance moved, a new account there
 
 

@@ -117,6 +117,17 @@ class MoveIn(
     note: Note = ""
 
 
+class TemporaryIn(
+    msgspec.Struct, forbid_unknown_fields=True, kw_only=True, tag_field="kind", tag="temporary"
+):
+    """临时用电: the account is supplied until ``until`` (its last day) and closed by the
+    closure path the day after; a later one extends it (延期)."""
+
+    account_id: RowId
+    until: date
+    note: Note = ""
+
+
 ChangeIn = (
     CategoryChangeIn
     | ClosureIn
@@ -126,6 +137,7 @@ ChangeIn = (
     | SuspensionIn
     | ResumptionIn
     | MoveIn
+    | TemporaryIn
 )
 
 

@@ -23,6 +23,7 @@ class OrderKind(enum.StrEnum):
     CAPACITY = "capacity"  # 增容/减容 (backend/expansion/changes)
     SUSPENSION = "suspension"  # 暂停/恢复 (backend/expansion/changes)
     MOVE = "move"  # 迁出/迁入 (backend/expansion/changes)
+    TEMPORARY = "temporary"  # 临时用电 (backend/expansion/changes)
 
 
 class OrderChannel(enum.StrEnum):

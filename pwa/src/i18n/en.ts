@@ -662,6 +662,7 @@ export const en: Record<string, string> = {
   'change.ownership.name': "New holder's name",
   'change.ownership.phone': "New holder's phone",
   'change.ownership.send': 'Request the transfer',
+  'error.temporary_end': 'The last day of a temporary supply is from today to {max_day} ({day}).',
   'order.kind.move': 'Moving',
   'change.kind.move': 'Moving out and in',
   'change.move.address': 'New address',

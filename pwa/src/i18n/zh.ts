@@ -662,6 +662,7 @@ export const zh: Record<string, string> = {
   'change.ownership.name': '新户主姓名',
   'change.ownership.phone': '新户主电话',
   'change.ownership.send': '申请过户',
+  'error.temporary_end': '临时用电截止日期须在今天至 {max_day} 之间（{day}）。',
   'order.kind.move': '迁址',
   'change.kind.move': '迁出/迁入',
   'change.move.address': '新地址',
