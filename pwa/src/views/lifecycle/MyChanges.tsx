@@ -7,6 +7,7 @@ import { errorText, Show, useAsync } from '../common';
 import type { Account } from '../customer/data';
 import { CATEGORIES, changeKey, changes, requestChange, today } from './data';
 import { ChangeSummary } from './parts';
+import { ContractForm } from './ContractForm';
 
 function CategoryForm({ account, current, done }: { account: Account; current: string; done: () => void }) {
   const key = useMemo(changeKey, []);
@@ -197,6 +198,7 @@ export function MyChanges({ account, accounts, category }: { account: Account; a
         <>
           <CategoryForm account={account} current={category} done={() => setTick(tick + 1)} key={`c${tick}`} />
           <OwnershipForm account={account} done={() => setTick(tick + 1)} key={`o${tick}`} />
+          <ContractForm account={account} done={() => setTick(tick + 1)} key={`k${tick}`} />
           <ClosureForm account={account} others={others} done={() => setTick(tick + 1)} key={`z${tick}`} />
         </>
       )}
