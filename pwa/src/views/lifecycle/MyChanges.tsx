@@ -172,7 +172,8 @@ function OwnershipForm({ account, done }: { account: Account; done: () => void }
 
 export function MyChanges({ account, accounts, category }: { account: Account; accounts: Account[]; category: string }) {
   const [tick, setTick] = useState(0);
-  const state = useAsync(() => changes(`?account_id=${account.id}`), [account.id, tick], 30_000);
+  // all the customer's accounts: a move's change stays in sight from the new account
+  const state = useAsync(() => changes(''), [account.id, tick], 30_000);
   const closed = Boolean(account.closed_at);
   const others = accounts.filter((a) => a.id !== account.id && !a.closed_at);
   return (

@@ -93,6 +93,8 @@ async def test_moving_out_bills_the_final_reading_and_moves_the_credit_to_the_ne
     # she sees her new account; the old one takes no more money
     alice = await api.login("alice")
     assert (await api.client.get(f"/api/accounts/{new}", headers=alice)).status_code == 200
+    mine = (await api.client.get("/api/lifecycle/changes", headers=alice)).json()
+    assert [(c["kind"], c["account_id"]) for c in mine["items"]] == [("move", account)]
     r = await api.client.post(
         f"/api/accounts/{account}/topups", json={"amount_fen": 100, "channel": "counter"},
         headers={**await api.login("op"), "Idempotency-Key": "topup-move-002"},
