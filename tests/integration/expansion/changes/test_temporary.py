@@ -4,6 +4,7 @@ by the leader's round; a second round (or two at once) makes no second closure."
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -12,6 +13,7 @@ from backend.accounts.models import Account
 from backend.db import session_factory
 from backend.expansion.changes import temporary
 from backend.expansion.changes.models import AccountChange, ChangeKind
+from backend.prepaid.lifespan import _postpaid as postpaid_round
 from backend.prepaid.models import EntryKind, LedgerEntry
 from backend.servicedesk.workflow.service import working_time
 from tests.integration.api.conftest import Api
@@ -88,3 +90,23 @@ async def test_a_temporary_supply_ending_in_the_past_or_beyond_three_years_is_re
         assert (r.status_code, r.json()["code"], r.json()["field"]) == (
             422, "error.temporary_end", "until"
         )  # fmt: skip
+
+
+async def test_the_leaders_postpaid_round_closes_an_ended_temporary_supply(life_api: Api) -> None:
+    api = life_api
+    account = api.world.bob_account
+    pin_clock(api, 2026, 3, 2)
+    op = await api.login("op")
+    body = {"kind": "temporary", "account_id": account, "until": "2026-03-05"}
+    r = await api.client.post(
+        "/api/lifecycle/changes", json=body, headers={**op, "Idempotency-Key": "temp-round-01"}
+    )
+    assert r.status_code == 201, r.text
+    r = await api.client.post(f"/api/lifecycle/changes/{r.json()['id']}/approve", headers=op)
+    assert r.status_code == 200, r.text
+    clock = lambda: datetime(2026, 3, 6, 9, tzinfo=TZ)  # noqa: E731
+    await postpaid_round(session_factory(api.engine), api.settings, clock)
+    async with session_factory(api.engine)() as s:
+        row = await s.get(Account, account)
+        assert row is not None
+        assert row.closed_at is not None
