@@ -4,6 +4,8 @@ customer's address changed, the old one kept in the change."""
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import select
 
 from backend.accounts.models import Account, Customer
@@ -128,3 +130,27 @@ async def test_moving_out_may_refund_the_credit_and_another_customers_account_is
         opened = await s.get(Account, after["new_account_id"])
         assert opened is not None
         assert opened.balance_fen == 0
+
+
+async def test_two_operators_approving_one_move_at_once_open_one_new_account(
+    life_api: Api,
+) -> None:
+    api = life_api
+    account = api.world.alice_account
+    pin_clock(api, 2026, 3, 2)
+    await _top_up(api, account, 1_000, "topup-move-004")
+    headers = {**await api.login("alice"), "Idempotency-Key": "move-race-0001"}
+    body = {"kind": "move", "account_id": account, "address": "新地址 1 号"}
+    r = await api.client.post("/api/lifecycle/changes", json=body, headers=headers)
+    assert r.status_code == 201, r.text
+    url = f"/api/lifecycle/changes/{r.json()['id']}/approve"
+    op = await api.login("op")
+    answers = await asyncio.gather(*(api.client.post(url, headers=op) for _ in range(2)))
+    assert sorted(a.status_code for a in answers) == [200, 409]
+    async with session_factory(api.engine)() as s:
+        opened = (
+            await s.scalars(select(Account).where(Account.customer_id == api.world.alice))
+        ).all()
+        assert sorted((a.closed_at is None, a.balance_fen) for a in opened) == [
+            (False, 0), (True, 1_000),
+        ]  # fmt: skip
