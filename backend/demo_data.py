@@ -24,7 +24,7 @@ from backend.auth.models import Role, User
 from backend.auth.schemas import UserCreate
 from backend.auth.service import create_user
 from backend.db import create_engine, session_factory
-from backend.expansion.changes.demo import seed_changes
+from backend.expansion.changes.demo import seed_changes, seed_contract_changes
 from backend.expansion.demo import seed_applications
 from backend.field.grids.models import Grid, OrgLevel, OrgUnit, TransformerArea
 from backend.keyaccounts.demo import seed_portfolio
@@ -277,6 +277,11 @@ async def seed(settings: Settings, fleet: DemoFleet) -> list[str]:
             ZoneInfo(settings.timezone), customer=fleet.dlt645[0].customer_number,
             customer2=fleet.dlt645[1].customer_number, applied=fleet.manual[-2].customer_number,
             rejected=fleet.manual[-3].customer_number, bill=settings.prepaid_billing,
+        )  # fmt: skip
+        await seed_contract_changes(
+            factory, working_time(settings.prepaid_holiday_calendar, settings.timezone),
+            ZoneInfo(settings.timezone), schedule=KEY_ACCOUNT_SCHEDULE,
+            bill=settings.prepaid_billing,
         )  # fmt: skip
         # key accounts named to the demo's customer manager (docs/key-accounts.md)
         await seed_portfolio(

@@ -185,6 +185,11 @@ class ErrorCode(TextCode):
     CATEGORY_SHARED = "error.category_shared"  # {customer}: the customer has other accounts
     ACCOUNT_CLOSED = "error.account_closed"  # {account}: 销户 done; nothing more is accepted
     ACCOUNT_IN_ARREARS = "error.account_in_arrears"  # {account, balance_fen}: pay first
+    SUSPENSION_LENGTH = "error.suspension_length"  # {days, min_days, max_days}: 暂停 limits
+    NOT_SUSPENDED = "error.not_suspended"  # {day}: no applied suspension to end on that day
+    CHANGE_SAME = "error.change_same"  # {value}: the account has that already (name, kVA)
+    TEMPORARY_END = "error.temporary_end"  # {day, max_day}: the last day, today to 3 years on
+    NO_CAPACITY = "error.no_capacity"  # {account}: no contracted kVA (not a two-part account)
     # the operators' knowledge base (backend/servicedesk/kb)
     KB_ARTICLE_NOT_FOUND = "error.kb_article_not_found"  # {article}
     KB_ARTICLE_CHANGED = "error.kb_article_changed"  # {article, version}: saved by another

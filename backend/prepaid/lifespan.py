@@ -105,8 +105,15 @@ async def _deliver(
 async def _postpaid(
     sessions: async_sessionmaker[AsyncSession], settings: Settings, clock: Clock
 ) -> None:
+    from backend.expansion.changes import temporary
+    from backend.servicedesk.workflow.service import working_time
     from backend.tariffs.bills import service as bills
 
+    wt = working_time(settings.prepaid_holiday_calendar, settings.timezone)
+    await temporary.close_ended(  # 临时用电 ended: closed before the round bills the month
+        sessions, to_epoch_ms(clock()), ZoneInfo(settings.timezone), wt,
+        bill=settings.prepaid_billing,
+    )  # fmt: skip
     result = await bills.run_day(
         sessions, clock(), ZoneInfo(settings.timezone), due_day=settings.postpaid_due_day,
         overdue_days=settings.postpaid_overdue_reminder_days,

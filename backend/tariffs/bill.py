@@ -28,6 +28,7 @@ DUE_DAYS = 15  # a month's bill is due on the 15th of the next month
 class BillText(TextCode):
     ENERGY = "bill.energy"  # {tier} {period} {energy_wh} {price}
     CAPACITY = "bill.basic.capacity"  # {kva} {price}
+    CAPACITY_DAYS = "bill.basic.capacity_days"  # {kva} {price} {days} {month_days}: by days
     DEMAND = "bill.basic.demand"  # {demand_w} {price}
     POWER_FACTOR = "bill.power_factor"  # {factor} {target} {percent} {base}
 
@@ -53,6 +54,8 @@ class Meterage(msgspec.Struct, frozen=True):
     """What the month's meters say besides the billed energy."""
 
     capacity_kva: int | None = None  # contracted transformer capacity
+    # (kVA, days) of the month when it changed (增容/减容, 暂停): the charge by days
+    capacity_days: tuple[tuple[int, int], ...] = ()
     max_demand_w: int | None = None  # the month's maximum demand
     reactive_varh: int = 0  # the month's reactive energy
 
@@ -94,9 +97,20 @@ def compose(month: str, tariff: Tariff | None, lines: Iterable[Line], meterage: 
         price = tariff.basic_charge_price
         if tariff.basic_charge_per == "kva":
             kva = meterage.capacity_kva or 0
-            items.append(
-                (BillText.CAPACITY, {"kva": kva, "price": str(price)}, basic_charge(kva, price))
-            )
+            first, nxt = month_days(month)
+            n = (nxt - first).days
+            stretches = meterage.capacity_days or ((kva, n),)
+            if len(stretches) == 1:  # one capacity all month (a changed one: its own)
+                kva = stretches[0][0]
+                items.append(
+                    (BillText.CAPACITY, {"kva": kva, "price": str(price)}, basic_charge(kva, price))
+                )
+            else:  # changed in the month: kVA × price × days / the month's days, per stretch
+                for k, days in stretches:
+                    if k:
+                        params = {"kva": k, "price": str(price), "days": days, "month_days": n}
+                        exact = basic_charge(k, price) * days / n
+                        items.append((BillText.CAPACITY_DAYS, params, exact))
         else:
             w = meterage.max_demand_w or 0
             amount = Decimal(w).scaleb(-3) * price

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.accounts.models import Account, CustomerCategory
 from backend.errors import Conflict, ErrorCode, Invalid, NotFound, Unprocessable
-from backend.expansion.changes.history import category_moves
+from backend.expansion.changes.history import capacity_history, category_moves
 from backend.metering.intervals import ACCEPTED_QUALITIES
 from backend.metering.models import Meter, Reading
 from backend.prepaid.models import Charge
@@ -365,8 +365,12 @@ async def monthly_bill(
             )  # fmt: skip
         if ends[0] is not None and ends[1] is not None and ends[1] >= ends[0]:
             reactive += ends[1] - ends[0]
+    kva = terms.capacity_kva if terms else None
     meterage = Meterage(
-        capacity_kva=terms.capacity_kva if terms else None,
+        capacity_kva=kva,
+        capacity_days=tuple(
+            (await capacity_history(session, account.id)).segments(first, nxt, kva or 0)
+        ),
         max_demand_w=int(demand) if demand is not None else None,
         reactive_varh=reactive,
     )

@@ -26,7 +26,7 @@ from backend.metering.models import Meter
 from backend.prepaid import ledger
 from backend.prepaid.models import EntryKind
 from tests.e2e.seed_bills import bills_customer
-from tests.e2e.seed_changes import change_customer
+from tests.e2e.seed_changes import change_customer, contract_customer
 from tests.e2e.seed_issued import issued_customer
 from tests.support.readings import commit_readings
 
@@ -234,6 +234,8 @@ async def seed(database_url: str) -> Seeded:
             users["cust-bills"] = "customer"
             await change_customer(session, PASSWORD)
             users["cust-change"] = "customer"
+            await contract_customer(session, PASSWORD)
+            users["cust-move"] = "customer"
             await issued_customer(session, engine, PASSWORD)
             users["cust-issued"] = "customer"
             key_accounts = await _key_accounts(session, engine)

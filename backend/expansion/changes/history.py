@@ -5,7 +5,7 @@ asks it which category's schedule applies on a local day (through
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -55,3 +55,82 @@ def category_on(moves: list[CategoryMove], current: CustomerCategory, day: date)
         if m.day <= day:
             category = m.after
     return category.value
+
+
+# -- contracted capacity over time (增容/减容, 暂停/恢复) ----------------------------------------
+
+
+@dataclass(frozen=True)
+class CapacityHistory:
+    """The applied capacity changes (day, kVA before, kVA after), earliest first, and the
+    suspended stretches [first day, resume day)."""
+
+    moves: list[tuple[date, int, int]]
+    suspended: list[tuple[date, date]]
+
+    def kva_on(self, day: date, current: int) -> int:
+        """The contracted kVA billed on ``day``: 0 within a suspension; else the last move on
+        or before it, the first move's ``before`` earlier; ``current`` (the account's terms)
+        after the last move and when it never changed."""
+        if any(a <= day < b for a, b in self.suspended):
+            return 0
+        if not self.moves or day >= self.moves[-1][0]:
+            return current
+        kva = self.moves[0][1]
+        for d, _before, after in self.moves:
+            if d <= day:
+                kva = after
+        return kva
+
+    def segments(self, first: date, nxt: date, current: int) -> list[tuple[int, int]]:
+        """(kVA, days) for the consecutive days of [first, nxt) billed at the same kVA."""
+        out: list[tuple[int, int]] = []
+        day = first
+        while day < nxt:
+            kva = self.kva_on(day, current)
+            if out and out[-1][0] == kva:
+                out[-1] = (kva, out[-1][1] + 1)
+            else:
+                out.append((kva, 1))
+            day += timedelta(days=1)
+        return out
+
+
+async def capacity_history(
+    session: AsyncSession, account_id: int, leave_out: int | None = None
+) -> CapacityHistory:
+    """``leave_out``: a change being applied in this transaction, not part of the history yet."""
+    rows = list(
+        await session.scalars(
+            select(AccountChange)
+            .where(
+                AccountChange.account_id == account_id,
+                AccountChange.kind.in_(
+                    (ChangeKind.CAPACITY, ChangeKind.SUSPENSION, ChangeKind.RESUMPTION)
+                ),
+                AccountChange.status == ChangeStatus.APPLIED,
+                AccountChange.id != (leave_out or 0),
+            )
+            .order_by(AccountChange.effective_from, AccountChange.id)
+        )
+    )
+    moves = [
+        (r.effective_from, _int(r.before.get("capacity_kva")), _int(r.after.get("capacity_kva")))
+        for r in rows
+        if r.kind is ChangeKind.CAPACITY
+    ]
+    ends = {
+        _int(r.after.get("suspension_id")): r.effective_from
+        for r in rows
+        if r.kind is ChangeKind.RESUMPTION
+    }
+    suspended = [
+        (r.effective_from, min(date.fromisoformat(str(r.after["until"])), ends.get(r.id, date.max)))
+        for r in rows
+        if r.kind is ChangeKind.SUSPENSION
+    ]
+    return CapacityHistory(moves, suspended)
+
+
+def _int(v: object) -> int:
+    return v if isinstance(v, int) else 0

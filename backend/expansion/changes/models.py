@@ -19,6 +19,12 @@ class ChangeKind(enum.StrEnum):
     CATEGORY = "category"  # 改类: 用电类别 from a day; billing switches schedule at its midnight
     CLOSURE = "closure"  # 销户: final bill, balance settled, meters removed, account closed
     OWNERSHIP = "ownership"  # 过户: a new holder from a day; the account keeps its meter
+    NAME = "name"  # 更名: the same holder's name (and ID document) from a day
+    CAPACITY = "capacity"  # 增容/减容: contracted kVA from a day; the capacity charge follows
+    SUSPENSION = "suspension"  # 暂停: no capacity charge from a day until the resume day
+    RESUMPTION = "resumption"  # 恢复: an applied suspension ends early, from a day
+    TEMPORARY = "temporary"  # 临时用电: supply until a last day, then closed by the sweep
+    MOVE = "move"  # 迁出/迁入: final reading and bill, balance moved, a new account there
 
 
 class ChangeStatus(enum.StrEnum):
@@ -44,6 +50,7 @@ class ChangeText(TextCode):
     TRANSFER_IN = "memo.balance_transfer_in"  # {account}
     REFUND = "memo.closure_refund"  # {change}
     OWNERSHIP_REFUND = "memo.ownership_refund"  # {change}: the old holder's credit, 过户
+    MOVE_REFUND = "memo.move_refund"  # {change}: the old address's credit, 迁出
 
 
 class AccountChange(Base):

@@ -53,7 +53,92 @@ class OwnershipIn(
     note: Note = ""
 
 
-ChangeIn = CategoryChangeIn | ClosureIn | OwnershipIn
+class NameChangeIn(
+    msgspec.Struct, forbid_unknown_fields=True, kw_only=True, tag_field="kind", tag="name"
+):
+    """更名: the same holder's new name (a marriage, a company renamed) and the ID document it
+    was checked against, from ``effective_from``; no change of ownership or of the ledger."""
+
+    account_id: RowId
+    holder_name: Annotated[str, Meta(min_length=1, max_length=100, pattern=NO_NUL)]
+    id_document: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z\-]+$")]
+    effective_from: date
+    note: Note = ""
+
+
+Kva = Annotated[int, Meta(ge=1, le=10_000_000)]
+
+
+class CapacityIn(
+    msgspec.Struct, forbid_unknown_fields=True, kw_only=True, tag_field="kind", tag="capacity"
+):
+    """增容/减容: the contracted kVA from ``effective_from``; a two-part tariff's capacity
+    charge follows it, a month with a change charged by days."""
+
+    account_id: RowId
+    capacity_kva: Kva
+    effective_from: date
+    note: Note = ""
+
+
+class SuspensionIn(
+    msgspec.Struct, forbid_unknown_fields=True, kw_only=True, tag_field="kind", tag="suspension"
+):
+    """暂停: no capacity charge from ``effective_from`` to the day before ``until`` (the
+    planned resume day); 15 to 180 days."""
+
+    account_id: RowId
+    effective_from: date
+    until: date
+    note: Note = ""
+
+
+class ResumptionIn(
+    msgspec.Struct, forbid_unknown_fields=True, kw_only=True, tag_field="kind", tag="resumption"
+):
+    """恢复: an applied suspension ends early; the capacity charge restarts on
+    ``effective_from``."""
+
+    account_id: RowId
+    effective_from: date
+    note: Note = ""
+
+
+class MoveIn(
+    msgspec.Struct, forbid_unknown_fields=True, kw_only=True, tag_field="kind", tag="move"
+):
+    """迁出/迁入: the customer leaves this account's address for ``address``: the old account
+    gets its final reading and bill and is closed, its credit moved to the new address's new
+    account (a pair of entries) or refunded."""
+
+    account_id: RowId
+    address: Annotated[str, Meta(min_length=1, max_length=200, pattern=NO_NUL)]
+    settlement: Literal["transfer", "refund"] = "transfer"
+    note: Note = ""
+
+
+class TemporaryIn(
+    msgspec.Struct, forbid_unknown_fields=True, kw_only=True, tag_field="kind", tag="temporary"
+):
+    """临时用电: the account is supplied until ``until`` (its last day) and closed by the
+    closure path the day after; a later one extends it (延期)."""
+
+    account_id: RowId
+    until: date
+    note: Note = ""
+
+
+ChangeIn = (
+    CategoryChangeIn
+    | ClosureIn
+    | OwnershipIn
+    | NameChangeIn
+    | CapacityIn
+    | SuspensionIn
+    | ResumptionIn
+    | MoveIn
+    | TemporaryIn
+)
 
 
 class ChangeReject(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

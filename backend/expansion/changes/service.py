@@ -25,7 +25,7 @@ Rules:
 from __future__ import annotations
 
 import hashlib
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -39,7 +39,7 @@ from backend.auth.models import Role
 from backend.auth.scope import account_scope
 from backend.errors import Conflict, Invalid, NotFound, Unprocessable
 from backend.errors import ErrorCode as E
-from backend.expansion.changes import settle
+from backend.expansion.changes import contract, settle
 from backend.expansion.changes.history import category_moves, category_on
 from backend.expansion.changes.models import (
     AccountChange,
@@ -49,12 +49,19 @@ from backend.expansion.changes.models import (
     Settlement,
 )
 from backend.expansion.changes.schemas import (
+    CapacityIn,
     CategoryChangeIn,
     Change,
     ChangeIn,
     ChangePage,
     ChangeReject,
     ClosureIn,
+    MoveIn,
+    NameChangeIn,
+    OwnershipIn,
+    ResumptionIn,
+    SuspensionIn,
+    TemporaryIn,
 )
 from backend.expansion.changes.settle import local_day, midnight_ms
 from backend.prepaid import billing, ledger
@@ -78,6 +85,24 @@ ORDER_KIND = {
     ChangeKind.CATEGORY: OrderKind.CATEGORY_CHANGE,
     ChangeKind.CLOSURE: OrderKind.CLOSURE,
     ChangeKind.OWNERSHIP: OrderKind.OWNERSHIP,
+    ChangeKind.NAME: OrderKind.NAME_CHANGE,
+    ChangeKind.CAPACITY: OrderKind.CAPACITY,
+    ChangeKind.SUSPENSION: OrderKind.SUSPENSION,
+    ChangeKind.RESUMPTION: OrderKind.SUSPENSION,
+    ChangeKind.MOVE: OrderKind.MOVE,
+    ChangeKind.TEMPORARY: OrderKind.TEMPORARY,
+}
+MAX_TEMPORARY_DAYS = 3 * 365  # 临时用电: at most three years (供电营业规则 §12)
+KIND_OF = {
+    CategoryChangeIn: ChangeKind.CATEGORY,
+    ClosureIn: ChangeKind.CLOSURE,
+    OwnershipIn: ChangeKind.OWNERSHIP,
+    NameChangeIn: ChangeKind.NAME,
+    CapacityIn: ChangeKind.CAPACITY,
+    SuspensionIn: ChangeKind.SUSPENSION,
+    ResumptionIn: ChangeKind.RESUMPTION,
+    MoveIn: ChangeKind.MOVE,
+    TemporaryIn: ChangeKind.TEMPORARY,
 }
 
 
@@ -293,6 +318,60 @@ def _hash(body: ChangeIn) -> str:
     return hashlib.sha256(msgspec.json.encode(tagged, order="sorted")).hexdigest()
 
 
+async def _sides(
+    session: AsyncSession, account: Account, body: ChangeIn, today: date
+) -> tuple[date, dict[str, object], dict[str, object]]:
+    """The change's effective day, ``before`` and ``after``; raises when it cannot be made."""
+    before: dict[str, object] = {}
+    after: dict[str, object] = {}
+    if isinstance(body, CategoryChangeIn):
+        current = await _check_category(session, account, body, today)
+        effective, before, after = (
+            body.effective_from,
+            {"category": current.value},
+            {"category": body.category.value},
+        )
+    elif isinstance(body, NameChangeIn | CapacityIn | SuspensionIn | ResumptionIn):
+        effective = body.effective_from
+        before, after = await contract.check(session, account, body, today)
+    elif isinstance(body, TemporaryIn):
+        effective = today
+        if not today <= body.until <= today + timedelta(days=MAX_TEMPORARY_DAYS):
+            raise Unprocessable(
+                E.TEMPORARY_END, f"{body.until.isoformat()}: today to {MAX_TEMPORARY_DAYS} days on",
+                field="until", day=body.until.isoformat(),
+                max_day=(today + timedelta(days=MAX_TEMPORARY_DAYS)).isoformat(),
+            )  # fmt: skip
+        after = {"until": body.until.isoformat()}
+    elif isinstance(body, MoveIn):
+        customer = await session.get(Customer, account.customer_id)
+        assert customer is not None
+        effective = today  # the final reading is the meter's at the approval
+        before = {"address": customer.address}
+        after = {"address": body.address, "settlement": body.settlement}
+    elif isinstance(body, ClosureIn):
+        target = await _transfer_target(session, account, body)
+        effective = today
+        after = {
+            "settlement": body.settlement.value,
+            "transfer_to_account_id": target.id if target else None,
+        }
+    else:
+        if body.effective_from > today:
+            raise Unprocessable(
+                E.CHANGE_IN_FUTURE, f"{body.effective_from.isoformat()} is after today",
+                field="effective_from", day=body.effective_from.isoformat(),
+            )  # fmt: skip
+        holder = await session.get(Customer, account.customer_id)
+        assert holder is not None
+        effective = body.effective_from
+        before = {"customer_id": holder.id, "customer_number": holder.number,
+                  "holder_name": holder.name}  # fmt: skip
+        after = {"holder_name": body.holder_name, "holder_phone": body.holder_phone,
+                 "settlement": body.settlement}  # fmt: skip
+    return effective, before, after
+
+
 async def request_change(
     session: AsyncSession,
     caller: Caller,
@@ -317,11 +396,7 @@ async def request_change(
         return await _view(session, found), False
     account = await _account(session, caller, body.account_id)
     _open(account)
-    kind = (
-        ChangeKind.CATEGORY if isinstance(body, CategoryChangeIn)
-        else ChangeKind.CLOSURE if isinstance(body, ClosureIn)
-        else ChangeKind.OWNERSHIP
-    )  # fmt: skip
+    kind = KIND_OF[type(body)]
     pending = await session.scalar(
         select(AccountChange.id).where(
             AccountChange.account_id == account.id,
@@ -336,59 +411,21 @@ async def request_change(
             change=pending,
             kind=kind.value,
         )
-    today = local_day(now_ms, tz)
-    before: dict[str, object] = {}
-    after: dict[str, object] = {}
-    if isinstance(body, CategoryChangeIn):
-        current = await _check_category(session, account, body, today)
-        effective, before, after = (
-            body.effective_from,
-            {"category": current.value},
-            {"category": body.category.value},
-        )
-    elif isinstance(body, ClosureIn):
-        target = await _transfer_target(session, account, body)
-        effective = today
-        after = {
-            "settlement": body.settlement.value,
-            "transfer_to_account_id": target.id if target else None,
-        }
-    else:
-        if body.effective_from > today:
-            raise Unprocessable(
-                E.CHANGE_IN_FUTURE, f"{body.effective_from.isoformat()} is after today",
-                field="effective_from", day=body.effective_from.isoformat(),
-            )  # fmt: skip
-        holder = await session.get(Customer, account.customer_id)
-        assert holder is not None
-        effective = body.effective_from
-        before = {"customer_id": holder.id, "customer_number": holder.number,
-                  "holder_name": holder.name}  # fmt: skip
-        after = {"holder_name": body.holder_name, "holder_phone": body.holder_phone,
-                 "settlement": body.settlement}  # fmt: skip
+    effective, before, after = await _sides(session, account, body, local_day(now_ms, tz))
     now = from_epoch_ms(now_ms)
-    order = await _order(
-        session, caller, account, ORDER_KIND[kind], body.note, key, digest, wt, now
-    )
-    row = AccountChange(
-        account_id=account.id,
-        kind=kind,
-        status=ChangeStatus.REQUESTED,
-        effective_from=effective,
-        before=before,
-        after=after,
-        note=body.note,
-        order_id=order.id,
-        requested_by=caller.user_id,
-        idempotency_key=key,
-        request_hash=digest,
-        created_at=now,
-        reason="",
-    )
-    session.add(row)
-    try:
+    try:  # the same key at the same moment: the other request made it (order or change)
+        order = await _order(
+            session, caller, account, ORDER_KIND[kind], body.note, key, digest, wt, now
+        )
+        row = AccountChange(
+            account_id=account.id, kind=kind, status=ChangeStatus.REQUESTED,
+            effective_from=effective, before=before, after=after, note=body.note,
+            order_id=order.id, requested_by=caller.user_id, idempotency_key=key,
+            request_hash=digest, created_at=now, reason="",
+        )  # fmt: skip
+        session.add(row)
         await session.commit()
-    except IntegrityError:  # the same key at the same moment: the other request made it
+    except IntegrityError:
         await session.rollback()
         return await request_change(session, caller, key, body, wt, now_ms, tz)
     return await _view(session, row), True
@@ -547,6 +584,12 @@ async def approve(
         _open(account)
         if kind is ChangeKind.CATEGORY:
             await _apply_category(session, account, row, now_ms, tz, bill=bill)
+        elif kind in contract.KINDS:
+            await contract.apply(session, account, row, local_day(now_ms, tz))
+        elif kind is ChangeKind.TEMPORARY:
+            pass  # the change itself is the record the sweep reads
+        elif kind is ChangeKind.MOVE:
+            await settle.apply_move(session, account, row, now, tz, bill=bill)
         elif kind is ChangeKind.CLOSURE:
             await settle.apply_closure(session, account, row, now, tz, bill=bill)
         else:

@@ -55,7 +55,12 @@ async def apply_closure(
     tz: ZoneInfo,
     *,
     bill: bool,
+    wanted: dict[str, object] | None = None,
+    refund_note: Text | None = None,
 ) -> None:
+    """``wanted``: the settlement asked for when it is not the row's own ``after`` (a move
+    names the account it opens); ``refund_note``: the refund's memo (a closure's by default)."""
+    wanted = dict(row.after) if wanted is None else wanted
     if bill:  # the final bill: every reading that arrived is charged before settling
         try:
             await billing.bill_account(session, account.id, tz)
@@ -76,8 +81,8 @@ async def apply_closure(
             account=account.id,
             balance_fen=balance,
         )
-    settlement = Settlement(str(row.after["settlement"]))
-    target_id = row.after.get("transfer_to_account_id")
+    settlement = Settlement(str(wanted["settlement"]))
+    target_id = wanted.get("transfer_to_account_id")
     if balance > 0 and settlement is Settlement.REFUND:
         await ledger.post(
             session,
@@ -86,7 +91,7 @@ async def apply_closure(
             -balance,
             actor="closure",
             memo=f"closure {row.id}: refund",
-            note=Text(ChangeText.REFUND, {"change": row.id}),
+            note=refund_note or Text(ChangeText.REFUND, {"change": row.id}),
         )
     elif balance > 0:
         assert isinstance(target_id, int)
@@ -111,7 +116,7 @@ async def apply_closure(
             memo=f"closure {row.id}: from account {account.number}",
             note=Text(ChangeText.TRANSFER_IN, {"account": account.number}),
         )
-    after: dict[str, object] = {**row.after, "settled_fen": balance}
+    after: dict[str, object] = {**wanted, "settled_fen": balance}
     meters = list(
         await session.scalars(
             select(Meter).where(Meter.account_id == account.id).order_by(Meter.id)
@@ -190,5 +195,38 @@ async def apply_ownership(
              "settled_fen": refunded, "carried_fen": balance - refunded}  # fmt: skip
     await session.execute(
         update(AccountChange).where(AccountChange.id == row.id).values(after=after)
+        .execution_options(synchronize_session=False)
+    )  # fmt: skip
+
+
+async def apply_move(
+    session: AsyncSession, account: Account, row: AccountChange, now: datetime, tz: ZoneInfo,
+    *, bill: bool,
+) -> None:  # fmt: skip
+    """迁出/迁入: the same customer at a new address. A new account is opened there (the old
+    one's kind and credit limit, number ``{old}-M{change}``); the old one is closed by the
+    closure path (final bill, each meter's reading at this moment as its final reading,
+    the credit moved to the new account as a pair of entries or refunded, meters removed);
+    the customer's address becomes the new one, the old kept in the change's ``before``."""
+    opened = Account(
+        number=f"{account.number[:20]}-M{row.id}", customer_id=account.customer_id,
+        kind=account.kind, balance_fen=0, credit_limit_fen=account.credit_limit_fen,
+        opened_at=now,
+    )  # fmt: skip
+    session.add(opened)
+    await session.flush()
+    new_id, new_number, customer_id = opened.id, opened.number, account.customer_id
+    address, settlement = str(row.after["address"]), str(row.after["settlement"])
+    wanted: dict[str, object] = {
+        "address": address, "settlement": settlement,
+        "transfer_to_account_id": new_id if settlement == "transfer" else None,
+        "new_account_id": new_id, "new_account_number": new_number,
+    }  # fmt: skip
+    await apply_closure(
+        session, account, row, now, tz, bill=bill, wanted=wanted,
+        refund_note=Text(ChangeText.MOVE_REFUND, {"change": row.id}),
+    )  # fmt: skip
+    await session.execute(
+        update(Customer).where(Customer.id == customer_id).values(address=address, updated_at=now)
         .execution_options(synchronize_session=False)
     )  # fmt: skip

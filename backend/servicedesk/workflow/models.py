@@ -19,6 +19,11 @@ class OrderKind(enum.StrEnum):
     CATEGORY_CHANGE = "category_change"  # 改类 (backend/expansion/changes)
     CLOSURE = "closure"  # 销户 (backend/expansion/changes)
     OWNERSHIP = "ownership"  # 过户 (backend/expansion/changes)
+    NAME_CHANGE = "name_change"  # 更名 (backend/expansion/changes)
+    CAPACITY = "capacity"  # 增容/减容 (backend/expansion/changes)
+    SUSPENSION = "suspension"  # 暂停/恢复 (backend/expansion/changes)
+    MOVE = "move"  # 迁出/迁入 (backend/expansion/changes)
+    TEMPORARY = "temporary"  # 临时用电 (backend/expansion/changes)
 
 
 class OrderChannel(enum.StrEnum):

@@ -135,3 +135,28 @@ flat = 0.6
     ]  # fmt: skip
     assert bill.lines[1].params == {"demand_w": 412_500, "price": "35.0"}
     assert bill.power_factor is None
+
+
+def test_a_capacity_changed_within_the_month_is_charged_by_its_days() -> None:
+    # 630 kVA for 10 days, suspended 5 days, 800 kVA for 16 days of March (31 days)
+    stretches = ((630, 10), (0, 5), (800, 16))
+    bill = compose(
+        "2026-03", LARGE, [line(1, Period.PEAK, 10_000_000, "0.8820")],
+        Meterage(capacity_kva=800, capacity_days=stretches),
+    )  # fmt: skip
+    assert [(b.code, b.params.get("kva"), b.params.get("days")) for b in bill.lines] == [
+        (BillText.ENERGY, None, None),
+        (BillText.CAPACITY_DAYS, 630, 10),
+        (BillText.CAPACITY_DAYS, 800, 16),
+        (BillText.POWER_FACTOR, None, None),
+    ]
+    # energy 10,000 x 0.882 = 8,820; capacity (630 x 10 + 800 x 16) x 23.3 / 31 = 19,100 x
+    # 23.3 / 31 = 14,355.806…; base 23,175.806…; no reactive energy: cos 1.00, -0.75 %
+    # = -173.818…; total 23,001.987… -> 23,001.99
+    assert bill.total_fen == 2_300_199
+    assert sum(b.amount_fen for b in bill.lines) == bill.total_fen
+    # one capacity all month, even a changed one: the usual line at that capacity
+    whole = compose("2026-03", LARGE, [], Meterage(capacity_kva=800, capacity_days=((630, 31),)))
+    assert [(b.code, b.params["kva"], b.amount_fen) for b in whole.lines[:1]] == [
+        (BillText.CAPACITY, 630, 1_467_900)
+    ]

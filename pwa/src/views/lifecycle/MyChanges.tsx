@@ -7,6 +7,7 @@ import { errorText, Show, useAsync } from '../common';
 import type { Account } from '../customer/data';
 import { CATEGORIES, changeKey, changes, requestChange, today } from './data';
 import { ChangeSummary } from './parts';
+import { ContractForm } from './ContractForm';
 
 function CategoryForm({ account, current, done }: { account: Account; current: string; done: () => void }) {
   const key = useMemo(changeKey, []);
@@ -171,7 +172,8 @@ function OwnershipForm({ account, done }: { account: Account; done: () => void }
 
 export function MyChanges({ account, accounts, category }: { account: Account; accounts: Account[]; category: string }) {
   const [tick, setTick] = useState(0);
-  const state = useAsync(() => changes(`?account_id=${account.id}`), [account.id, tick], 30_000);
+  // all the customer's accounts: a move's change stays in sight from the new account
+  const state = useAsync(() => changes(''), [account.id, tick], 30_000);
   const closed = Boolean(account.closed_at);
   const others = accounts.filter((a) => a.id !== account.id && !a.closed_at);
   return (
@@ -197,6 +199,7 @@ export function MyChanges({ account, accounts, category }: { account: Account; a
         <>
           <CategoryForm account={account} current={category} done={() => setTick(tick + 1)} key={`c${tick}`} />
           <OwnershipForm account={account} done={() => setTick(tick + 1)} key={`o${tick}`} />
+          <ContractForm account={account} done={() => setTick(tick + 1)} key={`k${tick}`} />
           <ClosureForm account={account} others={others} done={() => setTick(tick + 1)} key={`z${tick}`} />
         </>
       )}

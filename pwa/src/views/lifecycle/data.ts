@@ -3,7 +3,7 @@
 import { get, newId, post } from '../../lib/api';
 import type { Params } from '../../i18n';
 
-export type ChangeKind = 'category' | 'closure' | 'ownership';
+export type ChangeKind = 'category' | 'closure' | 'ownership' | 'name' | 'capacity' | 'suspension' | 'resumption' | 'move' | 'temporary';
 export type ChangeStatus = 'requested' | 'applied' | 'rejected';
 
 export const CATEGORIES = ['residential', 'non_residential_lighting', 'general_industry', 'large_industry', 'agricultural', 'commercial'];
@@ -27,7 +27,13 @@ export interface Change {
 export type ChangeBody =
   | { kind: 'category'; account_id: number; category: string; effective_from: string; note?: string }
   | { kind: 'closure'; account_id: number; settlement: 'refund' | 'transfer'; transfer_to_account_id?: number; note?: string }
-  | { kind: 'ownership'; account_id: number; holder_name: string; holder_phone: string; effective_from: string; settlement: 'carry' | 'refund'; note?: string };
+  | { kind: 'ownership'; account_id: number; holder_name: string; holder_phone: string; effective_from: string; settlement: 'carry' | 'refund'; note?: string }
+  | { kind: 'name'; account_id: number; holder_name: string; id_document: string; effective_from: string; note?: string }
+  | { kind: 'capacity'; account_id: number; capacity_kva: number; effective_from: string; note?: string }
+  | { kind: 'suspension'; account_id: number; effective_from: string; until: string; note?: string }
+  | { kind: 'resumption'; account_id: number; effective_from: string; note?: string }
+  | { kind: 'move'; account_id: number; address: string; settlement: 'transfer' | 'refund'; note?: string }
+  | { kind: 'temporary'; account_id: number; until: string; note?: string };
 
 /** One key per form: a double tap or a retry is the same change. */
 export const changeKey = () => `chg-${newId()}`;
