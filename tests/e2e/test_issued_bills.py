@@ -1,10 +1,11 @@
-"""A postpaid customer reads their issued bills (overdue, with late fees) and prints one; the
-operator sees the account in the postpaid arrears list with its ageing; zh-CN and English
-(the account: tests/e2e/seed_issued.py)."""
+"""A postpaid customer reads their issued bills (overdue, with late fees), prints one and
+downloads it as a PDF; the operator sees the account in the postpaid arrears list with its
+ageing; zh-CN and English (the account: tests/e2e/seed_issued.py)."""
 
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -50,6 +51,14 @@ def test_the_customer_reads_and_prints_an_overdue_issued_bill_in_chinese_and_eng
     expect(bill.get_by_test_id("issued-total")).to_have_text("¥9.77")
     expect(bill.get_by_test_id("issued-late-fee")).to_have_text(_yuan(fee))
     expect(bill).to_contain_text(f"缴费截止日 {due.isoformat()}")
+    with page.expect_download() as got:
+        bill.get_by_role("button", name="下载 PDF").click()
+    download = got.value
+    assert download.suggested_filename.endswith(".pdf")
+    pdf = Path(download.path()).read_bytes()
+    assert pdf.startswith(b"%PDF-")
+    number = download.suggested_filename.removesuffix(".pdf")
+    assert f"({number}) Tj".encode() in pdf  # the bill number, in the PDF's text
     print_button = bill.get_by_role("button", name="打印")
     expect(print_button).to_be_visible()
     page.emulate_media(media="print")  # the printed page: the bill alone

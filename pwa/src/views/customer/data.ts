@@ -187,6 +187,18 @@ export interface IssuedBill {
 }
 export const issuedBills = (accountId: number) =>
   get<{ items: IssuedBill[]; owed_fen: number; late_fee_fen: number }>(`/accounts/${accountId}/issued-bills`);
+/** The issued bill as a PDF (GET /issued-bills/{id}/pdf) in the reader's language, through the
+ * authorised fetch, handed to the browser as a download. */
+export async function downloadBillPdf(b: IssuedBill, language: string): Promise<void> {
+  const r = await authFetch(`/api/issued-bills/${b.id}/pdf?lang=${encodeURIComponent(language)}`);
+  if (!r.ok) throw new Error(String(r.status));
+  const url = URL.createObjectURL(await r.blob());
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = `${b.number}.pdf`;
+  a.click();
+  URL.revokeObjectURL(url);
+}
 export const supply = (accountId: number) => get<Supply>(`/accounts/${accountId}/supply`);
 export const ledger = (accountId: number) => get<Page<LedgerEntry>>(`/accounts/${accountId}/ledger?limit=50`);
 
