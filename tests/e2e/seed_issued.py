@@ -1,7 +1,8 @@
 """The customer of the issued-bill journey (tests/e2e/test_issued_bills.py): a postpaid
 household on the e2e monthly 阶梯 (tests/e2e/seed_bills.py) that used 20 kWh two months ago;
 that month's bill is issued, overdue since the 15th of last month, its late fees posted to
-today and its overdue reminder queued."""
+today and its overdue reminder queued. A time-of-use schedule of the same category (its own,
+assigned to no account) is what the tariff comparison journey prices that month on."""
 
 from __future__ import annotations
 
@@ -22,10 +23,27 @@ from backend.metering.models import Meter
 from backend.prepaid import billing
 from backend.prepaid.models import NoticeChannel
 from backend.tariffs.bills import service as bills
-from backend.tariffs.service import assign
+from backend.tariffs.loader import parse_tariffs
+from backend.tariffs.service import assign, store_tariffs
 from tests.support.readings import commit_readings
 
 TZ = ZoneInfo("Asia/Shanghai")
+TOU = """
+[[tariff]]
+code = "E2E-RES-TOU"
+name = "居民 峰谷 (e2e)"
+category = "residential"
+schedule = "e2e-residential-tou"
+effective_from = 2020-01-01
+cycle = "monthly"
+tiers_kwh = [200, 400]
+[tariff.periods]
+peak = ["08:00-22:00"]
+valley = ["22:00-08:00"]
+[tariff.prices]
+peak = [0.5683, 0.6183, 0.8683]
+valley = [0.2883, 0.3383, 0.5883]
+"""
 
 
 def months_back(today: date, n: int) -> date:
@@ -37,6 +55,7 @@ def months_back(today: date, n: int) -> date:
 
 async def issued_customer(session: AsyncSession, engine: AsyncEngine, password: str) -> None:
     """After ``bills_customer`` (its tariff schedule)."""
+    await store_tariffs(session, parse_tariffs(TOU))
     await upsert_customer(
         session,
         CustomerRow(

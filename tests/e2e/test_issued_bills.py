@@ -102,3 +102,33 @@ def test_the_operator_sees_the_overdue_account_aged_in_the_postpaid_arrears(
     page.get_by_role("navigation").get_by_role("link", name="Postpaid arrears", exact=True).click()
     expect(page.get_by_test_id("pp-arrears-row").first).to_contain_text(f"{days} days overdue")
     expect(page.get_by_test_id("pp-arrears")).to_contain_text("31–60 days")
+
+
+def test_the_customer_compares_their_last_year_on_time_of_use_with_advice(
+    phone: Phone, server: Server
+) -> None:
+    """20 kWh from 10:00 to 12:00 billed flat at 0.4883 (¥9.77); on the time-of-use schedule
+    that is peak at 0.5683: 11.366 → ¥11.37, ¥1.60 more."""
+    page = phone(locale="zh-CN").new_page()
+    log_in(page, "cust-issued", "/customer")
+    page.get_by_role("navigation").get_by_role("link", name="电价比较", exact=True).click()
+    expect(page.get_by_test_id("compare-current")).to_contain_text("居民 月阶梯 (e2e)（不分时）")
+    tou = page.get_by_test_id("compare-option").filter(has_text="居民 峰谷 (e2e)")
+    expect(tou).to_contain_text("峰谷分时")
+    expect(tou.get_by_test_id("compare-billed")).to_have_text("¥9.77")
+    expect(tou.get_by_test_id("compare-alternative")).to_have_text("¥11.37")
+    expect(tou.get_by_test_id("compare-difference")).to_have_text("¥1.60")
+    expect(tou.get_by_test_id("compare-advice")).to_have_text(
+        "改用「居民 峰谷 (e2e)」，过去 12 个月要多付 ¥1.60，维持现在的电价更划算。"
+    )
+    shot(page, "customer-compare-zh")
+
+    page = phone(locale="en").new_page()
+    log_in(page, "cust-issued", "/customer")
+    page.get_by_role("navigation").get_by_role("link", name="Compare tariffs", exact=True).click()
+    tou = page.get_by_test_id("compare-option").filter(has_text="居民 峰谷 (e2e)")
+    expect(tou).to_contain_text("time of use")
+    expect(tou.get_by_test_id("compare-advice")).to_contain_text(
+        "you would have paid ¥1.60 more in the last 12 months"
+    )
+    shot(page, "customer-compare-en")

@@ -199,6 +199,30 @@ export async function downloadBillPdf(b: IssuedBill, language: string): Promise<
   a.click();
   URL.revokeObjectURL(url);
 }
+/** A schedule of the account's category the customer may compare (GET /accounts/{id}/tariff-options). */
+export interface TariffOption {
+  schedule: string;
+  name: string;
+  time_of_use: boolean;
+  current: boolean;
+}
+/** R45: the account's own billed stretch priced on another schedule (GET …/tariff-comparison). */
+export interface Comparison {
+  account_id: number;
+  schedule: string;
+  from_day: string;
+  to_day: string;
+  energy_wh: number;
+  billed_fen: number;
+  alternative_fen: number;
+  difference_fen: number;
+}
+export const tariffOptions = (accountId: number) =>
+  get<{ account_id: number; category: string; on: string; items: TariffOption[] }>(
+    `/accounts/${accountId}/tariff-options`,
+  );
+export const compareTariff = (accountId: number, schedule: string) =>
+  get<Comparison>(`/accounts/${accountId}/tariff-comparison?schedule=${encodeURIComponent(schedule)}`);
 export const supply = (accountId: number) => get<Supply>(`/accounts/${accountId}/supply`);
 export const ledger = (accountId: number) => get<Page<LedgerEntry>>(`/accounts/${accountId}/ledger?limit=50`);
 
