@@ -46,13 +46,15 @@ def _today(state: State) -> date:
     return datetime.fromtimestamp(now_ms(state) / 1000, ZoneInfo(state.settings.timezone)).date()
 
 
-def _out(st: service.BillState) -> IssuedBillOut:
+def _out(st: service.BillState, totals: dict[tuple[str, int], int]) -> IssuedBillOut:
     b = st.bill
+    previous = totals.get((b.month, b.revision - 1)) if b.revision > 0 else None
     return IssuedBillOut(
         id=b.id, number=b.number, account_id=b.account_id, month=b.month, revision=b.revision,
         lines=service.decode_lines(b), exact_cny=b.exact_cny, total_fen=b.total_fen,
         energy_wh=b.energy_wh, due_on=b.due_on, issued_at=b.issued_at, paid_fen=st.paid_fen,
         owed_fen=st.owed_fen, paid=st.owed_fen <= 0, late_fee_fen=st.late_fee_fen,
+        previous_fen=previous,
     )  # fmt: skip
 
 
@@ -69,11 +71,12 @@ async def _scoped(
         raise NotFound(
             ErrorCode.BILL_NOT_FOUND, f"bill {bill_id} not found", bill=bill_id
         ) from None
+    totals = await service.totals(session, row.account_id)
     for st in await service.bill_states(session, row.account_id):
         if st.bill.id == row.id:
-            return row, _out(st)
+            return row, _out(st, totals)
     # an earlier revision: shown as issued; what is owed is owed on the latest revision
-    out = _out(service.BillState(row, 0, 0, None))
+    out = _out(service.BillState(row, 0, 0, None), totals)
     out.owed_fen, out.superseded = 0, True
     return row, out
 
@@ -105,7 +108,8 @@ class IssuedBillController(ApiController):
         each with what is paid (payments go to the oldest bill first), owed and late fees."""
         account = await accounts.get_account(db_session, caller, account_id)
         states = await service.bill_states(db_session, account.id)
-        items = [_out(st) for st in reversed(states)]
+        totals = await service.totals(db_session, account.id)
+        items = [_out(st, totals) for st in reversed(states)]
         return IssuedBillsOut(
             items, sum(max(0, i.owed_fen) for i in items), sum(i.late_fee_fen for i in items)
         )
