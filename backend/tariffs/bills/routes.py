@@ -114,6 +114,30 @@ class IssuedBillController(ApiController):
             items, sum(max(0, i.owed_fen) for i in items), sum(i.late_fee_fen for i in items)
         )
 
+    @get(
+        "/accounts/{account_id:int}/bill-revisions", guards=[requires_role(*STAFF)],
+        summary="Every revision of an account's bills",
+    )  # fmt: skip
+    async def revisions(
+        self, caller: CallerDep, db_session: DbSession, account_id: Id
+    ) -> IssuedBillsOut:
+        """Staff (in scope): every issued bill of the account and every revision of it, newest
+        month and revision first; a replaced revision is ``superseded`` with nothing owed on it
+        (what is owed is owed on the latest), a revision names the total it replaced."""
+        account = await accounts.get_account(db_session, caller, account_id)
+        states = {st.bill.id: st for st in await service.bill_states(db_session, account.id)}
+        totals = await service.totals(db_session, account.id)
+        items = []
+        for row in await service.all_revisions(db_session, account.id):
+            st = states.get(row.id)
+            out = _out(st or service.BillState(row, 0, 0, None), totals)
+            if st is None:
+                out.owed_fen, out.superseded = 0, True
+            items.append(out)
+        return IssuedBillsOut(
+            items, sum(max(0, i.owed_fen) for i in items), sum(i.late_fee_fen for i in items)
+        )
+
     @get("/issued-bills/{bill_id:int}", guards=[requires_role(*EVERYONE)], summary="Issued bill")
     async def one(self, caller: CallerDep, db_session: DbSession, bill_id: Id) -> IssuedBillOut:
         """One issued bill (any revision) with its lines; another customer's bill is 404."""

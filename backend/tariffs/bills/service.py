@@ -323,6 +323,15 @@ async def current_bills(session: AsyncSession, account_id: int) -> list[IssuedBi
     )
 
 
+async def all_revisions(session: AsyncSession, account_id: int) -> list[IssuedBill]:
+    """Every issued revision of the account's bills, newest month first, newest revision
+    first within a month."""
+    q = select(IssuedBill).where(IssuedBill.account_id == account_id)
+    return list(
+        await session.scalars(q.order_by(IssuedBill.month.desc(), IssuedBill.revision.desc()))
+    )
+
+
 async def totals(session: AsyncSession, account_id: int) -> dict[tuple[str, int], int]:
     """Every issued revision's total by (month, revision): what a revision replaced."""
     rows = await session.execute(

@@ -108,3 +108,25 @@ async def test_the_customer_sees_the_revision_with_what_it_replaced(api: Api) ->
         first = await s.scalar(select(IssuedBill.id).where(IssuedBill.revision == 0))
     old = await api.client.get(f"/api/issued-bills/{first}", headers=bob)
     assert (old.json()["total_fen"], old.json()["superseded"]) == (6473, True)
+
+
+async def test_staff_see_every_revision_of_an_accounts_bills_and_customers_may_not(
+    api: Api,
+) -> None:
+    sessions = await _bob_uses_100_kwh_in_november(api)
+    await _issue(sessions)
+    await _late_reading(api, sessions, local_ms(2026, 11, 3, 10), 1150)
+    url = f"/api/accounts/{api.world.bob_account}/bill-revisions"
+    r = await api.client.get(url, headers=await api.login("op"))
+    assert r.status_code == 200, r.text
+    got = [
+        (b["number"], b["total_fen"], b["owed_fen"], b["superseded"], b["previous_fen"])
+        for b in r.json()["items"]
+    ]
+    assert got == [
+        ("A002-202611-1", 9710, 9710, False, 6473),
+        ("A002-202611-0", 6473, 0, True, None),
+    ]
+    assert r.json()["owed_fen"] == 9710
+    r = await api.client.get(url, headers=await api.login("bob"))
+    assert r.status_code == 403
