@@ -81,7 +81,7 @@ def test_the_customer_reads_and_prints_an_overdue_issued_bill_in_chinese_and_eng
 def test_the_operator_sees_the_overdue_account_aged_in_the_postpaid_arrears(
     phone: Phone, server: Server
 ) -> None:
-    _month, due, fee = _bill()
+    month, due, fee = _bill()
     days = (datetime.now(TZ).date() - due).days
     bucket = 1 if days <= 30 else 2  # the column of 0–30 or 31–60 days
     page = phone(locale="zh-CN").new_page()
@@ -96,6 +96,15 @@ def test_the_operator_sees_the_overdue_account_aged_in_the_postpaid_arrears(
     expect(row.locator("td").nth(5)).to_have_text(_yuan(fee))
     expect(row.locator("td").nth(6)).to_have_text(_yuan(TOTAL + fee))
     shot(page, "operator-postpaid-arrears-zh")
+    row.get_by_role("link", name="ACCI01", exact=True).click()  # the account's bills
+    expect(page.get_by_role("heading", name="账户账单与更正")).to_be_visible()
+    bills = page.get_by_test_id("op-bills-row")
+    expect(bills).to_have_count(1)
+    expect(bills.first).to_contain_text(month)
+    expect(bills.first.get_by_test_id("op-bills-state")).to_contain_text("未缴 ¥9.77")
+    bills.first.get_by_role("button").click()
+    expect(page.get_by_test_id("op-bills-lines")).to_contain_text("第一档 20 kWh × 0.4883 元 ¥9.77")
+    shot(page, "operator-account-bills-zh")
 
     page = phone(locale="en").new_page()
     log_in(page, "op-a", "/operator")

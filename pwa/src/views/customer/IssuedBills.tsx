@@ -53,7 +53,7 @@ function OneBill({ b, close }: { b: IssuedBill; close: () => void }) {
       </p>
       {b.revision > 0 && (
         <p class="muted" data-testid="issued-revision">
-          {t('cust.issued.revision', { n: b.revision })}
+          {t('cust.issued.revision', { n: b.revision, previous: yuan(b.previous_fen ?? 0) })}
         </p>
       )}
       {failed && (

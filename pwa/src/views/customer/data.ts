@@ -184,6 +184,8 @@ export interface IssuedBill {
   paid: boolean;
   late_fee_fen: number;
   superseded: boolean;
+  /** a revision: the total of the revision it replaced */
+  previous_fen: number | null;
 }
 export const issuedBills = (accountId: number) =>
   get<{ items: IssuedBill[]; owed_fen: number; late_fee_fen: number }>(`/accounts/${accountId}/issued-bills`);
