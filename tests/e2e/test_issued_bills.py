@@ -141,3 +141,25 @@ def test_the_customer_compares_their_last_year_on_time_of_use_with_advice(
         "you would have paid ¥1.60 more in the last 12 months"
     )
     shot(page, "customer-compare-en")
+
+
+def test_the_customer_sees_a_revised_bill_with_the_total_it_replaced(
+    phone: Phone, server: Server
+) -> None:
+    """Issued at 20 kWh (¥9.77), revised by a late reading to 30 kWh (¥14.65): the month once,
+    its latest revision, naming the total it replaced (tests/e2e/seed_issued.py)."""
+    page = phone(locale="zh-CN").new_page()
+    log_in(page, "cust-revised", "/customer")
+    page.get_by_role("navigation").get_by_role("link", name="已出账单", exact=True).click()
+    rows = page.get_by_test_id("issued-row")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("¥14.65")
+    expect(rows.first.get_by_test_id("issued-status")).to_have_text("已缴清")
+    rows.first.get_by_role("button").click()
+    bill = page.get_by_test_id("issued-bill")
+    expect(bill.get_by_test_id("issued-revision")).to_have_text(
+        "更正账单（第 1 次更正），原金额 ¥9.77"
+    )
+    expect(bill.get_by_test_id("issued-line")).to_have_text(["第一档 30 kWh × 0.4883 元¥14.65"])
+    expect(bill.get_by_role("heading")).to_contain_text("-1（")  # number: ACCI02-YYYYMM-1
+    shot(page, "customer-revised-bill-zh")
