@@ -254,6 +254,7 @@ class TariffAccountController(ApiController):
                 r.tariff.name,
                 len(r.tariff.periods) > 1 and not r.tariff.flat_only,
                 r.schedule == current,
+                max(today - timedelta(days=364), loaded[r.schedule].tariffs[0].effective_from),
             )
             for r in service.in_force(loaded, today)
             if all(t.category is customer.category for t in loaded[r.schedule].tariffs)

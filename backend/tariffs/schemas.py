@@ -119,6 +119,8 @@ class TariffOption(msgspec.Struct):
     name: str  # the name of its tariff in force today, as the notice names it
     time_of_use: bool  # 峰谷分时: more than one period in the day
     current: bool  # the schedule the account is billed on today
+    # the first day to compare from: a year back, or the schedule's first day when later
+    compare_from: date
 
 
 class TariffOptionsOut(msgspec.Struct):

@@ -391,6 +391,12 @@ async def test_a_customer_lists_the_schedules_they_may_compare_and_not_anothers(
         ("zj-residential", False, False),
         ("zj-residential-tou", True, False),
     ]
+    # from the day the schedules start (2026-01-01), a year back once they are older
+    assert {o["compare_from"] for o in got["items"]} == {"2026-01-01"}
+    _pin_clock(api, 2027, 3, 10)
+    got = (await api.client.get(url, headers=alice)).json()
+    assert {o["compare_from"] for o in got["items"]} == {"2026-03-11"}
+    _pin_clock(api, 2026, 3, 10)
     op = await api.login("op")
     body = {"schedule": "zj-residential-tou", "effective_from": "2026-03-01"}
     assign = f"/api/accounts/{api.world.alice_account}/tariff-assignments"

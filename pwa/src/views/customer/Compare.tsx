@@ -16,7 +16,7 @@ function advice(c: Comparison, o: TariffOption): string {
 }
 
 function Row({ account, option }: { account: Account; option: TariffOption }) {
-  const state = useAsync(() => compareTariff(account.id, option.schedule), [account.id, option.schedule]);
+  const state = useAsync(() => compareTariff(account.id, option), [account.id, option.schedule]);
   return (
     <div class="card" data-testid="compare-option">
       <h2>

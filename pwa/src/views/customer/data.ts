@@ -207,6 +207,8 @@ export interface TariffOption {
   name: string;
   time_of_use: boolean;
   current: boolean;
+  /** a year back, or the schedule's first day when later */
+  compare_from: string;
 }
 /** R45: the account's own billed stretch priced on another schedule (GET …/tariff-comparison). */
 export interface Comparison {
@@ -223,8 +225,10 @@ export const tariffOptions = (accountId: number) =>
   get<{ account_id: number; category: string; on: string; items: TariffOption[] }>(
     `/accounts/${accountId}/tariff-options`,
   );
-export const compareTariff = (accountId: number, schedule: string) =>
-  get<Comparison>(`/accounts/${accountId}/tariff-comparison?schedule=${encodeURIComponent(schedule)}`);
+export const compareTariff = (accountId: number, o: TariffOption) =>
+  get<Comparison>(
+    `/accounts/${accountId}/tariff-comparison?schedule=${encodeURIComponent(o.schedule)}&from=${o.compare_from}`,
+  );
 export const supply = (accountId: number) => get<Supply>(`/accounts/${accountId}/supply`);
 export const ledger = (accountId: number) => get<Page<LedgerEntry>>(`/accounts/${accountId}/ledger?limit=50`);
 
