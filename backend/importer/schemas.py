@@ -15,6 +15,7 @@ Ident = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Z
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90)]
 Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180)]
+CycleDay = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{2}-[0-9]{2}$")]  # MM-DD
 
 
 class CustomerRow(msgspec.Struct, forbid_unknown_fields=True):
@@ -33,6 +34,7 @@ class CustomerRow(msgspec.Struct, forbid_unknown_fields=True):
     key_account_class: Annotated[int, msgspec.Meta(ge=1, le=6)] | None = None
     account_number: Code | None = None
     account_kind: AccountKind = AccountKind.POSTPAID
+    tier_cycle_start: CycleDay | None = None  # 年阶梯 start of the account; empty: left as is
 
 
 class MeterRow(msgspec.Struct, forbid_unknown_fields=True):
@@ -71,6 +73,7 @@ HEADER_ALIASES: dict[str, str] = {
     "重要客户等级": "key_account_class",
     "账户号": "account_number",
     "账户类型": "account_kind",
+    "年阶梯起始日": "tier_cycle_start",
     "表计编号": "meter_id",
     "资产编号": "serial",
     "通信规约": "protocol",

@@ -26,7 +26,7 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
@@ -168,6 +168,22 @@ def parse_row(raw: dict[str, str], row_type: type[msgspec.Struct]) -> Any:
         raise ValueError(str(exc).replace("$.", "")) from None
 
 
+def cycle_anchor(row: CustomerRow) -> date | None:
+    """The row's 年阶梯 start (MM-DD) as the account's cycle anchor (year 2000, a leap year, as
+    billing's default anchor), or None when the row leaves it as is."""
+    if row.tier_cycle_start is None:
+        return None
+    if not row.account_number:
+        raise RowError("tier_cycle_start: needs an account_number (the account it starts)")
+    month, day = (int(x) for x in row.tier_cycle_start.split("-"))
+    try:
+        return date(2000, month, day)
+    except ValueError:
+        raise RowError(
+            f"tier_cycle_start: {row.tier_cycle_start} is not a day of the year (MM-DD)"
+        ) from None
+
+
 @dataclass(frozen=True)
 class ImportOptions:
     tz: ZoneInfo
@@ -234,17 +250,27 @@ async def upsert_customer(session: AsyncSession, row: CustomerRow, opts: ImportO
         outcome = "created"
     elif _assign(customer, values):
         outcome = "updated"
+    anchor = cycle_anchor(row)
     if row.account_number:
         account = await session.scalar(select(Account).where(Account.number == row.account_number))
         if account is None:
             session.add(
-                Account(number=row.account_number, customer_id=customer.id, kind=row.account_kind)
+                Account(
+                    number=row.account_number,
+                    customer_id=customer.id,
+                    kind=row.account_kind,
+                    cycle_start=anchor,
+                )
             )
             outcome = "updated" if outcome == "unchanged" else outcome
         elif account.customer_id != customer.id:
             raise RowError(f"account_number: {row.account_number} belongs to another customer")
-        elif _assign(account, {"kind": row.account_kind}) and outcome == "unchanged":
-            outcome = "updated"
+        else:
+            changes: dict[str, Any] = {"kind": row.account_kind}
+            if anchor is not None:
+                changes["cycle_start"] = anchor
+            if _assign(account, changes) and outcome == "unchanged":
+                outcome = "updated"
     return outcome
 
 
@@ -454,6 +480,7 @@ class _Checked:
     area: _Ref | None = None
     area_renamed: bool = False
     account_changed: bool = False
+    anchor: date | None = None  # the row's 年阶梯 start, when it gives one
 
 
 @dataclass
@@ -462,7 +489,8 @@ class _CustomerPlan:
 
     outcomes: Outcomes = field(default_factory=list)
     customers: list[dict[str, Any]] = field(default_factory=list)  # grid and area as codes
-    accounts: list[tuple[str, str, AccountKind]] = field(default_factory=list)  # new or changed
+    # new or changed: number, customer number, kind, 年阶梯 anchor (None: left as is)
+    accounts: list[tuple[str, str, AccountKind, date | None]] = field(default_factory=list)
     renamed: dict[str, dict[str, str]] = field(
         default_factory=lambda: {"grid": {}, "area": {}}
     )  # what → code → new name
@@ -528,10 +556,13 @@ class CustomerBatch:
                 Customer.id, Customer.number, *(getattr(Customer, c) for c in _CUSTOMER_COLUMNS)
             ).where(_among(conn, Customer.number, ks)), {r.number for _, r in chunk})
         }  # fmt: skip
-        accounts: dict[str, tuple[str, AccountKind]] = {  # number → (customer number, kind)
-            number: (owner, kind)
-            for number, owner, kind in await _fetch(
-                conn, lambda ks: select(Account.number, Customer.number, Account.kind)
+        # number → (customer number, kind, cycle anchor)
+        accounts: dict[str, tuple[str, AccountKind, date | None]] = {
+            number: (owner, kind, anchor)
+            for number, owner, kind, anchor in await _fetch(
+                conn, lambda ks: select(
+                    Account.number, Customer.number, Account.kind, Account.cycle_start
+                )
                 .join(Customer, Customer.id == Account.customer_id)
                 .where(_among(conn, Account.number, ks)),
                 {r.account_number for _, r in chunk if r.account_number},
@@ -549,7 +580,9 @@ class CustomerBatch:
         await self._write_customers(conn, plan, {n: row.id for n, row in existing.items()})
         return plan.outcomes
 
-    def _check(self, row: CustomerRow, accounts: dict[str, tuple[str, AccountKind]]) -> _Checked:
+    def _check(
+        self, row: CustomerRow, accounts: dict[str, tuple[str, AccountKind, date | None]]
+    ) -> _Checked:
         """What the row would leave, or the reason it is refused (nothing applied yet)."""
         checked = _Checked()
         if row.grid_code:
@@ -564,12 +597,19 @@ class CustomerBatch:
             held = accounts.get(row.account_number)
             if held is not None and held[0] != row.number:
                 raise RowError(f"account_number: {row.account_number} belongs to another customer")
-            checked.account_changed = held is None or held[1] != row.account_kind
+            checked.anchor = cycle_anchor(row)
+            checked.account_changed = (
+                held is None
+                or held[1] != row.account_kind
+                or (checked.anchor is not None and held[2] != checked.anchor)
+            )
+        elif row.tier_cycle_start is not None:
+            cycle_anchor(row)  # refused: no account to start
         return checked
 
     def _apply(
         self, row: CustomerRow, checked: _Checked, existing: dict[str, Any],
-        accounts: dict[str, tuple[str, AccountKind]], plan: _CustomerPlan,
+        accounts: dict[str, tuple[str, AccountKind, date | None]], plan: _CustomerPlan,
     ) -> str:  # fmt: skip
         """The row passes: what it leaves becomes the state the next rows see."""
         for cache, code, ref, was_renamed, what in (
@@ -590,8 +630,12 @@ class CustomerBatch:
         if outcome != "unchanged":
             plan.customers.append(values | {"grid": row.grid_code, "area": row.area_code})
         if checked.account_changed and row.account_number:
-            accounts[row.account_number] = (row.number, row.account_kind)
-            plan.accounts.append((row.account_number, row.number, row.account_kind))
+            held = accounts.get(row.account_number)
+            anchor = checked.anchor
+            if anchor is None and held is not None:
+                anchor = held[2]
+            accounts[row.account_number] = (row.number, row.account_kind, anchor)
+            plan.accounts.append((row.account_number, row.number, row.account_kind, checked.anchor))
             outcome = "updated" if outcome == "unchanged" else outcome
         return outcome
 
@@ -616,12 +660,21 @@ class CustomerBatch:
             stmt = _insert(conn, Account.__table__)
             stmt = stmt.on_conflict_do_update(
                 index_elements=["number"],
-                set_={"kind": stmt.excluded.kind},
+                set_={
+                    "kind": stmt.excluded.kind,
+                    # an empty tier_cycle_start leaves the account's as it is
+                    "cycle_start": func.coalesce(
+                        stmt.excluded.cycle_start, Account.__table__.c.cycle_start
+                    ),
+                },
                 where=Account.__table__.c.customer_id == stmt.excluded.customer_id,
             ).returning(Account.__table__.c.id)  # RETURNING: multi-row VALUES, not row by row
             await conn.execute(
                 stmt,
-                [{"number": n, "customer_id": ids[c], "kind": k} for n, c, k in plan.accounts],
+                [
+                    {"number": n, "customer_id": ids[c], "kind": k, "cycle_start": a}
+                    for n, c, k, a in plan.accounts
+                ],
             )
 
     async def _write_reference(

@@ -36,6 +36,7 @@ from backend.metering.models import Meter, Reading
 from backend.prepaid import ledger
 from backend.prepaid.models import BillingState, Charge, EntryKind
 from backend.tariffs import service as tariff_service
+from backend.tariffs.bills import service as issued_bills
 from backend.tariffs.model import TariffError
 from backend.tariffs.rating import Line, Schedule, TierTerms, rate_interval, round_fen
 from backend.texts import Text
@@ -57,6 +58,7 @@ class BillingResult:
     reversed: int = 0
     kept: int = 0
     skipped: list[str] = field(default_factory=list)
+    changed_from_ms: int | None = None  # earliest start of a charge posted or reversed
 
 
 @dataclass(frozen=True)
@@ -369,6 +371,10 @@ async def bill_account(
     stretch = {c.id for c in live}
     before = [c for c in await _reverse_entries(session, withdrawn, result) if c.id not in stretch]
     new = [_again(c) for c in before] + [r for r in wanted if r.key not in kept]
+    starts = [r.interval.start_ms for r in new] + [
+        c.start_ms for c in live if c.entry_id in withdrawn
+    ]
+    result.changed_from_ms = min(starts, default=None)
     await _post(session, ctx, new)
     result.posted += len(new)
     if result.reversed:
@@ -438,6 +444,14 @@ async def bill_meters(
                     _told.add(str(exc))
                     log.log(level, "account %s not billed: %s", account_id, exc)
             await session.commit()
+    # a month whose bill is already issued and whose charges changed gets a revision
+    changed: dict[int, int] = {}
+    for r in results:
+        if r.changed_from_ms is not None:
+            changed[r.account_id] = min(
+                r.changed_from_ms, changed.get(r.account_id, r.changed_from_ms)
+            )
+    await issued_bills.revise_after_rerating(sessions, changed, tz, now=utcnow())
     return results
 
 

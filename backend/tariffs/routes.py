@@ -39,6 +39,8 @@ from backend.tariffs.schemas import (
     AssignmentsOut,
     ComparisonOut,
     SeasonOut,
+    TariffOption,
+    TariffOptionsOut,
     TariffOut,
     TariffsInForce,
     TermsIn,
@@ -226,6 +228,39 @@ class TariffAccountController(ApiController):
             account.id, data.cycle_start, data.household_extra_kwh_month, data.prorate_from,
             data.capacity_kva, rerated=changed,
         )  # fmt: skip
+
+    @get(
+        "/{account_id:int}/tariff-options", guards=[requires_role(*EVERYONE)],
+        summary="Schedules to compare",
+    )  # fmt: skip
+    async def options(
+        self, caller: CallerDep, db_session: DbSession, account_id: Id, state: State
+    ) -> TariffOptionsOut:
+        """The schedules of the account's category in force today, the one it is billed on
+        marked: what its customer may compare with ``tariff-comparison`` (R45). Customers see
+        their own accounts' only (another's is 404); the tariffs list itself is staff-only."""
+        account = await accounts.get_account(db_session, caller, account_id)
+        customer = await _category(db_session, account)
+        today = _today(state)
+        rows = await service.assignments(db_session, account.id)
+        current = next(
+            (r.schedule for r in reversed(rows) if r.effective_from <= today),
+            customer.category.value,
+        )
+        loaded = await service.schedules(db_session)
+        items = [
+            TariffOption(
+                r.schedule,
+                r.tariff.name,
+                len(r.tariff.periods) > 1 and not r.tariff.flat_only,
+                r.schedule == current,
+                max(today - timedelta(days=364), loaded[r.schedule].tariffs[0].effective_from),
+            )
+            for r in service.in_force(loaded, today)
+            if all(t.category is customer.category for t in loaded[r.schedule].tariffs)
+        ]
+        items.sort(key=lambda o: (not o.current, o.schedule))
+        return TariffOptionsOut(account.id, customer.category.value, today, items)
 
     @get(
         "/{account_id:int}/tariff-comparison", guards=[requires_role(*EVERYONE)],

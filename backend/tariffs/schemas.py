@@ -110,3 +110,21 @@ class ComparisonOut(msgspec.Struct):
     billed_fen: int  # as billed
     alternative_fen: int  # on ``schedule``
     difference_fen: int  # alternative - billed: negative = the other schedule is cheaper
+
+
+class TariffOption(msgspec.Struct):
+    """A schedule the customer may compare their own consumption on (R45)."""
+
+    schedule: str  # the key to ask tariff-comparison with
+    name: str  # the name of its tariff in force today, as the notice names it
+    time_of_use: bool  # 峰谷分时: more than one period in the day
+    current: bool  # the schedule the account is billed on today
+    # the first day to compare from: a year back, or the schedule's first day when later
+    compare_from: date
+
+
+class TariffOptionsOut(msgspec.Struct):
+    account_id: int
+    category: str
+    on: date  # the local day the options are in force
+    items: list[TariffOption]

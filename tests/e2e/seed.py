@@ -27,7 +27,7 @@ from backend.prepaid import ledger
 from backend.prepaid.models import EntryKind
 from tests.e2e.seed_bills import bills_customer
 from tests.e2e.seed_changes import change_customer, contract_customer
-from tests.e2e.seed_issued import issued_customer
+from tests.e2e.seed_issued import issued_customer, revised_customer
 from tests.support.readings import commit_readings
 
 PASSWORD = "e2e-password-1"
@@ -238,6 +238,8 @@ async def seed(database_url: str) -> Seeded:
             users["cust-move"] = "customer"
             await issued_customer(session, engine, PASSWORD)
             users["cust-issued"] = "customer"
+            await revised_customer(session, engine, PASSWORD)
+            users["cust-revised"] = "customer"
             key_accounts = await _key_accounts(session, engine)
             users.update({"insp-ka": "inspector", "cust-ka": "customer"})
         return Seeded(

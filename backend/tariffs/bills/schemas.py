@@ -26,6 +26,7 @@ class IssuedBillOut(msgspec.Struct):
     paid: bool
     late_fee_fen: int  # 违约金 posted for this bill so far
     superseded: bool = False  # a later revision of the month replaced it (owed there)
+    previous_fen: int | None = None  # a revision: the total of the revision it replaced
 
 
 class IssuedBillsOut(msgspec.Struct):

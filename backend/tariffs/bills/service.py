@@ -17,6 +17,7 @@ late-fee postings of one account take turns.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -42,8 +43,11 @@ from backend.prepaid.notices import language_of
 from backend.tariffs import service as tariffs
 from backend.tariffs.bill import BillLine, month_days
 from backend.tariffs.bills.models import IssuedBill, LateFee
+from backend.tariffs.model import TariffError
 from backend.tariffs.rating import round_fen
 from backend.texts import Params, Text, TextCode
+
+log = logging.getLogger("meterline.bills")
 
 REMIND_BEFORE_DAYS = 3  # the first reminder: three days before the due date
 
@@ -237,6 +241,50 @@ async def issue_all(
     return result
 
 
+async def revise_after_rerating(
+    sessions: async_sessionmaker[AsyncSession], changed: dict[int, int], tz: ZoneInfo, *,
+    now: datetime,
+) -> int:  # fmt: skip
+    """Billing's hook after it re-rated charges (late readings, a past-dated category or tier
+    change): ``changed`` is account id → the earliest start (epoch ms) of a charge it posted or
+    reversed. Every issued month of those accounts that ends after it gets :func:`revise`, one
+    short transaction each: a new revision when the month's amount changed, none otherwise (so
+    two re-ratings at once make one revision per change: the account lock, then the unique
+    revision). Returns how many revisions were issued."""
+    if not changed:
+        return 0
+    async with sessions() as s:
+        rows = (
+            await s.execute(
+                select(IssuedBill.account_id, IssuedBill.month)
+                .where(IssuedBill.account_id.in_(sorted(changed)))
+                .distinct()
+            )
+        ).all()
+    work = sorted((a, m) for a, m in rows if _month_end_ms(m, tz) > changed[a])
+    revised = 0
+    for account_id, month in work:
+        try:
+            async with sessions() as s, s.begin():
+                account = await s.get(Account, account_id)
+                assert account is not None
+                customer = await s.get(Customer, account.customer_id)
+                assert customer is not None
+                _row, created = await revise(s, account, customer.category, month, tz, now=now)
+        except IntegrityError:  # a concurrent reviser stored this revision first
+            created = False
+        except TariffError as exc:
+            log.error("account %s: bill %s not revised: %s", account_id, month, exc)
+            created = False
+        revised += created
+    return revised
+
+
+def _month_end_ms(month: str, tz: ZoneInfo) -> int:
+    _first, nxt = month_days(month)
+    return int(datetime(nxt.year, nxt.month, nxt.day, tzinfo=tz).timestamp() * 1000)
+
+
 # ------------------------------------------------------------------------------- allocation
 
 
@@ -273,6 +321,25 @@ async def current_bills(session: AsyncSession, account_id: int) -> list[IssuedBi
             )
         ).all()
     )
+
+
+async def all_revisions(session: AsyncSession, account_id: int) -> list[IssuedBill]:
+    """Every issued revision of the account's bills, newest month first, newest revision
+    first within a month."""
+    q = select(IssuedBill).where(IssuedBill.account_id == account_id)
+    return list(
+        await session.scalars(q.order_by(IssuedBill.month.desc(), IssuedBill.revision.desc()))
+    )
+
+
+async def totals(session: AsyncSession, account_id: int) -> dict[tuple[str, int], int]:
+    """Every issued revision's total by (month, revision): what a revision replaced."""
+    rows = await session.execute(
+        select(IssuedBill.month, IssuedBill.revision, IssuedBill.total_fen).where(
+            IssuedBill.account_id == account_id
+        )
+    )
+    return {(m, r): int(t) for m, r, t in rows.all()}
 
 
 async def bill_states(session: AsyncSession, account_id: int) -> list[BillState]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import shutil
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -254,3 +255,63 @@ async def test_phone_numbers_and_signed_numbers_are_data_not_formulas(
     assert c is not None
     assert c.phone == "+86 138 0000 0000"
     assert c.latitude == -33.86
+
+
+async def _anchors(engine: AsyncEngine) -> dict[str, object]:
+    async with session_factory(engine)() as s:
+        return {a.number: a.cycle_start for a in await s.scalars(select(Account))}
+
+
+async def test_the_tier_cycle_start_column_sets_the_accounts_annual_tier_start(
+    cli_db: str, engine: AsyncEngine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = tmp_path / "customers.csv"
+    f.write_text(
+        "户号,户名,用电类别,账户号,年阶梯起始日\n"
+        "C1,张三,居民生活,AC1,07-01\n"  # line 2: 年阶梯 from 1 July
+        "C2,李四,居民生活,AC2,\n"  # line 3: none given
+        "C3,王五,居民生活,AC3,02-29\n",  # line 4: a leap day is a day of the year
+        encoding="utf-8",
+    )
+    assert await cli("import", "customers", str(f)) == 0
+    assert "3 imported (3 new, 0 updated, 0 unchanged)" in capsys.readouterr().out
+    assert await _anchors(engine) == {
+        "AC1": date(2000, 7, 1), "AC2": None, "AC3": date(2000, 2, 29),
+    }  # fmt: skip
+    assert await cli("import", "customers", str(f)) == 0  # the same file again: nothing
+    assert "3 imported (0 new, 0 updated, 3 unchanged)" in capsys.readouterr().out
+    f.write_text(
+        "户号,户名,用电类别,账户号,年阶梯起始日\n"
+        "C1,张三,居民生活,AC1,\n"  # empty: left as it is
+        "C2,李四,居民生活,AC2,01-15\n",  # set
+        encoding="utf-8",
+    )
+    assert await cli("import", "customers", str(f)) == 0
+    assert "2 imported (0 new, 1 updated, 1 unchanged)" in capsys.readouterr().out
+    assert await _anchors(engine) == {
+        "AC1": date(2000, 7, 1), "AC2": date(2000, 1, 15), "AC3": date(2000, 2, 29),
+    }  # fmt: skip
+
+
+async def test_a_bad_tier_cycle_start_is_a_row_error_naming_the_line_and_column(
+    cli_db: str, engine: AsyncEngine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = tmp_path / "customers.csv"
+    f.write_text(
+        "number,name,category,account_number,tier_cycle_start\n"
+        "C1,A,residential,AC1,13-01\n"  # line 2: no 13th month
+        "C2,B,residential,AC2,02-30\n"  # line 3: no 30 February
+        "C3,C,residential,AC3,7/1\n"  # line 4: not MM-DD
+        "C4,D,residential,,07-01\n"  # line 5: no account to start
+        "C5,E,residential,AC5,07-01\n",  # line 6: good
+        encoding="utf-8",
+    )
+    assert await cli("import", "customers", str(f)) == 3
+    assert "5 rows read, 1 imported" in capsys.readouterr().out
+    with (tmp_path / "customers.rejected.csv").open(encoding="utf-8") as fh:
+        report = {r["line"]: r["reason"] for r in csv.DictReader(fh)}
+    assert list(report) == ["2", "3", "4", "5"]
+    assert all("tier_cycle_start" in reason for reason in report.values())
+    assert "not a day of the year" in report["3"]
+    assert "account_number" in report["5"]
+    assert await _anchors(engine) == {"AC5": date(2000, 7, 1)}

@@ -370,3 +370,40 @@ async def test_a_household_compares_its_own_billed_year_with_time_of_use(tariff_
     assert (await api.client.get(f"{url}?schedule=zj-residential", headers=bob)).status_code == 404
     back = f"{url}?schedule=zj-residential&from=2026-03-10&to=2026-03-01"
     assert (await api.client.get(back, headers=alice)).status_code == 400
+
+
+async def test_a_customer_lists_the_schedules_they_may_compare_and_not_anothers(
+    tariff_api: Api,
+) -> None:
+    api = tariff_api
+    await _load(api.engine)
+    _pin_clock(api, 2026, 3, 10)
+    alice = await api.login("alice")
+    url = f"/api/accounts/{api.world.alice_account}/tariff-options"
+    r = await api.client.get(url, headers=alice)
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert (got["category"], got["on"]) == ("residential", "2026-03-10")
+    # her category's schedules in force that day, the one she is billed on first; the
+    # commercial and industrial ones are not hers to compare
+    assert [(o["schedule"], o["time_of_use"], o["current"]) for o in got["items"]] == [
+        ("residential", False, True),
+        ("zj-residential", False, False),
+        ("zj-residential-tou", True, False),
+    ]
+    # from the day the schedules start (2026-01-01), a year back once they are older
+    assert {o["compare_from"] for o in got["items"]} == {"2026-01-01"}
+    _pin_clock(api, 2027, 3, 10)
+    got = (await api.client.get(url, headers=alice)).json()
+    assert {o["compare_from"] for o in got["items"]} == {"2026-03-11"}
+    _pin_clock(api, 2026, 3, 10)
+    op = await api.login("op")
+    body = {"schedule": "zj-residential-tou", "effective_from": "2026-03-01"}
+    assign = f"/api/accounts/{api.world.alice_account}/tariff-assignments"
+    assert (await api.client.post(assign, json=body, headers=op)).status_code == 201
+    got = (await api.client.get(url, headers=alice)).json()
+    assert [o["schedule"] for o in got["items"] if o["current"]] == ["zj-residential-tou"]
+    bob = await api.login("bob")
+    r = await api.client.get(url, headers=bob)
+    assert r.status_code == 404
+    assert r.json()["code"] == "error.account_not_found"

@@ -5,6 +5,7 @@ import { label, say, t, when, yuan } from '../../i18n';
 import { Show, Tabs, useAsync } from '../common';
 import { type Account, balance, ledger, loadDetail, mainAccount, myOutages, notices, outages, type Supply, supply } from './data';
 import { BillView } from './Bill';
+import { Compare } from './Compare';
 import { IssuedBills } from './IssuedBills';
 import { TierCard } from './Tier';
 import { TopUp } from './TopUp';
@@ -183,6 +184,7 @@ export function Customer() {
           ['/usage', t('cust.tab.usage')],
           ['/bill', t('cust.tab.bill')],
           ['/bills', t('cust.tab.issued')],
+          ['/compare', t('cust.tab.compare')],
           ['/ledger', t('cust.tab.ledger')],
           ['/topup', t('cust.tab.topup')],
           ['/orders', t('cust.tab.orders')],
@@ -220,6 +222,7 @@ export function Customer() {
                 <Route path="/usage" component={Usage} account={account} />
                 <Route path="/bill" component={BillView} account={account} />
                 <Route path="/bills" component={IssuedBills} account={account} />
+                <Route path="/compare" component={Compare} account={account} />
                 <Route path="/ledger" component={Ledger} account={account} />
                 <Route path="/topup" component={TopUp} account={account} />
                 <Route path="/orders" component={MyOrders} />

@@ -1,10 +1,10 @@
 // The customer's issued monthly bills (postpaid): the list with due date, paid or owed and late
-// fees; one bill with its lines, printable (the browser's print, CSS @media print).
+// fees; one bill with its lines, printable (the browser's print, CSS @media print) and as a PDF.
 import { useState } from 'preact/hooks';
-import { kwh, t, yuan } from '../../i18n';
+import { kwh, lang, t, yuan } from '../../i18n';
 import { Show, useAsync } from '../common';
 import { lineText } from './Bill';
-import { type Account, type IssuedBill, issuedBills } from './data';
+import { type Account, downloadBillPdf, type IssuedBill, issuedBills } from './data';
 
 function Status({ b }: { b: IssuedBill }) {
   return b.paid ? (
@@ -17,6 +17,7 @@ function Status({ b }: { b: IssuedBill }) {
 }
 
 function OneBill({ b, close }: { b: IssuedBill; close: () => void }) {
+  const [failed, setFailed] = useState(false);
   const periods = b.lines.some((l) => l.code === 'bill.energy' && l.params.period !== 'flat');
   return (
     <div class="card printable" data-testid="issued-bill">
@@ -50,9 +51,28 @@ function OneBill({ b, close }: { b: IssuedBill; close: () => void }) {
       <p>
         {t('cust.bill.due', { day: b.due_on })} · {kwh(b.energy_wh)} · <Status b={b} />
       </p>
+      {b.revision > 0 && (
+        <p class="muted" data-testid="issued-revision">
+          {t('cust.issued.revision', { n: b.revision, previous: yuan(b.previous_fen ?? 0) })}
+        </p>
+      )}
+      {failed && (
+        <p class="error no-print" role="alert">
+          {t('cust.issued.pdf_failed')}
+        </p>
+      )}
       <div class="row no-print">
         <button type="button" onClick={() => window.print()}>
           {t('cust.issued.print')}
+        </button>
+        <button
+          type="button"
+          onClick={() => {
+            setFailed(false);
+            downloadBillPdf(b, lang.value).catch(() => setFailed(true));
+          }}
+        >
+          {t('cust.issued.pdf')}
         </button>
         <button type="button" onClick={close}>
           {t('cust.issued.back')}

@@ -184,9 +184,51 @@ export interface IssuedBill {
   paid: boolean;
   late_fee_fen: number;
   superseded: boolean;
+  /** a revision: the total of the revision it replaced */
+  previous_fen: number | null;
 }
 export const issuedBills = (accountId: number) =>
   get<{ items: IssuedBill[]; owed_fen: number; late_fee_fen: number }>(`/accounts/${accountId}/issued-bills`);
+/** The issued bill as a PDF (GET /issued-bills/{id}/pdf) in the reader's language, through the
+ * authorised fetch, handed to the browser as a download. */
+export async function downloadBillPdf(b: IssuedBill, language: string): Promise<void> {
+  const r = await authFetch(`/api/issued-bills/${b.id}/pdf?lang=${encodeURIComponent(language)}`);
+  if (!r.ok) throw new Error(String(r.status));
+  const url = URL.createObjectURL(await r.blob());
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = `${b.number}.pdf`;
+  a.click();
+  URL.revokeObjectURL(url);
+}
+/** A schedule of the account's category the customer may compare (GET /accounts/{id}/tariff-options). */
+export interface TariffOption {
+  schedule: string;
+  name: string;
+  time_of_use: boolean;
+  current: boolean;
+  /** a year back, or the schedule's first day when later */
+  compare_from: string;
+}
+/** R45: the account's own billed stretch priced on another schedule (GET …/tariff-comparison). */
+export interface Comparison {
+  account_id: number;
+  schedule: string;
+  from_day: string;
+  to_day: string;
+  energy_wh: number;
+  billed_fen: number;
+  alternative_fen: number;
+  difference_fen: number;
+}
+export const tariffOptions = (accountId: number) =>
+  get<{ account_id: number; category: string; on: string; items: TariffOption[] }>(
+    `/accounts/${accountId}/tariff-options`,
+  );
+export const compareTariff = (accountId: number, o: TariffOption) =>
+  get<Comparison>(
+    `/accounts/${accountId}/tariff-comparison?schedule=${encodeURIComponent(o.schedule)}&from=${o.compare_from}`,
+  );
 export const supply = (accountId: number) => get<Supply>(`/accounts/${accountId}/supply`);
 export const ledger = (accountId: number) => get<Page<LedgerEntry>>(`/accounts/${accountId}/ledger?limit=50`);
 

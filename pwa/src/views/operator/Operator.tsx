@@ -13,6 +13,7 @@ import { CollectionRate, OfflineMeters } from './Network';
 import { Quarantine } from './Quarantine';
 import { Areas } from './Areas';
 import { PostpaidArrears } from './PostpaidArrears';
+import { AccountBills } from './AccountBills';
 import { KnowledgeBase } from '../servicedesk/Answers';
 import { IndicatorsView, Intake, OrderView, Overdue, Queue } from '../servicedesk/Desk';
 import { ChangeQueue } from '../lifecycle/ChangeQueue';
@@ -66,6 +67,7 @@ export function Operator() {
         <Route path="/changes" component={ChangeQueue} />
         <Route path="/arrears" component={Arrears} />
         <Route path="/postpaid-arrears" component={PostpaidArrears} />
+        <Route path="/bills/:id" component={AccountBills} />
         <Route path="/commands" component={Commands} />
         <Route path="/commands/:id" component={CommandView} />
         <Route path="/meters" component={OfflineMeters} />

@@ -88,7 +88,8 @@ export function PostpaidArrears() {
                       <td>
                         {r.customer_name}
                         <div class="muted">
-                          {r.account_number} · {t('op.pp_arrears.days', { n: r.days_past_due })}
+                          <a href={`/operator/bills/${r.account_id}`}>{r.account_number}</a> ·{' '}
+                          {t('op.pp_arrears.days', { n: r.days_past_due })}
                         </div>
                       </td>
                       <Cells a={r.ageing} />
