@@ -30,6 +30,7 @@ LifespanHook = Callable[[Litestar], AbstractAsyncContextManager[None]]
 
 def route_handlers() -> list[Any]:
     from backend.accounts.routes import AccountController, CustomerController
+    from backend.areas.boxes.routes import MeterBoxController
     from backend.areas.routes import AreaController
     from backend.auth.routes import AuthController, SessionController
     from backend.commands.routes import CommandBatchController, CommandController
@@ -95,6 +96,7 @@ def route_handlers() -> list[Any]:
         KeyAccountController,
         SurveyController,
         AreaController,
+        MeterBoxController,
         LifecycleController,
         pwa_handler(),  # last: the SPA fallback for every path that is not the API
     ]
