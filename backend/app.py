@@ -32,6 +32,7 @@ def route_handlers() -> list[Any]:
     from backend.accounts.routes import AccountController, CustomerController
     from backend.areas.boxes.routes import MeterBoxController
     from backend.areas.routes import AreaController
+    from backend.areas.trends.routes import DemandController
     from backend.auth.routes import AuthController, SessionController
     from backend.commands.routes import CommandBatchController, CommandController
     from backend.expansion.changes.routes import LifecycleController
@@ -97,6 +98,7 @@ def route_handlers() -> list[Any]:
         SurveyController,
         AreaController,
         MeterBoxController,
+        DemandController,
         LifecycleController,
         pwa_handler(),  # last: the SPA fallback for every path that is not the API
     ]
