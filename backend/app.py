@@ -30,7 +30,9 @@ LifespanHook = Callable[[Litestar], AbstractAsyncContextManager[None]]
 
 def route_handlers() -> list[Any]:
     from backend.accounts.routes import AccountController, CustomerController
+    from backend.areas.boxes.routes import MeterBoxController
     from backend.areas.routes import AreaController
+    from backend.areas.trends.routes import DemandController
     from backend.auth.routes import AuthController, SessionController
     from backend.commands.routes import CommandBatchController, CommandController
     from backend.expansion.changes.routes import LifecycleController
@@ -95,6 +97,8 @@ def route_handlers() -> list[Any]:
         KeyAccountController,
         SurveyController,
         AreaController,
+        MeterBoxController,
+        DemandController,
         LifecycleController,
         pwa_handler(),  # last: the SPA fallback for every path that is not the API
     ]

@@ -207,6 +207,7 @@ class ErrorCode(TextCode):
     CATEGORY_NOT_FOR_TYPE = "error.category_not_for_type"  # {category, type}
     INCREASE_NEEDS_CUSTOMER = "error.increase_needs_customer"  # 增容 is for an existing one
     METER_ID_TAKEN = "error.meter_id_taken"  # {meter}: already a customer's meter
+    METER_BOX_CODE_TAKEN = "error.meter_box_code_taken"  # {box}: a box of another area
     AGENT_NOT_FOUND = "error.agent_not_found"  # {agent}
     # limits before decoding (backend/system/limits.py)
     BODY_TOO_LARGE = "error.body_too_large"  # {limit_bytes}

@@ -1,4 +1,5 @@
-"""``meterline import customers|meters|areas FILE.csv``: validate, upsert, report rejected rows."""
+"""``meterline import customers|meters|areas|boxes FILE.csv``: validate, upsert, report
+rejected rows."""
 
 from __future__ import annotations
 
@@ -54,8 +55,12 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(sub: SubParsers) -> None:
-    sp = sub.add_parser("import", help="bulk import customers, meters or areas from CSV")
-    sp.add_argument("kind", choices=["customers", "meters", "areas"], help="what the file holds")
+    sp = sub.add_parser(
+        "import", help="bulk import customers, meters, areas or meter boxes from CSV"
+    )
+    sp.add_argument(
+        "kind", choices=["customers", "meters", "areas", "boxes"], help="what the file holds"
+    )
     sp.add_argument("file", help="CSV file with a header line (see docs/import.md)")
     sp.add_argument("--report", help="where to write rejected rows (default FILE.rejected.csv)")
     sp.add_argument("--encoding", default="utf-8-sig", help="file encoding, e.g. gbk")

@@ -91,6 +91,8 @@ HEADER_ALIASES: dict[str, str] = {
     "总表编号": "total_meter_id",
     "CT变比": "ct_ratio",
     "PT变比": "pt_ratio",
+    "表箱编码": "box_code",
+    "入箱日期": "from_day",
 }
 
 
@@ -108,6 +110,15 @@ class AreaRow(msgspec.Struct, forbid_unknown_fields=True):
     total_meter_id: Ident | None = None  # 台区总表: must exist (import meters first)
     ct_ratio: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 1
     pt_ratio: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 1
+
+
+class BoxRow(msgspec.Struct, forbid_unknown_fields=True):
+    """A meter box (表箱) of an area, and optionally a meter placed in it from a day on."""
+
+    box_code: Code  # 表箱编码: created when new, in the row's area
+    area_code: Code  # 台区编码: must exist (import areas first)
+    meter_id: Ident | None = None  # placed in the box from ``from_day``
+    from_day: date | None = None
 
 
 VALUE_ALIASES: dict[str, str] = {

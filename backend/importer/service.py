@@ -49,12 +49,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from backend.accounts.models import Account, AccountKind, Customer
-from backend.areas.models import AreaSupply, Feeder, Substation
+from backend.areas.models import AreaSupply, Feeder, MeterBox, MeterPlacement, Substation
 from backend.field.grids.models import Grid, TransformerArea
 from backend.importer.schemas import (
     HEADER_ALIASES,
     VALUE_ALIASES,
     AreaRow,
+    BoxRow,
     CustomerRow,
     MeterRow,
 )
@@ -372,10 +373,51 @@ async def upsert_area(session: AsyncSession, row: AreaRow, opts: ImportOptions) 
     return "updated" if _assign(supply, values) else "unchanged"
 
 
+async def upsert_box(session: AsyncSession, row: BoxRow, opts: ImportOptions) -> str:
+    """A meter box in its area, and a meter placed in it from a day on (docs/areas.md)."""
+    area = await session.scalar(
+        select(TransformerArea.id).where(TransformerArea.code == row.area_code)
+    )
+    if area is None:
+        raise RowError(f"area_code: no area {row.area_code} (import areas first)")
+    outcome = "unchanged"
+    box = await session.scalar(select(MeterBox).where(MeterBox.code == row.box_code))
+    if box is None:
+        box = MeterBox(code=row.box_code, transformer_area_id=area)
+        session.add(box)
+        await session.flush()
+        outcome = "created"
+    elif box.transformer_area_id != area:
+        raise RowError(f"box_code: box {row.box_code} is in another area")
+    if row.meter_id is None:
+        return outcome
+    if row.from_day is None:
+        raise RowError("from_day: needed to place a meter")
+    meter = await session.scalar(select(Meter.id).where(Meter.meter_id == row.meter_id))
+    if meter is None:
+        raise RowError(f"meter_id: no meter {row.meter_id} (import meters first)")
+    open_ = await session.scalar(
+        select(MeterPlacement).where(
+            MeterPlacement.meter_pk == meter, MeterPlacement.to_day.is_(None)
+        )
+    )
+    if open_ is not None and (open_.transformer_area_id, open_.meter_box_id) == (area, box.id):
+        return outcome  # already there: a re-run changes nothing
+    if open_ is not None and open_.from_day >= row.from_day:
+        raise RowError(f"from_day: the meter's placement since {open_.from_day} is later")
+    if open_ is not None:
+        open_.to_day = row.from_day
+    session.add(MeterPlacement(meter_pk=meter, transformer_area_id=area, meter_box_id=box.id,
+                               from_day=row.from_day))  # fmt: skip
+    await session.flush()
+    return "created" if outcome == "created" else "updated"
+
+
 IMPORTERS: dict[str, tuple[type[msgspec.Struct], Callable[..., Any]]] = {
     "customers": (CustomerRow, upsert_customer),
     "meters": (MeterRow, upsert_meter),
     "areas": (AreaRow, upsert_area),
+    "boxes": (BoxRow, upsert_box),
 }
 # the natural key of each kind: a value twice in one file is ambiguous (an account number of
 # another customer is refused row by row, as against the database)
@@ -383,6 +425,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "customers": ("number",),
     "meters": ("meter_id",),
     "areas": ("area_code",),
+    "boxes": ("meter_id",),
 }
 
 
@@ -902,6 +945,8 @@ class _MeterPlan:
 class AreaBatch:
     """Areas are few (one per transformer): each row in its own savepoint, no batch plan."""
 
+    upsert: Callable[..., Any] = staticmethod(upsert_area)
+
     def __init__(self, opts: ImportOptions) -> None:
         self.opts = opts
 
@@ -914,17 +959,24 @@ class AreaBatch:
         for line, row in chunk:
             try:
                 async with session.begin_nested():
-                    outcomes.append((line, await upsert_area(session, row, self.opts)))
+                    outcomes.append((line, await self.upsert(session, row, self.opts)))
             except ValueError as exc:
                 outcomes.append((line, RowError(_reason(exc))))
         await session.flush()
         return outcomes
 
 
+class BoxBatch(AreaBatch):
+    """Meter boxes and placements: each row in its own savepoint, like the areas."""
+
+    upsert = staticmethod(upsert_box)
+
+
 BATCHES: dict[str, Callable[[ImportOptions], CustomerBatch | MeterBatch | AreaBatch]] = {
     "customers": CustomerBatch,
     "meters": MeterBatch,
     "areas": AreaBatch,
+    "boxes": BoxBatch,
 }
 CHUNK_ROWS = 2000  # rows per transaction: a few statements each
 

@@ -503,6 +503,7 @@ export const en: Record<string, string> = {
   'error.book_not_found': 'Reading book {book} not found.',
   'error.task_not_found': 'Task {task} not found.',
   'error.area_not_found': 'Transformer area {area} not found.',
+  'error.meter_box_code_taken': 'Meter box {box} already belongs to another transformer area.',
   'error.repair_job_not_found': 'Repair job {job} not found.',
   'error.outage_not_found': 'Outage notice {outage} not found.',
   'error.command_not_found': 'Command {command} not found.',

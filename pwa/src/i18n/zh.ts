@@ -503,6 +503,7 @@ export const zh: Record<string, string> = {
   'error.book_not_found': '未找到抄表册 {book}。',
   'error.task_not_found': '未找到任务 {task}。',
   'error.area_not_found': '未找到台区 {area}。',
+  'error.meter_box_code_taken': '表箱 {box} 已属于其他台区。',
   'error.repair_job_not_found': '未找到抢修任务 {job}。',
   'error.outage_not_found': '未找到停电通知 {outage}。',
   'error.command_not_found': '未找到指令 {command}。',
