@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
-from litestar.params import FromQuery, HeaderParameter, JSONBody
+from litestar.params import FromQuery, HeaderParameter, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from backend.auth.guards import BACK_OFFICE, EVERYONE, STAFF, CallerDep, DbSession, requires_role
@@ -28,6 +28,9 @@ from backend.expansion.schemas import (
 )
 from backend.paging import Id, Limit, Offset
 from backend.servicedesk.workflow.service import WorkingTime, working_time
+
+# a time within the contract's range (up to 9999-12-31), else 400 naming the field
+EpochMsQuery = Annotated[int | None, Parameter(ge=0, le=253402300799999)]
 
 IdempotencyKey = Annotated[
     str,
@@ -220,8 +223,8 @@ class ExpansionController(FieldApiController):
         caller: CallerDep,
         db_session: DbSession,
         state: State,
-        from_ms: FromQuery[int | None] = None,
-        to_ms: FromQuery[int | None] = None,
+        from_ms: EpochMsQuery = None,
+        to_ms: EpochMsQuery = None,
     ) -> Indicators:
         """Over applications made in [from_ms, to_ms) (default: the last 365 days)."""
         end = to_ms if to_ms is not None else now_ms(state) + 1

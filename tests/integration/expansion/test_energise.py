@@ -225,3 +225,12 @@ async def test_indicators_match_a_hand_computed_example(
     assert (hv["applications"], hv["on_time_rate"], hv["mean_to_energise_ms"]) == (0, None, None)
     denied = await client.get(f"{BASE}/indicators", headers=auth("cust-new"))
     assert denied.status_code == 403
+
+
+async def test_indicators_refuse_a_time_beyond_the_contracts_range_with_400(
+    client: AsyncTestClient, auth: Auth
+) -> None:
+    """A time past 9999-12-31 or before 1970 is the caller's error, named, not a 500."""
+    for query in ("from_ms=100000000000000000000", "to_ms=-1", "from_ms=253402300800000"):
+        r = await client.get(f"{BASE}/indicators?{query}", headers=auth("sup-sun"))
+        assert r.status_code == 400, (query, r.text)
