@@ -32,6 +32,7 @@ def route_handlers() -> list[Any]:
     from backend.accounts.routes import AccountController, CustomerController
     from backend.areas.boxes.routes import MeterBoxController
     from backend.areas.routes import AreaController
+    from backend.areas.theft.routes import TheftController
     from backend.areas.trends.routes import DemandController
     from backend.auth.routes import AuthController, SessionController
     from backend.commands.routes import CommandBatchController, CommandController
@@ -99,6 +100,7 @@ def route_handlers() -> list[Any]:
         AreaController,
         MeterBoxController,
         DemandController,
+        TheftController,
         LifecycleController,
         pwa_handler(),  # last: the SPA fallback for every path that is not the API
     ]

@@ -2,6 +2,7 @@
 
 from backend.accounts import models as _accounts  # noqa: F401
 from backend.areas import models as _areas  # noqa: F401
+from backend.areas.theft import models as _theft  # noqa: F401
 from backend.auth import models as _auth  # noqa: F401
 from backend.commands import models as _commands  # noqa: F401
 from backend.db import Base
