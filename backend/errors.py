@@ -201,6 +201,7 @@ class ErrorCode(TextCode):
     APPLICATION_KEY_REUSED = "error.application_key_reused"  # Idempotency-Key, another body
     APPLICATION_MOVED = "error.application_moved"  # {application, step}: someone moved it first
     APPLICATION_CLOSED = "error.application_closed"  # {application}
+    APPLICATION_WITHDRAWN = "error.application_withdrawn"  # {application}: takes no more steps
     DOCUMENTS_MISSING = "error.documents_missing"  # {missing}: acceptance waits for them
     STEP_NOT_YOURS = "error.step_not_yours"  # {step, role}: another role works this step
     STEP_NEEDS_ITS_ACTION = "error.step_needs_its_action"  # {step}: survey / energise

@@ -30,7 +30,7 @@ from backend.expansion.models import Application, ApplicationEvent, ApplicationK
 from backend.expansion.models import ApplicationStatus as S
 from backend.expansion.process import Book
 from backend.expansion.schemas import ApplicationView, Energise
-from backend.expansion.service import may_act
+from backend.expansion.service import may_act, still_open
 from backend.expansion.views import entry, find, view
 from backend.field.grids.models import TransformerArea
 from backend.metering.models import Agent, Meter, MeterStatus
@@ -51,7 +51,8 @@ async def energise(
     row = await find(session, caller, app_id)
     if row.status is S.ENERGISED:
         return await view(session, row, book, now_ms), False
-    if row.status is not S.OPEN or row.step != "energise" or row.version != body.version:
+    still_open(row)
+    if row.step != "energise" or row.version != body.version:
         raise Conflict(
             E.APPLICATION_MOVED,
             f"application {app_id} is not at energise",

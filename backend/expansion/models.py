@@ -50,6 +50,16 @@ class ApplicationStatus(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
+class WithdrawalReason(enum.StrEnum):
+    """Why an application was withdrawn (撤回): a code, worded by the PWA."""
+
+    CUSTOMER_REQUEST = "customer_request"  # 客户申请撤回
+    DUPLICATE = "duplicate"  # 重复申请
+    DOCUMENTS_NOT_PROVIDED = "documents_not_provided"  # 资料未补齐
+    NOT_FEASIBLE = "not_feasible"  # 不具备供电条件
+    NO_RESPONSE = "no_response"  # 联系不上客户
+
+
 class DocumentKind(enum.StrEnum):
     ID_CARD = "id_card"  # 身份证明
     PROPERTY_PROOF = "property_proof"  # 产权证明
@@ -70,7 +80,7 @@ class ApplicationEvent(TextCode):
     SURVEYED = "expansion.surveyed"  # {photos}: with a GPS fix
     FEES = "expansion.fees"  # {total_fen}: by the published fee table
     ENERGISED = "expansion.energised"  # {meter, account}
-    CANCELLED = "expansion.cancelled"
+    CANCELLED = "expansion.cancelled"  # {reason}: withdrawn (撤回) before energisation
 
 
 class Application(Base):

@@ -25,6 +25,7 @@ from backend.expansion.schemas import (
     Indicators,
     StepMove,
     SurveyRecord,
+    Withdrawal,
 )
 from backend.paging import Id, Limit, Offset
 from backend.servicedesk.workflow.service import WorkingTime, working_time
@@ -173,6 +174,27 @@ class ExpansionController(FieldApiController):
     ) -> ApplicationView:
         return await service.advance(
             db_session, caller, app_id, data, _book(), _wt(state), now_ms(state)
+        )
+
+    @post(
+        "/applications/{app_id:int}/withdraw",
+        guards=[requires_role(*APPLICANTS)],
+        summary="Withdraw (撤回) before energisation, with a reason code",
+    )
+    async def withdraw(
+        self,
+        caller: CallerDep,
+        db_session: DbSession,
+        state: State,
+        app_id: Id,
+        data: JSONBody[Withdrawal],
+    ) -> Response[ApplicationView]:
+        """The customer their own, staff in scope. 200 with ``Idempotent-Replayed: false`` when
+        this request withdrew it, ``true`` when it already was; 409 ``application_moved`` when
+        it moved since ``version``, ``application_closed`` when energised."""
+        view, new = await service.withdraw(db_session, caller, app_id, data, _book(), now_ms(state))
+        return Response(
+            view, status_code=HTTP_200_OK, headers={"Idempotent-Replayed": str(not new).lower()}
         )
 
     @post(

@@ -9,7 +9,7 @@ import msgspec
 from msgspec import Meta
 
 from backend.accounts.models import CustomerCategory
-from backend.expansion.models import ApplicationKind, DocumentKind, SupplyType
+from backend.expansion.models import ApplicationKind, DocumentKind, SupplyType, WithdrawalReason
 from backend.field.readings.schemas import GpsFix, Sha256
 from backend.texts import Params
 
@@ -43,6 +43,14 @@ class StepMove(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     step: StepKey
     version: Version
+
+
+class Withdrawal(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """撤回 before energisation: ``version`` is what the caller saw (a step moved meanwhile is
+    a 409, so a withdrawal and a move never both happen), ``reason`` a code."""
+
+    version: Version
+    reason: WithdrawalReason
 
 
 class SurveyRecord(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

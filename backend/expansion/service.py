@@ -40,6 +40,7 @@ from backend.expansion.schemas import (
     ApplicationView,
     StepMove,
     SurveyRecord,
+    Withdrawal,
 )
 from backend.expansion.views import entry, find, missing_documents, view
 from backend.field.grids.models import TransformerArea
@@ -232,10 +233,7 @@ async def add_document(
     """Attach a document; the same bytes for the same kind again attach nothing new."""
     content_type = documents.check(data, max_bytes)
     row = await find(session, caller, app_id)
-    if row.status is not ApplicationStatus.OPEN:
-        raise Conflict(
-            E.APPLICATION_CLOSED, f"application {app_id} is {row.status}", application=app_id
-        )
+    still_open(row)
     sha = hashlib.sha256(data).hexdigest()
     documents.write(root, sha, data)  # the file before the row: a row never points at nothing
     exists = await session.scalar(
@@ -273,6 +271,18 @@ async def add_document(
         except IntegrityError:  # the same upload twice at once
             await session.rollback()
     return await view(session, await find(session, caller, app_id), book, now_ms)
+
+
+def still_open(row: Application) -> None:
+    """A withdrawn (撤回) or energised application takes no more steps: 409."""
+    if row.status is ApplicationStatus.CANCELLED:
+        raise Conflict(
+            E.APPLICATION_WITHDRAWN, f"application {row.id} was withdrawn", application=row.id
+        )
+    if row.status is not ApplicationStatus.OPEN:
+        raise Conflict(
+            E.APPLICATION_CLOSED, f"application {row.id} is {row.status}", application=row.id
+        )
 
 
 # --- moving -----------------------------------------------------------------------------------
@@ -362,10 +372,7 @@ async def advance(
     now_ms: int,
 ) -> ApplicationView:
     row = await find(session, caller, app_id)
-    if row.status is not ApplicationStatus.OPEN:
-        raise Conflict(
-            E.APPLICATION_CLOSED, f"application {app_id} is {row.status}", application=app_id
-        )
+    still_open(row)
     if row.step != body.step or row.version != body.version:
         raise Conflict(
             E.APPLICATION_MOVED,
@@ -414,7 +421,8 @@ async def survey(
 ) -> ApplicationView:
     """现场勘查 recorded on site with its GPS fix and photos; the survey step is then done."""
     row = await find(session, caller, app_id)
-    if row.status is not ApplicationStatus.OPEN or row.step != "survey":
+    still_open(row)
+    if row.step != "survey":
         raise Conflict(
             E.APPLICATION_MOVED,
             f"application {app_id} is not at its survey",
@@ -454,3 +462,55 @@ async def survey(
     )
     await session.commit()
     return await view(session, await find(session, caller, app_id), book, now_ms)
+
+
+async def withdraw(
+    session: AsyncSession,
+    caller: Caller,
+    app_id: int,
+    body: Withdrawal,
+    book: Book,
+    now_ms: int,
+) -> tuple[ApplicationView, bool]:
+    """撤回 before energisation, compare-and-set on ``version`` like every move: (it, True) when
+    this request withdrew it; (it, False) when it already was withdrawn (nothing twice)."""
+    row = await find(session, caller, app_id)  # a customer's own only, another's: 404
+    if row.status is ApplicationStatus.CANCELLED:
+        return await view(session, row, book, now_ms), False
+    still_open(row)
+    now = from_epoch_ms(now_ms)
+    done = await session.execute(
+        update(Application)
+        .where(
+            Application.id == app_id,
+            Application.version == body.version,
+            Application.status == ApplicationStatus.OPEN,
+        )
+        .values(status=ApplicationStatus.CANCELLED, version=Application.version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        await session.rollback()
+        row = await find(session, caller, app_id)
+        if row.status is ApplicationStatus.CANCELLED:  # the same withdrawal, at the same time
+            return await view(session, row, book, now_ms), False
+        still_open(row)
+        raise Conflict(
+            E.APPLICATION_MOVED,
+            f"application {app_id} was moved meanwhile",
+            application=app_id,
+            step=row.step,
+        )
+    # the step's stay stays unfinished: a withdrawal is no lead time of the step
+    session.add(
+        entry(
+            app_id,
+            now,
+            caller.user_id,
+            ApplicationEvent.CANCELLED,
+            row.step,
+            reason=body.reason.value,
+        )
+    )
+    await session.commit()
+    return await view(session, await find(session, caller, app_id), book, now_ms), True

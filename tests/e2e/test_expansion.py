@@ -4,8 +4,10 @@ contract, the installation and energisation (zh-CN); the customer sees it energi
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
+import urllib.request
 from contextlib import closing
 
 import pytest
@@ -104,3 +106,62 @@ def test_a_customer_applies_staff_take_it_to_energisation_and_the_customer_sees_
     )
     mine = server.api("GET", "/expansion/applications", server.token("cust-bills"))
     assert [a["id"] for a in mine["items"]] == [app_id]  # the double tap made one application
+
+
+def test_a_customer_withdraws_their_application_and_staff_withdraw_one_from_the_step_screen(
+    phone: Phone, server: Server
+) -> None:
+    customer = phone(locale="en").new_page()
+    log_in(customer, "cust-usage", "/customer")
+    customer.get_by_role("link", name="Apply for supply", exact=True).click()
+    customer.get_by_test_id("yk-new").click()
+    customer.fill("input[name=applicant_name]", "Qian Xin")
+    customer.fill("input[name=phone]", "13700004444")
+    customer.fill("input[name=address]", "12 Wenyi Road, flat 101")
+    customer.get_by_role("button", name="Send application").click()
+    customer.wait_for_url(re.compile(r".*/customer/apply/\d+$"))
+    mine = int(customer.url.rsplit("/", 1)[1])
+    customer.get_by_test_id("yk-withdraw").dblclick()  # one intent: one withdrawal
+    expect(customer.get_by_test_id("yk-state")).to_have_text("Withdrawn")
+    expect(customer.get_by_test_id("yk-timeline")).to_contain_text(
+        "Application withdrawn: Withdrawn at the customer's request"
+    )
+    expect(customer.get_by_test_id("yk-withdraw")).to_have_count(0)
+    shot(customer, "expansion-withdrawn-en")
+
+    token = server.token("cust-usage")
+    body = {
+        "supply_type": "residential",
+        "category": "residential",
+        "applicant_name": "钱新",
+        "phone": "13700005555",
+        "address": "文一路 12 号 102",
+        "capacity_kva": 8,
+    }
+    req = urllib.request.Request(
+        f"{server.url}/api/expansion/applications",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={
+            "content-type": "application/json",
+            "authorization": f"Bearer {token}",
+            "idempotency-key": "yk-e2e-withdraw-2",
+        },
+    )
+    with urllib.request.urlopen(req, timeout=10) as r:
+        theirs = json.loads(r.read())["id"]
+    staff = phone(locale="zh-CN").new_page()
+    log_in(staff, "sup", "/operator")
+    staff.goto(f"/operator/expansion/{theirs}")
+    staff.get_by_test_id("yk-withdraw-reason").select_option("duplicate")
+    staff.get_by_test_id("yk-withdraw").click()
+    expect(staff.get_by_test_id("yk-state")).to_have_text("已撤回")
+    expect(staff.get_by_test_id("yk-timeline")).to_contain_text("申请已撤回：重复申请")
+    expect(staff.get_by_test_id("yk-advance")).to_have_count(0)
+    shot(staff, "expansion-withdrawn-zh")
+
+    held = server.api("GET", "/expansion/applications", token)
+    by_id = {a["id"]: a["status"] for a in held["items"]}
+    assert (by_id[mine], by_id[theirs]) == ("cancelled", "cancelled")
+    timeline = server.api("GET", f"/expansion/applications/{mine}", token)["timeline"]
+    assert [e["code"] for e in timeline].count("expansion.cancelled") == 1

@@ -5,7 +5,7 @@ import { useMemo, useState } from 'preact/hooks';
 import { label, t } from '../../i18n';
 import { errorText, Show, useAsync } from '../common';
 import { apply, application, applications, applyKey, type Application, CATEGORIES, type SupplyType, uploadDocument } from './data';
-import { Due, Heading, History, Steps } from './parts';
+import { Due, Heading, History, Steps, Withdraw } from './parts';
 
 export function MyApplications() {
   const state = useAsync(() => applications(), [], 30_000);
@@ -180,6 +180,7 @@ export function MyApplication() {
           <article data-testid="yk-application">
             <Heading a={a} />
             <Documents a={a} changed={setFresh} />
+            <Withdraw a={a} done={setFresh} reasons={['customer_request']} />
             <Steps a={a} />
             <History a={a} />
           </article>

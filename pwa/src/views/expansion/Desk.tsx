@@ -4,8 +4,8 @@ import { useRoute } from 'preact-iso';
 import { useState } from 'preact/hooks';
 import { label, t } from '../../i18n';
 import { errorText, Show, useAsync } from '../common';
-import { advance, type Application, application, applications, energise, figures, survey, uploadSitePhoto } from './data';
-import { Due, Heading, History, Steps } from './parts';
+import { advance, type Application, application, applications, energise, figures, survey, uploadSitePhoto, WITHDRAWAL_REASONS } from './data';
+import { Due, Heading, History, Steps, Withdraw } from './parts';
 
 export function ExpansionQueue() {
   const [overdue, setOverdue] = useState(false);
@@ -198,6 +198,7 @@ export function ExpansionView() {
               </p>
             )}
             <Act a={a} done={setFresh} />
+            <Withdraw a={a} done={setFresh} reasons={WITHDRAWAL_REASONS} />
             <Steps a={a} />
             <History a={a} />
           </article>

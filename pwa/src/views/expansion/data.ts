@@ -82,6 +82,9 @@ export const apply = (body: ApplyBody, key: string) => api<Application>('POST', 
 export const applications = (overdue = false) => get<{ items: Row[]; total: number }>(`${BASE}/applications${overdue ? '?overdue=true' : ''}`);
 export const application = (id: number) => get<Application>(`${BASE}/applications/${id}`);
 export const advance = (a: Application) => api<Application>('POST', `${BASE}/applications/${a.id}/advance`, { step: a.step, version: a.version });
+export const WITHDRAWAL_REASONS = ['customer_request', 'duplicate', 'documents_not_provided', 'not_feasible', 'no_response'] as const;
+export const withdraw = (a: Application, reason: string) =>
+  api<Application>('POST', `${BASE}/applications/${a.id}/withdraw`, { version: a.version, reason });
 export const figures = () => get<Figures>(`${BASE}/indicators`);
 
 export interface SurveyBody {

@@ -1,7 +1,9 @@
 // What the customer's and the staff's application screens share: the heading with the current
 // step and its deadline, the steps with their published time limits, and the history.
+import { useState } from 'preact/hooks';
 import { label, say, t, when, yuan } from '../../i18n';
-import type { Application, Entry, Row } from './data';
+import { errorText } from '../common';
+import { type Application, type Entry, type Row, withdraw } from './data';
 
 export function Due({ a }: { a: Row }) {
   if (a.status !== 'open') return <span class="ok">{label('yk.status', a.status)}</span>;
@@ -69,6 +71,7 @@ function words(e: Entry): Entry['params'] {
   if (typeof p.type === 'string') p.type = label('yk.type', p.type);
   if (typeof p.kind === 'string') p.kind = label('yk.kind', p.kind);
   if (typeof p.channel === 'string') p.channel = label('yk.channel', p.channel);
+  if (typeof p.reason === 'string') p.reason = label('yk.reason', p.reason);
   if (typeof p.document === 'string') p.document = label('yk.doc', p.document);
   if (typeof p.missing === 'string')
     p.missing = p.missing
@@ -93,5 +96,51 @@ export function History({ a }: { a: Application }) {
         ))}
       </ol>
     </section>
+  );
+}
+
+/** 撤回: the customer's own application or staff's, before energisation, with a reason code. */
+export function Withdraw({ a, done, reasons }: { a: Application; done: (a: Application) => void; reasons: readonly string[] }) {
+  const [reason, setReason] = useState(reasons[0]);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState('');
+  if (a.status !== 'open') return null;
+  return (
+    <form
+      class="card"
+      data-testid="yk-withdraw-form"
+      onSubmit={async (e) => {
+        e.preventDefault();
+        if (busy) return; // a double tap withdraws once
+        setBusy(true);
+        try {
+          done(await withdraw(a, reason));
+          setError('');
+        } catch (err) {
+          setError(errorText(err));
+        } finally {
+          setBusy(false);
+        }
+      }}
+    >
+      <label>
+        {t('yk.withdraw_reason')}
+        <select value={reason} data-testid="yk-withdraw-reason" onChange={(e) => setReason((e.target as HTMLSelectElement).value)}>
+          {reasons.map((r) => (
+            <option key={r} value={r}>
+              {label('yk.reason', r)}
+            </option>
+          ))}
+        </select>
+      </label>
+      <button type="submit" disabled={busy} data-testid="yk-withdraw">
+        {t('yk.withdraw')}
+      </button>
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+    </form>
   );
 }
