@@ -224,3 +224,74 @@ def test_an_agents_last_will_beside_a_dark_area_of_its_feeder_shows_as_a_suspect
         re.compile(r"One work order for the feeder: #\d+")
     )
     shot(op, "operator-areas-agent-will-en")
+
+
+async def _theft_area(database_url: str) -> None:
+    """Area TA-E2ET (its own, on the operator's grid): a total meter behind a 10:1 CT at
+    25 kWh a day, 沈青 steady at 10 kWh and 陆安 at 8 kWh until a week ago, 1 kWh a day since."""
+    from datetime import date, timedelta
+
+    from backend.metering.models import ConsumptionDaily
+
+    engine = create_engine(database_url)
+    try:
+        async with session_factory(engine)() as s:
+            for number, name, meter in (("E2ET00", "沈青", "M-THEFT-1"),
+                                        ("E2ET01", "陆安", "M-THEFT-2")):  # fmt: skip
+                await upsert_customer(s, CustomerRow(
+                    number=number, name=name, category=CustomerCategory.RESIDENTIAL,
+                    address="教工路 11 号", grid_code="GE2EA", grid_name="网格 areas",
+                    area_code="TA-E2ET", area_name="教工路二号台区", account_number=f"A{number}",
+                    account_kind=AccountKind.POSTPAID,
+                ), OPTS)  # fmt: skip
+                await upsert_meter(s, MeterRow(meter_id=meter, customer_number=number,
+                                               installed_on=date(2020, 1, 1)), OPTS)  # fmt: skip
+            await upsert_meter(s, MeterRow(meter_id="M-THEFT-TOTAL", installed_on=date(2020, 1, 1)),
+                               OPTS)  # fmt: skip
+            await s.commit()
+            area = await s.scalar(
+                select(TransformerArea.id).where(TransformerArea.code == "TA-E2ET")
+            )
+            pks = dict((await s.execute(select(Meter.meter_id, Meter.id))).all())
+            station = Substation(code="S-E2ET", name="教工二变")
+            s.add(station)
+            await s.flush()
+            feeder = Feeder(code="F-E2ET", name="教工二线", substation_id=station.id)
+            s.add(feeder)
+            await s.flush()
+            assert area is not None
+            s.add(AreaSupply(transformer_area_id=area, feeder_id=feeder.id, rated_kva=200,
+                             total_meter_pk=pks["M-THEFT-TOTAL"], ct_ratio=10))  # fmt: skip
+            today = datetime.now(TZ).date()
+            rows = []
+            for back in range(1, 40):
+                day = today - timedelta(days=back)
+                for meter, wh in (("M-THEFT-TOTAL", 2_500), ("M-THEFT-1", 10_000),
+                                  ("M-THEFT-2", 1_000 if back <= 7 else 8_000)):  # fmt: skip
+                    rows.append({"meter_pk": pks[meter], "quantity": "energy_import", "day": day,
+                                 "wh": wh, "first_ts": 0, "last_ts": 1, "through_ts": 1,
+                                 "intervals": 1, "first_value": 0, "last_value": wh})  # fmt: skip
+            await s.execute(insert(ConsumptionDaily), rows)
+            await s.commit()
+    finally:
+        await engine.dispose()
+
+
+def test_the_operator_finds_a_meter_whose_use_fell_while_its_areas_loss_rose(
+    phone: Phone, server: Server
+) -> None:
+    _run(_theft_area(server.database_url))
+    op = phone(locale="zh-CN").new_page()
+    log_in(op, "op-a", "/operator")
+    op.get_by_role("link", name="台区", exact=True).click()
+    expect(op.get_by_test_id("suspicions")).to_contain_text("暂无嫌疑表计")
+    op.get_by_test_id("detect-theft").click()
+    expect(op.get_by_role("status").filter(has_text="嫌疑表计")).to_have_text(
+        "新发现 1 只嫌疑表计。"
+    )
+    found = op.get_by_test_id("suspicions")
+    expect(found).to_contain_text("TA-E2ET · M-THEFT-2")
+    expect(found).to_contain_text("日均 8.00 kWh → 1.00 kWh，线损率 28.0% → 56.0%")
+    expect(found).to_contain_text("待核查")
+    expect(found).not_to_contain_text("M-THEFT-1")
+    shot(op, "operator-areas-theft-zh")

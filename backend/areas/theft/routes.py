@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
 from litestar import get, post
+from litestar.datastructures import State
 from litestar.params import FromQuery, JSONBody
 
 from backend.areas.theft import service
 from backend.areas.theft.schemas import DetectIn, DetectOut, SuspicionOut
 from backend.auth.guards import BACK_OFFICE, CallerDep, DbSession, requires_role
-from backend.controllers import FieldApiController
+from backend.controllers import FieldApiController, now_ms
 from backend.paging import Limit, Offset
 
 
@@ -32,7 +36,11 @@ class TheftController(FieldApiController):
 
     @post("/detect", guards=[requires_role(*BACK_OFFICE)], summary="Find suspects", status_code=200)
     async def detect(
-        self, caller: CallerDep, db_session: DbSession, data: JSONBody[DetectIn]
+        self, caller: CallerDep, db_session: DbSession, state: State, data: JSONBody[DetectIn]
     ) -> DetectOut:
-        """Meters whose consumption fell while their area's loss rose; one inspection task each."""
-        return await service.detect(db_session, caller, data)
+        """Meters whose consumption fell while their area's loss rose; one inspection task each.
+        Without a day, the week ending yesterday (local)."""
+        tz = ZoneInfo(state.settings.timezone)
+        today = datetime.fromtimestamp(now_ms(state) / 1000, tz).date()
+        day = data.day if data.day is not None else today - timedelta(days=1)
+        return await service.detect(db_session, caller, data, day)

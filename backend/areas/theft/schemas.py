@@ -16,7 +16,7 @@ MinWh = Annotated[int, msgspec.Meta(ge=0, le=10_000_000)]
 
 
 class DetectIn(msgspec.Struct, forbid_unknown_fields=True):
-    day: date  # the last day of the recent window (local)
+    day: date | None = None  # the last day of the recent window (local); default yesterday
     drop_share: Share = 0.5
     loss_rise: Rise = 0.05
     min_baseline_wh: MinWh = 1_000

@@ -87,8 +87,9 @@ async def _open_task_meters(session: AsyncSession, meters: list[int]) -> set[int
     return set(rows.all())
 
 
-async def detect(session: AsyncSession, caller: Caller, body: DetectIn) -> DetectOut:
-    """Judge every area with a total meter in the caller's scope; commits."""
+async def detect(session: AsyncSession, caller: Caller, body: DetectIn, day: date) -> DetectOut:
+    """Judge every area with a total meter in the caller's scope, the week ending ``day``;
+    commits."""
     areas = (
         await session.execute(
             select(TransformerArea.id, TransformerArea.grid_id)
@@ -103,12 +104,12 @@ async def detect(session: AsyncSession, caller: Caller, body: DetectIn) -> Detec
         if not _in_scope(caller, grid_id):
             continue
         checked += 1
-        rates = await _rates(session, area_id, body.day)
+        rates = await _rates(session, area_id, day)
         if rates is None or rates[1] - rates[0] < body.loss_rise:
             continue
         rising += 1
-        meters = (await members(session, body.day, [area_id])).get(area_id, [])
-        means = await _daily_means(session, meters, body.day)
+        meters = (await members(session, day, [area_id])).get(area_id, [])
+        means = await _daily_means(session, meters, day)
         busy = await _open_task_meters(session, meters)
         for meter_pk in meters:
             base, recent = means[meter_pk]
@@ -116,7 +117,7 @@ async def detect(session: AsyncSession, caller: Caller, body: DetectIn) -> Detec
                 continue
             if recent >= base * body.drop_share:
                 continue
-            made = await _suspect(session, caller, area_id, meter_pk, body, base, recent, rates)
+            made = await _suspect(session, caller, area_id, meter_pk, day, base, recent, rates)
             if made is not None:
                 new.append(made)
     await session.commit()
@@ -124,7 +125,7 @@ async def detect(session: AsyncSession, caller: Caller, body: DetectIn) -> Detec
 
 
 async def _suspect(
-    session: AsyncSession, caller: Caller, area_id: int, meter_pk: int, body: DetectIn,
+    session: AsyncSession, caller: Caller, area_id: int, meter_pk: int, day: date,
     base: int, recent: int, rates: tuple[float, float],
 ) -> int | None:  # fmt: skip
     customer = await session.scalar(select(Meter.customer_id).where(Meter.id == meter_pk))
@@ -134,10 +135,10 @@ async def _suspect(
         async with session.begin_nested():
             task = FieldTask(kind=FieldTaskKind.METER_CHECK, customer_id=customer,
                              meter_pk=meter_pk, created_by=caller.user_id,
-                             due_on=body.day + timedelta(days=TASK_DUE_DAYS))  # fmt: skip
+                             due_on=day + timedelta(days=TASK_DUE_DAYS))  # fmt: skip
             session.add(task)
             await session.flush()
-            row = TheftSuspicion(meter_pk=meter_pk, transformer_area_id=area_id, day=body.day,
+            row = TheftSuspicion(meter_pk=meter_pk, transformer_area_id=area_id, day=day,
                                  baseline_wh_per_day=base, recent_wh_per_day=recent,
                                  loss_rate_before=round(rates[0], 4),
                                  loss_rate_after=round(rates[1], 4), task_id=task.id)  # fmt: skip

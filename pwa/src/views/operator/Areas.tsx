@@ -3,7 +3,7 @@
 import { useState } from 'preact/hooks';
 import { kwh, label, t, when } from '../../i18n';
 import { ErrorBox, Show, useAsync } from '../common';
-import { type Area, areaOutages, areas, drill, feederOutages, load, losses, quality, reliability } from './areas';
+import { type Area, areaOutages, areas, detectSuspicions, drill, feederOutages, load, losses, quality, reliability, suspicions } from './areas';
 
 const pct = (rate: number | null, digits = 1) => (rate === null ? '—' : `${(rate * 100).toFixed(digits)}%`);
 
@@ -36,6 +36,7 @@ export function Areas() {
       <Outages />
       <h2>{t('areas.abnormal')}</h2>
       <LossList />
+      <Suspicions />
       <ReliabilityTable />
     </section>
   );
@@ -201,6 +202,51 @@ function Outages() {
             </ul>
           )
         }
+      </Show>
+    </>
+  );
+}
+
+// 窃电/故障嫌疑: meters whose use fell while their area's loss rose, each with its inspection task
+function Suspicions() {
+  const state = useAsync(suspicions, []);
+  const [busy, setBusy] = useState(false);
+  const [found, setFound] = useState<number | null>(null);
+  async function run() {
+    setBusy(true);
+    try {
+      setFound((await detectSuspicions()).new.length);
+      state.reload();
+    } finally {
+      setBusy(false);
+    }
+  }
+  return (
+    <>
+      <h2>{t('areas.theft')}</h2>
+      <p class="muted">{t('areas.theft.help')}</p>
+      <button type="button" disabled={busy} onClick={() => void run()} data-testid="detect-theft">
+        {t('areas.theft.detect')}
+      </button>
+      {found !== null && <p role="status">{t('areas.theft.found', { n: found })}</p>}
+      <Show state={state}>
+        {(rows) => (
+          <ul class="list" data-testid="suspicions">
+            {rows.length === 0 && <li class="muted">{t('areas.theft.none')}</li>}
+            {rows.map((r) => (
+              <li key={r.id}>
+                {r.day} {r.area_code} · {r.meter_id} ·{' '}
+                {t('areas.theft.row', {
+                  before: kwh(r.baseline_wh_per_day),
+                  after: kwh(r.recent_wh_per_day),
+                  from: pct(r.loss_rate_before),
+                  to: pct(r.loss_rate_after),
+                })}{' '}
+                · {label('areas.task', r.task_status)}
+              </li>
+            ))}
+          </ul>
+        )}
       </Show>
     </>
   );

@@ -106,4 +106,19 @@ export function reliability(days = 30): Promise<Reliability[]> {
   const from = new Date(to.getTime() - (days - 1) * 86_400_000);
   return get<Reliability[]>(`/areas/reliability?from=${iso(from)}&to=${iso(to)}`);
 }
+export interface Suspicion {
+  id: number;
+  meter_id: string;
+  area_code: string;
+  day: string;
+  baseline_wh_per_day: number;
+  recent_wh_per_day: number;
+  loss_rate_before: number;
+  loss_rate_after: number;
+  task_status: string;
+}
+export const suspicions = () => get<Suspicion[]>('/areas/suspicions?limit=50');
+export function detectSuspicions(): Promise<{ areas_checked: number; areas_rising: number; new: Suspicion[] }> {
+  return post('/areas/suspicions/detect', {});
+}
 export const drill = (id: number, restore: boolean) => post<{ meters: number }>(`/areas/${id}/drill`, { restore });
