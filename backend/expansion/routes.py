@@ -179,6 +179,7 @@ class ExpansionController(FieldApiController):
     @post(
         "/applications/{app_id:int}/withdraw",
         guards=[requires_role(*APPLICANTS)],
+        status_code=HTTP_200_OK,
         summary="Withdraw (撤回) before energisation, with a reason code",
     )
     async def withdraw(
