@@ -165,3 +165,72 @@ def test_a_customer_withdraws_their_application_and_staff_withdraw_one_from_the_
     assert (by_id[mine], by_id[theirs]) == ("cancelled", "cancelled")
     timeline = server.api("GET", f"/expansion/applications/{mine}", token)["timeline"]
     assert [e["code"] for e in timeline].count("expansion.cancelled") == 1
+
+
+def _post(server: Server, path: str, token: str, data: bytes, headers: dict[str, str]) -> dict:
+    req = urllib.request.Request(
+        f"{server.url}/api{path}",
+        data=data,
+        method="POST",
+        headers={"authorization": f"Bearer {token}", **headers},
+    )
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())  # type: ignore[no-any-return]
+
+
+def test_a_customer_manager_sees_the_expansions_in_their_grid_and_records_the_site_survey(
+    phone: Phone, server: Server
+) -> None:
+    """R113: the customer manager of grid GE2E5 applies on site for a household of their grid
+    (增容) with its documents, the back office accepts it, and the manager finds it under
+    业扩报装 in their own app and records the survey with a photo."""
+    path = server.database_url.split("///", 1)[1]
+    with closing(sqlite3.connect(path)) as db:
+        customer_id = int(
+            db.execute("SELECT id FROM customers WHERE number = 'E2E500'").fetchone()[0]
+        )
+    body = {
+        "supply_type": "residential",
+        "kind": "increase",
+        "category": "residential",
+        "applicant_name": "客户经理代办",
+        "phone": "13700006666",
+        "address": "文三路 501 号",
+        "capacity_kva": 12,
+        "customer_id": customer_id,
+    }
+    token = server.token("insp-held")
+    head = {"content-type": "application/json", "idempotency-key": "yk-e2e-manager-1"}
+    made = _post(server, "/expansion/applications", token, json.dumps(body).encode(), head)
+    for kind, mime, data in (
+        ("id_card", "image/png", PNG),
+        ("property_proof", "application/pdf", PDF),
+    ):
+        made = _post(server, f"/expansion/applications/{made['id']}/documents/{kind}", token,
+                     data, {"content-type": mime})  # fmt: skip
+    assert made["missing_documents"] == []
+    accepted = server.api(
+        "POST",
+        f"/expansion/applications/{made['id']}/advance",
+        server.token("sup"),
+        body={"step": "acceptance", "version": made["version"]},
+    )
+    assert accepted["step"] == "survey"
+
+    manager = phone(locale="zh-CN").new_page()
+    log_in(manager, "insp-held", "/inspector")
+    manager.get_by_role("link", name="业扩报装", exact=True).click()
+    queue = manager.get_by_test_id("yk-queue")
+    expect(queue).to_contain_text("客户经理代办")
+    queue.get_by_role("link", name=re.compile("客户经理代办")).click()
+    manager.wait_for_url(re.compile(rf".*/inspector/expansion/{made['id']}$"))
+    expect(manager.get_by_test_id("yk-state")).to_contain_text("现场勘查")
+    manager.set_input_files(
+        "input[name=site-photo]", {"name": "site.png", "mimeType": "image/png", "buffer": PNG}
+    )
+    manager.fill("input[name=note]", "容量核定 12 kVA")
+    manager.get_by_role("button", name="提交勘查").click()
+    expect(manager.get_by_test_id("yk-timeline")).to_contain_text("现场勘查已完成")
+    shot(manager, "expansion-manager-survey-zh")
+    held = server.api("GET", f"/expansion/applications/{made['id']}", server.token("sup"))
+    assert held["step"] != "survey"

@@ -1,6 +1,6 @@
 // The staff's side of 业扩报装: the queue by deadline, an application's step screen (complete
 // the step, record the site survey, install and energise), and the connection figures.
-import { useRoute } from 'preact-iso';
+import { useLocation, useRoute } from 'preact-iso';
 import { useState } from 'preact/hooks';
 import { label, t } from '../../i18n';
 import { errorText, Show, useAsync } from '../common';
@@ -8,6 +8,8 @@ import { advance, type Application, application, applications, energise, figures
 import { Due, Heading, History, Steps, Withdraw } from './parts';
 
 export function ExpansionQueue() {
+  // the back office's queue, or a customer manager's (客户经理) expansions in their grids (R113)
+  const base = useLocation().path.startsWith('/inspector') ? '/inspector/expansion' : '/operator/expansion';
   const [overdue, setOverdue] = useState(false);
   const state = useAsync(() => applications(overdue), [overdue], 30_000);
   return (
@@ -27,7 +29,7 @@ export function ExpansionQueue() {
             <ul class="list" data-testid="yk-queue">
               {items.map((a) => (
                 <li key={a.id}>
-                  <a href={`/operator/expansion/${a.id}`}>
+                  <a href={`${base}/${a.id}`}>
                     <strong>
                       {a.number} · {a.applicant_name} · {label('yk.type', a.supply_type)}
                     </strong>

@@ -19,6 +19,8 @@ const Portfolio = lazy(() => import('../keyaccounts/Portfolio').then((m) => m.Po
 const Customer360 = lazy(() => import('../keyaccounts/Customer360').then((m) => m.Customer360));
 const SurveyResults = lazy(() => import('../keyaccounts/SurveyResults').then((m) => m.SurveyResults));
 const Visits = lazy(() => import('../keyaccounts/Visits').then((m) => m.Visits));
+const ExpansionQueue = lazy(() => import('../expansion/Desk').then((m) => m.ExpansionQueue));
+const ExpansionView = lazy(() => import('../expansion/Desk').then((m) => m.ExpansionView));
 
 export function Inspector() {
   const { path } = useLocation();
@@ -41,6 +43,7 @@ export function Inspector() {
           ['/flags', t('insp.tab.flags')],
           ['/repair', t('insp.tab.repair')],
           ['/orders', t('insp.tab.orders')],
+          ['/expansion', t('yk.tab.queue')],
           ['/portfolio', t('ka.tab.portfolio')],
           ['/visits', t('ka.tab.visits')],
         ]}
@@ -58,6 +61,8 @@ export function Inspector() {
         <Route path="/customer/:id" component={Customer360} />
         <Route path="/surveys" component={SurveyResults} />
         <Route path="/visits" component={Visits} />
+        <Route path="/expansion" component={ExpansionQueue} />
+        <Route path="/expansion/:id" component={ExpansionView} />
       </Router>
     </>
   );
