@@ -231,7 +231,7 @@ async def _theft_area(database_url: str) -> None:
     25 kWh a day, 沈青 steady at 10 kWh and 陆安 at 8 kWh until a week ago, 1 kWh a day since."""
     from datetime import date, timedelta
 
-    from backend.metering.models import ConsumptionDaily
+    from backend.metering.models import ConsumptionDaily, Reading
 
     engine = create_engine(database_url)
     try:
@@ -272,6 +272,16 @@ async def _theft_area(database_url: str) -> None:
                                  "wh": wh, "first_ts": 0, "last_ts": 1, "through_ts": 1,
                                  "intervals": 1, "first_value": 0, "last_value": wh})  # fmt: skip
             await s.execute(insert(ConsumptionDaily), rows)
+            # the total meter's active power two days ago: 150 kW, then 250 kW on a 200 kVA
+            # transformer (× CT 10)
+            noon = datetime.combine(today - timedelta(days=2), datetime.min.time(), TZ)
+            at = int(noon.timestamp() * 1000) + 12 * 3_600_000
+            await s.execute(insert(Reading), [
+                {"meter_pk": pks["M-THEFT-TOTAL"], "quantity": "active_power",
+                 "ts": at + i * 60_000, "value": v, "quality": "good", "source": "ami",
+                 "received_at": at}
+                for i, v in enumerate((15_000, 25_000))
+            ])  # fmt: skip
             await s.commit()
     finally:
         await engine.dispose()
@@ -295,3 +305,9 @@ def test_the_operator_finds_a_meter_whose_use_fell_while_its_areas_loss_rose(
     expect(found).to_contain_text("待核查")
     expect(found).not_to_contain_text("M-THEFT-1")
     shot(op, "operator-areas-theft-zh")
+    row = op.get_by_test_id("area-TA-E2ET")
+    row.get_by_role("button", name=re.compile("TA-E2ET")).click()
+    month = op.get_by_test_id("demand").get_by_role("row").nth(1)
+    expect(month).to_contain_text("250.0 kW")
+    expect(month).to_contain_text("125.0%")
+    expect(month.get_by_role("cell").last).to_have_text("1")

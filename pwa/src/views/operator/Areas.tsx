@@ -3,7 +3,7 @@
 import { useState } from 'preact/hooks';
 import { kwh, label, t, when } from '../../i18n';
 import { ErrorBox, Show, useAsync } from '../common';
-import { type Area, areaOutages, areas, detectSuspicions, drill, feederOutages, load, losses, quality, reliability, suspicions } from './areas';
+import { type Area, areaOutages, areas, demand, detectSuspicions, drill, feederOutages, load, losses, quality, reliability, suspicions } from './areas';
 
 const pct = (rate: number | null, digits = 1) => (rate === null ? '—' : `${(rate * 100).toFixed(digits)}%`);
 
@@ -129,6 +129,7 @@ function AreaDetail({ a, reload }: { a: Area; reload: () => void }) {
           </p>
         )}
       </Show>
+      <DemandTrend id={a.id} />
       <div class="actions">
         <button type="button" disabled={busy} onClick={() => void cut(false)} data-testid="drill-cut">
           {t('areas.drill.cut')}
@@ -200,6 +201,44 @@ function Outages() {
                 </li>
               ))}
             </ul>
+          )
+        }
+      </Show>
+    </>
+  );
+}
+
+// 需量趋势: each month's maximum demand against the transformer, and its overloaded days
+function DemandTrend({ id }: { id: number }) {
+  const state = useAsync(() => demand(id), [id]);
+  return (
+    <>
+      <h2>{t('areas.demand')}</h2>
+      <Show state={state}>
+        {(d) =>
+          d.months.length === 0 ? (
+            <p class="muted">{t('areas.demand.none')}</p>
+          ) : (
+            <table data-testid="demand">
+              <thead>
+                <tr>
+                  <th scope="col">{t('areas.demand.month')}</th>
+                  <th scope="col" class="num">{t('areas.demand.peak')}</th>
+                  <th scope="col" class="num">{t('areas.demand.rate')}</th>
+                  <th scope="col" class="num">{t('areas.demand.over')}</th>
+                </tr>
+              </thead>
+              <tbody>
+                {d.months.map((m) => (
+                  <tr key={m.period} class={m.overloaded ? 'error' : undefined}>
+                    <td>{m.period}</td>
+                    <td class="num">{(m.peak_w / 1000).toFixed(1)} kW</td>
+                    <td class="num">{pct(m.load_rate)}</td>
+                    <td class="num">{d.days.filter((x) => x.period.startsWith(m.period) && x.overloaded).length}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
           )
         }
       </Show>

@@ -106,6 +106,25 @@ export function reliability(days = 30): Promise<Reliability[]> {
   const from = new Date(to.getTime() - (days - 1) * 86_400_000);
   return get<Reliability[]>(`/areas/reliability?from=${iso(from)}&to=${iso(to)}`);
 }
+export interface Peak {
+  period: string;
+  peak_w: number;
+  peak_at: number;
+  load_rate: number | null;
+  overloaded: boolean;
+}
+export interface Demand {
+  rated_kva: number;
+  days: Peak[];
+  months: Peak[];
+}
+/** The last year's daily peaks and monthly maximum demand (台区需量趋势). */
+export function demand(id: number): Promise<Demand> {
+  const to = new Date();
+  const from = new Date(to.getTime() - 364 * 86_400_000);
+  return get<Demand>(`/areas/${id}/demand?from=${iso(from)}&to=${iso(to)}`);
+}
+
 export interface Suspicion {
   id: number;
   meter_id: string;
