@@ -79,17 +79,22 @@ export function useAsync<T>(load: () => Promise<T>, deps: unknown[] = [], every?
   const [error, setError] = useState<unknown>(null);
   const [loading, setLoading] = useState(true);
   const alive = useRef(true);
+  // only the newest load may answer: an older one (from before the deps changed, or an earlier
+  // poll) that resolves late must not overwrite what a newer one showed
+  const newest = useRef(0);
   const run = useCallback(() => {
+    const mine = ++newest.current;
+    const current = () => alive.current && mine === newest.current;
     setLoading(true);
     load().then(
       (d) => {
-        if (!alive.current) return;
+        if (!current()) return;
         setData(d);
         setError(null);
         setLoading(false);
       },
       (e: unknown) => {
-        if (!alive.current) return;
+        if (!current()) return;
         setError(e);
         setLoading(false);
       },
