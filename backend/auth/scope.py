@@ -22,6 +22,12 @@ from backend.auth.models import Role
 from backend.metering.models import Meter
 
 
+def grid_in_scope(caller: Caller, grid_id: int | None) -> bool:
+    """Whether a thing placed in ``grid_id`` (an area, an application) is the caller's to see:
+    the unscoped back office sees all; anyone else only the grids they hold."""
+    return caller.unscoped or (grid_id is not None and grid_id in caller.grid_ids)
+
+
 def _customer_ids_in_grids(caller: Caller) -> ScalarSelect[int]:
     return select(Customer.id).where(Customer.grid_id.in_(caller.grid_ids)).scalar_subquery()
 

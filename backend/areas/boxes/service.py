@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.areas.boxes.models import MeterBox, MeterPlacement
 from backend.areas.boxes.schemas import BoxIn, BoxOut
 from backend.auth.guards import Caller
+from backend.auth.scope import grid_in_scope
 from backend.errors import Conflict, NotFound
 from backend.errors import ErrorCode as E
 from backend.field.grids.models import TransformerArea
@@ -20,9 +21,7 @@ from backend.field.grids.models import TransformerArea
 
 async def _area(session: AsyncSession, caller: Caller, area_id: int) -> TransformerArea:
     area = await session.get(TransformerArea, area_id)
-    if area is None or not (
-        caller.unscoped or (area.grid_id is not None and area.grid_id in caller.grid_ids)
-    ):
+    if area is None or not grid_in_scope(caller, area.grid_id):
         raise NotFound(E.AREA_NOT_FOUND, f"area {area_id} not found", area=area_id)
     return area
 

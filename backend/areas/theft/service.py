@@ -29,6 +29,7 @@ from backend.areas.service import line_loss
 from backend.areas.theft.models import FieldTask, FieldTaskKind, FieldTaskStatus, TheftSuspicion
 from backend.areas.theft.schemas import DetectIn, DetectOut, SuspicionOut
 from backend.auth.guards import Caller
+from backend.auth.scope import grid_in_scope
 from backend.field.grids.models import TransformerArea
 from backend.metering.models import ConsumptionDaily, Meter
 from protocols.contract.quantities import Quantity
@@ -36,10 +37,6 @@ from protocols.contract.quantities import Quantity
 RECENT_DAYS = 7
 BASELINE_DAYS = 28
 TASK_DUE_DAYS = 3  # the inspector's visit is due three days after the detection
-
-
-def _in_scope(caller: Caller, grid_id: int | None) -> bool:
-    return caller.unscoped or (grid_id is not None and grid_id in caller.grid_ids)
 
 
 def _window_rate(rows: list[tuple[int | None, int]]) -> float | None:
@@ -101,7 +98,7 @@ async def detect(session: AsyncSession, caller: Caller, body: DetectIn, day: dat
     checked = rising = 0
     new: list[int] = []
     for area_id, grid_id in areas:
-        if not _in_scope(caller, grid_id):
+        if not grid_in_scope(caller, grid_id):
             continue
         checked += 1
         rates = await _rates(session, area_id, day)

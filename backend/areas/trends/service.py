@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.areas.trends.models import AreaSupply, Quantity, Reading
 from backend.areas.trends.schemas import DemandOut, PeakOut
 from backend.auth.guards import Caller
+from backend.auth.scope import grid_in_scope
 from backend.errors import ErrorCode as E
 from backend.errors import Invalid, NotFound
 from backend.field.grids.models import TransformerArea
@@ -30,9 +31,7 @@ async def demand(
     session: AsyncSession, caller: Caller, area_id: int, from_day: date, to_day: date, tz: ZoneInfo
 ) -> DemandOut:
     area = await session.get(TransformerArea, area_id)
-    if area is None or not (
-        caller.unscoped or (area.grid_id is not None and area.grid_id in caller.grid_ids)
-    ):
+    if area is None or not grid_in_scope(caller, area.grid_id):
         raise NotFound(E.AREA_NOT_FOUND, f"area {area_id} not found", area=area_id)
     if to_day < from_day:
         raise Invalid(E.END_BEFORE_START, "to is before from", field="to", start="from")
