@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from edge_agent import __version__
 from edge_agent.config import AgentConfig, Bus, BusProtocol
-from edge_agent.database import Database
+from edge_agent.database import Database, StorageError
 from edge_agent.drivers.base import Driver
 from edge_agent.drivers.dlt645 import Dlt645Driver
 from edge_agent.drivers.dlt698 import Dlt698Driver
@@ -115,18 +115,24 @@ class Agent:
     async def _health(self) -> None:
         tick = 0
         while True:
-            await self.outbox.expire()
-            await self.outbox.report_drops()
-            depth = await self.outbox.depth()
-            for channel, n in depth.items():
-                self.metrics.outbox_depth.labels(channel).set(n)
-            oldest = await self.outbox.oldest_created()
-            self.metrics.outbox_oldest_age.set(0 if oldest is None else (now_ms() - oldest) / 1000)
-            self.metrics.readings_dropped.set(await self.outbox.dropped_total())
             tick += 1
-            if tick % 12 == 0:
-                await self.states.flush()
+            with contextlib.suppress(StorageError):  # disk full (logged once): again in 5 s
+                await self._check(flush=tick % 12 == 0)
+            self.metrics.storage_errors.set(self.db.storage_errors)
+            self.metrics.storage_failing.set(int(self.db.failing))
             await asyncio.sleep(5)
+
+    async def _check(self, flush: bool) -> None:
+        await self.outbox.expire()
+        await self.outbox.report_drops()
+        depth = await self.outbox.depth()
+        for channel, n in depth.items():
+            self.metrics.outbox_depth.labels(channel).set(n)
+        oldest = await self.outbox.oldest_created()
+        self.metrics.outbox_oldest_age.set(0 if oldest is None else (now_ms() - oldest) / 1000)
+        self.metrics.readings_dropped.set(await self.outbox.dropped_total())
+        if flush:
+            await self.states.flush()
 
 
 async def run_agent(config: AgentConfig) -> None:

@@ -16,6 +16,7 @@ import logging
 from zoneinfo import ZoneInfo
 
 from edge_agent.config import AgentConfig, Meter
+from edge_agent.database import StorageError
 from edge_agent.drivers.base import Driver, MeterError, MeterTimeout
 from edge_agent.journal import EXECUTING, Entry, Journal
 from edge_agent.metrics import Metrics
@@ -92,13 +93,31 @@ class CommandExecutor:
                 entry = await self.queue.get()
                 tg.create_task(self._execute(entry), name=f"command-{entry.command.id}")
 
-    async def _execute(self, entry: Entry) -> None:
+    async def _execute(self, entry: Entry | None) -> None:
+        """Run a command to its end. When the disk refuses a journal write, wait and go on
+        from what the journal holds, as after a restart: a command whose execution began is
+        read back, never sent again; one that never began is still checked against its window."""
+        while entry is not None:
+            try:
+                await self._execute_once(entry)
+                return
+            except StorageError:  # logged once by the database
+                await asyncio.sleep(1.0)
+            try:
+                unfinished = await self.journal.unfinished()
+            except StorageError:
+                continue
+            entry = next((e for e in unfinished if e.command.id == entry.command.id), None)
+
+    async def _execute_once(self, entry: Entry) -> None:
         command = entry.command
         try:
             await self._wait_for_window(command)
             outcome = await self._outcome(entry)
         except Outcome as o:
             outcome = o
+        except StorageError:
+            raise
         except Exception as exc:  # a bug must not leave the command hanging without an ack
             log.exception("command %s crashed", command.id)
             outcome = Outcome(CommandState.FAILED, error=f"agent error: {exc}")

@@ -78,6 +78,16 @@ class Metrics:
             "Readings dropped by the outbox limits since the outbox was created (persistent)",
             registry=r,
         )
+        self.storage_errors = Gauge(
+            p + "storage_errors",
+            "Writes the agent's disk refused (full or failing) since the agent started",
+            registry=r,
+        )
+        self.storage_failing = Gauge(
+            p + "storage_failing",
+            "1 while the agent's disk refuses writes (nothing new is recorded)",
+            registry=r,
+        )
         self.polling_paused = Gauge(
             p + "polling_paused", "1 while the full outbox (stop_polling) pauses polls", registry=r
         )

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from edge_agent.aio import raise_if_cancelled
 from edge_agent.config import AgentConfig, Bus, Meter, PollGroup
+from edge_agent.database import StorageError
 from edge_agent.drivers.base import Driver, MeterError, MeterTimeout
 from edge_agent.meterstate import MeterStates
 from edge_agent.metrics import Metrics
@@ -161,9 +162,13 @@ class BusScheduler:
             return
         self.metrics.polling_paused.set(0)
         assert group is not None
-        if self.config.overload.enabled and run.retry_at <= run.due[group.name]:
-            await self._pace(group, now - run.due[group.name], now)
-        await self._poll(run, group)
+        try:
+            if self.config.overload.enabled and run.retry_at <= run.due[group.name]:
+                await self._pace(group, now - run.due[group.name], now)
+            await self._poll(run, group)
+        except StorageError:  # the disk is full (logged once): not recorded, so not done
+            await asyncio.sleep(1.0)  # the poll is taken again then
+            return
         await self._gap()
 
     async def _pace(self, group: PollGroup, late: float, now: float) -> None:

@@ -23,6 +23,7 @@ import paho.mqtt.client as mqtt
 
 from edge_agent import __version__
 from edge_agent.config import AgentConfig
+from edge_agent.database import StorageError
 from edge_agent.metrics import Metrics
 from edge_agent.mqtt import Connection, ConnectionLost
 from edge_agent.outbox import Batch, Outbox, now_ms
@@ -184,6 +185,8 @@ class Uplink:
                 await self._session()
             except (OSError, ConnectionLost, TimeoutError, ConnectionRefusedError) as exc:
                 log.warning("MQTT %s:%d: %s", broker.host, broker.port, exc or type(exc).__name__)
+            except StorageError:  # the disk is full (logged once): what is unacked is resent
+                pass
             finally:
                 self.metrics.mqtt_connected.set(0)
                 self.connection = None
@@ -262,7 +265,11 @@ class Uplink:
         while True:
             sending.raise_failure()
             self.wakeup.clear()
-            if not await self._send_new(sending, bucket, watermark):
+            try:
+                sent = await self._send_new(sending, bucket, watermark)
+            except StorageError:  # the disk is full (logged once): try again in a second
+                sent = False
+            if not sent:
                 # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel
                 # that lands as the event is set, and this loop would then never stop.
                 with contextlib.suppress(TimeoutError):

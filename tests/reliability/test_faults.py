@@ -6,7 +6,12 @@ Mosquitto, ``meterline ingest``, the database — with faults at random moments:
 * the broker stopped and started again (its persistence keeps sessions and queues; the agent
   buffers meanwhile);
 * on PostgreSQL, the database restarted (fast: every session cut mid-transaction and rolled
-  back) while ingest is writing.
+  back) while ingest is writing;
+* the network between the agent and the broker stalled (nothing passes either way) for
+  0.5–3 s, slowed by 50–300 ms a chunk, and in half of them cut (both sides reset), through a
+  misbehaving proxy (``tests/support/faultproxy.py``: this kernel has no ``netem``);
+* once, the broker down for a long outage (20 s here, 120 s in a full run;
+  ``METERLINE_FAULTS_OUTAGE_S``) while the agent buffers.
 
 The invariant after all of them: every reading the agent ever recorded in its outbox is in the
 database, once, by natural key, with its value; no meter read is stored twice under another key
@@ -19,9 +24,10 @@ Run it alone (it prints its counts):
     .venv/bin/pytest tests/reliability -q -s
 
 CI runs this bounded form (3 agent kills, 3 ingest kills, 2 broker restarts, 2 database restarts,
-on PostgreSQL). ``METERLINE_FAULTS=N`` runs N agent kills and N ingest kills and N/4 broker and
-N/4 database restarts (the latter on PostgreSQL), on SQLite and PostgreSQL each;
-``METERLINE_FAULTS_SEED`` repeats a run's moments.
+2 network faults, one 20 s outage, on PostgreSQL). ``METERLINE_FAULTS=N`` runs N agent kills and
+N ingest kills and N/4 broker restarts, database restarts (on PostgreSQL) and network faults,
+and one outage of two minutes, on SQLite and PostgreSQL each (``METERLINE_FAULTS=36``: 100 faults
+on PostgreSQL); ``METERLINE_FAULTS_SEED`` repeats a run's moments.
 """
 
 from __future__ import annotations
@@ -30,123 +36,36 @@ import asyncio
 import os
 import random
 import signal
-import sqlite3
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
-import msgspec
 import pytest
 from sqlalchemy import text
 
-from backend.db import create_engine
-from protocols.contract import Value
 from tests.reliability.conftest import start, stop
 from tests.support.agent import agent_toml, dlt645_tcp_bus
 from tests.support.dlt645_meter import FakeBus, FakeMeter
-from tests.support.ingest_agent import forget_session
-from tests.support.ingest_process import IngestProcess
+from tests.support.faultproxy import FaultProxy
 from tests.support.services import Mosquitto, Postgres
+from tests.support.uplink import Uplink
 
 pytestmark = pytest.mark.mosquitto
 
-ROOT = Path(__file__).resolve().parents[2]
 ADDRESSES = ["310000000001", "310000000002", "310000000003"]
 ROUNDS = int(os.environ.get("METERLINE_FAULTS", "3"))
+OUTAGE_S = float(
+    os.environ.get("METERLINE_FAULTS_OUTAGE_S", "120" if "METERLINE_FAULTS" in os.environ else "20")
+)
 SEED = int(os.environ.get("METERLINE_FAULTS_SEED", str(random.SystemRandom().randrange(10**6))))
 DATABASES = (
     [pytest.param("postgresql", marks=pytest.mark.postgres)]
     if "METERLINE_FAULTS" not in os.environ
     else ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 )
-Key = tuple[str, int, str]  # (meter, ts, quantity): a reading's natural key
 
 
-def outbox(db_path: Path) -> dict[Key, int]:
-    """The readings the agent holds recorded in its outbox (read-only, while it runs)."""
-    if not db_path.exists():
-        return {}
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=10)
-    try:
-        rows = conn.execute("SELECT body FROM outbox WHERE channel = 'readings'").fetchall()
-    except sqlite3.OperationalError:  # created, schema not yet in place
-        return {}
-    finally:
-        conn.close()
-    dec = msgspec.msgpack.Decoder(Value)
-    return {(v.meter, v.ts, v.quantity.value): v.value for v in (dec.decode(r[0]) for r in rows)}
-
-
-class Uplink:
-    """The processes under test and what they have recorded and stored."""
-
-    def __init__(self, tmp: Path, broker: Mosquitto, database_url: str, config: Path) -> None:
-        self.tmp, self.broker, self.database_url, self.config = tmp, broker, database_url, config
-        self.engine = create_engine(database_url)
-        self.client_id = f"faults-{tmp.name}"
-        self.ingest: IngestProcess | None = None
-        self.agent: asyncio.subprocess.Process | None = None
-        self.recorded: dict[Key, int] = {}
-        self.log = open(tmp / "agent.log", "ab")  # noqa: SIM115 - closed in close()
-
-    def start_ingest(self) -> None:
-        self.ingest = IngestProcess(
-            self.broker, self.database_url, self.tmp / "ingest", self.client_id,
-            ingest_batch_size="50",
-        )  # fmt: skip
-
-    async def start_agent(self) -> None:
-        self.agent = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "edge_agent", "run", "--config", str(self.config),
-            env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=self.log, stderr=self.log,
-        )  # fmt: skip
-
-    def note_outbox(self) -> None:
-        self.recorded.update(outbox(self.tmp / "data" / "agent.db"))
-
-    async def stored(self) -> dict[Key, int]:
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(
-                text(
-                    "SELECT m.meter_id, r.ts, r.quantity, r.value FROM readings r "
-                    "JOIN meters m ON m.id = r.meter_pk"
-                )
-            )
-            out: dict[Key, int] = {}
-            for meter, ts, quantity, value in rows:
-                assert (meter, ts, quantity) not in out  # the primary key says so; checked
-                out[(meter, ts, quantity)] = value
-            return out
-
-    async def count(self) -> int:
-        async with self.engine.connect() as conn:
-            return int((await conn.execute(text("SELECT count(*) FROM readings"))).scalar_one())
-
-    async def flowing(self, more: int = 5, within_s: float = 120.0) -> None:
-        """Until ``more`` readings more are stored: agent, broker and ingest all working."""
-        target = await self.count() + more
-        deadline = time.monotonic() + within_s
-        while await self.count() < target:
-            assert time.monotonic() < deadline, "the uplink did not resume in time"
-            assert self.agent is not None
-            assert self.agent.returncode is None, (self.tmp / "agent.log").read_text()[-3000:]
-            assert self.ingest is not None
-            assert self.ingest.proc.poll() is None, self.ingest.output[-3000:]
-            await asyncio.sleep(0.05)
-
-    async def close(self) -> None:
-        if self.agent is not None and self.agent.returncode is None:
-            self.agent.kill()
-            await self.agent.wait()
-        if self.ingest is not None:
-            self.ingest.stop()
-        self.log.close()
-        await self.engine.dispose()
-        forget_session(self.broker, self.client_id)
-
-
-@pytest.mark.timeout(300 + 20 * (2 * ROUNDS + 2 * max(2, ROUNDS // 4)))  # about 7 s a fault here
+@pytest.mark.timeout(300 + OUTAGE_S + 20 * (2 * ROUNDS + 3 * max(2, ROUNDS // 4)))  # ~7 s a fault
 @pytest.mark.parametrize("database_url", DATABASES, indirect=True)
 async def test_no_accepted_reading_is_lost_or_stored_twice_through_kills_and_restarts(
     database_url: str, persistent_broker: Mosquitto, tmp_path: Path, request: pytest.FixtureRequest
@@ -158,9 +77,16 @@ async def test_no_accepted_reading_is_lost_or_stored_twice_through_kills_and_res
         "timeout_ms = 150",
         "timeout_ms = 3000",  # a late reply on a busy machine is no loss
     )
+    proxy = FaultProxy(persistent_broker.host, persistent_broker.port)
     config = agent_toml(tmp_path, persistent_broker, bus, outbox="batch_size = 10\ninflight = 4")
+    config.write_text(  # the agent reaches the broker through the misbehaving proxy
+        config.read_text().replace(
+            f"port = {persistent_broker.port}\n", f"port = {await proxy.start()}\n", 1
+        )
+    )
     up = Uplink(tmp_path, persistent_broker, database_url, config)
     faults = ["agent"] * ROUNDS + ["ingest"] * ROUNDS + ["broker"] * max(2, ROUNDS // 4)
+    faults += ["network"] * max(2, ROUNDS // 4) + ["outage"]
     pg: Postgres | None = None
     if database_url.startswith("postgresql"):
         pg = request.getfixturevalue("postgres")
@@ -188,6 +114,20 @@ async def test_no_accepted_reading_is_lost_or_stored_twice_through_kills_and_res
             elif fault == "database":
                 assert pg is not None
                 pg.restart()  # ingest's sessions die mid-transaction; it must retry, not drop
+            elif fault == "network":
+                proxy.delay_s = rng.uniform(0.05, 0.3)
+                proxy.stall()
+                await asyncio.sleep(rng.uniform(0.5, 3.0))  # the fault's length, at random
+                if rng.random() < 0.5:
+                    proxy.cut()
+                proxy.resume()
+                await asyncio.sleep(rng.uniform(0.5, 2.0))  # slow for a while, then healed
+                proxy.delay_s = 0.0
+            elif fault == "outage":
+                stop(persistent_broker)
+                await asyncio.sleep(OUTAGE_S)  # the agent buffers meanwhile
+                up.note_outbox()
+                start(persistent_broker)
             else:
                 stop(persistent_broker)
                 await asyncio.sleep(rng.uniform(0.5, 2.0))  # the agent buffers meanwhile
@@ -205,6 +145,7 @@ async def test_no_accepted_reading_is_lost_or_stored_twice_through_kills_and_res
     finally:
         await up.close()
         await meters.stop()
+        await proxy.stop()
     missing = {k: v for k, v in up.recorded.items() if stored.get(k) != v}
     per_meter: dict[str, list[int]] = {}
     for (meter, _ts, _q), value in stored.items():
