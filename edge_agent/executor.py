@@ -103,6 +103,9 @@ class CommandExecutor:
                 return
             except StorageError:  # logged once by the database
                 await asyncio.sleep(1.0)
+            except Exception:  # a bug: logged, and this command alone is left unfinished
+                log.exception("command %s: its outcome could not be journaled", entry.command.id)
+                return
             try:
                 unfinished = await self.journal.unfinished()
             except StorageError:
@@ -173,6 +176,8 @@ class CommandExecutor:
             if now_ms() > command.not_after:
                 return Outcome(CommandState.REFUSED_EXPIRED, state, "expired while retrying")
             await self.journal.executing(command.id, attempt)
+            if now_ms() > command.not_after:  # again after the journal's fsync: never late
+                return Outcome(CommandState.REFUSED_EXPIRED, state, "expired while retrying")
             try:
                 expected = await driver.relay(
                     meter, command.kind, self.config.commands.relay_valid_s

@@ -31,7 +31,9 @@ FINAL = frozenset(s.value for s in CommandState) - {RECEIVED}
 
 TRANSITIONS: dict[str | None, frozenset[str]] = {
     None: frozenset({RECEIVED, "refused_expired", "refused_unknown_meter"}),
-    RECEIVED: frozenset({EXECUTING, "refused_expired", "refused_policy", "failed"}),
+    # executed straight from received: the relay was already in the target state (read back,
+    # nothing sent)
+    RECEIVED: frozenset({EXECUTING, "executed", "refused_expired", "refused_policy", "failed"}),
     EXECUTING: frozenset({EXECUTING, "executed", "failed", "refused_expired"}),
 }
 

@@ -13,11 +13,19 @@ Mosquitto, ``meterline ingest``, the database — with faults at random moments:
 * once, the broker down for a long outage (20 s here, 120 s in a full run;
   ``METERLINE_FAULTS_OUTAGE_S``) while the agent buffers.
 
+Meanwhile the test sends the first meter relay commands, one at a time, disconnect and
+reconnect in turn, each valid for 2.5 s and the next sent only after that window (and a grace
+for the frame's way to the meter) has passed — many of them expire while the agent is dead or
+cut off.
+
 The invariant after all of them: every reading the agent ever recorded in its outbox is in the
 database, once, by natural key, with its value; no meter read is stored twice under another key
 (each read of a simulated meter advances its register by 10 Wh, so a value seen twice would be
-one read stored twice); the only holes in a meter's register sequence are reads a killed agent
-had taken but not yet recorded, at most one per meter and kill; no dead letters.
+one read stored twice); no relay command reached the meter twice, after its expiry, or as
+another command's action (every relay frame the meter received lies in exactly one command's
+window and carries its action; at most one frame a command); the only holes in a meter's
+register sequence are reads a killed agent had taken but not yet recorded, at most one per
+meter and kill; no dead letters.
 
 Run it alone (it prints its counts):
 
@@ -33,6 +41,7 @@ on PostgreSQL); ``METERLINE_FAULTS_SEED`` repeats a run's moments.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import signal
@@ -43,8 +52,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from protocols.contract import Command, CommandKind
 from tests.reliability.conftest import start, stop
-from tests.support.agent import agent_toml, dlt645_tcp_bus
+from tests.support.agent import Backend, agent_toml, command, dlt645_tcp_bus
 from tests.support.dlt645_meter import FakeBus, FakeMeter
 from tests.support.faultproxy import FaultProxy
 from tests.support.services import Mosquitto, Postgres
@@ -58,11 +68,46 @@ OUTAGE_S = float(
     os.environ.get("METERLINE_FAULTS_OUTAGE_S", "120" if "METERLINE_FAULTS" in os.environ else "20")
 )
 SEED = int(os.environ.get("METERLINE_FAULTS_SEED", str(random.SystemRandom().randrange(10**6))))
+VALID_MS = 2500  # each relay command's validity
+GRACE_MS = 1500  # the agent checks expiry just before writing the frame; its way to the meter
+ACTION = {CommandKind.DISCONNECT: 0x1A, CommandKind.RECONNECT: 0x1C}
 DATABASES = (
     [pytest.param("postgresql", marks=pytest.mark.postgres)]
     if "METERLINE_FAULTS" not in os.environ
     else ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 )
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+async def send_commands(backend: Backend, sent: list[Command], done: asyncio.Event) -> None:
+    """Relay commands to the first meter, one window at a time, until ``done``."""
+    kinds = [CommandKind.DISCONNECT, CommandKind.RECONNECT]
+    while not done.is_set():
+        cmd = command(kinds[len(sent) % 2].value, meter="m1", not_after=now_ms() + VALID_MS)
+        sent.append(cmd)
+        with contextlib.suppress(Exception):  # the broker may be down: then it never arrives
+            await asyncio.to_thread(backend.send, cmd)
+        wait_s = (cmd.not_after + GRACE_MS + 200 - now_ms()) / 1000
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done.wait(), max(0.0, wait_s))
+    await asyncio.sleep(max(0, sent[-1].not_after + GRACE_MS + 200 - now_ms()) / 1000)
+
+
+def misplaced_relay_frames(log: list[tuple[int, int]], sent: list[Command]) -> list[str]:
+    """Every frame must lie in one command's window with its action; one frame a command."""
+    wrong: list[str] = []
+    frames: Counter[str] = Counter()
+    for at, action in log:
+        owners = [c for c in sent if c.issued_at <= at <= c.not_after + GRACE_MS]
+        if len(owners) != 1 or ACTION[owners[0].kind] != action:
+            wrong.append(f"frame {action:#x} at {at}: windows {[c.id for c in owners]}")
+            continue
+        frames[owners[0].id] += 1
+    wrong += [f"{cid}: {n} frames" for cid, n in frames.items() if n > 1]
+    return wrong
 
 
 @pytest.mark.timeout(300 + OUTAGE_S + 20 * (2 * ROUNDS + 3 * max(2, ROUNDS // 4)))  # ~7 s a fault
@@ -94,10 +139,15 @@ async def test_no_accepted_reading_is_lost_or_stored_twice_through_kills_and_res
     rng.shuffle(faults)
     done: Counter[str] = Counter()
     started = time.monotonic()
+    backend = Backend(persistent_broker)
+    sent: list[Command] = []
+    commanding = asyncio.Event()
+    commander: asyncio.Task[None] | None = None
     try:
         up.start_ingest()
         await up.start_agent()
         await up.flowing(within_s=180)
+        commander = asyncio.create_task(send_commands(backend, sent, commanding))
         for fault in faults:
             await asyncio.sleep(rng.uniform(0.0, 1.0))  # a random moment in the stream
             up.note_outbox()
@@ -113,7 +163,9 @@ async def test_no_accepted_reading_is_lost_or_stored_twice_through_kills_and_res
                 up.start_ingest()
             elif fault == "database":
                 assert pg is not None
-                pg.restart()  # ingest's sessions die mid-transaction; it must retry, not drop
+                # ingest's sessions die mid-transaction; it must retry, not drop. Blocking calls
+                # go to a thread: the simulated meters live on this loop and must keep time.
+                await asyncio.to_thread(pg.restart)
             elif fault == "network":
                 proxy.delay_s = rng.uniform(0.05, 0.3)
                 proxy.stall()
@@ -124,17 +176,19 @@ async def test_no_accepted_reading_is_lost_or_stored_twice_through_kills_and_res
                 await asyncio.sleep(rng.uniform(0.5, 2.0))  # slow for a while, then healed
                 proxy.delay_s = 0.0
             elif fault == "outage":
-                stop(persistent_broker)
+                await asyncio.to_thread(stop, persistent_broker)
                 await asyncio.sleep(OUTAGE_S)  # the agent buffers meanwhile
                 up.note_outbox()
-                start(persistent_broker)
+                await asyncio.to_thread(start, persistent_broker)
             else:
-                stop(persistent_broker)
+                await asyncio.to_thread(stop, persistent_broker)
                 await asyncio.sleep(rng.uniform(0.5, 2.0))  # the agent buffers meanwhile
                 up.note_outbox()
-                start(persistent_broker)
+                await asyncio.to_thread(start, persistent_broker)
             done[fault] += 1
             await up.flowing()
+        commanding.set()
+        await commander  # its last window closes
         up.note_outbox()
         deadline = time.monotonic() + 120
         while not set(up.recorded) <= set(stored := await up.stored()):
@@ -143,10 +197,16 @@ async def test_no_accepted_reading_is_lost_or_stored_twice_through_kills_and_res
         async with up.engine.connect() as conn:
             dead = (await conn.execute(text("SELECT count(*) FROM dead_letters"))).scalar_one()
     finally:
+        commanding.set()
+        if commander is not None and not commander.done():
+            commander.cancel()
+        backend.close()
         await up.close()
         await meters.stop()
         await proxy.stop()
     missing = {k: v for k, v in up.recorded.items() if stored.get(k) != v}
+    relay_log = meters.meters[ADDRESSES[0]].relay_log
+    wrong = misplaced_relay_frames(relay_log, sent)
     per_meter: dict[str, list[int]] = {}
     for (meter, _ts, _q), value in stored.items():
         per_meter.setdefault(meter, []).append(value)
@@ -161,11 +221,15 @@ async def test_no_accepted_reading_is_lost_or_stored_twice_through_kills_and_res
         f"agent and checked: {len(up.recorded)}, meter reads served: "
         f"{sum(m.reads for m in meters.meters.values())}, stored: {len(stored)}, "
         f"lost: {len(missing)}, "
-        f"stored twice: {sum(map(len, twice.values()))}, holes per meter: {holes}"
+        f"stored twice: {sum(map(len, twice.values()))}, holes per meter: {holes}; "
+        f"relay commands sent: {len(sent)}, relay frames at the meter: {len(relay_log)}, "
+        f"misplaced: {len(wrong)}"
     )
     assert sum(done.values()) == len(faults)
     assert missing == {}
     assert all(not v for v in twice.values()), twice
     assert all(n <= done["agent"] for n in holes.values()), holes
     assert dead == 0
+    assert wrong == []
+    assert relay_log  # commands did reach the meter between the faults
     assert len(per_meter) == len(ADDRESSES)

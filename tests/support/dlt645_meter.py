@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -51,6 +52,7 @@ class FakeMeter:
     garbage: bytes = b""
     refuse_relay: bool = False
     relay_commands: list[int] = field(default_factory=list)  # N1 of every 1CH received
+    relay_log: list[tuple[int, int]] = field(default_factory=list)  # (epoch ms, N1) of each 1CH
     reads: int = 0
     time_syncs: int = 0
 
@@ -72,6 +74,7 @@ class FakeMeter:
             operator = frame.data[4:8][::-1].hex().upper()
             action = frame.data[8]
             self.relay_commands.append(action)
+            self.relay_log.append((time.time_ns() // 1_000_000, action))
             if self.refuse_relay or password != self.password or operator != self.operator:
                 return dlt645.abnormal_reply(
                     self.address, Function.RELAY_CONTROL, ErrorFlag.UNAUTHORISED

@@ -49,6 +49,28 @@ async def test_a_disconnect_is_received_executed_and_acked_with_the_relay_read_b
     assert meter.relay_commands == [0x1A]
 
 
+async def test_a_disconnect_of_a_meter_already_off_is_executed_without_a_frame_and_the_agent_lives(
+    tmp_path: Path, mosquitto: Mosquitto, backend: Backend
+) -> None:
+    meter = FakeMeter(A1, relay=RelayState.DISCONNECTED)
+    fake = FakeBus(meter)
+    port = await fake.start_tcp()
+    config = agent_toml(tmp_path, mosquitto, dlt645_tcp_bus(port, [A1], every_s=5))
+    first, then = command("disconnect"), command("reconnect")
+    try:
+        async with running_agent(config):
+            await backend.birth()
+            backend.send(first)
+            await backend.until(lambda: CommandState.EXECUTED in states(backend, first.id))
+            backend.send(then)  # the agent is still alive and takes the next command
+            await backend.until(lambda: CommandState.EXECUTED in states(backend, then.id))
+    finally:
+        await fake.stop()
+    assert states(backend, first.id) == [CommandState.RECEIVED, CommandState.EXECUTED]
+    assert backend.acks(first.id)[-1].relay_state is RelayState.DISCONNECTED
+    assert meter.relay_commands == [0x1C]  # the disconnect sent nothing: it was off already
+
+
 async def test_a_duplicate_command_gets_duplicate_with_the_earlier_outcome_and_runs_once(
     tmp_path: Path, mosquitto: Mosquitto, backend: Backend
 ) -> None:
