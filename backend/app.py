@@ -140,10 +140,15 @@ def create_app(
         engine = create_engine(settings.database_url)
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
+        # read-only reports may read a streaming replica (a few hundred ms behind the primary)
+        replica = create_engine(settings.database_read_url) if settings.database_read_url else None
+        app.state.read_sessions = session_factory(replica) if replica else app.state.sessions
         try:
             yield
         finally:
             await engine.dispose()
+            if replica is not None:
+                await replica.dispose()
 
     return Litestar(
         route_handlers=route_handlers(),

@@ -36,6 +36,7 @@ _AT_LEAST_ONE = (
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     data_dir: str = "var"
     database_url: str = ""  # default: SQLite (WAL) in data_dir
+    database_read_url: str = ""  # a streaming replica for read-only reports; default: the primary
     mqtt_url: str = "mqtt://127.0.0.1:1883"
     mqtt_share_group: str = ""  # e.g. "ingest": several backend processes split ingestion
     mqtt_client_id: str = ""

@@ -21,6 +21,7 @@ END = "<!-- end of settings table -->"
 MEANINGS: dict[str, str] = {
     "data_dir": "where the SQLite database, the generated JWT secret and uploads live",
     "database_url": "SQLAlchemy URL; production: `postgresql+asyncpg://user:pw@host/db`",
+    "database_read_url": "a PostgreSQL streaming replica the read-only reports may use (area demand, line loss, suspected theft; docs/scale.md); empty: the primary",
     "mqtt_url": "broker, `mqtt://user:password@host:port` or `mqtts://…` for TLS",
     "mqtt_share_group": "set (e.g. `ingest`) to split ingestion over several processes with `$share/…`",
     "mqtt_client_id": "MQTT client id of this backend process",
@@ -105,6 +106,7 @@ MEANINGS: dict[str, str] = {
 # Defaults that are computed at start-up rather than written in ``Settings``.
 SHOWN_DEFAULTS: dict[str, str] = {
     "database_url": "`sqlite+aiosqlite:///$DATA_DIR/meterline.db`",
+    "database_read_url": "(the primary)",
     "mqtt_share_group": "(empty)",
     "mqtt_client_id": "(generated)",
     "jwt_secret": "(generated)",

@@ -29,7 +29,7 @@ from backend.areas.schemas import (
     ReliabilityOut,
 )
 from backend.areas.wills import judge_wills
-from backend.auth.guards import BACK_OFFICE, CallerDep, DbSession, requires_role
+from backend.auth.guards import BACK_OFFICE, CallerDep, DbSession, ReadSession, requires_role
 from backend.auth.models import Role
 from backend.controllers import FieldApiController, now_ms
 from backend.errors import ErrorCode as E
@@ -107,13 +107,13 @@ class AreaController(FieldApiController):
     @get("/loss", guards=[requires_role(*BACK_OFFICE)], summary="Line loss per area and day")
     async def loss(
         self,
-        db_session: DbSession,
+        read_session: ReadSession,
         from_: FromDay,
         to: ToDay,
         transformer_area_id: OptId = None,
         abnormal_only: FromQuery[bool] = False,
     ) -> list[LossOut]:
-        rows = await service.line_loss(db_session, from_, to, transformer_area_id)
+        rows = await service.line_loss(read_session, from_, to, transformer_area_id)
         if abnormal_only:
             rows = [r for r in rows if r.state in (LossState.HIGH, LossState.NEGATIVE)]
         return rows
@@ -121,7 +121,7 @@ class AreaController(FieldApiController):
     @get("/loss/monthly", guards=[requires_role(*BACK_OFFICE)], summary="Line loss per month")
     async def monthly_loss(
         self,
-        db_session: DbSession,
+        read_session: ReadSession,
         from_: FromMonth,
         to: ToMonth,
         transformer_area_id: OptId = None,
@@ -129,19 +129,19 @@ class AreaController(FieldApiController):
         """The days of each local month added up (at most 3 months); a month with a day of
         incomplete data, or without a total-meter reading, is marked incomplete."""
         return await service.monthly_loss(
-            db_session, _month(from_, "from"), _month(to, "to"), transformer_area_id
+            read_session, _month(from_, "from"), _month(to, "to"), transformer_area_id
         )
 
     @get("/reliability", guards=[requires_role(*BACK_OFFICE)], summary="SAIFI, SAIDI, RS-3")
     async def reliability(
-        self, db_session: DbSession, state: State, from_: FromDay, to: ToDay
+        self, read_session: ReadSession, state: State, from_: FromDay, to: ToDay
     ) -> list[ReliabilityOut]:
-        return await service.reliability(db_session, from_, to, _tz(state), now_ms(state))
+        return await service.reliability(read_session, from_, to, _tz(state), now_ms(state))
 
     @get("/{area_id:int}/quality", guards=[requires_role(*BACK_OFFICE)], summary="Voltage")
     async def quality(
         self,
-        db_session: DbSession,
+        read_session: ReadSession,
         state: State,
         area_id: Id,
         day: FromQuery[date | None] = None,
@@ -153,7 +153,7 @@ class AreaController(FieldApiController):
         """电压合格率 of one day (default yesterday); limits in per mille of the nominal
         voltage (GB/T 12325 by default)."""
         return await service.quality(
-            db_session, area_id, day or _today(state) - timedelta(days=1), _tz(state),
+            read_session, area_id, day or _today(state) - timedelta(days=1), _tz(state),
             VoltageLimits(three_phase_upper, three_phase_lower),
             VoltageLimits(single_phase_upper, single_phase_lower),
         )  # fmt: skip
@@ -172,9 +172,13 @@ class AreaController(FieldApiController):
 
     @get("/{area_id:int}/load", guards=[requires_role(*BACK_OFFICE)], summary="Load curve")
     async def load(
-        self, db_session: DbSession, state: State, area_id: Id, day: FromQuery[date | None] = None
+        self,
+        read_session: ReadSession,
+        state: State,
+        area_id: Id,
+        day: FromQuery[date | None] = None,
     ) -> LoadOut:
-        return await service.load(db_session, area_id, day or _today(state), _tz(state))
+        return await service.load(read_session, area_id, day or _today(state), _tz(state))
 
     @get("/meters/{meter_pk:int}/placements", guards=[requires_role(*BACK_OFFICE)],
          summary="Where a meter was")  # fmt: skip

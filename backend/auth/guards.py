@@ -348,6 +348,12 @@ async def provide_db_session(state: State) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+async def provide_read_session(state: State) -> AsyncIterator[AsyncSession]:
+    """A session for read-only reports: the replica's when ``database_read_url`` names one."""
+    async with state.read_sessions() as session:
+        yield session
+
+
 def provide_caller(request: Request[Any, Any, Any]) -> Caller:
     caller = request.user
     if not isinstance(caller, Caller):  # only reachable on a public route asking for a caller
@@ -358,6 +364,7 @@ def provide_caller(request: Request[Any, Any, Any]) -> Caller:
 # explicit dependency markers for handler signatures: ``caller: CallerDep, db_session: DbSession``
 CallerDep = NamedDependency[Caller]
 DbSession = NamedDependency[AsyncSession]
+ReadSession = NamedDependency[AsyncSession]  # ``read_session``: never written through
 
 
 class ApiController(Controller):
@@ -446,6 +453,7 @@ def configure_auth(app_config: AppConfig) -> AppConfig:
     """``on_app_init`` hook: authentication middleware, dependencies and the startup check."""
     app_config.middleware.insert(0, DefineMiddleware(BearerAuthMiddleware, exclude=["^/schema"]))
     app_config.dependencies.setdefault("db_session", Provide(provide_db_session))
+    app_config.dependencies.setdefault("read_session", Provide(provide_read_session))
     app_config.dependencies.setdefault("caller", Provide(provide_caller, sync_to_thread=False))
     app_config.on_startup.append(assert_routes_guarded)
     app_config.before_request = _chain_before_request(app_config.before_request)

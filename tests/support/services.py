@@ -182,6 +182,31 @@ def _pg_bin() -> str | None:
     return None
 
 
+def start_replica(primary: Postgres) -> Postgres:
+    """A hot standby of ``primary`` streaming its WAL (``pg_basebackup -R``), on its own port."""
+    d = Path(tempfile.mkdtemp(prefix="meterline-pg-replica-"))
+    if primary.run_as:
+        pw = pwd.getpwnam("postgres")
+        os.chown(d, pw.pw_uid, pw.pw_gid)
+    subprocess.run(
+        [*primary.run_as, primary.ctl.replace("pg_ctl", "pg_basebackup"), "-h", "127.0.0.1",
+         "-p", str(primary.port), "-U", primary.user, "-D", str(d / "data"), "-R",
+         "-X", "stream", "--no-sync", "--checkpoint=fast"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    port = free_port()
+    opts = (
+        f"-p {port} -k {d} -c listen_addresses=127.0.0.1 -c hot_standby=on "
+        "-c max_connections=1000 -c shared_buffers=64MB"  # as the primary's, or it refuses
+    )
+    subprocess.run(
+        [*primary.run_as, primary.ctl, "-D", str(d / "data"), "-o", opts, "-l", str(d / "log"),
+         "-w", "start"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return Postgres(port, primary.user, d, primary.ctl, primary.run_as)
+
+
 def start_postgres() -> Postgres:
     ctl = _pg_bin()
     if not ctl:

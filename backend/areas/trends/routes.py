@@ -9,7 +9,7 @@ from litestar.datastructures import State
 
 from backend.areas.trends import service
 from backend.areas.trends.schemas import DemandOut
-from backend.auth.guards import BACK_OFFICE, CallerDep, DbSession, requires_role
+from backend.auth.guards import BACK_OFFICE, CallerDep, ReadSession, requires_role
 from backend.controllers import FieldApiController
 from backend.paging import FromDay, Id, ToDay
 
@@ -24,7 +24,7 @@ class DemandController(FieldApiController):
     async def demand(
         self,
         caller: CallerDep,
-        db_session: DbSession,
+        read_session: ReadSession,
         state: State,
         area_id: Id,
         from_day: FromDay,
@@ -33,4 +33,4 @@ class DemandController(FieldApiController):
         """Each local day's peak load against the transformer's kVA, and the maximum demand of
         each month, over at most 400 days."""
         tz = ZoneInfo(state.settings.timezone)
-        return await service.demand(db_session, caller, area_id, from_day, to_day, tz)
+        return await service.demand(read_session, caller, area_id, from_day, to_day, tz)
