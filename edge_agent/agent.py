@@ -102,6 +102,7 @@ class Agent:
         except* _Stop:
             pass
         finally:
+            await self.outbox.flush()
             await self.states.flush()
             self.db.close()
             log.info("agent stopped")
