@@ -3,6 +3,10 @@
 Per connection: publish the birth (retained), subscribe to our commands, resend every batch
 formed earlier whose PUBACK never came (same seq, same values), then forward new batches. Up
 to ``outbox.inflight`` batches are in flight; each one's rows are deleted on *its* PUBACK.
+New batches are asked for only when a slot is free, and the request waits in the outbox for
+its next round (docs/edge-agent.md, "Outbox"): values and their batch's seq share one commit,
+and what gathers while every slot is taken goes out together, in larger messages (up to the
+contract's ``MAX_BATCH_ITEMS``) once the outbox backs up.
 
 After an outage the backlog (rows stored before this connection) is throttled to
 ``outbox.catch_up_rate`` readings/s and interleaved with live batches (rows stored since):
