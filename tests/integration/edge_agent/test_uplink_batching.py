@@ -65,6 +65,7 @@ async def test_at_light_load_each_poll_goes_out_alone_for_two_commits_one_with_i
         statements: list[str] = []
         box.db.call(lambda c: c.set_trace_callback(statements.append))
         for k in range(5):
+            await backend.until(lambda: box.parked)  # the uplink waits for the next rows
             await box.put_readings(poll(3, k))
             await backend.until(lambda k=k: len(backend.of("readings")) == k + 1)
             await backend.until(lambda: box.readings_depth == 0)
