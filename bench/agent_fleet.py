@@ -4,8 +4,9 @@ Simulators (sdm630 meters, each on its own TCP port: one bus each), a private Mo
 production ACL, and ``python -m edge_agent run`` with its defaults each run in their own
 process; a subscriber here decodes every ReadingBatch. Over a fixed window after a warm-up:
 points/s at the broker, polls done, agent CPU s per 1,000 points (/proc/<pid>/stat), outbox
-depth, read-to-PUBACK latency. Baseline in the same run: ``bench/fleet_baseline.py`` (bare
-pymodbus, same meters, reads and cadence). Three configurations: "cadence" (50 meters every
+depth, outbox commits (fsyncs) per message and per 1,000 points, read-to-PUBACK latency.
+Baseline in the same run: ``bench/fleet_baseline.py`` (bare pymodbus, same meters, reads and
+cadence). Three configurations: "cadence" (50 meters every
 1 s), "max" (50 meters every 0.01 s: the ceiling) and "overload" (200 meters asking twice what
 the agent delivered in max mode, or every 0.1 s without a max run: more than it can carry, to
 show that it polls less often instead of queueing). The overload baseline also publishes each
