@@ -66,11 +66,6 @@ class Batch:
 
 BatchSpec = tuple[Channel, int, int, int | None]  # channel, limit, after_id, upto_id
 
-# How long the deletion of an acknowledged batch waits for a round of polled values to ride
-# with before it commits on its own: under load a round comes within milliseconds, and the
-# PUBACK's deletion costs no fsync of its own.
-ACK_LINGER_S = 0.05
-
 
 @dataclass(frozen=True)
 class Want:
@@ -120,8 +115,6 @@ class Outbox:
         self._acks: list[tuple[Channel, int, asyncio.Future[int]]] = []
         self._requests: list[_Request] = []  # batches wanted (parked: until there are rows)
         self._kicked = False  # a round is due even without new values (new rows elsewhere)
-        self._linger: asyncio.TimerHandle | None = None  # deletions waiting for a round
-        self.ack_linger_s = ACK_LINGER_S
         self._committer: asyncio.Task[None] | None = None
         self.commits = 0  # rounds committed (each one transaction, one fsync)
         self.on_commit: Callable[[], object] = lambda: None
@@ -167,9 +160,6 @@ class Outbox:
         return await done
 
     def _commit_soon(self) -> None:
-        if self._linger is not None:
-            self._linger.cancel()
-            self._linger = None
         if self._committer is None or self._committer.done():
             self._committer = asyncio.create_task(self._commit_queued(), name="outbox-commit")
 
@@ -178,12 +168,11 @@ class Outbox:
         self._commit_soon()
 
     def _due(self) -> bool:
-        return bool(self._queued) or self._kicked
+        return bool(self._queued) or bool(self._acks) or self._kicked
 
     async def _commit_queued(self) -> None:
-        # A round runs for polled values, a request not yet looked at, or when kicked
-        # (changed(), or deletions that waited ACK_LINGER_S); deletions and parked requests
-        # ride along with it.
+        # A round runs for polled values, deletions, a request not yet looked at, or when
+        # kicked (changed()); whatever else waits, and the parked requests, ride along.
         while self._due():
             self._kicked = False
             group, self._queued = self._queued, []
@@ -217,15 +206,10 @@ class Outbox:
             self._answer(requests, formed)
             if group:
                 self._notify()
-        self._linger_acks()
-
-    def _linger_acks(self) -> None:
-        if self._acks and self._linger is None:
-            self._linger = asyncio.get_running_loop().call_later(self.ack_linger_s, self._kick)
 
     async def flush(self) -> None:
-        """Commit what still waits — deletions lingering for a round — and wait for it (at
-        shutdown, so that a clean restart does not resend what the broker acknowledged)."""
+        """Wait for the round under way and what queued behind it (at shutdown, so that a
+        clean restart does not resend what the broker acknowledged)."""
         if self._acks or self._queued:
             self._kick()
         if self._committer is not None and not self._committer.done():
@@ -423,13 +407,12 @@ class Outbox:
 
     async def acked(self, channel: Channel, seq: int) -> int:
         """The batch ``seq`` of ``channel`` was acknowledged: delete its rows; returns how
-        many. Deletions ride with the outbox's next round of polled values (one fsync for
-        both), or commit on their own after ``ACK_LINGER_S``: until then a crash only means
-        the batch is sent again, never that a row is lost."""
+        many. Deletions share the outbox's next round with the polled values and batches
+        queued meanwhile (one fsync for all): until it is on disk a crash only means the batch
+        is sent again, never that a row is lost."""
         done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._acks.append((channel, seq, done))
-        if self._committer is None or self._committer.done():
-            self._linger_acks()
+        self._commit_soon()
         return await done
 
     async def depth(self) -> dict[Channel, int]:

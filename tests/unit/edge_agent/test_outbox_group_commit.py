@@ -187,40 +187,8 @@ async def test_a_backed_up_outbox_forms_larger_batches_up_to_the_contract_limit(
     assert await box.unsent(Channel.READINGS, 2**62) == 1_850
 
 
-async def test_a_pubacks_deletion_waits_for_the_next_poll_and_shares_its_commit(
-    db: Database,
-) -> None:
+async def test_flush_waits_for_the_deletions_under_way(db: Database) -> None:
     box = Outbox(db, Limits())
-    box.ack_linger_s = 60.0  # longer than this test: only a poll's round can take it
-    await box.put_readings(poll("m0", 3))
-    batch = await box.next_batch(Channel.READINGS, 3)
-    assert batch is not None
-    statements = count_commits(db)
-    deletion = asyncio.create_task(box.acked(Channel.READINGS, batch.seq))
-    for _ in range(3):
-        await asyncio.sleep(0)  # the deletion is queued; nothing commits for it alone
-    assert statements.count("COMMIT") == 0
-    assert await box.put_readings(poll("m1", 4)) == Stored(4, 0)
-    async with asyncio.timeout(5):
-        assert await deletion == 3
-    assert statements.count("COMMIT") == 1
-    assert committed_rows(db) == 4
-
-
-async def test_a_deletion_with_no_poll_behind_it_commits_on_its_own_soon(db: Database) -> None:
-    box = Outbox(db, Limits())
-    box.ack_linger_s = 0.01
-    await box.put_readings(poll("m0", 3))
-    batch = await box.next_batch(Channel.READINGS, 3)
-    assert batch is not None
-    async with asyncio.timeout(5):
-        assert await box.acked(Channel.READINGS, batch.seq) == 3
-    assert committed_rows(db) == 0
-
-
-async def test_flush_commits_the_deletions_still_waiting(db: Database) -> None:
-    box = Outbox(db, Limits())
-    box.ack_linger_s = 60.0
     await box.put_readings(poll("m0", 3))
     batch = await box.next_batch(Channel.READINGS, 3)
     assert batch is not None
