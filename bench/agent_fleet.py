@@ -4,8 +4,9 @@ Simulators (sdm630 meters, each on its own TCP port: one bus each), a private Mo
 production ACL, and ``python -m edge_agent run`` with its defaults each run in their own
 process; a subscriber here decodes every ReadingBatch. Over a fixed window after a warm-up:
 points/s at the broker, polls done, agent CPU s per 1,000 points (/proc/<pid>/stat), outbox
-depth, read-to-PUBACK latency. Baseline in the same run: ``bench/fleet_baseline.py`` (bare
-pymodbus, same meters, reads and cadence). Three configurations: "cadence" (50 meters every
+depth, outbox commits (fsyncs) per message and per 1,000 points, read-to-PUBACK latency.
+Baseline in the same run: ``bench/fleet_baseline.py`` (bare pymodbus, same meters, reads and
+cadence). Three configurations: "cadence" (50 meters every
 1 s), "max" (50 meters every 0.01 s: the ceiling) and "overload" (200 meters asking twice what
 the agent delivered in max mode, or every 0.1 s without a max run: more than it can carry, to
 show that it polls less often instead of queueing). The overload baseline also publishes each
@@ -212,12 +213,13 @@ class Scrape:
     polls_ok: int
     puback_buckets: dict[float, float]  # le -> cumulative count (read -> PUBACK, per reading)
     stretch: list[float]  # per (bus, group)
+    commits: float  # outbox transactions committed (nan: an agent without the metric)
 
     @staticmethod
     def of(port: int) -> Scrape:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
             text = r.read().decode()
-        polls, buckets, stretch = 0, {}, []
+        polls, buckets, stretch, commits = 0, {}, [], float("nan")
         for line in text.splitlines():
             if line.startswith("#"):
                 continue
@@ -229,7 +231,9 @@ class Scrape:
                 buckets[float(le)] = float(number)
             elif name.startswith("meterline_agent_poll_stretch{"):
                 stretch.append(float(number))
-        return Scrape(polls, buckets, stretch)
+            elif name == "meterline_agent_outbox_commits_total":
+                commits = float(number)
+        return Scrape(polls, buckets, stretch, commits)
 
 
 def histogram_quantile(start: dict[float, float], end: dict[float, float], q: float) -> float:
@@ -276,6 +280,7 @@ class Run:
     puback_p50_s: float  # read -> PUBACK at the agent (its histogram; nan if it has none)
     puback_p99_s: float
     stretch_max: float  # the largest stretch factor of any group at the end (nan: no metric)
+    commits: float  # outbox commits (fsyncs) in the window (nan: no metric)
 
     @property
     def scheduled(self) -> float:
@@ -342,7 +347,8 @@ def run_agent(d: Path, broker: subprocess.Popen[bytes], broker_port: int,
                cpu1[0] - cpu0[0], cpu1[1] - cpu0[1], cpu1[2] - cpu0[2],
                depth_start, depth_end, depth_max, latencies,
                histogram_quantile(b0, b1, 0.5), histogram_quantile(b0, b1, 0.99),
-               max(scrape1.stretch, default=float("nan")))  # fmt: skip
+               max(scrape1.stretch, default=float("nan")),
+               scrape1.commits - scrape0.commits)  # fmt: skip
 
 
 def run_baseline(d: Path, mode: str, endpoints: list[dict], every_s: float, warmup: float,  # type: ignore[type-arg]
@@ -406,6 +412,9 @@ def report(runs: list[Run], baselines: dict[str, dict[str, float]], load: list[f
         ("points per CPU-second (agent)", [f"{1000 / r.cpu_per_1k:,.0f}" for r in runs]),
         ("  (baseline)", [f"{1000 / base[r.mode]:,.0f}" for r in runs]),
         ("points per MQTT message", [f"{r.points / max(r.messages, 1):.0f}" for r in runs]),
+        ("outbox commits (fsyncs) per message, per 1,000 points",
+         [f"{r.commits / max(r.messages, 1):.2f}, {r.commits / max(r.points / 1000, 1e-9):.1f}"
+          for r in runs]),
         ("outbox depth start / end / max",
          [f"{r.depth_start} / {r.depth_end} / {r.depth_max}" for r in runs]),
         ("read -> PUBACK p50 / p99 ms (agent)",

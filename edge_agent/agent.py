@@ -57,6 +57,7 @@ class Agent:
         self.db = Database(Path(config.data_dir) / "agent.db")
         self.metrics = Metrics()
         self.outbox = Outbox(self.db, config.outbox)
+        self.outbox.on_commit = self.metrics.outbox_commits.inc
         self.states = MeterStates(self.db)
         self.journal = Journal(self.db)
         self.buses = {
@@ -81,7 +82,6 @@ class Agent:
             for b, m in config.meters()
         ]
         self.uplink = Uplink(config, self.outbox, self.metrics, self.executor.receive, meters)
-        self.outbox.listeners.append(self.uplink.notify)
         self.stop = asyncio.Event()
 
     async def run(self) -> None:
@@ -102,6 +102,7 @@ class Agent:
         except* _Stop:
             pass
         finally:
+            await self.outbox.flush()
             await self.states.flush()
             self.db.close()
             log.info("agent stopped")

@@ -94,6 +94,12 @@ class Metrics:
         self.commands = Counter(
             p + "commands", "Command acknowledgements by state", ["state"], registry=r
         )
+        self.outbox_commits = Counter(
+            p + "outbox_commits",
+            "Outbox transactions committed (each one fsync: polled values, batches formed, "
+            "deletions after PUBACKs)",
+            registry=r,
+        )
         self.published = Counter(
             p + "published_batches", "Batches acknowledged by the broker", ["channel"], registry=r
         )

@@ -7,6 +7,10 @@ Guarantees (docs/edge-agent.md, "Outbox"):
 * A row leaves only when the PUBACK of the batch that carried it arrives (:meth:`acked`). A batch
   gets its ``seq`` when first formed (per channel, persisted, only increasing across restarts)
   and keeps it, and its values, on every resend.
+* One transaction per round (group commit): the deletions of acknowledged batches, the values of
+  every poll that finished meanwhile and the forming of the uplink's next batches (their ``seq``)
+  commit together, so a batch costs one fsync, and its ``seq`` is on disk before it is returned
+  to be published.
 * Rows are taken in insertion order, so each meter's values go out in acquisition order.
 * Size and age are bounded. Over ``max_rows`` the policy drops the oldest unsent readings (or
   refuses the newest, or tells the pollers to pause); every dropped reading is counted per meter,
@@ -16,6 +20,7 @@ Guarantees (docs/edge-agent.md, "Outbox"):
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import time
 from collections import deque
@@ -29,6 +34,8 @@ from edge_agent.config import DropPolicy
 from edge_agent.config import Outbox as OutboxLimits
 from edge_agent.database import Database, Transaction, get_meta, set_meta
 from protocols.contract import Channel, CommandAck, EventKind, MeterEvent, Quality, Value
+
+log = logging.getLogger("edge_agent.outbox")
 
 CHANNELS = (Channel.READINGS, Channel.EVENTS, Channel.ACKS)  # what the outbox stores
 
@@ -61,6 +68,33 @@ BatchSpec = tuple[Channel, int, int, int | None]  # channel, limit, after_id, up
 
 
 @dataclass(frozen=True)
+class Want:
+    """Up to ``count`` batches of ``channel`` from unsent rows with ``after_id < id <=
+    upto_id``, oldest first, ``limit`` rows each. When more than ``count × limit`` rows wait
+    (the outbox backs up), the batches grow evenly, up to ``grow_to`` rows each: fewer
+    messages, and fewer commits, per reading as the load rises."""
+
+    channel: Channel
+    limit: int
+    after_id: int = 0
+    upto_id: int | None = None
+    count: int = 1
+    grow_to: int = 0
+
+    @classmethod
+    def of(cls, spec: BatchSpec | Want) -> Want:
+        return spec if isinstance(spec, Want) else cls(*spec)
+
+
+@dataclass
+class _Request:
+    wants: list[Want]
+    done: asyncio.Future[list[Batch | None]]
+    park: bool  # wait for rows: answered only once a round forms a batch for it
+    seen: bool = False  # a round found nothing for it: parked
+
+
+@dataclass(frozen=True)
 class Stored:
     stored: int
     dropped: int
@@ -79,7 +113,11 @@ class Outbox:
         self.listeners: list[Callable[[], None]] = []
         self._queued: list[tuple[list[Value], asyncio.Future[Stored]]] = []
         self._acks: list[tuple[Channel, int, asyncio.Future[int]]] = []
+        self._requests: list[_Request] = []  # batches wanted (parked: until there are rows)
+        self._kicked = False  # a round is due even without new values (new rows elsewhere)
         self._committer: asyncio.Task[None] | None = None
+        self.commits = 0  # rounds committed (each one transaction, one fsync)
+        self.on_commit: Callable[[], object] = lambda: None
         # per commit of polled values, oldest first: (its last row id, when its oldest value
         # was read) — how long stored readings wait to be sent (the overload control's lag)
         self._stored: deque[tuple[int, int]] = deque(maxlen=100_000)
@@ -94,6 +132,11 @@ class Outbox:
     @property
     def readings_depth(self) -> int:
         return int(self._readings)
+
+    @property
+    def parked(self) -> int:
+        """Requests for batches waiting for rows (``next_batches(wait=True)``)."""
+        return sum(1 for r in self._requests if r.seen and not r.done.done())
 
     def has_room(self) -> bool:
         """False when the policy is stop_polling and the outbox is full: pollers pause."""
@@ -120,37 +163,85 @@ class Outbox:
         if self._committer is None or self._committer.done():
             self._committer = asyncio.create_task(self._commit_queued(), name="outbox-commit")
 
+    def _kick(self) -> None:
+        self._kicked = True
+        self._commit_soon()
+
+    def _due(self) -> bool:
+        return bool(self._queued) or bool(self._acks) or self._kicked
+
     async def _commit_queued(self) -> None:
-        while self._queued or self._acks:
+        # A round runs for polled values, deletions, a request not yet looked at, or when
+        # kicked (changed()); whatever else waits, and the parked requests, ride along.
+        while self._due():
+            self._kicked = False
             group, self._queued = self._queued, []
             acks, self._acks = self._acks, []
+            requests = [r for r in self._requests if not r.done.done()]  # not cancelled
+            self._requests = []
             try:
-                results, removed = await self.db.run(
-                    self._commit, [values for values, _ in group], [(c, s) for c, s, _ in acks]
+                results, removed, formed = await self.db.run(
+                    self._commit,
+                    [values for values, _ in group],
+                    [(c, s) for c, s, _ in acks],
+                    [r.wants for r in requests],
                 )
             except BaseException as exc:
                 for done in [d for _, d in group] + [d for _, _, d in acks]:
-                    if not done.done():
-                        if isinstance(exc, Exception):
-                            done.set_exception(exc)
-                        else:
-                            done.cancel()
+                    _fail(done, exc)
+                for r in requests:
+                    _fail(r.done, exc)
                 if not isinstance(exc, Exception):
                     raise
                 continue
+            if group or acks or any(b is not None for f in formed for b in f):
+                self.commits += 1
+                self.on_commit()
             for (_, done), stored in zip(group, results, strict=True):
                 if not done.done():  # its poller may have been cancelled meanwhile
                     done.set_result(stored)
             for (_, _, ack_done), n in zip(acks, removed, strict=True):
                 if not ack_done.done():
                     ack_done.set_result(n)
+            self._answer(requests, formed)
             if group:
-                self.changed()
+                self._notify()
+
+    async def flush(self) -> None:
+        """Wait for the round under way and what queued behind it (at shutdown, so that a
+        clean restart does not resend what the broker acknowledged)."""
+        if self._acks or self._queued:
+            self._kick()
+        if self._committer is not None and not self._committer.done():
+            try:
+                await self._committer
+            except Exception:  # the waiting callers got it; at shutdown only note it
+                log.exception("the outbox's last commit failed")
+
+    def _answer(self, requests: list[_Request], formed: list[list[Batch | None]]) -> None:
+        for r, batches in zip(requests, formed, strict=True):
+            # A request cancelled meanwhile leaves its batches formed: they are resent, same
+            # seq and values, by the next session (Outbox.unacked).
+            if r.done.done():
+                continue
+            if r.park and all(b is None for b in batches):
+                r.seen = True
+                self._requests.append(r)  # nothing yet: wait for the next round
+            else:
+                r.done.set_result(batches)
 
     def _commit(
-        self, conn: sqlite3.Connection, groups: list[list[Value]], acks: list[tuple[Channel, int]]
-    ) -> tuple[list[Stored], list[int]]:
-        """One transaction: the acknowledged batches leave, then the polls' values go in."""
+        self,
+        conn: sqlite3.Connection,
+        groups: list[list[Value]],
+        acks: list[tuple[Channel, int]],
+        wanted: list[list[Want]],
+    ) -> tuple[list[Stored], list[int], list[list[Batch | None]]]:
+        """One transaction: the acknowledged batches leave, the polls' values go in, then the
+        wanted batches are formed (from those values too)."""
+        if not groups and not acks and not any(_unsent(conn, w) for ws in wanted for w in ws):
+            # Nothing to write (only this thread writes): no transaction, no fsync.
+            return [], [], [[None] * sum(w.count for w in ws) for ws in wanted]
         created = self.clock()
         results: list[Stored] = []
         with Transaction(conn):
@@ -164,11 +255,12 @@ class Outbox:
                 depth += stored.stored - dropped
                 results.append(stored)
             last = conn.execute("SELECT last_insert_rowid()").fetchone()[0] if groups else 0
+            formed = [_form_all(conn, wants) for wants in wanted]
         self._readings = depth  # only once committed
         if groups:
             read = (v.ts for g in groups for v in g if v.quality is not Quality.BACKFILLED)
             self._stored.append((int(last), min(read, default=created)))
-        return results, removed
+        return results, removed, formed
 
     def _insert_readings(
         self, conn: sqlite3.Connection, values: list[Value], created: int, depth: int
@@ -211,7 +303,12 @@ class Outbox:
         self.changed()
 
     def changed(self) -> None:
-        """Tell the forwarder there is something new to send."""
+        """Rows were added outside a round (events, command acks): look for batches again."""
+        if self._requests:
+            self._kick()
+        self._notify()
+
+    def _notify(self) -> None:
         for listener in self.listeners:
             listener()
 
@@ -274,6 +371,17 @@ class Outbox:
             )
         )
 
+    async def unsent(self, channel: Channel, upto_id: int) -> int:
+        """How many rows of ``channel`` up to ``upto_id`` are in no batch yet."""
+        return int(
+            await self.db.run(
+                lambda c: c.execute(
+                    "SELECT COUNT(*) FROM outbox WHERE channel = ? AND seq IS NULL AND id <= ?",
+                    (channel, upto_id),
+                ).fetchone()[0]
+            )
+        )
+
     async def unacked(self, channel: Channel) -> list[Batch]:
         """Batches formed earlier whose PUBACK never came, oldest seq first (to resend)."""
         return await self.db.run(_unacked, channel)
@@ -284,15 +392,24 @@ class Outbox:
         """Form a new batch from unsent rows with ``after_id < id <= upto_id``, oldest first."""
         return (await self.next_batches([(channel, limit, after_id, upto_id)]))[0]
 
-    async def next_batches(self, wanted: list[BatchSpec]) -> list[Batch | None]:
-        """Form several batches (as :meth:`next_batch`, in this order) in one transaction: one
-        trip to the database thread and one fsync instead of one per batch."""
-        return await self.db.run(_next_batches, wanted)
+    async def next_batches(
+        self, wanted: Sequence[BatchSpec | Want], *, wait: bool = False
+    ) -> list[Batch | None]:
+        """Form several batches (as :meth:`next_batch`, in this order; a :class:`Want` of
+        ``count`` n gives n entries) in the outbox's next round: the same transaction as the
+        polled values and deletions committed with it, one fsync for all. With ``wait``, the
+        answer comes only once at least one batch could be formed — in the round that stores
+        the values, so they go out without another trip to the disk."""
+        done: asyncio.Future[list[Batch | None]] = asyncio.get_running_loop().create_future()
+        self._requests.append(_Request([Want.of(w) for w in wanted], done, wait))
+        self._kick()  # a round looks at once: rows may be waiting already
+        return await done
 
     async def acked(self, channel: Channel, seq: int) -> int:
         """The batch ``seq`` of ``channel`` was acknowledged: delete its rows; returns how
-        many. Deletions share the next commit of polled values (one fsync for both): until it
-        is on disk a crash only means the batch is sent again, never that a row is lost."""
+        many. Deletions share the outbox's next round with the polled values and batches
+        queued meanwhile (one fsync for all): until it is on disk a crash only means the batch
+        is sent again, never that a row is lost."""
         done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._acks.append((channel, seq, done))
         self._commit_soon()
@@ -392,34 +509,53 @@ def _unacked(conn: sqlite3.Connection, channel: Channel) -> list[Batch]:
     return batches
 
 
-def _next_batches(conn: sqlite3.Connection, wanted: list[BatchSpec]) -> list[Batch | None]:
-    with Transaction(conn):
-        return [_next_batch(conn, *spec) for spec in wanted]
+def _fail(done: asyncio.Future[Any], exc: BaseException) -> None:
+    if not done.done():
+        if isinstance(exc, Exception):
+            done.set_exception(exc)
+        else:
+            done.cancel()
 
 
-def _next_batch(
-    conn: sqlite3.Connection, channel: Channel, limit: int, after_id: int, upto_id: int | None
-) -> Batch | None:
-    """Inside the caller's transaction."""
-    upper = upto_id if upto_id is not None else 2**62
+def _unsent(conn: sqlite3.Connection, want: Want) -> bool:
+    upper = want.upto_id if want.upto_id is not None else 2**62
+    sql = "SELECT 1 FROM outbox WHERE channel = ? AND seq IS NULL AND id > ? AND id <= ?"
+    return (
+        conn.execute(sql + " LIMIT 1", (want.channel, want.after_id, upper)).fetchone() is not None
+    )
+
+
+def _form_all(conn: sqlite3.Connection, wants: list[Want]) -> list[Batch | None]:
+    """Inside the caller's transaction: the batches of each want, in order."""
+    return [b for want in wants for b in _form(conn, want)]
+
+
+def _form(conn: sqlite3.Connection, want: Want) -> list[Batch | None]:
+    channel, limit, count = want.channel, want.limit, want.count
+    upper = want.upto_id if want.upto_id is not None else 2**62
     rows = conn.execute(
         "SELECT id, created, body FROM outbox WHERE channel = ? AND seq IS NULL AND id > ? "
         "AND id <= ? ORDER BY id LIMIT ?",
-        (channel, after_id, upper, limit),
+        (channel, want.after_id, upper, max(limit, want.grow_to) * count),
     ).fetchall()
     if not rows:
-        return None
+        return [None] * count
+    per = limit if len(rows) <= limit * count else -(-len(rows) // count)  # grown: even split
+    chunks = [rows[i : i + per] for i in range(0, len(rows), per)]
     key = f"seq:{channel}"
-    seq = get_meta(conn, key) + 1
-    set_meta(conn, key, seq)
-    # The rows are the first unsent ones of the channel from rows[0] on, so every unsent row
-    # of the channel between the first and the last id is one of them: one statement.
-    conn.execute(
-        "UPDATE outbox SET seq = ? WHERE channel = ? AND seq IS NULL AND id BETWEEN ? AND ?",
-        (seq, channel, rows[0][0], rows[-1][0]),
-    )
-    bodies = [r[2] for r in rows]
-    return Batch(channel, seq, _decode(channel, bodies), rows[0][0], rows[0][1], rows[-1][0])  # type: ignore[arg-type]
+    first = get_meta(conn, key) + 1
+    batches: list[Batch | None] = []
+    for seq, chunk in enumerate(chunks, first):
+        # The rows are the first unsent ones of the channel from rows[0] on, so every unsent
+        # row of the channel between a chunk's first and last id is one of them: one statement.
+        conn.execute(
+            "UPDATE outbox SET seq = ? WHERE channel = ? AND seq IS NULL AND id BETWEEN ? AND ?",
+            (seq, channel, chunk[0][0], chunk[-1][0]),
+        )
+        items = _decode(channel, [r[2] for r in chunk])
+        batches.append(Batch(channel, seq, items, chunk[0][0], chunk[0][1], chunk[-1][0]))  # type: ignore[arg-type]
+    set_meta(conn, key, first + len(chunks) - 1)
+    return batches + [None] * (count - len(batches))
 
 
 def _delete_batch(conn: sqlite3.Connection, channel: Channel, seq: int) -> int:

@@ -3,6 +3,10 @@
 Per connection: publish the birth (retained), subscribe to our commands, resend every batch
 formed earlier whose PUBACK never came (same seq, same values), then forward new batches. Up
 to ``outbox.inflight`` batches are in flight; each one's rows are deleted on *its* PUBACK.
+New batches are asked for only when a slot is free, and the request waits in the outbox for
+its next round (docs/edge-agent.md, "Outbox"): values and their batch's seq share one commit,
+and what gathers while every slot is taken goes out together, in larger messages (up to the
+contract's ``MAX_BATCH_ITEMS``) once the outbox backs up.
 
 After an outage the backlog (rows stored before this connection) is throttled to
 ``outbox.catch_up_rate`` readings/s and interleaved with live batches (rows stored since):
@@ -18,6 +22,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import paho.mqtt.client as mqtt
 
@@ -26,10 +31,11 @@ from edge_agent.config import AgentConfig
 from edge_agent.database import StorageError
 from edge_agent.metrics import Metrics
 from edge_agent.mqtt import Connection, ConnectionLost
-from edge_agent.outbox import Batch, Outbox, now_ms
+from edge_agent.outbox import Batch, Outbox, Want, now_ms
 from edge_agent.secrets import read_password
 from protocols.backoff import backoff_delay
 from protocols.contract import (
+    MAX_BATCH_ITEMS,
     AgentBirth,
     AgentDeath,
     Channel,
@@ -92,6 +98,7 @@ class _InFlight:
         self.tasks: set[asyncio.Task[None]] = set()
         self.held = 0  # slots taken by batches not yet acknowledged
         self.failure: BaseException | None = None
+        self.failed = asyncio.Event()
 
     async def send(self, batch: Batch) -> None:
         await self.slots.acquire()
@@ -120,9 +127,17 @@ class _InFlight:
         self.tasks.discard(task)
         if not task.cancelled() and task.exception() is not None and self.failure is None:
             self.failure = task.exception()
+            self.failed.set()
 
     def free(self) -> int:
         return self.limit - self.held
+
+    async def wait_free(self) -> None:
+        """Until a slot is free: batches are formed only then, so that the rows arriving while
+        every slot waits for its PUBACK go out together, in fewer and larger messages."""
+        if self.held >= self.limit:
+            await self.slots.acquire()
+            self.slots.release()
 
     def raise_failure(self) -> None:
         if self.failure is not None:
@@ -145,7 +160,6 @@ class Uplink:
         self.meters = meters
         self.agent = config.agent_id
         self.encoding: Encoding = config.broker.encoding
-        self.wakeup = asyncio.Event()
         self.connection: Connection | None = None
         self.connected_once = asyncio.Event()
         self._stopping = False
@@ -171,10 +185,6 @@ class Uplink:
         if oldest is not None:
             return max(recent, (now_ms() - oldest) / 1000)
         return recent
-
-    def notify(self) -> None:
-        """New rows in the outbox: wake the forwarder."""
-        self.wakeup.set()
 
     async def run(self) -> None:
         attempt = 0
@@ -256,40 +266,62 @@ class Uplink:
         self._live.clear()
         sending = _InFlight(limits.inflight, lambda batch: self._send(conn, batch))
         bucket = TokenBucket(limits.catch_up_rate, max(limits.catch_up_rate, limits.batch_size))
-        watermark = self._sent_upto = await self.outbox.max_id()
+        watermark = await self.outbox.max_id()
+        if await self.outbox.unsent(Channel.READINGS, watermark) <= limits.batch_size:
+            # Not an outage's backlog, only what was read while connecting: no throttle, and
+            # it goes out in order with what follows (live and backlog batches formed in one
+            # round go out live first).
+            watermark = 0
+        self._sent_upto = watermark
         for channel in (Channel.ACKS, Channel.EVENTS, Channel.READINGS):
             for batch in await self.outbox.unacked(channel):
                 if channel is Channel.READINGS:
                     await bucket.take(len(batch))
                 await sending.send(batch)
-        while True:
-            sending.raise_failure()
-            self.wakeup.clear()
-            try:
-                sent = await self._send_new(sending, bucket, watermark)
-            except StorageError:  # the disk is full (logged once): try again in a second
-                sent = False
-            if not sent:
-                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancel
-                # that lands as the event is set, and this loop would then never stop.
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(1.0):
-                        await self.wakeup.wait()
+        failed = asyncio.ensure_future(sending.failed.wait())
+        try:
+            while True:
+                sending.raise_failure()
+                await sending.wait_free()
+                sending.raise_failure()
+                try:
+                    await self._send_new(sending, bucket, watermark, failed)
+                except StorageError:  # the disk is full (logged once): try again in a second
+                    await asyncio.sleep(1.0)
+        finally:
+            failed.cancel()
 
-    async def _send_new(self, sending: _InFlight, bucket: TokenBucket, watermark: int) -> bool:
+    async def _send_new(
+        self,
+        sending: _InFlight,
+        bucket: TokenBucket,
+        watermark: int,
+        failed: asyncio.Future[Any],
+    ) -> None:
         """Form and send the batches of each kind that has unsent rows, all formed in one
-        transaction; False if none had."""
+        round of the outbox: the one that stores the next polled values when none wait now."""
         size = self.config.outbox.batch_size
-        # As many live batches as there are free slots (at least one, at most four): a deep
-        # queue drains in a few trips to the database instead of one trip per batch.
-        live_n = max(1, min(4, sending.free()))
+        # As many live batches as there are free slots (at most four); when more rows wait
+        # than they hold, they grow up to the contract's limit per message.
+        live_n = min(4, sending.free())
         # One live batch, then one backlog batch: live values are never stuck behind an
         # hours-long backlog, and the backlog still drains at its throttled rate.
-        formed = await self.outbox.next_batches(
-            [(Channel.ACKS, 1, 0, None), (Channel.EVENTS, size, 0, None)]
-            + [(Channel.READINGS, size, watermark, None)] * live_n
-            + [(Channel.READINGS, size, 0, watermark)]
+        request = asyncio.ensure_future(
+            self.outbox.next_batches(
+                [
+                    Want(Channel.ACKS, 1),
+                    Want(Channel.EVENTS, size),
+                    Want(Channel.READINGS, size, watermark, None, live_n, MAX_BATCH_ITEMS),
+                    Want(Channel.READINGS, size, 0, watermark),
+                ],
+                wait=True,
+            )
         )
+        await asyncio.wait((request, failed), return_when=asyncio.FIRST_COMPLETED)
+        if not request.done():  # a publish failed meanwhile: end the session with it
+            request.cancel()
+            sending.raise_failure()
+        formed = request.result()
         *now, backlog = formed
         for batch in now:
             if batch is not None:
@@ -300,7 +332,6 @@ class Uplink:
         if backlog is not None:
             await bucket.take(len(backlog))
             await sending.send(backlog)
-        return any(b is not None for b in formed)
 
     async def _send(self, conn: Connection, batch: Batch) -> Awaitable[int] | None:
         """Publish ``batch``; at its PUBACK, return the deletion of its rows (not awaited

@@ -11,6 +11,7 @@ from protocols.contract.codec import (
     encode,
 )
 from protocols.contract.messages import (
+    MAX_BATCH_ITEMS,
     AgentBirth,
     AgentDeath,
     AgentState,
@@ -46,6 +47,7 @@ from protocols.contract.topics import (
 
 __all__ = [
     "ENERGY_QUANTITIES",
+    "MAX_BATCH_ITEMS",
     "PREFIX",
     "QUANTITIES",
     "VERSION",

@@ -30,6 +30,8 @@ SeqNo = Annotated[int, msgspec.Meta(ge=0)]
 # field — so no later sum of them can overflow a 64-bit integer.
 ReadingMs = Annotated[int, msgspec.Meta(ge=0, le=4_102_444_800_000)]
 MAX_MAGNITUDE = 10**15
+# Values (or events) in one ReadingBatch (EventBatch): the largest message an agent may send.
+MAX_BATCH_ITEMS = 10_000
 Measured = Annotated[int, msgspec.Meta(gt=-MAX_MAGNITUDE, lt=MAX_MAGNITUDE)]
 
 
@@ -98,7 +100,7 @@ class ReadingBatch(msgspec.Struct, frozen=True, omit_defaults=True):
 
     agent: Ident
     seq: SeqNo
-    values: Annotated[list[Value], msgspec.Meta(max_length=10_000)]
+    values: Annotated[list[Value], msgspec.Meta(max_length=MAX_BATCH_ITEMS)]
 
 
 class MeterEvent(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -115,7 +117,7 @@ class EventBatch(msgspec.Struct, frozen=True, omit_defaults=True):
 
     agent: Ident
     seq: SeqNo
-    events: Annotated[list[MeterEvent], msgspec.Meta(max_length=10_000)]
+    events: Annotated[list[MeterEvent], msgspec.Meta(max_length=MAX_BATCH_ITEMS)]
 
 
 class MeterInfo(msgspec.Struct, frozen=True, omit_defaults=True):

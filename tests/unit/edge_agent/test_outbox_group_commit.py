@@ -12,8 +12,8 @@ import pytest
 from edge_agent.config import DropPolicy
 from edge_agent.config import Outbox as Limits
 from edge_agent.database import Database
-from edge_agent.outbox import Outbox, Stored
-from protocols.contract import Channel, Quantity, Value
+from edge_agent.outbox import Batch, Outbox, Stored, Want
+from protocols.contract import MAX_BATCH_ITEMS, Channel, Quantity, Value
 
 
 @pytest.fixture
@@ -128,3 +128,72 @@ async def test_several_batches_are_formed_in_one_transaction_in_order(db: Databa
     ]
     assert await box.acked(Channel.READINGS, 2) == 3
     assert [b.seq for b in await box.unacked(Channel.READINGS)] == [1, 3]
+
+
+async def test_a_batch_gets_its_seq_in_the_commit_that_stores_its_values(db: Database) -> None:
+    box = Outbox(db, Limits())
+    waiting = asyncio.create_task(box.next_batches([(Channel.READINGS, 100, 0, None)], wait=True))
+    await asyncio.sleep(0)  # the uplink's request is in: it waits for rows (there are none)
+    statements = count_commits(db)
+    assert await box.put_readings(poll("m1", 7)) == Stored(7, 0)
+    async with asyncio.timeout(5):
+        [batch] = await waiting
+    assert statements.count("COMMIT") == 1  # the values and the batch's seq: one fsync
+    assert batch is not None
+    assert (batch.seq, [v.value for v in batch.items]) == (1, [230_000 + i for i in range(7)])
+    # the seq is on disk before the batch is handed out: the next outbox (after a crash)
+    # knows the batch and resends it with the same seq and values
+    again = Outbox(db, Limits())
+    [resend] = await again.unacked(Channel.READINGS)
+    assert (resend.seq, resend.items) == (batch.seq, batch.items)
+
+
+async def test_looking_for_batches_when_there_are_none_commits_nothing(db: Database) -> None:
+    box = Outbox(db, Limits())
+    statements = count_commits(db)
+    assert await box.next_batches([(Channel.READINGS, 10, 0, None)]) == [None]
+    assert "COMMIT" not in statements
+    assert box.commits == 0
+
+
+async def test_a_backed_up_outbox_forms_larger_batches_up_to_the_contract_limit(
+    db: Database,
+) -> None:
+    box = Outbox(db, Limits(max_rows=100_000))
+    await asyncio.gather(*(box.put_readings(poll(f"m{i}", 10)) for i in range(2_500)))
+
+    def sizes(formed: list[Batch | None]) -> list[int]:
+        return [0 if b is None else len(b) for b in formed]
+
+    # light: what waits fits the wanted batches of the usual size
+    few = await box.next_batches([Want(Channel.READINGS, 100, 24_850, None, 2, MAX_BATCH_ITEMS)])
+    assert sizes(few) == [100, 50]
+    # backed up: more waits than two batches of 100 hold, so they grow evenly ...
+    grown = await box.next_batches([Want(Channel.READINGS, 100, 0, 3_000, 2, MAX_BATCH_ITEMS)])
+    assert sizes(grown) == [1_500, 1_500]
+    # ... up to the contract's limit per message
+    capped = await box.next_batches([Want(Channel.READINGS, 100, 0, None, 2, MAX_BATCH_ITEMS)])
+    assert sizes(capped) == [MAX_BATCH_ITEMS, MAX_BATCH_ITEMS]
+    batches = [b for b in [*few, *grown, *capped] if b is not None]
+    assert [b.seq for b in batches] == [1, 2, 3, 4, 5, 6]
+    assert [(b.oldest_id, b.newest_id) for b in batches] == [
+        (24_851, 24_950),
+        (24_951, 25_000),
+        (1, 1_500),
+        (1_501, 3_000),
+        (3_001, 13_000),
+        (13_001, 23_000),
+    ]
+    assert await box.unsent(Channel.READINGS, 2**62) == 1_850
+
+
+async def test_flush_waits_for_the_deletions_under_way(db: Database) -> None:
+    box = Outbox(db, Limits())
+    await box.put_readings(poll("m0", 3))
+    batch = await box.next_batch(Channel.READINGS, 3)
+    assert batch is not None
+    deletion = asyncio.create_task(box.acked(Channel.READINGS, batch.seq))
+    await asyncio.sleep(0)
+    deletion.cancel()  # the uplink is gone (shutdown); the PUBACK came all the same
+    await box.flush()
+    assert committed_rows(db) == 0
