@@ -22,41 +22,96 @@ def _books(column: str, value: str) -> str:
     return f"INSERT INTO reading_book_changes (book_id) {books}"
 
 
-# (trigger name, table, event, statement). Insert-only, like the sweep queue's (0012): an
-# ingestion never waits on a book row.
-BOOK_TRIGGERS = [
-    ("book_chg_reading_new", "readings", "INSERT", _books("meter_pk", "NEW.meter_pk")),
-    ("book_chg_reading_upd", "readings", "UPDATE", _books("meter_pk", "NEW.meter_pk")),
-    ("book_chg_reading_del", "readings", "DELETE", _books("meter_pk", "OLD.meter_pk")),
-    ("book_chg_field_reading", "field_readings", "INSERT", _books("meter_pk", "NEW.meter_pk")),
+def _dirty(hour: str) -> str:
+    """Marks a UTC hour (or -1: everything) as changed; {or_ignore} and {on_conflict} are
+    filled per database."""
+    into = "INSERT {or_ignore}INTO collection_rate_dirty (hour)"
+    return into + " VALUES (" + hour + "){on_conflict}"
+
+
+Trigger = tuple[str, str, str, str | None, str]
+
+# (trigger name, table, event, condition, statement). Insert-only, like the sweep queue's
+# (0012): an ingestion never waits on a book row.
+BOOK_TRIGGERS: list[Trigger] = [
+    ("book_chg_reading_new", "readings", "INSERT", None, _books("meter_pk", "NEW.meter_pk")),
+    ("book_chg_reading_upd", "readings", "UPDATE", None, _books("meter_pk", "NEW.meter_pk")),
+    ("book_chg_reading_del", "readings", "DELETE", None, _books("meter_pk", "OLD.meter_pk")),
+    (
+        "book_chg_field_reading",
+        "field_readings",
+        "INSERT",
+        None,
+        _books("meter_pk", "NEW.meter_pk"),
+    ),
     (
         "book_chg_customer",
         "customers",
         "UPDATE OF number, name, address, phone, category, key_account_class, latitude, longitude",
+        None,
         _books("customer_id", "NEW.id"),
     ),
     (
         "book_chg_meter",
         "meters",
         "UPDATE OF meter_id, serial, latitude, longitude",
+        None,
         _books("meter_pk", "NEW.id"),
     ),
     (
         "book_chg_task",
         "field_tasks",
         "UPDATE OF kind, status, due_on, note",
+        None,
         _books("customer_id", "NEW.customer_id"),
     ),
 ]
 
 
-def create_triggers(triggers: list[tuple[str, str, str, str]]) -> None:
+ENERGY = "NEW.quantity = 'energy_import'"
+# the collection rate's summary is out of date for the hour of a changed energy_import reading,
+# and everywhere after a change to which meters are expected or to which group they count in
+RATE_TRIGGERS: list[Trigger] = [
+    ("rate_dirty_reading_new", "readings", "INSERT", ENERGY, _dirty("NEW.ts / 3600000")),
+    ("rate_dirty_reading_upd", "readings", "UPDATE", ENERGY, _dirty("NEW.ts / 3600000")),
+    (
+        "rate_dirty_reading_del",
+        "readings",
+        "DELETE",
+        "OLD.quantity = 'energy_import'",
+        _dirty("OLD.ts / 3600000"),
+    ),
+    ("rate_dirty_meter_new", "meters", "INSERT", None, _dirty("-1")),
+    ("rate_dirty_meter_del", "meters", "DELETE", None, _dirty("-1")),
+    (
+        "rate_dirty_meter",
+        "meters",
+        "UPDATE OF installed_on, created_at, removed_at, status, protocol, customer_id",
+        None,
+        _dirty("-1"),
+    ),
+    (
+        "rate_dirty_customer",
+        "customers",
+        "UPDATE OF grid_id, transformer_area_id",
+        None,
+        _dirty("-1"),
+    ),
+]
+
+
+def create_triggers(triggers: list[Trigger]) -> None:
     sqlite = op.get_bind().dialect.name == "sqlite"
-    for name, table, event, statement in triggers:
+    for name, table, event, when, statement in triggers:
+        statement = statement.format(
+            or_ignore="OR IGNORE " if sqlite else "",
+            on_conflict="" if sqlite else " ON CONFLICT DO NOTHING",
+        )
         if sqlite:
             op.execute(
                 f"CREATE TRIGGER {name} AFTER {event} ON {table} FOR EACH ROW"
-                f" BEGIN {statement}; END"
+                + (f" WHEN {when}" if when else "")
+                + f" BEGIN {statement}; END"
             )
         else:
             op.execute(
@@ -65,11 +120,12 @@ def create_triggers(triggers: list[tuple[str, str, str, str]]) -> None:
             )
             op.execute(
                 f"CREATE TRIGGER {name} AFTER {event} ON {table} FOR EACH ROW"
-                f" EXECUTE FUNCTION {name}()"
+                + (f" WHEN ({when})" if when else "")
+                + f" EXECUTE FUNCTION {name}()"
             )
 
 
-def drop_triggers(triggers: list[tuple[str, str, str, str]]) -> None:
+def drop_triggers(triggers: list[Trigger]) -> None:
     sqlite = op.get_bind().dialect.name == "sqlite"
     for name, table, *_ in triggers:
         op.execute(f"DROP TRIGGER IF EXISTS {name}" + ("" if sqlite else f" ON {table}"))
@@ -99,9 +155,49 @@ def upgrade() -> None:
     op.create_index("ix_reading_book_items_meter_pk", "reading_book_items", ["meter_pk"])
     op.create_index("ix_reading_book_items_customer_id", "reading_book_items", ["customer_id"])
     create_triggers(BOOK_TRIGGERS)
+    op.create_table(
+        "collection_rate_days",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("grid_id", sa.Integer(), nullable=True),
+        sa.Column("transformer_area_id", sa.Integer(), nullable=True),
+        sa.Column("expected", sa.Integer(), nullable=False),
+        sa.Column("collected", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_collection_rate_days")),
+    )
+    op.create_index("ix_collection_rate_days_day_grid", "collection_rate_days", ["day", "grid_id"])
+    op.create_table(
+        "collection_rate_marks",
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.PrimaryKeyConstraint("day", name=op.f("pk_collection_rate_marks")),
+    )
+    op.create_table(
+        "collection_rate_dirty",
+        sa.Column("hour", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.PrimaryKeyConstraint("hour", name=op.f("pk_collection_rate_dirty")),
+    )
+    op.create_table(
+        "collection_rate_state",
+        sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("generation", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_collection_rate_state")),
+    )
+    op.execute("INSERT INTO collection_rate_state (id, generation) VALUES (1, 0)")
+    create_triggers(RATE_TRIGGERS)
 
 
 def downgrade() -> None:
+    drop_triggers(RATE_TRIGGERS)
+    op.drop_table("collection_rate_state")
+    op.drop_table("collection_rate_dirty")
+    op.drop_table("collection_rate_marks")
+    op.drop_index("ix_collection_rate_days_day_grid", table_name="collection_rate_days")
+    op.drop_table("collection_rate_days")
     drop_triggers(BOOK_TRIGGERS)
     op.drop_index("ix_reading_book_items_customer_id", table_name="reading_book_items")
     op.drop_index("ix_reading_book_items_meter_pk", table_name="reading_book_items")
