@@ -100,6 +100,24 @@ RATE_TRIGGERS: list[Trigger] = [
 ]
 
 
+_GRAMS = (
+    "INSERT INTO customer_name_grams (gram, customer_id)"
+    " SELECT DISTINCT lower(substr(NEW.name, p.n, p.width)), NEW.id FROM search_positions p"
+    " WHERE p.n + p.width - 1 <= length(NEW.name)"
+)
+# a customer's name cut into characters and pairs of characters, for the customer search
+SEARCH_TRIGGERS: list[Trigger] = [
+    ("customer_grams_new", "customers", "INSERT", None, _GRAMS),
+    (
+        "customer_grams_name",
+        "customers",
+        "UPDATE OF name",
+        None,
+        "DELETE FROM customer_name_grams WHERE customer_id = OLD.id; " + _GRAMS,
+    ),
+]
+
+
 def create_triggers(triggers: list[Trigger]) -> None:
     sqlite = op.get_bind().dialect.name == "sqlite"
     for name, table, event, when, statement in triggers:
@@ -189,9 +207,44 @@ def upgrade() -> None:
     )
     op.execute("INSERT INTO collection_rate_state (id, generation) VALUES (1, 0)")
     create_triggers(RATE_TRIGGERS)
+    op.create_table(
+        "search_positions",
+        sa.Column("n", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("width", sa.Integer(), autoincrement=False, nullable=False),
+        sa.PrimaryKeyConstraint("n", "width", name="pk_search_positions"),
+    )
+    op.execute(
+        "INSERT INTO search_positions (n, width) VALUES "
+        + ", ".join(f"({n}, {w})" for n in range(1, 101) for w in (1, 2))
+    )
+    op.create_table(
+        "customer_name_grams",
+        sa.Column("gram", sa.String(length=2), nullable=False),
+        sa.Column("customer_id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["customer_id"],
+            ["customers.id"],
+            name=op.f("fk_customer_name_grams_customer_id_customers"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("gram", "customer_id", name="pk_customer_name_grams"),
+    )
+    op.create_index(
+        "ix_customer_name_grams_customer_id", "customer_name_grams", ["customer_id"]
+    )
+    op.execute(
+        "INSERT INTO customer_name_grams (gram, customer_id)"
+        " SELECT DISTINCT lower(substr(c.name, p.n, p.width)), c.id"
+        " FROM customers c JOIN search_positions p ON p.n + p.width - 1 <= length(c.name)"
+    )
+    create_triggers(SEARCH_TRIGGERS)
 
 
 def downgrade() -> None:
+    drop_triggers(SEARCH_TRIGGERS)
+    op.drop_index("ix_customer_name_grams_customer_id", table_name="customer_name_grams")
+    op.drop_table("customer_name_grams")
+    op.drop_table("search_positions")
     drop_triggers(RATE_TRIGGERS)
     op.drop_table("collection_rate_state")
     op.drop_table("collection_rate_dirty")
