@@ -85,6 +85,12 @@ async def _generation(session: AsyncSession) -> int:
 
 async def invalidate(session: AsyncSession, tz: ZoneInfo) -> int:
     """Drop the summary of every day a change touched; the generation after it. Commits."""
+    if await session.scalar(select(CollectionRateDirty.hour).limit(1)) is None:
+        # nothing changed that this snapshot can see: no lock (a change committing later is
+        # noted for the next query, and the store checks the generation under the lock)
+        generation = await _generation(session)
+        await session.commit()
+        return generation
     await _lock(session)
     hours = list(await session.scalars(select(CollectionRateDirty.hour)))
     generation = await _generation(session)
