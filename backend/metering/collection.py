@@ -283,47 +283,47 @@ async def page(
     for day, groups in fresh.items():
         per_day[day] = len(fold(caller, groups, group))
     total = sum(per_day.values())
-    out: list[tuple[date, int | None, int, int]] = []
-    skip = offset
+    # the days the page spans, and where in its first day it starts
+    spans: list[tuple[date, int, int]] = []  # (day, skip within it, rows wanted from it)
+    skip, left = offset, limit
     for day in _days(first, last):
         n = per_day.get(day, 0)
         if skip >= n:
             skip -= n
             continue
-        want = limit - len(out)
-        if day in fresh:
-            rows = fold(caller, fresh[day], group)[skip : skip + want]
-        else:
-            rows = await _stored(session, caller, day, group, skip, want)
-        out += [(day, k, e, c) for k, e, c in rows]
-        skip = 0
-        if len(out) >= limit:
+        take = min(n - skip, left)
+        spans.append((day, skip, take))
+        skip, left = 0, left - take
+        if left == 0:
             break
+    stored = await _stored(session, caller, [d for d, _, _ in spans if d not in fresh], group)
+    out: list[tuple[date, int | None, int, int]] = []
+    for day, start, take in spans:
+        rows = fold(caller, fresh[day], group) if day in fresh else stored.get(day, [])
+        out += [(day, k, e, c) for k, e, c in rows[start : start + take]]
     return out, total
 
 
 async def _stored(
-    session: AsyncSession, caller: Caller, day: date, group: RateGrouping, skip: int, want: int
-) -> list[tuple[int | None, int, int]]:
+    session: AsyncSession, caller: Caller, days: list[date], group: RateGrouping
+) -> dict[date, list[tuple[int | None, int, int]]]:
+    """The stored rows of the days (whole days: a page spans few), in the answer's order."""
+    out: dict[date, list[tuple[int | None, int, int]]] = {d: [] for d in days}
+    if not days:
+        return out
     d = CollectionRateDay
     key = key_of(group)
-    where = (d.day == day, scope_of(caller))
+    where = (d.day.in_(days), scope_of(caller))
     if key is None:
-        e, c = (
-            await session.execute(
-                select(
-                    func.coalesce(func.sum(d.expected), 0), func.coalesce(func.sum(d.collected), 0)
-                ).where(*where)
-            )
-        ).one()  # fmt: skip
-        overall: list[tuple[int | None, int, int]] = [(None, int(e), int(c))]
-        return overall[skip : skip + want]
+        sums = select(d.day, func.sum(d.expected), func.sum(d.collected)).where(*where)
+        found = {day: (int(e), int(c)) for day, e, c in await session.execute(sums.group_by(d.day))}
+        return {day: [(None, *found.get(day, (0, 0)))] for day in days}
     rows = await session.execute(
-        select(key, func.sum(d.expected), func.sum(d.collected))
+        select(d.day, key, func.sum(d.expected), func.sum(d.collected))
         .where(*where)
-        .group_by(key)
-        .order_by(key.is_(None), key)
-        .offset(skip)
-        .limit(want)
+        .group_by(d.day, key)
+        .order_by(d.day, key.is_(None), key)
     )
-    return [(k, int(e), int(c)) for k, e, c in rows]
+    for day, k, e, c in rows:
+        out[day].append((k, int(e), int(c)))
+    return out
