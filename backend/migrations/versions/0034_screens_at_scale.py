@@ -69,6 +69,12 @@ BOOK_TRIGGERS: list[Trigger] = [
 
 
 ENERGY = "NEW.quantity = 'energy_import'"
+
+
+def _counts(row: str) -> str:
+    return f"{row}.status IN ('active', 'removed') AND {row}.protocol <> 'manual'"
+
+
 # the collection rate's summary is out of date for the hour of a changed energy_import reading,
 # and everywhere after a change to which meters are expected or to which group they count in
 RATE_TRIGGERS: list[Trigger] = [
@@ -81,8 +87,10 @@ RATE_TRIGGERS: list[Trigger] = [
         "OLD.quantity = 'energy_import'",
         _dirty("OLD.ts / 3600000"),
     ),
-    ("rate_dirty_meter_new", "meters", "INSERT", None, _dirty("-1")),
-    ("rate_dirty_meter_del", "meters", "DELETE", None, _dirty("-1")),
+    # only a meter that counts (in service or removed, not manual-read): a pending meter
+    # registered by ingestion changes nothing until it is activated (an UPDATE OF status)
+    ("rate_dirty_meter_new", "meters", "INSERT", _counts("NEW"), _dirty("-1")),
+    ("rate_dirty_meter_del", "meters", "DELETE", _counts("OLD"), _dirty("-1")),
     (
         "rate_dirty_meter",
         "meters",
