@@ -23,10 +23,16 @@ def _books(column: str, value: str) -> str:
 
 
 def _dirty(hour: str) -> str:
-    """Marks a UTC hour (or -1: everything) as changed; {or_ignore} and {on_conflict} are
-    filled per database."""
-    into = "INSERT {or_ignore}INTO collection_rate_dirty (hour)"
-    return into + " VALUES (" + hour + "){on_conflict}"
+    """Marks a UTC hour (or -1: everything) as changed, once. {sqlite} and {postgresql} hold
+    each database's form: SQLite's triggers take the conflict policy of the statement that
+    fired them (an upsert's is ABORT), so they test for the row instead of OR IGNORE; on
+    PostgreSQL the insert is always attempted, so that it always takes the lock the summary's
+    invalidation waits for."""
+    table = "collection_rate_dirty"
+    sqlite = f"INSERT INTO {table} (hour) SELECT {hour}"
+    sqlite += f" WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE hour = {hour})"  # noqa: S608
+    postgresql = f"INSERT INTO {table} (hour) VALUES ({hour}) ON CONFLICT DO NOTHING"
+    return f"{sqlite}\x00{postgresql}"
 
 
 Trigger = tuple[str, str, str, str | None, str]
@@ -129,10 +135,8 @@ SEARCH_TRIGGERS: list[Trigger] = [
 def create_triggers(triggers: list[Trigger]) -> None:
     sqlite = op.get_bind().dialect.name == "sqlite"
     for name, table, event, when, statement in triggers:
-        statement = statement.format(
-            or_ignore="OR IGNORE " if sqlite else "",
-            on_conflict="" if sqlite else " ON CONFLICT DO NOTHING",
-        )
+        if "\x00" in statement:  # one form per database (see _dirty)
+            statement = statement.split("\x00")[0 if sqlite else 1]
         if sqlite:
             op.execute(
                 f"CREATE TRIGGER {name} AFTER {event} ON {table} FOR EACH ROW"
