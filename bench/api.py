@@ -46,6 +46,7 @@ FIRST_TIMEOUT_S = 600
 PASSWORD = "bench-only-password"  # a throwaway database's seeded users
 LUA = """
 wrk.headers["Authorization"] = "Bearer %s"
+%s
 done = function(summary, latency, requests)
   io.write(string.format("JSON {\\"requests\\":%%d,\\"duration_us\\":%%d,\\"status\\":%%d,"
     .. "\\"other\\":%%d,\\"p50\\":%%d,\\"p99\\":%%d}\\n", summary.requests, summary.duration,
@@ -60,6 +61,7 @@ class Call:
     name: str
     role: str  # customer, inspector, operator, or "" (no login)
     path: str
+    if_none_match: bool = False  # sent with the ETag of a first answer: "changed?" (304)
 
 
 @dataclass
@@ -127,6 +129,7 @@ def calls(w: dict[str, object]) -> list[Call]:
         Call("customer: usage 12 months", "customer",
              f"/api/accounts/{a}/consumption/monthly?from={year_ago:%Y-%m}&to={last:%Y-%m}"),
         Call("inspector: book", "inspector", "/api/field/books/current"),
+        Call("inspector: book unchanged (304)", "inspector", "/api/field/books/current", True),
         Call("inspector: nearby", "inspector", f"/api/field/nearby?lat={w['lat']}&lon={w['lon']}"),
         Call("operator: disconnect queue", "operator", "/api/prepaid/disconnect-queue"),
         Call("operator: arrears", "operator", "/api/prepaid/arrears"),
@@ -194,10 +197,13 @@ def tokens(base: str, prefix: str, password: str, customer: str) -> dict[str, st
     return out
 
 
-def drive(base: str, call: Call, token: str, args: argparse.Namespace, work: Path) -> Result:
+def drive(
+    base: str, call: Call, token: str, args: argparse.Namespace, work: Path, etag: str = ""
+) -> Result:
     script = work / "auth.lua"
-    lua = LUA % token
-    script.write_text(lua if token else lua.split("\n", 2)[2])  # /health: no header
+    extra = f'wrk.headers["If-None-Match"] = {json.dumps(etag)}' if etag else ""
+    lua = LUA % (token, extra)
+    script.write_text(lua if token else lua.split("\n", 3)[3])  # /health: no header
     cmd = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s",
            "--timeout", "60s", "-s", str(script), base + call.path]  # fmt: skip
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
@@ -214,7 +220,7 @@ def sequential(base: str, call: Call, auth: dict[str, str], first_s: float) -> R
     bad = 0
     for _ in range(3):
         r = httpx.get(base + call.path, timeout=FIRST_TIMEOUT_S, headers=auth)
-        bad += r.status_code >= 300
+        bad += r.status_code >= 300 and r.status_code != 304
         took.append(r.elapsed.total_seconds())
     took.sort()
     return Result(call, len(took) / sum(took), took[len(took) // 2] * 1000, took[-1] * 1000,
@@ -247,10 +253,16 @@ def run(url: str, label: str, args: argparse.Namespace, work: Path) -> list[Resu
                 print(f"  {call.name}: {call.path} answers {first.status_code}, skipped",
                       flush=True)  # fmt: skip
                 continue
+            etag = ""
+            if call.if_none_match:
+                etag = first.headers["ETag"]
+                auth = {**auth, "If-None-Match": etag}
+                first = httpx.get(base + call.path, timeout=FIRST_TIMEOUT_S, headers=auth)
+                assert first.status_code == 304, first.status_code
             if first.elapsed.total_seconds() > args.duration / 5:  # too slow for wrk's window
                 results.append(sequential(base, call, auth, first.elapsed.total_seconds()))
             else:
-                results.append(drive(base, call, toks[call.role], args, work))
+                results.append(drive(base, call, toks[call.role], args, work, etag))
             r = results[-1]
             print(f"  {call.name:<36} {r.rps:8.3g} req/s  p50 {r.p50_ms:8.1f} ms  "
                   f"p99 {r.p99_ms:8.1f} ms  non-2xx {r.bad}", flush=True)  # fmt: skip

@@ -5,7 +5,17 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Boolean, Date, Float, ForeignKey, Index, Integer, String
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.db import Base
@@ -59,6 +69,32 @@ class Customer(Base):
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class CustomerNameGram(Base):
+    """Every distinct character and pair of characters of a customer's name, lower-cased:
+    kept by database triggers (migration 0034), so a search by any part of a name looks up
+    its pairs in this index instead of reading every customer."""
+
+    __tablename__ = "customer_name_grams"
+    __table_args__ = (
+        PrimaryKeyConstraint("gram", "customer_id", name="pk_customer_name_grams"),
+        Index("ix_customer_name_grams_customer_id", "customer_id"),
+    )
+
+    gram: Mapped[str] = mapped_column(String(2))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+
+
+class SearchPosition(Base):
+    """(position, width) for every character position of a name and widths 1 and 2: what the
+    name-gram triggers cut a name with (SQL without recursion, the same on both databases)."""
+
+    __tablename__ = "search_positions"
+    __table_args__ = (PrimaryKeyConstraint("n", "width", name="pk_search_positions"),)
+
+    n: Mapped[int] = mapped_column(Integer, autoincrement=False)
+    width: Mapped[int] = mapped_column(Integer, autoincrement=False)
 
 
 class Account(Base):

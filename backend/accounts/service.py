@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Select, or_, select
+from sqlalchemy import ColumnElement, Select, intersect, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.accounts.models import Account, Customer, CustomerCategory, Language
+from backend.accounts.models import (
+    Account,
+    Customer,
+    CustomerCategory,
+    CustomerNameGram,
+    Language,
+)
 from backend.accounts.schemas import AccountOut, CustomerDetail, CustomerOut, MeterRef
 from backend.auth.guards import Caller
 from backend.auth.scope import account_scope, customer_scope, meter_scope
@@ -37,6 +43,34 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
+def _grams(q: str, sqlite: bool) -> list[str]:
+    """The grams a name holding ``q`` must have in ``customer_name_grams``: its pairs of
+    characters (its one character when that is all), lower-cased as the database does (SQLite's
+    ``lower`` folds ASCII only)."""
+    low = "".join(ch.lower() if ch.isascii() else ch for ch in q) if sqlite else q.lower()
+    if len(low) == 1:
+        return [low]
+    return sorted({low[i : i + 2] for i in range(len(low) - 1)})
+
+
+def search_conditions(q: str, sqlite: bool) -> list[ColumnElement[bool]]:
+    """A customer whose number is ``q`` or whose name holds ``q``. The candidates come from
+    indexes (the number's, the name grams'), the match is then checked on the few found."""
+    g = CustomerNameGram
+    grams = [select(g.customer_id).where(g.gram == gram) for gram in _grams(q, sqlite)]
+    if len(grams) == 1:
+        by_name = grams[0]
+    else:  # a compound select inside another needs its own FROM on SQLite
+        both = intersect(*grams).subquery()
+        by_name = select(both.c.customer_id)
+    numbers = sorted({q, q.upper()})  # a number typed in lower case, as SQLite's LIKE found
+    by_number = select(Customer.id).where(Customer.number.in_(numbers))
+    return [
+        Customer.id.in_(union(by_name, by_number).subquery().select()),
+        or_(Customer.number.in_(numbers), Customer.name.like(_like(q), escape="\\")),
+    ]
+
+
 async def list_customers(
     session: AsyncSession,
     caller: Caller,
@@ -51,12 +85,7 @@ async def list_customers(
 ) -> tuple[list[CustomerOut], int]:
     conds: list[ColumnElement[bool]] = [customer_scope(caller)]
     if q is not None:
-        conds.append(
-            or_(
-                Customer.number.like(_like(q), escape="\\"),
-                Customer.name.like(_like(q), escape="\\"),
-            )
-        )
+        conds += search_conditions(q, session.get_bind().dialect.name == "sqlite")
     if grid_id is not None:
         conds.append(Customer.grid_id == grid_id)
     if transformer_area_id is not None:

@@ -196,3 +196,47 @@ class ConsumptionAnomaly(Base):
     previous_ts: Mapped[int] = mapped_column(BigInteger)  # the baseline it fell below
     previous_value: Mapped[int] = mapped_column(BigInteger)
     detected_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CollectionRateDay(Base):
+    """采集成功率 summary: one local day and one (grid, transformer area) of the customers the
+    meters belong to, the meters expected to report and those that did. Written by
+    ``backend.metering.collection`` for a day once, and again only after a change to it."""
+
+    __tablename__ = "collection_rate_days"
+    __table_args__ = (Index("ix_collection_rate_days_day_grid", "day", "grid_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    grid_id: Mapped[int | None] = mapped_column(Integer)  # null: no customer or no grid
+    transformer_area_id: Mapped[int | None] = mapped_column(Integer)
+    expected: Mapped[int] = mapped_column(Integer)
+    collected: Mapped[int] = mapped_column(Integer)
+
+
+class CollectionRateMark(Base):
+    """A local day whose summary rows are stored and up to date."""
+
+    __tablename__ = "collection_rate_marks"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+
+
+class CollectionRateDirty(Base):
+    """UTC hours (epoch ms // 3,600,000) with a changed ``energy_import`` reading since the last
+    summary, or -1 after a change to meters or their customers' grid or area: filled by
+    database triggers (migration 0034), emptied by the summary."""
+
+    __tablename__ = "collection_rate_dirty"
+
+    hour: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+
+
+class CollectionRateState(Base):
+    """One row: a generation counted up by every invalidation, so a summary computed across one
+    is not stored."""
+
+    __tablename__ = "collection_rate_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    generation: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -24,7 +24,7 @@ from backend.metering.models import Meter, MeterStatus
 from backend.metering.schemas import (
     AgentPage,
     AnomalyPage,
-    CollectionRateRow,
+    CollectionRatePage,
     DailyOut,
     EnergyQuantity,
     IntervalOut,
@@ -259,7 +259,13 @@ class MeteringController(ApiController):
         from_: FromDay,
         to: ToDay,
         group: FromQuery[RateGrouping] = RateGrouping.OVERALL,
-    ) -> list[CollectionRateRow]:
-        """采集成功率 per local day, overall or per grid / transformer area (台区)."""
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> CollectionRatePage:
+        """采集成功率 per local day, overall or per grid / transformer area (台区), paged by
+        day then group; from a summary kept per day and group."""
         tz = ZoneInfo(state.settings.timezone)
-        return await service.collection_rate(db_session, caller, from_, to, group, tz)
+        items, total = await service.collection_rate(
+            db_session, caller, from_, to, group, tz, limit, offset
+        )
+        return CollectionRatePage(items, total, limit, offset)

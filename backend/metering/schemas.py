@@ -140,3 +140,12 @@ class CollectionRateRow(msgspec.Struct):
     expected: int
     collected: int
     rate: float | None  # collected / expected, null when nothing was expected
+
+
+class CollectionRatePage(msgspec.Struct):
+    """(day, group) rows by day, then group (no group last)."""
+
+    items: list[CollectionRateRow]
+    total: int
+    limit: int
+    offset: int

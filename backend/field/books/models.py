@@ -6,6 +6,7 @@ import enum
 from datetime import date, datetime
 
 from sqlalchemy import (
+    BigInteger,
     Date,
     Float,
     ForeignKey,
@@ -82,6 +83,9 @@ class ReadingBookItem(Base):
     __table_args__ = (
         UniqueConstraint("book_id", "meter_pk", name="uq_reading_book_items_meter"),
         UniqueConstraint("book_id", "seq", name="uq_reading_book_items_seq"),
+        # the change triggers find the books a meter or a customer is in (migration 0034)
+        Index("ix_reading_book_items_meter_pk", "meter_pk"),
+        Index("ix_reading_book_items_customer_id", "customer_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -91,3 +95,16 @@ class ReadingBookItem(Base):
     meter_pk: Mapped[int | None] = mapped_column(ForeignKey("meters.id"))  # None: a visit only
     reasons: Mapped[str] = mapped_column(String(200))  # comma list: no_ami, meter_check, …
     task_ids: Mapped[str] = mapped_column(String(200), default="")  # comma list of field_tasks
+
+
+class ReadingBookChange(Base):
+    """One change to what a book shows: a reading or a field reading of one of its meters, or
+    an edit of one of its customers, meters or tasks. Written only by database triggers
+    (migration 0034), insert-only so that no writer ever waits on a book row; the book's ETag
+    is its version with the count and the newest id of these rows — one indexed read."""
+
+    __tablename__ = "reading_book_changes"
+    __table_args__ = (Index("ix_reading_book_changes_book_id_id", "book_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    book_id: Mapped[int] = mapped_column(ForeignKey("reading_books.id", ondelete="CASCADE"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Request, Response, get, post
+from litestar import MediaType, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.params import JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_304_NOT_MODIFIED
@@ -52,12 +52,24 @@ async def _book_response(
     status: int = HTTP_200_OK,
 ) -> Response[Any]:
     """The book with its ETag; 304 and no body when the client already has this version."""
-    sent = [t.strip() for t in request.headers.get("if-none-match", "").split(",")]
-    out, etag = await books_service.view(session, book, state.settings, sent)
-    headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
+    out, etag = await books_service.view(session, book, state.settings, _sent(request))
     if out is None:
-        return Response(None, status_code=HTTP_304_NOT_MODIFIED, headers=headers)
-    return Response(out, status_code=status, headers=headers)
+        return _not_modified(etag)
+    return Response(
+        out, status_code=status, media_type=MediaType.JSON, headers=_cache_headers(etag)
+    )
+
+
+def _sent(request: Request[Any, Any, Any]) -> list[str]:
+    return [t.strip() for t in request.headers.get("if-none-match", "").split(",")]
+
+
+def _cache_headers(etag: str) -> dict[str, str]:
+    return {"ETag": etag, "Cache-Control": "private, no-cache"}
+
+
+def _not_modified(etag: str) -> Response[Any]:
+    return Response(None, status_code=HTTP_304_NOT_MODIFIED, headers=_cache_headers(etag))
 
 
 class FieldBookController(FieldApiController):
@@ -80,10 +92,15 @@ class FieldBookController(FieldApiController):
         """Everything the handheld needs offline for the cycle (default: this month), made on
         first request. Send If-None-Match with the last ETag: 304 means nothing changed."""
         now = now_ms(state)
+        wanted = parse_cycle(cycle, now, state.settings.timezone)
+        # the usual sync, "changed?", is answered from one indexed read
+        etag = await books_service.current_etag(db_session, caller.user_id, wanted, state.settings)
+        sent = _sent(request)
+        if etag is not None and (etag in sent or f"W/{etag}" in sent):
+            return _not_modified(etag)
         book, _ = await books_service.generate(
-            db_session, caller, caller.user_id, parse_cycle(cycle, now, state.settings.timezone),
-            now, state.settings,
-        )  # fmt: skip
+            db_session, caller, caller.user_id, wanted, now, state.settings
+        )
         return await _book_response(db_session, book, state, request)
 
     @post("/books", guards=[requires_role(*PLANNERS)], summary="Make an inspector's book")

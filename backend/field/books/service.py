@@ -8,10 +8,12 @@ against it; its view adds live data (last values, expected range, done marks) an
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import delete, select
+import msgspec
+from sqlalchemy import ColumnElement, Select, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,12 +29,14 @@ from backend.field.books.models import (
     FieldTaskKind,
     FieldTaskStatus,
     ReadingBook,
+    ReadingBookChange,
     ReadingBookItem,
 )
 from backend.field.books.routing import Stop, plan_route
-from backend.field.books.schemas import Book, BookSummary, Position
+from backend.field.books.schemas import BookSummary, Position
 from backend.field.readings.history import meters_with_recent_ami
 from backend.field.readings.models import FieldReading, FieldReadingKind
+from backend.field.readings.plausibility import Thresholds
 from backend.field.scope import grids_of
 from backend.metering.models import Meter, MeterStatus
 from backend.settings import Settings
@@ -291,17 +295,55 @@ async def replan(
     return book
 
 
+def _etag(book: ReadingBook, changes: int, last: int, settings: Settings) -> str:
+    """The book's version: its row, the count and newest id of its changes (kept by triggers,
+    migration 0034) and the settings the view is made with. Both the count and the id: on
+    PostgreSQL a change may commit after a newer one, and the count still moves then."""
+    marks = (
+        Thresholds.from_settings(settings), settings.field_usual_lookback_days, settings.timezone,
+        (book.id, book.cycle, book.version, book.inspector_id),
+        (to_epoch_ms(book.generated_at), to_epoch_ms(book.planned_at)), changes, last,
+    )  # fmt: skip
+    return f'"{hashlib.sha256(msgspec.json.encode(marks)).hexdigest()[:32]}"'
+
+
+def _stamped(*where: ColumnElement[bool]) -> Select[ReadingBook, int, int]:
+    c = ReadingBookChange
+    changes = select(func.count(c.id)).where(c.book_id == ReadingBook.id).scalar_subquery()
+    last = select(func.coalesce(func.max(c.id), 0)).where(c.book_id == ReadingBook.id)
+    return select(ReadingBook, changes, last.scalar_subquery()).where(*where)
+
+
+async def current_etag(
+    session: AsyncSession, inspector_id: int, cycle: str, settings: Settings
+) -> str | None:
+    """The ETag of the inspector's book for the cycle, if it exists: one indexed read, so the
+    handheld's "nothing changed?" is answered without reading what the book is made of."""
+    row = (
+        await session.execute(
+            _stamped(ReadingBook.inspector_id == inspector_id, ReadingBook.cycle == cycle)
+        )
+    ).first()
+    return None if row is None else _etag(row[0], row[1], row[2], settings)
+
+
+async def etag_of(session: AsyncSession, book: ReadingBook, settings: Settings) -> str:
+    row = (await session.execute(_stamped(ReadingBook.id == book.id))).one()
+    return _etag(book, row[1], row[2], settings)
+
+
 async def view(
     session: AsyncSession, book: ReadingBook, settings: Settings, if_none_match: list[str]
-) -> tuple[Book | None, str]:
-    """The book as the handheld gets it and its ETag (a hash of everything the book is made
-    of); None instead of the book when ``if_none_match`` holds that ETag: nothing changed, and
-    the book is not rendered."""
-    facts = await books_view.facts(session, book, settings)
-    etag = f'"{books_view.fingerprint(book, facts, settings)}"'
+) -> tuple[bytes | None, str]:
+    """The book as the handheld gets it (encoded JSON) and its ETag; None instead of the book
+    when ``if_none_match`` holds that ETag: nothing changed, and the book is not read."""
+    etag = await etag_of(session, book, settings)
     if etag in if_none_match or f"W/{etag}" in if_none_match:
         return None, etag
-    return books_view.build(book, facts, settings), etag
+    # facts read after the ETag: a change in between gives newer facts under the older ETag,
+    # which the next request no longer matches, never the reverse
+    facts = await books_view.facts(session, book, settings)
+    return msgspec.json.encode(books_view.build(book, facts, settings)), etag
 
 
 async def list_books(

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -56,34 +54,6 @@ class _Facts:
 async def facts(session: AsyncSession, book: ReadingBook, settings: Settings) -> _Facts:
     """Everything the book's view is made of (a few statements, index seeks per meter)."""
     return await _facts(session, book, settings)
-
-
-def fingerprint(book: ReadingBook, facts: _Facts, settings: Settings) -> str:
-    """A hash of every input of :func:`build` (the book row, its items, their customers,
-    meters and tasks, the latest readings, the usual-use samples, the done marks and the
-    thresholds). :func:`build` is a pure function of these, so equal fingerprints mean equal
-    books: the ETag, and a 304 that never renders the book."""
-    th = Thresholds.from_settings(settings)
-    customers = sorted(facts.customers.items())
-    meters = sorted(facts.meters.items())
-    tasks = sorted(facts.tasks.items())
-    marks = (
-        th,
-        (book.id, book.cycle, book.version, book.inspector_id),
-        (to_epoch_ms(book.generated_at), to_epoch_ms(book.planned_at)),
-        [(i.seq, i.customer_id, i.meter_pk, i.reasons, i.task_ids) for i in facts.items],
-        [
-            (k, c.number, c.name, c.address, c.phone, c.category.value, c.key_account_class,
-             c.latitude, c.longitude)
-            for k, c in customers
-        ],
-        [(k, m.meter_id, m.serial, m.latitude, m.longitude) for k, m in meters],
-        [(k, t.kind.value, t.status.value, t.due_on, t.note) for k, t in tasks],
-        sorted((k, sorted(v.items())) for k, v in facts.latest.items()),
-        sorted((k, v.ts, v.value) for k, v in facts.firsts.items()),
-        sorted((k, v.reading_id, v.ts) for k, v in facts.done.items()),
-    )  # fmt: skip
-    return hashlib.sha256(msgspec.json.encode(marks)).hexdigest()[:32]
 
 
 async def render(session: AsyncSession, book: ReadingBook, settings: Settings) -> Book:

@@ -148,21 +148,25 @@ async def test_collection_rate_overall_and_per_transformer_area(api: Api) -> Non
     ])  # fmt: skip
     op = await api.login("op")
     overall = await api.client.get("/api/collection-rate?from=2026-03-01&to=2026-03-02", headers=op)
-    assert [(r["day"], r["expected"], r["collected"], r["rate"]) for r in overall.json()] == [
+    assert [
+        (r["day"], r["expected"], r["collected"], r["rate"]) for r in overall.json()["items"]
+    ] == [
         ("2026-03-01", 2, 1, 0.5),  # the midnight reading belongs to 1 March
         ("2026-03-02", 2, 1, 0.5),
     ]
     by_area = await api.client.get(
         "/api/collection-rate?from=2026-03-02&to=2026-03-02&group=transformer_area", headers=op
     )
-    assert [(r["group_code"], r["collected"], r["rate"]) for r in by_area.json()] == [
+    assert [(r["group_code"], r["collected"], r["rate"]) for r in by_area.json()["items"]] == [
         ("TA1", 1, 1.0), ("TA2", 0, 0.0),
     ]  # fmt: skip
     mine = await api.client.get(
         "/api/collection-rate?from=2026-03-02&to=2026-03-02&group=grid",
         headers=await api.login("insp2"),
     )
-    assert [(r["group_code"], r["expected"], r["collected"]) for r in mine.json()] == [("G2", 1, 0)]
+    assert [(r["group_code"], r["expected"], r["collected"]) for r in mine.json()["items"]] == [
+        ("G2", 1, 0)
+    ]
 
 
 async def test_manual_read_meters_count_neither_in_the_collection_rate_nor_as_offline(
@@ -175,7 +179,9 @@ async def test_manual_read_meters_count_neither_in_the_collection_rate_nor_as_of
     await commit_readings(api.engine, api.world.alice_meter, [(ms(2026, 3, 2, 4), 1_200)])
     op = await api.login("op")
     rate = await api.client.get("/api/collection-rate?from=2026-03-02&to=2026-03-02", headers=op)
-    assert [(r["expected"], r["collected"], r["rate"]) for r in rate.json()] == [(2, 1, 0.5)]
+    assert [(r["expected"], r["collected"], r["rate"]) for r in rate.json()["items"]] == [
+        (2, 1, 0.5)
+    ]
     offline = await api.client.get("/api/meters/offline", headers=op)
     assert [m["meter_id"] for m in offline.json()["items"]] == ["M-BOB"]
 

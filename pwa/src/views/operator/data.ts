@@ -200,8 +200,10 @@ export const needsOverride = (approval: string) => approval === 'override' || ap
 
 const iso = (d: Date) => `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
 
-export function collectionRate(days = 7): Promise<RateRow[]> {
+export async function collectionRate(days = 7): Promise<RateRow[]> {
   const to = new Date();
   const from = new Date(to.getTime() - (days - 1) * 86_400_000);
-  return get<RateRow[]>(`/collection-rate?from=${iso(from)}&to=${iso(to)}`);
+  // overall: one row a day, so one page holds the days asked for
+  const page = await get<{ items: RateRow[] }>(`/collection-rate?from=${iso(from)}&to=${iso(to)}&limit=${days}`);
+  return page.items;
 }
