@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 from alembic.autogenerate import compare_metadata
@@ -49,3 +51,24 @@ async def test_migrations_downgrade_to_base_and_upgrade_again(database_url: str)
         assert {"readings", "meters", "customers", "accounts", "users"} <= set(tables)
     finally:
         await eng.dispose()
+
+
+def test_an_sqlite_installation_with_data_upgrades_across_table_rebuilds(tmp_path: Path) -> None:
+    """SQLite alters a table by rebuilding it (batch mode): with foreign keys on, dropping the
+    old ``grids`` while customers point at it failed, so an installation with data could not
+    upgrade past 0022. Rows survive, and the references still hold afterwards."""
+    path = tmp_path / "old.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    migrate.upgrade(url, "0021_servicedesk_kb")
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO grids (id, code, name) VALUES (1, 'G1', '西湖网格')")
+        conn.execute(
+            "INSERT INTO customers (number, name, phone, category, address, grid_id, protected, "
+            "language, created_at, updated_at) VALUES ('C1', '王伟', '', 'residential', '', 1, 0, "
+            "'zh-CN', '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+        )
+    migrate.upgrade(url)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT name FROM grids").fetchall() == [("西湖网格",)]
+        assert conn.execute("SELECT grid_id FROM customers").fetchall() == [(1,)]
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
