@@ -18,6 +18,7 @@ earliest change: every live charge from there on whose interval or lines differ 
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -31,9 +32,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.accounts.models import Account, Customer
 from backend.metering.consumption import walk_from
-from backend.metering.intervals import ACCEPTED_QUALITIES, last_accepted_before
+from backend.metering.intervals import ACCEPTED_QUALITIES, Point, Walk, last_accepted_before
 from backend.metering.models import Meter, Reading
-from backend.prepaid import ledger
+from backend.prepaid import bulk, ledger
 from backend.prepaid.models import BillingState, Charge, EntryKind
 from backend.tariffs import service as tariff_service
 from backend.tariffs.bills import service as issued_bills
@@ -91,7 +92,7 @@ class Context:
     terms: TierTerms | None = None  # household allowance, first-cycle proration
 
 
-def anchor_of(account: Account) -> date:
+def anchor_of(account: Account | bulk.Held) -> date:
     """The account's own cycle start; calendar years when none is set."""
     return account.cycle_start or date(2000, 1, 1)
 
@@ -125,17 +126,9 @@ async def _intervals(
     skipped: list[str] = []
     for pk in meter_pks:
         _base, walk = await walk_from(session, pk, ENERGY, from_ms, tz)
-        out += [
-            Interval(pk, iv.start.ts, iv.end.ts, iv.wh)
-            for iv in walk.intervals
-            if iv.wh > 0 and (from_ms is None or iv.start.ts >= from_ms)
-        ]
-        skipped += [
-            f"meter {pk}: register fell from {a.baseline.value} to {a.reading.value} Wh at "
-            f"{a.reading.ts}"
-            for a in walk.anomalies
-            if from_ms is None or a.reading.ts >= from_ms
-        ]
+        found, refused = _from_walk(pk, walk, from_ms)
+        out += found
+        skipped += refused
     out.sort(key=lambda i: (i.start_ms, i.meter_pk))
     return out, skipped
 
@@ -203,17 +196,18 @@ async def _counters_before(
 
 
 def _rate(
-    ctx: Context, intervals: list[Interval], counters: dict[date, int], tz: ZoneInfo
+    schedule: Schedule | None,
+    anchor: date,
+    terms: TierTerms | None,
+    intervals: list[Interval],
+    counters: dict[date, int],
+    tz: ZoneInfo,
 ) -> list[Rated]:
-    schedule = ctx.schedule
     assert schedule is not None or not intervals
     wanted: list[Rated] = []
     for iv in intervals:
         assert schedule is not None
-        lines = rate_interval(
-            schedule, tz, anchor_of(ctx.account), iv.start_ms, iv.end_ms, iv.wh, counters,
-            ctx.terms,
-        )  # fmt: skip
+        lines = rate_interval(schedule, tz, anchor, iv.start_ms, iv.end_ms, iv.wh, counters, terms)
         wanted.append(Rated(iv, lines, _lines_encoder.encode(lines).decode()))
     return wanted
 
@@ -280,27 +274,50 @@ async def _post(session: AsyncSession, ctx: Context, rated: list[Rated]) -> None
     if not rated:
         return
     state, account_id = ctx.state, ctx.account.id
-    amounts = [sum((ln.amount for ln in r.lines), Decimal(0)) for r in rated]
-    exact = sum(amounts, Decimal(0))
-    total = Decimal(state.exact_total_cny) + exact
-    fen = round_fen(total) - state.posted_fen
-    wh = sum(r.interval.wh for r in rated)
+    priced = _priced(rated, state.exact_total_cny, state.posted_fen)
     entry = await ledger.post(
         session,
         account_id,
         EntryKind.CONSUMPTION_CHARGE,
-        -fen,
+        -priced.fen,
         actor=ACTOR,
-        memo=f"{len(rated)} intervals: {wh} Wh",
-        note=Text(ledger.MemoText.CONSUMPTION_ROUND, {"intervals": len(rated), "energy_wh": wh}),
-        exact_cny=-exact,
+        memo=priced.memo,
+        note=priced.note,
+        exact_cny=-priced.exact,
     )
-    state.exact_total_cny = str(total)
-    state.posted_fen += fen
-    now = utcnow()
+    state.exact_total_cny = str(priced.total)
+    state.posted_fen += priced.fen
     await session.execute(
-        insert(Charge),
-        [
+        insert(Charge), [{**c, "entry_id": entry.id} for c in priced.charges(account_id, utcnow())]
+    )
+
+
+@dataclass
+class Priced:
+    """A round's new charges of one account, as its one entry posts them."""
+
+    rated: list[Rated]
+    amounts: list[Decimal]  # each charge's exact amount, CNY
+    exact: Decimal  # their sum
+    total: Decimal  # the account's exact total after them
+    fen: int  # what the entry charges: the change in the rounded total
+
+    @property
+    def memo(self) -> str:
+        return f"{len(self.rated)} intervals: {self.wh} Wh"
+
+    @property
+    def wh(self) -> int:
+        return sum(r.interval.wh for r in self.rated)
+
+    @property
+    def note(self) -> Text:
+        return Text(
+            ledger.MemoText.CONSUMPTION_ROUND, {"intervals": len(self.rated), "energy_wh": self.wh}
+        )
+
+    def charges(self, account_id: int, now: Any) -> list[dict[str, Any]]:
+        return [
             {
                 "account_id": account_id,
                 "meter_pk": r.interval.meter_pk,
@@ -309,12 +326,19 @@ async def _post(session: AsyncSession, ctx: Context, rated: list[Rated]) -> None
                 "wh": r.interval.wh,
                 "exact_cny": str(amount),
                 "lines": r.text,
-                "entry_id": entry.id,
                 "created_at": now,
             }
-            for r, amount in zip(rated, amounts, strict=True)
-        ],
-    )
+            for r, amount in zip(self.rated, self.amounts, strict=True)
+        ]
+
+
+def _priced(rated: list[Rated], exact_total_cny: str, posted_fen: int) -> Priced:
+    """Their exact amounts join the running exact total; the entry posts the change in the
+    rounded total, so the remainder is carried."""
+    amounts = [sum((ln.amount for ln in r.lines), Decimal(0)) for r in rated]
+    exact = sum(amounts, Decimal(0))
+    total = Decimal(exact_total_cny) + exact
+    return Priced(rated, amounts, exact, total, round_fen(total) - posted_fen)
 
 
 async def _carry_rounding(session: AsyncSession, ctx: Context) -> None:
@@ -363,7 +387,7 @@ async def bill_account(
         raise TariffError(f"no tariff for category {ctx.category}")
     by_id = {c.id: c for c in live}
     counters = await _counters_before(session, account_id, live)
-    wanted = _rate(ctx, intervals, counters, tz)
+    wanted = _rate(ctx.schedule, anchor_of(ctx.account), ctx.terms, intervals, counters, tz)
     keep = _unchanged(wanted, live)
     withdrawn = _withdrawn(live, keep.values())
     kept = {key for key, charge_id in keep.items() if by_id[charge_id].entry_id not in withdrawn}
@@ -413,7 +437,10 @@ async def bill_meters(
     """Bill the accounts of these meters, each from its meter's earliest new reading (None:
     from where the account's billing stopped). Up to ``ACCOUNTS_PER_TRANSACTION`` accounts
     share one transaction, taken in account order (locks in one order: no deadlock between
-    rounds); each account in its own savepoint, so one without a tariff is left out alone."""
+    rounds), and are billed set-based (:func:`_round`: a few statements for all of them).
+    An account the round leaves out — to be re-rated, or failing — and every account of a
+    round that fails is billed alone (:func:`bill_account`) in its own savepoint, so one
+    without a tariff is left out alone."""
     if not earliest:
         return []
     async with sessions() as session:
@@ -426,13 +453,21 @@ async def bill_meters(
     work = sorted((account_id, pk) for pk, account_id in owners.items())
     results: list[BillingResult] = []
     for at in range(0, len(work), ACCOUNTS_PER_TRANSACTION):
+        pairs = work[at : at + ACCOUNTS_PER_TRANSACTION]
         async with sessions() as session:
             schedules = await tariff_service.schedules(session)
-            for account_id, meter_pk in work[at : at + ACCOUNTS_PER_TRANSACTION]:
+            try:
+                async with session.begin_nested():
+                    done, alone = await _round(session, pairs, earliest, tz, schedules)
+            except Exception:
+                log.warning("billing round of %d accounts failed; billing them one by one",
+                            len({a for a, _ in pairs}), exc_info=True)  # fmt: skip
+                done, alone = [], pairs
+            for account_id, meter_pk in alone:
                 min_ts = earliest[meter_pk]
                 try:
                     async with session.begin_nested():
-                        results.append(
+                        done.append(
                             await bill_account(
                                 session, account_id, tz, schedules=schedules,
                                 meter_pk=None if min_ts is None else meter_pk, min_ts=min_ts,
@@ -444,6 +479,7 @@ async def bill_meters(
                     _told.add(str(exc))
                     log.log(level, "account %s not billed: %s", account_id, exc)
             await session.commit()
+        results += sorted(done, key=lambda r: r.account_id)
     # a month whose bill is already issued and whose charges changed gets a revision
     changed: dict[int, int] = {}
     for r in results:
@@ -453,6 +489,151 @@ async def bill_meters(
             )
     await issued_bills.revise_after_rerating(sessions, changed, tz, now=utcnow())
     return results
+
+
+async def _round(
+    session: AsyncSession,
+    pairs: list[tuple[int, int]],
+    earliest: dict[int, int | None],
+    tz: ZoneInfo,
+    schedules: dict[Any, Schedule],
+) -> tuple[list[BillingResult], list[tuple[int, int]]]:
+    """Bill these (account, meter) pairs set-based: read every account's lock, state, terms,
+    meters, chains and tier counters in a few queries (``backend.prepaid.bulk``), price each
+    account in Python exactly as :func:`bill_account` would, and write every entry, charge,
+    balance and state in bulk. Returns the results and the pairs left to :func:`bill_account`:
+    an account to re-rate (a live charge in its stretch: entries to reverse), whose chain
+    does not reach back to its stretch, or that cannot be priced (no tariff)."""
+    round_meters: dict[int, list[int]] = defaultdict(list)
+    for account_id, pk in pairs:
+        round_meters[account_id].append(pk)
+    held = await bulk.lock(session, sorted(round_meters))
+    await bulk.read(session, held)
+    since: dict[int, int | None] = {}
+    for a in held.values():
+        through = a.state.billed_through_ms if a.state else None
+        news = [ts for pk in round_meters[a.id] if (ts := earliest[pk]) is not None]
+        for pk in a.meters:
+            since[pk] = None if through is None else min([through, *news])
+    walks = await bulk.walks(session, since, ENERGY, tz)
+    alone: set[int] = set()
+    wanted: dict[int, tuple[list[Interval], list[str]]] = {}
+    for a in held.values():
+        stretch = _stretch(a, [(pk, earliest[pk]) for pk in round_meters[a.id]], walks)
+        if stretch is None:
+            alone.add(a.id)
+        else:
+            wanted[a.id] = stretch
+    lines = await bulk.live_lines(session, sorted(a for a, w in wanted.items() if w[0]))
+    now = utcnow()
+    postings: list[bulk.Posting] = []
+    results: list[BillingResult] = []
+    for account_id, (intervals, skipped) in sorted(wanted.items()):
+        a = held[account_id]
+        try:
+            counters = _counters_from(lines.get(a.id, ()))
+            rated = _rate(_schedule_of(a, schedules, intervals), anchor_of(a), a.terms,
+                          intervals, counters, tz)  # fmt: skip
+        except TariffError:
+            alone.add(a.id)  # billed alone, where the error is told once
+            continue
+        result = BillingResult(a.id, posted=len(rated), skipped=skipped)
+        results.append(result)
+        if rated:
+            result.changed_from_ms = min(r.interval.start_ms for r in rated)
+        posting = _posting(a, rated, now)
+        if posting is not None:
+            postings.append(posting)
+    await bulk.write(session, postings)
+    for r in results:
+        for msg in r.skipped:
+            log.warning("account %s: %s", r.account_id, msg)
+    return results, [(account_id, pk) for account_id, pk in pairs if account_id in alone]
+
+
+def _stretch(
+    a: bulk.Held,
+    news: list[tuple[int, int | None]],
+    walks: dict[int, tuple[Point | None, Walk]],
+) -> tuple[list[Interval], list[str]] | None:
+    """The account's intervals to bill and its refused readings, from where
+    :func:`_start_point` would start; None when the account must be billed alone: a live
+    charge lies in the stretch (re-rating), or a chain's baseline lies past its start."""
+    from_ms = a.state.billed_through_ms if a.state else None
+    if from_ms is not None:  # as _start_point: from the baseline before each new reading
+        for pk, min_ts in news:
+            if min_ts is not None:
+                base, walk = walks[pk]
+                before = last_accepted_before(walk, base, min_ts)
+                from_ms = min(from_ms, before.ts if before is not None else min_ts)
+    if a.last_live_start_ms is not None and (from_ms is None or a.last_live_start_ms >= from_ms):
+        return None
+    intervals: list[Interval] = []
+    skipped: list[str] = []
+    for pk in a.meters:
+        base, walk = walks[pk]
+        if from_ms is not None and base is not None and base.ts > from_ms:
+            return None
+        found, refused = _from_walk(pk, walk, from_ms)
+        intervals += found
+        skipped += refused
+    intervals.sort(key=lambda i: (i.start_ms, i.meter_pk))
+    return intervals, skipped
+
+
+def _schedule_of(
+    a: bulk.Held, schedules: dict[Any, Schedule], intervals: list[Interval]
+) -> Schedule | None:
+    schedule = tariff_service.schedule_of(a.id, a.category, a.assignments, a.moves, schedules)
+    if schedule is None and intervals:
+        raise TariffError(f"no tariff for category {a.category.value}")
+    return schedule
+
+
+def _posting(a: bulk.Held, rated: list[Rated], now: Any) -> bulk.Posting | None:
+    """What the round writes for one account (as :func:`_post` and ``ledger.post`` would):
+    one entry, its charges, the billing state after them; None: nothing."""
+    if not rated:
+        if a.state is not None:
+            return None
+        # as ledger.billing_state: an account billed once has a state from then on
+        state = {"exact_total_cny": "0", "posted_fen": 0, "billed_through_ms": None,
+                 "updated_at": now}  # fmt: skip
+        return bulk.Posting(a.id, 0, a.balance_fen, {}, [], state, new_state=True)
+    old = a.state or bulk.State()
+    priced = _priced(rated, old.exact_total_cny, old.posted_fen)
+    last = max(r.interval.end_ms for r in rated)
+    note = priced.note
+    entry = {
+        "kind": EntryKind.CONSUMPTION_CHARGE, "exact_cny": str(-priced.exact), "actor": ACTOR,
+        "memo": priced.memo, "memo_code": note.code, "memo_params": dict(note.params),
+        "created_at": now,
+    }  # fmt: skip
+    state = {
+        "exact_total_cny": str(priced.total), "posted_fen": old.posted_fen + priced.fen,
+        "billed_through_ms": max(old.billed_through_ms or last, last), "updated_at": now,
+    }  # fmt: skip
+    return bulk.Posting(
+        a.id, -priced.fen, a.balance_fen - priced.fen, entry, priced.charges(a.id, now), state,
+        new_state=a.state is None,
+    )  # fmt: skip
+
+
+def _from_walk(pk: int, walk: Walk, from_ms: int | None) -> tuple[list[Interval], list[str]]:
+    """The intervals of one meter's chain that start at or after ``from_ms``, and the
+    readings it refused there (as :func:`_intervals` reads them)."""
+    found = [
+        Interval(pk, iv.start.ts, iv.end.ts, iv.wh)
+        for iv in walk.intervals
+        if iv.wh > 0 and (from_ms is None or iv.start.ts >= from_ms)
+    ]
+    refused = [
+        f"meter {pk}: register fell from {a.baseline.value} to {a.reading.value} Wh at "
+        f"{a.reading.ts}"
+        for a in walk.anomalies
+        if from_ms is None or a.reading.ts >= from_ms
+    ]
+    return found, refused
 
 
 async def missed(
