@@ -311,10 +311,71 @@ async def _apply(session: AsyncSession, chains: dict[Chain, tuple[int, int]], tz
         if refused:
             await session.execute(insert(ConsumptionAnomaly), refused)
         total += len(updates) + len(inserts)
-    for m, q in keys:
-        if (m, q) not in appends:
+    return total + await _not_appended(
+        session, {k: v for k, v in chains.items() if k not in appends}, tz
+    )
+
+
+async def _not_appended(
+    session: AsyncSession, chains: dict[Chain, tuple[int, int]], tz: ZoneInfo
+) -> int:
+    """Chains seen for the first time, all at once; the others recomputed one by one."""
+    fresh = await _fresh(session, sorted(chains))
+    total = await _first_days(session, fresh, tz) if fresh else 0
+    for m, q in sorted(chains):
+        if (m, q) not in fresh:
             total += await recompute_chain(session, m, q, *chains[(m, q)], tz)
     return total
+
+
+async def _fresh(session: AsyncSession, keys: list[Chain]) -> set[Chain]:
+    """The chains with no day materialised yet (a meter's first readings)."""
+    if not keys:
+        return set()
+    d = ConsumptionDaily
+    seen = await session.execute(
+        select(d.meter_pk, d.quantity)
+        .where(d.meter_pk.in_(sorted({m for m, _ in keys})), d.quantity.in_({q for _, q in keys}))
+        .distinct()
+    )
+    return set(keys) - {(m, q) for m, q in seen}
+
+
+async def _first_days(session: AsyncSession, fresh: set[Chain], tz: ZoneInfo) -> int:
+    """Materialise chains that have no day yet, all at once: what :func:`recompute_chain`
+    does for each from its first reading (every reading, no baseline), in a few statements."""
+    points: dict[Chain, list[Point]] = defaultdict(list)
+    rows = await session.execute(
+        select(Reading.meter_pk, Reading.quantity, Reading.ts, Reading.value)
+        .where(
+            Reading.meter_pk.in_(sorted({m for m, _ in fresh})),
+            Reading.quantity.in_(sorted({q for _, q in fresh})),
+            Reading.quality.in_(CHAIN_QUALITIES),
+        )
+        .order_by(Reading.ts)
+    )
+    for m, q, ts, value in rows:
+        if (m, q) in fresh:
+            points[(m, q)].append(Point(ts, value))
+    for quantity in sorted({q for _, q in fresh}):  # nothing of theirs stands: no day yet
+        await session.execute(
+            delete(ConsumptionAnomaly).where(
+                ConsumptionAnomaly.meter_pk.in_(sorted(m for m, q in fresh if q == quantity)),
+                ConsumptionAnomaly.quantity == quantity,
+            )
+        )
+    now = utcnow()
+    days: list[dict[str, Any]] = []
+    refused: list[dict[str, Any]] = []
+    for (m, q), chain_points in sorted(points.items()):
+        intervals, anomalies, first = chain(None, chain_points)
+        days += [_row(m, q, r, now) for r in days_of(first, intervals, anomalies, tz)]
+        refused += [_anomaly(m, q, a, now) for a in anomalies]
+    if days:
+        await session.execute(insert(ConsumptionDaily), days)
+    if refused:
+        await session.execute(insert(ConsumptionAnomaly), refused)
+    return len(days)
 
 
 _DAILY: Table = ConsumptionDaily.__table__  # type: ignore[assignment]

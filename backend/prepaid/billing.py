@@ -49,6 +49,7 @@ log = logging.getLogger("meterline.billing")
 ENERGY = Quantity.ENERGY_IMPORT
 ACTOR = "billing"
 _lines_encoder = msgspec.json.Encoder()
+_counters_encoder = msgspec.json.Encoder()
 _told: set[str] = set()  # tariff problems already logged at ERROR by this process
 
 
@@ -212,7 +213,9 @@ def _rate(
     return wanted
 
 
-def _unchanged(wanted: list[Rated], live: list[Charge]) -> dict[tuple[int, int, int], int]:
+def _unchanged(
+    wanted: list[Rated], live: Sequence[Charge | bulk.LiveCharge]
+) -> dict[tuple[int, int, int], int]:
     """The live charges (interval key → charge id) a wanted charge matches exactly: they
     stand; every other live charge of the stretch is reversed."""
     by_key = {(c.meter_pk, c.start_ms, c.end_ms): c for c in live}
@@ -406,6 +409,8 @@ async def bill_account(
     if intervals:
         last = max(iv.end_ms for iv in intervals)
         ctx.state.billed_through_ms = max(ctx.state.billed_through_ms or last, last)
+    if result.posted or result.reversed:
+        ctx.state.tier_counters = None  # the next round sums them from the live charges again
     await session.flush()
     for msg in result.skipped:
         log.warning("account %s: %s", account_id, msg)
@@ -499,11 +504,11 @@ async def _round(
     schedules: dict[Any, Schedule],
 ) -> tuple[list[BillingResult], list[tuple[int, int]]]:
     """Bill these (account, meter) pairs set-based: read every account's lock, state, terms,
-    meters, chains and tier counters in a few queries (``backend.prepaid.bulk``), price each
-    account in Python exactly as :func:`bill_account` would, and write every entry, charge,
-    balance and state in bulk. Returns the results and the pairs left to :func:`bill_account`:
-    an account to re-rate (a live charge in its stretch: entries to reverse), whose chain
-    does not reach back to its stretch, or that cannot be priced (no tariff)."""
+    meters, chains, re-rated stretch and tier counters in a few queries
+    (``backend.prepaid.bulk``), price each account in Python exactly as :func:`bill_account`
+    would, and write every entry, charge, balance and state in bulk. Returns the results and
+    the pairs left to :func:`bill_account`: an account with a charge to withdraw (re-rating:
+    reversals), whose chain does not reach back to its stretch, or that cannot be priced."""
     round_meters: dict[int, list[int]] = defaultdict(list)
     for account_id, pk in pairs:
         round_meters[account_id].append(pk)
@@ -517,31 +522,36 @@ async def _round(
             since[pk] = None if through is None else min([through, *news])
     walks = await bulk.walks(session, since, ENERGY, tz)
     alone: set[int] = set()
-    wanted: dict[int, tuple[list[Interval], list[str]]] = {}
+    wanted: dict[int, tuple[int | None, list[Interval], list[str]]] = {}
     for a in held.values():
         stretch = _stretch(a, [(pk, earliest[pk]) for pk in round_meters[a.id]], walks)
         if stretch is None:
             alone.add(a.id)
         else:
             wanted[a.id] = stretch
-    lines = await bulk.live_lines(session, sorted(a for a, w in wanted.items() if w[0]))
+    relive = {
+        a: from_ms
+        for a, (from_ms, _, _) in wanted.items()
+        if from_ms is not None and (last := held[a].last_live_start_ms) is not None
+        and last >= from_ms
+    }  # fmt: skip
+    live = await bulk.stretches(session, relive)
+    lines = await bulk.live_lines(
+        session,
+        sorted(a for a, w in wanted.items() if (w[1] or a in live) and not _kept(held[a])),
+    )
     now = utcnow()
     postings: list[bulk.Posting] = []
     results: list[BillingResult] = []
-    for account_id, (intervals, skipped) in sorted(wanted.items()):
+    for account_id, (_from_ms, intervals, skipped) in sorted(wanted.items()):
         a = held[account_id]
         try:
-            counters = _counters_from(lines.get(a.id, ()))
-            rated = _rate(_schedule_of(a, schedules, intervals), anchor_of(a), a.terms,
-                          intervals, counters, tz)  # fmt: skip
-        except TariffError:
-            alone.add(a.id)  # billed alone, where the error is told once
+            result, posting = _price(a, intervals, live.get(a.id, []), lines, schedules, tz, now)
+        except _Alone:
+            alone.add(a.id)
             continue
-        result = BillingResult(a.id, posted=len(rated), skipped=skipped)
+        result.skipped = skipped
         results.append(result)
-        if rated:
-            result.changed_from_ms = min(r.interval.start_ms for r in rated)
-        posting = _posting(a, rated, now)
         if posting is not None:
             postings.append(posting)
     await bulk.write(session, postings)
@@ -551,22 +561,73 @@ async def _round(
     return results, [(account_id, pk) for account_id, pk in pairs if account_id in alone]
 
 
+class _Alone(Exception):
+    """The account is billed alone: it cannot be priced, or a charge must be withdrawn."""
+
+
+def _price(
+    a: bulk.Held,
+    intervals: list[Interval],
+    charges: list[bulk.LiveCharge],
+    lines: dict[int, list[str]],
+    schedules: dict[Any, Schedule],
+    tz: ZoneInfo,
+    now: Any,
+) -> tuple[BillingResult, bulk.Posting | None]:
+    """One account of the round, priced as :func:`bill_account` prices it, given the live
+    charges of its stretch: they must all stand (else re-rating withdraws some: alone)."""
+    result = BillingResult(a.id)
+    if not intervals and not charges:  # nothing to bill: the state stays as it was
+        return result, _posting(a, [], [], None, now)
+    try:
+        counters = _counters(a, lines.get(a.id, ()), charges)
+        rated = _rate(_schedule_of(a, schedules, intervals), anchor_of(a), a.terms, intervals,
+                      counters, tz)  # fmt: skip
+    except TariffError as exc:
+        raise _Alone from exc  # billed alone, where the error is told once
+    keep = _unchanged(rated, charges)
+    if len(set(keep.values())) != len(charges):
+        raise _Alone  # a charge to withdraw: re-rated alone (reversals)
+    new = [r for r in rated if r.key not in keep]
+    result.posted, result.kept = len(new), len(keep)
+    result.changed_from_ms = min((r.interval.start_ms for r in new), default=None)
+    return result, _posting(a, new, intervals, counters, now)
+
+
+def _kept(a: bulk.Held) -> bool:
+    """Its tier counters are kept in its billing state (not summed from its charges)."""
+    return a.state is not None and a.state.tier_counters is not None
+
+
+def _counters(
+    a: bulk.Held, lines: Iterable[str], stretch: list[bulk.LiveCharge]
+) -> dict[date, int]:
+    """The tier counters before the stretch: everything billed, less what is re-rated."""
+    if a.state is not None and a.state.tier_counters is not None:
+        counters = msgspec.json.decode(a.state.tier_counters, type=dict[date, int])
+    else:
+        counters = _counters_from(lines)
+    for c, n in _counters_from(ch.lines for ch in stretch).items():
+        counters[c] -= n
+    return counters
+
+
 def _stretch(
     a: bulk.Held,
     news: list[tuple[int, int | None]],
     walks: dict[int, tuple[Point | None, Walk]],
-) -> tuple[list[Interval], list[str]] | None:
-    """The account's intervals to bill and its refused readings, from where
-    :func:`_start_point` would start; None when the account must be billed alone: a live
-    charge lies in the stretch (re-rating), or a chain's baseline lies past its start."""
+) -> tuple[int | None, list[Interval], list[str]] | None:
+    """Where the account's billing starts (as :func:`_start_point`), its intervals from there
+    and its refused readings; None when it must be billed alone: a chain's baseline lies past
+    the start, or it has charges but was never billed."""
     from_ms = a.state.billed_through_ms if a.state else None
-    if from_ms is not None:  # as _start_point: from the baseline before each new reading
+    if from_ms is not None:  # from the baseline before each new reading
         for pk, min_ts in news:
             if min_ts is not None:
                 base, walk = walks[pk]
                 before = last_accepted_before(walk, base, min_ts)
                 from_ms = min(from_ms, before.ts if before is not None else min_ts)
-    if a.last_live_start_ms is not None and (from_ms is None or a.last_live_start_ms >= from_ms):
+    elif a.last_live_start_ms is not None:
         return None
     intervals: list[Interval] = []
     skipped: list[str] = []
@@ -578,7 +639,7 @@ def _stretch(
         intervals += found
         skipped += refused
     intervals.sort(key=lambda i: (i.start_ms, i.meter_pk))
-    return intervals, skipped
+    return from_ms, intervals, skipped
 
 
 def _schedule_of(
@@ -590,28 +651,37 @@ def _schedule_of(
     return schedule
 
 
-def _posting(a: bulk.Held, rated: list[Rated], now: Any) -> bulk.Posting | None:
+def _posting(
+    a: bulk.Held,
+    new: list[Rated],
+    intervals: list[Interval],
+    counters: dict[date, int] | None,
+    now: Any,
+) -> bulk.Posting | None:
     """What the round writes for one account (as :func:`_post` and ``ledger.post`` would):
-    one entry, its charges, the billing state after them; None: nothing."""
-    if not rated:
-        if a.state is not None:
-            return None
-        # as ledger.billing_state: an account billed once has a state from then on
-        state = {"exact_total_cny": "0", "posted_fen": 0, "billed_through_ms": None,
-                 "updated_at": now}  # fmt: skip
-        return bulk.Posting(a.id, 0, a.balance_fen, {}, [], state, new_state=True)
+    one entry for its new charges, the charges, the billing state after them (billed through
+    the last interval, the tier counters kept); None: nothing to write."""
     old = a.state or bulk.State()
-    priced = _priced(rated, old.exact_total_cny, old.posted_fen)
-    last = max(r.interval.end_ms for r in rated)
+    if not intervals and a.state is not None:
+        return None
+    through = old.billed_through_ms
+    if intervals:
+        last = max(iv.end_ms for iv in intervals)
+        through = max(through or last, last)
+    priced = _priced(new, old.exact_total_cny, old.posted_fen)
+    state = {
+        "exact_total_cny": str(priced.total), "posted_fen": old.posted_fen + priced.fen,
+        "billed_through_ms": through, "updated_at": now,
+        "tier_counters": None if counters is None else _counters_encoder.encode(
+            {c: n for c, n in sorted(counters.items()) if n}).decode(),
+    }  # fmt: skip
+    if not new:  # billed through further, or a state from now on (ledger.billing_state)
+        return bulk.Posting(a.id, 0, a.balance_fen, {}, [], state, new_state=a.state is None)
     note = priced.note
     entry = {
         "kind": EntryKind.CONSUMPTION_CHARGE, "exact_cny": str(-priced.exact), "actor": ACTOR,
         "memo": priced.memo, "memo_code": note.code, "memo_params": dict(note.params),
         "created_at": now,
-    }  # fmt: skip
-    state = {
-        "exact_total_cny": str(priced.total), "posted_fen": old.posted_fen + priced.fen,
-        "billed_through_ms": max(old.billed_through_ms or last, last), "updated_at": now,
     }  # fmt: skip
     return bulk.Posting(
         a.id, -priced.fen, a.balance_fen - priced.fen, entry, priced.charges(a.id, now), state,

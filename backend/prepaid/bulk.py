@@ -39,6 +39,7 @@ class State:
     exact_total_cny: str = "0"
     posted_fen: int = 0
     billed_through_ms: int | None = None
+    tier_counters: str | None = None  # JSON; None: not kept, summed from the live charges
 
 
 @dataclass
@@ -88,12 +89,12 @@ async def read(session: AsyncSession, held: dict[int, Held]) -> None:
     if not ids:
         return
     b = BillingState
-    for account_id, exact, posted, through in await session.execute(
-        select(b.account_id, b.exact_total_cny, b.posted_fen, b.billed_through_ms).where(
-            b.account_id.in_(ids)
-        )
+    for account_id, exact, posted, through, counters in await session.execute(
+        select(
+            b.account_id, b.exact_total_cny, b.posted_fen, b.billed_through_ms, b.tier_counters
+        ).where(b.account_id.in_(ids))
     ):
-        held[account_id].state = State(exact, posted, through)
+        held[account_id].state = State(exact, posted, through, counters)
     terms = select(
         AccountTariffTerms.account_id, AccountTariffTerms.household_extra_kwh_month,
         AccountTariffTerms.prorate_from,
@@ -176,6 +177,45 @@ async def walks(
     return {pk: (bases[pk], chain(bases[pk], points[pk])) for pk in since}
 
 
+@dataclass(frozen=True)
+class LiveCharge:
+    """A live charge in an account's re-rated stretch (``charges``' columns)."""
+
+    id: int
+    meter_pk: int
+    start_ms: int
+    end_ms: int
+    wh: int
+    lines: str
+    entry_id: int
+
+
+async def stretches(session: AsyncSession, from_ms: dict[int, int]) -> dict[int, list[LiveCharge]]:
+    """The live charges of each account (account → from) that start at or after its from, in
+    time order: one query for accounts whose starts lie within ``READ_SPAN_MS``."""
+    out: dict[int, list[LiveCharge]] = defaultdict(list)
+    group: list[int] = []
+    for account_id in [*sorted(from_ms, key=lambda a: (from_ms[a], a)), -1]:
+        if group and (account_id == -1 or from_ms[account_id] - from_ms[group[0]] > READ_SPAN_MS):
+            c = Charge
+            rows = await session.execute(
+                select(c.account_id, c.id, c.meter_pk, c.start_ms, c.end_ms, c.wh, c.lines,
+                       c.entry_id)
+                .where(
+                    c.account_id.in_(group), c.reversed_at.is_(None),
+                    c.start_ms >= from_ms[group[0]],
+                )
+                .order_by(c.start_ms)
+            )  # fmt: skip
+            for owner, pk, meter_pk, start, end, wh, lines, entry_id in rows:
+                if start >= from_ms[owner]:
+                    out[owner].append(LiveCharge(pk, meter_pk, start, end, wh, lines, entry_id))
+            group = []
+        if account_id != -1:
+            group.append(account_id)
+    return out
+
+
 async def live_lines(session: AsyncSession, ids: Sequence[int]) -> dict[int, list[str]]:
     """The lines of every live charge of these accounts (their tier counters' source)."""
     out: dict[int, list[str]] = defaultdict(list)
@@ -211,7 +251,8 @@ _SPEND = (
     .where(_ACCOUNTS.c.id == bindparam("k_id"))
     .values(balance_fen=_ACCOUNTS.c.balance_fen + bindparam("delta"))
 )
-_STATE_COLUMNS = ("exact_total_cny", "posted_fen", "billed_through_ms", "updated_at")
+_STATE_COLUMNS = ("exact_total_cny", "posted_fen", "billed_through_ms", "tier_counters",
+                  "updated_at")  # fmt: skip
 _KEEP_STATE = (
     update(_STATES)
     .where(_STATES.c.account_id == bindparam("k_account_id"))

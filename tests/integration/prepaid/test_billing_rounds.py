@@ -3,6 +3,7 @@ number of statements, and posts exactly what billing the accounts one at a time 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -190,3 +191,45 @@ async def test_a_set_based_round_posts_what_billing_one_account_at_a_time_posts(
             assert ours == theirs
             assert ours["balance"] == await ledger.ledger_sum(s, a) < 0
             assert len(ours["entries"]) == 3  # one entry per account per round
+
+
+async def test_the_tier_counters_are_kept_in_the_billing_state_and_summed_again_after_re_rating(
+    engine: AsyncEngine,
+) -> None:
+    sessions = session_factory(engine)
+    start = local_ms(2026, 5, 6)
+    async with sessions() as s:
+        await load_default_tariffs(s)
+        [(account_id, meter_pk)] = await accounts(s, 1)
+        await s.commit()
+
+    async def kept() -> dict[str, Any]:
+        async with sessions() as s:
+            state = await s.get(BillingState, account_id)
+            assert state is not None
+            used = await billing.used_by_cycle(s, account_id)
+            counters = None if state.tier_counters is None else json.loads(state.tier_counters)
+            return {"kept": counters, "summed": {d.isoformat(): n for d, n in used.items()}}
+
+    await billing.bill_meters(sessions, await read(engine, [meter_pk], range(3)), TZ)
+    first = await kept()
+    assert first["kept"] == first["summed"] == {"2026-01-01": value(0, 2)}
+    told = await read(engine, [meter_pk], range(3, 5))
+    with counted(engine) as statements:
+        await billing.bill_meters(sessions, told, TZ)
+    assert not [q for q in statements if "charges.lines" in q]  # not summed from the charges
+    second = await kept()
+    assert second["kept"] == second["summed"] == {"2026-01-01": value(0, 4)}
+    # a late reading inside a billed interval: re-rated (reversals), the counters summed again
+    async with sessions() as s:
+        await add_readings(s, meter_pk, [(start + HOUR + HOUR // 2, value(0, 1) + 100)])
+        await s.commit()
+    late = start + HOUR + HOUR // 2
+    await consumption.on_readings_committed(
+        sessions, [(meter_pk, "energy_import", late, late)], timezone="Asia/Shanghai"
+    )
+    await billing.bill_meters(sessions, {meter_pk: late}, TZ)
+    assert (await kept())["kept"] is None
+    await billing.bill_meters(sessions, await read(engine, [meter_pk], range(5, 6)), TZ)
+    third = await kept()
+    assert third["kept"] == third["summed"] == {"2026-01-01": value(0, 5)}
