@@ -430,22 +430,30 @@ async def on_readings_committed(
     for meter_pk, quantity, min_ts, *_ in affected:
         if quantity == ENERGY:
             earliest[meter_pk] = min(min_ts, earliest.get(meter_pk) or min_ts)
-    return await bill_meters(sessions, earliest, tz)
+    return await bill_meters(sessions, earliest, tz, rerate=False)
 
 
 ACCOUNTS_PER_TRANSACTION = 200  # bounds how long one round holds its accounts' locks
 
 
 async def bill_meters(
-    sessions: async_sessionmaker[AsyncSession], earliest: dict[int, int | None], tz: ZoneInfo
+    sessions: async_sessionmaker[AsyncSession],
+    earliest: dict[int, int | None],
+    tz: ZoneInfo,
+    *,
+    rerate: bool = True,
 ) -> list[BillingResult]:
     """Bill the accounts of these meters, each from its meter's earliest new reading (None:
-    from where the account's billing stopped). Up to ``ACCOUNTS_PER_TRANSACTION`` accounts
-    share one transaction, taken in account order (locks in one order: no deadlock between
-    rounds), and are billed set-based (:func:`_round`: a few statements for all of them).
-    An account the round leaves out — to be re-rated, or failing — and every account of a
-    round that fails is billed alone (:func:`bill_account`) in its own savepoint, so one
-    without a tariff is left out alone."""
+    from where the account's billing stopped). ``rerate`` False (new readings, nothing else
+    changed: the derived-data path) lets a round keep the charges whose intervals the
+    readings left as they were without pricing them again; True (a tariff, term or category
+    change: the callers that re-rate) prices every charge from there again.
+
+    Up to ``ACCOUNTS_PER_TRANSACTION`` accounts share one transaction, taken in account
+    order (locks in one order: no deadlock between rounds), and are billed set-based
+    (:func:`_round`: a few statements for all of them). An account the round leaves out — to
+    be re-rated, or failing — and every account of a round that fails is billed alone
+    (:func:`bill_account`) in its own savepoint, so one without a tariff is left out alone."""
     if not earliest:
         return []
     async with sessions() as session:
@@ -463,7 +471,9 @@ async def bill_meters(
             schedules = await tariff_service.schedules(session)
             try:
                 async with session.begin_nested():
-                    done, alone = await _round(session, pairs, earliest, tz, schedules)
+                    done, alone = await _round(
+                        session, pairs, earliest, tz, schedules, rerate=rerate
+                    )
             except Exception:
                 log.warning("billing round of %d accounts failed; billing them one by one",
                             len({a for a, _ in pairs}), exc_info=True)  # fmt: skip
@@ -502,6 +512,8 @@ async def _round(
     earliest: dict[int, int | None],
     tz: ZoneInfo,
     schedules: dict[Any, Schedule],
+    *,
+    rerate: bool,
 ) -> tuple[list[BillingResult], list[tuple[int, int]]]:
     """Bill these (account, meter) pairs set-based: read every account's lock, state, terms,
     meters, chains, re-rated stretch and tier counters in a few queries
@@ -546,7 +558,11 @@ async def _round(
     for account_id, (_from_ms, intervals, skipped) in sorted(wanted.items()):
         a = held[account_id]
         try:
-            result, posting = _price(a, intervals, live.get(a.id, []), lines, schedules, tz, now)
+            charges, standing = live.get(a.id, []), 0
+            if not rerate:
+                intervals, charges, standing = _standing(intervals, charges)
+            result, posting = _price(a, intervals, charges, lines, schedules, tz, now)
+            result.kept += standing
         except _Alone:
             alone.add(a.id)
             continue
@@ -592,6 +608,28 @@ def _price(
     result.posted, result.kept = len(new), len(keep)
     result.changed_from_ms = min((r.interval.start_ms for r in new), default=None)
     return result, _posting(a, new, intervals, counters, now)
+
+
+def _standing(
+    intervals: list[Interval], charges: list[bulk.LiveCharge]
+) -> tuple[list[Interval], list[bulk.LiveCharge], int]:
+    """New readings only: when every live charge of the stretch is still an interval of the
+    chain (same meter, ends and Wh) and every other interval comes after them all, those
+    charges stand as priced — their tiers and prices cannot have moved, nothing before them
+    did — and only the intervals after them are priced, from the kept tier counters. (A
+    backlog's rounds overlap: a round bills readings committed after its announcement, and
+    the next announcement names them again.) Otherwise everything is priced again."""
+    if not charges:
+        return intervals, charges, 0
+    billed = {(c.meter_pk, c.start_ms, c.end_ms): c.wh for c in charges}
+    whs = {(iv.meter_pk, iv.start_ms, iv.end_ms): iv.wh for iv in intervals}
+    if any(whs.get(key) != wh for key, wh in billed.items()):
+        return intervals, charges, 0
+    last = max((c.start_ms, c.meter_pk) for c in charges)
+    new = [iv for iv in intervals if (iv.meter_pk, iv.start_ms, iv.end_ms) not in billed]
+    if any((iv.start_ms, iv.meter_pk) <= last for iv in new):
+        return intervals, charges, 0
+    return new, [], len(charges)
 
 
 def _kept(a: bulk.Held) -> bool:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -233,3 +234,37 @@ async def test_the_tier_counters_are_kept_in_the_billing_state_and_summed_again_
     await billing.bill_meters(sessions, await read(engine, [meter_pk], range(5, 6)), TZ)
     third = await kept()
     assert third["kept"] == third["summed"] == {"2026-01-01": value(0, 5)}
+
+
+async def test_an_announcement_of_readings_already_billed_prices_only_the_new_intervals(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backlog's rounds overlap (a round bills readings committed after its announcement;
+    the next announcement names them again): the charges stand without being priced again,
+    and the ledger is what pricing everything again gives."""
+    sessions = session_factory(engine)
+    start = local_ms(2026, 5, 6)
+    async with sessions() as s:
+        await load_default_tariffs(s)
+        (a, a_meter), (b, b_meter) = await accounts(s, 2)
+        await s.commit()
+    priced: list[int] = []
+    rate = billing.rate_interval
+
+    def spy(*args: Any) -> Any:
+        priced.append(args[3])  # the interval's start
+        return rate(*args)
+
+    monkeypatch.setattr(billing, "rate_interval", spy)
+    for hours in (range(4), range(4, 6)):
+        for meter_pk in (a_meter, b_meter):  # the same readings on both
+            await read(engine, [meter_pk], hours)
+        told = start + max(hours[0] - 2, 0) * HOUR  # the second names hours 2 and 3 again
+        priced.clear()
+        await billing.on_readings_committed(sessions, [(a_meter, "energy_import", told, 0)], TZ)
+        assert priced == [start + h * HOUR for h in range(max(hours[0] - 1, 0), hours[-1])]
+        await billing.bill_meters(sessions, {b_meter: told}, TZ)  # re-rates from there
+    async with sessions() as s:
+        ours, theirs = await ledger_of(s, a), await ledger_of(s, b)
+        assert ours == theirs
+        assert len(ours["entries"]) == 2  # one a round
