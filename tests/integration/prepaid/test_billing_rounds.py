@@ -3,6 +3,7 @@ number of statements, and posts exactly what billing the accounts one at a time 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -268,3 +269,32 @@ async def test_an_announcement_of_readings_already_billed_prices_only_the_new_in
         ours, theirs = await ledger_of(s, a), await ledger_of(s, b)
         assert ours == theirs
         assert len(ours["entries"]) == 2  # one a round
+
+
+async def test_the_same_round_twice_in_parallel_charges_each_interval_once(
+    engine: AsyncEngine,
+) -> None:
+    sessions = session_factory(engine)
+    async with sessions() as s:
+        await load_default_tariffs(s)
+        group = await accounts(s, 20)
+        await s.commit()
+    meters = [pk for _, pk in group]
+    for hours in (range(3), range(3, 6)):
+        told = await read(engine, meters, hours)
+        await asyncio.gather(*(billing.bill_meters(sessions, told, TZ) for _ in range(2)))
+    async with sessions() as s:
+        for i, (account_id, _) in enumerate(group):
+            charges = (
+                await s.scalars(
+                    select(Charge.wh).where(
+                        Charge.account_id == account_id, Charge.reversed_at.is_(None)
+                    )
+                )
+            ).all()
+            assert sum(charges) == value(i, 5)  # every interval charged once
+            balance = await s.scalar(select(Account.balance_fen).where(Account.id == account_id))
+            assert balance == await ledger.ledger_sum(s, account_id) < 0
+            state = await s.get(BillingState, account_id)
+            assert state is not None
+            assert -balance == state.posted_fen
