@@ -311,10 +311,160 @@ async def _apply(session: AsyncSession, chains: dict[Chain, tuple[int, int]], tz
         if refused:
             await session.execute(insert(ConsumptionAnomaly), refused)
         total += len(updates) + len(inserts)
-    for m, q in keys:
-        if (m, q) not in appends:
-            total += await recompute_chain(session, m, q, *chains[(m, q)], tz)
+    return total + await _not_appended(
+        session, {k: v for k, v in chains.items() if k not in appends}, tz
+    )
+
+
+async def _not_appended(
+    session: AsyncSession, chains: dict[Chain, tuple[int, int]], tz: ZoneInfo
+) -> int:
+    """Chains seen for the first time, all at once; the others recomputed one by one."""
+    fresh = await _fresh(session, sorted(chains))
+    total = await _first_days(session, fresh, tz) if fresh else 0
+    rest = {k: v for k, v in chains.items() if k not in fresh}
+    done, recent = await _recompute_recent(session, rest, tz) if rest else (0, set())
+    total += done
+    for m, q in sorted(rest):
+        if (m, q) not in recent:
+            total += await recompute_chain(session, m, q, *rest[(m, q)], tz)
     return total
+
+
+async def _recompute_recent(
+    session: AsyncSession, chains: dict[Chain, tuple[int, int]], tz: ZoneInfo
+) -> tuple[int, set[Chain]]:
+    """Recompute, all at once, the chains whose earliest new reading falls within
+    ``APPEND_WINDOW_DAYS`` of their baseline and of their newest day (an ingestion backlog:
+    a round saw readings committed after its announcement, so the next one's overlap what is
+    materialised): every day from the local day of the earliest new reading onwards is
+    rewritten from the baseline before it — what :func:`recompute_chain` computes, there
+    stopping once the baseline agrees again. Returns the day rows written and the chains
+    done; the others are left to :func:`recompute_chain`."""
+    d = ConsumptionDaily
+    first_day = {k: reading_day(lo, tz) for k, (lo, _) in chains.items()}
+    window = timedelta(days=APPEND_WINDOW_DAYS)
+    bases: dict[Chain, tuple[Any, Point]] = {}
+    newest: dict[Chain, Any] = {}
+    rows = await session.execute(
+        select(d.meter_pk, d.quantity, d.day, d.last_ts, d.last_value)
+        .where(
+            d.meter_pk.in_(sorted({m for m, _ in chains})),
+            d.quantity.in_(sorted({q for _, q in chains})),
+            d.day >= min(first_day.values()) - window,
+        )
+        .order_by(d.day)
+    )
+    for m, q, day, last_ts, last_value in rows:
+        key = (m, q)
+        if key in chains:
+            newest[key] = day
+            if first_day[key] - window <= day < first_day[key]:
+                bases[key] = (day, Point(last_ts, last_value))
+    recent = {k for k in bases if newest[k] - first_day[k] <= window}
+    # no baseline before: from the chain's first reading, when its days are few
+    spans = await session.execute(
+        select(d.meter_pk, d.quantity, func.min(d.day), func.max(d.day))
+        .where(
+            d.meter_pk.in_(sorted({m for m, _ in chains})),
+            d.quantity.in_(sorted({q for _, q in chains})),
+        )
+        .group_by(d.meter_pk, d.quantity)
+    )
+    restart = {
+        (m, q)
+        for m, q, lo, hi in spans
+        if (m, q) in chains and (m, q) not in bases and lo >= first_day[(m, q)]
+        and hi - lo <= window
+    }  # fmt: skip
+    total = await _first_days(session, restart, tz) if restart else 0
+    if not recent:
+        return total, restart
+    start = {k: day_start_ms(first_day[k], tz) for k in recent}
+    points: dict[Chain, list[Point]] = defaultdict(list)
+    found = await session.execute(
+        select(Reading.meter_pk, Reading.quantity, Reading.ts, Reading.value)
+        .where(
+            Reading.meter_pk.in_(sorted({m for m, _ in recent})),
+            Reading.quantity.in_(sorted({q for _, q in recent})),
+            Reading.ts > min(start.values()),
+            Reading.quality.in_(CHAIN_QUALITIES),
+        )
+        .order_by(Reading.ts)
+    )
+    for m, q, ts, value in found:
+        if (m, q) in recent and ts > start[(m, q)]:
+            points[(m, q)].append(Point(ts, value))
+    now = utcnow()
+    days: list[dict[str, Any]] = []
+    refused: list[dict[str, Any]] = []
+    for m, q in sorted(recent):
+        intervals, anomalies, _ = chain(bases[(m, q)][1], points[(m, q)])
+        days += [_row(m, q, r, now) for r in days_of(None, intervals, anomalies, tz)]
+        refused += [_anomaly(m, q, a, now) for a in anomalies]
+    keys = [
+        {"k_meter_pk": m, "k_quantity": q, "k_day": first_day[(m, q)], "k_ts": start[(m, q)]}
+        for m, q in sorted(recent)
+    ]
+    await session.execute(_DROP_DAYS_FROM, keys)
+    await session.execute(_DROP_ANOMALIES_AFTER, keys)
+    if days:
+        await session.execute(insert(ConsumptionDaily), days)
+    if refused:
+        await session.execute(insert(ConsumptionAnomaly), refused)
+    return total + len(days), recent | restart
+
+
+async def _fresh(session: AsyncSession, keys: list[Chain]) -> set[Chain]:
+    """The chains with no day materialised yet (a meter's first readings)."""
+    if not keys:
+        return set()
+    d = ConsumptionDaily
+    seen = await session.execute(
+        select(d.meter_pk, d.quantity)
+        .where(d.meter_pk.in_(sorted({m for m, _ in keys})), d.quantity.in_({q for _, q in keys}))
+        .distinct()
+    )
+    return set(keys) - {(m, q) for m, q in seen}
+
+
+async def _first_days(session: AsyncSession, fresh: set[Chain], tz: ZoneInfo) -> int:
+    """Materialise chains from their first reading, all at once (chains with no day yet, or
+    only a few days and none before the new readings): what :func:`recompute_chain` does for
+    each from its first reading (every reading, no baseline), in a few statements."""
+    points: dict[Chain, list[Point]] = defaultdict(list)
+    rows = await session.execute(
+        select(Reading.meter_pk, Reading.quantity, Reading.ts, Reading.value)
+        .where(
+            Reading.meter_pk.in_(sorted({m for m, _ in fresh})),
+            Reading.quantity.in_(sorted({q for _, q in fresh})),
+            Reading.quality.in_(CHAIN_QUALITIES),
+        )
+        .order_by(Reading.ts)
+    )
+    for m, q, ts, value in rows:
+        if (m, q) in fresh:
+            points[(m, q)].append(Point(ts, value))
+    for quantity in sorted({q for _, q in fresh}):  # nothing of theirs stands
+        for table in (ConsumptionDaily, ConsumptionAnomaly):
+            await session.execute(
+                delete(table).where(
+                    table.meter_pk.in_(sorted(m for m, q in fresh if q == quantity)),
+                    table.quantity == quantity,
+                )
+            )
+    now = utcnow()
+    days: list[dict[str, Any]] = []
+    refused: list[dict[str, Any]] = []
+    for (m, q), chain_points in sorted(points.items()):
+        intervals, anomalies, first = chain(None, chain_points)
+        days += [_row(m, q, r, now) for r in days_of(first, intervals, anomalies, tz)]
+        refused += [_anomaly(m, q, a, now) for a in anomalies]
+    if days:
+        await session.execute(insert(ConsumptionDaily), days)
+    if refused:
+        await session.execute(insert(ConsumptionAnomaly), refused)
+    return len(days)
 
 
 _DAILY: Table = ConsumptionDaily.__table__  # type: ignore[assignment]
@@ -329,6 +479,19 @@ _EXTEND_DAY = (
         _DAILY.c.day == bindparam("k_day"),
     )
     .values({c: bindparam(c) for c in _EXTENDED})
+)
+
+_ANOMALIES: Table = ConsumptionAnomaly.__table__  # type: ignore[assignment]
+# a chain's days from a local day on, and its refused readings after an instant (executemany)
+_DROP_DAYS_FROM = delete(_DAILY).where(
+    _DAILY.c.meter_pk == bindparam("k_meter_pk"),
+    _DAILY.c.quantity == bindparam("k_quantity"),
+    _DAILY.c.day >= bindparam("k_day"),
+)
+_DROP_ANOMALIES_AFTER = delete(_ANOMALIES).where(
+    _ANOMALIES.c.meter_pk == bindparam("k_meter_pk"),
+    _ANOMALIES.c.quantity == bindparam("k_quantity"),
+    _ANOMALIES.c.ts > bindparam("k_ts"),
 )
 
 SessionSource = AsyncEngine | async_sessionmaker[AsyncSession] | AsyncSession

@@ -18,6 +18,7 @@ earliest change: every live charge from there on whose interval or lines differ 
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -31,9 +32,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.accounts.models import Account, Customer
 from backend.metering.consumption import walk_from
-from backend.metering.intervals import ACCEPTED_QUALITIES, last_accepted_before
+from backend.metering.intervals import ACCEPTED_QUALITIES, Point, Walk, last_accepted_before
 from backend.metering.models import Meter, Reading
-from backend.prepaid import ledger
+from backend.prepaid import bulk, ledger
 from backend.prepaid.models import BillingState, Charge, EntryKind
 from backend.tariffs import service as tariff_service
 from backend.tariffs.bills import service as issued_bills
@@ -48,6 +49,7 @@ log = logging.getLogger("meterline.billing")
 ENERGY = Quantity.ENERGY_IMPORT
 ACTOR = "billing"
 _lines_encoder = msgspec.json.Encoder()
+_counters_encoder = msgspec.json.Encoder()
 _told: set[str] = set()  # tariff problems already logged at ERROR by this process
 
 
@@ -91,7 +93,7 @@ class Context:
     terms: TierTerms | None = None  # household allowance, first-cycle proration
 
 
-def anchor_of(account: Account) -> date:
+def anchor_of(account: Account | bulk.Held) -> date:
     """The account's own cycle start; calendar years when none is set."""
     return account.cycle_start or date(2000, 1, 1)
 
@@ -125,17 +127,9 @@ async def _intervals(
     skipped: list[str] = []
     for pk in meter_pks:
         _base, walk = await walk_from(session, pk, ENERGY, from_ms, tz)
-        out += [
-            Interval(pk, iv.start.ts, iv.end.ts, iv.wh)
-            for iv in walk.intervals
-            if iv.wh > 0 and (from_ms is None or iv.start.ts >= from_ms)
-        ]
-        skipped += [
-            f"meter {pk}: register fell from {a.baseline.value} to {a.reading.value} Wh at "
-            f"{a.reading.ts}"
-            for a in walk.anomalies
-            if from_ms is None or a.reading.ts >= from_ms
-        ]
+        found, refused = _from_walk(pk, walk, from_ms)
+        out += found
+        skipped += refused
     out.sort(key=lambda i: (i.start_ms, i.meter_pk))
     return out, skipped
 
@@ -203,22 +197,25 @@ async def _counters_before(
 
 
 def _rate(
-    ctx: Context, intervals: list[Interval], counters: dict[date, int], tz: ZoneInfo
+    schedule: Schedule | None,
+    anchor: date,
+    terms: TierTerms | None,
+    intervals: list[Interval],
+    counters: dict[date, int],
+    tz: ZoneInfo,
 ) -> list[Rated]:
-    schedule = ctx.schedule
     assert schedule is not None or not intervals
     wanted: list[Rated] = []
     for iv in intervals:
         assert schedule is not None
-        lines = rate_interval(
-            schedule, tz, anchor_of(ctx.account), iv.start_ms, iv.end_ms, iv.wh, counters,
-            ctx.terms,
-        )  # fmt: skip
+        lines = rate_interval(schedule, tz, anchor, iv.start_ms, iv.end_ms, iv.wh, counters, terms)
         wanted.append(Rated(iv, lines, _lines_encoder.encode(lines).decode()))
     return wanted
 
 
-def _unchanged(wanted: list[Rated], live: list[Charge]) -> dict[tuple[int, int, int], int]:
+def _unchanged(
+    wanted: list[Rated], live: Sequence[Charge | bulk.LiveCharge]
+) -> dict[tuple[int, int, int], int]:
     """The live charges (interval key → charge id) a wanted charge matches exactly: they
     stand; every other live charge of the stretch is reversed."""
     by_key = {(c.meter_pk, c.start_ms, c.end_ms): c for c in live}
@@ -280,27 +277,50 @@ async def _post(session: AsyncSession, ctx: Context, rated: list[Rated]) -> None
     if not rated:
         return
     state, account_id = ctx.state, ctx.account.id
-    amounts = [sum((ln.amount for ln in r.lines), Decimal(0)) for r in rated]
-    exact = sum(amounts, Decimal(0))
-    total = Decimal(state.exact_total_cny) + exact
-    fen = round_fen(total) - state.posted_fen
-    wh = sum(r.interval.wh for r in rated)
+    priced = _priced(rated, state.exact_total_cny, state.posted_fen)
     entry = await ledger.post(
         session,
         account_id,
         EntryKind.CONSUMPTION_CHARGE,
-        -fen,
+        -priced.fen,
         actor=ACTOR,
-        memo=f"{len(rated)} intervals: {wh} Wh",
-        note=Text(ledger.MemoText.CONSUMPTION_ROUND, {"intervals": len(rated), "energy_wh": wh}),
-        exact_cny=-exact,
+        memo=priced.memo,
+        note=priced.note,
+        exact_cny=-priced.exact,
     )
-    state.exact_total_cny = str(total)
-    state.posted_fen += fen
-    now = utcnow()
+    state.exact_total_cny = str(priced.total)
+    state.posted_fen += priced.fen
     await session.execute(
-        insert(Charge),
-        [
+        insert(Charge), [{**c, "entry_id": entry.id} for c in priced.charges(account_id, utcnow())]
+    )
+
+
+@dataclass
+class Priced:
+    """A round's new charges of one account, as its one entry posts them."""
+
+    rated: list[Rated]
+    amounts: list[Decimal]  # each charge's exact amount, CNY
+    exact: Decimal  # their sum
+    total: Decimal  # the account's exact total after them
+    fen: int  # what the entry charges: the change in the rounded total
+
+    @property
+    def memo(self) -> str:
+        return f"{len(self.rated)} intervals: {self.wh} Wh"
+
+    @property
+    def wh(self) -> int:
+        return sum(r.interval.wh for r in self.rated)
+
+    @property
+    def note(self) -> Text:
+        return Text(
+            ledger.MemoText.CONSUMPTION_ROUND, {"intervals": len(self.rated), "energy_wh": self.wh}
+        )
+
+    def charges(self, account_id: int, now: Any) -> list[dict[str, Any]]:
+        return [
             {
                 "account_id": account_id,
                 "meter_pk": r.interval.meter_pk,
@@ -309,12 +329,19 @@ async def _post(session: AsyncSession, ctx: Context, rated: list[Rated]) -> None
                 "wh": r.interval.wh,
                 "exact_cny": str(amount),
                 "lines": r.text,
-                "entry_id": entry.id,
                 "created_at": now,
             }
-            for r, amount in zip(rated, amounts, strict=True)
-        ],
-    )
+            for r, amount in zip(self.rated, self.amounts, strict=True)
+        ]
+
+
+def _priced(rated: list[Rated], exact_total_cny: str, posted_fen: int) -> Priced:
+    """Their exact amounts join the running exact total; the entry posts the change in the
+    rounded total, so the remainder is carried."""
+    amounts = [sum((ln.amount for ln in r.lines), Decimal(0)) for r in rated]
+    exact = sum(amounts, Decimal(0))
+    total = Decimal(exact_total_cny) + exact
+    return Priced(rated, amounts, exact, total, round_fen(total) - posted_fen)
 
 
 async def _carry_rounding(session: AsyncSession, ctx: Context) -> None:
@@ -363,7 +390,7 @@ async def bill_account(
         raise TariffError(f"no tariff for category {ctx.category}")
     by_id = {c.id: c for c in live}
     counters = await _counters_before(session, account_id, live)
-    wanted = _rate(ctx, intervals, counters, tz)
+    wanted = _rate(ctx.schedule, anchor_of(ctx.account), ctx.terms, intervals, counters, tz)
     keep = _unchanged(wanted, live)
     withdrawn = _withdrawn(live, keep.values())
     kept = {key for key, charge_id in keep.items() if by_id[charge_id].entry_id not in withdrawn}
@@ -382,6 +409,8 @@ async def bill_account(
     if intervals:
         last = max(iv.end_ms for iv in intervals)
         ctx.state.billed_through_ms = max(ctx.state.billed_through_ms or last, last)
+    if result.posted or result.reversed:
+        ctx.state.tier_counters = None  # the next round sums them from the live charges again
     await session.flush()
     for msg in result.skipped:
         log.warning("account %s: %s", account_id, msg)
@@ -401,19 +430,30 @@ async def on_readings_committed(
     for meter_pk, quantity, min_ts, *_ in affected:
         if quantity == ENERGY:
             earliest[meter_pk] = min(min_ts, earliest.get(meter_pk) or min_ts)
-    return await bill_meters(sessions, earliest, tz)
+    return await bill_meters(sessions, earliest, tz, rerate=False)
 
 
 ACCOUNTS_PER_TRANSACTION = 200  # bounds how long one round holds its accounts' locks
 
 
 async def bill_meters(
-    sessions: async_sessionmaker[AsyncSession], earliest: dict[int, int | None], tz: ZoneInfo
+    sessions: async_sessionmaker[AsyncSession],
+    earliest: dict[int, int | None],
+    tz: ZoneInfo,
+    *,
+    rerate: bool = True,
 ) -> list[BillingResult]:
     """Bill the accounts of these meters, each from its meter's earliest new reading (None:
-    from where the account's billing stopped). Up to ``ACCOUNTS_PER_TRANSACTION`` accounts
-    share one transaction, taken in account order (locks in one order: no deadlock between
-    rounds); each account in its own savepoint, so one without a tariff is left out alone."""
+    from where the account's billing stopped). ``rerate`` False (new readings, nothing else
+    changed: the derived-data path) lets a round keep the charges whose intervals the
+    readings left as they were without pricing them again; True (a tariff, term or category
+    change: the callers that re-rate) prices every charge from there again.
+
+    Up to ``ACCOUNTS_PER_TRANSACTION`` accounts share one transaction, taken in account
+    order (locks in one order: no deadlock between rounds), and are billed set-based
+    (:func:`_round`: a few statements for all of them). An account the round leaves out — to
+    be re-rated, or failing — and every account of a round that fails is billed alone
+    (:func:`bill_account`) in its own savepoint, so one without a tariff is left out alone."""
     if not earliest:
         return []
     async with sessions() as session:
@@ -426,13 +466,23 @@ async def bill_meters(
     work = sorted((account_id, pk) for pk, account_id in owners.items())
     results: list[BillingResult] = []
     for at in range(0, len(work), ACCOUNTS_PER_TRANSACTION):
+        pairs = work[at : at + ACCOUNTS_PER_TRANSACTION]
         async with sessions() as session:
             schedules = await tariff_service.schedules(session)
-            for account_id, meter_pk in work[at : at + ACCOUNTS_PER_TRANSACTION]:
+            try:
+                async with session.begin_nested():
+                    done, alone = await _round(
+                        session, pairs, earliest, tz, schedules, rerate=rerate
+                    )
+            except Exception:
+                log.warning("billing round of %d accounts failed; billing them one by one",
+                            len({a for a, _ in pairs}), exc_info=True)  # fmt: skip
+                done, alone = [], pairs
+            for account_id, meter_pk in alone:
                 min_ts = earliest[meter_pk]
                 try:
                     async with session.begin_nested():
-                        results.append(
+                        done.append(
                             await bill_account(
                                 session, account_id, tz, schedules=schedules,
                                 meter_pk=None if min_ts is None else meter_pk, min_ts=min_ts,
@@ -444,6 +494,7 @@ async def bill_meters(
                     _told.add(str(exc))
                     log.log(level, "account %s not billed: %s", account_id, exc)
             await session.commit()
+        results += sorted(done, key=lambda r: r.account_id)
     # a month whose bill is already issued and whose charges changed gets a revision
     changed: dict[int, int] = {}
     for r in results:
@@ -453,6 +504,244 @@ async def bill_meters(
             )
     await issued_bills.revise_after_rerating(sessions, changed, tz, now=utcnow())
     return results
+
+
+async def _round(
+    session: AsyncSession,
+    pairs: list[tuple[int, int]],
+    earliest: dict[int, int | None],
+    tz: ZoneInfo,
+    schedules: dict[Any, Schedule],
+    *,
+    rerate: bool,
+) -> tuple[list[BillingResult], list[tuple[int, int]]]:
+    """Bill these (account, meter) pairs set-based: read every account's lock, state, terms,
+    meters, chains, re-rated stretch and tier counters in a few queries
+    (``backend.prepaid.bulk``), price each account in Python exactly as :func:`bill_account`
+    would, and write every entry, charge, balance and state in bulk. Returns the results and
+    the pairs left to :func:`bill_account`: an account with a charge to withdraw (re-rating:
+    reversals), whose chain does not reach back to its stretch, or that cannot be priced."""
+    round_meters: dict[int, list[int]] = defaultdict(list)
+    for account_id, pk in pairs:
+        round_meters[account_id].append(pk)
+    held = await bulk.lock(session, sorted(round_meters))
+    await bulk.read(session, held)
+    since: dict[int, int | None] = {}
+    for a in held.values():
+        through = a.state.billed_through_ms if a.state else None
+        news = [ts for pk in round_meters[a.id] if (ts := earliest[pk]) is not None]
+        for pk in a.meters:
+            since[pk] = None if through is None else min([through, *news])
+    walks = await bulk.walks(session, since, ENERGY, tz)
+    alone: set[int] = set()
+    wanted: dict[int, tuple[int | None, list[Interval], list[str]]] = {}
+    for a in held.values():
+        stretch = _stretch(a, [(pk, earliest[pk]) for pk in round_meters[a.id]], walks)
+        if stretch is None:
+            alone.add(a.id)
+        else:
+            wanted[a.id] = stretch
+    relive = {
+        a: from_ms
+        for a, (from_ms, _, _) in wanted.items()
+        if from_ms is not None and (last := held[a].last_live_start_ms) is not None
+        and last >= from_ms
+    }  # fmt: skip
+    live = await bulk.stretches(session, relive)
+    lines = await bulk.live_lines(
+        session,
+        sorted(a for a, w in wanted.items() if (w[1] or a in live) and not _kept(held[a])),
+    )
+    now = utcnow()
+    postings: list[bulk.Posting] = []
+    results: list[BillingResult] = []
+    for account_id, (_from_ms, intervals, skipped) in sorted(wanted.items()):
+        a = held[account_id]
+        try:
+            charges, standing = live.get(a.id, []), 0
+            if not rerate:
+                intervals, charges, standing = _standing(intervals, charges)
+            result, posting = _price(a, intervals, charges, lines, schedules, tz, now)
+            result.kept += standing
+        except _Alone:
+            alone.add(a.id)
+            continue
+        result.skipped = skipped
+        results.append(result)
+        if posting is not None:
+            postings.append(posting)
+    await bulk.write(session, postings)
+    for r in results:
+        for msg in r.skipped:
+            log.warning("account %s: %s", r.account_id, msg)
+    return results, [(account_id, pk) for account_id, pk in pairs if account_id in alone]
+
+
+class _Alone(Exception):
+    """The account is billed alone: it cannot be priced, or a charge must be withdrawn."""
+
+
+def _price(
+    a: bulk.Held,
+    intervals: list[Interval],
+    charges: list[bulk.LiveCharge],
+    lines: dict[int, list[str]],
+    schedules: dict[Any, Schedule],
+    tz: ZoneInfo,
+    now: Any,
+) -> tuple[BillingResult, bulk.Posting | None]:
+    """One account of the round, priced as :func:`bill_account` prices it, given the live
+    charges of its stretch: they must all stand (else re-rating withdraws some: alone)."""
+    result = BillingResult(a.id)
+    if not intervals and not charges:  # nothing to bill: the state stays as it was
+        return result, _posting(a, [], [], None, now)
+    try:
+        counters = _counters(a, lines.get(a.id, ()), charges)
+        rated = _rate(_schedule_of(a, schedules, intervals), anchor_of(a), a.terms, intervals,
+                      counters, tz)  # fmt: skip
+    except TariffError as exc:
+        raise _Alone from exc  # billed alone, where the error is told once
+    keep = _unchanged(rated, charges)
+    if len(set(keep.values())) != len(charges):
+        raise _Alone  # a charge to withdraw: re-rated alone (reversals)
+    new = [r for r in rated if r.key not in keep]
+    result.posted, result.kept = len(new), len(keep)
+    result.changed_from_ms = min((r.interval.start_ms for r in new), default=None)
+    return result, _posting(a, new, intervals, counters, now)
+
+
+def _standing(
+    intervals: list[Interval], charges: list[bulk.LiveCharge]
+) -> tuple[list[Interval], list[bulk.LiveCharge], int]:
+    """New readings only: when every live charge of the stretch is still an interval of the
+    chain (same meter, ends and Wh) and every other interval comes after them all, those
+    charges stand as priced — their tiers and prices cannot have moved, nothing before them
+    did — and only the intervals after them are priced, from the kept tier counters. (A
+    backlog's rounds overlap: a round bills readings committed after its announcement, and
+    the next announcement names them again.) Otherwise everything is priced again."""
+    if not charges:
+        return intervals, charges, 0
+    billed = {(c.meter_pk, c.start_ms, c.end_ms): c.wh for c in charges}
+    whs = {(iv.meter_pk, iv.start_ms, iv.end_ms): iv.wh for iv in intervals}
+    if any(whs.get(key) != wh for key, wh in billed.items()):
+        return intervals, charges, 0
+    last = max((c.start_ms, c.meter_pk) for c in charges)
+    new = [iv for iv in intervals if (iv.meter_pk, iv.start_ms, iv.end_ms) not in billed]
+    if any((iv.start_ms, iv.meter_pk) <= last for iv in new):
+        return intervals, charges, 0
+    return new, [], len(charges)
+
+
+def _kept(a: bulk.Held) -> bool:
+    """Its tier counters are kept in its billing state (not summed from its charges)."""
+    return a.state is not None and a.state.tier_counters is not None
+
+
+def _counters(
+    a: bulk.Held, lines: Iterable[str], stretch: list[bulk.LiveCharge]
+) -> dict[date, int]:
+    """The tier counters before the stretch: everything billed, less what is re-rated."""
+    if a.state is not None and a.state.tier_counters is not None:
+        counters = msgspec.json.decode(a.state.tier_counters, type=dict[date, int])
+    else:
+        counters = _counters_from(lines)
+    for c, n in _counters_from(ch.lines for ch in stretch).items():
+        counters[c] -= n
+    return counters
+
+
+def _stretch(
+    a: bulk.Held,
+    news: list[tuple[int, int | None]],
+    walks: dict[int, tuple[Point | None, Walk]],
+) -> tuple[int | None, list[Interval], list[str]] | None:
+    """Where the account's billing starts (as :func:`_start_point`), its intervals from there
+    and its refused readings; None when it must be billed alone: a chain's baseline lies past
+    the start, or it has charges but was never billed."""
+    from_ms = a.state.billed_through_ms if a.state else None
+    if from_ms is not None:  # from the baseline before each new reading
+        for pk, min_ts in news:
+            if min_ts is not None:
+                base, walk = walks[pk]
+                before = last_accepted_before(walk, base, min_ts)
+                from_ms = min(from_ms, before.ts if before is not None else min_ts)
+    elif a.last_live_start_ms is not None:
+        return None
+    intervals: list[Interval] = []
+    skipped: list[str] = []
+    for pk in a.meters:
+        base, walk = walks[pk]
+        if from_ms is not None and base is not None and base.ts > from_ms:
+            return None
+        found, refused = _from_walk(pk, walk, from_ms)
+        intervals += found
+        skipped += refused
+    intervals.sort(key=lambda i: (i.start_ms, i.meter_pk))
+    return from_ms, intervals, skipped
+
+
+def _schedule_of(
+    a: bulk.Held, schedules: dict[Any, Schedule], intervals: list[Interval]
+) -> Schedule | None:
+    schedule = tariff_service.schedule_of(a.id, a.category, a.assignments, a.moves, schedules)
+    if schedule is None and intervals:
+        raise TariffError(f"no tariff for category {a.category.value}")
+    return schedule
+
+
+def _posting(
+    a: bulk.Held,
+    new: list[Rated],
+    intervals: list[Interval],
+    counters: dict[date, int] | None,
+    now: Any,
+) -> bulk.Posting | None:
+    """What the round writes for one account (as :func:`_post` and ``ledger.post`` would):
+    one entry for its new charges, the charges, the billing state after them (billed through
+    the last interval, the tier counters kept); None: nothing to write."""
+    old = a.state or bulk.State()
+    if not intervals and a.state is not None:
+        return None
+    through = old.billed_through_ms
+    if intervals:
+        last = max(iv.end_ms for iv in intervals)
+        through = max(through or last, last)
+    priced = _priced(new, old.exact_total_cny, old.posted_fen)
+    state = {
+        "exact_total_cny": str(priced.total), "posted_fen": old.posted_fen + priced.fen,
+        "billed_through_ms": through, "updated_at": now,
+        "tier_counters": None if counters is None else _counters_encoder.encode(
+            {c: n for c, n in sorted(counters.items()) if n}).decode(),
+    }  # fmt: skip
+    if not new:  # billed through further, or a state from now on (ledger.billing_state)
+        return bulk.Posting(a.id, 0, a.balance_fen, {}, [], state, new_state=a.state is None)
+    note = priced.note
+    entry = {
+        "kind": EntryKind.CONSUMPTION_CHARGE, "exact_cny": str(-priced.exact), "actor": ACTOR,
+        "memo": priced.memo, "memo_code": note.code, "memo_params": dict(note.params),
+        "created_at": now,
+    }  # fmt: skip
+    return bulk.Posting(
+        a.id, -priced.fen, a.balance_fen - priced.fen, entry, priced.charges(a.id, now), state,
+        new_state=a.state is None,
+    )  # fmt: skip
+
+
+def _from_walk(pk: int, walk: Walk, from_ms: int | None) -> tuple[list[Interval], list[str]]:
+    """The intervals of one meter's chain that start at or after ``from_ms``, and the
+    readings it refused there (as :func:`_intervals` reads them)."""
+    found = [
+        Interval(pk, iv.start.ts, iv.end.ts, iv.wh)
+        for iv in walk.intervals
+        if iv.wh > 0 and (from_ms is None or iv.start.ts >= from_ms)
+    ]
+    refused = [
+        f"meter {pk}: register fell from {a.baseline.value} to {a.reading.value} Wh at "
+        f"{a.reading.ts}"
+        for a in walk.anomalies
+        if from_ms is None or a.reading.ts >= from_ms
+    ]
+    return found, refused
 
 
 async def missed(

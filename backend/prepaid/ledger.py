@@ -155,6 +155,7 @@ async def reverse(
         owed_exact = -Decimal(original.exact_cny or 0)
         state.exact_total_cny = str(Decimal(state.exact_total_cny) - owed_exact)
         state.posted_fen -= -original.amount_fen
+        state.tier_counters = None  # its charges leave them: summed again when next needed
         await session.execute(
             update(Charge)
             .where(Charge.entry_id == original.id, Charge.reversed_at.is_(None))

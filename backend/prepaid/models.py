@@ -76,6 +76,9 @@ class BillingState(Base):
     exact_total_cny: Mapped[str] = mapped_column(String(48), default="0")
     posted_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     billed_through_ms: Mapped[int | None] = mapped_column(BigInteger)  # last interval end
+    # the tier counters (阶梯): Wh of the live charges per tariff cycle start, as JSON
+    # {"2026-01-01": 1234}; null when not kept (after a re-rating): summed from the charges
+    tier_counters: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 

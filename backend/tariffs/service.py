@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.accounts.models import Account, CustomerCategory
 from backend.errors import Conflict, ErrorCode, Invalid, NotFound, Unprocessable
-from backend.expansion.changes.history import capacity_history, category_moves
+from backend.expansion.changes.history import CategoryMove, capacity_history, category_moves
 from backend.metering.intervals import ACCEPTED_QUALITIES
 from backend.metering.models import Meter, Reading
 from backend.prepaid.models import Charge
@@ -113,9 +113,21 @@ async def account_schedule(
     """The tariffs an account is billed on: its category's default schedule, switched at each
     assignment's effective date (local midnight). None: no tariff at all for it."""
     rows = await assignments(session, account_id)
+    return schedule_of(account_id, category, rows, await category_moves(session, account_id),
+                       schedules)  # fmt: skip
+
+
+def schedule_of(
+    account_id: int,
+    category: CustomerCategory,
+    rows: Sequence[TariffAssignment],
+    moves: Sequence[CategoryMove],
+    schedules: Mapping[str, Schedule],
+) -> Schedule | None:
+    """:func:`account_schedule` from its assignments and category moves, read already (a
+    billing round reads them for all its accounts at once)."""
     # a category change (改类) switches to the new category's default schedule at its day;
     # before the first one the account follows the category it had then
-    moves = await category_moves(session, account_id)
     default = schedules.get(moves[0].before if moves else category)
     if not rows and not moves:
         return default

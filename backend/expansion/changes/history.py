@@ -4,6 +4,7 @@ asks it which category's schedule applies on a local day (through
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -25,24 +26,33 @@ class CategoryMove:
 async def category_moves(session: AsyncSession, account_id: int) -> list[CategoryMove]:
     """The account's applied category changes, earliest first. The first one's ``before`` is
     the category the account was billed on before any change."""
+    return (await category_moves_of(session, [account_id])).get(account_id, [])
+
+
+async def category_moves_of(
+    session: AsyncSession, account_ids: Sequence[int]
+) -> dict[int, list[CategoryMove]]:
+    """:func:`category_moves` of many accounts in one query (a billing round's)."""
     rows = await session.scalars(
         select(AccountChange)
         .where(
-            AccountChange.account_id == account_id,
+            AccountChange.account_id.in_(account_ids),
             AccountChange.kind == ChangeKind.CATEGORY,
             AccountChange.status == ChangeStatus.APPLIED,
         )
         .order_by(AccountChange.effective_from, AccountChange.id)
     )
-    return [
-        CategoryMove(
-            r.effective_from,
-            CustomerCategory(str(r.before["category"])),
-            CustomerCategory(str(r.after["category"])),
-            r.id,
+    out: dict[int, list[CategoryMove]] = {}
+    for r in rows:
+        out.setdefault(r.account_id, []).append(
+            CategoryMove(
+                r.effective_from,
+                CustomerCategory(str(r.before["category"])),
+                CustomerCategory(str(r.after["category"])),
+                r.id,
+            )
         )
-        for r in rows
-    ]
+    return out
 
 
 def category_on(moves: list[CategoryMove], current: CustomerCategory, day: date) -> str:

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from backend.accounts.service import meters_of_customer
 from backend.db import session_factory
 from backend.metering import service
-from backend.metering.consumption import on_readings_committed
+from backend.metering.consumption import on_readings_committed, rebuild
 from backend.metering.models import ConsumptionAnomaly, ConsumptionDaily, Meter, MeterStatus
+from tests.support.prepaid_data import make_account
 from tests.support.readings import commit_readings, ms
 from tests.support.world import build_world
 
@@ -184,3 +188,72 @@ async def test_in_order_appends_and_any_delivery_order_give_the_same_days_as_all
     for meter in (w.alice_meter, w.pending_meter):
         assert await days(engine, meter) == expected_days
         assert await anomalies(engine, meter) == expected_anomalies
+
+
+@contextmanager
+def counted(engine: AsyncEngine) -> Iterator[list[str]]:
+    """Every statement sent to the database inside the block."""
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", count)
+
+
+async def test_many_meters_first_readings_are_materialised_in_a_bounded_number_of_statements(
+    engine: AsyncEngine,
+) -> None:
+    async with session_factory(engine)() as s:
+        made = [(await make_account(s))[2].id for _ in range(33)]
+        await s.commit()
+    counts = []
+    for meters in (made[:3], made[3:]):
+        affected = []
+        for i, pk in enumerate(meters):
+            points = [(ms(2026, 3, 1) + h * 3_600_000, h * (500 + i)) for h in range(30)]
+            await commit_readings(engine, pk, points, hook=False)
+            affected.append((pk, "energy_import", points[0][0], points[-1][0]))
+        with counted(engine) as statements:
+            await on_readings_committed(engine, affected)
+        counts.append(len(statements))
+    assert counts[0] == counts[1] <= 12, counts
+    for i, pk in enumerate(made[3:]):  # 30 hours from 1 March 00:00 UTC
+        assert sum((await days(engine, pk)).values()) == 29 * (500 + i)
+
+
+@pytest.mark.parametrize("days_before", [0, 2])  # a baseline before the late readings or not
+async def test_late_readings_of_many_meters_are_recomputed_in_a_bounded_number_of_statements(
+    engine: AsyncEngine, days_before: int
+) -> None:
+    async with session_factory(engine)() as s:
+        made = [(await make_account(s))[2].id for _ in range(33)]
+        await s.commit()
+    counts = []
+    for meters in (made[:3], made[3:]):
+        for i, pk in enumerate(meters):
+            points = [
+                (ms(2026, 3, 1) + h * 3_600_000, (h + 48) * (500 + i))
+                for h in range(-24 * days_before, 30)
+            ]
+            await commit_readings(engine, pk, points)
+        late = []
+        for i, pk in enumerate(meters):  # one in between, one a refused drop (the next day)
+            points = [
+                (ms(2026, 3, 1, 10, 30), 58 * (500 + i) + 100),
+                (ms(2026, 3, 2, 2, 30), 100),
+            ]
+            await commit_readings(engine, pk, points, hook=False)
+            late.append((pk, "energy_import", points[0][0], points[1][0]))
+        with counted(engine) as statements:
+            await on_readings_committed(engine, late)
+        counts.append(len(statements))
+    assert counts[0] == counts[1] <= 12, counts
+    got = {pk: (await days(engine, pk), await anomalies(engine, pk)) for pk in made}
+    await rebuild(engine, made)  # each chain from its first reading, one by one
+    assert got == {pk: (await days(engine, pk), await anomalies(engine, pk)) for pk in made}
+    assert all(len(a) == 1 for _, a in got.values())

@@ -1,0 +1,289 @@
+"""Set-based reads and writes of a billing round: many accounts, one statement per table.
+
+``backend.prepaid.billing.bill_meters`` prices a round of accounts in Python between two
+halves kept here: :func:`read` takes every account's lock and reads its category, billing
+state, tariff terms and assignments, meters, chains and tier counters in a few queries, and
+:func:`write` posts every new entry, charge, balance and billing state in bulk. The money rules
+are billing's (one entry per account per round, the exact amount kept beside each charge, the
+rounding remainder carried); this module only moves rows. Nothing here commits.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.accounts.models import Account, Customer, CustomerCategory
+from backend.expansion.changes.history import CategoryMove, category_moves_of
+from backend.metering.consumption import CHAIN_QUALITIES, Point, Walk, chain, reading_day
+from backend.metering.models import ConsumptionDaily, Meter, Reading
+from backend.prepaid.models import BillingState, Charge, LedgerEntry
+from backend.tariffs.models import AccountTariffTerms, TariffAssignment
+from backend.tariffs.rating import TierTerms
+
+BASE_WINDOW_DAYS = 7  # a chain's baseline is looked for this far back in the round's query
+READ_SPAN_MS = 2 * 86_400_000  # chains whose baselines lie this close share one readings query
+
+
+@dataclass
+class State:
+    """An account's billing state as read (``billing_states``' columns)."""
+
+    exact_total_cny: str = "0"
+    posted_fen: int = 0
+    billed_through_ms: int | None = None
+    tier_counters: str | None = None  # JSON; None: not kept, summed from the live charges
+
+
+@dataclass
+class Held:
+    """One account of the round, locked, with what pricing it needs."""
+
+    id: int
+    balance_fen: int
+    cycle_start: date | None
+    category: CustomerCategory
+    state: State | None = None  # None: billed for the first time (a row is inserted)
+    terms: TierTerms | None = None
+    assignments: list[TariffAssignment] = field(default_factory=list)
+    moves: list[CategoryMove] = field(default_factory=list)
+    meters: list[int] = field(default_factory=list)
+    last_live_start_ms: int | None = None  # the newest live charge's interval start
+
+
+async def lock(session: AsyncSession, ids: Sequence[int]) -> dict[int, Held]:
+    """Take the accounts' write locks in account order (as ``ledger.lock_account`` takes one:
+    PostgreSQL row locks, SQLite the database write lock) and read them."""
+    if not ids:
+        return {}
+    q = (
+        select(Account.id, Account.balance_fen, Account.cycle_start, Customer.category)
+        .join(Customer, Customer.id == Account.customer_id)
+        .where(Account.id.in_(ids))
+        .order_by(Account.id)
+    )
+    if session.get_bind().dialect.name == "sqlite":
+        await session.execute(
+            update(_ACCOUNTS)
+            .where(_ACCOUNTS.c.id.in_(ids))
+            .values(balance_fen=_ACCOUNTS.c.balance_fen)
+        )
+    else:
+        q = q.with_for_update(of=Account)
+    rows = await session.execute(q)
+    return {r.id: Held(r.id, r.balance_fen, r.cycle_start, r.category) for r in rows}
+
+
+async def read(session: AsyncSession, held: dict[int, Held]) -> None:
+    """Everything pricing needs of the held accounts, besides their chains: billing states,
+    tier terms, tariff assignments, category changes, meters, and where their live charges
+    end — one query each."""
+    ids = sorted(held)
+    if not ids:
+        return
+    b = BillingState
+    for account_id, exact, posted, through, counters in await session.execute(
+        select(
+            b.account_id, b.exact_total_cny, b.posted_fen, b.billed_through_ms, b.tier_counters
+        ).where(b.account_id.in_(ids))
+    ):
+        held[account_id].state = State(exact, posted, through, counters)
+    terms = select(
+        AccountTariffTerms.account_id, AccountTariffTerms.household_extra_kwh_month,
+        AccountTariffTerms.prorate_from,
+    ).where(AccountTariffTerms.account_id.in_(ids))  # fmt: skip
+    for account_id, extra_kwh, prorate_from in await session.execute(terms):
+        held[account_id].terms = TierTerms(extra_kwh * 1000, prorate_from)
+    for a in await session.scalars(
+        select(TariffAssignment)
+        .where(TariffAssignment.account_id.in_(ids))
+        .order_by(TariffAssignment.effective_from)
+    ):
+        held[a.account_id].assignments.append(a)
+    for account_id, moves in (await category_moves_of(session, ids)).items():
+        held[account_id].moves = moves
+    for pk, owner in await session.execute(
+        select(Meter.id, Meter.account_id).where(Meter.account_id.in_(ids)).order_by(Meter.id)
+    ):
+        if owner is not None:
+            held[owner].meters.append(pk)
+    for account_id, start in await session.execute(
+        select(Charge.account_id, func.max(Charge.start_ms))
+        .where(Charge.account_id.in_(ids), Charge.reversed_at.is_(None))
+        .group_by(Charge.account_id)
+    ):
+        held[account_id].last_live_start_ms = start
+
+
+async def walks(
+    session: AsyncSession, since: dict[int, int | None], quantity: str, tz: ZoneInfo
+) -> dict[int, tuple[Point | None, Walk]]:
+    """``consumption.walk_from`` of many meters (meter → its ``ts``, None: from the first
+    reading): each chain from the baseline consumption materialised before ``ts``'s local day.
+    The baselines in one query (a chain silent longer than ``BASE_WINDOW_DAYS`` in one of its
+    own), the readings in one query per ``READ_SPAN_MS`` of baselines."""
+    d = ConsumptionDaily
+    day_of = {pk: reading_day(ts, tz) for pk, ts in since.items() if ts is not None}
+    bases: dict[int, Point | None] = dict.fromkeys(since)
+    if day_of:
+        lo = min(day_of.values()) - timedelta(days=BASE_WINDOW_DAYS)
+        rows = await session.execute(
+            select(d.meter_pk, d.day, d.last_ts, d.last_value)
+            .where(
+                d.meter_pk.in_(sorted(day_of)), d.quantity == quantity,
+                d.day >= lo, d.day < max(day_of.values()),
+            )
+            .order_by(d.day)
+        )  # fmt: skip
+        for pk, day, last_ts, last_value in rows:
+            if day < day_of[pk]:
+                bases[pk] = Point(last_ts, last_value)
+        for pk in sorted(pk for pk in day_of if bases[pk] is None):
+            row = (
+                await session.execute(
+                    select(d.last_ts, d.last_value)
+                    .where(d.meter_pk == pk, d.quantity == quantity, d.day < day_of[pk])
+                    .order_by(d.day.desc())
+                    .limit(1)
+                )
+            ).first()
+            bases[pk] = Point(row[0], row[1]) if row else None
+    after = {pk: base.ts if base is not None else -1 for pk, base in bases.items()}
+    points: dict[int, list[Point]] = defaultdict(list)
+    group: list[int] = []
+    for pk in [*sorted(after, key=lambda m: (after[m], m)), -1]:
+        if group and (pk == -1 or after[pk] - after[group[0]] > READ_SPAN_MS):
+            found = await session.execute(
+                select(Reading.meter_pk, Reading.ts, Reading.value)
+                .where(
+                    Reading.meter_pk.in_(group), Reading.quantity == quantity,
+                    Reading.ts > after[group[0]], Reading.quality.in_(CHAIN_QUALITIES),
+                )
+                .order_by(Reading.ts)
+            )  # fmt: skip
+            for m, ts, value in found:
+                if ts > after[m]:
+                    points[m].append(Point(ts, value))
+            group = []
+        if pk != -1:
+            group.append(pk)
+    return {pk: (bases[pk], chain(bases[pk], points[pk])) for pk in since}
+
+
+@dataclass(frozen=True)
+class LiveCharge:
+    """A live charge in an account's re-rated stretch (``charges``' columns)."""
+
+    id: int
+    meter_pk: int
+    start_ms: int
+    end_ms: int
+    wh: int
+    lines: str
+    entry_id: int
+
+
+async def stretches(session: AsyncSession, from_ms: dict[int, int]) -> dict[int, list[LiveCharge]]:
+    """The live charges of each account (account → from) that start at or after its from, in
+    time order: one query for accounts whose starts lie within ``READ_SPAN_MS``."""
+    out: dict[int, list[LiveCharge]] = defaultdict(list)
+    group: list[int] = []
+    for account_id in [*sorted(from_ms, key=lambda a: (from_ms[a], a)), -1]:
+        if group and (account_id == -1 or from_ms[account_id] - from_ms[group[0]] > READ_SPAN_MS):
+            c = Charge
+            rows = await session.execute(
+                select(c.account_id, c.id, c.meter_pk, c.start_ms, c.end_ms, c.wh, c.lines,
+                       c.entry_id)
+                .where(
+                    c.account_id.in_(group), c.reversed_at.is_(None),
+                    c.start_ms >= from_ms[group[0]],
+                )
+                .order_by(c.start_ms)
+            )  # fmt: skip
+            for owner, pk, meter_pk, start, end, wh, lines, entry_id in rows:
+                if start >= from_ms[owner]:
+                    out[owner].append(LiveCharge(pk, meter_pk, start, end, wh, lines, entry_id))
+            group = []
+        if account_id != -1:
+            group.append(account_id)
+    return out
+
+
+async def live_lines(session: AsyncSession, ids: Sequence[int]) -> dict[int, list[str]]:
+    """The lines of every live charge of these accounts (their tier counters' source)."""
+    out: dict[int, list[str]] = defaultdict(list)
+    if ids:
+        for account_id, lines in await session.execute(
+            select(Charge.account_id, Charge.lines).where(
+                Charge.account_id.in_(ids), Charge.reversed_at.is_(None)
+            )
+        ):
+            out[account_id].append(lines)
+    return out
+
+
+@dataclass
+class Posting:
+    """One account's round, priced: the entry, its charges, the billing state after it."""
+
+    account_id: int
+    amount_fen: int
+    balance_after_fen: int
+    entry: dict[str, Any]  # the ledger entry's columns but account, amounts and balance
+    charges: list[dict[str, Any]]  # the charges' columns but entry_id
+    state: dict[str, Any]  # billing_states' columns but account_id
+    new_state: bool
+
+
+_ACCOUNTS: Table = Account.__table__  # type: ignore[assignment]
+_STATES: Table = BillingState.__table__  # type: ignore[assignment]
+_ENTRIES: Table = LedgerEntry.__table__  # type: ignore[assignment]
+_CHARGES: Table = Charge.__table__  # type: ignore[assignment]
+_SPEND = (
+    update(_ACCOUNTS)
+    .where(_ACCOUNTS.c.id == bindparam("k_id"))
+    .values(balance_fen=_ACCOUNTS.c.balance_fen + bindparam("delta"))
+)
+_STATE_COLUMNS = ("exact_total_cny", "posted_fen", "billed_through_ms", "tier_counters",
+                  "updated_at")  # fmt: skip
+_KEEP_STATE = (
+    update(_STATES)
+    .where(_STATES.c.account_id == bindparam("k_account_id"))
+    .values({c: bindparam(c) for c in _STATE_COLUMNS})
+)
+
+
+async def write(session: AsyncSession, postings: Sequence[Posting]) -> None:
+    """Post the round: the entries (one insert, their ids returned in order), the balances
+    (one executemany), the charges (one insert) and the billing states (one update, one
+    insert for accounts billed the first time)."""
+    entries = [p for p in postings if p.entry]
+    if entries:
+        rows = [
+            {**p.entry, "account_id": p.account_id, "amount_fen": p.amount_fen,
+             "balance_after_fen": p.balance_after_fen, "reverses_id": None}
+            for p in entries
+        ]  # fmt: skip
+        # one entry per account: its id by account (asking for them in parameter order would
+        # cost SQLite one INSERT per row)
+        returning = insert(_ENTRIES).returning(_ENTRIES.c.account_id, _ENTRIES.c.id)
+        id_of = {a: i for a, i in await session.execute(returning, rows)}
+        assert len(id_of) == len(entries), "one entry per account and round"
+        spent = [{"k_id": p.account_id, "delta": p.amount_fen} for p in entries if p.amount_fen]
+        if spent:
+            await session.execute(_SPEND, spent)
+        charges = [{**c, "entry_id": id_of[p.account_id]} for p in entries for c in p.charges]
+        await session.execute(insert(_CHARGES), charges)
+    kept = [{"k_account_id": p.account_id, **p.state} for p in postings if not p.new_state]
+    if kept:
+        await session.execute(_KEEP_STATE, kept)
+    new = [{"account_id": p.account_id, **p.state} for p in postings if p.new_state]
+    if new:
+        await session.execute(insert(_STATES), new)

@@ -1,0 +1,300 @@
+"""Set-based billing rounds on SQLite and PostgreSQL: a round of many accounts costs a bounded
+number of statements, and posts exactly what billing the accounts one at a time posts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import event, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from backend.accounts.models import Account
+from backend.db import session_factory
+from backend.metering import consumption
+from backend.metering.models import Meter
+from backend.prepaid import billing, ledger
+from backend.prepaid.models import BillingState, Charge, LedgerEntry
+from tests.support.prepaid_data import (
+    TZ,
+    add_readings,
+    load_default_tariffs,
+    local_ms,
+    make_account,
+)
+
+HOUR = 3_600_000
+
+
+@contextmanager
+def counted(engine: AsyncEngine) -> Iterator[list[str]]:
+    """Every statement sent to the database inside the block (an executemany counts once)."""
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", count)
+
+
+async def accounts(session: AsyncSession, n: int) -> list[tuple[int, int]]:
+    """n prepaid accounts of one meter each: (account id, meter pk)."""
+    out = []
+    for _ in range(n):
+        _, account, meter = await make_account(session)
+        out.append((account.id, meter.id))
+    return out
+
+
+def value(i: int, hour: int) -> int:
+    """Register of meter i after ``hour`` hours: 300–1,300 Wh an hour, per meter and hour."""
+    return sum(300 + (i * 37 + h * 101) % 1000 for h in range(hour))
+
+
+async def read(engine: AsyncEngine, meters: list[int], hours: range) -> dict[int, int | None]:
+    """Readings of these meters at these hours, committed and through consumption, as the
+    derived-data path runs them before billing; returns what billing is told."""
+    start = local_ms(2026, 5, 6)
+    sessions = session_factory(engine)
+    async with sessions() as s:
+        for i, pk in enumerate(meters):
+            await add_readings(s, pk, [(start + h * HOUR, value(i, h)) for h in hours])
+        await s.commit()
+    lo, hi = start + hours[0] * HOUR, start + hours[-1] * HOUR
+    await consumption.on_readings_committed(
+        sessions, [(pk, "energy_import", lo, hi) for pk in meters], timezone="Asia/Shanghai"
+    )
+    return dict.fromkeys(meters, lo)
+
+
+async def test_a_billing_round_bills_many_accounts_in_a_bounded_number_of_statements(
+    engine: AsyncEngine,
+) -> None:
+    sessions = session_factory(engine)
+    async with sessions() as s:
+        await load_default_tariffs(s)
+        few, many = await accounts(s, 3), await accounts(s, 40)
+        await s.commit()
+    counts = []
+    for group in (few, many):
+        meters = [pk for _, pk in group]
+        await billing.bill_meters(sessions, await read(engine, meters, range(3)), TZ)
+        told = await read(engine, meters, range(3, 5))  # the round measured: appends
+        with counted(engine) as statements:
+            results = await billing.bill_meters(sessions, told, TZ)
+        counts.append(len(statements))
+        assert [(r.account_id, r.posted) for r in results] == [(a, 2) for a, _ in group]
+    assert counts[0] == counts[1] <= 25, counts
+    async with sessions() as s:
+        for account_id, _ in few + many:
+            balance = await s.scalar(select(Account.balance_fen).where(Account.id == account_id))
+            assert balance == await ledger.ledger_sum(s, account_id) < 0
+            charges = (
+                await s.scalars(select(Charge.wh).where(Charge.account_id == account_id))
+            ).all()
+            assert len(charges) == 4
+
+
+async def ledger_of(session: AsyncSession, account_id: int) -> dict[str, Any]:
+    """What billing wrote for an account, without ids and clocks."""
+    entries = (
+        await session.execute(
+            select(
+                LedgerEntry.kind, LedgerEntry.amount_fen, LedgerEntry.balance_after_fen,
+                LedgerEntry.exact_cny, LedgerEntry.memo, LedgerEntry.memo_code,
+                LedgerEntry.memo_params, LedgerEntry.actor,
+            )
+            .where(LedgerEntry.account_id == account_id)
+            .order_by(LedgerEntry.id)
+        )
+    ).all()  # fmt: skip
+    charges = (
+        await session.execute(
+            select(Charge.start_ms, Charge.end_ms, Charge.wh, Charge.exact_cny, Charge.lines)
+            .where(Charge.account_id == account_id)
+            .order_by(Charge.start_ms, Charge.meter_pk)
+        )
+    ).all()
+    state = await session.get(BillingState, account_id)
+    assert state is not None
+    return {
+        "entries": [tuple(e) for e in entries],
+        "charges": [tuple(c) for c in charges],
+        "state": (state.exact_total_cny, state.posted_fen, state.billed_through_ms),
+        "balance": await session.scalar(
+            select(Account.balance_fen).where(Account.id == account_id)
+        ),
+    }
+
+
+async def test_a_set_based_round_posts_what_billing_one_account_at_a_time_posts(
+    engine: AsyncEngine,
+) -> None:
+    """Twins: the same readings on two sets of accounts, one billed in rounds, the other one
+    account at a time; tiers crossed (one meter uses 3,000 kWh in an hour), a refused drop,
+    an account with two meters, and rounds that append."""
+    sessions = session_factory(engine)
+    start = local_ms(2026, 5, 6)
+    async with sessions() as s:
+        await load_default_tariffs(s)
+        twins = (await accounts(s, 4), await accounts(s, 4))
+        seconds: list[int] = []
+        for account_id, _ in (twins[0][3], twins[1][3]):  # a second meter on the last account
+            customer_id = await s.scalar(
+                select(Account.customer_id).where(Account.id == account_id)
+            )
+            meter = Meter(
+                meter_id=f"second-{account_id}", agent_id="agent-1", customer_id=customer_id,
+                account_id=account_id, protocol="dlt645",
+            )  # fmt: skip
+            s.add(meter)
+            await s.flush()
+            seconds.append(meter.id)
+        await s.commit()
+
+    def points(i: int, hours: range) -> list[tuple[int, int]]:
+        out = [(start + h * HOUR, value(i, h)) for h in hours]
+        if i == 1:  # 3,000 kWh in the second hour: the next tiers
+            out = [(ts, v + (3_000_000 if ts >= start + 2 * HOUR else 0)) for ts, v in out]
+        if i == 2 and 3 in hours:  # a drop at hour 3: refused, the chain goes on
+            out = [(ts, v - 5_000 if ts == start + 3 * HOUR else v) for ts, v in out]
+        return out
+
+    for hours in (range(3), range(3, 5), range(5, 8)):
+        async with sessions() as s:
+            for group, second in zip(twins, seconds, strict=True):
+                for i, (_, pk) in enumerate(group):
+                    await add_readings(s, pk, points(i, hours))
+                await add_readings(s, second, points(7, hours))
+            await s.commit()
+        lo, hi = start + hours[0] * HOUR, start + hours[-1] * HOUR
+        meters = [pk for group in twins for _, pk in group] + seconds
+        await consumption.on_readings_committed(
+            sessions, [(pk, "energy_import", lo, hi) for pk in meters], timezone="Asia/Shanghai"
+        )
+        in_rounds = [pk for _, pk in twins[0]] + [seconds[0]]
+        await billing.bill_meters(sessions, dict.fromkeys(in_rounds, lo), TZ)
+        for account_id, pk in twins[1]:
+            for meter_pk in (pk, seconds[1]) if account_id == twins[1][3][0] else (pk,):
+                async with sessions() as s:
+                    await billing.bill_account(s, account_id, TZ, meter_pk=meter_pk, min_ts=lo)
+                    await s.commit()
+    async with sessions() as s:
+        for (a, _), (b, _) in zip(*twins, strict=True):
+            ours, theirs = await ledger_of(s, a), await ledger_of(s, b)
+            assert ours == theirs
+            assert ours["balance"] == await ledger.ledger_sum(s, a) < 0
+            assert len(ours["entries"]) == 3  # one entry per account per round
+
+
+async def test_the_tier_counters_are_kept_in_the_billing_state_and_summed_again_after_re_rating(
+    engine: AsyncEngine,
+) -> None:
+    sessions = session_factory(engine)
+    start = local_ms(2026, 5, 6)
+    async with sessions() as s:
+        await load_default_tariffs(s)
+        [(account_id, meter_pk)] = await accounts(s, 1)
+        await s.commit()
+
+    async def kept() -> dict[str, Any]:
+        async with sessions() as s:
+            state = await s.get(BillingState, account_id)
+            assert state is not None
+            used = await billing.used_by_cycle(s, account_id)
+            counters = None if state.tier_counters is None else json.loads(state.tier_counters)
+            return {"kept": counters, "summed": {d.isoformat(): n for d, n in used.items()}}
+
+    await billing.bill_meters(sessions, await read(engine, [meter_pk], range(3)), TZ)
+    first = await kept()
+    assert first["kept"] == first["summed"] == {"2026-01-01": value(0, 2)}
+    told = await read(engine, [meter_pk], range(3, 5))
+    with counted(engine) as statements:
+        await billing.bill_meters(sessions, told, TZ)
+    assert not [q for q in statements if "charges.lines" in q]  # not summed from the charges
+    second = await kept()
+    assert second["kept"] == second["summed"] == {"2026-01-01": value(0, 4)}
+    # a late reading inside a billed interval: re-rated (reversals), the counters summed again
+    async with sessions() as s:
+        await add_readings(s, meter_pk, [(start + HOUR + HOUR // 2, value(0, 1) + 100)])
+        await s.commit()
+    late = start + HOUR + HOUR // 2
+    await consumption.on_readings_committed(
+        sessions, [(meter_pk, "energy_import", late, late)], timezone="Asia/Shanghai"
+    )
+    await billing.bill_meters(sessions, {meter_pk: late}, TZ)
+    assert (await kept())["kept"] is None
+    await billing.bill_meters(sessions, await read(engine, [meter_pk], range(5, 6)), TZ)
+    third = await kept()
+    assert third["kept"] == third["summed"] == {"2026-01-01": value(0, 5)}
+
+
+async def test_an_announcement_of_readings_already_billed_prices_only_the_new_intervals(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backlog's rounds overlap (a round bills readings committed after its announcement;
+    the next announcement names them again): the charges stand without being priced again,
+    and the ledger is what pricing everything again gives."""
+    sessions = session_factory(engine)
+    start = local_ms(2026, 5, 6)
+    async with sessions() as s:
+        await load_default_tariffs(s)
+        (a, a_meter), (b, b_meter) = await accounts(s, 2)
+        await s.commit()
+    priced: list[int] = []
+    rate = billing.rate_interval
+
+    def spy(*args: Any) -> Any:
+        priced.append(args[3])  # the interval's start
+        return rate(*args)
+
+    monkeypatch.setattr(billing, "rate_interval", spy)
+    for hours in (range(4), range(4, 6)):
+        for meter_pk in (a_meter, b_meter):  # the same readings on both
+            await read(engine, [meter_pk], hours)
+        told = start + max(hours[0] - 2, 0) * HOUR  # the second names hours 2 and 3 again
+        priced.clear()
+        await billing.on_readings_committed(sessions, [(a_meter, "energy_import", told, 0)], TZ)
+        assert priced == [start + h * HOUR for h in range(max(hours[0] - 1, 0), hours[-1])]
+        await billing.bill_meters(sessions, {b_meter: told}, TZ)  # re-rates from there
+    async with sessions() as s:
+        ours, theirs = await ledger_of(s, a), await ledger_of(s, b)
+        assert ours == theirs
+        assert len(ours["entries"]) == 2  # one a round
+
+
+async def test_the_same_round_twice_in_parallel_charges_each_interval_once(
+    engine: AsyncEngine,
+) -> None:
+    sessions = session_factory(engine)
+    async with sessions() as s:
+        await load_default_tariffs(s)
+        group = await accounts(s, 20)
+        await s.commit()
+    meters = [pk for _, pk in group]
+    for hours in (range(3), range(3, 6)):
+        told = await read(engine, meters, hours)
+        await asyncio.gather(*(billing.bill_meters(sessions, told, TZ) for _ in range(2)))
+    async with sessions() as s:
+        for i, (account_id, _) in enumerate(group):
+            charges = (
+                await s.scalars(
+                    select(Charge.wh).where(
+                        Charge.account_id == account_id, Charge.reversed_at.is_(None)
+                    )
+                )
+            ).all()
+            assert sum(charges) == value(i, 5)  # every interval charged once
+            balance = await s.scalar(select(Account.balance_fen).where(Account.id == account_id))
+            assert balance == await ledger.ledger_sum(s, account_id) < 0
+            state = await s.get(BillingState, account_id)
+            assert state is not None
+            assert -balance == state.posted_fen
