@@ -2,7 +2,7 @@
 indexed read), and the collection rate per closed day and group kept as a summary.
 
 Revision ID: 0034_screens_at_scale
-Revises: 0032_theft_suspicions (re-chained after the other branches' migrations at merge)
+Revises: 0033_tier_counters
 Create Date: 2026-12-04
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0034_screens_at_scale"
-down_revision: str | None = "0032_theft_suspicions"
+down_revision: str | None = "0033_tier_counters"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
