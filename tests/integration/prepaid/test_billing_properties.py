@@ -8,25 +8,19 @@ from __future__ import annotations
 import asyncio
 import itertools
 import shutil
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
 from sqlalchemy.dialects.sqlite import insert
 
-from backend.accounts.models import Customer
 from backend.db import create_engine, session_factory
-from backend.metering.consumption import walk_from
 from backend.metering.derived import DerivedData, intervals_from
 from backend.metering.intervals import HELD
-from backend.metering.models import ConsumptionDaily, Meter, MeterStatus, Reading
-from backend.prepaid import billing, ledger
-from backend.prepaid.models import BillingState, Charge
-from backend.tariffs import service as tariff_service
-from backend.tariffs.rating import rate_interval, round_fen
+from backend.metering.models import Meter, MeterStatus, Reading
+from backend.prepaid import billing
+from tests.support.ledger_check import ledger_mismatches
 from tests.support.prepaid_data import TZ, load_default_tariffs, local_ms, make_account
 
 HOUR = 3_600_000
@@ -128,39 +122,10 @@ async def scenario(
 
 
 async def check(sessions, account_id: int, meters: list[int]) -> None:  # type: ignore[no-untyped-def]
+    """The kWh billed are the kWh consumption reports, and the ledger is the exact bill: every
+    interval of every meter rated from scratch in time order, rounded once."""
     async with sessions() as s:
-        billed = await s.scalar(
-            select(func.coalesce(func.sum(Charge.wh), 0)).where(
-                Charge.account_id == account_id, Charge.reversed_at.is_(None)
-            )
-        )
-        counted = await s.scalar(
-            select(func.coalesce(func.sum(ConsumptionDaily.wh), 0)).where(
-                ConsumptionDaily.meter_pk.in_(meters),
-                ConsumptionDaily.quantity == "energy_import",
-            )
-        )
-        assert billed == counted  # the kWh billed are the kWh consumption reports
-        # the exact bill: every interval of every meter, rated from scratch in time order
-        account = await ledger.lock_account(s, account_id)
-        customer = await s.get(Customer, account.customer_id)
-        assert customer is not None
-        schedule = (await tariff_service.schedules(s))[customer.category]
-        intervals = []
-        for pk in meters:
-            _, walk = await walk_from(s, pk, "energy_import", None, TZ)
-            intervals += [(iv.start.ts, pk, iv.end.ts, iv.wh) for iv in walk.intervals if iv.wh]
-        counters: dict = {}  # type: ignore[type-arg]
-        exact = Decimal(0)
-        for t0, _pk, t1, wh in sorted(intervals):
-            lines = rate_interval(schedule, TZ, account.cycle_start, t0, t1, wh, counters)
-            exact += sum((ln.amount for ln in lines), Decimal(0))
-        state = await s.get(BillingState, account_id)
-        total = Decimal(state.exact_total_cny) if state else Decimal(0)
-        assert total == exact
-        posted = state.posted_fen if state else 0
-        assert posted == round_fen(exact)  # rounded once, the remainder carried
-        assert await ledger.ledger_sum(s, account_id) == -posted
+        assert await ledger_mismatches(s, account_id, meters, TZ) == []
 
 
 @pytest.fixture
