@@ -273,6 +273,26 @@ async def drain(
     )  # fmt: skip
 
 
+def fresh_databases(db: str, tmp: str, names: tuple[str, ...]) -> tuple[list[str], Any]:
+    """Migrated, empty databases of one kind, one per name, durable as in production: their
+    URLs, and the PostgreSQL cluster that holds them (None for SQLite files in ``tmp``)."""
+    if db == "sqlite":
+        template = Path(tmp) / "template.db"
+        migrate.upgrade(f"sqlite+aiosqlite:///{template}")
+        for name in names:
+            shutil.copy(template, Path(tmp) / f"{name}.db")
+        return [f"sqlite+aiosqlite:///{Path(tmp) / f'{name}.db'}" for name in names], None
+    pg = start_postgres()
+    for setting in ("fsync = on", "synchronous_commit = on", "full_page_writes = on"):
+        pg.psql(f"ALTER SYSTEM SET {setting}")
+    pg.psql("SELECT pg_reload_conf()")
+    pg.psql("CREATE DATABASE bench_template")
+    migrate.upgrade(pg.url("bench_template"))
+    for name in names:
+        pg.psql(f"CREATE DATABASE bench_{name} TEMPLATE bench_template")
+    return [pg.url(f"bench_{name}") for name in names], pg
+
+
 def pct(xs: list[float], q: float) -> float:
     if not xs:
         return 0.0
@@ -304,23 +324,8 @@ async def main() -> None:
     try:
         dbs = [args.only_db] if args.only_db else ["sqlite", "postgresql"]
         for db in dbs:
-            urls = []
-            if db == "sqlite":
-                template = Path(tmp) / "template.db"
-                migrate.upgrade(f"sqlite+aiosqlite:///{template}")
-                for name in ("alone", "whole"):
-                    shutil.copy(template, Path(tmp) / f"{name}.db")
-                    urls.append(f"sqlite+aiosqlite:///{Path(tmp) / f'{name}.db'}")
-            else:
-                pg = start_postgres()
-                for setting in ("fsync = on", "synchronous_commit = on", "full_page_writes = on"):
-                    pg.psql(f"ALTER SYSTEM SET {setting}")
-                pg.psql("SELECT pg_reload_conf()")
-                pg.psql("CREATE DATABASE m2l_template")
-                migrate.upgrade(pg.url("m2l_template"))
-                for name in ("alone", "whole"):
-                    pg.psql(f"CREATE DATABASE m2l_{name} TEMPLATE m2l_template")
-                    urls.append(pg.url(f"m2l_{name}"))
+            urls, cluster = fresh_databases(db, tmp, ("alone", "whole"))
+            pg = cluster or pg
             alone = await drain(urls[0], broker, payloads, f"{db}-alone", tmp, whole=False,
                                 meters=args.meters, last_ts=last_ts, rate=args.rate)  # fmt: skip
             print(f"  {db}: ingestion alone {alone.rate:,.0f} readings/s", flush=True)

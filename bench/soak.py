@@ -43,13 +43,12 @@ import paho.mqtt.client as mqtt  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 from sqlalchemy import func, select, text  # noqa: E402
 
-from backend import migrate  # noqa: E402
 from backend.db import create_engine, session_factory  # noqa: E402
 from backend.prepaid.models import BillingState  # noqa: E402
 from protocols.contract import Quantity, ReadingBatch, Value, encode  # noqa: E402
 from tests.support.ingest_agent import forget_session  # noqa: E402
 from tests.support.serve_process import ServeProcess  # noqa: E402
-from tests.support.services import Mosquitto, start_mosquitto, start_postgres  # noqa: E402
+from tests.support.services import Mosquitto, start_mosquitto  # noqa: E402
 
 CLIENT = "soak-serve"
 
@@ -119,23 +118,7 @@ async def main() -> None:
     serve: ServeProcess | None = None
     stop = threading.Event()
     try:
-        urls = []
-        if args.db == "sqlite":
-            template = Path(tmp) / "template.db"
-            migrate.upgrade(f"sqlite+aiosqlite:///{template}")
-            for name in ("alone", "soak"):
-                shutil.copy(template, Path(tmp) / f"{name}.db")
-                urls.append(f"sqlite+aiosqlite:///{Path(tmp) / f'{name}.db'}")
-        else:
-            pg = start_postgres()
-            for setting in ("fsync = on", "synchronous_commit = on", "full_page_writes = on"):
-                pg.psql(f"ALTER SYSTEM SET {setting}")
-            pg.psql("SELECT pg_reload_conf()")
-            pg.psql("CREATE DATABASE soak_template")
-            migrate.upgrade(pg.url("soak_template"))
-            for name in ("alone", "soak"):
-                pg.psql(f"CREATE DATABASE soak_{name} TEMPLATE soak_template")
-                urls.append(pg.url(f"soak_{name}"))
+        urls, pg = m2l.fresh_databases(args.db, tmp, ("alone", "soak"))
         calibration = m2l.stream(args.meters, max(4, 30_000 // args.meters))
         alone = await m2l.drain(urls[0], broker, calibration, "soak-alone", tmp, whole=False,
                                 meters=args.meters, last_ts=0)  # fmt: skip

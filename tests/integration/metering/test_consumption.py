@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from backend.accounts.service import meters_of_customer
@@ -18,6 +16,7 @@ from backend.metering.consumption import on_readings_committed, rebuild
 from backend.metering.models import ConsumptionAnomaly, ConsumptionDaily, Meter, MeterStatus
 from tests.support.prepaid_data import make_account
 from tests.support.readings import commit_readings, ms
+from tests.support.statements import counted
 from tests.support.world import build_world
 
 D1, D2, D3 = date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 3)
@@ -188,21 +187,6 @@ async def test_in_order_appends_and_any_delivery_order_give_the_same_days_as_all
     for meter in (w.alice_meter, w.pending_meter):
         assert await days(engine, meter) == expected_days
         assert await anomalies(engine, meter) == expected_anomalies
-
-
-@contextmanager
-def counted(engine: AsyncEngine) -> Iterator[list[str]]:
-    """Every statement sent to the database inside the block."""
-    statements: list[str] = []
-
-    def count(*args: object) -> None:
-        statements.append(str(args[2]))
-
-    event.listen(engine.sync_engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", count)
 
 
 async def test_many_meters_first_readings_are_materialised_in_a_bounded_number_of_statements(

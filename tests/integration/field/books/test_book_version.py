@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from litestar.testing import AsyncTestClient
-from sqlalchemy import event, insert, update
+from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.accounts.models import Customer
@@ -16,6 +16,7 @@ from backend.field.books.models import FieldTask, FieldTaskKind
 from backend.metering.models import Meter, Reading
 from tests.integration.field.conftest import Tokens
 from tests.integration.field.district import NOW_MS, District
+from tests.support.statements import counted
 
 BOOK = "/api/field/books/current"
 Change = Callable[[AsyncSession, dict[str, Any], District], Awaitable[None]]
@@ -109,20 +110,12 @@ async def test_the_nothing_changed_answer_is_one_statement_however_large_the_boo
 ) -> None:
     headers = auth("insp-west")
     app: Any = client.app
-    statements: list[str] = []
-
-    def count(_conn: Any, _cur: Any, statement: str, *_: Any) -> None:
-        statements.append(statement)
 
     async def not_modified() -> list[str]:
         etag = (await client.get(BOOK, headers=headers)).headers["ETag"]
         await client.get(BOOK, headers={**headers, "If-None-Match": etag})  # caller cached
-        statements.clear()
-        event.listen(app.state.engine.sync_engine, "before_cursor_execute", count)
-        try:
+        with counted(app.state.engine) as statements:
             r = await client.get(BOOK, headers={**headers, "If-None-Match": etag})
-        finally:
-            event.remove(app.state.engine.sync_engine, "before_cursor_execute", count)
         assert r.status_code == 304
         return list(statements)
 
