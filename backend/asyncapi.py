@@ -19,6 +19,7 @@ from protocols.contract import (
     CommandAck,
     EventBatch,
     ReadingBatch,
+    Receipt,
 )
 
 _CHANNELS: list[tuple[Channel, Any, str, str, str]] = [
@@ -56,6 +57,14 @@ _CHANNELS: list[tuple[Channel, Any, str, str, str]] = [
         "CommandAck",
         "send",
         "Command outcomes, with the relay state read back from the meter.",
+    ),
+    (
+        Channel.RECEIPTS,
+        Receipt,
+        "Receipt",
+        "receive",
+        "The batches (by `seq` per channel) the backend has durably taken: committed, or "
+        "stored as a dead letter. Only then does the agent delete their rows.",
     ),
 ]
 

@@ -102,6 +102,7 @@ protocol = "3.1.1"
 
 [outbox]
 batch_size = 500
+receipts = true  # rows leave at the backend's receipt (docs/edge-agent.md, "Outbox")
 
 [metrics]
 listen = "127.0.0.1:{metrics_port}"

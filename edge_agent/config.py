@@ -66,6 +66,11 @@ class Outbox(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     batch_size: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 500
     inflight: Annotated[int, msgspec.Meta(ge=1, le=100)] = 8
     catch_up_rate: Positive = 2000.0  # backlog readings per second after an outage
+    # Delete a batch's rows only when the backend's receipt names its seq (it is committed
+    # there), not at the broker's PUBACK: a broker crash then loses nothing. False: the old
+    # PUBACK behaviour, for a backend that sends no receipts (docs/edge-agent.md, "Outbox").
+    receipts: bool = False
+    receipt_timeout_s: Positive = 30.0  # a batch sent and not receipted this long: sent again
 
 
 class Overload(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -110,6 +110,24 @@ class Metrics:
             registry=r,
         )
         self.mqtt_connected = Gauge(p + "mqtt_connected", "1 while connected", registry=r)
+        self.awaiting_receipt = Gauge(
+            p + "batches_awaiting_receipt",
+            "Batches acknowledged by the broker whose backend receipt has not come yet",
+            registry=r,
+        )
+        self.awaiting_receipt_age = Gauge(
+            p + "oldest_awaiting_receipt_seconds",
+            "Age of the oldest batch awaiting its receipt",
+            registry=r,
+        )
+        self.republished = Counter(
+            p + "republished_batches",
+            "Batches sent again because no receipt came within receipt_timeout_s",
+            registry=r,
+        )
+        self.receipts_malformed = Counter(
+            p + "receipts_malformed", "Receipts that could not be decoded (ignored)", registry=r
+        )
         self.read_to_puback = ManyHistogram(
             p + "read_to_puback_seconds",
             "From a reading's acquisition to the broker's PUBACK of its batch, per reading",

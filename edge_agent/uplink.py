@@ -40,20 +40,26 @@ from protocols.contract import (
     AgentDeath,
     Channel,
     CommandAck,
+    ContractError,
     Encoding,
     EventBatch,
     MeterEvent,
     MeterInfo,
     Quality,
     ReadingBatch,
+    Receipt,
     Value,
     agent_topic,
+    decode,
     encode,
 )
 
 log = logging.getLogger("edge_agent.uplink")
 
 CommandHandler = Callable[[bytes], Awaitable[None]]
+
+MAX_RECEIPT_BYTES = 64 * 1024  # checked before decoding: a Receipt names at most 2,000 seqs
+_RECEIPTED = (Channel.READINGS, Channel.EVENTS)  # command acks carry no seq: PUBACK as before
 
 
 class TokenBucket:
@@ -168,6 +174,10 @@ class Uplink:
         self._live: dict[int, int] = {}
         self._last_ack: tuple[float, float] = (0.0, 0.0)
         self._sent_upto = 2**62  # live rows up to this id are in batches (none: no session)
+        # With receipts: batches the broker acknowledged and the backend has not receipted yet,
+        # (channel, seq) -> (when sent, monotonic s; the batch, to send again after the timeout)
+        self.awaiting: dict[tuple[Channel, int], tuple[float, Batch]] = {}
+        self.receipts_topic = agent_topic(self.agent, Channel.RECEIPTS)
 
     def lag_s(self) -> float:
         """How far behind the uplink is: the age of the oldest live reading not yet
@@ -228,6 +238,8 @@ class Uplink:
         self.metrics.mqtt_connected.set(1)
         log.info("MQTT connected to %s:%d", self.config.broker.host, self.config.broker.port)
         conn.subscribe(agent_topic(self.agent, Channel.COMMANDS))
+        if self.config.outbox.receipts:
+            conn.subscribe(self.receipts_topic)
         birth = AgentBirth(agent=self.agent, ts=now_ms(), version=__version__, meters=self.meters)
         topic = agent_topic(self.agent, Channel.STATE)
         await conn.publish(topic, encode(birth, self.encoding), retain=True)
@@ -249,6 +261,11 @@ class Uplink:
         raise ConnectionLost(conn.close_reason)
 
     def _message(self, conn: Connection, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic == self.receipts_topic:
+            self._receipt(bytes(msg.payload))
+            conn.ack_message(msg)  # the deletions it asks for are idempotent: ack at once
+            return
+
         async def handle() -> None:
             try:
                 await self.on_command(bytes(msg.payload))
@@ -258,6 +275,53 @@ class Uplink:
             conn.ack_message(msg)
 
         asyncio.get_running_loop().create_task(handle(), name="command-intake")
+
+    # --- receipts -----------------------------------------------------------------------
+
+    def _receipt(self, payload: bytes) -> None:
+        """The backend committed these batches: their rows leave in the outbox's next round
+        (with whatever else it commits). A seq we do not know deletes nothing; a malformed
+        receipt is counted and logged, never fatal."""
+        try:
+            if len(payload) > MAX_RECEIPT_BYTES:
+                raise ContractError(f"{len(payload)} bytes, over {MAX_RECEIPT_BYTES}")
+            receipt: Receipt = decode(payload, Receipt)
+            if receipt.agent != self.agent:
+                raise ContractError(f"receipt for agent {receipt.agent!r}")
+        except ContractError as exc:
+            self.metrics.receipts_malformed.inc()
+            log.warning("receipt ignored: %s", exc)
+            return
+        loop = asyncio.get_running_loop()
+        for channel, seqs in (
+            (Channel.READINGS, receipt.readings),
+            (Channel.EVENTS, receipt.events),
+        ):
+            for seq in seqs:
+                self.awaiting.pop((channel, seq), None)
+                task = loop.create_task(self.outbox.acked(channel, seq), name="receipt-delete")
+                task.add_done_callback(_logged)
+        self._awaiting_metrics()
+
+    def _awaiting_metrics(self) -> None:
+        self.metrics.awaiting_receipt.set(len(self.awaiting))
+        oldest = min((at for at, _ in self.awaiting.values()), default=None)
+        self.metrics.awaiting_receipt_age.set(0.0 if oldest is None else time.monotonic() - oldest)
+
+    async def _resend_unreceipted(self, sending: _InFlight) -> None:
+        """Send again, same seq and values, every batch whose receipt is overdue."""
+        timeout = self.config.outbox.receipt_timeout_s
+        while True:
+            await asyncio.sleep(min(1.0, timeout / 4))
+            now = time.monotonic()
+            overdue = [b for at, b in list(self.awaiting.values()) if now - at >= timeout]
+            for batch in sorted(overdue, key=lambda b: (b.channel, b.seq)):
+                key = (batch.channel, batch.seq)
+                if key in self.awaiting:
+                    self.awaiting[key] = (time.monotonic(), batch)
+                    self.metrics.republished.inc()
+                    await sending.send(batch)
+            self._awaiting_metrics()
 
     # --- forwarding ---------------------------------------------------------------------
 
@@ -273,12 +337,17 @@ class Uplink:
             # round go out live first).
             watermark = 0
         self._sent_upto = watermark
+        self.awaiting.clear()  # every batch without its receipt is sent again now, from disk
         for channel in (Channel.ACKS, Channel.EVENTS, Channel.READINGS):
             for batch in await self.outbox.unacked(channel):
                 if channel is Channel.READINGS:
                     await bucket.take(len(batch))
                 await sending.send(batch)
         failed = asyncio.ensure_future(sending.failed.wait())
+        resend = None
+        if limits.receipts:
+            resend = asyncio.create_task(self._resend_unreceipted(sending), name="uplink-resend")
+            resend.add_done_callback(_resend_done(sending))
         try:
             while True:
                 sending.raise_failure()
@@ -290,6 +359,8 @@ class Uplink:
                     await asyncio.sleep(1.0)
         finally:
             failed.cancel()
+            if resend is not None:
+                resend.cancel()
 
     async def _send_new(
         self,
@@ -355,6 +426,10 @@ class Uplink:
                 self._last_ack = (acked_at, (now - live) / 1000)
         self.metrics.publish_latency.observe(acked_at - started)
         self.metrics.published.labels(batch.channel).inc()
+        if self.config.outbox.receipts and batch.channel in _RECEIPTED:
+            # The rows stay (sent) until the backend's receipt names this seq.
+            self.awaiting.setdefault((batch.channel, batch.seq), (acked_at, batch))
+            return None
         return self.outbox.acked(batch.channel, batch.seq)
 
     def _payload(self, batch: Batch) -> tuple[str, bytes]:
@@ -382,3 +457,19 @@ class Uplink:
             )
         except (ConnectionLost, TimeoutError) as exc:
             log.warning("clean goodbye not acknowledged: %s", exc)
+
+
+def _logged(task: asyncio.Task[int]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("receipted rows not deleted yet (sent again later): %s", task.exception())
+
+
+def _resend_done(sending: _InFlight) -> Callable[[asyncio.Task[None]], None]:
+    def done(task: asyncio.Task[None]) -> None:
+        if task.cancelled() or task.exception() is None:
+            return
+        if sending.failure is None:  # end the session with it: the next one resends from disk
+            sending.failure = task.exception()
+            sending.failed.set()
+
+    return done

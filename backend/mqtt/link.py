@@ -33,7 +33,7 @@ import ssl
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -45,6 +45,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from backend.mqtt.lean import READ_AHEAD, LeanClient
 from backend.settings import MqttEndpoint
+from protocols.contract import MAX_RECEIPT_SEQS, Channel, Receipt, agent_topic, encode
 
 log = logging.getLogger("meterline.mqtt")
 
@@ -92,6 +93,7 @@ class Link:
         self.close_reason = ""
         self.paused = False
         self.received = 0
+        self.receipts_sent = 0  # Receipt messages published (docs/edge-agent.md, "Outbox")
         self._on_message = on_message
         self._connack: asyncio.Future[None] = self.loop.create_future()
         self._subacks: dict[int, tuple[list[str], asyncio.Future[None]]] = {}
@@ -270,6 +272,36 @@ class Link:
             self._pubacks[info.mid] = fut
         return fut
 
+    def receipt(self, taken: Iterable[tuple[str | None, Channel | None, int | None]]) -> int:
+        """Tell each agent which of its batches were just committed (or stored as dead
+        letters): one Receipt per agent per call — the writer calls it once per commit round,
+        after the commit — split only past ``MAX_RECEIPT_SEQS`` seqs a channel. Published at
+        QoS 1 without waiting: a receipt lost on the way only means the agent sends the batch
+        again, which the backend stores by natural key (a repeat changes nothing). Returns how
+        many messages went out."""
+        per_agent: dict[str, dict[Channel, list[int]]] = {}
+        for agent, channel, seq in taken:
+            if agent is None or seq is None or channel not in _RECEIPTED:
+                continue  # not a batch (a state, or undecodable): nothing to receipt
+            per_agent.setdefault(agent, {}).setdefault(channel, []).append(seq)
+        sent = 0
+        if self.closed.is_set():
+            return sent
+        ts = time.time_ns() // 1_000_000
+        for agent, channels in per_agent.items():
+            readings = sorted(set(channels.get(Channel.READINGS, [])))
+            events = sorted(set(channels.get(Channel.EVENTS, [])))
+            n = MAX_RECEIPT_SEQS
+            for i in range(0, max(len(readings), len(events)), n):
+                msg = Receipt(
+                    agent=agent, ts=ts, readings=readings[i : i + n], events=events[i : i + n]
+                )
+                fut = self.publish(agent_topic(agent, Channel.RECEIPTS), encode(msg))
+                fut.add_done_callback(_quiet)
+                sent += 1
+        self.receipts_sent += sent
+        return sent
+
     def _handle_puback(self, _c: Any, _u: Any, mid: int, rc: ReasonCode, _p: Any) -> None:
         fut = self._pubacks.pop(mid, None)
         if fut is None or fut.done():
@@ -435,3 +467,11 @@ class Link:
         self.client.loop_misc()  # keepalive: PINGREQ, and a dead broker is noticed
         if self._sock is not None:
             self._misc = self.loop.call_later(1.0, self._tick)
+
+
+_RECEIPTED = (Channel.READINGS, Channel.EVENTS)
+
+
+def _quiet(fut: asyncio.Future[None]) -> None:
+    if not fut.cancelled() and fut.exception() is not None:
+        log.debug("receipt not confirmed: %s", fut.exception())

@@ -12,6 +12,7 @@ from protocols.contract.codec import (
 )
 from protocols.contract.messages import (
     MAX_BATCH_ITEMS,
+    MAX_RECEIPT_SEQS,
     AgentBirth,
     AgentDeath,
     AgentState,
@@ -25,6 +26,7 @@ from protocols.contract.messages import (
     MeterInfo,
     Quality,
     ReadingBatch,
+    Receipt,
     RelayState,
     Value,
 )
@@ -48,6 +50,7 @@ from protocols.contract.topics import (
 __all__ = [
     "ENERGY_QUANTITIES",
     "MAX_BATCH_ITEMS",
+    "MAX_RECEIPT_SEQS",
     "PREFIX",
     "QUANTITIES",
     "VERSION",
@@ -69,6 +72,7 @@ __all__ = [
     "Quantity",
     "QuantitySpec",
     "ReadingBatch",
+    "Receipt",
     "RelayState",
     "TopicError",
     "Unit",

@@ -32,6 +32,8 @@ ReadingMs = Annotated[int, msgspec.Meta(ge=0, le=4_102_444_800_000)]
 MAX_MAGNITUDE = 10**15
 # Values (or events) in one ReadingBatch (EventBatch): the largest message an agent may send.
 MAX_BATCH_ITEMS = 10_000
+# Batch seqs named in one Receipt, per channel: the backend splits a larger round.
+MAX_RECEIPT_SEQS = 1_000
 Measured = Annotated[int, msgspec.Meta(gt=-MAX_MAGNITUDE, lt=MAX_MAGNITUDE)]
 
 
@@ -171,3 +173,15 @@ class CommandAck(msgspec.Struct, frozen=True, omit_defaults=True):
     relay_state: RelayState | None = None  # as read back from the meter after executing
     error: Text | None = None
     attempts: int = 0
+
+
+class Receipt(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Topic ``…/agents/{agent}/receipts`` (backend → agent, QoS 1, not retained): the batches
+    of this agent (by ``seq`` per channel) the backend has durably taken responsibility for —
+    committed, or stored as a dead letter. Only then may the agent delete their rows; a seq the
+    agent does not know is ignored (docs/edge-agent.md, "Outbox")."""
+
+    agent: Ident
+    ts: EpochMs
+    readings: Annotated[list[SeqNo], msgspec.Meta(max_length=MAX_RECEIPT_SEQS)] = []
+    events: Annotated[list[SeqNo], msgspec.Meta(max_length=MAX_RECEIPT_SEQS)] = []

@@ -25,6 +25,7 @@ class Channel(enum.StrEnum):
     EVENTS = "events"  # agent → backend: EventBatch
     COMMANDS = "commands"  # backend → agent: Command
     ACKS = "acks"  # agent → backend: CommandAck
+    RECEIPTS = "receipts"  # backend → agent: Receipt (batches durably taken)
 
 
 def agent_topic(agent: str, channel: Channel) -> str:

@@ -180,15 +180,19 @@ class Writer:
         now = time.monotonic()
         link: Any = None
         mids: list[int] = []
+        taken: list[tuple[Any, Any, int | None]] = []
         for item in items:
             if item.qos and item.link is not None:
                 if item.link is not link:
                     if link is not None:
                         link.ack(mids)
-                    link, mids = item.link, []
+                        link.receipt(taken)  # committed: tell the agents (one per agent)
+                    link, mids, taken = item.link, [], []
                 mids.append(item.mid)
+                taken.append((item.agent, item.channel, item.seq))
         if link is not None:
             link.ack(mids)
+            link.receipt(taken)
         self.stats.latency.add_many([now - item.received for item in items])
 
     async def _notify(self, result: WriteResult) -> None:
