@@ -30,6 +30,16 @@ def stop(broker: Mosquitto) -> None:
     broker.process.wait(timeout=30)
 
 
+def kill(broker: Mosquitto, *, wipe: bool = False) -> None:
+    """SIGKILL: whatever the broker acknowledged since its last save is gone (Mosquitto saves
+    only at a clean stop or every ``autosave_interval``). With ``wipe`` its store goes too: a
+    broker restarted without persistence — no sessions, no queued messages, no subscriptions."""
+    broker.process.kill()
+    broker.process.wait(timeout=30)
+    if wipe:
+        (broker.directory / "data" / "mosquitto.db").unlink(missing_ok=True)
+
+
 @pytest.fixture(autouse=True)
 def _relay_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TEST_RELAY_SECRET", "02:123456:1A2B3C4D")  # the agent's config names it

@@ -5,6 +5,10 @@ Mosquitto, ``meterline ingest``, the database — with faults at random moments:
 * ``meterline ingest`` killed with SIGKILL mid-stream (batches in hand, commits in flight);
 * the broker stopped and started again (its persistence keeps sessions and queues; the agent
   buffers meanwhile);
+* the broker killed with SIGKILL (what it acknowledged since its last save is gone), and the
+  broker killed and started again without its store (no sessions, no queues, no subscriptions
+  until ``meterline ingest`` makes them again): the agent's receipts (``[outbox] receipts``)
+  keep every batch until the backend has committed it, and send it again otherwise;
 * on PostgreSQL, the database restarted (fast: every session cut mid-transaction and rolled
   back) while ingest is writing;
 * the network between the agent and the broker stalled (nothing passes either way) for
@@ -31,9 +35,12 @@ Run it alone (it prints its counts):
 
     .venv/bin/pytest tests/reliability -q -s
 
-CI runs this bounded form (3 agent kills, 3 ingest kills, 2 broker restarts, 2 database restarts,
-2 network faults, one 20 s outage, on PostgreSQL). ``METERLINE_FAULTS=N`` runs N agent kills and
-N ingest kills and N/4 broker restarts, database restarts (on PostgreSQL) and network faults,
+CI runs this bounded form (3 agent kills, 3 ingest kills, 2 broker restarts, 2 broker SIGKILLs,
+2 broker restarts without persistence, 2 database restarts, 2 network faults, one 20 s outage,
+on PostgreSQL). ``METERLINE_FAULTS_RECEIPTS=0`` runs the agent without receipts (rows leave at
+the broker's PUBACK): the broker crashes then lose readings, and the suite fails.
+``METERLINE_FAULTS=N`` runs N agent kills and N ingest kills and N/4 broker restarts, broker
+SIGKILLs, broker restarts without persistence, database restarts (on PostgreSQL) and network faults,
 and one outage of two minutes, on SQLite and PostgreSQL each (``METERLINE_FAULTS=36``: 100 faults
 on PostgreSQL); ``METERLINE_FAULTS_SEED`` repeats a run's moments.
 """
@@ -53,7 +60,7 @@ import pytest
 from sqlalchemy import text
 
 from protocols.contract import Command, CommandKind
-from tests.reliability.conftest import start, stop
+from tests.reliability.conftest import kill, start, stop
 from tests.support.agent import Backend, agent_toml, command, dlt645_tcp_bus
 from tests.support.dlt645_meter import FakeBus, FakeMeter
 from tests.support.faultproxy import FaultProxy
@@ -68,6 +75,7 @@ OUTAGE_S = float(
     os.environ.get("METERLINE_FAULTS_OUTAGE_S", "120" if "METERLINE_FAULTS" in os.environ else "20")
 )
 SEED = int(os.environ.get("METERLINE_FAULTS_SEED", str(random.SystemRandom().randrange(10**6))))
+RECEIPTS = os.environ.get("METERLINE_FAULTS_RECEIPTS", "1") != "0"
 VALID_MS = 2500  # each relay command's validity
 GRACE_MS = 1500  # the agent checks expiry just before writing the frame; its way to the meter
 ACTION = {CommandKind.DISCONNECT: 0x1A, CommandKind.RECONNECT: 0x1C}
@@ -110,7 +118,7 @@ def misplaced_relay_frames(log: list[tuple[int, int]], sent: list[Command]) -> l
     return wrong
 
 
-@pytest.mark.timeout(300 + OUTAGE_S + 20 * (2 * ROUNDS + 3 * max(2, ROUNDS // 4)))  # ~7 s a fault
+@pytest.mark.timeout(300 + OUTAGE_S + 20 * (2 * ROUNDS + 5 * max(2, ROUNDS // 4)))  # ~7 s a fault
 @pytest.mark.parametrize("database_url", DATABASES, indirect=True)
 async def test_no_accepted_reading_is_lost_or_stored_twice_through_kills_and_restarts(
     database_url: str, persistent_broker: Mosquitto, tmp_path: Path, request: pytest.FixtureRequest
@@ -123,7 +131,9 @@ async def test_no_accepted_reading_is_lost_or_stored_twice_through_kills_and_res
         "timeout_ms = 3000",  # a late reply on a busy machine is no loss
     )
     proxy = FaultProxy(persistent_broker.host, persistent_broker.port)
-    config = agent_toml(tmp_path, persistent_broker, bus, outbox="batch_size = 10\ninflight = 4")
+    outbox = "batch_size = 10\ninflight = 4\n"
+    outbox += "receipts = true\nreceipt_timeout_s = 5" if RECEIPTS else "receipts = false"
+    config = agent_toml(tmp_path, persistent_broker, bus, outbox=outbox)
     config.write_text(  # the agent reaches the broker through the misbehaving proxy
         config.read_text().replace(
             f"port = {persistent_broker.port}\n", f"port = {await proxy.start()}\n", 1
@@ -132,6 +142,7 @@ async def test_no_accepted_reading_is_lost_or_stored_twice_through_kills_and_res
     up = Uplink(tmp_path, persistent_broker, database_url, config)
     faults = ["agent"] * ROUNDS + ["ingest"] * ROUNDS + ["broker"] * max(2, ROUNDS // 4)
     faults += ["network"] * max(2, ROUNDS // 4) + ["outage"]
+    faults += ["broker_kill", "broker_wipe"] * max(2, ROUNDS // 4)
     pg: Postgres | None = None
     if database_url.startswith("postgresql"):
         pg = request.getfixturevalue("postgres")
@@ -180,6 +191,11 @@ async def test_no_accepted_reading_is_lost_or_stored_twice_through_kills_and_res
                 await asyncio.sleep(OUTAGE_S)  # the agent buffers meanwhile
                 up.note_outbox()
                 await asyncio.to_thread(start, persistent_broker)
+            elif fault in ("broker_kill", "broker_wipe"):
+                await asyncio.to_thread(kill, persistent_broker, wipe=fault == "broker_wipe")
+                await asyncio.sleep(rng.uniform(0.5, 2.0))  # the agent buffers meanwhile
+                up.note_outbox()
+                await asyncio.to_thread(start, persistent_broker)
             else:
                 await asyncio.to_thread(stop, persistent_broker)
                 await asyncio.sleep(rng.uniform(0.5, 2.0))  # the agent buffers meanwhile
@@ -217,7 +233,8 @@ async def test_no_accepted_reading_is_lost_or_stored_twice_through_kills_and_res
     }
     print(
         f"\nfaults (seed {SEED}, {database_url.split(':')[0]}): {dict(done)}, "
-        f"{sum(done.values())} in {time.monotonic() - started:.0f} s; readings recorded by the "
+        f"{sum(done.values())} in {time.monotonic() - started:.0f} s, receipts "
+        f"{'on' if RECEIPTS else 'off'}; readings recorded by the "
         f"agent and checked: {len(up.recorded)}, meter reads served: "
         f"{sum(m.reads for m in meters.meters.values())}, stored: {len(stored)}, "
         f"lost: {len(missing)}, "
