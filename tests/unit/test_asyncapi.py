@@ -21,6 +21,8 @@ def test_asyncapi_document_names_every_channel_with_its_address() -> None:
     doc = yaml.safe_load(render())
     assert doc["asyncapi"] == "3.0.0"
     assert doc["channels"]["readings"]["address"] == "meterline/v1/agents/{agent}/readings"
-    assert set(doc["channels"]) == {"state", "readings", "events", "commands", "acks"}
+    assert set(doc["channels"]) == {"state", "readings", "events", "commands", "acks", "receipts"}
     assert doc["operations"]["receive_commands"]["action"] == "receive"
+    assert doc["operations"]["receive_receipts"]["action"] == "receive"
+    assert doc["channels"]["receipts"]["address"] == "meterline/v1/agents/{agent}/receipts"
     assert "ReadingBatch" in document()["components"]["schemas"]

@@ -65,3 +65,13 @@ def test_the_demo_fleet_includes_dlt698_meters_on_a_bus_of_their_own() -> None:
     ]  # fmt: skip
     addresses = [m.address for m in (*fleet.dlt645, *fleet.dlt698)]
     assert len(set(addresses)) == len(addresses)
+
+
+def test_the_demos_agent_deletes_rows_at_the_backends_receipt() -> None:
+    fleet = DemoFleet.plan(
+        meters=DEFAULT_METERS, speed=DEFAULT_SPEED, dlt645_port=8021, modbus_port=5020
+    )
+    config = parse_config(
+        agent_config(fleet, Path("/srv/demo/agent"), 1883, 9108), environ=child_env()
+    )
+    assert config.outbox.receipts is True

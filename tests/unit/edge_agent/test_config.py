@@ -53,6 +53,7 @@ def test_the_shipped_example_is_valid_once_its_secrets_exist(tmp_path: Path) -> 
     assert config.agent_id == "agent-1"
     assert [b.name for b in config.buses] == ["rs485-1", "panel-a"]
     assert config.outbox.policy is DropPolicy.DROP_OLDEST
+    assert config.outbox.receipts is True  # what ships deletes rows at the backend's receipt
     assert config.disconnect_policy.start == "09:00"
 
 
