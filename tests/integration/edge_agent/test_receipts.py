@@ -5,6 +5,7 @@ shipped ACL), a real agent, a fake DL/T 645 meter over TCP."""
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -12,10 +13,12 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from backend.metering.ingest import Ingestor
 from protocols.contract import Channel, ReadingBatch, Receipt, agent_topic, encode
 from tests.integration.edge_agent.conftest import running_agent
 from tests.support.agent import AGENT, Backend, agent_toml, dlt645_tcp_bus
 from tests.support.dlt645_meter import FakeBus, FakeMeter
+from tests.support.ingest_agent import forget_session, settings_for, until
 from tests.support.services import Mosquitto
 
 pytestmark = pytest.mark.mosquitto
@@ -125,3 +128,39 @@ async def test_without_receipts_the_rows_leave_at_the_puback_as_before(
             await backend.until(lambda: rows_of(db, first.seq) == 0)
     finally:
         await fake.stop()
+
+
+async def test_against_the_real_ingest_every_row_leaves_the_outbox_once_it_is_stored(
+    tmp_path: Path, mosquitto: Mosquitto, backend: Backend, request: pytest.FixtureRequest
+) -> None:
+    db_file = tmp_path / "backend.db"
+    shutil.copy(request.getfixturevalue("_migrated_sqlite"), db_file)
+    url = f"sqlite+aiosqlite:///{db_file}"
+    ingest = Ingestor(
+        settings_for(url, mosquitto, str(tmp_path / "ingest")),
+        client_id=f"test-receipts-{tmp_path.name}",
+        stats_every_s=3600,
+        housekeeping_every_s=3600,
+    )
+    await ingest.start()
+    fake = FakeBus(FakeMeter(A1))
+    port = await fake.start_tcp()
+    outbox = "receipts = true\nreceipt_timeout_s = 600\nbatch_size = 2"
+    config = agent_toml(
+        tmp_path, mosquitto, dlt645_tcp_bus(port, [A1], every_s=0.05), outbox=outbox
+    )
+    agent_db = tmp_path / "data" / "agent.db"
+    try:
+        await until(lambda: ingest.status == "connected", 10, "the ingestor to subscribe")
+        async with running_agent(config) as agent:
+            await backend.until(lambda: len(batches(backend)) >= 5)
+            first = batches(backend)[0]
+            # receipted only by the backend's commit: no timeout passes in this test
+            await backend.until(lambda: rows_of(agent_db, first.seq) == 0, within=20)
+            stored = sqlite3.connect(db_file).execute("SELECT COUNT(*) FROM readings").fetchone()
+            assert stored[0] >= len(first.values)
+            assert agent.metrics.republished._value.get() == 0
+    finally:
+        await fake.stop()
+        await ingest.stop()
+        forget_session(mosquitto, ingest.client_id)
