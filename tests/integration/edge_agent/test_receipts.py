@@ -164,3 +164,27 @@ async def test_against_the_real_ingest_every_row_leaves_the_outbox_once_it_is_st
         await fake.stop()
         await ingest.stop()
         forget_session(mosquitto, ingest.client_id)
+
+
+async def test_after_a_reconnect_every_batch_without_its_receipt_is_published_again(
+    tmp_path: Path, mosquitto: Mosquitto, backend: Backend
+) -> None:
+    fake = FakeBus(FakeMeter(A1))
+    port = await fake.start_tcp()
+    outbox = "receipts = true\nreceipt_timeout_s = 600\nbatch_size = 2"
+    config = agent_toml(
+        tmp_path, mosquitto, dlt645_tcp_bus(port, [A1], every_s=0.05), outbox=outbox
+    )
+    try:
+        async with running_agent(config) as agent:
+            await backend.until(lambda: len(batches(backend)) >= 3)
+            first = batches(backend)[0]
+            conn = agent.uplink.connection
+            assert conn is not None
+            conn.abort()  # the connection drops; the uplink connects again
+            await backend.until(lambda: [b.seq for b in batches(backend)].count(first.seq) >= 2)
+            again = [b for b in batches(backend) if b.seq == first.seq]
+            assert again[1] == first  # same seq, same values
+            assert agent.metrics.republished._value.get() == 0  # not the timeout: the reconnect
+    finally:
+        await fake.stop()
