@@ -4,7 +4,8 @@ Guarantees (docs/edge-agent.md, "Outbox"):
 
 * ``put_*`` returns only after the rows are committed with ``synchronous=FULL``; a poll is done
   only then.
-* A row leaves only when the PUBACK of the batch that carried it arrives (:meth:`acked`). A batch
+* A row leaves only when its batch is acknowledged (:meth:`acked`): at the backend's receipt
+  with ``[outbox] receipts`` (edge_agent/uplink.py), else at the broker's PUBACK. A batch
   gets its ``seq`` when first formed (per channel, persisted, only increasing across restarts)
   and keeps it, and its values, on every resend.
 * One transaction per round (group commit): the deletions of acknowledged batches, the values of

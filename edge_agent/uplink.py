@@ -2,7 +2,9 @@
 
 Per connection: publish the birth (retained), subscribe to our commands, resend every batch
 formed earlier whose PUBACK never came (same seq, same values), then forward new batches. Up
-to ``outbox.inflight`` batches are in flight; each one's rows are deleted on *its* PUBACK.
+to ``outbox.inflight`` batches are in flight; each one's rows are deleted on *its* PUBACK, or,
+with ``outbox.receipts``, only when the backend's receipt names its seq (the PUBACK then only
+frees the slot; a batch not receipted within ``receipt_timeout_s`` is published again).
 New batches are asked for only when a slot is free, and the request waits in the outbox for
 its next round (docs/edge-agent.md, "Outbox"): values and their batch's seq share one commit,
 and what gathers while every slot is taken goes out together, in larger messages (up to the
