@@ -71,6 +71,11 @@ class Outbox(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # PUBACK behaviour, for a backend that sends no receipts (docs/edge-agent.md, "Outbox").
     receipts: bool = False
     receipt_timeout_s: Positive = 30.0  # a batch sent and not receipted this long: sent again
+    # (then after twice as long, and so on, up to 16 times the timeout: a backend that is down
+    # is not flooded with repeats)
+    # Batches the broker acknowledged that may await their receipt at once: at this many no new
+    # batch is formed, the rows wait on disk (the end-to-end window; memory stays bounded)
+    receipt_window: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 64
 
 
 class Overload(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

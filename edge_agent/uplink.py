@@ -176,9 +176,9 @@ class Uplink:
         self._live: dict[int, int] = {}
         self._last_ack: tuple[float, float] = (0.0, 0.0)
         self._sent_upto = 2**62  # live rows up to this id are in batches (none: no session)
-        # With receipts: batches the broker acknowledged and the backend has not receipted yet,
-        # (channel, seq) -> (when sent, monotonic s; the batch, to send again after the timeout)
-        self.awaiting: dict[tuple[Channel, int], tuple[float, Batch]] = {}
+        # With receipts: batches the broker acknowledged and the backend has not receipted yet
+        self.awaiting: dict[tuple[Channel, int], _Awaiting] = {}
+        self._receipted = asyncio.Event()  # set by each receipt: the window may have room
         self.receipts_topic = agent_topic(self.agent, Channel.RECEIPTS)
 
     def lag_s(self) -> float:
@@ -301,29 +301,57 @@ class Uplink:
         ):
             for seq in seqs:
                 self.awaiting.pop((channel, seq), None)
+                self._receipted.set()
                 task = loop.create_task(self.outbox.acked(channel, seq), name="receipt-delete")
                 task.add_done_callback(_logged)
         self._awaiting_metrics()
 
     def _awaiting_metrics(self) -> None:
         self.metrics.awaiting_receipt.set(len(self.awaiting))
-        oldest = min((at for at, _ in self.awaiting.values()), default=None)
+        oldest = min((a.sent_at for a in self.awaiting.values()), default=None)
         self.metrics.awaiting_receipt_age.set(0.0 if oldest is None else time.monotonic() - oldest)
 
     async def _resend_unreceipted(self, sending: _InFlight) -> None:
-        """Send again, same seq and values, every batch whose receipt is overdue."""
+        """Send again, same seq and values, every batch whose receipt is overdue; each time
+        it waits twice as long for the next (up to 16 × ``receipt_timeout_s``)."""
         timeout = self.config.outbox.receipt_timeout_s
         while True:
             await asyncio.sleep(min(1.0, timeout / 4))
             now = time.monotonic()
-            overdue = [b for at, b in list(self.awaiting.values()) if now - at >= timeout]
-            for batch in sorted(overdue, key=lambda b: (b.channel, b.seq)):
-                key = (batch.channel, batch.seq)
-                if key in self.awaiting:
-                    self.awaiting[key] = (time.monotonic(), batch)
+            overdue = [a for a in list(self.awaiting.values()) if now >= a.due_at]
+            for a in sorted(overdue, key=lambda a: (a.batch.channel, a.batch.seq)):
+                key = (a.batch.channel, a.batch.seq)
+                if self.awaiting.get(key) is a:
+                    a.wait_s = min(a.wait_s * 2, timeout * 16)
+                    a.due_at = time.monotonic() + a.wait_s
                     self.metrics.republished.inc()
-                    await sending.send(batch)
+                    await sending.send(a.batch)
             self._awaiting_metrics()
+
+    def _window_room(self, sending: _InFlight) -> int:
+        """How many more batches may be sent without a receipt: the window less those in
+        flight (each moves to ``awaiting`` at its PUBACK before its slot is freed) and those
+        awaiting their receipt."""
+        limits = self.config.outbox
+        if not limits.receipts:
+            return limits.inflight
+        return limits.receipt_window - len(self.awaiting) - sending.held
+
+    async def _window_open(self, sending: _InFlight, failed: asyncio.Future[Any]) -> None:
+        """With receipts: wait while ``receipt_window`` batches are in flight or await their
+        receipt; the rows wait on disk meanwhile."""
+        while self._window_room(sending) <= 0:
+            self._receipted.clear()
+            waiting = asyncio.ensure_future(self._receipted.wait())
+            try:
+                # a receipt makes room; so does a command ack's PUBACK (checked each second)
+                await asyncio.wait(
+                    (waiting, failed), timeout=1.0, return_when=asyncio.FIRST_COMPLETED
+                )
+            finally:
+                waiting.cancel()
+            if failed.done():
+                return
 
     # --- forwarding ---------------------------------------------------------------------
 
@@ -354,6 +382,7 @@ class Uplink:
             while True:
                 sending.raise_failure()
                 await sending.wait_free()
+                await self._window_open(sending, failed)
                 sending.raise_failure()
                 try:
                     await self._send_new(sending, bucket, watermark, failed)
@@ -376,7 +405,7 @@ class Uplink:
         size = self.config.outbox.batch_size
         # As many live batches as there are free slots (at most four); when more rows wait
         # than they hold, they grow up to the contract's limit per message.
-        live_n = min(4, sending.free())
+        live_n = min(4, sending.free(), self._window_room(sending))
         # One live batch, then one backlog batch: live values are never stuck behind an
         # hours-long backlog, and the backlog still drains at its throttled rate.
         request = asyncio.ensure_future(
@@ -430,7 +459,11 @@ class Uplink:
         self.metrics.published.labels(batch.channel).inc()
         if self.config.outbox.receipts and batch.channel in _RECEIPTED:
             # The rows stay (sent) until the backend's receipt names this seq.
-            self.awaiting.setdefault((batch.channel, batch.seq), (acked_at, batch))
+            timeout = self.config.outbox.receipt_timeout_s
+            self.awaiting.setdefault(
+                (batch.channel, batch.seq), _Awaiting(acked_at, acked_at + timeout, timeout, batch)
+            )
+            self._awaiting_metrics()
             return None
         return self.outbox.acked(batch.channel, batch.seq)
 
@@ -459,6 +492,18 @@ class Uplink:
             )
         except (ConnectionLost, TimeoutError) as exc:
             log.warning("clean goodbye not acknowledged: %s", exc)
+
+
+class _Awaiting:
+    """A batch the broker acknowledged, awaiting the backend's receipt."""
+
+    __slots__ = ("batch", "due_at", "sent_at", "wait_s")
+
+    def __init__(self, sent_at: float, due_at: float, wait_s: float, batch: Batch) -> None:
+        self.sent_at = sent_at  # monotonic s of the first PUBACK
+        self.due_at = due_at  # sent again at this monotonic time without a receipt
+        self.wait_s = wait_s
+        self.batch = batch
 
 
 def _logged(task: asyncio.Task[int]) -> None:

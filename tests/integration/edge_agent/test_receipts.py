@@ -188,3 +188,67 @@ async def test_after_a_reconnect_every_batch_without_its_receipt_is_published_ag
             assert agent.metrics.republished._value.get() == 0  # not the timeout: the reconnect
     finally:
         await fake.stop()
+
+
+def unsent_rows(db_path: Path) -> int:
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=10)
+    try:
+        return int(
+            conn.execute(
+                "SELECT COUNT(*) FROM outbox WHERE channel = 'readings' AND seq IS NULL"
+            ).fetchone()[0]
+        )
+    finally:
+        conn.close()
+
+
+async def test_no_new_batch_is_formed_while_the_window_of_batches_awaiting_receipt_is_full(
+    tmp_path: Path, mosquitto: Mosquitto, backend: Backend
+) -> None:
+    """A backend that does not answer stops the agent forming batches (the readings wait on
+    disk), rather than letting unreceipted batches pile up in memory and at the broker."""
+    fake = FakeBus(FakeMeter(A1))
+    port = await fake.start_tcp()
+    outbox = "receipts = true\nreceipt_timeout_s = 600\nreceipt_window = 1\nbatch_size = 2"
+    config = agent_toml(
+        tmp_path, mosquitto, dlt645_tcp_bus(port, [A1], every_s=0.05), outbox=outbox
+    )
+    db = tmp_path / "data" / "agent.db"
+    try:
+        async with running_agent(config) as agent:
+            await backend.until(lambda: len(batches(backend)) >= 1)
+            first = batches(backend)[0]
+            await backend.until(lambda: unsent_rows(db) >= 6)  # three batches' worth waiting
+            assert {b.seq for b in batches(backend)} == {first.seq}
+            assert agent.metrics.awaiting_receipt._value.get() == 1
+
+            publish_as_backend(mosquitto, encode(Receipt(agent=AGENT, ts=1, readings=[first.seq])))
+            await backend.until(lambda: len(batches(backend)) >= 2)
+            second = batches(backend)[1]
+            assert second.seq != first.seq
+            assert len(second.values) >= 6  # what waited goes out together
+            await backend.until(lambda: unsent_rows(db) >= 6)
+            assert {b.seq for b in batches(backend)} == {first.seq, second.seq}
+    finally:
+        await fake.stop()
+
+
+async def test_each_repeat_of_an_unreceipted_batch_waits_twice_as_long_as_the_last(
+    tmp_path: Path, mosquitto: Mosquitto, backend: Backend
+) -> None:
+    """A backend down for long gets a few repeats, not one every timeout."""
+    fake = FakeBus(FakeMeter(A1))
+    port = await fake.start_tcp()
+    outbox = "receipts = true\nreceipt_timeout_s = 0.2\nreceipt_window = 1\nbatch_size = 2"
+    config = agent_toml(tmp_path, mosquitto, dlt645_tcp_bus(port, [A1], every_s=0.2), outbox=outbox)
+    try:
+        async with running_agent(config) as agent:
+            await backend.until(lambda: len(batches(backend)) >= 1)
+            first = batches(backend)[0]
+            await backend.until(lambda: agent.metrics.republished._value.get() >= 3, within=30)
+            (waiting,) = agent.uplink.awaiting.values()
+            repeats = int(agent.metrics.republished._value.get())
+            assert waiting.batch.seq == first.seq
+            assert waiting.wait_s == min(0.2 * 2**repeats, 0.2 * 16)
+    finally:
+        await fake.stop()
