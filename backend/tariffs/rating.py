@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import bisect
 import calendar
+import functools
 import itertools
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal, localcontext
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -26,6 +27,8 @@ import msgspec
 from backend.tariffs.model import Cycle, Period, Tariff, TariffError
 
 MS = 1000
+DAY_MS = 86_400_000
+_AMOUNTS = Context(prec=50, rounding=ROUND_HALF_EVEN)  # wide enough that kWh × price is exact
 
 
 class Line(msgspec.Struct, frozen=True):
@@ -86,6 +89,7 @@ class AccountSchedule(Schedule):
         return schedule.at(day)
 
 
+@functools.lru_cache(maxsize=4096)
 def cycle_start(day: date, anchor: date, cycle: Cycle) -> date:
     """The first day of the tariff cycle containing ``day`` for an account anchored at
     ``anchor`` (its cycle_start). Days past a short month's end fall on its last day."""
@@ -187,9 +191,96 @@ def cut_points(schedule: Schedule, tz: ZoneInfo, start_ms: int, end_ms: int) -> 
 
 
 def kwh_amount(wh: int, price: Decimal) -> Decimal:
-    with localcontext() as ctx:
-        ctx.prec = 50
-        return Decimal(wh).scaleb(-3) * price
+    return _AMOUNTS.multiply(Decimal(wh).scaleb(-3, _AMOUNTS), price)
+
+
+@functools.lru_cache(maxsize=1024)
+def _day_span(tz: ZoneInfo, day: date) -> tuple[int, int]:
+    """The UTC ms of a local day's midnight and of the next one."""
+    nxt = day + timedelta(days=1)
+    return (
+        _to_ms(datetime(day.year, day.month, day.day, tzinfo=tz)),
+        _to_ms(datetime(nxt.year, nxt.month, nxt.day, tzinfo=tz)),
+    )
+
+
+class _DayPeriods:
+    """One tariff's TOU boundaries on one 24-hour local day, as UTC ms, and the period of each
+    stretch between them: what ``cut_points`` and ``period_at`` give, worked out once a day."""
+
+    __slots__ = ("cuts", "periods")
+
+    def __init__(self, tariff: Tariff, tz: ZoneInfo, day: date, midnight_ms: int) -> None:
+        base = datetime(day.year, day.month, day.day, tzinfo=tz)
+        self.cuts = [_to_ms(base + timedelta(minutes=m)) for m in tariff.boundaries()]
+        self.periods = [
+            Period.FLAT if tariff.flat_only else tariff.period_at(_local(ms, tz).time())
+            for ms in (midnight_ms, *self.cuts)
+        ]
+
+
+# (id(tariff), tz, day) → (tariff, its day): the tariff is kept so that its id stays its own
+_day_periods: dict[tuple[int, ZoneInfo, date], tuple[Tariff, _DayPeriods]] = {}
+_DAY_PERIODS_MAX = 4096
+
+
+def _periods_of(tariff: Tariff, tz: ZoneInfo, day: date, midnight_ms: int) -> _DayPeriods:
+    key = (id(tariff), tz, day)
+    hit = _day_periods.get(key)
+    if hit is not None and hit[0] is tariff:
+        return hit[1]
+    if len(_day_periods) >= _DAY_PERIODS_MAX:
+        _day_periods.clear()
+    found = _DayPeriods(tariff, tz, day, midnight_ms)
+    _day_periods[key] = (tariff, found)
+    return found
+
+
+def _pieces_in_day(
+    schedule: Schedule, tz: ZoneInfo, start_ms: int, end_ms: int, wh: int
+) -> tuple[date, Tariff, list[tuple[int, Period]]] | None:
+    """An interval inside one ordinary (24-hour) local day, cut and labelled from that day's
+    cached boundaries: (day, tariff, [(wh, period)]); None for any other interval."""
+    day = _local(start_ms, tz).date()
+    midnight, next_midnight = _day_span(tz, day)
+    if end_ms > next_midnight or next_midnight - midnight != DAY_MS:
+        return None
+    tariff = schedule.at(day)
+    tou = _periods_of(tariff, tz, day, midnight)
+    cuts = tou.cuts
+    first, last = bisect.bisect_right(cuts, start_ms), bisect.bisect_left(cuts, end_ms)
+    if first == last:
+        return day, tariff, [(wh, tou.periods[first])]
+    pieces = split_energy(start_ms, end_ms, wh, cuts[first:last])
+    return day, tariff, [(w, tou.periods[first + i]) for i, (_, _, w) in enumerate(pieces) if w]
+
+
+def _pieces(
+    schedule: Schedule, tz: ZoneInfo, start_ms: int, end_ms: int, wh: int
+) -> list[tuple[date, Tariff, int, Period]]:
+    """The interval's pieces: (local day, tariff in force, Wh, TOU period)."""
+    quick = _pieces_in_day(schedule, tz, start_ms, end_ms, wh)
+    if quick is not None:
+        day, tariff, parts = quick
+        return [(day, tariff, w, period) for w, period in parts]
+    return _pieces_anywhere(schedule, tz, start_ms, end_ms, wh)
+
+
+def _pieces_anywhere(
+    schedule: Schedule, tz: ZoneInfo, start_ms: int, end_ms: int, wh: int
+) -> list[tuple[date, Tariff, int, Period]]:
+    """Any interval (across midnights, tariff changes, a DST day), cut the long way."""
+    out: list[tuple[date, Tariff, int, Period]] = []
+    for a, _b, piece_wh in split_energy(
+        start_ms, end_ms, wh, cut_points(schedule, tz, start_ms, end_ms)
+    ):
+        if piece_wh == 0:
+            continue
+        local = _local(a, tz)
+        tariff: Tariff = schedule.at(local.date())
+        period = Period.FLAT if tariff.flat_only else tariff.period_at(local.time())
+        out.append((local.date(), tariff, piece_wh, period))
+    return out
 
 
 def rate_interval(
@@ -211,17 +302,10 @@ def rate_interval(
     lines: dict[tuple[date, str, int, Period, Decimal], list[int | Decimal]] = {}
     if wh == 0:
         return []
-    for a, _b, piece_wh in split_energy(
-        start_ms, end_ms, wh, cut_points(schedule, tz, start_ms, end_ms)
-    ):
+    for day, tariff, piece_wh, period in _pieces(schedule, tz, start_ms, end_ms, wh):
         if piece_wh == 0:
             continue
-        local = _local(a, tz)
-        tariff: Tariff = schedule.at(local.date())
-        period = tariff.period_at(local.time())
-        if tariff.flat_only:
-            period = Period.FLAT
-        cycle = cycle_start(local.date(), anchor, tariff.cycle)
+        cycle = cycle_start(day, anchor, tariff.cycle)
         tiers_wh = thresholds(tariff, cycle, anchor, terms)
         used = counters.get(cycle, 0)
         remaining = piece_wh

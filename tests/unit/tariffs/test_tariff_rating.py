@@ -6,9 +6,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
+from backend.tariffs import rating
 from backend.tariffs.loader import DEFAULT_FILE, load_file, parse_tariffs
 from backend.tariffs.model import Period
 from backend.tariffs.rating import (
@@ -186,3 +187,73 @@ def test_splitting_an_interval_keeps_every_wh(
     assert pieces[0][0] == start
     assert pieces[-1][1] == start + length
     assert all(p[2] >= 0 for p in pieces)
+
+
+# Two tariffs of one category in a row, the second with other TOU boundaries: an interval may
+# cross the change at local midnight.
+CHANGING = Schedule(
+    [
+        *RES_TOU,
+        *parse_tariffs(
+            """
+[[tariff]]
+code = "RES-TOU-2"
+name = "居民 阶梯 + 尖峰谷"
+category = "residential"
+effective_from = 2026-03-29
+tiers_kwh = [2880, 4800]
+[tariff.periods]
+sharp = ["19:00-21:00"]
+peak = ["08:00-19:00", "21:00-22:30"]
+valley = ["22:30-24:00", "00:00-08:00"]
+[tariff.prices]
+sharp = [0.7383, 0.7883, 1.0383]
+peak = [0.5383, 0.5883, 0.8383]
+valley = [0.2883, 0.3383, 0.5883]
+
+[[tariff]]
+code = "RES-TOU-3"
+name = "居民 阶梯 + 峰谷 (02:30)"
+category = "residential"
+effective_from = 2026-10-01
+tiers_kwh = [2880, 4800]
+[tariff.periods]
+peak = ["02:30-24:00"]
+valley = ["00:00-02:30"]
+[tariff.prices]
+peak = [0.5383, 0.5883, 0.8383]
+valley = [0.2883, 0.3383, 0.5883]
+"""
+        ),
+    ]
+)
+
+
+# 25 October 2026, 02:10 CET in Berlin: the second 02:10 of the night, after the 02:30 boundary
+@example(zone="Europe/Berlin", week=ms(2026, 10, 23), offset=205_800_000, length=900_000, wh=9)
+@given(
+    zone=st.sampled_from(["Asia/Shanghai", "Europe/Berlin", "America/Sao_Paulo"]),
+    week=st.sampled_from([ms(2026, 3, 27), ms(2026, 10, 23)]),
+    offset=st.integers(0, 6 * 86_400_000),
+    length=st.integers(1, 30 * 3_600_000),
+    wh=st.integers(1, 10**7),
+)
+def test_an_interval_inside_one_day_is_cut_as_the_general_way_cuts_it(
+    zone: str, week: int, offset: int, length: int, wh: int
+) -> None:
+    """The quick way (one ordinary local day, its boundaries worked out once) and the long way
+    (every midnight and boundary converted per interval) give the same pieces, across tariff
+    changes, daylight-saving days (Berlin 29 March and 25 October, when 02:00-03:00 comes
+    twice and a 02:30 boundary with it) and intervals of up to 30 hours."""
+    tz, start = ZoneInfo(zone), week + offset
+    quick = rating._pieces(CHANGING, tz, start, start + length, wh)
+    assert quick == rating._pieces_anywhere(CHANGING, tz, start, start + length, wh)
+
+
+def test_most_readings_take_the_quick_way() -> None:
+    """A quarter hour inside an ordinary day is cut from the day's cached boundaries."""
+    start = ms(2026, 4, 1, 22, 20)
+    assert rating._pieces_in_day(CHANGING, TZ, start, start + 1_800_000, 100) == (
+        date(2026, 4, 1), CHANGING.tariffs[1], [(33, Period.PEAK), (67, Period.VALLEY)]
+    )  # fmt: skip
+    assert rating._pieces_in_day(CHANGING, TZ, start, ms(2026, 4, 2, 0, 15), 100) is None
