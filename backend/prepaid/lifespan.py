@@ -8,7 +8,9 @@ Named background tasks, each switched by its setting and each stopped cleanly on
 * ``prepaid-sweep`` — billing's catch-up, warnings, disconnects the policy says are due,
   episode bookkeeping (``METERLINE_PREPAID_SWEEP_SECONDS``; 0 turns it off);
 * ``notice-delivery`` — the notices outbox to the provider (``METERLINE_PREPAID_NOTIFY_SECONDS``);
-* ``idempotency-purge`` — forgets expired top-up keys (``METERLINE_IDEMPOTENCY_PURGE_HOURS``).
+* ``idempotency-purge`` — forgets expired top-up keys (``METERLINE_IDEMPOTENCY_PURGE_HOURS``);
+* ``book-changes-compact`` — folds reading books' change logs (every 10 minutes), on the
+  process that does any of the above.
 
 Billing itself follows committed readings on metering's derived-data path (consumption, then
 billing: ``backend.metering.derived``, wired in ``backend.app``). The sweep's catch-up sends
@@ -142,6 +144,22 @@ def _keyaccounts_monthly(
     )  # fmt: skip
 
 
+BOOK_CHANGES_COMPACT_SECONDS = 600.0
+
+
+def _book_changes(sessions: async_sessionmaker[AsyncSession], leader: Leader) -> Loop:
+    """Reading books' change logs folded to one row a book (their ETags unchanged), so the
+    rows every reading of a book's meter adds do not pile up."""
+    from backend.field.books.service import compact_changes
+
+    async def compact_round() -> None:
+        n = await compact_changes(sessions)
+        if n:
+            log.info("reading books: %d change rows folded", n)
+
+    return Loop("book-changes-compact", BOOK_CHANGES_COMPACT_SECONDS, compact_round, leader)
+
+
 def _loops(
     app: Litestar, dispatcher: Dispatcher | None, clock: Clock, leader: Leader
 ) -> dict[str, Loop]:
@@ -206,6 +224,8 @@ async def prepaid_lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.command_dispatcher = dispatcher
         tasks.append(asyncio.create_task(dispatcher.run(), name="command-dispatcher"))
     loops = _loops(app, dispatcher, clock, leader)
+    if loops:  # housekeeping with the rest of the single-leader work (docs/field.md)
+        loops["book-changes-compact"] = _book_changes(app.state.sessions, leader)
     app.state.prepaid_loops = loops
     tasks += [asyncio.create_task(lp.run(), name=name) for name, lp in loops.items()]
     if tasks:  # some single-leader work is switched on here: compete for the lead

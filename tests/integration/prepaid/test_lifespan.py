@@ -37,6 +37,8 @@ async def test_every_engine_task_runs_when_enabled_and_stops_with_the_app(
         async with app.lifespan():
             tasks = running()
             assert set(tasks) == TASKS
+            # housekeeping beside them: the reading books' change logs folded
+            assert "book-changes-compact" in app.state.prepaid_loops
             # billing follows consumption on the one derived-data path, wired at construction
             assert app.state.derived.followers == [billing.on_readings_committed]
             await asyncio.wait_for(app.state.command_dispatcher.connected.wait(), 10)
