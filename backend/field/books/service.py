@@ -9,7 +9,7 @@ against it; its view adds live data (last values, expected range, done marks) an
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -380,14 +380,31 @@ async def view(
     session: AsyncSession, book: ReadingBook, settings: Settings, if_none_match: list[str]
 ) -> tuple[bytes | None, str]:
     """The book as the handheld gets it (encoded JSON) and its ETag; None instead of the book
-    when ``if_none_match`` holds that ETag: nothing changed, and the book is not read."""
+    when ``if_none_match`` holds that ETag: nothing changed, and the book is not read. A book
+    encoded under its current ETag before is sent as it was (``RENDERED_BOOKS``)."""
     etag = await etag_of(session, book, settings)
     if etag in if_none_match or f"W/{etag}" in if_none_match:
         return None, etag
+    key = (settings.database_url, book.id, etag)
+    if (body := _rendered.get(key)) is not None:
+        _rendered.move_to_end(key)
+        return body, etag
     # facts read after the ETag: a change in between gives newer facts under the older ETag,
     # which the next request no longer matches, never the reverse
     facts = await books_view.facts(session, book, settings)
-    return msgspec.json.encode(books_view.build(book, facts, settings)), etag
+    body = msgspec.json.encode(books_view.build(book, facts, settings))
+    _rendered[key] = body
+    while len(_rendered) > RENDERED_BOOKS:
+        _rendered.popitem(last=False)
+    return body, etag
+
+
+RENDERED_BOOKS = 32  # books kept encoded per process, by version (about 350 KB each at 500 stops)
+# A book's body under its ETag: every change to what the book shows moves the ETag (the
+# triggers of migration 0034), so a body stored under the current ETag is the book as it is
+# now. The route checks the caller may see the book before it asks; the database's URL is
+# in the key so that two databases in one process never share a body.
+_rendered: OrderedDict[tuple[str, int, str], bytes] = OrderedDict()
 
 
 async def list_books(

@@ -6,10 +6,13 @@ scan of a few rows however large the table grows.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-from sqlalchemy import BigInteger, Integer, and_, func, literal, select, union_all
+from sqlalchemy import BigInteger, Integer, and_, bindparam, func, literal, select, true, union_all
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql import ColumnElement, Select
 
 from backend.field.readings.plausibility import DAY_MS, Sample, Thresholds, usual_daily_wh
 from backend.field.readings.schemas import TOTAL
@@ -95,84 +98,166 @@ async def latest_values(
 ) -> dict[int, dict[str, tuple[int, int, str]]]:
     """Each meter's latest reading of each quantity: {meter_pk: {quantity: (ts, value, source)}}.
 
-    One statement per 500 meters: the newest ts per (meter, quantity) from one range scan of
-    each meter's primary-key entries, then a primary-key seek per found reading. (Seeking each
-    of the 25 energy quantities of every meter instead costs ten times more.)"""
+    The newest ts per (meter, quantity) from the primary-key entries of each meter, then a
+    primary-key seek per found reading: one statement per 500 meters on SQLite, one for them
+    all on PostgreSQL. (Seeking each of the 25
+    energy quantities of every meter instead costs ten times more.)"""
     pks = sorted(set(meter_pks))
     out: dict[int, dict[str, tuple[int, int, str]]] = {pk: {} for pk in pks}
     qs = sorted(set(quantities))
     if not pks or not qs:
         return out
-    for chunk in _chunks(pks, 500):
-        last = (
-            select(
-                Reading.meter_pk.label("pk"),
-                Reading.quantity.label("q"),
-                func.max(Reading.ts).label("ts"),
-            )
-            .where(Reading.meter_pk.in_(chunk))
-            .group_by(Reading.meter_pk, Reading.quantity)
-            .subquery("last")
-        )
-        rows = await session.execute(
-            select(Reading.meter_pk, Reading.quantity, Reading.ts, Reading.value, Reading.source)
-            .join(
-                last,
-                and_(
-                    Reading.meter_pk == last.c.pk,
-                    Reading.quantity == last.c.q,
-                    Reading.ts == last.c.ts,
-                ),
-            )
-            .where(Reading.quantity.in_(qs))
-        )
-        for pk, q, ts, value, source in rows:
+    if session.get_bind().dialect.name == "postgresql":
+        statements = [_latest_per_meter(pks, qs)]
+    else:
+        statements = [_latest_grouped(chunk, qs) for chunk in _chunks(pks, 500)]
+    for stmt in statements:
+        for pk, q, ts, value, source in await session.execute(stmt):
             out[pk][q] = (ts, value, source)
     return out
+
+
+_LATEST_COLUMNS = (Reading.meter_pk, Reading.quantity, Reading.ts, Reading.value, Reading.source)
+
+
+def _latest_grouped(pks: list[int], qs: Sequence[Quantity]) -> Select[int, str, int, int, str]:
+    """SQLite: one GROUP BY over the chunk's primary-key range (its planner walks the index
+    meter by meter)."""
+    last = (
+        select(
+            Reading.meter_pk.label("pk"),
+            Reading.quantity.label("q"),
+            func.max(Reading.ts).label("ts"),
+        )
+        .where(Reading.meter_pk.in_(pks))
+        .group_by(Reading.meter_pk, Reading.quantity)
+        .subquery("last")
+    )
+    return (
+        select(*_LATEST_COLUMNS)
+        .join(
+            last,
+            and_(
+                Reading.meter_pk == last.c.pk,
+                Reading.quantity == last.c.q,
+                Reading.ts == last.c.ts,
+            ),
+        )
+        .where(Reading.quantity.in_(qs))
+    )
+
+
+def _latest_per_meter(pks: list[int], qs: Sequence[Quantity]) -> Select[int, str, int, int, str]:
+    """PostgreSQL: a LATERAL group per meter. Readings are partitioned by time there, and for
+    the GROUP BY over a list of meters the planner scans every partition whole (0.4–0.5 s for a
+    book of 500 meters at 20,000); per meter, each partition's primary key answers with an
+    index-only range scan (about 25 ms for the same book)."""
+    m = (
+        func.unnest(bindparam("pks", pks, type_=ARRAY(Integer)))
+        .table_valued("pk")
+        .render_derived(name="m")
+    )
+    r = aliased(Reading, name="r")
+    last = (
+        select(r.quantity.label("q"), func.max(r.ts).label("ts"))
+        .where(r.meter_pk == m.c.pk, r.quantity.in_(qs))
+        .group_by(r.quantity)
+        .lateral("last")
+    )
+    return (
+        select(*_LATEST_COLUMNS)
+        .select_from(m)
+        .join(last, true())
+        .join(
+            Reading,
+            and_(
+                Reading.meter_pk == m.c.pk,
+                Reading.quantity == last.c.q,
+                Reading.ts == last.c.ts,
+            ),
+        )
+    )
 
 
 async def first_values_since(
     session: AsyncSession, since_by_meter: dict[int, int], quantity: Quantity = TOTAL
 ) -> dict[int, Sample]:
-    """For each meter, its earliest reading at or after the given time (one statement per 200
-    meters, an index seek each; SQLite allows 500 terms in a compound select)."""
+    """For each meter, its earliest reading at or after the given time: an index seek each,
+    one statement per 200 meters (SQLite allows 500 terms in a compound select) or, on
+    PostgreSQL, one statement for them all (the keys as two arrays)."""
     out: dict[int, Sample] = {}
     pks = sorted(since_by_meter)
-    for chunk in _chunks(pks, 200):
-        keys = union_all(
-            *(
-                select(
-                    literal(pk, Integer()).label("pk"),
-                    literal(since_by_meter[pk], BigInteger()).label("since"),
-                )
-                for pk in chunk
-            )
-        ).subquery("k")
-        first = (
-            select(Reading.ts)
-            .where(
-                Reading.meter_pk == keys.c.pk,
-                Reading.quantity == quantity,
-                Reading.ts >= keys.c.since,
-            )
-            .order_by(Reading.ts)
-            .limit(1)
-            .scalar_subquery()
-        )
-        found = select(keys.c.pk, first.label("ts")).subquery("found")
-        rows = await session.execute(
-            select(Reading.meter_pk, Reading.ts, Reading.value).join(
-                found,
-                and_(
-                    Reading.meter_pk == found.c.pk,
-                    Reading.quantity == quantity,
-                    Reading.ts == found.c.ts,
-                ),
-            )
-        )
-        for pk, ts, value in rows:
+    if not pks:
+        return out
+    if session.get_bind().dialect.name == "postgresql":
+        statements = [_firsts_unnested(pks, since_by_meter, quantity)]
+    else:
+        statements = [_firsts_compound(c, since_by_meter, quantity) for c in _chunks(pks, 200)]
+    for stmt in statements:
+        for pk, ts, value in await session.execute(stmt):
             out[pk] = Sample(ts, value)
     return out
+
+
+def _firsts_compound(
+    chunk: list[int], since_by_meter: dict[int, int], quantity: Quantity
+) -> Select[int, int, int]:
+    keys = union_all(
+        *(
+            select(
+                literal(pk, Integer()).label("pk"),
+                literal(since_by_meter[pk], BigInteger()).label("since"),
+            )
+            for pk in chunk
+        )
+    ).subquery("k")
+    return _firsts(keys.c.pk, keys.c.since, quantity)
+
+
+def _firsts_unnested(
+    pks: list[int], since_by_meter: dict[int, int], quantity: Quantity
+) -> Select[int, int, int]:
+    keys = (
+        func.unnest(
+            bindparam("pks", pks, type_=ARRAY(Integer)),
+            bindparam("since", [since_by_meter[pk] for pk in pks], type_=ARRAY(BigInteger)),
+        )
+        .table_valued("pk", "since")
+        .render_derived(name="k")
+    )
+    first = (
+        select(Reading.ts, Reading.value)
+        .where(
+            Reading.meter_pk == keys.c.pk,
+            Reading.quantity == quantity,
+            Reading.ts >= keys.c.since,
+        )
+        .order_by(Reading.ts)
+        .limit(1)
+        .lateral("first")
+    )
+    return select(keys.c.pk, first.c.ts, first.c.value).select_from(keys).join(first, true())
+
+
+def _firsts(
+    pk: ColumnElement[int], since: ColumnElement[int], quantity: Quantity
+) -> Select[int, int, int]:
+    first = (
+        select(Reading.ts)
+        .where(Reading.meter_pk == pk, Reading.quantity == quantity, Reading.ts >= since)
+        .order_by(Reading.ts)
+        .limit(1)
+        .scalar_subquery()
+    )
+    found = select(pk.label("pk"), first.label("ts")).subquery("found")
+    return select(Reading.meter_pk, Reading.ts, Reading.value).join(
+        found,
+        and_(
+            Reading.meter_pk == found.c.pk,
+            Reading.quantity == quantity,
+            Reading.ts == found.c.ts,
+        ),
+    )
 
 
 async def meters_with_recent_ami(

@@ -177,3 +177,30 @@ async def test_compacting_the_change_log_keeps_every_books_etag_and_its_next_cha
     await session.commit()
     changed = await client.get(BOOK, headers={**headers, "If-None-Match": etag})
     assert changed.status_code == 200
+
+
+async def test_a_book_asked_again_unchanged_is_sent_as_built_and_a_change_is_in_the_next_one(
+    client: AsyncTestClient, auth: Tokens, session: AsyncSession
+) -> None:
+    """The encoded book is kept under its ETag: a handheld that lost its copy (or a second
+    device) gets it for the one indexed read of the 304, and never a copy older than the
+    book's facts."""
+    headers = auth("insp-west")
+    app: Any = client.app
+    first = await client.get(BOOK, headers=headers)
+    await client.get(BOOK, headers=headers)  # caller cached
+    with counted(app.state.engine) as statements:
+        again = await client.get(BOOK, headers=headers)
+    assert again.status_code == 200
+    assert again.content == first.content
+    assert again.headers["ETag"] == first.headers["ETag"]
+    built = [s for s in statements if re.search(r"\b(readings|reading_book_items|customers)\b", s)]
+    assert built == []
+
+    item = first.json()["items"][0]
+    await _customer_edit(session, item, District({}, {}, {}))
+    await session.commit()
+    changed = await client.get(BOOK, headers=headers)
+    assert changed.headers["ETag"] != first.headers["ETag"]
+    shown = next(i for i in changed.json()["items"] if i["seq"] == item["seq"])
+    assert shown["customer"]["address"] == "新地址 1 号"
