@@ -10,7 +10,7 @@ fifth of the window is timed by four requests in a row instead (p50 is their med
 maximum, one connection). Calls are those of issue 21 item 4: the
 customer's balance, ledger and usage; the inspector's book and nearby; the operator's disconnect
 queue, arrears, commands, offline meters, collection rate by grid and by transformer area, and
-customer search.
+customer search, and the 95598 intake's search by phone, name and address.
 
 Run: ``scripts/bench api --accounts 20000`` (SQLite and PostgreSQL), or against a database
 seeded beforehand: ``.venv/bin/python bench/api.py --database-url URL --password PW``.
@@ -109,10 +109,18 @@ async def _who(url: str, p: str) -> dict[str, object]:
                 )
             ).one()
             last_day = (await c.execute(text("SELECT max(day) FROM consumption_daily"))).scalar()
+            caller_phone = (  # a caller the 95598 intake looks up by the number calling
+                await c.execute(
+                    text("SELECT phone FROM customers ORDER BY id LIMIT 1 OFFSET 77"),
+                )
+            ).scalar_one()
     finally:
         await eng.dispose()
     last = last_day if isinstance(last_day, date) else date.fromisoformat(str(last_day))
-    return {"account": account_id, "lat": lat, "lon": lon, "last": last, "customer": customer}
+    return {
+        "account": account_id, "lat": lat, "lon": lon, "last": last, "customer": customer,
+        "phone": caller_phone,
+    }  # fmt: skip
 
 
 def calls(w: dict[str, object]) -> list[Call]:
@@ -140,6 +148,12 @@ def calls(w: dict[str, object]) -> list[Call]:
         Call("operator: collection rate by area", "operator",
              f"/api/collection-rate?{rate}&group=transformer_area"),
         Call("operator: customer search", "operator", "/api/customers/?q=%E7%8E%8B%E4%BC%9F"),
+        Call("operator: intake search by phone", "operator",
+             f"/api/servicedesk/customers?q={w['phone']}"),
+        Call("operator: intake search by name", "operator",
+             "/api/servicedesk/customers?q=%E7%8E%8B%E4%BC%9F"),
+        Call("operator: intake search by address", "operator",
+             "/api/servicedesk/customers?by=address&q=%E6%96%87%E4%B8%89%E8%B7%AF1001"),
     ]  # fmt: skip
 
 

@@ -51,7 +51,7 @@ class Customer(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     number: Mapped[str] = mapped_column(String(32), unique=True)  # 户号
     name: Mapped[str] = mapped_column(String(100))
-    phone: Mapped[str] = mapped_column(String(32), default="")
+    phone: Mapped[str] = mapped_column(String(32), default="", index=True)  # intake finds callers
     category: Mapped[CustomerCategory] = mapped_column(str_enum(CustomerCategory, 32))
     address: Mapped[str] = mapped_column(String(200), default="")
     latitude: Mapped[float | None] = mapped_column(Float)

@@ -38,7 +38,8 @@ def account_out(a: Account) -> AccountOut:
     )  # fmt: skip
 
 
-def _like(text: str) -> str:
+def like_pattern(text: str) -> str:
+    """``%text%`` with LIKE's own characters escaped (escape character: backslash)."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
@@ -53,21 +54,34 @@ def _grams(q: str, sqlite: bool) -> list[str]:
     return sorted({low[i : i + 2] for i in range(len(low) - 1)})
 
 
-def search_conditions(q: str, sqlite: bool) -> list[ColumnElement[bool]]:
-    """A customer whose number is ``q`` or whose name holds ``q``. The candidates come from
-    indexes (the number's, the name grams'), the match is then checked on the few found."""
+def name_candidates(q: str, sqlite: bool) -> Select[int]:
+    """The ids of customers whose name may hold ``q``: those with every gram of it, from the
+    gram index (the match itself is checked on the few found: ``name_holds``)."""
     g = CustomerNameGram
     grams = [select(g.customer_id).where(g.gram == gram) for gram in _grams(q, sqlite)]
     if len(grams) == 1:
-        by_name = grams[0]
-    else:  # a compound select inside another needs its own FROM on SQLite
-        both = intersect(*grams).subquery()
-        by_name = select(both.c.customer_id)
-    numbers = sorted({q, q.upper()})  # a number typed in lower case, as SQLite's LIKE found
+        return grams[0]
+    both = intersect(*grams).subquery()  # a compound select inside another needs its own FROM
+    return select(both.c.customer_id)
+
+
+def name_holds(q: str) -> ColumnElement[bool]:
+    return Customer.name.like(like_pattern(q), escape="\\")
+
+
+def number_forms(q: str) -> list[str]:
+    """A number as typed and upper-cased (typed in lower case, as SQLite's LIKE found it)."""
+    return sorted({q, q.upper()})
+
+
+def search_conditions(q: str, sqlite: bool) -> list[ColumnElement[bool]]:
+    """A customer whose number is ``q`` or whose name holds ``q``. The candidates come from
+    indexes (the number's, the name grams'), the match is then checked on the few found."""
+    numbers = number_forms(q)
     by_number = select(Customer.id).where(Customer.number.in_(numbers))
     return [
-        Customer.id.in_(union(by_name, by_number).subquery().select()),
-        or_(Customer.number.in_(numbers), Customer.name.like(_like(q), escape="\\")),
+        Customer.id.in_(union(name_candidates(q, sqlite), by_number).subquery().select()),
+        or_(Customer.number.in_(numbers), name_holds(q)),
     ]
 
 

@@ -206,3 +206,27 @@ def test_a_customer_reports_a_fault_with_a_photo_and_the_operator_sees_it(
     shot(operator, "servicedesk-report-photo-en")
     held = server.api("GET", f"/servicedesk/orders/{order_id}", server.token("op-a"))
     assert len(held["order"]["photo_sha256"]) == 64
+
+
+def test_an_operator_finds_a_caller_by_phone_number_or_by_address(
+    phone: Phone, server: Server
+) -> None:
+    operator = phone(locale="zh-CN").new_page()
+    log_in(operator, "op-a", "/operator")
+    operator.goto(f"{server.url}/operator/orders/new")
+    search = operator.get_by_role("button", name="查找", exact=True).first  # the answers' is last
+    operator.fill("input[name=q]", "E2E800")
+    search.click()
+    hits = operator.get_by_test_id("hits")
+    expect(hits.get_by_role("listitem")).to_have_count(1)
+    expect(hits).to_contain_text("周婷 · E2E800")
+    operator.fill("input[name=q]", "天目山路 8")  # an address is searched only when asked
+    search.click()
+    expect(operator.get_by_text("未找到客户。")).to_be_visible()
+    operator.locator("select[name=by]").select_option(label="地址")
+    expect(operator.locator("input[name=q]")).to_have_attribute("placeholder", "地址中的文字")
+    search.click()
+    expect(hits.get_by_role("listitem")).to_have_count(1)
+    expect(hits).to_contain_text("周婷 · E2E800")
+    expect(hits).to_contain_text("天目山路 8 号")
+    shot(operator, "servicedesk-intake-by-address-zh")

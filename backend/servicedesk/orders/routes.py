@@ -193,9 +193,13 @@ class WorkOrderController(FieldApiController):
         return await decisions.sweep(db_session, _wt(state), now_ms(state))
 
     @get("/customers", guards=[requires_role(*BACK_OFFICE)], summary="Intake's customer search")
-    async def customers(self, db_session: DbSession, q: SearchText) -> list[CustomerHit]:
-        """By name, customer number, phone, address or account number (20 at most)."""
-        return await service.search_customers(db_session, q)
+    async def customers(
+        self, db_session: DbSession, q: SearchText, by: FromQuery[service.SearchBy] = "any"
+    ) -> list[CustomerHit]:
+        """20 at most. ``by=any`` (the default): the customer number, an account number or the
+        phone whole, or a name holding ``q`` — each from an index; ``by=address``: addresses
+        holding ``q`` (a scan)."""
+        return await service.search_customers(db_session, q, by)
 
     @get("/staff", guards=[requires_role(*BACK_OFFICE)], summary="Who can own or work orders")
     async def staff(

@@ -21,14 +21,17 @@ Rules:
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import datetime
+from typing import Literal
 
 import msgspec
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select, union
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.accounts.models import Account, Customer
+from backend.accounts.service import like_pattern, name_candidates, name_holds, number_forms
 from backend.auth.guards import Caller
 from backend.auth.models import Role, User
 from backend.errors import ErrorCode as E
@@ -288,19 +291,37 @@ async def list_orders(
     return OrderPage(items=await order_views(session, wt.book, rows, now_ms), total=total)
 
 
-async def search_customers(session: AsyncSession, q: str, limit: int = 20) -> list[CustomerHit]:
-    """Intake's search: name, customer number, phone, address or account number."""
-    like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    by_account = select(Account.customer_id).where(Account.number.like(like, escape="\\"))
+SearchBy = Literal["any", "address"]
+PHONE_SEPARATORS = re.compile(r"[\s()\-]")
+
+
+async def search_customers(
+    session: AsyncSession, q: str, by: SearchBy = "any", limit: int = 20
+) -> list[CustomerHit]:
+    """Intake's search. ``any``: the customer number, an account number or the phone whole
+    (each from its index), or a name holding ``q`` (from the name grams), checked on the few
+    candidates found; ``address``: addresses holding ``q``, which no index serves — a scan
+    that stops at ``limit`` hits."""
+    if by == "address":
+        where: ColumnElement[bool] = Customer.address.like(like_pattern(q), escape="\\")
+    else:
+        numbers = number_forms(q)
+        phones = sorted({q, PHONE_SEPARATORS.sub("", q)})
+        by_account = select(Account.customer_id).where(Account.number.in_(numbers))
+        candidates = union(
+            name_candidates(q, session.get_bind().dialect.name == "sqlite"),
+            select(Customer.id).where(Customer.number.in_(numbers)),
+            select(Customer.id).where(Customer.phone.in_(phones)),
+            by_account,
+        ).subquery()
+        where = and_(
+            Customer.id.in_(candidates.select()),
+            or_(Customer.number.in_(numbers), Customer.phone.in_(phones), name_holds(q),
+                Customer.id.in_(by_account)),
+        )  # fmt: skip
     rows = list(
-        await session.scalars(
-            select(Customer)
-            .where(or_(*(col.like(like, escape="\\") for col in (
-                           Customer.name, Customer.number, Customer.phone, Customer.address)),
-                       Customer.id.in_(by_account)))
-            .order_by(Customer.number).limit(limit)
-        )
-    )  # fmt: skip
+        await session.scalars(select(Customer).where(where).order_by(Customer.number).limit(limit))
+    )
     ids = [c.id for c in rows]
     accounts: dict[int, list[AccountHit]] = {}
     for a in await session.scalars(

@@ -350,8 +350,11 @@ async def test_a_fault_in_an_area_under_a_known_outage_is_linked_not_dispatched(
 async def test_intake_search_finds_customers_by_name_number_phone_address_and_account(
     client: AsyncTestClient, auth: Auth, desk: Desk
 ) -> None:
-    for q in ("王建国", "3300001001", "13800001111", "文一路", "A-1001"):
-        r = await client.get(f"{BASE}/customers", params={"q": q}, headers=auth("op-zhao"))
+    for q, by in (("王建国", "any"), ("3300001001", "any"), ("13800001111", "any"),
+                  ("文一路", "address"), ("A-1001", "any")):  # fmt: skip
+        r = await client.get(
+            f"{BASE}/customers", params={"q": q, "by": by}, headers=auth("op-zhao")
+        )
         assert [c["id"] for c in r.json()] == [desk.customers["wang"]], q
     r = await client.get(f"{BASE}/customers", params={"q": "王"}, headers=auth("cust-wang"))
     assert r.status_code == 403

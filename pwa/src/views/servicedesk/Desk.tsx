@@ -23,6 +23,7 @@ import {
   type QueueFilter,
   returnVisit,
   searchCustomers,
+  type SearchBy,
   staff,
 } from './data';
 import { AnswerBox, FollowUps } from './Answers';
@@ -90,6 +91,7 @@ export function Intake() {
   const { route } = useLocation();
   const key = useMemo(intentKey, []); // one intent, one order: a double tap sends the same key
   const [q, setQ] = useState('');
+  const [by, setBy] = useState<SearchBy>('any');
   const [hits, setHits] = useState<CustomerHit[] | null>(null);
   const [who, setWho] = useState<CustomerHit | null>(null);
   const [kind, setKind] = useState<Kind>('fault');
@@ -103,7 +105,7 @@ export function Intake() {
     e.preventDefault();
     if (!q.trim()) return;
     try {
-      setHits(await searchCustomers(q.trim()));
+      setHits(await searchCustomers(q.trim(), by));
     } catch (err) {
       setError(errorText(err));
     }
@@ -137,7 +139,20 @@ export function Intake() {
       <form onSubmit={search} class="row">
         <label>
           {t('desk.search')}
-          <input name="q" value={q} maxLength={64} onInput={(e) => setQ(e.currentTarget.value)} placeholder={t('desk.search.hint')} />
+          <input
+            name="q"
+            value={q}
+            maxLength={64}
+            onInput={(e) => setQ(e.currentTarget.value)}
+            placeholder={t(by === 'address' ? 'desk.search.hint.address' : 'desk.search.hint')}
+          />
+        </label>
+        <label>
+          {t('desk.search.by')}
+          <select name="by" value={by} onChange={(e) => setBy(e.currentTarget.value as SearchBy)}>
+            <option value="any">{t('desk.search.by.any')}</option>
+            <option value="address">{t('desk.search.by.address')}</option>
+          </select>
         </label>
         <button type="submit">{t('desk.search.go')}</button>
       </form>

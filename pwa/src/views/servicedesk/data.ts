@@ -124,7 +124,10 @@ export function queue(filter: QueueFilter): Promise<{ items: Order[]; total: num
 
 export const myOrders = () => get<{ items: Order[]; total: number }>(`${BASE}/orders?limit=100`);
 export const order = (id: number) => get<OrderDetail>(`${BASE}/orders/${id}`);
-export const searchCustomers = (q: string) => get<CustomerHit[]>(`${BASE}/customers?q=${encodeURIComponent(q)}`);
+/** `any`: customer no., account no. or phone whole, or a name (indexed); `address`: a scan. */
+export type SearchBy = 'any' | 'address';
+export const searchCustomers = (q: string, by: SearchBy = 'any') =>
+  get<CustomerHit[]>(`${BASE}/customers?q=${encodeURIComponent(q)}&by=${by}`);
 export const staff = (role?: string) => get<Person[]>(`${BASE}/staff${role ? `?role=${role}` : ''}`);
 
 /** One key per intent: made when the form opens, so a double tap or a retry is one order. */
