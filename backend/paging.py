@@ -46,10 +46,13 @@ OptId = Annotated[int | None, QueryParameter(ge=1, le=2**31 - 1)]
 
 
 async def fetch_page(
-    session: AsyncSession, stmt: Any, limit: int, offset: int
+    session: AsyncSession, stmt: Any, limit: int, offset: int, *, count: Any = None
 ) -> tuple[list[Any], int]:
-    """The rows of one page and the total number of rows the statement selects."""
-    total = await session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    """The rows of one page and the total number of rows the statement selects: counted by
+    ``count`` when given (a leaner statement selecting as many rows, e.g. without the joins
+    that only add columns), else over the statement itself."""
+    counted = stmt.order_by(None) if count is None else count
+    total = await session.scalar(select(func.count()).select_from(counted.subquery()))
     rows = (await session.execute(stmt.limit(limit).offset(offset))).all()
     return list(rows), int(total or 0)
 

@@ -73,7 +73,7 @@ class Meter(Base):
     address: Mapped[str] = mapped_column(String(64), default="")
     agent_id: Mapped[str | None] = mapped_column(ForeignKey("agents.id"), index=True)
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
-    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))  # indexed below
     status: Mapped[MeterStatus] = mapped_column(
         str_enum(MeterStatus, 16), default=MeterStatus.ACTIVE
     )
@@ -97,6 +97,8 @@ class Meter(Base):
 
 # offline meters: active and not online, longest silent first (0019)
 Index("ix_meters_offline", Meter.online, Meter.status, Meter.last_seen_at)
+# an account's supply (the disconnect queue's "supply on" test) read from the index alone
+Index("ix_meters_account_supply", Meter.account_id, Meter.status, Meter.relay_state)
 
 
 class Reading(Base):

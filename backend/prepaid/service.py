@@ -262,6 +262,7 @@ async def arrears(
 ) -> tuple[list[ArrearsItem], int]:
     """Prepaid accounts below zero, most owed first, within the caller's scope (an inspector
     sees the customers of their grids)."""
+    owing = (Account.kind == AccountKind.PREPAID, Account.balance_fen < 0, account_scope(caller))
     stmt = (
         select(Account, Customer, WarningEpisode)
         .join(Customer, Customer.id == Account.customer_id)
@@ -269,10 +270,13 @@ async def arrears(
             WarningEpisode,
             and_(WarningEpisode.account_id == Account.id, WarningEpisode.open.is_(True)),
         )
-        .where(Account.kind == AccountKind.PREPAID, Account.balance_fen < 0, account_scope(caller))
+        .where(*owing)
         .order_by(Account.balance_fen, Account.id)
     )
-    rows, total = await fetch_page(session, stmt, limit, offset)
+    # counted from the accounts' index alone: every account has its one customer and at most
+    # one episode (its primary key), so the joins add columns, never rows
+    count = select(Account.id).where(*owing)
+    rows, total = await fetch_page(session, stmt, limit, offset, count=count)
     supplies = await _supply_by_account(session, [a.id for a, _, _ in rows])
     return [
         ArrearsItem(
@@ -307,17 +311,19 @@ async def disconnect_queue(
     """Accounts past the disconnect threshold whose supply is still on, each with the policy's
     explanation: due now or not, why, and the earliest time it could be."""
     config = engine.policy_config(settings)
+    due = (
+        Account.kind == AccountKind.PREPAID,
+        Account.balance_fen < -Account.credit_limit_fen,
+        _supply_on(),
+    )
     stmt = (
         select(Account, Customer)
         .join(Customer, Customer.id == Account.customer_id)
-        .where(
-            Account.kind == AccountKind.PREPAID,
-            Account.balance_fen < -Account.credit_limit_fen,
-            _supply_on(),
-        )
+        .where(*due)
         .order_by(Account.balance_fen, Account.id)
     )
-    rows, total = await fetch_page(session, stmt, limit, offset)
+    count = select(Account.id).where(*due)  # the customer join adds columns, never rows
+    rows, total = await fetch_page(session, stmt, limit, offset, count=count)
     page = [(a, c) for a, c in rows]
     facts = await engine.facts_of_many(session, page)
     pending: dict[int | None, list[Command]] = {}
