@@ -96,7 +96,8 @@ class Meter(Base):
 
 
 # offline meters: active and not online, longest silent first (0019)
-Index("ix_meters_offline", Meter.online, Meter.status, Meter.last_seen_at)
+# the offline list (online, status, remote or manual; longest silent first) from the index alone
+Index("ix_meters_offline", Meter.online, Meter.status, Meter.protocol, Meter.last_seen_at)
 # an account's supply (the disconnect queue's "supply on" test) read from the index alone
 Index("ix_meters_account_supply", Meter.account_id, Meter.status, Meter.relay_state)
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import msgspec
-from sqlalchemy import ColumnElement, and_, exists, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.accounts.models import Account, AccountKind, Customer
@@ -297,11 +297,17 @@ async def arrears(
     ], total
 
 
-def _supply_on() -> ColumnElement[bool]:
-    return exists().where(
-        Meter.account_id == Account.id,
-        Meter.status == MeterStatus.ACTIVE,
-        or_(Meter.relay_state.is_(None), Meter.relay_state != int(RelayState.DISCONNECTED)),
+def supply_on() -> ColumnElement[bool]:
+    """An active meter of the account whose relay is not off: ``SELECT meters.id`` (not ``*``)
+    so that SQLite answers it from ix_meters_account_supply without reading the meter."""
+    return (
+        select(Meter.id)
+        .where(
+            Meter.account_id == Account.id,
+            Meter.status == MeterStatus.ACTIVE,
+            or_(Meter.relay_state.is_(None), Meter.relay_state != int(RelayState.DISCONNECTED)),
+        )
+        .exists()
     )
 
 
@@ -314,7 +320,7 @@ async def disconnect_queue(
     due = (
         Account.kind == AccountKind.PREPAID,
         Account.balance_fen < -Account.credit_limit_fen,
-        _supply_on(),
+        supply_on(),
     )
     stmt = (
         select(Account, Customer)
