@@ -344,7 +344,8 @@ def main() -> None:
                     pg.stop()
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"\n{args.accounts} accounts, {args.workers} worker(s), wrk -t{args.threads} "
+    size = "a database seeded before" if args.database_url else f"{args.accounts} accounts"
+    print(f"\n{size}, {args.workers} worker(s), wrk -t{args.threads} "
           f"-c{args.connections} -d{args.duration}s per call\n")  # fmt: skip
     print("\n\n".join(tables))
 
