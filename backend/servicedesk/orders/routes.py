@@ -194,12 +194,14 @@ class WorkOrderController(FieldApiController):
 
     @get("/customers", guards=[requires_role(*BACK_OFFICE)], summary="Intake's customer search")
     async def customers(
-        self, db_session: DbSession, q: SearchText, by: FromQuery[service.SearchBy] = "any"
-    ) -> list[CustomerHit]:
-        """20 at most. ``by=any`` (the default): the customer number, an account number or the
-        phone whole, or a name holding ``q`` — each from an index; ``by=address``: addresses
-        holding ``q`` (a scan)."""
-        return await service.search_customers(db_session, q, by)
+        self, caller: CallerDep, db_session: DbSession, q: SearchText,
+        by: FromQuery[service.SearchBy] = "any", limit: Limit = 20, offset: Offset = 0,
+    ) -> list[CustomerHit]:  # fmt: skip
+        """Within the caller's scope, by customer number, ``limit`` (20) from ``offset``.
+        ``by=any`` (the default): the customer number, an account number or the phone whole,
+        or a name holding ``q`` — each from an index; ``by=address``: addresses holding ``q``
+        (a scan)."""
+        return await service.search_customers(db_session, caller, q, by, limit, offset)
 
     @get("/staff", guards=[requires_role(*BACK_OFFICE)], summary="Who can own or work orders")
     async def staff(

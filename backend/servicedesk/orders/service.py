@@ -34,6 +34,7 @@ from backend.accounts.models import Account, Customer
 from backend.accounts.service import like_pattern, name_candidates, name_holds, number_forms
 from backend.auth.guards import Caller
 from backend.auth.models import Role, User
+from backend.auth.scope import customer_scope
 from backend.errors import ErrorCode as E
 from backend.errors import Invalid, NotFound, Unprocessable
 from backend.field.readings.models import FieldPhoto
@@ -296,12 +297,14 @@ PHONE_SEPARATORS = re.compile(r"[\s()\-]")
 
 
 async def search_customers(
-    session: AsyncSession, q: str, by: SearchBy = "any", limit: int = 20
-) -> list[CustomerHit]:
-    """Intake's search. ``any``: the customer number, an account number or the phone whole
-    (each from its index), or a name holding ``q`` (from the name grams), checked on the few
-    candidates found; ``address``: addresses holding ``q``, which no index serves — a scan
-    that stops at ``limit`` hits."""
+    session: AsyncSession, caller: Caller, q: str, by: SearchBy = "any", limit: int = 20,
+    offset: int = 0,
+) -> list[CustomerHit]:  # fmt: skip
+    """Intake's search, within the caller's scope (staff of an organisation unit: the
+    customers of its grids), by customer number, a page at a time. ``any``: the customer
+    number, an account number or the phone whole (each from its index), or a name holding
+    ``q`` (from the name grams), checked on the few candidates found; ``address``: addresses
+    holding ``q``, which no index serves — a scan that stops at the page's last hit."""
     if by == "address":
         where: ColumnElement[bool] = Customer.address.like(like_pattern(q), escape="\\")
     else:
@@ -319,9 +322,8 @@ async def search_customers(
             or_(Customer.number.in_(numbers), Customer.phone.in_(phones), name_holds(q),
                 Customer.id.in_(by_account)),
         )  # fmt: skip
-    rows = list(
-        await session.scalars(select(Customer).where(where).order_by(Customer.number).limit(limit))
-    )
+    stmt = select(Customer).where(where, customer_scope(caller)).order_by(Customer.number)
+    rows = list(await session.scalars(stmt.limit(limit).offset(offset)))
     ids = [c.id for c in rows]
     accounts: dict[int, list[AccountHit]] = {}
     for a in await session.scalars(

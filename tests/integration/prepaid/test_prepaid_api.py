@@ -7,7 +7,7 @@ import re
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, func, select, update
+from sqlalchemy import and_, event, exists, func, or_, select, update
 
 from backend.accounts.models import Account, AccountKind, Customer, CustomerCategory
 from backend.commands.lifecycle import State
@@ -448,3 +448,71 @@ async def test_arrears_and_queue_totals_count_accounts_from_the_accounts_alone(
     counts = [s for s in statements if s.startswith("SELECT count(")]
     assert len(counts) == 2
     assert not [s for s in counts if re.search(r"\b(customers|warning_episodes)\b", s)], counts
+
+
+async def test_arrears_and_the_queue_list_and_count_what_the_joined_statements_did(
+    quiet_api: Api,
+) -> None:
+    """The counts now read the accounts alone: every page and total equals the joined
+    statements they replaced, a negative credit limit (threshold above zero), relays off and a
+    customer's second account included."""
+    api = quiet_api
+    await set_relay(api.engine, api.world.alice_meter, ON)
+    accounts = [api.world.alice_account]
+    async with session_factory(api.engine)() as s:
+        for n in range(12):
+            c = Customer(number=f"C95{n:02d}", name=f"E{n}", category=CustomerCategory.RESIDENTIAL)
+            s.add(c)
+            await s.flush()
+            for k in range(1 + n % 2):  # every second customer has two accounts
+                a = Account(number=f"A95{n:02d}{k}", customer_id=c.id, kind=AccountKind.PREPAID,
+                            credit_limit_fen=(-300 if n == 5 else 200 * (n % 3)))  # fmt: skip
+                s.add(a)
+                await s.flush()
+                relay = OFF if n == 7 else ON
+                s.add(Meter(meter_id=f"M-E{n}{k}", customer_id=c.id, account_id=a.id,
+                            status=MeterStatus.ACTIVE, relay_state=relay))  # fmt: skip
+                accounts.append(a.id)
+            if n % 4 == 0:
+                s.add(WarningEpisode(account_id=a.id, episode=1, open=True, opened_at=utcnow()))
+        await s.commit()
+    for n, acc in enumerate(accounts):
+        await post(api.engine, acc, EntryKind.ADJUSTMENT, [-700, -100, 100, -5_000][n % 4] - n)
+    await post(api.engine, accounts[8], EntryKind.ADJUSTMENT, 800)  # limit -300: balance 92
+    on = exists().where(
+        Meter.account_id == Account.id, Meter.status == MeterStatus.ACTIVE,
+        or_(Meter.relay_state.is_(None), Meter.relay_state != OFF),
+    )  # fmt: skip
+    old_arrears = (
+        select(Account.id)
+        .join(Customer, Customer.id == Account.customer_id)
+        .outerjoin(
+            WarningEpisode,
+            and_(WarningEpisode.account_id == Account.id, WarningEpisode.open.is_(True)),
+        )
+        .where(Account.kind == AccountKind.PREPAID, Account.balance_fen < 0)
+        .order_by(Account.balance_fen, Account.id)
+    )
+    old_queue = (
+        select(Account.id)
+        .join(Customer, Customer.id == Account.customer_id)
+        .where(
+            Account.kind == AccountKind.PREPAID, Account.balance_fen < -Account.credit_limit_fen, on
+        )
+        .order_by(Account.balance_fen, Account.id)
+    )
+    op = await api.login("op")
+    async with session_factory(api.engine)() as s:
+        for path, old in (("arrears", old_arrears), ("disconnect-queue", old_queue)):
+            want = list(await s.scalars(old))
+            assert len(want) >= 8, path
+            total = await s.scalar(select(func.count()).select_from(old.subquery()))
+            got: list[int] = []
+            for offset in range(0, len(want) + 3, 3):
+                r = await api.client.get(f"/api/prepaid/{path}?limit=3&offset={offset}",
+                                         headers=op)  # fmt: skip
+                assert r.status_code == 200, r.text
+                assert r.json()["total"] == total, path
+                got += [i["account_id"] for i in r.json()["items"]]
+            assert got == want, path
+    assert accounts[8] in want  # the negative limit's account: above zero, below its threshold
