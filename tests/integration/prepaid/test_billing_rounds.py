@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from backend.accounts.models import Account
@@ -85,6 +85,49 @@ async def test_a_billing_round_bills_many_accounts_in_a_bounded_number_of_statem
                 await s.scalars(select(Charge.wh).where(Charge.account_id == account_id))
             ).all()
             assert len(charges) == 4
+
+
+async def test_a_round_writes_its_charges_in_one_driver_call_stored_as_the_orm_stores_them(
+    engine: AsyncEngine,
+) -> None:
+    """The charges go as plain tuples past SQLAlchemy's statement layer (COPY on PostgreSQL,
+    one executemany on SQLite): no INSERT INTO charges among the round's statements, yet
+    every charge is there, with its entry and its account, created when its entry was — the
+    stored clock the same text or timestamp as the entry's, read back aware UTC."""
+    sessions = session_factory(engine)
+    async with sessions() as s:
+        await load_default_tariffs(s)
+        group = await accounts(s, 30)
+        await s.commit()
+    told = await read(engine, [pk for _, pk in group], range(4))
+    with counted(engine) as statements:
+        results = await billing.bill_meters(sessions, told, TZ)
+    assert [(r.account_id, r.posted) for r in results] == [(a, 3) for a, _ in group]
+    assert [q for q in statements if q.startswith("INSERT INTO charges")] == []
+    async with sessions() as s:
+        rows = (
+            await s.execute(
+                select(Charge, LedgerEntry)
+                .join(LedgerEntry, LedgerEntry.id == Charge.entry_id)
+                .order_by(Charge.account_id, Charge.start_ms)
+            )
+        ).all()
+        assert len(rows) == 30 * 3
+        for charge, entry in rows:
+            assert charge.account_id == entry.account_id
+            assert charge.created_at == entry.created_at
+            assert charge.created_at.utcoffset() is not None
+            assert charge.reversed_at is None
+        same_clock = await s.scalar(
+            select(func.count())
+            .select_from(Charge)
+            .join(LedgerEntry, LedgerEntry.id == Charge.entry_id)
+            .where(Charge.created_at == LedgerEntry.created_at)
+        )
+        assert same_clock == 30 * 3
+        for account_id, _ in group:
+            balance = await s.scalar(select(Account.balance_fen).where(Account.id == account_id))
+            assert balance == await ledger.ledger_sum(s, account_id) < 0
 
 
 async def ledger_of(session: AsyncSession, account_id: int) -> dict[str, Any]:
