@@ -122,16 +122,44 @@ async def read(session: AsyncSession, held: dict[int, Held]) -> None:
         held[account_id].last_live_start_ms = start
 
 
+async def billed_points(
+    session: AsyncSession, through: dict[int, int], quantity: str
+) -> dict[int, Point]:
+    """Each meter's accepted reading at its account's billed-through instant (meter → that
+    instant), where there is one: the end of the last interval billed, a point of its chain
+    (one query)."""
+    if not through:
+        return {}
+    rows = await session.execute(
+        select(Reading.meter_pk, Reading.ts, Reading.value).where(
+            Reading.meter_pk.in_(sorted(through)), Reading.quantity == quantity,
+            Reading.ts.in_(sorted(set(through.values()))),
+            Reading.quality.in_(CHAIN_QUALITIES),
+        )
+    )  # fmt: skip
+    return {pk: Point(ts, value) for pk, ts, value in rows if through[pk] == ts}
+
+
 async def walks(
-    session: AsyncSession, since: dict[int, int | None], quantity: str, tz: ZoneInfo
+    session: AsyncSession,
+    since: dict[int, int | None],
+    quantity: str,
+    tz: ZoneInfo,
+    starts: dict[int, Point] | None = None,
 ) -> dict[int, tuple[Point | None, Walk]]:
     """``consumption.walk_from`` of many meters (meter → its ``ts``, None: from the first
-    reading): each chain from the baseline consumption materialised before ``ts``'s local day.
+    reading): each chain from the baseline consumption materialised before ``ts``'s local day
+    — or, for a meter in ``starts``, from that point of its chain (a walk restarts at any
+    accepted point: the chain carries nothing else), so only the readings after it are read.
     The baselines in one query (a chain silent longer than ``BASE_WINDOW_DAYS`` in one of its
     own), the readings in one query per ``READ_SPAN_MS`` of baselines."""
     d = ConsumptionDaily
-    day_of = {pk: reading_day(ts, tz) for pk, ts in since.items() if ts is not None}
+    starts = starts or {}
+    day_of = {
+        pk: reading_day(ts, tz) for pk, ts in since.items() if ts is not None and pk not in starts
+    }
     bases: dict[int, Point | None] = dict.fromkeys(since)
+    bases.update({pk: point for pk, point in starts.items() if pk in bases})
     if day_of:
         lo = min(day_of.values()) - timedelta(days=BASE_WINDOW_DAYS)
         rows = await session.execute(

@@ -15,7 +15,7 @@ from backend.accounts.models import Account
 from backend.db import session_factory
 from backend.metering import consumption
 from backend.metering.models import Meter
-from backend.prepaid import billing, ledger
+from backend.prepaid import billing, bulk, ledger
 from backend.prepaid.models import BillingState, Charge, LedgerEntry
 from tests.support.prepaid_data import (
     TZ,
@@ -128,6 +128,50 @@ async def test_a_round_writes_its_charges_in_one_driver_call_stored_as_the_orm_s
         for account_id, _ in group:
             balance = await s.scalar(select(Account.balance_fen).where(Account.id == account_id))
             assert balance == await ledger.ledger_sum(s, account_id) < 0
+
+
+async def test_an_appending_round_walks_only_the_readings_after_each_billed_through_point(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not the whole day again: an account of one meter whose new readings all come after
+    its billed-through point walks its chain from that point. A late reading (before it) still
+    walks from the day's baseline and re-rates."""
+    sessions = session_factory(engine)
+    async with sessions() as s:
+        await load_default_tariffs(s)
+        group = await accounts(s, 5)
+        await s.commit()
+    meters = [pk for _, pk in group]
+    await billing.bill_meters(sessions, await read(engine, meters, range(6)), TZ, rerate=False)
+    walked: list[int] = []
+    real_chain = bulk.chain
+
+    def chain(base: Any, points: Any, *args: Any) -> Any:
+        points = list(points)
+        walked.append(len(points))
+        return real_chain(base, points, *args)
+
+    monkeypatch.setattr(bulk, "chain", chain)
+    told = await read(engine, meters, range(6, 8))
+    results = await billing.bill_meters(sessions, told, TZ, rerate=False)
+    assert [(r.account_id, r.posted) for r in results] == [(a, 2) for a, _ in group]
+    assert walked == [2] * 5  # the two new readings, not the day's seven again
+    walked.clear()
+    start = local_ms(2026, 5, 6)
+    async with sessions() as s:  # a late reading at 03:30 between two billed ones
+        await add_readings(s, meters[0], [(start + 3 * HOUR + HOUR // 2, value(0, 3) + 100)])
+        await s.commit()
+    late = start + 3 * HOUR + HOUR // 2
+    await consumption.on_readings_committed(
+        sessions, [(meters[0], "energy_import", late, late)], timezone="Asia/Shanghai"
+    )
+    results = await billing.bill_meters(sessions, {meters[0]: late}, TZ, rerate=False)
+    assert len(walked) == 1
+    assert walked[0] > 2  # from the day's baseline
+    assert results[0].reversed >= 1
+    async with sessions() as s:
+        balance = await s.scalar(select(Account.balance_fen).where(Account.id == group[0][0]))
+        assert balance == await ledger.ledger_sum(s, group[0][0]) < 0
 
 
 async def ledger_of(session: AsyncSession, account_id: int) -> dict[str, Any]:
