@@ -537,7 +537,7 @@ async def _round(
         since,
         ENERGY,
         tz,
-        await bulk.billed_points(session, _appending(held, round_meters, earliest), ENERGY),
+        await bulk.restart_points(session, _appending(held, round_meters, earliest), ENERGY),
     )
     alone: set[int] = set()
     wanted: dict[int, tuple[int | None, list[Interval], list[str]]] = {}
@@ -586,12 +586,13 @@ async def _round(
 def _appending(
     held: dict[int, bulk.Held], round_meters: dict[int, list[int]], earliest: dict[int, int | None]
 ) -> dict[int, int]:
-    """Meters whose walk can start at their account's billed-through point (meter → that
-    instant): the account's only meter, every new reading after that point. Its stretch then
-    starts there (the last accepted reading before the new ones is that point or later), so
-    the walk from there finds the same intervals as the walk from the day's baseline, without
-    reading the day again. A late reading (at or before the point), a re-rating (no new
-    reading named) or an account of several meters walks from the day's baseline."""
+    """Meters whose walk can start at a restart point (meter → its earliest new reading): the
+    only meter of an account billed before, named by new readings. The stretch starts at the
+    last accepted reading before the earliest new one (or where billing stopped, if earlier):
+    the end of the meter's last live charge before that reading lies at or before it, so the
+    walk from there finds the same stretch and intervals as the walk from the day's baseline
+    without reading the day again (``bulk.restart_points``). A re-rating (no new reading
+    named) or an account of several meters walks from the day's baseline."""
     out: dict[int, int] = {}
     for a in held.values():
         through = a.state.billed_through_ms if a.state else None
@@ -599,8 +600,8 @@ def _appending(
             continue
         pk = a.meters[0]
         new = earliest[pk]
-        if new is not None and new > through:
-            out[pk] = through
+        if new is not None:
+            out[pk] = new
     return out
 
 

@@ -122,22 +122,42 @@ async def read(session: AsyncSession, held: dict[int, Held]) -> None:
         held[account_id].last_live_start_ms = start
 
 
-async def billed_points(
-    session: AsyncSession, through: dict[int, int], quantity: str
+RESTART_BOUNDS = 8  # distinct earliest readings a round looks restart points up for
+
+
+async def restart_points(
+    session: AsyncSession, before: dict[int, int], quantity: str
 ) -> dict[int, Point]:
-    """Each meter's accepted reading at its account's billed-through instant (meter → that
-    instant), where there is one: the end of the last interval billed, a point of its chain
-    (one query)."""
-    if not through:
+    """Where each meter's chain can restart for a round (meter → its earliest new reading):
+    the end of its last live charge before that reading — an accepted reading its chain passed
+    through, with nothing new before it — and its register value. One query per distinct
+    earliest reading (a round's meters share a few; past ``RESTART_BOUNDS`` the rest walk
+    from their day's baseline), looking back ``READ_SPAN_MS``, and one for the values."""
+    c = Charge
+    by_bound: dict[int, list[int]] = defaultdict(list)
+    for pk, ts in before.items():
+        by_bound[ts].append(pk)
+    ends: dict[int, int] = {}
+    for bound in sorted(by_bound)[:RESTART_BOUNDS]:
+        for pk, end in await session.execute(
+            select(c.meter_pk, func.max(c.end_ms))
+            .where(
+                c.meter_pk.in_(sorted(by_bound[bound])), c.reversed_at.is_(None),
+                c.start_ms < bound, c.start_ms >= bound - READ_SPAN_MS, c.end_ms < bound,
+            )
+            .group_by(c.meter_pk)
+        ):  # fmt: skip
+            if end is not None:
+                ends[pk] = end
+    if not ends:
         return {}
     rows = await session.execute(
         select(Reading.meter_pk, Reading.ts, Reading.value).where(
-            Reading.meter_pk.in_(sorted(through)), Reading.quantity == quantity,
-            Reading.ts.in_(sorted(set(through.values()))),
-            Reading.quality.in_(CHAIN_QUALITIES),
+            Reading.meter_pk.in_(sorted(ends)), Reading.quantity == quantity,
+            Reading.ts.in_(sorted(set(ends.values()))), Reading.quality.in_(CHAIN_QUALITIES),
         )
     )  # fmt: skip
-    return {pk: Point(ts, value) for pk, ts, value in rows if through[pk] == ts}
+    return {pk: Point(ts, value) for pk, ts, value in rows if ends.get(pk) == ts}
 
 
 async def walks(

@@ -130,12 +130,12 @@ async def test_a_round_writes_its_charges_in_one_driver_call_stored_as_the_orm_s
             assert balance == await ledger.ledger_sum(s, account_id) < 0
 
 
-async def test_an_appending_round_walks_only_the_readings_after_each_billed_through_point(
+async def test_a_round_walks_each_chain_from_its_last_charge_before_the_new_readings(
     engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Not the whole day again: an account of one meter whose new readings all come after
-    its billed-through point walks its chain from that point. A late reading (before it) still
-    walks from the day's baseline and re-rates."""
+    """Not the whole day again: an account of one meter walks its chain from the end of its
+    last live charge before its earliest new reading — its billed-through point when the new
+    readings come after it; for a late reading, the charge end just before it (and re-rates)."""
     sessions = session_factory(engine)
     async with sessions() as s:
         await load_default_tariffs(s)
@@ -166,8 +166,7 @@ async def test_an_appending_round_walks_only_the_readings_after_each_billed_thro
         sessions, [(meters[0], "energy_import", late, late)], timezone="Asia/Shanghai"
     )
     results = await billing.bill_meters(sessions, {meters[0]: late}, TZ, rerate=False)
-    assert len(walked) == 1
-    assert walked[0] > 2  # from the day's baseline
+    assert walked == [5]  # from 03:00: 03:30 (late), 04:00, 05:00, 06:00, 07:00
     assert results[0].reversed >= 1
     async with sessions() as s:
         balance = await s.scalar(select(Account.balance_fen).where(Account.id == group[0][0]))
