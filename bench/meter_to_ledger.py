@@ -25,17 +25,26 @@ readings/s while the path runs (both runs), and the lag is that of a steady rate
 
 PostgreSQL: a temporary cluster with ``fsync`` and ``synchronous_commit`` on; SQLite: a
 temporary file (ingestion's connection with ``synchronous=FULL``).
+
+With ``--breakdown`` the whole path's run also prints where its rounds went: the wall time and
+statements of consumption and of each part of the billing rounds (``backend.prepaid.bulk``'s
+reads and writes, pricing in Python), the slowest statements, and every round's start, length
+and size. Wall time inside a round includes the ingestion work the event loop interleaves with
+it.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextvars
+import functools
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -46,17 +55,19 @@ sys.path.insert(0, str(ROOT))
 
 import paho.mqtt.client as mqtt  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
-from sqlalchemy import func, select  # noqa: E402
+from sqlalchemy import event, func, select  # noqa: E402
+from sqlalchemy.engine import Engine  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
 
 from backend import migrate  # noqa: E402
 from backend.accounts.models import Account, AccountKind, Customer, CustomerCategory  # noqa: E402
 from backend.db import create_engine, session_factory  # noqa: E402
+from backend.metering import consumption  # noqa: E402
 from backend.metering.derived import DerivedData  # noqa: E402
 from backend.metering.ingest import Ingestor  # noqa: E402
 from backend.metering.models import Agent, Meter, MeterStatus  # noqa: E402
 from backend.metering.partitions import ensure_reading_partitions  # noqa: E402
-from backend.prepaid import billing  # noqa: E402
+from backend.prepaid import billing, bulk  # noqa: E402
 from backend.prepaid.models import BillingState, LedgerEntry  # noqa: E402
 from backend.settings import load_settings  # noqa: E402
 from backend.tariffs.loader import DEFAULT_FILE, load_file  # noqa: E402
@@ -152,9 +163,95 @@ class TimedDerived(DerivedData):
     async def drain(self) -> None:
         taken, self.waiting = self.waiting, []  # what this round takes (no await in between)
         self.drains += 1
+        chains, t0 = len(self._consume) + len(self._follow), time.perf_counter()
         await super().drain()
         done = time.perf_counter()
         self.lags += [done - t for t in taken]
+        if BREAKDOWN is not None:
+            BREAKDOWN.rounds.append((t0, done - t0, chains))
+
+
+class Breakdown:
+    """Where the whole path's rounds go: wall time, calls and statements per part, the
+    slowest statements, each round's start, length and number of chains."""
+
+    def __init__(self) -> None:
+        self.part: contextvars.ContextVar[str] = contextvars.ContextVar("part", default="")
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.calls: dict[str, int] = defaultdict(int)
+        self.statements: dict[str, int] = defaultdict(int)
+        self.slowest: dict[str, float] = defaultdict(float)
+        self.rounds: list[tuple[float, float, int]] = []
+        self.started: dict[int, float] = {}
+
+    def install(self) -> None:
+        parts = ("lock", "read", "walks", "stretches", "live_lines", "write", "_insert_charges")
+        for name in parts:
+            self._timed(bulk, name, f"billing {name}")
+        self._timed(billing, "_round", "billing rounds")
+        self._timed(consumption, "on_readings_committed", "consumption")
+        price = billing._price
+
+        @functools.wraps(price)
+        def priced(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return price(*args, **kwargs)
+            finally:
+                self.seconds["billing pricing (Python)"] += time.perf_counter() - t0
+                self.calls["billing pricing (Python)"] += 1
+
+        billing._price = priced  # type: ignore[assignment]
+        event.listen(Engine, "before_cursor_execute", self._before)
+        event.listen(Engine, "after_cursor_execute", self._after)
+
+    def _timed(self, module: Any, name: str, label: str) -> None:
+        inner = getattr(module, name)
+
+        @functools.wraps(inner)
+        async def timed(*args: Any, **kwargs: Any) -> Any:
+            token = self.part.set(label)
+            t0 = time.perf_counter()
+            try:
+                return await inner(*args, **kwargs)
+            finally:
+                self.seconds[label] += time.perf_counter() - t0
+                self.calls[label] += 1
+                self.part.reset(token)
+
+        setattr(module, name, timed)
+
+    def _before(self, conn: Any, *args: Any) -> None:
+        if self.part.get():
+            self.statements[self.part.get()] += 1
+            self.started[id(conn)] = time.perf_counter()
+
+    def _after(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        t0 = self.started.pop(id(conn), None)
+        if t0 is not None:
+            key = f"{self.part.get()}: {' '.join(statement.split()[:3])[:48]}"
+            self.slowest[key] += time.perf_counter() - t0
+
+    def clear(self) -> None:
+        for d in (self.seconds, self.calls, self.statements, self.slowest):
+            d.clear()
+        self.rounds.clear()
+
+    def report(self, label: str) -> None:
+        print(f"  {label}: where the rounds went (wall time, calls, statements)")
+        for part in sorted(self.seconds):
+            print(f"    {part:<28}{self.seconds[part]:7.3f}s {self.calls[part]:6} "
+                  f"{self.statements.get(part, 0):6}")  # fmt: skip
+        print("  slowest statements (summed):")
+        for key in sorted(self.slowest, key=self.slowest.__getitem__, reverse=True)[:8]:
+            print(f"    {self.slowest[key]:7.3f}s  {key}")
+        t00 = self.rounds[0][0] if self.rounds else 0.0
+        for t0, seconds, chains in self.rounds:
+            if chains:
+                print(f"    round at {t0 - t00:6.2f}s took {seconds:6.3f}s for {chains} chains")
+
+
+BREAKDOWN: Breakdown | None = None
 
 
 class TimedBilling:
@@ -225,6 +322,8 @@ async def drain(
     if rate is None:
         prefill(broker, payloads)
     bill = TimedBilling()
+    if BREAKDOWN is not None:
+        BREAKDOWN.clear()
     derived = TimedDerived(sessions, TZ, [bill]) if whole else None
     ing = Ingestor(
         settings, client_id=cid, stats_every_s=3600, housekeeping_every_s=3600,
@@ -264,6 +363,8 @@ async def drain(
     async with sessions() as s:
         entries = int(await s.scalar(select(func.count()).select_from(LedgerEntry)) or 0)
     await engine.dispose()
+    if BREAKDOWN is not None and whole:
+        BREAKDOWN.report(label)
     assert stats["dead_letters"] == 0, stats
     if derived is None:
         return Run(stats["accepted"], seconds, [], entries)
@@ -310,7 +411,15 @@ async def main() -> None:
         help="publish at this many readings/s while the path runs (the lag at a steady rate) "
         "instead of draining a queued stream",
     )  # fmt: skip
+    p.add_argument(
+        "--breakdown", action="store_true",
+        help="print where the whole path's rounds went (parts, statements, rounds)",
+    )  # fmt: skip
     args = p.parse_args()
+    if args.breakdown:
+        global BREAKDOWN
+        BREAKDOWN = Breakdown()
+        BREAKDOWN.install()
     steps = args.hours * 4
     payloads = stream(args.meters, steps)
     readings = args.meters * steps

@@ -532,7 +532,13 @@ async def _round(
         news = [ts for pk in round_meters[a.id] if (ts := earliest[pk]) is not None]
         for pk in a.meters:
             since[pk] = None if through is None else min([through, *news])
-    walks = await bulk.walks(session, since, ENERGY, tz)
+    walks = await bulk.walks(
+        session,
+        since,
+        ENERGY,
+        tz,
+        await bulk.restart_points(session, _appending(held, round_meters, earliest), ENERGY),
+    )
     alone: set[int] = set()
     wanted: dict[int, tuple[int | None, list[Interval], list[str]]] = {}
     for a in held.values():
@@ -575,6 +581,28 @@ async def _round(
         for msg in r.skipped:
             log.warning("account %s: %s", r.account_id, msg)
     return results, [(account_id, pk) for account_id, pk in pairs if account_id in alone]
+
+
+def _appending(
+    held: dict[int, bulk.Held], round_meters: dict[int, list[int]], earliest: dict[int, int | None]
+) -> dict[int, int]:
+    """Meters whose walk can start at a restart point (meter → its earliest new reading): the
+    only meter of an account billed before, named by new readings. The stretch starts at the
+    last accepted reading before the earliest new one (or where billing stopped, if earlier):
+    the end of the meter's last live charge before that reading lies at or before it, so the
+    walk from there finds the same stretch and intervals as the walk from the day's baseline
+    without reading the day again (``bulk.restart_points``). A re-rating (no new reading
+    named) or an account of several meters walks from the day's baseline."""
+    out: dict[int, int] = {}
+    for a in held.values():
+        through = a.state.billed_through_ms if a.state else None
+        if through is None or len(a.meters) != 1 or round_meters[a.id] != a.meters:
+            continue
+        pk = a.meters[0]
+        new = earliest[pk]
+        if new is not None:
+            out[pk] = new
+    return out
 
 
 class _Alone(Exception):

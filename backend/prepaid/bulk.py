@@ -122,16 +122,64 @@ async def read(session: AsyncSession, held: dict[int, Held]) -> None:
         held[account_id].last_live_start_ms = start
 
 
+RESTART_BOUNDS = 8  # distinct earliest readings a round looks restart points up for
+
+
+async def restart_points(
+    session: AsyncSession, before: dict[int, int], quantity: str
+) -> dict[int, Point]:
+    """Where each meter's chain can restart for a round (meter → its earliest new reading):
+    the end of its last live charge before that reading — an accepted reading its chain passed
+    through, with nothing new before it — and its register value. One query per distinct
+    earliest reading (a round's meters share a few; past ``RESTART_BOUNDS`` the rest walk
+    from their day's baseline), looking back ``READ_SPAN_MS``, and one for the values."""
+    c = Charge
+    by_bound: dict[int, list[int]] = defaultdict(list)
+    for pk, ts in before.items():
+        by_bound[ts].append(pk)
+    ends: dict[int, int] = {}
+    for bound in sorted(by_bound)[:RESTART_BOUNDS]:
+        for pk, end in await session.execute(
+            select(c.meter_pk, func.max(c.end_ms))
+            .where(
+                c.meter_pk.in_(sorted(by_bound[bound])), c.reversed_at.is_(None),
+                c.start_ms < bound, c.start_ms >= bound - READ_SPAN_MS, c.end_ms < bound,
+            )
+            .group_by(c.meter_pk)
+        ):  # fmt: skip
+            if end is not None:
+                ends[pk] = end
+    if not ends:
+        return {}
+    rows = await session.execute(
+        select(Reading.meter_pk, Reading.ts, Reading.value).where(
+            Reading.meter_pk.in_(sorted(ends)), Reading.quantity == quantity,
+            Reading.ts.in_(sorted(set(ends.values()))), Reading.quality.in_(CHAIN_QUALITIES),
+        )
+    )  # fmt: skip
+    return {pk: Point(ts, value) for pk, ts, value in rows if ends.get(pk) == ts}
+
+
 async def walks(
-    session: AsyncSession, since: dict[int, int | None], quantity: str, tz: ZoneInfo
+    session: AsyncSession,
+    since: dict[int, int | None],
+    quantity: str,
+    tz: ZoneInfo,
+    starts: dict[int, Point] | None = None,
 ) -> dict[int, tuple[Point | None, Walk]]:
     """``consumption.walk_from`` of many meters (meter → its ``ts``, None: from the first
-    reading): each chain from the baseline consumption materialised before ``ts``'s local day.
+    reading): each chain from the baseline consumption materialised before ``ts``'s local day
+    — or, for a meter in ``starts``, from that point of its chain (a walk restarts at any
+    accepted point: the chain carries nothing else), so only the readings after it are read.
     The baselines in one query (a chain silent longer than ``BASE_WINDOW_DAYS`` in one of its
     own), the readings in one query per ``READ_SPAN_MS`` of baselines."""
     d = ConsumptionDaily
-    day_of = {pk: reading_day(ts, tz) for pk, ts in since.items() if ts is not None}
+    starts = starts or {}
+    day_of = {
+        pk: reading_day(ts, tz) for pk, ts in since.items() if ts is not None and pk not in starts
+    }
     bases: dict[int, Point | None] = dict.fromkeys(since)
+    bases.update({pk: point for pk, point in starts.items() if pk in bases})
     if day_of:
         lo = min(day_of.values()) - timedelta(days=BASE_WINDOW_DAYS)
         rows = await session.execute(
@@ -251,6 +299,8 @@ _SPEND = (
     .where(_ACCOUNTS.c.id == bindparam("k_id"))
     .values(balance_fen=_ACCOUNTS.c.balance_fen + bindparam("delta"))
 )
+CHARGE_COLUMNS = ("account_id", "meter_pk", "start_ms", "end_ms", "wh", "exact_cny", "lines",
+                  "created_at", "entry_id")  # fmt: skip
 _STATE_COLUMNS = ("exact_total_cny", "posted_fen", "billed_through_ms", "tier_counters",
                   "updated_at")  # fmt: skip
 _KEEP_STATE = (
@@ -262,8 +312,8 @@ _KEEP_STATE = (
 
 async def write(session: AsyncSession, postings: Sequence[Posting]) -> None:
     """Post the round: the entries (one insert, their ids returned in order), the balances
-    (one executemany), the charges (one insert) and the billing states (one update, one
-    insert for accounts billed the first time)."""
+    (one executemany), the charges (one driver call: :func:`_insert_charges`) and the billing
+    states (one update, one insert for accounts billed the first time)."""
     entries = [p for p in postings if p.entry]
     if entries:
         rows = [
@@ -279,11 +329,53 @@ async def write(session: AsyncSession, postings: Sequence[Posting]) -> None:
         spent = [{"k_id": p.account_id, "delta": p.amount_fen} for p in entries if p.amount_fen]
         if spent:
             await session.execute(_SPEND, spent)
-        charges = [{**c, "entry_id": id_of[p.account_id]} for p in entries for c in p.charges]
-        await session.execute(insert(_CHARGES), charges)
+        await _insert_charges(session, [(id_of[p.account_id], p.charges) for p in entries])
     kept = [{"k_account_id": p.account_id, **p.state} for p in postings if not p.new_state]
     if kept:
         await session.execute(_KEEP_STATE, kept)
     new = [{"account_id": p.account_id, **p.state} for p in postings if p.new_state]
     if new:
         await session.execute(insert(_STATES), new)
+
+
+async def _insert_charges(
+    session: AsyncSession, entries: Sequence[tuple[int, Sequence[dict[str, Any]]]]
+) -> None:
+    """Insert the charges of each (entry id, its charges' columns but entry_id) as plain
+    tuples in one driver call, in the round's transaction: ``COPY`` on PostgreSQL (asyncpg's
+    ``copy_records_to_table``), one ``executemany`` on SQLite. A round's thousands of charge
+    rows were its costliest write through SQLAlchemy (a parameter set each, every value
+    through its type; on PostgreSQL one statement execution per row). Each column's value goes
+    through its column type's bind processing, as SQLAlchemy would store it; a value the same
+    for every row (the round's clock) is processed once."""
+    if not entries:
+        return
+    conn = await session.connection()
+    dialect = conn.dialect
+    processed: dict[tuple[str, Any], Any] = {}
+
+    def bound(column: str, value: Any) -> Any:
+        key = (column, value)
+        if key not in processed:
+            process = _CHARGES.c[column].type.dialect_impl(dialect).bind_processor(dialect)
+            processed[key] = process(value) if process is not None else value
+        return processed[key]
+
+    rows = [
+        (
+            c["account_id"], c["meter_pk"], c["start_ms"], c["end_ms"], c["wh"], c["exact_cny"],
+            c["lines"], bound("created_at", c["created_at"]), entry_id,
+        )
+        for entry_id, charges in entries
+        for c in charges
+    ]  # fmt: skip
+    if not rows:
+        return
+    raw = (await conn.get_raw_connection()).driver_connection
+    assert raw is not None
+    if dialect.name == "postgresql":
+        await raw.copy_records_to_table("charges", records=rows, columns=list(CHARGE_COLUMNS))
+    else:
+        marks = ", ".join("?" * len(CHARGE_COLUMNS))
+        sql = f"INSERT INTO charges ({', '.join(CHARGE_COLUMNS)}) VALUES ({marks})"  # noqa: S608
+        await raw.executemany(sql, rows)

@@ -8,14 +8,14 @@ import json
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from backend.accounts.models import Account
 from backend.db import session_factory
 from backend.metering import consumption
 from backend.metering.models import Meter
-from backend.prepaid import billing, ledger
+from backend.prepaid import billing, bulk, ledger
 from backend.prepaid.models import BillingState, Charge, LedgerEntry
 from tests.support.prepaid_data import (
     TZ,
@@ -85,6 +85,92 @@ async def test_a_billing_round_bills_many_accounts_in_a_bounded_number_of_statem
                 await s.scalars(select(Charge.wh).where(Charge.account_id == account_id))
             ).all()
             assert len(charges) == 4
+
+
+async def test_a_round_writes_its_charges_in_one_driver_call_stored_as_the_orm_stores_them(
+    engine: AsyncEngine,
+) -> None:
+    """The charges go as plain tuples past SQLAlchemy's statement layer (COPY on PostgreSQL,
+    one executemany on SQLite): no INSERT INTO charges among the round's statements, yet
+    every charge is there, with its entry and its account, created when its entry was — the
+    stored clock the same text or timestamp as the entry's, read back aware UTC."""
+    sessions = session_factory(engine)
+    async with sessions() as s:
+        await load_default_tariffs(s)
+        group = await accounts(s, 30)
+        await s.commit()
+    told = await read(engine, [pk for _, pk in group], range(4))
+    with counted(engine) as statements:
+        results = await billing.bill_meters(sessions, told, TZ)
+    assert [(r.account_id, r.posted) for r in results] == [(a, 3) for a, _ in group]
+    assert [q for q in statements if q.startswith("INSERT INTO charges")] == []
+    async with sessions() as s:
+        rows = (
+            await s.execute(
+                select(Charge, LedgerEntry)
+                .join(LedgerEntry, LedgerEntry.id == Charge.entry_id)
+                .order_by(Charge.account_id, Charge.start_ms)
+            )
+        ).all()
+        assert len(rows) == 30 * 3
+        for charge, entry in rows:
+            assert charge.account_id == entry.account_id
+            assert charge.created_at == entry.created_at
+            assert charge.created_at.utcoffset() is not None
+            assert charge.reversed_at is None
+        same_clock = await s.scalar(
+            select(func.count())
+            .select_from(Charge)
+            .join(LedgerEntry, LedgerEntry.id == Charge.entry_id)
+            .where(Charge.created_at == LedgerEntry.created_at)
+        )
+        assert same_clock == 30 * 3
+        for account_id, _ in group:
+            balance = await s.scalar(select(Account.balance_fen).where(Account.id == account_id))
+            assert balance == await ledger.ledger_sum(s, account_id) < 0
+
+
+async def test_a_round_walks_each_chain_from_its_last_charge_before_the_new_readings(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not the whole day again: an account of one meter walks its chain from the end of its
+    last live charge before its earliest new reading — its billed-through point when the new
+    readings come after it; for a late reading, the charge end just before it (and re-rates)."""
+    sessions = session_factory(engine)
+    async with sessions() as s:
+        await load_default_tariffs(s)
+        group = await accounts(s, 5)
+        await s.commit()
+    meters = [pk for _, pk in group]
+    await billing.bill_meters(sessions, await read(engine, meters, range(6)), TZ, rerate=False)
+    walked: list[int] = []
+    real_chain = bulk.chain
+
+    def chain(base: Any, points: Any, *args: Any) -> Any:
+        points = list(points)
+        walked.append(len(points))
+        return real_chain(base, points, *args)
+
+    monkeypatch.setattr(bulk, "chain", chain)
+    told = await read(engine, meters, range(6, 8))
+    results = await billing.bill_meters(sessions, told, TZ, rerate=False)
+    assert [(r.account_id, r.posted) for r in results] == [(a, 2) for a, _ in group]
+    assert walked == [2] * 5  # the two new readings, not the day's seven again
+    walked.clear()
+    start = local_ms(2026, 5, 6)
+    async with sessions() as s:  # a late reading at 03:30 between two billed ones
+        await add_readings(s, meters[0], [(start + 3 * HOUR + HOUR // 2, value(0, 3) + 100)])
+        await s.commit()
+    late = start + 3 * HOUR + HOUR // 2
+    await consumption.on_readings_committed(
+        sessions, [(meters[0], "energy_import", late, late)], timezone="Asia/Shanghai"
+    )
+    results = await billing.bill_meters(sessions, {meters[0]: late}, TZ, rerate=False)
+    assert walked == [5]  # from 03:00: 03:30 (late), 04:00, 05:00, 06:00, 07:00
+    assert results[0].reversed >= 1
+    async with sessions() as s:
+        balance = await s.scalar(select(Account.balance_fen).where(Account.id == group[0][0]))
+        assert balance == await ledger.ledger_sum(s, group[0][0]) < 0
 
 
 async def ledger_of(session: AsyncSession, account_id: int) -> dict[str, Any]:
