@@ -14,7 +14,7 @@ customer search, and the 95598 intake's search by phone, name and address.
 
 Run: ``scripts/bench api --accounts 20000`` (SQLite and PostgreSQL), or against a database
 seeded beforehand: ``.venv/bin/python bench/api.py --database-url URL --password PW``.
-Needs ``wrk`` (``apt-get install -y wrk``).
+Needs ``wrk``, which ``scripts/bench api`` installs (``apt-get install -y wrk``).
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 # Sourced by scripts/demo and scripts/test: installs what the project needs on a fresh machine.
-#   meterline_bootstrap [system]   — "system" also installs the services the tests use.
+#   meterline_bootstrap [system [bench]]   — "system" also installs the services the tests use,
+#   "bench" the load generator of `scripts/bench api`.
 # Idempotent and quick when everything is already there.
 
 METERLINE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -37,6 +38,25 @@ _install_system_packages() {
   fi
 }
 
+# What `scripts/bench api` needs beyond the tests' services: the HTTP load generator.
+BENCH_PACKAGES=("wrk:/usr/bin/wrk")
+
+_install_bench_packages() {
+  local missing=() entry
+  for entry in "${BENCH_PACKAGES[@]}"; do
+    [ -e "${entry#*:}" ] || missing+=("${entry%%:*}")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    _say "installing the benchmark's packages: ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    _say "the API benchmark needs: sudo apt-get install ${missing[*]}"
+    return 1
+  fi
+}
+
 _ensure_uv() {
   if command -v uv >/dev/null 2>&1; then UV=uv; return 0; fi
   if [ -x "$HOME/.local/bin/uv" ]; then UV="$HOME/.local/bin/uv"; return 0; fi
@@ -49,6 +69,7 @@ _ensure_uv() {
 meterline_bootstrap() {
   cd "$METERLINE_ROOT" || return 1
   if [ "${1:-}" = "system" ]; then _install_system_packages || return 1; fi
+  if [ "${2:-}" = "bench" ]; then _install_bench_packages || return 1; fi
   _ensure_uv || return 1
   "$UV" sync --locked --quiet || return 1
   if [ -f pwa/package.json ]; then
