@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from backend.cliargs import SubParsers, settings_from
+from backend.cliargs import SubParsers, log_level, settings_from
 from backend.settings import SettingsError
 
 log = logging.getLogger("meterline")
@@ -70,7 +70,10 @@ def _cmd_asyncapi(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="meterline", description=__doc__)
     p.add_argument("--settings", help="TOML settings file (else METERLINE_SETTINGS_FILE)")
-    p.add_argument("--log-level", default="INFO")
+    p.add_argument(
+        "--log-level", help="log level of every logger, the server's access log too"
+        " (else METERLINE_LOG_LEVEL, else INFO)",
+    )  # fmt: skip
     sub = p.add_subparsers(dest="command", required=True)
 
     def http_opts(sp: argparse.ArgumentParser) -> None:
@@ -128,10 +131,10 @@ def _capability_commands(sub: SubParsers) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     try:
+        logging.basicConfig(
+            level=log_level(args), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
         return int(args.func(args))
     except SettingsError as exc:
         print(f"meterline: {exc}", file=sys.stderr)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from backend.cli import build_parser
-from backend.cliargs import settings_from
+from backend.cli import build_parser, main
+from backend.cliargs import log_level, settings_from
 
 
 def _commands(parser: argparse.ArgumentParser) -> list[str]:
@@ -35,3 +35,23 @@ def test_capability_commands_read_settings_from_their_own_options(
     args = build_parser().parse_args(["tariffs", "load", "x.toml", "--data-dir", str(tmp_path)])
     assert args.func.__module__ == "backend.tariffs.cli"
     assert str(settings_from(args).data_dir) == str(tmp_path)
+
+
+def test_the_log_level_option_governs_the_server_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``meterline --log-level WARNING serve`` silenced the command's logging but not uvicorn's
+    access log, which followed METERLINE_LOG_LEVEL alone."""
+    monkeypatch.delenv("METERLINE_LOG_LEVEL", raising=False)
+    args = build_parser().parse_args(["--log-level", "WARNING", "serve"])
+    assert (log_level(args), settings_from(args).log_level) == ("WARNING", "WARNING")
+    args = build_parser().parse_args(["serve"])
+    assert (log_level(args), settings_from(args).log_level) == ("INFO", "INFO")
+    monkeypatch.setenv("METERLINE_LOG_LEVEL", "error")
+    assert (log_level(args), settings_from(args).log_level) == ("ERROR", "error")
+
+
+def test_an_unknown_log_level_is_refused_with_its_name(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("METERLINE_LOG_LEVEL", raising=False)
+    assert main(["--log-level", "LOUD", "asyncapi", "--check"]) == 2
+    assert "log level 'LOUD' is not one of DEBUG, INFO" in capsys.readouterr().err
