@@ -41,7 +41,7 @@ MEANINGS: dict[str, str] = {
     "jwt_secret": "signing key for access tokens; generated on first start into `$DATA_DIR/jwt-secret` (mode 0600) when unset",
     "access_token_minutes": "access-token lifetime",
     "refresh_token_days": "refresh-token lifetime",
-    "log_level": "log level",
+    "log_level": "log level of the logs and the HTTP access log (`meterline --log-level` overrides it)",
     "prepaid_disconnect_window": "local hours when automatic disconnects may happen (working days only)",
     "prepaid_holiday_calendar": "TOML file with `holidays` and `workdays` (调休)",
     "prepaid_warning_lead_hours": "a disconnect warning must have been delivered this long before",
