@@ -10,7 +10,10 @@ fifth of the window is timed by four requests in a row instead (p50 is their med
 maximum, one connection). Calls are those of issue 21 item 4: the
 customer's balance, ledger and usage; the inspector's book and nearby; the operator's disconnect
 queue, arrears, commands, offline meters, collection rate by grid and by transformer area, and
-customer search, and the 95598 intake's search by phone, name and address.
+customer search, and the 95598 intake's search by phone, name and address. First of all, on
+the fresh server, ``--inspectors`` inspectors fetch their own books all at once (a morning
+sync: no book built yet), then all ask again whether theirs changed (304); their rows report
+books/s (the wave's books over its wall time) and the p50/p99 of the wave's requests.
 
 Run: ``scripts/bench api --accounts 20000`` (SQLite and PostgreSQL), or against a database
 seeded beforehand: ``.venv/bin/python bench/api.py --database-url URL --password PW``.
@@ -211,6 +214,68 @@ def tokens(base: str, prefix: str, password: str, customer: str) -> dict[str, st
     return out
 
 
+def inspectors(url: str, prefix: str, n: int) -> list[str]:
+    """The first ``n`` seeded inspectors, each with a book of their own grid."""
+
+    async def names() -> list[str]:
+        eng = create_engine(url)
+        try:
+            async with eng.connect() as c:
+                rows = await c.execute(
+                    text(
+                        "SELECT username FROM users WHERE role = 'inspector'"
+                        " AND username LIKE :u ORDER BY id LIMIT :n"
+                    ),
+                    {"u": f"{prefix.lower()}-inspector-%", "n": n},
+                )
+                return [r[0] for r in rows]
+        finally:
+            await eng.dispose()
+
+    return asyncio.run(names())
+
+
+def morning(base: str, users: list[str], password: str) -> list[Result]:
+    """A morning sync: every inspector's first book at once on a server that has built none,
+    then every inspector asking again whether it changed (304), all at once."""
+    toks = []
+    for user in users:
+        r = httpx.post(base + "/api/auth/login", json={"username": user, "password": password},
+                       timeout=60)  # fmt: skip
+        r.raise_for_status()
+        toks.append(r.json()["access_token"])
+
+    async def wave(etags: list[str]) -> tuple[float, list[float], list[httpx.Response]]:
+        async with httpx.AsyncClient(base_url=base, timeout=FIRST_TIMEOUT_S) as client:
+
+            async def one(tok: str, etag: str) -> tuple[float, httpx.Response]:
+                headers = {"Authorization": f"Bearer {tok}"}
+                if etag:
+                    headers["If-None-Match"] = etag
+                t0 = time.perf_counter()
+                r = await client.get("/api/field/books/current", headers=headers)
+                return time.perf_counter() - t0, r
+
+            t0 = time.perf_counter()
+            done = await asyncio.gather(*(one(t, e) for t, e in zip(toks, etags, strict=True)))
+            return time.perf_counter() - t0, [d for d, _ in done], [r for _, r in done]
+
+    out = []
+    etags = [""] * len(toks)
+    waves = ((f"inspectors: {len(toks)} first books at once", 200),
+             (f"inspectors: {len(toks)} books unchanged at once (304)", 304))  # fmt: skip
+    for name, want in waves:
+        wall, took, answers = asyncio.run(wave(etags))
+        took.sort()
+        bad = sum(r.status_code != want for r in answers)
+        etags = [r.headers.get("ETag", "") for r in answers]
+        p99 = took[min(len(took) - 1, int(len(took) * 0.99))]
+        out.append(Result(Call(name, "inspector", "/api/field/books/current", want == 304),
+                          len(took) / wall, took[len(took) // 2] * 1000, p99 * 1000, len(took),
+                          bad))  # fmt: skip
+    return out
+
+
 def drive(
     base: str, call: Call, token: str, args: argparse.Namespace, work: Path, etag: str = ""
 ) -> Result:
@@ -252,6 +317,11 @@ def run(url: str, label: str, args: argparse.Namespace, work: Path) -> list[Resu
         w = who(url, args.prefix)
         toks = tokens(base, args.prefix, args.password, str(w["customer"]))
         results = []
+        if not args.only or re.search(args.only, "inspectors: first books at once"):
+            results += morning(base, inspectors(url, args.prefix, args.inspectors), args.password)
+            for r in results:
+                print(f"  {r.call.name:<36} {r.rps:8.3g} books/s  p50 {r.p50_ms:8.1f} ms  "
+                      f"p99 {r.p99_ms:8.1f} ms  non-2xx {r.bad}", flush=True)  # fmt: skip
         for call in calls(w):
             if args.only and call.name != "health" and not re.search(args.only, call.name):
                 continue
@@ -318,6 +388,8 @@ def main() -> None:
     p.add_argument("--connections", type=int, default=8, help="wrk connections (8)")
     p.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
     p.add_argument("--workers", type=int, default=1, help="METERLINE_HTTP_WORKERS (1)")
+    p.add_argument("--inspectors", type=int, default=16,
+                   help="inspectors syncing their books at once, first thing (16)")  # fmt: skip
     p.add_argument("--only", help="regular expression: the calls to run (health always)")
     args = p.parse_args()
     if shutil.which("wrk") is None:
