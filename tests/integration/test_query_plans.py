@@ -44,5 +44,15 @@ def test_the_disconnect_queue_reads_each_accounts_supply_from_the_meters_index(d
         supply_on(),
     )
     plan = _plan(db, due)
-    assert "USING COVERING INDEX ix_accounts_kind_balance" in plan, plan
     assert "USING COVERING INDEX ix_meters_account_supply" in plan, plan
+
+
+def test_the_disconnect_queue_counts_only_the_accounts_past_their_credit(db: Path) -> None:
+    """Not every prepaid account's index entry (a column against a column narrows no range):
+    the partial index holds only those past their credit limit."""
+    due = select(func.count()).where(
+        Account.kind == AccountKind.PREPAID,
+        Account.balance_fen < -Account.credit_limit_fen,
+        supply_on(),
+    )
+    assert "USING COVERING INDEX ix_accounts_past_credit (kind=?)" in _plan(db, due)
