@@ -33,6 +33,7 @@ from backend.metering.partitions import ensure_reading_partitions
 from backend.prepaid.models import BillingState, Charge, LedgerEntry, TopUp
 from backend.seed import ledger
 from backend.seed import service as S
+from backend.seed.desk import seed_desk
 from backend.settings import Settings
 from backend.tariffs.loader import DEFAULT_FILE, load_file
 from backend.tariffs.model import Tariff
@@ -239,6 +240,10 @@ async def seed(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"  # noqa: S608
                     f" (SELECT max(id) FROM {table}))"
                 ))  # fmt: skip
+        await conn.commit()
+    for table, n in (await seed_desk(engine, spec, ids, settings)).items():
+        report.add(table, n)  # after the sequences: the desk's rows take ids as the API's do
+    async with engine.connect() as conn:
         await conn.execute(text("ANALYZE"))
         await conn.commit()
     report.seconds = _time.perf_counter() - t0

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from datetime import date
+from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -26,9 +26,11 @@ from backend.metering.models import (
 )
 from backend.prepaid.billing import bill_account
 from backend.prepaid.models import Charge, LedgerEntry
-from backend.seed import ledger
+from backend.seed import desk, ledger
 from backend.seed import service as S
 from backend.seed.store import SeedError, seed, seed_history, tariff_schedules
+from backend.servicedesk.models import OutageNotice
+from backend.servicedesk.orders.models import OrderStatus, WorkOrder, WorkOrderEvent, WorkOrderStep
 from backend.settings import Settings
 
 UNTIL = date(2026, 12, 4)
@@ -89,6 +91,20 @@ async def _table_hash(engine: AsyncEngine) -> str:
             ),
             select(Customer.number, Customer.category, Customer.grid_id).order_by(Customer.id),
             select(Account.number, Account.kind, Account.balance_fen).order_by(Account.id),
+            select(
+                WorkOrder.kind,
+                WorkOrder.status,
+                WorkOrder.customer_id,
+                WorkOrder.created_at,
+                WorkOrder.closed_at,
+                WorkOrder.satisfaction,
+            ).order_by(WorkOrder.id),
+            select(
+                OutageNotice.kind,
+                OutageNotice.transformer_area_id,
+                OutageNotice.starts_at,
+                OutageNotice.ended_at,
+            ).order_by(OutageNotice.id),
             select(LedgerEntry.id, LedgerEntry.amount_fen, LedgerEntry.balance_after_fen).order_by(
                 LedgerEntry.id
             ),
@@ -253,3 +269,38 @@ async def test_the_collection_rates_recent_days_are_counted_by_the_seed(
     recount = {(d, g, a): tuple(v) for d, groups in counted.items() for (g, a), v in groups.items()}
     assert stored == recount
     assert sum(c for _, c in stored.values()) > 0
+
+
+async def test_the_service_desk_has_work_orders_and_outages_made_as_the_api_makes_them(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Work orders of the recent days, most of those older than a day closed and visited, the
+    last day's open, faults dispatched to the grid's inspector; outages ended and to come.
+    (One order per two customers here instead of per 200: 120 customers make enough to count.)"""
+    monkeypatch.setattr(desk, "CUSTOMERS_PER_ORDER", 2)
+    await _seeded(engine)
+    clock = SPEC.clock
+    async with session_factory(engine)() as s:
+        orders = list(await s.scalars(select(WorkOrder).order_by(WorkOrder.id)))
+        steps = set(await s.scalars(select(WorkOrderStep.order_id)))
+        events = set(await s.scalars(select(WorkOrderEvent.order_id)))
+        outages = list(await s.scalars(select(OutageNotice).order_by(OutageNotice.id)))
+    assert len(orders) == round(SPEC.accounts * SPEC.recent_days / 30 / 2)
+    assert {o.id for o in orders} == steps == events  # each with its workflow's rows
+    old = [o for o in orders if clock - o.created_at >= timedelta(days=1)]
+    closed = [o for o in orders if o.status is OrderStatus.CLOSED]
+    assert all(clock - o.created_at >= timedelta(days=1) for o in closed)
+    assert all(o.status is OrderStatus.OPEN for o in orders if o not in old)
+    assert 0.75 * len(old) <= len(closed) < len(old)  # most; a few still open
+    visited = [o.satisfaction for o in closed if o.satisfaction is not None]
+    assert 0.6 * len(closed) <= len(visited) < len(closed)
+    assert set(visited) <= {1, 2, 3, 4, 5}
+    assert all(o.created_at <= o.closed_at <= clock for o in closed if o.closed_at)
+    faults = [o for o in closed if o.kind == "fault"]
+    assert faults
+    assert all(o.crew_id is not None for o in faults)
+    assert {o.kind for o in orders} == {k.value for k in desk.ORDERS}
+    ended = [o for o in outages if o.ended_at is not None]
+    to_come = [o for o in outages if o.starts_at > clock]
+    assert (len(ended), len(to_come), len(outages)) == (1, 2, 3)
+    assert all(o.starts_at < o.ended_at < clock for o in ended if o.ended_at)
