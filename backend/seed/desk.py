@@ -134,7 +134,11 @@ async def _outage(
         kind=kind, area=f"合成台区{a + 1}", transformer_area_id=ids.area + a, starts_at=starts,
         expected_end_at=starts + hours * H, reason=r.choice(OUTAGE_REASONS[kind]),
     )  # fmt: skip
-    made = await desk.create_outage(s, op, body, starts - (DAY if kind == "planned" else 0))
+    if upcoming:  # announced already
+        announced = now - r.randrange(H, DAY)
+    else:  # a planned one a day ahead, one after a fault as it happened
+        announced = starts - (DAY if kind == "planned" else 0)
+    made = await desk.create_outage(s, op, body, announced)
     if not upcoming:
         ended = starts + hours * H + r.randrange(-H // 2, H)
         await desk.end_outage(s, made.id, OutageEnd(ended_at=ended), now)

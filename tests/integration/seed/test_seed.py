@@ -304,3 +304,4 @@ async def test_the_service_desk_has_work_orders_and_outages_made_as_the_api_make
     to_come = [o for o in outages if o.starts_at > clock]
     assert (len(ended), len(to_come), len(outages)) == (1, 2, 3)
     assert all(o.starts_at < o.ended_at < clock for o in ended if o.ended_at)
+    assert all(o.created_at < clock for o in outages)  # announced in the seeded past
