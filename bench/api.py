@@ -112,6 +112,15 @@ async def _who(url: str, p: str) -> dict[str, object]:
                 )
             ).one()
             last_day = (await c.execute(text("SELECT max(day) FROM consumption_daily"))).scalar()
+            inspectors = list(  # each with a book of their own grid
+                await c.scalars(
+                    text(
+                        "SELECT username FROM users WHERE role = 'inspector'"
+                        " AND username LIKE :u ORDER BY id"
+                    ),
+                    {"u": f"{p}-inspector-%"},
+                )
+            )
             caller_phone = (  # a caller the 95598 intake looks up by the number calling
                 await c.execute(
                     text("SELECT phone FROM customers ORDER BY id LIMIT 1 OFFSET 77"),
@@ -122,7 +131,7 @@ async def _who(url: str, p: str) -> dict[str, object]:
     last = last_day if isinstance(last_day, date) else date.fromisoformat(str(last_day))
     return {
         "account": account_id, "lat": lat, "lon": lon, "last": last, "customer": customer,
-        "phone": caller_phone,
+        "phone": caller_phone, "inspectors": inspectors,
     }  # fmt: skip
 
 
@@ -202,48 +211,26 @@ def start_server(url: str, data_dir: Path, workers: int = 1) -> tuple[subprocess
     raise TimeoutError("the server did not start")
 
 
+def login(base: str, user: str, password: str) -> str:
+    r = httpx.post(base + "/api/auth/login", json={"username": user, "password": password},
+                   timeout=60)  # fmt: skip
+    r.raise_for_status()
+    return str(r.json()["access_token"])
+
+
 def tokens(base: str, prefix: str, password: str, customer: str) -> dict[str, str]:
     p = prefix.lower()
     out = {"": ""}
     for role, user in (("customer", customer), ("inspector", f"{p}-inspector-1"),
                        ("operator", f"{p}-operator-1")):  # fmt: skip
-        r = httpx.post(base + "/api/auth/login", json={"username": user, "password": password},
-                       timeout=60)  # fmt: skip
-        r.raise_for_status()
-        out[role] = r.json()["access_token"]
+        out[role] = login(base, user, password)
     return out
-
-
-def inspectors(url: str, prefix: str, n: int) -> list[str]:
-    """The first ``n`` seeded inspectors, each with a book of their own grid."""
-
-    async def names() -> list[str]:
-        eng = create_engine(url)
-        try:
-            async with eng.connect() as c:
-                rows = await c.execute(
-                    text(
-                        "SELECT username FROM users WHERE role = 'inspector'"
-                        " AND username LIKE :u ORDER BY id LIMIT :n"
-                    ),
-                    {"u": f"{prefix.lower()}-inspector-%", "n": n},
-                )
-                return [r[0] for r in rows]
-        finally:
-            await eng.dispose()
-
-    return asyncio.run(names())
 
 
 def morning(base: str, users: list[str], password: str) -> list[Result]:
     """A morning sync: every inspector's first book at once on a server that has built none,
     then every inspector asking again whether it changed (304), all at once."""
-    toks = []
-    for user in users:
-        r = httpx.post(base + "/api/auth/login", json={"username": user, "password": password},
-                       timeout=60)  # fmt: skip
-        r.raise_for_status()
-        toks.append(r.json()["access_token"])
+    toks = [login(base, user, password) for user in users]
 
     async def wave(etags: list[str]) -> tuple[float, list[float], list[httpx.Response]]:
         async with httpx.AsyncClient(base_url=base, timeout=FIRST_TIMEOUT_S) as client:
@@ -318,7 +305,9 @@ def run(url: str, label: str, args: argparse.Namespace, work: Path) -> list[Resu
         toks = tokens(base, args.prefix, args.password, str(w["customer"]))
         results = []
         if not args.only or re.search(args.only, "inspectors: first books at once"):
-            results += morning(base, inspectors(url, args.prefix, args.inspectors), args.password)
+            inspectors = w["inspectors"]
+            assert isinstance(inspectors, list)
+            results += morning(base, inspectors[: args.inspectors], args.password)
             for r in results:
                 print(f"  {r.call.name:<36} {r.rps:8.3g} books/s  p50 {r.p50_ms:8.1f} ms  "
                       f"p99 {r.p99_ms:8.1f} ms  non-2xx {r.bad}", flush=True)  # fmt: skip

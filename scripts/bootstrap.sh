@@ -17,44 +17,35 @@ SYSTEM_PACKAGES=(
 
 _say() { printf '\033[1mmeterline:\033[0m %s\n' "$*" >&2; }
 
-_install_system_packages() {
-  local missing=() entry pkg path
-  for entry in "${SYSTEM_PACKAGES[@]}"; do
-    pkg="${entry%%:*}"; path="${entry#*:}"
-    [ -e "$path" ] || missing+=("$pkg")
-  done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
-    _say "installing system packages: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    # the packages' own services are not needed: the tests start private instances
-    service mosquitto stop >/dev/null 2>&1 || true
-  else
-    _say "the tests need these system packages: ${missing[*]}"
-    _say "install them with: sudo apt-get install ${missing[*]}"
-    if [ "${CI:-}" = "true" ]; then return 1; fi
-  fi
-}
-
 # What `scripts/bench api` needs beyond the tests' services: the HTTP load generator.
 BENCH_PACKAGES=("wrk:/usr/bin/wrk")
 
-_install_bench_packages() {
-  local missing=() entry
-  for entry in "${BENCH_PACKAGES[@]}"; do
+# _install_packages WHO ENTRY...: the Debian packages of ENTRY ("package:a file it installs")
+# that are missing, with apt-get when root; otherwise says what to install and fails.
+_install_packages() {
+  local who="$1" missing=() entry
+  shift
+  for entry in "$@"; do
     [ -e "${entry#*:}" ] || missing+=("${entry%%:*}")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
-    _say "installing the benchmark's packages: ${missing[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    _say "installing what $who needs: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq || return 1
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || return 1
+    # the packages' own services are not needed: the tests start private instances
+    service mosquitto stop >/dev/null 2>&1 || true
   else
-    _say "the API benchmark needs: sudo apt-get install ${missing[*]}"
+    _say "$who needs these system packages: ${missing[*]}"
+    _say "install them with: sudo apt-get install ${missing[*]}"
     return 1
   fi
+}
+
+_install_system_packages() {
+  # outside CI the tests that need a missing service say so; in CI nothing may be missing
+  _install_packages "the tests" "${SYSTEM_PACKAGES[@]}" || [ "${CI:-}" != "true" ]
 }
 
 _ensure_uv() {
@@ -69,7 +60,7 @@ _ensure_uv() {
 meterline_bootstrap() {
   cd "$METERLINE_ROOT" || return 1
   if [ "${1:-}" = "system" ]; then _install_system_packages || return 1; fi
-  if [ "${2:-}" = "bench" ]; then _install_bench_packages || return 1; fi
+  if [ "${2:-}" = "bench" ]; then _install_packages "the API benchmark" "${BENCH_PACKAGES[@]}" || return 1; fi
   _ensure_uv || return 1
   "$UV" sync --locked --quiet || return 1
   if [ -f pwa/package.json ]; then

@@ -37,22 +37,21 @@ def test_the_offline_meters_are_counted_from_the_offline_index_alone(db: Path) -
     assert "USING COVERING INDEX ix_meters_offline" in plan, plan
 
 
-def test_the_disconnect_queue_reads_each_accounts_supply_from_the_meters_index(db: Path) -> None:
-    due = select(func.count()).where(
+def _queue_count() -> Select[int]:
+    """The disconnect queue's total, as ``prepaid.service.disconnect_queue`` counts it."""
+    return select(func.count()).where(
         Account.kind == AccountKind.PREPAID,
         Account.balance_fen < -Account.credit_limit_fen,
         supply_on(),
     )
-    plan = _plan(db, due)
+
+
+def test_the_disconnect_queue_reads_each_accounts_supply_from_the_meters_index(db: Path) -> None:
+    plan = _plan(db, _queue_count())
     assert "USING COVERING INDEX ix_meters_account_supply" in plan, plan
 
 
 def test_the_disconnect_queue_counts_only_the_accounts_past_their_credit(db: Path) -> None:
     """Not every prepaid account's index entry (a column against a column narrows no range):
     the partial index holds only those past their credit limit."""
-    due = select(func.count()).where(
-        Account.kind == AccountKind.PREPAID,
-        Account.balance_fen < -Account.credit_limit_fen,
-        supply_on(),
-    )
-    assert "USING COVERING INDEX ix_accounts_past_credit (kind=?)" in _plan(db, due)
+    assert "USING COVERING INDEX ix_accounts_past_credit (kind=?)" in _plan(db, _queue_count())
