@@ -30,14 +30,14 @@ _install_packages() {
   done
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
-    _say "installing what $who needs: ${missing[*]}"
+    _say "installing for $who: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq || return 1
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || return 1
     # the packages' own services are not needed: the tests start private instances
     service mosquitto stop >/dev/null 2>&1 || true
   else
-    _say "$who needs these system packages: ${missing[*]}"
+    _say "missing for $who: ${missing[*]}"
     _say "install them with: sudo apt-get install ${missing[*]}"
     return 1
   fi
