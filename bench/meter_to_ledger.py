@@ -330,6 +330,7 @@ async def drain(
         after_commit=(derived.announce,) if derived else (),
     )  # fmt: skip
     if derived:
+        derived.behind = ing.is_behind  # as ``meterline serve`` wires it
         derived.start()
     t0 = time.perf_counter()
     await ing.start()

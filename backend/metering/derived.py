@@ -18,6 +18,12 @@ the order matters.
 No global registry: the application creates one ``DerivedData`` with its followers and hands
 it to ingestion and to the field-reading routes (``app.state.derived``).
 
+While whoever announces is still *behind* — ingestion draining a backlog, its last batch taken
+with more messages waiting (``Ingestor.is_behind``) — a round waits for its batches to gather,
+for at most ``hold_s`` after the oldest announcement it would take: a chain billed once for a
+backlog's many readings costs far less than billed once for every batch, and a steady stream
+(the announcer never behind) is followed at once, as before.
+
 Delivery is at most once per process: a crash between commit and this path loses the
 announcement (the readings are safe). The prepaid sweep's billing catch-up goes through
 ``catch_up`` for what an announcement missed, and ``consumption.rebuild`` recomputes a meter.
@@ -29,7 +35,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -37,6 +43,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from backend.metering import consumption
 
 log = logging.getLogger("meterline.derived")
+
+HOLD_S: Final = 2.0  # the longest a round waits for a draining backlog's batches
+_LOOK_S: Final = 0.05  # while holding, look again this often (a batch may announce nothing)
 
 
 class AffectedInterval(NamedTuple):
@@ -85,20 +94,31 @@ class DerivedData:
         sessions: async_sessionmaker[AsyncSession],
         timezone: str,
         followers: Sequence[Follower] = (),
+        *,
+        behind: Callable[[], bool] | None = None,
+        hold_s: float = HOLD_S,
     ) -> None:
+        """``behind``: whether the announcer still has work queued (ingestion's
+        ``Ingestor.is_behind``, set once ingestion exists); a round waits for it, for at most
+        ``hold_s`` after the oldest announcement it would take."""
         self.sessions = sessions
         self.timezone = timezone
         self.zone = ZoneInfo(timezone)
         self.followers = list(followers)
         self._consume: dict[tuple[int, str], tuple[int, int]] = {}  # consumption, then followers
         self._follow: dict[tuple[int, str], tuple[int, int]] = {}  # consumption done: followers
+        self.behind = behind
+        self.hold_s = hold_s
+        self._since: float | None = None  # loop time of the oldest announcement not yet taken
         self._ready = asyncio.Event()
+        self._announced = asyncio.Event()  # set by every announcement (wakes a held round)
         self._idle = asyncio.Event()
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self.rounds = 0  # consumption runs, for tests and logs
         self.failures = 0
+        self.held = 0  # rounds that waited for a draining backlog
 
     # --- announcements ------------------------------------------------------------------
 
@@ -121,8 +141,11 @@ class DerivedData:
         self._wake()
 
     def _wake(self) -> None:
+        if self._since is None:
+            self._since = asyncio.get_running_loop().time()
         self._idle.clear()
         self._ready.set()
+        self._announced.set()
 
     # --- the work -----------------------------------------------------------------------
 
@@ -139,6 +162,7 @@ class DerivedData:
         these and for those whose consumption already ran."""
         consume, follow = self._consume, self._follow
         self._consume, self._follow = {}, {}
+        self._since = None
         self._ready.clear()
         if consume:
             await self._consumption(_spans(consume))
@@ -163,9 +187,27 @@ class DerivedData:
         """Wait until everything announced so far has been followed."""
         await self._idle.wait()
 
+    async def _hold(self) -> None:
+        """While the announcer is behind, let its batches gather into this round, for at
+        most ``hold_s`` after the oldest announcement waiting."""
+        behind = self.behind
+        if behind is None or self._since is None or not behind():
+            return
+        self.held += 1
+        loop = asyncio.get_running_loop()
+        deadline = self._since + self.hold_s
+        while not self._stopping and behind():
+            left = deadline - loop.time()
+            if left <= 0:
+                return
+            self._announced.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._announced.wait(), min(left, _LOOK_S))
+
     async def run(self) -> None:
         while not self._stopping:
             await self._ready.wait()
+            await self._hold()
             await self.drain()
 
     def start(self) -> None:

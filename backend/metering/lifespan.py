@@ -35,6 +35,7 @@ def metering_lifespan(
                 settings, role="api", mqtt=app.state.mqtt, after_commit=(derived.announce,)
             )
             app.state.ingestor = ingestor
+            derived.behind = ingestor.is_behind  # a backlog's batches gather into one round
             app.state.mqtt_status = lambda: ingestor.status  # /health reports "connected"
             await ingestor.start()
         try:

@@ -137,6 +137,11 @@ class Ingestor:
         """The live counters (cheap to read; ``stats()`` adds percentiles and state)."""
         return self._stats
 
+    def is_behind(self) -> bool:
+        """Whether ingestion is draining a backlog: its last batch left messages waiting (the
+        derived-data path holds its round for them: ``DerivedData.behind``)."""
+        return self.writer.behind
+
     def stats(self) -> dict[str, Any]:
         out = self._stats.snapshot()
         out["sessions_lost"] = self.mqtt.sessions_lost

@@ -90,6 +90,9 @@ class Writer:
         self._ratings: dict[int, Rating] = {}  # meter pk → rating, as resolved
         self.idle = asyncio.Event()  # set whenever nothing is pending or in flight
         self.idle.set()
+        # the last batch taken was full or left messages waiting: a backlog is being drained
+        # (a steady stream's batch closes on time with everything that came: the flag is down)
+        self.behind = False
 
     # --- intake (called for every message, from the event loop) ---------------------------
 
@@ -122,6 +125,7 @@ class Writer:
             while True:
                 if not self._pending:
                     self.idle.set()
+                    self.behind = False  # caught up
                     if self._closing:
                         return
                     self._wake.clear()
@@ -171,6 +175,7 @@ class Writer:
             items.append(item)
             size += item.size
         self._pending_size -= size
+        self.behind = bool(pending) or self._throttled or size >= self.batch_size
         if self._throttled and self._pending_size < self.high_water:
             self._throttled = False
             self.throttle(False)

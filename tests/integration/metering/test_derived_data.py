@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import func, select
 
 from backend.db import session_factory
@@ -11,6 +13,7 @@ from backend.metering.derived import DerivedData, intervals_from
 from backend.metering.models import ConsumptionDaily
 from backend.prepaid import billing
 from backend.prepaid.models import Charge
+from tests.support.ingest_agent import until
 from tests.support.prepaid_data import add_readings, load_default_tariffs, local_ms, make_account
 
 KEY = "energy_import"
@@ -74,4 +77,48 @@ async def test_a_field_reading_runs_consumption_once_at_once_and_billing_follows
     assert await _charges(sessions, account_id) == 0
     await derived.drain()
     assert derived.rounds == 1  # consumption is not run a second time for billing
+    assert await _charges(sessions, account_id) == 1
+
+
+async def test_while_ingestion_is_behind_a_round_waits_for_its_batches_and_takes_them_together(
+    engine,
+) -> None:
+    """A backlog draining: its batches' chains are followed in one round, not one round a
+    batch (each round bills a chain anew); once ingestion has caught up the round starts."""
+    sessions, _account_id, meter_pk, at = await _setup(engine)
+    followed: list[list[tuple[int, str, int, int]]] = []
+
+    async def follower(_sessions, spans, _tz):  # type: ignore[no-untyped-def]
+        followed.append(spans)
+
+    behind = True
+    derived = DerivedData(sessions, "Asia/Shanghai", [follower], behind=lambda: behind, hold_s=600)
+    derived.start()
+    try:
+        await derived.announce(intervals_from([(meter_pk, KEY, at[0])]))
+        await until(lambda: bool(derived.held or derived.rounds), 10, "the round to start or hold")
+        await derived.announce(intervals_from([(meter_pk, KEY, at[1])]))  # the next batch
+        behind = False  # the last batch took what was left
+        await asyncio.wait_for(derived.settled(), 10)
+    finally:
+        await derived.stop()
+    assert followed == [[(meter_pk, KEY, at[0], at[1])]]
+    assert (derived.held, derived.rounds) == (1, 1)
+
+
+async def test_a_round_held_for_a_backlog_starts_after_hold_s_even_if_it_never_ends(
+    engine,
+) -> None:
+    sessions, account_id, meter_pk, at = await _setup(engine)
+    derived = DerivedData(
+        sessions, "Asia/Shanghai", [billing.on_readings_committed], behind=lambda: True,
+        hold_s=0.1,
+    )  # fmt: skip
+    derived.start()
+    try:
+        await derived.announce(intervals_from([(meter_pk, KEY, ts) for ts in at]))
+        await asyncio.wait_for(derived.settled(), 10)  # not held forever by an endless backlog
+    finally:
+        await derived.stop()
+    assert derived.held == 1
     assert await _charges(sessions, account_id) == 1

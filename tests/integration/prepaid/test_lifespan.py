@@ -41,6 +41,8 @@ async def test_every_engine_task_runs_when_enabled_and_stops_with_the_app(
             assert "book-changes-compact" in app.state.prepaid_loops
             # billing follows consumption on the one derived-data path, wired at construction
             assert app.state.derived.followers == [billing.on_readings_committed]
+            # and holds its round while ingestion drains a backlog
+            assert app.state.derived.behind == app.state.ingestor.is_behind
             await asyncio.wait_for(app.state.command_dispatcher.connected.wait(), 10)
             # one MQTT session in the process: ingestion and command dispatch share it
             assert app.state.ingestor.mqtt is app.state.command_dispatcher.mqtt is app.state.mqtt
@@ -64,4 +66,5 @@ async def test_each_engine_task_can_be_switched_off(database_url: str, tmp_path:
         # process and consumption must follow them
         assert set(running()) == {"derived-data"}
         assert app.state.derived.followers == []
+        assert app.state.derived.behind is None  # no ingestion here: nothing to wait for
         assert app.state.mqtt is None

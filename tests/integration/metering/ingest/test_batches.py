@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from backend.metering.ingest import AffectedInterval
-from protocols.contract import Encoding, Quantity, Value
+from backend.metering.ingest.inbox import Item, classify
+from protocols.contract import Channel, Encoding, Quantity, ReadingBatch, Value, agent_topic, encode
 from tests.integration.metering.ingest.conftest import StartIngestor
 from tests.support.ingest_agent import T0, Agent, query, scalar, settled, values
 from tests.support.services import Mosquitto
@@ -132,3 +133,34 @@ async def test_after_commit_hooks_hear_of_new_readings_only(
         [AffectedInterval(pk, "energy_import", T0 + 5, T0 + 9, 2)],
         [AffectedInterval(pk, "energy_import", T0 + 1, T0 + 1, 1)],
     ]
+
+
+async def test_a_full_batch_says_ingestion_is_behind_and_a_batch_that_takes_the_rest_does_not(
+    database_url: str, mosquitto: Mosquitto, ingestor: StartIngestor
+) -> None:
+    """What the derived-data path holds a round for (``DerivedData.behind``): while a backlog
+    drains, every batch is full; the one that takes what is left, and a lone message of a
+    steady stream, are not."""
+    heard: list[bool] = []
+    ing = None
+
+    async def hook(_intervals: list[AffectedInterval]) -> None:
+        assert ing is not None
+        heard.append(ing.is_behind())
+
+    ing = await ingestor(database_url, after_commit=(hook,), ingest_batch_size=200)
+    topic = agent_topic("agent-1", Channel.READINGS)
+
+    def item(seq: int) -> Item:
+        batch = ReadingBatch(agent="agent-1", seq=seq, values=values(METERS, T0 + seq, Q))
+        return classify(Item(topic, encode(batch)))
+
+    for seq in range(1, 6):  # 5 × 100 readings waiting at once: a backlog of 2½ batches
+        ing.writer.offer(item(seq))
+    await settled(ing, 5)
+    assert heard == [True, True, False]
+    assert not ing.is_behind()
+
+    ing.writer.offer(item(6))  # a steady stream: one message, its batch closes on time
+    await settled(ing, 6)
+    assert heard == [True, True, False, False]
