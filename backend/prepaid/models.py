@@ -96,8 +96,11 @@ class Charge(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
-    meter_pk: Mapped[int] = mapped_column(ForeignKey("meters.id"))
+    # copies of the entry's account and of the meter billed, without foreign keys of their own:
+    # one row an interval, and PostgreSQL checks every key of every row with a trigger
+    # (migration 0040); the entry's key ties the charge to the ledger
+    account_id: Mapped[int] = mapped_column(Integer)
+    meter_pk: Mapped[int] = mapped_column(Integer)
     start_ms: Mapped[int] = mapped_column(BigInteger)  # UTC epoch ms, earlier reading
     end_ms: Mapped[int] = mapped_column(BigInteger)  # later reading
     wh: Mapped[int] = mapped_column(BigInteger)

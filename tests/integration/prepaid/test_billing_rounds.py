@@ -113,6 +113,8 @@ async def test_a_round_writes_its_charges_in_one_driver_call_stored_as_the_orm_s
             )
         ).all()
         assert len(rows) == 30 * 3
+        # the entry's key is the charge's only one: its account and meter are the round's
+        assert {(c.account_id, c.meter_pk) for c, _ in rows} == set(group)
         for charge, entry in rows:
             assert charge.account_id == entry.account_id
             assert charge.created_at == entry.created_at
