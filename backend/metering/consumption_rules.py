@@ -7,8 +7,9 @@ See ``backend.metering.consumption`` for how they are applied, and docs/consumpt
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime, time
-from typing import NamedTuple
+from datetime import date, datetime, time, timedelta
+from operator import itemgetter
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from backend.metering.intervals import (
@@ -28,9 +29,24 @@ __all__ = [
 ]  # fmt: skip
 
 
+# per zone, the last ordinary (24-hour) day found: its (start, end] in epoch ms and the day —
+# a chain's readings come in time order, so most fall in the day found before them
+_last_day: dict[ZoneInfo, tuple[int, int, date]] = {}
+
+
+DAY_MS = 86_400_000
+
+
 def reading_day(ts_ms: int, tz: ZoneInfo) -> date:
     """The local day a reading (or an interval ending at it) belongs to: (midnight, midnight]."""
-    return datetime.fromtimestamp((ts_ms - 1) // 1000, tz).date()
+    hit = _last_day.get(tz)
+    if hit is not None and hit[0] < ts_ms <= hit[1]:
+        return hit[2]
+    day = datetime.fromtimestamp((ts_ms - 1) // 1000, tz).date()
+    start, end = day_start_ms(day, tz), day_start_ms(day + timedelta(days=1), tz)
+    if end - start == DAY_MS and start < ts_ms <= end:  # not a day of a clock change
+        _last_day[tz] = (start, end, day)
+    return day
 
 
 def day_start_ms(day: date, tz: ZoneInfo) -> int:
@@ -61,22 +77,24 @@ def days_of(
     events += [(a.reading.ts, a) for a in anomalies]
     if first is not None:
         events.append((first.ts, first))
-    rows: dict[date, DayRow] = {}
-    for ts, ev in sorted(events, key=lambda e: e[0]):
+    # each day's DayRow fields, accumulated in place (a chain's walk has ~96 events a day)
+    rows: dict[date, list[Any]] = {}
+    for ts, ev in sorted(events, key=itemgetter(0)):
         d = reading_day(ts, tz)
         row = rows.get(d)
         if isinstance(ev, Interval):
-            row = row or DayRow(d, 0, ev.start, ev.end, 0, 0, 0, ts)
-            row = row._replace(
-                wh=row.wh + ev.wh,
-                last=ev.end,
-                intervals=row.intervals + 1,
-                rollovers=row.rollovers + int(ev.rollover),
-            )
+            if row is None:
+                row = rows[d] = [d, 0, ev.start, ev.end, 0, 0, 0, ts]
+            row[1] += ev.wh
+            row[3] = ev.end
+            row[4] += 1
+            row[5] += int(ev.rollover)
         elif isinstance(ev, Anomaly):
-            row = row or DayRow(d, 0, ev.baseline, ev.baseline, 0, 0, 0, ts)
-            row = row._replace(anomalies=row.anomalies + 1, last=ev.baseline)
-        else:
-            row = row or DayRow(d, 0, ev, ev, 0, 0, 0, ts)
-        rows[d] = row._replace(through=ts)
-    return [rows[d] for d in sorted(rows)]
+            if row is None:
+                row = rows[d] = [d, 0, ev.baseline, ev.baseline, 0, 0, 0, ts]
+            row[6] += 1
+            row[3] = ev.baseline
+        elif row is None:
+            row = rows[d] = [d, 0, ev, ev, 0, 0, 0, ts]
+        row[7] = ts
+    return [DayRow(*rows[d]) for d in sorted(rows)]

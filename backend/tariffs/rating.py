@@ -236,13 +236,23 @@ def _periods_of(tariff: Tariff, tz: ZoneInfo, day: date, midnight_ms: int) -> _D
     return found
 
 
+# per zone, the last ordinary (24-hour) local day an interval started in: [midnight, next), day
+_last_day: dict[ZoneInfo, tuple[int, int, date]] = {}
+
+
 def _pieces_in_day(
     schedule: Schedule, tz: ZoneInfo, start_ms: int, end_ms: int, wh: int
 ) -> tuple[date, Tariff, list[tuple[int, Period]]] | None:
     """An interval inside one ordinary (24-hour) local day, cut and labelled from that day's
     cached boundaries: (day, tariff, [(wh, period)]); None for any other interval."""
-    day = _local(start_ms, tz).date()
-    midnight, next_midnight = _day_span(tz, day)
+    hit = _last_day.get(tz)
+    if hit is not None and hit[0] <= start_ms < hit[1]:
+        midnight, next_midnight, day = hit
+    else:
+        day = _local(start_ms, tz).date()
+        midnight, next_midnight = _day_span(tz, day)
+        if next_midnight - midnight == DAY_MS:
+            _last_day[tz] = (midnight, next_midnight, day)
     if end_ms > next_midnight or next_midnight - midnight != DAY_MS:
         return None
     tariff = schedule.at(day)
@@ -310,7 +320,7 @@ def rate_interval(
         used = counters.get(cycle, 0)
         remaining = piece_wh
         while remaining:
-            tier = sum(1 for t in tiers_wh if used >= t)
+            tier = bisect.bisect_right(tiers_wh, used)  # thresholds ascend: those reached
             room = tiers_wh[tier] - used if tier < len(tiers_wh) else remaining
             take = min(remaining, room)
             price = tariff.price(tier, period)

@@ -65,6 +65,22 @@ def test_a_reading_at_local_midnight_closes_the_previous_day() -> None:
     assert day_start_ms(date(2026, 3, 2), SHANGHAI) == midnight
 
 
+@given(
+    zone=st.sampled_from(["Asia/Shanghai", "Europe/Berlin", "America/Sao_Paulo", "America/Havana"]),
+    week=st.sampled_from([1_774_569_600_000, 1_792_713_600_000]),  # 27 March, 23 October 2026
+    offsets=st.lists(st.integers(0, 6 * 86_400_000), min_size=2, max_size=40),
+)
+def test_the_day_of_a_reading_is_its_local_day_whichever_day_was_asked_before(
+    zone: str, week: int, offsets: list[int]
+) -> None:
+    """reading_day remembers the last ordinary day it found; a reading of another day, of a
+    daylight-saving day (Havana's clocks change at midnight) or at a midnight is still put in
+    the local day (midnight, midnight] it belongs to."""
+    tz = ZoneInfo(zone)
+    for ts in [week + o for o in offsets] + [week + offsets[0] // 86_400_000 * 86_400_000]:
+        assert reading_day(ts, tz) == datetime.fromtimestamp((ts - 1) // 1000, tz).date()
+
+
 def test_intervals_are_bucketed_by_the_local_day_they_end_in() -> None:
     points = [
         Point(ms(2026, 3, 1, 15, 0), 1000),  # 23:00 local, 1 March

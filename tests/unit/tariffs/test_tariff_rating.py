@@ -257,3 +257,21 @@ def test_most_readings_take_the_quick_way() -> None:
         date(2026, 4, 1), CHANGING.tariffs[1], [(33, Period.PEAK), (67, Period.VALLEY)]
     )  # fmt: skip
     assert rating._pieces_in_day(CHANGING, TZ, start, ms(2026, 4, 2, 0, 15), 100) is None
+
+
+@given(
+    zone=st.sampled_from(["Asia/Shanghai", "Europe/Berlin", "America/Sao_Paulo"]),
+    week=st.sampled_from([ms(2026, 3, 27), ms(2026, 10, 23)]),
+    offsets=st.lists(st.integers(0, 6 * 86_400_000), min_size=2, max_size=30),
+    length=st.integers(1, 3 * 3_600_000),
+)
+def test_intervals_in_any_order_are_cut_alike_whichever_day_came_before(
+    zone: str, week: int, offsets: list[int], length: int
+) -> None:
+    """The quick way remembers the last ordinary day it found; an interval of another day, of a
+    daylight-saving day or across midnight after it is still cut as the long way cuts it."""
+    tz = ZoneInfo(zone)
+    for offset in offsets:
+        start = week + offset
+        quick = rating._pieces(CHANGING, tz, start, start + length, 1_000)
+        assert quick == rating._pieces_anywhere(CHANGING, tz, start, start + length, 1_000)
