@@ -122,3 +122,24 @@ async def test_a_round_held_for_a_backlog_starts_after_hold_s_even_if_it_never_e
         await derived.stop()
     assert derived.held == 1
     assert await _charges(sessions, account_id) == 1
+
+
+async def test_stopping_ends_a_held_round_and_follows_what_it_held(engine) -> None:
+    """Shutdown does not wait out a backlog's hold: what was announced is followed."""
+    sessions, _account_id, meter_pk, at = await _setup(engine)
+    followed: list[list[tuple[int, str, int, int]]] = []
+
+    async def follower(_sessions, spans, _tz):  # type: ignore[no-untyped-def]
+        followed.append(spans)
+
+    derived = DerivedData(sessions, "Asia/Shanghai", [follower], behind=lambda: True, hold_s=600)
+    derived.start()
+    await derived.announce(intervals_from([(meter_pk, KEY, at[0])]))
+    await until(lambda: derived.held == 1, 10, "the round to hold")
+    task = derived._task
+    assert task is not None
+    await asyncio.wait_for(derived.stop(), 10)
+    # the path's task ended of itself, not cancelled by a stop that gave up waiting for it
+    assert task.done()
+    assert not task.cancelled()
+    assert followed == [[(meter_pk, KEY, at[0], at[0])]]
