@@ -17,6 +17,7 @@ from backend import __version__
 from backend.auth.guards import configure_auth
 from backend.controllers import EXCEPTION_HANDLERS
 from backend.db import create_engine, session_factory
+from backend.metering.derived import Follower
 from backend.settings import Settings, load_settings
 from backend.system.headers import security_headers
 from backend.system.limits import body_limits
@@ -106,21 +107,27 @@ def route_handlers() -> list[Any]:
     ]
 
 
+def derived_followers(settings: Settings) -> list[Follower]:
+    """What follows consumption after a committed reading, in every process that commits
+    readings (``meterline serve``, ``meterline ingest``): billing — read and bill in one pass —
+    unless ``METERLINE_PREPAID_BILLING`` is off."""
+    from backend.prepaid import billing
+
+    return [billing.on_readings_committed] if settings.prepaid_billing else []
+
+
 def lifespan_hooks(settings: Settings) -> list[LifespanHook]:
     """In this order: the MQTT session (closed last), metering (the derived-data path, whose
     followers are wired here, and ingestion), prepaid (the engine, command dispatch)."""
     from backend.areas.lifespan import areas_lifespan
     from backend.metering.lifespan import metering_lifespan
     from backend.mqtt.lifespan import mqtt_lifespan
-    from backend.prepaid import billing
     from backend.prepaid.lifespan import prepaid_lifespan
     from backend.servicedesk.orders.lifespan import servicedesk_lifespan
 
-    # what follows consumption after a committed reading: billing (read and bill in one pass)
-    followers = [billing.on_readings_committed] if settings.prepaid_billing else []
     return [
         mqtt_lifespan,
-        metering_lifespan(followers),
+        metering_lifespan(derived_followers(settings)),
         prepaid_lifespan,
         servicedesk_lifespan,
         areas_lifespan,

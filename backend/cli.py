@@ -7,9 +7,13 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from backend.cliargs import SubParsers, log_level, settings_from
-from backend.settings import SettingsError
+from backend.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from backend.metering.derived import Follower
 
 log = logging.getLogger("meterline")
 
@@ -124,8 +128,15 @@ def _capability_commands(sub: SubParsers) -> None:
     from backend.seed import cli as seed
     from backend.tariffs import cli as tariffs
 
-    for capability in (users, importer, keyaccounts, ingest, payments, seed, tariffs):
+    for capability in (users, importer, keyaccounts, payments, seed, tariffs):
         capability.register(sub)
+    ingest.register(sub, followers=_derived_followers)  # it follows its commits, as serve does
+
+
+def _derived_followers(settings: Settings) -> list[Follower]:
+    from backend.app import derived_followers
+
+    return derived_followers(settings)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

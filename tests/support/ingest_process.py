@@ -118,13 +118,21 @@ def session_exists(broker: Mosquitto, client_id: str) -> bool:
     return present[0]
 
 
-def drain_session(broker: Mosquitto, client_id: str, until_payload: bytes) -> list[bytes]:
+def drain_session(
+    broker: Mosquitto, client_id: str, until_payload: bytes, topic: str | None = None
+) -> list[bytes]:
     """Resume a persistent session as ``client_id`` and collect what the broker had queued for
-    it, up to and including the message ``until_payload``; then delete the session."""
+    it (on ``topic`` only, if given), up to and including the message ``until_payload``; then
+    delete the session."""
     got: queue.Queue[bytes] = queue.Queue()
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
     c.username_pw_set(Mosquitto.BACKEND, broker.users[Mosquitto.BACKEND])
-    c.on_message = lambda _c, _u, msg: got.put(bytes(msg.payload))
+
+    def on_message(_c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
+        if topic is None or msg.topic == topic:
+            got.put(bytes(msg.payload))
+
+    c.on_message = on_message
     props = Properties(PacketTypes.CONNECT)
     props.SessionExpiryInterval = 0  # gone once we disconnect
     c.connect(broker.host, broker.port, clean_start=False, properties=props)

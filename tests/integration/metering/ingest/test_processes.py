@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from backend.db import create_engine
-from protocols.contract import Channel, ReadingBatch, agent_topic, decode, encode
+from backend.db import create_engine, session_factory
+from protocols.contract import Channel, Quantity, ReadingBatch, Value, agent_topic, decode, encode
 from tests.integration.metering.ingest.conftest import StartIngestor
 from tests.support.ingest_agent import T0, Agent, forget_session, until, values
 from tests.support.ingest_process import IngestProcess, drain_session, session_exists
+from tests.support.prepaid_data import load_default_tariffs, local_ms, make_account
 from tests.support.services import Mosquitto
 
 pytestmark = pytest.mark.mosquitto
@@ -130,7 +131,9 @@ async def test_sigterm_commits_and_acknowledges_what_was_received_and_nothing_el
         assert "ingestion stopped" in proc.output
         marker = encode(ReadingBatch(agent="agent-1", seq=10_000, values=[]))
         await agent.publish(Channel.READINGS, marker)
-        queued = await asyncio.to_thread(drain_session, mosquitto, cid, marker)
+        # readings only: a retained agent state (another test's) is sent at every subscribe
+        readings = agent_topic("agent-1", Channel.READINGS)
+        queued = await asyncio.to_thread(drain_session, mosquitto, cid, marker, readings)
     finally:
         agent.close()
         first.stop()
@@ -289,3 +292,51 @@ async def test_a_group_member_killed_mid_stream_loses_nothing_once_it_is_back(
         await engine.dispose()
         for name in ("a", "b"):
             forget_session(mosquitto, f"{group}-{name}")
+
+
+async def test_an_ingest_process_follows_its_commits_with_consumption_and_billing(
+    database_url: str, mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """``meterline ingest`` runs the derived-data path as ``meterline serve`` does: what it
+    commits is turned into consumption and billed by the process itself, so several ingest
+    processes share that work as they share the stream."""
+    engine = create_engine(database_url)
+    sessions = session_factory(engine)
+    async with sessions() as s:
+        await load_default_tariffs(s)
+        _, account, meter = await make_account(s)
+        await s.commit()
+    cid = f"test-derived-{next(_ids)}"
+    agent = Agent(mosquitto)
+    proc = IngestProcess(mosquitto, database_url, tmp_path, cid)
+
+    async def charged() -> bool:
+        async with engine.connect() as conn:
+            n = await conn.execute(
+                text("SELECT count(*) FROM charges WHERE account_id = :a"), {"a": account.id}
+            )
+            return int(n.scalar_one()) == 1
+
+    try:
+        await asyncio.to_thread(proc.wait_connected)
+        at = [local_ms(2026, 5, 6, 10), local_ms(2026, 5, 6, 11)]
+        energy = [Value(meter=meter.meter_id, quantity=Quantity.ENERGY_IMPORT, ts=ts, value=wh)
+                  for ts, wh in zip(at, (1_000, 3_000), strict=True)]  # fmt: skip
+        await agent.readings((1, energy))
+        await until(charged, 60, "the interval to be billed by the ingest process")
+        assert await asyncio.to_thread(proc.terminate) == 0
+        async with engine.connect() as conn:
+            days = await conn.execute(
+                text("SELECT wh FROM consumption_daily WHERE meter_pk = :m"), {"m": meter.id}
+            )
+            assert [wh for (wh,) in days] == [2_000]
+            balance = await conn.execute(
+                text("SELECT balance_fen FROM accounts WHERE id = :a"), {"a": account.id}
+            )
+            assert balance.scalar_one() < 0
+    finally:
+        agent.close()
+        if proc.proc.poll() is None:
+            proc.kill()
+        forget_session(mosquitto, cid)
+        await engine.dispose()
