@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import logging
 import sys
 from collections.abc import Sequence
@@ -128,9 +129,11 @@ def _capability_commands(sub: SubParsers) -> None:
     from backend.seed import cli as seed
     from backend.tariffs import cli as tariffs
 
-    for capability in (users, importer, keyaccounts, payments, seed, tariffs):
-        capability.register(sub)
-    ingest.register(sub, followers=_derived_followers)  # it follows its commits, as serve does
+    # ingest follows what it commits, as serve does: it is handed billing as serve's app is
+    follow = functools.partial(ingest.register, followers=_derived_followers)
+    for register in (users.register, importer.register, keyaccounts.register, follow,
+                     payments.register, seed.register, tariffs.register):  # fmt: skip
+        register(sub)
 
 
 def _derived_followers(settings: Settings) -> list[Follower]:
