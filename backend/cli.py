@@ -47,9 +47,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    from backend import heap
     from backend.demo import run_demo
 
     settings = settings_from(args)
+    heap.settle()
     asyncio.run(
         run_demo(settings, prefer_mosquitto=not args.amqtt, meters=args.meters, speed=args.speed)
     )

@@ -25,6 +25,7 @@ import msgspec
 import uvicorn
 from litestar import Litestar
 
+from backend import heap
 from backend.app import create_app
 from backend.db import is_sqlite
 from backend.settings import Settings
@@ -85,6 +86,7 @@ class WorkerApp:
 
 def _run_worker(settings: Settings, sock: socket.socket) -> None:
     config = _config(settings, WorkerApp(settings), factory=True)
+    heap.settle()
     uvicorn.Server(config).run(sockets=[sock])
 
 
@@ -124,4 +126,6 @@ def serve_workers(settings: Settings, poll_s: float = 0.5) -> None:
 
 
 async def serve(settings: Settings) -> None:
-    await make_server(settings).serve()
+    server = make_server(settings)
+    heap.settle()  # the application is built: what is left runs until it is stopped
+    await server.serve()

@@ -31,6 +31,9 @@ statements of consumption and of each part of the billing rounds (``backend.prep
 reads and writes, pricing in Python), the slowest statements, and every round's start, length
 and size. Wall time inside a round includes the ingestion work the event loop interleaves with
 it.
+
+The process first settles its garbage collector as ``meterline serve`` and ``meterline ingest``
+do (``backend.heap``); ``--default-gc`` leaves it at CPython's default pace instead.
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ from sqlalchemy import event, func, select  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
 
-from backend import migrate  # noqa: E402
+from backend import heap, migrate  # noqa: E402
 from backend.accounts.models import Account, AccountKind, Customer, CustomerCategory  # noqa: E402
 from backend.db import create_engine, session_factory  # noqa: E402
 from backend.metering import consumption  # noqa: E402
@@ -416,6 +419,11 @@ async def main() -> None:
         "--breakdown", action="store_true",
         help="print where the whole path's rounds went (parts, statements, rounds)",
     )  # fmt: skip
+    p.add_argument(
+        "--default-gc", action="store_true",
+        help="leave the garbage collector at CPython's default pace (the processes settle it: "
+        "backend.heap)",
+    )  # fmt: skip
     args = p.parse_args()
     if args.breakdown:
         global BREAKDOWN
@@ -423,6 +431,8 @@ async def main() -> None:
         BREAKDOWN.install()
     steps = args.hours * 4
     payloads = stream(args.meters, steps)
+    if not args.default_gc:
+        heap.settle()  # as meterline serve and meterline ingest do once started
     readings = args.meters * steps
     last_ts = T0 + (steps - 1) * STEP
     broker = start_mosquitto(["agent-1"])

@@ -17,6 +17,7 @@ earliest change: every live charge from there on whose interval or lines differ 
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -209,8 +210,15 @@ def _rate(
     for iv in intervals:
         assert schedule is not None
         lines = rate_interval(schedule, tz, anchor, iv.start_ms, iv.end_ms, iv.wh, counters, terms)
-        wanted.append(Rated(iv, lines, _lines_encoder.encode(lines).decode()))
+        text = _one_text(lines[0]) if len(lines) == 1 else _lines_encoder.encode(lines).decode()
+        wanted.append(Rated(iv, lines, text))
     return wanted
+
+
+@functools.lru_cache(maxsize=65_536)
+def _one_text(line: Line) -> str:
+    """A one-line charge's ``lines`` as stored (``rating.one_line`` hands out the same lines)."""
+    return _lines_encoder.encode([line]).decode()
 
 
 def _unchanged(
@@ -290,9 +298,15 @@ async def _post(session: AsyncSession, ctx: Context, rated: list[Rated]) -> None
     )
     state.exact_total_cny = str(priced.total)
     state.posted_fen += priced.fen
+    now = utcnow()
     await session.execute(
-        insert(Charge), [{**c, "entry_id": entry.id} for c in priced.charges(account_id, utcnow())]
-    )
+        insert(Charge),
+        [
+            {**dict(zip(bulk.CHARGE_FIELDS, row, strict=True)), "account_id": account_id,
+             "created_at": now, "entry_id": entry.id}
+            for row in priced.charges()
+        ],
+    )  # fmt: skip
 
 
 @dataclass
@@ -319,26 +333,22 @@ class Priced:
             ledger.MemoText.CONSUMPTION_ROUND, {"intervals": len(self.rated), "energy_wh": self.wh}
         )
 
-    def charges(self, account_id: int, now: Any) -> list[dict[str, Any]]:
+    def charges(self) -> list[tuple[Any, ...]]:
+        """Each charge's ``bulk.CHARGE_FIELDS``: its interval, exact amount and lines."""
         return [
-            {
-                "account_id": account_id,
-                "meter_pk": r.interval.meter_pk,
-                "start_ms": r.interval.start_ms,
-                "end_ms": r.interval.end_ms,
-                "wh": r.interval.wh,
-                "exact_cny": str(amount),
-                "lines": r.text,
-                "created_at": now,
-            }
+            (iv.meter_pk, iv.start_ms, iv.end_ms, iv.wh, str(amount), r.text)
             for r, amount in zip(self.rated, self.amounts, strict=True)
+            for iv in (r.interval,)
         ]
 
 
 def _priced(rated: list[Rated], exact_total_cny: str, posted_fen: int) -> Priced:
     """Their exact amounts join the running exact total; the entry posts the change in the
     rounded total, so the remainder is carried."""
-    amounts = [sum((ln.amount for ln in r.lines), Decimal(0)) for r in rated]
+    amounts = [
+        r.lines[0].amount if len(r.lines) == 1 else sum((ln.amount for ln in r.lines), Decimal(0))
+        for r in rated
+    ]
     exact = sum(amounts, Decimal(0))
     total = Decimal(exact_total_cny) + exact
     return Priced(rated, amounts, exact, total, round_fen(total) - posted_fen)
@@ -750,7 +760,7 @@ def _posting(
         "created_at": now,
     }  # fmt: skip
     return bulk.Posting(
-        a.id, -priced.fen, a.balance_fen - priced.fen, entry, priced.charges(a.id, now), state,
+        a.id, -priced.fen, a.balance_fen - priced.fen, entry, priced.charges(), state,
         new_state=a.state is None,
     )  # fmt: skip
 

@@ -285,7 +285,7 @@ class Posting:
     amount_fen: int
     balance_after_fen: int
     entry: dict[str, Any]  # the ledger entry's columns but account, amounts and balance
-    charges: list[dict[str, Any]]  # the charges' columns but entry_id
+    charges: list[tuple[Any, ...]]  # each charge's CHARGE_FIELDS
     state: dict[str, Any]  # billing_states' columns but account_id
     new_state: bool
 
@@ -299,8 +299,9 @@ _SPEND = (
     .where(_ACCOUNTS.c.id == bindparam("k_id"))
     .values(balance_fen=_ACCOUNTS.c.balance_fen + bindparam("delta"))
 )
-CHARGE_COLUMNS = ("account_id", "meter_pk", "start_ms", "end_ms", "wh", "exact_cny", "lines",
-                  "created_at", "entry_id")  # fmt: skip
+# a posting's charge: what differs from one charge of the entry to the next
+CHARGE_FIELDS = ("meter_pk", "start_ms", "end_ms", "wh", "exact_cny", "lines")
+CHARGE_COLUMNS = ("account_id", *CHARGE_FIELDS, "created_at", "entry_id")
 _STATE_COLUMNS = ("exact_total_cny", "posted_fen", "billed_through_ms", "tier_counters",
                   "updated_at")  # fmt: skip
 _KEEP_STATE = (
@@ -329,7 +330,13 @@ async def write(session: AsyncSession, postings: Sequence[Posting]) -> None:
         spent = [{"k_id": p.account_id, "delta": p.amount_fen} for p in entries if p.amount_fen]
         if spent:
             await session.execute(_SPEND, spent)
-        await _insert_charges(session, [(id_of[p.account_id], p.charges) for p in entries])
+        await _insert_charges(
+            session,
+            [
+                (p.account_id, p.charges, p.entry["created_at"], id_of[p.account_id])
+                for p in entries
+            ],
+        )
     kept = [{"k_account_id": p.account_id, **p.state} for p in postings if not p.new_state]
     if kept:
         await session.execute(_KEEP_STATE, kept)
@@ -339,36 +346,27 @@ async def write(session: AsyncSession, postings: Sequence[Posting]) -> None:
 
 
 async def _insert_charges(
-    session: AsyncSession, entries: Sequence[tuple[int, Sequence[dict[str, Any]]]]
+    session: AsyncSession, entries: Sequence[tuple[int, Sequence[tuple[Any, ...]], Any, int]]
 ) -> None:
-    """Insert the charges of each (entry id, its charges' columns but entry_id) as plain
-    tuples in one driver call, in the round's transaction: ``COPY`` on PostgreSQL (asyncpg's
-    ``copy_records_to_table``), one ``executemany`` on SQLite. A round's thousands of charge
-    rows were its costliest write through SQLAlchemy (a parameter set each, every value
-    through its type; on PostgreSQL one statement execution per row). Each column's value goes
-    through its column type's bind processing, as SQLAlchemy would store it; a value the same
-    for every row (the round's clock) is processed once."""
+    """Insert the charges of each (account, its charges' ``CHARGE_FIELDS``, their created_at,
+    entry id) as plain tuples in one driver call, in the round's transaction: ``COPY`` on
+    PostgreSQL (asyncpg's ``copy_records_to_table``), one ``executemany`` on SQLite. A round's
+    thousands of charge rows were its costliest write through SQLAlchemy (a parameter set each,
+    every value through its type; on PostgreSQL one statement execution per row). The fields
+    are plain ints and strings, stored as they are; the clock goes through its column type's
+    bind processing, as SQLAlchemy would store it, once per distinct value."""
     if not entries:
         return
     conn = await session.connection()
     dialect = conn.dialect
-    processed: dict[tuple[str, Any], Any] = {}
-
-    def bound(column: str, value: Any) -> Any:
-        key = (column, value)
-        if key not in processed:
-            process = _CHARGES.c[column].type.dialect_impl(dialect).bind_processor(dialect)
-            processed[key] = process(value) if process is not None else value
-        return processed[key]
-
-    rows = [
-        (
-            c["account_id"], c["meter_pk"], c["start_ms"], c["end_ms"], c["wh"], c["exact_cny"],
-            c["lines"], bound("created_at", c["created_at"]), entry_id,
-        )
-        for entry_id, charges in entries
-        for c in charges
-    ]  # fmt: skip
+    created_at = _CHARGES.c["created_at"].type.dialect_impl(dialect).bind_processor(dialect)
+    clocks: dict[Any, Any] = {}
+    rows = []
+    for account_id, charges, at, entry_id in entries:
+        if at not in clocks:
+            clocks[at] = created_at(at) if created_at is not None else at
+        clock = clocks[at]
+        rows += [(account_id, *c, clock, entry_id) for c in charges]
     if not rows:
         return
     raw = (await conn.get_raw_connection()).driver_connection

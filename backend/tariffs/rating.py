@@ -293,6 +293,14 @@ def _pieces_anywhere(
     return out
 
 
+@functools.lru_cache(maxsize=65_536)
+def one_line(cycle: date, tariff: str, tier: int, period: Period, wh: int, price: Decimal) -> Line:
+    """The line of an interval priced in one piece: what :func:`rate_interval`'s walk makes of
+    it (its amount summed from zero, as the walk sums), kept for the next interval of the same
+    energy at the same price — a quarter hour's Wh repeat across a utility's meters."""
+    return Line(cycle, tariff, tier, period, wh, price, Decimal(0) + kwh_amount(wh, price))
+
+
 def rate_interval(
     schedule: Schedule,
     tz: ZoneInfo,
@@ -309,9 +317,34 @@ def rate_interval(
     """
     if wh < 0:
         raise ValueError(f"negative energy {wh} Wh")
-    lines: dict[tuple[date, str, int, Period, Decimal], list[int | Decimal]] = {}
     if wh == 0:
         return []
+    quick = _pieces_in_day(schedule, tz, start_ms, end_ms, wh)
+    if quick is not None and len(quick[2]) == 1:  # most intervals: one period, one tier
+        day, tariff, ((piece_wh, period),) = quick
+        cycle = cycle_start(day, anchor, tariff.cycle)
+        tiers_wh = thresholds(tariff, cycle, anchor, terms)
+        used = counters.get(cycle, 0)
+        tier = bisect.bisect_right(tiers_wh, used)
+        if tier == len(tiers_wh) or used + piece_wh <= tiers_wh[tier]:
+            counters[cycle] = used + piece_wh
+            return [one_line(cycle, tariff.code, tier + 1, period, piece_wh,
+                             tariff.price(tier, period))]  # fmt: skip
+    return _walk(schedule, tz, anchor, start_ms, end_ms, wh, counters, terms)
+
+
+def _walk(
+    schedule: Schedule,
+    tz: ZoneInfo,
+    anchor: date,
+    start_ms: int,
+    end_ms: int,
+    wh: int,
+    counters: dict[date, int],
+    terms: TierTerms | None,
+) -> list[Line]:
+    """:func:`rate_interval` the long way: piece by piece, tier by tier."""
+    lines: dict[tuple[date, str, int, Period, Decimal], list[int | Decimal]] = {}
     for day, tariff, piece_wh, period in _pieces(schedule, tz, start_ms, end_ms, wh):
         if piece_wh == 0:
             continue

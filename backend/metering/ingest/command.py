@@ -15,6 +15,7 @@ import logging
 import signal
 from collections.abc import Callable, Sequence
 
+from backend import heap
 from backend.cliargs import SubParsers
 from backend.db import create_engine, session_factory
 from backend.metering.derived import DerivedData, Follower
@@ -81,6 +82,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
         migrate.upgrade(settings.database_url)
     followers = args.followers(settings)
+    heap.settle()
     return asyncio.run(run_ingest(settings, leave=args.leave, followers=followers))
 
 

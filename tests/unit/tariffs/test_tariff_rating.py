@@ -6,6 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import msgspec
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -275,3 +276,50 @@ def test_intervals_in_any_order_are_cut_alike_whichever_day_came_before(
         start = week + offset
         quick = rating._pieces(CHANGING, tz, start, start + length, 1_000)
         assert quick == rating._pieces_anywhere(CHANGING, tz, start, start + length, 1_000)
+
+
+# a quarter hour of 20 kWh from 10 kWh below the first threshold: one piece, two tiers
+@example(start=ms(2026, 4, 1, 10), lengths=[900_000], whs=[20_000] * 40, threshold=2_880_000,
+         below=10_000, extra_wh_month=0)  # fmt: skip
+# ... and one Wh past it, or ending on it exactly
+@example(start=ms(2026, 4, 1, 10), lengths=[900_000], whs=[20_000] * 40, threshold=2_880_000,
+         below=19_999, extra_wh_month=0)  # fmt: skip
+@example(start=ms(2026, 4, 1, 10), lengths=[900_000] * 2, whs=[20_000] * 40,
+         threshold=2_880_000, below=20_000, extra_wh_month=0)  # fmt: skip
+@given(
+    start=st.integers(ms(2026, 3, 20), ms(2026, 4, 10)),
+    lengths=st.lists(st.integers(1, 2 * 3_600_000), min_size=1, max_size=40),
+    whs=st.lists(st.integers(0, 400_000), min_size=40, max_size=40),
+    # the thresholds, with and without the allowance (12 × 100 kWh a year)
+    threshold=st.sampled_from([0, 2_880_000, 4_080_000, 4_800_000, 6_000_000]),
+    below=st.integers(0, 1_000_000),
+    extra_wh_month=st.sampled_from([0, 100_000]),
+)
+def test_an_interval_priced_in_one_line_is_priced_as_the_long_walk_prices_it(
+    start: int, lengths: list[int], whs: list[int], threshold: int, below: int,
+    extra_wh_month: int,
+) -> None:  # fmt: skip
+    """The quick way (one piece in one tier: a cached line) gives the lines the walk gives,
+    to the stored text (the exact amounts' digits), and leaves the tier counters alike, through
+    tariff changes, TOU boundaries and tier thresholds crossed mid-interval."""
+    terms = rating.TierTerms(extra_wh_month) if extra_wh_month else None
+    used = max(0, threshold - below)
+    anchor, quick_counters = date(2026, 1, 1), {date(2026, 1, 1): used}
+    walk_counters = dict(quick_counters)
+    for length, wh in zip(lengths, whs, strict=False):
+        args = (CHANGING, TZ, anchor, start, start + length, wh)
+        quick = rate_interval(*args, quick_counters, terms)
+        walked = rating._walk(*args, walk_counters, terms) if wh else []
+        assert msgspec.json.encode(quick) == msgspec.json.encode(walked)
+        assert quick_counters == walk_counters
+        start += length
+
+
+def test_a_quarter_hour_inside_one_tier_takes_the_cached_line() -> None:
+    """Two meters' same energy at the same price share one line (not a walk each)."""
+    counters: dict[date, int] = {}
+    start = ms(2026, 4, 1, 10)
+    first = rate_interval(CHANGING, TZ, date(2026, 1, 1), start, start + 900_000, 321, counters)
+    again = rate_interval(CHANGING, TZ, date(2026, 1, 1), start, start + 900_000, 321, {})
+    assert first[0] is again[0]
+    assert first[0].wh == 321
