@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from edge_agent import __version__
+from edge_agent import __version__, heap
 from edge_agent.config import ConfigError
 from edge_agent.configfile import load_config
 
@@ -25,6 +25,7 @@ def _run(args: argparse.Namespace) -> int:
         level=config.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    heap.settle()
     asyncio.run(run_agent(config))
     return 0
 

@@ -1,4 +1,5 @@
-"""The long-running processes settle the garbage collector once they are built (backend.heap)."""
+"""The long-running processes settle the garbage collector once they are built: the backend's
+(``backend.heap``) and the agent (``edge_agent.heap``)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,13 @@ import pytest
 from backend import demo, heap, server
 from backend.cli import main
 from backend.metering.ingest import command
+from edge_agent import agent
+from edge_agent import heap as agent_heap
+from edge_agent.cli import main as agent_main
 
 SETTLED = """
 import gc, json, weakref
-from backend import heap
+from {package} import heap
 before = gc.get_threshold()
 heap.settle()
 class Node: pass
@@ -30,12 +34,17 @@ print(json.dumps({"before": before, "after": gc.get_threshold(),
 """
 
 
-def test_settling_freezes_what_start_up_left_and_collects_young_objects_less_often() -> None:
+@pytest.mark.parametrize("module", [heap, agent_heap], ids=["backend", "agent"])
+def test_settling_freezes_what_start_up_left_and_collects_young_objects_less_often(
+    module: Any,
+) -> None:
+    package = module.__name__.split(".")[0]
     out = subprocess.run(
-        [sys.executable, "-c", SETTLED], capture_output=True, text=True, check=True
-    ).stdout
+        [sys.executable, "-c", SETTLED.replace("{package}", package)],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
     found = json.loads(out)
-    assert found["after"] == [heap.GEN0, heap.GEN1, heap.GEN2] != found["before"]
+    assert found["after"] == [module.GEN0, module.GEN1, module.GEN2] != found["before"]
     assert found["frozen"] > 1_000  # the modules' objects: out of every collection's way
     assert found["cycle_freed"] is True
 
@@ -79,4 +88,41 @@ def test_ingest_and_the_demo_settle_the_heap_before_they_run(
 
     monkeypatch.setattr(module, runner, run)
     assert main([name, "--data-dir", str(tmp_path)]) == 0
+    assert said == ["settle", "run"]
+
+
+AGENT = """
+agent_id = "agent-1"
+data_dir = "/tmp/x"
+[broker]
+host = "127.0.0.1"
+[[buses]]
+name = "b"
+transport = "tcp"
+protocol = "dlt645"
+host = "127.0.0.1"
+port = 8021
+  [[buses.groups]]
+  name = "energy"
+  every_s = 900
+  dis = ["00010000"]
+  [[buses.meters]]
+  id = "m1"
+  address = "000000000001"
+"""
+
+
+def test_the_agent_settles_the_heap_before_it_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "agent.toml"
+    config.write_text(AGENT.replace("/tmp/x", str(tmp_path)))
+    said: list[str] = []
+    monkeypatch.setattr(agent_heap, "settle", lambda: said.append("settle"))
+
+    async def run(config: Any) -> None:
+        said.append("run")
+
+    monkeypatch.setattr(agent, "run_agent", run)
+    assert agent_main(["run", "--config", str(config)]) == 0
     assert said == ["settle", "run"]
