@@ -215,7 +215,7 @@ def _rate(
     return wanted
 
 
-@functools.lru_cache(maxsize=65_536)
+@functools.lru_cache(maxsize=8_192)
 def _one_text(line: Line) -> str:
     """A one-line charge's ``lines`` as stored (``rating.one_line`` hands out the same lines)."""
     return _lines_encoder.encode([line]).decode()

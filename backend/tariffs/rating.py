@@ -293,7 +293,7 @@ def _pieces_anywhere(
     return out
 
 
-@functools.lru_cache(maxsize=65_536)
+@functools.lru_cache(maxsize=8_192)
 def one_line(cycle: date, tariff: str, tier: int, period: Period, wh: int, price: Decimal) -> Line:
     """The line of an interval priced in one piece: what :func:`rate_interval`'s walk makes of
     it (its amount summed from zero, as the walk sums), kept for the next interval of the same
