@@ -179,11 +179,17 @@ async def main() -> None:
     errors = [ln for ln in serve.lines if " ERROR " in ln or "Traceback" in ln]
     lags = {k: billed_at[k] - published[k] for k in range(len(published)) if k in billed_at}
     print(f"\n  {'minute':>6}{'published r/s':>14}{'RSS MB':>8}{'lag p50':>9}{'p99':>7}{'max':>7}")
-    minutes = math.ceil((published[-1] - t0) / 60)
+    # the run's whole minutes: a publication or a memory sample a moment past the end (the
+    # publisher's last quarter hour) counts in the last one, not in a minute of its own
+    minutes: int = max(1, math.ceil(seconds / 60))
+
+    def minute(at: float) -> int:
+        return min(int(at // 60), int(minutes) - 1)
+
     rows: list[tuple[float, float]] = []
     for m in range(minutes):
-        ks = [k for k in lags if m * 60 <= published[k] - t0 < (m + 1) * 60]
-        mem = [mb for at, mb in memory if m * 60 <= at < (m + 1) * 60]
+        ks = [k for k in lags if minute(published[k] - t0) == m]
+        mem = [mb for at, mb in memory if minute(at) == m]
         xs = [lags[k] for k in ks]
         rss = sum(mem) / len(mem) if mem else float("nan")
         rows.append((rss, pct(xs, 0.99)))
