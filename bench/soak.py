@@ -184,7 +184,7 @@ async def main() -> None:
     minutes: int = max(1, math.ceil(seconds / 60))
 
     def minute(at: float) -> int:
-        return min(int(at // 60), int(minutes) - 1)
+        return min(int(at // 60), minutes - 1)
 
     rows: list[tuple[float, float]] = []
     for m in range(minutes):

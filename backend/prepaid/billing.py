@@ -302,8 +302,8 @@ async def _post(session: AsyncSession, ctx: Context, rated: list[Rated]) -> None
     await session.execute(
         insert(Charge),
         [
-            {**dict(zip(bulk.CHARGE_FIELDS, row, strict=True)), "account_id": account_id,
-             "created_at": now, "entry_id": entry.id}
+            dict(zip(bulk.CHARGE_FIELDS, row, strict=True), account_id=account_id,
+                 created_at=now, entry_id=entry.id)
             for row in priced.charges()
         ],
     )  # fmt: skip
@@ -336,10 +336,10 @@ class Priced:
     def charges(self) -> list[tuple[Any, ...]]:
         """Each charge's ``bulk.CHARGE_FIELDS``: its interval, exact amount and lines."""
         return [
-            (iv.meter_pk, iv.start_ms, iv.end_ms, iv.wh, str(amount), r.text)
+            (r.interval.meter_pk, r.interval.start_ms, r.interval.end_ms, r.interval.wh,
+             str(amount), r.text)
             for r, amount in zip(self.rated, self.amounts, strict=True)
-            for iv in (r.interval,)
-        ]
+        ]  # fmt: skip
 
 
 def _priced(rated: list[Rated], exact_total_cny: str, posted_fen: int) -> Priced:

@@ -322,15 +322,21 @@ def rate_interval(
     quick = _pieces_in_day(schedule, tz, start_ms, end_ms, wh)
     if quick is not None and len(quick[2]) == 1:  # most intervals: one period, one tier
         day, tariff, ((piece_wh, period),) = quick
-        cycle = cycle_start(day, anchor, tariff.cycle)
-        tiers_wh = thresholds(tariff, cycle, anchor, terms)
-        used = counters.get(cycle, 0)
-        tier = bisect.bisect_right(tiers_wh, used)
+        cycle, tiers_wh, used = _cycle_of(day, tariff, anchor, terms, counters)
+        tier = bisect.bisect_right(tiers_wh, used)  # thresholds ascend: those reached
         if tier == len(tiers_wh) or used + piece_wh <= tiers_wh[tier]:
             counters[cycle] = used + piece_wh
             return [one_line(cycle, tariff.code, tier + 1, period, piece_wh,
                              tariff.price(tier, period))]  # fmt: skip
     return _walk(schedule, tz, anchor, start_ms, end_ms, wh, counters, terms)
+
+
+def _cycle_of(
+    day: date, tariff: Tariff, anchor: date, terms: TierTerms | None, counters: dict[date, int]
+) -> tuple[date, tuple[int, ...], int]:
+    """The tariff cycle a local day falls in, its tier thresholds (Wh) and the Wh used so far."""
+    cycle = cycle_start(day, anchor, tariff.cycle)
+    return cycle, thresholds(tariff, cycle, anchor, terms), counters.get(cycle, 0)
 
 
 def _walk(
@@ -348,9 +354,7 @@ def _walk(
     for day, tariff, piece_wh, period in _pieces(schedule, tz, start_ms, end_ms, wh):
         if piece_wh == 0:
             continue
-        cycle = cycle_start(day, anchor, tariff.cycle)
-        tiers_wh = thresholds(tariff, cycle, anchor, terms)
-        used = counters.get(cycle, 0)
+        cycle, tiers_wh, used = _cycle_of(day, tariff, anchor, terms, counters)
         remaining = piece_wh
         while remaining:
             tier = bisect.bisect_right(tiers_wh, used)  # thresholds ascend: those reached

@@ -33,6 +33,27 @@ from tests.support.services import Mosquitto
 
 AGENT = "agent-1"
 UPLINK = (Channel.STATE, Channel.READINGS, Channel.EVENTS, Channel.ACKS)
+# the least an agent's file may say: one DL/T 645 bus, one group, one meter (data_dir /tmp/x)
+MINIMAL_TOML = """
+agent_id = "agent-1"
+data_dir = "/tmp/x"
+[broker]
+host = "127.0.0.1"
+[[buses]]
+name = "b"
+transport = "tcp"
+protocol = "dlt645"
+host = "127.0.0.1"
+port = 8021
+  [[buses.groups]]
+  name = "energy"
+  every_s = 900
+  align = true
+  dis = ["00010000"]
+  [[buses.meters]]
+  id = "m1"
+  address = "000000000001"
+"""
 
 
 def agent_toml(

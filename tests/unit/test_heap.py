@@ -17,6 +17,7 @@ from backend.metering.ingest import command
 from edge_agent import agent
 from edge_agent import heap as agent_heap
 from edge_agent.cli import main as agent_main
+from tests.support.agent import MINIMAL_TOML
 
 SETTLED = """
 import gc, json, weakref
@@ -91,32 +92,11 @@ def test_ingest_and_the_demo_settle_the_heap_before_they_run(
     assert said == ["settle", "run"]
 
 
-AGENT = """
-agent_id = "agent-1"
-data_dir = "/tmp/x"
-[broker]
-host = "127.0.0.1"
-[[buses]]
-name = "b"
-transport = "tcp"
-protocol = "dlt645"
-host = "127.0.0.1"
-port = 8021
-  [[buses.groups]]
-  name = "energy"
-  every_s = 900
-  dis = ["00010000"]
-  [[buses.meters]]
-  id = "m1"
-  address = "000000000001"
-"""
-
-
 def test_the_agent_settles_the_heap_before_it_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = tmp_path / "agent.toml"
-    config.write_text(AGENT.replace("/tmp/x", str(tmp_path)))
+    config.write_text(MINIMAL_TOML.replace("/tmp/x", str(tmp_path)))
     said: list[str] = []
     monkeypatch.setattr(agent_heap, "settle", lambda: said.append("settle"))
 

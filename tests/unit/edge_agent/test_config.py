@@ -9,30 +9,10 @@ import pytest
 from edge_agent.config import ConfigError, DropPolicy
 from edge_agent.configfile import load_config, parse_config
 from protocols.contract import Encoding, Quantity
+from tests.support.agent import MINIMAL_TOML as MINIMAL
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "edge_agent" / "examples" / "agent.toml"
 ENV = {"METERLINE_AGENT_MQTT_PASSWORD": "pw", "METERLINE_RELAY_M2": "02:123456:00000001"}
-
-MINIMAL = """
-agent_id = "agent-1"
-data_dir = "/tmp/x"
-[broker]
-host = "127.0.0.1"
-[[buses]]
-name = "b"
-transport = "tcp"
-protocol = "dlt645"
-host = "127.0.0.1"
-port = 8021
-  [[buses.groups]]
-  name = "energy"
-  every_s = 900
-  align = true
-  dis = ["00010000"]
-  [[buses.meters]]
-  id = "m1"
-  address = "000000000001"
-"""
 
 
 def problems(text: str, env: dict[str, str] | None = None) -> list[str]:
