@@ -33,12 +33,12 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, and_, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import Select, Table, and_, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from backend.metering.consumption_rules import (
@@ -55,16 +55,16 @@ from backend.metering.consumption_rules import (
     reading_day,
     rollover_modulus,
 )
-from backend.metering.intervals import ACCEPTED_QUALITIES
+from backend.metering.intervals import ACCEPTED_QUALITIES, new_tuple
 from backend.metering.models import ConsumptionAnomaly, ConsumptionDaily, Reading
 from backend.types import utcnow
 from protocols.contract import ENERGY_QUANTITIES
 
 __all__ = [
     "CHAIN_QUALITIES", "CUMULATIVE", "ROLLOVER_MARGIN", "ROLLOVER_MODULI", "Anomaly", "DayRow",
-    "Interval", "Point", "Walk", "chain", "day_start_ms", "days_of", "load_points",
-    "on_readings_committed", "reading_day", "rebuild", "recompute_chain", "rollover_modulus",
-    "walk_from",
+    "Interval", "Point", "Walk", "chain", "chain_readings", "day_start_ms", "days_of",
+    "load_points", "on_readings_committed", "read_points", "reading_day", "rebuild",
+    "recompute_chain", "rollover_modulus", "walk_from",
 ]  # fmt: skip
 
 log = logging.getLogger("meterline.consumption")
@@ -271,21 +271,7 @@ async def _apply(session: AsyncSession, chains: dict[Chain, tuple[int, int]], tz
     appends = {k: latest[k] for k in keys if k in latest and chains[k][0] > latest[k].through_ts}
     total = 0
     if appends:
-        points: dict[Chain, list[Point]] = defaultdict(list)
-        rows = await session.execute(
-            select(Reading.meter_pk, Reading.quantity, Reading.ts, Reading.value)
-            .where(
-                Reading.meter_pk.in_(sorted({m for m, _ in appends})),
-                Reading.quantity.in_(sorted({q for _, q in appends})),
-                Reading.ts > min(r.through_ts for r in appends.values()),
-                Reading.quality.in_(CHAIN_QUALITIES),
-            )
-            .order_by(Reading.ts)
-        )
-        for m, q, ts, value in rows.all():
-            row = appends.get((m, q))
-            if row is not None and ts > row.through_ts:
-                points[(m, q)].append(Point(ts, value))
+        points = await read_points(session, {k: r.through_ts for k, r in appends.items()})
         now = utcnow()
         updates: list[dict[str, Any]] = []
         inserts: list[dict[str, Any]] = []
@@ -381,20 +367,7 @@ async def _recompute_recent(
     if not recent:
         return total, restart
     start = {k: day_start_ms(first_day[k], tz) for k in recent}
-    points: dict[Chain, list[Point]] = defaultdict(list)
-    found = await session.execute(
-        select(Reading.meter_pk, Reading.quantity, Reading.ts, Reading.value)
-        .where(
-            Reading.meter_pk.in_(sorted({m for m, _ in recent})),
-            Reading.quantity.in_(sorted({q for _, q in recent})),
-            Reading.ts > min(start.values()),
-            Reading.quality.in_(CHAIN_QUALITIES),
-        )
-        .order_by(Reading.ts)
-    )
-    for m, q, ts, value in found:
-        if (m, q) in recent and ts > start[(m, q)]:
-            points[(m, q)].append(Point(ts, value))
+    points = await read_points(session, start)
     now = utcnow()
     days: list[dict[str, Any]] = []
     refused: list[dict[str, Any]] = []
@@ -432,19 +405,7 @@ async def _first_days(session: AsyncSession, fresh: set[Chain], tz: ZoneInfo) ->
     """Materialise chains from their first reading, all at once (chains with no day yet, or
     only a few days and none before the new readings): what :func:`recompute_chain` does for
     each from its first reading (every reading, no baseline), in a few statements."""
-    points: dict[Chain, list[Point]] = defaultdict(list)
-    rows = await session.execute(
-        select(Reading.meter_pk, Reading.quantity, Reading.ts, Reading.value)
-        .where(
-            Reading.meter_pk.in_(sorted({m for m, _ in fresh})),
-            Reading.quantity.in_(sorted({q for _, q in fresh})),
-            Reading.quality.in_(CHAIN_QUALITIES),
-        )
-        .order_by(Reading.ts)
-    )
-    for m, q, ts, value in rows:
-        if (m, q) in fresh:
-            points[(m, q)].append(Point(ts, value))
+    points = await read_points(session, dict.fromkeys(fresh, _BEFORE_ALL))
     for quantity in sorted({q for _, q in fresh}):  # nothing of theirs stands
         for table in (ConsumptionDaily, ConsumptionAnomaly):
             await session.execute(
@@ -465,6 +426,55 @@ async def _first_days(session: AsyncSession, fresh: set[Chain], tz: ZoneInfo) ->
     if refused:
         await session.execute(insert(ConsumptionAnomaly), refused)
     return len(days)
+
+
+# many chains' readings in the primary key's order: each chain's rows together and in time
+# order, read along the key (SQLite otherwise walks the ``ts`` index and looks every row up,
+# three times slower) and grouped without a dictionary lookup a row (``points_after``)
+CHAIN_ORDER: Final = (Reading.meter_pk, Reading.quantity, Reading.ts)
+_BEFORE_ALL: Final = -(2**63)  # earlier than any reading
+
+
+def chain_readings(after: dict[Chain, int]) -> Select[int, str, int, int]:
+    """The accepted readings ``(meter_pk, quantity, ts, value)`` of these chains later than
+    the earliest of their instants, in ``CHAIN_ORDER`` (``points_after`` leaves out those of
+    a chain before its own)."""
+    since = min(after.values())
+    return (
+        select(Reading.meter_pk, Reading.quantity, Reading.ts, Reading.value)
+        .where(
+            Reading.meter_pk.in_(sorted({m for m, _ in after})),
+            Reading.quantity.in_(sorted({q for _, q in after})),
+            *([Reading.ts > since] if since > _BEFORE_ALL else []),
+            Reading.quality.in_(CHAIN_QUALITIES),
+        )
+        .order_by(*CHAIN_ORDER)
+    )
+
+
+async def read_points(session: AsyncSession, after: dict[Chain, int]) -> dict[Chain, list[Point]]:
+    """Each chain's accepted readings later than its instant (``_BEFORE_ALL``: all of them)."""
+    return points_after(await session.execute(chain_readings(after)), after)
+
+
+def points_after(
+    rows: Iterable[Sequence[Any]], after: dict[Chain, int]
+) -> dict[Chain, list[Point]]:
+    """The readings of each chain of ``after`` later than its instant (UTC epoch ms), from
+    rows ``(meter_pk, quantity, ts, value)`` in ``CHAIN_ORDER``; rows of other chains are
+    skipped."""
+    points: dict[Chain, list[Point]] = defaultdict(list)
+    key: Chain | None = None
+    into: list[Point] | None = None
+    since = _BEFORE_ALL
+    for m, q, ts, value in rows:
+        if key is None or m != key[0] or q != key[1]:
+            key = (m, q)
+            into = points[key] if key in after else None
+            since = after.get(key, _BEFORE_ALL)
+        if into is not None and ts > since:
+            into.append(new_tuple(Point, (ts, value)))
+    return points
 
 
 _DAILY: Table = ConsumptionDaily.__table__  # type: ignore[assignment]

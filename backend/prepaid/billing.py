@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -33,7 +33,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.accounts.models import Account, Customer
 from backend.metering.consumption import walk_from
-from backend.metering.intervals import ACCEPTED_QUALITIES, Point, Walk, last_accepted_before
+from backend.metering.intervals import (
+    ACCEPTED_QUALITIES,
+    Point,
+    Walk,
+    last_accepted_before,
+    new_tuple,
+)
 from backend.metering.models import Meter, Reading
 from backend.prepaid import bulk, ledger
 from backend.prepaid.models import BillingState, Charge, EntryKind
@@ -64,17 +70,19 @@ class BillingResult:
     changed_from_ms: int | None = None  # earliest start of a charge posted or reversed
 
 
-@dataclass(frozen=True)
-class Interval:
+class Interval(NamedTuple):
+    """One interval of a meter's chain, as billed (a tuple: one is built per interval of a
+    round, and a frozen dataclass's ``__init__`` costs five times as much)."""
+
     meter_pk: int
     start_ms: int
     end_ms: int
     wh: int
 
 
-@dataclass
-class Rated:
-    """An interval priced against the tier counters: what its charge must be."""
+class Rated(NamedTuple):
+    """An interval priced against the tier counters: what its charge must be (a tuple: one
+    is built per interval priced)."""
 
     interval: Interval
     lines: list[Line]
@@ -211,7 +219,7 @@ def _rate(
         assert schedule is not None
         lines = rate_interval(schedule, tz, anchor, iv.start_ms, iv.end_ms, iv.wh, counters, terms)
         text = _one_text(lines[0]) if len(lines) == 1 else _lines_encoder.encode(lines).decode()
-        wanted.append(Rated(iv, lines, text))
+        wanted.append(new_tuple(Rated, (iv, lines, text)))
     return wanted
 
 
@@ -334,12 +342,12 @@ class Priced:
         )
 
     def charges(self) -> list[tuple[Any, ...]]:
-        """Each charge's ``bulk.CHARGE_FIELDS``: its interval, exact amount and lines."""
+        """Each charge's ``bulk.CHARGE_FIELDS``: its interval (meter, start, end, Wh: the
+        tuple's own order), exact amount and lines."""
         return [
-            (r.interval.meter_pk, r.interval.start_ms, r.interval.end_ms, r.interval.wh,
-             str(amount), r.text)
+            (*r.interval, str(amount), r.text)
             for r, amount in zip(self.rated, self.amounts, strict=True)
-        ]  # fmt: skip
+        ]
 
 
 def _priced(rated: list[Rated], exact_total_cny: str, posted_fen: int) -> Priced:
@@ -714,7 +722,8 @@ def _stretch(
         found, refused = _from_walk(pk, walk, from_ms)
         intervals += found
         skipped += refused
-    intervals.sort(key=lambda i: (i.start_ms, i.meter_pk))
+    if len(a.meters) > 1:  # one meter's walk is in time order already
+        intervals.sort(key=lambda i: (i.start_ms, i.meter_pk))
     return from_ms, intervals, skipped
 
 
@@ -769,7 +778,7 @@ def _from_walk(pk: int, walk: Walk, from_ms: int | None) -> tuple[list[Interval]
     """The intervals of one meter's chain that start at or after ``from_ms``, and the
     readings it refused there (as :func:`_intervals` reads them)."""
     found = [
-        Interval(pk, iv.start.ts, iv.end.ts, iv.wh)
+        new_tuple(Interval, (pk, iv.start.ts, iv.end.ts, iv.wh))
         for iv in walk.intervals
         if iv.wh > 0 and (from_ms is None or iv.start.ts >= from_ms)
     ]

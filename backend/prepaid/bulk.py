@@ -22,7 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.accounts.models import Account, Customer, CustomerCategory
 from backend.expansion.changes.history import CategoryMove, category_moves_of
-from backend.metering.consumption import CHAIN_QUALITIES, Point, Walk, chain, reading_day
+from backend.metering.consumption import (
+    CHAIN_QUALITIES,
+    Point,
+    Walk,
+    chain,
+    read_points,
+    reading_day,
+)
 from backend.metering.models import ConsumptionDaily, Meter, Reading
 from backend.prepaid.models import BillingState, Charge, LedgerEntry
 from backend.tariffs.models import AccountTariffTerms, TariffAssignment
@@ -208,17 +215,8 @@ async def walks(
     group: list[int] = []
     for pk in [*sorted(after, key=lambda m: (after[m], m)), -1]:
         if group and (pk == -1 or after[pk] - after[group[0]] > READ_SPAN_MS):
-            found = await session.execute(
-                select(Reading.meter_pk, Reading.ts, Reading.value)
-                .where(
-                    Reading.meter_pk.in_(group), Reading.quantity == quantity,
-                    Reading.ts > after[group[0]], Reading.quality.in_(CHAIN_QUALITIES),
-                )
-                .order_by(Reading.ts)
-            )  # fmt: skip
-            for m, ts, value in found:
-                if ts > after[m]:
-                    points[m].append(Point(ts, value))
+            found = await read_points(session, {(m, quantity): after[m] for m in group})
+            points.update({m: found[(m, quantity)] for m in group})
             group = []
         if pk != -1:
             group.append(pk)

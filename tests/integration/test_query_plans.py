@@ -13,6 +13,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.sql import Select
 
 from backend.accounts.models import Account, AccountKind
+from backend.metering.consumption import chain_readings
 from backend.metering.models import Meter
 from backend.metering.service import offline_filters
 from backend.prepaid.service import supply_on
@@ -55,3 +56,13 @@ def test_the_disconnect_queue_counts_only_the_accounts_past_their_credit(db: Pat
     """Not every prepaid account's index entry (a column against a column narrows no range):
     the partial index holds only those past their credit limit."""
     assert "USING COVERING INDEX ix_accounts_past_credit (kind=?)" in _plan(db, _queue_count())
+
+
+def test_many_chains_readings_are_read_along_the_readings_key_without_a_sort(db: Path) -> None:
+    """Consumption's and billing's reads of a round's chains (``consumption.chain_readings``):
+    in the key's order, each chain's rows come together in time order from the primary key;
+    in time order across chains SQLite sorted every row in a temporary B-tree."""
+    after = {(1, "energy_import"): 0, (2, "energy_import"): 900_000, (2, "energy_export"): 5}
+    plan = _plan(db, chain_readings(after))
+    assert "USING PRIMARY KEY (meter_pk=? AND quantity=? AND ts>?)" in plan, plan
+    assert "TEMP B-TREE" not in plan, plan

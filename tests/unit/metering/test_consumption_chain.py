@@ -13,6 +13,7 @@ from backend.metering.consumption import (
     chain,
     day_start_ms,
     days_of,
+    points_after,
     reading_day,
     rollover_modulus,
 )
@@ -117,3 +118,24 @@ def test_walking_in_two_pieces_equals_walking_at_once(raw: list[tuple[int, int]]
     tail, _, _ = chain(base, points[cut:])
     assert sum(i.wh for i in head + tail) == sum(i.wh for i in whole)
     assert sum(i.wh for i in whole) == points[-1].value - points[0].value
+
+
+quantities = st.sampled_from(["energy_import", "energy_export"])
+chain_rows = st.lists(
+    st.tuples(st.integers(1, 4), quantities, st.integers(0, 50), st.integers(0, 10**6)),
+    max_size=60,
+    unique_by=lambda r: r[:3],
+)
+
+
+@given(chain_rows, st.dictionaries(st.tuples(st.integers(1, 5), quantities), st.integers(-1, 50)))
+def test_each_chains_points_are_its_rows_after_its_instant_in_time_order(
+    rows: list[tuple[int, str, int, int]], after: dict[tuple[int, str], int]
+) -> None:
+    """Rows in the readings' key order (``CHAIN_ORDER``), grouped without a lookup a row, give
+    what filtering every row against its chain's instant gives."""
+    got = points_after(sorted(rows), after)
+    for key, since in after.items():
+        expected = [Point(ts, v) for m, q, ts, v in sorted(rows) if (m, q) == key and ts > since]
+        assert got.get(key, []) == expected
+    assert set(got) <= set(after)
