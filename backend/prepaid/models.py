@@ -92,7 +92,7 @@ class Charge(Base):
     __tablename__ = "charges"
     __table_args__ = (
         Index("ix_charges_account_live", "account_id", "reversed_at", "start_ms"),
-        Index("ix_charges_meter_start", "meter_pk", "start_ms"),
+        Index("ix_charges_entry", "entry_id"),  # a reversal's charges (migration 0041)
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -16,6 +16,7 @@ from backend.accounts.models import Account, AccountKind
 from backend.metering.consumption import chain_readings
 from backend.metering.models import Meter
 from backend.metering.service import offline_filters
+from backend.prepaid.models import Charge
 from backend.prepaid.service import supply_on
 
 
@@ -66,3 +67,13 @@ def test_many_chains_readings_are_read_along_the_readings_key_without_a_sort(db:
     plan = _plan(db, chain_readings(after))
     assert "USING PRIMARY KEY (meter_pk=? AND quantity=? AND ts>?)" in plan, plan
     assert "TEMP B-TREE" not in plan, plan
+
+
+def test_a_reversal_finds_its_entrys_charges_from_the_entry_index(db: Path) -> None:
+    """``ledger.reverse`` and re-rating read and mark one entry's charges: by the entry's
+    index, not by reading every charge of every account."""
+    live = (Charge.entry_id == 42, Charge.reversed_at.is_(None))
+    plan = _plan(db, select(Charge.id).where(*live))
+    assert "USING INDEX ix_charges_entry (entry_id=?)" in plan, plan
+    plan = _plan(db, select(Charge.id).where(Charge.entry_id.in_([1, 2, 3]), live[1]))
+    assert "USING INDEX ix_charges_entry (entry_id=?)" in plan, plan
