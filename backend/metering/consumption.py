@@ -429,8 +429,9 @@ async def _first_days(session: AsyncSession, fresh: set[Chain], tz: ZoneInfo) ->
 
 
 # many chains' readings in the primary key's order: each chain's rows together and in time
-# order, read along the key (SQLite otherwise walks the ``ts`` index and looks every row up,
-# three times slower) and grouped without a dictionary lookup a row (``points_after``)
+# order, read along the key (in time order across chains SQLite sorted every row in a
+# temporary B-tree, or walked the ``ts`` index and looked each row up) and grouped without a
+# dictionary lookup a row (``points_after``)
 CHAIN_ORDER: Final = (Reading.meter_pk, Reading.quantity, Reading.ts)
 _BEFORE_ALL: Final = -(2**63)  # earlier than any reading
 
