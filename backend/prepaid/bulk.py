@@ -211,7 +211,7 @@ async def walks(
             ).first()
             bases[pk] = Point(row[0], row[1]) if row else None
     after = {pk: base.ts if base is not None else -1 for pk, base in bases.items()}
-    points: dict[int, list[Point]] = defaultdict(list)
+    points: dict[int, list[Point]] = {}  # every meter lands in exactly one group
     group: list[int] = []
     for pk in [*sorted(after, key=lambda m: (after[m], m)), -1]:
         if group and (pk == -1 or after[pk] - after[group[0]] > READ_SPAN_MS):
