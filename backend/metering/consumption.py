@@ -31,10 +31,14 @@ The rules (pure functions, below)
 
 from __future__ import annotations
 
+import bisect
+import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextvars import ContextVar
 from datetime import timedelta
+from operator import itemgetter
 from typing import Any, Final, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -64,7 +68,7 @@ __all__ = [
     "CHAIN_QUALITIES", "CUMULATIVE", "ROLLOVER_MARGIN", "ROLLOVER_MODULI", "Anomaly", "DayRow",
     "Interval", "Point", "Walk", "chain", "chain_readings", "day_start_ms", "days_of",
     "load_points", "on_readings_committed", "read_points", "reading_day", "rebuild",
-    "recompute_chain", "rollover_modulus", "walk_from",
+    "recalled", "recompute_chain", "rollover_modulus", "round_points", "walk_from",
 ]  # fmt: skip
 
 log = logging.getLogger("meterline.consumption")
@@ -453,9 +457,50 @@ def chain_readings(after: dict[Chain, int]) -> Select[int, str, int, int]:
     )
 
 
+# A derived-data round's chains as consumption read them — chain → (the instant they were
+# read after, the points) — for what follows it in the same round: billing walks the chains
+# consumption has just read (``recalled``) instead of reading them again. A reading committed
+# after consumption's read is announced again and followed by the next round, as one
+# committed after any read is.
+_ROUND: ContextVar[dict[Chain, tuple[int, list[Point]]] | None] = ContextVar(
+    "consumption_round", default=None
+)
+
+
+@contextlib.contextmanager
+def round_points() -> Iterator[None]:
+    """Keep, until the block ends, the chains this task's ``read_points`` read."""
+    token = _ROUND.set({})
+    try:
+        yield
+    finally:
+        _ROUND.reset(token)
+
+
+def recalled(after: dict[Chain, int]) -> dict[Chain, list[Point]]:
+    """The points later than its instant of each chain of ``after`` that this round has
+    already read from that instant or earlier (``round_points``); the others are left out."""
+    kept = _ROUND.get()
+    if not kept:
+        return {}
+    out: dict[Chain, list[Point]] = {}
+    for key, since in after.items():
+        got = kept.get(key)
+        if got is not None and got[0] <= since:
+            points = got[1]
+            out[key] = points[bisect.bisect_right(points, since, key=itemgetter(0)) :]
+    return out
+
+
 async def read_points(session: AsyncSession, after: dict[Chain, int]) -> dict[Chain, list[Point]]:
-    """Each chain's accepted readings later than its instant (``_BEFORE_ALL``: all of them)."""
-    return points_after(await session.execute(chain_readings(after)), after)
+    """Each chain's accepted readings later than its instant (``_BEFORE_ALL``: all of them);
+    inside ``round_points``, kept for the rest of the round."""
+    points = points_after(await session.execute(chain_readings(after)), after)
+    kept = _ROUND.get()
+    if kept is not None:
+        for key, since in after.items():
+            kept[key] = (since, points[key])  # (a chain with no rows: an empty list)
+    return points
 
 
 def points_after(

@@ -164,17 +164,18 @@ class DerivedData:
         self._consume, self._follow = {}, {}
         self._since = None
         self._ready.clear()
-        if consume:
-            await self._consumption(_spans(consume))
-        _merge(follow, _spans(consume))
-        spans = _spans(follow)
-        for follower in self.followers if spans else ():
-            try:
-                await follower(self.sessions, spans, self.zone)
-            except Exception:
-                self.failures += 1
-                name = getattr(follower, "__qualname__", repr(follower))
-                log.exception("%s failed for %d chains", name, len(spans))
+        with consumption.round_points():  # the followers walk the chains consumption read
+            if consume:
+                await self._consumption(_spans(consume))
+            _merge(follow, _spans(consume))
+            spans = _spans(follow)
+            for follower in self.followers if spans else ():
+                try:
+                    await follower(self.sessions, spans, self.zone)
+                except Exception:
+                    self.failures += 1
+                    name = getattr(follower, "__qualname__", repr(follower))
+                    log.exception("%s failed for %d chains", name, len(spans))
         if not self._consume and not self._follow:
             self._idle.set()
 

@@ -29,6 +29,7 @@ from backend.metering.consumption import (
     chain,
     read_points,
     reading_day,
+    recalled,
 )
 from backend.metering.models import ConsumptionDaily, Meter, Reading
 from backend.prepaid.models import BillingState, Charge, LedgerEntry
@@ -211,9 +212,12 @@ async def walks(
             ).first()
             bases[pk] = Point(row[0], row[1]) if row else None
     after = {pk: base.ts if base is not None else -1 for pk, base in bases.items()}
-    points: dict[int, list[Point]] = {}  # every meter lands in exactly one group
-    group: list[int] = []
-    for pk in [*sorted(after, key=lambda m: (after[m], m)), -1]:
+    # the chains consumption has just read in this round, from their base or earlier
+    points = {
+        m: found for (m, _), found in recalled({(m, quantity): after[m] for m in after}).items()
+    }
+    group: list[int] = []  # every other meter lands in exactly one group
+    for pk in [*sorted((m for m in after if m not in points), key=lambda m: (after[m], m)), -1]:
         if group and (pk == -1 or after[pk] - after[group[0]] > READ_SPAN_MS):
             found = await read_points(session, {(m, quantity): after[m] for m in group})
             points.update({m: found[(m, quantity)] for m in group})

@@ -12,7 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from backend.accounts.service import meters_of_customer
 from backend.db import session_factory
 from backend.metering import service
-from backend.metering.consumption import on_readings_committed, rebuild
+from backend.metering.consumption import (
+    on_readings_committed,
+    read_points,
+    rebuild,
+    recalled,
+    round_points,
+)
 from backend.metering.models import ConsumptionAnomaly, ConsumptionDaily, Meter, MeterStatus
 from tests.support.prepaid_data import make_account
 from tests.support.readings import commit_readings, ms
@@ -241,3 +247,30 @@ async def test_late_readings_of_many_meters_are_recomputed_in_a_bounded_number_o
     await rebuild(engine, made)  # each chain from its first reading, one by one
     assert got == {pk: (await days(engine, pk), await anomalies(engine, pk)) for pk in made}
     assert all(len(a) == 1 for _, a in got.values())
+
+
+async def test_a_round_recalls_the_chains_it_read_from_their_instant_or_later(
+    engine: AsyncEngine,
+) -> None:
+    """Inside ``round_points`` a chain read after an instant is recalled for that instant or
+    any later one — exactly what reading it again gives — and never for an earlier one, nor
+    a chain not read, nor outside the round."""
+    sessions = session_factory(engine)
+    async with sessions() as s:
+        _, _, a = await make_account(s)
+        _, _, b = await make_account(s)
+        await s.commit()
+    base = ms(2026, 5, 6)
+    await commit_readings(engine, a.id, [(base + i * 900_000, 1_000 + 40 * i) for i in range(9)])
+    await commit_readings(engine, b.id, [(base + i * 900_000, 9_000 + 30 * i) for i in range(9)])
+    ka, kb = (a.id, "energy_import"), (b.id, "energy_import")
+    instants = [base + 2 * 900_000 + d for d in (0, 1, 3 * 900_000, 6 * 900_000)]
+    async with sessions() as s:
+        again = {since: (await read_points(s, {ka: since}))[ka] for since in instants}
+        assert [len(p) for p in again.values()] == [6, 6, 3, 0]
+        with round_points():
+            await read_points(s, {ka: instants[0]})
+            for since in instants:
+                assert recalled({ka: since}) == {ka: again[since]}
+            assert recalled({ka: base + 900_000, kb: base + 5 * 900_000}) == {}
+        assert recalled({ka: instants[0]}) == {}

@@ -7,14 +7,17 @@ import asyncio
 
 from sqlalchemy import func, select
 
+from backend.accounts.models import Account
 from backend.db import session_factory
 from backend.field.readings import feed
+from backend.metering import consumption
 from backend.metering.derived import DerivedData, intervals_from
 from backend.metering.models import ConsumptionDaily
-from backend.prepaid import billing
+from backend.prepaid import billing, ledger
 from backend.prepaid.models import Charge
 from tests.support.ingest_agent import until
 from tests.support.prepaid_data import add_readings, load_default_tariffs, local_ms, make_account
+from tests.support.statements import counted
 
 KEY = "energy_import"
 
@@ -143,3 +146,103 @@ async def test_stopping_ends_a_held_round_and_follows_what_it_held(engine) -> No
     assert task.done()
     assert not task.cancelled()
     assert followed == [[(meter_pk, KEY, at[0], at[0])]]
+
+
+HOUR = 3_600_000
+
+
+def _register(hours: range) -> list[tuple[int, int]]:
+    """A meter's energy register at these hours of 6 May (local), 400–1,300 Wh an hour."""
+    start = local_ms(2026, 5, 6)
+    return [(start + h * HOUR, sum(400 + (k * 317) % 900 for k in range(h))) for h in hours]
+
+
+async def _twins(engine, n: int):  # type: ignore[no-untyped-def]
+    """n accounts of one meter each, every meter with the same readings: (account, meter)."""
+    sessions = session_factory(engine)
+    out = []
+    async with sessions() as s:
+        await load_default_tariffs(s)
+        for _ in range(n):
+            _, account, meter = await make_account(s)
+            await add_readings(s, meter.id, _register(range(0, 12, 2)))
+            out.append((account.id, meter.id))
+        await s.commit()
+    return sessions, out
+
+
+async def _bill(sessions, account_id: int):  # type: ignore[no-untyped-def]
+    """An account's live charges (interval, Wh, exact amount, lines) and whether its balance
+    is the sum of its ledger."""
+    async with sessions() as s:
+        live = (
+            await s.execute(
+                select(Charge.start_ms, Charge.end_ms, Charge.wh, Charge.exact_cny, Charge.lines)
+                .where(Charge.account_id == account_id, Charge.reversed_at.is_(None))
+                .order_by(Charge.start_ms)
+            )
+        ).all()
+        balance = await s.scalar(select(Account.balance_fen).where(Account.id == account_id))
+        return [tuple(c) for c in live], balance == await ledger.ledger_sum(s, account_id)
+
+
+async def test_billing_walks_the_chains_consumption_read_in_the_same_round_without_reading_again(
+    engine,
+) -> None:
+    """One read of the readings a round: billing's walks take the chains consumption has just
+    read, and bill what billing alone, reading them itself, bills."""
+    sessions, (ours, twin) = await _twins(engine, 2)
+    first, last = _register(range(0, 12, 2))[0][0], _register(range(0, 12, 2))[-1][0]
+    derived = DerivedData(sessions, "Asia/Shanghai", [billing.on_readings_committed])
+    await derived.announce([(ours[1], KEY, first, last)])
+    with counted(engine) as statements:
+        await derived.drain()
+    assert len([q for q in statements if "FROM readings" in q]) == 1, statements
+    # the twin, billed outside a round: consumption, then billing reading the chain itself
+    told = [(twin[1], KEY, first, last)]
+    await consumption.on_readings_committed(sessions, told, timezone="Asia/Shanghai")
+    await billing.on_readings_committed(sessions, told, derived.zone)
+    ours_bill, twin_bill = await _bill(sessions, ours[0]), await _bill(sessions, twin[0])
+    assert len(ours_bill[0]) == 5
+    assert ours_bill == twin_bill
+    assert ours_bill[1] is True
+
+
+async def test_a_reading_committed_between_consumption_and_billing_is_billed_by_the_next_round(
+    engine,
+) -> None:
+    """Billing walks the chain as consumption read it; a reading committed after that read —
+    here a late one between two it read, and one after them all, committed as a batch of
+    ingestion's would be while consumption's round was running — is announced and billed by the
+    next round: the live charges are those of every reading, the ledger their sum."""
+    sessions, (ours, twin) = await _twins(engine, 2)
+    more = [_register(range(5, 6))[0], _register(range(12, 13))[0]]  # 05:00, 12:00
+    sneaked: list[int] = []
+
+    async def commit_more(sessions_, spans, tz):  # type: ignore[no-untyped-def]
+        if not sneaked:
+            sneaked.append(1)
+            async with sessions_() as s:
+                await add_readings(s, ours[1], more)
+                await s.commit()
+            await derived.announce(intervals_from([(ours[1], KEY, ts) for ts, _ in more]))
+
+    derived = DerivedData(sessions, "Asia/Shanghai", [commit_more, billing.on_readings_committed])
+    first, last = _register(range(0, 12, 2))[0][0], _register(range(0, 12, 2))[-1][0]
+    derived.start()
+    try:
+        await derived.announce([(ours[1], KEY, first, last)])
+        await asyncio.wait_for(derived.settled(), 30)
+    finally:
+        await derived.stop()
+    assert derived.rounds == 2
+    async with sessions() as s:  # the twin has every reading from the start
+        await add_readings(s, twin[1], more)
+        await s.commit()
+    told = [(twin[1], KEY, first, more[-1][0])]
+    await consumption.on_readings_committed(sessions, told, timezone="Asia/Shanghai")
+    await billing.on_readings_committed(sessions, told, derived.zone)
+    ours_bill, twin_bill = await _bill(sessions, ours[0]), await _bill(sessions, twin[0])
+    assert len(ours_bill[0]) == 7  # 00, 02, 04, 05, 06, 08, 10, 12: seven intervals
+    assert ours_bill == twin_bill
+    assert ours_bill[1] is True
