@@ -234,6 +234,8 @@ def _unchanged(
 ) -> dict[tuple[int, int, int], int]:
     """The live charges (interval key → charge id) a wanted charge matches exactly: they
     stand; every other live charge of the stretch is reversed."""
+    if not live:  # the usual case: new readings past everything billed
+        return {}
     by_key = {(c.meter_pk, c.start_ms, c.end_ms): c for c in live}
     keep: dict[tuple[int, int, int], int] = {}
     for r in wanted:
@@ -331,7 +333,7 @@ class Priced:
     def memo(self) -> str:
         return f"{len(self.rated)} intervals: {self.wh} Wh"
 
-    @property
+    @functools.cached_property
     def wh(self) -> int:
         return sum(r.interval.wh for r in self.rated)
 
@@ -650,7 +652,7 @@ def _price(
     keep = _unchanged(rated, charges)
     if len(set(keep.values())) != len(charges):
         raise _Alone  # a charge to withdraw: re-rated alone (reversals)
-    new = [r for r in rated if r.key not in keep]
+    new = [r for r in rated if r.key not in keep] if keep else rated
     result.posted, result.kept = len(new), len(keep)
     result.changed_from_ms = min((r.interval.start_ms for r in new), default=None)
     return result, _posting(a, new, intervals, counters, now)
