@@ -8,7 +8,7 @@ refuses naive input, so local time can never sneak into storage.
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
 from sqlalchemy import DateTime, Enum
@@ -44,6 +44,17 @@ def to_epoch_ms(value: datetime) -> int:
 
 def from_epoch_ms(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def midnight_ms(day: date, tz: tzinfo) -> int:
+    """UTC epoch ms of the local midnight that opens ``day`` in ``tz``."""
+    return int(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp()) * 1000
+
+
+def local_day(ms: int, tz: tzinfo) -> date:
+    """The local calendar day an instant falls in: [midnight, next midnight). (A reading's
+    day is (midnight, midnight]: ``backend.metering.consumption_rules.reading_day``.)"""
+    return datetime.fromtimestamp(ms / 1000, UTC).astimezone(tz).date()
 
 
 def str_enum(enum_cls: type[enum.StrEnum], length: int = 32) -> Enum:

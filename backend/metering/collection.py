@@ -29,6 +29,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from backend.accounts.models import Customer
 from backend.auth.guards import Caller
 from backend.metering import consumption as cons
+from backend.metering.consumption_rules import reading_day
 from backend.metering.models import (
     MANUAL_PROTOCOL,
     CollectionRateDay,
@@ -53,15 +54,10 @@ def _days(first: date, last: date) -> list[date]:
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
-def _local_day(ts_ms: int, tz: ZoneInfo) -> date:
-    """The local day a reading at ``ts_ms`` counts in: days are (midnight, midnight]."""
-    return from_epoch_ms(ts_ms - 1).astimezone(tz).date()
-
-
 def days_of_hour(hour: int, tz: ZoneInfo) -> set[date]:
     """The local days a reading within the UTC hour may count in."""
-    first = _local_day(hour * HOUR_MS, tz)
-    return set(_days(first, _local_day((hour + 1) * HOUR_MS, tz)))
+    first = reading_day(hour * HOUR_MS, tz)
+    return set(_days(first, reading_day((hour + 1) * HOUR_MS, tz)))
 
 
 async def _lock(session: AsyncSession) -> None:

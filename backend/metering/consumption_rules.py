@@ -7,7 +7,7 @@ See ``backend.metering.consumption`` for how they are applied, and docs/consumpt
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from operator import itemgetter
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
@@ -22,6 +22,7 @@ from backend.metering.intervals import (
     chain,
     rollover_modulus,
 )
+from backend.types import midnight_ms
 
 __all__ = [
     "ROLLOVER_MARGIN", "ROLLOVER_MODULI", "Anomaly", "DayRow", "Interval", "Point", "Walk",
@@ -49,9 +50,8 @@ def reading_day(ts_ms: int, tz: ZoneInfo) -> date:
     return day
 
 
-def day_start_ms(day: date, tz: ZoneInfo) -> int:
-    """Epoch ms of local midnight opening ``day``; day ``d`` holds readings in (start, next]."""
-    return int(datetime.combine(day, time(0), tz).timestamp()) * 1000
+# epoch ms of local midnight opening ``day``; day ``d`` holds readings in (start, next]
+day_start_ms = midnight_ms
 
 
 class DayRow(NamedTuple):

@@ -13,7 +13,8 @@ Then, in this order and once per announcement: consumption (``backend.metering.c
 daily kWh, anomalies), then the *followers* handed to the path when the application is built
 (billing, ``backend.prepaid.billing.on_readings_committed``), all on one task of this process.
 Billing derives its intervals from consumption's chain (``backend.metering.intervals``), so
-the order matters.
+the order matters; within a round it walks the chains consumption has just read
+(``consumption.round_points``) instead of reading them again.
 
 No global registry: the application creates one ``DerivedData`` with its followers and hands
 it to ingestion and to the field-reading routes (``app.state.derived``).

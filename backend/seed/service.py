@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from backend.accounts.models import AccountKind, CustomerCategory
 from backend.metering.consumption_rules import Point, chain, days_of
 from backend.seed import profiles as P
+from backend.types import midnight_ms
 from protocols.contract import Quality, Quantity, RelayState
 
 HOUR_MS = 3_600_000
@@ -318,10 +319,6 @@ def entity_rows(spec: SeedSpec, ids: Ids, c: SeedCustomer) -> dict[str, dict[str
 # --- readings ------------------------------------------------------------------------------
 
 
-def _midnight_ms(day: date, tz: ZoneInfo) -> int:
-    return int(datetime.combine(day, time(0), tz).timestamp()) * 1000
-
-
 def day_energy_wh(spec: SeedSpec, c: SeedCustomer, day: date, r: random.Random) -> int:
     """The energy of local ``day``: category median x customer scale x season x weekday x noise."""
     kwh = P.DAILY_KWH[c.category] * c.scale * P.SEASON[c.category][day.month - 1]
@@ -354,11 +351,11 @@ def reading_points(spec: SeedSpec, c: SeedCustomer) -> list[Point]:
     value = c.register_wh
     points: list[Point] = []
     if c.protocol != "manual":
-        points.append(Point(_midnight_ms(first, tz), value // step * step))
+        points.append(Point(midnight_ms(first, tz), value // step * step))
     day = first
     while day < last:
         wh = day_energy_wh(spec, c, day, r)
-        start = _midnight_ms(day, tz)
+        start = midnight_ms(day, tz)
         if c.protocol == "manual":
             read_at = start + 10 * HOUR_MS
             if day.day == 20:  # read before the day's use: the day's energy follows
@@ -371,7 +368,7 @@ def reading_points(spec: SeedSpec, c: SeedCustomer) -> list[Point]:
         value += wh
         day += timedelta(days=1)
         if c.protocol != "manual":
-            points.append(Point(_midnight_ms(day, tz), value // step * step))
+            points.append(Point(midnight_ms(day, tz), value // step * step))
     return points
 
 

@@ -321,10 +321,6 @@ def tier_now(
     )  # fmt: skip
 
 
-def _midnight_ms(day: date, tz: ZoneInfo) -> int:
-    return int(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp() * 1000)
-
-
 async def monthly_bill(
     session: AsyncSession,
     account: Account,

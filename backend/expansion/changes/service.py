@@ -63,7 +63,6 @@ from backend.expansion.changes.schemas import (
     SuspensionIn,
     TemporaryIn,
 )
-from backend.expansion.changes.settle import local_day, midnight_ms
 from backend.prepaid import billing, ledger
 from backend.servicedesk.orders.models import (
     OrderEvent,
@@ -79,7 +78,7 @@ from backend.tariffs import service as tariffs
 from backend.tariffs.model import TariffError
 from backend.tariffs.models import TariffAssignment
 from backend.texts import Param, Text
-from backend.types import from_epoch_ms, to_epoch_ms
+from backend.types import from_epoch_ms, local_day, midnight_ms, to_epoch_ms
 
 ORDER_KIND = {
     ChangeKind.CATEGORY: OrderKind.CATEGORY_CHANGE,

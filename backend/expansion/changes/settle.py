@@ -6,7 +6,7 @@ transaction."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
@@ -22,16 +22,8 @@ from backend.prepaid import billing, ledger
 from backend.prepaid.models import EntryKind
 from backend.tariffs.model import TariffError
 from backend.texts import Text
-from backend.types import from_epoch_ms, to_epoch_ms
+from backend.types import local_day, to_epoch_ms
 from protocols.contract import Quantity
-
-
-def local_day(now_ms: int, tz: ZoneInfo) -> date:
-    return from_epoch_ms(now_ms).astimezone(tz).date()
-
-
-def midnight_ms(day: date, tz: ZoneInfo) -> int:
-    return int(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp() * 1000)
 
 
 async def final_reading(session: AsyncSession, meter_pk: int) -> Reading | None:

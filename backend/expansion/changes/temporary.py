@@ -21,8 +21,8 @@ from backend.errors import ServiceError
 from backend.expansion.changes import service
 from backend.expansion.changes.models import AccountChange, ChangeKind, ChangeStatus, Settlement
 from backend.expansion.changes.schemas import ClosureIn
-from backend.expansion.changes.settle import local_day
 from backend.servicedesk.workflow.service import WorkingTime
+from backend.types import local_day
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from backend.errors import ErrorCode as E
 from backend.errors import Invalid
-from backend.types import from_epoch_ms, to_epoch_ms
+from backend.types import from_epoch_ms, local_day, midnight_ms, to_epoch_ms
 
 
 def cycle_of(ts_ms: int, timezone: str) -> str:
@@ -45,12 +45,11 @@ def local_day_bounds(day: str, timezone: str) -> tuple[int, int]:
             E.BAD_DATE, f"date {day!r} is not YYYY-MM-DD", field="date", value=day
         ) from None
     tz = ZoneInfo(timezone)
-    start = datetime(d.year, d.month, d.day, tzinfo=tz)
-    return to_epoch_ms(start), to_epoch_ms(start + timedelta(days=1))
+    return midnight_ms(d, tz), midnight_ms(d + timedelta(days=1), tz)
 
 
 def local_day_of(ts_ms: int, timezone: str) -> str:
-    return from_epoch_ms(ts_ms).astimezone(ZoneInfo(timezone)).date().isoformat()
+    return local_day(ts_ms, ZoneInfo(timezone)).isoformat()
 
 
 def _parts(cycle: str) -> tuple[int, int]:

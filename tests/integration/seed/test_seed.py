@@ -32,6 +32,7 @@ from backend.seed.store import SeedError, seed, seed_history, tariff_schedules
 from backend.servicedesk.models import OutageNotice
 from backend.servicedesk.orders.models import OrderStatus, WorkOrder, WorkOrderEvent, WorkOrderStep
 from backend.settings import Settings
+from backend.types import midnight_ms
 
 UNTIL = date(2026, 12, 4)
 SPEC = S.SeedSpec(accounts=120, until=UNTIL, seed=7, history_accounts=24, hourly_days=1)
@@ -75,7 +76,7 @@ def test_registers_rise_monotonically_in_integer_wh_with_seasonal_load() -> None
         by_month[d[2].month] = by_month.get(d[2].month, 0) + d[3]
     assert len(by_month) == 12
     assert by_month[8] > by_month[4]  # summer air conditioning against spring
-    assert points[-1].ts == S._midnight_ms(UNTIL, tz)
+    assert points[-1].ts == midnight_ms(UNTIL, tz)
 
 
 async def _seeded(engine: AsyncEngine) -> None:
