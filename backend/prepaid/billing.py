@@ -17,6 +17,7 @@ earliest change: every live charge from there on whose interval or lines differ 
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections import defaultdict
@@ -454,6 +455,10 @@ async def on_readings_committed(
 
 
 ACCOUNTS_PER_TRANSACTION = 200  # bounds how long one round holds its accounts' locks
+# Rounds in flight at once on PostgreSQL: while one round's writes run in the database server,
+# the next round is read and priced here. SQLite has one writer: a second round would only
+# wait for the first's lock, so there they run one after another.
+CONCURRENT_ROUNDS = 2
 
 
 async def bill_meters(
@@ -469,11 +474,13 @@ async def bill_meters(
     readings left as they were without pricing them again; True (a tariff, term or category
     change: the callers that re-rate) prices every charge from there again.
 
-    Up to ``ACCOUNTS_PER_TRANSACTION`` accounts share one transaction, taken in account
-    order (locks in one order: no deadlock between rounds), and are billed set-based
-    (:func:`_round`: a few statements for all of them). An account the round leaves out — to
-    be re-rated, or failing — and every account of a round that fails is billed alone
-    (:func:`bill_account`) in its own savepoint, so one without a tariff is left out alone."""
+    Up to ``ACCOUNTS_PER_TRANSACTION`` accounts (an account's meters never split) share one
+    transaction, taken in account order (locks in one order: no deadlock between rounds),
+    and are billed set-based (:func:`_round`: a few statements for all of them); on
+    PostgreSQL ``CONCURRENT_ROUNDS`` such transactions run at once, on disjoint accounts. An
+    account the round leaves out — to be re-rated, or failing — and every account of a round
+    that fails is billed alone (:func:`bill_account`) in its own savepoint, so one without a
+    tariff is left out alone."""
     if not earliest:
         return []
     async with sessions() as session:
@@ -483,38 +490,22 @@ async def bill_meters(
             )
         )
         owners = {pk: account_id for pk, account_id in rows.all() if account_id is not None}
+        parallel = (
+            CONCURRENT_ROUNDS if (await session.connection()).dialect.name == "postgresql" else 1
+        )
     work = sorted((account_id, pk) for pk, account_id in owners.items())
-    results: list[BillingResult] = []
-    for at in range(0, len(work), ACCOUNTS_PER_TRANSACTION):
-        pairs = work[at : at + ACCOUNTS_PER_TRANSACTION]
-        async with sessions() as session:
-            schedules = await tariff_service.schedules(session)
-            try:
-                async with session.begin_nested():
-                    done, alone = await _round(
-                        session, pairs, earliest, tz, schedules, rerate=rerate
-                    )
-            except Exception:
-                log.warning("billing round of %d accounts failed; billing them one by one",
-                            len({a for a, _ in pairs}), exc_info=True)  # fmt: skip
-                done, alone = [], pairs
-            for account_id, meter_pk in alone:
-                min_ts = earliest[meter_pk]
-                try:
-                    async with session.begin_nested():
-                        done.append(
-                            await bill_account(
-                                session, account_id, tz, schedules=schedules,
-                                meter_pk=None if min_ts is None else meter_pk, min_ts=min_ts,
-                            )
-                        )  # fmt: skip
-                except TariffError as exc:
-                    # once per problem, not per reading: the fix is a tariff file, not a retry
-                    level = logging.DEBUG if str(exc) in _told else logging.ERROR
-                    _told.add(str(exc))
-                    log.log(level, "account %s not billed: %s", account_id, exc)
-            await session.commit()
-        results += sorted(done, key=lambda r: r.account_id)
+    slots = asyncio.Semaphore(parallel)
+
+    async def one(pairs: list[tuple[int, int]]) -> list[BillingResult]:
+        async with slots:
+            return await _bill_round(sessions, pairs, earliest, tz, rerate=rerate)
+
+    try:
+        async with asyncio.TaskGroup() as group:  # one fails: the others are cancelled
+            rounds = [group.create_task(one(pairs)) for pairs in _by_accounts(work)]
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0] from None  # as one round after another raised it
+    results = [r for done in rounds for r in done.result()]
     # a month whose bill is already issued and whose charges changed gets a revision
     changed: dict[int, int] = {}
     for r in results:
@@ -524,6 +515,58 @@ async def bill_meters(
             )
     await issued_bills.revise_after_rerating(sessions, changed, tz, now=utcnow())
     return results
+
+
+def _by_accounts(work: list[tuple[int, int]]) -> list[list[tuple[int, int]]]:
+    """(account, meter) pairs in account order, cut into rounds of up to
+    ``ACCOUNTS_PER_TRANSACTION`` accounts: an account's meters stay in one round."""
+    rounds: list[list[tuple[int, int]]] = []
+    accounts = 0
+    for account_id, pk in work:
+        if not rounds or (rounds[-1][-1][0] != account_id and accounts == ACCOUNTS_PER_TRANSACTION):
+            rounds.append([])
+            accounts = 0
+        if not rounds[-1] or rounds[-1][-1][0] != account_id:
+            accounts += 1
+        rounds[-1].append((account_id, pk))
+    return rounds
+
+
+async def _bill_round(
+    sessions: async_sessionmaker[AsyncSession],
+    pairs: list[tuple[int, int]],
+    earliest: dict[int, int | None],
+    tz: ZoneInfo,
+    *,
+    rerate: bool,
+) -> list[BillingResult]:
+    """One transaction: these pairs set-based, those it leaves out alone."""
+    async with sessions() as session:
+        schedules = await tariff_service.schedules(session)
+        try:
+            async with session.begin_nested():
+                done, alone = await _round(session, pairs, earliest, tz, schedules, rerate=rerate)
+        except Exception:
+            log.warning("billing round of %d accounts failed; billing them one by one",
+                        len({a for a, _ in pairs}), exc_info=True)  # fmt: skip
+            done, alone = [], pairs
+        for account_id, meter_pk in alone:
+            min_ts = earliest[meter_pk]
+            try:
+                async with session.begin_nested():
+                    done.append(
+                        await bill_account(
+                            session, account_id, tz, schedules=schedules,
+                            meter_pk=None if min_ts is None else meter_pk, min_ts=min_ts,
+                        )
+                    )  # fmt: skip
+            except TariffError as exc:
+                # once per problem, not per reading: the fix is a tariff file, not a retry
+                level = logging.DEBUG if str(exc) in _told else logging.ERROR
+                _told.add(str(exc))
+                log.log(level, "account %s not billed: %s", account_id, exc)
+        await session.commit()
+    return sorted(done, key=lambda r: r.account_id)
 
 
 async def _round(

@@ -370,3 +370,73 @@ async def test_the_same_round_twice_in_parallel_charges_each_interval_once(
             state = await s.get(BillingState, account_id)
             assert state is not None
             assert -balance == state.posted_fen
+
+
+async def test_on_postgresql_two_rounds_are_in_flight_at_once_on_sqlite_one_after_another(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: while one round's writes run in the server the next is read and priced
+    (``CONCURRENT_ROUNDS``), on disjoint accounts; an account's meters stay in one round.
+    SQLite, one writer: one round at a time. Either way every account is billed once."""
+    monkeypatch.setattr(billing, "ACCOUNTS_PER_TRANSACTION", 2)
+    sessions = session_factory(engine)
+    async with sessions() as s:
+        await load_default_tariffs(s)
+        group = await accounts(s, 5)
+        await s.commit()
+    told = await read(engine, [pk for _, pk in group], range(4))
+    postgres = engine.dialect.name == "postgresql"
+    inside, most, both = 0, 0, asyncio.Event()
+    real = billing._round
+
+    async def round_(*args: Any, **kwargs: Any) -> Any:
+        nonlocal inside, most
+        inside += 1
+        most = max(most, inside)
+        if inside == 2:
+            both.set()
+        try:
+            if postgres:  # the first round waits here until the second has started
+                await asyncio.wait_for(both.wait(), 10)
+            return await real(*args, **kwargs)
+        finally:
+            inside -= 1
+
+    monkeypatch.setattr(billing, "_round", round_)
+    results = await billing.bill_meters(sessions, told, TZ)
+    assert most == (2 if postgres else 1)
+    assert sorted((r.account_id, r.posted) for r in results) == [(a, 3) for a, _ in group]
+    async with sessions() as s:
+        for account_id, _ in group:
+            balance = await s.scalar(select(Account.balance_fen).where(Account.id == account_id))
+            assert balance == await ledger.ledger_sum(s, account_id) < 0
+            assert (
+                await s.scalar(
+                    select(func.count()).select_from(Charge).where(Charge.account_id == account_id)
+                )
+                == 3
+            )
+
+
+async def test_a_round_that_cannot_commit_raises_its_own_error_to_the_caller(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rounds run as tasks; the caller (the derived-data path, a re-rating request) still
+    gets the error itself, not a group of them."""
+    monkeypatch.setattr(billing, "ACCOUNTS_PER_TRANSACTION", 2)
+    sessions = session_factory(engine)
+    async with sessions() as s:
+        await load_default_tariffs(s)
+        group = await accounts(s, 5)
+        await s.commit()
+    told = await read(engine, [pk for _, pk in group], range(2))
+    real = billing._bill_round
+
+    async def bill_round(sessions_: Any, pairs: Any, *args: Any, **kwargs: Any) -> Any:
+        if pairs[0][0] == group[2][0]:
+            raise ConnectionResetError("the database went away")
+        return await real(sessions_, pairs, *args, **kwargs)
+
+    monkeypatch.setattr(billing, "_bill_round", bill_round)
+    with pytest.raises(ConnectionResetError, match="went away"):
+        await billing.bill_meters(sessions, told, TZ)
