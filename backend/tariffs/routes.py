@@ -47,6 +47,7 @@ from backend.tariffs.schemas import (
     TermsOut,
     TierOut,
 )
+from backend.types import midnight_ms
 
 Month = Annotated[
     str,
@@ -167,11 +168,7 @@ class TariffAccountController(ApiController):
             return Response(_assignment_out(raced), status_code=HTTP_200_OK)
         if created and state.settings.prepaid_billing and meters:
             tz = ZoneInfo(state.settings.timezone)
-            boundary = datetime(
-                data.effective_from.year, data.effective_from.month, data.effective_from.day,
-                tzinfo=tz,
-            )  # fmt: skip
-            ms = int(boundary.timestamp() * 1000)
+            ms = midnight_ms(data.effective_from, tz)
             await billing.bill_meters(state.sessions, dict.fromkeys(meters, ms), tz)
         return Response(out, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
 
@@ -296,13 +293,9 @@ class TariffAccountController(ApiController):
                 field="schedule", schedule=schedule, category=customer.category.value,
             )  # fmt: skip
         tz = ZoneInfo(state.settings.timezone)
-        lo = int(datetime(from_day.year, from_day.month, from_day.day, tzinfo=tz).timestamp())
-        end = to_day + timedelta(days=1)
-        hi = int(datetime(end.year, end.month, end.day, tzinfo=tz).timestamp())
+        lo, hi = midnight_ms(from_day, tz), midnight_ms(to_day + timedelta(days=1), tz)
         try:
-            c = await service.compare(
-                db_session, account, other, schedule, lo * 1000, hi * 1000, tz
-            )
+            c = await service.compare(db_session, account, other, schedule, lo, hi, tz)
         except TariffError:
             raise Unprocessable(
                 ErrorCode.TARIFF_NOT_IN_FORCE, f"{schedule!r} does not cover the stretch",
