@@ -54,7 +54,15 @@ def photo_bytes(server: Server, sha256: str) -> bytes:
         return bytes(r.read())
 
 
-def capture(page: Any, seq: int, value: str, photo: bytes | None = None) -> None:
+def capture(
+    page: Any,
+    seq: int,
+    value: str,
+    photo: bytes | None = None,
+    *,
+    then: str = "Waiting on this device to be sent.",
+) -> None:
+    """Capture, confirm with a double tap, and see the locked card say ``then``."""
     page.get_by_role("link", name=re.compile(r"^Route$")).first.click()
     page.locator(f"ol a[href='/inspector/meter/{seq}']").click()
     expect(page.get_by_test_id("gps-accuracy")).to_be_visible()
@@ -67,7 +75,7 @@ def capture(page: Any, seq: int, value: str, photo: bytes | None = None) -> None
     page.click("button[type=submit]")
     confirm = page.get_by_role("button", name="Confirm and lock")
     confirm.dblclick()  # a double tap confirms once
-    expect(page.get_by_test_id("locked")).to_contain_text("Waiting on this device to be sent.")
+    expect(page.get_by_test_id("locked")).to_contain_text(then)
 
 
 def held_readings(server: Server, meter_id: str) -> list[dict[str, Any]]:
@@ -183,7 +191,9 @@ def test_a_refused_reading_needs_attention_until_the_inspector_tries_again(
 
     page.route("**/api/field/readings", refuse_once)
     log_in(page, r.inspector, "/inspector")
-    capture(page, 2, "55.5")
+    # refused at once (online): the locked card says so, not that it waits or was sent
+    capture(page, 2, "55.5", then="The server refused it: not sent.")
+    expect(page.get_by_test_id("refused")).to_be_visible()
 
     page.get_by_role("link", name="Outbox").first.click()
     attention = page.get_by_test_id("outbox-attention")

@@ -67,6 +67,7 @@ export const en: Record<string, string> = {
   'insp.locked.confirmed': 'Confirmed on this device {when}',
   'insp.locked.received': 'Received by the server {when}',
   'insp.locked.waiting': 'Waiting on this device to be sent.',
+  'insp.locked.refused': 'The server refused it: not sent. Read why, then try again or discard:',
   'insp.locked.correction': 'To change it, ask your supervisor for a correction.',
   'insp.locked.held': 'Held for review: it is billed only once a supervisor or the service centre releases it.',
   gps: 'GPS',

@@ -67,6 +67,7 @@ export const zh: Record<string, string> = {
   'insp.locked.confirmed': '已在本机确认 {when}',
   'insp.locked.received': '服务器已收到 {when}',
   'insp.locked.waiting': '在本机等待发送。',
+  'insp.locked.refused': '服务器拒收，尚未送达。请查看原因，然后重试或放弃：',
   'insp.locked.correction': '如需修改，请向班长申请更正。',
   'insp.locked.held': '待审核：主管或客服中心放行后才计费。',
   gps: 'GPS',

@@ -2,7 +2,7 @@
 // and the server's plausibility flags once it has.
 import { kwh, label, say, t, when } from '../../i18n';
 import { ApiError, get, online } from '../../lib/api';
-import { list, outboxCount } from '../../lib/outbox';
+import { attentionCount, list, outboxCount } from '../../lib/outbox';
 import { useAsync } from '../common';
 import type { LocalCapture } from './book';
 import type { FieldReading, Flag } from './types';
@@ -22,12 +22,19 @@ export function FlagList({ flags }: { flags: Flag[] }) {
   );
 }
 
-type ServerState = { waiting: true } | { waiting: false; reading: FieldReading | null };
+// waiting: still in the outbox to be sent; refused: the server refused it (the outbox holds it
+// for the inspector to read why, then try again or discard); otherwise what the server has
+type ServerState =
+  | { waiting: true; refused?: false }
+  | { waiting: false; refused: true }
+  | { waiting: false; refused?: false; reading: FieldReading | null };
 
 export function LockedReading({ readingId, local }: { readingId: string; local?: LocalCapture }) {
   const state = useAsync<ServerState>(
     async () => {
-      if ((await list()).some((i) => i.id === readingId && i.state === 'waiting')) return { waiting: true };
+      const held = (await list()).find((i) => i.id === readingId);
+      if (held?.state === 'waiting') return { waiting: true };
+      if (held?.state === 'attention') return { waiting: false, refused: true };
       if (!online.value) return { waiting: false, reading: null };
       try {
         return { waiting: false, reading: await get<FieldReading>(`/field/readings/${readingId}`) };
@@ -36,9 +43,9 @@ export function LockedReading({ readingId, local }: { readingId: string; local?:
         throw err;
       }
     },
-    [readingId, outboxCount.value, online.value],
+    [readingId, outboxCount.value, attentionCount.value, online.value],
   );
-  const reading = state.data && !state.data.waiting ? state.data.reading : null;
+  const reading = state.data && !state.data.waiting && !state.data.refused ? state.data.reading : null;
   const registers = reading?.registers ?? local?.registers ?? {};
   return (
     <section class="card locked" aria-labelledby="locked-title" data-testid="locked">
@@ -50,6 +57,11 @@ export function LockedReading({ readingId, local }: { readingId: string; local?:
       {state.data?.waiting && (
         <p class="warn" role="status">
           {t('insp.locked.waiting')} <a href="/inspector/outbox">{t('insp.tab.outbox')}</a>
+        </p>
+      )}
+      {state.data?.refused && (
+        <p class="warn" role="alert" data-testid="refused">
+          {t('insp.locked.refused')} <a href="/inspector/outbox">{t('insp.tab.outbox')}</a>
         </p>
       )}
       {reading?.status === 'held' && (
