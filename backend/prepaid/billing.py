@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -520,16 +522,11 @@ async def bill_meters(
 def _by_accounts(work: list[tuple[int, int]]) -> list[list[tuple[int, int]]]:
     """(account, meter) pairs in account order, cut into rounds of up to
     ``ACCOUNTS_PER_TRANSACTION`` accounts: an account's meters stay in one round."""
-    rounds: list[list[tuple[int, int]]] = []
-    accounts = 0
-    for account_id, pk in work:
-        if not rounds or (rounds[-1][-1][0] != account_id and accounts == ACCOUNTS_PER_TRANSACTION):
-            rounds.append([])
-            accounts = 0
-        if not rounds[-1] or rounds[-1][-1][0] != account_id:
-            accounts += 1
-        rounds[-1].append((account_id, pk))
-    return rounds
+    accounts = [list(pairs) for _, pairs in itertools.groupby(work, key=itemgetter(0))]
+    return [
+        [pair for pairs in accounts[at : at + ACCOUNTS_PER_TRANSACTION] for pair in pairs]
+        for at in range(0, len(accounts), ACCOUNTS_PER_TRANSACTION)
+    ]
 
 
 async def _bill_round(
