@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import Cookie
-from litestar.params import JSONBody, Parameter
+from litestar.params import CookieParameter, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
 from backend.auth import service, totp
@@ -46,7 +46,7 @@ from backend.settings import Settings
 REFRESH_COOKIE = "meterline_refresh"
 COOKIE_PATH = "/api/auth"
 RefreshCookie = Annotated[
-    str | None, Parameter(cookie=REFRESH_COOKIE, required=False, max_length=128)
+    str | None, CookieParameter(name=REFRESH_COOKIE, required=False, max_length=128)
 ]
 
 

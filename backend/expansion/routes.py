@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
-from litestar.params import FromQuery, HeaderParameter, JSONBody, Parameter
+from litestar.params import FromQuery, HeaderParameter, JSONBody, Parameter, PathParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from backend.auth.guards import BACK_OFFICE, EVERYONE, STAFF, CallerDep, DbSession, requires_role
@@ -136,7 +136,7 @@ class ExpansionController(FieldApiController):
         db_session: DbSession,
         state: State,
         app_id: Id,
-        kind: DocumentKind,
+        kind: Annotated[DocumentKind, PathParameter()],
         request: Request[Any, Any, Any],
     ) -> Response[ApplicationView]:
         """The raw photo (image/jpeg, image/png, image/webp) or PDF as the body, at most

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from litestar import Request, Response, delete, get, post, put
 from litestar.datastructures import State
-from litestar.params import JSONBody, QueryParameter
+from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from backend.auth.guards import BACK_OFFICE, STAFF, CallerDep, DbSession, requires_role
@@ -207,7 +207,11 @@ class KeyAccountController(FieldApiController):
         status_code=HTTP_204_NO_CONTENT,
     )
     async def remove_tag(
-        self, caller: CallerDep, db_session: DbSession, customer_id: Id, tag: str
+        self,
+        caller: CallerDep,
+        db_session: DbSession,
+        customer_id: Id,
+        tag: Annotated[str, PathParameter()],
     ) -> None:
         """Remove a manager's label (a computed tag follows the data: 404)."""
         await service.remove_tag(db_session, caller, customer_id, tag)

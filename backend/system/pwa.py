@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import mimetypes
 from pathlib import Path
+from typing import Annotated
 
 from litestar import Response, get
 from litestar.exceptions import NotFoundException
 from litestar.handlers import HTTPRouteHandler
+from litestar.params import PathParameter
 
 DIST = Path(__file__).resolve().parents[2] / "pwa" / "dist"
 _NO_CACHE = {"index.html", "sw.js", "manifest.webmanifest", "registerSW.js"}
@@ -26,7 +28,8 @@ def pwa_handler(dist: Path = DIST) -> HTTPRouteHandler:
     @get(
         ["/", "/{path:path}"], include_in_schema=False, exclude_from_auth=True, sync_to_thread=False
     )
-    def serve_pwa(path: str = "") -> Response[bytes]:
+    def serve_pwa(path: Annotated[str, PathParameter()] = "") -> Response[bytes]:
+        """``path`` is the path's own (at "/" there is none: index.html), never a query's."""
         rel = path.lstrip("/")
         if rel.startswith(_RESERVED):
             raise NotFoundException(f"no such endpoint: /{rel}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import get, post, put
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
 from backend.auth.guards import (
@@ -16,6 +17,7 @@ from backend.auth.guards import (
 from backend.auth.models import Role
 from backend.field.grids import service
 from backend.field.grids.schemas import GridOut, OrgUnitIn, OrgUnitOut, UnitRef
+from backend.paging import Id
 
 
 class GridController(ApiController):
@@ -28,7 +30,9 @@ class GridController(ApiController):
         return await service.list_grids(db_session, caller)
 
     @put("/{grid_id:int}/org-unit", guards=[requires_role(Role.ADMIN)], summary="A grid's district")
-    async def place_grid(self, db_session: DbSession, grid_id: int, data: UnitRef) -> GridOut:
+    async def place_grid(
+        self, db_session: DbSession, grid_id: Id, data: JSONBody[UnitRef]
+    ) -> GridOut:
         """Put the grid in a district unit (null takes it out). Admin."""
         return await service.place_grid(db_session, grid_id, data)
 
@@ -45,7 +49,7 @@ class OrgUnitController(ApiController):
         return await service.list_units(db_session)
 
     @post("/", guards=[requires_role(Role.ADMIN)], summary="Create an organisation unit")
-    async def create_unit(self, db_session: DbSession, data: OrgUnitIn) -> OrgUnitOut:
+    async def create_unit(self, db_session: DbSession, data: JSONBody[OrgUnitIn]) -> OrgUnitOut:
         """201 with the unit; a parent of the wrong level is 400, a taken code 409. Admin."""
         return await service.create_unit(db_session, data)
 
@@ -53,6 +57,6 @@ class OrgUnitController(ApiController):
         "/users/{user_id:int}", guards=[requires_role(Role.ADMIN)], status_code=HTTP_204_NO_CONTENT,
         summary="Scope a staff user to a unit",
     )  # fmt: skip
-    async def scope_user(self, db_session: DbSession, user_id: int, data: UnitRef) -> None:
+    async def scope_user(self, db_session: DbSession, user_id: Id, data: JSONBody[UnitRef]) -> None:
         """The user sees every grid below the unit from their next request; null lifts it."""
         await service.scope_user(db_session, user_id, data)
