@@ -372,19 +372,28 @@ async def test_the_same_round_twice_in_parallel_charges_each_interval_once(
             assert -balance == state.posted_fen
 
 
-async def test_on_postgresql_two_rounds_are_in_flight_at_once_on_sqlite_one_after_another(
-    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """PostgreSQL: while one round's writes run in the server the next is read and priced
-    (``CONCURRENT_ROUNDS``), on disjoint accounts; an account's meters stay in one round.
-    SQLite, one writer: one round at a time. Either way every account is billed once."""
+async def three_rounds_of_two(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch, hours: range
+) -> tuple[Any, list[tuple[int, int]], dict[int, int | None]]:
+    """Five accounts of one meter, their readings at these hours through consumption, and
+    rounds of two accounts: three rounds. Returns the sessions, the accounts, what billing is
+    told."""
     monkeypatch.setattr(billing, "ACCOUNTS_PER_TRANSACTION", 2)
     sessions = session_factory(engine)
     async with sessions() as s:
         await load_default_tariffs(s)
         group = await accounts(s, 5)
         await s.commit()
-    told = await read(engine, [pk for _, pk in group], range(4))
+    return sessions, group, await read(engine, [pk for _, pk in group], hours)
+
+
+async def test_on_postgresql_two_rounds_are_in_flight_at_once_on_sqlite_one_after_another(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: while one round's writes run in the server the next is read and priced
+    (``CONCURRENT_ROUNDS``), on disjoint accounts; an account's meters stay in one round.
+    SQLite, one writer: one round at a time. Either way every account is billed once."""
+    sessions, group, told = await three_rounds_of_two(engine, monkeypatch, range(4))
     postgres = engine.dialect.name == "postgresql"
     inside, most, both = 0, 0, asyncio.Event()
     real = billing._round
@@ -423,13 +432,7 @@ async def test_a_round_that_cannot_commit_raises_its_own_error_to_the_caller(
 ) -> None:
     """The rounds run as tasks; the caller (the derived-data path, a re-rating request) still
     gets the error itself, not a group of them."""
-    monkeypatch.setattr(billing, "ACCOUNTS_PER_TRANSACTION", 2)
-    sessions = session_factory(engine)
-    async with sessions() as s:
-        await load_default_tariffs(s)
-        group = await accounts(s, 5)
-        await s.commit()
-    told = await read(engine, [pk for _, pk in group], range(2))
+    sessions, group, told = await three_rounds_of_two(engine, monkeypatch, range(2))
     real = billing._bill_round
 
     async def bill_round(sessions_: Any, pairs: Any, *args: Any, **kwargs: Any) -> Any:
