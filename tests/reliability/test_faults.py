@@ -76,6 +76,12 @@ OUTAGE_S = float(
 )
 SEED = int(os.environ.get("METERLINE_FAULTS_SEED", str(random.SystemRandom().randrange(10**6))))
 RECEIPTS = os.environ.get("METERLINE_FAULTS_RECEIPTS", "1") != "0"
+RECEIPT_TIMEOUT_S = 5  # the agent's [outbox] receipt_timeout_s here
+# How long a recorded reading may still be on its way once the faults are over, twice over: a
+# batch whose resends kept missing waits up to 16 × receipt_timeout_s for its next one (the
+# agent's back-off), and the backend may take up to 30 s to reconnect after broker restarts
+# in quick succession (its own back-off).
+SETTLE_S = 2 * (16 * RECEIPT_TIMEOUT_S + 30)
 VALID_MS = 2500  # each relay command's validity
 GRACE_MS = 1500  # the agent checks expiry just before writing the frame; its way to the meter
 ACTION = {CommandKind.DISCONNECT: 0x1A, CommandKind.RECONNECT: 0x1C}
@@ -118,7 +124,7 @@ def misplaced_relay_frames(log: list[tuple[int, int]], sent: list[Command]) -> l
     return wrong
 
 
-@pytest.mark.timeout(300 + OUTAGE_S + 20 * (2 * ROUNDS + 5 * max(2, ROUNDS // 4)))  # ~7 s a fault
+@pytest.mark.timeout(300 + SETTLE_S + OUTAGE_S + 20 * (2 * ROUNDS + 5 * max(2, ROUNDS // 4)))
 @pytest.mark.parametrize("database_url", DATABASES, indirect=True)
 async def test_no_accepted_reading_is_lost_or_stored_twice_through_kills_and_restarts(
     database_url: str, persistent_broker: Mosquitto, tmp_path: Path, request: pytest.FixtureRequest
@@ -132,7 +138,11 @@ async def test_no_accepted_reading_is_lost_or_stored_twice_through_kills_and_res
     )
     proxy = FaultProxy(persistent_broker.host, persistent_broker.port)
     outbox = "batch_size = 10\ninflight = 4\n"
-    outbox += "receipts = true\nreceipt_timeout_s = 5" if RECEIPTS else "receipts = false"
+    outbox += (
+        f"receipts = true\nreceipt_timeout_s = {RECEIPT_TIMEOUT_S}"
+        if RECEIPTS
+        else "receipts = false"
+    )
     config = agent_toml(tmp_path, persistent_broker, bus, outbox=outbox)
     config.write_text(  # the agent reaches the broker through the misbehaving proxy
         config.read_text().replace(
@@ -206,9 +216,10 @@ async def test_no_accepted_reading_is_lost_or_stored_twice_through_kills_and_res
         commanding.set()
         await commander  # its last window closes
         up.note_outbox()
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + SETTLE_S
         while not set(up.recorded) <= set(stored := await up.stored()):
-            assert time.monotonic() < deadline, "recorded readings never arrived"
+            if time.monotonic() >= deadline:
+                pytest.fail(await up.never_arrived(stored, f"seed {SEED}"))
             await asyncio.sleep(0.2)
         async with up.engine.connect() as conn:
             dead = (await conn.execute(text("SELECT count(*) FROM dead_letters"))).scalar_one()

@@ -79,6 +79,24 @@ class Uplink:
                 out[(meter, ts, quantity)] = value
             return out
 
+    async def never_arrived(self, stored: dict[Key, int], seed: str) -> str:
+        """What a failed wait says: which recorded readings are missing, whether the agent still
+        holds them (stuck) or let them go (lost), the dead letters, the processes' last words."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(text("SELECT topic, reason FROM dead_letters LIMIT 5"))
+            dead = [tuple(row) for row in rows]
+        missing = sorted(set(self.recorded) - set(stored))
+        held = outbox(self.tmp / "data" / "agent.db")
+        still = [k for k in missing if k in held]
+        age_s = (time.time_ns() // 1_000_000 - min(k[1] for k in missing)) / 1000 if missing else 0
+        ingest = self.ingest.output[-3000:] if self.ingest is not None else ""
+        return (
+            f"recorded readings never arrived ({seed}): {len(missing)} of {len(self.recorded)} "
+            f"missing, {len(still)} of them still in the agent's outbox; oldest "
+            f"{age_s:.0f} s ago: {missing[:5]}; dead letters: {dead}\n"
+            f"agent log:\n{(self.tmp / 'agent.log').read_text()[-3000:]}\ningest:\n{ingest}"
+        )
+
     async def count(self) -> int:
         async with self.engine.connect() as conn:
             return int((await conn.execute(text("SELECT count(*) FROM readings"))).scalar_one())
