@@ -147,7 +147,7 @@ async def _feeders(session: AsyncSession, areas: set[int]) -> dict[int, int | No
             AreaSupply.transformer_area_id.in_(areas)
         )
     )
-    found: dict[int, int | None] = dict(rows.tuples().all())
+    found: dict[int, int | None] = {area: feeder for area, feeder in rows}
     return {a: found.get(a) for a in areas}
 
 

@@ -88,7 +88,7 @@ async def indicators(
         .where(WorkOrderStep.finished_at >= lo, WorkOrderStep.finished_at < hi,
                WorkOrderStep.outcome != StepOutcome.LINKED)
     )  # fmt: skip
-    for step, kind in steps.tuples():
+    for step, kind in steps:
         assert step.finished_at is not None
         on_time = step.finished_at <= step.due_at and step.outcome is not StepOutcome.AUTO
         by = step.finished_by

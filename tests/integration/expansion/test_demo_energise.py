@@ -69,11 +69,8 @@ async def test_energising_the_demos_example_application_brings_the_spare_meters_
     engine = create_engine(settings.database_url)
     try:
         async with session_factory(engine)() as s:
-            statuses = dict(
-                (await s.execute(select(Application.idempotency_key, Application.status)))
-                .tuples()
-                .all()
-            )
+            rows = await s.execute(select(Application.idempotency_key, Application.status))
+            statuses = {key: status for key, status in rows}
             green = await s.scalar(
                 select(func.count()).select_from(Application).where(Application.green_channel)
             )
