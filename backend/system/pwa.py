@@ -2,7 +2,9 @@
 
 Hashed assets are cached forever; index.html, the service worker and the manifest are always
 revalidated so an update reaches phones on the next start. Any other path that is not a file
-gets index.html (client-side routes), except under /api, which stays a JSON 404.
+gets index.html (client-side routes), except under /api, which stays a JSON 404, and under
+/assets: a hashed file that is not there (a page built before the last deploy asking for its old
+chunk) is a 404, not the app shell served as a script the browser cannot run.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ def pwa_handler(dist: Path = DIST) -> HTTPRouteHandler:
             raise NotFoundException(f"no such endpoint: /{rel}")
         target = (root / rel).resolve() if rel else root / "index.html"
         if not target.is_relative_to(root) or not target.is_file():
+            if rel.startswith("assets/"):
+                raise NotFoundException(f"no such file: /{rel}")
             target = root / "index.html"
         if not target.is_file():
             raise NotFoundException("the PWA is not built: run `npm run build` in pwa/")
