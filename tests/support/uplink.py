@@ -90,11 +90,15 @@ class Uplink:
         still = [k for k in missing if k in held]
         age_s = (time.time_ns() // 1_000_000 - min(k[1] for k in missing)) / 1000 if missing else 0
         ingest = self.ingest.output[-3000:] if self.ingest is not None else ""
+        said = (self.tmp / "agent.log").read_text(errors="replace").splitlines()
+        warned = "\n".join(
+            [line for line in said if " DEBUG " not in line and " INFO " not in line][-30:]
+        )
         return (
             f"recorded readings never arrived ({seed}): {len(missing)} of {len(self.recorded)} "
             f"missing, {len(still)} of them still in the agent's outbox; oldest "
             f"{age_s:.0f} s ago: {missing[:5]}; dead letters: {dead}\n"
-            f"agent log:\n{(self.tmp / 'agent.log').read_text()[-3000:]}\ningest:\n{ingest}"
+            f"agent's last warnings:\n{warned}\ningest:\n{ingest}"
         )
 
     async def count(self) -> int:
