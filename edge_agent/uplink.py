@@ -35,7 +35,7 @@ from edge_agent.metrics import Metrics
 from edge_agent.mqtt import Connection, ConnectionLost
 from edge_agent.outbox import Batch, Outbox, Want, now_ms
 from edge_agent.secrets import read_password
-from protocols.backoff import backoff_delay
+from protocols.backoff import backoff_delay, next_attempt
 from protocols.contract import (
     MAX_BATCH_ITEMS,
     AgentBirth,
@@ -169,6 +169,7 @@ class Uplink:
         self.agent = config.agent_id
         self.encoding: Encoding = config.broker.encoding
         self.connection: Connection | None = None
+        self._connected_at = 0.0  # time.monotonic() of the last CONNACK
         self.connected_once = asyncio.Event()
         self._stopping = False
         # for the overload control (edge_agent/pacing.py): live readings batches in flight
@@ -214,7 +215,8 @@ class Uplink:
                 self.connection = None
             if self._stopping:
                 break
-            attempt = 0 if time.monotonic() - started > 60 else attempt + 1
+            held = time.monotonic() - self._connected_at if self._connected_at >= started else None
+            attempt = next_attempt(attempt, held)
             await asyncio.sleep(
                 backoff_delay(
                     attempt, broker.reconnect_min_s, broker.reconnect_max_s, random.random()
@@ -237,6 +239,7 @@ class Uplink:
         conn = self._connection()
         await conn.open(wait_s=max(10.0, self.config.broker.keepalive_s))
         self.connection = conn
+        self._connected_at = time.monotonic()
         self.metrics.mqtt_connected.set(1)
         log.info("MQTT connected to %s:%d", self.config.broker.host, self.config.broker.port)
         conn.subscribe(agent_topic(self.agent, Channel.COMMANDS))

@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 from backend.mqtt.link import ConnectError, Link, OnMessage
 from backend.settings import MqttEndpoint, Settings
-from protocols.backoff import backoff_delay
+from protocols.backoff import backoff_delay, next_attempt
 from protocols.contract import Channel
 
 log = logging.getLogger("meterline.mqtt")
@@ -159,7 +159,8 @@ class MqttSession:
                     self.status = "disconnected"
             if self._stopping:
                 break
-            attempt = 0 if time.monotonic() - started > 60 else attempt + 1
+            held = time.monotonic() - self.connected_at if self.connected_at >= started else None
+            attempt = next_attempt(attempt, held)
             self._wakeup.clear()
             with contextlib.suppress(TimeoutError):
                 delay = backoff_delay(attempt, 0.2, 30.0, random.random())
