@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import MetaData, event
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Integer,
+    MetaData,
+    String,
+    any_,
+    bindparam,
+    event,
+    func,
+    literal_column,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -61,3 +76,21 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def among(
+    dialect: str, column: Any, keys: Collection[int] | Collection[str]
+) -> ColumnElement[bool]:
+    """``column IN keys`` as one bound parameter, sorted: the statement reads the same whatever
+    the count, so SQLAlchemy compiles it once and the driver prepares it once (asyncpg's and
+    sqlite3's statement caches), where an ``IN`` list of a thousand ids is rendered a thousand
+    placeholders long and prepared again for every new length. ``= ANY(array)`` on PostgreSQL,
+    ``IN (SELECT value FROM json_each(…))`` on SQLite. ``dialect``: the bind's dialect name."""
+    ordered = sorted(keys)
+    if dialect == "postgresql":
+        kind = column.type if isinstance(column.type, (Integer, String)) else None
+        if kind is None:
+            kind = BigInteger() if ordered and isinstance(ordered[0], int) else String()
+        return column == any_(bindparam(None, ordered, type_=ARRAY(kind)))  # type: ignore[no-any-return]
+    values = func.json_each(bindparam(None, json.dumps(ordered), type_=String()))
+    return column.in_(select(literal_column("value")).select_from(values))  # type: ignore[no-any-return]

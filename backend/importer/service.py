@@ -21,7 +21,6 @@ Guards against a file doing more than it says (docs/import.md):
 from __future__ import annotations
 
 import csv
-import json
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -33,16 +32,11 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 from sqlalchemy import (
-    Integer,
-    String,
-    any_,
     bindparam,
     func,
-    literal_column,
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
@@ -50,6 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionm
 
 from backend.accounts.models import Account, AccountKind, Customer
 from backend.areas.models import AreaSupply, Feeder, MeterBox, MeterPlacement, Substation
+from backend.db import among
 from backend.field.grids.models import Grid, TransformerArea
 from backend.importer.schemas import (
     HEADER_ALIASES,
@@ -485,20 +480,12 @@ async def _fetch(
     return list((await conn.execute(query(sorted(keys, key=str)))).all()) if keys else []
 
 
-def _among(conn: AsyncConnection, column: Any, keys: list[Any]) -> Any:
-    """``column IN keys`` as one bound parameter (a statement compiled once, whatever the count):
-    ``= ANY(array)`` on PostgreSQL, ``IN (SELECT value FROM json_each(…))`` on SQLite."""
-    if conn.dialect.name == "postgresql":
-        item = Integer() if keys and isinstance(keys[0], int) else String()
-        return column == any_(bindparam(None, keys, type_=ARRAY(item)))
-    values = func.json_each(bindparam(None, json.dumps(keys), type_=String()))
-    return column.in_(select(literal_column("value")).select_from(values))
-
-
 def _by_code(
     conn: AsyncConnection, model: type[Grid] | type[TransformerArea]
 ) -> Callable[[list[Any]], Any]:
-    return lambda ks: select(model.id, model.code, model.name).where(_among(conn, model.code, ks))
+    return lambda ks: select(model.id, model.code, model.name).where(
+        among(conn.dialect.name, model.code, ks)
+    )
 
 
 @dataclass
@@ -597,7 +584,7 @@ class CustomerBatch:
             row.number: row
             for row in await _fetch(conn, lambda ks: select(
                 Customer.id, Customer.number, *(getattr(Customer, c) for c in _CUSTOMER_COLUMNS)
-            ).where(_among(conn, Customer.number, ks)), {r.number for _, r in chunk})
+            ).where(among(conn.dialect.name, Customer.number, ks)), {r.number for _, r in chunk})
         }  # fmt: skip
         # number → (customer number, kind, cycle anchor)
         accounts: dict[str, tuple[str, AccountKind, date | None]] = {
@@ -607,7 +594,7 @@ class CustomerBatch:
                     Account.number, Customer.number, Account.kind, Account.cycle_start
                 )
                 .join(Customer, Customer.id == Account.customer_id)
-                .where(_among(conn, Account.number, ks)),
+                .where(among(conn.dialect.name, Account.number, ks)),
                 {r.account_number for _, r in chunk if r.account_number},
             )
         }  # fmt: skip
@@ -790,7 +777,7 @@ class MeterBatch:
             number: id_
             for number, id_ in await _fetch(
                 conn, lambda ks: select(Customer.number, Customer.id)
-                .where(_among(conn, Customer.number, ks)),
+                .where(among(conn.dialect.name, Customer.number, ks)),
                 {r.customer_number for _, r in chunk if r.customer_number},
             )
         }  # fmt: skip
@@ -798,7 +785,7 @@ class MeterBatch:
             number: (id_, owner)
             for number, id_, owner in await _fetch(
                 conn, lambda ks: select(Account.number, Account.id, Account.customer_id)
-                .where(_among(conn, Account.number, ks)),
+                .where(among(conn.dialect.name, Account.number, ks)),
                 {r.account_number for _, r in chunk if r.account_number},
             )
         }  # fmt: skip
@@ -806,7 +793,8 @@ class MeterBatch:
             owner: first
             for owner, n, first in await _fetch(
                 conn, lambda ks: select(Account.customer_id, func.count(), func.min(Account.id))
-                .where(_among(conn, Account.customer_id, ks)).group_by(Account.customer_id),
+                .where(among(conn.dialect.name, Account.customer_id, ks))
+                .group_by(Account.customer_id),
                 {customers[r.customer_number] for _, r in chunk
                  if r.customer_number in customers and not r.account_number},
             )
@@ -827,7 +815,7 @@ class MeterBatch:
             for row in await _fetch(conn, lambda ks: select(
                 Meter.id, Meter.meter_id, Meter.removed_at,
                 *(getattr(Meter, c) for c in _METER_COLUMNS),
-            ).where(_among(conn, Meter.meter_id, ks)), meter_ids)
+            ).where(among(conn.dialect.name, Meter.meter_id, ks)), meter_ids)
         }  # fmt: skip
         for line, row in chunk:
             if row.meter_id in plan.replaced or (

@@ -45,6 +45,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, Table, and_, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from backend.db import among
 from backend.metering.consumption_rules import (
     ROLLOVER_MARGIN,
     ROLLOVER_MODULI,
@@ -253,7 +254,7 @@ async def _apply(session: AsyncSession, chains: dict[Chain, tuple[int, int]], tz
     pks = sorted({m for m, _ in keys})
     newest = (
         select(d.meter_pk, d.quantity, func.max(d.day).label("day"))
-        .where(d.meter_pk.in_(pks), d.day >= since)
+        .where(among(session.get_bind().dialect.name, d.meter_pk, pks), d.day >= since)
         .group_by(d.meter_pk, d.quantity)
         .subquery()
     )
@@ -336,10 +337,11 @@ async def _recompute_recent(
     window = timedelta(days=APPEND_WINDOW_DAYS)
     bases: dict[Chain, tuple[Any, Point]] = {}
     newest: dict[Chain, Any] = {}
+    dialect = session.get_bind().dialect.name
     rows = await session.execute(
         select(d.meter_pk, d.quantity, d.day, d.last_ts, d.last_value)
         .where(
-            d.meter_pk.in_(sorted({m for m, _ in chains})),
+            among(dialect, d.meter_pk, {m for m, _ in chains}),
             d.quantity.in_(sorted({q for _, q in chains})),
             d.day >= min(first_day.values()) - window,
         )
@@ -356,7 +358,7 @@ async def _recompute_recent(
     spans = await session.execute(
         select(d.meter_pk, d.quantity, func.min(d.day), func.max(d.day))
         .where(
-            d.meter_pk.in_(sorted({m for m, _ in chains})),
+            among(dialect, d.meter_pk, {m for m, _ in chains}),
             d.quantity.in_(sorted({q for _, q in chains})),
         )
         .group_by(d.meter_pk, d.quantity)
@@ -399,7 +401,10 @@ async def _fresh(session: AsyncSession, keys: list[Chain]) -> set[Chain]:
     d = ConsumptionDaily
     seen = await session.execute(
         select(d.meter_pk, d.quantity)
-        .where(d.meter_pk.in_(sorted({m for m, _ in keys})), d.quantity.in_({q for _, q in keys}))
+        .where(
+            among(session.get_bind().dialect.name, d.meter_pk, {m for m, _ in keys}),
+            d.quantity.in_({q for _, q in keys}),
+        )
         .distinct()
     )
     return set(keys) - {(m, q) for m, q in seen}
@@ -410,11 +415,12 @@ async def _first_days(session: AsyncSession, fresh: set[Chain], tz: ZoneInfo) ->
     only a few days and none before the new readings): what :func:`recompute_chain` does for
     each from its first reading (every reading, no baseline), in a few statements."""
     points = await read_points(session, dict.fromkeys(fresh, _BEFORE_ALL))
+    dialect = session.get_bind().dialect.name
     for quantity in sorted({q for _, q in fresh}):  # nothing of theirs stands
         for table in (ConsumptionDaily, ConsumptionAnomaly):
             await session.execute(
                 delete(table).where(
-                    table.meter_pk.in_(sorted(m for m, q in fresh if q == quantity)),
+                    among(dialect, table.meter_pk, {m for m, q in fresh if q == quantity}),
                     table.quantity == quantity,
                 )
             )
@@ -440,7 +446,7 @@ CHAIN_ORDER: Final = (Reading.meter_pk, Reading.quantity, Reading.ts)
 _BEFORE_ALL: Final = -(2**63)  # earlier than any reading
 
 
-def chain_readings(after: dict[Chain, int]) -> Select[int, str, int, int]:
+def chain_readings(dialect: str, after: dict[Chain, int]) -> Select[int, str, int, int]:
     """The accepted readings ``(meter_pk, quantity, ts, value)`` of these chains later than
     the earliest of their instants, in ``CHAIN_ORDER`` (``points_after`` leaves out those of
     a chain before its own)."""
@@ -448,7 +454,7 @@ def chain_readings(after: dict[Chain, int]) -> Select[int, str, int, int]:
     return (
         select(Reading.meter_pk, Reading.quantity, Reading.ts, Reading.value)
         .where(
-            Reading.meter_pk.in_(sorted({m for m, _ in after})),
+            among(dialect, Reading.meter_pk, {m for m, _ in after}),
             Reading.quantity.in_(sorted({q for _, q in after})),
             *([Reading.ts > since] if since > _BEFORE_ALL else []),
             Reading.quality.in_(CHAIN_QUALITIES),
@@ -495,7 +501,9 @@ def recalled(after: dict[Chain, int]) -> dict[Chain, list[Point]]:
 async def read_points(session: AsyncSession, after: dict[Chain, int]) -> dict[Chain, list[Point]]:
     """Each chain's accepted readings later than its instant (``_BEFORE_ALL``: all of them);
     inside ``round_points``, kept for the rest of the round."""
-    points = points_after(await session.execute(chain_readings(after)), after)
+    points = points_after(
+        await session.execute(chain_readings(session.get_bind().dialect.name, after)), after
+    )
     kept = _ROUND.get()
     if kept is not None:
         for key, since in after.items():

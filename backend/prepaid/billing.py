@@ -35,6 +35,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.accounts.models import Account, Customer
+from backend.db import among
 from backend.metering.consumption import walk_from
 from backend.metering.intervals import (
     ACCEPTED_QUALITIES,
@@ -488,7 +489,8 @@ async def bill_meters(
     async with sessions() as session:
         rows = await session.execute(
             select(Meter.id, Meter.account_id).where(
-                Meter.id.in_(sorted(earliest)), Meter.account_id.is_not(None)
+                among(session.get_bind().dialect.name, Meter.id, earliest),
+                Meter.account_id.is_not(None),
             )
         )
         owners = {pk: account_id for pk, account_id in rows.all() if account_id is not None}

@@ -21,6 +21,7 @@ from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.accounts.models import Account, Customer, CustomerCategory
+from backend.db import among
 from backend.expansion.changes.history import CategoryMove, category_moves_of
 from backend.metering.consumption import (
     CHAIN_QUALITIES,
@@ -71,16 +72,17 @@ async def lock(session: AsyncSession, ids: Sequence[int]) -> dict[int, Held]:
     PostgreSQL row locks, SQLite the database write lock) and read them."""
     if not ids:
         return {}
+    dialect = session.get_bind().dialect.name
     q = (
         select(Account.id, Account.balance_fen, Account.cycle_start, Customer.category)
         .join(Customer, Customer.id == Account.customer_id)
-        .where(Account.id.in_(ids))
+        .where(among(dialect, Account.id, ids))
         .order_by(Account.id)
     )
-    if session.get_bind().dialect.name == "sqlite":
+    if dialect == "sqlite":
         await session.execute(
             update(_ACCOUNTS)
-            .where(_ACCOUNTS.c.id.in_(ids))
+            .where(among(dialect, _ACCOUNTS.c.id, ids))
             .values(balance_fen=_ACCOUNTS.c.balance_fen)
         )
     else:
@@ -96,35 +98,38 @@ async def read(session: AsyncSession, held: dict[int, Held]) -> None:
     ids = sorted(held)
     if not ids:
         return
+    dialect = session.get_bind().dialect.name
     b = BillingState
     for account_id, exact, posted, through, counters in await session.execute(
         select(
             b.account_id, b.exact_total_cny, b.posted_fen, b.billed_through_ms, b.tier_counters
-        ).where(b.account_id.in_(ids))
+        ).where(among(dialect, b.account_id, ids))
     ):
         held[account_id].state = State(exact, posted, through, counters)
     terms = select(
         AccountTariffTerms.account_id, AccountTariffTerms.household_extra_kwh_month,
         AccountTariffTerms.prorate_from,
-    ).where(AccountTariffTerms.account_id.in_(ids))  # fmt: skip
+    ).where(among(dialect, AccountTariffTerms.account_id, ids))  # fmt: skip
     for account_id, extra_kwh, prorate_from in await session.execute(terms):
         held[account_id].terms = TierTerms(extra_kwh * 1000, prorate_from)
     for a in await session.scalars(
         select(TariffAssignment)
-        .where(TariffAssignment.account_id.in_(ids))
+        .where(among(dialect, TariffAssignment.account_id, ids))
         .order_by(TariffAssignment.effective_from)
     ):
         held[a.account_id].assignments.append(a)
     for account_id, moves in (await category_moves_of(session, ids)).items():
         held[account_id].moves = moves
     for pk, owner in await session.execute(
-        select(Meter.id, Meter.account_id).where(Meter.account_id.in_(ids)).order_by(Meter.id)
+        select(Meter.id, Meter.account_id)
+        .where(among(dialect, Meter.account_id, ids))
+        .order_by(Meter.id)
     ):
         if owner is not None:
             held[owner].meters.append(pk)
     for account_id, start in await session.execute(
         select(Charge.account_id, func.max(Charge.start_ms))
-        .where(Charge.account_id.in_(ids), Charge.reversed_at.is_(None))
+        .where(among(dialect, Charge.account_id, ids), Charge.reversed_at.is_(None))
         .group_by(Charge.account_id)
     ):
         held[account_id].last_live_start_ms = start
@@ -142,6 +147,7 @@ async def restart_points(
     earliest reading (a round's meters share a few; past ``RESTART_BOUNDS`` the rest walk
     from their day's baseline), looking back ``READ_SPAN_MS``, and one for the values."""
     c = Charge
+    dialect = session.get_bind().dialect.name
     by_bound: dict[int, list[int]] = defaultdict(list)
     for pk, ts in before.items():
         by_bound[ts].append(pk)
@@ -150,7 +156,7 @@ async def restart_points(
         for pk, end in await session.execute(
             select(c.meter_pk, func.max(c.end_ms))
             .where(
-                c.meter_pk.in_(sorted(by_bound[bound])), c.reversed_at.is_(None),
+                among(dialect, c.meter_pk, by_bound[bound]), c.reversed_at.is_(None),
                 c.start_ms < bound, c.start_ms >= bound - READ_SPAN_MS, c.end_ms < bound,
             )
             .group_by(c.meter_pk)
@@ -161,8 +167,8 @@ async def restart_points(
         return {}
     rows = await session.execute(
         select(Reading.meter_pk, Reading.ts, Reading.value).where(
-            Reading.meter_pk.in_(sorted(ends)), Reading.quantity == quantity,
-            Reading.ts.in_(sorted(set(ends.values()))), Reading.quality.in_(CHAIN_QUALITIES),
+            among(dialect, Reading.meter_pk, ends), Reading.quantity == quantity,
+            among(dialect, Reading.ts, set(ends.values())), Reading.quality.in_(CHAIN_QUALITIES),
         )
     )  # fmt: skip
     return {pk: Point(ts, value) for pk, ts, value in rows if ends.get(pk) == ts}
@@ -193,7 +199,8 @@ async def walks(
         rows = await session.execute(
             select(d.meter_pk, d.day, d.last_ts, d.last_value)
             .where(
-                d.meter_pk.in_(sorted(day_of)), d.quantity == quantity,
+                among(session.get_bind().dialect.name, d.meter_pk, day_of),
+                d.quantity == quantity,
                 d.day >= lo, d.day < max(day_of.values()),
             )
             .order_by(d.day)
@@ -244,6 +251,7 @@ async def stretches(session: AsyncSession, from_ms: dict[int, int]) -> dict[int,
     """The live charges of each account (account → from) that start at or after its from, in
     time order: one query for accounts whose starts lie within ``READ_SPAN_MS``."""
     out: dict[int, list[LiveCharge]] = defaultdict(list)
+    dialect = session.get_bind().dialect.name
     group: list[int] = []
     for account_id in [*sorted(from_ms, key=lambda a: (from_ms[a], a)), -1]:
         if group and (account_id == -1 or from_ms[account_id] - from_ms[group[0]] > READ_SPAN_MS):
@@ -252,7 +260,7 @@ async def stretches(session: AsyncSession, from_ms: dict[int, int]) -> dict[int,
                 select(c.account_id, c.id, c.meter_pk, c.start_ms, c.end_ms, c.wh, c.lines,
                        c.entry_id)
                 .where(
-                    c.account_id.in_(group), c.reversed_at.is_(None),
+                    among(dialect, c.account_id, group), c.reversed_at.is_(None),
                     c.start_ms >= from_ms[group[0]],
                 )
                 .order_by(c.start_ms)
@@ -272,7 +280,8 @@ async def live_lines(session: AsyncSession, ids: Sequence[int]) -> dict[int, lis
     if ids:
         for account_id, lines in await session.execute(
             select(Charge.account_id, Charge.lines).where(
-                Charge.account_id.in_(ids), Charge.reversed_at.is_(None)
+                among(session.get_bind().dialect.name, Charge.account_id, ids),
+                Charge.reversed_at.is_(None),
             )
         ):
             out[account_id].append(lines)

@@ -64,7 +64,7 @@ def test_many_chains_readings_are_read_along_the_readings_key_without_a_sort(db:
     in the key's order, each chain's rows come together in time order from the primary key;
     in time order across chains SQLite sorted every row in a temporary B-tree."""
     after = {(1, "energy_import"): 0, (2, "energy_import"): 900_000, (2, "energy_export"): 5}
-    plan = _plan(db, chain_readings(after))
+    plan = _plan(db, chain_readings("sqlite", after))
     assert "USING PRIMARY KEY (meter_pk=? AND quantity=? AND ts>?)" in plan, plan
     assert "TEMP B-TREE" not in plan, plan
 

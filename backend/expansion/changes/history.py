@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.accounts.models import CustomerCategory
+from backend.db import among
 from backend.expansion.changes.models import AccountChange, ChangeKind, ChangeStatus
 
 
@@ -36,7 +37,7 @@ async def category_moves_of(
     rows = await session.scalars(
         select(AccountChange)
         .where(
-            AccountChange.account_id.in_(account_ids),
+            among(session.get_bind().dialect.name, AccountChange.account_id, account_ids),
             AccountChange.kind == ChangeKind.CATEGORY,
             AccountChange.status == ChangeStatus.APPLIED,
         )
