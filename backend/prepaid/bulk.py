@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Select, Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.accounts.models import Account, Customer, CustomerCategory
@@ -127,12 +127,20 @@ async def read(session: AsyncSession, held: dict[int, Held]) -> None:
     ):
         if owner is not None:
             held[owner].meters.append(pk)
-    for account_id, start in await session.execute(
-        select(Charge.account_id, func.max(Charge.start_ms))
-        .where(among(dialect, Charge.account_id, ids), Charge.reversed_at.is_(None))
-        .group_by(Charge.account_id)
-    ):
+    for account_id, start in await session.execute(last_live_starts(dialect, ids)):
         held[account_id].last_live_start_ms = start
+
+
+def last_live_starts(dialect: str, ids: Sequence[int]) -> Select[int, int | None]:
+    """Each account's newest live charge's start: one descent of its index an account (a
+    correlated ``max``), not every live charge it ever had (a ``GROUP BY`` reads them all: 35,000
+    a year for a meter read every quarter hour)."""
+    newest = (
+        select(func.max(Charge.start_ms))
+        .where(Charge.account_id == Account.id, Charge.reversed_at.is_(None))
+        .scalar_subquery()
+    )
+    return select(Account.id, newest).where(among(dialect, Account.id, ids))
 
 
 RESTART_BOUNDS = 8  # distinct earliest readings a round looks restart points up for
@@ -142,25 +150,18 @@ async def restart_points(
     session: AsyncSession, before: dict[int, int], quantity: str
 ) -> dict[int, Point]:
     """Where each meter's chain can restart for a round (meter → its earliest new reading):
-    the end of its last live charge before that reading — an accepted reading its chain passed
-    through, with nothing new before it — and its register value. One query per distinct
-    earliest reading (a round's meters share a few; past ``RESTART_BOUNDS`` the rest walk
-    from their day's baseline), looking back ``READ_SPAN_MS``, and one for the values."""
-    c = Charge
+    the end of its account's last live charge of it before that reading — an accepted reading
+    its chain passed through, with nothing new before it — and its register value. One query
+    per distinct earliest reading (a round's meters share a few; past ``RESTART_BOUNDS`` the
+    rest walk from their day's baseline), looking back ``READ_SPAN_MS``, and one for the
+    values."""
     dialect = session.get_bind().dialect.name
     by_bound: dict[int, list[int]] = defaultdict(list)
     for pk, ts in before.items():
         by_bound[ts].append(pk)
     ends: dict[int, int] = {}
     for bound in sorted(by_bound)[:RESTART_BOUNDS]:
-        for pk, end in await session.execute(
-            select(c.meter_pk, func.max(c.end_ms))
-            .where(
-                among(dialect, c.meter_pk, by_bound[bound]), c.reversed_at.is_(None),
-                c.start_ms < bound, c.start_ms >= bound - READ_SPAN_MS, c.end_ms < bound,
-            )
-            .group_by(c.meter_pk)
-        ):  # fmt: skip
+        for pk, end in await session.execute(last_live_ends(dialect, by_bound[bound], bound)):
             if end is not None:
                 ends[pk] = end
     if not ends:
@@ -172,6 +173,26 @@ async def restart_points(
         )
     )  # fmt: skip
     return {pk: Point(ts, value) for pk, ts, value in rows if ends.get(pk) == ts}
+
+
+def last_live_ends(dialect: str, pks: Sequence[int], bound: int) -> Select[int, int | None]:
+    """Each meter's last live charge of its account that ends before ``bound``, within
+    ``READ_SPAN_MS`` (its end: an accepted reading of the chain, with nothing new before it):
+    read backwards along the account's live charges from ``bound``, one row or a few a meter,
+    not every charge of the span (a meter's charges by start, grouped, read them all)."""
+    c = Charge
+    end = (
+        select(c.end_ms)
+        .where(
+            c.account_id == Meter.account_id, c.reversed_at.is_(None),
+            c.start_ms < bound, c.start_ms >= bound - READ_SPAN_MS,
+            c.meter_pk == Meter.id, c.end_ms < bound,
+        )
+        .order_by(c.start_ms.desc())
+        .limit(1)
+        .scalar_subquery()
+    )  # fmt: skip
+    return select(Meter.id, end).where(among(dialect, Meter.id, pks))
 
 
 async def walks(

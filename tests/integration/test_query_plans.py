@@ -16,6 +16,7 @@ from backend.accounts.models import Account, AccountKind
 from backend.metering.consumption import chain_readings
 from backend.metering.models import Meter
 from backend.metering.service import offline_filters
+from backend.prepaid.bulk import last_live_ends, last_live_starts
 from backend.prepaid.models import Charge
 from backend.prepaid.service import supply_on
 
@@ -77,3 +78,22 @@ def test_a_reversal_finds_its_entrys_charges_from_the_entry_index(db: Path) -> N
     assert "USING INDEX ix_charges_entry (entry_id=?)" in plan, plan
     plan = _plan(db, select(Charge.id).where(Charge.entry_id.in_([1, 2, 3]), live[1]))
     assert "USING INDEX ix_charges_entry (entry_id=?)" in plan, plan
+
+
+def test_an_accounts_newest_live_charge_is_one_descent_of_its_index(db: Path) -> None:
+    """A billing round reads where each account's live charges end: by its index, newest
+    first (a ``GROUP BY`` over the account's charges read every one it ever had)."""
+    plan = _plan(db, last_live_starts("sqlite", [1, 2, 3]))
+    assert "USING COVERING INDEX ix_charges_account_live (account_id=? AND reversed_at=?)" in plan
+    assert "TEMP B-TREE" not in plan, plan
+
+
+def test_a_meters_restart_point_is_read_backwards_from_its_bound(db: Path) -> None:
+    """Where an appending meter's chain restarts: its account's live charges read backwards
+    from the new reading, along the account's index, without a sort."""
+    plan = _plan(db, last_live_ends("sqlite", [1, 2, 3], 1_700_000_000_000))
+    assert (
+        "USING INDEX ix_charges_account_live (account_id=? AND reversed_at=? AND start_ms>? AND"
+        " start_ms<?)" in plan
+    ), plan
+    assert "TEMP B-TREE" not in plan, plan
