@@ -81,16 +81,16 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 def among(
     dialect: str, column: Any, keys: Collection[int] | Collection[str]
 ) -> ColumnElement[bool]:
-    """``column IN keys`` as one bound parameter, sorted: the statement reads the same whatever
+    """``column IN keys`` as one bound parameter: the statement reads the same whatever
     the count, so SQLAlchemy compiles it once and the driver prepares it once (asyncpg's and
     sqlite3's statement caches), where an ``IN`` list of a thousand ids is rendered a thousand
     placeholders long and prepared again for every new length. ``= ANY(array)`` on PostgreSQL,
     ``IN (SELECT value FROM json_each(…))`` on SQLite. ``dialect``: the bind's dialect name."""
-    ordered = sorted(keys)
+    items = list(keys)
     if dialect == "postgresql":
         kind = column.type if isinstance(column.type, (Integer, String)) else None
         if kind is None:
-            kind = BigInteger() if ordered and isinstance(ordered[0], int) else String()
-        return column == any_(bindparam(None, ordered, type_=ARRAY(kind)))  # type: ignore[no-any-return]
-    values = func.json_each(bindparam(None, json.dumps(ordered), type_=String()))
+            kind = BigInteger() if items and isinstance(items[0], int) else String()
+        return column == any_(bindparam(None, items, type_=ARRAY(kind)))  # type: ignore[no-any-return]
+    values = func.json_each(bindparam(None, json.dumps(items), type_=String()))
     return column.in_(select(literal_column("value")).select_from(values))  # type: ignore[no-any-return]

@@ -37,7 +37,7 @@ def test_postgresql_binds_one_array_of_the_columns_type() -> None:
         .compile(dialect=postgresql.dialect())
     )
     assert "= ANY (" in str(compiled)
-    assert list(compiled.params.values()) == [[1, 2, 3]]
+    assert [sorted(v) for v in compiled.params.values()] == [[1, 2, 3]]
 
 
 def test_sqlite_selects_exactly_the_keys() -> None:
