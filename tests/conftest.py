@@ -28,7 +28,7 @@ def mosquitto() -> Iterator[Mosquitto]:
 def postgres() -> Iterator[Postgres]:
     pg = start_postgres()
     yield pg
-    pg.stop()
+    pg.stop(remove=False)
     # a database per test leaves a million files by the end of the run: remove them in the
     # background, or their removal counts against the last test's timeout on a slow disk
     subprocess.Popen(

@@ -155,7 +155,8 @@ class Postgres:
             stderr=subprocess.DEVNULL,  # the new server must not hold a pipe of ours
         )  # fmt: skip
 
-    def stop(self) -> None:
+    def stop(self, *, remove: bool = True) -> None:
+        """Stop the server and, unless told otherwise, remove its directory."""
         subprocess.run(
             [
                 *self.run_as,
@@ -170,6 +171,8 @@ class Postgres:
             check=False,
             capture_output=True,
         )
+        if remove:  # a benchmark's cluster is gigabytes: runs after runs would fill the disk
+            shutil.rmtree(self.directory, ignore_errors=True)
 
 
 def _pg_bin() -> str | None:
