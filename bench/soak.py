@@ -111,6 +111,10 @@ async def main() -> None:
     p.add_argument("--db", choices=["sqlite", "postgresql"], default="postgresql")
     p.add_argument("--fraction", type=float, default=0.5, help="of ingestion alone's maximum")
     p.add_argument("--rate", type=float, help="readings/s (instead of a fraction of the max)")
+    p.add_argument(
+        "--sweep-seconds", type=int, default=60,
+        help="the prepaid sweep's period in the served process",
+    )  # fmt: skip
     args = p.parse_args()
     broker = start_mosquitto(["agent-1"])
     tmp = tempfile.mkdtemp(prefix="bench-soak-")
@@ -134,8 +138,8 @@ async def main() -> None:
         sessions = session_factory(engine)
         serve = ServeProcess(
             Path(tmp) / "serve", database_url=urls[1], mqtt_url=broker.url(Mosquitto.BACKEND),
-            mqtt_client_id=CLIENT, jwt_secret="s" * 40, prepaid_sweep_seconds="60",
-            timezone=m2l.TZ,
+            mqtt_client_id=CLIENT, jwt_secret="s" * 40,
+            prepaid_sweep_seconds=str(args.sweep_seconds), timezone=m2l.TZ,
         )  # fmt: skip
         await asyncio.to_thread(serve.wait_health, "mqtt", "connected", 120)
         published: list[float] = []
