@@ -92,6 +92,8 @@ class Charge(Base):
     __tablename__ = "charges"
     __table_args__ = (
         Index("ix_charges_account_live", "account_id", "reversed_at", "start_ms"),
+        # the spend rate's window: the charges that end in it (migration 0042)
+        Index("ix_charges_account_live_end", "account_id", "reversed_at", "end_ms"),
         Index("ix_charges_entry", "entry_id"),  # a reversal's charges (migration 0041)
     )
 

@@ -103,8 +103,8 @@ async def scoped_balance(
                 Charge.start_ms, Charge.end_ms, Charge.exact_cny,
             )
             .outerjoin(Charge, and_(
-                Charge.account_id == Account.id, Charge.reversed_at.is_(None),
-                Charge.end_ms > spend.widest_since_ms(now_ms), Charge.end_ms <= now_ms,
+                Charge.account_id == Account.id,
+                *spend.live_ending(spend.widest_since_ms(now_ms), now_ms),
             ))
             .where(Account.id == account_id, account_scope(caller))
         )

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.prepaid.models import Charge
@@ -28,6 +28,13 @@ DAY_MS = 86_400_000
 def widest_since_ms(now_ms: int) -> int:
     """Charges ending after this (and up to now) are all the windows need."""
     return now_ms - int(WINDOWS[-1].total_seconds() * 1000)
+
+
+def live_ending(since_ms: int, now_ms: int) -> tuple[ColumnElement[bool], ...]:
+    """The live charges that end after ``since_ms`` and by ``now_ms``: with a condition on the
+    account, a range of ``ix_charges_account_live_end`` (by start, a charge's account index
+    would read every charge the account ever had)."""
+    return (Charge.reversed_at.is_(None), Charge.end_ms > since_ms, Charge.end_ms <= now_ms)
 
 
 def daily_from(charges: Sequence[Any], now_ms: int) -> int:
@@ -53,11 +60,10 @@ async def daily_spend_fen(session: AsyncSession, account_id: int, now: datetime)
     charges = (
         await session.execute(
             select(Charge.start_ms, Charge.end_ms, Charge.exact_cny).where(
-                Charge.account_id == account_id, Charge.reversed_at.is_(None),
-                Charge.end_ms > widest_since_ms(now_ms), Charge.end_ms <= now_ms,
+                Charge.account_id == account_id, *live_ending(widest_since_ms(now_ms), now_ms)
             )
         )
-    ).all()  # fmt: skip
+    ).all()
     return daily_from(charges, now_ms)
 
 

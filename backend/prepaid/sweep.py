@@ -25,16 +25,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time as clock
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
 
-from sqlalchemy import delete, func, insert, select, tuple_
+from sqlalchemy import Select, delete, func, insert, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.accounts.models import Account, AccountKind
+from backend.db import among
 from backend.metering.models import Meter, MeterStatus
 from backend.prepaid import engine, spend
 from backend.prepaid.models import (
@@ -96,6 +98,15 @@ async def _settings_changed(sessions: async_sessionmaker[AsyncSession], settings
         await s.commit()
 
 
+def window_charges(
+    dialect: str, ids: Collection[int], since_ms: int, now_ms: int
+) -> Select[int, int, int, str]:
+    """The live charges of these accounts that end after ``since_ms`` and by ``now_ms``."""
+    return select(Charge.account_id, Charge.start_ms, Charge.end_ms, Charge.exact_cny).where(
+        among(dialect, Charge.account_id, ids), *spend.live_ending(since_ms, now_ms)
+    )
+
+
 async def _spend(
     session: AsyncSession, ids: list[int], now_ms: int
 ) -> tuple[dict[int, int], dict[int, int]]:
@@ -105,16 +116,12 @@ async def _spend(
     daily: dict[int, int] = {}
     ageing: dict[int, int] = {}
     todo = set(ids)
+    dialect = session.get_bind().dialect.name
     for window in spend.WINDOWS:
         if not todo:
             break
         window_ms = int(window.total_seconds() * 1000)
-        rows = await session.execute(
-            select(Charge.account_id, Charge.start_ms, Charge.end_ms, Charge.exact_cny).where(
-                Charge.account_id.in_(todo), Charge.reversed_at.is_(None),
-                Charge.end_ms > now_ms - window_ms, Charge.end_ms <= now_ms,
-            )
-        )  # fmt: skip
+        rows = await session.execute(window_charges(dialect, todo, now_ms - window_ms, now_ms))
         charges: dict[int, list[tuple[int, int, str]]] = {}
         for account_id, start_ms, end_ms, exact in rows.all():
             charges.setdefault(account_id, []).append((start_ms, end_ms, exact))

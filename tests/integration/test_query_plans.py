@@ -19,6 +19,8 @@ from backend.metering.service import offline_filters
 from backend.prepaid.bulk import last_live_ends, last_live_starts
 from backend.prepaid.models import Charge
 from backend.prepaid.service import supply_on
+from backend.prepaid.spend import live_ending
+from backend.prepaid.sweep import window_charges
 
 
 def _plan(db: Path, stmt: Select[int]) -> str:
@@ -97,3 +99,18 @@ def test_a_meters_restart_point_is_read_backwards_from_its_bound(db: Path) -> No
         " start_ms<?)" in plan
     ), plan
     assert "TEMP B-TREE" not in plan, plan
+
+
+def test_the_spend_rates_charges_are_read_by_where_they_end(db: Path) -> None:
+    """The charges ending in the spend window (the sweep's, for many accounts; the balance's,
+    for one): a range of the account's index by end, not every charge the account ever had
+    (by start, the account's index bounds nothing: a charge may start long before it ends)."""
+    ranged = (
+        "ix_charges_account_live_end (account_id=? AND reversed_at=? AND end_ms>? AND end_ms<?)"
+    )
+    plan = _plan(db, window_charges("sqlite", [1, 2, 3], 1_700_000_000_000, 1_700_600_000_000))
+    assert f"USING INDEX {ranged}" in plan, plan
+    one = select(Charge.start_ms, Charge.end_ms, Charge.exact_cny).where(
+        Charge.account_id == 7, *live_ending(1_700_000_000_000, 1_700_600_000_000)
+    )
+    assert f"USING INDEX {ranged}" in _plan(db, one)
