@@ -287,11 +287,8 @@ async def main() -> None:
 
             results += await bench("sqlite", fresh_sqlite, args.rows, tmp)
         if args.only in (None, "postgresql"):
-            pg = start_postgres()
+            pg = start_postgres(durable=True)
             try:
-                for setting in ("fsync = on", "synchronous_commit = on", "full_page_writes = on"):
-                    pg.psql(f"ALTER SYSTEM SET {setting}")
-                pg.psql("SELECT pg_reload_conf()")
                 pg.psql("CREATE DATABASE bench_template")
                 migrate.upgrade(pg.url("bench_template"))
                 names = iter(range(100))

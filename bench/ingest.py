@@ -282,11 +282,7 @@ async def scenario(
 
 
 def durable_postgres() -> tuple[object, str]:
-    pg = start_postgres()
-    # the test cluster runs without fsync; a benchmark of commits must pay for them
-    for setting in ("fsync = on", "synchronous_commit = on", "full_page_writes = on"):
-        pg.psql(f"ALTER SYSTEM SET {setting}")
-    pg.psql("SELECT pg_reload_conf()")
+    pg = start_postgres(durable=True)  # a benchmark of commits must pay for them
     pg.psql("CREATE DATABASE bench_template")
     migrate.upgrade(pg.url("bench_template"))
     return pg, "bench_template"

@@ -387,10 +387,7 @@ def fresh_databases(db: str, tmp: str, names: tuple[str, ...]) -> tuple[list[str
         for name in names:
             shutil.copy(template, Path(tmp) / f"{name}.db")
         return [f"sqlite+aiosqlite:///{Path(tmp) / f'{name}.db'}" for name in names], None
-    pg = start_postgres()
-    for setting in ("fsync = on", "synchronous_commit = on", "full_page_writes = on"):
-        pg.psql(f"ALTER SYSTEM SET {setting}")
-    pg.psql("SELECT pg_reload_conf()")
+    pg = start_postgres(durable=True)
     pg.psql("CREATE DATABASE bench_template")
     migrate.upgrade(pg.url("bench_template"))
     for name in names:

@@ -23,7 +23,7 @@ from protocols.contract import (
     encode,
     subscription,
 )
-from tests.support.services import Mosquitto, Postgres
+from tests.support.services import Mosquitto, Postgres, start_postgres
 
 pytestmark = pytest.mark.mosquitto
 
@@ -136,3 +136,27 @@ async def test_postgres_fixture_is_a_real_server(postgres: Postgres) -> None:
         await engine.dispose()
     assert int(version.split(".")[0]) >= 13
     assert user == "meterline"
+
+
+async def _durability(pg: Postgres) -> tuple[str, ...]:
+    engine = create_engine(pg.url())
+    try:
+        async with engine.connect() as conn:
+            names = ("fsync", "synchronous_commit", "full_page_writes")
+            return tuple([(await conn.execute(text(f"SHOW {n}"))).scalar_one() for n in names])
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.postgres
+async def test_the_benchmarks_cluster_commits_to_disk_and_the_tests_does_not(
+    postgres: Postgres,
+) -> None:
+    """The benchmarks measure commits as production pays for them (their numbers were once
+    taken on a cluster whose ``ALTER SYSTEM SET fsync = on`` the command line overrode)."""
+    assert await _durability(postgres) == ("off", "off", "off")
+    durable = start_postgres(durable=True)
+    try:
+        assert await _durability(durable) == ("on", "on", "on")
+    finally:
+        durable.stop()

@@ -210,7 +210,12 @@ def start_replica(primary: Postgres) -> Postgres:
     return Postgres(port, primary.user, d, primary.ctl, primary.run_as)
 
 
-def start_postgres() -> Postgres:
+def start_postgres(*, durable: bool = False) -> Postgres:
+    """A throwaway cluster. The tests' runs without ``fsync``, ``synchronous_commit`` and full
+    page writes (their data is thrown away, and nothing they check waits for the disk); a
+    ``durable`` one keeps PostgreSQL's defaults, as production does: a benchmark of commits
+    must pay for them. (Set on the command line, the three could not be turned back on by
+    ``ALTER SYSTEM``: the command line outranks the configuration files.)"""
     ctl = _pg_bin()
     if not ctl:
         missing("PostgreSQL", "apt-get install postgresql")
@@ -245,9 +250,9 @@ def start_postgres() -> Postgres:
         check=True,
         capture_output=True,
     )
+    fast = "" if durable else "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
     opts = (
-        f"-p {port} -k {d} -c listen_addresses=127.0.0.1 -c fsync=off "
-        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=1000 "
+        f"-p {port} -k {d} -c listen_addresses=127.0.0.1 {fast}-c max_connections=1000 "
         "-c shared_buffers=64MB"
     )
     subprocess.run(
