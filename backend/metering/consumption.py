@@ -272,11 +272,18 @@ async def _apply(session: AsyncSession, chains: dict[Chain, tuple[int, int]], tz
             )
         )
     }
-    # an append: every new reading comes after everything this chain has seen
+    # an append: every new reading comes after everything this chain has seen. Its readings
+    # are read up to the last one announced: one committed since is announced to the next
+    # round, which appends it in turn; read now, it would be behind that round's announcement,
+    # and a steady stream would recompute every chain's day from its baseline every round
     appends = {k: latest[k] for k in keys if k in latest and chains[k][0] > latest[k].through_ts}
     total = 0
     if appends:
-        points = await read_points(session, {k: r.through_ts for k, r in appends.items()})
+        points = await read_points(
+            session,
+            {k: r.through_ts for k, r in appends.items()},
+            {k: chains[k][1] for k in appends},
+        )
         now = utcnow()
         updates: list[dict[str, Any]] = []
         inserts: list[dict[str, Any]] = []
@@ -444,12 +451,15 @@ async def _first_days(session: AsyncSession, fresh: set[Chain], tz: ZoneInfo) ->
 # dictionary lookup a row (``points_after``)
 CHAIN_ORDER: Final = (Reading.meter_pk, Reading.quantity, Reading.ts)
 _BEFORE_ALL: Final = -(2**63)  # earlier than any reading
+_AFTER_ALL: Final = 2**63 - 1  # later than any reading
 
 
-def chain_readings(dialect: str, after: dict[Chain, int]) -> Select[int, str, int, int]:
+def chain_readings(
+    dialect: str, after: dict[Chain, int], until: int | None = None
+) -> Select[int, str, int, int]:
     """The accepted readings ``(meter_pk, quantity, ts, value)`` of these chains later than
-    the earliest of their instants, in ``CHAIN_ORDER`` (``points_after`` leaves out those of
-    a chain before its own)."""
+    the earliest of their instants (and not later than ``until``), in ``CHAIN_ORDER``
+    (``points_after`` leaves out those of a chain before its own)."""
     since = min(after.values())
     return (
         select(Reading.meter_pk, Reading.quantity, Reading.ts, Reading.value)
@@ -457,6 +467,7 @@ def chain_readings(dialect: str, after: dict[Chain, int]) -> Select[int, str, in
             among(dialect, Reading.meter_pk, {m for m, _ in after}),
             Reading.quantity.in_(sorted({q for _, q in after})),
             *([Reading.ts > since] if since > _BEFORE_ALL else []),
+            *([Reading.ts <= until] if until is not None else []),
             Reading.quality.in_(CHAIN_QUALITIES),
         )
         .order_by(*CHAIN_ORDER)
@@ -466,8 +477,9 @@ def chain_readings(dialect: str, after: dict[Chain, int]) -> Select[int, str, in
 # A derived-data round's chains as consumption read them — chain → (the instant they were
 # read after, the points) — for what follows it in the same round: billing walks the chains
 # consumption has just read (``recalled``) instead of reading them again. A reading committed
-# after consumption's read is announced again and followed by the next round, as one
-# committed after any read is.
+# after consumption's read, or after the last one announced to the round (an appended chain is
+# read up to there), is announced to the next round and followed by it, as one committed
+# after any read is.
 _ROUND: ContextVar[dict[Chain, tuple[int, list[Point]]] | None] = ContextVar(
     "consumption_round", default=None
 )
@@ -498,12 +510,15 @@ def recalled(after: dict[Chain, int]) -> dict[Chain, list[Point]]:
     return out
 
 
-async def read_points(session: AsyncSession, after: dict[Chain, int]) -> dict[Chain, list[Point]]:
-    """Each chain's accepted readings later than its instant (``_BEFORE_ALL``: all of them);
-    inside ``round_points``, kept for the rest of the round."""
-    points = points_after(
-        await session.execute(chain_readings(session.get_bind().dialect.name, after)), after
-    )
+async def read_points(
+    session: AsyncSession, after: dict[Chain, int], until: dict[Chain, int] | None = None
+) -> dict[Chain, list[Point]]:
+    """Each chain's accepted readings later than its instant (``_BEFORE_ALL``: all of them)
+    and, for a chain in ``until``, not later than its bound there; inside ``round_points``,
+    kept for the rest of the round."""
+    dialect = session.get_bind().dialect.name
+    top = max(until.values()) if until else None
+    points = points_after(await session.execute(chain_readings(dialect, after, top)), after, until)
     kept = _ROUND.get()
     if kept is not None:
         for key, since in after.items():
@@ -512,21 +527,22 @@ async def read_points(session: AsyncSession, after: dict[Chain, int]) -> dict[Ch
 
 
 def points_after(
-    rows: Iterable[Sequence[Any]], after: dict[Chain, int]
+    rows: Iterable[Sequence[Any]], after: dict[Chain, int], until: dict[Chain, int] | None = None
 ) -> dict[Chain, list[Point]]:
-    """The readings of each chain of ``after`` later than its instant (UTC epoch ms), from
-    rows ``(meter_pk, quantity, ts, value)`` in ``CHAIN_ORDER``; rows of other chains are
-    skipped."""
+    """The readings of each chain of ``after`` later than its instant (UTC epoch ms) and not
+    later than its bound in ``until`` (if it has one), from rows ``(meter_pk, quantity, ts,
+    value)`` in ``CHAIN_ORDER``; rows of other chains are skipped."""
     points: dict[Chain, list[Point]] = defaultdict(list)
+    bounds = until or {}
     key: Chain | None = None
     into: list[Point] | None = None
-    since = _BEFORE_ALL
+    since, upto = _BEFORE_ALL, _AFTER_ALL
     for m, q, ts, value in rows:
         if key is None or m != key[0] or q != key[1]:
             key = (m, q)
             into = points[key] if key in after else None
-            since = after.get(key, _BEFORE_ALL)
-        if into is not None and ts > since:
+            since, upto = after.get(key, _BEFORE_ALL), bounds.get(key, _AFTER_ALL)
+        if into is not None and since < ts <= upto:
             into.append(new_tuple(Point, (ts, value)))
     return points
 

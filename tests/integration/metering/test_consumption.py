@@ -274,3 +274,30 @@ async def test_a_round_recalls_the_chains_it_read_from_their_instant_or_later(
                 assert recalled({ka: since}) == {ka: again[since]}
             assert recalled({ka: base + 900_000, kb: base + 5 * 900_000}) == {}
         assert recalled({ka: instants[0]}) == {}
+
+
+async def test_an_append_reads_up_to_the_last_reading_announced_so_the_next_batch_appends(
+    engine: AsyncEngine,
+) -> None:
+    """A steady stream: a batch committed after the one announced to a round is not read by
+    that round; its own announcement then comes after everything the chain has seen and is
+    appended, instead of recomputing the day from its baseline (read ahead, every round of a
+    steady stream did). The days are those of every reading at once."""
+    w = await build_world(engine)
+    quarter = [(ms(2026, 3, 1) + i * 900_000, 1_000 + 40 * i + i * i) for i in range(12)]
+    first, second, third = quarter[:4], quarter[4:8], quarter[8:]
+    await commit_readings(engine, w.alice_meter, first)
+    await commit_readings(engine, w.alice_meter, second, hook=False)
+    await commit_readings(engine, w.alice_meter, third, hook=False)
+    pk, energy = w.alice_meter, "energy_import"
+    await on_readings_committed(engine, [(pk, energy, second[0][0], second[-1][0])])
+    async with session_factory(engine)() as s:
+        through = await s.scalar(
+            select(ConsumptionDaily.through_ts).where(ConsumptionDaily.meter_pk == pk)
+        )
+    assert through == second[-1][0]
+    with counted(engine) as statements:
+        await on_readings_committed(engine, [(pk, energy, third[0][0], third[-1][0])])
+    assert not [s for s in statements if s.lstrip().upper().startswith("DELETE")], statements
+    await commit_readings(engine, w.bob_meter, quarter)
+    assert await days(engine, pk) == await days(engine, w.bob_meter) == {D1: 11 * 40 + 121}
