@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -79,9 +80,17 @@ async def store_tariffs(session: AsyncSession, tariffs: Sequence[Tariff]) -> tup
     return added, unchanged
 
 
+@functools.lru_cache(maxsize=1024)
+def _stored(definition: str) -> Tariff:
+    """A stored definition's tariff, decoded once: every billing round reads the tariffs, and
+    the same (frozen) object each time keeps rating's per-day periods, worked out per tariff
+    object, from being worked out — and held — again every round."""
+    return tariff_from_json(definition)
+
+
 async def all_tariffs(session: AsyncSession) -> list[Tariff]:
     rows = (await session.scalars(select(TariffRecord).order_by(TariffRecord.effective_from))).all()
-    return [tariff_from_json(r.definition) for r in rows]
+    return [_stored(r.definition) for r in rows]
 
 
 async def schedules(session: AsyncSession) -> dict[str, Schedule]:

@@ -16,6 +16,7 @@ from backend.db import session_factory
 from backend.metering.consumption import on_readings_committed
 from backend.prepaid import billing, ledger
 from backend.prepaid.models import Charge
+from backend.tariffs import rating
 from backend.tariffs.loader import DEFAULT_FILE, load_file, parse_tariffs
 from backend.tariffs.rating import round_fen
 from backend.tariffs.service import store_tariffs
@@ -407,3 +408,32 @@ async def test_a_customer_lists_the_schedules_they_may_compare_and_not_anothers(
     r = await api.client.get(url, headers=bob)
     assert r.status_code == 404
     assert r.json()["code"] == "error.account_not_found"
+
+
+async def test_each_round_rates_with_the_tariffs_it_read_before_so_a_days_periods_stand(
+    tariff_api: Api,
+) -> None:
+    """Every billing round reads the stored tariffs; a definition decodes to the same tariff
+    each time, so the TOU periods rating worked out for a day under it (kept per tariff) serve
+    the next round instead of being worked out, and kept, once more per round."""
+    await _load(tariff_api.engine)
+    meter = tariff_api.world.alice_meter
+    sessions = session_factory(tariff_api.engine)
+    start = local_ms(2026, 3, 2, 0)
+
+    async def bill(hours: range) -> None:
+        points = [(start + h * 3_600_000, (100 + h) * KWH) for h in hours]
+        async with sessions() as s:
+            await add_readings(s, meter, points)
+            await s.commit()
+        span = [(meter, "energy_import", points[0][0], points[-1][0])]
+        await on_readings_committed(sessions, span)
+        await billing.on_readings_committed(sessions, span, TZ)
+
+    await bill(range(6))
+    worked_out = dict(rating._day_periods)
+    assert any(t.code for t, _ in worked_out.values())
+    await bill(range(6, 12))  # the same local day, a round of its own
+    assert rating._day_periods == worked_out
+    wh, _, _, _ = await _live(tariff_api)
+    assert wh == 11 * KWH
