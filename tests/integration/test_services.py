@@ -138,14 +138,16 @@ async def test_postgres_fixture_is_a_real_server(postgres: Postgres) -> None:
     assert user == "meterline"
 
 
-async def _durability(pg: Postgres) -> tuple[str, ...]:
+async def _shown(pg: Postgres, *names: str) -> tuple[str, ...]:
     engine = create_engine(pg.url())
     try:
         async with engine.connect() as conn:
-            names = ("fsync", "synchronous_commit", "full_page_writes")
             return tuple([(await conn.execute(text(f"SHOW {n}"))).scalar_one() for n in names])
     finally:
         await engine.dispose()
+
+
+DURABILITY = ("fsync", "synchronous_commit", "full_page_writes")
 
 
 @pytest.mark.postgres
@@ -154,9 +156,12 @@ async def test_the_benchmarks_cluster_commits_to_disk_and_the_tests_does_not(
 ) -> None:
     """The benchmarks measure commits as production pays for them (their numbers were once
     taken on a cluster whose ``ALTER SYSTEM SET fsync = on`` the command line overrode)."""
-    assert await _durability(postgres) == ("off", "off", "off")
+    assert await _shown(postgres, *DURABILITY) == ("off", "off", "off")
     durable = start_postgres(durable=True)
     try:
-        assert await _durability(durable) == ("on", "on", "on")
+        assert await _shown(durable, *DURABILITY) == ("on", "on", "on")
+        assert await _shown(durable, "shared_buffers", "max_wal_size", "wal_compression") == (
+            "512MB", "8GB", "lz4",
+        )  # fmt: skip
     finally:
         durable.stop()

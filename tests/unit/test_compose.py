@@ -7,6 +7,8 @@ from pathlib import Path
 
 import yaml
 
+from tests.support.services import PRODUCTION_POSTGRES
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -76,3 +78,13 @@ def test_brokers_and_the_api_are_reached_over_tls_only() -> None:
     assert "return 301 https://" in nginx
     assert "limit_req zone=meterline_login" in nginx
     assert services["api"]["environment"]["METERLINE_HTTP_TLS"] == "true"
+
+
+def test_the_benchmarks_durable_cluster_runs_with_the_settings_production_ships() -> None:
+    """``docker-compose.yml``'s PostgreSQL and the benchmarks' durable cluster
+    (``start_postgres(durable=True)``, whose settings tests/integration/test_services.py
+    reads back) take the same settings: what the benchmarks measure is what production runs."""
+    command = _compose()["services"]["postgres"]["command"]
+    assert command[0] == "postgres"
+    assert command[1::2] == ["-c"] * len(PRODUCTION_POSTGRES)
+    assert tuple(command[2::2]) == PRODUCTION_POSTGRES
