@@ -169,7 +169,10 @@ class TimedDerived(DerivedData):
         chains, t0 = len(self._consume) + len(self._follow), time.perf_counter()
         await super().drain()
         done = time.perf_counter()
-        self.lags += [done - t for t in taken]
+        if self._consume:  # a round's share taken, chains left: their announcements wait on
+            self.waiting = taken + self.waiting  # (counted against the round that ends them)
+        else:
+            self.lags += [done - t for t in taken]
         if BREAKDOWN is not None:
             BREAKDOWN.rounds.append((t0, done - t0, chains))
 

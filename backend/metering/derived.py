@@ -23,7 +23,10 @@ While whoever announces is still *behind* — ingestion draining a backlog, its 
 with more messages waiting (``Ingestor.is_behind``) — a round waits for its batches to gather,
 for at most ``hold_s`` after the oldest announcement it would take: a chain billed once for a
 backlog's many readings costs far less than billed once for every batch, and a steady stream
-(the announcer never behind) is followed at once, as before.
+(the announcer never behind) is followed at once, as before. A round takes at most
+``MAX_ROUND_READINGS`` announced readings' chains, oldest first, and the next one starts at
+once with the rest: a backlog is followed in rounds of a bounded size, not in one that grows
+with it.
 
 Delivery is at most once per process: a crash between commit and this path loses the
 announcement (the readings are safe). The prepaid sweep's billing catch-up goes through
@@ -46,6 +49,12 @@ from backend.metering import consumption
 log = logging.getLogger("meterline.derived")
 
 HOLD_S: Final = 2.0  # the longest a round waits for a draining backlog's batches
+# A round's share of what is queued, in readings announced: a backlog draining faster than
+# it is followed (ingestion outruns billing about two to one) would otherwise grow each round
+# by what arrived during the last, and the process's memory with it (a round holds its
+# chains' points, intervals and charges at once). Chains are taken in the order they were
+# first announced, so what one round leaves is the first the next one takes.
+MAX_ROUND_READINGS: Final = 100_000
 _LOOK_S: Final = 0.05  # while holding, look again this often (a batch may announce nothing)
 
 
@@ -78,15 +87,39 @@ def intervals_from(keys: Iterable[tuple[int, str, int]]) -> list[AffectedInterva
     return [AffectedInterval(pk, q, lo, hi, n) for (pk, q), (lo, hi, n) in spans.items()]
 
 
-def _merge(into: dict[tuple[int, str], tuple[int, int]], spans: Iterable[Sequence[Any]]) -> None:
+# (meter_pk, quantity) → (min_ts, max_ts, readings announced), in the order first announced
+Merged = dict[tuple[int, str], tuple[int, int, int]]
+
+
+def _merge(into: Merged, spans: Iterable[Sequence[Any]]) -> None:
+    """Widen each chain's span (a chain already queued keeps its place in the queue); an
+    announcement without a count of readings (a bare span) counts one."""
     for iv in spans:
         pk, quantity, lo, hi = iv[0], iv[1], iv[2], iv[3]
+        n = iv[4] if len(iv) > 4 else 1
         old = into.get((pk, quantity))
-        into[(pk, quantity)] = (min(old[0], lo), max(old[1], hi)) if old else (lo, hi)
+        into[(pk, quantity)] = (
+            (min(old[0], lo), max(old[1], hi), old[2] + n) if old else (lo, hi, n)
+        )
 
 
-def _spans(merged: dict[tuple[int, str], tuple[int, int]]) -> list[Span]:
-    return [(pk, q, lo, hi) for (pk, q), (lo, hi) in sorted(merged.items())]
+def _take(queued: Merged, readings: int) -> Merged:
+    """The first chains queued, up to ``readings`` announced readings (at least one chain),
+    removed from ``queued``."""
+    taken: Merged = {}
+    total = 0
+    for key, span in queued.items():
+        if taken and total + span[2] > readings:
+            break
+        taken[key] = span
+        total += span[2]
+    for key in taken:
+        del queued[key]
+    return taken
+
+
+def _spans(merged: Merged) -> list[Span]:
+    return [(pk, q, lo, hi) for (pk, q), (lo, hi, _) in sorted(merged.items())]
 
 
 class DerivedData:
@@ -98,18 +131,21 @@ class DerivedData:
         *,
         behind: Callable[[], bool] | None = None,
         hold_s: float = HOLD_S,
+        max_readings: int = MAX_ROUND_READINGS,
     ) -> None:
         """``behind``: whether the announcer still has work queued (ingestion's
         ``Ingestor.is_behind``, set once ingestion exists); a round waits for it, for at most
-        ``hold_s`` after the oldest announcement it would take."""
+        ``hold_s`` after the oldest announcement it would take. ``max_readings``: a round's
+        share of the queue."""
         self.sessions = sessions
         self.timezone = timezone
         self.zone = ZoneInfo(timezone)
         self.followers = list(followers)
-        self._consume: dict[tuple[int, str], tuple[int, int]] = {}  # consumption, then followers
-        self._follow: dict[tuple[int, str], tuple[int, int]] = {}  # consumption done: followers
+        self._consume: Merged = {}  # consumption, then followers
+        self._follow: Merged = {}  # consumption done: followers
         self.behind = behind
         self.hold_s = hold_s
+        self.max_readings = max_readings
         self._since: float | None = None  # loop time of the oldest announcement not yet taken
         self._ready = asyncio.Event()
         self._announced = asyncio.Event()  # set by every announcement (wakes a held round)
@@ -133,7 +169,7 @@ class DerivedData:
         """Readings were committed (a field reading): consumption now, in the caller; its
         followers queued. A failure is logged — the readings are committed and safe, and the
         next reading, a rebuild or billing's catch-up repairs what it missed."""
-        merged: dict[tuple[int, str], tuple[int, int]] = {}
+        merged: Merged = {}
         _merge(merged, intervals)
         if not merged:
             return
@@ -159,12 +195,14 @@ class DerivedData:
             log.exception("consumption not recomputed for %d chains", len(spans))
 
     async def drain(self) -> None:
-        """Do what is queued: consumption for the announced spans, then every follower for
-        these and for those whose consumption already ran."""
-        consume, follow = self._consume, self._follow
-        self._consume, self._follow = {}, {}
-        self._since = None
-        self._ready.clear()
+        """One round: consumption for the first announced chains (up to ``max_readings``),
+        then every follower for these and for those whose consumption already ran. What it
+        leaves stays queued, first in line, for the next round, which starts at once."""
+        consume, follow = _take(self._consume, self.max_readings), self._follow
+        self._follow = {}
+        if not self._consume:
+            self._since = None
+            self._ready.clear()
         with consumption.round_points():  # the followers walk the chains consumption read
             if consume:
                 await self._consumption(_spans(consume))
@@ -225,4 +263,5 @@ class DerivedData:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        await self.drain()
+        while self._consume or self._follow:
+            await self.drain()

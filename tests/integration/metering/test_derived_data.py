@@ -11,7 +11,7 @@ from backend.accounts.models import Account
 from backend.db import session_factory
 from backend.field.readings import feed
 from backend.metering import consumption
-from backend.metering.derived import DerivedData, intervals_from
+from backend.metering.derived import AffectedInterval, DerivedData, intervals_from
 from backend.metering.models import ConsumptionDaily
 from backend.prepaid import billing, ledger
 from backend.prepaid.models import Charge
@@ -184,6 +184,38 @@ async def _bill(sessions, account_id: int):  # type: ignore[no-untyped-def]
         ).all()
         balance = await s.scalar(select(Account.balance_fen).where(Account.id == account_id))
         return [tuple(c) for c in live], balance == await ledger.ledger_sum(s, account_id)
+
+
+async def test_a_backlog_is_followed_in_rounds_of_a_bounded_share_oldest_chains_first(
+    engine,
+) -> None:
+    """A round takes chains up to ``max_readings`` announced readings (at least one chain),
+    in the order first announced; the next round starts at once with what it left, so a
+    chain announced again waits behind those still queued, and none waits forever."""
+    sessions, _account_id, meter_pk, at = await _setup(engine)
+    followed: list[list[int]] = []
+
+    async def follower(_sessions, spans, _tz):  # type: ignore[no-untyped-def]
+        followed.append([pk for pk, *_ in spans])
+
+    derived = DerivedData(sessions, "Asia/Shanghai", [follower], max_readings=5)
+
+    def chain(pk: int, readings: int) -> AffectedInterval:
+        return AffectedInterval(pk, KEY, at[0], at[1], readings)
+
+    await derived.announce([chain(meter_pk + 3, 3), chain(meter_pk + 1, 3), chain(meter_pk, 3)])
+    await derived.drain()  # 3 + 3 would pass 5: one chain
+    await derived.announce([chain(meter_pk + 3, 3), chain(meter_pk + 2, 50)])
+    await derived.drain()
+    assert not derived.is_settled
+    derived.start()  # the rest, with nothing new announced: the rounds go on by themselves
+    try:
+        await asyncio.wait_for(derived.settled(), 10)
+    finally:
+        await derived.stop()
+    assert followed == [[meter_pk + 3], [meter_pk + 1], [meter_pk], [meter_pk + 3],
+                        [meter_pk + 2]]  # fmt: skip
+    assert (derived.rounds, derived.failures) == (5, 0)
 
 
 async def test_billing_walks_the_chains_consumption_read_in_the_same_round_without_reading_again(
