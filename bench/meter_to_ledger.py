@@ -66,7 +66,7 @@ from backend import heap, migrate  # noqa: E402
 from backend.accounts.models import Account, AccountKind, Customer, CustomerCategory  # noqa: E402
 from backend.db import create_engine, session_factory  # noqa: E402
 from backend.metering import consumption  # noqa: E402
-from backend.metering.derived import DerivedData  # noqa: E402
+from backend.metering.derived import DerivedData, share  # noqa: E402
 from backend.metering.ingest import Ingestor  # noqa: E402
 from backend.metering.models import Agent, Meter, MeterStatus  # noqa: E402
 from backend.metering.partitions import ensure_reading_partitions  # noqa: E402
@@ -144,11 +144,13 @@ async def provision(engine: AsyncEngine, meters: int) -> None:
 
 
 class TimedDerived(DerivedData):
-    """The derived-data path, noting when each announcement came and when it was billed."""
+    """The derived-data path, noting when each announcement came and when it was billed: at
+    the end of the round that took the last of its chains (a round takes a share of what is
+    queued: ``MAX_ROUND_READINGS``)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.waiting: list[float] = []
+        self.waiting: list[tuple[float, set[tuple[int, str]]]] = []
         self.lags: list[float] = []
         self.consumption_s = 0.0
         self.drains = 0
@@ -160,19 +162,23 @@ class TimedDerived(DerivedData):
 
     async def announce(self, intervals: Any) -> None:
         if intervals:
-            self.waiting.append(time.perf_counter())
+            self.waiting.append((time.perf_counter(), {(iv[0], iv[1]) for iv in intervals}))
         await super().announce(intervals)
 
     async def drain(self) -> None:
-        taken, self.waiting = self.waiting, []  # what this round takes (no await in between)
+        # the chains this round takes, as its own ``share`` will (no await in between)
+        took = share(dict(self._consume), self.max_readings).keys() | self._follow.keys()
+        pending, self.waiting = self.waiting, []
         self.drains += 1
-        chains, t0 = len(self._consume) + len(self._follow), time.perf_counter()
+        chains, t0 = len(took), time.perf_counter()
         await super().drain()
         done = time.perf_counter()
-        if self._consume:  # a round's share taken, chains left: their announcements wait on
-            self.waiting = taken + self.waiting  # (counted against the round that ends them)
-        else:
-            self.lags += [done - t for t in taken]
+        for at, keys in pending:
+            left = keys - took
+            if left:
+                self.waiting.append((at, left))
+            else:
+                self.lags.append(done - at)
         if BREAKDOWN is not None:
             BREAKDOWN.rounds.append((t0, done - t0, chains))
 
