@@ -54,15 +54,19 @@ CLIENT = "soak-serve"
 
 
 def quarter(k: int, meters: int, registers: list[int]) -> list[bytes]:
-    """Quarter hour ``k`` of every meter, 50 meters to a message (registers advance in place)."""
+    """Quarter hour ``k`` of every meter, 50 meters to a message (registers advance in place),
+    numbered on from the quarter before, as an agent numbers its messages (a skipped number is
+    a gap the backend records)."""
     out, batch = [], []
     ts = m2l.T0 + k * m2l.STEP
+    seq = k * math.ceil(meters / m2l.PER_MESSAGE)
     for i in range(meters):
         registers[i] += 150 + (i * 7 + k * 13) % 300
         batch.append(Value(meter=f"p{i:06d}", quantity=Quantity.ENERGY_IMPORT, ts=ts,
                            value=registers[i]))  # fmt: skip
         if len(batch) == m2l.PER_MESSAGE or i == meters - 1:
-            out.append(encode(ReadingBatch(agent="agent-1", seq=k * 10**6 + i, values=batch)))
+            seq += 1
+            out.append(encode(ReadingBatch(agent="agent-1", seq=seq, values=batch)))
             batch = []
     return out
 
