@@ -33,12 +33,15 @@ async def _load(engine: AsyncEngine) -> None:
         await s.commit()
 
 
-async def _bill_hours(api: Api, start: tuple[int, int, int, int], hours: int) -> None:
-    """Alice's meter reads 1 kWh more each hour from ``start`` (local), billed as it comes."""
+async def _bill_hours(
+    api: Api, start: tuple[int, int, int, int], hours: int, *, from_hour: int = 0
+) -> None:
+    """Alice's meter reads 1 kWh more each hour from ``start`` (local), billed as it comes:
+    the readings of hours ``from_hour`` to ``hours`` after it, in one round."""
     meter = api.world.alice_meter
     y, mo, d, h = start
     first = local_ms(y, mo, d, h)
-    points = [(first + i * 3_600_000, (100 + i) * KWH) for i in range(hours + 1)]
+    points = [(first + i * 3_600_000, (100 + i) * KWH) for i in range(from_hour, hours + 1)]
     sessions = session_factory(api.engine)
     async with sessions() as s:
         await add_readings(s, meter, points)
@@ -417,23 +420,10 @@ async def test_each_round_rates_with_the_tariffs_it_read_before_so_a_days_period
     each time, so the TOU periods rating worked out for a day under it (kept per tariff) serve
     the next round instead of being worked out, and kept, once more per round."""
     await _load(tariff_api.engine)
-    meter = tariff_api.world.alice_meter
-    sessions = session_factory(tariff_api.engine)
-    start = local_ms(2026, 3, 2, 0)
-
-    async def bill(hours: range) -> None:
-        points = [(start + h * 3_600_000, (100 + h) * KWH) for h in hours]
-        async with sessions() as s:
-            await add_readings(s, meter, points)
-            await s.commit()
-        span = [(meter, "energy_import", points[0][0], points[-1][0])]
-        await on_readings_committed(sessions, span)
-        await billing.on_readings_committed(sessions, span, TZ)
-
-    await bill(range(6))
+    await _bill_hours(tariff_api, (2026, 3, 2, 0), 5)
     worked_out = dict(rating._day_periods)
     assert any(t.code for t, _ in worked_out.values())
-    await bill(range(6, 12))  # the same local day, a round of its own
+    await _bill_hours(tariff_api, (2026, 3, 2, 0), 11, from_hour=6)  # the same day, a new round
     assert rating._day_periods == worked_out
     wh, _, _, _ = await _live(tariff_api)
     assert wh == 11 * KWH
