@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import uvicorn
@@ -60,7 +61,7 @@ def simulator_args(fleet: DemoFleet, ready: Path) -> list[str]:
         "--modbus-tcp", f"127.0.0.1:{fleet.modbus_port}", "--map", "generic_prepaid",
         "--meters", str(len(fleet.modbus)),
         *_dlt698_simulator(fleet),
-        *(["--control", f"127.0.0.1:{fleet.control_port}"] if fleet.control_port else []),
+        "--control", f"127.0.0.1:{fleet.control_port}",
         "--ready-file", str(ready),
     ]  # fmt: skip
 
@@ -219,14 +220,25 @@ async def _stop_process(proc: asyncio.subprocess.Process) -> None:
             await proc.wait()
 
 
-async def _wait_for_file(path: Path, proc: asyncio.subprocess.Process, what: str) -> None:
+async def _wait_for_file(
+    path: Path, proc: asyncio.subprocess.Process, what: str, log_path: Path
+) -> None:
     for _ in range(600):
         if path.exists():  # noqa: ASYNC240 - a stat every 50 ms while starting up
             return
         if proc.returncode is not None:
-            raise RuntimeError(f"{what} exited early (code {proc.returncode})")
+            raise RuntimeError(
+                f"{what} exited early (code {proc.returncode}); the end of {log_path}:\n"
+                + _tail(log_path)
+            )
         await asyncio.sleep(0.05)
-    raise TimeoutError(f"{what} did not become ready")
+    raise TimeoutError(f"{what} did not become ready; the end of {log_path}:\n{_tail(log_path)}")
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    with contextlib.suppress(OSError):
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    return "(no log)"
 
 
 # --- the running demo -------------------------------------------------------------------------
@@ -260,16 +272,9 @@ async def prepare(settings: Settings, *, meters: int, speed: float) -> tuple[Dem
     # readings: without this every reading would be a jump no rating passes (quarantine)
     settings.quarantine_power_margin *= max(1.0, speed)
     migrate.upgrade(settings.database_url)
-    fleet = DemoFleet.plan(
-        meters=meters,
-        speed=speed,
-        dlt645_port=free_port(),
-        modbus_port=free_port(),
-        dlt698_port=free_port(),
-    )
-    # an operator's power-cut drill reaches the simulated meters here (docs/areas.md)
-    fleet.control_port = free_port()
-    settings.areas_drill_control = f"127.0.0.1:{fleet.control_port}"
+    # the simulators choose their ports when they start (``running``): a port chosen here
+    # could be taken by another program before they listen
+    fleet = DemoFleet.plan(meters=meters, speed=speed, dlt698_port=0)
     return fleet, await seed(settings, fleet)
 
 
@@ -293,6 +298,8 @@ async def running(
         )
         settings.mqtt_url = f"mqtt://127.0.0.1:{port}"
         sims = await stack.enter_async_context(_simulators(fleet, data, env))
+        # an operator's power-cut drill reaches the simulated meters here (docs/areas.md)
+        settings.areas_drill_control = f"127.0.0.1:{fleet.control_port}"
         server, serving = await _serve(stack, settings, on_server)
         agent_log = data / "agent.log"
         metrics_port = free_port()
@@ -306,11 +313,19 @@ async def running(
 async def _simulators(
     fleet: DemoFleet, data: Path, env: dict[str, str]
 ) -> AsyncIterator[asyncio.subprocess.Process]:
+    """The fleet's simulators on the ports they chose (written into ``fleet``)."""
     ready = data / "simulators.json"
     ready.unlink(missing_ok=True)
-    args = simulator_args(fleet, ready)
-    async with _process("simulators", *args, env=env, log_path=data / "simulators.log") as sims:
-        await _wait_for_file(ready, sims, "the meter simulators")
+    args = simulator_args(
+        replace(fleet, dlt645_port=0, modbus_port=0, dlt698_port=0, control_port=0), ready
+    )
+    log_path = data / "simulators.log"
+    async with _process("simulators", *args, env=env, log_path=log_path) as sims:
+        await _wait_for_file(ready, sims, "the meter simulators", log_path)
+        listening = {e["protocol"]: e["port"] for e in json.loads(ready.read_text())}
+        fleet.dlt645_port, fleet.modbus_port = listening["dlt645"], listening["modbus"]
+        fleet.dlt698_port = listening.get("dlt698", 0)
+        fleet.control_port = listening["control"]
         yield sims
 
 

@@ -72,10 +72,11 @@ class DemoMeter:
 class DemoFleet:
     agent_id: str
     speed: float
-    dlt645_port: int
-    modbus_port: int
-    dlt698_port: int = 0  # 0: no DL/T 698.45 bus
-    control_port: int = 0  # the simulators' control port (power-cut drills); 0: none
+    # where the simulators listen; 0 until they do (``meterline demo`` lets them choose)
+    dlt645_port: int = 0
+    modbus_port: int = 0
+    dlt698_port: int = 0
+    control_port: int = 0  # the simulators' control port (power-cut drills)
     dlt645: list[DemoMeter] = field(default_factory=list)
     modbus: list[DemoMeter] = field(default_factory=list)
     dlt698: list[DemoMeter] = field(default_factory=list)
@@ -86,12 +87,19 @@ class DemoFleet:
 
     @classmethod
     def plan(
-        cls, *, meters: int, speed: float, dlt645_port: int, modbus_port: int, dlt698_port: int = 0
+        cls,
+        *,
+        meters: int,
+        speed: float,
+        dlt645_port: int = 0,
+        modbus_port: int = 0,
+        dlt698_port: int | None = None,
     ) -> DemoFleet:
-        fleet = cls("demo-agent", speed, dlt645_port, modbus_port, dlt698_port)
+        """The demo's meters; a DL/T 698.45 bus unless ``dlt698_port`` is None."""
+        fleet = cls("demo-agent", speed, dlt645_port, modbus_port, dlt698_port or 0)
         n_modbus = max(1, meters // 3)
         rest = meters - n_modbus  # a quarter of it DL/T 698.45, keeping two DL/T 645 customers
-        n_698 = max(1, rest // 4) if dlt698_port and rest >= 3 else 0
+        n_698 = max(1, rest // 4) if dlt698_port is not None and rest >= 3 else 0
         n_dlt = max(1, meters - n_modbus - n_698)
         for i in range(n_698):  # addressed after the DL/T 645 meters, as the simulators count
             address = f"{111111111111 + n_dlt + i:012d}"

@@ -11,7 +11,8 @@ they set the default for the buses that follow::
         --fault silent@111111111113
 
 It prints one line per bus (protocol, where to connect, meter ids) and, with ``--ready-file``,
-writes the same as JSON once every bus is listening.
+writes the same as JSON once every bus is listening (and, with ``--control``, the control port
+last, as protocol ``control``). Give port 0 to listen on any free port; the ready file says which.
 """
 
 from __future__ import annotations
@@ -185,6 +186,19 @@ def describe(fleet: Fleet) -> list[dict[str, Any]]:
     return [asdict(e) | {"url": e.url} for e in fleet.endpoints]
 
 
+def _control_endpoint(host: str, port: int) -> dict[str, Any]:
+    """The control port as the ready file lists it, after the buses."""
+    return {"protocol": "control", "transport": "tcp", "meters": [], "host": host, "port": port,
+            "url": f"tcp://{host}:{port}"}  # fmt: skip
+
+
+def _write_whole(path: Path, text: str) -> None:
+    """``text`` at ``path`` all at once: a reader waiting for the file never sees half of it."""
+    part = path.with_name(path.name + ".part")
+    part.write_text(text)
+    part.replace(path)
+
+
 def _line(endpoint: dict[str, Any]) -> str:
     meters = endpoint["meters"]
     ids = f"{meters[0]}..{meters[-1]}" if len(meters) > 1 else meters[0]
@@ -211,10 +225,11 @@ async def _run(args: argparse.Namespace, spec: FleetSpec) -> int:
             print(_line(endpoint), flush=True)
         if args.control is not None:
             control = await serve_control(fleet, *args.control)
-            port = control.sockets[0].getsockname()[1]
-            print(f"control tcp://{args.control[0]}:{port}", flush=True)
+            host, port = args.control[0], control.sockets[0].getsockname()[1]
+            print(f"control tcp://{host}:{port}", flush=True)
+            endpoints.append(_control_endpoint(host, port))
         if args.ready_file is not None:
-            args.ready_file.write_text(json.dumps(endpoints, indent=2))
+            _write_whole(args.ready_file, json.dumps(endpoints, indent=2))
         print("simulators ready (Ctrl-C stops them)", flush=True)
         await stop.wait()
     finally:

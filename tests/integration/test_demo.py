@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import select
 import signal
@@ -124,9 +125,24 @@ async def test_the_demos_dlt645_dlt698_and_modbus_meters_disconnect_and_reconnec
     settings = demo_settings(tmp_path)
     fleet, _ = await prepare(settings, meters=DEFAULT_METERS, speed=DEFAULT_SPEED)
     dlt, modbus, dlt698 = fleet.dlt645[0], fleet.modbus[0], fleet.dlt698[0]
+    # no port is chosen before the simulators listen: one free at ``prepare`` may be taken by
+    # another program before they start (a demo that failed to start in CI)
+    assert (fleet.dlt645_port, fleet.modbus_port, fleet.dlt698_port, fleet.control_port) == (
+        0, 0, 0, 0,
+    )  # fmt: skip
     async with running(settings, fleet) as demo:
         assert demo.broker.startswith("mosquitto")
         agent = load_config(settings.data_path / "agent" / "agent.toml", environ=child_env())
+        listening = json.loads((settings.data_path / "simulators.json").read_text())
+        assert {e["protocol"]: e["port"] for e in listening} == {
+            "dlt645": fleet.dlt645_port, "modbus": fleet.modbus_port,
+            "dlt698": fleet.dlt698_port, "control": fleet.control_port,
+        }  # fmt: skip
+        assert [b.port for b in agent.buses] == [
+            fleet.dlt645_port, fleet.modbus_port, fleet.dlt698_port,
+        ]  # fmt: skip
+        assert settings.areas_drill_control == f"127.0.0.1:{fleet.control_port}"
+        assert 0 not in {fleet.dlt645_port, fleet.modbus_port, fleet.dlt698_port}
         await until(
             lambda: _has_readings(settings, [dlt, modbus, dlt698]), "the first readings", 90
         )

@@ -35,9 +35,11 @@ async def test_the_simulate_command_serves_meters_takes_control_and_stops_cleanl
     assert [(e["protocol"], e["meters"]) for e in endpoints] == [
         ("dlt645", [M1, M2]),
         ("modbus", ["1"]),
+        ("control", []),
     ]
     assert lines[0].startswith(f"dlt645  tcp  tcp://127.0.0.1:{endpoints[0]['port']}")
-    control_port = int(lines[2].rsplit(":", 1)[1])
+    control_port = endpoints[2]["port"]
+    assert lines[2] == f"control tcp://127.0.0.1:{control_port}"
 
     client = Dlt645Client(*await asyncio.open_connection("127.0.0.1", endpoints[0]["port"]))
     await client.send(encode_frame(read_request(M2, 0x00010000)))  # silent by --fault
