@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -28,6 +29,7 @@ from backend.db import Base
 from backend.types import UTCDateTime, str_enum, utcnow
 
 BigId = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER only
+LIVE = "reversed_at IS NULL"  # a charge not reversed (the partial indexes' condition)
 
 
 class EntryKind(enum.StrEnum):
@@ -91,9 +93,23 @@ class Charge(Base):
 
     __tablename__ = "charges"
     __table_args__ = (
-        Index("ix_charges_account_live", "account_id", "reversed_at", "start_ms"),
-        # the spend rate's window: the charges that end in it (migration 0042)
-        Index("ix_charges_account_live_end", "account_id", "reversed_at", "end_ms"),
+        # an account's live charges by start and by end (the spend rate's window), partial:
+        # with ``reversed_at`` a column of the index, PostgreSQL would not read an account's
+        # newest start from its end but every live charge (migration 0043)
+        Index(
+            "ix_charges_live_start",
+            "account_id",
+            "start_ms",
+            sqlite_where=text(LIVE),
+            postgresql_where=text(LIVE),
+        ),
+        Index(
+            "ix_charges_live_end",
+            "account_id",
+            "end_ms",
+            sqlite_where=text(LIVE),
+            postgresql_where=text(LIVE),
+        ),
         Index("ix_charges_entry", "entry_id"),  # a reversal's charges (migration 0041)
     )
 

@@ -32,7 +32,7 @@ def widest_since_ms(now_ms: int) -> int:
 
 def live_ending(since_ms: int, now_ms: int) -> tuple[ColumnElement[bool], ...]:
     """The live charges that end after ``since_ms`` and by ``now_ms``: with a condition on the
-    account, a range of ``ix_charges_account_live_end`` (by start, a charge's account index
+    account, a range of ``ix_charges_live_end`` (by start, a charge's account index
     would read every charge the account ever had)."""
     return (Charge.reversed_at.is_(None), Charge.end_ms > since_ms, Charge.end_ms <= now_ms)
 
