@@ -184,7 +184,7 @@ async def main() -> None:
         if pg is not None:
             pg.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-    errors = [ln for ln in serve.lines if " ERROR " in ln or "Traceback" in ln]
+    errors = [i for i, ln in enumerate(serve.lines) if " ERROR " in ln or "Traceback" in ln]
     lags = {k: billed_at[k] - published[k] for k in range(len(published)) if k in billed_at}
     print(f"\n  {'minute':>6}{'published r/s':>14}{'RSS MB':>8}{'lag p50':>9}{'p99':>7}{'max':>7}")
     # the run's whole minutes: a publication or a memory sample a moment past the end (the
@@ -213,8 +213,8 @@ async def main() -> None:
               f"({growth:+.1%}): {'flat' if abs(growth) <= 0.10 else 'NOT flat'} within 10 %; "
               f"lag p99 {rows[1][1]:.1f} s → {rows[-1][1]:.1f} s: "
               f"{'steady' if rows[-1][1] <= 2 * max(rows[1][1], 1.0) else 'GROWING'}")  # fmt: skip
-    for line in errors[:5]:
-        print("  " + line.rstrip())
+    for i in errors[:3]:  # each with what led to it and what followed (a traceback's frames)
+        print("\n" + "".join("  | " + ln for ln in serve.lines[max(0, i - 2) : i + 40]), end="")
 
 
 if __name__ == "__main__":

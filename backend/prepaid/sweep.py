@@ -284,7 +284,8 @@ async def run(
     # SQLite's writers wait for the lock by polling it (every 100 ms once they have waited a
     # while): without a gap between two transactions they could miss every turn until their
     # busy timeout. PostgreSQL queues them: no pause needed.
-    pause = 0.0 if sessions.kw["bind"].dialect.name == "postgresql" else SQLITE_PAUSE_S
+    dialect = sessions.kw["bind"].dialect.name
+    pause = 0.0 if dialect == "postgresql" else SQLITE_PAUSE_S
     while True:
         async with sessions() as s:  # reads only
             ids, entries, after_entry, after_due = await _claim(
@@ -301,8 +302,11 @@ async def run(
                     await _batch(s, settings, now, step, result)
                     done += step
                 read = [e for a in done for e in entries.get(a, ())]
-                if read:
-                    await s.execute(delete(SweepQueueEntry).where(SweepQueueEntry.id.in_(read)))
+                if read:  # one array, not a parameter an entry: a busy account queues
+                    # an entry a billing round, tens of thousands between two sweeps
+                    await s.execute(
+                        delete(SweepQueueEntry).where(among(dialect, SweepQueueEntry.id, read))
+                    )
                 await s.commit()
             result.batches += 1
             took = clock.perf_counter() - t0

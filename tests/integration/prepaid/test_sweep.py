@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from backend.accounts.models import Customer
@@ -83,6 +83,31 @@ async def test_an_unchanged_account_is_not_examined_again_and_a_changed_one_is(
     changed = await sweep.run(sessions, settings, WEDNESDAY_8 + timedelta(minutes=10))
     assert changed.examined == 2  # a1 (balance and protected flag), a2 (relay)
     assert changed.batches == 1
+
+
+async def test_an_account_queued_more_often_than_one_statement_has_parameters_is_swept(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """Billing changes a busy account's balance every round, and each change queues it: in the
+    soak 2,000 accounts queued tens of thousands of entries between two sweeps. The sweep
+    deletes what it read in one statement: with a parameter an entry, past the 32,767
+    PostgreSQL's protocol allows in one, the sweep failed and its accounts waited."""
+    settings = settings_for(tmp_path)
+    sessions = session_factory(engine)
+    async with sessions() as s:
+        made = [await make_account(s) for _ in range(2)]
+        await s.commit()
+    await sweep.run(sessions, settings, WEDNESDAY_8)  # the accounts' first queue entries
+    async with sessions() as s:
+        await s.execute(
+            insert(SweepQueueEntry),
+            [{"account_id": account.id} for _ in range(20_000) for _, account, _ in made],
+        )
+        await s.commit()
+    result = await sweep.run(sessions, settings, WEDNESDAY_8 + timedelta(minutes=1))
+    assert result.examined == 2
+    async with sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(SweepQueueEntry)) == 0
 
 
 async def test_work_is_cut_into_transactions_of_the_batch_size(
