@@ -319,7 +319,10 @@ async def _not_appended(
 ) -> int:
     """Chains seen for the first time, all at once; the others recomputed one by one."""
     fresh = await _fresh(session, sorted(chains))
-    total = await _first_days(session, fresh, tz) if fresh else 0
+    # up to the last reading announced, as an append: one committed since is announced to the
+    # next round, which then appends it (read now, every later round of a backlog would find
+    # its readings behind what is materialised and recompute the chain's days)
+    total = await _first_days(session, fresh, tz, {k: chains[k][1] for k in fresh}) if fresh else 0
     rest = {k: v for k, v in chains.items() if k not in fresh}
     done, recent = await _recompute_recent(session, rest, tz) if rest else (0, set())
     total += done
@@ -333,20 +336,21 @@ async def _recompute_recent(
     session: AsyncSession, chains: dict[Chain, tuple[int, int]], tz: ZoneInfo
 ) -> tuple[int, set[Chain]]:
     """Recompute, all at once, the chains whose earliest new reading falls within
-    ``APPEND_WINDOW_DAYS`` of their baseline and of their newest day (an ingestion backlog:
-    a round saw readings committed after its announcement, so the next one's overlap what is
-    materialised): every day from the local day of the earliest new reading onwards is
-    rewritten from the baseline before it — what :func:`recompute_chain` computes, there
-    stopping once the baseline agrees again. Returns the day rows written and the chains
-    done; the others are left to :func:`recompute_chain`."""
+    ``APPEND_WINDOW_DAYS`` of their baseline and of their newest day (late readings of many
+    meters, or announcements overlapping what is materialised): every day from the local day
+    of the earliest new reading onwards is rewritten from the baseline before it — what
+    :func:`recompute_chain` computes, there stopping once the baseline agrees again. Returns
+    the day rows written and the chains done; the others are left to
+    :func:`recompute_chain`."""
     d = ConsumptionDaily
     first_day = {k: reading_day(lo, tz) for k, (lo, _) in chains.items()}
     window = timedelta(days=APPEND_WINDOW_DAYS)
     bases: dict[Chain, tuple[Any, Point]] = {}
     newest: dict[Chain, Any] = {}
+    seen_through: dict[Chain, int] = {}  # the newest day's end: what the chain had seen
     dialect = session.get_bind().dialect.name
     rows = await session.execute(
-        select(d.meter_pk, d.quantity, d.day, d.last_ts, d.last_value)
+        select(d.meter_pk, d.quantity, d.day, d.last_ts, d.last_value, d.through_ts)
         .where(
             among(dialect, d.meter_pk, {m for m, _ in chains}),
             d.quantity.in_(sorted({q for _, q in chains})),
@@ -354,10 +358,11 @@ async def _recompute_recent(
         )
         .order_by(d.day)
     )
-    for m, q, day, last_ts, last_value in rows:
+    for m, q, day, last_ts, last_value, through_ts in rows:
         key = (m, q)
         if key in chains:
             newest[key] = day
+            seen_through[key] = max(last_ts, through_ts)
             if first_day[key] - window <= day < first_day[key]:
                 bases[key] = (day, Point(last_ts, last_value))
     recent = {k for k in bases if newest[k] - first_day[k] <= window}
@@ -376,11 +381,15 @@ async def _recompute_recent(
         if (m, q) in chains and (m, q) not in bases and lo >= first_day[(m, q)]
         and hi - lo <= window
     }  # fmt: skip
-    total = await _first_days(session, restart, tz) if restart else 0
+    # those, and the recent ones below, up to what the chain had seen or the last reading
+    # announced, whichever is later: their days stay whole, and a reading committed since is
+    # appended by the round it is announced to
+    until = {k: max(chains[k][1], seen_through[k]) for k in recent | restart}
+    total = await _first_days(session, restart, tz, until) if restart else 0
     if not recent:
         return total, restart
     start = {k: day_start_ms(first_day[k], tz) for k in recent}
-    points = await read_points(session, start)
+    points = await read_points(session, start, {k: until[k] for k in recent})
     now = utcnow()
     days: list[dict[str, Any]] = []
     refused: list[dict[str, Any]] = []
@@ -417,11 +426,14 @@ async def _fresh(session: AsyncSession, keys: list[Chain]) -> set[Chain]:
     return set(keys) - {(m, q) for m, q in seen}
 
 
-async def _first_days(session: AsyncSession, fresh: set[Chain], tz: ZoneInfo) -> int:
+async def _first_days(
+    session: AsyncSession, fresh: set[Chain], tz: ZoneInfo, until: dict[Chain, int] | None = None
+) -> int:
     """Materialise chains from their first reading, all at once (chains with no day yet, or
     only a few days and none before the new readings): what :func:`recompute_chain` does for
-    each from its first reading (every reading, no baseline), in a few statements."""
-    points = await read_points(session, dict.fromkeys(fresh, _BEFORE_ALL))
+    each from its first reading (every reading, no baseline), in a few statements; a chain in
+    ``until`` up to its instant there."""
+    points = await read_points(session, dict.fromkeys(fresh, _BEFORE_ALL), until)
     dialect = session.get_bind().dialect.name
     for quantity in sorted({q for _, q in fresh}):  # nothing of theirs stands
         for table in (ConsumptionDaily, ConsumptionAnomaly):

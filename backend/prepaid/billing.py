@@ -451,10 +451,12 @@ async def on_readings_committed(
     transaction (:func:`bill_meters`); a failure is logged and retried by the next reading
     or by :func:`catch_up` (billing restarts where it stopped)."""
     earliest: dict[int, int | None] = {}
-    for meter_pk, quantity, min_ts, *_ in affected:
+    latest: dict[int, int] = {}
+    for meter_pk, quantity, min_ts, max_ts, *_ in affected:
         if quantity == ENERGY:
             earliest[meter_pk] = min(min_ts, earliest.get(meter_pk) or min_ts)
-    return await bill_meters(sessions, earliest, tz, rerate=False)
+            latest[meter_pk] = max(max_ts, latest.get(meter_pk, max_ts))
+    return await bill_meters(sessions, earliest, tz, rerate=False, latest=latest)
 
 
 ACCOUNTS_PER_TRANSACTION = 200  # bounds how long one round holds its accounts' locks
@@ -470,12 +472,17 @@ async def bill_meters(
     tz: ZoneInfo,
     *,
     rerate: bool = True,
+    latest: dict[int, int] | None = None,
 ) -> list[BillingResult]:
     """Bill the accounts of these meters, each from its meter's earliest new reading (None:
     from where the account's billing stopped). ``rerate`` False (new readings, nothing else
     changed: the derived-data path) lets a round keep the charges whose intervals the
     readings left as they were without pricing them again; True (a tariff, term or category
-    change: the callers that re-rate) prices every charge from there again.
+    change: the callers that re-rate) prices every charge from there again. ``latest``: a
+    meter's newest reading announced (the derived-data path); a round bills its chain up to
+    there and no further, as consumption has read it. A reading committed since is announced
+    to the next round, which then appends it: billed now, the next round would find its
+    earliest new reading already billed and compare the account's stretch of charges.
 
     Up to ``ACCOUNTS_PER_TRANSACTION`` accounts (an account's meters never split) share one
     transaction, taken in account order (locks in one order: no deadlock between rounds),
@@ -502,7 +509,7 @@ async def bill_meters(
 
     async def one(pairs: list[tuple[int, int]]) -> list[BillingResult]:
         async with slots:
-            return await _bill_round(sessions, pairs, earliest, tz, rerate=rerate)
+            return await _bill_round(sessions, pairs, earliest, tz, rerate=rerate, latest=latest)
 
     try:
         async with asyncio.TaskGroup() as group:  # one fails: the others are cancelled
@@ -538,13 +545,16 @@ async def _bill_round(
     tz: ZoneInfo,
     *,
     rerate: bool,
+    latest: dict[int, int] | None = None,
 ) -> list[BillingResult]:
     """One transaction: these pairs set-based, those it leaves out alone."""
     async with sessions() as session:
         schedules = await tariff_service.schedules(session)
         try:
             async with session.begin_nested():
-                done, alone = await _round(session, pairs, earliest, tz, schedules, rerate=rerate)
+                done, alone = await _round(
+                    session, pairs, earliest, tz, schedules, rerate=rerate, latest=latest
+                )
         except Exception:
             log.warning("billing round of %d accounts failed; billing them one by one",
                         len({a for a, _ in pairs}), exc_info=True)  # fmt: skip
@@ -576,6 +586,7 @@ async def _round(
     schedules: dict[Any, Schedule],
     *,
     rerate: bool,
+    latest: dict[int, int] | None = None,
 ) -> tuple[list[BillingResult], list[tuple[int, int]]]:
     """Bill these (account, meter) pairs set-based: read every account's lock, state, terms,
     meters, chains, re-rated stretch and tier counters in a few queries
@@ -600,6 +611,7 @@ async def _round(
         ENERGY,
         tz,
         await bulk.restart_points(session, _appending(held, round_meters, earliest), ENERGY),
+        until=latest,
     )
     alone: set[int] = set()
     wanted: dict[int, tuple[int | None, list[Interval], list[str]]] = {}

@@ -10,10 +10,12 @@ rounding remainder carried); this module only moves rows. Nothing here commits.
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -201,11 +203,14 @@ async def walks(
     quantity: str,
     tz: ZoneInfo,
     starts: dict[int, Point] | None = None,
+    *,
+    until: dict[int, int] | None = None,
 ) -> dict[int, tuple[Point | None, Walk]]:
     """``consumption.walk_from`` of many meters (meter → its ``ts``, None: from the first
     reading): each chain from the baseline consumption materialised before ``ts``'s local day
     — or, for a meter in ``starts``, from that point of its chain (a walk restarts at any
-    accepted point: the chain carries nothing else), so only the readings after it are read.
+    accepted point: the chain carries nothing else), so only the readings after it are read;
+    a meter in ``until`` up to its instant there, no further.
     The baselines in one query (a chain silent longer than ``BASE_WINDOW_DAYS`` in one of its
     own), the readings in one query per ``READ_SPAN_MS`` of baselines."""
     d = ConsumptionDaily
@@ -240,19 +245,31 @@ async def walks(
             ).first()
             bases[pk] = Point(row[0], row[1]) if row else None
     after = {pk: base.ts if base is not None else -1 for pk, base in bases.items()}
+    bound = {pk: ts for pk, ts in (until or {}).items() if pk in after}
     # the chains consumption has just read in this round, from their base or earlier
     points = {
-        m: found for (m, _), found in recalled({(m, quantity): after[m] for m in after}).items()
+        m: _upto(found, bound.get(m))
+        for (m, _), found in recalled({(m, quantity): after[m] for m in after}).items()
     }
     group: list[int] = []  # every other meter lands in exactly one group
     for pk in [*sorted((m for m in after if m not in points), key=lambda m: (after[m], m)), -1]:
         if group and (pk == -1 or after[pk] - after[group[0]] > READ_SPAN_MS):
-            found = await read_points(session, {(m, quantity): after[m] for m in group})
+            found = await read_points(
+                session, {(m, quantity): after[m] for m in group},
+                {(m, quantity): bound[m] for m in group if m in bound},
+            )  # fmt: skip
             points.update({m: found[(m, quantity)] for m in group})
             group = []
         if pk != -1:
             group.append(pk)
     return {pk: (bases[pk], chain(bases[pk], points[pk])) for pk in since}
+
+
+def _upto(points: list[Point], until: int | None) -> list[Point]:
+    """The points at or before ``until`` (None: all)."""
+    if until is None:
+        return points
+    return points[: bisect.bisect_right(points, until, key=itemgetter(0))]
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import random
 from datetime import date
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from backend.accounts.service import meters_of_customer
@@ -301,3 +301,63 @@ async def test_an_append_reads_up_to_the_last_reading_announced_so_the_next_batc
     assert not [s for s in statements if s.lstrip().upper().startswith("DELETE")], statements
     await commit_readings(engine, w.bob_meter, quarter)
     assert await days(engine, pk) == await days(engine, w.bob_meter) == {D1: 11 * 40 + 121}
+
+
+async def test_a_chains_first_round_reads_up_to_the_last_reading_announced_so_the_next_appends(
+    engine: AsyncEngine,
+) -> None:
+    """A backlog: a meter's first readings are announced while more of its batches are
+    committed already. Its first round materialises the chain up to the last reading
+    announced, not to the end of what is committed; the next announcement is appended. Read to
+    the end, every later round of the backlog found its readings behind what was materialised
+    and recomputed the chain's days (half of consumption's time in ``bench/meter_to_ledger.py``
+    on PostgreSQL, in the runs where the first round read ahead)."""
+    w = await build_world(engine)
+    quarter = [(ms(2026, 3, 1) + i * 900_000, 1_000 + 40 * i + i * i) for i in range(12)]
+    first, second = quarter[:6], quarter[6:]
+    await commit_readings(engine, w.alice_meter, first, hook=False)
+    await commit_readings(engine, w.alice_meter, second, hook=False)
+    pk, energy = w.alice_meter, "energy_import"
+    await on_readings_committed(engine, [(pk, energy, first[0][0], first[-1][0])])
+    async with session_factory(engine)() as s:
+        through = await s.scalar(
+            select(ConsumptionDaily.through_ts).where(ConsumptionDaily.meter_pk == pk)
+        )
+    assert through == first[-1][0]
+    with counted(engine) as statements:
+        await on_readings_committed(engine, [(pk, energy, second[0][0], second[-1][0])])
+    assert not [s for s in statements if s.lstrip().upper().startswith("DELETE")], statements
+    await commit_readings(engine, w.bob_meter, quarter)
+    assert await days(engine, pk) == await days(engine, w.bob_meter)
+
+
+@pytest.mark.parametrize("late_at", [1, 12], ids=["first-day", "with-a-day-before"])
+async def test_a_late_readings_recompute_reads_up_to_what_the_chain_had_seen_so_the_next_appends(
+    engine: AsyncEngine, late_at: int
+) -> None:
+    """A late reading recomputes its chain from its day (a chain of few days from its first
+    reading, or from the baseline of the day before) up to the chain's newest reading seen or
+    announced, not to the end of what is committed: a batch committed since is appended by
+    the round it is announced to."""
+    w = await build_world(engine)
+    # every half hour from 20:00 in Shanghai for 12 hours: two local days
+    half = [(ms(2026, 3, 1, 12) + i * 1_800_000, 5_000 + 90 * i + i * i) for i in range(24)]
+    seen, later = half[:18], half[18:]
+    (t0, v0), (_, v1) = half[late_at], half[late_at + 1]
+    late = [(t0 + 900_000, (v0 + v1) // 2)]
+    pk, energy = w.alice_meter, "energy_import"
+    await commit_readings(engine, pk, seen)
+    await commit_readings(engine, pk, later, hook=False)
+    await commit_readings(engine, pk, late, hook=False)
+    await on_readings_committed(engine, [(pk, energy, late[0][0], late[0][0])])
+    async with session_factory(engine)() as s:
+        through = await s.scalar(select(func.max(ConsumptionDaily.through_ts)).where(
+            ConsumptionDaily.meter_pk == pk
+        ))  # fmt: skip
+    assert through == seen[-1][0]
+    with counted(engine) as statements:
+        await on_readings_committed(engine, [(pk, energy, later[0][0], later[-1][0])])
+    assert not [s for s in statements if s.lstrip().upper().startswith("DELETE")], statements
+    await commit_readings(engine, w.bob_meter, sorted(half + late))
+    assert await days(engine, pk) == await days(engine, w.bob_meter)
+    assert len(await days(engine, pk)) == 2

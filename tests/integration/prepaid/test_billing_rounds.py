@@ -334,13 +334,67 @@ async def test_an_announcement_of_readings_already_billed_prices_only_the_new_in
             await read(engine, [meter_pk], hours)
         told = start + max(hours[0] - 2, 0) * HOUR  # the second names hours 2 and 3 again
         priced.clear()
-        await billing.on_readings_committed(sessions, [(a_meter, "energy_import", told, 0)], TZ)
+        newest = start + hours[-1] * HOUR
+        await billing.on_readings_committed(
+            sessions, [(a_meter, "energy_import", told, newest)], TZ
+        )
         assert priced == [start + h * HOUR for h in range(max(hours[0] - 1, 0), hours[-1])]
         await billing.bill_meters(sessions, {b_meter: told}, TZ)  # re-rates from there
     async with sessions() as s:
         ours, theirs = await ledger_of(s, a), await ledger_of(s, b)
         assert ours == theirs
         assert len(ours["entries"]) == 2  # one a round
+
+
+async def test_a_round_bills_each_chain_up_to_the_last_reading_announced_so_the_next_appends(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backlog: a round is told of readings while later ones are committed already. It
+    bills each chain up to the last reading announced to it, as consumption read it; the next
+    round, told of the later ones, appends them without reading the account's charges. Billed
+    to the end of what was committed, the next round found its earliest new reading billed
+    already and read the account's stretch of charges to compare (every sub-round of
+    ``bench/meter_to_ledger.py`` in the runs where a round read ahead)."""
+    sessions = session_factory(engine)
+    start = local_ms(2026, 5, 6)
+    async with sessions() as s:
+        await load_default_tariffs(s)
+        group = await accounts(s, 3)
+        await s.commit()
+    meters = [pk for _, pk in group]
+    await read(engine, meters, range(4))
+    async with sessions() as s:  # committed, not yet announced: the next batch of the backlog
+        for i, pk in enumerate(meters):
+            await add_readings(s, pk, [(start + h * HOUR, value(i, h)) for h in range(4, 8)])
+        await s.commit()
+    told = [(pk, "energy_import", start, start + 3 * HOUR) for pk in meters]
+    await billing.on_readings_committed(sessions, told, TZ)
+    async with sessions() as s:
+        through = await s.scalars(select(BillingState.billed_through_ms))
+        assert set(through) == {start + 3 * HOUR}
+    compared: list[dict[int, int]] = []
+    stretches = bulk.stretches
+
+    async def spy(session: AsyncSession, from_ms: dict[int, int]) -> Any:
+        compared.append(from_ms)
+        return await stretches(session, from_ms)
+
+    monkeypatch.setattr(bulk, "stretches", spy)
+    lo, hi = start + 4 * HOUR, start + 7 * HOUR
+    await consumption.on_readings_committed(
+        sessions, [(pk, "energy_import", lo, hi) for pk in meters], timezone="Asia/Shanghai"
+    )
+    await billing.on_readings_committed(
+        sessions, [(pk, "energy_import", lo, hi) for pk in meters], TZ
+    )
+    assert compared == [{}]
+    async with sessions() as s:
+        for account_id, _ in group:
+            state = await s.get(BillingState, account_id)
+            assert state is not None
+            assert state.billed_through_ms == hi
+            balance = await s.scalar(select(Account.balance_fen).where(Account.id == account_id))
+            assert balance == await ledger.ledger_sum(s, account_id) < 0
 
 
 async def test_the_same_round_twice_in_parallel_charges_each_interval_once(
