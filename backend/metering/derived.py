@@ -145,6 +145,7 @@ class DerivedData:
         self.followers = list(followers)
         self._consume: Merged = {}  # consumption, then followers
         self._follow: Merged = {}  # consumption done: followers
+        self._in_round: set[tuple[int, str]] = set()  # the chains of the round in progress
         self.behind = behind
         self.hold_s = hold_s
         self.max_readings = max_readings
@@ -205,6 +206,15 @@ class DerivedData:
         if not self._consume:
             self._since = None
             self._ready.clear()
+        self._in_round = {*consume, *follow}
+        try:
+            await self._round(consume, follow)
+        finally:
+            self._in_round = set()
+        if not self._consume and not self._follow:
+            self._idle.set()
+
+    async def _round(self, consume: Merged, follow: Merged) -> None:
         with consumption.round_points():  # the followers walk the chains consumption read
             if consume:
                 await self._consumption(_spans(consume))
@@ -217,8 +227,11 @@ class DerivedData:
                     self.failures += 1
                     name = getattr(follower, "__qualname__", repr(follower))
                     log.exception("%s failed for %d chains", name, len(spans))
-        if not self._consume and not self._follow:
-            self._idle.set()
+
+    def following(self) -> set[tuple[int, str]]:
+        """The (meter, quantity) chains queued or in the round in progress: what this path
+        will still follow, as announced."""
+        return {*self._consume, *self._follow, *self._in_round}
 
     @property
     def is_settled(self) -> bool:

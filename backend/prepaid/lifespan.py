@@ -82,6 +82,22 @@ class Loop:
             self.rounds += 1
 
 
+async def catch_up_billing(
+    derived: DerivedData, sessions: async_sessionmaker[AsyncSession], now_ms: int
+) -> list[tuple[int, str, int, int]]:
+    """Announce to the derived-data path the readings of the last ``CATCH_UP_MS`` that their
+    account's billing has not reached (``billing.missed``), but not those of a chain the path
+    is following (queued, or in its round): that round bills them. Announced again, the next
+    round would find them materialised and billed already, and recompute the chain's days and
+    compare the account's charges. Returns what was announced."""
+    following = derived.following()
+    missed = await billing.missed(sessions, now_ms - CATCH_UP_MS)
+    following |= derived.following()  # a chain announced while the query ran
+    spans = [span for span in missed if (span[0], span[1]) not in following]
+    await derived.announce(spans)
+    return spans
+
+
 async def _sweep(
     sessions: async_sessionmaker[AsyncSession], settings: Settings, clock: Clock
 ) -> sweep.RunResult:
@@ -177,9 +193,7 @@ def _loops(
 
     async def sweep_round() -> None:
         if settings.prepaid_billing:  # what the derived-data path missed, through it
-            await derived.announce(
-                await billing.missed(sessions, to_epoch_ms(clock()) - CATCH_UP_MS)
-            )
+            await catch_up_billing(derived, sessions, to_epoch_ms(clock()))
             await derived.settled()
         result = await _sweep(sessions, settings, clock)
         if "notice-delivery" in loops:

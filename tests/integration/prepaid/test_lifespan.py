@@ -8,11 +8,16 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from backend.app import create_app
-from backend.prepaid import billing
+from backend.db import session_factory
+from backend.metering.derived import DerivedData, Span
+from backend.prepaid import billing, lifespan
 from backend.settings import load_settings
+from backend.types import to_epoch_ms, utcnow
 from tests.support.ingest_agent import forget_session
+from tests.support.prepaid_data import add_readings, load_default_tariffs, make_account
 from tests.support.services import Mosquitto
 
 TASKS = {
@@ -68,3 +73,45 @@ async def test_each_engine_task_can_be_switched_off(database_url: str, tmp_path:
         assert app.state.derived.followers == []
         assert app.state.derived.behind is None  # no ingestion here: nothing to wait for
         assert app.state.mqtt is None
+
+
+async def test_the_sweeps_billing_catch_up_leaves_out_the_chains_the_derived_path_follows(
+    engine: AsyncEngine,
+) -> None:
+    """The sweep announces what billing has not reached (``billing.missed``): a meter whose
+    announcement was lost. A chain in the derived-data path's round in progress is not
+    missed, its round bills it: announced again, the next round would find its readings
+    materialised and billed already, and recompute its days and compare its charges — once a
+    sweep, for every chain of the round in flight."""
+    sessions = session_factory(engine)
+    now_ms = to_epoch_ms(utcnow())
+    hour = 3_600_000
+    async with sessions() as s:
+        await load_default_tariffs(s)
+        (_, _, followed), (_, _, lost) = await make_account(s), await make_account(s)
+        for meter in (followed, lost):
+            await add_readings(s, meter.id, [(now_ms - 2 * hour, 100), (now_ms - hour, 600)])
+        await s.commit()
+    entered, release = asyncio.Event(), asyncio.Event()
+    told: list[list[int]] = []
+
+    async def follower(_sessions: object, spans: list[Span], _zone: object) -> None:
+        told.append([pk for pk, *_ in spans])
+        entered.set()
+        await release.wait()
+
+    derived = DerivedData(sessions, "Asia/Shanghai", [follower])
+    derived.start()
+    try:
+        await derived.announce(
+            [(followed.id, "energy_import", now_ms - 2 * hour, now_ms - hour, 2)]
+        )
+        await asyncio.wait_for(entered.wait(), 30)  # its round is in progress
+        announced = await lifespan.catch_up_billing(derived, sessions, now_ms)
+        assert [pk for pk, *_ in announced] == [lost.id]
+        release.set()
+        await derived.settled()
+    finally:
+        release.set()
+        await derived.stop()
+    assert told == [[followed.id], [lost.id]]
