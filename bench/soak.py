@@ -205,8 +205,10 @@ async def main() -> None:
         print(f"  {m + 1:>6}{len(ks) * args.meters / 60:>14,.0f}{rss:>8.0f}"
               f"{p50:>8.1f}s{p99:>6.1f}s{top:>6.1f}s")  # fmt: skip
     unbilled = len(published) - len(lags)
+    sweeps = sum("prepaid sweep:" in ln for ln in serve.lines)
     print(f"\n  errors in the log: {len(errors)}; dead letters: {dead}; "
-          f"quarter hours never in the ledger: {unbilled}")  # fmt: skip
+          f"quarter hours never in the ledger: {unbilled}; prepaid sweeps: {sweeps} "
+          f"(one every {args.sweep_seconds} s)")  # fmt: skip
     if len(rows) >= 3:
         growth = rows[-1][0] / rows[1][0] - 1
         print(f"  memory: {rows[1][0]:.0f} MB in minute 2, {rows[-1][0]:.0f} MB in the last "

@@ -87,8 +87,11 @@ async def lock(session: AsyncSession, ids: Sequence[int]) -> dict[int, Held]:
             .where(among(dialect, _ACCOUNTS.c.id, ids))
             .values(balance_fen=_ACCOUNTS.c.balance_fen)
         )
-    else:
-        q = q.with_for_update(of=Account)
+    else:  # FOR NO KEY UPDATE: billing changes no key, so another transaction's foreign-key
+        # check on these accounts (the sweep's upserts, a notice's insert: FOR KEY SHARE) does
+        # not wait for it, nor it for them — with FOR UPDATE, a sweep holding such checks in
+        # queue order and billing locking in id order deadlocked
+        q = q.with_for_update(of=Account, key_share=True)
     rows = await session.execute(q)
     return {r.id: Held(r.id, r.balance_fen, r.cycle_start, r.category) for r in rows}
 

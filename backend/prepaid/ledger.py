@@ -43,7 +43,9 @@ async def lock_account(session: AsyncSession, account_id: int) -> Account:
         account = await session.get(Account, account_id)
     else:
         account = (
-            await session.execute(select(Account).where(Account.id == account_id).with_for_update())
+            await session.execute(  # no key changes: see bulk.lock
+                select(Account).where(Account.id == account_id).with_for_update(key_share=True)
+            )
         ).scalar_one_or_none()
     if account is None:
         raise LedgerError(f"account {account_id} does not exist")

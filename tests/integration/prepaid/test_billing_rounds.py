@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from backend.accounts.models import Account
@@ -16,7 +17,7 @@ from backend.db import session_factory
 from backend.metering import consumption
 from backend.metering.models import Meter
 from backend.prepaid import billing, bulk, ledger
-from backend.prepaid.models import BillingState, Charge, LedgerEntry
+from backend.prepaid.models import BillingState, Charge, LedgerEntry, SweepDue
 from tests.support.prepaid_data import (
     TZ,
     add_readings,
@@ -497,3 +498,31 @@ async def test_a_round_that_cannot_commit_raises_its_own_error_to_the_caller(
     monkeypatch.setattr(billing, "_bill_round", bill_round)
     with pytest.raises(ConnectionResetError, match="went away"):
         await billing.bill_meters(sessions, told, TZ)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_billings_account_locks_and_the_sweeps_key_checks_do_not_wait_for_each_other(
+    engine: AsyncEngine,
+) -> None:
+    """The sweep upserts each examined account's next due time (a foreign key to the account:
+    PostgreSQL checks it under FOR KEY SHARE) in queue order, several accounts a transaction;
+    billing locks its accounts in id order. Under FOR UPDATE each waited for the other — a
+    deadlock once the sweep ran beside billing. Billing changes no key: FOR NO KEY UPDATE
+    does not conflict with a key check (each step below would wait forever under FOR UPDATE;
+    the bound only fails the test instead of hanging it)."""
+    sessions = session_factory(engine)
+    async with sessions() as s:
+        (first, _), (second, _) = await accounts(s, 2)
+        await s.commit()
+
+    def due(account_id: int) -> Any:
+        stmt = pg_insert(SweepDue).values(account_id=account_id, due_ms=1)
+        return stmt.on_conflict_do_update(index_elements=["account_id"], set_={"due_ms": 2})
+
+    async with sessions() as sweeping, sessions() as billing_session:
+        await sweeping.execute(due(second))  # the sweep's transaction checks the second's key
+        held = await asyncio.wait_for(bulk.lock(billing_session, [first, second]), 10)
+        assert sorted(held) == [first, second]
+        await asyncio.wait_for(sweeping.execute(due(first)), 10)
+        await sweeping.commit()
+        await billing_session.commit()
