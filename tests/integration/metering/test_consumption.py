@@ -48,6 +48,24 @@ async def anomalies(engine: AsyncEngine, meter_pk: int) -> list[tuple[int, int]]
         return [tuple(r) for r in rows.all()]  # type: ignore[misc]
 
 
+async def through(engine: AsyncEngine, meter_pk: int) -> int | None:
+    """How far the meter's chain is materialised (its newest day's end)."""
+    async with session_factory(engine)() as s:
+        return await s.scalar(
+            select(func.max(ConsumptionDaily.through_ts)).where(
+                ConsumptionDaily.meter_pk == meter_pk
+            )
+        )
+
+
+async def deletes_of(engine: AsyncEngine, meter_pk: int, lo: int, hi: int) -> list[str]:
+    """The DELETE statements of announcing the meter's readings from ``lo`` to ``hi`` (an
+    append deletes nothing; a recompute drops the days it rewrites)."""
+    with counted(engine) as statements:
+        await on_readings_committed(engine, [(meter_pk, "energy_import", lo, hi)])
+    return [s for s in statements if s.lstrip().upper().startswith("DELETE")]
+
+
 async def test_daily_consumption_follows_shanghai_days(engine: AsyncEngine) -> None:
     w = await build_world(engine)
     # 2026-03-01 16:00 UTC is midnight in Shanghai: it closes 1 March
@@ -291,14 +309,8 @@ async def test_an_append_reads_up_to_the_last_reading_announced_so_the_next_batc
     await commit_readings(engine, w.alice_meter, third, hook=False)
     pk, energy = w.alice_meter, "energy_import"
     await on_readings_committed(engine, [(pk, energy, second[0][0], second[-1][0])])
-    async with session_factory(engine)() as s:
-        through = await s.scalar(
-            select(ConsumptionDaily.through_ts).where(ConsumptionDaily.meter_pk == pk)
-        )
-    assert through == second[-1][0]
-    with counted(engine) as statements:
-        await on_readings_committed(engine, [(pk, energy, third[0][0], third[-1][0])])
-    assert not [s for s in statements if s.lstrip().upper().startswith("DELETE")], statements
+    assert await through(engine, pk) == second[-1][0]
+    assert await deletes_of(engine, pk, third[0][0], third[-1][0]) == []
     await commit_readings(engine, w.bob_meter, quarter)
     assert await days(engine, pk) == await days(engine, w.bob_meter) == {D1: 11 * 40 + 121}
 
@@ -319,14 +331,8 @@ async def test_a_chains_first_round_reads_up_to_the_last_reading_announced_so_th
     await commit_readings(engine, w.alice_meter, second, hook=False)
     pk, energy = w.alice_meter, "energy_import"
     await on_readings_committed(engine, [(pk, energy, first[0][0], first[-1][0])])
-    async with session_factory(engine)() as s:
-        through = await s.scalar(
-            select(ConsumptionDaily.through_ts).where(ConsumptionDaily.meter_pk == pk)
-        )
-    assert through == first[-1][0]
-    with counted(engine) as statements:
-        await on_readings_committed(engine, [(pk, energy, second[0][0], second[-1][0])])
-    assert not [s for s in statements if s.lstrip().upper().startswith("DELETE")], statements
+    assert await through(engine, pk) == first[-1][0]
+    assert await deletes_of(engine, pk, second[0][0], second[-1][0]) == []
     await commit_readings(engine, w.bob_meter, quarter)
     assert await days(engine, pk) == await days(engine, w.bob_meter)
 
@@ -350,14 +356,8 @@ async def test_a_late_readings_recompute_reads_up_to_what_the_chain_had_seen_so_
     await commit_readings(engine, pk, later, hook=False)
     await commit_readings(engine, pk, late, hook=False)
     await on_readings_committed(engine, [(pk, energy, late[0][0], late[0][0])])
-    async with session_factory(engine)() as s:
-        through = await s.scalar(select(func.max(ConsumptionDaily.through_ts)).where(
-            ConsumptionDaily.meter_pk == pk
-        ))  # fmt: skip
-    assert through == seen[-1][0]
-    with counted(engine) as statements:
-        await on_readings_committed(engine, [(pk, energy, later[0][0], later[-1][0])])
-    assert not [s for s in statements if s.lstrip().upper().startswith("DELETE")], statements
+    assert await through(engine, pk) == seen[-1][0]
+    assert await deletes_of(engine, pk, later[0][0], later[-1][0]) == []
     await commit_readings(engine, w.bob_meter, sorted(half + late))
     assert await days(engine, pk) == await days(engine, w.bob_meter)
     assert len(await days(engine, pk)) == 2
