@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import re
 import shutil
 import sys
 import tempfile
@@ -51,6 +52,8 @@ from tests.support.serve_process import ServeProcess  # noqa: E402
 from tests.support.services import Mosquitto, start_mosquitto  # noqa: E402
 
 CLIENT = "soak-serve"
+# the served process's log line of each prepaid sweep (backend.prepaid.lifespan)
+SWEEP = re.compile(r"prepaid sweep: (\d+) accounts .*?, ([\d.]+) s .* after ([\d.]+) s")
 
 
 def quarter(k: int, meters: int, registers: list[int]) -> list[bytes]:
@@ -205,10 +208,14 @@ async def main() -> None:
         print(f"  {m + 1:>6}{len(ks) * args.meters / 60:>14,.0f}{rss:>8.0f}"
               f"{p50:>8.1f}s{p99:>6.1f}s{top:>6.1f}s")  # fmt: skip
     unbilled = len(published) - len(lags)
-    sweeps = sum("prepaid sweep:" in ln for ln in serve.lines)
+    sweeps = [m.groups() for ln in serve.lines if (m := SWEEP.search(ln))]
     print(f"\n  errors in the log: {len(errors)}; dead letters: {dead}; "
-          f"quarter hours never in the ledger: {unbilled}; prepaid sweeps: {sweeps} "
-          f"(one every {args.sweep_seconds} s)")  # fmt: skip
+          f"quarter hours never in the ledger: {unbilled}; prepaid sweeps: {len(sweeps)} "
+          f"({args.sweep_seconds} s after the last)")  # fmt: skip
+    if sweeps:  # each: how long it waited for billing, then how long it ran
+        print("  sweeps (accounts examined, waited for billing, ran): " + ", ".join(
+            f"{n} / {w} s / {r} s" for n, r, w in sweeps
+        ))  # fmt: skip
     if len(rows) >= 3:
         growth = rows[-1][0] / rows[1][0] - 1
         print(f"  memory: {rows[1][0]:.0f} MB in minute 2, {rows[-1][0]:.0f} MB in the last "

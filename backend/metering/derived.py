@@ -39,6 +39,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -124,6 +125,18 @@ def _spans(merged: Merged) -> list[Span]:
     return [(pk, q, lo, hi) for (pk, q), (lo, hi, _) in sorted(merged.items())]
 
 
+@dataclass
+class _Waiter:
+    """A ``caught_up`` caller: rounds numbered above ``after`` count; ``running``: the round
+    in progress when it asked has not ended; ``queued``: the chains queued then, not yet
+    followed by a later round."""
+
+    after: int
+    running: bool
+    queued: set[tuple[int, str]]
+    done: asyncio.Future[None]
+
+
 class DerivedData:
     def __init__(
         self,
@@ -146,6 +159,8 @@ class DerivedData:
         self._consume: Merged = {}  # consumption, then followers
         self._follow: Merged = {}  # consumption done: followers
         self._in_round: set[tuple[int, str]] = set()  # the chains of the round in progress
+        self._round_no = 0  # rounds started
+        self._waiters: list[_Waiter] = []  # ``caught_up`` callers
         self.behind = behind
         self.hold_s = hold_s
         self.max_readings = max_readings
@@ -207,9 +222,11 @@ class DerivedData:
             self._since = None
             self._ready.clear()
         self._in_round = {*consume, *follow}
+        self._round_no += 1
         try:
             await self._round(consume, follow)
         finally:
+            self._ended(self._round_no, self._in_round)
             self._in_round = set()
         if not self._consume and not self._follow:
             self._idle.set()
@@ -241,6 +258,34 @@ class DerivedData:
     async def settled(self) -> None:
         """Wait until everything announced so far has been followed."""
         await self._idle.wait()
+
+    async def caught_up(self) -> None:
+        """Wait until what was announced before this call has been followed: the round in
+        progress has ended, and every chain queued now has been taken by a round that then
+        ended. Unlike ``settled``, a later announcement is not waited for, so under a steady
+        stream (never settled) this still returns, within about two rounds."""
+        queued = {*self._consume, *self._follow}
+        if not queued and not self._in_round:
+            return
+        waiter = _Waiter(
+            self._round_no, bool(self._in_round), queued,
+            asyncio.get_running_loop().create_future(),
+        )  # fmt: skip
+        self._waiters.append(waiter)
+        try:
+            await waiter.done
+        finally:
+            self._waiters.remove(waiter)
+
+    def _ended(self, round_no: int, taken: set[tuple[int, str]]) -> None:
+        """Round ``round_no`` ended, having followed ``taken``: tell whom that catches up."""
+        for w in self._waiters:
+            if round_no == w.after:
+                w.running = False  # the round in progress when it asked
+            elif round_no > w.after:  # a round that started after it asked
+                w.queued -= taken
+            if not w.running and not w.queued and not w.done.done():
+                w.done.set_result(None)
 
     async def _hold(self) -> None:
         """While the announcer is behind, let its batches gather into this round, for at

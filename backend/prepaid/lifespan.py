@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -99,13 +100,14 @@ async def catch_up_billing(
 
 
 async def _sweep(
-    sessions: async_sessionmaker[AsyncSession], settings: Settings, clock: Clock
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, clock: Clock, waited_s: float
 ) -> sweep.RunResult:
     """Incremental: the accounts whose verdict may have changed, in short transactions."""
     result = await sweep.run(sessions, settings, clock())
     log.info(
-        "prepaid sweep: %d accounts examined in %d batches, %.1f s (longest batch %.2f s)",
-        result.examined, result.batches, result.seconds, result.longest_batch_s,
+        "prepaid sweep: %d accounts examined in %d batches, %.1f s (longest batch %.2f s),"
+        " after %.1f s for billing to catch up",
+        result.examined, result.batches, result.seconds, result.longest_batch_s, waited_s,
     )  # fmt: skip
     return result
 
@@ -192,10 +194,13 @@ def _loops(
         )  # fmt: skip
 
     async def sweep_round() -> None:
+        started = time.perf_counter()
         if settings.prepaid_billing:  # what the derived-data path missed, through it
             await catch_up_billing(derived, sessions, to_epoch_ms(clock()))
-            await derived.settled()
-        result = await _sweep(sessions, settings, clock)
+            # the balances as billed up to now, the catch-up's included; not ``settled``,
+            # which a steady stream of readings never is (the sweep never ran under one)
+            await derived.caught_up()
+        result = await _sweep(sessions, settings, clock, time.perf_counter() - started)
         if "notice-delivery" in loops:
             loops["notice-delivery"].wake.set()  # warnings out now, not in a period
         if result.disconnects and dispatcher is not None:

@@ -278,3 +278,37 @@ async def test_a_reading_committed_between_consumption_and_billing_is_billed_by_
     assert len(ours_bill[0]) == 7  # 00, 02, 04, 05, 06, 08, 10, 12: seven intervals
     assert ours_bill == twin_bill
     assert ours_bill[1] is True
+
+
+async def test_caught_up_waits_for_a_chain_announced_again_during_the_round_in_progress(
+    engine,
+) -> None:
+    """What was announced before the call is followed when it returns: a chain of the round
+    in progress announced again meanwhile waits for its next round, not the end of this one;
+    what is announced after the call is not waited for."""
+    sessions, _account_id, meter_pk, at = await _setup(engine)
+    entered: asyncio.Queue[list[int]] = asyncio.Queue()
+    rounds = asyncio.Semaphore(0)
+
+    async def follower(_sessions, spans, _tz):  # type: ignore[no-untyped-def]
+        await entered.put([ts for *_, ts in spans])
+        await rounds.acquire()
+
+    derived = DerivedData(sessions, "Asia/Shanghai", [follower])
+    derived.start()
+    try:
+        await derived.announce(intervals_from([(meter_pk, KEY, at[0])]))
+        assert await asyncio.wait_for(entered.get(), 30) == [at[0]]
+        await derived.announce(intervals_from([(meter_pk, KEY, at[1])]))  # the same chain
+        caught_up = asyncio.create_task(derived.caught_up())
+        rounds.release()
+        assert await asyncio.wait_for(entered.get(), 30) == [at[1]]  # its next round
+        assert not caught_up.done()
+        await derived.announce(intervals_from([(meter_pk + 1, KEY, at[1])]))  # after the call
+        rounds.release()
+        await asyncio.wait_for(caught_up, 30)
+        assert not derived.is_settled  # the later announcement is still being followed
+    finally:
+        for _ in range(5):
+            rounds.release()
+        await derived.stop()

@@ -115,3 +115,47 @@ async def test_the_sweeps_billing_catch_up_leaves_out_the_chains_the_derived_pat
         release.set()
         await derived.stop()
     assert told == [[followed.id], [lost.id]]
+
+
+async def test_the_sweep_runs_under_a_steady_stream_once_what_was_announced_before_it_is_billed(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Under a steady stream of readings the derived-data path is never idle: a sweep that
+    waited for it to settle never ran (no warning, no disconnect while the stream lasted). It
+    waits for what was announced before it — the round in progress, then the chains queued —
+    and not for what is announced after."""
+    settings = load_settings(
+        env={}, database_url=database_url, data_dir=str(tmp_path), ingest=False,
+        prepaid_notify_seconds=0, idempotency_purge_hours=0,
+    )  # fmt: skip
+    app = create_app(settings)
+    entered: asyncio.Queue[list[int]] = asyncio.Queue()
+    rounds = asyncio.Semaphore(0)  # a release lets one round end
+
+    async def stream_follower(_sessions: object, spans: list[Span], _zone: object) -> None:
+        await entered.put([pk for pk, *_ in spans])
+        await rounds.acquire()  # one round at a time, as the test lets it
+
+    def chain(pk: int) -> list[tuple[int, str, int, int, int]]:
+        return [(pk, "energy_import", 1_000, 2_000, 1)]
+
+    async with app.lifespan():
+        try:
+            derived: DerivedData = app.state.derived
+            derived.followers.append(stream_follower)
+            sweep_loop = app.state.prepaid_loops["prepaid-sweep"]
+            await derived.announce(chain(1))
+            assert await asyncio.wait_for(entered.get(), 30) == [1]  # round 1 in progress
+            await derived.announce(chain(2))  # queued behind it
+            sweep = asyncio.create_task(sweep_loop.work())
+            rounds.release()
+            assert await asyncio.wait_for(entered.get(), 30) == [2]  # round 2: what was queued
+            assert not sweep.done()  # chain 2, announced before the sweep, is not billed yet
+            await derived.announce(chain(3))  # the stream goes on
+            rounds.release()
+            assert await asyncio.wait_for(entered.get(), 30) == [3]  # round 3 holds on
+            await asyncio.wait_for(sweep, 30)  # … and the sweep ran beside it
+            assert not derived.is_settled
+        finally:  # every round may end (a failed test must not hang the shutdown)
+            for _ in range(10):
+                rounds.release()
