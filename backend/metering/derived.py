@@ -232,7 +232,9 @@ class DerivedData:
             self._idle.set()
 
     async def _round(self, consume: Merged, follow: Merged) -> None:
-        with consumption.round_points():  # the followers walk the chains consumption read
+        # the followers walk the chains consumption read; a chain announced again meanwhile
+        # is read only up to this round's announcement (the next round reads on)
+        with consumption.round_points(later=self._queued):
             if consume:
                 await self._consumption(_spans(consume))
             _merge(follow, _spans(consume))
@@ -258,6 +260,10 @@ class DerivedData:
     async def settled(self) -> None:
         """Wait until everything announced so far has been followed."""
         await self._idle.wait()
+
+    def _queued(self, chain: tuple[int, str]) -> bool:
+        """A later round will follow this chain: it is queued again."""
+        return chain in self._consume or chain in self._follow
 
     async def caught_up(self) -> None:
         """Wait until what was announced before this call has been followed: the round in

@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.accounts.models import Account, Customer
 from backend.db import among
+from backend.metering import consumption
 from backend.metering.consumption import walk_from
 from backend.metering.intervals import (
     ACCEPTED_QUALITIES,
@@ -459,6 +460,15 @@ async def on_readings_committed(
     return await bill_meters(sessions, earliest, tz, rerate=False, latest=latest)
 
 
+def _bounded(latest: dict[int, int] | None) -> dict[int, int] | None:
+    """Of each meter's newest reading announced, the bounds a round may keep
+    (``consumption.bounded``): only for a chain a later round will follow."""
+    if latest is None:
+        return None
+    kept = consumption.bounded({(pk, ENERGY): ts for pk, ts in latest.items()})
+    return {pk: ts for (pk, _), ts in kept.items()}
+
+
 ACCOUNTS_PER_TRANSACTION = 200  # bounds how long one round holds its accounts' locks
 # Rounds in flight at once on PostgreSQL: while one round's writes run in the database server,
 # the next round is read and priced here. SQLite has one writer: a second round would only
@@ -479,10 +489,11 @@ async def bill_meters(
     changed: the derived-data path) lets a round keep the charges whose intervals the
     readings left as they were without pricing them again; True (a tariff, term or category
     change: the callers that re-rate) prices every charge from there again. ``latest``: a
-    meter's newest reading announced (the derived-data path); a round bills its chain up to
-    there and no further, as consumption has read it. A reading committed since is announced
-    to the next round, which then appends it: billed now, the next round would find its
-    earliest new reading already billed and compare the account's stretch of charges.
+    meter's newest reading announced (the derived-data path); when a later round will follow
+    the chain, a round bills it up to there and no further, as consumption has read it, and
+    that round appends the rest: billed now, it would find its earliest new reading already
+    billed and compare the account's stretch of charges. Otherwise up to the last reading
+    committed (``consumption.bounded``).
 
     Up to ``ACCOUNTS_PER_TRANSACTION`` accounts (an account's meters never split) share one
     transaction, taken in account order (locks in one order: no deadlock between rounds),
@@ -611,7 +622,7 @@ async def _round(
         ENERGY,
         tz,
         await bulk.restart_points(session, _appending(held, round_meters, earliest), ENERGY),
-        until=latest,
+        until=_bounded(latest),
     )
     alone: set[int] = set()
     wanted: dict[int, tuple[int | None, list[Interval], list[str]]] = {}

@@ -312,3 +312,35 @@ async def test_caught_up_waits_for_a_chain_announced_again_during_the_round_in_p
         for _ in range(5):
             rounds.release()
         await derived.stop()
+
+
+async def test_a_round_stops_a_chain_at_its_announcement_only_when_it_is_queued_again(
+    engine,
+) -> None:
+    """Inside a round, consumption and billing read a chain up to its last reading announced
+    only if the path will follow it again (announced meanwhile): the next round reads on. A
+    chain not queued again is read to the end of what is committed (a late reading's interval
+    to the reading after it, followed before, is never announced again)."""
+    sessions, _account_id, meter_pk, at = await _setup(engine)
+    seen: list[dict[tuple[int, str], int]] = []
+    entered, release = asyncio.Event(), asyncio.Event()
+    again, alone = (meter_pk, KEY), (meter_pk + 1, KEY)
+
+    async def follower(_sessions, _spans, _tz):  # type: ignore[no-untyped-def]
+        entered.set()
+        await release.wait()
+        seen.append(consumption.bounded({again: at[0], alone: at[0]}))
+
+    derived = DerivedData(sessions, "Asia/Shanghai", [follower])
+    derived.start()
+    try:
+        await derived.announce(intervals_from([(meter_pk, KEY, at[0]), (meter_pk + 1, KEY, at[0])]))
+        await asyncio.wait_for(entered.wait(), 30)
+        await derived.announce(intervals_from([(meter_pk, KEY, at[1])]))  # queued again
+        release.set()
+        await asyncio.wait_for(derived.settled(), 30)
+    finally:
+        release.set()
+        await derived.stop()
+    assert seen[0] == {again: at[0]}
+    assert consumption.bounded({again: at[0]}) == {}  # outside a round: nothing is bounded
