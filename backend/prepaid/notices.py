@@ -203,24 +203,33 @@ async def close_episode(session: AsyncSession, account_id: int, now: datetime) -
 async def notify(
     session: AsyncSession, account: Account, kind: NoticeKind, channels: list[NoticeChannel],
     message: Text, *, now: datetime, tz: str, planned: datetime | None = None,
+    sent: set[tuple[int, int, NoticeKind, NoticeChannel]] | None = None,
 ) -> int:  # fmt: skip
     """Queue a notice of this episode on each channel, once, worded in the customer's
-    language. Returns how many were new."""
+    language. Returns how many were new. ``sent``: the (account, episode, kind, channel) this
+    transaction knows are queued (the sweep reads a page's at once), kept up to date here;
+    without it, each is looked up."""
     ep = await open_episode(session, account.id, now)
     customer = await session.get(Customer, account.customer_id)
     text = word(message, language_of(customer), ZoneInfo(tz))
     params: Params = dict(message.params)
     new = 0
     for ch in channels:
-        exists = await session.scalar(
-            select(Notice.id).where(
-                Notice.account_id == account.id,
-                Notice.episode == ep.episode,
-                Notice.kind == kind,
-                Notice.channel == ch,
+        key = (account.id, ep.episode, kind, ch)
+        if sent is not None:
+            if key in sent:
+                continue
+        elif (
+            await session.scalar(
+                select(Notice.id).where(
+                    Notice.account_id == account.id,
+                    Notice.episode == ep.episode,
+                    Notice.kind == kind,
+                    Notice.channel == ch,
+                )
             )
-        )
-        if exists is not None:
+            is not None
+        ):
             continue
         try:
             async with session.begin_nested():
@@ -236,6 +245,9 @@ async def notify(
             new += 1
         except IntegrityError:  # a concurrent sweep queued it first
             continue
+        finally:
+            if sent is not None:
+                sent.add(key)
     return new
 
 

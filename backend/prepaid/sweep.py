@@ -202,7 +202,7 @@ async def _batch(
     busy = [a for a in prepaid if a not in quiet]
     decided = engine.SweepResult({}, [])
     if busy:
-        decided = await engine.sweep(session, settings, now, only=busy)
+        decided = await engine.sweep(session, settings, now, only=busy, daily=daily)
     result.examined += len(prepaid)
     result.disconnects += decided.disconnects
     latest = now_ms + int(RECHECK.total_seconds() * 1000)

@@ -136,3 +136,35 @@ async def test_a_warning_only_written_to_the_log_never_lets_the_engine_disconnec
         assert later.disconnects == []
         warning = next(r for r in later.decisions[account.id].reasons if r.rule == "warning")
         assert warning.ok is False
+
+
+async def test_a_sweep_of_every_account_reads_them_a_page_at_a_time_and_misses_none(
+    engine, tmp_path: Path, monkeypatch
+) -> None:
+    """Without ``only`` the engine sweeps every prepaid account in pages (each page's reads
+    are lists of its ids, which a database bounds): five accounts in pages of two are all
+    warned and decided, in three pages."""
+    settings = load_settings(env={}, data_dir=str(tmp_path))
+    sessions = session_factory(engine)
+    async with sessions() as s:
+        made = [await make_account(s) for _ in range(5)]
+        await s.commit()
+    pages: list[int] = []
+    page = prepaid._page
+
+    async def spy(session, accounts, now, daily):  # type: ignore[no-untyped-def]
+        pages.append(len(accounts))
+        return await page(session, accounts, now, daily)
+
+    monkeypatch.setattr(prepaid, "PAGE", 2)
+    monkeypatch.setattr(prepaid, "_page", spy)
+    async with sessions() as s:
+        result = await prepaid.sweep(s, settings, datetime(2026, 5, 6, 10, tzinfo=TZ))
+        await s.commit()
+    assert pages == [2, 2, 1]
+    assert set(result.decisions) == {account.id for _, account, _ in made}
+    async with sessions() as s:
+        warned = await s.scalars(
+            select(Notice.account_id).where(Notice.kind == NoticeKind.LOW_BALANCE).distinct()
+        )
+        assert set(warned) == {account.id for _, account, _ in made}
