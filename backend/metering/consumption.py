@@ -273,8 +273,8 @@ async def _apply(session: AsyncSession, chains: dict[Chain, tuple[int, int]], tz
         )
     }
     # an append: every new reading comes after everything this chain has seen. Its readings
-    # are read up to the last one announced when a later round follows the chain (``bounded``):
-    # that round appends the rest in turn; read now, they would be behind its announcement,
+    # are read up to the last one announced: one committed since is announced to the next
+    # round, which appends it in turn; read now, it would be behind that round's announcement,
     # and a steady stream would recompute every chain's day from its baseline every round
     appends = {k: latest[k] for k in keys if k in latest and chains[k][0] > latest[k].through_ts}
     total = 0
@@ -282,7 +282,7 @@ async def _apply(session: AsyncSession, chains: dict[Chain, tuple[int, int]], tz
         points = await read_points(
             session,
             {k: r.through_ts for k, r in appends.items()},
-            bounded({k: chains[k][1] for k in appends}),
+            {k: chains[k][1] for k in appends},
         )
         now = utcnow()
         updates: list[dict[str, Any]] = []
@@ -319,11 +319,10 @@ async def _not_appended(
 ) -> int:
     """Chains seen for the first time, all at once; the others recomputed one by one."""
     fresh = await _fresh(session, sorted(chains))
-    # up to the last reading announced when a later round follows the chain, as an append
-    # (``bounded``: read now, every later round of a backlog would find its readings behind
-    # what is materialised and recompute the chain's days)
-    until = bounded({k: chains[k][1] for k in fresh})
-    total = await _first_days(session, fresh, tz, until) if fresh else 0
+    # up to the last reading announced, as an append: one committed since is announced to the
+    # next round, which then appends it (read now, every later round of a backlog would find
+    # its readings behind what is materialised and recompute the chain's days)
+    total = await _first_days(session, fresh, tz, {k: chains[k][1] for k in fresh}) if fresh else 0
     rest = {k: v for k, v in chains.items() if k not in fresh}
     done, recent = await _recompute_recent(session, rest, tz) if rest else (0, set())
     total += done
@@ -383,14 +382,14 @@ async def _recompute_recent(
         and hi - lo <= window
     }  # fmt: skip
     # those, and the recent ones below, up to what the chain had seen or the last reading
-    # announced, whichever is later, when a later round follows the chain (``bounded``):
-    # their days stay whole, and a reading committed since is appended by that round
-    until = bounded({k: max(chains[k][1], seen_through[k]) for k in recent | restart})
+    # announced, whichever is later: their days stay whole, and a reading committed since is
+    # appended by the round it is announced to
+    until = {k: max(chains[k][1], seen_through[k]) for k in recent | restart}
     total = await _first_days(session, restart, tz, until) if restart else 0
     if not recent:
         return total, restart
     start = {k: day_start_ms(first_day[k], tz) for k in recent}
-    points = await read_points(session, start, {k: until[k] for k in recent if k in until})
+    points = await read_points(session, start, {k: until[k] for k in recent})
     now = utcnow()
     days: list[dict[str, Any]] = []
     refused: list[dict[str, Any]] = []
@@ -505,7 +504,7 @@ _LATER: ContextVar[Callable[[Chain], bool] | None] = ContextVar("consumption_lat
 def round_points(later: Callable[[Chain], bool] | None = None) -> Iterator[None]:
     """Keep, until the block ends, the chains this task's ``read_points`` read. ``later``:
     whether a later round will follow a chain (the derived-data path: queued again), which
-    lets this one stop at its announcement (``bounded``)."""
+    lets billing stop this one at its announcement (``bounded``)."""
     token, later_token = _ROUND.set({}), _LATER.set(later)
     try:
         yield
@@ -515,12 +514,14 @@ def round_points(later: Callable[[Chain], bool] | None = None) -> Iterator[None]
 
 
 def bounded(until: dict[Chain, int]) -> dict[Chain, int]:
-    """The bounds of ``until`` a round may keep: a chain is read up to its last announced
-    reading only when a later round will follow it (``round_points``'s ``later``), which then
-    reads on from where this one stopped — in a backlog, read now, those readings would lie
-    behind that round's announcement, and it would recompute the chain's days and compare its
-    charges. Otherwise, to the last reading committed: a late reading filling a gap closes the
-    interval to the reading after it, committed and followed before (never announced again)."""
+    """The bounds of ``until`` billing may keep when it reads a chain itself: up to its last
+    announced reading only when a later round will follow the chain (``round_points``'s
+    ``later``), which then reads on from where this one stopped — in a backlog, read now,
+    those readings would lie behind that round's announcement and it would compare the
+    account's charges. Otherwise to the last reading committed: a late reading filling a gap
+    closes the interval to the reading after it, committed and followed before and never
+    announced again. (Consumption needs no such rule: it reads a chain up to what its days
+    have seen or the announcement, whichever is later.)"""
     later = _LATER.get()
     if later is None:
         return {}

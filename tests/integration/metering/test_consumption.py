@@ -294,11 +294,6 @@ async def test_a_round_recalls_the_chains_it_read_from_their_instant_or_later(
         assert recalled({ka: instants[0]}) == {}
 
 
-def queued_again(_chain: tuple[int, str]) -> bool:
-    """The derived-data path's answer for a chain announced again: a later round follows it."""
-    return True
-
-
 async def test_an_append_reads_up_to_the_last_reading_announced_so_the_next_batch_appends(
     engine: AsyncEngine,
 ) -> None:
@@ -313,8 +308,7 @@ async def test_an_append_reads_up_to_the_last_reading_announced_so_the_next_batc
     await commit_readings(engine, w.alice_meter, second, hook=False)
     await commit_readings(engine, w.alice_meter, third, hook=False)
     pk, energy = w.alice_meter, "energy_import"
-    with round_points(later=queued_again):  # the next batch is queued behind this round
-        await on_readings_committed(engine, [(pk, energy, second[0][0], second[-1][0])])
+    await on_readings_committed(engine, [(pk, energy, second[0][0], second[-1][0])])
     assert await through(engine, pk) == second[-1][0]
     assert await deletes_of(engine, pk, third[0][0], third[-1][0]) == []
     await commit_readings(engine, w.bob_meter, quarter)
@@ -336,8 +330,7 @@ async def test_a_chains_first_round_reads_up_to_the_last_reading_announced_so_th
     await commit_readings(engine, w.alice_meter, first, hook=False)
     await commit_readings(engine, w.alice_meter, second, hook=False)
     pk, energy = w.alice_meter, "energy_import"
-    with round_points(later=queued_again):
-        await on_readings_committed(engine, [(pk, energy, first[0][0], first[-1][0])])
+    await on_readings_committed(engine, [(pk, energy, first[0][0], first[-1][0])])
     assert await through(engine, pk) == first[-1][0]
     assert await deletes_of(engine, pk, second[0][0], second[-1][0]) == []
     await commit_readings(engine, w.bob_meter, quarter)
@@ -362,8 +355,7 @@ async def test_a_late_readings_recompute_reads_up_to_what_the_chain_had_seen_so_
     await commit_readings(engine, pk, seen)
     await commit_readings(engine, pk, later, hook=False)
     await commit_readings(engine, pk, late, hook=False)
-    with round_points(later=queued_again):
-        await on_readings_committed(engine, [(pk, energy, late[0][0], late[0][0])])
+    await on_readings_committed(engine, [(pk, energy, late[0][0], late[0][0])])
     assert await through(engine, pk) == seen[-1][0]
     assert await deletes_of(engine, pk, later[0][0], later[-1][0]) == []
     await commit_readings(engine, w.bob_meter, sorted(half + late))
@@ -377,8 +369,8 @@ async def test_a_late_reading_is_read_through_to_the_reading_after_it_already_fo
     """Readings arriving out of order (a meter's newest first, then its backfill): each late
     reading closes the interval to the reading after it, committed and followed before and
     never announced again. The chain has seen that reading (its newest day ends there), so a
-    round reads through to it, with no later round for the chain as with one (billing, which
-    has no such mark, reads to the end unless a later round follows: test_billing_rounds)."""
+    round reads through to it (billing, which has no such mark, reads to the end unless a
+    later round follows the chain: test_billing_rounds)."""
     w = await build_world(engine)
     quarter = [(ms(2026, 3, 1) + i * 900_000, 1_000 + 40 * i + i * i) for i in range(8)]
     await commit_readings(engine, w.alice_meter, quarter[-1:])
