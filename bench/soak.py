@@ -17,8 +17,11 @@ accounts): a quarter hour of stream time is *in the ledger* once every account i
 it, and its lag is the time from its publication to then. Every ten seconds it reads the
 process's resident memory. At the end: per minute, the readings published, the memory, the lag
 p50/p99/max of the quarter hours published in that minute; the errors in the process's log; the
-dead letters; and whether memory stayed within 10 % (the last minute against the second — the
-first is warm-up) and the lag steady (the last minute's p99 within twice the second's).
+dead letters; the prepaid sweeps the process ran beside billing (every ``--sweep-seconds``
+after the last ended), each with the accounts it examined, how long it waited for billing to
+catch up and how long it ran; and whether memory stayed within 10 % (the last minute against
+the second — the first is warm-up) and the lag steady (the last minute's p99 within twice the
+second's).
 """
 
 from __future__ import annotations

@@ -232,8 +232,8 @@ class DerivedData:
             self._idle.set()
 
     async def _round(self, consume: Merged, follow: Merged) -> None:
-        # the followers walk the chains consumption read; a chain announced again meanwhile
-        # is read only up to this round's announcement (the next round reads on)
+        # the followers walk the chains consumption read; billing reads a chain announced
+        # again meanwhile only up to this round's announcement (the next round reads on)
         with consumption.round_points(later=self._queued):
             if consume:
                 await self._consumption(_spans(consume))
@@ -269,7 +269,8 @@ class DerivedData:
         """Wait until what was announced before this call has been followed: the round in
         progress has ended, and every chain queued now has been taken by a round that then
         ended. Unlike ``settled``, a later announcement is not waited for, so under a steady
-        stream (never settled) this still returns, within about two rounds."""
+        stream (never settled) this still returns, once the rounds that take what was queued
+        then have ended (the prepaid sweep waits so before it decides on balances)."""
         queued = {*self._consume, *self._follow}
         if not queued and not self._in_round:
             return
