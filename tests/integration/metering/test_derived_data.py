@@ -301,6 +301,7 @@ async def test_caught_up_waits_for_a_chain_announced_again_during_the_round_in_p
         assert await asyncio.wait_for(entered.get(), 30) == [at[0]]
         await derived.announce(intervals_from([(meter_pk, KEY, at[1])]))  # the same chain
         caught_up = asyncio.create_task(derived.caught_up())
+        await until(lambda: bool(derived._waiters), 30, "the call to wait")  # round 1 on
         rounds.release()
         assert await asyncio.wait_for(entered.get(), 30) == [at[1]]  # its next round
         assert not caught_up.done()

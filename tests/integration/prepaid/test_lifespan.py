@@ -16,7 +16,7 @@ from backend.metering.derived import DerivedData, Span
 from backend.prepaid import billing, lifespan
 from backend.settings import load_settings
 from backend.types import to_epoch_ms, utcnow
-from tests.support.ingest_agent import forget_session
+from tests.support.ingest_agent import forget_session, until
 from tests.support.prepaid_data import add_readings, load_default_tariffs, make_account
 from tests.support.services import Mosquitto
 
@@ -148,6 +148,8 @@ async def test_the_sweep_runs_under_a_steady_stream_once_what_was_announced_befo
             assert await asyncio.wait_for(entered.get(), 30) == [1]  # round 1 in progress
             await derived.announce(chain(2))  # queued behind it
             sweep = asyncio.create_task(sweep_loop.work())
+            # its billing catch-up done, the sweep waits: round 1 still in progress, 2 queued
+            await until(lambda: bool(derived._waiters), 30, "the sweep to wait for billing")
             rounds.release()
             assert await asyncio.wait_for(entered.get(), 30) == [2]  # round 2: what was queued
             assert not sweep.done()  # chain 2, announced before the sweep, is not billed yet
