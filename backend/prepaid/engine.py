@@ -60,22 +60,25 @@ async def _meters(session: AsyncSession, account_id: int) -> list[Meter]:
 
 
 def _facts(
-    account: Account, customer: Customer, meters: Sequence[Meter], delivered: datetime | None
+    account: Account, customer: Customer, supply_on: bool, delivered: datetime | None
 ) -> AccountFacts:
     return AccountFacts(
         account_id=account.id, balance_fen=account.balance_fen,
         credit_limit_fen=account.credit_limit_fen, protected=customer.protected,
-        key_account_class=customer.key_account_class,
-        supply_on=any(m.relay_state != int(RelayState.DISCONNECTED) for m in meters),
+        key_account_class=customer.key_account_class, supply_on=supply_on,
         warning_delivered_at=delivered,
     )  # fmt: skip
+
+
+def _supply_on(meters: Sequence[Meter]) -> bool:
+    return any(m.relay_state != int(RelayState.DISCONNECTED) for m in meters)
 
 
 async def facts_of(session: AsyncSession, account: Account) -> AccountFacts:
     customer = await session.get(Customer, account.customer_id)
     assert customer is not None
     return _facts(
-        account, customer, await _meters(session, account.id),
+        account, customer, _supply_on(await _meters(session, account.id)),
         await notices.warning_delivered_at(session, account.id),
     )  # fmt: skip
 
@@ -95,18 +98,7 @@ async def facts_of_many(
         on = relay != int(RelayState.DISCONNECTED)
         supply_on[account_id] = supply_on.get(account_id, False) or on
     delivered = await notices.warnings_delivered_at(session, ids)
-    return {
-        a.id: AccountFacts(
-            account_id=a.id,
-            balance_fen=a.balance_fen,
-            credit_limit_fen=a.credit_limit_fen,
-            protected=c.protected,
-            key_account_class=c.key_account_class,
-            supply_on=supply_on.get(a.id, False),
-            warning_delivered_at=delivered.get(a.id),
-        )
-        for a, c in rows
-    }
+    return {a.id: _facts(a, c, supply_on.get(a.id, False), delivered.get(a.id)) for a, c in rows}
 
 
 def verdict_of(facts: AccountFacts, decision: Decision) -> Verdict:
@@ -236,7 +228,7 @@ async def sweep(
             sent=page.sent,
         )  # fmt: skip
         customer = page.customers[account.customer_id]
-        facts = _facts(account, customer, meters, page.delivered.get(account.id))
+        facts = _facts(account, customer, _supply_on(meters), page.delivered.get(account.id))
         decision = explain(facts, now, config)
         result.decisions[account.id] = decision
         arrears = next(r for r in decision.reasons if r.rule == "arrears")
