@@ -504,11 +504,18 @@ _LATER: ContextVar[Callable[[Chain], bool] | None] = ContextVar("consumption_lat
 def round_points(later: Callable[[Chain], bool] | None = None) -> Iterator[None]:
     """Keep, until the block ends, the chains this task's ``read_points`` read. ``later``:
     whether a later round will follow a chain (the derived-data path: queued again), which
-    lets billing stop this one at its announcement (``bounded``)."""
-    token, later_token = _ROUND.set({}), _LATER.set(later)
+    lets billing stop this one at its announcement (``bounded``).
+
+    The points are let go when the block ends, also by a context copied during it: asyncpg
+    schedules each statement it prepares to expire from its cache in five minutes, and the
+    timer keeps the context it was scheduled in, so a round's points (tens of thousands of
+    them under a steady stream) outlived it by minutes, dozens of rounds at once."""
+    kept: dict[Chain, tuple[int, list[Point]]] = {}
+    token, later_token = _ROUND.set(kept), _LATER.set(later)
     try:
         yield
     finally:
+        kept.clear()
         _ROUND.reset(token)
         _LATER.reset(later_token)
 

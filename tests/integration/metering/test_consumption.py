@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import random
 from datetime import date
 
@@ -292,6 +293,28 @@ async def test_a_round_recalls_the_chains_it_read_from_their_instant_or_later(
                 assert recalled({ka: since}) == {ka: again[since]}
             assert recalled({ka: base + 900_000, kb: base + 5 * 900_000}) == {}
         assert recalled({ka: instants[0]}) == {}
+
+
+async def test_a_rounds_points_are_let_go_when_it_ends_even_by_a_context_it_left_behind(
+    engine: AsyncEngine,
+) -> None:
+    """A timer scheduled during a round keeps the round's context (asyncpg's statement cache
+    schedules one for five minutes with every statement it prepares): once the round has
+    ended, nothing is recalled through it — the round's points are not held by it."""
+    sessions = session_factory(engine)
+    async with sessions() as s:
+        _, _, a = await make_account(s)
+        await s.commit()
+    base = ms(2026, 5, 6)
+    await commit_readings(engine, a.id, [(base + i * 900_000, 1_000 + 40 * i) for i in range(9)])
+    key = (a.id, "energy_import")
+    async with sessions() as s:
+        with round_points():
+            points = await read_points(s, {key: base})
+            left = contextvars.copy_context()  # what ``loop.call_later`` keeps
+            assert len(points[key]) == 8
+            assert left.run(recalled, {key: base}) == points
+        assert left.run(recalled, {key: base}) == {}
 
 
 async def test_an_append_reads_up_to_the_last_reading_announced_so_the_next_batch_appends(
