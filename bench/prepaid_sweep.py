@@ -9,8 +9,14 @@ has a rate): 10 % in arrears, 5 % low, the rest healthy. Then, against the API s
 on a real socket in the same process, with a staff user logging in over and over meanwhile:
 
 1. the first sweep (every account is queued, as after the upgrade to the incremental sweep);
-2. a sweep after 1 % of the accounts changed (top-ups posted to the ledger);
-3. a sweep with nothing changed.
+2. a sweep after 1 % of the accounts changed (top-ups posted to the ledger: a healthy account's
+   top-up queues nothing);
+3. a sweep with nothing changed;
+4. a sweep after a billing round changed every balance (each account charged 1 fen): only the
+   accounts below their watch line are queued — the low ones and those in arrears, and the
+   healthy ones near the line (``backend.prepaid.sweep.watch_line``);
+5. the same again with every watch line cleared first: the sweep as it was before the lines,
+   when every change of a balance queued its account (the baseline, measured in the same run).
 
 Reported per run: seconds, accounts examined, transactions and the longest, and the login
 latency meanwhile (p50, p99, max), against the login latency with no sweep running, measured
@@ -35,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
-from sqlalchemy import insert, select  # noqa: E402
+from sqlalchemy import insert, select, update  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
 
 from backend import migrate  # noqa: E402
@@ -217,6 +223,15 @@ async def main() -> None:
                 await s.commit()
             await measured(f"{len(ids):,} changed", NOW + timedelta(minutes=5))
             await measured("nothing changed", NOW + timedelta(minutes=10))
+            async with sessions() as s:  # what a billing round does to the balances
+                await s.execute(update(Account).values(balance_fen=Account.balance_fen - 1))
+                await s.commit()
+            await measured(f"{args.accounts:,} billed", NOW + timedelta(minutes=15))
+            async with sessions() as s:  # the same without watch lines: as before them
+                await s.execute(update(Account).values(sweep_watch_fen=None))
+                await s.execute(update(Account).values(balance_fen=Account.balance_fen - 1))
+                await s.commit()
+            await measured("... no watch lines", NOW + timedelta(minutes=20))
     finally:
         server.should_exit = True
         await serving

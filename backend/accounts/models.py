@@ -122,6 +122,9 @@ class Account(Base):
     # cached from the ledger (integer fen); the ledger is the truth
     balance_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     credit_limit_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    # the prepaid sweep's watch line (0044): a change of the balance queues the account for
+    # the sweep only when the old or the new balance is below it; NULL: every change does
+    sweep_watch_fen: Mapped[int | None] = mapped_column(BigInteger)
     # start of this account's tariff cycle (阶梯 counters restart here each year or month)
     cycle_start: Mapped[date | None] = mapped_column(Date)
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

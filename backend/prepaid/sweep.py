@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 import time as clock
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
 
-from sqlalchemy import Select, delete, func, insert, select, tuple_
+from sqlalchemy import Select, Table, bindparam, delete, func, insert, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -170,6 +171,60 @@ async def _quiet(
     return quiet
 
 
+def watch_line(settings: Settings, credit_limit_fen: int, daily_fen: int) -> int:
+    """The balance below which a change of a quiet account's balance may change its verdict:
+    twice the line it would be warned below (the low balance, or the low days of credit at
+    its spend rate: the rate may double before the sweep looks again), and at least the
+    arrears rule's threshold (minus the credit limit)."""
+    low = max(
+        settings.prepaid_low_balance_fen,
+        math.ceil(settings.prepaid_low_balance_days * daily_fen),
+    )
+    return max(2 * low, -credit_limit_fen, 1)
+
+
+async def _watch(
+    session: AsyncSession, examined: dict[int, int], lines: dict[int, int | None]
+) -> None:
+    """Leave each examined account its watch line (``lines``; None: every change of its
+    balance queues it), if its balance is still the one examined (``examined``). An account
+    whose balance changed since (a billing round committed meanwhile: its trigger queued or
+    not by the line it found), or that another transaction holds (billing's round, whose
+    trigger looks at the line when it updates), is queued again instead — its line stays as
+    it was, and the next run examines the balance that is. Nothing waits here: the rows are
+    taken with SKIP LOCKED, and billing waits at most for this short transaction."""
+    if not lines:
+        return
+    dialect = session.get_bind().dialect.name
+    now = {
+        r.id: r
+        for r in await session.execute(
+            select(Account.id, Account.balance_fen, Account.sweep_watch_fen)
+            .where(among(dialect, Account.id, list(lines)))
+            .order_by(Account.id)
+            .with_for_update(key_share=True, skip_locked=True)
+        )
+    }
+    again = [a for a in lines if a not in now or now[a].balance_fen != examined[a]]
+    changed = [
+        {"k_id": a, "line": line}
+        for a, line in lines.items()
+        if a not in again and now[a].sweep_watch_fen != line
+    ]
+    if changed:
+        await session.execute(_SET_WATCH, changed)
+    if again:
+        await session.execute(insert(SweepQueueEntry), [{"account_id": a} for a in again])
+
+
+_ACCOUNTS: Table = Account.__table__  # type: ignore[assignment]
+_SET_WATCH = (
+    update(_ACCOUNTS)
+    .where(_ACCOUNTS.c.id == bindparam("k_id"))
+    .values(sweep_watch_fen=bindparam("line"))
+)
+
+
 async def _set_due(session: AsyncSession, due: dict[int, int], gone: set[int]) -> None:
     if gone:
         await session.execute(delete(SweepDue).where(SweepDue.account_id.in_(gone)))
@@ -187,15 +242,14 @@ async def _batch(
 ) -> None:
     """Examine these accounts and set when each is next due by time alone."""
     now_ms = to_epoch_ms(now)
-    balances: dict[int, int] = dict(
-        (
-            await session.execute(
-                select(Account.id, Account.balance_fen).where(
-                    Account.id.in_(ids), Account.kind == AccountKind.PREPAID
-                )
+    rows = (
+        await session.execute(
+            select(Account.id, Account.balance_fen, Account.credit_limit_fen).where(
+                Account.id.in_(ids), Account.kind == AccountKind.PREPAID
             )
-        ).all()
-    )
+        )
+    ).all()
+    balances: dict[int, int] = {r.id: r.balance_fen for r in rows}
     prepaid = list(balances)
     daily, ageing = await _spend(session, prepaid, now_ms) if prepaid else ({}, {})
     quiet = await _quiet(session, settings, balances, daily) if prepaid else set()
@@ -203,6 +257,10 @@ async def _batch(
     decided = engine.SweepResult({}, [])
     if busy:
         decided = await engine.sweep(session, settings, now, only=busy, daily=daily)
+    await _watch(session, balances, {
+        r.id: watch_line(settings, r.credit_limit_fen, daily.get(r.id, 0)) if r.id in quiet
+        else None for r in rows
+    })  # fmt: skip
     result.examined += len(prepaid)
     result.disconnects += decided.disconnects
     latest = now_ms + int(RECHECK.total_seconds() * 1000)

@@ -7,10 +7,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from backend.accounts.models import Customer
+from backend.accounts.models import Account, Customer
 from backend.commands.models import Command
 from backend.db import session_factory
 from backend.metering.models import Meter
@@ -70,9 +71,10 @@ async def test_an_unchanged_account_is_not_examined_again_and_a_changed_one_is(
     assert again.examined == 0
     async with sessions() as s:
         assert await s.scalar(select(func.count()).select_from(SweepQueueEntry)) == 0
-        # a balance, a relay read-back, a protected flag, a command's state: each queues its
-        # account, and nothing else does
-        await ledger.post(s, a1.id, EntryKind.ADJUSTMENT, -100, actor="t", memo="fee")
+        # a balance below the account's watch line (¥40: twice the ¥20 warning line), a relay
+        # read-back, a protected flag, a command's state: each queues its account, and
+        # nothing else does
+        await ledger.post(s, a1.id, EntryKind.ADJUSTMENT, -47_000, actor="t", memo="fee")
         await s.execute(
             update(Meter).where(Meter.id == m2.id).values(relay_state=int(RelayState.DISCONNECTED))
         )
@@ -239,3 +241,111 @@ async def test_changed_policy_settings_examine_every_account_once(
             )
         )
     assert low == 4
+
+
+async def watch_of(engine: AsyncEngine, account_id: int) -> int | None:
+    async with session_factory(engine)() as s:
+        return await s.scalar(select(Account.sweep_watch_fen).where(Account.id == account_id))
+
+
+async def queued(engine: AsyncEngine) -> list[int]:
+    async with session_factory(engine)() as s:
+        return list(await s.scalars(select(SweepQueueEntry.account_id)))
+
+
+async def test_a_quiet_accounts_balance_queues_it_only_below_its_watch_line(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """Billing changes a billed account's balance every round: were each change to queue it,
+    every sweep would examine every account that reported since the last (1,100 a second at a
+    million accounts). A quiet account is watched from a line, twice the one it would be warned
+    below: above it, a change of its balance queues nothing; a change from or to below it, a
+    change of the credit limit, and any change of an account the sweep follows (a low one)
+    queue it."""
+    settings = settings_for(tmp_path)  # warned below ¥20 or 3 days of credit
+    sessions = session_factory(engine)
+    async with sessions() as s:
+        _, rich, _ = await make_account(s)
+        _, low, _ = await make_account(s)
+        await ledger.post(s, rich.id, EntryKind.TOP_UP, 50_000, actor="t", memo="seed")
+        await ledger.post(s, low.id, EntryKind.TOP_UP, 1_000, actor="t", memo="seed")
+        await s.commit()
+    assert (await sweep.run(sessions, settings, WEDNESDAY_8)).examined == 2
+    assert (await watch_of(engine, rich.id), await watch_of(engine, low.id)) == (4_000, None)
+
+    async def change(account_id: int, fen: int) -> list[int]:
+        async with sessions() as s:
+            await ledger.post(s, account_id, EntryKind.ADJUSTMENT, fen, actor="t", memo="x")
+            await s.commit()
+        return await queued(engine)
+
+    assert await change(rich.id, -10_000) == []  # ¥400 → ¥300: still above ¥40
+    assert await change(low.id, -100) == [low.id]  # followed: every change counts
+    assert (await sweep.run(sessions, settings, WEDNESDAY_8)).examined == 1
+    assert await change(rich.id, -36_500) == [rich.id]  # ¥300 → ¥35: below the line
+    assert (await sweep.run(sessions, settings, WEDNESDAY_8)).examined == 1
+    assert await watch_of(engine, rich.id) == 4_000  # ¥35 is not low: still quiet
+    assert await change(rich.id, 20_000) == [rich.id]  # a top-up from below the line
+    assert (await sweep.run(sessions, settings, WEDNESDAY_8)).examined == 1
+    async with sessions() as s:
+        await s.execute(update(Account).where(Account.id == rich.id).values(credit_limit_fen=500))
+        await s.commit()
+    assert await queued(engine) == [rich.id]
+
+
+def test_the_watch_line_is_twice_the_warning_line_and_never_below_the_arrears_threshold(
+    tmp_path: Path,
+) -> None:
+    settings = settings_for(tmp_path)  # ¥20, 3 days
+    assert sweep.watch_line(settings, 0, 0) == 4_000
+    assert sweep.watch_line(settings, 0, 1_000) == 6_000  # ¥10 a day: 3 days is ¥30
+    assert sweep.watch_line(settings, 0, 333) == 2_000 * 2  # ¥9.99 < ¥20
+    assert sweep.watch_line(settings, 0, 667) == 2 * 2_001
+    off = settings_for(tmp_path, prepaid_low_balance_fen=0, prepaid_low_balance_days=0)
+    assert sweep.watch_line(off, 0, 1_000) == 1  # below zero: arrears
+    assert sweep.watch_line(off, -800, 0) == 800  # a negative credit limit: arrears below ¥8
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_an_account_billed_while_the_sweep_examines_it_is_queued_again(
+    engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The line the sweep leaves is decided on the balance it read. One billing round commits
+    a new balance after that read (its trigger judged it by the old line); another still
+    holds its account when the sweep would write (its trigger will judge by whatever line it
+    finds). Neither gets a line decided on a balance that is no longer there: both are queued
+    again, keep their old line, and are examined in the next run — and the sweep never waits
+    for billing's lock."""
+    settings = settings_for(tmp_path)
+    sessions = session_factory(engine)
+    async with sessions() as s:
+        made = [await make_account(s) for _ in range(3)]
+        for _, account, _ in made:
+            await ledger.post(s, account.id, EntryKind.TOP_UP, 50_000, actor="t", memo="seed")
+        await s.commit()
+    (_, moved, _), (_, held, _), (_, calm, _) = made
+    assert (await sweep.run(sessions, settings, WEDNESDAY_8)).examined == 3  # lines: ¥40
+    async with sessions() as s:  # each queued by something else (a relay read-back, say)
+        await s.execute(insert(SweepQueueEntry), [{"account_id": a.id} for _, a, _ in made])
+        await s.commit()
+    decide = sweep._quiet
+    billing = sessions()
+
+    async def billed_meanwhile(*args: object) -> set[int]:
+        quiet = await decide(*args)  # type: ignore[arg-type]
+        async with sessions() as s:  # a round that commits after the sweep read the balance
+            await ledger.post(s, moved.id, EntryKind.ADJUSTMENT, -5, actor="t", memo="kWh")
+            await s.commit()
+        await ledger.post(billing, held.id, EntryKind.ADJUSTMENT, -5, actor="t", memo="kWh")
+        return quiet  # … and one that holds its account (until after the sweep)
+
+    monkeypatch.setattr(sweep, "_quiet", billed_meanwhile)
+    again = await sweep.run(sessions, settings, WEDNESDAY_8 + timedelta(minutes=1))
+    assert again.examined == 3
+    await billing.commit()
+    await billing.close()
+    monkeypatch.undo()
+    assert sorted(await queued(engine)) == sorted([moved.id, held.id])
+    assert [await watch_of(engine, a.id) for a in (moved, held, calm)] == [4_000] * 3
+    assert (await sweep.run(sessions, settings, WEDNESDAY_8)).examined == 2
+    assert await queued(engine) == []
