@@ -31,7 +31,7 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import msgspec
-from sqlalchemy import func, insert, select
+from sqlalchemy import Select, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.accounts.models import Account, Customer
@@ -858,6 +858,31 @@ def _from_walk(pk: int, walk: Walk, from_ms: int | None) -> tuple[list[Interval]
     return found, refused
 
 
+def missed_query(since_ms: int) -> Select[int, int, int]:
+    """(meter_pk, min_ts, max_ts) of :func:`missed`. For each meter of an account, the range of
+    its primary key (meter, quantity, time) past both ``since_ms`` and the account's
+    billed_through: an index probe a meter, which reads only its unbilled readings — not every
+    reading of the window, grouped (a million meters' two days are 190 million rows)."""
+    r = Reading
+    energy = (r.quantity == ENERGY, r.quality.in_(ACCEPTED_QUALITIES))
+    past = func.coalesce(BillingState.billed_through_ms, -1)
+    earliest = select(func.min(r.ts)).where(
+        r.meter_pk == Meter.id, r.ts >= since_ms, r.ts > past, *energy
+    )
+    first = (
+        select(Meter.id.label("meter_pk"), earliest.scalar_subquery().label("lo"))
+        .outerjoin(BillingState, BillingState.account_id == Meter.account_id)
+        .where(Meter.account_id.is_not(None))
+        .subquery()
+    )
+    latest = select(func.max(r.ts)).where(
+        r.meter_pk == first.c.meter_pk, r.ts >= first.c.lo, *energy
+    )
+    return select(first.c.meter_pk, first.c.lo, latest.scalar_subquery()).where(
+        first.c.lo.is_not(None)
+    )
+
+
 async def missed(
     sessions: async_sessionmaker[AsyncSession], since_ms: int
 ) -> list[tuple[int, str, int, int]]:
@@ -867,19 +892,7 @@ async def missed(
     meter's earliest such reading, so an interval that began before the account's
     billed_through (another meter's) is not skipped."""
     async with sessions() as s:
-        rows = (
-            await s.execute(
-                select(Reading.meter_pk, func.min(Reading.ts), func.max(Reading.ts))
-                .join(Meter, Meter.id == Reading.meter_pk)
-                .outerjoin(BillingState, BillingState.account_id == Meter.account_id)
-                .where(
-                    Reading.ts >= since_ms, Reading.quantity == ENERGY,
-                    Reading.quality.in_(ACCEPTED_QUALITIES), Meter.account_id.is_not(None),
-                    Reading.ts > func.coalesce(BillingState.billed_through_ms, -1),
-                )
-                .group_by(Reading.meter_pk)
-            )
-        ).all()  # fmt: skip
+        rows = (await s.execute(missed_query(since_ms))).all()
     return [(pk, ENERGY, lo, hi) for pk, lo, hi in rows]
 
 

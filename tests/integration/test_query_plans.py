@@ -22,8 +22,9 @@ from backend.db import session_factory
 from backend.metering.consumption import chain_readings
 from backend.metering.models import Meter
 from backend.metering.service import offline_filters
+from backend.prepaid.billing import missed_query
 from backend.prepaid.bulk import last_live_ends, last_live_starts
-from backend.prepaid.models import Charge, EntryKind, LedgerEntry
+from backend.prepaid.models import BillingState, Charge, EntryKind, LedgerEntry
 from backend.prepaid.service import supply_on
 from backend.prepaid.spend import live_ending
 from backend.prepaid.sweep import window_charges
@@ -120,6 +121,18 @@ def test_the_spend_rates_charges_are_read_by_where_they_end(db: Path) -> None:
     assert f"USING INDEX {ranged}" in _plan(db, one)
 
 
+def test_the_sweeps_catch_up_probes_each_meters_readings_by_their_primary_key(db: Path) -> None:
+    """``billing.missed``: each meter's unbilled readings, a range of the readings' primary key
+    (as the PostgreSQL test below measures), never a scan of the window's readings."""
+    plan = _plan(db, missed_query(1_700_000_000_000))
+    lines = [line for line in plan.splitlines() if "readings" in line]
+    assert lines, plan
+    assert all(
+        line == "SEARCH readings USING PRIMARY KEY (meter_pk=? AND quantity=? AND ts>?)"
+        for line in lines
+    ), plan
+
+
 QUARTER_MS = 900_000
 
 
@@ -149,7 +162,7 @@ async def _month_of_charges(engine: AsyncEngine) -> tuple[int, int]:
 
 async def _explained(conn: AsyncConnection, stmt: Select[Any]) -> tuple[list[Any], dict[str, Any]]:
     """The rows and the plan PostgreSQL ran (``EXPLAIN ANALYZE``) for ``stmt``."""
-    compiled = stmt.compile(dialect=conn.dialect)
+    compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
     params = [compiled.params[name] for name in compiled.positiontup or []]
     driver = (await conn.get_raw_connection()).driver_connection
     assert driver is not None
@@ -194,3 +207,47 @@ async def test_on_postgresql_an_accounts_newest_live_charge_is_the_last_entry_of
         [scan] = _charge_scans(plan)
         assert (scan["Index Name"], scan["Scan Direction"]) == ("ix_charges_live_start", "Backward")
         assert scan["Actual Rows"] <= 2, plan
+
+
+def _reading_scans(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    return [n for n in _nodes(plan) if str(n.get("Relation Name", "")).startswith("readings")]
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_on_postgresql_the_sweeps_catch_up_reads_only_each_meters_unbilled_readings(
+    engine: AsyncEngine,
+) -> None:
+    """The sweep's billing catch-up (``billing.missed``) on 8 meters with two days of quarter
+    hours each, billed through all but the last two of 6 of them (2 never billed): each meter is
+    one probe of the readings' primary key past its account's billed_through, reading its few
+    unbilled readings — not every reading of the window grouped by meter (a million meters'
+    two days are 190 million rows each sweep)."""
+    async with session_factory(engine)() as s:
+        made = [await make_account(s) for _ in range(8)]
+        await s.commit()
+        day = 96
+        for _, _, meter in made:
+            await s.execute(
+                text(
+                    "INSERT INTO readings (meter_pk, quantity, ts, value, quality, source,"
+                    " received_at) SELECT :m, 'energy_import', g * CAST(:q AS bigint), g * 10,"
+                    " 'good', 'ami', 0 FROM generate_series(1, :n) g"
+                ),
+                {"m": meter.id, "q": QUARTER_MS, "n": 2 * day},
+            )
+        for _, account, _ in made[:6]:
+            s.add(BillingState(account_id=account.id, billed_through_ms=(2 * day - 2) * QUARTER_MS))
+        await s.commit()
+    async with engine.connect() as conn:
+        await conn.execute(text("ANALYZE readings"))
+        rows, plan = await _explained(conn, missed_query(0))
+    ends = {m.id: (2 * day - 1) * QUARTER_MS for _, _, m in made[:6]}
+    ends |= {m.id: QUARTER_MS for _, _, m in made[6:]}  # never billed: from the first
+    assert sorted(rows) == sorted((m, lo, 2 * day * QUARTER_MS) for m, lo in ends.items())
+    scans = _reading_scans(plan)
+    assert scans, plan
+    assert all("Index" in n["Node Type"] for n in scans), plan
+    read = sum(n["Actual Rows"] * n["Actual Loops"] for n in scans)
+    # the unbilled readings, twice or so (the earliest and the latest each take a probe):
+    # 6 meters × 2, 2 never billed × 192 — not 8 × 192 = 1,536
+    assert read <= 3 * (6 * 2 + 2 * 2 * day), plan
