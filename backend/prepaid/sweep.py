@@ -183,16 +183,16 @@ def watch_line(settings: Settings, credit_limit_fen: int, daily_fen: int) -> int
     return max(2 * low, -credit_limit_fen, 1)
 
 
-async def _watch(
-    session: AsyncSession, examined: dict[int, int], lines: dict[int, int | None]
-) -> None:
-    """Leave each examined account its watch line (``lines``; None: every change of its
-    balance queues it), if its balance is still the one examined (``examined``). An account
-    whose balance changed since (a billing round committed meanwhile: its trigger queued or
-    not by the line it found), or that another transaction holds (billing's round, whose
-    trigger looks at the line when it updates), is queued again instead — its line stays as
-    it was, and the next run examines the balance that is. Nothing waits here: the rows are
-    taken with SKIP LOCKED, and billing waits at most for this short transaction."""
+async def _watch(session: AsyncSession, lines: dict[int, tuple[int, int | None]]) -> None:
+    """Leave each examined account its watch line (``lines``: the balance examined and the
+    line; None: every change of its balance queues it), if its balance is still the one
+    examined. An account whose balance changed since (a billing round committed meanwhile: its
+    trigger queued it or not by the line it found), or that another transaction holds (a
+    billing round or a top-up, whose trigger looks at the line when it updates), is queued
+    again instead — its line stays as it was, and the next run examines the balance that is.
+    A short transaction of its own, after the examination's: it waits for no one (the rows are
+    taken with SKIP LOCKED), and a top-up or a billing round waits at most for its few
+    statements."""
     if not lines:
         return
     dialect = session.get_bind().dialect.name
@@ -205,10 +205,12 @@ async def _watch(
             .with_for_update(key_share=True, skip_locked=True)
         )
     }
-    again = [a for a in lines if a not in now or now[a].balance_fen != examined[a]]
+    again = [
+        a for a, (balance, _) in lines.items() if a not in now or now[a].balance_fen != balance
+    ]
     changed = [
         {"k_id": a, "line": line}
-        for a, line in lines.items()
+        for a, (_, line) in lines.items()
         if a not in again and now[a].sweep_watch_fen != line
     ]
     if changed:
@@ -238,9 +240,11 @@ async def _set_due(session: AsyncSession, due: dict[int, int], gone: set[int]) -
 
 
 async def _batch(
-    session: AsyncSession, settings: Settings, now: datetime, ids: list[int], result: RunResult
-) -> None:
-    """Examine these accounts and set when each is next due by time alone."""
+    session: AsyncSession, settings: Settings, now: datetime, ids: list[int], result: RunResult,
+    lines: dict[int, tuple[int, int | None]],
+) -> None:  # fmt: skip
+    """Examine these accounts and set when each is next due by time alone; ``lines``: each
+    prepaid one's balance as examined and its watch line (None: none), for ``_watch``."""
     now_ms = to_epoch_ms(now)
     rows = (
         await session.execute(
@@ -257,10 +261,9 @@ async def _batch(
     decided = engine.SweepResult({}, [])
     if busy:
         decided = await engine.sweep(session, settings, now, only=busy, daily=daily)
-    await _watch(session, balances, {
-        r.id: watch_line(settings, r.credit_limit_fen, daily.get(r.id, 0)) if r.id in quiet
-        else None for r in rows
-    })  # fmt: skip
+    for r in rows:  # (the balance examined, the line it gives), left by ``_watch``
+        line = watch_line(settings, r.credit_limit_fen, daily.get(r.id, 0))
+        lines[r.id] = (r.balance_fen, line if r.id in quiet else None)
     result.examined += len(prepaid)
     result.disconnects += decided.disconnects
     latest = now_ms + int(RECHECK.total_seconds() * 1000)
@@ -353,11 +356,12 @@ async def run(
             break
         while ids:
             t0 = clock.perf_counter()
+            lines: dict[int, tuple[int, int | None]] = {}
             async with sessions() as s:
                 done: list[int] = []
                 while ids and (not done or clock.perf_counter() - t0 < budget_s):
                     step, ids = ids[:STEP], ids[STEP:]
-                    await _batch(s, settings, now, step, result)
+                    await _batch(s, settings, now, step, result, lines)
                     done += step
                 read = [e for a in done for e in entries.get(a, ())]
                 if read:  # one array, not a parameter an entry: a busy account queues
@@ -365,6 +369,9 @@ async def run(
                     await s.execute(
                         delete(SweepQueueEntry).where(among(dialect, SweepQueueEntry.id, read))
                     )
+                await s.commit()
+            async with sessions() as s:
+                await _watch(s, lines)
                 await s.commit()
             result.batches += 1
             took = clock.perf_counter() - t0
