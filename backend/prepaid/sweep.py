@@ -4,7 +4,8 @@ transactions, yielding between them (docs/prepaid.md, "The sweep").
 An account is examined (``engine.sweep`` on it) when
 
 * one of its inputs changed: triggers (migration 0012) queue it in ``prepaid_sweep_queue``
-  whenever its balance, credit limit or kind, one of its meters' relay state, status or
+  whenever its balance (a healthy account's only from or to below the watch line the sweep
+  left it, 0044: ``watch_line``), credit limit or kind, one of its meters' relay state, status or
   account, its customer's protected flag or key-account class, a command's state changes, or
   a disconnect warning is delivered; new accounts and meters are queued on insert;
 * time alone may change its verdict (``prepaid_sweep_due``): the warning's lead time passing
