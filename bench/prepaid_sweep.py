@@ -14,7 +14,7 @@ on a real socket in the same process, with a staff user logging in over and over
 3. a sweep with nothing changed;
 4. a sweep after a billing round changed every balance (each account charged 1 fen): only the
    accounts below their watch line are queued — the low ones and those in arrears, and the
-   healthy ones near the line (``backend.prepaid.sweep.watch_line``);
+   healthy ones whose charge crossed their line (``backend.prepaid.sweep.watch_line``);
 5. the same again with every watch line cleared first: the sweep as it was before the lines,
    when every change of a balance queued its account (the baseline, measured in the same run).
 

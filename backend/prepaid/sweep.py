@@ -172,16 +172,19 @@ async def _quiet(
     return quiet
 
 
-def watch_line(settings: Settings, credit_limit_fen: int, daily_fen: int) -> int:
-    """The balance below which a change of a quiet account's balance may change its verdict:
-    twice the line it would be warned below (the low balance, or the low days of credit at
-    its spend rate: the rate may double before the sweep looks again), and at least the
-    arrears rule's threshold (minus the credit limit)."""
+def watch_line(settings: Settings, balance_fen: int, credit_limit_fen: int, daily_fen: int) -> int:
+    """The balance below which a change of a quiet account's balance is looked at again: once a
+    quarter of its headroom above the line it would be warned below (the low balance, or the
+    low days of credit at its spend rate) is spent, and on every change within twice that line
+    — a spend rate that jumps (a heater switched on) is seen after a quarter of the headroom,
+    not at the line; never below the arrears rule's threshold (minus the credit limit). A
+    month's credit is looked at about eight times before the warning, not at every charge."""
     low = max(
         settings.prepaid_low_balance_fen,
         math.ceil(settings.prepaid_low_balance_days * daily_fen),
     )
-    return max(2 * low, -credit_limit_fen, 1)
+    spent = low + (3 * (balance_fen - low)) // 4
+    return max(2 * low, spent, -credit_limit_fen, 1)
 
 
 async def _watch(session: AsyncSession, lines: dict[int, tuple[int, int | None]]) -> None:
@@ -263,7 +266,7 @@ async def _batch(
     if busy:
         decided = await engine.sweep(session, settings, now, only=busy, daily=daily)
     for r in rows:  # (the balance examined, the line it gives), left by ``_watch``
-        line = watch_line(settings, r.credit_limit_fen, daily.get(r.id, 0))
+        line = watch_line(settings, r.balance_fen, r.credit_limit_fen, daily.get(r.id, 0))
         lines[r.id] = (r.balance_fen, line if r.id in quiet else None)
     result.examined += len(prepaid)
     result.disconnects += decided.disconnects

@@ -5,9 +5,10 @@ account each time, so every sweep examined every account whose meter reported si
 at 96 readings a day, every account every 15 minutes: 1,100 accounts/s at a million, more than
 one process examines. A healthy account's verdict does not change while its balance stays well
 above the low-balance line. The sweep now leaves each account it found quiet a *watch line*
-(``accounts.sweep_watch_fen``: twice the balance it would warn below, at least what the arrears
-rule looks at), and a change of the balance queues the account only when the old or the new
-balance is below that line. NULL (an account not yet examined, or one the sweep is following:
+(``accounts.sweep_watch_fen``, ``backend.prepaid.sweep.watch_line``: where a quarter of its
+headroom above the balance it would be warned below is spent, at least twice that balance and
+what the arrears rule looks at), and a change of the balance queues the account only when the
+old or the new balance is below that line. NULL (an account not yet examined, or one the sweep is following:
 low, warned, a meter off) queues on every change, as before. A change of the credit limit or
 the kind always queues. Time still brings every account back (``prepaid_sweep_due``).
 

@@ -71,9 +71,9 @@ async def test_an_unchanged_account_is_not_examined_again_and_a_changed_one_is(
     assert again.examined == 0
     async with sessions() as s:
         assert await s.scalar(select(func.count()).select_from(SweepQueueEntry)) == 0
-        # a balance below the account's watch line (¥40: twice the ¥20 warning line), a relay
-        # read-back, a protected flag, a command's state: each queues its account, and
-        # nothing else does
+        # a balance below the account's watch line (¥380: a quarter of its headroom above the
+        # ¥20 warning line spent), a relay read-back, a protected flag, a command's state: each
+        # queues its account, and nothing else does
         await ledger.post(s, a1.id, EntryKind.ADJUSTMENT, -47_000, actor="t", memo="fee")
         await s.execute(
             update(Meter).where(Meter.id == m2.id).values(relay_state=int(RelayState.DISCONNECTED))
@@ -258,10 +258,10 @@ async def test_a_quiet_accounts_balance_queues_it_only_below_its_watch_line(
 ) -> None:
     """Billing changes a billed account's balance every round: were each change to queue it,
     every sweep would examine every account that reported since the last (1,100 a second at a
-    million accounts). A quiet account is watched from a line, twice the one it would be warned
-    below: above it, a change of its balance queues nothing; a change from or to below it, a
-    change of the credit limit, and any change of an account the sweep follows (a low one)
-    queue it."""
+    million accounts). A quiet account is watched from a line: once a quarter of its headroom
+    above the warning line is spent, and at every change within twice the warning line. Above
+    it a change of its balance queues nothing; a change from or to below it, a change of the
+    credit limit, and any change of an account the sweep follows (a low one) queue it."""
     settings = settings_for(tmp_path)  # warned below ¥20 or 3 days of credit
     sessions = session_factory(engine)
     async with sessions() as s:
@@ -271,7 +271,8 @@ async def test_a_quiet_accounts_balance_queues_it_only_below_its_watch_line(
         await ledger.post(s, low.id, EntryKind.TOP_UP, 1_000, actor="t", memo="seed")
         await s.commit()
     assert (await sweep.run(sessions, settings, WEDNESDAY_8)).examined == 2
-    assert (await watch_of(engine, rich.id), await watch_of(engine, low.id)) == (4_000, None)
+    # ¥500: a quarter of the ¥480 above ¥20 spent at ¥380; the low account has no line
+    assert (await watch_of(engine, rich.id), await watch_of(engine, low.id)) == (38_000, None)
 
     async def change(account_id: int, fen: int) -> list[int]:
         async with sessions() as s:
@@ -279,31 +280,43 @@ async def test_a_quiet_accounts_balance_queues_it_only_below_its_watch_line(
             await s.commit()
         return await queued(engine)
 
-    assert await change(rich.id, -10_000) == []  # ¥400 → ¥300: still above ¥40
+    async def swept() -> int:
+        return (await sweep.run(sessions, settings, WEDNESDAY_8)).examined
+
+    assert await change(rich.id, -10_000) == []  # ¥500 → ¥400: above ¥380
     assert await change(low.id, -100) == [low.id]  # followed: every change counts
-    assert (await sweep.run(sessions, settings, WEDNESDAY_8)).examined == 1
-    assert await change(rich.id, -36_500) == [rich.id]  # ¥300 → ¥35: below the line
-    assert (await sweep.run(sessions, settings, WEDNESDAY_8)).examined == 1
-    assert await watch_of(engine, rich.id) == 4_000  # ¥35 is not low: still quiet
+    assert await swept() == 1
+    assert await change(rich.id, -2_500) == [rich.id]  # ¥375: a quarter spent
+    assert await swept() == 1
+    assert await watch_of(engine, rich.id) == 2_000 + 3 * 35_500 // 4  # the next quarter
+    assert await change(rich.id, -34_000) == [rich.id]  # ¥35
+    assert await swept() == 1
+    assert await watch_of(engine, rich.id) == 4_000  # not low, within twice the ¥20 line
+    assert await change(rich.id, -100) == [rich.id]  # so every change counts
+    assert await swept() == 1
     assert await change(rich.id, 20_000) == [rich.id]  # a top-up from below the line
-    assert (await sweep.run(sessions, settings, WEDNESDAY_8)).examined == 1
+    assert await swept() == 1
     async with sessions() as s:
         await s.execute(update(Account).where(Account.id == rich.id).values(credit_limit_fen=500))
         await s.commit()
     assert await queued(engine) == [rich.id]
 
 
-def test_the_watch_line_is_twice_the_warning_line_and_never_below_the_arrears_threshold(
+def test_the_watch_line_is_a_quarter_of_the_headroom_within_twice_the_warning_line(
     tmp_path: Path,
 ) -> None:
     settings = settings_for(tmp_path)  # ¥20, 3 days
-    assert sweep.watch_line(settings, 0, 0) == 4_000
-    assert sweep.watch_line(settings, 0, 1_000) == 6_000  # ¥10 a day: 3 days is ¥30
-    assert sweep.watch_line(settings, 0, 333) == 2_000 * 2  # ¥9.99 < ¥20
-    assert sweep.watch_line(settings, 0, 667) == 2 * 2_001
+    assert sweep.watch_line(settings, 50_000, 0, 0) == 2_000 + 3 * 48_000 // 4
+    assert sweep.watch_line(settings, 3_000, 0, 0) == 4_000  # within twice ¥20
+    # ¥10 a day: 3 days is ¥30, the warning line
+    assert sweep.watch_line(settings, 100_000, 0, 1_000) == 3_000 + 3 * 97_000 // 4
+    assert sweep.watch_line(settings, 6_500, 0, 1_000) == 6_000
+    assert sweep.watch_line(settings, 2_500, 0, 333) == 4_000  # ¥9.99 a day: ¥20 decides
+    assert sweep.watch_line(settings, 2_500, 0, 667) == 2 * 2_001
     off = settings_for(tmp_path, prepaid_low_balance_fen=0, prepaid_low_balance_days=0)
-    assert sweep.watch_line(off, 0, 1_000) == 1  # below zero: arrears
-    assert sweep.watch_line(off, -800, 0) == 800  # a negative credit limit: arrears below ¥8
+    assert sweep.watch_line(off, 0, 0, 1_000) == 1  # below zero: arrears
+    assert sweep.watch_line(off, 0, -800, 0) == 800  # a negative credit limit: arrears below ¥8
+    assert sweep.watch_line(off, 10_000, 0, 0) == 7_500
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -324,7 +337,7 @@ async def test_an_account_billed_while_the_sweep_examines_it_is_queued_again(
             await ledger.post(s, account.id, EntryKind.TOP_UP, 50_000, actor="t", memo="seed")
         await s.commit()
     (_, moved, _), (_, held, _), (_, calm, _) = made
-    assert (await sweep.run(sessions, settings, WEDNESDAY_8)).examined == 3  # lines: ¥40
+    assert (await sweep.run(sessions, settings, WEDNESDAY_8)).examined == 3  # lines: ¥380
     async with sessions() as s:  # each queued by something else (a relay read-back, say)
         await s.execute(insert(SweepQueueEntry), [{"account_id": a.id} for _, a, _ in made])
         await s.commit()
@@ -346,6 +359,6 @@ async def test_an_account_billed_while_the_sweep_examines_it_is_queued_again(
     await billing.close()
     monkeypatch.undo()
     assert sorted(await queued(engine)) == sorted([moved.id, held.id])
-    assert [await watch_of(engine, a.id) for a in (moved, held, calm)] == [4_000] * 3
+    assert [await watch_of(engine, a.id) for a in (moved, held, calm)] == [38_000] * 3
     assert (await sweep.run(sessions, settings, WEDNESDAY_8)).examined == 2
     assert await queued(engine) == []
