@@ -251,30 +251,52 @@ async def notify(
     return new
 
 
+DELIVERY_PAGE = 200  # notices sent between two commits
+
+
 async def deliver_pending(
-    session: AsyncSession, provider: NotificationProvider, now: datetime | None = None
-) -> int:
-    rows = (
-        await session.scalars(
-            select(Notice).where(Notice.status == NoticeStatus.PENDING).order_by(Notice.id)
-        )
-    ).all()
-    for n in rows:
-        n.attempts += 1
-        try:
-            result = await provider.send(n)
-        except Exception as exc:  # a provider outage: recorded, retried next sweep
-            n.last_error = str(exc)[:500]
-            continue
-        n.sent_at = now or utcnow()
-        n.provider_ref = result.ref
-        if result.delivered:
-            n.status, n.delivered_at = NoticeStatus.DELIVERED, n.sent_at
-        elif result.error:
-            n.status, n.last_error = NoticeStatus.FAILED, result.error
-        else:
-            n.status = NoticeStatus.SENT
-    return len(rows)
+    session: AsyncSession, provider: NotificationProvider, now: datetime | None = None,
+    *, page: int = DELIVERY_PAGE,
+) -> int:  # fmt: skip
+    """Send the pending notices, oldest first, ``page`` at a time, committing each page: what a
+    page sent is recorded before the next is read, so a crash or a cancelled task sends again
+    at most the page in hand (not every notice of the run: a settings change can queue one
+    for every low account), and the process holds a page of notices, not all of them. A
+    notice whose send raised (a provider outage) is recorded and stays pending; a page where
+    every send raised ends the run, and the rest wait for the next. Returns the notices
+    taken."""
+    taken, after = 0, 0
+    while True:
+        rows = (
+            await session.scalars(
+                select(Notice)
+                .where(Notice.status == NoticeStatus.PENDING, Notice.id > after)
+                .order_by(Notice.id)
+                .limit(page)
+            )
+        ).all()
+        failed = 0
+        for n in rows:
+            n.attempts += 1
+            try:
+                result = await provider.send(n)
+            except Exception as exc:  # a provider outage: recorded, retried next run
+                n.last_error = str(exc)[:500]
+                failed += 1
+                continue
+            n.sent_at = now or utcnow()
+            n.provider_ref = result.ref
+            if result.delivered:
+                n.status, n.delivered_at = NoticeStatus.DELIVERED, n.sent_at
+            elif result.error:
+                n.status, n.last_error = NoticeStatus.FAILED, result.error
+            else:
+                n.status = NoticeStatus.SENT
+        await session.commit()
+        taken += len(rows)
+        if len(rows) < page or failed == len(rows):
+            return taken
+        after = rows[-1].id
 
 
 async def warning_delivered_at(session: AsyncSession, account_id: int) -> datetime | None:

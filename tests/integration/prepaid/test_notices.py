@@ -3,10 +3,12 @@ button") when the restore is, each once per episode; the restore ends the episod
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from backend.commands import service
@@ -14,7 +16,8 @@ from backend.commands.lifecycle import Event
 from backend.db import session_factory
 from backend.prepaid import engine as prepaid
 from backend.prepaid import ledger
-from backend.prepaid.models import EntryKind, Notice, NoticeKind, WarningEpisode
+from backend.prepaid.models import EntryKind, Notice, NoticeKind, NoticeStatus, WarningEpisode
+from backend.prepaid.notices import Delivery, LoggingProvider, deliver_pending
 from backend.settings import load_settings
 from backend.types import to_epoch_ms, utcnow
 from protocols.contract import CommandAck, CommandKind, CommandState, RelayState
@@ -100,3 +103,69 @@ async def test_a_reconnect_without_a_disconnect_notice_in_the_episode_tells_noth
         await ack(s, settings, on, RelayState.CONNECTED)
         await s.commit()
         assert await kinds(s, account.id) == {}
+
+
+class Counting(LoggingProvider):
+    """Sends as the log does; raises ``fail`` from the ``at``-th send on (1-based)."""
+
+    def __init__(self, at: int | None = None, fail: BaseException | None = None) -> None:
+        self.at, self.fail, self.sends = at, fail, 0
+
+    async def send(self, notice: Notice) -> Delivery:
+        self.sends += 1
+        if self.at is not None and self.fail is not None and self.sends >= self.at:
+            raise self.fail
+        return await super().send(notice)
+
+
+async def six_pending(engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Three low accounts, each warned on sms and app: six pending notices."""
+    settings = load_settings(env={}, data_dir=str(tmp_path))  # channels: sms, app
+    async with session_factory(engine)() as s:
+        for _ in range(3):
+            _, account, _ = await make_account(s)
+            await ledger.post(s, account.id, EntryKind.TOP_UP, 1_000, actor="t", memo="seed")
+        await prepaid.sweep(s, settings, utcnow())
+        await s.commit()
+        assert await statuses(s) == [NoticeStatus.PENDING] * 6
+
+
+async def statuses(s) -> list[NoticeStatus]:  # type: ignore[no-untyped-def]
+    return list(await s.scalars(select(Notice.status).order_by(Notice.id)))
+
+
+async def test_notices_are_delivered_a_page_at_a_time_every_page_recorded(
+    engine, tmp_path: Path
+) -> None:
+    await six_pending(engine, tmp_path)
+    async with session_factory(engine)() as s:
+        assert await deliver_pending(s, Counting(), page=4) == 6
+    async with session_factory(engine)() as s:
+        assert await statuses(s) == [NoticeStatus.SENT] * 6
+
+
+async def test_a_delivery_cut_short_keeps_what_its_earlier_pages_sent(
+    engine, tmp_path: Path
+) -> None:
+    """The task delivering is cancelled at the fourth send (a crash alike): the first page of
+    two is recorded as sent and will not go to the customer again; the third, sent in the
+    page cut short, will (at least once, at most the page in hand)."""
+    await six_pending(engine, tmp_path)
+    async with session_factory(engine)() as s:
+        with pytest.raises(asyncio.CancelledError):
+            await deliver_pending(s, Counting(4, asyncio.CancelledError()), page=2)
+    async with session_factory(engine)() as s:
+        assert await statuses(s) == [NoticeStatus.SENT] * 2 + [NoticeStatus.PENDING] * 4
+
+
+async def test_a_provider_that_is_down_is_tried_for_one_page_not_for_every_notice(
+    engine, tmp_path: Path
+) -> None:
+    await six_pending(engine, tmp_path)
+    down = Counting(1, RuntimeError("gateway timeout"))
+    async with session_factory(engine)() as s:
+        assert await deliver_pending(s, down, page=2) == 2
+    assert down.sends == 2
+    async with session_factory(engine)() as s:
+        rows = await s.execute(select(Notice.attempts, Notice.last_error).order_by(Notice.id))
+        assert [tuple(r) for r in rows] == [(1, "gateway timeout")] * 2 + [(0, None)] * 4
