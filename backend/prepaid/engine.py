@@ -204,10 +204,9 @@ async def sweep(
     accounts = (await session.scalars(which)).all()
     page = await _page(session, accounts, now, daily)
     for account in accounts:
-        left = spend.days_left(account.balance_fen, page.daily.get(account.id, 0))
-        low = account.balance_fen < settings.prepaid_low_balance_fen or (
-            left is not None and left < settings.prepaid_low_balance_days
-        )
+        rate = page.daily.get(account.id, 0)
+        low = spend.is_low(settings, account.balance_fen, rate)
+        left = spend.days_left(account.balance_fen, rate)
         meters = page.meters.get(account.id, [])
         if not low:
             # an episode that saw a disconnect stays open until supply is restored, so the

@@ -78,9 +78,7 @@ async def balance(
     session: AsyncSession, account: Account, settings: Settings, now: datetime
 ) -> BalanceOut:
     daily, left = await spend.days_of_credit(session, account.id, account.balance_fen, now)
-    low = account.balance_fen < settings.prepaid_low_balance_fen or (
-        left is not None and left < settings.prepaid_low_balance_days
-    )
+    low = spend.is_low(settings, account.balance_fen, daily)
     return BalanceOut(
         account_id=account.id, account_number=account.number, balance_fen=account.balance_fen,
         credit_limit_fen=account.credit_limit_fen,
@@ -114,9 +112,7 @@ async def scoped_balance(
     a = rows[0]
     daily = spend.daily_from([r for r in rows if r.end_ms is not None], now_ms)
     left = spend.days_left(a.balance_fen, daily)
-    low = a.balance_fen < settings.prepaid_low_balance_fen or (
-        left is not None and left < settings.prepaid_low_balance_days
-    )
+    low = spend.is_low(settings, a.balance_fen, daily)
     return BalanceOut(
         account_id=a.id, account_number=a.number, balance_fen=a.balance_fen,
         credit_limit_fen=a.credit_limit_fen, available_fen=a.balance_fen + a.credit_limit_fen,

@@ -20,6 +20,7 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.prepaid.models import Charge
+from backend.settings import Settings
 
 WINDOWS = (timedelta(hours=24), timedelta(days=7))
 DAY_MS = 86_400_000
@@ -72,6 +73,16 @@ def days_left(balance_fen: int, daily_fen: int) -> float | None:
     if daily_fen <= 0:
         return None
     return max(balance_fen, 0) / daily_fen
+
+
+def is_low(settings: Settings, balance_fen: int, daily_fen: int) -> bool:
+    """Below the low-balance threshold, or below the low days of credit at ``daily_fen``: what
+    the customer is warned of (the engine), shown (the balance screen) and what the sweep's
+    watch line stays clear of."""
+    left = days_left(balance_fen, daily_fen)
+    return balance_fen < settings.prepaid_low_balance_fen or (
+        left is not None and left < settings.prepaid_low_balance_days
+    )
 
 
 async def days_of_credit(

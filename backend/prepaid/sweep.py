@@ -142,8 +142,8 @@ async def _spend(
 async def _quiet(
     session: AsyncSession, settings: Settings, balances: dict[int, int], daily: dict[int, int]
 ) -> set[int]:
-    """The accounts ``engine.sweep`` would leave as they are: not low (the same test as its:
-    balance and days of credit), no meter off and no episode open. Told apart in a few
+    """The accounts ``engine.sweep`` would leave as they are: not low (``spend.is_low``, its
+    test), no meter off and no episode open. Told apart in a few
     queries for all of them, so a sweep over many healthy accounts costs little."""
     ids = list(balances)
     off = set(
@@ -163,10 +163,7 @@ async def _quiet(
     )
     quiet = set()
     for account_id, balance in balances.items():
-        left = spend.days_left(balance, daily.get(account_id, 0))
-        low = balance < settings.prepaid_low_balance_fen or (
-            left is not None and left < settings.prepaid_low_balance_days
-        )
+        low = spend.is_low(settings, balance, daily.get(account_id, 0))
         if not low and account_id not in off and account_id not in episode:
             quiet.add(account_id)
     return quiet
@@ -174,11 +171,12 @@ async def _quiet(
 
 def watch_line(settings: Settings, balance_fen: int, credit_limit_fen: int, daily_fen: int) -> int:
     """The balance below which a change of a quiet account's balance is looked at again: once a
-    quarter of its headroom above the line it would be warned below (the low balance, or the
-    low days of credit at its spend rate) is spent, and on every change within twice that line
-    — a spend rate that jumps (a heater switched on) is seen after a quarter of the headroom,
-    not at the line; never below the arrears rule's threshold (minus the credit limit). A
-    month's credit is looked at about eight times before the warning, not at every charge."""
+    quarter of its headroom above the line it would be warned below (``spend.is_low``: the low
+    balance, or the low days of credit at its spend rate) is spent, and on every change within
+    twice that line — a spend rate that jumps (a heater switched on) is seen after a quarter of
+    the headroom, not at the line; never below the arrears rule's threshold (minus the credit
+    limit). A month's credit is looked at about eight times before the warning, not at every
+    charge."""
     low = max(
         settings.prepaid_low_balance_fen,
         math.ceil(settings.prepaid_low_balance_days * daily_fen),
